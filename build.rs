@@ -1,0 +1,270 @@
+//! Build script: verilate the RTL and compile it, with the C shim and the
+//! Verilator runtime, into static libraries for `host/rtl/ffi.rs`.
+//!
+//! - `verilator` comes from `$VERILATOR`, else from `PATH`.
+//! - The RTL comes from `rtl/`, or from `$SHOOTDOWN_RTL` (same top module
+//!   `shootdown_top` and ports, docs/socket.md).
+//! - The model (generated C++ + `ffi/shim.cpp`) is one static library,
+//!   rebuilt on every RTL change; the Verilator runtime is a second one,
+//!   cached in `OUT_DIR` under a key of the Verilator version and the flags,
+//!   so an RTL edit does not recompile it.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{exit, Command};
+
+const TOP: &str = "shootdown_top";
+const PREFIX: &str = "Vshootdown";
+const RUNTIME_LIB: &str = "verilated_rt";
+const MODEL_LIB: &str = "shootdown_model";
+const RUNTIME_SOURCES: [&str; 3] = [
+    "verilated.cpp",
+    "verilated_threads.cpp",
+    "verilated_vcd_c.cpp",
+];
+// -DVM_* as verilated.mk sets them for `--cc --trace` (VCD, no coverage,
+// no SystemC); -std: Verilator 5.006 needs C++11 or newer and is built and
+// tested with its compiler's default, gnu++17 for g++ 12.
+const DEFINES: [(&str, &str); 5] = [
+    ("VM_COVERAGE", "0"),
+    ("VM_SC", "0"),
+    ("VM_TRACE", "1"),
+    ("VM_TRACE_FST", "0"),
+    ("VM_TRACE_VCD", "1"),
+];
+const CXX_FLAGS: [&str; 4] = [
+    "-std=gnu++17",
+    "-faligned-new",
+    "-fcf-protection=none",
+    "-w",
+];
+
+fn main() {
+    let manifest =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let ffi_dir = manifest.join("ffi");
+
+    let verilator = find_verilator().unwrap_or_else(|| {
+        eprintln!(
+            "shootdown: Verilator not found: install it with 'apt-get install -y verilator' \
+             (Debian 12 ships 5.006) or set VERILATOR=/path/to/verilator"
+        );
+        exit(1);
+    });
+
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=SHOOTDOWN_RTL");
+    println!("cargo:rerun-if-env-changed=VERILATOR");
+
+    let rtl_dir = match env::var_os("SHOOTDOWN_RTL") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => manifest.join("rtl"),
+    };
+    rerun_for_dir(&rtl_dir);
+    rerun_for_dir(&ffi_dir);
+
+    let version = run_capture(&verilator, &["--version"]);
+    let root = PathBuf::from(run_capture(&verilator, &["--getenv", "VERILATOR_ROOT"]));
+    let include = root.join("include");
+
+    // 1. verilate
+    let sources = rtl_sources(&rtl_dir);
+    let vobj = out_dir.join("vobj");
+    let _ = fs::remove_dir_all(&vobj);
+    fs::create_dir_all(&vobj)
+        .unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", vobj.display())));
+    let mut cmd = Command::new(&verilator);
+    cmd.args([
+        "--cc",
+        "-O3",
+        "--trace",
+        "--assert",
+        "--timescale",
+        "1ns/1ps",
+    ])
+    .args(["--top-module", TOP, "--prefix", PREFIX])
+    .arg("-Mdir")
+    .arg(&vobj)
+    .args(&sources);
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| fail(&format!("cannot run {}: {e}", verilator.display())));
+    if !output.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&output.stdout));
+        eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+        fail(&format!(
+            "verilator failed on the RTL in {} (its messages are above)",
+            rtl_dir.display()
+        ));
+    }
+
+    // 2. the model: generated C++ and the shim
+    let mut generated: Vec<PathBuf> = fs::read_dir(&vobj)
+        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", vobj.display())))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "cpp"))
+        .collect();
+    generated.sort();
+    let mut model = cxx_build(&include);
+    model
+        .include(&vobj)
+        .include(&ffi_dir)
+        .files(&generated)
+        .file(ffi_dir.join("shim.cpp"));
+    model.compile(MODEL_LIB);
+
+    // 3. the runtime, cached
+    let printf_header = ffi_dir.join("vl_printf.h");
+    let key = runtime_key(&version, &include, &printf_header);
+    let rt_dir = out_dir.join(format!("vlrt-{key:016x}"));
+    let stamp = rt_dir.join("done");
+    if !stamp.exists() {
+        let _ = fs::remove_dir_all(&rt_dir);
+        fs::create_dir_all(&rt_dir)
+            .unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", rt_dir.display())));
+        let mut runtime = cxx_build(&include);
+        runtime
+            .out_dir(&rt_dir)
+            .cargo_metadata(false)
+            .flag("-include")
+            .flag(
+                printf_header
+                    .to_str()
+                    .unwrap_or_else(|| fail("ffi path is not UTF-8")),
+            )
+            .files(RUNTIME_SOURCES.iter().map(|s| include.join(s)));
+        runtime.compile(RUNTIME_LIB);
+        fs::write(&stamp, &version)
+            .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", stamp.display())));
+    }
+    println!("cargo:rustc-link-search=native={}", rt_dir.display());
+    println!("cargo:rustc-link-lib=static={RUNTIME_LIB}");
+    println!("cargo:rustc-link-lib=dylib=stdc++");
+    println!("cargo:rustc-link-lib=dylib=pthread");
+    println!("cargo:rustc-link-lib=dylib=atomic");
+}
+
+fn cxx_build(include: &Path) -> cc::Build {
+    let mut b = cc::Build::new();
+    b.cpp(true)
+        .cpp_link_stdlib(None)
+        .opt_level(3)
+        .debug(false)
+        .warnings(false)
+        .include(include)
+        .include(include.join("vltstd"));
+    for (name, value) in DEFINES {
+        b.define(name, value);
+    }
+    for flag in CXX_FLAGS {
+        b.flag(flag);
+    }
+    b
+}
+
+/// Cache key of the runtime library: Verilator version and root, the flags
+/// and the force-included printf header (FNV-1a, stable across runs).
+fn runtime_key(version: &str, include: &Path, printf_header: &Path) -> u64 {
+    let header = fs::read(printf_header)
+        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", printf_header.display())));
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    feed(version.as_bytes());
+    feed(include.to_string_lossy().as_bytes());
+    for (name, value) in DEFINES {
+        feed(name.as_bytes());
+        feed(value.as_bytes());
+    }
+    for flag in CXX_FLAGS {
+        feed(flag.as_bytes());
+    }
+    feed(env::var("TARGET").unwrap_or_default().as_bytes());
+    feed(env::var("CXX").unwrap_or_default().as_bytes());
+    feed(&header);
+    h
+}
+
+/// The RTL files in a fixed order: waivers (`*.vlt`), packages (`*_pkg.sv`),
+/// then the other `*.sv`, each group sorted by name.
+fn rtl_sources(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| {
+            fail(&format!(
+                "cannot read the RTL directory {}: {e}",
+                dir.display()
+            ))
+        })
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    let name = |p: &PathBuf| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let vlt = files.iter().filter(|p| name(p).ends_with(".vlt"));
+    let pkg = files.iter().filter(|p| name(p).ends_with("_pkg.sv"));
+    let rest = files.iter().filter(|p| {
+        let n = name(p);
+        n.ends_with(".sv") && !n.ends_with("_pkg.sv")
+    });
+    let sources: Vec<PathBuf> = vlt.chain(pkg).chain(rest).cloned().collect();
+    if !sources.iter().any(|p| name(p).ends_with(".sv")) {
+        fail(&format!(
+            "no .sv files in the RTL directory {}",
+            dir.display()
+        ));
+    }
+    sources
+}
+
+fn rerun_for_dir(dir: &Path) {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    if let Ok(entries) = fs::read_dir(dir) {
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for p in paths {
+            println!("cargo:rerun-if-changed={}", p.display());
+        }
+    }
+}
+
+fn find_verilator() -> Option<PathBuf> {
+    if let Some(v) = env::var_os("VERILATOR").filter(|v| !v.is_empty()) {
+        let p = PathBuf::from(v);
+        return p.is_file().then_some(p);
+    }
+    env::split_paths(&env::var_os("PATH")?)
+        .map(|d| d.join("verilator"))
+        .find(|p| p.is_file())
+}
+
+fn run_capture(program: &Path, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            fail(&format!(
+                "cannot run {} {}: {e}",
+                program.display(),
+                args.join(" ")
+            ))
+        });
+    if !out.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        fail(&format!("{} {} failed", program.display(), args.join(" ")));
+    }
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("shootdown: {msg}");
+    exit(1);
+}

@@ -1,0 +1,114 @@
+// C ABI of the Verilated shootdown model (rtl/shootdown_top.sv).
+//
+// One sd_step call is one clock cycle (docs/socket.md, "Clocking and time
+// base"). SdIn / SdOut mirror every port of shootdown_top except clk_i, with
+// the _i / _o suffix dropped (except rst_ni, which keeps its active-low
+// name) and the four probe slots as arrays of SdProbeIn / SdProbeOut. Fields are ordered by size (8, 4, 2, 1 bytes) so the layout has
+// no interior padding (SdProbeIn has 4 bytes of trailing padding); host/rtl/ffi.rs declares the identical #[repr(C)]
+// structs and both sides check the sizes at compile time.
+//
+// Values wider than their port are masked to the port width by sd_step.
+
+#ifndef SHOOTDOWN_FFI_SHIM_H
+#define SHOOTDOWN_FFI_SHIM_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SD_NUM_PROBES 4
+
+typedef struct SdProbeIn {
+  uint64_t vpn;    // probeN_vpn_i, 36 bits
+  uint32_t pasid;  // probeN_pasid_i, 20 bits
+} SdProbeIn;       // 16 bytes (4 of them trailing padding)
+
+typedef struct SdProbeOut {
+  uint64_t iotlb;  // probeN_iotlb_o
+  uint64_t atc;    // probeN_atc_o
+  uint64_t xlat;   // probeN_xlat_o
+} SdProbeOut;
+
+typedef struct SdIn {
+  uint64_t cfg_cq_base;
+  uint64_t cfg_pasid_table;
+  uint64_t iommu_mem_rsp_rdata;
+  uint64_t dev_mem_rsp_rdata;
+  uint64_t dev_req_va;
+  uint64_t dev_req_wdata;
+  SdProbeIn probes[SD_NUM_PROBES];
+  uint32_t cq_tail;
+  uint32_t dev_req_pasid;  // 20 bits
+  uint16_t cfg_ats_latency;
+  uint8_t rst_ni;
+  uint8_t cfg_cq_log2n;
+  uint8_t iommu_mem_req_ready;
+  uint8_t iommu_mem_rsp_valid;
+  uint8_t dev_mem_req_ready;
+  uint8_t dev_mem_rsp_valid;
+  uint8_t dev_req_valid;
+  uint8_t dev_req_id;
+  uint8_t dev_req_write;
+} SdIn;
+
+typedef struct SdOut {
+  uint64_t iommu_mem_req_addr;
+  uint64_t iommu_mem_req_wdata;
+  uint64_t dev_mem_req_addr;
+  uint64_t dev_mem_req_wdata;
+  uint64_t dev_rsp_rdata;
+  uint64_t dev_rsp_pa;
+  SdProbeOut probes[SD_NUM_PROBES];
+  uint32_t cq_head;
+  uint8_t cq_err;
+  uint8_t iommu_mem_req_valid;
+  uint8_t iommu_mem_req_write;
+  uint8_t dev_mem_req_valid;
+  uint8_t dev_mem_req_write;
+  uint8_t dev_mem_req_id;
+  uint8_t dev_req_ready;
+  uint8_t dev_rsp_valid;
+  uint8_t dev_rsp_id;
+  uint8_t dev_rsp_status;
+} SdOut;
+
+// Sizes the Rust side checks against (host/rtl/ffi.rs).
+#define SD_IN_SIZE 136
+#define SD_OUT_SIZE 160
+
+typedef struct SdModel SdModel;
+
+// New model with its own VerilatedContext (random reset off: every register
+// starts at zero; an assertion failure is recorded, not fatal). NULL if out
+// of memory.
+SdModel* sd_new(void);
+// Close the trace if open, then free. NULL is ignored.
+void sd_free(SdModel* m);
+// One clock cycle: apply *in, clk_i=0, eval (trace at c*1000-500 ps),
+// clk_i=1, eval (trace at c*1000 ps), copy the outputs into *out, where
+// c = sd_cycle(m) + 1. Then sd_cycle(m) == c.
+void sd_step(SdModel* m, const SdIn* in, SdOut* out);
+// Rising edges done so far (0 after sd_new).
+uint64_t sd_cycle(const SdModel* m);
+// Open a VCD file (closing any open one); 0 on success, -1 on failure.
+int sd_trace_open(SdModel* m, const char* path);
+// Flush and close the VCD file; nothing if none is open.
+void sd_trace_close(SdModel* m);
+// Non-zero once an assertion (or $stop / $error) fired.
+int sd_got_error(const SdModel* m);
+// Cycle in which the first error fired (0 if none).
+uint64_t sd_error_cycle(const SdModel* m);
+// Copy the runtime's messages printed during the erroring cycle into buf
+// (NUL-terminated, truncated to len); returns the full length.
+uint64_t sd_error_message(const SdModel* m, char* buf, uint64_t len);
+// sizeof(SdIn), sizeof(SdOut) as compiled.
+uint64_t sd_in_size(void);
+uint64_t sd_out_size(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif  // SHOOTDOWN_FFI_SHIM_H

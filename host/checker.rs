@@ -1,0 +1,550 @@
+//! The checker: judges what the simulated device actually read and wrote.
+//!
+//! It keeps the CPUs' global store order (every store's version), the
+//! history of every word the scenario names, and every device access seen
+//! on the device's memory port, and reports:
+//! - stale-translation windows per named page and per cache (IOTLB, ATC, a
+//!   translation in flight), read from the RTL's probe ports each cycle;
+//! - **stale reads**: the device read an older value than a store to that
+//!   address which had completed before the read was issued;
+//! - **order violations**: the device observed a store, then read a location
+//!   older than a store that preceded the observed one in the global store
+//!   order (the seed's symptom);
+//! - **use-after-free**: the device touched a frame that was freed, or freed
+//!   and handed to another owner, since it was mapped at that address;
+//! - **lost writes**: a device write landed in a frame the CPU page table no
+//!   longer maps at that address.
+
+use crate::mem::{FrameState, Leaf, Pfn};
+use crate::rtl::ProbeEntry;
+use crate::sim::machine::DevMemAccess;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Violation {
+    OrderViolation,
+    StaleRead,
+    UseAfterFree,
+    LostWrite,
+}
+
+impl Violation {
+    pub const ALL: [Violation; 4] = [
+        Violation::OrderViolation,
+        Violation::StaleRead,
+        Violation::UseAfterFree,
+        Violation::LostWrite,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Violation::OrderViolation => "order-violation",
+            Violation::StaleRead => "stale-read",
+            Violation::UseAfterFree => "use-after-free",
+            Violation::LostWrite => "lost-write",
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Violation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Violation::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| {
+                format!("unknown verdict '{s}': use clean, order-violation, stale-read, use-after-free or lost-write")
+            })
+    }
+}
+
+/// Which cache holds a stale translation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cache {
+    Iotlb,
+    Atc,
+    InFlight,
+}
+
+impl Cache {
+    pub const ALL: [Cache; 3] = [Cache::Iotlb, Cache::Atc, Cache::InFlight];
+    pub fn name(self) -> &'static str {
+        match self {
+            Cache::Iotlb => "IOTLB",
+            Cache::Atc => "ATC",
+            Cache::InFlight => "in-flight",
+        }
+    }
+}
+
+/// Cycles `[start, end)` in which `cache` held a translation of `page`
+/// that the CPU page table no longer had; `end` None: still open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub page: usize,
+    pub cache: Cache,
+    pub start: u64,
+    pub end: Option<u64>,
+}
+
+impl Window {
+    pub fn len(&self, now: u64) -> u64 {
+        self.end.unwrap_or(now) - self.start
+    }
+    pub fn contains(&self, cycle: u64) -> bool {
+        cycle >= self.start && self.end.is_none_or(|e| cycle < e)
+    }
+}
+
+/// Is a cached translation stale against the CPU's current one?
+pub fn is_stale(cached: Option<ProbeEntry>, cpu: Option<&Leaf>) -> bool {
+    match (cached, cpu) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(c), Some(l)) => c.ppn != l.pfn || (c.w && !l.writable),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: Violation,
+    pub cycle: u64,
+    pub dev: u8,
+    pub va: u64,
+    pub detail: String,
+}
+
+/// A store in the global order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreRec {
+    pub version: u64,
+    pub who: String,
+    pub va: u64,
+    pub value: u64,
+    pub cycle: u64,
+}
+
+/// A device read as the checker saw it.
+#[derive(Clone, Copy, Debug)]
+struct DevRead {
+    completed: u64,
+    version: u64,
+}
+
+pub struct Checker {
+    page_names: Vec<String>,
+    page_vas: Vec<u64>,
+    open: Vec<[Option<u64>; 3]>,
+    pub windows: Vec<Window>,
+    /// Stores by version (the global order).
+    stores: BTreeMap<u64, StoreRec>,
+    /// Versions stored to each 8-byte address, in order.
+    history: BTreeMap<u64, Vec<u64>>,
+    /// (page VA, frame) -> frame generation when that mapping was made.
+    mapped: BTreeMap<(u64, Pfn), u32>,
+    reads: Vec<DevRead>,
+    pub findings: Vec<Finding>,
+}
+
+impl Checker {
+    pub fn new(pages: &[(String, u64)]) -> Self {
+        Checker {
+            page_names: pages.iter().map(|p| p.0.clone()).collect(),
+            page_vas: pages.iter().map(|p| p.1).collect(),
+            open: vec![[None; 3]; pages.len()],
+            windows: Vec::new(),
+            stores: BTreeMap::new(),
+            history: BTreeMap::new(),
+            mapped: BTreeMap::new(),
+            reads: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    pub fn page_name(&self, i: usize) -> &str {
+        &self.page_names[i]
+    }
+
+    /// A name for an address: the page's name, with the offset if any.
+    pub fn describe_va(&self, va: u64) -> String {
+        for (n, &pva) in self.page_names.iter().zip(&self.page_vas) {
+            if va == pva {
+                return n.clone();
+            }
+            if va >> 12 == pva >> 12 {
+                return format!("{n}{:+}", va as i64 - pva as i64);
+            }
+        }
+        format!("{va:#x}")
+    }
+
+    /// Record a store in the global order (CPU stores, initial values, and
+    /// device writes all go through here).
+    pub fn store(&mut self, who: String, va: u64, value: u64, version: u64, cycle: u64) {
+        self.history.entry(va & !7).or_default().push(version);
+        self.stores.insert(
+            version,
+            StoreRec {
+                version,
+                who,
+                va,
+                value,
+                cycle,
+            },
+        );
+    }
+
+    /// A PTE of the device's address space now maps `page_va` to `pfn`.
+    pub fn mapped(&mut self, page_va: u64, pfn: Pfn, state: FrameState) {
+        if let FrameState::Allocated { generation, .. } = state {
+            self.mapped.insert((page_va & !0xfff, pfn), generation);
+        }
+    }
+
+    /// Per-cycle window tracking for page `i`.
+    pub fn observe(
+        &mut self,
+        cycle: u64,
+        i: usize,
+        cpu: Option<&Leaf>,
+        held: [Option<ProbeEntry>; 3],
+    ) -> bool {
+        let mut any = false;
+        for (c, cache) in Cache::ALL.into_iter().enumerate() {
+            let stale = is_stale(held[c], cpu);
+            any |= stale;
+            match (stale, self.open[i][c]) {
+                (true, None) => self.open[i][c] = Some(cycle),
+                (false, Some(start)) => {
+                    self.open[i][c] = None;
+                    self.windows.push(Window {
+                        page: i,
+                        cache,
+                        start,
+                        end: Some(cycle),
+                    });
+                }
+                _ => {}
+            }
+        }
+        any
+    }
+
+    /// Close the books: windows still open stay open (end None).
+    pub fn finish(&mut self) {
+        for (i, o) in self.open.iter_mut().enumerate() {
+            for (c, cache) in Cache::ALL.into_iter().enumerate() {
+                if let Some(start) = o[c].take() {
+                    self.windows.push(Window {
+                        page: i,
+                        cache,
+                        start,
+                        end: None,
+                    });
+                }
+            }
+        }
+        self.windows.sort_by_key(|w| (w.page, w.start, w.cache));
+    }
+
+    /// The latest version of `va` stored at or before `cycle`.
+    fn latest(&self, va: u64, cycle: u64) -> Option<&StoreRec> {
+        self.history
+            .get(&(va & !7))?
+            .iter()
+            .rev()
+            .map(|v| &self.stores[v])
+            .find(|s| s.cycle <= cycle)
+    }
+
+    fn what(&self, version: u64) -> String {
+        match self.stores.get(&version) {
+            Some(s) if s.who == "init" => format!(
+                "the initial value {:#x} of {}",
+                s.value,
+                self.describe_va(s.va)
+            ),
+            Some(s) => format!(
+                "{}'s store {:#x} to {} (cycle {})",
+                s.who,
+                s.value,
+                self.describe_va(s.va),
+                s.cycle
+            ),
+            None => "a value no store wrote".into(),
+        }
+    }
+
+    /// Judge one device access. `va` is the address the device thread
+    /// asked for, `issued` the cycle it asked, `cpu` the CPU's translation
+    /// of `va` at the access, `frame` the state of the frame it touched.
+    /// A read is observed when it reads memory (`a.cycle`): a later read
+    /// issued after that cycle is ordered after it.
+    pub fn dev_access(
+        &mut self,
+        a: &DevMemAccess,
+        va: u64,
+        issued: u64,
+        cpu: Option<&Leaf>,
+        frame: FrameState,
+    ) {
+        let pfn = a.pa >> 12;
+        let name = self.describe_va(va);
+        let mut found = Vec::new();
+        match frame {
+            FrameState::Free => found.push((
+                Violation::UseAfterFree,
+                format!(
+                    "dev{} touched frame {pfn:#x} of {name} after it was freed",
+                    a.id
+                ),
+            )),
+            FrameState::Allocated { generation, .. } => {
+                if let Some(&g) = self.mapped.get(&(va & !0xfff, pfn)) {
+                    if g != generation {
+                        found.push((
+                            Violation::UseAfterFree,
+                            format!("dev{} touched frame {pfn:#x} of {name}: freed and reused by another owner since it was mapped there", a.id),
+                        ));
+                    }
+                }
+            }
+        }
+        if a.write {
+            if cpu.is_none_or(|l| l.pfn != pfn) {
+                found.push((
+                    Violation::LostWrite,
+                    format!(
+                        "dev{} wrote {:#x} to {name} in frame {pfn:#x}, which the CPU page table no longer maps there",
+                        a.id, a.word.value
+                    ),
+                ));
+            }
+            self.store(
+                format!("dev{}", a.id),
+                va,
+                a.word.value,
+                a.word.version,
+                a.cycle,
+            );
+        } else {
+            let v = a.word.version;
+            if let Some(s) = self.latest(va, issued) {
+                if s.version > v {
+                    found.push((
+                        Violation::StaleRead,
+                        format!(
+                            "dev{} read {name} = {:#x} from frame {pfn:#x} ({}), but {} came before the read was issued at cycle {issued}",
+                            a.id, a.word.value, self.what(v), self.what(s.version)
+                        ),
+                    ));
+                }
+            }
+            // The newest store the device had observed before it issued this read.
+            let seen = self
+                .reads
+                .iter()
+                .filter(|r| r.completed < issued)
+                .map(|r| r.version)
+                .max()
+                .unwrap_or(0);
+            let missed = self
+                .history
+                .get(&(va & !7))
+                .and_then(|h| h.iter().find(|&&s| s > v && s < seen).copied());
+            if let Some(m) = missed {
+                found.push((
+                    Violation::OrderViolation,
+                    format!(
+                        "dev{} read {name} = {:#x} ({}) after the device had observed {}; {} came before it in the global store order",
+                        a.id,
+                        a.word.value,
+                        self.what(v),
+                        self.what(seen),
+                        self.what(m)
+                    ),
+                ));
+            }
+            self.reads.push(DevRead {
+                completed: a.cycle,
+                version: v,
+            });
+        }
+        for (kind, detail) in found {
+            self.findings.push(Finding {
+                kind,
+                cycle: a.cycle,
+                dev: a.id,
+                va,
+                detail,
+            });
+        }
+    }
+
+    pub fn verdict(&self) -> BTreeSet<Violation> {
+        self.findings.iter().map(|f| f.kind).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mem::{PageSize, Word};
+
+    fn leaf(pfn: Pfn, writable: bool) -> Leaf {
+        Leaf {
+            pfn,
+            size: PageSize::Small,
+            writable,
+            entry_pa: 0,
+            entry: 0,
+        }
+    }
+
+    fn read(id: u8, pa: u64, value: u64, version: u64, cycle: u64) -> DevMemAccess {
+        DevMemAccess {
+            cycle,
+            id,
+            pa,
+            write: false,
+            word: Word { value, version },
+        }
+    }
+
+    const A: u64 = 0x7f00_0000_0000;
+    const B: u64 = 0x7f00_0000_1000;
+    const ALLOC: FrameState = FrameState::Allocated {
+        refcount: 1,
+        generation: 1,
+    };
+
+    /// The seed's outcome, fed by hand: B's new value, then A's old one.
+    #[test]
+    fn seed_outcome_is_an_order_violation() {
+        let mut c = Checker::new(&[("addrA".into(), A), ("addrB".into(), B)]);
+        c.store("init".into(), A, 0xa0, 1, 0);
+        c.store("init".into(), B, 0xb0, 2, 0);
+        c.store("cpu2".into(), A, 0xa2, 3, 100);
+        c.store("cpu3".into(), B, 0xb2, 4, 200);
+        c.dev_access(
+            &read(2, 0x20_0000, 0xb2, 4, 300),
+            B,
+            290,
+            Some(&leaf(0x200, false)),
+            ALLOC,
+        );
+        assert!(c.findings.is_empty(), "{:?}", c.findings);
+        c.dev_access(
+            &read(0, 0x10_0000, 0xa0, 1, 400),
+            A,
+            390,
+            Some(&leaf(0x300, true)),
+            ALLOC,
+        );
+        let v = c.verdict();
+        assert!(v.contains(&Violation::OrderViolation), "{:?}", c.findings);
+        assert!(v.contains(&Violation::StaleRead));
+        assert!(c
+            .findings
+            .iter()
+            .any(|f| f.detail.contains("cpu3's store 0xb2")));
+    }
+
+    #[test]
+    fn the_new_values_in_order_are_clean() {
+        let mut c = Checker::new(&[("addrA".into(), A), ("addrB".into(), B)]);
+        c.store("init".into(), A, 0xa0, 1, 0);
+        c.store("cpu2".into(), A, 0xa2, 3, 100);
+        c.store("cpu3".into(), B, 0xb2, 4, 200);
+        c.dev_access(&read(2, 0x20_0000, 0xb2, 4, 300), B, 290, None, ALLOC);
+        c.dev_access(&read(0, 0x30_0000, 0xa2, 3, 400), A, 390, None, ALLOC);
+        assert!(c.verdict().is_empty(), "{:?}", c.findings);
+    }
+
+    #[test]
+    fn concurrent_reads_are_not_ordered() {
+        // Both reads issued before either completed: no order between them.
+        let mut c = Checker::new(&[("addrA".into(), A)]);
+        c.store("init".into(), A, 0xa0, 1, 0);
+        c.store("cpu2".into(), A, 0xa2, 3, 100);
+        c.store("cpu3".into(), B, 0xb2, 4, 200);
+        c.dev_access(&read(2, 0x20_0000, 0xb2, 4, 300), B, 250, None, ALLOC);
+        c.dev_access(&read(0, 0x10_0000, 0xa0, 1, 301), A, 50, None, ALLOC);
+        assert!(!c.verdict().contains(&Violation::OrderViolation));
+    }
+
+    #[test]
+    fn freed_and_reused_frames_are_use_after_free() {
+        let mut c = Checker::new(&[("addrA".into(), A)]);
+        c.mapped(A, 0x10, ALLOC);
+        c.dev_access(&read(0, 0x10_000, 0, 0, 5), A, 1, None, FrameState::Free);
+        let reused = FrameState::Allocated {
+            refcount: 1,
+            generation: 2,
+        };
+        c.dev_access(&read(0, 0x10_000, 0, 0, 9), A, 7, None, reused);
+        assert_eq!(
+            c.findings
+                .iter()
+                .filter(|f| f.kind == Violation::UseAfterFree)
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn device_write_to_unmapped_frame_is_lost() {
+        let mut c = Checker::new(&[("addrA".into(), A)]);
+        let w = DevMemAccess {
+            cycle: 5,
+            id: 1,
+            pa: 0x10_008,
+            write: true,
+            word: Word {
+                value: 9,
+                version: 7,
+            },
+        };
+        c.dev_access(&w, A + 8, 1, Some(&leaf(0x11, true)), ALLOC);
+        assert_eq!(
+            c.verdict().into_iter().collect::<Vec<_>>(),
+            vec![Violation::LostWrite]
+        );
+    }
+
+    #[test]
+    fn windows_open_and_close_per_cache() {
+        let mut c = Checker::new(&[("addrA".into(), A)]);
+        let e = |ppn| {
+            Some(ProbeEntry {
+                ppn,
+                w: false,
+                r: true,
+                is_2m: false,
+            })
+        };
+        let cpu_old = leaf(0x10, false);
+        let cpu_new = leaf(0x11, true);
+        assert!(!c.observe(1, 0, Some(&cpu_old), [e(0x10), e(0x10), None]));
+        assert!(c.observe(2, 0, Some(&cpu_new), [e(0x10), e(0x10), None]));
+        assert!(c.observe(3, 0, None, [None, e(0x10), None]));
+        assert!(!c.observe(9, 0, Some(&cpu_new), [None, e(0x11), None]));
+        c.finish();
+        let w: Vec<_> = c
+            .windows
+            .iter()
+            .map(|w| (w.cache, w.start, w.end))
+            .collect();
+        assert_eq!(
+            w,
+            vec![(Cache::Iotlb, 2, Some(3)), (Cache::Atc, 2, Some(9))]
+        );
+    }
+}

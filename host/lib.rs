@@ -1,0 +1,10 @@
+//! shootdown: Linux mm paths in Rust against a Verilated IOMMU and ATS device.
+pub mod checker;
+pub mod iommu;
+pub mod mem;
+pub mod mm;
+pub mod report;
+pub mod rtl;
+pub mod scenario;
+pub mod sim;
+pub mod waves;

@@ -1,0 +1,176 @@
+//! `shootdown`: run a scenario on the co-simulator and report what the
+//! device saw.
+
+use clap::{Parser, Subcommand};
+use shootdown::mm::Policy;
+use shootdown::report::render;
+use shootdown::scenario::Scenario;
+use shootdown::sim::{run, RunOptions};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "shootdown",
+    version,
+    about = "Secondary-TLB shootdown co-simulator: Linux mm paths in Rust against a Verilated IOMMU and ATS device",
+    long_about = "Runs a scenario (a YAML timeline written like the seed's [Time N] tables) with the Linux mm \
+paths on the CPU side and a Verilated IOMMU (IOTLB, page-table walker, ATS, command queue) and ATS device \
+(ATC, DMA) on the other, then reports the stale-translation windows, what the device read, and the verdict."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one scenario and print its timeline, windows and verdict.
+    ///
+    /// Exits with status 1 when a verdict differs from the scenario's `expect`,
+    /// 2 on a bad scenario or a run that could not finish.
+    Scenario {
+        /// A scenario file, or a bare name looked up in scenarios/ (e.g. `cow` or `cow.yaml`).
+        file: String,
+        /// The mmu_notifier policy: always (4.14), seed (4.15), arch (6.6+) or end-only (the bug).
+        /// Default: the scenario's `notify`, else every policy its `expect` names.
+        #[arg(long, value_parser = parse_policy)]
+        notify: Option<Policy>,
+        /// Do not write waves (faster).
+        #[arg(long)]
+        no_waves: bool,
+        /// Where to write `<scenario>-<policy>.vcd` and its `.gtkw`.
+        #[arg(long, default_value = "waves")]
+        waves_dir: PathBuf,
+        /// Print only the verdict line of each run.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// List the bundled scenarios.
+    List,
+}
+
+fn parse_policy(s: &str) -> Result<Policy, String> {
+    s.parse()
+}
+
+/// The bundled scenarios directory (the working directory's, else the source tree's).
+fn scenarios_dir() -> PathBuf {
+    let local = PathBuf::from("scenarios");
+    if local.is_dir() {
+        return local;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+fn resolve(file: &str) -> PathBuf {
+    let p = PathBuf::from(file);
+    if p.exists() || file.contains('/') {
+        return p;
+    }
+    let dir = scenarios_dir();
+    let direct = dir.join(file);
+    if direct.exists() {
+        return direct;
+    }
+    dir.join(format!("{file}.yaml"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::List => {
+            let mut names: Vec<_> = std::fs::read_dir(scenarios_dir())
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            for p in names {
+                match Scenario::load(&p) {
+                    Ok(s) => println!(
+                        "{:<24} {}",
+                        p.file_name().unwrap_or_default().to_string_lossy(),
+                        s.about.lines().next().unwrap_or("")
+                    ),
+                    Err(e) => println!("{e}"),
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Cmd::Scenario {
+            file,
+            notify,
+            no_waves,
+            waves_dir,
+            quiet,
+        } => {
+            let path = resolve(&file);
+            let s = match Scenario::load(&path) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("shootdown: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let policies: Vec<Policy> = match notify.or(s.notify) {
+                Some(p) => vec![p],
+                None if s.expect.is_empty() => vec![Policy::Seed],
+                None => Policy::ALL
+                    .into_iter()
+                    .filter(|p| s.expected(*p).is_some())
+                    .collect(),
+            };
+            if !no_waves {
+                if let Err(e) = std::fs::create_dir_all(&waves_dir) {
+                    eprintln!("shootdown: cannot create {}: {e}", waves_dir.display());
+                    return ExitCode::from(2);
+                }
+            }
+            let mut ok = true;
+            for p in policies {
+                let opts = RunOptions {
+                    policy: p,
+                    waves: (!no_waves).then(|| waves_dir.join(format!("{}-{}.vcd", s.name, p))),
+                };
+                match run(&s, &opts) {
+                    Ok(r) => {
+                        ok &= r.as_expected();
+                        if quiet {
+                            let v: Vec<&str> = r.verdict.iter().map(|v| v.name()).collect();
+                            println!(
+                                "{} --notify {}: {} ({})",
+                                s.name,
+                                p,
+                                if v.is_empty() {
+                                    "clean".into()
+                                } else {
+                                    v.join(", ")
+                                },
+                                if r.as_expected() {
+                                    "as expected"
+                                } else {
+                                    "MISMATCH"
+                                }
+                            );
+                        } else {
+                            println!("{}", render(&s, &r));
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("shootdown: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Physical memory as 4 KiB frames with reference counts and a LIFO free
+//! list (like Linux's per-CPU hot page lists), so a freed frame is the next
+//! one handed out and a use-after-free shows up as another owner's data.
+//!
+//! Every 64-bit word carries the *version* that last wrote it: the global
+//! sequence number of the store (CPU or device). Copying a page (COW)
+//! copies versions too, so the checker can tell which store a device read
+//! actually observed.
+
+use thiserror::Error;
+
+pub const PAGE_SHIFT: u32 = 12;
+pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
+pub const WORDS_PER_PAGE: usize = (PAGE_SIZE / 8) as usize;
+
+/// A page frame number: physical address >> 12.
+pub type Pfn = u64;
+
+/// One 64-bit word of memory and the store that wrote it (0 = never written).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Word {
+    pub value: u64,
+    pub version: u64,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum MemError {
+    #[error("[mem] out of memory: all {frames} frames are in use")]
+    OutOfMemory { frames: u64 },
+    #[error(
+        "[mem] no {count} contiguous free frames aligned to {align} (memory has {frames} frames)"
+    )]
+    NoContiguous { count: u64, align: u64, frames: u64 },
+    #[error("[mem] physical address {pa:#x} is outside memory")]
+    BadAddress { pa: u64 },
+    #[error("[mem] frame {pfn:#x} is not allocated")]
+    NotAllocated { pfn: Pfn },
+}
+
+/// Allocation state of one frame, as the checker sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameState {
+    Free,
+    /// Allocated; `generation` counts allocations of this frame, so a frame
+    /// reused by another owner is told apart from its previous life.
+    Allocated {
+        refcount: u32,
+        generation: u32,
+    },
+}
+
+struct Frame {
+    words: Box<[Word; WORDS_PER_PAGE]>,
+    refcount: u32,
+    generation: u32,
+}
+
+/// The machine's physical memory.
+pub struct PhysMem {
+    frames: Vec<Frame>,
+    /// Free frames, most recently freed last (popped first).
+    free: Vec<Pfn>,
+}
+
+/// Frame 0 is never handed out, so a zero PFN in a structure means "none".
+const FIRST_PFN: Pfn = 1;
+
+impl PhysMem {
+    /// Memory of `frames` frames (frame 0 reserved).
+    pub fn new(frames: u64) -> Self {
+        let frames_vec = (0..frames)
+            .map(|_| Frame {
+                words: Box::new([Word::default(); WORDS_PER_PAGE]),
+                refcount: 0,
+                generation: 0,
+            })
+            .collect();
+        // Lowest PFN handed out first: push in reverse so pop() yields FIRST_PFN.
+        let free = (FIRST_PFN..frames).rev().collect();
+        PhysMem {
+            frames: frames_vec,
+            free,
+        }
+    }
+
+    pub fn frame_count(&self) -> u64 {
+        self.frames.len() as u64
+    }
+
+    pub fn free_count(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Allocate one zeroed frame with reference count 1.
+    pub fn alloc(&mut self) -> Result<Pfn, MemError> {
+        let pfn = self.free.pop().ok_or(MemError::OutOfMemory {
+            frames: self.frame_count(),
+        })?;
+        self.take(pfn);
+        Ok(pfn)
+    }
+
+    /// Allocate `count` contiguous frames aligned to `count` (a 2 MiB page is
+    /// 512), each with reference count 1; returns the first PFN.
+    pub fn alloc_contiguous(&mut self, count: u64) -> Result<Pfn, MemError> {
+        let n = self.frame_count();
+        let mut base = count.max(FIRST_PFN);
+        while base + count <= n {
+            if (base..base + count).all(|p| self.frames[p as usize].refcount == 0) {
+                self.free.retain(|p| *p < base || *p >= base + count);
+                for p in base..base + count {
+                    self.take(p);
+                }
+                return Ok(base);
+            }
+            base += count;
+        }
+        Err(MemError::NoContiguous {
+            count,
+            align: count,
+            frames: n,
+        })
+    }
+
+    fn take(&mut self, pfn: Pfn) {
+        let f = &mut self.frames[pfn as usize];
+        f.words.fill(Word::default());
+        f.refcount = 1;
+        f.generation += 1;
+    }
+
+    /// `get_page`: take one more reference.
+    pub fn get(&mut self, pfn: Pfn) -> Result<(), MemError> {
+        let f = self.frame_mut(pfn)?;
+        if f.refcount == 0 {
+            return Err(MemError::NotAllocated { pfn });
+        }
+        f.refcount += 1;
+        Ok(())
+    }
+
+    /// `put_page`: drop one reference; returns true when the frame was freed.
+    pub fn put(&mut self, pfn: Pfn) -> Result<bool, MemError> {
+        let f = self.frame_mut(pfn)?;
+        if f.refcount == 0 {
+            return Err(MemError::NotAllocated { pfn });
+        }
+        f.refcount -= 1;
+        if f.refcount == 0 {
+            self.free.push(pfn);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    pub fn state(&self, pfn: Pfn) -> FrameState {
+        match self.frames.get(pfn as usize) {
+            Some(f) if f.refcount > 0 => FrameState::Allocated {
+                refcount: f.refcount,
+                generation: f.generation,
+            },
+            _ => FrameState::Free,
+        }
+    }
+
+    pub fn refcount(&self, pfn: Pfn) -> u32 {
+        self.frames.get(pfn as usize).map_or(0, |f| f.refcount)
+    }
+
+    fn frame_mut(&mut self, pfn: Pfn) -> Result<&mut Frame, MemError> {
+        self.frames
+            .get_mut(pfn as usize)
+            .ok_or(MemError::BadAddress {
+                pa: pfn << PAGE_SHIFT,
+            })
+    }
+
+    fn locate(&self, pa: u64) -> Result<(usize, usize), MemError> {
+        let pfn = (pa >> PAGE_SHIFT) as usize;
+        if pfn >= self.frames.len() {
+            return Err(MemError::BadAddress { pa });
+        }
+        Ok((pfn, ((pa & (PAGE_SIZE - 1)) >> 3) as usize))
+    }
+
+    /// Read the 8-byte-aligned word at `pa` (low 3 bits ignored).
+    pub fn read(&self, pa: u64) -> Result<Word, MemError> {
+        let (f, i) = self.locate(pa)?;
+        Ok(self.frames[f].words[i])
+    }
+
+    /// Write the word at `pa` with the version of the store doing it.
+    pub fn write(&mut self, pa: u64, value: u64, version: u64) -> Result<(), MemError> {
+        let (f, i) = self.locate(pa)?;
+        self.frames[f].words[i] = Word { value, version };
+        Ok(())
+    }
+
+    /// Copy a whole frame, values and versions (`copy_user_highpage`).
+    pub fn copy_frame(&mut self, dst: Pfn, src: Pfn) -> Result<(), MemError> {
+        let words = *self.frame_mut(src)?.words;
+        *self.frame_mut(dst)?.words = words;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freed_frame_is_reused_first() {
+        let mut m = PhysMem::new(8);
+        let a = m.alloc().unwrap();
+        let b = m.alloc().unwrap();
+        assert_ne!(a, b);
+        assert!(m.put(a).unwrap());
+        assert_eq!(m.state(a), FrameState::Free);
+        let c = m.alloc().unwrap();
+        assert_eq!(c, a, "LIFO free list hands the freed frame out again");
+        assert_eq!(
+            m.state(c),
+            FrameState::Allocated {
+                refcount: 1,
+                generation: 2
+            }
+        );
+    }
+
+    #[test]
+    fn refcount_frees_only_at_zero() {
+        let mut m = PhysMem::new(4);
+        let a = m.alloc().unwrap();
+        m.get(a).unwrap();
+        assert!(!m.put(a).unwrap());
+        assert!(m.put(a).unwrap());
+        assert_eq!(m.put(a), Err(MemError::NotAllocated { pfn: a }));
+    }
+
+    #[test]
+    fn out_of_memory_is_an_error() {
+        let mut m = PhysMem::new(3);
+        m.alloc().unwrap();
+        m.alloc().unwrap();
+        assert_eq!(m.alloc(), Err(MemError::OutOfMemory { frames: 3 }));
+    }
+
+    #[test]
+    fn words_carry_versions_through_copy() {
+        let mut m = PhysMem::new(4);
+        let a = m.alloc().unwrap();
+        let b = m.alloc().unwrap();
+        m.write((a << PAGE_SHIFT) + 16, 0xa0, 7).unwrap();
+        m.copy_frame(b, a).unwrap();
+        let w = m.read((b << PAGE_SHIFT) + 16).unwrap();
+        assert_eq!(
+            w,
+            Word {
+                value: 0xa0,
+                version: 7
+            }
+        );
+        assert_eq!(
+            m.read(64 << PAGE_SHIFT),
+            Err(MemError::BadAddress { pa: 64 << 12 })
+        );
+    }
+
+    #[test]
+    fn contiguous_allocation_is_aligned() {
+        let mut m = PhysMem::new(2048);
+        m.alloc().unwrap();
+        let base = m.alloc_contiguous(512).unwrap();
+        assert_eq!(base % 512, 0);
+        assert_eq!(m.refcount(base + 511), 1);
+        let next = m.alloc().unwrap();
+        assert!(next < base || next >= base + 512);
+    }
+}

@@ -1,0 +1,261 @@
+//! A user store, and the write-protect fault it takes on a COW page:
+//! `do_wp_page` then `wp_page_copy` (mm/memory.c, Linux 4.14/4.15), one
+//! checkpoint per point where the thread can be preempted.
+//!
+//! ```text
+//! fault        take PTL, read orig_pte, get_page(old), drop PTL (do_wp_page)
+//! copy         alloc new page, copy_user_highpage(new, old)
+//! start        mmu_notifier_invalidate_range_start (S)
+//! lock         pte_offset_map_lock
+//! pte_same     if !pte_same(*pte, orig_pte): give up (no copy installed)
+//! clear_flush  ptep_clear_flush_notify (cfn: the seed keeps this notify)
+//! set_pte      page_add_new_anon_rmap(new); set_pte_at_notify(new, writable)
+//! remove_rmap  page_remove_rmap(old); put_page(old)  (the mapping's reference)
+//! unlock       pte_unmap_unlock
+//! end          mmu_notifier_invalidate_range_end (4.14) / _only_end (4.15)
+//! put_old      put_page(old)  (do_wp_page's reference)
+//! store        the store retried, now through the new PTE
+//! ```
+//! A page only this process maps is reused instead (`wp_page_reuse`:
+//! checkpoint `reuse`, the PTE made writable in place, no copy, no flush).
+
+use super::kernel::{Cx, HostEvent, MmError, Notify, Progress, WaitOn};
+use super::policy::Prim;
+use crate::mem::{pte, Pfn, PAGE_SIZE};
+
+/// Checkpoint names of the COW path, in order (the scheduler's `until`).
+pub const CHECKPOINTS_WP_PAGE_COPY: &[&str] = &[
+    "fault",
+    "copy",
+    "start",
+    "lock",
+    "pte_same",
+    "clear_flush",
+    "set_pte",
+    "remove_rmap",
+    "unlock",
+    "end",
+    "put_old",
+    "store",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pc {
+    Access,
+    Fault,
+    Copy,
+    Start,
+    Lock,
+    PteSame,
+    ClearFlush,
+    SetPte,
+    RemoveRmap,
+    Unlock,
+    End,
+    PutOld,
+    Finished,
+}
+
+/// `*va = value` by a CPU thread, faulting into COW if the PTE is
+/// write-protected.
+#[derive(Debug)]
+pub struct StoreOp {
+    pub va: u64,
+    pub value: u64,
+    pc: Pc,
+    pte_pa: u64,
+    orig_pte: u64,
+    old: Pfn,
+    new: Pfn,
+    same: bool,
+    acted: bool,
+    notify: Notify,
+}
+
+impl StoreOp {
+    pub fn new(va: u64, value: u64) -> Self {
+        StoreOp {
+            va,
+            value,
+            pc: Pc::Access,
+            pte_pa: 0,
+            orig_pte: 0,
+            old: 0,
+            new: 0,
+            same: false,
+            acted: false,
+            notify: Notify::default(),
+        }
+    }
+
+    fn page(&self) -> (u64, u64) {
+        let s = self.va & !(PAGE_SIZE - 1);
+        (s, s + PAGE_SIZE)
+    }
+
+    fn ptl(&self) -> u64 {
+        self.pte_pa >> 12
+    }
+
+    fn set_pte(&self, cx: &mut Cx, new: u64) -> Result<(), MmError> {
+        let old = cx.m.mem.read(self.pte_pa)?.value;
+        cx.m.mem.write(self.pte_pa, new, 0)?;
+        cx.events.push(HostEvent::Pte {
+            va: self.va & !(PAGE_SIZE - 1),
+            old,
+            new,
+        });
+        Ok(())
+    }
+
+    fn put_page(cx: &mut Cx, pfn: Pfn) -> Result<(), MmError> {
+        if cx.m.mem.put(pfn)? {
+            cx.events.push(HostEvent::FrameFreed { pfn });
+        }
+        Ok(())
+    }
+
+    /// Take the lock or report who holds it.
+    fn lock(&self, cx: &mut Cx) -> Option<WaitOn> {
+        let id = self.ptl();
+        if cx.k.ptl.try_lock(id, cx.tid) {
+            None
+        } else {
+            Some(WaitOn::Lock {
+                id,
+                holder: cx.k.ptl.holder(id).unwrap_or(usize::MAX),
+            })
+        }
+    }
+
+    /// One step: at most one checkpoint.
+    pub fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
+        let (start, end) = self.page();
+        let reached = match self.pc {
+            Pc::Access => {
+                let leaf = cx.k.mm.walk(&cx.m.mem, self.va)?;
+                if leaf.writable {
+                    let pa = (leaf.pfn << 12) | (self.va & 0xff8);
+                    let version = cx.m.store(pa, self.value)?;
+                    cx.events.push(HostEvent::Store {
+                        tid: cx.tid,
+                        va: self.va,
+                        pa,
+                        value: self.value,
+                        version,
+                    });
+                    self.pc = Pc::Finished;
+                    return Ok(Progress::Reached("store"));
+                }
+                self.pte_pa = leaf.entry_pa;
+                if leaf.size != crate::mem::PageSize::Small {
+                    return Err(MmError::Unsupported {
+                        what: "a write fault on a huge page",
+                        va: self.va,
+                    });
+                }
+                self.pc = Pc::Fault;
+                return self.step(cx);
+            }
+            Pc::Fault => {
+                if let Some(w) = self.lock(cx) {
+                    return Ok(Progress::Wait(w));
+                }
+                self.orig_pte = cx.m.mem.read(self.pte_pa)?.value;
+                self.old = pte::pfn(self.orig_pte);
+                if cx.m.mem.refcount(self.old) == 1 {
+                    // wp_page_reuse: nobody else maps it; upgrade in place.
+                    self.set_pte(cx, self.orig_pte | pte::RW | pte::D | pte::A)?;
+                    cx.k.ptl.unlock(self.ptl(), cx.tid);
+                    self.pc = Pc::Access;
+                    return Ok(Progress::Reached("reuse"));
+                }
+                cx.m.mem.get(self.old)?;
+                cx.k.ptl.unlock(self.ptl(), cx.tid);
+                self.pc = Pc::Copy;
+                "fault"
+            }
+            Pc::Copy => {
+                self.new = cx.m.mem.alloc()?;
+                cx.m.mem.copy_frame(self.new, self.old)?;
+                self.pc = Pc::Start;
+                "copy"
+            }
+            Pc::Start => {
+                // S: the IOMMU SVA drivers have no invalidate_range_start.
+                self.pc = Pc::Lock;
+                "start"
+            }
+            Pc::Lock => {
+                if let Some(w) = self.lock(cx) {
+                    return Ok(Progress::Wait(w));
+                }
+                self.pc = Pc::PteSame;
+                "lock"
+            }
+            Pc::PteSame => {
+                self.same = cx.m.mem.read(self.pte_pa)?.value == self.orig_pte;
+                self.pc = if self.same {
+                    Pc::ClearFlush
+                } else {
+                    Pc::RemoveRmap
+                };
+                "pte_same"
+            }
+            Pc::ClearFlush => {
+                if !self.acted {
+                    self.set_pte(cx, 0)?; // ptep_clear_flush: CPU TLB flushed with it
+                    self.acted = true;
+                }
+                let prim = Prim::ClearFlushNotify { seed_keeps: true };
+                if let Some(w) = self.notify.run(cx, prim, start, end)? {
+                    return Ok(Progress::Wait(w));
+                }
+                self.acted = false;
+                self.pc = Pc::SetPte;
+                "clear_flush"
+            }
+            Pc::SetPte => {
+                let flags = pte::P | pte::RW | pte::US | pte::A | pte::D;
+                self.set_pte(cx, pte::make(self.new, flags))?;
+                self.pc = Pc::RemoveRmap;
+                "set_pte"
+            }
+            Pc::RemoveRmap => {
+                // `new_page = old_page` when the copy was installed, so this
+                // put drops the old mapping's reference; otherwise it frees
+                // the unused copy.
+                let victim = if self.same { self.old } else { self.new };
+                Self::put_page(cx, victim)?;
+                self.pc = Pc::Unlock;
+                "remove_rmap"
+            }
+            Pc::Unlock => {
+                cx.k.ptl.unlock(self.ptl(), cx.tid);
+                self.pc = Pc::End;
+                "unlock"
+            }
+            Pc::End => {
+                let prim = Prim::End {
+                    seed_only_end: true,
+                };
+                if let Some(w) = self.notify.run(cx, prim, start, end)? {
+                    return Ok(Progress::Wait(w));
+                }
+                self.pc = Pc::PutOld;
+                "end"
+            }
+            Pc::PutOld => {
+                Self::put_page(cx, self.old)?;
+                self.pc = Pc::Access;
+                "put_old"
+            }
+            Pc::Finished => return Ok(Progress::Done),
+        };
+        Ok(Progress::Reached(reached))
+    }
+
+    pub fn finished(&self) -> bool {
+        self.pc == Pc::Finished
+    }
+}

@@ -1,0 +1,178 @@
+//! Kernel state shared by all CPU threads, and the step protocol of a path.
+
+use super::policy::{Policy, Prim};
+use crate::iommu::{DriverError, FlushTicket, SvaDriver};
+use crate::mem::{AddressSpace, MemError, WalkError};
+use crate::sim::machine::Machine;
+use std::collections::BTreeMap;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum MmError {
+    #[error(transparent)]
+    Mem(#[from] MemError),
+    #[error(transparent)]
+    Walk(#[from] WalkError),
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    #[error("[mm] {what} at {va:#x} is not modelled")]
+    Unsupported { what: &'static str, va: u64 },
+}
+
+/// Split page-table locks, one per page-table page (its PFN is the id).
+#[derive(Default, Debug)]
+pub struct LockTable {
+    held: BTreeMap<u64, usize>,
+}
+
+impl LockTable {
+    /// `spin_trylock`: true if `tid` now holds `id`.
+    pub fn try_lock(&mut self, id: u64, tid: usize) -> bool {
+        match self.held.get(&id) {
+            Some(&h) => h == tid,
+            None => {
+                self.held.insert(id, tid);
+                true
+            }
+        }
+    }
+
+    pub fn unlock(&mut self, id: u64, tid: usize) {
+        if self.held.get(&id) == Some(&tid) {
+            self.held.remove(&id);
+        }
+    }
+
+    pub fn holder(&self, id: u64) -> Option<usize> {
+        self.held.get(&id).copied()
+    }
+}
+
+/// The kernel: the process bound to the device, the parent it forked from
+/// (which shares its COW pages), the PTLs, the notifier policy and the
+/// IOMMU driver.
+pub struct Kernel {
+    pub mm: AddressSpace,
+    pub parent: AddressSpace,
+    pub policy: Policy,
+    pub ptl: LockTable,
+    pub driver: SvaDriver,
+}
+
+/// What a step did, for the checker, the report and the waves; the
+/// scheduler stamps the cycle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostEvent {
+    Store {
+        tid: usize,
+        va: u64,
+        pa: u64,
+        value: u64,
+        version: u64,
+    },
+    Load {
+        tid: usize,
+        va: u64,
+        pa: u64,
+        value: u64,
+        version: u64,
+    },
+    /// A PTE of the device's address space changed.
+    Pte {
+        va: u64,
+        old: u64,
+        new: u64,
+    },
+    /// A secondary-TLB flush reached the driver (`prim` is the caller).
+    FlushBegin {
+        tid: usize,
+        prim: Prim,
+        start: u64,
+        end: u64,
+    },
+    FlushDone {
+        tid: usize,
+    },
+    FrameFreed {
+        pfn: u64,
+    },
+}
+
+/// Everything a step may touch.
+pub struct Cx<'a> {
+    pub m: &'a mut Machine,
+    pub k: &'a mut Kernel,
+    pub tid: usize,
+    pub events: &'a mut Vec<HostEvent>,
+}
+
+/// Why a thread could not take its next step this round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitOn {
+    /// Spinning on a page-table lock held by another thread.
+    Lock { id: u64, holder: usize },
+    /// Another CPU owns the IOMMU command queue.
+    Queue,
+    /// Spinning on the fence completion word.
+    Fence,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Completed the named checkpoint.
+    Reached(&'static str),
+    /// Spinning; try again next round.
+    Wait(WaitOn),
+    /// The operation finished (its last checkpoint was reported before).
+    Done,
+}
+
+/// A secondary-TLB flush a step must complete before it is done. Polled
+/// once per scheduler round; a policy that does not flush at `prim`
+/// completes at once.
+#[derive(Default, Debug)]
+pub struct Notify {
+    ticket: Option<FlushTicket>,
+}
+
+impl Notify {
+    /// Ok(None) when done, Ok(Some(wait)) while the flush is in progress.
+    pub fn run(
+        &mut self,
+        cx: &mut Cx,
+        prim: Prim,
+        start: u64,
+        end: u64,
+    ) -> Result<Option<WaitOn>, MmError> {
+        if !cx.k.policy.flushes(prim) {
+            return Ok(None);
+        }
+        match self.ticket {
+            None => {
+                let pasid = cx.k.mm.pasid;
+                match cx.k.driver.try_begin(cx.m, cx.tid, pasid, start, end)? {
+                    None => Ok(Some(WaitOn::Queue)),
+                    Some(t) => {
+                        cx.events.push(HostEvent::FlushBegin {
+                            tid: cx.tid,
+                            prim,
+                            start,
+                            end,
+                        });
+                        self.ticket = Some(t);
+                        Ok(Some(WaitOn::Fence))
+                    }
+                }
+            }
+            Some(t) => {
+                if cx.k.driver.poll(cx.m, t) {
+                    self.ticket = None;
+                    cx.events.push(HostEvent::FlushDone { tid: cx.tid });
+                    Ok(None)
+                } else {
+                    Ok(Some(WaitOn::Fence))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The text report of a run, in the seed's `[Time N]` style.
+
+use crate::checker::{Cache, Window};
+use crate::mm::Policy;
+use crate::scenario::{Scenario, ThreadRef};
+use crate::sim::RunReport;
+use std::fmt::Write;
+
+fn policy_about(p: Policy) -> &'static str {
+    match p {
+        Policy::Always => {
+            "Linux 4.14: notify under the PTL at every *_clear_flush_notify, and again at E"
+        }
+        Policy::Seed => "Linux 4.15, the seed: notify under the PTL only in cases A and B",
+        Policy::Arch => "Linux 6.6+: secondary flush wherever the CPU TLB is flushed",
+        Policy::EndOnly => "the bug the seed warns about: every secondary flush deferred to E",
+    }
+}
+
+fn thread_label(t: ThreadRef) -> String {
+    match t {
+        ThreadRef::Cpu(i) => format!("CPU-thread-{i}"),
+        ThreadRef::Dev(i) => format!("DEV-thread-{i}"),
+    }
+}
+
+fn open_at(ws: &[Window], cycle: u64) -> Vec<&Window> {
+    ws.iter().filter(|w| w.contains(cycle)).collect()
+}
+
+fn window_state(ws: &[Window], cycle: u64) -> String {
+    let open = open_at(ws, cycle);
+    if open.is_empty() {
+        return "window closed".into();
+    }
+    let caches: Vec<String> = open
+        .iter()
+        .map(|w| format!("{} since @{}", w.cache.name(), w.start))
+        .collect();
+    format!("window OPEN ({})", caches.join(", "))
+}
+
+/// Render `r` (a run of `s`) as text.
+pub fn render(s: &Scenario, r: &RunReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "shootdown: {} ({}) under --notify {}",
+        s.name,
+        s.path.display(),
+        r.policy
+    );
+    let _ = writeln!(o, "  {}", policy_about(r.policy));
+    let mut threads: Vec<ThreadRef> = s
+        .timeline
+        .iter()
+        .flat_map(|sl| sl.entries.iter().map(|e| e.thread))
+        .collect();
+    threads.sort();
+    threads.dedup();
+    for slot in &r.slots {
+        let head = if slot.line == 0 {
+            format!(
+                "[Time {}] (after the timeline: preempted threads run to completion)",
+                slot.label
+            )
+        } else {
+            format!("[Time {}] (line {})", slot.label, slot.line)
+        };
+        let _ = writeln!(o, "{head:-<60} cycles {}..{}", slot.start, slot.end);
+        for &t in &threads {
+            let did: Vec<&str> = slot
+                .lines
+                .iter()
+                .filter(|l| l.thread == t)
+                .map(|l| l.text.as_str())
+                .collect();
+            let body = if !did.is_empty() {
+                did.join("; ")
+            } else if matches!(t, ThreadRef::Cpu(i) if slot.preempted.contains(&i)) {
+                "preempted".into()
+            } else {
+                String::new()
+            };
+            let _ = writeln!(o, "{} {{{body}}}", thread_label(t));
+        }
+    }
+
+    let _ = writeln!(o, "\nStale-translation windows (cycles a cache held a translation the CPU page table no longer had):");
+    for (i, name) in r.pages.iter().enumerate() {
+        let ws: Vec<&Window> = r.windows.iter().filter(|w| w.page == i).collect();
+        if ws.is_empty() {
+            let _ = writeln!(o, "  {name:<8} none");
+        }
+        for (k, w) in ws.iter().enumerate() {
+            let label = if k == 0 { name.as_str() } else { "" };
+            let end = w
+                .end
+                .map_or("still open".to_string(), |e| format!("{e:>7})"));
+            let _ = writeln!(
+                o,
+                "  {label:<8} {:<9} [{:>7}, {end} {:>7} cycles",
+                w.cache.name(),
+                w.start,
+                w.len(r.cycles)
+            );
+        }
+    }
+
+    let _ = writeln!(o, "\nKey moments (the window of the page at that cycle):");
+    let mut moments: Vec<(u64, String)> = Vec::new();
+    for st in &r.stores {
+        let ws = r.windows_of(&st.page);
+        moments.push((
+            st.cycle,
+            format!(
+                "{} stores {:#x} to {}: {}",
+                st.thread,
+                st.value,
+                st.page,
+                window_state(&ws, st.cycle)
+            ),
+        ));
+    }
+    for d in &r.dev {
+        let ws = r.windows_of(&d.page);
+        let what = if d.fault {
+            "faults".to_string()
+        } else if d.write {
+            format!("writes {:#x}", d.value)
+        } else {
+            format!("reads {:#x}", d.value)
+        };
+        moments.push((
+            d.cycle,
+            format!(
+                "dev{} {what} at {} (frame {:#x}): {}",
+                d.dev,
+                d.page,
+                d.pa >> 12,
+                window_state(&ws, d.cycle)
+            ),
+        ));
+    }
+    moments.sort_by_key(|m| m.0);
+    for (c, m) in moments {
+        let _ = writeln!(o, "  @{c:<7} {m}");
+    }
+
+    if !r.findings.is_empty() {
+        let _ = writeln!(o, "\nFindings:");
+        for f in &r.findings {
+            let _ = writeln!(o, "  @{:<7} {}: {}", f.cycle, f.kind, f.detail);
+        }
+    }
+    let st = &r.stats;
+    let _ = writeln!(
+        o,
+        "\nCost: {} secondary-TLB flushes, {} commands ({} IOTINVAL.VMA, {} ATS.INVAL, {} IOFENCE.C), {} CPU cycles spinning on the IOMMU",
+        st.flushes, st.commands, st.iotinval, st.ats_inval, st.fences, r.spin_cycles
+    );
+    let verdict = names(r.verdict.iter().map(|v| v.name()));
+    let _ = match &r.expected {
+        Some(e) => writeln!(
+            o,
+            "Verdict: {verdict}; expected {}: {}",
+            names(e.iter().map(|v| v.name())),
+            if r.as_expected() {
+                "as expected"
+            } else {
+                "MISMATCH"
+            }
+        ),
+        None => writeln!(
+            o,
+            "Verdict: {verdict} (the scenario expects nothing of {})",
+            r.policy
+        ),
+    };
+    if let Some(w) = &r.waves {
+        let _ = writeln!(
+            o,
+            "Waves: {} ({} KiB); open with: gtkwave {}",
+            w.vcd.display(),
+            w.bytes.div_ceil(1024),
+            w.gtkw.display()
+        );
+    }
+    let secs = r.wall.as_secs_f64().max(1e-9);
+    let _ = writeln!(
+        o,
+        "Simulated {} cycles in {:.1} ms ({:.0} cycles/s)",
+        r.cycles,
+        secs * 1e3,
+        r.cycles as f64 / secs
+    );
+    o
+}
+
+fn names<'a>(it: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = it.collect();
+    if v.is_empty() {
+        "clean".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// Cache names for column headers.
+pub fn cache_names() -> [&'static str; 3] {
+    Cache::ALL.map(Cache::name)
+}

@@ -1,0 +1,133 @@
+//! Every `extern "C"` symbol of `ffi/shim.cpp`, and the `#[repr(C)]` port
+//! structs it exchanges. Nothing else in the crate declares a foreign item.
+//!
+//! The Verilator contract the shim follows (Verilator 5.006, `verilated.h`):
+//! "Construct context. Also sets Verilated::threadContextp to the created
+//! context"; one `VerilatedContext` per model, created before the model and
+//! destroyed after it; `traceEverOn(true)` before the first `eval` so a trace
+//! can be opened later ("Turning on wave traces requires
+//! Verilated::traceEverOn(true) call before time 0"); `trace()` before
+//! `VerilatedVcdC::open()` ("shall not be called after
+//! 'VerilatedVcdC::open()'"); increasing dump times. With
+//! `fatalOnError(false)` a failed assertion sets `gotError()` instead of
+//! calling `std::abort()`.
+//!
+//! A model may be used from one thread at a time; `sd_step` makes the
+//! model's context the calling thread's context before evaluating.
+
+use std::ffi::{c_char, c_int};
+use std::marker::{PhantomData, PhantomPinned};
+use std::mem::{offset_of, size_of};
+
+/// Number of probe slots (`probe0_*` .. `probe3_*`, docs/socket.md).
+pub const NUM_PROBES: usize = 4;
+
+/// One probe slot's inputs: `probeN_vpn_i` (36 bits), `probeN_pasid_i` (20 bits).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SdProbeIn {
+    pub vpn: u64,
+    pub pasid: u32,
+}
+
+/// One probe slot's outputs: `probeN_iotlb_o`, `probeN_atc_o`, `probeN_xlat_o`
+/// (decode with [`super::decode_probe`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SdProbeOut {
+    pub iotlb: u64,
+    pub atc: u64,
+    pub xlat: u64,
+}
+
+/// Every input port of `shootdown_top` but `clk_i`, suffix `_i` dropped
+/// (`rst_ni` keeps its name). Identical to `SdIn` in `ffi/shim.h`. Values
+/// wider than a port are masked to its width by `sd_step`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SdIn {
+    pub cfg_cq_base: u64,
+    pub cfg_pasid_table: u64,
+    pub iommu_mem_rsp_rdata: u64,
+    pub dev_mem_rsp_rdata: u64,
+    pub dev_req_va: u64,
+    pub dev_req_wdata: u64,
+    pub probes: [SdProbeIn; NUM_PROBES],
+    pub cq_tail: u32,
+    /// 20 bits.
+    pub dev_req_pasid: u32,
+    pub cfg_ats_latency: u16,
+    pub rst_ni: u8,
+    pub cfg_cq_log2n: u8,
+    pub iommu_mem_req_ready: u8,
+    pub iommu_mem_rsp_valid: u8,
+    pub dev_mem_req_ready: u8,
+    pub dev_mem_rsp_valid: u8,
+    pub dev_req_valid: u8,
+    pub dev_req_id: u8,
+    pub dev_req_write: u8,
+}
+
+/// Every output port of `shootdown_top`, suffix `_o` dropped. Identical to
+/// `SdOut` in `ffi/shim.h`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SdOut {
+    pub iommu_mem_req_addr: u64,
+    pub iommu_mem_req_wdata: u64,
+    pub dev_mem_req_addr: u64,
+    pub dev_mem_req_wdata: u64,
+    pub dev_rsp_rdata: u64,
+    pub dev_rsp_pa: u64,
+    pub probes: [SdProbeOut; NUM_PROBES],
+    pub cq_head: u32,
+    pub cq_err: u8,
+    pub iommu_mem_req_valid: u8,
+    pub iommu_mem_req_write: u8,
+    pub dev_mem_req_valid: u8,
+    pub dev_mem_req_write: u8,
+    pub dev_mem_req_id: u8,
+    pub dev_req_ready: u8,
+    pub dev_rsp_valid: u8,
+    pub dev_rsp_id: u8,
+    pub dev_rsp_status: u8,
+}
+
+// The same numbers are static_asserts in ffi/shim.cpp (SD_IN_SIZE, ...).
+const _: () = assert!(size_of::<SdProbeIn>() == 16 && size_of::<SdProbeOut>() == 24);
+const _: () = assert!(size_of::<SdIn>() == 136 && offset_of!(SdIn, dev_req_write) == 130);
+const _: () = assert!(size_of::<SdOut>() == 160 && offset_of!(SdOut, dev_rsp_status) == 157);
+
+/// Opaque model handle (`struct SdModel` in the shim).
+#[repr(C)]
+pub struct SdModel {
+    _data: [u8; 0],
+    _marker: PhantomData<(*mut u8, PhantomPinned)>,
+}
+
+extern "C" {
+    /// New model with its own context; null if out of memory.
+    pub fn sd_new() -> *mut SdModel;
+    /// Closes the trace if open, runs `final`, frees. Null is ignored.
+    pub fn sd_free(m: *mut SdModel);
+    /// One clock cycle: inputs, falling edge (dump at c*1000-500 ps), rising
+    /// edge (dump at c*1000 ps), outputs; c = `sd_cycle(m) + 1`.
+    pub fn sd_step(m: *mut SdModel, inp: *const SdIn, out: *mut SdOut);
+    /// Rising edges done so far.
+    pub fn sd_cycle(m: *const SdModel) -> u64;
+    /// Open a VCD file (closing any open one): 0 on success, -1 on failure.
+    pub fn sd_trace_open(m: *mut SdModel, path: *const c_char) -> c_int;
+    /// Flush and close the VCD file, if any.
+    pub fn sd_trace_close(m: *mut SdModel);
+    /// Non-zero once an assertion, `$stop` or `$error` fired.
+    pub fn sd_got_error(m: *const SdModel) -> c_int;
+    /// Cycle of the first error (0 if none).
+    pub fn sd_error_cycle(m: *const SdModel) -> u64;
+    /// Copies the runtime's messages of the erroring cycle into `buf`
+    /// (NUL-terminated, truncated to `len`); returns their full length.
+    pub fn sd_error_message(m: *const SdModel, buf: *mut c_char, len: u64) -> u64;
+    /// `sizeof(SdIn)` as the shim was compiled.
+    pub fn sd_in_size() -> u64;
+    /// `sizeof(SdOut)` as the shim was compiled.
+    pub fn sd_out_size() -> u64;
+}

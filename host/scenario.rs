@@ -1,0 +1,526 @@
+//! Scenarios: YAML timelines written like the seed's `[Time N]` tables.
+//!
+//! ```yaml
+//! name: cow
+//! about: what it shows, as numbered steps
+//! params: { mem_latency: 40, ats_latency: 150, cpu_step_cycles: 10 }
+//! pages:
+//!   addrA: { va: 0x7f0000000000, value: 0xa0, cow: true }
+//! timeline:                      # one entry per [Time N+k]
+//!   - { dev0: read addrA }
+//!   - { cpu0: write addrA 0xa1 until start }
+//!   - { cpu0: resume }
+//! expect: { end-only: [order-violation], seed: clean }
+//! ```
+//! Every error names the file, the line and what to do.
+
+use crate::checker::Violation;
+use crate::mm::{Policy, CHECKPOINTS_WP_PAGE_COPY};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Thread kinds of a timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ThreadRef {
+    Cpu(usize),
+    Dev(u8),
+}
+
+impl fmt::Display for ThreadRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ThreadRef::Cpu(i) => write!(f, "cpu{i}"),
+            ThreadRef::Dev(i) => write!(f, "dev{i}"),
+        }
+    }
+}
+
+pub const MAX_CPUS: usize = 16;
+pub const MAX_DEVS: u8 = 16;
+
+/// What a thread does in one `[Time N+k]` step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Read { page: usize },
+    Write { page: usize, value: u64 },
+    Resume,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub thread: ThreadRef,
+    pub action: Action,
+    /// Stop after this checkpoint (CPU threads only); None: to completion.
+    pub until: Option<String>,
+    /// The text as written, for the report.
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub line: usize,
+    pub entries: Vec<Entry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub name: String,
+    pub va: u64,
+    pub value: u64,
+    /// Mapped read-only and shared with the parent (a COW page after fork).
+    pub cow: bool,
+}
+
+/// Timing knobs; every field can be set in `params:`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Params {
+    /// Memory latency of both RTL memory ports, cycles.
+    pub mem_latency: u64,
+    /// One-way ATS link latency, cycles.
+    pub ats_latency: u64,
+    /// Cycles one kernel-path step (one checkpoint) takes.
+    pub cpu_step_cycles: u64,
+    /// A step of the timeline that runs longer than this fails (watchdog).
+    pub watchdog_cycles: u64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            mem_latency: 40,
+            ats_latency: 150,
+            cpu_step_cycles: 10,
+            watchdog_cycles: 200_000,
+        }
+    }
+}
+
+/// What a policy is expected to give: the exact set of violation kinds.
+pub type Expected = BTreeSet<Violation>;
+
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub path: PathBuf,
+    pub name: String,
+    pub about: String,
+    pub notify: Option<Policy>,
+    pub params: Params,
+    pub pages: Vec<Page>,
+    pub timeline: Vec<Slot>,
+    pub expect: Vec<(Policy, Expected)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{}:{line}: {msg}", file.display())]
+pub struct ScenarioError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub msg: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: String,
+    about: String,
+    #[serde(default)]
+    notify: Option<String>,
+    #[serde(default)]
+    params: Params,
+    pages: serde_yaml_ng::Mapping,
+    timeline: Vec<serde_yaml_ng::Mapping>,
+    expect: serde_yaml_ng::Mapping,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPage {
+    va: u64,
+    #[serde(default)]
+    value: u64,
+    #[serde(default)]
+    cow: bool,
+}
+
+/// Line numbers (1-based) of the items of a top-level block sequence
+/// `key:`; serde gives no positions for values, so this reads the text.
+fn item_lines(src: &str, key: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    let mut indent = None;
+    let head = format!("{key}:");
+    for (i, line) in src.lines().enumerate() {
+        let t = line.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let ind = line.len() - t.len();
+        if ind == 0 && !t.starts_with('-') {
+            inside = t.starts_with(&head);
+            if inside && t[head.len()..].trim_start().starts_with('[') {
+                return vec![i + 1];
+            }
+            continue;
+        }
+        if inside && (t.starts_with("- ") || t == "-") && *indent.get_or_insert(ind) == ind {
+            out.push(i + 1);
+        }
+    }
+    out
+}
+
+/// Line (1-based) of `key:` at top level, or of `sub:` under it.
+fn key_line(src: &str, key: &str, sub: Option<&str>) -> usize {
+    let mut inside = false;
+    for (i, line) in src.lines().enumerate() {
+        let t = line.trim_start();
+        let ind = line.len() - t.len();
+        if ind == 0 && !t.is_empty() && !t.starts_with('#') {
+            if inside && sub.is_some() {
+                break;
+            }
+            inside = t.starts_with(&format!("{key}:"));
+            if inside && sub.is_none() {
+                return i + 1;
+            }
+        } else if let (true, Some(s)) = (inside, sub) {
+            if t.starts_with(&format!("{s}:"))
+                || t.contains(&format!(" {s}:"))
+                || t.contains(&format!("{{{s}:"))
+            {
+                return i + 1;
+            }
+        }
+    }
+    key_line_fallback(src, key)
+}
+
+fn key_line_fallback(src: &str, key: &str) -> usize {
+    src.lines()
+        .position(|l| l.starts_with(&format!("{key}:")))
+        .map_or(1, |i| i + 1)
+}
+
+fn parse_int(s: &str) -> Option<u64> {
+    let s = s.replace('_', "");
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+fn parse_thread(s: &str) -> Option<ThreadRef> {
+    if let Some(n) = s.strip_prefix("cpu") {
+        let i: usize = n.parse().ok()?;
+        return (i < MAX_CPUS).then_some(ThreadRef::Cpu(i));
+    }
+    let n: u8 = s.strip_prefix("dev")?.parse().ok()?;
+    (n < MAX_DEVS).then_some(ThreadRef::Dev(n))
+}
+
+/// Every checkpoint name a CPU thread can stop at.
+pub fn checkpoint_names() -> Vec<&'static str> {
+    let mut v: Vec<&str> = CHECKPOINTS_WP_PAGE_COPY.to_vec();
+    v.push("reuse");
+    v
+}
+
+impl Scenario {
+    /// Read and check a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let src = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.to_path_buf(),
+            line: 0,
+            msg: format!("cannot read the scenario: {e}"),
+        })?;
+        Self::parse(path, &src)
+    }
+
+    pub fn parse(path: &Path, src: &str) -> Result<Scenario, ScenarioError> {
+        let err = |line: usize, msg: String| ScenarioError {
+            file: path.to_path_buf(),
+            line,
+            msg,
+        };
+        let raw: RawScenario = serde_yaml_ng::from_str(src).map_err(|e| {
+            let line = e.location().map_or(1, |l| l.line());
+            err(
+                line,
+                format!("{e}; see scenarios/cow.yaml for the format (fields: name, about, notify, params, pages, timeline, expect)"),
+            )
+        })?;
+
+        let notify = match raw.notify {
+            None => None,
+            Some(n) => Some(
+                n.parse()
+                    .map_err(|m| err(key_line(src, "notify", None), m))?,
+            ),
+        };
+
+        let mut pages = Vec::new();
+        for (k, v) in raw.pages {
+            let name = k.as_str().unwrap_or_default().to_string();
+            let line = key_line(src, "pages", Some(&name));
+            if name.is_empty() {
+                return Err(err(line, "a page name must be a string like addrA".into()));
+            }
+            let p: RawPage = serde_yaml_ng::from_value(v)
+                .map_err(|e| err(line, format!("page '{name}': {e} (fields: va, value, cow)")))?;
+            if p.va & 7 != 0 || (p.va >> 47 != 0) {
+                return Err(err(
+                    line,
+                    format!("page '{name}': va {:#x} must be 8-byte aligned and below 2^47 (user half of a 48-bit address space)", p.va),
+                ));
+            }
+            if let Some(o) = pages.iter().find(|o: &&Page| o.va >> 12 == p.va >> 12) {
+                return Err(err(
+                    line,
+                    format!("page '{name}' shares its 4 KiB page with '{}': give each name its own page", o.name),
+                ));
+            }
+            pages.push(Page {
+                name,
+                va: p.va,
+                value: p.value,
+                cow: p.cow,
+            });
+        }
+        if pages.is_empty() || pages.len() > crate::sim::machine::PROBE_SLOTS {
+            return Err(err(
+                key_line(src, "pages", None),
+                format!(
+                    "a scenario names 1 to {} pages (one RTL probe slot each); this one names {}",
+                    crate::sim::machine::PROBE_SLOTS,
+                    pages.len()
+                ),
+            ));
+        }
+
+        let lines = item_lines(src, "timeline");
+        let line_of = |i: usize| lines.get(i).or(lines.last()).copied().unwrap_or(1);
+        let checkpoints = checkpoint_names();
+        let mut timeline = Vec::new();
+        for (i, m) in raw.timeline.iter().enumerate() {
+            let line = line_of(i);
+            let mut entries = Vec::new();
+            for (k, v) in m {
+                let tname = k.as_str().unwrap_or_default();
+                let thread = parse_thread(tname).ok_or_else(|| {
+                    err(
+                        line,
+                        format!(
+                            "unknown thread '{tname}': use cpu0..cpu{} or dev0..dev{}",
+                            MAX_CPUS - 1,
+                            MAX_DEVS - 1
+                        ),
+                    )
+                })?;
+                let text = match v {
+                    serde_yaml_ng::Value::String(s) => s.clone(),
+                    _ => {
+                        return Err(err(
+                            line,
+                            format!("{tname}: the action must be a string like 'read addrA'"),
+                        ))
+                    }
+                };
+                let entry = parse_action(thread, &text, &pages, &checkpoints)
+                    .map_err(|m| err(line, format!("{tname}: '{text}': {m}")))?;
+                entries.push(entry);
+            }
+            if entries.is_empty() {
+                return Err(err(line, "an empty step: name at least one thread".into()));
+            }
+            timeline.push(Slot { line, entries });
+        }
+        if timeline.is_empty() {
+            return Err(err(
+                key_line(src, "timeline", None),
+                "the timeline is empty".into(),
+            ));
+        }
+
+        let eline = key_line(src, "expect", None);
+        let mut expect = Vec::new();
+        for (k, v) in raw.expect {
+            let pname = k.as_str().unwrap_or_default();
+            let line = key_line(src, "expect", Some(pname)).max(eline);
+            let policy: Policy = pname.parse().map_err(|m| err(line, m))?;
+            let kinds: Vec<String> = match v {
+                serde_yaml_ng::Value::String(s) => vec![s],
+                serde_yaml_ng::Value::Sequence(seq) => seq
+                    .into_iter()
+                    .map(|x| x.as_str().map(str::to_string).unwrap_or_default())
+                    .collect(),
+                _ => vec![String::new()],
+            };
+            let mut set = Expected::new();
+            for s in kinds {
+                if s == "clean" {
+                    continue;
+                }
+                set.insert(
+                    s.parse()
+                        .map_err(|m: String| err(line, format!("expect.{pname}: {m}")))?,
+                );
+            }
+            expect.push((policy, set));
+        }
+
+        Ok(Scenario {
+            path: path.to_path_buf(),
+            name: raw.name,
+            about: raw.about,
+            notify,
+            params: raw.params,
+            pages,
+            timeline,
+            expect,
+        })
+    }
+
+    pub fn expected(&self, p: Policy) -> Option<&Expected> {
+        self.expect.iter().find(|(q, _)| *q == p).map(|(_, e)| e)
+    }
+}
+
+fn parse_action(
+    thread: ThreadRef,
+    text: &str,
+    pages: &[Page],
+    checkpoints: &[&str],
+) -> Result<Entry, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let (body, until) = match words.iter().position(|w| *w == "until") {
+        Some(p) => {
+            let cp = words.get(p + 1).ok_or("'until' needs a checkpoint name")?;
+            if words.len() > p + 2 {
+                return Err("nothing may follow 'until <checkpoint>'".into());
+            }
+            if !checkpoints.contains(cp) {
+                return Err(format!(
+                    "unknown checkpoint '{cp}': use one of {}",
+                    checkpoints.join(", ")
+                ));
+            }
+            if matches!(thread, ThreadRef::Dev(_)) {
+                return Err("device threads have no checkpoints: drop 'until'".into());
+            }
+            (&words[..p], Some(cp.to_string()))
+        }
+        None => (&words[..], None),
+    };
+    let page = |name: &str| {
+        pages
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| format!("unknown page '{name}': pages are {}", names(pages)))
+    };
+    let action = match body {
+        ["read", p] => Action::Read { page: page(p)? },
+        ["write", p, v] => Action::Write {
+            page: page(p)?,
+            value: parse_int(v).ok_or_else(|| format!("'{v}' is not a number (write 0x.. or decimal)"))?,
+        },
+        ["resume"] if matches!(thread, ThreadRef::Cpu(_)) => Action::Resume,
+        ["resume"] => return Err("device threads cannot be resumed: they finish each access".into()),
+        _ => return Err("expected 'read <page>', 'write <page> <value>' or 'resume', optionally followed by 'until <checkpoint>'".into()),
+    };
+    Ok(Entry {
+        thread,
+        action,
+        until,
+        text: text.to_string(),
+    })
+}
+
+fn names(pages: &[Page]) -> String {
+    pages
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "name: t
+about: test
+pages:
+  addrA: { va: 0x7f0000000000, value: 0xa0, cow: true }
+  addrB: { va: 0x7f0000001000, value: 0xb0 }
+timeline:
+  - { dev0: read addrA }
+  - { cpu0: write addrA 0xa1 until start, cpu1: write addrB 7 }
+  - cpu0: resume
+expect: { end-only: [order-violation, stale-read], seed: clean }
+";
+
+    fn parse(s: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(Path::new("t.yaml"), s)
+    }
+
+    #[test]
+    fn parses_the_format() {
+        let s = parse(GOOD).unwrap();
+        assert_eq!(s.pages.len(), 2);
+        assert!(s.pages[0].cow && !s.pages[1].cow);
+        assert_eq!(s.timeline.len(), 3);
+        assert_eq!(s.timeline[1].line, 8);
+        assert_eq!(s.timeline[2].line, 9);
+        assert_eq!(s.timeline[1].entries[0].until.as_deref(), Some("start"));
+        assert_eq!(
+            s.timeline[1].entries[1].action,
+            Action::Write { page: 1, value: 7 }
+        );
+        assert_eq!(s.expected(Policy::EndOnly).unwrap().len(), 2);
+        assert!(s.expected(Policy::Seed).unwrap().is_empty());
+        assert!(s.expected(Policy::Arch).is_none());
+    }
+
+    #[test]
+    fn errors_name_the_line_and_field() {
+        let bad = GOOD.replace("cpu0: resume", "cpu0: resume until nowhere");
+        let e = parse(&bad).unwrap_err();
+        assert_eq!(e.line, 9);
+        assert!(e.to_string().starts_with("t.yaml:9: cpu0:"), "{e}");
+        assert!(e.msg.contains("unknown checkpoint 'nowhere'"));
+
+        let bad = GOOD.replace("read addrA }", "read addrC }");
+        let e = parse(&bad).unwrap_err();
+        assert_eq!(e.line, 7);
+        assert!(e.msg.contains("unknown page 'addrC'"), "{e}");
+
+        let bad = GOOD.replace("about: test", "about: test\ncolour: blue");
+        let e = parse(&bad).unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.msg.contains("unknown field `colour`"), "{e}");
+
+        let bad = GOOD.replace("value: 0xb0", "value: 0xb0, huge: true");
+        let e = parse(&bad).unwrap_err();
+        assert_eq!(e.line, 5, "{e}");
+        assert!(e.msg.contains("huge"), "{e}");
+
+        let bad = GOOD.replace("seed: clean", "seed: spotless");
+        let e = parse(&bad).unwrap_err();
+        assert_eq!(e.line, 10, "{e}");
+
+        let bad = GOOD.replace("dev0: read addrA", "dev0: read addrA until start");
+        assert!(parse(&bad).unwrap_err().msg.contains("device threads"));
+
+        let bad = GOOD.replace("{ dev0: read addrA }", "{ gpu0: read addrA }");
+        assert!(parse(&bad)
+            .unwrap_err()
+            .msg
+            .contains("unknown thread 'gpu0'"));
+
+        let e = parse("name: [unclosed").unwrap_err();
+        assert_eq!(e.line, 1);
+    }
+}

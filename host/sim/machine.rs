@@ -1,0 +1,345 @@
+//! The machine: physical memory, the Verilated RTL, and the host side of
+//! every RTL port (memory, device requests, register writes, probes),
+//! advanced one clock cycle at a time by [`Machine::tick`].
+
+use crate::mem::{MemError, PhysMem, Word};
+use crate::rtl::{decode_probe, Model, PortsIn, PortsOut, ProbeEntry};
+use std::collections::VecDeque;
+use std::path::Path;
+
+/// Number of probe slots the socket offers (docs/socket.md).
+pub const PROBE_SLOTS: usize = 4;
+
+/// Timing of the host side of the ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MachineParams {
+    /// Frames of physical memory.
+    pub frames: u64,
+    /// Cycles from a memory request to its response, both ports.
+    pub mem_latency: u64,
+    /// One-way latency of the ATS link, in cycles.
+    pub ats_latency: u64,
+}
+
+impl Default for MachineParams {
+    fn default() -> Self {
+        MachineParams {
+            frames: 4096,
+            mem_latency: 40,
+            ats_latency: 150,
+        }
+    }
+}
+
+/// Where the host keeps the IOMMU's in-memory structures.
+#[derive(Clone, Copy, Debug)]
+pub struct IommuLayout {
+    pub cq_base: u64,
+    pub cq_log2n: u8,
+    pub pasid_table: u64,
+}
+
+/// A request from a device thread to the device's DMA engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DevRequest {
+    pub id: u8,
+    pub pasid: u32,
+    pub va: u64,
+    pub write: bool,
+    pub wdata: u64,
+}
+
+/// What the device answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DevResponse {
+    pub id: u8,
+    pub cycle: u64,
+    pub fault: bool,
+    pub rdata: u64,
+    pub pa: u64,
+}
+
+/// One access the device made to memory through its memory port: the
+/// ground truth the checker judges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DevMemAccess {
+    pub cycle: u64,
+    pub id: u8,
+    pub pa: u64,
+    pub write: bool,
+    /// For a read, the word read; for a write, the word written.
+    pub word: Word,
+}
+
+/// An access the RTL made outside memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BusError {
+    pub cycle: u64,
+    pub port: &'static str,
+    pub pa: u64,
+}
+
+#[derive(Default)]
+struct MemPort {
+    /// (cycle the response is due, read data)
+    pending: VecDeque<(u64, u64)>,
+}
+
+impl MemPort {
+    fn respond(&mut self, cycle: u64) -> Option<u64> {
+        match self.pending.front() {
+            Some(&(due, data)) if due <= cycle => {
+                self.pending.pop_front();
+                Some(data)
+            }
+            _ => None,
+        }
+    }
+}
+
+pub struct Machine {
+    pub mem: PhysMem,
+    model: Model,
+    params: MachineParams,
+    inp: PortsIn,
+    out: PortsOut,
+    cycle: u64,
+    iommu_port: MemPort,
+    dev_port: MemPort,
+    dev_queue: VecDeque<DevRequest>,
+    probes: [Option<(u32, u64)>; PROBE_SLOTS],
+    /// Global store order: the version the next store gets.
+    next_version: u64,
+    /// Filled by `tick`, drained by the caller.
+    pub dev_responses: Vec<DevResponse>,
+    pub dev_accesses: Vec<DevMemAccess>,
+    pub bus_errors: Vec<BusError>,
+}
+
+impl Machine {
+    pub fn new(params: MachineParams) -> Self {
+        Machine {
+            mem: PhysMem::new(params.frames),
+            model: Model::new(),
+            params,
+            inp: PortsIn::default(),
+            out: PortsOut::default(),
+            cycle: 0,
+            iommu_port: MemPort::default(),
+            dev_port: MemPort::default(),
+            dev_queue: VecDeque::new(),
+            probes: [None; PROBE_SLOTS],
+            next_version: 1,
+            dev_responses: Vec::new(),
+            dev_accesses: Vec::new(),
+            bus_errors: Vec::new(),
+        }
+    }
+
+    pub fn params(&self) -> MachineParams {
+        self.params
+    }
+
+    /// Start the RTL's VCD; call before [`Machine::reset`] to see reset.
+    pub fn trace_open(&mut self, path: &Path) -> Result<(), crate::rtl::RtlError> {
+        self.model.trace_open(path)
+    }
+
+    pub fn trace_close(&mut self) {
+        self.model.trace_close();
+    }
+
+    /// Program the configuration ports and hold reset for a few cycles.
+    pub fn reset(&mut self, layout: IommuLayout) {
+        self.inp.cfg_cq_base = layout.cq_base;
+        self.inp.cfg_cq_log2n = layout.cq_log2n;
+        self.inp.cfg_pasid_table = layout.pasid_table;
+        self.inp.cfg_ats_latency = self.params.ats_latency.clamp(1, u16::MAX as u64) as u16;
+        self.inp.iommu_mem_req_ready = 1;
+        self.inp.dev_mem_req_ready = 1;
+        self.inp.rst_ni = 0;
+        for _ in 0..4 {
+            self.tick();
+        }
+        self.inp.rst_ni = 1;
+        self.tick();
+    }
+
+    /// An assertion the RTL reported (the run must stop).
+    pub fn rtl_error(&self) -> Option<crate::rtl::RtlError> {
+        self.model.error()
+    }
+
+    /// The cycle of the last rising edge.
+    pub fn cycle(&self) -> u64 {
+        self.cycle
+    }
+
+    pub fn outputs(&self) -> &PortsOut {
+        &self.out
+    }
+
+    /// The software-owned command-queue tail register.
+    pub fn set_cq_tail(&mut self, tail: u32) {
+        self.inp.cq_tail = tail;
+    }
+
+    pub fn cq_head(&self) -> u32 {
+        self.out.cq_head
+    }
+
+    pub fn set_probe(&mut self, slot: usize, pasid: u32, vpn: u64) {
+        self.probes[slot] = Some((pasid, vpn));
+        let p = &mut self.inp.probes[slot];
+        p.pasid = pasid;
+        p.vpn = vpn;
+    }
+
+    /// What (IOTLB, ATC, in flight) hold for probe `slot` after this cycle.
+    pub fn probe(&self, slot: usize) -> [Option<ProbeEntry>; 3] {
+        let p = &self.out.probes[slot];
+        [
+            decode_probe(p.iotlb),
+            decode_probe(p.atc),
+            decode_probe(p.xlat),
+        ]
+    }
+
+    /// Queue a device request; it enters the device when its port is ready.
+    pub fn dev_submit(&mut self, req: DevRequest) {
+        self.dev_queue.push_back(req);
+    }
+
+    pub fn dev_idle(&self) -> bool {
+        self.dev_queue.is_empty()
+    }
+
+    /// A store in the global store order; returns its version.
+    pub fn store(&mut self, pa: u64, value: u64) -> Result<u64, MemError> {
+        let v = self.next_version;
+        self.mem.write(pa, value, v)?;
+        self.next_version += 1;
+        Ok(v)
+    }
+
+    /// One clock cycle: drive the inputs, step the RTL, serve what it asked.
+    pub fn tick(&mut self) {
+        let next = self.cycle + 1;
+        // Responses due at this edge.
+        match self.iommu_port.respond(next) {
+            Some(d) => {
+                self.inp.iommu_mem_rsp_valid = 1;
+                self.inp.iommu_mem_rsp_rdata = d;
+            }
+            None => self.inp.iommu_mem_rsp_valid = 0,
+        }
+        match self.dev_port.respond(next) {
+            Some(d) => {
+                self.inp.dev_mem_rsp_valid = 1;
+                self.inp.dev_mem_rsp_rdata = d;
+            }
+            None => self.inp.dev_mem_rsp_valid = 0,
+        }
+        // Device request: `ready` is a Moore output, so a request driven now
+        // is taken at this edge.
+        self.inp.dev_req_valid = 0;
+        if self.out.dev_req_ready != 0 && self.inp.rst_ni != 0 {
+            if let Some(r) = self.dev_queue.pop_front() {
+                self.inp.dev_req_valid = 1;
+                self.inp.dev_req_id = r.id;
+                self.inp.dev_req_write = r.write as u8;
+                self.inp.dev_req_pasid = r.pasid;
+                self.inp.dev_req_va = r.va;
+                self.inp.dev_req_wdata = r.wdata;
+            }
+        }
+        self.out = *self.model.step(&self.inp);
+        self.cycle = next;
+        self.serve_memory();
+        if self.out.dev_rsp_valid != 0 {
+            self.dev_responses.push(DevResponse {
+                id: self.out.dev_rsp_id,
+                cycle: self.cycle,
+                fault: self.out.dev_rsp_status != 0,
+                rdata: self.out.dev_rsp_rdata,
+                pa: self.out.dev_rsp_pa,
+            });
+        }
+    }
+
+    /// Requests seen after this edge are taken at the next one (ready is
+    /// held high); the access is performed now and answered after the
+    /// memory latency.
+    fn serve_memory(&mut self) {
+        let due = self.cycle + 1 + self.params.mem_latency;
+        let o = self.out;
+        if o.iommu_mem_req_valid != 0 && self.iommu_port.pending.is_empty() {
+            let data = if o.iommu_mem_req_write != 0 {
+                // The IOMMU writes fence completion words: not part of the
+                // program's store order.
+                if self
+                    .mem
+                    .write(o.iommu_mem_req_addr, o.iommu_mem_req_wdata, 0)
+                    .is_err()
+                {
+                    self.bus_error("iommu", o.iommu_mem_req_addr);
+                }
+                0
+            } else {
+                match self.mem.read(o.iommu_mem_req_addr) {
+                    Ok(w) => w.value,
+                    Err(_) => {
+                        self.bus_error("iommu", o.iommu_mem_req_addr);
+                        0
+                    }
+                }
+            };
+            self.iommu_port.pending.push_back((due, data));
+        }
+        if o.dev_mem_req_valid != 0 && self.dev_port.pending.is_empty() {
+            let pa = o.dev_mem_req_addr;
+            let write = o.dev_mem_req_write != 0;
+            let result = if write {
+                let v = self.next_version;
+                self.mem.write(pa, o.dev_mem_req_wdata, v).map(|_| {
+                    self.next_version += 1;
+                    Word {
+                        value: o.dev_mem_req_wdata,
+                        version: v,
+                    }
+                })
+            } else {
+                self.mem.read(pa)
+            };
+            let data = match result {
+                Ok(word) => {
+                    self.dev_accesses.push(DevMemAccess {
+                        cycle: self.cycle,
+                        id: o.dev_mem_req_id,
+                        pa,
+                        write,
+                        word,
+                    });
+                    if write {
+                        0
+                    } else {
+                        word.value
+                    }
+                }
+                Err(_) => {
+                    self.bus_error("device", pa);
+                    0
+                }
+            };
+            self.dev_port.pending.push_back((due, data));
+        }
+    }
+
+    fn bus_error(&mut self, port: &'static str, pa: u64) {
+        self.bus_errors.push(BusError {
+            cycle: self.cycle,
+            port,
+            pa,
+        });
+    }
+}

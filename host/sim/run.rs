@@ -1,0 +1,797 @@
+//! The deterministic scheduler: runs a scenario's timeline, one `[Time N+k]`
+//! step after another, on a [`Machine`].
+//!
+//! A step runs in *rounds*. In a round every CPU thread named in the step
+//! that has not reached its stop takes one kernel-path step (at most one
+//! checkpoint, or one spin on a lock or a fence), in the order the step
+//! names them; then the RTL clock advances `cpu_step_cycles` cycles. Device
+//! threads submit their access when the step starts; the step ends when
+//! every named CPU thread reached its stop and every device access has its
+//! response. A schedule is thus data: the timeline alone decides who runs
+//! when, and the same scenario gives the same cycles every time.
+
+use super::machine::{DevRequest, IommuLayout, Machine, MachineParams};
+use super::trace::HostSignals;
+use crate::checker::{Checker, Finding, Violation, Window};
+use crate::iommu::{DriverStats, SvaDriver};
+use crate::mem::{pte, AddressSpace, Leaf, MemError, PageSize, PAGE_SHIFT};
+use crate::mm::{Cx, HostEvent, Kernel, LockTable, MmError, Policy, Progress, StoreOp, WaitOn};
+use crate::scenario::{Action, Entry, Expected, Scenario, ThreadRef, MAX_CPUS, MAX_DEVS};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub struct RunOptions {
+    pub policy: Policy,
+    /// Write the merged VCD (and a .gtkw beside it) here.
+    pub waves: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{}:{line}: {msg}", file.display())]
+    Timeline {
+        file: PathBuf,
+        line: usize,
+        msg: String,
+    },
+    #[error("{}: setting up the machine: {source}", file.display())]
+    Setup { file: PathBuf, source: MmError },
+    #[error(transparent)]
+    Rtl(#[from] crate::rtl::RtlError),
+    #[error(transparent)]
+    Waves(#[from] crate::waves::WavesError),
+}
+
+/// What one thread did in one step, for the `[Time N]` listing.
+#[derive(Clone, Debug)]
+pub struct ThreadLine {
+    pub thread: ThreadRef,
+    pub text: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct SlotReport {
+    pub label: String,
+    /// Scenario line (0 for the final drain).
+    pub line: usize,
+    pub start: u64,
+    pub end: u64,
+    pub lines: Vec<ThreadLine>,
+    /// CPU threads inside a kernel path that this step did not run.
+    pub preempted: Vec<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreRecord {
+    pub cycle: u64,
+    pub thread: ThreadRef,
+    pub page: String,
+    pub value: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DevRecord {
+    /// Cycle of the response.
+    pub cycle: u64,
+    pub dev: u8,
+    pub page: String,
+    pub write: bool,
+    pub value: u64,
+    pub fault: bool,
+    pub pa: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct WavesOut {
+    pub vcd: PathBuf,
+    pub gtkw: PathBuf,
+    pub bytes: u64,
+}
+
+#[derive(Debug)]
+pub struct RunReport {
+    pub scenario: String,
+    pub file: PathBuf,
+    pub policy: Policy,
+    pub pages: Vec<String>,
+    pub slots: Vec<SlotReport>,
+    pub windows: Vec<Window>,
+    pub findings: Vec<Finding>,
+    pub verdict: BTreeSet<Violation>,
+    pub expected: Option<Expected>,
+    pub stores: Vec<StoreRecord>,
+    pub dev: Vec<DevRecord>,
+    pub cycles: u64,
+    pub stats: DriverStats,
+    /// Cycles CPU threads spent spinning on fences and on the queue lock.
+    pub spin_cycles: u64,
+    pub wall: Duration,
+    pub waves: Option<WavesOut>,
+}
+
+impl RunReport {
+    /// The verdict matches `expect` (or the scenario expects nothing of this policy).
+    pub fn as_expected(&self) -> bool {
+        self.expected.as_ref().is_none_or(|e| *e == self.verdict)
+    }
+
+    /// Windows of page `name`.
+    pub fn windows_of(&self, name: &str) -> Vec<Window> {
+        let i = self.pages.iter().position(|p| p == name);
+        self.windows
+            .iter()
+            .filter(|w| Some(w.page) == i)
+            .copied()
+            .collect()
+    }
+}
+
+enum CpuOp {
+    Store(StoreOp),
+    Load { va: u64 },
+}
+
+#[derive(Default)]
+struct Cpu {
+    op: Option<CpuOp>,
+    text: String,
+    /// Checkpoints reached by the current operation.
+    path: Vec<&'static str>,
+}
+
+struct DevPending {
+    va: u64,
+    write: bool,
+    issued: u64,
+    text: String,
+}
+
+const IOMMU_PASID: u32 = 1;
+const CQ_LOG2N: u8 = 8;
+
+struct Sim<'s> {
+    s: &'s Scenario,
+    m: Machine,
+    k: Kernel,
+    chk: Checker,
+    cpus: Vec<Cpu>,
+    devs: Vec<Option<DevPending>>,
+    events: Vec<HostEvent>,
+    cpu_view: Vec<Option<Leaf>>,
+    sig: Option<HostSignals>,
+    stores: Vec<StoreRecord>,
+    dev: Vec<DevRecord>,
+    spin_cycles: u64,
+    /// Lines for the current slot.
+    lines: Vec<ThreadLine>,
+}
+
+/// Run `s` under `opts.policy`.
+pub fn run(s: &Scenario, opts: &RunOptions) -> Result<RunReport, RunError> {
+    let t0 = Instant::now();
+    let mut sim = Sim::new(s, opts)?;
+    let mut slots = Vec::new();
+    for (n, slot) in s.timeline.iter().enumerate() {
+        let label = if n == 0 {
+            "N".to_string()
+        } else {
+            format!("N+{n}")
+        };
+        slots.push(sim.run_slot(&label, n as u64, slot.line, &slot.entries)?);
+    }
+    // Every thread still inside a kernel path runs to its end.
+    let drain: Vec<Entry> = (0..MAX_CPUS)
+        .filter(|&i| sim.cpus[i].op.is_some())
+        .map(|i| Entry {
+            thread: ThreadRef::Cpu(i),
+            action: Action::Resume,
+            until: None,
+            text: "resume".into(),
+        })
+        .collect();
+    if !drain.is_empty() {
+        let n = s.timeline.len();
+        slots.push(sim.run_slot(&format!("N+{n}"), n as u64, 0, &drain)?);
+    }
+    // Let the hardware settle so windows opened at the end can close.
+    sim.tick_n(4 * (s.params.mem_latency + s.params.ats_latency) + 16)?;
+    sim.finish(slots, t0, opts)
+}
+
+impl<'s> Sim<'s> {
+    fn new(s: &'s Scenario, opts: &RunOptions) -> Result<Self, RunError> {
+        let setup = |e: MemError| RunError::Setup {
+            file: s.path.clone(),
+            source: MmError::Mem(e),
+        };
+        let p = &s.params;
+        let mut m = Machine::new(MachineParams {
+            frames: 4096,
+            mem_latency: p.mem_latency,
+            ats_latency: p.ats_latency,
+        });
+        let cq = m.mem.alloc().map_err(setup)?;
+        let completion = m.mem.alloc().map_err(setup)?;
+        let pasid_table = m.mem.alloc().map_err(setup)?;
+        let layout = IommuLayout {
+            cq_base: cq << PAGE_SHIFT,
+            cq_log2n: CQ_LOG2N,
+            pasid_table: pasid_table << PAGE_SHIFT,
+        };
+        let mm = AddressSpace::new(&mut m.mem, IOMMU_PASID).map_err(setup)?;
+        let parent = AddressSpace::new(&mut m.mem, 0).map_err(setup)?;
+        m.mem
+            .write(
+                layout.pasid_table + 8 * u64::from(IOMMU_PASID),
+                (mm.pgd << PAGE_SHIFT) | 1,
+                0,
+            )
+            .map_err(setup)?;
+        let k = Kernel {
+            mm,
+            parent,
+            policy: opts.policy,
+            ptl: LockTable::default(),
+            driver: SvaDriver::new(layout, completion << PAGE_SHIFT),
+        };
+        let names: Vec<(String, u64)> = s.pages.iter().map(|p| (p.name.clone(), p.va)).collect();
+        let mut sim = Sim {
+            s,
+            m,
+            k,
+            chk: Checker::new(&names),
+            cpus: (0..MAX_CPUS).map(|_| Cpu::default()).collect(),
+            devs: (0..MAX_DEVS).map(|_| None).collect(),
+            events: Vec::new(),
+            cpu_view: vec![None; s.pages.len()],
+            sig: None,
+            stores: Vec::new(),
+            dev: Vec::new(),
+            spin_cycles: 0,
+            lines: Vec::new(),
+        };
+        sim.map_pages().map_err(|source| RunError::Setup {
+            file: s.path.clone(),
+            source,
+        })?;
+        if let Some(path) = &opts.waves {
+            sim.sig = Some(HostSignals::new(s));
+            sim.m.trace_open(&rtl_vcd_path(path))?;
+        }
+        sim.m.reset(layout);
+        for (i, p) in s.pages.iter().enumerate() {
+            sim.m.set_probe(i, IOMMU_PASID, p.va >> PAGE_SHIFT);
+        }
+        sim.refresh_cpu_view();
+        if let Some(sig) = &mut sim.sig {
+            sig.policy(0, opts.policy);
+            for (i, p) in s.pages.iter().enumerate() {
+                let e = sim
+                    .k
+                    .mm
+                    .walk(&sim.m.mem, p.va)
+                    .map(|l| l.entry)
+                    .unwrap_or(0);
+                sig.pte(0, i, e);
+                sig.value(0, i, p.value);
+            }
+        }
+        Ok(sim)
+    }
+
+    /// Map every named page: COW pages read-only in both the process and
+    /// its parent (two references), the others writable.
+    fn map_pages(&mut self) -> Result<(), MmError> {
+        for p in &self.s.pages {
+            let f = self.m.mem.alloc()?;
+            let pa = (f << PAGE_SHIFT) | (p.va & 0xff8);
+            let v = self.m.store(pa, p.value)?;
+            self.chk.store("init".into(), p.va, p.value, v, 0);
+            let page = p.va & !0xfff;
+            let ro = pte::US | pte::A;
+            if p.cow {
+                self.k
+                    .mm
+                    .map(&mut self.m.mem, page, f, PageSize::Small, ro)?;
+                self.k
+                    .parent
+                    .map(&mut self.m.mem, page, f, PageSize::Small, ro)?;
+                self.m.mem.get(f)?;
+            } else {
+                self.k.mm.map(
+                    &mut self.m.mem,
+                    page,
+                    f,
+                    PageSize::Small,
+                    ro | pte::RW | pte::D,
+                )?;
+            }
+            let st = self.m.mem.state(f);
+            self.chk.mapped(page, f, st);
+        }
+        Ok(())
+    }
+
+    fn page_of(&self, va: u64) -> Option<usize> {
+        self.s.pages.iter().position(|p| p.va >> 12 == va >> 12)
+    }
+
+    fn refresh_cpu_view(&mut self) {
+        for (i, p) in self.s.pages.iter().enumerate() {
+            self.cpu_view[i] = self.k.mm.walk(&self.m.mem, p.va).ok();
+        }
+    }
+
+    fn err(&self, line: usize, msg: String) -> RunError {
+        RunError::Timeline {
+            file: self.s.path.clone(),
+            line,
+            msg,
+        }
+    }
+
+    /// Advance the clock `n` cycles, serving the device and watching windows.
+    fn tick_n(&mut self, n: u64) -> Result<(), RunError> {
+        for _ in 0..n {
+            self.m.tick();
+            if let Some(e) = self.m.rtl_error() {
+                return Err(e.into());
+            }
+            let cycle = self.m.cycle();
+            let accesses = std::mem::take(&mut self.m.dev_accesses);
+            for a in &accesses {
+                let Some(p) = self.devs.get(a.id as usize).and_then(|d| d.as_ref()) else {
+                    continue;
+                };
+                let (va, issued) = (p.va, p.issued);
+                let cpu = self.k.mm.walk(&self.m.mem, va).ok();
+                let state = self.m.mem.state(a.pa >> PAGE_SHIFT);
+                let before = self.chk.findings.len();
+                self.chk.dev_access(a, va, issued, cpu.as_ref(), state);
+                if let Some(sig) = &mut self.sig {
+                    for f in &self.chk.findings[before..] {
+                        sig.violation(cycle, f.kind.name());
+                    }
+                }
+            }
+            for r in std::mem::take(&mut self.m.dev_responses) {
+                let Some(p) = self.devs.get_mut(r.id as usize).and_then(Option::take) else {
+                    continue;
+                };
+                let page = self.chk.describe_va(p.va);
+                let pfn = r.pa >> PAGE_SHIFT;
+                let text = if r.fault {
+                    format!("{} -> FAULT (no translation; PRI is not modelled)", p.text)
+                } else {
+                    let current = self
+                        .page_of(p.va)
+                        .and_then(|i| self.cpu_view[i])
+                        .map(|l| l.pfn);
+                    let which = if current == Some(pfn) {
+                        "current page"
+                    } else {
+                        "OLD page"
+                    };
+                    if p.write {
+                        format!("{} -> frame {pfn:#x} ({which}) @{}", p.text, r.cycle)
+                    } else {
+                        format!(
+                            "{} = {:#x} from frame {pfn:#x} ({which}) @{}",
+                            p.text, r.rdata, r.cycle
+                        )
+                    }
+                };
+                if let Some(sig) = &mut self.sig {
+                    sig.dev(cycle, r.id, &text);
+                }
+                self.lines.push(ThreadLine {
+                    thread: ThreadRef::Dev(r.id),
+                    text,
+                });
+                self.dev.push(DevRecord {
+                    cycle: r.cycle,
+                    dev: r.id,
+                    page,
+                    write: p.write,
+                    value: r.rdata,
+                    fault: r.fault,
+                    pa: r.pa,
+                });
+            }
+            for i in 0..self.s.pages.len() {
+                let held = self.m.probe(i);
+                let open = self.chk.observe(cycle, i, self.cpu_view[i].as_ref(), held);
+                if let Some(sig) = &mut self.sig {
+                    sig.window(cycle, i, open, held, self.cpu_view[i].as_ref());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stamp the events of the steps just taken.
+    fn absorb_events(&mut self) {
+        let cycle = self.m.cycle();
+        let mut pte_changed = false;
+        for e in std::mem::take(&mut self.events) {
+            match e {
+                HostEvent::Store {
+                    tid,
+                    va,
+                    value,
+                    version,
+                    ..
+                } => {
+                    self.chk
+                        .store(format!("cpu{tid}"), va, value, version, cycle);
+                    self.stores.push(StoreRecord {
+                        cycle,
+                        thread: ThreadRef::Cpu(tid),
+                        page: self.chk.describe_va(va),
+                        value,
+                    });
+                    let page = self.page_of(va);
+                    if let (Some(sig), Some(i)) = (&mut self.sig, page) {
+                        sig.value(cycle, i, value);
+                    }
+                }
+                HostEvent::Pte { va, new, .. } => {
+                    pte_changed = true;
+                    if pte::present(new) {
+                        let f = pte::pfn(new);
+                        let st = self.m.mem.state(f);
+                        self.chk.mapped(va, f, st);
+                    }
+                    let page = self.page_of(va);
+                    if let (Some(sig), Some(i)) = (&mut self.sig, page) {
+                        sig.pte(cycle, i, new);
+                    }
+                }
+                HostEvent::Load { .. }
+                | HostEvent::FlushBegin { .. }
+                | HostEvent::FlushDone { .. }
+                | HostEvent::FrameFreed { .. } => {}
+            }
+        }
+        if pte_changed {
+            self.refresh_cpu_view();
+            if let Some(sig) = &mut self.sig {
+                for (i, p) in self.s.pages.iter().enumerate() {
+                    let v = self.cpu_view[i]
+                        .and_then(|l| self.m.mem.read((l.pfn << PAGE_SHIFT) | (p.va & 0xff8)).ok())
+                        .map_or(0, |w| w.value);
+                    sig.value(cycle, i, v);
+                }
+            }
+        }
+    }
+
+    /// Start what `e` asks of its thread.
+    fn start(&mut self, e: &Entry, line: usize) -> Result<(), RunError> {
+        let s = self.s;
+        match (e.thread, &e.action) {
+            (ThreadRef::Cpu(i), Action::Resume) => {
+                if self.cpus[i].op.is_none() {
+                    return Err(self.err(
+                        line,
+                        format!("cpu{i} has nothing to resume: it is not inside a kernel path"),
+                    ));
+                }
+            }
+            (ThreadRef::Cpu(i), a) => {
+                if self.cpus[i].op.is_some() {
+                    let c = &self.cpus[i];
+                    return Err(self.err(
+                        line,
+                        format!(
+                            "cpu{i} is still inside '{}' (stopped after '{}'): write 'resume' before giving it new work",
+                            c.text,
+                            c.path.last().unwrap_or(&"its start")
+                        ),
+                    ));
+                }
+                let op = match *a {
+                    Action::Write { page, value } => {
+                        CpuOp::Store(StoreOp::new(s.pages[page].va, value))
+                    }
+                    Action::Read { page } => CpuOp::Load {
+                        va: s.pages[page].va,
+                    },
+                    Action::Resume => unreachable!("handled above"),
+                };
+                self.cpus[i] = Cpu {
+                    op: Some(op),
+                    text: e
+                        .text
+                        .split(" until ")
+                        .next()
+                        .unwrap_or(&e.text)
+                        .to_string(),
+                    path: Vec::new(),
+                };
+            }
+            (ThreadRef::Dev(d), a) => {
+                if self.devs[d as usize].is_some() {
+                    return Err(
+                        self.err(line, format!("dev{d} still waits for its previous access"))
+                    );
+                }
+                let (page, write, wdata) = match *a {
+                    Action::Read { page } => (page, false, 0),
+                    Action::Write { page, value } => (page, true, value),
+                    Action::Resume => unreachable!("rejected by the parser"),
+                };
+                let va = s.pages[page].va;
+                let issued = self.m.cycle();
+                self.m.dev_submit(DevRequest {
+                    id: d,
+                    pasid: IOMMU_PASID,
+                    va,
+                    write,
+                    wdata,
+                });
+                if let Some(sig) = &mut self.sig {
+                    sig.dev(issued, d, &e.text);
+                }
+                self.devs[d as usize] = Some(DevPending {
+                    va,
+                    write,
+                    issued,
+                    text: e.text.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// One step of CPU thread `i`.
+    fn step_cpu(&mut self, i: usize, line: usize) -> Result<Progress, RunError> {
+        let mut cx = Cx {
+            m: &mut self.m,
+            k: &mut self.k,
+            tid: i,
+            events: &mut self.events,
+        };
+        let r = match self.cpus[i].op.as_mut() {
+            Some(CpuOp::Store(op)) => op.step(&mut cx).map(|p| (p, op.finished())),
+            Some(CpuOp::Load { va }) => load(&mut cx, *va).map(|p| (p, true)),
+            None => Ok((Progress::Done, true)),
+        };
+        let (p, finished) = r.map_err(|e| self.err(line, format!("cpu{i}: {e}")))?;
+        if let Progress::Reached(cp) = p {
+            self.cpus[i].path.push(cp);
+        }
+        if finished {
+            self.cpus[i].op = None;
+        }
+        Ok(p)
+    }
+
+    fn run_slot(
+        &mut self,
+        label: &str,
+        index: u64,
+        line: usize,
+        entries: &[Entry],
+    ) -> Result<SlotReport, RunError> {
+        let start = self.m.cycle();
+        self.lines.clear();
+        if let Some(sig) = &mut self.sig {
+            sig.slot(start, index);
+        }
+        for e in entries {
+            self.start(e, line)?;
+        }
+        // (thread, stop checkpoint, done, what it did in this slot)
+        let mut running: Vec<(usize, Option<&str>, bool, Vec<&'static str>)> = entries
+            .iter()
+            .filter_map(|e| match e.thread {
+                ThreadRef::Cpu(i) => Some((i, e.until.as_deref(), false, Vec::new())),
+                ThreadRef::Dev(_) => None,
+            })
+            .collect();
+        let step = self.s.params.cpu_step_cycles.max(1);
+        loop {
+            let mut waits: Vec<(usize, WaitOn)> = Vec::new();
+            let mut progressed = false;
+            for r in running.iter_mut().filter(|r| !r.2) {
+                let (i, until) = (r.0, r.1);
+                let p = self.step_cpu(i, line)?;
+                match p {
+                    Progress::Reached(cp) => {
+                        progressed = true;
+                        r.3.push(cp);
+                        if let Some(sig) = &mut self.sig {
+                            sig.cpu(self.m.cycle(), i, &format!("{}: {cp}", self.cpus[i].text));
+                        }
+                        if until == Some(cp) {
+                            r.2 = true;
+                        } else if self.cpus[i].op.is_none() {
+                            if let Some(u) = until {
+                                return Err(self.err(
+                                    line,
+                                    format!(
+                                        "cpu{i} finished '{}' without reaching checkpoint '{u}' (it went through: {}); the page may not have been write-protected, or the checkpoint was already passed",
+                                        self.cpus[i].text,
+                                        self.cpus[i].path.join(", ")
+                                    ),
+                                ));
+                            }
+                            r.2 = true;
+                        }
+                    }
+                    Progress::Wait(w) => {
+                        waits.push((i, w));
+                        if let Some(sig) = &mut self.sig {
+                            let what = match w {
+                                WaitOn::Lock { .. } => "spin on PTL",
+                                WaitOn::Queue => "spin on IOMMU queue",
+                                WaitOn::Fence => "spin on fence",
+                            };
+                            sig.cpu(self.m.cycle(), i, &format!("{}: {what}", self.cpus[i].text));
+                        }
+                    }
+                    Progress::Done => r.2 = true,
+                }
+                if self.cpus[i].op.is_none() {
+                    self.cpus[i].path.clear();
+                }
+            }
+            self.absorb_events();
+            let cpus_done = running.iter().all(|r| r.2);
+            let devs_done = entries.iter().all(|e| match e.thread {
+                ThreadRef::Dev(d) => self.devs[d as usize].is_none(),
+                ThreadRef::Cpu(_) => true,
+            });
+            if cpus_done && devs_done {
+                if progressed {
+                    self.tick_n(step)?;
+                }
+                break;
+            }
+            if !progressed && !waits.is_empty() {
+                let live: Vec<usize> = running.iter().filter(|r| !r.2).map(|r| r.0).collect();
+                let stuck = waits.iter().all(
+                    |(_, w)| matches!(w, WaitOn::Lock { holder, .. } if !live.contains(holder)),
+                );
+                if stuck && waits.len() == live.len() {
+                    let (i, w) = waits[0];
+                    if let WaitOn::Lock { holder, .. } = w {
+                        return Err(self.err(
+                            line,
+                            format!(
+                                "cpu{i} spins on a page-table lock held by cpu{holder}, which this step does not run (cpu{holder} stopped after '{}'): resume cpu{holder} in this step, or stop it before 'lock'",
+                                self.cpus[holder].path.last().unwrap_or(&"?")
+                            ),
+                        ));
+                    }
+                }
+            }
+            let spinning = waits
+                .iter()
+                .filter(|(_, w)| matches!(w, WaitOn::Fence | WaitOn::Queue));
+            self.spin_cycles += step * spinning.count() as u64;
+            // A round in which CPU threads ran costs a step; waiting only
+            // for the device advances one cycle at a time.
+            let cycles = if running.is_empty() || (cpus_done && !progressed) {
+                1
+            } else {
+                step
+            };
+            self.tick_n(cycles)?;
+            if self.m.cycle() - start > self.s.params.watchdog_cycles {
+                let mut why = Vec::new();
+                for (i, w) in &waits {
+                    why.push(format!("cpu{i} waits on {w:?}"));
+                }
+                for e in entries {
+                    if let ThreadRef::Dev(d) = e.thread {
+                        if self.devs[d as usize].is_some() {
+                            why.push(format!("dev{d} has no response to '{}'", e.text));
+                        }
+                    }
+                }
+                return Err(self.err(
+                    line,
+                    format!(
+                        "this step ran {} cycles without finishing (watchdog_cycles = {}): {}; the RTL may hang, or raise params.watchdog_cycles",
+                        self.m.cycle() - start,
+                        self.s.params.watchdog_cycles,
+                        why.join("; ")
+                    ),
+                ));
+            }
+        }
+        let mut lines: Vec<ThreadLine> = running
+            .iter()
+            .map(|(i, until, _, did)| {
+                let stop = match (until, self.cpus[*i].op.is_some()) {
+                    (_, true) => " ... preempted".to_string(),
+                    (_, false) => String::new(),
+                };
+                ThreadLine {
+                    thread: ThreadRef::Cpu(*i),
+                    text: format!("{}: {}{stop}", self.cpus_text(*i, entries), did.join(", ")),
+                }
+            })
+            .collect();
+        lines.append(&mut self.lines);
+        let preempted = (0..MAX_CPUS)
+            .filter(|i| self.cpus[*i].op.is_some() && !running.iter().any(|r| r.0 == *i))
+            .collect();
+        Ok(SlotReport {
+            preempted,
+            label: label.to_string(),
+            line,
+            start,
+            end: self.m.cycle(),
+            lines,
+        })
+    }
+
+    fn cpus_text(&self, i: usize, entries: &[Entry]) -> String {
+        entries
+            .iter()
+            .find(|e| e.thread == ThreadRef::Cpu(i))
+            .map_or(String::new(), |e| e.text.clone())
+    }
+
+    fn finish(
+        mut self,
+        slots: Vec<SlotReport>,
+        t0: Instant,
+        opts: &RunOptions,
+    ) -> Result<RunReport, RunError> {
+        self.chk.finish();
+        let cycles = self.m.cycle();
+        let mut waves = None;
+        if let (Some(path), Some(sig)) = (&opts.waves, self.sig.take()) {
+            self.m.trace_close();
+            waves = Some(sig.write(&rtl_vcd_path(path), path, cycles)?);
+        }
+        Ok(RunReport {
+            scenario: self.s.name.clone(),
+            file: self.s.path.clone(),
+            policy: opts.policy,
+            pages: self.s.pages.iter().map(|p| p.name.clone()).collect(),
+            slots,
+            windows: self.chk.windows.clone(),
+            findings: self.chk.findings.clone(),
+            verdict: self.chk.verdict(),
+            expected: self.s.expected(opts.policy).cloned(),
+            stores: self.stores,
+            dev: self.dev,
+            cycles,
+            stats: self.k.driver.stats,
+            spin_cycles: self.spin_cycles,
+            wall: t0.elapsed(),
+            waves,
+        })
+    }
+}
+
+/// A CPU load: one step.
+fn load(cx: &mut Cx, va: u64) -> Result<Progress, MmError> {
+    let leaf = cx.k.mm.walk(&cx.m.mem, va)?;
+    let pa = (leaf.pfn << PAGE_SHIFT) | (va & 0xff8);
+    let w = cx.m.mem.read(pa)?;
+    cx.events.push(HostEvent::Load {
+        tid: cx.tid,
+        va,
+        pa,
+        value: w.value,
+        version: w.version,
+    });
+    Ok(Progress::Reached("load"))
+}
+
+/// Where the RTL's own VCD goes before the host signals are merged in.
+fn rtl_vcd_path(out: &Path) -> PathBuf {
+    let mut name = out
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".rtl.tmp");
+    out.with_file_name(name)
+}

@@ -1,0 +1,238 @@
+//! The host's signals in the run's VCD: which step of the timeline is
+//! running, what each thread is doing, each named page's PTE, the value a
+//! CPU reads there, and its stale-translation window (per cache), all in
+//! the RTL's time base (cycle `c` at `c * 1000` ps).
+
+use super::run::WavesOut;
+use crate::checker::is_stale;
+use crate::mem::Leaf;
+use crate::mm::Policy;
+use crate::rtl::ProbeEntry;
+use crate::scenario::{Scenario, ThreadRef};
+use crate::waves::{
+    merge, write_gtkw, GtkwFormat, GtkwGroup, GtkwSignal, HostTrace, SigId, WavesError,
+};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const PS_PER_CYCLE: u64 = 1000;
+
+struct PageSigs {
+    pte: SigId,
+    value: SigId,
+    window: SigId,
+    caches: [SigId; 3],
+}
+
+pub(super) struct HostSignals {
+    t: HostTrace,
+    slot: SigId,
+    policy: SigId,
+    violation: SigId,
+    violations: SigId,
+    count: u64,
+    cpu: BTreeMap<usize, SigId>,
+    dev: BTreeMap<u8, SigId>,
+    pages: Vec<PageSigs>,
+    names: Vec<String>,
+}
+
+impl HostSignals {
+    pub(super) fn new(s: &Scenario) -> Self {
+        let mut t = HostTrace::new();
+        let slot = t.wire(&["host"], "time_step", 16);
+        let policy = t.text(&["host"], "notify");
+        let violation = t.text(&["host", "checker"], "violation");
+        let violations = t.wire(&["host", "checker"], "count", 16);
+        let mut threads: Vec<ThreadRef> = s
+            .timeline
+            .iter()
+            .flat_map(|sl| sl.entries.iter().map(|e| e.thread))
+            .collect();
+        threads.sort();
+        threads.dedup();
+        let mut cpu = BTreeMap::new();
+        let mut dev = BTreeMap::new();
+        for th in threads {
+            let name = th.to_string();
+            match th {
+                ThreadRef::Cpu(i) => {
+                    cpu.insert(i, t.text(&["host", "threads"], &name));
+                }
+                ThreadRef::Dev(i) => {
+                    dev.insert(i, t.text(&["host", "threads"], &name));
+                }
+            }
+        }
+        let pages = s
+            .pages
+            .iter()
+            .map(|p| {
+                let sc = ["host", "pages", p.name.as_str()];
+                PageSigs {
+                    pte: t.wire(&sc, "pte", 64),
+                    value: t.wire(&sc, "cpu_value", 64),
+                    window: t.wire(&sc, "window", 1),
+                    caches: [
+                        t.wire(&sc, "stale_iotlb", 1),
+                        t.wire(&sc, "stale_atc", 1),
+                        t.wire(&sc, "stale_inflight", 1),
+                    ],
+                }
+            })
+            .collect();
+        let mut hs = HostSignals {
+            t,
+            slot,
+            policy,
+            violation,
+            violations,
+            count: 0,
+            cpu,
+            dev,
+            pages,
+            names: s.pages.iter().map(|p| p.name.clone()).collect(),
+        };
+        hs.t.set(0, hs.violations, 0);
+        hs.t.set_text(0, hs.violation, "");
+        for p in &hs.pages {
+            hs.t.set(0, p.window, 0);
+            for c in p.caches {
+                hs.t.set(0, c, 0);
+            }
+        }
+        for s in hs.cpu.values().chain(hs.dev.values()) {
+            hs.t.set_text(0, *s, "");
+        }
+        hs
+    }
+
+    pub(super) fn policy(&mut self, cycle: u64, p: Policy) {
+        self.t.set_text(cycle * PS_PER_CYCLE, self.policy, p.name());
+    }
+
+    pub(super) fn slot(&mut self, cycle: u64, index: u64) {
+        self.t.set(cycle * PS_PER_CYCLE, self.slot, index);
+    }
+
+    pub(super) fn cpu(&mut self, cycle: u64, i: usize, text: &str) {
+        if let Some(&s) = self.cpu.get(&i) {
+            self.t.set_text(cycle * PS_PER_CYCLE, s, text);
+        }
+    }
+
+    pub(super) fn dev(&mut self, cycle: u64, i: u8, text: &str) {
+        if let Some(&s) = self.dev.get(&i) {
+            self.t.set_text(cycle * PS_PER_CYCLE, s, text);
+        }
+    }
+
+    pub(super) fn pte(&mut self, cycle: u64, page: usize, entry: u64) {
+        self.t
+            .set(cycle * PS_PER_CYCLE, self.pages[page].pte, entry);
+    }
+
+    pub(super) fn value(&mut self, cycle: u64, page: usize, v: u64) {
+        self.t.set(cycle * PS_PER_CYCLE, self.pages[page].value, v);
+    }
+
+    pub(super) fn window(
+        &mut self,
+        cycle: u64,
+        page: usize,
+        open: bool,
+        held: [Option<ProbeEntry>; 3],
+        cpu: Option<&Leaf>,
+    ) {
+        let t = cycle * PS_PER_CYCLE;
+        let p = &self.pages[page];
+        self.t.set(t, p.window, open as u64);
+        for (c, sig) in p.caches.iter().enumerate() {
+            self.t.set(t, *sig, is_stale(held[c], cpu) as u64);
+        }
+    }
+
+    pub(super) fn violation(&mut self, cycle: u64, kind: &str) {
+        self.count += 1;
+        self.t.set_text(cycle * PS_PER_CYCLE, self.violation, kind);
+        self.t
+            .set(cycle * PS_PER_CYCLE, self.violations, self.count);
+    }
+
+    /// Merge with the RTL's VCD at `rtl`, write `out` and a .gtkw beside it.
+    pub(super) fn write(
+        self,
+        rtl: &Path,
+        out: &Path,
+        end_cycle: u64,
+    ) -> Result<WavesOut, WavesError> {
+        let stats = merge(rtl, &self.t, out)?;
+        let _ = std::fs::remove_file(rtl);
+        let gtkw = out.with_extension("gtkw");
+        write_gtkw(&gtkw, out, &self.groups(), end_cycle * PS_PER_CYCLE)?;
+        Ok(WavesOut {
+            vcd: out.to_path_buf(),
+            gtkw,
+            bytes: stats.bytes_out,
+        })
+    }
+
+    fn groups(&self) -> Vec<GtkwGroup> {
+        let sig = |s: SigId| self.t.gtkw_signal(s).into_iter();
+        let mut g = vec![GtkwGroup {
+            name: "timeline".into(),
+            signals: sig(self.slot)
+                .map(|mut s| {
+                    s.format = GtkwFormat::Dec;
+                    s
+                })
+                .chain(sig(self.policy))
+                .chain(self.cpu.values().flat_map(|s| sig(*s)))
+                .chain(self.dev.values().flat_map(|s| sig(*s)))
+                .chain(sig(self.violation))
+                .chain(sig(self.violations))
+                .collect(),
+        }];
+        for (p, name) in self.pages.iter().zip(&self.names) {
+            g.push(GtkwGroup {
+                name: format!("page {name}"),
+                signals: [p.pte, p.value, p.window]
+                    .into_iter()
+                    .chain(p.caches)
+                    .flat_map(sig)
+                    .collect(),
+            });
+        }
+        let rtl = |path: &str, width: u32| GtkwSignal {
+            path: format!("TOP.{path}"),
+            width,
+            format: if width == 1 {
+                GtkwFormat::Bin
+            } else {
+                GtkwFormat::Hex
+            },
+        };
+        g.push(GtkwGroup {
+            name: "IOMMU queue and memory".into(),
+            signals: vec![
+                rtl("cq_tail_i", 32),
+                rtl("cq_head_o", 32),
+                rtl("iommu_mem_req_valid_o", 1),
+                rtl("iommu_mem_req_write_o", 1),
+                rtl("iommu_mem_req_addr_o", 64),
+            ],
+        });
+        g.push(GtkwGroup {
+            name: "device".into(),
+            signals: vec![
+                rtl("dev_req_valid_i", 1),
+                rtl("dev_req_va_i", 64),
+                rtl("dev_rsp_valid_o", 1),
+                rtl("dev_rsp_rdata_o", 64),
+                rtl("dev_mem_req_valid_o", 1),
+                rtl("dev_mem_req_addr_o", 64),
+            ],
+        });
+        g
+    }
+}

@@ -1,0 +1,51 @@
+//! One waveform for the whole co-simulation: the host's own signals (CPU
+//! thread steps, PTE values of named pages, stale-window flags, violation
+//! markers) merged into the VCD Verilator writes, plus a GTKWave save file.
+//!
+//! # Time base
+//!
+//! Verilator's trace uses `$timescale 1ps`; cycle `c` rises at `c * 1000`
+//! and falls at `c * 1000 - 500`. Host signals are recorded in the same
+//! picoseconds, normally at cycle times (`cycle * 1000`), in a
+//! [`HostTrace`]. [`merge`] streams the RTL VCD into a new VCD that also
+//! holds the host scopes and changes; [`write_host_only`] writes the host
+//! signals alone when there is no RTL trace; [`write_gtkw`] writes the
+//! `.gtkw` that opens the result with the chosen signals grouped.
+//!
+//! # Text signals
+//!
+//! Text (e.g. the step a CPU thread is in) is a VCD string variable,
+//! `$var string 1 <id> <name> $end`, with changes `s<text> <id>`. Checked
+//! before choosing it: GTKWave 3.3.118 shows such a variable as text, both
+//! when reading the VCD (its `vcd_recoder` loader) and after `vcd2fst`
+//! (which accepts it); the `vcd` crate 0.7 parses both the declaration and
+//! the changes. So the fallback, a wide wire of 8 bits per character shown
+//! with GTKWave's ASCII format, is not needed (and would truncate text).
+//!
+//! A VCD value is one whitespace-free token, so text is escaped as GTKWave's
+//! own writers escape it and as its VCD reader and `vcd2fst` decode it:
+//! bytes outside printable ASCII `!`..=`~` (space included) become octal
+//! `\ooo` (a space is `\040`), a backslash becomes `\\`, and the empty
+//! string is written as one escaped space. GTKWave therefore shows the
+//! original text, spaces and all. The `vcd` crate does not decode escapes:
+//! a reader using it should pass values through [`unescape_text`].
+//!
+//! In the `.gtkw`, text signals get the ASCII flag (`@820`); GTKWave names a
+//! string variable without a bit range.
+//!
+//! # Determinism
+//!
+//! The same inputs give byte-identical outputs: no dates are written, host
+//! identifier codes depend only on the RTL header and the registration
+//! order, and scopes are written in registration order.
+
+mod emit;
+mod error;
+mod gtkw;
+mod merge;
+mod trace;
+
+pub use error::WavesError;
+pub use gtkw::{write_gtkw, GtkwFormat, GtkwGroup, GtkwSignal};
+pub use merge::{merge, write_host_only, MergeStats};
+pub use trace::{escape_text, unescape_text, HostTrace, SigId, DEFAULT_SCOPE, MAX_WIRE_WIDTH};

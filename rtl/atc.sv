@@ -1,0 +1,143 @@
+// Address Translation Cache of the ATS device: fully associative, 4 KiB and
+// 2 MiB entries tagged by PASID.
+//
+// Install overwrites an entry with the same tag, else takes the lowest
+// invalid entry, else the round-robin victim (the pointer then advances).
+// Invalidate (PCIe ATS Invalidate Request) drops, in one cycle, every entry
+// of the PASID (or of every PASID when pv_i=0) that overlaps the range of
+// 2^log2n pages at base. Same-cycle install and invalidate: the invalidation
+// is applied last.
+//
+// Storage: valid bits and the round-robin pointer are registers; tags and
+// translations are a memory written only on install (no reset).
+
+module atc
+  import shootdown_pkg::*;
+#(
+  parameter int unsigned Entries = 8  // power of two, >= 2
+) (
+  input  logic                        clk_i,
+  input  logic                        rst_ni,
+  // lookup (DMA engine), combinational
+  input  pasid_t                      lookup_pasid_i,
+  input  vpn_t                        lookup_vpn_i,
+  output lookup_t                     lookup_o,
+  // install a Translation Completion
+  input  logic                        fill_valid_i,
+  input  pasid_t                      fill_pasid_i,
+  input  vpn_t                        fill_vpn_i,
+  input  xlat_t                       fill_xlat_i,
+  // Invalidate Request
+  input  logic                        inval_valid_i,
+  input  logic                        inval_pv_i,
+  input  pasid_t                      inval_pasid_i,
+  input  vpn_t                        inval_vpn_i,
+  input  log2n_t                      inval_log2n_i,
+  // debug probes (docs/socket.md), combinational
+  input  pasid_t [NumProbes-1:0]      probe_pasid_i,
+  input  vpn_t   [NumProbes-1:0]      probe_vpn_i,
+  output logic   [NumProbes-1:0][63:0] probe_o
+);
+
+  localparam int unsigned IdxW = $clog2(Entries);
+  typedef logic [IdxW-1:0] idx_t;
+
+  logic [Entries-1:0] valid_d, valid_q;
+  idx_t               rr_d, rr_q;
+  pasid_t             pasid_q [Entries];
+  vpn_t               vpn_q [Entries];   // 2 MiB entries: low 9 bits clear
+  xlat_t              xlat_q [Entries];
+
+  // Lowest matching entry wins.
+  function automatic lookup_t lookup(pasid_t pasid, vpn_t vpn);
+    lookup_t res;
+    res = '0;
+    for (int i = int'(Entries) - 1; i >= 0; i--) begin
+      if (entry_hit(valid_q[i], pasid_q[i], vpn_q[i], xlat_q[i].is_2m, pasid, vpn)) begin
+        res = '{hit: 1'b1, xlat: xlat_q[i]};
+      end
+    end
+    return res;
+  endfunction
+
+  assign lookup_o = lookup(lookup_pasid_i, lookup_vpn_i);
+
+  for (genvar p = 0; p < NumProbes; p++) begin : gen_probe
+    assign probe_o[p] = probe_word(lookup(probe_pasid_i[p], probe_vpn_i[p]), probe_vpn_i[p]);
+  end
+
+  idx_t fill_idx;
+  logic fill_found;
+  vpn_t fill_tag;
+
+  always_comb begin : comb_fill_slot
+    fill_tag   = fill_xlat_i.is_2m ? (fill_vpn_i & vpn_mask(log2n_t'(Log2Pages2M))) : fill_vpn_i;
+    fill_idx   = rr_q;
+    fill_found = 1'b0;
+    for (int unsigned i = 0; i < Entries; i++) begin
+      if (!fill_found && valid_q[i] && pasid_q[i] == fill_pasid_i && vpn_q[i] == fill_tag &&
+          xlat_q[i].is_2m == fill_xlat_i.is_2m) begin
+        fill_idx   = idx_t'(i);
+        fill_found = 1'b1;
+      end
+    end
+    for (int unsigned i = 0; i < Entries; i++) begin
+      if (!fill_found && !valid_q[i]) begin
+        fill_idx   = idx_t'(i);
+        fill_found = 1'b1;
+      end
+    end
+  end
+
+  always_comb begin : comb_next
+    valid_d = valid_q;
+    rr_d    = rr_q;
+    if (fill_valid_i) begin
+      valid_d[fill_idx] = 1'b1;
+      if (!fill_found) begin
+        rr_d = rr_q + idx_t'(1);
+      end
+    end
+    if (inval_valid_i) begin
+      for (int unsigned i = 0; i < Entries; i++) begin
+        // the entry as it is after this cycle's install
+        if (fill_valid_i && idx_t'(i) == fill_idx) begin
+          if ((!inval_pv_i || fill_pasid_i == inval_pasid_i) &&
+              blocks_overlap(fill_tag, xlat_log2n(fill_xlat_i.is_2m), inval_vpn_i, inval_log2n_i)) begin
+            valid_d[i] = 1'b0;
+          end
+        end else if ((!inval_pv_i || pasid_q[i] == inval_pasid_i) &&
+                     blocks_overlap(vpn_q[i], xlat_log2n(xlat_q[i].is_2m), inval_vpn_i,
+                                    inval_log2n_i)) begin
+          valid_d[i] = 1'b0;
+        end
+      end
+    end
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : ff_state
+    if (!rst_ni) begin
+      valid_q <= '0;
+      rr_q    <= '0;
+    end else begin
+      valid_q <= valid_d;
+      rr_q    <= rr_d;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin : ff_storage
+    if (fill_valid_i) begin
+      pasid_q[fill_idx] <= fill_pasid_i;
+      vpn_q[fill_idx]   <= fill_tag;
+      xlat_q[fill_idx]  <= fill_xlat_i;
+    end
+  end
+
+  // ---------------------------------------------------------------------------
+  // Assertions
+  // ---------------------------------------------------------------------------
+  // The ATC only holds translations with read permission.
+  FillOnlyReadable_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    fill_valid_i |-> fill_xlat_i.r);
+
+endmodule

@@ -1,0 +1,224 @@
+// The ATS device: request FIFO, DMA engine, ATC and the Invalidate Request
+// handling of PCIe ATS.
+//
+// An Invalidate Request, when taken from the link, (1) drops the matching ATC
+// entries in that cycle, (2) is queued with a wait bit if the access in
+// flight used a translation in the range, and (3) makes an outstanding
+// Translation Request for the range re-request (dev_dma). Its Invalidate
+// Completion leaves when it reaches the queue head with the wait bit clear.
+//
+// Link arbitration towards the IOMMU: Invalidate Completions first.
+
+module ats_dev
+  import shootdown_pkg::*;
+#(
+  parameter int unsigned AtcEntries = 8,
+  parameter int unsigned ReqDepth   = 4,
+  parameter int unsigned InvQDepth  = 4
+) (
+  input  logic                        clk_i,
+  input  logic                        rst_ni,
+  // device request port
+  input  logic                        dev_req_valid_i,
+  output logic                        dev_req_ready_o,
+  input  id_t                         dev_req_id_i,
+  input  logic                        dev_req_write_i,
+  input  pasid_t                      dev_req_pasid_i,
+  input  logic [63:0]                 dev_req_va_i,
+  input  logic [63:0]                 dev_req_wdata_i,
+  output logic                        dev_rsp_valid_o,
+  output id_t                         dev_rsp_id_o,
+  output logic [1:0]                  dev_rsp_status_o,
+  output logic [63:0]                 dev_rsp_rdata_o,
+  output logic [63:0]                 dev_rsp_pa_o,
+  // memory port
+  output logic                        mem_req_valid_o,
+  input  logic                        mem_req_ready_i,
+  output logic                        mem_req_write_o,
+  output logic [63:0]                 mem_req_addr_o,
+  output logic [63:0]                 mem_req_wdata_o,
+  output id_t                         mem_req_id_o,
+  input  logic                        mem_rsp_valid_i,
+  input  logic [63:0]                 mem_rsp_rdata_i,
+  // ATS link from the IOMMU
+  input  logic                        dn_valid_i,
+  output logic                        dn_ready_o,
+  input  dn_msg_t                     dn_msg_i,
+  // ATS link towards the IOMMU
+  output logic                        up_valid_o,
+  input  logic                        up_ready_i,
+  output up_msg_t                     up_msg_o,
+  // debug probes
+  input  pasid_t [NumProbes-1:0]      probe_pasid_i,
+  input  vpn_t   [NumProbes-1:0]      probe_vpn_i,
+  output logic   [NumProbes-1:0][63:0] probe_atc_o
+);
+
+  typedef struct packed {
+    id_t         id;
+    logic        write;
+    pasid_t      pasid;
+    logic [63:0] va;
+    logic [63:0] wdata;
+  } dev_req_t;
+
+  // request FIFO
+  logic     req_valid;
+  logic     req_ready;
+  dev_req_t req;
+
+  // ATC
+  pasid_t  atc_pasid;
+  vpn_t    atc_vpn;
+  lookup_t atc_lookup;
+  logic    atc_fill_valid;
+  xlat_t   atc_fill_xlat;
+
+  // Translation Request / Completion
+  logic    tr_valid;
+  logic    tr_ready;
+  id_t     tr_tag;
+  pasid_t  tr_pasid;
+  vpn_t    tr_vpn;
+  logic    tr_write;
+  logic    cpl_valid;
+  logic    cpl_ready;
+
+  // Invalidate Request / Completion
+  logic    inv_valid;
+  logic    invq_ready;
+  logic    inflight_hit;
+  logic    acc_done;
+  logic    inv_cpl_valid;
+  logic    inv_cpl_ready;
+  itag_t   inv_cpl_itag;
+
+  sync_fifo #(
+    .Width ($bits(dev_req_t)),
+    .Depth (ReqDepth)
+  ) u_req_fifo (
+    .clk_i,
+    .rst_ni,
+    .in_valid_i  (dev_req_valid_i),
+    .in_ready_o  (dev_req_ready_o),
+    .in_data_i   ({dev_req_id_i, dev_req_write_i, dev_req_pasid_i, dev_req_va_i,
+                   dev_req_wdata_i}),
+    .out_valid_o (req_valid),
+    .out_ready_i (req_ready),
+    .out_data_o  (req)
+  );
+
+  atc #(
+    .Entries (AtcEntries)
+  ) u_atc (
+    .clk_i,
+    .rst_ni,
+    .lookup_pasid_i (atc_pasid),
+    .lookup_vpn_i   (atc_vpn),
+    .lookup_o       (atc_lookup),
+    .fill_valid_i   (atc_fill_valid),
+    .fill_pasid_i   (atc_pasid),
+    .fill_vpn_i     (atc_vpn),
+    .fill_xlat_i    (atc_fill_xlat),
+    .inval_valid_i  (inv_valid),
+    .inval_pv_i     (dn_msg_i.pv),
+    .inval_pasid_i  (dn_msg_i.pasid),
+    .inval_vpn_i    (dn_msg_i.vpn),
+    .inval_log2n_i  (dn_msg_i.log2n),
+    .probe_pasid_i,
+    .probe_vpn_i,
+    .probe_o        (probe_atc_o)
+  );
+
+  dev_dma u_dma (
+    .clk_i,
+    .rst_ni,
+    .req_valid_i      (req_valid),
+    .req_ready_o      (req_ready),
+    .req_id_i         (req.id),
+    .req_write_i      (req.write),
+    .req_pasid_i      (req.pasid),
+    .req_va_i         (req.va),
+    .req_wdata_i      (req.wdata),
+    .atc_pasid_o      (atc_pasid),
+    .atc_vpn_o        (atc_vpn),
+    .atc_lookup_i     (atc_lookup),
+    .atc_fill_valid_o (atc_fill_valid),
+    .atc_fill_xlat_o  (atc_fill_xlat),
+    .tr_valid_o       (tr_valid),
+    .tr_ready_i       (tr_ready),
+    .tr_tag_o         (tr_tag),
+    .tr_pasid_o       (tr_pasid),
+    .tr_vpn_o         (tr_vpn),
+    .tr_write_o       (tr_write),
+    .cpl_valid_i      (cpl_valid),
+    .cpl_ready_o      (cpl_ready),
+    .cpl_tag_i        (dn_msg_i.tag),
+    .cpl_xlat_i       (dn_msg_i.xlat),
+    .inv_valid_i      (inv_valid),
+    .inv_pv_i         (dn_msg_i.pv),
+    .inv_pasid_i      (dn_msg_i.pasid),
+    .inv_vpn_i        (dn_msg_i.vpn),
+    .inv_log2n_i      (dn_msg_i.log2n),
+    .inflight_hit_o   (inflight_hit),
+    .acc_done_o       (acc_done),
+    .mem_req_valid_o,
+    .mem_req_ready_i,
+    .mem_req_write_o,
+    .mem_req_addr_o,
+    .mem_req_wdata_o,
+    .mem_req_id_o,
+    .mem_rsp_valid_i,
+    .mem_rsp_rdata_i,
+    .rsp_valid_o      (dev_rsp_valid_o),
+    .rsp_id_o         (dev_rsp_id_o),
+    .rsp_status_o     (dev_rsp_status_o),
+    .rsp_rdata_o      (dev_rsp_rdata_o),
+    .rsp_pa_o         (dev_rsp_pa_o)
+  );
+
+  dev_invq #(
+    .Depth (InvQDepth)
+  ) u_invq (
+    .clk_i,
+    .rst_ni,
+    .push_i       (inv_valid),
+    .ready_o      (invq_ready),
+    .push_itag_i  (dn_msg_i.itag),
+    .push_wait_i  (inflight_hit),
+    .clear_wait_i (acc_done),
+    .cpl_valid_o  (inv_cpl_valid),
+    .cpl_ready_i  (inv_cpl_ready),
+    .cpl_itag_o   (inv_cpl_itag)
+  );
+
+  // ---------------------------------------------------------------------------
+  // ATS link from the IOMMU: an Invalidate Request is taken when the queue
+  // has room, a Translation Completion when the DMA engine waits for it.
+  // ---------------------------------------------------------------------------
+  assign inv_valid  = dn_valid_i && (dn_msg_i.kind == DnInvReq) && invq_ready;
+  assign cpl_valid  = dn_valid_i && (dn_msg_i.kind == DnTransCpl);
+  assign dn_ready_o = (dn_msg_i.kind == DnInvReq) ? invq_ready : cpl_ready;
+
+  // ---------------------------------------------------------------------------
+  // ATS link towards the IOMMU: Invalidate Completions first
+  // ---------------------------------------------------------------------------
+  always_comb begin : comb_up_mux
+    up_msg_o = '0;
+    if (inv_cpl_valid) begin
+      up_msg_o.kind = UpInvCpl;
+      up_msg_o.itag = inv_cpl_itag;
+    end else begin
+      up_msg_o.kind  = UpTransReq;
+      up_msg_o.tag   = tr_tag;
+      up_msg_o.pasid = tr_pasid;
+      up_msg_o.vpn   = tr_vpn;
+      up_msg_o.write = tr_write;
+    end
+  end
+
+  assign up_valid_o    = inv_cpl_valid || tr_valid;
+  assign inv_cpl_ready = up_ready_i;
+  assign tr_ready      = up_ready_i && !inv_cpl_valid;
+
+endmodule

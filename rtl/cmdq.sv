@@ -1,0 +1,246 @@
+// In-memory command queue (RISC-V IOMMU command queue, riscv-iommu
+// src/iommu_in_memory_queues.adoc, reduced to IOTINVAL.VMA, IOFENCE.C and
+// ATS.INVAL).
+//
+// A ring of 2^cfg_cq_log2n_i 16-byte commands at cfg_cq_base_i; software owns
+// the tail, the IOMMU the head. While head != tail: read dword0 then dword1
+// at base + head * 16, then execute, in order:
+//   IOTINVAL.VMA  invalidate the IOTLB (and mark a matching walk "do not
+//                 fill") in one cycle; head moves on.
+//   ATS.INVAL     allocate the lowest free ITag (stall while none is free),
+//                 send the Invalidate Request; head moves on without waiting
+//                 for the Invalidate Completion.
+//   IOFENCE.C     wait until no ITag is busy, then (AV) write DATA
+//                 zero-extended to ADDR; head moves on after the write.
+//   other         cq_err_o[0] (illegal command); head stays until reset.
+
+module cmdq
+  import shootdown_pkg::*;
+(
+  input  logic        clk_i,
+  input  logic        rst_ni,
+  input  logic [63:0] cfg_cq_base_i,
+  input  logic [7:0]  cfg_cq_log2n_i,
+  // registers (cqt / cqh / error flags)
+  input  logic [31:0] cq_tail_i,
+  output logic [31:0] cq_head_o,
+  output logic [7:0]  cq_err_o,
+  // command fetch reads
+  output logic        fetch_req_valid_o,
+  output logic [63:0] fetch_req_addr_o,
+  input  logic        fetch_gnt_i,
+  input  logic        fetch_rsp_valid_i,
+  input  logic [63:0] fetch_rsp_rdata_i,
+  // IOFENCE.C completion write
+  output logic        fence_req_valid_o,
+  output logic [63:0] fence_req_addr_o,
+  output logic [63:0] fence_req_wdata_o,
+  input  logic        fence_gnt_i,
+  input  logic        fence_rsp_valid_i,
+  // IOTINVAL.VMA, one cycle
+  output logic        inval_valid_o,
+  output logic        inval_av_o,
+  output logic        inval_pv_o,
+  output pasid_t      inval_pasid_o,
+  output vpn_t        inval_vpn_o,
+  // ATS Invalidate Request
+  output logic        inv_req_valid_o,
+  input  logic        inv_req_ready_i,
+  output itag_t       inv_req_itag_o,
+  output logic        inv_req_pv_o,
+  output pasid_t      inv_req_pasid_o,
+  output vpn_t        inv_req_vpn_o,    // base page of the range
+  output log2n_t      inv_req_log2n_o,  // log2 of the number of pages
+  // ATS Invalidate Completion
+  input  logic        inv_cpl_valid_i,
+  input  itag_t       inv_cpl_itag_i
+);
+
+  typedef enum logic [3:0] {
+    StIdle,      // head == tail
+    StReqLo,     // read dword0
+    StRspLo,
+    StReqHi,     // read dword1
+    StRspHi,
+    StExec,      // execute the command in dw0_q / dw1_q
+    StWrite,     // IOFENCE.C: write DATA to ADDR
+    StWriteRsp,
+    StError      // illegal command: stop
+  } state_e;
+
+  state_e      state_d, state_q;
+  logic [31:0] head_d, head_q;
+  logic [31:0] tail_d, tail_q;  // cq_tail_i registered: no input-to-output path
+  logic [63:0] dw0_d, dw0_q;
+  logic [63:0] dw1_d, dw1_q;
+  logic [7:0]  err_d, err_q;
+
+  logic [31:0] index_mask;
+  logic [31:0] head_next;
+  cmd_dw0_t    cmd;
+  logic        itag_alloc;
+  logic        itag_any_free;
+  logic        itag_all_free;
+
+  assign index_mask = (32'd1 << cfg_cq_log2n_i) - 32'd1;
+  assign head_next  = (head_q + 32'd1) & index_mask;
+  assign cmd        = cmd_dw0_t'(dw0_q);
+  assign tail_d     = cq_tail_i & index_mask;
+
+  assign cq_head_o = head_q;
+  assign cq_err_o  = err_q;
+
+  assign fetch_req_valid_o = (state_q == StReqLo) || (state_q == StReqHi);
+  assign fetch_req_addr_o  = cfg_cq_base_i + {28'd0, head_q, 4'd0} +
+                             ((state_q == StReqHi) ? 64'd8 : 64'd0);
+
+  assign fence_req_valid_o = (state_q == StWrite);
+  assign fence_req_addr_o  = {dw1_q[63:3], 3'd0};
+  assign fence_req_wdata_o = {32'd0, cmd.data};
+
+  assign inval_av_o    = cmd.av;
+  assign inval_pv_o    = cmd.pv;
+  assign inval_pasid_o = cmd.pasid;
+  assign inval_vpn_o   = dw1_q[12 +: VpnW];
+
+  assign inv_req_pv_o    = cmd.pv;
+  assign inv_req_pasid_o = cmd.pasid;
+  assign inv_req_log2n_o = ats_log2n(dw1_q);
+  assign inv_req_vpn_o   = dw1_q[12 +: VpnW] & vpn_mask(inv_req_log2n_o);
+
+  itag_pool u_itag_pool (
+    .clk_i,
+    .rst_ni,
+    .alloc_i      (itag_alloc),
+    .alloc_itag_o (inv_req_itag_o),
+    .any_free_o   (itag_any_free),
+    .free_i       (inv_cpl_valid_i),
+    .free_itag_i  (inv_cpl_itag_i),
+    .all_free_o   (itag_all_free)
+  );
+
+  always_comb begin : comb_next
+    state_d         = state_q;
+    head_d          = head_q;
+    dw0_d           = dw0_q;
+    dw1_d           = dw1_q;
+    err_d           = err_q;
+    inval_valid_o   = 1'b0;
+    inv_req_valid_o = 1'b0;
+    itag_alloc      = 1'b0;
+
+    unique case (state_q)
+      StIdle: begin
+        if (head_q != tail_q) begin
+          state_d = StReqLo;
+        end
+      end
+      StReqLo: begin
+        if (fetch_gnt_i) begin
+          state_d = StRspLo;
+        end
+      end
+      StRspLo: begin
+        if (fetch_rsp_valid_i) begin
+          dw0_d   = fetch_rsp_rdata_i;
+          state_d = StReqHi;
+        end
+      end
+      StReqHi: begin
+        if (fetch_gnt_i) begin
+          state_d = StRspHi;
+        end
+      end
+      StRspHi: begin
+        if (fetch_rsp_valid_i) begin
+          dw1_d   = fetch_rsp_rdata_i;
+          state_d = StExec;
+        end
+      end
+      StExec: begin
+        if (cmd.func3 != Func3Zero) begin
+          err_d[0] = 1'b1;
+          state_d  = StError;
+        end else begin
+          unique case (cmd.opcode)
+            OpIotinval: begin  // IOTINVAL.VMA
+              inval_valid_o = 1'b1;
+              head_d        = head_next;
+              state_d       = StIdle;
+            end
+            OpAts: begin  // ATS.INVAL
+              inv_req_valid_o = itag_any_free;
+              if (itag_any_free && inv_req_ready_i) begin
+                itag_alloc = 1'b1;
+                head_d     = head_next;
+                state_d    = StIdle;
+              end
+            end
+            OpIofence: begin  // IOFENCE.C
+              if (itag_all_free) begin
+                if (cmd.av) begin
+                  state_d = StWrite;
+                end else begin
+                  head_d  = head_next;
+                  state_d = StIdle;
+                end
+              end
+            end
+            default: begin
+              err_d[0] = 1'b1;
+              state_d  = StError;
+            end
+          endcase
+        end
+      end
+      StWrite: begin
+        if (fence_gnt_i) begin
+          state_d = StWriteRsp;
+        end
+      end
+      StWriteRsp: begin
+        if (fence_rsp_valid_i) begin
+          head_d  = head_next;
+          state_d = StIdle;
+        end
+      end
+      StError: begin
+        state_d = StError;
+      end
+      default: begin
+        state_d = StIdle;
+      end
+    endcase
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : ff_state
+    if (!rst_ni) begin
+      state_q <= StIdle;
+      head_q  <= '0;
+      tail_q  <= '0;
+      dw0_q   <= '0;
+      dw1_q   <= '0;
+      err_q   <= '0;
+    end else begin
+      state_q <= state_d;
+      head_q  <= head_d;
+      tail_q  <= tail_d;
+      dw0_q   <= dw0_d;
+      dw1_q   <= dw1_d;
+      err_q   <= err_d;
+    end
+  end
+
+  // ---------------------------------------------------------------------------
+  // Assertions
+  // ---------------------------------------------------------------------------
+  // The head never passes the tail: it only moves while a command is pending.
+  HeadNotPastTail_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    (head_d != head_q) |-> (head_q != tail_q));
+  // Responses only for this block's own outstanding requests.
+  FetchRspExpected_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    fetch_rsp_valid_i |-> (state_q == StRspLo || state_q == StRspHi));
+  FenceRspExpected_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    fence_rsp_valid_i |-> state_q == StWriteRsp);
+
+endmodule

@@ -1,0 +1,276 @@
+// DMA engine of the ATS device: one request at a time.
+//
+//   ATC hit with permission  -> one memory access with the translated PA
+//                               (dev_mem_req_id = request id) -> response ok
+//   ATC miss                 -> Translation Request, wait for the Completion;
+//                               if an Invalidate Request overlapping the page
+//                               arrived meanwhile, discard the Completion and
+//                               ask again (PCIe ATS device rule 3); else
+//                               install it (only if R) and use it
+//   no permission (R=0, or a write without W) -> response status 1, no access
+//
+// For the invalidation drain (PCIe ATS device rule 2) inflight_hit_o says
+// whether the Invalidate Request offered this cycle overlaps a translation
+// used by the access in flight (lookup done, memory response not back), and
+// acc_done_o marks the cycle that access finishes.
+
+module dev_dma
+  import shootdown_pkg::*;
+(
+  input  logic        clk_i,
+  input  logic        rst_ni,
+  // device request (head of the request FIFO)
+  input  logic        req_valid_i,
+  output logic        req_ready_o,
+  input  id_t         req_id_i,
+  input  logic        req_write_i,
+  input  pasid_t      req_pasid_i,
+  input  logic [63:0] req_va_i,
+  input  logic [63:0] req_wdata_i,
+  // ATC lookup and install
+  output pasid_t      atc_pasid_o,
+  output vpn_t        atc_vpn_o,
+  input  lookup_t     atc_lookup_i,
+  output logic        atc_fill_valid_o,
+  output xlat_t       atc_fill_xlat_o,
+  // ATS Translation Request
+  output logic        tr_valid_o,
+  input  logic        tr_ready_i,
+  output id_t         tr_tag_o,
+  output pasid_t      tr_pasid_o,
+  output vpn_t        tr_vpn_o,
+  output logic        tr_write_o,
+  // ATS Translation Completion
+  input  logic        cpl_valid_i,
+  output logic        cpl_ready_o,
+  input  id_t         cpl_tag_i,
+  input  xlat_t       cpl_xlat_i,
+  // ATS Invalidate Request taken this cycle
+  input  logic        inv_valid_i,
+  input  logic        inv_pv_i,
+  input  pasid_t      inv_pasid_i,
+  input  vpn_t        inv_vpn_i,
+  input  log2n_t      inv_log2n_i,
+  output logic        inflight_hit_o,
+  output logic        acc_done_o,
+  // memory port
+  output logic        mem_req_valid_o,
+  input  logic        mem_req_ready_i,
+  output logic        mem_req_write_o,
+  output logic [63:0] mem_req_addr_o,
+  output logic [63:0] mem_req_wdata_o,
+  output id_t         mem_req_id_o,
+  input  logic        mem_rsp_valid_i,
+  input  logic [63:0] mem_rsp_rdata_i,
+  // response
+  output logic        rsp_valid_o,
+  output id_t         rsp_id_o,
+  output logic [1:0]  rsp_status_o,
+  output logic [63:0] rsp_rdata_o,
+  output logic [63:0] rsp_pa_o
+);
+
+  typedef enum logic [2:0] {
+    StIdle,     // waiting for a request
+    StLookup,   // ATC lookup
+    StTrReq,    // send the Translation Request
+    StTrWait,   // wait for the Translation Completion
+    StMemReq,   // memory request
+    StMemRsp,   // wait for the memory response
+    StResp      // response to the host
+  } state_e;
+
+  localparam logic [1:0] StatusOk    = 2'd0;
+  localparam logic [1:0] StatusFault = 2'd1;
+
+  state_e      state_d, state_q;
+  id_t         id_d, id_q;
+  logic        write_d, write_q;
+  pasid_t      pasid_d, pasid_q;
+  logic [63:0] va_d, va_q;
+  logic [63:0] wdata_d, wdata_q;
+  logic        is_2m_d, is_2m_q;    // size of the translation the access uses
+  logic [63:0] pa_d, pa_q;
+  logic [63:0] rdata_d, rdata_q;
+  logic [1:0]  status_d, status_q;
+  logic        retry_d, retry_q;    // an Invalidate Request overtook the Translation Request
+
+  vpn_t        vpn;
+  logic        inv_pasid_hit;
+
+  assign vpn           = va_q[12 +: VpnW];
+  assign inv_pasid_hit = inv_valid_i && (!inv_pv_i || inv_pasid_i == pasid_q);
+
+  function automatic logic [63:0] phys_addr(xlat_t x, logic [63:0] va);
+    return x.is_2m ? {12'd0, x.ppn[PpnW-1:Log2Pages2M], va[20:0]}
+                   : {12'd0, x.ppn, va[11:0]};
+  endfunction
+
+  function automatic logic allowed(xlat_t x, logic write);
+    return x.r && (!write || x.w);
+  endfunction
+
+  assign req_ready_o      = (state_q == StIdle);
+  assign atc_pasid_o      = pasid_q;
+  assign atc_vpn_o        = vpn;
+  assign atc_fill_xlat_o  = cpl_xlat_i;
+  assign tr_valid_o       = (state_q == StTrReq);
+  assign tr_tag_o         = id_q;
+  assign tr_pasid_o       = pasid_q;
+  assign tr_vpn_o         = vpn;
+  assign tr_write_o       = write_q;
+  assign cpl_ready_o      = (state_q == StTrWait);
+  assign mem_req_valid_o  = (state_q == StMemReq);
+  assign mem_req_write_o  = write_q;
+  assign mem_req_addr_o   = pa_q;
+  assign mem_req_wdata_o  = wdata_q;
+  assign mem_req_id_o     = id_q;
+  assign rsp_valid_o      = (state_q == StResp);
+  assign rsp_id_o         = id_q;
+  assign rsp_status_o     = status_q;
+  assign rsp_rdata_o      = rdata_q;
+  assign rsp_pa_o         = pa_q;
+  assign acc_done_o       = (state_q == StMemRsp) && mem_rsp_valid_i;
+
+  // Does the Invalidate Request overlap the translation of the access in
+  // flight? In StLookup an ATC hit becomes an access at this very edge.
+  always_comb begin : comb_inflight
+    inflight_hit_o = 1'b0;
+    if (state_q == StMemReq || state_q == StMemRsp) begin
+      inflight_hit_o = inv_pasid_hit &&
+                       blocks_overlap(vpn, xlat_log2n(is_2m_q), inv_vpn_i, inv_log2n_i);
+    end else if (state_q == StLookup && atc_lookup_i.hit) begin
+      inflight_hit_o = inv_pasid_hit &&
+                       blocks_overlap(vpn, xlat_log2n(atc_lookup_i.xlat.is_2m),
+                                      inv_vpn_i, inv_log2n_i);
+    end
+  end
+
+  always_comb begin : comb_next
+    state_d          = state_q;
+    id_d             = id_q;
+    write_d          = write_q;
+    pasid_d          = pasid_q;
+    va_d             = va_q;
+    wdata_d          = wdata_q;
+    is_2m_d          = is_2m_q;
+    pa_d             = pa_q;
+    rdata_d          = rdata_q;
+    status_d         = status_q;
+    retry_d          = retry_q;
+    atc_fill_valid_o = 1'b0;
+
+    unique case (state_q)
+      StIdle: begin
+        if (req_valid_i) begin
+          id_d     = req_id_i;
+          write_d  = req_write_i;
+          pasid_d  = req_pasid_i;
+          va_d     = req_va_i;
+          wdata_d  = req_wdata_i;
+          pa_d     = '0;
+          rdata_d  = '0;
+          state_d  = StLookup;
+        end
+      end
+      StLookup: begin
+        if (!atc_lookup_i.hit) begin
+          state_d = StTrReq;
+        end else if (allowed(atc_lookup_i.xlat, write_q)) begin
+          is_2m_d = atc_lookup_i.xlat.is_2m;
+          pa_d    = phys_addr(atc_lookup_i.xlat, va_q);
+          state_d = StMemReq;
+        end else begin
+          status_d = StatusFault;
+          state_d  = StResp;
+        end
+      end
+      StTrReq: begin
+        if (tr_ready_i) begin
+          retry_d = 1'b0;
+          state_d = StTrWait;
+        end
+      end
+      StTrWait: begin
+        // conservative: any page of the 2 MiB region of the requested page
+        if (inv_pasid_hit &&
+            blocks_overlap(vpn, log2n_t'(Log2Pages2M), inv_vpn_i, inv_log2n_i)) begin
+          retry_d = 1'b1;
+        end
+        if (cpl_valid_i) begin
+          if (retry_q) begin
+            state_d = StTrReq;  // discard, ask again
+          end else begin
+            atc_fill_valid_o = cpl_xlat_i.r;
+            if (allowed(cpl_xlat_i, write_q)) begin
+              is_2m_d = cpl_xlat_i.is_2m;
+              pa_d    = phys_addr(cpl_xlat_i, va_q);
+              state_d = StMemReq;
+            end else begin
+              status_d = StatusFault;
+              state_d  = StResp;
+            end
+          end
+        end
+      end
+      StMemReq: begin
+        if (mem_req_ready_i) begin
+          state_d = StMemRsp;
+        end
+      end
+      StMemRsp: begin
+        if (mem_rsp_valid_i) begin
+          rdata_d  = write_q ? '0 : mem_rsp_rdata_i;
+          status_d = StatusOk;
+          state_d  = StResp;
+        end
+      end
+      StResp: begin
+        status_d = StatusOk;
+        state_d  = StIdle;
+      end
+      default: begin
+        state_d = StIdle;
+      end
+    endcase
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : ff_state
+    if (!rst_ni) begin
+      state_q  <= StIdle;
+      id_q     <= '0;
+      write_q  <= 1'b0;
+      pasid_q  <= '0;
+      va_q     <= '0;
+      wdata_q  <= '0;
+      is_2m_q  <= 1'b0;
+      pa_q     <= '0;
+      rdata_q  <= '0;
+      status_q <= StatusOk;
+      retry_q  <= 1'b0;
+    end else begin
+      state_q  <= state_d;
+      id_q     <= id_d;
+      write_q  <= write_d;
+      pasid_q  <= pasid_d;
+      va_q     <= va_d;
+      wdata_q  <= wdata_d;
+      is_2m_q  <= is_2m_d;
+      pa_q     <= pa_d;
+      rdata_q  <= rdata_d;
+      status_q <= status_d;
+      retry_q  <= retry_d;
+    end
+  end
+
+  // ---------------------------------------------------------------------------
+  // Assertions
+  // ---------------------------------------------------------------------------
+  // A Translation Completion answers the outstanding Translation Request.
+  CplMatchesReq_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    cpl_valid_i |-> (state_q == StTrWait && cpl_tag_i == id_q));
+  // One outstanding memory request: a response only while waiting for one.
+  MemRspExpected_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    mem_rsp_valid_i |-> state_q == StMemRsp);
+
+endmodule

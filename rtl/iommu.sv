@@ -1,0 +1,286 @@
+// IOMMU: IOTLB + page-table walker + command queue + ATS Translation Request
+// server, one memory port.
+//
+// Memory port arbitration (one outstanding request): IOFENCE.C write >
+// command fetch > walker.
+// ATS link towards the device: Invalidate Requests (command queue) have
+// priority over Translation Completions (request server) in the same cycle;
+// both travel in one ordered stream.
+// ATS link from the device: Invalidate Completions are always taken;
+// a Translation Request is taken when the request server is idle.
+
+module iommu
+  import shootdown_pkg::*;
+#(
+  parameter int unsigned IotlbSets = 16,
+  parameter int unsigned IotlbWays = 4
+) (
+  input  logic                        clk_i,
+  input  logic                        rst_ni,
+  // configuration
+  input  logic [63:0]                 cfg_cq_base_i,
+  input  logic [7:0]                  cfg_cq_log2n_i,
+  input  logic [63:0]                 cfg_pasid_table_i,
+  // registers
+  input  logic [31:0]                 cq_tail_i,
+  output logic [31:0]                 cq_head_o,
+  output logic [7:0]                  cq_err_o,
+  // memory port
+  output logic                        mem_req_valid_o,
+  input  logic                        mem_req_ready_i,
+  output logic                        mem_req_write_o,
+  output logic [63:0]                 mem_req_addr_o,
+  output logic [63:0]                 mem_req_wdata_o,
+  input  logic                        mem_rsp_valid_i,
+  input  logic [63:0]                 mem_rsp_rdata_i,
+  // ATS link towards the device
+  output logic                        dn_valid_o,
+  input  logic                        dn_ready_i,
+  output dn_msg_t                     dn_msg_o,
+  // ATS link from the device
+  input  logic                        up_valid_i,
+  output logic                        up_ready_o,
+  input  up_msg_t                     up_msg_i,
+  // debug probes
+  input  pasid_t [NumProbes-1:0]      probe_pasid_i,
+  input  vpn_t   [NumProbes-1:0]      probe_vpn_i,
+  output logic   [NumProbes-1:0][63:0] probe_iotlb_o,
+  // translation in flight in the request server (walk result or IOTLB hit
+  // not yet sent)
+  output logic                        xlat_valid_o,
+  output pasid_t                      xlat_pasid_o,
+  output vpn_t                        xlat_vpn_o,
+  output xlat_t                       xlat_o
+);
+
+  localparam int unsigned PortFence = 0;
+  localparam int unsigned PortFetch = 1;
+  localparam int unsigned PortWalk  = 2;
+
+  // memory arbiter
+  logic [2:0]       arb_req_valid;
+  logic [2:0]       arb_req_write;
+  logic [2:0][63:0] arb_req_addr;
+  logic [2:0][63:0] arb_req_wdata;
+  logic [2:0]       arb_gnt;
+  logic [2:0]       arb_rsp_valid;
+  logic [63:0]      arb_rsp_rdata;
+
+  // IOTINVAL.VMA
+  logic   inval_valid;
+  logic   inval_av;
+  logic   inval_pv;
+  pasid_t inval_pasid;
+  vpn_t   inval_vpn;
+
+  // ATS Invalidate Request / Completion
+  logic   inv_req_valid;
+  logic   inv_req_ready;
+  itag_t  inv_req_itag;
+  logic   inv_req_pv;
+  pasid_t inv_req_pasid;
+  vpn_t   inv_req_vpn;
+  log2n_t inv_req_log2n;
+  logic   inv_cpl_valid;
+
+  // IOTLB
+  pasid_t  lookup_pasid;
+  vpn_t    lookup_vpn;
+  lookup_t lookup;
+  logic    fill_valid;
+  pasid_t  fill_pasid;
+  vpn_t    fill_vpn;
+  xlat_t   fill_xlat;
+
+  // walker
+  logic   walk_start;
+  pasid_t walk_pasid;
+  vpn_t   walk_vpn;
+  logic   walk_idle;
+  logic   walk_done;
+  xlat_t  walk_result;
+
+  // Translation Request / Completion
+  logic   tr_valid;
+  logic   tr_ready;
+  logic   cpl_valid;
+  logic   cpl_ready;
+  id_t    cpl_tag;
+  pasid_t cpl_pasid;
+  vpn_t   cpl_vpn;
+  xlat_t  cpl_xlat;
+
+  cmdq u_cmdq (
+    .clk_i,
+    .rst_ni,
+    .cfg_cq_base_i,
+    .cfg_cq_log2n_i,
+    .cq_tail_i,
+    .cq_head_o,
+    .cq_err_o,
+    .fetch_req_valid_o (arb_req_valid[PortFetch]),
+    .fetch_req_addr_o  (arb_req_addr[PortFetch]),
+    .fetch_gnt_i       (arb_gnt[PortFetch]),
+    .fetch_rsp_valid_i (arb_rsp_valid[PortFetch]),
+    .fetch_rsp_rdata_i (arb_rsp_rdata),
+    .fence_req_valid_o (arb_req_valid[PortFence]),
+    .fence_req_addr_o  (arb_req_addr[PortFence]),
+    .fence_req_wdata_o (arb_req_wdata[PortFence]),
+    .fence_gnt_i       (arb_gnt[PortFence]),
+    .fence_rsp_valid_i (arb_rsp_valid[PortFence]),
+    .inval_valid_o     (inval_valid),
+    .inval_av_o        (inval_av),
+    .inval_pv_o        (inval_pv),
+    .inval_pasid_o     (inval_pasid),
+    .inval_vpn_o       (inval_vpn),
+    .inv_req_valid_o   (inv_req_valid),
+    .inv_req_ready_i   (inv_req_ready),
+    .inv_req_itag_o    (inv_req_itag),
+    .inv_req_pv_o      (inv_req_pv),
+    .inv_req_pasid_o   (inv_req_pasid),
+    .inv_req_vpn_o     (inv_req_vpn),
+    .inv_req_log2n_o   (inv_req_log2n),
+    .inv_cpl_valid_i   (inv_cpl_valid),
+    .inv_cpl_itag_i    (up_msg_i.itag)
+  );
+
+  assign arb_req_write[PortFence] = 1'b1;
+  assign arb_req_write[PortFetch] = 1'b0;
+  assign arb_req_write[PortWalk]  = 1'b0;
+  assign arb_req_wdata[PortFetch] = '0;
+  assign arb_req_wdata[PortWalk]  = '0;
+
+  mem_arb #(
+    .N (3)
+  ) u_mem_arb (
+    .clk_i,
+    .rst_ni,
+    .req_valid_i     (arb_req_valid),
+    .req_write_i     (arb_req_write),
+    .req_addr_i      (arb_req_addr),
+    .req_wdata_i     (arb_req_wdata),
+    .gnt_o           (arb_gnt),
+    .rsp_valid_o     (arb_rsp_valid),
+    .rsp_rdata_o     (arb_rsp_rdata),
+    .mem_req_valid_o,
+    .mem_req_ready_i,
+    .mem_req_write_o,
+    .mem_req_addr_o,
+    .mem_req_wdata_o,
+    .mem_rsp_valid_i,
+    .mem_rsp_rdata_i
+  );
+
+  iotlb #(
+    .Sets (IotlbSets),
+    .Ways (IotlbWays)
+  ) u_iotlb (
+    .clk_i,
+    .rst_ni,
+    .lookup_pasid_i (lookup_pasid),
+    .lookup_vpn_i   (lookup_vpn),
+    .lookup_o       (lookup),
+    .fill_valid_i   (fill_valid),
+    .fill_pasid_i   (fill_pasid),
+    .fill_vpn_i     (fill_vpn),
+    .fill_xlat_i    (fill_xlat),
+    .inval_valid_i  (inval_valid),
+    .inval_av_i     (inval_av),
+    .inval_pv_i     (inval_pv),
+    .inval_pasid_i  (inval_pasid),
+    .inval_vpn_i    (inval_vpn),
+    .probe_pasid_i,
+    .probe_vpn_i,
+    .probe_o        (probe_iotlb_o)
+  );
+
+  ptw u_ptw (
+    .clk_i,
+    .rst_ni,
+    .cfg_pasid_table_i,
+    .start_i         (walk_start),
+    .pasid_i         (walk_pasid),
+    .vpn_i           (walk_vpn),
+    .idle_o          (walk_idle),
+    .done_o          (walk_done),
+    .result_o        (walk_result),
+    .mem_req_valid_o (arb_req_valid[PortWalk]),
+    .mem_req_addr_o  (arb_req_addr[PortWalk]),
+    .mem_gnt_i       (arb_gnt[PortWalk]),
+    .mem_rsp_valid_i (arb_rsp_valid[PortWalk]),
+    .mem_rsp_rdata_i (arb_rsp_rdata)
+  );
+
+  tr_server u_tr_server (
+    .clk_i,
+    .rst_ni,
+    .tr_valid_i     (tr_valid),
+    .tr_ready_o     (tr_ready),
+    .tr_tag_i       (up_msg_i.tag),
+    .tr_pasid_i     (up_msg_i.pasid),
+    .tr_vpn_i       (up_msg_i.vpn),
+    .lookup_pasid_o (lookup_pasid),
+    .lookup_vpn_o   (lookup_vpn),
+    .lookup_i       (lookup),
+    .fill_valid_o   (fill_valid),
+    .fill_pasid_o   (fill_pasid),
+    .fill_vpn_o     (fill_vpn),
+    .fill_xlat_o    (fill_xlat),
+    .walk_start_o   (walk_start),
+    .walk_pasid_o   (walk_pasid),
+    .walk_vpn_o     (walk_vpn),
+    .walk_idle_i    (walk_idle),
+    .walk_done_i    (walk_done),
+    .walk_result_i  (walk_result),
+    .inval_valid_i  (inval_valid),
+    .inval_av_i     (inval_av),
+    .inval_pv_i     (inval_pv),
+    .inval_pasid_i  (inval_pasid),
+    .inval_vpn_i    (inval_vpn),
+    .cpl_valid_o    (cpl_valid),
+    .cpl_ready_i    (cpl_ready),
+    .cpl_tag_o      (cpl_tag),
+    .cpl_pasid_o    (cpl_pasid),
+    .cpl_vpn_o      (cpl_vpn),
+    .cpl_xlat_o     (cpl_xlat)
+  );
+
+  // ---------------------------------------------------------------------------
+  // ATS link towards the device: Invalidate Requests first
+  // ---------------------------------------------------------------------------
+  always_comb begin : comb_dn_mux
+    dn_msg_o = '0;
+    if (inv_req_valid) begin
+      dn_msg_o.kind  = DnInvReq;
+      dn_msg_o.itag  = inv_req_itag;
+      dn_msg_o.pv    = inv_req_pv;
+      dn_msg_o.pasid = inv_req_pasid;
+      dn_msg_o.vpn   = inv_req_vpn;
+      dn_msg_o.log2n = inv_req_log2n;
+    end else begin
+      dn_msg_o.kind  = DnTransCpl;
+      dn_msg_o.tag   = cpl_tag;
+      dn_msg_o.pasid = cpl_pasid;
+      dn_msg_o.vpn   = cpl_vpn;
+      dn_msg_o.xlat  = cpl_xlat;
+    end
+  end
+
+  assign dn_valid_o    = inv_req_valid || cpl_valid;
+  assign inv_req_ready = dn_ready_i;
+  assign cpl_ready     = dn_ready_i && !inv_req_valid;
+
+  // ---------------------------------------------------------------------------
+  // ATS link from the device
+  // ---------------------------------------------------------------------------
+  assign inv_cpl_valid = up_valid_i && (up_msg_i.kind == UpInvCpl);
+  assign tr_valid      = up_valid_i && (up_msg_i.kind == UpTransReq);
+  assign up_ready_o    = (up_msg_i.kind == UpInvCpl) || tr_ready;
+
+  // the in-flight translation for the xlat probes
+  assign xlat_valid_o = cpl_valid;
+  assign xlat_pasid_o = cpl_pasid;
+  assign xlat_vpn_o   = cpl_vpn;
+  assign xlat_o       = cpl_xlat;
+
+endmodule

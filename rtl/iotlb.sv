@@ -1,0 +1,177 @@
+// IOTLB: set-associative cache of leaf translations, tagged by PASID.
+//
+// A 4 KiB entry lives in the set indexed by VPN[IdxW-1:0], a 2 MiB entry in
+// the set indexed by VPN[9+IdxW-1:9]; a lookup reads both sets in the same
+// cycle (a 4 KiB hit wins over a 2 MiB hit). IOTINVAL.VMA invalidates by
+// (PASID, address), by PASID, by address or everything, in one cycle; an
+// address inside a 2 MiB entry hits it. Replacement: an entry with the same
+// tag is overwritten, else the lowest invalid way, else the set's round-robin
+// pointer (which then advances).
+//
+// Same-cycle fill and invalidation: the invalidation is applied after the
+// fill, so a fill that the invalidation covers does not survive.
+//
+// Storage: the valid bits and round-robin pointers are registers; the tag
+// and translation fields are a memory written only on a fill (no reset: the
+// valid bit says whether they mean anything). Entry (set s, way w) is at
+// index s * Ways + w.
+
+module iotlb
+  import shootdown_pkg::*;
+#(
+  parameter int unsigned Sets = 16,  // power of two, >= 2
+  parameter int unsigned Ways = 4    // power of two, >= 2
+) (
+  input  logic                        clk_i,
+  input  logic                        rst_ni,
+  // lookup (ATS Translation Request server), combinational
+  input  pasid_t                      lookup_pasid_i,
+  input  vpn_t                        lookup_vpn_i,
+  output lookup_t                     lookup_o,
+  // fill with a walk result
+  input  logic                        fill_valid_i,
+  input  pasid_t                      fill_pasid_i,
+  input  vpn_t                        fill_vpn_i,
+  input  xlat_t                       fill_xlat_i,
+  // IOTINVAL.VMA
+  input  logic                        inval_valid_i,
+  input  logic                        inval_av_i,     // address valid
+  input  logic                        inval_pv_i,     // PASID valid
+  input  pasid_t                      inval_pasid_i,
+  input  vpn_t                        inval_vpn_i,
+  // debug probes (docs/socket.md), combinational
+  input  pasid_t [NumProbes-1:0]      probe_pasid_i,
+  input  vpn_t   [NumProbes-1:0]      probe_vpn_i,
+  output logic   [NumProbes-1:0][63:0] probe_o
+);
+
+  localparam int unsigned IdxW = $clog2(Sets);
+  localparam int unsigned WayW = $clog2(Ways);
+  localparam int unsigned N    = Sets * Ways;
+
+  typedef logic [IdxW-1:0] idx_t;
+  typedef logic [WayW-1:0] way_t;
+  typedef logic [$clog2(N)-1:0] slot_t;
+
+  logic [N-1:0] valid_d, valid_q;
+  way_t         rr_d [Sets];
+  way_t         rr_q [Sets];
+  pasid_t       pasid_q [N];
+  vpn_t         vpn_q [N];    // 2 MiB entries: low 9 bits clear
+  xlat_t        xlat_q [N];
+
+  function automatic idx_t set_of(vpn_t vpn, logic is_2m);
+    return is_2m ? vpn[Log2Pages2M +: IdxW] : vpn[IdxW-1:0];
+  endfunction
+
+  function automatic slot_t slot(idx_t set, int unsigned way);
+    return slot_t'(int'(set) * Ways + way);
+  endfunction
+
+  // Check the 2 MiB set first, then the 4 KiB set, so a 4 KiB hit wins.
+  function automatic lookup_t lookup(pasid_t pasid, vpn_t vpn);
+    lookup_t res;
+    slot_t   base_2m;
+    slot_t   base_4k;
+    res     = '0;
+    base_2m = slot(set_of(vpn, 1'b1), 0);
+    base_4k = slot(set_of(vpn, 1'b0), 0);
+    for (int unsigned w = 0; w < Ways; w++) begin
+      if (valid_q[base_2m + slot_t'(w)] && xlat_q[base_2m + slot_t'(w)].is_2m &&
+          pasid_q[base_2m + slot_t'(w)] == pasid &&
+          vpn_q[base_2m + slot_t'(w)][VpnW-1:Log2Pages2M] == vpn[VpnW-1:Log2Pages2M]) begin
+        res = '{hit: 1'b1, xlat: xlat_q[base_2m + slot_t'(w)]};
+      end
+    end
+    for (int unsigned w = 0; w < Ways; w++) begin
+      if (valid_q[base_4k + slot_t'(w)] && !xlat_q[base_4k + slot_t'(w)].is_2m &&
+          pasid_q[base_4k + slot_t'(w)] == pasid && vpn_q[base_4k + slot_t'(w)] == vpn) begin
+        res = '{hit: 1'b1, xlat: xlat_q[base_4k + slot_t'(w)]};
+      end
+    end
+    return res;
+  endfunction
+
+  assign lookup_o = lookup(lookup_pasid_i, lookup_vpn_i);
+
+  for (genvar p = 0; p < NumProbes; p++) begin : gen_probe
+    assign probe_o[p] = probe_word(lookup(probe_pasid_i[p], probe_vpn_i[p]), probe_vpn_i[p]);
+  end
+
+  // ---------------------------------------------------------------------------
+  // Next state: fill, then invalidate
+  // ---------------------------------------------------------------------------
+  idx_t        fill_set;
+  way_t        fill_way;
+  logic        fill_found;
+  vpn_t        fill_tag;
+  slot_t       fill_slot;
+
+  always_comb begin : comb_fill_slot
+    fill_set   = set_of(fill_vpn_i, fill_xlat_i.is_2m);
+    fill_tag   = fill_xlat_i.is_2m ? (fill_vpn_i & vpn_mask(log2n_t'(Log2Pages2M))) : fill_vpn_i;
+    fill_way   = rr_q[fill_set];
+    fill_found = 1'b0;
+    // 1. an entry with the same tag
+    for (int unsigned w = 0; w < Ways; w++) begin
+      if (!fill_found && valid_q[slot(fill_set, w)] && pasid_q[slot(fill_set, w)] == fill_pasid_i &&
+          vpn_q[slot(fill_set, w)] == fill_tag &&
+          xlat_q[slot(fill_set, w)].is_2m == fill_xlat_i.is_2m) begin
+        fill_way   = way_t'(w);
+        fill_found = 1'b1;
+      end
+    end
+    // 2. the lowest invalid way
+    for (int unsigned w = 0; w < Ways; w++) begin
+      if (!fill_found && !valid_q[slot(fill_set, w)]) begin
+        fill_way   = way_t'(w);
+        fill_found = 1'b1;
+      end
+    end
+    fill_slot = slot(fill_set, int'(fill_way));
+  end
+
+  always_comb begin : comb_next
+    valid_d = valid_q;
+    rr_d    = rr_q;
+    if (fill_valid_i) begin
+      valid_d[fill_slot] = 1'b1;
+      if (!fill_found) begin
+        // 3. round robin
+        rr_d[fill_set] = rr_q[fill_set] + way_t'(1);
+      end
+    end
+    if (inval_valid_i) begin
+      for (int unsigned i = 0; i < N; i++) begin
+        // the entry as it is after this cycle's fill
+        if ((!inval_pv_i ||
+             ((fill_valid_i && slot_t'(i) == fill_slot) ? fill_pasid_i : pasid_q[i]) == inval_pasid_i) &&
+            (!inval_av_i ||
+             ((fill_valid_i && slot_t'(i) == fill_slot)
+                ? blocks_overlap(fill_tag, xlat_log2n(fill_xlat_i.is_2m), inval_vpn_i, '0)
+                : blocks_overlap(vpn_q[i], xlat_log2n(xlat_q[i].is_2m), inval_vpn_i, '0)))) begin
+          valid_d[i] = 1'b0;
+        end
+      end
+    end
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : ff_state
+    if (!rst_ni) begin
+      valid_q <= '0;
+      rr_q    <= '{default: '0};
+    end else begin
+      valid_q <= valid_d;
+      rr_q    <= rr_d;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin : ff_storage
+    if (fill_valid_i) begin
+      pasid_q[fill_slot] <= fill_pasid_i;
+      vpn_q[fill_slot]   <= fill_tag;
+      xlat_q[fill_slot]  <= fill_xlat_i;
+    end
+  end
+
+endmodule

@@ -1,0 +1,182 @@
+// x86-64 4-level page-table walker (48-bit VA, 4 KiB pages and 2 MiB PD leaves).
+//
+// The root comes from the PASID table: entry `pasid` at
+// cfg_pasid_table_i + pasid * 8 holds the PML4 PA in bits 51:12 and a valid
+// bit in bit 0. Then one 8-byte read per level:
+//   PML4 index VA[47:39], PDPT VA[38:30], PD VA[29:21], PT VA[20:12]
+//   entry bits: P=0 RW=1 US=2 A=5 D=6 PS=7 NX=63, next table / page 51:12
+// A PD entry with PS=1 is a 2 MiB leaf (PA bits 51:21). A PDPT entry with PS=1
+// (1 GiB page) is not supported and gives no translation.
+//
+// Result: R = P and US at every level; W = R and RW at every level; NX is
+// ignored (device accesses are reads and writes). An invalid PASID entry, a
+// non-present entry or a 1 GiB page give R=W=0: "no translation", not an
+// error. The walker never sets the A or D bits (the CPU side owns them).
+
+module ptw
+  import shootdown_pkg::*;
+(
+  input  logic        clk_i,
+  input  logic        rst_ni,
+  input  logic [63:0] cfg_pasid_table_i,
+  // walk request, taken when idle_o
+  input  logic        start_i,
+  input  pasid_t      pasid_i,
+  input  vpn_t        vpn_i,
+  output logic        idle_o,
+  // result, valid for the one cycle done_o is high
+  output logic        done_o,
+  output xlat_t       result_o,
+  // memory reads (through the IOMMU memory arbiter)
+  output logic        mem_req_valid_o,
+  output logic [63:0] mem_req_addr_o,
+  input  logic        mem_gnt_i,
+  input  logic        mem_rsp_valid_i,
+  input  logic [63:0] mem_rsp_rdata_i
+);
+
+  typedef enum logic [1:0] {
+    StIdle,  // no walk
+    StReq,   // read request for addr_q
+    StRsp,   // waiting for the entry
+    StDone   // result_q valid for one cycle
+  } state_e;
+
+  // Level of the entry being read: the PASID table, then PML4 (3) .. PT (0).
+  typedef enum logic [2:0] {
+    LvlPt    = 3'd0,
+    LvlPd    = 3'd1,
+    LvlPdpt  = 3'd2,
+    LvlPml4  = 3'd3,
+    LvlPasid = 3'd4
+  } level_e;
+
+  localparam int unsigned PteP  = 0;
+  localparam int unsigned PteRw = 1;
+  localparam int unsigned PteUs = 2;
+  localparam int unsigned PtePs = 7;
+
+  state_e      state_d, state_q;
+  level_e      level_d, level_q;
+  logic [63:0] addr_d, addr_q;
+  vpn_t        vpn_d, vpn_q;
+  logic        us_d, us_q;  // US at every level so far
+  logic        rw_d, rw_q;  // RW at every level so far
+  xlat_t       result_d, result_q;
+
+  // Address of the entry for `vpn` at `level` in the table whose PA is in
+  // bits 51:12 of `entry`.
+  function automatic logic [63:0] entry_addr(logic [63:0] entry, vpn_t vpn, level_e level);
+    logic [8:0] idx;
+    idx = vpn[9*int'(level) +: 9];
+    return {12'd0, entry[51:12], idx, 3'd0};
+  endfunction
+
+  assign idle_o          = (state_q == StIdle);
+  assign done_o          = (state_q == StDone);
+  assign result_o        = result_q;
+  assign mem_req_valid_o = (state_q == StReq);
+  assign mem_req_addr_o  = addr_q;
+
+  logic [63:0] pte;
+  logic        leaf_r;
+
+  always_comb begin : comb_next
+    state_d  = state_q;
+    level_d  = level_q;
+    addr_d   = addr_q;
+    vpn_d    = vpn_q;
+    us_d     = us_q;
+    rw_d     = rw_q;
+    result_d = result_q;
+    pte      = mem_rsp_rdata_i;
+    leaf_r   = us_q && pte[PteUs];
+
+    unique case (state_q)
+      StIdle: begin
+        if (start_i) begin
+          vpn_d   = vpn_i;
+          addr_d  = cfg_pasid_table_i + {41'd0, pasid_i, 3'd0};
+          level_d = LvlPasid;
+          us_d    = 1'b1;
+          rw_d    = 1'b1;
+          state_d = StReq;
+        end
+      end
+      StReq: begin
+        if (mem_gnt_i) begin
+          state_d = StRsp;
+        end
+      end
+      StRsp: begin
+        if (mem_rsp_valid_i) begin
+          us_d = us_q && pte[PteUs];
+          rw_d = rw_q && pte[PteRw];
+          if (!pte[PteP]) begin
+            // invalid PASID entry or not present: no translation
+            result_d = '0;
+            state_d  = StDone;
+          end else if (level_q == LvlPasid) begin
+            us_d    = 1'b1;
+            rw_d    = 1'b1;
+            addr_d  = entry_addr(pte, vpn_q, LvlPml4);
+            level_d = LvlPml4;
+            state_d = StReq;
+          end else if (level_q == LvlPdpt && pte[PtePs]) begin
+            // 1 GiB page: not supported
+            result_d = '0;
+            state_d  = StDone;
+          end else if ((level_q == LvlPd && pte[PtePs]) || level_q == LvlPt) begin
+            result_d.is_2m = (level_q == LvlPd);
+            result_d.ppn   = (level_q == LvlPd) ? {pte[51:21], 9'd0} : pte[51:12];
+            result_d.r     = leaf_r;
+            result_d.w     = leaf_r && rw_q && pte[PteRw];
+            state_d        = StDone;
+          end else begin
+            addr_d  = entry_addr(pte, vpn_q, level_e'(level_q - 3'd1));
+            level_d = level_e'(level_q - 3'd1);
+            state_d = StReq;
+          end
+        end
+      end
+      StDone: begin
+        state_d = StIdle;
+      end
+      default: begin
+        state_d = StIdle;
+      end
+    endcase
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : ff_state
+    if (!rst_ni) begin
+      state_q  <= StIdle;
+      level_q  <= LvlPasid;
+      addr_q   <= '0;
+      vpn_q    <= '0;
+      us_q     <= 1'b0;
+      rw_q     <= 1'b0;
+      result_q <= '0;
+    end else begin
+      state_q  <= state_d;
+      level_q  <= level_d;
+      addr_q   <= addr_d;
+      vpn_q    <= vpn_d;
+      us_q     <= us_d;
+      rw_q     <= rw_d;
+      result_q <= result_d;
+    end
+  end
+
+  // ---------------------------------------------------------------------------
+  // Assertions
+  // ---------------------------------------------------------------------------
+  // A response only arrives for an outstanding read.
+  RspOnlyWhenWaiting_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    mem_rsp_valid_i |-> state_q == StRsp);
+
+  // A walk only starts when the walker is idle.
+  StartWhenIdle_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    start_i |-> state_q == StIdle);
+
+endmodule

@@ -1,0 +1,183 @@
+// Shared types, command encodings and ATS message formats of shootdown.
+//
+// The port contract is docs/socket.md; the command encodings below are its
+// "Command queue" table (modelled on the RISC-V IOMMU in-memory command queue,
+// riscv-iommu src/iommu_in_memory_queues.adoc) and are mirrored in
+// host/rtl/ports.rs.
+
+package shootdown_pkg;
+
+  // ---------------------------------------------------------------------------
+  // Widths
+  // ---------------------------------------------------------------------------
+  localparam int unsigned PasidW    = 20;  // PCIe PASID
+  localparam int unsigned VpnW      = 36;  // VA[47:12] (x86-64 4-level, 48-bit VA)
+  localparam int unsigned PpnW      = 40;  // PA[51:12]
+  localparam int unsigned ItagW     = 5;   // PCIe ATS ITag 0..31
+  localparam int unsigned NumItags  = 32;
+  localparam int unsigned Log2nW    = 6;   // log2 of a number of 4 KiB pages, 0..36
+  localparam int unsigned IdW       = 8;   // device request tag
+  localparam int unsigned NumProbes = 4;   // probe slots of docs/socket.md
+
+  // log2 of the number of 4 KiB pages in a 2 MiB page
+  localparam int unsigned Log2Pages2M = 9;
+
+  typedef logic [PasidW-1:0] pasid_t;
+  typedef logic [VpnW-1:0]   vpn_t;
+  typedef logic [PpnW-1:0]   ppn_t;
+  typedef logic [ItagW-1:0]  itag_t;
+  typedef logic [Log2nW-1:0] log2n_t;
+  typedef logic [IdW-1:0]    id_t;
+
+  // ---------------------------------------------------------------------------
+  // Command queue (16-byte commands, dword0 at the lower address)
+  // ---------------------------------------------------------------------------
+  typedef enum logic [6:0] {
+    OpIotinval = 7'd1,  // IOTINVAL
+    OpIofence  = 7'd2,  // IOFENCE
+    OpAts      = 7'd4   // ATS
+  } cmd_op_e;
+
+  // func3 of IOTINVAL.VMA, IOFENCE.C and ATS.INVAL
+  localparam logic [2:0] Func3Zero = 3'd0;
+
+  // dword0; a packed struct lists its fields from the most significant bit down.
+  typedef struct packed {
+    logic [31:0] data;    // 63:32 IOFENCE.C completion data
+    pasid_t      pasid;   // 31:12
+    logic        pv;      // 11    PASID valid
+    logic        av;      // 10    IOTINVAL: address valid; IOFENCE.C: write DATA to ADDR
+    logic [2:0]  func3;   // 9:7
+    logic [6:0]  opcode;  // 6:0
+  } cmd_dw0_t;
+
+  // dword1 bit 11 of ATS.INVAL: the PCIe Invalidate Request S (size) bit.
+  localparam int unsigned AtsSBit = 11;
+
+  // ---------------------------------------------------------------------------
+  // Translations
+  // ---------------------------------------------------------------------------
+  // A translation as cached in the IOTLB and the ATC and carried by a
+  // Translation Completion. For a 2 MiB page `ppn` is the 2 MiB-aligned base.
+  typedef struct packed {
+    ppn_t ppn;
+    logic is_2m;
+    logic r;
+    logic w;
+  } xlat_t;
+
+  typedef struct packed {
+    logic  hit;
+    xlat_t xlat;
+  } lookup_t;
+
+  // ---------------------------------------------------------------------------
+  // ATS link messages
+  // ---------------------------------------------------------------------------
+  // IOMMU -> device: Translation Completions and Invalidate Requests share one
+  // ordered stream, so a completion sent before an invalidation arrives first.
+  typedef enum logic {
+    DnTransCpl = 1'b0,  // PCIe ATS Translation Completion
+    DnInvReq   = 1'b1   // PCIe ATS Invalidate Request
+  } dn_kind_e;
+
+  typedef struct packed {
+    dn_kind_e kind;
+    id_t      tag;    // TransCpl: tag of the Translation Request
+    itag_t    itag;   // InvReq
+    logic     pv;     // InvReq: PASID valid (0: every PASID)
+    pasid_t   pasid;  // TransCpl: requested PASID (debug probes only); InvReq
+    vpn_t     vpn;    // TransCpl: requested page (debug probes only); InvReq: base page
+    log2n_t   log2n;  // InvReq: log2 of the number of 4 KiB pages
+    xlat_t    xlat;   // TransCpl
+  } dn_msg_t;
+
+  // device -> IOMMU: Translation Requests and Invalidate Completions.
+  typedef enum logic {
+    UpTransReq = 1'b0,  // PCIe ATS Translation Request
+    UpInvCpl   = 1'b1   // PCIe ATS Invalidate Completion
+  } up_kind_e;
+
+  typedef struct packed {
+    up_kind_e kind;
+    id_t      tag;    // TransReq
+    pasid_t   pasid;  // TransReq
+    vpn_t     vpn;    // TransReq
+    logic     write;  // TransReq: the device wants to write
+    itag_t    itag;   // InvCpl
+  } up_msg_t;
+
+  localparam int unsigned DnMsgW = $bits(dn_msg_t);
+  localparam int unsigned UpMsgW = $bits(up_msg_t);
+
+  // ---------------------------------------------------------------------------
+  // Functions
+  // ---------------------------------------------------------------------------
+  // Does a valid entry (valid, PASID, VPN, 2 MiB) translate page `vpn` of
+  // `pasid`? A 2 MiB entry covers the 512 pages that share VPN bits 35:9.
+  function automatic logic entry_hit(logic e_valid, pasid_t e_pasid, vpn_t e_vpn, logic e_2m,
+                                     pasid_t pasid, vpn_t vpn);
+    logic page_hit;
+    page_hit = e_2m ? (e_vpn[VpnW-1:Log2Pages2M] == vpn[VpnW-1:Log2Pages2M]) : (e_vpn == vpn);
+    return e_valid && (e_pasid == pasid) && page_hit;
+  endfunction
+
+  // Mask that clears the low `log2n` bits of a VPN (all bits for log2n >= 36).
+  function automatic vpn_t vpn_mask(log2n_t log2n);
+    vpn_t mask;
+    for (int unsigned i = 0; i < VpnW; i++) begin
+      mask[i] = (i >= 32'(log2n));
+    end
+    return mask;
+  endfunction
+
+  // Do the naturally aligned blocks [a, a + 2^la) and [b, b + 2^lb) of pages
+  // overlap? Two aligned power-of-two blocks overlap iff one contains the
+  // other, i.e. iff they agree above the larger of the two sizes.
+  function automatic logic blocks_overlap(vpn_t a, log2n_t la, vpn_t b, log2n_t lb);
+    vpn_t mask;
+    mask = vpn_mask((la > lb) ? la : lb);
+    return (a & mask) == (b & mask);
+  endfunction
+
+  // log2 of the number of pages of a translation: 0 (4 KiB) or 9 (2 MiB).
+  function automatic log2n_t xlat_log2n(logic is_2m);
+    return is_2m ? log2n_t'(Log2Pages2M) : '0;
+  endfunction
+
+  // PCIe ATS Invalidate Request size decode (dword1 of ATS.INVAL holds the
+  // untranslated address bits 63:12 and S in bit 11). S=0: one 4 KiB page.
+  // S=1: 2^(13+t) bytes, t = number of consecutive one bits of the address
+  // starting at bit 12, i.e. 2^(1+t) pages. Returns log2 of the page count,
+  // saturated at 36 (the whole 48-bit VA space).
+  function automatic log2n_t ats_log2n(logic [63:0] dw1);
+    int unsigned t;
+    logic        stop;
+    t    = 0;
+    stop = 1'b0;
+    for (int unsigned i = 12; i < 64; i++) begin
+      if (!stop && dw1[i]) begin
+        t = t + 1;
+      end else begin
+        stop = 1'b1;
+      end
+    end
+    if (!dw1[AtsSBit]) begin
+      return '0;
+    end
+    return (t + 1 >= VpnW) ? log2n_t'(VpnW) : log2n_t'(t + 1);
+  endfunction
+
+  // Probe word of docs/socket.md: bit 63 valid, 62 W, 61 R, 60 2 MiB,
+  // 39:0 the PPN of this 4 KiB page.
+  function automatic logic [63:0] probe_word(lookup_t l, vpn_t vpn);
+    ppn_t ppn;
+    ppn = l.xlat.is_2m ? {l.xlat.ppn[PpnW-1:Log2Pages2M], vpn[Log2Pages2M-1:0]}
+                       : l.xlat.ppn;
+    if (!l.hit) begin
+      return '0;
+    end
+    return {1'b1, l.xlat.w, l.xlat.r, l.xlat.is_2m, 20'd0, ppn};
+  endfunction
+
+endpackage

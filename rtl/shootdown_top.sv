@@ -1,0 +1,311 @@
+// The Verilator-only top of shootdown: fixes the parameters and flattens every
+// port for the C ABI of ffi/shim.cpp. The port list is docs/socket.md.
+//
+//   iommu --dn link (TransCpl, InvReq)--> ats_dev
+//   iommu <--up link (TransReq, InvCpl)-- ats_dev
+//
+// Configuration and probe inputs are registered here, so no output depends
+// combinationally on an input (docs/socket.md: outputs are Moore). The probe
+// words read after rising edge c answer the probe inputs applied for cycle c
+// (captured at that edge), looked up in the state after that edge: what a
+// combinational probe sampled after the edge would show, evaluated once per
+// cycle instead of at every input change.
+
+module shootdown_top
+  import shootdown_pkg::*;
+#(
+  parameter int unsigned IotlbSets  = 16,
+  parameter int unsigned IotlbWays  = 4,
+  parameter int unsigned AtcEntries = 8,
+  parameter int unsigned LinkDepth  = 64  // >= 32 ITags + 1 Translation Completion
+) (
+  input  logic        clk_i,
+  input  logic        rst_ni,
+  // configuration (held constant after reset)
+  input  logic [63:0] cfg_cq_base_i,
+  input  logic [7:0]  cfg_cq_log2n_i,
+  input  logic [63:0] cfg_pasid_table_i,
+  input  logic [15:0] cfg_ats_latency_i,
+  // registers
+  input  logic [31:0] cq_tail_i,
+  output logic [31:0] cq_head_o,
+  output logic [7:0]  cq_err_o,
+  // IOMMU memory port
+  output logic        iommu_mem_req_valid_o,
+  input  logic        iommu_mem_req_ready_i,
+  output logic        iommu_mem_req_write_o,
+  output logic [63:0] iommu_mem_req_addr_o,
+  output logic [63:0] iommu_mem_req_wdata_o,
+  input  logic        iommu_mem_rsp_valid_i,
+  input  logic [63:0] iommu_mem_rsp_rdata_i,
+  // device memory port
+  output logic        dev_mem_req_valid_o,
+  input  logic        dev_mem_req_ready_i,
+  output logic        dev_mem_req_write_o,
+  output logic [63:0] dev_mem_req_addr_o,
+  output logic [63:0] dev_mem_req_wdata_o,
+  output logic [7:0]  dev_mem_req_id_o,
+  input  logic        dev_mem_rsp_valid_i,
+  input  logic [63:0] dev_mem_rsp_rdata_i,
+  // device request port
+  input  logic        dev_req_valid_i,
+  output logic        dev_req_ready_o,
+  input  logic [7:0]  dev_req_id_i,
+  input  logic        dev_req_write_i,
+  input  logic [19:0] dev_req_pasid_i,
+  input  logic [63:0] dev_req_va_i,
+  input  logic [63:0] dev_req_wdata_i,
+  output logic        dev_rsp_valid_o,
+  output logic [7:0]  dev_rsp_id_o,
+  output logic [1:0]  dev_rsp_status_o,
+  output logic [63:0] dev_rsp_rdata_o,
+  output logic [63:0] dev_rsp_pa_o,
+  // debug probes
+  input  logic [19:0] probe0_pasid_i,
+  input  logic [35:0] probe0_vpn_i,
+  output logic [63:0] probe0_iotlb_o,
+  output logic [63:0] probe0_atc_o,
+  output logic [63:0] probe0_xlat_o,
+  input  logic [19:0] probe1_pasid_i,
+  input  logic [35:0] probe1_vpn_i,
+  output logic [63:0] probe1_iotlb_o,
+  output logic [63:0] probe1_atc_o,
+  output logic [63:0] probe1_xlat_o,
+  input  logic [19:0] probe2_pasid_i,
+  input  logic [35:0] probe2_vpn_i,
+  output logic [63:0] probe2_iotlb_o,
+  output logic [63:0] probe2_atc_o,
+  output logic [63:0] probe2_xlat_o,
+  input  logic [19:0] probe3_pasid_i,
+  input  logic [35:0] probe3_vpn_i,
+  output logic [63:0] probe3_iotlb_o,
+  output logic [63:0] probe3_atc_o,
+  output logic [63:0] probe3_xlat_o
+);
+
+  // ---------------------------------------------------------------------------
+  // Registered configuration
+  // ---------------------------------------------------------------------------
+  typedef struct packed {
+    logic [63:0] cq_base;
+    logic [7:0]  cq_log2n;
+    logic [63:0] pasid_table;
+    logic [15:0] ats_latency;
+  } cfg_t;
+
+  cfg_t cfg_d, cfg_q;
+
+  assign cfg_d = '{cq_base: cfg_cq_base_i, cq_log2n: cfg_cq_log2n_i,
+                   pasid_table: cfg_pasid_table_i, ats_latency: cfg_ats_latency_i};
+
+  // ---------------------------------------------------------------------------
+  // Probes
+  // ---------------------------------------------------------------------------
+  pasid_t [NumProbes-1:0]       probe_pasid_q;  // registered probe inputs
+  vpn_t   [NumProbes-1:0]       probe_vpn_q;
+  logic   [NumProbes-1:0][63:0] probe_iotlb;
+  logic   [NumProbes-1:0][63:0] probe_atc;
+  logic   [NumProbes-1:0][63:0] probe_xlat;
+
+  pasid_t [NumProbes-1:0]       probe_pasid_d;
+  vpn_t   [NumProbes-1:0]       probe_vpn_d;
+
+  assign probe_pasid_d = {probe3_pasid_i, probe2_pasid_i, probe1_pasid_i, probe0_pasid_i};
+  assign probe_vpn_d   = {probe3_vpn_i, probe2_vpn_i, probe1_vpn_i, probe0_vpn_i};
+
+  assign probe0_iotlb_o = probe_iotlb[0];
+  assign probe1_iotlb_o = probe_iotlb[1];
+  assign probe2_iotlb_o = probe_iotlb[2];
+  assign probe3_iotlb_o = probe_iotlb[3];
+  assign probe0_atc_o   = probe_atc[0];
+  assign probe1_atc_o   = probe_atc[1];
+  assign probe2_atc_o   = probe_atc[2];
+  assign probe3_atc_o   = probe_atc[3];
+  assign probe0_xlat_o  = probe_xlat[0];
+  assign probe1_xlat_o  = probe_xlat[1];
+  assign probe2_xlat_o  = probe_xlat[2];
+  assign probe3_xlat_o  = probe_xlat[3];
+
+  // ---------------------------------------------------------------------------
+  // IOMMU, links, device
+  // ---------------------------------------------------------------------------
+  logic    dn_in_valid, dn_in_ready, dn_out_valid, dn_out_ready;
+  dn_msg_t dn_in_msg, dn_out_msg;
+  logic    up_in_valid, up_in_ready, up_out_valid, up_out_ready;
+  up_msg_t up_in_msg, up_out_msg;
+
+  logic    srv_xlat_valid;
+  pasid_t  srv_xlat_pasid;
+  vpn_t    srv_xlat_vpn;
+  xlat_t   srv_xlat;
+
+  iommu #(
+    .IotlbSets (IotlbSets),
+    .IotlbWays (IotlbWays)
+  ) u_iommu (
+    .clk_i,
+    .rst_ni,
+    .cfg_cq_base_i     (cfg_q.cq_base),
+    .cfg_cq_log2n_i    (cfg_q.cq_log2n),
+    .cfg_pasid_table_i (cfg_q.pasid_table),
+    .cq_tail_i,
+    .cq_head_o,
+    .cq_err_o,
+    .mem_req_valid_o   (iommu_mem_req_valid_o),
+    .mem_req_ready_i   (iommu_mem_req_ready_i),
+    .mem_req_write_o   (iommu_mem_req_write_o),
+    .mem_req_addr_o    (iommu_mem_req_addr_o),
+    .mem_req_wdata_o   (iommu_mem_req_wdata_o),
+    .mem_rsp_valid_i   (iommu_mem_rsp_valid_i),
+    .mem_rsp_rdata_i   (iommu_mem_rsp_rdata_i),
+    .dn_valid_o        (dn_in_valid),
+    .dn_ready_i        (dn_in_ready),
+    .dn_msg_o          (dn_in_msg),
+    .up_valid_i        (up_out_valid),
+    .up_ready_o        (up_out_ready),
+    .up_msg_i          (up_out_msg),
+    .probe_pasid_i     (probe_pasid_q),
+    .probe_vpn_i       (probe_vpn_q),
+    .probe_iotlb_o     (probe_iotlb),
+    .xlat_valid_o      (srv_xlat_valid),
+    .xlat_pasid_o      (srv_xlat_pasid),
+    .xlat_vpn_o        (srv_xlat_vpn),
+    .xlat_o            (srv_xlat)
+  );
+
+  ats_link #(
+    .Width (DnMsgW),
+    .Depth (LinkDepth)
+  ) u_link_dn (
+    .clk_i,
+    .rst_ni,
+    .latency_i   (cfg_q.ats_latency),
+    .in_valid_i  (dn_in_valid),
+    .in_ready_o  (dn_in_ready),
+    .in_msg_i    (dn_in_msg),
+    .out_valid_o (dn_out_valid),
+    .out_ready_i (dn_out_ready),
+    .out_msg_o   (dn_out_msg)
+  );
+
+  ats_link #(
+    .Width (UpMsgW),
+    .Depth (LinkDepth)
+  ) u_link_up (
+    .clk_i,
+    .rst_ni,
+    .latency_i   (cfg_q.ats_latency),
+    .in_valid_i  (up_in_valid),
+    .in_ready_o  (up_in_ready),
+    .in_msg_i    (up_in_msg),
+    .out_valid_o (up_out_valid),
+    .out_ready_i (up_out_ready),
+    .out_msg_o   (up_out_msg)
+  );
+
+  ats_dev #(
+    .AtcEntries (AtcEntries)
+  ) u_dev (
+    .clk_i,
+    .rst_ni,
+    .dev_req_valid_i,
+    .dev_req_ready_o,
+    .dev_req_id_i,
+    .dev_req_write_i,
+    .dev_req_pasid_i,
+    .dev_req_va_i,
+    .dev_req_wdata_i,
+    .dev_rsp_valid_o,
+    .dev_rsp_id_o,
+    .dev_rsp_status_o,
+    .dev_rsp_rdata_o,
+    .dev_rsp_pa_o,
+    .mem_req_valid_o (dev_mem_req_valid_o),
+    .mem_req_ready_i (dev_mem_req_ready_i),
+    .mem_req_write_o (dev_mem_req_write_o),
+    .mem_req_addr_o  (dev_mem_req_addr_o),
+    .mem_req_wdata_o (dev_mem_req_wdata_o),
+    .mem_req_id_o    (dev_mem_req_id_o),
+    .mem_rsp_valid_i (dev_mem_rsp_valid_i),
+    .mem_rsp_rdata_i (dev_mem_rsp_rdata_i),
+    .dn_valid_i      (dn_out_valid),
+    .dn_ready_o      (dn_out_ready),
+    .dn_msg_i        (dn_out_msg),
+    .up_valid_o      (up_in_valid),
+    .up_ready_i      (up_in_ready),
+    .up_msg_o        (up_in_msg),
+    .probe_pasid_i   (probe_pasid_q),
+    .probe_vpn_i     (probe_vpn_q),
+    .probe_atc_o     (probe_atc)
+  );
+
+  // ---------------------------------------------------------------------------
+  // Translation Completion in the link (the device has at most one
+  // Translation Request outstanding, so at most one Completion travels)
+  // ---------------------------------------------------------------------------
+  logic    cpl_sent;
+  logic    cpl_taken;
+  logic    link_cpl_valid_d, link_cpl_valid_q;
+  dn_msg_t link_cpl_d, link_cpl_q;
+
+  assign cpl_sent  = dn_in_valid && dn_in_ready && (dn_in_msg.kind == DnTransCpl);
+  assign cpl_taken = dn_out_valid && dn_out_ready && (dn_out_msg.kind == DnTransCpl);
+
+  always_comb begin : comb_link_cpl
+    link_cpl_valid_d = link_cpl_valid_q;
+    link_cpl_d       = link_cpl_q;
+    if (cpl_taken) begin
+      link_cpl_valid_d = 1'b0;
+    end
+    if (cpl_sent) begin
+      link_cpl_valid_d = 1'b1;
+      link_cpl_d       = dn_in_msg;
+    end
+  end
+
+  // xlat probe: the Completion in the link, else the request server's result
+  for (genvar p = 0; p < NumProbes; p++) begin : gen_probe_xlat
+    lookup_t hit;
+    always_comb begin : comb_hit
+      hit = '0;
+      if (entry_hit(srv_xlat_valid, srv_xlat_pasid, srv_xlat_vpn, srv_xlat.is_2m,
+                    probe_pasid_q[p], probe_vpn_q[p])) begin
+        hit = '{hit: 1'b1, xlat: srv_xlat};
+      end
+      if (entry_hit(link_cpl_valid_q, link_cpl_q.pasid, link_cpl_q.vpn, link_cpl_q.xlat.is_2m,
+                    probe_pasid_q[p], probe_vpn_q[p])) begin
+        hit = '{hit: 1'b1, xlat: link_cpl_q.xlat};
+      end
+    end
+    assign probe_xlat[p] = probe_word(hit, probe_vpn_q[p]);
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : ff_state
+    if (!rst_ni) begin
+      cfg_q            <= '0;
+      probe_pasid_q    <= '0;
+      probe_vpn_q      <= '0;
+      link_cpl_valid_q <= 1'b0;
+      link_cpl_q       <= '0;
+    end else begin
+      cfg_q            <= cfg_d;
+      probe_pasid_q    <= probe_pasid_d;
+      probe_vpn_q      <= probe_vpn_d;
+      link_cpl_valid_q <= link_cpl_valid_d;
+      link_cpl_q       <= link_cpl_d;
+    end
+  end
+
+  // ---------------------------------------------------------------------------
+  // Assertions
+  // ---------------------------------------------------------------------------
+  // At most one Translation Completion in the link.
+  OneCplInLink_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    cpl_sent |-> (!link_cpl_valid_q || cpl_taken));
+  // The links are deep enough never to push back (32 ITags + 1 Completion).
+  DnLinkNeverFull_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    dn_in_valid |-> dn_in_ready);
+  UpLinkNeverFull_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    up_in_valid |-> up_in_ready);
+
+endmodule

@@ -1,0 +1,170 @@
+// ATS Translation Request server of the IOMMU.
+//
+// One request at a time (the device has at most one Translation Request
+// outstanding): look the page up in the IOTLB; on a hit answer with the
+// cached translation; on a miss walk the page table, fill the IOTLB with the
+// result and answer. A result with R=0 is never cached. An IOTINVAL.VMA that
+// matches the page while the walk runs makes the result uncacheable ("do not
+// fill"); the result is still sent to the device, which must discard it if an
+// ATS invalidation for the page overtook it (PCIe ATS device rule).
+//
+// The match during a walk is conservative: any page of the 2 MiB region of
+// the requested page, since the walk may return a 2 MiB leaf.
+
+module tr_server
+  import shootdown_pkg::*;
+(
+  input  logic   clk_i,
+  input  logic   rst_ni,
+  // Translation Request
+  input  logic   tr_valid_i,
+  output logic   tr_ready_o,
+  input  id_t    tr_tag_i,
+  input  pasid_t tr_pasid_i,
+  input  vpn_t   tr_vpn_i,
+  // IOTLB lookup and fill
+  output pasid_t lookup_pasid_o,
+  output vpn_t   lookup_vpn_o,
+  input  lookup_t lookup_i,
+  output logic   fill_valid_o,
+  output pasid_t fill_pasid_o,
+  output vpn_t   fill_vpn_o,
+  output xlat_t  fill_xlat_o,
+  // page-table walker
+  output logic   walk_start_o,
+  output pasid_t walk_pasid_o,
+  output vpn_t   walk_vpn_o,
+  input  logic   walk_idle_i,
+  input  logic   walk_done_i,
+  input  xlat_t  walk_result_i,
+  // IOTINVAL.VMA
+  input  logic   inval_valid_i,
+  input  logic   inval_av_i,
+  input  logic   inval_pv_i,
+  input  pasid_t inval_pasid_i,
+  input  vpn_t   inval_vpn_i,
+  // Translation Completion (also the in-flight result for the xlat probes)
+  output logic   cpl_valid_o,
+  input  logic   cpl_ready_i,
+  output id_t    cpl_tag_o,
+  output pasid_t cpl_pasid_o,
+  output vpn_t   cpl_vpn_o,
+  output xlat_t  cpl_xlat_o
+);
+
+  typedef enum logic [1:0] {
+    StIdle,    // waiting for a Translation Request
+    StLookup,  // IOTLB lookup
+    StWalk,    // page-table walk
+    StSend     // Translation Completion
+  } state_e;
+
+  state_e state_d, state_q;
+  id_t    tag_d, tag_q;
+  pasid_t pasid_d, pasid_q;
+  vpn_t   vpn_d, vpn_q;
+  xlat_t  xlat_d, xlat_q;
+  logic   nofill_d, nofill_q;  // an IOTINVAL.VMA hit the page during the walk
+
+  logic   inval_hit;
+
+  assign inval_hit = inval_valid_i && (!inval_pv_i || inval_pasid_i == pasid_q) &&
+                     (!inval_av_i || blocks_overlap(inval_vpn_i, '0, vpn_q,
+                                                    log2n_t'(Log2Pages2M)));
+
+  assign tr_ready_o     = (state_q == StIdle);
+  assign lookup_pasid_o = pasid_q;
+  assign lookup_vpn_o   = vpn_q;
+  assign walk_pasid_o   = pasid_q;
+  assign walk_vpn_o     = vpn_q;
+  assign fill_pasid_o   = pasid_q;
+  assign fill_vpn_o     = vpn_q;
+  assign fill_xlat_o    = walk_result_i;
+  assign cpl_valid_o    = (state_q == StSend);
+  assign cpl_tag_o      = tag_q;
+  assign cpl_pasid_o    = pasid_q;
+  assign cpl_vpn_o      = vpn_q;
+  assign cpl_xlat_o     = xlat_q;
+
+  always_comb begin : comb_next
+    state_d      = state_q;
+    tag_d        = tag_q;
+    pasid_d      = pasid_q;
+    vpn_d        = vpn_q;
+    xlat_d       = xlat_q;
+    nofill_d     = nofill_q;
+    walk_start_o = 1'b0;
+    fill_valid_o = 1'b0;
+
+    unique case (state_q)
+      StIdle: begin
+        if (tr_valid_i) begin
+          tag_d   = tr_tag_i;
+          pasid_d = tr_pasid_i;
+          vpn_d   = tr_vpn_i;
+          state_d = StLookup;
+        end
+      end
+      StLookup: begin
+        if (lookup_i.hit) begin
+          xlat_d  = lookup_i.xlat;
+          state_d = StSend;
+        end else begin
+          walk_start_o = 1'b1;
+          nofill_d     = 1'b0;
+          state_d      = StWalk;
+        end
+      end
+      StWalk: begin
+        if (inval_hit) begin
+          nofill_d = 1'b1;
+        end
+        if (walk_done_i) begin
+          fill_valid_o = walk_result_i.r && !nofill_q && !inval_hit;
+          xlat_d       = walk_result_i;
+          state_d      = StSend;
+        end
+      end
+      StSend: begin
+        if (cpl_ready_i) begin
+          state_d = StIdle;
+        end
+      end
+      default: begin
+        state_d = StIdle;
+      end
+    endcase
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : ff_state
+    if (!rst_ni) begin
+      state_q  <= StIdle;
+      tag_q    <= '0;
+      pasid_q  <= '0;
+      vpn_q    <= '0;
+      xlat_q   <= '0;
+      nofill_q <= 1'b0;
+    end else begin
+      state_q  <= state_d;
+      tag_q    <= tag_d;
+      pasid_q  <= pasid_d;
+      vpn_q    <= vpn_d;
+      xlat_q   <= xlat_d;
+      nofill_q <= nofill_d;
+    end
+  end
+
+  // ---------------------------------------------------------------------------
+  // Assertions
+  // ---------------------------------------------------------------------------
+  // The walker is free whenever a walk starts.
+  WalkerFree_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    walk_start_o |-> walk_idle_i);
+  // Never cache a translation without read permission.
+  NoFillWithoutR_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    fill_valid_o |-> fill_xlat_o.r);
+  // Walker results only arrive during a walk.
+  DoneOnlyInWalk_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    walk_done_i |-> state_q == StWalk);
+
+endmodule

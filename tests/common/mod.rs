@@ -1,0 +1,393 @@
+//! Small harness for the FFI tests: a word memory serving both memory ports
+//! with a fixed latency, x86-64 page-table writers, the command queue, and
+//! device requests with a watchdog.
+#![allow(dead_code)]
+
+use shootdown::rtl::{decode_probe, Model, PortsIn, PortsOut, ProbeEntry};
+use std::collections::{HashMap, VecDeque};
+
+pub const CQ_BASE: u64 = 0x10_0000;
+pub const CQ_LOG2N: u8 = 6;
+pub const PASID_TABLE: u64 = 0x20_0000;
+/// Page-table frames are allocated from here up.
+pub const PT_POOL: u64 = 0x100_0000;
+/// Where tests point IOFENCE.C completion writes.
+pub const FENCE_ADDR: u64 = 0x30_0000;
+
+pub const P: u64 = 1 << 0;
+pub const RW: u64 = 1 << 1;
+pub const US: u64 = 1 << 2;
+pub const A: u64 = 1 << 5;
+pub const D: u64 = 1 << 6;
+pub const PS: u64 = 1 << 7;
+
+/// One response of the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DevRsp {
+    pub cycle: u64,
+    pub id: u8,
+    pub status: u8,
+    pub rdata: u64,
+    pub pa: u64,
+}
+
+/// One access of a memory port, logged when the request is seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemAccess {
+    pub cycle: u64,
+    pub addr: u64,
+    pub write: bool,
+    pub data: u64,
+    pub id: u8,
+}
+
+#[derive(Default)]
+struct Port {
+    /// (cycle of the edge the response is applied to, read data)
+    pending: VecDeque<(u64, u64)>,
+}
+
+pub struct Sim {
+    pub model: Model,
+    pub inp: PortsIn,
+    pub out: PortsOut,
+    pub mem: HashMap<u64, u64>,
+    /// Cycles from the edge that takes an IOMMU memory request to the edge
+    /// its response is applied to (>= 1).
+    pub iommu_latency: u64,
+    /// The same for the device memory port.
+    pub dev_latency: u64,
+    iommu: Port,
+    dev: Port,
+    dev_queue: VecDeque<(u8, bool, u32, u64, u64)>,
+    pub iommu_log: Vec<MemAccess>,
+    pub dev_log: Vec<MemAccess>,
+    pub responses: Vec<DevRsp>,
+    next_frame: u64,
+    tail: u32,
+}
+
+impl Sim {
+    /// A reset model: memory latency `mem_latency` (>= 1) cycles, ATS link
+    /// latency `ats_latency` cycles each way.
+    pub fn new(mem_latency: u64, ats_latency: u16) -> Sim {
+        let mut s = Sim {
+            model: Model::new(),
+            inp: PortsIn::default(),
+            out: PortsOut::default(),
+            mem: HashMap::new(),
+            iommu_latency: mem_latency.max(1),
+            dev_latency: mem_latency.max(1),
+            iommu: Port::default(),
+            dev: Port::default(),
+            dev_queue: VecDeque::new(),
+            iommu_log: Vec::new(),
+            dev_log: Vec::new(),
+            responses: Vec::new(),
+            next_frame: PT_POOL,
+            tail: 0,
+        };
+        s.inp.cfg_cq_base = CQ_BASE;
+        s.inp.cfg_cq_log2n = CQ_LOG2N;
+        s.inp.cfg_pasid_table = PASID_TABLE;
+        s.inp.cfg_ats_latency = ats_latency;
+        s.inp.iommu_mem_req_ready = 1;
+        s.inp.dev_mem_req_ready = 1;
+        s.inp.rst_ni = 0;
+        for _ in 0..4 {
+            s.step();
+        }
+        s.inp.rst_ni = 1;
+        s.step();
+        s
+    }
+
+    pub fn cycle(&self) -> u64 {
+        self.model.cycle()
+    }
+
+    /// One cycle: responses due, a queued device request if the port is
+    /// ready, the RTL step, then serve requests seen after the edge.
+    pub fn step(&mut self) {
+        let next = self.model.cycle() + 1;
+        let (v, d) = respond(&mut self.iommu, next);
+        self.inp.iommu_mem_rsp_valid = v;
+        self.inp.iommu_mem_rsp_rdata = d;
+        let (v, d) = respond(&mut self.dev, next);
+        self.inp.dev_mem_rsp_valid = v;
+        self.inp.dev_mem_rsp_rdata = d;
+        self.inp.dev_req_valid = 0;
+        if self.out.dev_req_ready != 0 && self.inp.rst_ni != 0 {
+            if let Some((id, write, pasid, va, wdata)) = self.dev_queue.pop_front() {
+                self.inp.dev_req_valid = 1;
+                self.inp.dev_req_id = id;
+                self.inp.dev_req_write = u8::from(write);
+                self.inp.dev_req_pasid = pasid;
+                self.inp.dev_req_va = va;
+                self.inp.dev_req_wdata = wdata;
+            }
+        }
+        self.out = *self.model.step(&self.inp);
+        if let Some(e) = self.model.error() {
+            panic!("{e}");
+        }
+        self.serve();
+        if self.out.dev_rsp_valid != 0 {
+            self.responses.push(DevRsp {
+                cycle: self.cycle(),
+                id: self.out.dev_rsp_id,
+                status: self.out.dev_rsp_status,
+                rdata: self.out.dev_rsp_rdata,
+                pa: self.out.dev_rsp_pa,
+            });
+        }
+    }
+
+    /// A request seen now is taken at the next edge (ready is high) and
+    /// answered the port's latency in edges after that.
+    fn serve(&mut self) {
+        let cycle = self.cycle();
+        let o = self.out;
+        if o.iommu_mem_req_valid != 0 && self.iommu.pending.is_empty() {
+            let data = self.access(
+                o.iommu_mem_req_addr,
+                o.iommu_mem_req_write != 0,
+                o.iommu_mem_req_wdata,
+            );
+            self.iommu_log.push(MemAccess {
+                cycle,
+                addr: o.iommu_mem_req_addr,
+                write: o.iommu_mem_req_write != 0,
+                data: if o.iommu_mem_req_write != 0 {
+                    o.iommu_mem_req_wdata
+                } else {
+                    data
+                },
+                id: 0,
+            });
+            self.iommu
+                .pending
+                .push_back((cycle + 1 + self.iommu_latency.max(1), data));
+        }
+        if o.dev_mem_req_valid != 0 && self.dev.pending.is_empty() {
+            let data = self.access(
+                o.dev_mem_req_addr,
+                o.dev_mem_req_write != 0,
+                o.dev_mem_req_wdata,
+            );
+            self.dev_log.push(MemAccess {
+                cycle,
+                addr: o.dev_mem_req_addr,
+                write: o.dev_mem_req_write != 0,
+                data: if o.dev_mem_req_write != 0 {
+                    o.dev_mem_req_wdata
+                } else {
+                    data
+                },
+                id: o.dev_mem_req_id,
+            });
+            self.dev
+                .pending
+                .push_back((cycle + 1 + self.dev_latency.max(1), data));
+        }
+    }
+
+    fn access(&mut self, addr: u64, write: bool, wdata: u64) -> u64 {
+        if write {
+            self.mem.insert(addr, wdata);
+            0
+        } else {
+            self.mem.get(&addr).copied().unwrap_or(0)
+        }
+    }
+
+    pub fn read64(&self, addr: u64) -> u64 {
+        self.mem.get(&addr).copied().unwrap_or(0)
+    }
+
+    pub fn write64(&mut self, addr: u64, v: u64) {
+        self.mem.insert(addr, v);
+    }
+
+    /// Step until `cond` holds; panic after `max` cycles.
+    pub fn run_until(&mut self, what: &str, max: u64, mut cond: impl FnMut(&Sim) -> bool) {
+        let start = self.cycle();
+        while !cond(self) {
+            if self.cycle() - start >= max {
+                panic!(
+                    "watchdog: {what} did not happen within {max} cycles (now cycle {})",
+                    self.cycle()
+                );
+            }
+            self.step();
+        }
+    }
+
+    pub fn run(&mut self, cycles: u64) {
+        for _ in 0..cycles {
+            self.step();
+        }
+    }
+
+    // -----------------------------------------------------------------
+    // Page tables (x86-64, 4 levels)
+    // -----------------------------------------------------------------
+
+    fn alloc_frame(&mut self) -> u64 {
+        let f = self.next_frame;
+        self.next_frame += 0x1000;
+        f
+    }
+
+    /// PML4 of `pasid`, created (and entered in the PASID table) on demand.
+    pub fn root(&mut self, pasid: u32) -> u64 {
+        let slot = PASID_TABLE + u64::from(pasid) * 8;
+        let e = self.read64(slot);
+        if e & 1 != 0 {
+            return e & 0x000f_ffff_ffff_f000;
+        }
+        let f = self.alloc_frame();
+        self.write64(slot, f | 1);
+        f
+    }
+
+    /// Walk to the table at `level` (3 = PML4 .. 0 = PT) for `va`, creating
+    /// missing tables; returns the address of the entry at `level`.
+    fn entry_addr(&mut self, pasid: u32, va: u64, level: u32) -> u64 {
+        let mut table = self.root(pasid);
+        let mut l = 3;
+        loop {
+            let idx = (va >> (12 + 9 * l)) & 0x1ff;
+            let slot = table + idx * 8;
+            if l == level {
+                return slot;
+            }
+            let e = self.read64(slot);
+            table = if e & P != 0 {
+                e & 0x000f_ffff_ffff_f000
+            } else {
+                let f = self.alloc_frame();
+                self.write64(slot, f | P | RW | US);
+                f
+            };
+            l -= 1;
+        }
+    }
+
+    /// Map the 4 KiB page of `va` to `pa`.
+    pub fn map_4k(&mut self, pasid: u32, va: u64, pa: u64, writable: bool) {
+        let slot = self.entry_addr(pasid, va, 0);
+        let rw = if writable { RW } else { 0 };
+        self.write64(slot, (pa & !0xfff) | P | US | A | D | rw);
+    }
+
+    /// Map the 2 MiB page of `va` to `pa` (2 MiB aligned).
+    pub fn map_2m(&mut self, pasid: u32, va: u64, pa: u64, writable: bool) {
+        let slot = self.entry_addr(pasid, va, 1);
+        let rw = if writable { RW } else { 0 };
+        self.write64(slot, (pa & !0x1f_ffff) | P | US | A | D | PS | rw);
+    }
+
+    /// Clear the present bit of the 4 KiB leaf of `va`.
+    pub fn unmap_4k(&mut self, pasid: u32, va: u64) {
+        let slot = self.entry_addr(pasid, va, 0);
+        let e = self.read64(slot);
+        self.write64(slot, e & !P);
+    }
+
+    // -----------------------------------------------------------------
+    // Command queue
+    // -----------------------------------------------------------------
+
+    /// Write commands at the tail and publish the new tail.
+    pub fn submit_cmds(&mut self, cmds: &[[u64; 2]]) {
+        let n = 1u32 << CQ_LOG2N;
+        for c in cmds {
+            let at = CQ_BASE + u64::from(self.tail) * 16;
+            self.write64(at, c[0]);
+            self.write64(at + 8, c[1]);
+            self.tail = (self.tail + 1) % n;
+        }
+        self.inp.cq_tail = self.tail;
+    }
+
+    /// Wait until the IOMMU consumed every command.
+    pub fn wait_cq_empty(&mut self, max: u64) {
+        let tail = self.tail;
+        self.run_until("command queue drain", max, |s| s.out.cq_head == tail);
+    }
+
+    // -----------------------------------------------------------------
+    // Device requests and probes
+    // -----------------------------------------------------------------
+
+    pub fn submit(&mut self, id: u8, write: bool, pasid: u32, va: u64, wdata: u64) {
+        self.dev_queue.push_back((id, write, pasid, va, wdata));
+    }
+
+    /// Submit and wait for the response of request `id`.
+    pub fn access_wait(
+        &mut self,
+        id: u8,
+        write: bool,
+        pasid: u32,
+        va: u64,
+        wdata: u64,
+        max: u64,
+    ) -> DevRsp {
+        self.submit(id, write, pasid, va, wdata);
+        self.wait_response(id, max)
+    }
+
+    pub fn read_wait(&mut self, id: u8, pasid: u32, va: u64, max: u64) -> DevRsp {
+        self.access_wait(id, false, pasid, va, 0, max)
+    }
+
+    /// Wait for (and remove) the response with tag `id`.
+    pub fn wait_response(&mut self, id: u8, max: u64) -> DevRsp {
+        self.run_until(&format!("device response {id}"), max, |s| {
+            s.responses.iter().any(|r| r.id == id)
+        });
+        let i = self
+            .responses
+            .iter()
+            .position(|r| r.id == id)
+            .unwrap_or_default();
+        self.responses.remove(i)
+    }
+
+    pub fn set_probe(&mut self, slot: usize, pasid: u32, va: u64) {
+        self.inp.probes[slot].pasid = pasid;
+        self.inp.probes[slot].vpn = va >> 12;
+    }
+
+    /// (IOTLB, ATC, in flight) for probe `slot`, as of the last step.
+    pub fn probe(&self, slot: usize) -> [Option<ProbeEntry>; 3] {
+        let p = self.out.probes[slot];
+        [
+            decode_probe(p.iotlb),
+            decode_probe(p.atc),
+            decode_probe(p.xlat),
+        ]
+    }
+
+    /// Reads of the IOMMU outside the command queue: PASID-table and
+    /// page-table reads (walk traffic).
+    pub fn walk_reads(&self) -> usize {
+        let cq = CQ_BASE..CQ_BASE + (16 << CQ_LOG2N);
+        self.iommu_log
+            .iter()
+            .filter(|a| !a.write && !cq.contains(&a.addr))
+            .count()
+    }
+}
+
+fn respond(port: &mut Port, edge: u64) -> (u8, u64) {
+    match port.pending.front() {
+        Some(&(due, data)) if due <= edge => {
+            port.pending.pop_front();
+            (1, data)
+        }
+        _ => (0, 0),
+    }
+}

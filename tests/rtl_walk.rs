@@ -1,0 +1,94 @@
+//! The page-table walker: 4 KiB and 2 MiB mappings translate to the right
+//! PA; a non-present PTE, an invalid PASID and a write to a read-only page
+//! give a fault response without a memory access.
+
+mod common;
+use common::*;
+
+const PASID: u32 = 5;
+const MAX: u64 = 2_000;
+
+#[test]
+fn walk_4k_mapping_gives_the_mapped_pa() {
+    let mut s = Sim::new(3, 4);
+    let va = 0x0000_7f12_3456_7000;
+    let pa = 0x0000_0000_8765_4000;
+    s.map_4k(PASID, va, pa, true);
+    s.write64(pa + 0x38, 0x1122_3344_5566_7788);
+    let r = s.read_wait(1, PASID, va + 0x38, MAX);
+    assert_eq!(r.status, 0, "{r:?}");
+    assert_eq!(r.pa, pa + 0x38);
+    assert_eq!(r.rdata, 0x1122_3344_5566_7788);
+    // PASID table entry + 4 levels
+    assert_eq!(s.walk_reads(), 5);
+    assert_eq!(s.dev_log.len(), 1);
+    assert_eq!(s.dev_log[0].addr, pa + 0x38);
+    assert_eq!(s.dev_log[0].id, 1);
+}
+
+#[test]
+fn walk_2m_mapping_gives_the_mapped_pa() {
+    let mut s = Sim::new(3, 4);
+    let va = 0x0000_0040_0020_0000; // 2 MiB aligned
+    let pa = 0x0000_0001_4060_0000;
+    s.map_2m(PASID, va, pa, true);
+    let off = 0x1_2345 & !7;
+    s.write64(pa + off, 42);
+    let r = s.read_wait(2, PASID, va + off, MAX);
+    assert_eq!(r.status, 0, "{r:?}");
+    assert_eq!(r.pa, pa + off);
+    assert_eq!(r.rdata, 42);
+    // PASID table entry + PML4 + PDPT + PD
+    assert_eq!(s.walk_reads(), 4);
+}
+
+#[test]
+fn write_through_translation_updates_memory() {
+    let mut s = Sim::new(3, 4);
+    let va = 0x1000_0000;
+    let pa = 0x5000_0000;
+    s.map_4k(PASID, va, pa, true);
+    let r = s.access_wait(3, true, PASID, va + 8, 0xabcd, MAX);
+    assert_eq!(r.status, 0);
+    assert_eq!(s.read64(pa + 8), 0xabcd);
+}
+
+#[test]
+fn non_present_pte_gives_a_fault_and_no_access() {
+    let mut s = Sim::new(3, 4);
+    let va = 0x2000_0000;
+    s.map_4k(PASID, va, 0x6000_0000, true);
+    s.unmap_4k(PASID, va);
+    let r = s.read_wait(4, PASID, va, MAX);
+    assert_eq!(r.status, 1, "{r:?}");
+    assert!(s.dev_log.is_empty());
+    // a no-translation result is not cached: a second read walks again
+    let before = s.walk_reads();
+    let r = s.read_wait(5, PASID, va, MAX);
+    assert_eq!(r.status, 1);
+    assert_eq!(s.walk_reads(), before + 5);
+}
+
+#[test]
+fn invalid_pasid_gives_a_fault() {
+    let mut s = Sim::new(3, 4);
+    let r = s.read_wait(6, 77, 0x1000, MAX);
+    assert_eq!(r.status, 1);
+    assert_eq!(s.walk_reads(), 1); // only the PASID table entry
+    assert!(s.dev_log.is_empty());
+}
+
+#[test]
+fn write_to_read_only_page_faults() {
+    let mut s = Sim::new(3, 4);
+    let va = 0x3000_0000;
+    let pa = 0x7000_0000;
+    s.map_4k(PASID, va, pa, false);
+    s.write64(pa, 9);
+    let w = s.access_wait(7, true, PASID, va, 1, MAX);
+    assert_eq!(w.status, 1, "{w:?}");
+    assert_eq!(s.read64(pa), 9);
+    let r = s.read_wait(8, PASID, va, MAX);
+    assert_eq!(r.status, 0);
+    assert_eq!(r.rdata, 9);
+}
