@@ -1,0 +1,131 @@
+//! Bad input gets an error naming the file, the line and what to do; an
+//! impossible timeline or a hung wait is an error, never a panic or a hang.
+
+use shootdown::mm::Policy;
+use shootdown::scenario::Scenario;
+use shootdown::sim::{run, RunError, RunOptions};
+use std::path::Path;
+use std::process::Command;
+
+const BASE: &str = "name: t
+about: test
+pages:
+  addrA: { va: 0x7f0000000000, value: 0xa0, cow: true }
+  addrB: { va: 0x7f0000001000, value: 0xb0, cow: true }
+timeline:
+";
+
+fn scenario(timeline: &str) -> Scenario {
+    let src = format!("{BASE}{timeline}expect: {{ seed: clean }}\n");
+    Scenario::parse(Path::new("t.yaml"), &src).unwrap()
+}
+
+fn run_err(s: &Scenario) -> (usize, String) {
+    match run(
+        s,
+        &RunOptions {
+            policy: Policy::Seed,
+            waves: None,
+        },
+    ) {
+        Err(RunError::Timeline { line, msg, .. }) => (line, msg),
+        Err(e) => panic!("expected a timeline error, got {e}"),
+        Ok(_) => panic!("expected a timeline error"),
+    }
+}
+
+#[test]
+fn a_lock_held_by_a_preempted_thread_is_named() {
+    // cpu0 stops holding addrA's PTL; cpu1 needs the same PTL (same page table).
+    let s = scenario("  - { cpu0: write addrA 1 until lock }\n  - { cpu1: write addrB 2 }\n");
+    let (line, msg) = run_err(&s);
+    assert_eq!(line, 8);
+    assert!(
+        msg.contains("cpu1 spins on a page-table lock held by cpu0"),
+        "{msg}"
+    );
+    assert!(msg.contains("resume cpu0"), "{msg}");
+}
+
+#[test]
+fn a_checkpoint_never_reached_is_named() {
+    // A second write to a page already copied does not fault.
+    let s = scenario("  - { cpu0: write addrA 1 }\n  - { cpu0: write addrA 2 until start }\n");
+    let (line, msg) = run_err(&s);
+    assert_eq!(line, 8);
+    assert!(msg.contains("without reaching checkpoint 'start'"), "{msg}");
+}
+
+#[test]
+fn resume_without_work_and_work_while_busy_are_errors() {
+    let (line, msg) = run_err(&scenario("  - { cpu0: resume }\n"));
+    assert_eq!(line, 7);
+    assert!(msg.contains("nothing to resume"), "{msg}");
+    let (line, msg) = run_err(&scenario(
+        "  - { cpu0: write addrA 1 until copy }\n  - { cpu0: write addrB 2 }\n",
+    ));
+    assert_eq!(line, 8);
+    assert!(msg.contains("write 'resume'"), "{msg}");
+}
+
+#[test]
+fn the_watchdog_bounds_every_wait_on_the_hardware() {
+    // An ATS link this slow cannot answer within the watchdog.
+    let src = format!(
+        "{BASE}  - {{ dev0: read addrA }}\nparams: {{ ats_latency: 60000, watchdog_cycles: 5000 }}\nexpect: {{ seed: clean }}\n"
+    );
+    let s = Scenario::parse(Path::new("t.yaml"), &src).unwrap();
+    let (line, msg) = run_err(&s);
+    assert_eq!(line, 7);
+    assert!(msg.contains("watchdog_cycles = 5000"), "{msg}");
+    assert!(msg.contains("dev0 has no response"), "{msg}");
+}
+
+#[test]
+fn the_cli_reports_a_malformed_scenario_with_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("shootdown_cli_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("bad.yaml");
+    std::fs::write(
+        &f,
+        format!("{BASE}  - {{ cpu0: write addrA 1 until nowhere }}\nexpect: {{ seed: clean }}\n"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_shootdown"))
+        .args(["scenario", f.to_str().unwrap(), "--no-waves"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("bad.yaml:7:"), "{err}");
+    assert!(err.contains("unknown checkpoint 'nowhere'"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_cli_exit_status_follows_expect() {
+    let dir = std::env::temp_dir().join(format!("shootdown_cli_exp_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cow =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/cow.yaml"))
+            .unwrap();
+    // Claim end-only is clean: the run must disagree and exit 1.
+    let wrong = cow.replace("end-only: [order-violation, stale-read]", "end-only: clean");
+    let f = dir.join("wrong.yaml");
+    std::fs::write(&f, wrong).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_shootdown"))
+        .args([
+            "scenario",
+            f.to_str().unwrap(),
+            "--no-waves",
+            "--notify",
+            "end-only",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("MISMATCH"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

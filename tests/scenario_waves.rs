@@ -1,0 +1,136 @@
+//! The waves of a whole run: one VCD with RTL and host signals in one time
+//! base, readable by the `vcd` crate and by GTKWave's `vcd2fst`, identical
+//! from run to run.
+
+use shootdown::mm::Policy;
+use shootdown::scenario::Scenario;
+use shootdown::sim::{run, RunOptions, RunReport};
+use std::fs;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("shootdown_waves_{tag}_{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run_with_waves(policy: Policy, vcd: &Path) -> RunReport {
+    let s =
+        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/cow.yaml")).unwrap();
+    run(
+        &s,
+        &RunOptions {
+            policy,
+            waves: Some(vcd.to_path_buf()),
+        },
+    )
+    .unwrap()
+}
+
+/// Times (in ps) at which a 1-bit variable changes, with its new value.
+fn scalar_changes(vcd: &Path, path: &[&str]) -> Vec<(u64, bool)> {
+    let mut p = vcd::Parser::new(BufReader::new(fs::File::open(vcd).unwrap()));
+    let header = p.parse_header().unwrap();
+    let id = header
+        .find_var(path)
+        .unwrap_or_else(|| panic!("{path:?} is not in {}", vcd.display()))
+        .code;
+    let mut t = 0;
+    let mut out = Vec::new();
+    for cmd in p {
+        match cmd.unwrap() {
+            vcd::Command::Timestamp(x) => t = x,
+            vcd::Command::ChangeScalar(i, v) if i == id => out.push((t, v == vcd::Value::V1)),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn window_signals_follow_the_checker_in_the_rtl_time_base() {
+    let dir = tmpdir("window");
+    let vcd = dir.join("cow-end-only.vcd");
+    let r = run_with_waves(Policy::EndOnly, &vcd);
+    let w = r.waves.as_ref().expect("waves were asked for");
+    assert_eq!(w.vcd, vcd);
+    assert!(w.gtkw.exists());
+    assert!(
+        !dir.join("cow-end-only.vcd.rtl.tmp").exists(),
+        "the RTL-only trace is removed"
+    );
+
+    // The ATC window of addrA, as the checker measured it, is the window
+    // signal's first rising and falling edge (1 cycle = 1000 ps).
+    let atc = r
+        .windows_of("addrA")
+        .into_iter()
+        .find(|w| w.cache == shootdown::checker::Cache::Atc)
+        .unwrap();
+    let edges = scalar_changes(&vcd, &["host", "pages", "addrA", "stale_atc"]);
+    let rise = edges.iter().find(|e| e.1).expect("the window opens").0;
+    let fall = edges
+        .iter()
+        .find(|e| !e.1 && e.0 > rise)
+        .expect("and closes")
+        .0;
+    assert_eq!(rise, atc.start * 1000);
+    assert_eq!(fall, atc.end.unwrap() * 1000);
+
+    // The RTL's own clock is in the same file and the same time base.
+    let clk = scalar_changes(&vcd, &["TOP", "clk_i"]);
+    assert!(
+        clk.iter().any(|&(t, v)| v && t == rise),
+        "a rising clock edge at the window's first cycle"
+    );
+    // A violation marker is recorded.
+    let mut p = vcd::Parser::new(BufReader::new(fs::File::open(&vcd).unwrap()));
+    let h = p.parse_header().unwrap();
+    assert!(h.find_var(&["host", "checker", "violation"]).is_some());
+    assert!(h.find_var(&["host", "threads", "cpu0"]).is_some());
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn waves_are_byte_identical_across_runs() {
+    let dir = tmpdir("det");
+    let a = dir.join("a.vcd");
+    let b = dir.join("b.vcd");
+    run_with_waves(Policy::Seed, &a);
+    run_with_waves(Policy::Seed, &b);
+    let (x, y) = (fs::read(&a).unwrap(), fs::read(&b).unwrap());
+    assert!(x.len() > 10_000);
+    assert!(x == y, "two runs of the same scenario wrote different VCDs");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn gtkwave_vcd2fst_accepts_the_run() {
+    let dir = tmpdir("fst");
+    let vcd = dir.join("cow-seed.vcd");
+    run_with_waves(Policy::Seed, &vcd);
+    let fst = dir.join("cow.fst");
+    let back = dir.join("back.vcd");
+    let st = Command::new("vcd2fst")
+        .arg(&vcd)
+        .arg(&fst)
+        .status()
+        .expect("vcd2fst is missing: apt-get install -y gtkwave");
+    assert!(st.success());
+    // vcd2fst exits 0 even on garbage: convert back and look for our signals.
+    let st = Command::new("fst2vcd")
+        .arg("-o")
+        .arg(&back)
+        .arg(&fst)
+        .status()
+        .expect("fst2vcd is missing: apt-get install -y gtkwave");
+    assert!(st.success());
+    let text = fs::read_to_string(&back).unwrap();
+    for name in ["window", "stale_atc", "cpu_value", "clk_i", "cq_head_o"] {
+        assert!(text.contains(name), "{name} lost in the vcd2fst round trip");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
