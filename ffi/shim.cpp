@@ -104,13 +104,21 @@ extern "C" void sd_trace_close(SdModel* m) {
 
 extern "C" void sd_free(SdModel* m) {
     if (!m) return;
+    // Verilator 5.006 erases a model's scopes through the *thread's* context
+    // (VerilatedScope::~VerilatedScope), so it must be this model's: with
+    // several models per thread, or a model dropped on another thread, the
+    // thread's context may be another model's or one already deleted.
+    Verilated::threadContextp(m->ctx.get());
     sd_trace_close(m);
     if (m->top) m->top->final();
     delete m;
+    // Leave no dangling context behind; the next call sets its own.
+    Verilated::threadContextp(nullptr);
 }
 
 extern "C" int sd_trace_open(SdModel* m, const char* path) {
     if (!m || !path) return -1;
+    Verilated::threadContextp(m->ctx.get());
     sd_trace_close(m);
     try {
         m->vcd.reset(new VerilatedVcdC);

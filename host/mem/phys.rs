@@ -50,7 +50,9 @@ pub enum FrameState {
 }
 
 struct Frame {
-    words: Box<[Word; WORDS_PER_PAGE]>,
+    /// Allocated on the frame's first use, kept after it is freed (so a
+    /// use-after-free reads the old owner's data until the frame is reused).
+    words: Option<Box<[Word; WORDS_PER_PAGE]>>,
     refcount: u32,
     generation: u32,
 }
@@ -70,7 +72,7 @@ impl PhysMem {
     pub fn new(frames: u64) -> Self {
         let frames_vec = (0..frames)
             .map(|_| Frame {
-                words: Box::new([Word::default(); WORDS_PER_PAGE]),
+                words: None,
                 refcount: 0,
                 generation: 0,
             })
@@ -124,7 +126,10 @@ impl PhysMem {
 
     fn take(&mut self, pfn: Pfn) {
         let f = &mut self.frames[pfn as usize];
-        f.words.fill(Word::default());
+        match &mut f.words {
+            Some(w) => w.fill(Word::default()),
+            None => f.words = Some(Box::new([Word::default(); WORDS_PER_PAGE])),
+        }
         f.refcount = 1;
         f.generation += 1;
     }
@@ -186,20 +191,26 @@ impl PhysMem {
     /// Read the 8-byte-aligned word at `pa` (low 3 bits ignored).
     pub fn read(&self, pa: u64) -> Result<Word, MemError> {
         let (f, i) = self.locate(pa)?;
-        Ok(self.frames[f].words[i])
+        Ok(self.frames[f]
+            .words
+            .as_ref()
+            .map_or(Word::default(), |w| w[i]))
     }
 
     /// Write the word at `pa` with the version of the store doing it.
     pub fn write(&mut self, pa: u64, value: u64, version: u64) -> Result<(), MemError> {
         let (f, i) = self.locate(pa)?;
-        self.frames[f].words[i] = Word { value, version };
+        let words = self.frames[f]
+            .words
+            .get_or_insert_with(|| Box::new([Word::default(); WORDS_PER_PAGE]));
+        words[i] = Word { value, version };
         Ok(())
     }
 
     /// Copy a whole frame, values and versions (`copy_user_highpage`).
     pub fn copy_frame(&mut self, dst: Pfn, src: Pfn) -> Result<(), MemError> {
-        let words = *self.frame_mut(src)?.words;
-        *self.frame_mut(dst)?.words = words;
+        let words = self.frame_mut(src)?.words.clone();
+        self.frame_mut(dst)?.words = words;
         Ok(())
     }
 }

@@ -1,0 +1,65 @@
+//! Co-simulation speed: simulated cycles per second of `scenarios/cow.yaml`
+//! with and without waves, against the bare Verilated model stepped from
+//! Rust with idle inputs (the ceiling for this RTL).
+//!
+//! `cargo bench --bench cosim` (add `-- N` for N repetitions, default 20).
+
+use shootdown::mm::Policy;
+use shootdown::rtl::{Model, PortsIn};
+use shootdown::scenario::Scenario;
+use shootdown::sim::{run, RunOptions};
+use std::path::Path;
+use std::time::Instant;
+
+fn main() {
+    let reps: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(20);
+    let s =
+        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/cow.yaml")).unwrap();
+    let dir = std::env::temp_dir().join(format!("shootdown_bench_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // The ceiling: the model alone, one FFI call per cycle, idle inputs.
+    let mut m = Model::new();
+    let mut inp = PortsIn::default();
+    m.reset(4);
+    inp.rst_ni = 1;
+    inp.cfg_ats_latency = 150;
+    let n = 2_000_000u64;
+    let t = Instant::now();
+    for _ in 0..n {
+        m.step(&inp);
+    }
+    let bare = n as f64 / t.elapsed().as_secs_f64();
+    println!("bare model, idle inputs: {:>10.0} cycles/s", bare);
+
+    for waves in [false, true] {
+        for p in Policy::ALL {
+            let mut cycles = 0;
+            let mut bytes = 0;
+            let t = Instant::now();
+            for _ in 0..reps {
+                let opts = RunOptions {
+                    policy: p,
+                    waves: waves.then(|| dir.join(format!("cow-{p}.vcd"))),
+                };
+                let r = run(&s, &opts).unwrap();
+                cycles += r.cycles;
+                bytes = r.waves.map_or(0, |w| w.bytes);
+            }
+            let secs = t.elapsed().as_secs_f64();
+            println!(
+                "cow --notify {p:<8} waves={:<5}: {:>6} cycles/run, {:>8.2} ms/run, {:>10.0} cycles/s ({:.2} of bare){}",
+                waves,
+                cycles / reps as u64,
+                secs * 1e3 / reps as f64,
+                cycles as f64 / secs,
+                cycles as f64 / secs / bare,
+                if waves { format!(", VCD {} KiB", bytes / 1024) } else { String::new() }
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
