@@ -15,7 +15,7 @@
 //! Every error names the file, the line and what to do.
 
 use crate::checker::Violation;
-use crate::mm::{Policy, CHECKPOINTS_WP_PAGE_COPY};
+use crate::mm::{Policy, CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -43,8 +43,18 @@ pub const MAX_DEVS: u8 = 16;
 /// What a thread does in one `[Time N+k]` step.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    Read { page: usize },
-    Write { page: usize, value: u64 },
+    Read {
+        page: usize,
+    },
+    Write {
+        page: usize,
+        value: u64,
+    },
+    /// `munmap` of `pages` pages from the named page's (zap_pte_range).
+    Munmap {
+        page: usize,
+        pages: u64,
+    },
     Resume,
 }
 
@@ -85,6 +95,9 @@ pub struct Params {
     pub cpu_step_cycles: u64,
     /// A step of the timeline that runs longer than this fails (watchdog).
     pub watchdog_cycles: u64,
+    /// Pages an mmu_gather batch holds before it must flush and free
+    /// (before E): see host/mm/zap.rs.
+    pub gather_batch: u64,
 }
 
 impl Default for Params {
@@ -94,6 +107,7 @@ impl Default for Params {
             ats_latency: 150,
             cpu_step_cycles: 10,
             watchdog_cycles: 200_000,
+            gather_batch: 8,
         }
     }
 }
@@ -225,6 +239,11 @@ fn parse_thread(s: &str) -> Option<ThreadRef> {
 pub fn checkpoint_names() -> Vec<&'static str> {
     let mut v: Vec<&str> = CHECKPOINTS_WP_PAGE_COPY.to_vec();
     v.push("reuse");
+    for c in CHECKPOINTS_ZAP {
+        if !v.contains(c) {
+            v.push(c);
+        }
+    }
     v
 }
 
@@ -426,9 +445,17 @@ fn parse_action(
             page: page(p)?,
             value: parse_int(v).ok_or_else(|| format!("'{v}' is not a number (write 0x.. or decimal)"))?,
         },
+        ["munmap", p, rest @ ..] if matches!(thread, ThreadRef::Cpu(_)) && rest.len() <= 1 => Action::Munmap {
+            page: page(p)?,
+            pages: match rest.first() {
+                None => 1,
+                Some(n) => parse_int(n).filter(|n| (1..=512).contains(n)).ok_or_else(|| format!("'{n}' is not a page count from 1 to 512"))?,
+            },
+        },
+        ["munmap", ..] if matches!(thread, ThreadRef::Dev(_)) => return Err("only CPU threads munmap".into()),
         ["resume"] if matches!(thread, ThreadRef::Cpu(_)) => Action::Resume,
         ["resume"] => return Err("device threads cannot be resumed: they finish each access".into()),
-        _ => return Err("expected 'read <page>', 'write <page> <value>' or 'resume', optionally followed by 'until <checkpoint>'".into()),
+        _ => return Err("expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]' or 'resume', optionally followed by 'until <checkpoint>'".into()),
     };
     Ok(Entry {
         thread,

@@ -20,6 +20,7 @@
 //! checkpoint `reuse`, the PTE made writable in place, no copy, no flush).
 
 use super::kernel::{Cx, HostEvent, MmError, Notify, Progress, WaitOn};
+use super::path::{self, KernelPath};
 use super::policy::Prim;
 use crate::mem::{pte, Pfn, PAGE_SIZE};
 
@@ -98,38 +99,17 @@ impl StoreOp {
     }
 
     fn set_pte(&self, cx: &mut Cx, new: u64) -> Result<(), MmError> {
-        let old = cx.m.mem.read(self.pte_pa)?.value;
-        cx.m.mem.write(self.pte_pa, new, 0)?;
-        cx.events.push(HostEvent::Pte {
-            va: self.va & !(PAGE_SIZE - 1),
-            old,
-            new,
-        });
-        Ok(())
+        path::set_entry(cx, self.pte_pa, self.va, new).map(|_| ())
     }
 
-    fn put_page(cx: &mut Cx, pfn: Pfn) -> Result<(), MmError> {
-        if cx.m.mem.put(pfn)? {
-            cx.events.push(HostEvent::FrameFreed { pfn });
-        }
-        Ok(())
-    }
-
-    /// Take the lock or report who holds it.
     fn lock(&self, cx: &mut Cx) -> Option<WaitOn> {
-        let id = self.ptl();
-        if cx.k.ptl.try_lock(id, cx.tid) {
-            None
-        } else {
-            Some(WaitOn::Lock {
-                id,
-                holder: cx.k.ptl.holder(id).unwrap_or(usize::MAX),
-            })
-        }
+        path::lock(cx, self.ptl())
     }
+}
 
+impl KernelPath for StoreOp {
     /// One step: at most one checkpoint.
-    pub fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
+    fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
         let (start, end) = self.page();
         let reached = match self.pc {
             Pc::Access => {
@@ -166,12 +146,12 @@ impl StoreOp {
                 if cx.m.mem.refcount(self.old) == 1 {
                     // wp_page_reuse: nobody else maps it; upgrade in place.
                     self.set_pte(cx, self.orig_pte | pte::RW | pte::D | pte::A)?;
-                    cx.k.ptl.unlock(self.ptl(), cx.tid);
+                    path::unlock(cx, self.ptl());
                     self.pc = Pc::Access;
                     return Ok(Progress::Reached("reuse"));
                 }
                 cx.m.mem.get(self.old)?;
-                cx.k.ptl.unlock(self.ptl(), cx.tid);
+                path::unlock(cx, self.ptl());
                 self.pc = Pc::Copy;
                 "fault"
             }
@@ -226,12 +206,12 @@ impl StoreOp {
                 // put drops the old mapping's reference; otherwise it frees
                 // the unused copy.
                 let victim = if self.same { self.old } else { self.new };
-                Self::put_page(cx, victim)?;
+                path::put_page(cx, victim)?;
                 self.pc = Pc::Unlock;
                 "remove_rmap"
             }
             Pc::Unlock => {
-                cx.k.ptl.unlock(self.ptl(), cx.tid);
+                path::unlock(cx, self.ptl());
                 self.pc = Pc::End;
                 "unlock"
             }
@@ -246,7 +226,7 @@ impl StoreOp {
                 "end"
             }
             Pc::PutOld => {
-                Self::put_page(cx, self.old)?;
+                path::put_page(cx, self.old)?;
                 self.pc = Pc::Access;
                 "put_old"
             }
@@ -255,7 +235,7 @@ impl StoreOp {
         Ok(Progress::Reached(reached))
     }
 
-    pub fn finished(&self) -> bool {
+    fn finished(&self) -> bool {
         self.pc == Pc::Finished
     }
 }

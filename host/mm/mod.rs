@@ -2,10 +2,16 @@
 //! `mmu_notifier` policies and the mm paths, each written step by step so
 //! that every point where a thread can be preempted is a named checkpoint.
 
+mod access;
 mod cow;
 mod kernel;
+mod path;
 mod policy;
+mod zap;
 
+pub use access::LoadOp;
 pub use cow::{StoreOp, CHECKPOINTS_WP_PAGE_COPY};
 pub use kernel::{Cx, HostEvent, Kernel, LockTable, MmError, Notify, Progress, WaitOn};
+pub use path::KernelPath;
 pub use policy::{Policy, Prim};
+pub use zap::{ZapOp, CHECKPOINTS_ZAP};

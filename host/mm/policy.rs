@@ -39,6 +39,8 @@ impl Policy {
     pub fn flushes(self, prim: Prim) -> bool {
         use Prim::*;
         match (self, prim) {
+            (Policy::Always | Policy::Seed | Policy::Arch, TlbFlushMmu) => true,
+            (Policy::EndOnly, TlbFlushMmu) => false,
             (Policy::Always, ClearFlushNotify { .. } | InvalidateRange { .. } | End { .. }) => true,
             (Policy::Always, ClearFlush | FlushTlbRange) => false,
             (Policy::Seed, ClearFlushNotify { seed_keeps } | InvalidateRange { seed_keeps }) => {
@@ -87,6 +89,10 @@ pub enum Prim {
     /// A CPU TLB range flush outside `*_clear_flush` (`flush_tlb_range`,
     /// `flush_hugetlb_tlb_range`, `tlb_flush_mmu`).
     FlushTlbRange,
+    /// `tlb_flush_mmu_tlbonly`: the mmu_gather's CPU TLB flush, which
+    /// calls `mmu_notifier_invalidate_range` since 2014 (and, from 6.6,
+    /// `arch_invalidate_secondary_tlbs` through the CPU flush).
+    TlbFlushMmu,
     /// `mmu_notifier_invalidate_range_end` (E); `seed_only_end`: the seed
     /// made it `_only_end` (Eo), E without the `invalidate_range` callback.
     End { seed_only_end: bool },

@@ -15,7 +15,10 @@ use super::trace::HostSignals;
 use crate::checker::{Checker, Finding, Violation, Window};
 use crate::iommu::{DriverStats, SvaDriver};
 use crate::mem::{pte, AddressSpace, Leaf, MemError, PageSize, PAGE_SHIFT};
-use crate::mm::{Cx, HostEvent, Kernel, LockTable, MmError, Policy, Progress, StoreOp, WaitOn};
+use crate::mm::{
+    Cx, HostEvent, Kernel, KernelPath, LoadOp, LockTable, MmError, Policy, Progress, StoreOp,
+    WaitOn, ZapOp,
+};
 use crate::scenario::{Action, Entry, Expected, Scenario, ThreadRef, MAX_CPUS, MAX_DEVS};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -127,14 +130,9 @@ impl RunReport {
     }
 }
 
-enum CpuOp {
-    Store(StoreOp),
-    Load { va: u64 },
-}
-
 #[derive(Default)]
 struct Cpu {
-    op: Option<CpuOp>,
+    op: Option<Box<dyn KernelPath>>,
     text: String,
     /// Checkpoints reached by the current operation.
     path: Vec<&'static str>,
@@ -368,10 +366,10 @@ impl<'s> Sim<'s> {
                         .page_of(p.va)
                         .and_then(|i| self.cpu_view[i])
                         .map(|l| l.pfn);
-                    let which = if current == Some(pfn) {
-                        "current page"
-                    } else {
-                        "OLD page"
+                    let which = match current {
+                        Some(c) if c == pfn => "current page",
+                        Some(_) => "OLD page",
+                        None => "a page the CPU no longer maps",
                     };
                     if p.write {
                         format!("{} -> frame {pfn:#x} ({which}) @{}", p.text, r.cycle)
@@ -491,13 +489,19 @@ impl<'s> Sim<'s> {
                         ),
                     ));
                 }
-                let op = match *a {
+                let op: Box<dyn KernelPath> = match *a {
                     Action::Write { page, value } => {
-                        CpuOp::Store(StoreOp::new(s.pages[page].va, value))
+                        Box::new(StoreOp::new(s.pages[page].va, value))
                     }
-                    Action::Read { page } => CpuOp::Load {
-                        va: s.pages[page].va,
-                    },
+                    Action::Read { page } => Box::new(LoadOp::new(s.pages[page].va)),
+                    Action::Munmap { page, pages } => {
+                        let start = s.pages[page].va & !0xfff;
+                        Box::new(ZapOp::new(
+                            start,
+                            start + pages * 4096,
+                            s.params.gather_batch as usize,
+                        ))
+                    }
                     Action::Resume => unreachable!("handled above"),
                 };
                 self.cpus[i] = Cpu {
@@ -520,7 +524,9 @@ impl<'s> Sim<'s> {
                 let (page, write, wdata) = match *a {
                     Action::Read { page } => (page, false, 0),
                     Action::Write { page, value } => (page, true, value),
-                    Action::Resume => unreachable!("rejected by the parser"),
+                    Action::Munmap { .. } | Action::Resume => {
+                        unreachable!("rejected by the parser")
+                    }
                 };
                 let va = s.pages[page].va;
                 let issued = self.m.cycle();
@@ -554,8 +560,7 @@ impl<'s> Sim<'s> {
             events: &mut self.events,
         };
         let r = match self.cpus[i].op.as_mut() {
-            Some(CpuOp::Store(op)) => op.step(&mut cx).map(|p| (p, op.finished())),
-            Some(CpuOp::Load { va }) => load(&mut cx, *va).map(|p| (p, true)),
+            Some(op) => op.step(&mut cx).map(|p| (p, op.finished())),
             None => Ok((Progress::Done, true)),
         };
         let (p, finished) = r.map_err(|e| self.err(line, format!("cpu{i}: {e}")))?;
@@ -769,21 +774,6 @@ impl<'s> Sim<'s> {
             waves,
         })
     }
-}
-
-/// A CPU load: one step.
-fn load(cx: &mut Cx, va: u64) -> Result<Progress, MmError> {
-    let leaf = cx.k.mm.walk(&cx.m.mem, va)?;
-    let pa = (leaf.pfn << PAGE_SHIFT) | (va & 0xff8);
-    let w = cx.m.mem.read(pa)?;
-    cx.events.push(HostEvent::Load {
-        tid: cx.tid,
-        va,
-        pa,
-        value: w.value,
-        version: w.version,
-    });
-    Ok(Progress::Reached("load"))
 }
 
 /// Where the RTL's own VCD goes before the host signals are merged in.

@@ -1,0 +1,41 @@
+//! A plain CPU load: one step through the CPU page table.
+
+use super::kernel::{Cx, HostEvent, MmError, Progress};
+use super::path::KernelPath;
+use crate::mem::PAGE_SHIFT;
+
+#[derive(Debug)]
+pub struct LoadOp {
+    va: u64,
+    done: bool,
+}
+
+impl LoadOp {
+    pub fn new(va: u64) -> Self {
+        LoadOp { va, done: false }
+    }
+}
+
+impl KernelPath for LoadOp {
+    fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
+        if self.done {
+            return Ok(Progress::Done);
+        }
+        let leaf = cx.k.mm.walk(&cx.m.mem, self.va)?;
+        let pa = (leaf.pfn << PAGE_SHIFT) | (self.va & 0xff8);
+        let w = cx.m.mem.read(pa)?;
+        cx.events.push(HostEvent::Load {
+            tid: cx.tid,
+            va: self.va,
+            pa,
+            value: w.value,
+            version: w.version,
+        });
+        self.done = true;
+        Ok(Progress::Reached("load"))
+    }
+
+    fn finished(&self) -> bool {
+        self.done
+    }
+}
