@@ -7,4 +7,5 @@ pub mod report;
 pub mod rtl;
 pub mod scenario;
 pub mod sim;
+pub mod sweep;
 pub mod waves;

@@ -6,7 +6,8 @@ use shootdown::mm::Policy;
 use shootdown::report::render;
 use shootdown::scenario::Scenario;
 use shootdown::sim::{run, RunOptions};
-use std::path::{Path, PathBuf};
+use shootdown::sweep::{resolve, scenarios_dir};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -48,37 +49,19 @@ enum Cmd {
     },
     /// List the bundled scenarios.
     List,
+    /// Run every (scenario, policy) cell in parallel: a table of verdicts and
+    /// worst stale windows, and the cost of each policy.
+    Sweep(shootdown::sweep::SweepArgs),
 }
 
 fn parse_policy(s: &str) -> Result<Policy, String> {
     s.parse()
 }
 
-/// The bundled scenarios directory (the working directory's, else the source tree's).
-fn scenarios_dir() -> PathBuf {
-    let local = PathBuf::from("scenarios");
-    if local.is_dir() {
-        return local;
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
-}
-
-fn resolve(file: &str) -> PathBuf {
-    let p = PathBuf::from(file);
-    if p.exists() || file.contains('/') {
-        return p;
-    }
-    let dir = scenarios_dir();
-    let direct = dir.join(file);
-    if direct.exists() {
-        return direct;
-    }
-    dir.join(format!("{file}.yaml"))
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Sweep(args) => shootdown::sweep::main(args),
         Cmd::List => {
             let mut names: Vec<_> = std::fs::read_dir(scenarios_dir())
                 .map(|d| {
