@@ -336,18 +336,24 @@ impl Checker {
             );
         } else {
             let v = a.word.version;
+            let value = a.word.value;
+            // A read is judged by what it returned: an older version holding
+            // the same value as the store it should have seen (a KSM merge of
+            // identical pages, a COW copy) is not observably stale.
             if let Some(s) = self.latest(va, issued) {
-                if s.version > v {
+                if s.version > v && s.value != value {
                     found.push((
                         Violation::StaleRead,
                         format!(
                             "dev{} read {name} = {:#x} from frame {pfn:#x} ({}), but {} came before the read was issued at cycle {issued}",
-                            a.id, a.word.value, self.what(v), self.what(s.version)
+                            a.id, value, self.what(v), self.what(s.version)
                         ),
                     ));
                 }
             }
-            // The newest store the device had observed before it issued this read.
+            // The newest store the device had observed before it issued this
+            // read; the device must now see at least the last store to this
+            // address that precedes it in the global order.
             let seen = self
                 .reads
                 .iter()
@@ -358,7 +364,8 @@ impl Checker {
             let missed = self
                 .history
                 .get(&(va & !7))
-                .and_then(|h| h.iter().find(|&&s| s > v && s < seen).copied());
+                .and_then(|h| h.iter().rev().find(|&&s| s < seen).copied())
+                .filter(|&m| m > v && self.stores[&m].value != value);
             if let Some(m) = missed {
                 found.push((
                     Violation::OrderViolation,
@@ -478,6 +485,22 @@ mod tests {
         c.dev_access(&read(2, 0x20_0000, 0xb2, 4, 300), B, 250, None, ALLOC);
         c.dev_access(&read(0, 0x10_0000, 0xa0, 1, 301), A, 50, None, ALLOC);
         assert!(!c.verdict().contains(&Violation::OrderViolation));
+    }
+
+    #[test]
+    fn an_older_version_with_the_latest_value_is_not_stale() {
+        // KSM merged B into A's identical page: B now reads A's version.
+        let mut c = Checker::new(&[("addrA".into(), A), ("addrB".into(), B)]);
+        c.store("init".into(), A, 0x55, 1, 0);
+        c.store("init".into(), B, 0x55, 2, 0);
+        c.store("cpu3".into(), A + 8, 0x1, 3, 10);
+        c.dev_access(&read(0, 0x10_008, 0x1, 3, 20), A + 8, 15, None, ALLOC);
+        c.dev_access(&read(0, 0x10_000, 0x55, 1, 40), B, 30, None, ALLOC);
+        assert!(c.verdict().is_empty(), "{:?}", c.findings);
+        // but a different value is
+        c.store("cpu2".into(), B, 0x66, 4, 50);
+        c.dev_access(&read(0, 0x10_000, 0x55, 1, 70), B, 60, None, ALLOC);
+        assert!(c.verdict().contains(&Violation::StaleRead));
     }
 
     #[test]

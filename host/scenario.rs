@@ -15,7 +15,7 @@
 //! Every error names the file, the line and what to do.
 
 use crate::checker::Violation;
-use crate::mm::{Policy, CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP};
+use crate::mm::{Policy, CHECKPOINTS_KSM, CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -54,6 +54,12 @@ pub enum Action {
     Munmap {
         page: usize,
         pages: u64,
+    },
+    /// KSM write_protect_page of the page; with `into`, then merge it into
+    /// that page's frame (replace_page).
+    Ksm {
+        page: usize,
+        into: Option<usize>,
     },
     Resume,
 }
@@ -239,7 +245,7 @@ fn parse_thread(s: &str) -> Option<ThreadRef> {
 pub fn checkpoint_names() -> Vec<&'static str> {
     let mut v: Vec<&str> = CHECKPOINTS_WP_PAGE_COPY.to_vec();
     v.push("reuse");
-    for c in CHECKPOINTS_ZAP {
+    for c in CHECKPOINTS_ZAP.iter().chain(CHECKPOINTS_KSM) {
         if !v.contains(c) {
             v.push(c);
         }
@@ -452,10 +458,17 @@ fn parse_action(
                 Some(n) => parse_int(n).filter(|n| (1..=512).contains(n)).ok_or_else(|| format!("'{n}' is not a page count from 1 to 512"))?,
             },
         },
-        ["munmap", ..] if matches!(thread, ThreadRef::Dev(_)) => return Err("only CPU threads munmap".into()),
+        ["ksm-wrprotect", p] if matches!(thread, ThreadRef::Cpu(_)) => Action::Ksm { page: page(p)?, into: None },
+        ["ksm-merge", p, q] if matches!(thread, ThreadRef::Cpu(_)) => Action::Ksm {
+            page: page(p)?,
+            into: Some(page(q)?),
+        },
+        ["munmap" | "ksm-wrprotect" | "ksm-merge", ..] if matches!(thread, ThreadRef::Dev(_)) => {
+            return Err("this is a kernel path: only CPU threads run it".into())
+        }
         ["resume"] if matches!(thread, ThreadRef::Cpu(_)) => Action::Resume,
         ["resume"] => return Err("device threads cannot be resumed: they finish each access".into()),
-        _ => return Err("expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]' or 'resume', optionally followed by 'until <checkpoint>'".into()),
+        _ => return Err("expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>' or 'resume', optionally followed by 'until <checkpoint>'".into()),
     };
     Ok(Entry {
         thread,

@@ -5,6 +5,7 @@
 mod access;
 mod cow;
 mod kernel;
+mod ksm;
 mod path;
 mod policy;
 mod zap;
@@ -12,6 +13,7 @@ mod zap;
 pub use access::LoadOp;
 pub use cow::{StoreOp, CHECKPOINTS_WP_PAGE_COPY};
 pub use kernel::{Cx, HostEvent, Kernel, LockTable, MmError, Notify, Progress, WaitOn};
+pub use ksm::{KsmOp, CHECKPOINTS_KSM};
 pub use path::KernelPath;
 pub use policy::{Policy, Prim};
 pub use zap::{ZapOp, CHECKPOINTS_ZAP};

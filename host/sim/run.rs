@@ -16,8 +16,8 @@ use crate::checker::{Checker, Finding, Violation, Window};
 use crate::iommu::{DriverStats, SvaDriver};
 use crate::mem::{pte, AddressSpace, Leaf, MemError, PageSize, PAGE_SHIFT};
 use crate::mm::{
-    Cx, HostEvent, Kernel, KernelPath, LoadOp, LockTable, MmError, Policy, Progress, StoreOp,
-    WaitOn, ZapOp,
+    Cx, HostEvent, Kernel, KernelPath, KsmOp, LoadOp, LockTable, MmError, Policy, Progress,
+    StoreOp, WaitOn, ZapOp,
 };
 use crate::scenario::{Action, Entry, Expected, Scenario, ThreadRef, MAX_CPUS, MAX_DEVS};
 use std::collections::BTreeSet;
@@ -141,6 +141,7 @@ struct Cpu {
 struct DevPending {
     va: u64,
     write: bool,
+    wdata: u64,
     issued: u64,
     text: String,
 }
@@ -360,7 +361,10 @@ impl<'s> Sim<'s> {
                 let page = self.chk.describe_va(p.va);
                 let pfn = r.pa >> PAGE_SHIFT;
                 let text = if r.fault {
-                    format!("{} -> FAULT (no translation; PRI is not modelled)", p.text)
+                    format!(
+                        "{} -> FAULT (no translation or no permission; PRI is not modelled)",
+                        p.text
+                    )
                 } else {
                     let current = self
                         .page_of(p.va)
@@ -392,7 +396,7 @@ impl<'s> Sim<'s> {
                     dev: r.id,
                     page,
                     write: p.write,
-                    value: r.rdata,
+                    value: if p.write { p.wdata } else { r.rdata },
                     fault: r.fault,
                     pa: r.pa,
                 });
@@ -502,6 +506,10 @@ impl<'s> Sim<'s> {
                             s.params.gather_batch as usize,
                         ))
                     }
+                    Action::Ksm { page, into } => Box::new(match into {
+                        None => KsmOp::wrprotect(s.pages[page].va),
+                        Some(q) => KsmOp::merge(s.pages[page].va, s.pages[q].va),
+                    }),
                     Action::Resume => unreachable!("handled above"),
                 };
                 self.cpus[i] = Cpu {
@@ -524,7 +532,7 @@ impl<'s> Sim<'s> {
                 let (page, write, wdata) = match *a {
                     Action::Read { page } => (page, false, 0),
                     Action::Write { page, value } => (page, true, value),
-                    Action::Munmap { .. } | Action::Resume => {
+                    Action::Munmap { .. } | Action::Ksm { .. } | Action::Resume => {
                         unreachable!("rejected by the parser")
                     }
                 };
@@ -543,6 +551,7 @@ impl<'s> Sim<'s> {
                 self.devs[d as usize] = Some(DevPending {
                     va,
                     write,
+                    wdata,
                     issued,
                     text: e.text.clone(),
                 });
