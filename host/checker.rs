@@ -395,6 +395,34 @@ impl Checker {
         }
     }
 
+    /// A writeback I/O read `va` (value, version) at `cycle`: every store to
+    /// it that completed before must be on the disk, a device write through
+    /// a stale writable translation included.
+    pub fn io(&mut self, va: u64, value: u64, version: u64, cycle: u64) {
+        if let Some(s) = self.latest(va, cycle) {
+            if s.version > version && s.value != value {
+                let detail = format!(
+                    "the writeback of {} wrote {value:#x} to disk ({}), but {} came before the I/O: that write is lost",
+                    self.describe_va(va),
+                    self.what(version),
+                    self.what(s.version)
+                );
+                let dev = s
+                    .who
+                    .strip_prefix("dev")
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or(u8::MAX);
+                self.findings.push(Finding {
+                    kind: Violation::LostWrite,
+                    cycle,
+                    dev,
+                    va,
+                    detail,
+                });
+            }
+        }
+    }
+
     pub fn verdict(&self) -> BTreeSet<Violation> {
         self.findings.iter().map(|f| f.kind).collect()
     }
@@ -501,6 +529,25 @@ mod tests {
         c.store("cpu2".into(), B, 0x66, 4, 50);
         c.dev_access(&read(0, 0x10_000, 0x55, 1, 70), B, 60, None, ALLOC);
         assert!(c.verdict().contains(&Violation::StaleRead));
+    }
+
+    #[test]
+    fn writeback_that_misses_an_earlier_device_write_loses_it() {
+        let mut c = Checker::new(&[("addrF".into(), A)]);
+        c.store("init".into(), A, 0xf0, 1, 0);
+        c.store("dev0".into(), A, 0x66, 2, 10);
+        c.io(A, 0x66, 2, 20);
+        assert!(c.verdict().is_empty());
+        c.io(A, 0xf0, 1, 30);
+        assert_eq!(
+            c.verdict().into_iter().collect::<Vec<_>>(),
+            vec![Violation::LostWrite]
+        );
+        assert!(
+            c.findings[0].detail.contains("dev0's store 0x66"),
+            "{}",
+            c.findings[0].detail
+        );
     }
 
     #[test]

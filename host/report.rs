@@ -142,6 +142,15 @@ pub fn render(s: &Scenario, r: &RunReport) -> String {
             ),
         ));
     }
+    for io in &r.io {
+        moments.push((
+            io.cycle,
+            format!(
+                "{} writeback I/O of {} puts {:#x} on disk",
+                io.thread, io.page, io.value
+            ),
+        ));
+    }
     moments.sort_by_key(|m| m.0);
     for (c, m) in moments {
         let _ = writeln!(o, "  @{c:<7} {m}");

@@ -15,7 +15,9 @@
 //! Every error names the file, the line and what to do.
 
 use crate::checker::Violation;
-use crate::mm::{Policy, CHECKPOINTS_KSM, CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP};
+use crate::mm::{
+    Policy, CHECKPOINTS_KSM, CHECKPOINTS_MKCLEAN, CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP,
+};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -60,6 +62,10 @@ pub enum Action {
     Ksm {
         page: usize,
         into: Option<usize>,
+    },
+    /// Writeback of the page: page_mkclean_one, then the I/O.
+    Writeback {
+        page: usize,
     },
     Resume,
 }
@@ -245,7 +251,11 @@ fn parse_thread(s: &str) -> Option<ThreadRef> {
 pub fn checkpoint_names() -> Vec<&'static str> {
     let mut v: Vec<&str> = CHECKPOINTS_WP_PAGE_COPY.to_vec();
     v.push("reuse");
-    for c in CHECKPOINTS_ZAP.iter().chain(CHECKPOINTS_KSM) {
+    for c in CHECKPOINTS_ZAP
+        .iter()
+        .chain(CHECKPOINTS_KSM)
+        .chain(CHECKPOINTS_MKCLEAN)
+    {
         if !v.contains(c) {
             v.push(c);
         }
@@ -463,12 +473,13 @@ fn parse_action(
             page: page(p)?,
             into: Some(page(q)?),
         },
-        ["munmap" | "ksm-wrprotect" | "ksm-merge", ..] if matches!(thread, ThreadRef::Dev(_)) => {
+        ["writeback", p] if matches!(thread, ThreadRef::Cpu(_)) => Action::Writeback { page: page(p)? },
+        ["munmap" | "ksm-wrprotect" | "ksm-merge" | "writeback", ..] if matches!(thread, ThreadRef::Dev(_)) => {
             return Err("this is a kernel path: only CPU threads run it".into())
         }
         ["resume"] if matches!(thread, ThreadRef::Cpu(_)) => Action::Resume,
         ["resume"] => return Err("device threads cannot be resumed: they finish each access".into()),
-        _ => return Err("expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>' or 'resume', optionally followed by 'until <checkpoint>'".into()),
+        _ => return Err("expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>' or 'resume', optionally followed by 'until <checkpoint>'".into()),
     };
     Ok(Entry {
         thread,

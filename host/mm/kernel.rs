@@ -96,6 +96,13 @@ pub enum HostEvent {
     FrameFreed {
         pfn: u64,
     },
+    /// Writeback I/O read the page: what reached the disk.
+    Io {
+        tid: usize,
+        va: u64,
+        value: u64,
+        version: u64,
+    },
 }
 
 /// Everything a step may touch.

@@ -17,7 +17,7 @@ use crate::iommu::{DriverStats, SvaDriver};
 use crate::mem::{pte, AddressSpace, Leaf, MemError, PageSize, PAGE_SHIFT};
 use crate::mm::{
     Cx, HostEvent, Kernel, KernelPath, KsmOp, LoadOp, LockTable, MmError, Policy, Progress,
-    StoreOp, WaitOn, ZapOp,
+    StoreOp, WaitOn, WritebackOp, ZapOp,
 };
 use crate::scenario::{Action, Entry, Expected, Scenario, ThreadRef, MAX_CPUS, MAX_DEVS};
 use std::collections::BTreeSet;
@@ -73,6 +73,15 @@ pub struct StoreRecord {
     pub value: u64,
 }
 
+/// A writeback I/O: what reached the disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IoRecord {
+    pub cycle: u64,
+    pub thread: ThreadRef,
+    pub page: String,
+    pub value: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DevRecord {
     /// Cycle of the response.
@@ -105,6 +114,7 @@ pub struct RunReport {
     pub expected: Option<Expected>,
     pub stores: Vec<StoreRecord>,
     pub dev: Vec<DevRecord>,
+    pub io: Vec<IoRecord>,
     pub cycles: u64,
     pub stats: DriverStats,
     /// Cycles CPU threads spent spinning on fences and on the queue lock.
@@ -161,6 +171,7 @@ struct Sim<'s> {
     sig: Option<HostSignals>,
     stores: Vec<StoreRecord>,
     dev: Vec<DevRecord>,
+    io: Vec<IoRecord>,
     spin_cycles: u64,
     /// Lines for the current slot.
     lines: Vec<ThreadLine>,
@@ -247,6 +258,7 @@ impl<'s> Sim<'s> {
             sig: None,
             stores: Vec::new(),
             dev: Vec::new(),
+            io: Vec::new(),
             spin_cycles: 0,
             lines: Vec::new(),
         };
@@ -450,6 +462,20 @@ impl<'s> Sim<'s> {
                         sig.pte(cycle, i, new);
                     }
                 }
+                HostEvent::Io {
+                    tid,
+                    va,
+                    value,
+                    version,
+                } => {
+                    self.chk.io(va, value, version, cycle);
+                    self.io.push(IoRecord {
+                        cycle,
+                        thread: ThreadRef::Cpu(tid),
+                        page: self.chk.describe_va(va),
+                        value,
+                    });
+                }
                 HostEvent::Load { .. }
                 | HostEvent::FlushBegin { .. }
                 | HostEvent::FlushDone { .. }
@@ -510,6 +536,7 @@ impl<'s> Sim<'s> {
                         None => KsmOp::wrprotect(s.pages[page].va),
                         Some(q) => KsmOp::merge(s.pages[page].va, s.pages[q].va),
                     }),
+                    Action::Writeback { page } => Box::new(WritebackOp::new(s.pages[page].va)),
                     Action::Resume => unreachable!("handled above"),
                 };
                 self.cpus[i] = Cpu {
@@ -532,7 +559,10 @@ impl<'s> Sim<'s> {
                 let (page, write, wdata) = match *a {
                     Action::Read { page } => (page, false, 0),
                     Action::Write { page, value } => (page, true, value),
-                    Action::Munmap { .. } | Action::Ksm { .. } | Action::Resume => {
+                    Action::Munmap { .. }
+                    | Action::Ksm { .. }
+                    | Action::Writeback { .. }
+                    | Action::Resume => {
                         unreachable!("rejected by the parser")
                     }
                 };
@@ -776,6 +806,7 @@ impl<'s> Sim<'s> {
             expected: self.s.expected(opts.policy).cloned(),
             stores: self.stores,
             dev: self.dev,
+            io: self.io,
             cycles,
             stats: self.k.driver.stats,
             spin_cycles: self.spin_cycles,

@@ -1,0 +1,149 @@
+//! Writeback: `page_mkclean_one` (mm/rmap.c, site h) as
+//! `clear_page_dirty_for_io` runs it before the page's I/O is submitted.
+//!
+//! ```text
+//! start        S (the page's range in the VMA)
+//! lock         page_vma_mapped_walk takes the PTL
+//! clear_flush  ptep_clear_flush (CPU TLB only before 6.6)
+//! set_pte      pte_wrprotect + pte_mkclean; set_pte_at
+//! notify       mmu_notifier_invalidate_range(cstart, cend) under the PTL (4.14;
+//!              the seed drops it: "downgrading page table protection")
+//! unlock       page_vma_mapped_walk_done
+//! end          E
+//! io           set_page_writeback; the I/O reads the page (its word at the VA
+//!              is what reaches the disk)
+//! ```
+
+use super::kernel::{Cx, HostEvent, MmError, Notify, Progress};
+use super::path::{self, KernelPath};
+use super::policy::Prim;
+use crate::mem::{pte, PAGE_SIZE};
+
+pub const CHECKPOINTS_MKCLEAN: &[&str] = &[
+    "start",
+    "lock",
+    "clear_flush",
+    "set_pte",
+    "notify",
+    "unlock",
+    "end",
+    "io",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pc {
+    Start,
+    Lock,
+    ClearFlush,
+    SetPte,
+    Notify,
+    Unlock,
+    End,
+    Io,
+    Done,
+}
+
+#[derive(Debug)]
+pub struct WritebackOp {
+    va: u64,
+    pc: Pc,
+    pte_pa: u64,
+    cleared: u64,
+    notify: Notify,
+}
+
+impl WritebackOp {
+    pub fn new(va: u64) -> Self {
+        WritebackOp {
+            va,
+            pc: Pc::Start,
+            pte_pa: 0,
+            cleared: 0,
+            notify: Notify::default(),
+        }
+    }
+}
+
+impl KernelPath for WritebackOp {
+    fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
+        let start = self.va & !(PAGE_SIZE - 1);
+        let end = start + PAGE_SIZE;
+        let reached = match self.pc {
+            Pc::Start => {
+                self.pte_pa = cx.k.mm.pte_pa(&mut cx.m.mem, self.va)?;
+                self.pc = Pc::Lock;
+                "start"
+            }
+            Pc::Lock => {
+                if let Some(w) = path::lock(cx, self.pte_pa >> 12) {
+                    return Ok(Progress::Wait(w));
+                }
+                let e = cx.m.mem.read(self.pte_pa)?.value;
+                // Neither dirty nor writable: nothing to clean.
+                self.pc = if pte::present(e) && e & (pte::D | pte::RW) != 0 {
+                    Pc::ClearFlush
+                } else {
+                    Pc::Unlock
+                };
+                "lock"
+            }
+            Pc::ClearFlush => {
+                if self.cleared == 0 {
+                    self.cleared = path::set_entry(cx, self.pte_pa, self.va, 0)?;
+                }
+                if let Some(w) = self.notify.run(cx, Prim::ClearFlush, start, end)? {
+                    return Ok(Progress::Wait(w));
+                }
+                self.pc = Pc::SetPte;
+                "clear_flush"
+            }
+            Pc::SetPte => {
+                path::set_entry(cx, self.pte_pa, self.va, self.cleared & !(pte::RW | pte::D))?;
+                self.pc = Pc::Notify;
+                "set_pte"
+            }
+            Pc::Notify => {
+                let prim = Prim::InvalidateRange { seed_keeps: false };
+                if let Some(w) = self.notify.run(cx, prim, start, end)? {
+                    return Ok(Progress::Wait(w));
+                }
+                self.pc = Pc::Unlock;
+                "notify"
+            }
+            Pc::Unlock => {
+                path::unlock(cx, self.pte_pa >> 12);
+                self.pc = Pc::End;
+                "unlock"
+            }
+            Pc::End => {
+                let prim = Prim::End {
+                    seed_only_end: false,
+                };
+                if let Some(w) = self.notify.run(cx, prim, start, end)? {
+                    return Ok(Progress::Wait(w));
+                }
+                self.pc = Pc::Io;
+                "end"
+            }
+            Pc::Io => {
+                let leaf = cx.k.mm.walk(&cx.m.mem, self.va)?;
+                let pa = (leaf.pfn << 12) | (self.va & 0xff8);
+                let w = cx.m.mem.read(pa)?;
+                cx.events.push(HostEvent::Io {
+                    tid: cx.tid,
+                    va: self.va,
+                    value: w.value,
+                    version: w.version,
+                });
+                self.pc = Pc::Done;
+                "io"
+            }
+            Pc::Done => return Ok(Progress::Done),
+        };
+        Ok(Progress::Reached(reached))
+    }
+
+    fn finished(&self) -> bool {
+        self.pc == Pc::Done
+    }
+}
