@@ -93,6 +93,8 @@ pub struct Page {
     pub value: u64,
     /// Mapped read-only and shared with the parent (a COW page after fork).
     pub cow: bool,
+    /// A 2 MiB transparent huge page (mapped by a PMD) holding `va`.
+    pub thp: bool,
 }
 
 /// Timing knobs; every field can be set in `params:`.
@@ -169,6 +171,8 @@ struct RawPage {
     value: u64,
     #[serde(default)]
     cow: bool,
+    #[serde(default)]
+    thp: bool,
 }
 
 /// Line numbers (1-based) of the items of a top-level block sequence
@@ -303,8 +307,12 @@ impl Scenario {
             if name.is_empty() {
                 return Err(err(line, "a page name must be a string like addrA".into()));
             }
-            let p: RawPage = serde_yaml_ng::from_value(v)
-                .map_err(|e| err(line, format!("page '{name}': {e} (fields: va, value, cow)")))?;
+            let p: RawPage = serde_yaml_ng::from_value(v).map_err(|e| {
+                err(
+                    line,
+                    format!("page '{name}': {e} (fields: va, value, cow, thp)"),
+                )
+            })?;
             if p.va & 7 != 0 || (p.va >> 47 != 0) {
                 return Err(err(
                     line,
@@ -317,11 +325,19 @@ impl Scenario {
                     format!("page '{name}' shares its 4 KiB page with '{}': give each name its own page", o.name),
                 ));
             }
+            let region = |o: &Page| o.va >> 21 == p.va >> 21 && (o.thp || p.thp);
+            if let Some(o) = pages.iter().find(|o| region(o)) {
+                return Err(err(
+                    line,
+                    format!("page '{name}' and '{}' share a 2 MiB region and one is a huge page: move one to another 2 MiB region", o.name),
+                ));
+            }
             pages.push(Page {
                 name,
                 va: p.va,
                 value: p.value,
                 cow: p.cow,
+                thp: p.thp,
             });
         }
         if pages.is_empty() || pages.len() > crate::sim::machine::PROBE_SLOTS {

@@ -109,3 +109,28 @@ fn writeback_io_carries_a_write_made_through_the_deferred_window() {
         assert!(io.cycle > w.cycle);
     }
 }
+
+#[test]
+fn thp_cow_fallback_leaves_a_stale_2m_atc_entry_under_end_only() {
+    let s = scenario("thp-cow.yaml");
+    let r = run_one(&s, Policy::EndOnly);
+    let a: Vec<_> = r.dev.iter().filter(|d| d.page == "addrA").collect();
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[1].value, 0xa0, "A's old huge page");
+    assert_eq!(a[0].pa, a[1].pa, "through the 2 MiB entry cached at N");
+    let atc = r.windows_of("addrA");
+    assert!(atc
+        .iter()
+        .any(|w| w.cache == shootdown::checker::Cache::Atc && w.contains(a[1].cycle)));
+    // the 4 KiB page the device reads for B afterwards is one of the 512 copies
+    let b = r.dev.iter().rfind(|d| d.page == "addrB").unwrap();
+    assert_eq!(b.value, 0xb2);
+    for p in [Policy::Seed, Policy::Always, Policy::Arch] {
+        let r = run_one(&s, p);
+        assert_eq!(
+            r.dev.iter().rfind(|d| d.page == "addrA").unwrap().value,
+            0xa2,
+            "{p}"
+        );
+    }
+}

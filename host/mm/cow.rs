@@ -22,6 +22,7 @@
 use super::kernel::{Cx, HostEvent, MmError, Notify, Progress, WaitOn};
 use super::path::{self, KernelPath};
 use super::policy::Prim;
+use super::thp::ThpFallback;
 use crate::mem::{pte, Pfn, PAGE_SIZE};
 
 /// Checkpoint names of the COW path, in order (the scheduler's `until`).
@@ -54,6 +55,8 @@ enum Pc {
     Unlock,
     End,
     PutOld,
+    /// In do_huge_pmd_wp_page_fallback.
+    Huge,
     Finished,
 }
 
@@ -71,6 +74,7 @@ pub struct StoreOp {
     same: bool,
     acted: bool,
     notify: Notify,
+    thp: Option<ThpFallback>,
 }
 
 impl StoreOp {
@@ -86,6 +90,7 @@ impl StoreOp {
             same: false,
             acted: false,
             notify: Notify::default(),
+            thp: None,
         }
     }
 
@@ -129,12 +134,11 @@ impl KernelPath for StoreOp {
                 }
                 self.pte_pa = leaf.entry_pa;
                 if leaf.size != crate::mem::PageSize::Small {
-                    return Err(MmError::Unsupported {
-                        what: "a write fault on a huge page",
-                        va: self.va,
-                    });
+                    self.thp = Some(ThpFallback::new(self.va, leaf.entry_pa));
+                    self.pc = Pc::Huge;
+                } else {
+                    self.pc = Pc::Fault;
                 }
-                self.pc = Pc::Fault;
                 return self.step(cx);
             }
             Pc::Fault => {
@@ -229,6 +233,18 @@ impl KernelPath for StoreOp {
                 path::put_page(cx, self.old)?;
                 self.pc = Pc::Access;
                 "put_old"
+            }
+            Pc::Huge => {
+                let Some(t) = self.thp.as_mut() else {
+                    self.pc = Pc::Access;
+                    return self.step(cx);
+                };
+                let p = t.step(cx)?;
+                if t.finished() {
+                    self.thp = None;
+                    self.pc = Pc::Access;
+                }
+                return Ok(p);
             }
             Pc::Finished => return Ok(Progress::Done),
         };

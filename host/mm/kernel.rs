@@ -57,6 +57,16 @@ pub struct Kernel {
     pub policy: Policy,
     pub ptl: LockTable,
     pub driver: SvaDriver,
+    /// Page tables deposited with each huge PMD (`pgtable_trans_huge_deposit`),
+    /// by the PMD entry's physical address.
+    pub deposited: BTreeMap<u64, u64>,
+}
+
+impl Kernel {
+    /// `pgtable_trans_huge_withdraw`.
+    pub fn withdraw(&mut self, pmd_pa: u64) -> Option<u64> {
+        self.deposited.remove(&pmd_pa)
+    }
 }
 
 /// What a step did, for the checker, the report and the waves; the

@@ -9,6 +9,7 @@ mod ksm;
 mod mkclean;
 mod path;
 mod policy;
+mod thp;
 mod zap;
 
 pub use access::LoadOp;
@@ -18,4 +19,5 @@ pub use ksm::{KsmOp, CHECKPOINTS_KSM};
 pub use mkclean::{WritebackOp, CHECKPOINTS_MKCLEAN};
 pub use path::KernelPath;
 pub use policy::{Policy, Prim};
+pub use thp::{ThpFallback, CHECKPOINTS_THP_FALLBACK};
 pub use zap::{ZapOp, CHECKPOINTS_ZAP};

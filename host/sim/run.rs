@@ -217,7 +217,7 @@ impl<'s> Sim<'s> {
         };
         let p = &s.params;
         let mut m = Machine::new(MachineParams {
-            frames: 4096,
+            frames: 8192,
             mem_latency: p.mem_latency,
             ats_latency: p.ats_latency,
         });
@@ -243,6 +243,7 @@ impl<'s> Sim<'s> {
             parent,
             policy: opts.policy,
             ptl: LockTable::default(),
+            deposited: Default::default(),
             driver: SvaDriver::new(layout, completion << PAGE_SHIFT),
         };
         let names: Vec<(String, u64)> = s.pages.iter().map(|p| (p.name.clone(), p.va)).collect();
@@ -295,12 +296,37 @@ impl<'s> Sim<'s> {
     /// its parent (two references), the others writable.
     fn map_pages(&mut self) -> Result<(), MmError> {
         for p in &self.s.pages {
+            let ro = pte::US | pte::A;
+            if p.thp {
+                // A transparent huge page (shared with the parent if COW),
+                // with the page table deposited for a later split.
+                let base = self.m.mem.alloc_contiguous(512)?;
+                let f = base + ((p.va >> PAGE_SHIFT) & 0x1ff);
+                let v = self.m.store((f << PAGE_SHIFT) | (p.va & 0xff8), p.value)?;
+                self.chk.store("init".into(), p.va, p.value, v, 0);
+                let haddr = p.va & !0x1f_ffff;
+                let flags = if p.cow { ro } else { ro | pte::RW | pte::D };
+                self.k
+                    .mm
+                    .map(&mut self.m.mem, haddr, base, PageSize::Huge2M, flags)?;
+                if p.cow {
+                    self.k
+                        .parent
+                        .map(&mut self.m.mem, haddr, base, PageSize::Huge2M, flags)?;
+                    self.m.mem.get(base)?;
+                }
+                let pmd_pa = self.k.mm.pmd_pa(&mut self.m.mem, haddr)?;
+                let table = self.m.mem.alloc()?;
+                self.k.deposited.insert(pmd_pa, table);
+                let st = self.m.mem.state(f);
+                self.chk.mapped(p.va & !0xfff, f, st);
+                continue;
+            }
             let f = self.m.mem.alloc()?;
             let pa = (f << PAGE_SHIFT) | (p.va & 0xff8);
             let v = self.m.store(pa, p.value)?;
             self.chk.store("init".into(), p.va, p.value, v, 0);
             let page = p.va & !0xfff;
-            let ro = pte::US | pte::A;
             if p.cow {
                 self.k
                     .mm

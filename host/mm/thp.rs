@@ -1,0 +1,207 @@
+//! A write fault on a COW-shared transparent huge page when no new huge
+//! page can be allocated: `do_huge_pmd_wp_page` then
+//! `do_huge_pmd_wp_page_fallback` (mm/huge_memory.c, site b). The seed keeps
+//! its notify under the PTL: 512 new pages replace the huge page (case B).
+//!
+//! ```text
+//! fault        pmd_lock; pmd_same; the huge page is shared: get_page; unlock
+//! copy         alloc 512 small pages; copy_user_highpage each subpage
+//! start        S (the 2 MiB range)
+//! lock         pmd_lock
+//! pmd_same     if !pmd_same(*pmd, orig_pmd): give up (free the copies)
+//! clear_flush  pmdp_huge_clear_flush_notify (cfn, kept by the seed)
+//! fill         pgtable_trans_huge_withdraw; 512 writable PTEs to the copies; pmd_populate
+//! remove_rmap  page_remove_rmap(huge page)
+//! unlock       spin_unlock
+//! end          E (4.14) / _only_end (4.15)
+//! put_old      put_page(huge page)
+//! ```
+//! The huge-page allocation is modelled as failing (memory pressure): that
+//! is when the fallback runs. The store is then retried by [`super::StoreOp`].
+
+use super::kernel::{Cx, MmError, Notify, Progress, WaitOn};
+use super::path::{self, KernelPath};
+use super::policy::Prim;
+use crate::mem::{pte, Pfn};
+
+pub const CHECKPOINTS_THP_FALLBACK: &[&str] = &[
+    "fault",
+    "copy",
+    "start",
+    "lock",
+    "pmd_same",
+    "clear_flush",
+    "fill",
+    "remove_rmap",
+    "unlock",
+    "end",
+    "put_old",
+];
+
+const HPAGE_SIZE: u64 = 1 << 21;
+const HPAGE_NR: u64 = 512;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pc {
+    Fault,
+    Copy,
+    Start,
+    Lock,
+    PmdSame,
+    ClearFlush,
+    Fill,
+    RemoveRmap,
+    Unlock,
+    End,
+    PutOld,
+    Done,
+}
+
+#[derive(Debug)]
+pub struct ThpFallback {
+    haddr: u64,
+    pmd_pa: u64,
+    pc: Pc,
+    orig_pmd: u64,
+    head: Pfn,
+    copies: Vec<Pfn>,
+    same: bool,
+    cleared: bool,
+    notify: Notify,
+}
+
+impl ThpFallback {
+    pub fn new(va: u64, pmd_pa: u64) -> Self {
+        ThpFallback {
+            haddr: va & !(HPAGE_SIZE - 1),
+            pmd_pa,
+            pc: Pc::Fault,
+            orig_pmd: 0,
+            head: 0,
+            copies: Vec::new(),
+            same: false,
+            cleared: false,
+            notify: Notify::default(),
+        }
+    }
+
+    fn ptl(&self) -> u64 {
+        self.pmd_pa >> 12
+    }
+
+    fn lock(&self, cx: &mut Cx) -> Option<WaitOn> {
+        path::lock(cx, self.ptl())
+    }
+}
+
+impl KernelPath for ThpFallback {
+    fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
+        let (start, end) = (self.haddr, self.haddr + HPAGE_SIZE);
+        let reached = match self.pc {
+            Pc::Fault => {
+                if let Some(w) = self.lock(cx) {
+                    return Ok(Progress::Wait(w));
+                }
+                self.orig_pmd = cx.m.mem.read(self.pmd_pa)?.value;
+                self.head = pte::pfn(self.orig_pmd) & !(HPAGE_NR - 1);
+                cx.m.mem.get(self.head)?;
+                path::unlock(cx, self.ptl());
+                self.pc = Pc::Copy;
+                "fault"
+            }
+            Pc::Copy => {
+                for i in 0..HPAGE_NR {
+                    let p = cx.m.mem.alloc()?;
+                    cx.m.mem.copy_frame(p, self.head + i)?;
+                    self.copies.push(p);
+                }
+                self.pc = Pc::Start;
+                "copy"
+            }
+            Pc::Start => {
+                self.pc = Pc::Lock;
+                "start"
+            }
+            Pc::Lock => {
+                if let Some(w) = self.lock(cx) {
+                    return Ok(Progress::Wait(w));
+                }
+                self.pc = Pc::PmdSame;
+                "lock"
+            }
+            Pc::PmdSame => {
+                self.same = cx.m.mem.read(self.pmd_pa)?.value == self.orig_pmd;
+                if !self.same {
+                    for p in std::mem::take(&mut self.copies) {
+                        path::put_page(cx, p)?;
+                    }
+                }
+                self.pc = if self.same {
+                    Pc::ClearFlush
+                } else {
+                    Pc::Unlock
+                };
+                "pmd_same"
+            }
+            Pc::ClearFlush => {
+                if !self.cleared {
+                    path::set_entry(cx, self.pmd_pa, self.haddr, 0)?;
+                    self.cleared = true;
+                }
+                let prim = Prim::ClearFlushNotify { seed_keeps: true };
+                if let Some(w) = self.notify.run(cx, prim, start, end)? {
+                    return Ok(Progress::Wait(w));
+                }
+                self.pc = Pc::Fill;
+                "clear_flush"
+            }
+            Pc::Fill => {
+                let table = cx.k.withdraw(self.pmd_pa).ok_or(MmError::Unsupported {
+                    what: "a huge page without a deposited page table",
+                    va: self.haddr,
+                })?;
+                let flags = pte::P | pte::RW | pte::US | pte::A | pte::D;
+                for (i, p) in self.copies.iter().enumerate() {
+                    cx.m.mem
+                        .write((table << 12) + 8 * i as u64, pte::make(*p, flags), 0)?;
+                }
+                path::set_entry(cx, self.pmd_pa, self.haddr, pte::make(table, pte::TABLE))?;
+                self.pc = Pc::RemoveRmap;
+                "fill"
+            }
+            Pc::RemoveRmap => {
+                if self.same {
+                    path::put_page(cx, self.head)?; // the mapping's reference
+                }
+                self.pc = Pc::Unlock;
+                "remove_rmap"
+            }
+            Pc::Unlock => {
+                path::unlock(cx, self.ptl());
+                self.pc = Pc::End;
+                "unlock"
+            }
+            Pc::End => {
+                let prim = Prim::End {
+                    seed_only_end: true,
+                };
+                if let Some(w) = self.notify.run(cx, prim, start, end)? {
+                    return Ok(Progress::Wait(w));
+                }
+                self.pc = Pc::PutOld;
+                "end"
+            }
+            Pc::PutOld => {
+                path::put_page(cx, self.head)?;
+                self.pc = Pc::Done;
+                "put_old"
+            }
+            Pc::Done => return Ok(Progress::Done),
+        };
+        Ok(Progress::Reached(reached))
+    }
+
+    fn finished(&self) -> bool {
+        self.pc == Pc::Done
+    }
+}
