@@ -15,9 +15,7 @@
 //! Every error names the file, the line and what to do.
 
 use crate::checker::Violation;
-use crate::mm::{
-    Policy, CHECKPOINTS_KSM, CHECKPOINTS_MKCLEAN, CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP,
-};
+use crate::mm::Policy;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -67,6 +65,14 @@ pub enum Action {
     Writeback {
         page: usize,
     },
+    /// mprotect(PROT_READ) of a hugetlb page (hugetlb_change_protection).
+    MprotectRo {
+        page: usize,
+    },
+    /// fork: the hugetlb VMA holding the page is copied to a child (copy_hugetlb_page_range).
+    Fork {
+        page: usize,
+    },
     Resume,
 }
 
@@ -95,6 +101,8 @@ pub struct Page {
     pub cow: bool,
     /// A 2 MiB transparent huge page (mapped by a PMD) holding `va`.
     pub thp: bool,
+    /// A 2 MiB hugetlbfs page (mapped by a PMD) holding `va`.
+    pub hugetlb: bool,
 }
 
 /// Timing knobs; every field can be set in `params:`.
@@ -173,6 +181,8 @@ struct RawPage {
     cow: bool,
     #[serde(default)]
     thp: bool,
+    #[serde(default)]
+    hugetlb: bool,
 }
 
 /// Line numbers (1-based) of the items of a top-level block sequence
@@ -253,13 +263,8 @@ fn parse_thread(s: &str) -> Option<ThreadRef> {
 
 /// Every checkpoint name a CPU thread can stop at.
 pub fn checkpoint_names() -> Vec<&'static str> {
-    let mut v: Vec<&str> = CHECKPOINTS_WP_PAGE_COPY.to_vec();
-    v.push("reuse");
-    for c in CHECKPOINTS_ZAP
-        .iter()
-        .chain(CHECKPOINTS_KSM)
-        .chain(CHECKPOINTS_MKCLEAN)
-    {
+    let mut v: Vec<&str> = vec!["reuse", "load"];
+    for c in crate::mm::ALL_CHECKPOINTS.iter().flat_map(|l| l.iter()) {
         if !v.contains(c) {
             v.push(c);
         }
@@ -310,7 +315,7 @@ impl Scenario {
             let p: RawPage = serde_yaml_ng::from_value(v).map_err(|e| {
                 err(
                     line,
-                    format!("page '{name}': {e} (fields: va, value, cow, thp)"),
+                    format!("page '{name}': {e} (fields: va, value, cow, thp, hugetlb)"),
                 )
             })?;
             if p.va & 7 != 0 || (p.va >> 47 != 0) {
@@ -325,7 +330,16 @@ impl Scenario {
                     format!("page '{name}' shares its 4 KiB page with '{}': give each name its own page", o.name),
                 ));
             }
-            let region = |o: &Page| o.va >> 21 == p.va >> 21 && (o.thp || p.thp);
+            if p.thp && p.hugetlb {
+                return Err(err(
+                    line,
+                    format!("page '{name}': a page is thp or hugetlb, not both"),
+                ));
+            }
+            let huge = |t: bool, h: bool| t || h;
+            let region = |o: &Page| {
+                o.va >> 21 == p.va >> 21 && (huge(o.thp, o.hugetlb) || huge(p.thp, p.hugetlb))
+            };
             if let Some(o) = pages.iter().find(|o| region(o)) {
                 return Err(err(
                     line,
@@ -338,6 +352,7 @@ impl Scenario {
                 value: p.value,
                 cow: p.cow,
                 thp: p.thp,
+                hugetlb: p.hugetlb,
             });
         }
         if pages.is_empty() || pages.len() > crate::sim::machine::PROBE_SLOTS {
@@ -490,12 +505,14 @@ fn parse_action(
             into: Some(page(q)?),
         },
         ["writeback", p] if matches!(thread, ThreadRef::Cpu(_)) => Action::Writeback { page: page(p)? },
-        ["munmap" | "ksm-wrprotect" | "ksm-merge" | "writeback", ..] if matches!(thread, ThreadRef::Dev(_)) => {
+        ["mprotect", p, "ro"] if matches!(thread, ThreadRef::Cpu(_)) => Action::MprotectRo { page: page(p)? },
+        ["fork", p] if matches!(thread, ThreadRef::Cpu(_)) => Action::Fork { page: page(p)? },
+        ["munmap" | "ksm-wrprotect" | "ksm-merge" | "writeback" | "mprotect" | "fork", ..] if matches!(thread, ThreadRef::Dev(_)) => {
             return Err("this is a kernel path: only CPU threads run it".into())
         }
         ["resume"] if matches!(thread, ThreadRef::Cpu(_)) => Action::Resume,
         ["resume"] => return Err("device threads cannot be resumed: they finish each access".into()),
-        _ => return Err("expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>' or 'resume', optionally followed by 'until <checkpoint>'".into()),
+        _ => return Err("expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'mprotect <page> ro', 'fork <page>' or 'resume', optionally followed by 'until <checkpoint>'".into()),
     };
     Ok(Entry {
         thread,

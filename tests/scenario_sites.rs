@@ -134,3 +134,36 @@ fn thp_cow_fallback_leaves_a_stale_2m_atc_entry_under_end_only() {
         );
     }
 }
+
+/// The device writes of a scenario, in order: (value, faulted).
+fn dev_writes(r: &RunReport) -> Vec<(u64, bool)> {
+    r.dev
+        .iter()
+        .filter(|d| d.write)
+        .map(|d| (d.value, d.fault))
+        .collect()
+}
+
+#[test]
+fn hugetlb_downgrades_stop_device_writes_once_the_call_returns() {
+    let mprotect = scenario("hugetlb-mprotect.yaml");
+    let fork = scenario("hugetlb-fork.yaml");
+    for p in Policy::ALL {
+        // mprotect: the CPU flush itself comes after the unlock, so the
+        // write in the middle lands under every generation.
+        let w = dev_writes(&run_one(&mprotect, p));
+        assert_eq!(
+            w,
+            vec![(0x71, false), (0x72, false), (0x73, true)],
+            "mprotect {p}"
+        );
+        // fork: 4.14's notify under the PTL stops the middle write.
+        let w = dev_writes(&run_one(&fork, p));
+        let middle_lands = p != Policy::Always;
+        assert_eq!(
+            w,
+            vec![(0x71, false), (0x72, !middle_lands), (0x73, true)],
+            "fork {p}"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 
 mod access;
 mod cow;
+mod hugetlb;
 mod kernel;
 mod ksm;
 mod mkclean;
@@ -14,6 +15,7 @@ mod zap;
 
 pub use access::LoadOp;
 pub use cow::{StoreOp, CHECKPOINTS_WP_PAGE_COPY};
+pub use hugetlb::{HugetlbOp, CHECKPOINTS_HUGETLB};
 pub use kernel::{Cx, HostEvent, Kernel, LockTable, MmError, Notify, Progress, WaitOn};
 pub use ksm::{KsmOp, CHECKPOINTS_KSM};
 pub use mkclean::{WritebackOp, CHECKPOINTS_MKCLEAN};
@@ -21,3 +23,13 @@ pub use path::KernelPath;
 pub use policy::{Policy, Prim};
 pub use thp::{ThpFallback, CHECKPOINTS_THP_FALLBACK};
 pub use zap::{ZapOp, CHECKPOINTS_ZAP};
+
+/// Every path's checkpoints, for the scenario's `until`.
+pub const ALL_CHECKPOINTS: &[&[&str]] = &[
+    CHECKPOINTS_WP_PAGE_COPY,
+    CHECKPOINTS_THP_FALLBACK,
+    CHECKPOINTS_ZAP,
+    CHECKPOINTS_KSM,
+    CHECKPOINTS_MKCLEAN,
+    CHECKPOINTS_HUGETLB,
+];

@@ -16,8 +16,8 @@ use crate::checker::{Checker, Finding, Violation, Window};
 use crate::iommu::{DriverStats, SvaDriver};
 use crate::mem::{pte, AddressSpace, Leaf, MemError, PageSize, PAGE_SHIFT};
 use crate::mm::{
-    Cx, HostEvent, Kernel, KernelPath, KsmOp, LoadOp, LockTable, MmError, Policy, Progress,
-    StoreOp, WaitOn, WritebackOp, ZapOp,
+    Cx, HostEvent, HugetlbOp, Kernel, KernelPath, KsmOp, LoadOp, LockTable, MmError, Policy,
+    Progress, StoreOp, WaitOn, WritebackOp, ZapOp,
 };
 use crate::scenario::{Action, Entry, Expected, Scenario, ThreadRef, MAX_CPUS, MAX_DEVS};
 use std::collections::BTreeSet;
@@ -297,8 +297,8 @@ impl<'s> Sim<'s> {
     fn map_pages(&mut self) -> Result<(), MmError> {
         for p in &self.s.pages {
             let ro = pte::US | pte::A;
-            if p.thp {
-                // A transparent huge page (shared with the parent if COW),
+            if p.thp || p.hugetlb {
+                // A transparent or hugetlbfs huge page (shared with the parent if COW),
                 // with the page table deposited for a later split.
                 let base = self.m.mem.alloc_contiguous(512)?;
                 let f = base + ((p.va >> PAGE_SHIFT) & 0x1ff);
@@ -315,9 +315,11 @@ impl<'s> Sim<'s> {
                         .map(&mut self.m.mem, haddr, base, PageSize::Huge2M, flags)?;
                     self.m.mem.get(base)?;
                 }
-                let pmd_pa = self.k.mm.pmd_pa(&mut self.m.mem, haddr)?;
-                let table = self.m.mem.alloc()?;
-                self.k.deposited.insert(pmd_pa, table);
+                if p.thp {
+                    let pmd_pa = self.k.mm.pmd_pa(&mut self.m.mem, haddr)?;
+                    let table = self.m.mem.alloc()?;
+                    self.k.deposited.insert(pmd_pa, table);
+                }
                 let st = self.m.mem.state(f);
                 self.chk.mapped(p.va & !0xfff, f, st);
                 continue;
@@ -563,6 +565,10 @@ impl<'s> Sim<'s> {
                         Some(q) => KsmOp::merge(s.pages[page].va, s.pages[q].va),
                     }),
                     Action::Writeback { page } => Box::new(WritebackOp::new(s.pages[page].va)),
+                    Action::MprotectRo { page } => {
+                        Box::new(HugetlbOp::mprotect_ro(s.pages[page].va))
+                    }
+                    Action::Fork { page } => Box::new(HugetlbOp::fork(s.pages[page].va)),
                     Action::Resume => unreachable!("handled above"),
                 };
                 self.cpus[i] = Cpu {
@@ -588,6 +594,8 @@ impl<'s> Sim<'s> {
                     Action::Munmap { .. }
                     | Action::Ksm { .. }
                     | Action::Writeback { .. }
+                    | Action::MprotectRo { .. }
+                    | Action::Fork { .. }
                     | Action::Resume => {
                         unreachable!("rejected by the parser")
                     }

@@ -1,0 +1,219 @@
+//! hugetlbfs (mm/hugetlb.c, Linux 4.14/4.15): `hugetlb_change_protection`
+//! (mprotect, site e) and `copy_hugetlb_page_range` (fork, site d), for 2 MiB
+//! huge pages mapped by PMD entries.
+//!
+//! `mprotect X ro`:
+//! ```text
+//! start    S (the VMA range); i_mmap_lock_write
+//! lock     huge_pte_lock
+//! change   huge_ptep_get_and_clear; huge_pte_modify(read-only); set_huge_pte_at
+//! unlock   spin_unlock
+//! flush    flush_hugetlb_tlb_range (the CPU flush; 6.6+: the secondary flush too)
+//! notify   mmu_notifier_invalidate_range (4.14; the seed drops it: a downgrade)
+//! end      i_mmap_unlock_write; E
+//! ```
+//! `fork X` (the VMA holding X is copied to a child; `cow`: a private mapping):
+//! ```text
+//! start    S (the VMA range)
+//! lock     huge_pte_lock of the child's entry, then the parent's (nested)
+//! wrprotect huge_ptep_set_wrprotect on the parent's entry (no CPU flush here)
+//! notify   mmu_notifier_invalidate_range(vma range) (4.14; dropped by the seed)
+//! copy     get_page; page_dup_rmap; set_huge_pte_at in the child
+//! unlock   both locks
+//! end      E
+//! flush    dup_mmap's flush_tlb_mm(oldmm) after every VMA is copied (the CPU
+//!          flush of the write-protect; 6.6+: the secondary flush too)
+//! ```
+
+use super::kernel::{Cx, MmError, Notify, Progress};
+use super::path::{self, KernelPath};
+use super::policy::Prim;
+use crate::mem::{pte, AddressSpace, PageSize};
+
+pub const CHECKPOINTS_HUGETLB: &[&str] = &[
+    "start",
+    "lock",
+    "change",
+    "wrprotect",
+    "notify",
+    "copy",
+    "unlock",
+    "flush",
+    "end",
+];
+
+const HPAGE: u64 = 1 << 21;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pc {
+    Start,
+    Lock,
+    Change,
+    Wrprotect,
+    Notify,
+    Copy,
+    Unlock,
+    Flush,
+    End,
+    Done,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Mprotect,
+    Fork,
+}
+
+#[derive(Debug)]
+pub struct HugetlbOp {
+    kind: Kind,
+    haddr: u64,
+    pc: Pc,
+    pmd_pa: u64,
+    child: Option<(AddressSpace, u64)>,
+    notify: Notify,
+}
+
+impl HugetlbOp {
+    pub fn mprotect_ro(va: u64) -> Self {
+        Self::new(Kind::Mprotect, va)
+    }
+
+    pub fn fork(va: u64) -> Self {
+        Self::new(Kind::Fork, va)
+    }
+
+    fn new(kind: Kind, va: u64) -> Self {
+        HugetlbOp {
+            kind,
+            haddr: va & !(HPAGE - 1),
+            pc: Pc::Start,
+            pmd_pa: 0,
+            child: None,
+            notify: Notify::default(),
+        }
+    }
+
+    fn range(&self) -> (u64, u64) {
+        (self.haddr, self.haddr + HPAGE)
+    }
+}
+
+impl KernelPath for HugetlbOp {
+    fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
+        let (start, end) = self.range();
+        let reached = match self.pc {
+            Pc::Start => {
+                self.pmd_pa = cx.k.mm.pmd_pa(&mut cx.m.mem, self.haddr)?;
+                let e = cx.m.mem.read(self.pmd_pa)?.value;
+                if !pte::present(e) || e & pte::PS == 0 {
+                    return Err(MmError::Unsupported {
+                        what: "mprotect/fork of a page that is not a hugetlb page",
+                        va: self.haddr,
+                    });
+                }
+                if self.kind == Kind::Fork {
+                    // The child's address space, with its page tables down to the PMD.
+                    let child = AddressSpace::new(&mut cx.m.mem, 0)?;
+                    let dst = child.map(&mut cx.m.mem, self.haddr, 0, PageSize::Huge2M, 0)?;
+                    cx.m.mem.write(dst, 0, 0)?;
+                    self.child = Some((child, dst));
+                }
+                self.pc = Pc::Lock;
+                "start"
+            }
+            Pc::Lock => {
+                if let Some((_, dst)) = self.child {
+                    if let Some(w) = path::lock(cx, dst >> 12) {
+                        return Ok(Progress::Wait(w));
+                    }
+                }
+                if let Some(w) = path::lock(cx, self.pmd_pa >> 12) {
+                    return Ok(Progress::Wait(w));
+                }
+                self.pc = if self.kind == Kind::Fork {
+                    Pc::Wrprotect
+                } else {
+                    Pc::Change
+                };
+                "lock"
+            }
+            Pc::Change => {
+                let old = path::set_entry(cx, self.pmd_pa, self.haddr, 0)?;
+                path::set_entry(cx, self.pmd_pa, self.haddr, old & !pte::RW)?;
+                self.pc = Pc::Unlock;
+                "change"
+            }
+            Pc::Wrprotect => {
+                let old = cx.m.mem.read(self.pmd_pa)?.value;
+                path::set_entry(cx, self.pmd_pa, self.haddr, old & !pte::RW)?;
+                self.pc = Pc::Notify;
+                "wrprotect"
+            }
+            Pc::Notify => {
+                let prim = Prim::InvalidateRange { seed_keeps: false };
+                if let Some(w) = self.notify.run(cx, prim, start, end)? {
+                    return Ok(Progress::Wait(w));
+                }
+                self.pc = if self.kind == Kind::Fork {
+                    Pc::Copy
+                } else {
+                    Pc::End
+                };
+                "notify"
+            }
+            Pc::Copy => {
+                let e = cx.m.mem.read(self.pmd_pa)?.value;
+                cx.m.mem.get(pte::pfn(e) & !0x1ff)?;
+                if let Some((_, dst)) = self.child {
+                    cx.m.mem.write(dst, e, 0)?;
+                }
+                self.pc = Pc::Unlock;
+                "copy"
+            }
+            Pc::Unlock => {
+                path::unlock(cx, self.pmd_pa >> 12);
+                if let Some((_, dst)) = self.child {
+                    path::unlock(cx, dst >> 12);
+                }
+                self.pc = if self.kind == Kind::Fork {
+                    Pc::End
+                } else {
+                    Pc::Flush
+                };
+                "unlock"
+            }
+            Pc::Flush => {
+                if let Some(w) = self.notify.run(cx, Prim::FlushTlbRange, start, end)? {
+                    return Ok(Progress::Wait(w));
+                }
+                self.pc = if self.kind == Kind::Fork {
+                    Pc::Done
+                } else {
+                    Pc::Notify
+                };
+                "flush"
+            }
+            Pc::End => {
+                let prim = Prim::End {
+                    seed_only_end: false,
+                };
+                if let Some(w) = self.notify.run(cx, prim, start, end)? {
+                    return Ok(Progress::Wait(w));
+                }
+                self.pc = if self.kind == Kind::Fork {
+                    Pc::Flush
+                } else {
+                    Pc::Done
+                };
+                "end"
+            }
+            Pc::Done => return Ok(Progress::Done),
+        };
+        Ok(Progress::Reached(reached))
+    }
+
+    fn finished(&self) -> bool {
+        self.pc == Pc::Done
+    }
+}
