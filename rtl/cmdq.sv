@@ -6,7 +6,9 @@
 // the tail, the IOMMU the head. While head != tail: read dword0 then dword1
 // at base + head * 16, then execute, in order:
 //   IOTINVAL.VMA  invalidate the IOTLB (and mark a matching walk "do not
-//                 fill") in one cycle; head moves on.
+//                 fill") in one cycle; head moves on. With AV, dword1 names
+//                 the 4 KiB page of ADDR (S=0) or the naturally aligned
+//                 range of 2^(13+t) bytes (S=1), encoded as in ATS.INVAL.
 //   ATS.INVAL     allocate the lowest free ITag (stall while none is free),
 //                 send the Invalidate Request; head moves on without waiting
 //                 for the Invalidate Completion.
@@ -42,7 +44,8 @@ module cmdq
   output logic        inval_av_o,
   output logic        inval_pv_o,
   output pasid_t      inval_pasid_o,
-  output vpn_t        inval_vpn_o,
+  output vpn_t        inval_vpn_o,      // base page of the range
+  output log2n_t      inval_log2n_o,    // log2 of the number of pages
   // ATS Invalidate Request
   output logic        inv_req_valid_o,
   input  logic        inv_req_ready_i,
@@ -101,7 +104,8 @@ module cmdq
   assign inval_av_o    = cmd.av;
   assign inval_pv_o    = cmd.pv;
   assign inval_pasid_o = cmd.pasid;
-  assign inval_vpn_o   = dw1_q[12 +: VpnW];
+  assign inval_log2n_o = ats_log2n(dw1_q);
+  assign inval_vpn_o   = dw1_q[12 +: VpnW] & vpn_mask(inval_log2n_o);
 
   assign inv_req_pv_o    = cmd.pv;
   assign inv_req_pasid_o = cmd.pasid;

@@ -72,6 +72,7 @@ module iommu
   logic   inval_pv;
   pasid_t inval_pasid;
   vpn_t   inval_vpn;
+  log2n_t inval_log2n;
 
   // ATS Invalidate Request / Completion
   logic   inv_req_valid;
@@ -133,6 +134,7 @@ module iommu
     .inval_pv_o        (inval_pv),
     .inval_pasid_o     (inval_pasid),
     .inval_vpn_o       (inval_vpn),
+    .inval_log2n_o     (inval_log2n),
     .inv_req_valid_o   (inv_req_valid),
     .inv_req_ready_i   (inv_req_ready),
     .inv_req_itag_o    (inv_req_itag),
@@ -189,6 +191,7 @@ module iommu
     .inval_pv_i     (inval_pv),
     .inval_pasid_i  (inval_pasid),
     .inval_vpn_i    (inval_vpn),
+    .inval_log2n_i  (inval_log2n),
     .probe_pasid_i,
     .probe_vpn_i,
     .probe_o        (probe_iotlb_o)
@@ -237,6 +240,7 @@ module iommu
     .inval_pv_i     (inval_pv),
     .inval_pasid_i  (inval_pasid),
     .inval_vpn_i    (inval_vpn),
+    .inval_log2n_i  (inval_log2n),
     .cpl_valid_o    (cpl_valid),
     .cpl_ready_i    (cpl_ready),
     .cpl_tag_o      (cpl_tag),

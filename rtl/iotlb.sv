@@ -3,8 +3,10 @@
 // A 4 KiB entry lives in the set indexed by VPN[IdxW-1:0], a 2 MiB entry in
 // the set indexed by VPN[9+IdxW-1:9]; a lookup reads both sets in the same
 // cycle (a 4 KiB hit wins over a 2 MiB hit). IOTINVAL.VMA invalidates by
-// (PASID, address), by PASID, by address or everything, in one cycle; an
-// address inside a 2 MiB entry hits it. Replacement: an entry with the same
+// (PASID, address range), by PASID, by address range or everything, in one
+// cycle; the range is a naturally aligned block of 2^inval_log2n_i pages and
+// every entry (4 KiB or 2 MiB) that overlaps it is dropped, so an address
+// inside a 2 MiB entry hits it. Replacement: an entry with the same
 // tag is overwritten, else the lowest invalid way, else the set's round-robin
 // pointer (which then advances).
 //
@@ -38,7 +40,8 @@ module iotlb
   input  logic                        inval_av_i,     // address valid
   input  logic                        inval_pv_i,     // PASID valid
   input  pasid_t                      inval_pasid_i,
-  input  vpn_t                        inval_vpn_i,
+  input  vpn_t                        inval_vpn_i,    // base page of the range
+  input  log2n_t                      inval_log2n_i,  // log2 of its page count
   // debug probes (docs/socket.md), combinational
   input  pasid_t [NumProbes-1:0]      probe_pasid_i,
   input  vpn_t   [NumProbes-1:0]      probe_vpn_i,
@@ -148,8 +151,10 @@ module iotlb
              ((fill_valid_i && slot_t'(i) == fill_slot) ? fill_pasid_i : pasid_q[i]) == inval_pasid_i) &&
             (!inval_av_i ||
              ((fill_valid_i && slot_t'(i) == fill_slot)
-                ? blocks_overlap(fill_tag, xlat_log2n(fill_xlat_i.is_2m), inval_vpn_i, '0)
-                : blocks_overlap(vpn_q[i], xlat_log2n(xlat_q[i].is_2m), inval_vpn_i, '0)))) begin
+                ? blocks_overlap(fill_tag, xlat_log2n(fill_xlat_i.is_2m), inval_vpn_i,
+                                  inval_log2n_i)
+                : blocks_overlap(vpn_q[i], xlat_log2n(xlat_q[i].is_2m), inval_vpn_i,
+                                  inval_log2n_i)))) begin
           valid_d[i] = 1'b0;
         end
       end

@@ -52,6 +52,8 @@ package shootdown_pkg;
   } cmd_dw0_t;
 
   // dword1 bit 11 of ATS.INVAL: the PCIe Invalidate Request S (size) bit.
+  // IOTINVAL.VMA uses the same bit and the same encoding for its range form
+  // (VT-d's address mask, AMD's INVALIDATE_IOMMU_PAGES S bit): see ats_log2n.
   localparam int unsigned AtsSBit = 11;
 
   // ---------------------------------------------------------------------------
@@ -149,7 +151,8 @@ package shootdown_pkg;
   // untranslated address bits 63:12 and S in bit 11). S=0: one 4 KiB page.
   // S=1: 2^(13+t) bytes, t = number of consecutive one bits of the address
   // starting at bit 12, i.e. 2^(1+t) pages. Returns log2 of the page count,
-  // saturated at 36 (the whole 48-bit VA space).
+  // saturated at 36 (the whole 48-bit VA space). dword1 of IOTINVAL.VMA
+  // (AV=1) is decoded the same way.
   function automatic log2n_t ats_log2n(logic [63:0] dw1);
     int unsigned t;
     logic        stop;

@@ -8,8 +8,9 @@
 // fill"); the result is still sent to the device, which must discard it if an
 // ATS invalidation for the page overtook it (PCIe ATS device rule).
 //
-// The match during a walk is conservative: any page of the 2 MiB region of
-// the requested page, since the walk may return a 2 MiB leaf.
+// The match during a walk is conservative: an invalidation range that
+// overlaps the 2 MiB region of the requested page, since the walk may return
+// a 2 MiB leaf.
 
 module tr_server
   import shootdown_pkg::*;
@@ -43,6 +44,7 @@ module tr_server
   input  logic   inval_pv_i,
   input  pasid_t inval_pasid_i,
   input  vpn_t   inval_vpn_i,
+  input  log2n_t inval_log2n_i,
   // Translation Completion (also the in-flight result for the xlat probes)
   output logic   cpl_valid_o,
   input  logic   cpl_ready_i,
@@ -69,7 +71,7 @@ module tr_server
   logic   inval_hit;
 
   assign inval_hit = inval_valid_i && (!inval_pv_i || inval_pasid_i == pasid_q) &&
-                     (!inval_av_i || blocks_overlap(inval_vpn_i, '0, vpn_q,
+                     (!inval_av_i || blocks_overlap(inval_vpn_i, inval_log2n_i, vpn_q,
                                                     log2n_t'(Log2Pages2M)));
 
   assign tr_ready_o     = (state_q == StIdle);

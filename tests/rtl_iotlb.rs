@@ -1,11 +1,13 @@
 //! The IOTLB: filled by walks, hit by later Translation Requests (no walk
 //! traffic), and emptied by IOTINVAL.VMA by address, by PASID, globally,
-//! and by an address inside a 2 MiB entry. Observed through the probes and
-//! through the walker's memory reads.
+//! by an address inside a 2 MiB entry and by a range (S=1). Observed through
+//! the probes and through the walker's memory reads.
 
 mod common;
 use common::*;
-use shootdown::rtl::{cmd_ats_inval, cmd_iofence_c, cmd_iotinval_vma, ProbeEntry};
+use shootdown::rtl::{
+    cmd_ats_inval, cmd_iofence_c, cmd_iotinval_range, cmd_iotinval_vma, iotinval_range, ProbeEntry,
+};
 
 const PASID: u32 = 3;
 const MAX: u64 = 3_000;
@@ -192,4 +194,104 @@ fn an_iotinval_during_a_walk_keeps_its_result_out_of_the_iotlb() {
         s.probe(0)[1].is_some(),
         "the device still caches it (the ATS.INVAL would follow)"
     );
+}
+
+#[test]
+fn a_range_iotinval_drops_the_entries_inside_and_keeps_the_rest() {
+    let mut s = Sim::new(2, 3);
+    // 4 KiB pages around the 16 KiB block [0x5100_4000, 0x5100_8000)
+    let base = 0x5100_0000;
+    let pages = [0x3000u64, 0x4000, 0x7000, 0x8000];
+    for (i, off) in pages.iter().enumerate() {
+        s.map_4k(
+            PASID,
+            base + off,
+            0x70_0000_0000 + (i as u64) * 0x1000,
+            true,
+        );
+        s.read_wait(i as u8, PASID, base + off, MAX);
+        s.set_probe(i, PASID, base + off);
+    }
+    s.step();
+    assert!(
+        (0..4).all(|i| s.probe(i)[0].is_some()),
+        "all four cached before the invalidation"
+    );
+    let cmd = cmd_iotinval_range(PASID, base + 0x4000, 0x4000);
+    assert_eq!(iotinval_range(cmd[1]), (base + 0x4000, 14), "S=1, 16 KiB");
+    s.submit_cmds(&[cmd]);
+    s.wait_cq_empty(MAX);
+    s.step();
+    let held: Vec<bool> = (0..4).map(|i| s.probe(i)[0].is_some()).collect();
+    assert_eq!(
+        held,
+        vec![true, false, false, true],
+        "0x4000 and 0x7000 are inside the range, 0x3000 and 0x8000 outside"
+    );
+
+    // The pages inside walk again, the ones outside still hit.
+    flush_atc(&mut s, PASID);
+    let walks = s.walk_reads();
+    s.read_wait(10, PASID, base + 0x3000, MAX);
+    s.read_wait(11, PASID, base + 0x8000, MAX);
+    assert_eq!(s.walk_reads(), walks, "outside the range: IOTLB hits");
+    s.read_wait(12, PASID, base + 0x7000, MAX);
+    assert_eq!(s.walk_reads(), walks + 5, "inside the range: a walk");
+}
+
+#[test]
+fn a_range_iotinval_overlapping_a_2m_entry_drops_it_and_a_disjoint_one_keeps_it() {
+    let mut s = Sim::new(2, 3);
+    let va = 0x80_0000_0000 + 0x60_0000; // 2 MiB aligned
+    s.map_2m(PASID, va, 0x6_0000_0000, true);
+    s.read_wait(1, PASID, va + 0x8, MAX);
+    s.set_probe(0, PASID, va + 0x1f_f000);
+    s.step();
+    assert!(s.probe(0)[0].is_some_and(|e| e.is_2m));
+
+    // 1 MiB just below the entry and 2 MiB just above: disjoint, kept
+    s.submit_cmds(&[
+        cmd_iotinval_range(PASID, va - 0x10_0000, 0x10_0000),
+        cmd_iotinval_range(PASID, va + 0x20_0000, 0x20_0000),
+    ]);
+    s.wait_cq_empty(MAX);
+    s.step();
+    assert!(
+        s.probe(0)[0].is_some(),
+        "disjoint ranges keep the 2 MiB entry"
+    );
+
+    // another PASID's range over the same addresses: kept
+    s.submit_cmds(&[cmd_iotinval_range(PASID + 1, va, 0x20_0000)]);
+    s.wait_cq_empty(MAX);
+    s.step();
+    assert!(s.probe(0)[0].is_some(), "another PASID keeps it");
+
+    // 8 KiB inside the entry (not holding the probed page): dropped
+    s.submit_cmds(&[cmd_iotinval_range(PASID, va + 0x4_0000, 0x2000)]);
+    s.wait_cq_empty(MAX);
+    s.step();
+    assert_eq!(s.probe(0)[0], None, "a range inside a 2 MiB entry drops it");
+}
+
+#[test]
+fn a_range_iotinval_during_a_walk_keeps_its_result_out_of_the_iotlb() {
+    let mut s = Sim::new(30, 3);
+    // in the second 2 MiB region of a 4 MiB block: the block's dword1
+    // (base | ones in bits 12..20) names an address of the first region
+    let va = 0x9130_5000;
+    s.map_4k(PASID, va, 0x61_0000_0000, true);
+    s.set_probe(0, PASID, va);
+    s.submit(1, false, PASID, va, 0);
+    let root = PASID_TABLE + u64::from(PASID) * 8;
+    s.run_until("walk start", MAX, |s| {
+        s.iommu_log.iter().any(|a| a.addr == root)
+    });
+    let cmd = cmd_iotinval_range(PASID, 0x9100_0000, 0x40_0000);
+    assert_eq!(cmd[1] >> 21, 0x9100_0000 >> 21);
+    s.submit_cmds(&[cmd]);
+    let r = s.wait_response(1, MAX);
+    assert_eq!(r.status, 0);
+    s.step();
+    assert_eq!(s.probe(0)[0], None, "the walk result is not cached");
 }

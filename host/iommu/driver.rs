@@ -1,17 +1,26 @@
 //! The SVA driver: turns one secondary-TLB flush of `[start, end)` into
-//! IOTINVAL.VMA, ATS.INVAL and IOFENCE.C commands, in the order every Linux
-//! driver uses (IOMMU's own TLB first, so the device cannot refill its ATC
-//! from a stale IOTLB entry; then the ATC; then a fence), and spins on the
-//! fence's completion word while the RTL runs.
+//! IOTINVAL.VMA, ATS.INVAL and IOFENCE.C commands in the order of the
+//! chosen [`DriverKind`], and spins on each fence's completion word while the
+//! RTL runs.
 //!
-//! The queue is a ring in [`PhysMem`]; the tail is the register the RTL
-//! reads (`cq_tail_i`). Like `qi_submit_sync` (Intel) or the AMD driver's
-//! `iommu->lock`, one CPU at a time owns the queue from the first command
-//! to the fence's completion: the owner is recorded here and other CPUs
-//! spin until it is released.
+//! A flush is a list of *parts* (see [`DriverKind::plan`]). The driver writes
+//! a part's commands, then an IOFENCE.C (AV=1) that writes a fresh DATA to
+//! the completion word, publishes the tail, and spins until the word holds
+//! that DATA; only then does it write the next part, as Linux's
+//! `qi_submit_sync` (VT-d), `iommu_completion_wait` (AMD) and
+//! `arm_smmu_cmdq_issue_cmdlist` with a CMD_SYNC (SMMUv3) do. A part larger
+//! than the free room of the ring is written as the IOMMU consumes it (the
+//! Linux drivers also wait for queue space).
+//!
+//! The queue is a ring in [`PhysMem`](crate::mem::PhysMem); the tail is the
+//! register the RTL reads (`cq_tail_i`). Like `qi_submit_sync` (Intel) or the
+//! AMD driver's `iommu->lock`, one CPU at a time owns the queue from the
+//! first command to the last fence's completion: the owner is recorded here
+//! and other CPUs spin until it is released.
 
+use super::{Cmd, DriverKind};
 use crate::mem::{MemError, PAGE_SIZE};
-use crate::rtl::{cmd_ats_inval, cmd_iofence_c, cmd_iotinval_vma};
+use crate::rtl::{cmd_ats_inval, cmd_iofence_c, cmd_iotinval_range, cmd_iotinval_vma};
 use crate::sim::machine::{IommuLayout, Machine};
 use thiserror::Error;
 
@@ -26,18 +35,42 @@ pub enum DriverError {
 pub struct DriverStats {
     /// Secondary-TLB flushes requested (one per notify that reached the driver).
     pub flushes: u64,
-    /// Commands written to the queue.
+    /// Commands written to the queue by the driver (IOTINVAL.VMA, ATS.INVAL
+    /// and IOFENCE.C; not the `btm_snoops`).
     pub commands: u64,
     pub iotinval: u64,
     pub ats_inval: u64,
+    /// IOFENCE.C commands; each one is a wait of the flushing CPU.
     pub fences: u64,
+    /// Flushes that invalidated a whole PASID (IOTLB or ATC) instead of a
+    /// range.
+    pub whole_pasid: u64,
+    /// `arm-btm` only: IOTINVAL.VMA commands standing for the SMMU's snoop
+    /// of the CPU's broadcast TLBI (not driver commands, not in `commands`).
+    pub btm_snoops: u64,
 }
 
-/// A flush in progress: the fence DATA the owner waits for.
+/// A flush in progress: the owner, and the DATA of the flush's last fence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlushTicket {
     pub data: u32,
     pub owner: usize,
+}
+
+/// The flush that owns the queue.
+#[derive(Debug)]
+struct Active {
+    owner: usize,
+    pasid: u32,
+    parts: Vec<Vec<Cmd>>,
+    /// DATA of each part's fence.
+    data: Vec<u32>,
+    /// The part being written or waited for.
+    part: usize,
+    /// Commands of `part` already in the ring.
+    written: usize,
+    /// The fence of `part` is in the ring.
+    fenced: bool,
 }
 
 pub struct SvaDriver {
@@ -45,8 +78,10 @@ pub struct SvaDriver {
     completion_pa: u64,
     tail: u32,
     next_data: u32,
-    owner: Option<usize>,
-    /// Ranges of more pages than this invalidate the whole PASID.
+    kind: DriverKind,
+    active: Option<Active>,
+    /// Generic driver only: ranges of more pages than this invalidate the
+    /// whole PASID.
     pub max_pages: u64,
     pub stats: DriverStats,
 }
@@ -66,17 +101,40 @@ pub fn ats_range(start: u64, end: u64) -> (u64, u64) {
     }
 }
 
+/// The queue encoding of a model command for `pasid`.
+fn encode(pasid: u32, c: Cmd) -> [u64; 2] {
+    match c {
+        Cmd::IotlbPage { va } => cmd_iotinval_vma(Some(pasid), Some(va)),
+        Cmd::IotlbRange { base, size } => cmd_iotinval_range(pasid, base, size),
+        Cmd::IotlbPasid | Cmd::Snoop { size: 0, .. } => cmd_iotinval_vma(Some(pasid), None),
+        Cmd::Snoop { base, size } => cmd_iotinval_range(pasid, base, size),
+        Cmd::Atc { base, size } => cmd_ats_inval(pasid, base, size),
+        Cmd::AtcAll => cmd_ats_inval(pasid, 0, u64::MAX),
+    }
+}
+
 impl SvaDriver {
+    /// The generic driver (the seed's behaviour).
     pub fn new(layout: IommuLayout, completion_pa: u64) -> Self {
+        Self::with_kind(layout, completion_pa, DriverKind::Generic)
+    }
+
+    /// A driver following `kind`'s command sequence.
+    pub fn with_kind(layout: IommuLayout, completion_pa: u64, kind: DriverKind) -> Self {
         SvaDriver {
             layout,
             completion_pa,
             tail: 0,
             next_data: 1,
-            owner: None,
+            kind,
+            active: None,
             max_pages: 64,
             stats: DriverStats::default(),
         }
+    }
+
+    pub fn kind(&self) -> DriverKind {
+        self.kind
     }
 
     fn entries(&self) -> u32 {
@@ -85,11 +143,13 @@ impl SvaDriver {
 
     /// Which CPU thread owns the queue now.
     pub fn owner(&self) -> Option<usize> {
-        self.owner
+        self.active.as_ref().map(|a| a.owner)
     }
 
-    /// Start a flush for CPU thread `owner`; `None` while another thread
-    /// owns the queue or the ring has no room (the caller spins and retries).
+    /// Start a flush for CPU thread `owner`: `None` while another thread owns
+    /// the queue (the caller spins and retries). Otherwise the thread owns
+    /// the queue, the first part is written (as much of it as the ring has
+    /// room for) and the caller polls the ticket until the flush is done.
     pub fn try_begin(
         &mut self,
         m: &mut Machine,
@@ -98,69 +158,250 @@ impl SvaDriver {
         start: u64,
         end: u64,
     ) -> Result<Option<FlushTicket>, DriverError> {
-        if self.owner.is_some() {
+        if self.active.is_some() {
             return Ok(None);
         }
-        let pages = end.saturating_sub(start).div_ceil(PAGE_SIZE).max(1);
-        let mut cmds: Vec<[u64; 2]> = Vec::new();
-        if pages > self.max_pages {
-            cmds.push(cmd_iotinval_vma(Some(pasid), None));
-            self.stats.iotinval += 1;
-        } else {
-            for p in 0..pages {
-                cmds.push(cmd_iotinval_vma(Some(pasid), Some(start + p * PAGE_SIZE)));
-                self.stats.iotinval += 1;
-            }
-        }
-        let (base, size) = ats_range(start, end);
-        cmds.push(cmd_ats_inval(pasid, base, size));
-        self.stats.ats_inval += 1;
-        let data = self.next_data;
-        cmds.push(cmd_iofence_c(Some(self.completion_pa), data));
-        self.stats.fences += 1;
-
-        let n = self.entries();
-        let used = self.tail.wrapping_sub(m.cq_head()) & (n - 1);
-        if used + cmds.len() as u32 >= n {
-            return Ok(None);
-        }
-        m.mem
-            .write(self.completion_pa, 0, 0)
-            .map_err(|source| DriverError::Queue { source })?;
-        for c in &cmds {
-            let pa = self.layout.cq_base + u64::from(self.tail) * 16;
-            for (i, dw) in c.iter().enumerate() {
-                m.mem
-                    .write(pa + 8 * i as u64, *dw, 0)
-                    .map_err(|source| DriverError::Queue { source })?;
-            }
-            self.tail = (self.tail + 1) & (n - 1);
-        }
-        m.set_cq_tail(self.tail);
-        self.stats.commands += cmds.len() as u64;
+        let parts = self.kind.plan(start, end, self.max_pages);
+        let data: Vec<u32> = parts
+            .iter()
+            .map(|_| {
+                let d = self.next_data;
+                self.next_data = self.next_data.wrapping_add(1).max(1);
+                d
+            })
+            .collect();
+        let whole = parts
+            .iter()
+            .flatten()
+            .any(|c| matches!(c, Cmd::IotlbPasid | Cmd::AtcAll));
         self.stats.flushes += 1;
-        self.next_data = self.next_data.wrapping_add(1).max(1);
-        self.owner = Some(owner);
-        Ok(Some(FlushTicket { data, owner }))
+        self.stats.whole_pasid += u64::from(whole);
+        let ticket = FlushTicket {
+            data: *data.last().expect("a flush has at least one part"),
+            owner,
+        };
+        self.active = Some(Active {
+            owner,
+            pasid,
+            parts,
+            data,
+            part: 0,
+            written: 0,
+            fenced: false,
+        });
+        self.advance(m)?;
+        Ok(Some(ticket))
     }
 
-    /// One spin of the owner on the completion word; true (and the queue
-    /// released) once the fence has written it.
-    pub fn poll(&mut self, m: &Machine, t: FlushTicket) -> bool {
-        let done = m
-            .mem
-            .read(self.completion_pa)
-            .is_ok_and(|w| w.value == u64::from(t.data));
-        if done && self.owner == Some(t.owner) {
-            self.owner = None;
+    /// One spin of the owner: true (and the queue released) once the
+    /// flush's last fence has written its DATA. Between parts this writes
+    /// the next part as soon as the previous fence completed.
+    ///
+    /// # Panics
+    /// If the ring or the completion word is not writable memory (a setup
+    /// error: both are allocated before any flush); [`SvaDriver::try_poll`]
+    /// returns that as an error instead.
+    pub fn poll(&mut self, m: &mut Machine, t: FlushTicket) -> bool {
+        self.try_poll(m, t).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`SvaDriver::poll`], with queue write errors returned.
+    pub fn try_poll(&mut self, m: &mut Machine, t: FlushTicket) -> Result<bool, DriverError> {
+        match &self.active {
+            Some(a) if a.owner == t.owner && a.data.last() == Some(&t.data) => self.advance(m),
+            // Not the flush in progress: that one finished earlier.
+            _ => Ok(true),
         }
-        done
+    }
+
+    /// Free entries of the ring (one slot stays empty: head == tail means
+    /// empty).
+    fn room(&self, m: &Machine) -> u32 {
+        let n = self.entries();
+        let used = self.tail.wrapping_sub(m.cq_head()) & (n - 1);
+        n - 1 - used
+    }
+
+    fn push(&mut self, m: &mut Machine, c: [u64; 2]) -> Result<(), DriverError> {
+        let pa = self.layout.cq_base + u64::from(self.tail) * 16;
+        for (i, dw) in c.iter().enumerate() {
+            m.mem
+                .write(pa + 8 * i as u64, *dw, 0)
+                .map_err(|source| DriverError::Queue { source })?;
+        }
+        self.tail = (self.tail + 1) & (self.entries() - 1);
+        Ok(())
+    }
+
+    /// Write what the current part still needs, or check its fence and move
+    /// on; true once the last part's fence completed.
+    fn advance(&mut self, m: &mut Machine) -> Result<bool, DriverError> {
+        let Some(mut a) = self.active.take() else {
+            return Ok(true);
+        };
+        let r = self.advance_active(m, &mut a);
+        if !matches!(r, Ok(true)) {
+            self.active = Some(a);
+        }
+        r
+    }
+
+    fn advance_active(&mut self, m: &mut Machine, a: &mut Active) -> Result<bool, DriverError> {
+        loop {
+            let cmds = &a.parts[a.part];
+            if !a.fenced {
+                if a.written == 0 {
+                    // the completion word must not already hold this DATA
+                    m.mem
+                        .write(self.completion_pa, 0, 0)
+                        .map_err(|source| DriverError::Queue { source })?;
+                }
+                let mut room = self.room(m);
+                let before = self.tail;
+                while room > 0 && a.written < cmds.len() {
+                    let c = cmds[a.written];
+                    self.push(m, encode(a.pasid, c))?;
+                    match c {
+                        Cmd::Snoop { .. } => self.stats.btm_snoops += 1,
+                        Cmd::Atc { .. } | Cmd::AtcAll => {
+                            self.stats.ats_inval += 1;
+                            self.stats.commands += 1;
+                        }
+                        _ => {
+                            self.stats.iotinval += 1;
+                            self.stats.commands += 1;
+                        }
+                    }
+                    a.written += 1;
+                    room -= 1;
+                }
+                if room > 0 && a.written == cmds.len() {
+                    self.push(m, cmd_iofence_c(Some(self.completion_pa), a.data[a.part]))?;
+                    self.stats.fences += 1;
+                    self.stats.commands += 1;
+                    a.fenced = true;
+                }
+                if self.tail != before {
+                    m.set_cq_tail(self.tail);
+                }
+                return Ok(false);
+            }
+            let done = m
+                .mem
+                .read(self.completion_pa)
+                .is_ok_and(|w| w.value == u64::from(a.data[a.part]));
+            if !done {
+                return Ok(false);
+            }
+            a.part += 1;
+            a.written = 0;
+            a.fenced = false;
+            if a.part == a.parts.len() {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod testkit {
+    //! Run a flush against memory alone: decode what the driver wrote to
+    //! the ring, and play the IOMMU's part by writing each fence's DATA to
+    //! the completion word, checking that nothing follows a fence before
+    //! it completed.
+
+    use super::*;
+    use crate::mem::PAGE_SHIFT;
+    use crate::rtl::{decode_command, Command};
+    use crate::sim::machine::MachineParams;
+
+    pub const PASID: u32 = 7;
+
+    /// What a flush wrote, part by part (each part ends with its fence).
+    pub struct Flush {
+        pub parts: Vec<Vec<Command>>,
+        pub stats: DriverStats,
+    }
+
+    /// The commands of part `i` without the fence.
+    impl Flush {
+        pub fn body(&self, i: usize) -> &[Command] {
+            let p = &self.parts[i];
+            &p[..p.len() - 1]
+        }
+    }
+
+    pub fn run(kind: DriverKind, start: u64, end: u64) -> Flush {
+        let mut m = Machine::new(MachineParams {
+            frames: 64,
+            ..MachineParams::default()
+        });
+        // a 1024-entry ring (host side only: the RTL is not clocked, so
+        // its head stays at 0 and every command must fit)
+        let cq = m.mem.alloc_contiguous(4).unwrap();
+        let completion = m.mem.alloc().unwrap() << PAGE_SHIFT;
+        let layout = IommuLayout {
+            cq_base: cq << PAGE_SHIFT,
+            cq_log2n: 10,
+            pasid_table: 0,
+        };
+        let mut d = SvaDriver::with_kind(layout, completion, kind);
+        let t = d.try_begin(&mut m, 3, PASID, start, end).unwrap().unwrap();
+        assert_eq!(d.owner(), Some(3));
+        let mut read = 0u32;
+        let mut parts = Vec::new();
+        loop {
+            let mut part = Vec::new();
+            while read != d.tail {
+                let pa = layout.cq_base + u64::from(read) * 16;
+                let c = [
+                    m.mem.read(pa).unwrap().value,
+                    m.mem.read(pa + 8).unwrap().value,
+                ];
+                part.push(decode_command(c));
+                read += 1;
+            }
+            let Some(&Command::IofenceC {
+                addr: Some(addr),
+                data,
+            }) = part.last()
+            else {
+                panic!("a part must end with a fence with AV=1: {part:?}");
+            };
+            assert_eq!(addr, completion);
+            assert!(
+                part[..part.len() - 1]
+                    .iter()
+                    .all(|c| !matches!(c, Command::IofenceC { .. })),
+                "one fence per part: {part:?}"
+            );
+            parts.push(part);
+            // the fence has not completed: spinning writes nothing
+            for _ in 0..3 {
+                assert!(!d.poll(&mut m, t));
+                assert_eq!(d.tail, read, "nothing written before the fence completed");
+            }
+            m.mem.write(completion, u64::from(data), 0).unwrap();
+            if d.poll(&mut m, t) {
+                assert_eq!(data, t.data, "the last fence carries the ticket's DATA");
+                assert_eq!(d.tail, read, "nothing after the last fence");
+                assert_eq!(d.owner(), None, "the queue is released");
+                break;
+            }
+            assert!(parts.len() < 8, "runaway flush");
+        }
+        Flush {
+            parts,
+            stats: d.stats,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::testkit::*;
     use super::*;
+    use crate::rtl::Command;
 
     #[test]
     fn ats_range_covers_and_aligns() {
@@ -181,6 +422,88 @@ mod tests {
                 sz.is_power_of_two() && b % sz == 0 && b <= s && b + sz >= e,
                 "{s:#x}..{e:#x}"
             );
+        }
+    }
+
+    fn page(va: u64) -> Command {
+        Command::IotinvalVma {
+            pasid: Some(PASID),
+            range: Some((va, 12)),
+        }
+    }
+
+    fn ats(base: u64, log2: u32) -> Command {
+        Command::AtsInval {
+            pasid: PASID,
+            range: (base, log2),
+        }
+    }
+
+    #[test]
+    fn generic_one_page_is_one_fenced_batch() {
+        let f = run(DriverKind::Generic, 0x7f00_0000_1000, 0x7f00_0000_2000);
+        assert_eq!(f.parts.len(), 1);
+        assert_eq!(
+            f.body(0),
+            [page(0x7f00_0000_1000), ats(0x7f00_0000_1000, 12)]
+        );
+        assert_eq!(
+            (f.stats.flushes, f.stats.commands, f.stats.fences),
+            (1, 3, 1)
+        );
+    }
+
+    #[test]
+    fn generic_three_pages_unaligned() {
+        let f = run(DriverKind::Generic, 0x7f00_0000_3000, 0x7f00_0000_6000);
+        assert_eq!(f.parts.len(), 1);
+        assert_eq!(
+            f.body(0),
+            [
+                page(0x7f00_0000_3000),
+                page(0x7f00_0000_4000),
+                page(0x7f00_0000_5000),
+                ats(0x7f00_0000_0000, 15),
+            ]
+        );
+        assert_eq!(f.stats.whole_pasid, 0);
+    }
+
+    #[test]
+    fn generic_2m_goes_whole_pasid_above_max_pages() {
+        let f = run(DriverKind::Generic, 0x7f00_0020_0000, 0x7f00_0040_0000);
+        assert_eq!(
+            f.body(0),
+            [
+                Command::IotinvalVma {
+                    pasid: Some(PASID),
+                    range: None
+                },
+                ats(0x7f00_0020_0000, 21),
+            ]
+        );
+        assert_eq!(f.stats.whole_pasid, 1);
+        // 64 pages is still per page
+        let f = run(DriverKind::Generic, 0x40_0000, 0x44_0000);
+        assert_eq!(f.body(0).len(), 65);
+        assert_eq!(f.stats.iotinval, 64);
+    }
+
+    #[test]
+    fn stats_count_what_was_written() {
+        for k in DriverKind::ALL {
+            let f = run(k, 0x7f00_0000_3000, 0x7f00_0000_6000);
+            let all: Vec<&Command> = f.parts.iter().flatten().collect();
+            let n = |p: fn(&Command) -> bool| all.iter().filter(|c| p(c)).count() as u64;
+            let fences = n(|c| matches!(c, Command::IofenceC { .. }));
+            let iot = n(|c| matches!(c, Command::IotinvalVma { .. }));
+            let ats = n(|c| matches!(c, Command::AtsInval { .. }));
+            assert_eq!(f.stats.fences, fences, "{k}");
+            assert_eq!(f.stats.iotinval + f.stats.btm_snoops, iot, "{k}");
+            assert_eq!(f.stats.ats_inval, ats, "{k}");
+            assert_eq!(f.stats.commands, fences + ats + f.stats.iotinval, "{k}");
+            assert_eq!(f.stats.flushes, 1);
+            assert_eq!(f.stats.fences, f.parts.len() as u64);
         }
     }
 }

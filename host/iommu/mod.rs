@@ -1,6 +1,174 @@
-//! The host's IOMMU driver: how an `mmu_notifier` flush becomes commands in
+//! The host's IOMMU drivers: how an `mmu_notifier` flush becomes commands in
 //! the RTL's in-memory command queue.
+//!
+//! [`SvaDriver`] owns the queue (one CPU at a time, from the first command
+//! to the last fence's completion) and runs a flush as a sequence of
+//! *parts*: it writes a part's commands, then an IOFENCE.C with AV=1 on the
+//! completion word, spins until the word holds that fence's DATA, and only
+//! then writes the next part. Which commands go into which part is the
+//! driver model, a [`DriverKind`]:
+//!
+//! | kind | model of | parts |
+//! |---|---|---|
+//! | `generic` | none: one fenced batch (the seed's driver) | IOTINVAL.VMA x pages (or whole PASID), ATS.INVAL; fence |
+//! | `amd` | `amd_iommu_v2.c` `mn_invalidate_range` (4.14/4.15) | INVALIDATE_IOMMU_PAGES; COMPLETION_WAIT / INVALIDATE_IOTLB_PAGES; COMPLETION_WAIT |
+//! | `intel` | `intel-svm.c` `intel_flush_svm_range_dev` (4.14) | PASID-IOTLB; wait / PASID device-TLB; wait |
+//! | `arm` | `arm-smmu-v3-sva.c` `arm_smmu_mm_invalidate_range` (5.11+, with `CMDQ_MAX_TLBI_OPS`) | TLBI x pages (or ASID); CMD_SYNC / ATC_INV; CMD_SYNC |
+//! | `arm-btm` | the same, SMMU snooping CPU TLBIs (BTM) | ATC_INV; CMD_SYNC |
+//!
+//! Each vendor's command maps onto this project's queue: COMPLETION_WAIT,
+//! the VT-d wait descriptor and CMD_SYNC become IOFENCE.C (AV=1);
+//! INVALIDATE_IOMMU_PAGES, the PASID-IOTLB descriptor and TLBI become
+//! IOTINVAL.VMA (one page, a naturally aligned range, or the whole PASID);
+//! INVALIDATE_IOTLB_PAGES, the device-TLB descriptor and ATC_INV become
+//! ATS.INVAL. The range arithmetic of each model is in its own file
+//! (`amd.rs`, `intel.rs`, `arm.rs`, `generic.rs`), written after the Linux
+//! function it names (not copied from it).
 
+mod amd;
+mod arm;
 mod driver;
+mod generic;
+mod intel;
 
 pub use driver::{ats_range, DriverError, DriverStats, FlushTicket, SvaDriver};
+
+use crate::mem::PAGE_SIZE;
+use std::fmt;
+use std::str::FromStr;
+
+/// Which Linux IOMMU driver's invalidation sequence [`SvaDriver`] follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DriverKind {
+    /// The seed's driver: per-page IOTINVAL.VMA (whole PASID above
+    /// [`SvaDriver::max_pages`]), one ATS.INVAL, one IOFENCE.C.
+    #[default]
+    Generic,
+    /// AMD IOMMUv2 (`drivers/iommu/amd_iommu_v2.c`).
+    Amd,
+    /// Intel VT-d SVM (`drivers/iommu/intel-svm.c`).
+    Intel,
+    /// ARM SMMUv3 SVA (`drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3-sva.c`);
+    /// `btm`: the SMMU snoops the CPU's broadcast TLB invalidations, so the
+    /// driver sends no TLBI (`ARM_SMMU_FEAT_BTM`, off by default).
+    Arm { btm: bool },
+}
+
+impl DriverKind {
+    /// Every kind, in the order of their names in messages.
+    pub const ALL: [DriverKind; 5] = [
+        DriverKind::Generic,
+        DriverKind::Amd,
+        DriverKind::Intel,
+        DriverKind::Arm { btm: false },
+        DriverKind::Arm { btm: true },
+    ];
+
+    /// The name a scenario's `driver:` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            DriverKind::Generic => "generic",
+            DriverKind::Amd => "amd",
+            DriverKind::Intel => "intel",
+            DriverKind::Arm { btm: false } => "arm",
+            DriverKind::Arm { btm: true } => "arm-btm",
+        }
+    }
+
+    /// The commands of a flush of `[start, end)`, part by part; the driver
+    /// follows each part with a fence and waits for it before the next.
+    /// `max_pages` is the generic driver's threshold for a whole-PASID
+    /// invalidation (the vendor models have their own).
+    pub fn plan(self, start: u64, end: u64, max_pages: u64) -> Vec<Vec<Cmd>> {
+        match self {
+            DriverKind::Generic => generic::plan(start, end, max_pages),
+            DriverKind::Amd => amd::plan(start, end),
+            DriverKind::Intel => intel::plan(start, end),
+            DriverKind::Arm { btm } => arm::plan(start, end, btm),
+        }
+    }
+}
+
+impl fmt::Display for DriverKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for DriverKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        DriverKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                format!("unknown IOMMU driver '{s}': use generic, amd, intel, arm or arm-btm")
+            })
+    }
+}
+
+/// One command of a driver model, before it is encoded for the queue (the
+/// driver adds the PASID and the fences).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmd {
+    /// IOTINVAL.VMA of the 4 KiB page holding `va` (or the 2 MiB entry
+    /// holding it).
+    IotlbPage { va: u64 },
+    /// IOTINVAL.VMA, range form: every IOTLB entry overlapping the naturally
+    /// aligned block `[base, base + size)` (`size` a power of two >= 8 KiB).
+    IotlbRange { base: u64, size: u64 },
+    /// IOTINVAL.VMA of every address of the PASID.
+    IotlbPasid,
+    /// ATS.INVAL of the naturally aligned block `[base, base + size)`
+    /// (`size` a power of two >= 4 KiB; 4 KiB is sent with S=0).
+    Atc { base: u64, size: u64 },
+    /// ATS.INVAL of the PASID's whole address space.
+    AtcAll,
+    /// Not a driver command: an IOTINVAL.VMA that stands for an SMMU with
+    /// BTM snooping the CPU's broadcast TLBI (the RTL has no DVM port), of
+    /// the block `[base, base + size)` or, with `size` 0, the whole PASID.
+    Snoop { base: u64, size: u64 },
+}
+
+/// The smallest naturally aligned power-of-two block of 4 KiB pages that
+/// holds the pages of `first..=last` (addresses): `(base, size)`. The
+/// "most significant differing bit" rule every driver uses for ATS.
+pub(crate) fn napot_pages(first: u64, last: u64) -> (u64, u64) {
+    let (ps, pe) = (first / PAGE_SIZE, last / PAGE_SIZE);
+    let log2 = 64 - (ps ^ pe).leading_zeros();
+    if log2 >= 52 {
+        return (0, 1 << 63);
+    }
+    let pages = 1u64 << log2;
+    ((ps & !(pages - 1)) * PAGE_SIZE, pages * PAGE_SIZE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_errors_list_them() {
+        for k in DriverKind::ALL {
+            assert_eq!(k.name().parse::<DriverKind>(), Ok(k));
+            assert_eq!(k.to_string(), k.name());
+        }
+        assert_eq!(DriverKind::default(), DriverKind::Generic);
+        let e = "vtd".parse::<DriverKind>().unwrap_err();
+        assert!(e.contains("'vtd'"), "{e}");
+        for k in DriverKind::ALL {
+            assert!(e.contains(k.name()), "{e}");
+        }
+    }
+
+    #[test]
+    fn napot_blocks() {
+        assert_eq!(napot_pages(0x3000, 0x3fff), (0x3000, 0x1000));
+        assert_eq!(napot_pages(0x3000, 0x5fff), (0x0, 0x8000));
+        assert_eq!(napot_pages(0x4000, 0x7fff), (0x4000, 0x4000));
+        assert_eq!(napot_pages(0x20_0000, 0x3f_ffff), (0x20_0000, 0x20_0000));
+        for (s, e) in [(0x1000u64, 0x9000u64), (0x1f_f000, 0x20_1000)] {
+            assert_eq!(napot_pages(s, e - 1), ats_range(s, e), "{s:#x}..{e:#x}");
+        }
+    }
+}

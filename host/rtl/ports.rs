@@ -49,6 +49,21 @@ pub fn cmd_iotinval_vma(pasid: Option<u32>, va: Option<u64>) -> [u64; 2] {
     [dw0, dw1]
 }
 
+/// IOTINVAL.VMA, range form: invalidate every IOTLB entry of `pasid`
+/// (4 KiB or 2 MiB) that overlaps `[base, base + size_bytes)`.
+///
+/// Like [`cmd_ats_inval`], the command names a naturally aligned
+/// power-of-two range of at least 4 KiB, in the same encoding (dword1 bit 11
+/// is S; S=0: the 4 KiB page of the address; S=1: 2^(13+t) bytes, t the
+/// number of one bits of the address from bit 12 up), so the command covers
+/// the smallest such range holding the given one. This is how VT-d's
+/// PASID-IOTLB address mask (AM) and AMD's INVALIDATE_IOMMU_PAGES S bit name
+/// several pages in one command. A size of 0 counts as 1 byte.
+pub fn cmd_iotinval_range(pasid: u32, base: u64, size_bytes: u64) -> [u64; 2] {
+    let dw1 = cmd_ats_inval(pasid, base, size_bytes)[1];
+    [OP_IOTINVAL | pasid_field(pasid) | CMD_AV, dw1]
+}
+
 /// ATS.INVAL: a PCIe Invalidate Request for `pasid` covering
 /// `[va_base, va_base + size_bytes)`.
 ///
@@ -90,6 +105,55 @@ pub fn ats_inval_range(dw1: u64) -> (u64, u32) {
         dw1 & !((1u64 << log2) - 1)
     };
     (base, log2.min(48))
+}
+
+/// Decode the range of an IOTINVAL.VMA dword1 (AV=1): the same encoding as
+/// ATS.INVAL, see [`ats_inval_range`].
+pub fn iotinval_range(dw1: u64) -> (u64, u32) {
+    ats_inval_range(dw1)
+}
+
+/// One command of the queue, decoded (for tests and traces).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// IOTINVAL.VMA; `pasid` None: every PASID; `range` None: every
+    /// address, else (base VA, log2 of the size in bytes).
+    IotinvalVma {
+        pasid: Option<u32>,
+        range: Option<(u64, u32)>,
+    },
+    /// ATS.INVAL of (base VA, log2 of the size in bytes).
+    AtsInval { pasid: u32, range: (u64, u32) },
+    /// IOFENCE.C; `addr` None: no completion write.
+    IofenceC { addr: Option<u64>, data: u32 },
+    /// Anything else (the RTL flags it as an illegal command).
+    Other([u64; 2]),
+}
+
+/// Decode a command as the RTL executes it.
+pub fn decode_command(c: [u64; 2]) -> Command {
+    let [dw0, dw1] = c;
+    let pasid = ((dw0 >> CMD_PASID_SHIFT) as u32) & PASID_MASK;
+    let pv = dw0 & CMD_PV != 0;
+    let av = dw0 & CMD_AV != 0;
+    if (dw0 >> 7) & 7 != 0 {
+        return Command::Other(c);
+    }
+    match dw0 & 0x7f {
+        OP_IOTINVAL => Command::IotinvalVma {
+            pasid: pv.then_some(pasid),
+            range: av.then(|| iotinval_range(dw1)),
+        },
+        OP_ATS => Command::AtsInval {
+            pasid,
+            range: ats_inval_range(dw1),
+        },
+        OP_IOFENCE => Command::IofenceC {
+            addr: av.then_some(dw1 & !7),
+            data: (dw0 >> CMD_DATA_SHIFT) as u32,
+        },
+        _ => Command::Other(c),
+    }
 }
 
 /// IOFENCE.C: completes after every earlier command; then, if `addr` is
@@ -144,6 +208,54 @@ mod tests {
         assert_ne!(d0 & CMD_PV, 0);
         assert_eq!((d0 >> 12) & 0xfffff, 0x12345);
         assert_eq!(d1, 0x7fff_1000);
+    }
+
+    #[test]
+    fn iotinval_range_fields() {
+        // one page: S=0, the same dword1 as the single-address form
+        let c = cmd_iotinval_range(5, 0x7f00_0000_3000, 4096);
+        assert_eq!(c, cmd_iotinval_vma(Some(5), Some(0x7f00_0000_3000)));
+        assert_eq!(
+            decode_command(c),
+            Command::IotinvalVma {
+                pasid: Some(5),
+                range: Some((0x7f00_0000_3000, 12))
+            }
+        );
+        // 16 KiB at 0x...0000: S=1, bit 12 one, bit 13 zero
+        let [d0, d1] = cmd_iotinval_range(5, 0x7f00_0000_0000, 0x4000);
+        assert_eq!(d0 & 0x7f, OP_IOTINVAL);
+        assert_ne!(d0 & CMD_AV, 0);
+        assert_eq!(d1, 0x7f00_0000_1000 | ATS_S);
+        assert_eq!(iotinval_range(d1), (0x7f00_0000_0000, 14));
+        // an unaligned 3-page range grows to the 32 KiB block holding it
+        let d1 = cmd_iotinval_range(5, 0x7f00_0000_3000, 0x3000)[1];
+        assert_eq!(iotinval_range(d1), (0x7f00_0000_0000, 15));
+        // 2 MiB
+        let d1 = cmd_iotinval_range(5, 0x40_0000, 2 << 20)[1];
+        assert_eq!(iotinval_range(d1), (0x40_0000, 21));
+        assert_eq!(
+            decode_command(cmd_iotinval_vma(None, None)),
+            Command::IotinvalVma {
+                pasid: None,
+                range: None
+            }
+        );
+        assert_eq!(
+            decode_command(cmd_iofence_c(Some(0x8008), 9)),
+            Command::IofenceC {
+                addr: Some(0x8008),
+                data: 9
+            }
+        );
+        assert_eq!(
+            decode_command(cmd_ats_inval(3, 0x2000, 0x2000)),
+            Command::AtsInval {
+                pasid: 3,
+                range: (0x2000, 13)
+            }
+        );
+        assert!(matches!(decode_command([0x7f, 0]), Command::Other(_)));
     }
 
     #[test]

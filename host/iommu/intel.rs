@@ -1,0 +1,184 @@
+//! Intel VT-d SVM: `drivers/iommu/intel-svm.c` (Linux 4.14),
+//! `intel_invalidate_range` -> `intel_flush_svm_range` ->
+//! `intel_flush_svm_range_dev`, once per device bound to the PASID.
+//!
+//! - Page count (`intel_invalidate_range`): `pages = (end - start +
+//!   PAGE_SIZE - 1) >> VTD_PAGE_SHIFT`.
+//! - PASID-IOTLB descriptor: with `pages == -1`, PASID-selective
+//!   (`QI_GRAN_NONG_PASID`, every address of the PASID); else
+//!   page-selective-within-PASID (`QI_GRAN_PSI_PASID`) with address =
+//!   `start` and address mask `AM = ilog2(__roundup_pow_of_two(pages))`.
+//!   The hardware ignores the low AM bits of the page address, so the
+//!   descriptor covers the 2^AM-page block *containing `start`*, aligned to
+//!   its size, which for an unaligned range does not cover `[start, end)`:
+//!   e.g. 3 pages at 0x7f0000003000 give AM=2, the block
+//!   0x7f0000000000..0x7f0000004000, and pages 0x...4000 and 0x...5000 stay
+//!   in the IOTLB. Modelled literally; the later fix (Linux 5.11,
+//!   "iommu/vt-d: Fix unaligned addresses for intel_flush_svm_range_dev()")
+//!   loops over aligned blocks instead.
+//! - Then `qi_submit_sync`: the descriptor plus a wait descriptor whose
+//!   status write the CPU spins on.
+//! - For a device with a device TLB (ATS): a PASID-based device-TLB
+//!   descriptor, S=0 at `start` for one page; for more, address
+//!   `(start & ~mask) | (mask - 1)` with S=1, `mask =
+//!   __rounddown_pow_of_two(start ^ last)` and `last` the last page: the
+//!   least significant zero bit names the size, i.e. the smallest naturally
+//!   aligned power-of-two block holding the range. Then another
+//!   `qi_submit_sync`.
+//!
+//! `pages == -1` is what unbind and mm release pass in 4.14; the notifier
+//! never does. Here a flush of the whole address space (`start == 0`,
+//! `end == u64::MAX`, how later kernels' notifiers say "everything") takes
+//! that path. The ECS-era "deferred invalidate" shortcut of
+//! `intel_flush_svm_range` (a PASID-state table, hardware that never
+//! shipped) and the per-IOMMU `cap_max_amask_val` of older kernels are not
+//! modelled.
+//!
+//! Here: part 1 = IOTINVAL.VMA (one page, the AM block in the range form,
+//! or the whole PASID); part 2 = ATS.INVAL; each followed by an IOFENCE.C
+//! the driver waits for.
+
+use super::Cmd;
+use crate::mem::PAGE_SIZE;
+use crate::rtl::{ats_inval_range, ATS_S};
+
+/// The address mask of a page-selective PASID-IOTLB descriptor for `pages`
+/// pages: `ilog2(__roundup_pow_of_two(pages))`.
+pub(super) fn address_mask(pages: u64) -> u32 {
+    pages.max(1).next_power_of_two().trailing_zeros()
+}
+
+pub(super) fn plan(start: u64, end: u64) -> Vec<Vec<Cmd>> {
+    if start == 0 && end == u64::MAX {
+        return vec![vec![Cmd::IotlbPasid], vec![Cmd::AtcAll]];
+    }
+    let pages = (end.wrapping_sub(start).wrapping_add(PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let am = address_mask(pages);
+    let iotlb = if am == 0 {
+        Cmd::IotlbPage { va: start }
+    } else {
+        // the hardware drops the low AM bits of the page address
+        let block = PAGE_SIZE << am;
+        Cmd::IotlbRange {
+            base: start & !(block - 1),
+            size: block,
+        }
+    };
+    let atc = if pages == 1 {
+        Cmd::Atc {
+            base: start & !(PAGE_SIZE - 1),
+            size: PAGE_SIZE,
+        }
+    } else {
+        let last = start + (pages - 1) * PAGE_SIZE;
+        let mask = 1u64 << (63 - (start ^ last).leading_zeros());
+        let addr = (start & !mask) | (mask - 1);
+        // what the device decodes from that Invalidate Request
+        let (base, log2) = ats_inval_range((addr & !(PAGE_SIZE - 1)) | ATS_S);
+        Cmd::Atc {
+            base,
+            size: 1 << log2,
+        }
+    };
+    vec![vec![iotlb], vec![atc]]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::driver::testkit::*;
+    use super::super::DriverKind;
+    use super::*;
+    use crate::rtl::Command;
+
+    fn iotlb(base: u64, log2: u32) -> Command {
+        Command::IotinvalVma {
+            pasid: Some(PASID),
+            range: Some((base, log2)),
+        }
+    }
+
+    fn ats(base: u64, log2: u32) -> Command {
+        Command::AtsInval {
+            pasid: PASID,
+            range: (base, log2),
+        }
+    }
+
+    /// Does a decoded IOTINVAL.VMA range cover the page of `va`?
+    fn covers(c: &Command, va: u64) -> bool {
+        match c {
+            Command::IotinvalVma {
+                range: Some((b, l)),
+                ..
+            } => va >> l == b >> l,
+            Command::IotinvalVma { range: None, .. } => true,
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn address_mask_rounds_up() {
+        let am: Vec<u32> = [1u64, 2, 3, 4, 5, 511, 512, 513]
+            .iter()
+            .map(|&p| address_mask(p))
+            .collect();
+        assert_eq!(am, vec![0, 1, 2, 2, 3, 9, 9, 10]);
+    }
+
+    #[test]
+    fn one_page_piotlb_wait_devtlb_wait() {
+        let f = run(DriverKind::Intel, 0x7f00_0000_1000, 0x7f00_0000_2000);
+        assert_eq!(f.parts.len(), 2, "two qi_submit_sync waits");
+        assert_eq!(f.body(0), [iotlb(0x7f00_0000_1000, 12)]);
+        assert_eq!(f.body(1), [ats(0x7f00_0000_1000, 12)]);
+        assert_eq!((f.stats.commands, f.stats.fences), (4, 2));
+    }
+
+    #[test]
+    fn three_unaligned_pages_am_block_misses_two_of_them() {
+        let (s, e) = (0x7f00_0000_3000, 0x7f00_0000_6000);
+        let f = run(DriverKind::Intel, s, e);
+        // AM = 2: the 16 KiB block holding `start`
+        assert_eq!(f.body(0), [iotlb(0x7f00_0000_0000, 14)]);
+        let inv = &f.body(0)[0];
+        assert!(covers(inv, 0x7f00_0000_3000));
+        assert!(
+            !covers(inv, 0x7f00_0000_4000) && !covers(inv, 0x7f00_0000_5000),
+            "the PASID-IOTLB block does not cover [start, end): pages 4 and 5 stay cached"
+        );
+        // the device-TLB descriptor does cover it: 32 KiB at 0x...0000
+        assert_eq!(f.body(1), [ats(0x7f00_0000_0000, 15)]);
+        assert_eq!(f.stats.whole_pasid, 0);
+    }
+
+    #[test]
+    fn two_mib_is_am_9() {
+        let f = run(DriverKind::Intel, 0x7f00_0020_0000, 0x7f00_0040_0000);
+        assert_eq!(f.body(0), [iotlb(0x7f00_0020_0000, 21)]);
+        assert_eq!(f.body(1), [ats(0x7f00_0020_0000, 21)]);
+        // 2 MiB starting one page into a region: AM 9 still names the
+        // aligned 2 MiB block of `start`, so the last page is left out,
+        // while the device-TLB descriptor grows to 4 MiB
+        let f = run(DriverKind::Intel, 0x7f00_0020_1000, 0x7f00_0040_1000);
+        assert_eq!(f.body(0), [iotlb(0x7f00_0020_0000, 21)]);
+        assert!(!covers(&f.body(0)[0], 0x7f00_0040_0000));
+        assert_eq!(f.body(1), [ats(0x7f00_0000_0000, 23)]);
+    }
+
+    #[test]
+    fn the_whole_address_space_is_pasid_selective() {
+        let f = run(DriverKind::Intel, 0, u64::MAX);
+        assert_eq!(
+            f.body(0),
+            [Command::IotinvalVma {
+                pasid: Some(PASID),
+                range: None
+            }]
+        );
+        assert_eq!(f.body(1), [ats(0, 48)]);
+        assert_eq!(f.stats.whole_pasid, 1);
+        // a large range is still page-selective (4.14 has no AM limit)
+        let f = run(DriverKind::Intel, 0x4000_0000, 0x4100_0000);
+        assert_eq!(f.body(0), [iotlb(0x4000_0000, 24)]);
+    }
+}
