@@ -4,6 +4,7 @@
 //! name: cow
 //! about: what it shows, as numbered steps
 //! params: { mem_latency: 40, ats_latency: 150, cpu_step_cycles: 10 }
+//! driver: intel                  # optional: generic (default), amd, intel, arm, arm-btm
 //! pages:
 //!   addrA: { va: 0x7f0000000000, value: 0xa0, cow: true }
 //! timeline:                      # one entry per [Time N+k]
@@ -15,6 +16,7 @@
 //! Every error names the file, the line and what to do.
 
 use crate::checker::Violation;
+use crate::iommu::DriverKind;
 use crate::mm::Policy;
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -73,6 +75,10 @@ pub enum Action {
     Fork {
         page: usize,
     },
+    /// split_huge_pmd of the huge zero page holding the page.
+    Split {
+        page: usize,
+    },
     Resume,
 }
 
@@ -103,6 +109,8 @@ pub struct Page {
     pub thp: bool,
     /// A 2 MiB hugetlbfs page (mapped by a PMD) holding `va`.
     pub hugetlb: bool,
+    /// With `thp`: mapped to the huge zero page (read-only zeros).
+    pub zero: bool,
 }
 
 /// Timing knobs; every field can be set in `params:`.
@@ -143,6 +151,8 @@ pub struct Scenario {
     pub name: String,
     pub about: String,
     pub notify: Option<Policy>,
+    /// Which IOMMU driver's command sequence the flushes follow.
+    pub driver: DriverKind,
     pub params: Params,
     pub pages: Vec<Page>,
     pub timeline: Vec<Slot>,
@@ -165,6 +175,8 @@ struct RawScenario {
     #[serde(default)]
     notify: Option<String>,
     #[serde(default)]
+    driver: Option<String>,
+    #[serde(default)]
     params: Params,
     pages: serde_yaml_ng::Mapping,
     timeline: Vec<serde_yaml_ng::Mapping>,
@@ -183,6 +195,8 @@ struct RawPage {
     thp: bool,
     #[serde(default)]
     hugetlb: bool,
+    #[serde(default)]
+    zero: bool,
 }
 
 /// Line numbers (1-based) of the items of a top-level block sequence
@@ -293,7 +307,7 @@ impl Scenario {
             let line = e.location().map_or(1, |l| l.line());
             err(
                 line,
-                format!("{e}; see scenarios/cow.yaml for the format (fields: name, about, notify, params, pages, timeline, expect)"),
+                format!("{e}; see scenarios/cow.yaml for the format (fields: name, about, notify, driver, params, pages, timeline, expect)"),
             )
         })?;
 
@@ -303,6 +317,12 @@ impl Scenario {
                 n.parse()
                     .map_err(|m| err(key_line(src, "notify", None), m))?,
             ),
+        };
+        let driver = match raw.driver {
+            None => DriverKind::default(),
+            Some(d) => d
+                .parse()
+                .map_err(|m| err(key_line(src, "driver", None), m))?,
         };
 
         let mut pages = Vec::new();
@@ -315,7 +335,7 @@ impl Scenario {
             let p: RawPage = serde_yaml_ng::from_value(v).map_err(|e| {
                 err(
                     line,
-                    format!("page '{name}': {e} (fields: va, value, cow, thp, hugetlb)"),
+                    format!("page '{name}': {e} (fields: va, value, cow, thp, hugetlb, zero)"),
                 )
             })?;
             if p.va & 7 != 0 || (p.va >> 47 != 0) {
@@ -329,6 +349,9 @@ impl Scenario {
                     line,
                     format!("page '{name}' shares its 4 KiB page with '{}': give each name its own page", o.name),
                 ));
+            }
+            if p.zero && (!p.thp || p.value != 0 || p.cow) {
+                return Err(err(line, format!("page '{name}': a zero page is 'thp: true, zero: true' with value 0 and no cow")));
             }
             if p.thp && p.hugetlb {
                 return Err(err(
@@ -353,6 +376,7 @@ impl Scenario {
                 cow: p.cow,
                 thp: p.thp,
                 hugetlb: p.hugetlb,
+                zero: p.zero,
             });
         }
         if pages.is_empty() || pages.len() > crate::sim::machine::PROBE_SLOTS {
@@ -442,6 +466,7 @@ impl Scenario {
             name: raw.name,
             about: raw.about,
             notify,
+            driver,
             params: raw.params,
             pages,
             timeline,
@@ -507,12 +532,19 @@ fn parse_action(
         ["writeback", p] if matches!(thread, ThreadRef::Cpu(_)) => Action::Writeback { page: page(p)? },
         ["mprotect", p, "ro"] if matches!(thread, ThreadRef::Cpu(_)) => Action::MprotectRo { page: page(p)? },
         ["fork", p] if matches!(thread, ThreadRef::Cpu(_)) => Action::Fork { page: page(p)? },
-        ["munmap" | "ksm-wrprotect" | "ksm-merge" | "writeback" | "mprotect" | "fork", ..] if matches!(thread, ThreadRef::Dev(_)) => {
+        ["split", p] if matches!(thread, ThreadRef::Cpu(_)) => {
+            let i = page(p)?;
+            if !pages[i].zero {
+                return Err(format!("'{p}' is not a huge zero page: only 'zero: true' pages can be split (a THP split is not modelled)"));
+            }
+            Action::Split { page: i }
+        }
+        ["munmap" | "ksm-wrprotect" | "ksm-merge" | "writeback" | "mprotect" | "fork" | "split", ..] if matches!(thread, ThreadRef::Dev(_)) => {
             return Err("this is a kernel path: only CPU threads run it".into())
         }
         ["resume"] if matches!(thread, ThreadRef::Cpu(_)) => Action::Resume,
         ["resume"] => return Err("device threads cannot be resumed: they finish each access".into()),
-        _ => return Err("expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'mprotect <page> ro', 'fork <page>' or 'resume', optionally followed by 'until <checkpoint>'".into()),
+        _ => return Err("expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>' or 'resume', optionally followed by 'until <checkpoint>'".into()),
     };
     Ok(Entry {
         thread,

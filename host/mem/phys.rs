@@ -144,6 +144,16 @@ impl PhysMem {
         Ok(())
     }
 
+    /// Pin a frame for good (the zero pages): no put will ever free it.
+    pub fn pin(&mut self, pfn: Pfn) -> Result<(), MemError> {
+        let f = self.frame_mut(pfn)?;
+        if f.refcount == 0 {
+            return Err(MemError::NotAllocated { pfn });
+        }
+        f.refcount = u32::MAX / 2;
+        Ok(())
+    }
+
     /// `put_page`: drop one reference; returns true when the frame was freed.
     pub fn put(&mut self, pfn: Pfn) -> Result<bool, MemError> {
         let f = self.frame_mut(pfn)?;

@@ -22,7 +22,7 @@
 use super::kernel::{Cx, HostEvent, MmError, Notify, Progress, WaitOn};
 use super::path::{self, KernelPath};
 use super::policy::Prim;
-use super::thp::ThpFallback;
+use super::thp::{ThpFallback, ZeroSplit};
 use crate::mem::{pte, Pfn, PAGE_SIZE};
 
 /// Checkpoint names of the COW path, in order (the scheduler's `until`).
@@ -74,7 +74,7 @@ pub struct StoreOp {
     same: bool,
     acted: bool,
     notify: Notify,
-    thp: Option<ThpFallback>,
+    thp: Option<Box<dyn KernelPath>>,
 }
 
 impl StoreOp {
@@ -134,7 +134,15 @@ impl KernelPath for StoreOp {
                 }
                 self.pte_pa = leaf.entry_pa;
                 if leaf.size != crate::mem::PageSize::Small {
-                    self.thp = Some(ThpFallback::new(self.va, leaf.entry_pa));
+                    // do_huge_pmd_wp_page: the huge zero page is split (and
+                    // the fault retried on its PTE); a shared THP is copied
+                    // by the fallback (no huge page can be allocated).
+                    let head = pte::pfn(leaf.entry) & !0x1ff;
+                    self.thp = Some(if head == cx.k.huge_zero_pfn && head != 0 {
+                        Box::new(ZeroSplit::new(self.va, leaf.entry_pa))
+                    } else {
+                        Box::new(ThpFallback::new(self.va, leaf.entry_pa))
+                    });
                     self.pc = Pc::Huge;
                 } else {
                     self.pc = Pc::Fault;

@@ -60,6 +60,9 @@ pub struct Kernel {
     /// Page tables deposited with each huge PMD (`pgtable_trans_huge_deposit`),
     /// by the PMD entry's physical address.
     pub deposited: BTreeMap<u64, u64>,
+    /// The 4 KiB zero page and the first frame of the huge zero page (0: none).
+    pub zero_pfn: u64,
+    pub huge_zero_pfn: u64,
 }
 
 impl Kernel {

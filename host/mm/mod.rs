@@ -21,13 +21,14 @@ pub use ksm::{KsmOp, CHECKPOINTS_KSM};
 pub use mkclean::{WritebackOp, CHECKPOINTS_MKCLEAN};
 pub use path::KernelPath;
 pub use policy::{Policy, Prim};
-pub use thp::{ThpFallback, CHECKPOINTS_THP_FALLBACK};
+pub use thp::{ThpFallback, ZeroSplit, CHECKPOINTS_THP_FALLBACK, CHECKPOINTS_ZERO_SPLIT};
 pub use zap::{ZapOp, CHECKPOINTS_ZAP};
 
 /// Every path's checkpoints, for the scenario's `until`.
 pub const ALL_CHECKPOINTS: &[&[&str]] = &[
     CHECKPOINTS_WP_PAGE_COPY,
     CHECKPOINTS_THP_FALLBACK,
+    CHECKPOINTS_ZERO_SPLIT,
     CHECKPOINTS_ZAP,
     CHECKPOINTS_KSM,
     CHECKPOINTS_MKCLEAN,

@@ -7,7 +7,7 @@ use crate::mem::Pfn;
 
 /// A kernel path run step by step. Each call to `step` does at most one
 /// checkpoint's work (or one spin) and says which checkpoint it completed.
-pub trait KernelPath {
+pub trait KernelPath: std::fmt::Debug {
     /// One step.
     fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError>;
     /// The path has returned.

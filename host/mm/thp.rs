@@ -205,3 +205,98 @@ impl KernelPath for ThpFallback {
         self.pc == Pc::Done
     }
 }
+
+/// Checkpoints of `__split_huge_pmd` on the huge zero page.
+pub const CHECKPOINTS_ZERO_SPLIT: &[&str] = &[
+    "split_start",
+    "split_lock",
+    "split_clear_flush",
+    "split_fill",
+    "split_unlock",
+    "split_end",
+];
+
+/// `__split_huge_pmd` of a PMD mapping the huge zero page, which runs
+/// `__split_huge_zero_page_pmd` (mm/huge_memory.c, site c): the read-only
+/// huge zero page is replaced by 512 read-only PTEs of the 4 KiB zero page.
+///
+/// ```text
+/// split_start        S (the 2 MiB range)
+/// split_lock         pmd_lock
+/// split_clear_flush  pmdp_huge_clear_flush_notify (4.14) / pmdp_huge_clear_flush (4.15)
+/// split_fill         withdraw the deposited table; 512 special zero-page PTEs; pmd_populate
+/// split_unlock       spin_unlock
+/// split_end          E (4.14) / _only_end (4.15): no secondary flush at all in 4.15
+/// ```
+#[derive(Debug)]
+pub struct ZeroSplit {
+    haddr: u64,
+    pmd_pa: u64,
+    step: usize,
+    cleared: bool,
+    notify: Notify,
+}
+
+impl ZeroSplit {
+    pub fn new(va: u64, pmd_pa: u64) -> Self {
+        ZeroSplit {
+            haddr: va & !(HPAGE_SIZE - 1),
+            pmd_pa,
+            step: 0,
+            cleared: false,
+            notify: Notify::default(),
+        }
+    }
+}
+
+impl KernelPath for ZeroSplit {
+    fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
+        let (start, end) = (self.haddr, self.haddr + HPAGE_SIZE);
+        let ptl = self.pmd_pa >> 12;
+        match self.step {
+            0 => {}
+            1 => {
+                if let Some(w) = path::lock(cx, ptl) {
+                    return Ok(Progress::Wait(w));
+                }
+            }
+            2 => {
+                if !self.cleared {
+                    path::set_entry(cx, self.pmd_pa, self.haddr, 0)?;
+                    self.cleared = true;
+                }
+                let prim = Prim::ClearFlushNotify { seed_keeps: false };
+                if let Some(w) = self.notify.run(cx, prim, start, end)? {
+                    return Ok(Progress::Wait(w));
+                }
+            }
+            3 => {
+                let table = cx.k.withdraw(self.pmd_pa).ok_or(MmError::Unsupported {
+                    what: "a huge zero page without a deposited page table",
+                    va: self.haddr,
+                })?;
+                let zero = pte::make(cx.k.zero_pfn, pte::P | pte::US | pte::A);
+                for i in 0..HPAGE_NR {
+                    cx.m.mem.write((table << 12) + 8 * i, zero, 0)?;
+                }
+                path::set_entry(cx, self.pmd_pa, self.haddr, pte::make(table, pte::TABLE))?;
+            }
+            4 => path::unlock(cx, ptl),
+            5 => {
+                let prim = Prim::End {
+                    seed_only_end: true,
+                };
+                if let Some(w) = self.notify.run(cx, prim, start, end)? {
+                    return Ok(Progress::Wait(w));
+                }
+            }
+            _ => return Ok(Progress::Done),
+        }
+        self.step += 1;
+        Ok(Progress::Reached(CHECKPOINTS_ZERO_SPLIT[self.step - 1]))
+    }
+
+    fn finished(&self) -> bool {
+        self.step >= CHECKPOINTS_ZERO_SPLIT.len()
+    }
+}

@@ -17,7 +17,7 @@ use crate::iommu::{DriverStats, SvaDriver};
 use crate::mem::{pte, AddressSpace, Leaf, MemError, PageSize, PAGE_SHIFT};
 use crate::mm::{
     Cx, HostEvent, HugetlbOp, Kernel, KernelPath, KsmOp, LoadOp, LockTable, MmError, Policy,
-    Progress, StoreOp, WaitOn, WritebackOp, ZapOp,
+    Progress, StoreOp, WaitOn, WritebackOp, ZapOp, ZeroSplit,
 };
 use crate::scenario::{Action, Entry, Expected, Scenario, ThreadRef, MAX_CPUS, MAX_DEVS};
 use std::collections::BTreeSet;
@@ -244,7 +244,9 @@ impl<'s> Sim<'s> {
             policy: opts.policy,
             ptl: LockTable::default(),
             deposited: Default::default(),
-            driver: SvaDriver::new(layout, completion << PAGE_SHIFT),
+            zero_pfn: 0,
+            huge_zero_pfn: 0,
+            driver: SvaDriver::with_kind(layout, completion << PAGE_SHIFT, s.driver),
         };
         let names: Vec<(String, u64)> = s.pages.iter().map(|p| (p.name.clone(), p.va)).collect();
         let mut sim = Sim {
@@ -295,8 +297,30 @@ impl<'s> Sim<'s> {
     /// Map every named page: COW pages read-only in both the process and
     /// its parent (two references), the others writable.
     fn map_pages(&mut self) -> Result<(), MmError> {
+        // The zero pages, pinned: never freed.
+        self.k.zero_pfn = self.m.mem.alloc()?;
+        self.m.mem.pin(self.k.zero_pfn)?;
+        if self.s.pages.iter().any(|p| p.zero) {
+            self.k.huge_zero_pfn = self.m.mem.alloc_contiguous(512)?;
+            self.m.mem.pin(self.k.huge_zero_pfn)?;
+        }
         for p in &self.s.pages {
             let ro = pte::US | pte::A;
+            if p.zero {
+                let haddr = p.va & !0x1f_ffff;
+                let base = self.k.huge_zero_pfn;
+                self.chk.store("init".into(), p.va, 0, 0, 0);
+                self.k
+                    .mm
+                    .map(&mut self.m.mem, haddr, base, PageSize::Huge2M, ro)?;
+                let pmd_pa = self.k.mm.pmd_pa(&mut self.m.mem, haddr)?;
+                let table = self.m.mem.alloc()?;
+                self.k.deposited.insert(pmd_pa, table);
+                let f = base + ((p.va >> PAGE_SHIFT) & 0x1ff);
+                let st = self.m.mem.state(f);
+                self.chk.mapped(p.va & !0xfff, f, st);
+                continue;
+            }
             if p.thp || p.hugetlb {
                 // A transparent or hugetlbfs huge page (shared with the parent if COW),
                 // with the page table deposited for a later split.
@@ -569,6 +593,15 @@ impl<'s> Sim<'s> {
                         Box::new(HugetlbOp::mprotect_ro(s.pages[page].va))
                     }
                     Action::Fork { page } => Box::new(HugetlbOp::fork(s.pages[page].va)),
+                    Action::Split { page } => {
+                        let va = s.pages[page].va;
+                        let pmd_pa = self
+                            .k
+                            .mm
+                            .pmd_pa(&mut self.m.mem, va)
+                            .map_err(|e| self.err(line, format!("cpu{i}: {e}")))?;
+                        Box::new(ZeroSplit::new(va, pmd_pa))
+                    }
                     Action::Resume => unreachable!("handled above"),
                 };
                 self.cpus[i] = Cpu {
@@ -596,6 +629,7 @@ impl<'s> Sim<'s> {
                     | Action::Writeback { .. }
                     | Action::MprotectRo { .. }
                     | Action::Fork { .. }
+                    | Action::Split { .. }
                     | Action::Resume => {
                         unreachable!("rejected by the parser")
                     }
