@@ -66,6 +66,7 @@ pub enum Action {
     /// Writeback of the page: page_mkclean_one, then the I/O.
     Writeback {
         page: usize,
+        dax: bool,
     },
     /// mprotect(PROT_READ) of a hugetlb page (hugetlb_change_protection).
     MprotectRo {
@@ -529,7 +530,10 @@ fn parse_action(
             page: page(p)?,
             into: Some(page(q)?),
         },
-        ["writeback", p] if matches!(thread, ThreadRef::Cpu(_)) => Action::Writeback { page: page(p)? },
+        [w @ ("writeback" | "dax-writeback"), p] if matches!(thread, ThreadRef::Cpu(_)) => Action::Writeback {
+            page: page(p)?,
+            dax: *w == "dax-writeback",
+        },
         ["mprotect", p, "ro"] if matches!(thread, ThreadRef::Cpu(_)) => Action::MprotectRo { page: page(p)? },
         ["fork", p] if matches!(thread, ThreadRef::Cpu(_)) => Action::Fork { page: page(p)? },
         ["split", p] if matches!(thread, ThreadRef::Cpu(_)) => {
@@ -539,12 +543,12 @@ fn parse_action(
             }
             Action::Split { page: i }
         }
-        ["munmap" | "ksm-wrprotect" | "ksm-merge" | "writeback" | "mprotect" | "fork" | "split", ..] if matches!(thread, ThreadRef::Dev(_)) => {
+        ["munmap" | "ksm-wrprotect" | "ksm-merge" | "writeback" | "dax-writeback" | "mprotect" | "fork" | "split", ..] if matches!(thread, ThreadRef::Dev(_)) => {
             return Err("this is a kernel path: only CPU threads run it".into())
         }
         ["resume"] if matches!(thread, ThreadRef::Cpu(_)) => Action::Resume,
         ["resume"] => return Err("device threads cannot be resumed: they finish each access".into()),
-        _ => return Err("expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>' or 'resume', optionally followed by 'until <checkpoint>'".into()),
+        _ => return Err("expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>' or 'resume', optionally followed by 'until <checkpoint>'".into()),
     };
     Ok(Entry {
         thread,

@@ -94,16 +94,21 @@ fn ksm_merge_lets_a_deferred_device_write_land_before_the_comparison() {
 
 #[test]
 fn writeback_io_carries_a_write_made_through_the_deferred_window() {
-    let s = scenario("writeback.yaml");
+    for f in ["writeback.yaml", "dax-writeback.yaml"] {
+        writeback_case(&scenario(f));
+    }
+}
+
+fn writeback_case(s: &Scenario) {
     for (p, landed) in [
         (Policy::Seed, true),
         (Policy::EndOnly, true),
         (Policy::Always, false),
         (Policy::Arch, false),
     ] {
-        let r = run_one(&s, p);
+        let r = run_one(s, p);
         let w = r.dev.iter().find(|d| d.write && d.value == 0x66).unwrap();
-        assert_eq!(!w.fault, landed, "{p}");
+        assert_eq!(!w.fault, landed, "{} {p}", s.name);
         let io = r.io.last().expect("the I/O ran");
         assert_eq!(io.value, if landed { 0x66 } else { 0xf1 }, "{p}");
         assert!(io.cycle > w.cycle);

@@ -1,5 +1,11 @@
 //! Writeback: `page_mkclean_one` (mm/rmap.c, site h) as
-//! `clear_page_dirty_for_io` runs it before the page's I/O is submitted.
+//! `clear_page_dirty_for_io` runs it before the page's I/O is submitted, and
+//! `dax_mapping_entry_mkclean` (fs/dax.c, site i) as `dax_writeback_one` runs
+//! it before `dax_flush` writes the cache lines back to persistent memory.
+//! The two have the same shape in 4.14 (ptep_clear_flush, wrprotect + clean,
+//! set_pte_at, invalidate_range under the PTL, E) and the seed drops the same
+//! call in both; the DAX page has no page cache (it *is* the storage), so its
+//! `io` is the cache-line flush.
 //!
 //! ```text
 //! start        S (the page's range in the VMA)
@@ -43,8 +49,16 @@ enum Pc {
     Done,
 }
 
+/// Which writeback: the page cache's or DAX's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WritebackKind {
+    PageCache,
+    Dax,
+}
+
 #[derive(Debug)]
 pub struct WritebackOp {
+    pub kind: WritebackKind,
     va: u64,
     pc: Pc,
     pte_pa: u64,
@@ -53,8 +67,9 @@ pub struct WritebackOp {
 }
 
 impl WritebackOp {
-    pub fn new(va: u64) -> Self {
+    pub fn new(kind: WritebackKind, va: u64) -> Self {
         WritebackOp {
+            kind,
             va,
             pc: Pc::Start,
             pte_pa: 0,

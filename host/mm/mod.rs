@@ -18,7 +18,7 @@ pub use cow::{StoreOp, CHECKPOINTS_WP_PAGE_COPY};
 pub use hugetlb::{HugetlbOp, CHECKPOINTS_HUGETLB};
 pub use kernel::{Cx, HostEvent, Kernel, LockTable, MmError, Notify, Progress, WaitOn};
 pub use ksm::{KsmOp, CHECKPOINTS_KSM};
-pub use mkclean::{WritebackOp, CHECKPOINTS_MKCLEAN};
+pub use mkclean::{WritebackKind, WritebackOp, CHECKPOINTS_MKCLEAN};
 pub use path::KernelPath;
 pub use policy::{Policy, Prim};
 pub use thp::{ThpFallback, ZeroSplit, CHECKPOINTS_THP_FALLBACK, CHECKPOINTS_ZERO_SPLIT};

@@ -17,7 +17,7 @@ use crate::iommu::{DriverStats, SvaDriver};
 use crate::mem::{pte, AddressSpace, Leaf, MemError, PageSize, PAGE_SHIFT};
 use crate::mm::{
     Cx, HostEvent, HugetlbOp, Kernel, KernelPath, KsmOp, LoadOp, LockTable, MmError, Policy,
-    Progress, StoreOp, WaitOn, WritebackOp, ZapOp, ZeroSplit,
+    Progress, StoreOp, WaitOn, WritebackKind, WritebackOp, ZapOp, ZeroSplit,
 };
 use crate::scenario::{Action, Entry, Expected, Scenario, ThreadRef, MAX_CPUS, MAX_DEVS};
 use std::collections::BTreeSet;
@@ -588,7 +588,14 @@ impl<'s> Sim<'s> {
                         None => KsmOp::wrprotect(s.pages[page].va),
                         Some(q) => KsmOp::merge(s.pages[page].va, s.pages[q].va),
                     }),
-                    Action::Writeback { page } => Box::new(WritebackOp::new(s.pages[page].va)),
+                    Action::Writeback { page, dax } => {
+                        let kind = if dax {
+                            WritebackKind::Dax
+                        } else {
+                            WritebackKind::PageCache
+                        };
+                        Box::new(WritebackOp::new(kind, s.pages[page].va))
+                    }
                     Action::MprotectRo { page } => {
                         Box::new(HugetlbOp::mprotect_ro(s.pages[page].va))
                     }
