@@ -131,6 +131,19 @@ pub struct StoreRec {
     pub cycle: u64,
 }
 
+/// A device write that landed in a frame the CPU did not map at that
+/// address: lost unless something carries it to where the CPU or the disk
+/// will see it.
+#[derive(Clone, Copy, Debug)]
+struct Suspect {
+    dev: u8,
+    va: u64,
+    pfn: Pfn,
+    value: u64,
+    version: u64,
+    cycle: u64,
+}
+
 /// A device read as the checker saw it.
 #[derive(Clone, Copy, Debug)]
 struct DevRead {
@@ -150,6 +163,7 @@ pub struct Checker {
     /// (page VA, frame) -> frame generation when that mapping was made.
     mapped: BTreeMap<(u64, Pfn), u32>,
     reads: Vec<DevRead>,
+    suspects: Vec<Suspect>,
     pub findings: Vec<Finding>,
 }
 
@@ -164,6 +178,7 @@ impl Checker {
             history: BTreeMap::new(),
             mapped: BTreeMap::new(),
             reads: Vec::new(),
+            suspects: Vec::new(),
             findings: Vec::new(),
         }
     }
@@ -317,16 +332,19 @@ impl Checker {
                 }
             }
         }
+        if a.write && cpu.is_none_or(|l| l.pfn != pfn) {
+            // Not lost yet: a pageout, a writeback or a migration copy made
+            // after it may still carry it. Judged at the I/O or at the end.
+            self.suspects.push(Suspect {
+                dev: a.id,
+                va,
+                pfn,
+                value: a.word.value,
+                version: a.word.version,
+                cycle: a.cycle,
+            });
+        }
         if a.write {
-            if cpu.is_none_or(|l| l.pfn != pfn) {
-                found.push((
-                    Violation::LostWrite,
-                    format!(
-                        "dev{} wrote {:#x} to {name} in frame {pfn:#x}, which the CPU page table no longer maps there",
-                        a.id, a.word.value
-                    ),
-                ));
-            }
             self.store(
                 format!("dev{}", a.id),
                 va,
@@ -399,6 +417,8 @@ impl Checker {
     /// it that completed before must be on the disk, a device write through
     /// a stale writable translation included.
     pub fn io(&mut self, va: u64, value: u64, version: u64, cycle: u64) {
+        self.suspects
+            .retain(|w| w.va & !7 != va & !7 || w.version > version);
         if let Some(s) = self.latest(va, cycle) {
             if s.version > version && s.value != value {
                 let detail = format!(
@@ -420,6 +440,31 @@ impl Checker {
                     detail,
                 });
             }
+        }
+    }
+
+    /// At the end of a run: a suspect device write is lost unless the word
+    /// the CPU now sees at its address (`visible`) is that write or newer.
+    pub fn judge_writes(&mut self, visible: impl Fn(u64) -> Option<u64>, cycle: u64) {
+        for w in std::mem::take(&mut self.suspects) {
+            if visible(w.va).is_some_and(|v| v >= w.version) {
+                continue;
+            }
+            let detail = format!(
+                "dev{} wrote {:#x} to {} at cycle {} in frame {:#x}, which the CPU page table no longer mapped there, and nothing carried it back: the write is lost",
+                w.dev,
+                w.value,
+                self.describe_va(w.va),
+                w.cycle,
+                w.pfn
+            );
+            self.findings.push(Finding {
+                kind: Violation::LostWrite,
+                cycle,
+                dev: w.dev,
+                va: w.va,
+                detail,
+            });
         }
     }
 
@@ -583,6 +628,17 @@ mod tests {
             },
         };
         c.dev_access(&w, A + 8, 1, Some(&leaf(0x11, true)), ALLOC);
+        assert!(
+            c.verdict().is_empty(),
+            "judged at the end, not at the write"
+        );
+        // A migration copy carried it: the CPU now sees version 7.
+        let mut carried = Checker::new(&[("addrA".into(), A)]);
+        carried.dev_access(&w, A + 8, 1, Some(&leaf(0x11, true)), ALLOC);
+        carried.judge_writes(|_| Some(7), 10);
+        assert!(carried.verdict().is_empty());
+        // Nothing did.
+        c.judge_writes(|_| Some(3), 10);
         assert_eq!(
             c.verdict().into_iter().collect::<Vec<_>>(),
             vec![Violation::LostWrite]

@@ -80,6 +80,11 @@ pub enum Action {
     Split {
         page: usize,
     },
+    /// try_to_unmap_one by reclaim (swap-out) or by page migration.
+    Unmap {
+        page: usize,
+        migrate: bool,
+    },
     Resume,
 }
 
@@ -536,6 +541,16 @@ fn parse_action(
         },
         ["mprotect", p, "ro"] if matches!(thread, ThreadRef::Cpu(_)) => Action::MprotectRo { page: page(p)? },
         ["fork", p] if matches!(thread, ThreadRef::Cpu(_)) => Action::Fork { page: page(p)? },
+        [v @ ("reclaim" | "migrate"), p] if matches!(thread, ThreadRef::Cpu(_)) => {
+            let i = page(p)?;
+            if pages[i].cow || pages[i].thp || pages[i].hugetlb {
+                return Err(format!("'{p}': reclaim and migration are modelled for private small pages only"));
+            }
+            Action::Unmap {
+                page: i,
+                migrate: *v == "migrate",
+            }
+        }
         ["split", p] if matches!(thread, ThreadRef::Cpu(_)) => {
             let i = page(p)?;
             if !pages[i].zero {
@@ -543,12 +558,12 @@ fn parse_action(
             }
             Action::Split { page: i }
         }
-        ["munmap" | "ksm-wrprotect" | "ksm-merge" | "writeback" | "dax-writeback" | "mprotect" | "fork" | "split", ..] if matches!(thread, ThreadRef::Dev(_)) => {
+        ["munmap" | "ksm-wrprotect" | "ksm-merge" | "writeback" | "dax-writeback" | "mprotect" | "fork" | "split" | "reclaim" | "migrate", ..] if matches!(thread, ThreadRef::Dev(_)) => {
             return Err("this is a kernel path: only CPU threads run it".into())
         }
         ["resume"] if matches!(thread, ThreadRef::Cpu(_)) => Action::Resume,
         ["resume"] => return Err("device threads cannot be resumed: they finish each access".into()),
-        _ => return Err("expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>' or 'resume', optionally followed by 'until <checkpoint>'".into()),
+        _ => return Err("expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>' or 'resume', optionally followed by 'until <checkpoint>'".into()),
     };
     Ok(Entry {
         thread,

@@ -201,3 +201,40 @@ fn zero_page_split_leaves_a_harmless_stale_2m_entry() {
         }
     }
 }
+
+#[test]
+fn reclaim_and_migration_carry_a_write_from_the_deferred_window() {
+    for (p, landed) in [
+        (Policy::Seed, true),
+        (Policy::EndOnly, true),
+        (Policy::Always, false),
+        (Policy::Arch, false),
+    ] {
+        let r = run_one(&scenario("reclaim.yaml"), p);
+        assert_eq!(
+            dev_writes(&r),
+            vec![(0x31, false), (0x66, !landed)],
+            "reclaim {p}"
+        );
+        assert_eq!(
+            r.io.last().unwrap().value,
+            if landed { 0x66 } else { 0x31 },
+            "reclaim {p}: swap-out"
+        );
+        assert!(
+            r.dev.last().unwrap().fault,
+            "reclaim {p}: a swap entry, no translation"
+        );
+
+        let r = run_one(&scenario("migrate.yaml"), p);
+        assert_eq!(
+            dev_writes(&r),
+            vec![(0x31, false), (0x66, !landed)],
+            "migrate {p}"
+        );
+        let first = r.dev.first().unwrap();
+        let last = r.dev.last().unwrap();
+        assert_eq!(last.value, if landed { 0x66 } else { 0x31 }, "migrate {p}");
+        assert_ne!(last.pa >> 12, first.pa >> 12, "migrate {p}: the new page");
+    }
+}

@@ -11,6 +11,7 @@ mod mkclean;
 mod path;
 mod policy;
 mod thp;
+mod unmap;
 mod zap;
 
 pub use access::LoadOp;
@@ -22,6 +23,7 @@ pub use mkclean::{WritebackKind, WritebackOp, CHECKPOINTS_MKCLEAN};
 pub use path::KernelPath;
 pub use policy::{Policy, Prim};
 pub use thp::{ThpFallback, ZeroSplit, CHECKPOINTS_THP_FALLBACK, CHECKPOINTS_ZERO_SPLIT};
+pub use unmap::{UnmapKind, UnmapOp, CHECKPOINTS_UNMAP};
 pub use zap::{ZapOp, CHECKPOINTS_ZAP};
 
 /// Every path's checkpoints, for the scenario's `until`.
@@ -33,4 +35,5 @@ pub const ALL_CHECKPOINTS: &[&[&str]] = &[
     CHECKPOINTS_KSM,
     CHECKPOINTS_MKCLEAN,
     CHECKPOINTS_HUGETLB,
+    CHECKPOINTS_UNMAP,
 ];

@@ -17,7 +17,7 @@ use crate::iommu::{DriverStats, SvaDriver};
 use crate::mem::{pte, AddressSpace, Leaf, MemError, PageSize, PAGE_SHIFT};
 use crate::mm::{
     Cx, HostEvent, HugetlbOp, Kernel, KernelPath, KsmOp, LoadOp, LockTable, MmError, Policy,
-    Progress, StoreOp, WaitOn, WritebackKind, WritebackOp, ZapOp, ZeroSplit,
+    Progress, StoreOp, UnmapKind, UnmapOp, WaitOn, WritebackKind, WritebackOp, ZapOp, ZeroSplit,
 };
 use crate::scenario::{Action, Entry, Expected, Scenario, ThreadRef, MAX_CPUS, MAX_DEVS};
 use std::collections::BTreeSet;
@@ -600,6 +600,14 @@ impl<'s> Sim<'s> {
                         Box::new(HugetlbOp::mprotect_ro(s.pages[page].va))
                     }
                     Action::Fork { page } => Box::new(HugetlbOp::fork(s.pages[page].va)),
+                    Action::Unmap { page, migrate } => {
+                        let kind = if migrate {
+                            UnmapKind::Migrate
+                        } else {
+                            UnmapKind::Reclaim
+                        };
+                        Box::new(UnmapOp::new(kind, s.pages[page].va))
+                    }
                     Action::Split { page } => {
                         let va = s.pages[page].va;
                         let pmd_pa = self
@@ -637,6 +645,7 @@ impl<'s> Sim<'s> {
                     | Action::MprotectRo { .. }
                     | Action::Fork { .. }
                     | Action::Split { .. }
+                    | Action::Unmap { .. }
                     | Action::Resume => {
                         unreachable!("rejected by the parser")
                     }
@@ -863,6 +872,14 @@ impl<'s> Sim<'s> {
         opts: &RunOptions,
     ) -> Result<RunReport, RunError> {
         self.chk.finish();
+        let (mm, mem) = (&self.k.mm, &self.m.mem);
+        let visible = |va: u64| {
+            let l = mm.walk(mem, va).ok()?;
+            mem.read((l.pfn << PAGE_SHIFT) | (va & 0xff8))
+                .ok()
+                .map(|w| w.version)
+        };
+        self.chk.judge_writes(visible, self.m.cycle());
         let cycles = self.m.cycle();
         let mut waves = None;
         if let (Some(path), Some(sig)) = (&opts.waves, self.sig.take()) {

@@ -1,0 +1,208 @@
+//! `try_to_unmap_one` (mm/rmap.c, site j) as reclaim and migration run it,
+//! with the caller's work after it: the swap-out I/O, or the copy to the new
+//! page and `remove_migration_ptes`, and the final put of the old page.
+//!
+//! ```text
+//! start        S (the page); the caller holds its own reference (isolated
+//!              from the LRU, locked) until after E
+//! lock         page_vma_mapped_walk takes the PTL
+//! clear_flush  ptep_clear_flush (CPU TLB only before 6.6); the dirty bit moves to the page
+//! set_entry    reclaim: the swap entry; migration: the migration entry
+//! remove_rmap  page_remove_rmap; put_page (the mapping's reference)
+//! notify       mmu_notifier_invalidate_range(address, +PAGE_SIZE) under the PTL (4.14);
+//!              the seed's diff drops it from the swap and migration branches
+//!              ("replacing a present pte with a non present one") and keeps
+//!              it only for file pages. Merged 4.15 differs: it notifies in the
+//!              swap and MADV_FREE branches and not for file pages (see the
+//!              closing note of the call-site issue); `seed` models the diff.
+//! unlock       page_vma_mapped_walk_done
+//! end          E
+//! reclaim:   pageout  the swap-out I/O reads the page (what reaches swap)
+//!            free     the caller's put_page: the frame is freed
+//! migration: copy     alloc the new page; migrate_page_copy(new, old)
+//!            remap    remove_migration_ptes: under the PTL the PTE maps the new page
+//!            free     putback of the old page: the frame is freed
+//! ```
+
+use super::kernel::{Cx, HostEvent, MmError, Notify, Progress};
+use super::path::{self, KernelPath};
+use super::policy::Prim;
+use crate::mem::{pte, Pfn, PAGE_SIZE};
+
+pub const CHECKPOINTS_UNMAP: &[&str] = &[
+    "start",
+    "lock",
+    "clear_flush",
+    "set_entry",
+    "remove_rmap",
+    "notify",
+    "unlock",
+    "end",
+    "pageout",
+    "copy",
+    "remap",
+    "free",
+];
+
+/// Which caller of try_to_unmap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnmapKind {
+    /// Reclaim of an anonymous page to swap.
+    Reclaim,
+    /// Page migration (compaction, NUMA balancing, hot-unplug).
+    Migrate,
+}
+
+/// Non-present entry markers (bit 0, P, is clear): swap and migration entries.
+const SWAP_ENTRY: u64 = 0x200;
+const MIGRATION_ENTRY: u64 = 0x400;
+
+#[derive(Debug)]
+pub struct UnmapOp {
+    kind: UnmapKind,
+    va: u64,
+    step: usize,
+    pte_pa: u64,
+    old: Pfn,
+    cleared: u64,
+    new: Pfn,
+    notify: Notify,
+}
+
+impl UnmapOp {
+    pub fn new(kind: UnmapKind, va: u64) -> Self {
+        UnmapOp {
+            kind,
+            va,
+            step: 0,
+            pte_pa: 0,
+            old: 0,
+            cleared: 0,
+            new: 0,
+            notify: Notify::default(),
+        }
+    }
+
+    fn checkpoints(&self) -> &'static [&'static str] {
+        match self.kind {
+            UnmapKind::Reclaim => &[
+                "start",
+                "lock",
+                "clear_flush",
+                "set_entry",
+                "remove_rmap",
+                "notify",
+                "unlock",
+                "end",
+                "pageout",
+                "free",
+            ],
+            UnmapKind::Migrate => &[
+                "start",
+                "lock",
+                "clear_flush",
+                "set_entry",
+                "remove_rmap",
+                "notify",
+                "unlock",
+                "end",
+                "copy",
+                "remap",
+                "free",
+            ],
+        }
+    }
+
+    fn ptl(&self) -> u64 {
+        self.pte_pa >> 12
+    }
+}
+
+impl KernelPath for UnmapOp {
+    fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
+        let start = self.va & !(PAGE_SIZE - 1);
+        let end = start + PAGE_SIZE;
+        let Some(&name) = self.checkpoints().get(self.step) else {
+            return Ok(Progress::Done);
+        };
+        match name {
+            "start" => {
+                let leaf = cx.k.mm.walk(&cx.m.mem, self.va)?;
+                if leaf.size != crate::mem::PageSize::Small {
+                    return Err(MmError::Unsupported {
+                        what: "reclaim or migration of a huge page",
+                        va: self.va,
+                    });
+                }
+                self.pte_pa = leaf.entry_pa;
+                self.old = leaf.pfn;
+                cx.m.mem.get(self.old)?; // isolate_lru_page / the caller's reference
+            }
+            "lock" => {
+                if let Some(w) = path::lock(cx, self.ptl()) {
+                    return Ok(Progress::Wait(w));
+                }
+            }
+            "clear_flush" => {
+                if self.cleared == 0 {
+                    self.cleared = path::set_entry(cx, self.pte_pa, self.va, 0)?;
+                }
+                if let Some(w) = self.notify.run(cx, Prim::ClearFlush, start, end)? {
+                    return Ok(Progress::Wait(w));
+                }
+            }
+            "set_entry" => {
+                let marker = match self.kind {
+                    UnmapKind::Reclaim => SWAP_ENTRY,
+                    UnmapKind::Migrate => MIGRATION_ENTRY,
+                };
+                path::set_entry(cx, self.pte_pa, self.va, (self.old << 12) | marker)?;
+            }
+            "remove_rmap" => path::put_page(cx, self.old)?,
+            "notify" => {
+                let prim = Prim::InvalidateRange { seed_keeps: false };
+                if let Some(w) = self.notify.run(cx, prim, start, end)? {
+                    return Ok(Progress::Wait(w));
+                }
+            }
+            "unlock" => path::unlock(cx, self.ptl()),
+            "end" => {
+                let prim = Prim::End {
+                    seed_only_end: false,
+                };
+                if let Some(w) = self.notify.run(cx, prim, start, end)? {
+                    return Ok(Progress::Wait(w));
+                }
+            }
+            "pageout" => {
+                let w = cx.m.mem.read((self.old << 12) | (self.va & 0xff8))?;
+                cx.events.push(HostEvent::Io {
+                    tid: cx.tid,
+                    va: self.va,
+                    value: w.value,
+                    version: w.version,
+                });
+            }
+            "copy" => {
+                self.new = cx.m.mem.alloc()?;
+                cx.m.mem.copy_frame(self.new, self.old)?;
+            }
+            "remap" => {
+                if let Some(w) = path::lock(cx, self.ptl()) {
+                    return Ok(Progress::Wait(w));
+                }
+                let flags = self.cleared & !pte::ADDR;
+                path::set_entry(cx, self.pte_pa, self.va, pte::make(self.new, flags))?;
+                path::unlock(cx, self.ptl());
+            }
+            "free" => path::put_page(cx, self.old)?,
+            _ => unreachable!("every checkpoint is handled"),
+        }
+        self.step += 1;
+        Ok(Progress::Reached(name))
+    }
+
+    fn finished(&self) -> bool {
+        self.step >= self.checkpoints().len()
+    }
+}
