@@ -20,7 +20,7 @@
 //! checkpoint `reuse`, the PTE made writable in place, no copy, no flush).
 
 use super::kernel::{Cx, HostEvent, MmError, Notify, Progress, WaitOn};
-use super::path::{self, KernelPath};
+use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
 use super::thp::{ThpFallback, ZeroSplit};
 use crate::mem::{pte, Pfn, PAGE_SIZE};
@@ -150,9 +150,7 @@ impl KernelPath for StoreOp {
                 return self.step(cx);
             }
             Pc::Fault => {
-                if let Some(w) = self.lock(cx) {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.lock(cx));
                 self.orig_pte = cx.m.mem.read(self.pte_pa)?.value;
                 self.old = pte::pfn(self.orig_pte);
                 if cx.m.mem.refcount(self.old) == 1 {
@@ -179,9 +177,7 @@ impl KernelPath for StoreOp {
                 "start"
             }
             Pc::Lock => {
-                if let Some(w) = self.lock(cx) {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.lock(cx));
                 self.pc = Pc::PteSame;
                 "lock"
             }
@@ -200,9 +196,7 @@ impl KernelPath for StoreOp {
                     self.acted = true;
                 }
                 let prim = Prim::ClearFlushNotify { seed_keeps: true };
-                if let Some(w) = self.notify.run(cx, prim, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, prim, start, end)?);
                 self.acted = false;
                 self.pc = Pc::SetPte;
                 "clear_flush"
@@ -231,9 +225,7 @@ impl KernelPath for StoreOp {
                 let prim = Prim::End {
                     seed_only_end: true,
                 };
-                if let Some(w) = self.notify.run(cx, prim, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, prim, start, end)?);
                 self.pc = Pc::PutOld;
                 "end"
             }

@@ -26,7 +26,7 @@
 //! ```
 
 use super::kernel::{Cx, MmError, Notify, Progress};
-use super::path::{self, KernelPath};
+use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
 use crate::mem::{pte, AddressSpace, PageSize};
 
@@ -124,13 +124,9 @@ impl KernelPath for HugetlbOp {
             }
             Pc::Lock => {
                 if let Some((_, dst)) = self.child {
-                    if let Some(w) = path::lock(cx, dst >> 12) {
-                        return Ok(Progress::Wait(w));
-                    }
+                    spin!(path::lock(cx, dst >> 12));
                 }
-                if let Some(w) = path::lock(cx, self.pmd_pa >> 12) {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(path::lock(cx, self.pmd_pa >> 12));
                 self.pc = if self.kind == Kind::Fork {
                     Pc::Wrprotect
                 } else {
@@ -152,9 +148,7 @@ impl KernelPath for HugetlbOp {
             }
             Pc::Notify => {
                 let prim = Prim::InvalidateRange { seed_keeps: false };
-                if let Some(w) = self.notify.run(cx, prim, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, prim, start, end)?);
                 self.pc = if self.kind == Kind::Fork {
                     Pc::Copy
                 } else {
@@ -184,9 +178,7 @@ impl KernelPath for HugetlbOp {
                 "unlock"
             }
             Pc::Flush => {
-                if let Some(w) = self.notify.run(cx, Prim::FlushTlbRange, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, Prim::FlushTlbRange, start, end)?);
                 self.pc = if self.kind == Kind::Fork {
                     Pc::Done
                 } else {
@@ -198,9 +190,7 @@ impl KernelPath for HugetlbOp {
                 let prim = Prim::End {
                     seed_only_end: false,
                 };
-                if let Some(w) = self.notify.run(cx, prim, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, prim, start, end)?);
                 self.pc = if self.kind == Kind::Fork {
                     Pc::Flush
                 } else {

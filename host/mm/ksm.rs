@@ -25,7 +25,7 @@
 //! ```
 
 use super::kernel::{Cx, MmError, Notify, Progress};
-use super::path::{self, KernelPath};
+use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
 use crate::mem::{pte, Pfn, PAGE_SIZE};
 
@@ -134,9 +134,7 @@ impl KernelPath for KsmOp {
                 "start"
             }
             Pc::Lock => {
-                if let Some(w) = path::lock(cx, self.pte_pa >> 12) {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(path::lock(cx, self.pte_pa >> 12));
                 self.pc = Pc::ClearFlush;
                 "lock"
             }
@@ -146,9 +144,7 @@ impl KernelPath for KsmOp {
                     self.acted = true;
                 }
                 let prim = Prim::ClearFlushNotify { seed_keeps: false };
-                if let Some(w) = self.notify.run(cx, prim, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, prim, start, end)?);
                 self.acted = false;
                 self.pc = Pc::SetPte;
                 "clear_flush"
@@ -169,9 +165,7 @@ impl KernelPath for KsmOp {
                 let prim = Prim::End {
                     seed_only_end: false,
                 };
-                if let Some(w) = self.notify.run(cx, prim, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, prim, start, end)?);
                 self.pc = if self.into.is_some() {
                     Pc::Identical
                 } else {
@@ -192,9 +186,7 @@ impl KernelPath for KsmOp {
                 "rp_start"
             }
             Pc::RpLock => {
-                if let Some(w) = path::lock(cx, self.pte_pa >> 12) {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(path::lock(cx, self.pte_pa >> 12));
                 self.pc = Pc::RpPteSame;
                 "rp_lock"
             }
@@ -210,9 +202,7 @@ impl KernelPath for KsmOp {
                     self.acted = true;
                 }
                 let prim = Prim::ClearFlushNotify { seed_keeps: false };
-                if let Some(w) = self.notify.run(cx, prim, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, prim, start, end)?);
                 self.acted = false;
                 self.pc = Pc::RpSetPte;
                 "rp_clear_flush"
@@ -233,9 +223,7 @@ impl KernelPath for KsmOp {
                 let prim = Prim::End {
                     seed_only_end: false,
                 };
-                if let Some(w) = self.notify.run(cx, prim, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, prim, start, end)?);
                 self.pc = Pc::PutOld;
                 "rp_end"
             }

@@ -21,7 +21,7 @@
 //! ```
 
 use super::kernel::{Cx, HostEvent, MmError, Notify, Progress};
-use super::path::{self, KernelPath};
+use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
 use crate::mem::{pte, PAGE_SIZE};
 
@@ -90,9 +90,7 @@ impl KernelPath for WritebackOp {
                 "start"
             }
             Pc::Lock => {
-                if let Some(w) = path::lock(cx, self.pte_pa >> 12) {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(path::lock(cx, self.pte_pa >> 12));
                 let e = cx.m.mem.read(self.pte_pa)?.value;
                 // Neither dirty nor writable: nothing to clean.
                 self.pc = if pte::present(e) && e & (pte::D | pte::RW) != 0 {
@@ -106,9 +104,7 @@ impl KernelPath for WritebackOp {
                 if self.cleared == 0 {
                     self.cleared = path::set_entry(cx, self.pte_pa, self.va, 0)?;
                 }
-                if let Some(w) = self.notify.run(cx, Prim::ClearFlush, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, Prim::ClearFlush, start, end)?);
                 self.pc = Pc::SetPte;
                 "clear_flush"
             }
@@ -119,9 +115,7 @@ impl KernelPath for WritebackOp {
             }
             Pc::Notify => {
                 let prim = Prim::InvalidateRange { seed_keeps: false };
-                if let Some(w) = self.notify.run(cx, prim, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, prim, start, end)?);
                 self.pc = Pc::Unlock;
                 "notify"
             }
@@ -134,9 +128,7 @@ impl KernelPath for WritebackOp {
                 let prim = Prim::End {
                     seed_only_end: false,
                 };
-                if let Some(w) = self.notify.run(cx, prim, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, prim, start, end)?);
                 self.pc = Pc::Io;
                 "end"
             }

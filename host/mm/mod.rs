@@ -23,7 +23,7 @@ pub use mkclean::{WritebackKind, WritebackOp, CHECKPOINTS_MKCLEAN};
 pub use path::KernelPath;
 pub use policy::{Policy, Prim};
 pub use thp::{ThpFallback, ZeroSplit, CHECKPOINTS_THP_FALLBACK, CHECKPOINTS_ZERO_SPLIT};
-pub use unmap::{UnmapKind, UnmapOp, CHECKPOINTS_UNMAP};
+pub use unmap::{UnmapKind, UnmapOp, CHECKPOINTS_MIGRATE, CHECKPOINTS_RECLAIM};
 pub use zap::{ZapOp, CHECKPOINTS_ZAP};
 
 /// Every path's checkpoints, for the scenario's `until`.
@@ -35,5 +35,6 @@ pub const ALL_CHECKPOINTS: &[&[&str]] = &[
     CHECKPOINTS_KSM,
     CHECKPOINTS_MKCLEAN,
     CHECKPOINTS_HUGETLB,
-    CHECKPOINTS_UNMAP,
+    CHECKPOINTS_RECLAIM,
+    CHECKPOINTS_MIGRATE,
 ];

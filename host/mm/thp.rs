@@ -20,7 +20,7 @@
 //! is when the fallback runs. The store is then retried by [`super::StoreOp`].
 
 use super::kernel::{Cx, MmError, Notify, Progress, WaitOn};
-use super::path::{self, KernelPath};
+use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
 use crate::mem::{pte, Pfn};
 
@@ -99,9 +99,7 @@ impl KernelPath for ThpFallback {
         let (start, end) = (self.haddr, self.haddr + HPAGE_SIZE);
         let reached = match self.pc {
             Pc::Fault => {
-                if let Some(w) = self.lock(cx) {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.lock(cx));
                 self.orig_pmd = cx.m.mem.read(self.pmd_pa)?.value;
                 self.head = pte::pfn(self.orig_pmd) & !(HPAGE_NR - 1);
                 cx.m.mem.get(self.head)?;
@@ -123,9 +121,7 @@ impl KernelPath for ThpFallback {
                 "start"
             }
             Pc::Lock => {
-                if let Some(w) = self.lock(cx) {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.lock(cx));
                 self.pc = Pc::PmdSame;
                 "lock"
             }
@@ -149,9 +145,7 @@ impl KernelPath for ThpFallback {
                     self.cleared = true;
                 }
                 let prim = Prim::ClearFlushNotify { seed_keeps: true };
-                if let Some(w) = self.notify.run(cx, prim, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, prim, start, end)?);
                 self.pc = Pc::Fill;
                 "clear_flush"
             }
@@ -185,9 +179,7 @@ impl KernelPath for ThpFallback {
                 let prim = Prim::End {
                     seed_only_end: true,
                 };
-                if let Some(w) = self.notify.run(cx, prim, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, prim, start, end)?);
                 self.pc = Pc::PutOld;
                 "end"
             }
@@ -256,9 +248,7 @@ impl KernelPath for ZeroSplit {
         match self.step {
             0 => {}
             1 => {
-                if let Some(w) = path::lock(cx, ptl) {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(path::lock(cx, ptl));
             }
             2 => {
                 if !self.cleared {
@@ -266,9 +256,7 @@ impl KernelPath for ZeroSplit {
                     self.cleared = true;
                 }
                 let prim = Prim::ClearFlushNotify { seed_keeps: false };
-                if let Some(w) = self.notify.run(cx, prim, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, prim, start, end)?);
             }
             3 => {
                 let table = cx.k.withdraw(self.pmd_pa).ok_or(MmError::Unsupported {
@@ -286,9 +274,7 @@ impl KernelPath for ZeroSplit {
                 let prim = Prim::End {
                     seed_only_end: true,
                 };
-                if let Some(w) = self.notify.run(cx, prim, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, prim, start, end)?);
             }
             _ => return Ok(Progress::Done),
         }

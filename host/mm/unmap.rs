@@ -25,11 +25,12 @@
 //! ```
 
 use super::kernel::{Cx, HostEvent, MmError, Notify, Progress};
-use super::path::{self, KernelPath};
+use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
 use crate::mem::{pte, Pfn, PAGE_SIZE};
 
-pub const CHECKPOINTS_UNMAP: &[&str] = &[
+/// Checkpoints of `reclaim`.
+pub const CHECKPOINTS_RECLAIM: &[&str] = &[
     "start",
     "lock",
     "clear_flush",
@@ -39,6 +40,19 @@ pub const CHECKPOINTS_UNMAP: &[&str] = &[
     "unlock",
     "end",
     "pageout",
+    "free",
+];
+
+/// Checkpoints of `migrate`.
+pub const CHECKPOINTS_MIGRATE: &[&str] = &[
+    "start",
+    "lock",
+    "clear_flush",
+    "set_entry",
+    "remove_rmap",
+    "notify",
+    "unlock",
+    "end",
     "copy",
     "remap",
     "free",
@@ -85,31 +99,8 @@ impl UnmapOp {
 
     fn checkpoints(&self) -> &'static [&'static str] {
         match self.kind {
-            UnmapKind::Reclaim => &[
-                "start",
-                "lock",
-                "clear_flush",
-                "set_entry",
-                "remove_rmap",
-                "notify",
-                "unlock",
-                "end",
-                "pageout",
-                "free",
-            ],
-            UnmapKind::Migrate => &[
-                "start",
-                "lock",
-                "clear_flush",
-                "set_entry",
-                "remove_rmap",
-                "notify",
-                "unlock",
-                "end",
-                "copy",
-                "remap",
-                "free",
-            ],
+            UnmapKind::Reclaim => CHECKPOINTS_RECLAIM,
+            UnmapKind::Migrate => CHECKPOINTS_MIGRATE,
         }
     }
 
@@ -139,17 +130,13 @@ impl KernelPath for UnmapOp {
                 cx.m.mem.get(self.old)?; // isolate_lru_page / the caller's reference
             }
             "lock" => {
-                if let Some(w) = path::lock(cx, self.ptl()) {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(path::lock(cx, self.ptl()));
             }
             "clear_flush" => {
                 if self.cleared == 0 {
                     self.cleared = path::set_entry(cx, self.pte_pa, self.va, 0)?;
                 }
-                if let Some(w) = self.notify.run(cx, Prim::ClearFlush, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, Prim::ClearFlush, start, end)?);
             }
             "set_entry" => {
                 let marker = match self.kind {
@@ -161,18 +148,14 @@ impl KernelPath for UnmapOp {
             "remove_rmap" => path::put_page(cx, self.old)?,
             "notify" => {
                 let prim = Prim::InvalidateRange { seed_keeps: false };
-                if let Some(w) = self.notify.run(cx, prim, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, prim, start, end)?);
             }
             "unlock" => path::unlock(cx, self.ptl()),
             "end" => {
                 let prim = Prim::End {
                     seed_only_end: false,
                 };
-                if let Some(w) = self.notify.run(cx, prim, start, end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, prim, start, end)?);
             }
             "pageout" => {
                 let w = cx.m.mem.read((self.old << 12) | (self.va & 0xff8))?;
@@ -188,9 +171,7 @@ impl KernelPath for UnmapOp {
                 cx.m.mem.copy_frame(self.new, self.old)?;
             }
             "remap" => {
-                if let Some(w) = path::lock(cx, self.ptl()) {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(path::lock(cx, self.ptl()));
                 let flags = self.cleared & !pte::ADDR;
                 path::set_entry(cx, self.pte_pa, self.va, pte::make(self.new, flags))?;
                 path::unlock(cx, self.ptl());

@@ -19,7 +19,7 @@
 //! or when no batch page can be allocated; a small batch stands for that.
 
 use super::kernel::{Cx, MmError, Notify, Progress};
-use super::path::{self, KernelPath};
+use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
 use crate::mem::{pte, Pfn, PAGE_SIZE};
 
@@ -103,9 +103,7 @@ impl KernelPath for ZapOp {
             Pc::Lock => {
                 let pte_pa = cx.k.mm.pte_pa(&mut cx.m.mem, self.addr)?;
                 self.ptl = pte_pa >> 12;
-                if let Some(w) = path::lock(cx, self.ptl) {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(path::lock(cx, self.ptl));
                 self.pc = Pc::Clear;
                 "lock"
             }
@@ -177,9 +175,7 @@ impl KernelPath for ZapOp {
                 let prim = Prim::End {
                     seed_only_end: false,
                 };
-                if let Some(w) = self.notify.run(cx, prim, self.start, self.end)? {
-                    return Ok(Progress::Wait(w));
-                }
+                spin!(self.notify.run(cx, prim, self.start, self.end)?);
                 self.pc = Pc::Finish;
                 "end"
             }
