@@ -37,6 +37,9 @@ enum Cmd {
         /// Default: the scenario's `notify`, else every policy its `expect` names.
         #[arg(long, value_parser = parse_policy)]
         notify: Option<Policy>,
+        /// The IOMMU driver model (generic, amd, intel, arm, arm-btm). Default: the scenario's `driver:`.
+        #[arg(long, value_parser = shootdown::sweep::parse_driver)]
+        driver: Option<shootdown::iommu::DriverKind>,
         /// Do not write waves (faster).
         #[arg(long)]
         no_waves: bool,
@@ -87,18 +90,22 @@ fn main() -> ExitCode {
         Cmd::Scenario {
             file,
             notify,
+            driver,
             no_waves,
             waves_dir,
             quiet,
         } => {
             let path = resolve(&file);
-            let s = match Scenario::load(&path) {
+            let mut s = match Scenario::load(&path) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("shootdown: {e}");
                     return ExitCode::from(2);
                 }
             };
+            if let Some(d) = driver {
+                s.driver = d;
+            }
             let policies: Vec<Policy> = match notify.or(s.notify) {
                 Some(p) => vec![p],
                 None if s.expect.is_empty() => vec![Policy::Seed],

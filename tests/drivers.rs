@@ -282,3 +282,36 @@ fn intel_address_mask_leaves_two_pages_of_an_unaligned_range_in_the_iotlb() {
     let amd = after_flush_of_three_unaligned_pages(DriverKind::Amd);
     assert_eq!(amd, vec![(false, false); 4], "AMD: the whole PASID");
 }
+
+/// A finding, pinned: in `thp-cow.yaml` under end-only, drivers that flush
+/// the whole PASID (AMD: more than one page) or ASID (ARM: 512 pages or more)
+/// for addrB's 2 MiB range also drop addrA's stale 2 MiB ATC entry, so the
+/// seed's order violation does not show; the generic and Intel drivers flush
+/// just the range and it does.
+#[test]
+fn whole_pasid_flushes_hide_the_thp_order_violation() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/thp-cow.yaml");
+    for (driver, shows) in [
+        (DriverKind::Generic, true),
+        (DriverKind::Intel, true),
+        (DriverKind::Amd, false),
+        (ARM, false),
+    ] {
+        let mut s = Scenario::load(&path).unwrap();
+        s.driver = driver;
+        let r = run(
+            &s,
+            &RunOptions {
+                policy: Policy::EndOnly,
+                waves: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            r.verdict.contains(&Violation::OrderViolation),
+            shows,
+            "{driver:?}: {:?}",
+            r.findings
+        );
+    }
+}

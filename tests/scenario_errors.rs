@@ -129,3 +129,31 @@ fn the_cli_exit_status_follows_expect() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("MISMATCH"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_cli_driver_option_overrides_the_scenario() {
+    let bin = env!("CARGO_BIN_EXE_shootdown");
+    let out = Command::new(bin)
+        .args(["scenario", "cow", "--no-waves", "--driver", "nonsense"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("amd"),
+        "the error lists the drivers"
+    );
+    // AMD's whole-PASID flush of addrB's 2 MiB range hides thp-cow's violation: a mismatch.
+    let out = Command::new(bin)
+        .args([
+            "sweep", "thp-cow", "--notify", "end-only", "--driver", "amd",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

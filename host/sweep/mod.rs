@@ -18,6 +18,7 @@ pub use select::{expand, glob_match, resolve, scenarios_dir};
 pub use table::{render_table, totals, Totals};
 
 use crate::checker::{Violation, Window};
+use crate::iommu::DriverKind;
 use crate::mm::Policy;
 use crate::scenario::Scenario;
 use crate::sim::{run, RunOptions};
@@ -160,6 +161,8 @@ pub struct SweepOptions {
     pub progress: bool,
     /// Keep each cell's wall time.
     pub timing: bool,
+    /// Run every scenario with this IOMMU driver model instead of its own `driver:`.
+    pub driver: Option<DriverKind>,
 }
 
 impl Default for SweepOptions {
@@ -169,6 +172,7 @@ impl Default for SweepOptions {
             shard: None,
             progress: false,
             timing: false,
+            driver: None,
         }
     }
 }
@@ -229,7 +233,13 @@ pub fn run_cells(files: &[PathBuf], policies: &[Policy], opts: &SweepOptions) ->
         .collect();
     let loaded: Vec<Result<Scenario, String>> = files
         .iter()
-        .map(|f| Scenario::load(f).map_err(|e| e.to_string()))
+        .map(|f| {
+            let mut s = Scenario::load(f).map_err(|e| e.to_string())?;
+            if let Some(d) = opts.driver {
+                s.driver = d;
+            }
+            Ok(s)
+        })
         .collect();
     let specs: Vec<(usize, usize, Policy)> = (0..files.len())
         .flat_map(|si| policies.iter().enumerate().map(move |(pi, &p)| (si, pi, p)))
@@ -443,6 +453,15 @@ pub struct SweepArgs {
     /// Also show wall times (table and JSON); they vary from run to run.
     #[arg(long)]
     pub timing: bool,
+    /// Run every scenario with this IOMMU driver model (generic, amd, intel, arm, arm-btm)
+    /// instead of the scenario's `driver:`.
+    #[arg(long, value_parser = parse_driver, value_name = "DRIVER", conflicts_with = "merge")]
+    pub driver: Option<DriverKind>,
+}
+
+/// clap's parser for `--driver`.
+pub fn parse_driver(s: &str) -> Result<DriverKind, String> {
+    s.parse()
 }
 
 /// The `sweep` subcommand: parse nothing more, run, print, return the exit status.
@@ -477,6 +496,7 @@ pub fn main(args: SweepArgs) -> ExitCode {
             shard: args.shard,
             progress: std::io::stderr().is_terminal(),
             timing: args.timing,
+            driver: args.driver,
         };
         (
             run_cells(&files, &policies, &opts),
