@@ -117,6 +117,8 @@ pub struct Page {
     pub hugetlb: bool,
     /// With `thp`: mapped to the huge zero page (read-only zeros).
     pub zero: bool,
+    /// A page-cache page of a shared file mapping (for `reclaim`).
+    pub file: bool,
 }
 
 /// Timing knobs; every field can be set in `params:`.
@@ -203,6 +205,8 @@ struct RawPage {
     hugetlb: bool,
     #[serde(default)]
     zero: bool,
+    #[serde(default)]
+    file: bool,
 }
 
 /// Line numbers (1-based) of the items of a top-level block sequence
@@ -341,7 +345,9 @@ impl Scenario {
             let p: RawPage = serde_yaml_ng::from_value(v).map_err(|e| {
                 err(
                     line,
-                    format!("page '{name}': {e} (fields: va, value, cow, thp, hugetlb, zero)"),
+                    format!(
+                        "page '{name}': {e} (fields: va, value, cow, thp, hugetlb, zero, file)"
+                    ),
                 )
             })?;
             if p.va & 7 != 0 || (p.va >> 47 != 0) {
@@ -358,6 +364,9 @@ impl Scenario {
             }
             if p.zero && (!p.thp || p.value != 0 || p.cow) {
                 return Err(err(line, format!("page '{name}': a zero page is 'thp: true, zero: true' with value 0 and no cow")));
+            }
+            if p.file && (p.cow || p.thp || p.hugetlb || p.zero) {
+                return Err(err(line, format!("page '{name}': a file page is a small page of a shared mapping: drop cow, thp, hugetlb and zero")));
             }
             if p.thp && p.hugetlb {
                 return Err(err(
@@ -383,6 +392,7 @@ impl Scenario {
                 thp: p.thp,
                 hugetlb: p.hugetlb,
                 zero: p.zero,
+                file: p.file,
             });
         }
         if pages.is_empty() || pages.len() > crate::sim::machine::PROBE_SLOTS {

@@ -238,3 +238,22 @@ fn reclaim_and_migration_carry_a_write_from_the_deferred_window() {
         assert_ne!(last.pa >> 12, first.pa >> 12, "migrate {p}: the new page");
     }
 }
+
+#[test]
+fn reclaim_of_a_file_page_keeps_the_seeds_notify() {
+    let s = scenario("reclaim-file.yaml");
+    for (p, landed) in [
+        (Policy::Seed, false),
+        (Policy::Always, false),
+        (Policy::Arch, false),
+        (Policy::EndOnly, true),
+    ] {
+        let r = run_one(&s, p);
+        assert_eq!(dev_writes(&r), vec![(0x31, false), (0x66, !landed)], "{p}");
+        assert_eq!(
+            r.io.last().unwrap().value,
+            if landed { 0x66 } else { 0x31 },
+            "{p}"
+        );
+    }
+}

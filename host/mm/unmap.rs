@@ -7,7 +7,8 @@
 //!              from the LRU, locked) until after E
 //! lock         page_vma_mapped_walk takes the PTL
 //! clear_flush  ptep_clear_flush (CPU TLB only before 6.6); the dirty bit moves to the page
-//! set_entry    reclaim: the swap entry; migration: the migration entry
+//! set_entry    reclaim: the swap entry; migration: the migration entry; a file
+//!              page: none (dec_mm_counter; the page cache keeps the page)
 //! remove_rmap  page_remove_rmap; put_page (the mapping's reference)
 //! notify       mmu_notifier_invalidate_range(address, +PAGE_SIZE) under the PTL (4.14);
 //!              the seed's diff drops it from the swap and migration branches
@@ -17,7 +18,7 @@
 //!              closing note of the call-site issue); `seed` models the diff.
 //! unlock       page_vma_mapped_walk_done
 //! end          E
-//! reclaim:   pageout  the swap-out I/O reads the page (what reaches swap)
+//! reclaim:   pageout  the swap-out (or, for a file page, writepage) I/O reads the page
 //!            free     the caller's put_page: the frame is freed
 //! migration: copy     alloc the new page; migrate_page_copy(new, old)
 //!            remap    remove_migration_ptes: under the PTL the PTE maps the new page
@@ -65,6 +66,10 @@ pub enum UnmapKind {
     Reclaim,
     /// Page migration (compaction, NUMA balancing, hot-unplug).
     Migrate,
+    /// Reclaim of a file page: the PTE is simply cleared (the page cache
+    /// keeps the page); the one branch where the seed's diff keeps the
+    /// notify ("just to be safe").
+    ReclaimFile,
 }
 
 /// Non-present entry markers (bit 0, P, is clear): swap and migration entries.
@@ -99,7 +104,7 @@ impl UnmapOp {
 
     fn checkpoints(&self) -> &'static [&'static str] {
         match self.kind {
-            UnmapKind::Reclaim => CHECKPOINTS_RECLAIM,
+            UnmapKind::Reclaim | UnmapKind::ReclaimFile => CHECKPOINTS_RECLAIM,
             UnmapKind::Migrate => CHECKPOINTS_MIGRATE,
         }
     }
@@ -139,15 +144,18 @@ impl KernelPath for UnmapOp {
                 spin!(self.notify.run(cx, Prim::ClearFlush, start, end)?);
             }
             "set_entry" => {
-                let marker = match self.kind {
-                    UnmapKind::Reclaim => SWAP_ENTRY,
-                    UnmapKind::Migrate => MIGRATION_ENTRY,
+                let entry = match self.kind {
+                    UnmapKind::Reclaim => (self.old << 12) | SWAP_ENTRY,
+                    UnmapKind::Migrate => (self.old << 12) | MIGRATION_ENTRY,
+                    UnmapKind::ReclaimFile => 0,
                 };
-                path::set_entry(cx, self.pte_pa, self.va, (self.old << 12) | marker)?;
+                path::set_entry(cx, self.pte_pa, self.va, entry)?;
             }
             "remove_rmap" => path::put_page(cx, self.old)?,
             "notify" => {
-                let prim = Prim::InvalidateRange { seed_keeps: false };
+                let prim = Prim::InvalidateRange {
+                    seed_keeps: self.kind == UnmapKind::ReclaimFile,
+                };
                 spin!(self.notify.run(cx, prim, start, end)?);
             }
             "unlock" => path::unlock(cx, self.ptl()),

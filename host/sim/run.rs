@@ -601,10 +601,10 @@ impl<'s> Sim<'s> {
                     }
                     Action::Fork { page } => Box::new(HugetlbOp::fork(s.pages[page].va)),
                     Action::Unmap { page, migrate } => {
-                        let kind = if migrate {
-                            UnmapKind::Migrate
-                        } else {
-                            UnmapKind::Reclaim
+                        let kind = match (migrate, s.pages[page].file) {
+                            (true, _) => UnmapKind::Migrate,
+                            (false, true) => UnmapKind::ReclaimFile,
+                            (false, false) => UnmapKind::Reclaim,
                         };
                         Box::new(UnmapOp::new(kind, s.pages[page].va))
                     }
