@@ -165,8 +165,15 @@ pub fn render(s: &Scenario, r: &RunReport) -> String {
     let st = &r.stats;
     let _ = writeln!(
         o,
-        "\nCost: {} secondary-TLB flushes, {} commands ({} IOTINVAL.VMA, {} ATS.INVAL, {} IOFENCE.C), {} CPU cycles spinning on the IOMMU",
-        st.flushes, st.commands, st.iotinval, st.ats_inval, st.fences, r.spin_cycles
+        "\nCost ({} driver): {} secondary-TLB flushes, {} commands ({} IOTINVAL.VMA, {} of them whole-PASID, {} ATS.INVAL, {} IOFENCE.C), {} CPU cycles spinning on the IOMMU",
+        r.driver.name(),
+        st.flushes,
+        st.commands,
+        st.iotinval,
+        st.whole_pasid,
+        st.ats_inval,
+        st.fences,
+        r.spin_cycles
     );
     let verdict = names(r.verdict.iter().map(|v| v.name()));
     let _ = match &r.expected {

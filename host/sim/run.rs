@@ -117,6 +117,7 @@ pub struct RunReport {
     pub io: Vec<IoRecord>,
     pub cycles: u64,
     pub stats: DriverStats,
+    pub driver: crate::iommu::DriverKind,
     /// Cycles CPU threads spent spinning on fences and on the queue lock.
     pub spin_cycles: u64,
     pub wall: Duration,
@@ -901,6 +902,7 @@ impl<'s> Sim<'s> {
             io: self.io,
             cycles,
             stats: self.k.driver.stats,
+            driver: self.s.driver,
             spin_cycles: self.spin_cycles,
             wall: t0.elapsed(),
             waves,
