@@ -196,7 +196,7 @@ pub fn render(s: &Scenario, r: &RunReport) -> String {
     if let Some(w) = &r.waves {
         let _ = writeln!(
             o,
-            "Waves: {} ({} KiB); open with: gtkwave {}",
+            "Waves: {} ({} KiB); open with: gtkwave --rcvar 'do_initial_zoom_fit yes' {}",
             w.vcd.display(),
             w.bytes.div_ceil(1024),
             w.gtkw.display()
