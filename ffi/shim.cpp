@@ -27,7 +27,7 @@ static_assert(sizeof(SdIn) == SD_IN_SIZE, "SdIn layout changed: update SD_IN_SIZ
 static_assert(sizeof(SdOut) == SD_OUT_SIZE, "SdOut layout changed: update SD_OUT_SIZE and ffi.rs");
 static_assert(sizeof(SdProbeIn) == 16 && sizeof(SdProbeOut) == 24, "probe layout changed");
 static_assert(offsetof(SdIn, dev_req_write) == 130, "SdIn layout changed");
-static_assert(offsetof(SdOut, dev_rsp_status) == 157, "SdOut layout changed");
+static_assert(offsetof(SdOut, dev_rsp_status) == 166, "SdOut layout changed");
 
 struct SdModel {
     // Declaration order matters: members are destroyed bottom-up, so the
@@ -190,6 +190,8 @@ extern "C" void sd_step(SdModel* m, const SdIn* in, SdOut* out) {
     out->iommu_mem_req_write = t->iommu_mem_req_write_o;
     out->iommu_mem_req_addr = t->iommu_mem_req_addr_o;
     out->iommu_mem_req_wdata = t->iommu_mem_req_wdata_o;
+    out->iommu_mem_req_cas = t->iommu_mem_req_cas_o;
+    out->iommu_mem_req_cmp = t->iommu_mem_req_cmp_o;
     out->dev_mem_req_valid = t->dev_mem_req_valid_o;
     out->dev_mem_req_write = t->dev_mem_req_write_o;
     out->dev_mem_req_addr = t->dev_mem_req_addr_o;

@@ -56,6 +56,7 @@ typedef struct SdIn {
 typedef struct SdOut {
   uint64_t iommu_mem_req_addr;
   uint64_t iommu_mem_req_wdata;
+  uint64_t iommu_mem_req_cmp;  // CAS expected value
   uint64_t dev_mem_req_addr;
   uint64_t dev_mem_req_wdata;
   uint64_t dev_rsp_rdata;
@@ -65,6 +66,7 @@ typedef struct SdOut {
   uint8_t cq_err;
   uint8_t iommu_mem_req_valid;
   uint8_t iommu_mem_req_write;
+  uint8_t iommu_mem_req_cas;
   uint8_t dev_mem_req_valid;
   uint8_t dev_mem_req_write;
   uint8_t dev_mem_req_id;
@@ -76,7 +78,7 @@ typedef struct SdOut {
 
 // Sizes the Rust side checks against (host/rtl/ffi.rs).
 #define SD_IN_SIZE 136
-#define SD_OUT_SIZE 160
+#define SD_OUT_SIZE 168
 
 typedef struct SdModel SdModel;
 

@@ -7,7 +7,14 @@
 //                               arrived meanwhile, discard the Completion and
 //                               ask again (PCIe ATS device rule 3); else
 //                               install it (only if R) and use it
-//   no permission (R=0, or a write without W) -> response status 1, no access
+//   write, ATC hit with R but no W -> Translation Request with write=1
+//                               (NW=0), as for a miss; its Completion is
+//                               installed over the read-only entry
+//   no permission (R=0, or a write whose Completion has no W)
+//                            -> response status 1, no access
+//
+// Translation Requests carry the request's write flag: NW = !write, so a
+// read never makes the IOMMU set the page's Dirty bit.
 //
 // For the invalidation drain (PCIe ATS device rule 2) inflight_hit_o says
 // whether the Invalidate Request offered this cycle overlaps a translation
@@ -133,13 +140,15 @@ module dev_dma
   assign acc_done_o       = (state_q == StMemRsp) && mem_rsp_valid_i;
 
   // Does the Invalidate Request overlap the translation of the access in
-  // flight? In StLookup an ATC hit becomes an access at this very edge.
+  // flight? In StLookup an ATC hit with permission becomes an access at this
+  // very edge (a hit without it becomes a fault or a Translation Request).
   always_comb begin : comb_inflight
     inflight_hit_o = 1'b0;
     if (state_q == StMemReq || state_q == StMemRsp) begin
       inflight_hit_o = inv_pasid_hit &&
                        blocks_overlap(vpn, xlat_log2n(is_2m_q), inv_vpn_i, inv_log2n_i);
-    end else if (state_q == StLookup && atc_lookup_i.hit) begin
+    end else if (state_q == StLookup && atc_lookup_i.hit && allowed(atc_lookup_i.xlat, write_q))
+    begin
       inflight_hit_o = inv_pasid_hit &&
                        blocks_overlap(vpn, xlat_log2n(atc_lookup_i.xlat.is_2m),
                                       inv_vpn_i, inv_log2n_i);
@@ -174,8 +183,8 @@ module dev_dma
         end
       end
       StLookup: begin
-        if (!atc_lookup_i.hit) begin
-          state_d = StTrReq;
+        if (!atc_lookup_i.hit || (write_q && atc_lookup_i.xlat.r && !atc_lookup_i.xlat.w)) begin
+          state_d = StTrReq;  // miss, or a write to a read-only entry: ask with NW=0
         end else if (allowed(atc_lookup_i.xlat, write_q)) begin
           is_2m_d = atc_lookup_i.xlat.is_2m;
           pa_d    = phys_addr(atc_lookup_i.xlat, va_q);

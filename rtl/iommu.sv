@@ -2,7 +2,8 @@
 // server, one memory port.
 //
 // Memory port arbitration (one outstanding request): IOFENCE.C write >
-// command fetch > walker.
+// command fetch > walker (page-table reads and the leaf's A/D
+// compare-and-swap).
 // ATS link towards the device: Invalidate Requests (command queue) have
 // priority over Translation Completions (request server) in the same cycle;
 // both travel in one ordered stream.
@@ -31,6 +32,8 @@ module iommu
   output logic                        mem_req_write_o,
   output logic [63:0]                 mem_req_addr_o,
   output logic [63:0]                 mem_req_wdata_o,
+  output logic                        mem_req_cas_o,
+  output logic [63:0]                 mem_req_cmp_o,
   input  logic                        mem_rsp_valid_i,
   input  logic [63:0]                 mem_rsp_rdata_i,
   // ATS link towards the device
@@ -62,6 +65,8 @@ module iommu
   logic [2:0]       arb_req_write;
   logic [2:0][63:0] arb_req_addr;
   logic [2:0][63:0] arb_req_wdata;
+  logic [2:0]       arb_req_cas;
+  logic [2:0][63:0] arb_req_cmp;
   logic [2:0]       arb_gnt;
   logic [2:0]       arb_rsp_valid;
   logic [63:0]      arb_rsp_rdata;
@@ -97,6 +102,7 @@ module iommu
   logic   walk_start;
   pasid_t walk_pasid;
   vpn_t   walk_vpn;
+  logic   walk_write;
   logic   walk_idle;
   logic   walk_done;
   xlat_t  walk_result;
@@ -150,7 +156,10 @@ module iommu
   assign arb_req_write[PortFetch] = 1'b0;
   assign arb_req_write[PortWalk]  = 1'b0;
   assign arb_req_wdata[PortFetch] = '0;
-  assign arb_req_wdata[PortWalk]  = '0;
+  assign arb_req_cas[PortFence]   = 1'b0;
+  assign arb_req_cas[PortFetch]   = 1'b0;
+  assign arb_req_cmp[PortFence]   = '0;
+  assign arb_req_cmp[PortFetch]   = '0;
 
   mem_arb #(
     .N (3)
@@ -161,6 +170,8 @@ module iommu
     .req_write_i     (arb_req_write),
     .req_addr_i      (arb_req_addr),
     .req_wdata_i     (arb_req_wdata),
+    .req_cas_i       (arb_req_cas),
+    .req_cmp_i       (arb_req_cmp),
     .gnt_o           (arb_gnt),
     .rsp_valid_o     (arb_rsp_valid),
     .rsp_rdata_o     (arb_rsp_rdata),
@@ -169,6 +180,8 @@ module iommu
     .mem_req_write_o,
     .mem_req_addr_o,
     .mem_req_wdata_o,
+    .mem_req_cas_o,
+    .mem_req_cmp_o,
     .mem_rsp_valid_i,
     .mem_rsp_rdata_i
   );
@@ -204,11 +217,15 @@ module iommu
     .start_i         (walk_start),
     .pasid_i         (walk_pasid),
     .vpn_i           (walk_vpn),
+    .write_i         (walk_write),
     .idle_o          (walk_idle),
     .done_o          (walk_done),
     .result_o        (walk_result),
     .mem_req_valid_o (arb_req_valid[PortWalk]),
     .mem_req_addr_o  (arb_req_addr[PortWalk]),
+    .mem_req_cas_o   (arb_req_cas[PortWalk]),
+    .mem_req_cmp_o   (arb_req_cmp[PortWalk]),
+    .mem_req_wdata_o (arb_req_wdata[PortWalk]),
     .mem_gnt_i       (arb_gnt[PortWalk]),
     .mem_rsp_valid_i (arb_rsp_valid[PortWalk]),
     .mem_rsp_rdata_i (arb_rsp_rdata)
@@ -222,6 +239,7 @@ module iommu
     .tr_tag_i       (up_msg_i.tag),
     .tr_pasid_i     (up_msg_i.pasid),
     .tr_vpn_i       (up_msg_i.vpn),
+    .tr_write_i     (up_msg_i.write),
     .lookup_pasid_o (lookup_pasid),
     .lookup_vpn_o   (lookup_vpn),
     .lookup_i       (lookup),
@@ -232,6 +250,7 @@ module iommu
     .walk_start_o   (walk_start),
     .walk_pasid_o   (walk_pasid),
     .walk_vpn_o     (walk_vpn),
+    .walk_write_o   (walk_write),
     .walk_idle_i    (walk_idle),
     .walk_done_i    (walk_done),
     .walk_result_i  (walk_result),

@@ -1,5 +1,5 @@
 // Memory-port arbiter: N requesters share one port with one outstanding
-// request. Fixed priority, requester 0 highest. A requester holds its request
+// request (a read, a write or a compare-and-swap). Fixed priority, requester 0 highest. A requester holds its request
 // until gnt_o; the response goes to the requester that owns the outstanding
 // request. The port's request outputs depend on requester state only (Moore,
 // as docs/socket.md requires of every output).
@@ -14,6 +14,8 @@ module mem_arb #(
   input  logic [N-1:0]        req_write_i,
   input  logic [N-1:0][63:0]  req_addr_i,
   input  logic [N-1:0][63:0]  req_wdata_i,
+  input  logic [N-1:0]        req_cas_i,   // compare-and-swap (docs/socket.md)
+  input  logic [N-1:0][63:0]  req_cmp_i,   // CAS: expected old value
   output logic [N-1:0]        gnt_o,
   output logic [N-1:0]        rsp_valid_o,
   output logic [63:0]         rsp_rdata_o,
@@ -23,6 +25,8 @@ module mem_arb #(
   output logic                mem_req_write_o,
   output logic [63:0]         mem_req_addr_o,
   output logic [63:0]         mem_req_wdata_o,
+  output logic                mem_req_cas_o,
+  output logic [63:0]         mem_req_cmp_o,
   input  logic                mem_rsp_valid_i,
   input  logic [63:0]         mem_rsp_rdata_i
 );
@@ -47,6 +51,8 @@ module mem_arb #(
   assign mem_req_write_o = req_write_i[winner];
   assign mem_req_addr_o  = req_addr_i[winner];
   assign mem_req_wdata_o = req_wdata_i[winner];
+  assign mem_req_cas_o   = req_cas_i[winner];
+  assign mem_req_cmp_o   = req_cmp_i[winner];
   assign rsp_rdata_o     = mem_rsp_rdata_i;
 
   always_comb begin : comb_next

@@ -8,10 +8,21 @@
 // A PD entry with PS=1 is a 2 MiB leaf (PA bits 51:21). A PDPT entry with PS=1
 // (1 GiB page) is not supported and gives no translation.
 //
-// Result: R = P and US at every level; W = R and RW at every level; NX is
-// ignored (device accesses are reads and writes). An invalid PASID entry, a
-// non-present entry or a 1 GiB page give R=W=0: "no translation", not an
-// error. The walker never sets the A or D bits (the CPU side owns them).
+// Result: R = P and US at every level; W = R and RW at every level AND the
+// request is a write (PCIe ATS No-Write: a Translation Request with NW=1
+// gets no W); NX is ignored (device accesses are reads and writes). An
+// invalid PASID entry, a non-present entry or a 1 GiB page give R=W=0: "no
+// translation", not an error.
+//
+// Accessed / Dirty (as SVA IOMMUs walking CPU tables do: VT-d, AMD v2,
+// SMMUv3 HTTU, RISC-V): once a present leaf with R is found (4 KiB PTE or
+// 2 MiB PDE with PS), the walker sets the leaf's A bit, and its D bit when
+// it grants W, with one compare-and-swap of the leaf from the value it read
+// to value | A | (W ? D : 0) (skipped when those bits are already set). The
+// CAS returns the old word; if it differs from the value read, the CPU
+// changed the entry meanwhile and the walk restarts from the PASID table.
+// A and D of non-leaf entries are not set (a simplification: x86 hardware
+// sets A in every entry it walks through; nothing in this model reads them).
 
 module ptw
   import shootdown_pkg::*;
@@ -23,23 +34,29 @@ module ptw
   input  logic        start_i,
   input  pasid_t      pasid_i,
   input  vpn_t        vpn_i,
+  input  logic        write_i,  // the request asks for write (NW=0)
   output logic        idle_o,
   // result, valid for the one cycle done_o is high
   output logic        done_o,
   output xlat_t       result_o,
-  // memory reads (through the IOMMU memory arbiter)
+  // memory reads and the leaf CAS (through the IOMMU memory arbiter)
   output logic        mem_req_valid_o,
   output logic [63:0] mem_req_addr_o,
+  output logic        mem_req_cas_o,    // compare-and-swap of the leaf
+  output logic [63:0] mem_req_cmp_o,    // CAS: expected old value
+  output logic [63:0] mem_req_wdata_o,  // CAS: new value
   input  logic        mem_gnt_i,
   input  logic        mem_rsp_valid_i,
   input  logic [63:0] mem_rsp_rdata_i
 );
 
-  typedef enum logic [1:0] {
-    StIdle,  // no walk
-    StReq,   // read request for addr_q
-    StRsp,   // waiting for the entry
-    StDone   // result_q valid for one cycle
+  typedef enum logic [2:0] {
+    StIdle,    // no walk
+    StReq,     // read request for addr_q
+    StRsp,     // waiting for the entry
+    StCasReq,  // CAS request of the leaf at addr_q: cmp_q -> swap_q
+    StCasRsp,  // waiting for the old value
+    StDone     // result_q valid for one cycle
   } state_e;
 
   // Level of the entry being read: the PASID table, then PML4 (3) .. PT (0).
@@ -54,15 +71,21 @@ module ptw
   localparam int unsigned PteP  = 0;
   localparam int unsigned PteRw = 1;
   localparam int unsigned PteUs = 2;
+  localparam int unsigned PteA  = 5;
+  localparam int unsigned PteD  = 6;
   localparam int unsigned PtePs = 7;
 
   state_e      state_d, state_q;
   level_e      level_d, level_q;
   logic [63:0] addr_d, addr_q;
   vpn_t        vpn_d, vpn_q;
+  pasid_t      pasid_d, pasid_q;  // for a restart after a lost CAS
   logic        us_d, us_q;  // US at every level so far
   logic        rw_d, rw_q;  // RW at every level so far
   xlat_t       result_d, result_q;
+  logic        write_d, write_q;  // the walk's request asks for write
+  logic [63:0] cmp_d, cmp_q;      // the leaf as read (CAS expected value)
+  logic [63:0] swap_d, swap_q;    // the leaf with A (and D) set
 
   // Address of the entry for `vpn` at `level` in the table whose PA is in
   // bits 51:12 of `entry`.
@@ -75,27 +98,44 @@ module ptw
   assign idle_o          = (state_q == StIdle);
   assign done_o          = (state_q == StDone);
   assign result_o        = result_q;
-  assign mem_req_valid_o = (state_q == StReq);
+  assign mem_req_valid_o = (state_q == StReq) || (state_q == StCasReq);
   assign mem_req_addr_o  = addr_q;
+  assign mem_req_cas_o   = (state_q == StCasReq);
+  assign mem_req_cmp_o   = cmp_q;
+  assign mem_req_wdata_o = swap_q;
 
   logic [63:0] pte;
   logic        leaf_r;
+  logic        leaf_w;
+  logic [63:0] leaf_ad;
 
   always_comb begin : comb_next
     state_d  = state_q;
     level_d  = level_q;
     addr_d   = addr_q;
     vpn_d    = vpn_q;
+    pasid_d  = pasid_q;
     us_d     = us_q;
     rw_d     = rw_q;
     result_d = result_q;
+    write_d  = write_q;
+    cmp_d    = cmp_q;
+    swap_d   = swap_q;
     pte      = mem_rsp_rdata_i;
     leaf_r   = us_q && pte[PteUs];
+    leaf_w   = leaf_r && rw_q && pte[PteRw] && write_q;
+    leaf_ad  = pte;
+    leaf_ad[PteA] = 1'b1;
+    if (leaf_w) begin
+      leaf_ad[PteD] = 1'b1;
+    end
 
     unique case (state_q)
       StIdle: begin
         if (start_i) begin
           vpn_d   = vpn_i;
+          write_d = write_i;
+          pasid_d = pasid_i;
           addr_d  = cfg_pasid_table_i + {41'd0, pasid_i, 3'd0};
           level_d = LvlPasid;
           us_d    = 1'b1;
@@ -130,11 +170,37 @@ module ptw
             result_d.is_2m = (level_q == LvlPd);
             result_d.ppn   = (level_q == LvlPd) ? {pte[51:21], 9'd0} : pte[51:12];
             result_d.r     = leaf_r;
-            result_d.w     = leaf_r && rw_q && pte[PteRw];
-            state_d        = StDone;
+            result_d.w     = leaf_w;
+            if (leaf_r && leaf_ad != pte) begin
+              // set A (and D) first: addr_q still points at the leaf
+              cmp_d   = pte;
+              swap_d  = leaf_ad;
+              state_d = StCasReq;
+            end else begin
+              state_d = StDone;
+            end
           end else begin
             addr_d  = entry_addr(pte, vpn_q, level_e'(level_q - 3'd1));
             level_d = level_e'(level_q - 3'd1);
+            state_d = StReq;
+          end
+        end
+      end
+      StCasReq: begin
+        if (mem_gnt_i) begin
+          state_d = StCasRsp;
+        end
+      end
+      StCasRsp: begin
+        if (mem_rsp_valid_i) begin
+          if (mem_rsp_rdata_i == cmp_q) begin
+            state_d = StDone;  // won: the leaf now has A (and D)
+          end else begin
+            // lost: the CPU changed the leaf since it was read; walk again
+            addr_d  = cfg_pasid_table_i + {41'd0, pasid_q, 3'd0};
+            level_d = LvlPasid;
+            us_d    = 1'b1;
+            rw_d    = 1'b1;
             state_d = StReq;
           end
         end
@@ -157,6 +223,10 @@ module ptw
       us_q     <= 1'b0;
       rw_q     <= 1'b0;
       result_q <= '0;
+      write_q  <= 1'b0;
+      pasid_q  <= '0;
+      cmp_q    <= '0;
+      swap_q   <= '0;
     end else begin
       state_q  <= state_d;
       level_q  <= level_d;
@@ -165,6 +235,10 @@ module ptw
       us_q     <= us_d;
       rw_q     <= rw_d;
       result_q <= result_d;
+      write_q  <= write_d;
+      pasid_q  <= pasid_d;
+      cmp_q    <= cmp_d;
+      swap_q   <= swap_d;
     end
   end
 
@@ -173,7 +247,7 @@ module ptw
   // ---------------------------------------------------------------------------
   // A response only arrives for an outstanding read.
   RspOnlyWhenWaiting_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
-    mem_rsp_valid_i |-> state_q == StRsp);
+    mem_rsp_valid_i |-> (state_q == StRsp || state_q == StCasRsp));
 
   // A walk only starts when the walker is idle.
   StartWhenIdle_A: assert property (@(posedge clk_i) disable iff (!rst_ni)

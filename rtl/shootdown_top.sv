@@ -36,6 +36,8 @@ module shootdown_top
   output logic        iommu_mem_req_write_o,
   output logic [63:0] iommu_mem_req_addr_o,
   output logic [63:0] iommu_mem_req_wdata_o,
+  output logic        iommu_mem_req_cas_o,
+  output logic [63:0] iommu_mem_req_cmp_o,
   input  logic        iommu_mem_rsp_valid_i,
   input  logic [63:0] iommu_mem_rsp_rdata_i,
   // device memory port
@@ -156,6 +158,8 @@ module shootdown_top
     .mem_req_write_o   (iommu_mem_req_write_o),
     .mem_req_addr_o    (iommu_mem_req_addr_o),
     .mem_req_wdata_o   (iommu_mem_req_wdata_o),
+    .mem_req_cas_o     (iommu_mem_req_cas_o),
+    .mem_req_cmp_o     (iommu_mem_req_cmp_o),
     .mem_rsp_valid_i   (iommu_mem_rsp_valid_i),
     .mem_rsp_rdata_i   (iommu_mem_rsp_rdata_i),
     .dn_valid_o        (dn_in_valid),

@@ -8,6 +8,12 @@
 // fill"); the result is still sent to the device, which must discard it if an
 // ATS invalidation for the page overtook it (PCIe ATS device rule).
 //
+// No-Write (PCIe ATS NW = !tr_write_i): a completion grants W only to a
+// write request, and the walker sets the leaf's D bit exactly when it grants
+// W, so an IOTLB entry holds W only if D was set. A read request that hits
+// an entry with W is answered without W; a write request that hits an entry
+// without W walks again (the walk sets D, or finds the page read-only).
+//
 // The match during a walk is conservative: an invalidation range that
 // overlaps the 2 MiB region of the requested page, since the walk may return
 // a 2 MiB leaf.
@@ -23,6 +29,7 @@ module tr_server
   input  id_t    tr_tag_i,
   input  pasid_t tr_pasid_i,
   input  vpn_t   tr_vpn_i,
+  input  logic   tr_write_i,  // NW=0
   // IOTLB lookup and fill
   output pasid_t lookup_pasid_o,
   output vpn_t   lookup_vpn_o,
@@ -35,6 +42,7 @@ module tr_server
   output logic   walk_start_o,
   output pasid_t walk_pasid_o,
   output vpn_t   walk_vpn_o,
+  output logic   walk_write_o,
   input  logic   walk_idle_i,
   input  logic   walk_done_i,
   input  xlat_t  walk_result_i,
@@ -65,6 +73,7 @@ module tr_server
   id_t    tag_d, tag_q;
   pasid_t pasid_d, pasid_q;
   vpn_t   vpn_d, vpn_q;
+  logic   write_d, write_q;
   xlat_t  xlat_d, xlat_q;
   logic   nofill_d, nofill_q;  // an IOTINVAL.VMA hit the page during the walk
 
@@ -79,6 +88,7 @@ module tr_server
   assign lookup_vpn_o   = vpn_q;
   assign walk_pasid_o   = pasid_q;
   assign walk_vpn_o     = vpn_q;
+  assign walk_write_o   = write_q;
   assign fill_pasid_o   = pasid_q;
   assign fill_vpn_o     = vpn_q;
   assign fill_xlat_o    = walk_result_i;
@@ -93,6 +103,7 @@ module tr_server
     tag_d        = tag_q;
     pasid_d      = pasid_q;
     vpn_d        = vpn_q;
+    write_d      = write_q;
     xlat_d       = xlat_q;
     nofill_d     = nofill_q;
     walk_start_o = 1'b0;
@@ -104,13 +115,15 @@ module tr_server
           tag_d   = tr_tag_i;
           pasid_d = tr_pasid_i;
           vpn_d   = tr_vpn_i;
+          write_d = tr_write_i;
           state_d = StLookup;
         end
       end
       StLookup: begin
-        if (lookup_i.hit) begin
-          xlat_d  = lookup_i.xlat;
-          state_d = StSend;
+        if (lookup_i.hit && (!write_q || lookup_i.xlat.w)) begin
+          xlat_d   = lookup_i.xlat;
+          xlat_d.w = lookup_i.xlat.w && write_q;  // NW=1: no W
+          state_d  = StSend;
         end else begin
           walk_start_o = 1'b1;
           nofill_d     = 1'b0;
@@ -144,6 +157,7 @@ module tr_server
       tag_q    <= '0;
       pasid_q  <= '0;
       vpn_q    <= '0;
+      write_q  <= 1'b0;
       xlat_q   <= '0;
       nofill_q <= 1'b0;
     end else begin
@@ -151,6 +165,7 @@ module tr_server
       tag_q    <= tag_d;
       pasid_q  <= pasid_d;
       vpn_q    <= vpn_d;
+      write_q  <= write_d;
       xlat_q   <= xlat_d;
       nofill_q <= nofill_d;
     end
@@ -162,6 +177,9 @@ module tr_server
   // The walker is free whenever a walk starts.
   WalkerFree_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     walk_start_o |-> walk_idle_i);
+  // No W for a No-Write request.
+  NoWriteHonoured_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    cpl_valid_o |-> (write_q || !cpl_xlat_o.w));
   // Never cache a translation without read permission.
   NoFillWithoutR_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     fill_valid_o |-> fill_xlat_o.r);

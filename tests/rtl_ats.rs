@@ -53,9 +53,10 @@ fn a_miss_fills_the_atc_and_the_next_read_hits_without_a_request() {
         inflight >= u64::from(lat),
         "the Completion travels {lat} cycles: seen {inflight}"
     );
+    // a read asks with No-Write: the Completion (and the ATC) has no W
     let want = ProbeEntry {
         ppn: pa >> 12,
-        w: true,
+        w: false,
         r: true,
         is_2m: false,
     };

@@ -33,9 +33,10 @@ fn a_walk_fills_the_iotlb_and_a_later_request_hits_it() {
     assert_eq!(r.status, 0);
     let walks = s.walk_reads();
     assert_eq!(walks, 5);
+    // a read walk (No-Write) grants no W, so the IOTLB caches none
     let want = ProbeEntry {
         ppn: pa >> 12,
-        w: true,
+        w: false,
         r: true,
         is_2m: false,
     };

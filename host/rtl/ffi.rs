@@ -75,6 +75,8 @@ pub struct SdIn {
 pub struct SdOut {
     pub iommu_mem_req_addr: u64,
     pub iommu_mem_req_wdata: u64,
+    /// Compare-and-swap: the expected old value (`iommu_mem_req_cmp_o`).
+    pub iommu_mem_req_cmp: u64,
     pub dev_mem_req_addr: u64,
     pub dev_mem_req_wdata: u64,
     pub dev_rsp_rdata: u64,
@@ -84,6 +86,8 @@ pub struct SdOut {
     pub cq_err: u8,
     pub iommu_mem_req_valid: u8,
     pub iommu_mem_req_write: u8,
+    /// 1: compare-and-swap (`iommu_mem_req_cas_o`; write is 0 then).
+    pub iommu_mem_req_cas: u8,
     pub dev_mem_req_valid: u8,
     pub dev_mem_req_write: u8,
     pub dev_mem_req_id: u8,
@@ -96,7 +100,7 @@ pub struct SdOut {
 // The same numbers are static_asserts in ffi/shim.cpp (SD_IN_SIZE, ...).
 const _: () = assert!(size_of::<SdProbeIn>() == 16 && size_of::<SdProbeOut>() == 24);
 const _: () = assert!(size_of::<SdIn>() == 136 && offset_of!(SdIn, dev_req_write) == 130);
-const _: () = assert!(size_of::<SdOut>() == 160 && offset_of!(SdOut, dev_rsp_status) == 157);
+const _: () = assert!(size_of::<SdOut>() == 168 && offset_of!(SdOut, dev_rsp_status) == 166);
 
 /// Opaque model handle (`struct SdModel` in the shim).
 #[repr(C)]

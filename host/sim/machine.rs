@@ -274,7 +274,27 @@ impl Machine {
         let due = self.cycle + 1 + self.params.mem_latency;
         let o = self.out;
         if o.iommu_mem_req_valid != 0 && self.iommu_port.pending.is_empty() {
-            let data = if o.iommu_mem_req_write != 0 {
+            let data = if o.iommu_mem_req_cas != 0 {
+                // The walker's compare-and-swap of a leaf PTE (Accessed /
+                // Dirty): one host action, so atomic against every CPU store;
+                // answers the old value. Like every IOMMU write it is not
+                // part of the program's store order (version 0).
+                let addr = o.iommu_mem_req_addr;
+                match self.mem.read(addr) {
+                    Ok(w) => {
+                        if w.value == o.iommu_mem_req_cmp
+                            && self.mem.write(addr, o.iommu_mem_req_wdata, 0).is_err()
+                        {
+                            self.bus_error("iommu", addr);
+                        }
+                        w.value
+                    }
+                    Err(_) => {
+                        self.bus_error("iommu", addr);
+                        0
+                    }
+                }
+            } else if o.iommu_mem_req_write != 0 {
                 // The IOMMU writes fence completion words: not part of the
                 // program's store order.
                 if self

@@ -37,8 +37,21 @@ pub struct MemAccess {
     pub cycle: u64,
     pub addr: u64,
     pub write: bool,
+    /// Read: the word read; write: the word written; CAS: the new value.
     pub data: u64,
     pub id: u8,
+    /// A compare-and-swap (IOMMU port only): `cmp` expected, `old` found
+    /// (it won iff `old == cmp`).
+    pub cas: bool,
+    pub cmp: u64,
+    pub old: u64,
+}
+
+impl MemAccess {
+    /// A CAS that found the expected value and wrote `data`.
+    pub fn cas_won(&self) -> bool {
+        self.cas && self.old == self.cmp
+    }
 }
 
 #[derive(Default)]
@@ -63,6 +76,10 @@ pub struct Sim {
     pub iommu_log: Vec<MemAccess>,
     pub dev_log: Vec<MemAccess>,
     pub responses: Vec<DevRsp>,
+    /// CPU stores to perform just before the next IOMMU compare-and-swap is
+    /// served, in order (address, value): a CPU changing the tables between
+    /// the walker's read of a leaf and its CAS.
+    pub before_cas: VecDeque<(u64, u64)>,
     next_frame: u64,
     tail: u32,
 }
@@ -84,6 +101,7 @@ impl Sim {
             iommu_log: Vec::new(),
             dev_log: Vec::new(),
             responses: Vec::new(),
+            before_cas: VecDeque::new(),
             next_frame: PT_POOL,
             tail: 0,
         };
@@ -149,21 +167,34 @@ impl Sim {
         let cycle = self.cycle();
         let o = self.out;
         if o.iommu_mem_req_valid != 0 && self.iommu.pending.is_empty() {
-            let data = self.access(
+            let (addr, write, cas) = (
                 o.iommu_mem_req_addr,
                 o.iommu_mem_req_write != 0,
-                o.iommu_mem_req_wdata,
+                o.iommu_mem_req_cas != 0,
             );
+            let (data, logged, old) = if cas {
+                if let Some((a, v)) = self.before_cas.pop_front() {
+                    self.write64(a, v);
+                }
+                // atomic: one host action
+                let old = self.read64(addr);
+                if old == o.iommu_mem_req_cmp {
+                    self.write64(addr, o.iommu_mem_req_wdata);
+                }
+                (old, o.iommu_mem_req_wdata, old)
+            } else {
+                let d = self.access(addr, write, o.iommu_mem_req_wdata);
+                (d, if write { o.iommu_mem_req_wdata } else { d }, 0)
+            };
             self.iommu_log.push(MemAccess {
                 cycle,
-                addr: o.iommu_mem_req_addr,
-                write: o.iommu_mem_req_write != 0,
-                data: if o.iommu_mem_req_write != 0 {
-                    o.iommu_mem_req_wdata
-                } else {
-                    data
-                },
+                addr,
+                write,
+                data: logged,
                 id: 0,
+                cas,
+                cmp: o.iommu_mem_req_cmp,
+                old,
             });
             self.iommu
                 .pending
@@ -185,6 +216,9 @@ impl Sim {
                     data
                 },
                 id: o.dev_mem_req_id,
+                cas: false,
+                cmp: 0,
+                old: 0,
             });
             self.dev
                 .pending
@@ -377,8 +411,28 @@ impl Sim {
         let cq = CQ_BASE..CQ_BASE + (16 << CQ_LOG2N);
         self.iommu_log
             .iter()
-            .filter(|a| !a.write && !cq.contains(&a.addr))
+            .filter(|a| !a.write && !a.cas && !cq.contains(&a.addr))
             .count()
+    }
+
+    /// The walker's compare-and-swaps (Accessed / Dirty updates).
+    pub fn cas_log(&self) -> Vec<MemAccess> {
+        self.iommu_log.iter().filter(|a| a.cas).copied().collect()
+    }
+
+    /// Address of the leaf entry of `va` (4 KiB PTE: `level` 0; 2 MiB PDE:
+    /// `level` 1), creating missing tables.
+    pub fn leaf_addr(&mut self, pasid: u32, va: u64, level: u32) -> u64 {
+        self.entry_addr(pasid, va, level)
+    }
+
+    /// Map like [`Sim::map_4k`] / [`Sim::map_2m`] but with exactly `flags`
+    /// (P, RW, US, A, D, PS ...) in the leaf; returns the leaf's address.
+    pub fn map_flags(&mut self, pasid: u32, va: u64, pa: u64, level: u32, flags: u64) -> u64 {
+        let slot = self.entry_addr(pasid, va, level);
+        let mask = if level == 1 { !0x1f_ffff } else { !0xfff };
+        self.write64(slot, (pa & mask & 0x000f_ffff_ffff_ffff) | flags);
+        slot
     }
 }
 
