@@ -257,3 +257,19 @@ fn reclaim_of_a_file_page_keeps_the_seeds_notify() {
         );
     }
 }
+
+#[test]
+fn madv_free_discard_keeps_a_page_the_device_dirtied() {
+    let s = scenario("madv-free.yaml");
+    for p in Policy::ALL {
+        let r = run_one(&s, p);
+        // The IOMMU set D when it granted the writable translation, so
+        // reclaim finds the PTE dirty and keeps the page mapped.
+        let w = dev_writes(&r);
+        assert_eq!(&w[..2], &[(0x41, false), (0x42, false)], "{p}");
+        let last = r.dev.last().unwrap();
+        assert!(!last.fault, "{p}: the page is still mapped");
+        let expect = if w[2].1 { 0x42 } else { 0x43 };
+        assert_eq!(last.value, expect, "{p}");
+    }
+}

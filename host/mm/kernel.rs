@@ -63,6 +63,8 @@ pub struct Kernel {
     /// The 4 KiB zero page and the first frame of the huge zero page (0: none).
     pub zero_pfn: u64,
     pub huge_zero_pfn: u64,
+    /// Pages made lazily freeable by MADV_FREE (PageSwapBacked clear).
+    pub lazyfree: std::collections::BTreeSet<u64>,
 }
 
 impl Kernel {

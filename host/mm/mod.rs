@@ -7,6 +7,7 @@ mod cow;
 mod hugetlb;
 mod kernel;
 mod ksm;
+mod madvise;
 mod mkclean;
 mod path;
 mod policy;
@@ -19,11 +20,14 @@ pub use cow::{StoreOp, CHECKPOINTS_WP_PAGE_COPY};
 pub use hugetlb::{HugetlbOp, CHECKPOINTS_HUGETLB};
 pub use kernel::{Cx, HostEvent, Kernel, LockTable, MmError, Notify, Progress, WaitOn};
 pub use ksm::{KsmOp, CHECKPOINTS_KSM};
+pub use madvise::{MadvFreeOp, CHECKPOINTS_MADV_FREE};
 pub use mkclean::{WritebackKind, WritebackOp, CHECKPOINTS_MKCLEAN};
 pub use path::KernelPath;
 pub use policy::{Policy, Prim};
 pub use thp::{ThpFallback, ZeroSplit, CHECKPOINTS_THP_FALLBACK, CHECKPOINTS_ZERO_SPLIT};
-pub use unmap::{UnmapKind, UnmapOp, CHECKPOINTS_MIGRATE, CHECKPOINTS_RECLAIM};
+pub use unmap::{
+    UnmapKind, UnmapOp, CHECKPOINTS_DISCARD, CHECKPOINTS_MIGRATE, CHECKPOINTS_RECLAIM,
+};
 pub use zap::{ZapOp, CHECKPOINTS_ZAP};
 
 /// Every path's checkpoints, for the scenario's `until`.
@@ -37,4 +41,6 @@ pub const ALL_CHECKPOINTS: &[&[&str]] = &[
     CHECKPOINTS_HUGETLB,
     CHECKPOINTS_RECLAIM,
     CHECKPOINTS_MIGRATE,
+    CHECKPOINTS_DISCARD,
+    CHECKPOINTS_MADV_FREE,
 ];

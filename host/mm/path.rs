@@ -57,6 +57,7 @@ pub fn set_entry(cx: &mut Cx, entry_pa: u64, va: u64, new: u64) -> Result<u64, M
 /// `put_page`: drop a reference; the frame goes back to the free list at zero.
 pub fn put_page(cx: &mut Cx, pfn: Pfn) -> Result<(), MmError> {
     if cx.m.mem.put(pfn)? {
+        cx.k.lazyfree.remove(&pfn);
         cx.events.push(HostEvent::FrameFreed { pfn });
     }
     Ok(())

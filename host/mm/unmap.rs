@@ -44,6 +44,19 @@ pub const CHECKPOINTS_RECLAIM: &[&str] = &[
     "free",
 ];
 
+/// Checkpoints of `reclaim` of a page MADV_FREE made lazily freeable.
+pub const CHECKPOINTS_DISCARD: &[&str] = &[
+    "start",
+    "lock",
+    "clear_flush",
+    "discard",
+    "remove_rmap",
+    "notify",
+    "unlock",
+    "end",
+    "free",
+];
+
 /// Checkpoints of `migrate`.
 pub const CHECKPOINTS_MIGRATE: &[&str] = &[
     "start",
@@ -66,6 +79,10 @@ pub enum UnmapKind {
     Reclaim,
     /// Page migration (compaction, NUMA balancing, hot-unplug).
     Migrate,
+    /// Reclaim of a lazily freeable (MADV_FREE) anonymous page: discarded
+    /// without I/O unless its PTE was dirtied again since, in which case the
+    /// PTE is put back and the page kept (`discard`).
+    Discard,
     /// Reclaim of a file page: the PTE is simply cleared (the page cache
     /// keeps the page); the one branch where the seed's diff keeps the
     /// notify ("just to be safe").
@@ -105,6 +122,7 @@ impl UnmapOp {
     fn checkpoints(&self) -> &'static [&'static str] {
         match self.kind {
             UnmapKind::Reclaim | UnmapKind::ReclaimFile => CHECKPOINTS_RECLAIM,
+            UnmapKind::Discard => CHECKPOINTS_DISCARD,
             UnmapKind::Migrate => CHECKPOINTS_MIGRATE,
         }
     }
@@ -133,6 +151,9 @@ impl KernelPath for UnmapOp {
                 self.pte_pa = leaf.entry_pa;
                 self.old = leaf.pfn;
                 cx.m.mem.get(self.old)?; // isolate_lru_page / the caller's reference
+                if self.kind == UnmapKind::Reclaim && cx.k.lazyfree.contains(&self.old) {
+                    self.kind = UnmapKind::Discard;
+                }
             }
             "lock" => {
                 spin!(path::lock(cx, self.ptl()));
@@ -147,9 +168,23 @@ impl KernelPath for UnmapOp {
                 let entry = match self.kind {
                     UnmapKind::Reclaim => (self.old << 12) | SWAP_ENTRY,
                     UnmapKind::Migrate => (self.old << 12) | MIGRATION_ENTRY,
-                    UnmapKind::ReclaimFile => 0,
+                    UnmapKind::ReclaimFile | UnmapKind::Discard => 0,
                 };
                 path::set_entry(cx, self.pte_pa, self.va, entry)?;
+            }
+            "discard" => {
+                if self.cleared & pte::D != 0 {
+                    // Dirtied since MADV_FREE: set_page_dirty; the PTE goes
+                    // back, SetPageSwapBacked, and the page is not discarded.
+                    path::set_entry(cx, self.pte_pa, self.va, self.cleared)?;
+                    cx.k.lazyfree.remove(&self.old);
+                    self.step = CHECKPOINTS_DISCARD
+                        .iter()
+                        .position(|c| *c == "unlock")
+                        .unwrap_or(0);
+                    return Ok(Progress::Reached("discard"));
+                }
+                path::set_entry(cx, self.pte_pa, self.va, 0)?;
             }
             "remove_rmap" => path::put_page(cx, self.old)?,
             "notify" => {

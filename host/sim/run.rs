@@ -16,8 +16,9 @@ use crate::checker::{Checker, Finding, Violation, Window};
 use crate::iommu::{DriverStats, SvaDriver};
 use crate::mem::{pte, AddressSpace, Leaf, MemError, PageSize, PAGE_SHIFT};
 use crate::mm::{
-    Cx, HostEvent, HugetlbOp, Kernel, KernelPath, KsmOp, LoadOp, LockTable, MmError, Policy,
-    Progress, StoreOp, UnmapKind, UnmapOp, WaitOn, WritebackKind, WritebackOp, ZapOp, ZeroSplit,
+    Cx, HostEvent, HugetlbOp, Kernel, KernelPath, KsmOp, LoadOp, LockTable, MadvFreeOp, MmError,
+    Policy, Progress, StoreOp, UnmapKind, UnmapOp, WaitOn, WritebackKind, WritebackOp, ZapOp,
+    ZeroSplit,
 };
 use crate::scenario::{Action, Entry, Expected, Scenario, ThreadRef, MAX_CPUS, MAX_DEVS};
 use std::collections::BTreeSet;
@@ -247,6 +248,7 @@ impl<'s> Sim<'s> {
             deposited: Default::default(),
             zero_pfn: 0,
             huge_zero_pfn: 0,
+            lazyfree: Default::default(),
             driver: SvaDriver::with_kind(layout, completion << PAGE_SHIFT, s.driver),
         };
         let names: Vec<(String, u64)> = s.pages.iter().map(|p| (p.name.clone(), p.va)).collect();
@@ -601,6 +603,7 @@ impl<'s> Sim<'s> {
                         Box::new(HugetlbOp::mprotect_ro(s.pages[page].va))
                     }
                     Action::Fork { page } => Box::new(HugetlbOp::fork(s.pages[page].va)),
+                    Action::MadvFree { page } => Box::new(MadvFreeOp::new(s.pages[page].va)),
                     Action::Unmap { page, migrate } => {
                         let kind = match (migrate, s.pages[page].file) {
                             (true, _) => UnmapKind::Migrate,
@@ -647,6 +650,7 @@ impl<'s> Sim<'s> {
                     | Action::Fork { .. }
                     | Action::Split { .. }
                     | Action::Unmap { .. }
+                    | Action::MadvFree { .. }
                     | Action::Resume => {
                         unreachable!("rejected by the parser")
                     }

@@ -1,0 +1,90 @@
+//! `madvise(MADV_FREE)`: `madvise_free_single_vma` / `madvise_free_pte_range`
+//! (mm/madvise.c, Linux 4.14/4.15). The page stays mapped and writable; its
+//! PTE is made old and clean and the page lazily freeable: reclaim may then
+//! discard it instead of swapping it out, unless it is dirtied again (the
+//! MADV_FREE branch of `try_to_unmap_one`, [`super::UnmapOp`]).
+//!
+//! ```text
+//! start    tlb_gather_mmu; S
+//! lock     pte_offset_map_lock
+//! clean    ptep_get_and_clear_full; pte_mkold + pte_mkclean; set_pte_at;
+//!          tlb_remove_tlb_entry; mark_page_lazyfree (ClearPageSwapBacked)
+//! unlock   pte_unmap_unlock
+//! end      E
+//! finish   tlb_finish_mmu: the CPU TLB flush (and invalidate_range; 6.6+:
+//!          the secondary flush inside it)
+//! ```
+
+use super::kernel::{Cx, MmError, Notify, Progress};
+use super::path::{self, spin, KernelPath};
+use super::policy::Prim;
+use crate::mem::{pte, PAGE_SIZE};
+
+pub const CHECKPOINTS_MADV_FREE: &[&str] = &["start", "lock", "clean", "unlock", "end", "finish"];
+
+#[derive(Debug)]
+pub struct MadvFreeOp {
+    va: u64,
+    step: usize,
+    pte_pa: u64,
+    /// The gathered range still to flush.
+    gathered: bool,
+    notify: Notify,
+}
+
+impl MadvFreeOp {
+    pub fn new(va: u64) -> Self {
+        MadvFreeOp {
+            va: va & !(PAGE_SIZE - 1),
+            step: 0,
+            pte_pa: 0,
+            gathered: false,
+            notify: Notify::default(),
+        }
+    }
+}
+
+impl KernelPath for MadvFreeOp {
+    fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
+        let (start, end) = (self.va, self.va + PAGE_SIZE);
+        let Some(&name) = CHECKPOINTS_MADV_FREE.get(self.step) else {
+            return Ok(Progress::Done);
+        };
+        match name {
+            "start" => self.pte_pa = cx.k.mm.pte_pa(&mut cx.m.mem, self.va)?,
+            "lock" => spin!(path::lock(cx, self.pte_pa >> 12)),
+            "clean" => {
+                let e = cx.m.mem.read(self.pte_pa)?.value;
+                let pfn = pte::pfn(e);
+                // Only a page this process maps alone becomes lazily freeable.
+                if pte::present(e) && cx.m.mem.refcount(pfn) == 1 {
+                    if e & (pte::A | pte::D) != 0 {
+                        path::set_entry(cx, self.pte_pa, self.va, 0)?;
+                        path::set_entry(cx, self.pte_pa, self.va, e & !(pte::A | pte::D))?;
+                        self.gathered = true;
+                    }
+                    cx.k.lazyfree.insert(pfn);
+                }
+            }
+            "unlock" => path::unlock(cx, self.pte_pa >> 12),
+            "end" => {
+                let prim = Prim::End {
+                    seed_only_end: false,
+                };
+                spin!(self.notify.run(cx, prim, start, end)?);
+            }
+            "finish" => {
+                if self.gathered {
+                    spin!(self.notify.run(cx, Prim::TlbFlushMmu, start, end)?);
+                }
+            }
+            _ => unreachable!("every checkpoint is handled"),
+        }
+        self.step += 1;
+        Ok(Progress::Reached(name))
+    }
+
+    fn finished(&self) -> bool {
+        self.step >= CHECKPOINTS_MADV_FREE.len()
+    }
+}
