@@ -219,7 +219,23 @@ impl HostSignals {
                 rtl("cq_head_o", 32),
                 rtl("iommu_mem_req_valid_o", 1),
                 rtl("iommu_mem_req_write_o", 1),
+                rtl("iommu_mem_req_cas_o", 1),
                 rtl("iommu_mem_req_addr_o", 64),
+            ],
+        });
+        // Internal signals of the bundled RTL (a design in the socket may not
+        // have them; GTKWave skips what the VCD lacks).
+        g.push(GtkwGroup {
+            name: "ATS (bundled RTL)".into(),
+            signals: vec![
+                rtl("shootdown_top.u_iommu.u_cmdq.state_q", 4),
+                rtl("shootdown_top.u_iommu.inv_req_valid", 1),
+                rtl("shootdown_top.u_iommu.u_cmdq.u_itag_pool.busy_q", 32),
+                rtl("shootdown_top.u_dev.inv_valid", 1),
+                rtl("shootdown_top.u_dev.inv_cpl_valid", 1),
+                rtl("shootdown_top.u_dev.tr_valid", 1),
+                rtl("shootdown_top.u_dev.tr_vpn", 36),
+                rtl("shootdown_top.u_dev.u_dma.state_q", 3),
             ],
         });
         g.push(GtkwGroup {
