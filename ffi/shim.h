@@ -42,6 +42,7 @@ typedef struct SdIn {
   uint32_t cq_tail;
   uint32_t dev_req_pasid;  // 20 bits
   uint16_t cfg_ats_latency;
+  uint16_t cfg_inject;  // bug injection bits (docs/socket.md), 0 = correct
   uint8_t rst_ni;
   uint8_t cfg_cq_log2n;
   uint8_t iommu_mem_req_ready;

@@ -18,6 +18,7 @@ module atc
 ) (
   input  logic                        clk_i,
   input  logic                        rst_ni,
+  input  inject_t                     inject_i,  // bug injection (shootdown_pkg Inj*)
   // lookup (DMA engine), combinational
   input  pasid_t                      lookup_pasid_i,
   input  vpn_t                        lookup_vpn_i,
@@ -89,6 +90,16 @@ module atc
     end
   end
 
+  // Bug injection. InjInvWrongPasid: match entries against PASID 0 instead
+  // of the request's PASID. InjInvMisses2m: a one-page Invalidate Request
+  // does not drop a 2 MiB entry.
+  pasid_t inval_pasid;
+  assign inval_pasid = inject_i[InjInvWrongPasid] ? '0 : inval_pasid_i;
+
+  function automatic logic inval_skips_2m(logic is_2m);
+    return inject_i[InjInvMisses2m] && is_2m && (inval_log2n_i == '0);
+  endfunction
+
   always_comb begin : comb_next
     valid_d = valid_q;
     rr_d    = rr_q;
@@ -102,11 +113,13 @@ module atc
       for (int unsigned i = 0; i < Entries; i++) begin
         // the entry as it is after this cycle's install
         if (fill_valid_i && idx_t'(i) == fill_idx) begin
-          if ((!inval_pv_i || fill_pasid_i == inval_pasid_i) &&
+          if ((!inval_pv_i || fill_pasid_i == inval_pasid) &&
+              !inval_skips_2m(fill_xlat_i.is_2m) &&
               blocks_overlap(fill_tag, xlat_log2n(fill_xlat_i.is_2m), inval_vpn_i, inval_log2n_i)) begin
             valid_d[i] = 1'b0;
           end
-        end else if ((!inval_pv_i || pasid_q[i] == inval_pasid_i) &&
+        end else if ((!inval_pv_i || pasid_q[i] == inval_pasid) &&
+                     !inval_skips_2m(xlat_q[i].is_2m) &&
                      blocks_overlap(vpn_q[i], xlat_log2n(xlat_q[i].is_2m), inval_vpn_i,
                                     inval_log2n_i)) begin
           valid_d[i] = 1'b0;

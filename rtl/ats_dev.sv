@@ -18,6 +18,7 @@ module ats_dev
 ) (
   input  logic                        clk_i,
   input  logic                        rst_ni,
+  input  inject_t                     inject_i,  // bug injection (shootdown_pkg Inj*)
   // device request port
   input  logic                        dev_req_valid_i,
   output logic                        dev_req_ready_o,
@@ -113,6 +114,7 @@ module ats_dev
   ) u_atc (
     .clk_i,
     .rst_ni,
+    .inject_i,
     .lookup_pasid_i (atc_pasid),
     .lookup_vpn_i   (atc_vpn),
     .lookup_o       (atc_lookup),
@@ -133,6 +135,7 @@ module ats_dev
   dev_dma u_dma (
     .clk_i,
     .rst_ni,
+    .inject_i,
     .req_valid_i      (req_valid),
     .req_ready_o      (req_ready),
     .req_id_i         (req.id),
@@ -177,6 +180,11 @@ module ats_dev
     .rsp_pa_o         (dev_rsp_pa_o)
   );
 
+  // InjEarlyInvCpl (bug injection): never hold the Invalidate Completion for
+  // the in-flight access that used an invalidated translation.
+  logic push_wait;
+  assign push_wait = inflight_hit && !inject_i[InjEarlyInvCpl];
+
   dev_invq #(
     .Depth (InvQDepth)
   ) u_invq (
@@ -185,7 +193,7 @@ module ats_dev
     .push_i       (inv_valid),
     .ready_o      (invq_ready),
     .push_itag_i  (dn_msg_i.itag),
-    .push_wait_i  (inflight_hit),
+    .push_wait_i  (push_wait),
     .clear_wait_i (acc_done),
     .cpl_valid_o  (inv_cpl_valid),
     .cpl_ready_i  (inv_cpl_ready),

@@ -23,6 +23,7 @@ module cmdq
   input  logic        rst_ni,
   input  logic [63:0] cfg_cq_base_i,
   input  logic [7:0]  cfg_cq_log2n_i,
+  input  inject_t     inject_i,  // bug injection (shootdown_pkg Inj*)
   // registers (cqt / cqh / error flags)
   input  logic [31:0] cq_tail_i,
   output logic [31:0] cq_head_o,
@@ -181,7 +182,9 @@ module cmdq
               end
             end
             OpIofence: begin  // IOFENCE.C
-              if (itag_all_free) begin
+              // InjEarlyFence (bug injection): complete without waiting for
+              // the Invalidate Completions of earlier ATS.INVALs.
+              if (itag_all_free || inject_i[InjEarlyFence]) begin
                 if (cmd.av) begin
                   state_d = StWrite;
                 end else begin

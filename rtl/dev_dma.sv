@@ -26,6 +26,7 @@ module dev_dma
 (
   input  logic        clk_i,
   input  logic        rst_ni,
+  input  inject_t     inject_i,  // bug injection (shootdown_pkg Inj*)
   // device request (head of the request FIFO)
   input  logic        req_valid_i,
   output logic        req_ready_o,
@@ -207,7 +208,9 @@ module dev_dma
           retry_d = 1'b1;
         end
         if (cpl_valid_i) begin
-          if (retry_q) begin
+          // InjCacheRacingCpl (bug injection): install and use the
+          // overtaken Completion instead of discarding it.
+          if (retry_q && !inject_i[InjCacheRacingCpl]) begin
             state_d = StTrReq;  // discard, ask again
           end else begin
             atc_fill_valid_o = cpl_xlat_i.r;

@@ -22,6 +22,7 @@ module iommu
   input  logic [63:0]                 cfg_cq_base_i,
   input  logic [7:0]                  cfg_cq_log2n_i,
   input  logic [63:0]                 cfg_pasid_table_i,
+  input  inject_t                     inject_i,  // bug injection (shootdown_pkg Inj*)
   // registers
   input  logic [31:0]                 cq_tail_i,
   output logic [31:0]                 cq_head_o,
@@ -122,6 +123,7 @@ module iommu
     .rst_ni,
     .cfg_cq_base_i,
     .cfg_cq_log2n_i,
+    .inject_i,
     .cq_tail_i,
     .cq_head_o,
     .cq_err_o,
@@ -192,6 +194,7 @@ module iommu
   ) u_iotlb (
     .clk_i,
     .rst_ni,
+    .inject_i,
     .lookup_pasid_i (lookup_pasid),
     .lookup_vpn_i   (lookup_vpn),
     .lookup_o       (lookup),

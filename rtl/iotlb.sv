@@ -26,6 +26,7 @@ module iotlb
 ) (
   input  logic                        clk_i,
   input  logic                        rst_ni,
+  input  inject_t                     inject_i,  // bug injection (shootdown_pkg Inj*)
   // lookup (ATS Translation Request server), combinational
   input  pasid_t                      lookup_pasid_i,
   input  vpn_t                        lookup_vpn_i,
@@ -134,6 +135,16 @@ module iotlb
     fill_slot = slot(fill_set, int'(fill_way));
   end
 
+  // Bug injection. InjInvWrongPasid: match entries against PASID 0 instead
+  // of the command's PASID. InjInvMisses2m: a one-page invalidation does not
+  // drop a 2 MiB entry (is_2m: the entry's size after this cycle's fill).
+  pasid_t inval_pasid;
+  assign inval_pasid = inject_i[InjInvWrongPasid] ? '0 : inval_pasid_i;
+
+  function automatic logic inval_skips_2m(logic is_2m);
+    return inject_i[InjInvMisses2m] && inval_av_i && is_2m && (inval_log2n_i == '0);
+  endfunction
+
   always_comb begin : comb_next
     valid_d = valid_q;
     rr_d    = rr_q;
@@ -148,7 +159,9 @@ module iotlb
       for (int unsigned i = 0; i < N; i++) begin
         // the entry as it is after this cycle's fill
         if ((!inval_pv_i ||
-             ((fill_valid_i && slot_t'(i) == fill_slot) ? fill_pasid_i : pasid_q[i]) == inval_pasid_i) &&
+             ((fill_valid_i && slot_t'(i) == fill_slot) ? fill_pasid_i : pasid_q[i]) == inval_pasid) &&
+            !inval_skips_2m((fill_valid_i && slot_t'(i) == fill_slot) ? fill_xlat_i.is_2m
+                                                                      : xlat_q[i].is_2m) &&
             (!inval_av_i ||
              ((fill_valid_i && slot_t'(i) == fill_slot)
                 ? blocks_overlap(fill_tag, xlat_log2n(fill_xlat_i.is_2m), inval_vpn_i,

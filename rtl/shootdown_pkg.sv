@@ -30,6 +30,31 @@ package shootdown_pkg;
   typedef logic [IdW-1:0]    id_t;
 
   // ---------------------------------------------------------------------------
+  // Bug injection ("chicken bits", docs/socket.md "Bug injection")
+  // ---------------------------------------------------------------------------
+  // Bit numbers of cfg_inject_i (held constant after reset; 0 = the correct
+  // design). Each bit turns on one deliberate invalidation bug so that a
+  // checker can be shown to catch it; host/rtl/ports.rs mirrors the table.
+  localparam int unsigned InjectW = 16;
+  // The device sends the Invalidate Completion without waiting for an
+  // in-flight access that used an invalidated translation (ats_dev).
+  localparam int unsigned InjEarlyInvCpl = 0;
+  // IOFENCE.C completes without waiting for earlier ATS.INVALs (cmdq).
+  localparam int unsigned InjEarlyFence = 1;
+  // A one-page (4 KiB) invalidation does not drop a 2 MiB entry containing
+  // it (iotlb: IOTINVAL.VMA; atc: ATS Invalidate Request).
+  localparam int unsigned InjInvMisses2m = 2;
+  // Invalidation matching compares entries against PASID 0 instead of the
+  // command's PASID (iotlb: IOTINVAL.VMA with PV; atc: Invalidate Request
+  // with PV).
+  localparam int unsigned InjInvWrongPasid = 3;
+  // The device installs and uses a Translation Completion that an
+  // Invalidate Request overtook instead of discarding it (dev_dma).
+  localparam int unsigned InjCacheRacingCpl = 4;
+
+  typedef logic [InjectW-1:0] inject_t;
+
+  // ---------------------------------------------------------------------------
   // Command queue (16-byte commands, dword0 at the lower address)
   // ---------------------------------------------------------------------------
   typedef enum logic [6:0] {

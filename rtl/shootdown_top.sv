@@ -26,6 +26,7 @@ module shootdown_top
   input  logic [7:0]  cfg_cq_log2n_i,
   input  logic [63:0] cfg_pasid_table_i,
   input  logic [15:0] cfg_ats_latency_i,
+  input  logic [15:0] cfg_inject_i,       // bug injection, 0 = correct (shootdown_pkg Inj*)
   // registers
   input  logic [31:0] cq_tail_i,
   output logic [31:0] cq_head_o,
@@ -93,12 +94,14 @@ module shootdown_top
     logic [7:0]  cq_log2n;
     logic [63:0] pasid_table;
     logic [15:0] ats_latency;
+    inject_t     inject;
   } cfg_t;
 
   cfg_t cfg_d, cfg_q;
 
   assign cfg_d = '{cq_base: cfg_cq_base_i, cq_log2n: cfg_cq_log2n_i,
-                   pasid_table: cfg_pasid_table_i, ats_latency: cfg_ats_latency_i};
+                   pasid_table: cfg_pasid_table_i, ats_latency: cfg_ats_latency_i,
+                   inject: cfg_inject_i};
 
   // ---------------------------------------------------------------------------
   // Probes
@@ -150,6 +153,7 @@ module shootdown_top
     .cfg_cq_base_i     (cfg_q.cq_base),
     .cfg_cq_log2n_i    (cfg_q.cq_log2n),
     .cfg_pasid_table_i (cfg_q.pasid_table),
+    .inject_i          (cfg_q.inject),
     .cq_tail_i,
     .cq_head_o,
     .cq_err_o,
@@ -212,6 +216,7 @@ module shootdown_top
   ) u_dev (
     .clk_i,
     .rst_ni,
+    .inject_i        (cfg_q.inject),
     .dev_req_valid_i,
     .dev_req_ready_o,
     .dev_req_id_i,

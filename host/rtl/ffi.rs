@@ -57,6 +57,9 @@ pub struct SdIn {
     /// 20 bits.
     pub dev_req_pasid: u32,
     pub cfg_ats_latency: u16,
+    /// `cfg_inject_i`: bug-injection bits (docs/socket.md, [`super::INJECT_NAMES`]);
+    /// 0 is the correct design.
+    pub cfg_inject: u16,
     pub rst_ni: u8,
     pub cfg_cq_log2n: u8,
     pub iommu_mem_req_ready: u8,
@@ -99,7 +102,8 @@ pub struct SdOut {
 
 // The same numbers are static_asserts in ffi/shim.cpp (SD_IN_SIZE, ...).
 const _: () = assert!(size_of::<SdProbeIn>() == 16 && size_of::<SdProbeOut>() == 24);
-const _: () = assert!(size_of::<SdIn>() == 136 && offset_of!(SdIn, dev_req_write) == 130);
+const _: () = assert!(size_of::<SdIn>() == 136 && offset_of!(SdIn, dev_req_write) == 132);
+const _: () = assert!(offset_of!(SdIn, cfg_inject) == 122);
 const _: () = assert!(size_of::<SdOut>() == 168 && offset_of!(SdOut, dev_rsp_status) == 166);
 
 /// Opaque model handle (`struct SdModel` in the shim).

@@ -9,7 +9,7 @@ mod ports;
 pub use model::{Model, RtlError};
 pub use ports::{
     ats_inval_range, cmd_ats_inval, cmd_iofence_c, cmd_iotinval_range, cmd_iotinval_vma,
-    decode_command, decode_probe, iotinval_range, Command, PortsIn, PortsOut, ProbeEntry, ProbeIn,
-    ProbeOut, ATS_S, CMD_AV, CMD_BYTES, CMD_DATA_SHIFT, CMD_PASID_SHIFT, CMD_PV, NUM_PROBES,
-    OP_ATS, OP_IOFENCE, OP_IOTINVAL, PASID_MASK,
+    decode_command, decode_probe, inject_bits, iotinval_range, Command, Inject, PortsIn, PortsOut,
+    ProbeEntry, ProbeIn, ProbeOut, ATS_S, CMD_AV, CMD_BYTES, CMD_DATA_SHIFT, CMD_PASID_SHIFT,
+    CMD_PV, INJECT_NAMES, NUM_PROBES, OP_ATS, OP_IOFENCE, OP_IOTINVAL, PASID_MASK,
 };

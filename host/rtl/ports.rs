@@ -169,6 +169,76 @@ pub fn cmd_iofence_c(addr: Option<u64>, data: u32) -> [u64; 2] {
     [dw0, dw1]
 }
 
+/// Bug injection (`cfg_inject_i`, docs/socket.md "Bug injection"): each
+/// constant is one bit, mirroring the `Inj*` bit numbers of
+/// `rtl/shootdown_pkg.sv`. 0 is the correct design.
+pub struct Inject;
+
+impl Inject {
+    /// The device sends the Invalidate Completion without waiting for the
+    /// in-flight access that used an invalidated translation.
+    pub const EARLY_INV_CPL: u16 = 1 << 0;
+    /// IOFENCE.C completes without waiting for earlier ATS.INVALs.
+    pub const EARLY_FENCE: u16 = 1 << 1;
+    /// A 4 KiB invalidation does not drop a 2 MiB entry containing it
+    /// (IOTLB and ATC).
+    pub const INV_MISSES_2M: u16 = 1 << 2;
+    /// Invalidation matching compares against PASID 0 instead of the
+    /// command's PASID (IOTLB and ATC).
+    pub const INV_WRONG_PASID: u16 = 1 << 3;
+    /// The device installs a Translation Completion that an Invalidate
+    /// Request overtook instead of discarding it and asking again.
+    pub const CACHE_RACING_CPL: u16 = 1 << 4;
+}
+
+/// Every injectable bug: (name, bit mask, one-line description).
+pub const INJECT_NAMES: &[(&str, u16, &str)] = &[
+    (
+        "early-inv-cpl",
+        Inject::EARLY_INV_CPL,
+        "device sends the Invalidate Completion before in-flight accesses using the old translation finish",
+    ),
+    (
+        "early-fence",
+        Inject::EARLY_FENCE,
+        "IOFENCE.C completes without waiting for earlier ATS.INVALs",
+    ),
+    (
+        "inv-misses-2m",
+        Inject::INV_MISSES_2M,
+        "a 4 KiB invalidation does not drop a 2 MiB IOTLB/ATC entry containing it",
+    ),
+    (
+        "inv-wrong-pasid",
+        Inject::INV_WRONG_PASID,
+        "invalidations match IOTLB/ATC entries against PASID 0 instead of the command's PASID",
+    ),
+    (
+        "cache-racing-cpl",
+        Inject::CACHE_RACING_CPL,
+        "device installs a Translation Completion that an Invalidate Request overtook",
+    ),
+];
+
+/// The `cfg_inject_i` word for the named bugs (see [`INJECT_NAMES`]); an
+/// empty list is 0, the correct design. A name may repeat.
+pub fn inject_bits(names: &[&str]) -> Result<u16, String> {
+    let mut bits = 0;
+    for name in names {
+        match INJECT_NAMES.iter().find(|(n, _, _)| n == name) {
+            Some((_, b, _)) => bits |= b,
+            None => {
+                let valid: Vec<&str> = INJECT_NAMES.iter().map(|(n, _, _)| *n).collect();
+                return Err(format!(
+                    "unknown injected bug '{name}': valid names are {}",
+                    valid.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(bits)
+}
+
 /// What a probe word says a cache holds for the probed page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ProbeEntry {
@@ -288,6 +358,26 @@ mod tests {
         // everything
         let d1 = cmd_ats_inval(7, 0, u64::MAX)[1];
         assert_eq!(ats_inval_range(d1), (0, 48));
+    }
+
+    #[test]
+    fn inject_names_parse() {
+        assert_eq!(inject_bits(&[]), Ok(0));
+        assert_eq!(inject_bits(&["early-fence"]), Ok(Inject::EARLY_FENCE));
+        assert_eq!(
+            inject_bits(&["inv-misses-2m", "cache-racing-cpl", "inv-misses-2m"]),
+            Ok(Inject::INV_MISSES_2M | Inject::CACHE_RACING_CPL)
+        );
+        let e = inject_bits(&["early-fence", "nope"]).unwrap_err();
+        assert!(e.contains("'nope'"), "{e}");
+        for (n, b, d) in INJECT_NAMES {
+            assert!(e.contains(n), "{e}");
+            assert_eq!(b.count_ones(), 1, "{n}");
+            assert!(!d.is_empty());
+        }
+        // bits 0..4, each once
+        let all = INJECT_NAMES.iter().fold(0, |a, (_, b, _)| a | b);
+        assert_eq!(all, 0x1f);
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub struct MachineParams {
     pub mem_latency: u64,
     /// One-way latency of the ATS link, in cycles.
     pub ats_latency: u64,
+    /// Bug-injection bits driven on `cfg_inject_i` (docs/socket.md "Bug
+    /// injection", [`crate::rtl::INJECT_NAMES`]); 0 is the correct design.
+    pub inject: u16,
 }
 
 impl Default for MachineParams {
@@ -27,6 +30,7 @@ impl Default for MachineParams {
             frames: 4096,
             mem_latency: 40,
             ats_latency: 150,
+            inject: 0,
         }
     }
 }
@@ -155,6 +159,7 @@ impl Machine {
         self.inp.cfg_cq_log2n = layout.cq_log2n;
         self.inp.cfg_pasid_table = layout.pasid_table;
         self.inp.cfg_ats_latency = self.params.ats_latency.clamp(1, u16::MAX as u64) as u16;
+        self.inp.cfg_inject = self.params.inject;
         self.inp.iommu_mem_req_ready = 1;
         self.inp.dev_mem_req_ready = 1;
         self.inp.rst_ni = 0;

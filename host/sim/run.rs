@@ -222,6 +222,7 @@ impl<'s> Sim<'s> {
             frames: 8192,
             mem_latency: p.mem_latency,
             ats_latency: p.ats_latency,
+            ..MachineParams::default()
         });
         let cq = m.mem.alloc().map_err(setup)?;
         let completion = m.mem.alloc().map_err(setup)?;

@@ -88,6 +88,12 @@ impl Sim {
     /// A reset model: memory latency `mem_latency` (>= 1) cycles, ATS link
     /// latency `ats_latency` cycles each way.
     pub fn new(mem_latency: u64, ats_latency: u16) -> Sim {
+        Sim::with_inject(mem_latency, ats_latency, 0)
+    }
+
+    /// [`Sim::new`] with `cfg_inject_i` = `inject` (bug-injection bits,
+    /// `shootdown::rtl::Inject`), held from reset on.
+    pub fn with_inject(mem_latency: u64, ats_latency: u16, inject: u16) -> Sim {
         let mut s = Sim {
             model: Model::new(),
             inp: PortsIn::default(),
@@ -109,6 +115,7 @@ impl Sim {
         s.inp.cfg_cq_log2n = CQ_LOG2N;
         s.inp.cfg_pasid_table = PASID_TABLE;
         s.inp.cfg_ats_latency = ats_latency;
+        s.inp.cfg_inject = inject;
         s.inp.iommu_mem_req_ready = 1;
         s.inp.dev_mem_req_ready = 1;
         s.inp.rst_ni = 0;
