@@ -443,6 +443,44 @@ impl Checker {
         }
     }
 
+    /// At a device access's response: its frame must not have been freed
+    /// (or handed to another owner) while the access was in flight. This is
+    /// the ATS drain rule: the device may send its Invalidate Completion only
+    /// after such accesses finish, and the kernel frees the page only after
+    /// the completion.
+    pub fn access_outlived_frame(
+        &mut self,
+        dev: u8,
+        va: u64,
+        pfn: Pfn,
+        then: FrameState,
+        now: FrameState,
+        cycle: u64,
+    ) {
+        let same = match (then, now) {
+            (
+                FrameState::Allocated { generation: a, .. },
+                FrameState::Allocated { generation: b, .. },
+            ) => a == b,
+            (FrameState::Free, _) => return, // judged at the access already
+            (_, FrameState::Free) => false,
+        };
+        if !same {
+            let detail = format!(
+                "dev{dev}'s access to {} in frame {pfn:#x} was still in flight when the frame was freed{}",
+                self.describe_va(va),
+                if now == FrameState::Free { "" } else { " and handed to another owner" }
+            );
+            self.findings.push(Finding {
+                kind: Violation::UseAfterFree,
+                cycle,
+                dev,
+                va,
+                detail,
+            });
+        }
+    }
+
     /// At the end of a run: a suspect device write is lost unless the word
     /// the CPU now sees at its address (`visible`) is that write or newer.
     pub fn judge_writes(&mut self, visible: impl Fn(u64) -> Option<u64>, cycle: u64) {

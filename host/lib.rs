@@ -3,6 +3,7 @@ pub mod checker;
 pub mod iommu;
 pub mod mem;
 pub mod mm;
+pub mod mutants;
 pub mod report;
 pub mod rtl;
 pub mod scenario;

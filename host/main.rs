@@ -40,6 +40,9 @@ enum Cmd {
         /// The IOMMU driver model (generic, amd, intel, arm, arm-btm). Default: the scenario's `driver:`.
         #[arg(long, value_parser = shootdown::sweep::parse_driver)]
         driver: Option<shootdown::iommu::DriverKind>,
+        /// Inject RTL bugs, comma-separated (`shootdown mutants --list` names them). Default: the scenario's `inject:`.
+        #[arg(long, value_parser = shootdown::sweep::parse_inject)]
+        inject: Option<u16>,
         /// Do not write waves (faster).
         #[arg(long)]
         no_waves: bool,
@@ -55,6 +58,9 @@ enum Cmd {
     /// Run every (scenario, policy) cell in parallel: a table of verdicts and
     /// worst stale windows, and the cost of each policy.
     Sweep(shootdown::sweep::SweepArgs),
+    /// Run the scenarios against each injectable RTL bug: which scenario
+    /// catches it, at which cycle; the correct design must pass them all.
+    Mutants(shootdown::mutants::MutantsArgs),
 }
 
 fn parse_policy(s: &str) -> Result<Policy, String> {
@@ -65,6 +71,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Sweep(args) => shootdown::sweep::main(args),
+        Cmd::Mutants(args) => shootdown::mutants::main(args),
         Cmd::List => {
             let mut names: Vec<_> = std::fs::read_dir(scenarios_dir())
                 .map(|d| {
@@ -91,6 +98,7 @@ fn main() -> ExitCode {
             file,
             notify,
             driver,
+            inject,
             no_waves,
             waves_dir,
             quiet,
@@ -105,6 +113,9 @@ fn main() -> ExitCode {
             };
             if let Some(d) = driver {
                 s.driver = d;
+            }
+            if let Some(i) = inject {
+                s.inject = i;
             }
             let policies: Vec<Policy> = match notify.or(s.notify) {
                 Some(p) => vec![p],

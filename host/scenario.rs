@@ -131,6 +131,8 @@ pub struct Page {
 pub struct Params {
     /// Memory latency of both RTL memory ports, cycles.
     pub mem_latency: u64,
+    /// The device's memory port latency if it differs (0: `mem_latency`).
+    pub dev_mem_latency: u64,
     /// One-way ATS link latency, cycles.
     pub ats_latency: u64,
     /// Cycles one kernel-path step (one checkpoint) takes.
@@ -146,6 +148,7 @@ impl Default for Params {
     fn default() -> Self {
         Params {
             mem_latency: 40,
+            dev_mem_latency: 0,
             ats_latency: 150,
             cpu_step_cycles: 10,
             watchdog_cycles: 200_000,
@@ -165,6 +168,8 @@ pub struct Scenario {
     pub notify: Option<Policy>,
     /// Which IOMMU driver's command sequence the flushes follow.
     pub driver: DriverKind,
+    /// Injected RTL bugs (`cfg_inject_i`; 0: the correct design).
+    pub inject: u16,
     pub params: Params,
     pub pages: Vec<Page>,
     pub timeline: Vec<Slot>,
@@ -188,6 +193,8 @@ struct RawScenario {
     notify: Option<String>,
     #[serde(default)]
     driver: Option<String>,
+    #[serde(default)]
+    inject: Vec<String>,
     #[serde(default)]
     params: Params,
     pages: serde_yaml_ng::Mapping,
@@ -321,7 +328,7 @@ impl Scenario {
             let line = e.location().map_or(1, |l| l.line());
             err(
                 line,
-                format!("{e}; see scenarios/cow.yaml for the format (fields: name, about, notify, driver, params, pages, timeline, expect)"),
+                format!("{e}; see scenarios/cow.yaml for the format (fields: name, about, notify, driver, inject, params, pages, timeline, expect)"),
             )
         })?;
 
@@ -338,6 +345,10 @@ impl Scenario {
                 .parse()
                 .map_err(|m| err(key_line(src, "driver", None), m))?,
         };
+
+        let names: Vec<&str> = raw.inject.iter().map(String::as_str).collect();
+        let inject =
+            crate::rtl::inject_bits(&names).map_err(|m| err(key_line(src, "inject", None), m))?;
 
         let mut pages = Vec::new();
         for (k, v) in raw.pages {
@@ -487,6 +498,7 @@ impl Scenario {
             about: raw.about,
             notify,
             driver,
+            inject,
             params: raw.params,
             pages,
             timeline,

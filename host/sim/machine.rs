@@ -17,6 +17,8 @@ pub struct MachineParams {
     pub frames: u64,
     /// Cycles from a memory request to its response, both ports.
     pub mem_latency: u64,
+    /// The device memory port's latency (0: `mem_latency`).
+    pub dev_mem_latency: u64,
     /// One-way latency of the ATS link, in cycles.
     pub ats_latency: u64,
     /// Bug-injection bits driven on `cfg_inject_i` (docs/socket.md "Bug
@@ -29,6 +31,7 @@ impl Default for MachineParams {
         MachineParams {
             frames: 4096,
             mem_latency: 40,
+            dev_mem_latency: 0,
             ats_latency: 150,
             inject: 0,
         }
@@ -277,6 +280,11 @@ impl Machine {
     /// memory latency.
     fn serve_memory(&mut self) {
         let due = self.cycle + 1 + self.params.mem_latency;
+        let dev_latency = match self.params.dev_mem_latency {
+            0 => self.params.mem_latency,
+            l => l,
+        };
+        let dev_due = self.cycle + 1 + dev_latency;
         let o = self.out;
         if o.iommu_mem_req_valid != 0 && self.iommu_port.pending.is_empty() {
             let data = if o.iommu_mem_req_cas != 0 {
@@ -356,7 +364,7 @@ impl Machine {
                     0
                 }
             };
-            self.dev_port.pending.push_back((due, data));
+            self.dev_port.pending.push_back((dev_due, data));
         }
     }
 

@@ -14,7 +14,7 @@ use super::machine::{DevRequest, IommuLayout, Machine, MachineParams};
 use super::trace::HostSignals;
 use crate::checker::{Checker, Finding, Violation, Window};
 use crate::iommu::{DriverStats, SvaDriver};
-use crate::mem::{pte, AddressSpace, Leaf, MemError, PageSize, PAGE_SHIFT};
+use crate::mem::{pte, AddressSpace, FrameState, Leaf, MemError, PageSize, PAGE_SHIFT};
 use crate::mm::{
     Cx, HostEvent, HugetlbOp, Kernel, KernelPath, KsmOp, LoadOp, LockTable, MadvFreeOp, MmError,
     Policy, Progress, StoreOp, UnmapKind, UnmapOp, WaitOn, WritebackKind, WritebackOp, ZapOp,
@@ -156,6 +156,8 @@ struct DevPending {
     wdata: u64,
     issued: u64,
     text: String,
+    /// The frame its memory access touched and that frame's state then.
+    accessed: Option<(u64, FrameState)>,
 }
 
 const IOMMU_PASID: u32 = 1;
@@ -207,7 +209,9 @@ pub fn run(s: &Scenario, opts: &RunOptions) -> Result<RunReport, RunError> {
         slots.push(sim.run_slot(&format!("N+{n}"), n as u64, 0, &drain)?);
     }
     // Let the hardware settle so windows opened at the end can close.
-    sim.tick_n(4 * (s.params.mem_latency + s.params.ats_latency) + 16)?;
+    sim.tick_n(
+        4 * (s.params.mem_latency.max(s.params.dev_mem_latency) + s.params.ats_latency) + 16,
+    )?;
     sim.finish(slots, t0, opts)
 }
 
@@ -221,8 +225,9 @@ impl<'s> Sim<'s> {
         let mut m = Machine::new(MachineParams {
             frames: 8192,
             mem_latency: p.mem_latency,
+            dev_mem_latency: p.dev_mem_latency,
             ats_latency: p.ats_latency,
-            ..MachineParams::default()
+            inject: s.inject,
         });
         let cq = m.mem.alloc().map_err(setup)?;
         let completion = m.mem.alloc().map_err(setup)?;
@@ -414,6 +419,9 @@ impl<'s> Sim<'s> {
                 let (va, issued) = (p.va, p.issued);
                 let cpu = self.k.mm.walk(&self.m.mem, va).ok();
                 let state = self.m.mem.state(a.pa >> PAGE_SHIFT);
+                if let Some(Some(p)) = self.devs.get_mut(a.id as usize) {
+                    p.accessed = Some((a.pa >> PAGE_SHIFT, state));
+                }
                 let before = self.chk.findings.len();
                 self.chk.dev_access(a, va, issued, cpu.as_ref(), state);
                 if let Some(sig) = &mut self.sig {
@@ -428,6 +436,15 @@ impl<'s> Sim<'s> {
                 };
                 let page = self.chk.describe_va(p.va);
                 let pfn = r.pa >> PAGE_SHIFT;
+                if let Some((f, then)) = p.accessed {
+                    let now = self.m.mem.state(f);
+                    let before = self.chk.findings.len();
+                    self.chk
+                        .access_outlived_frame(r.id, p.va, f, then, now, cycle);
+                    if let (Some(sig), true) = (&mut self.sig, self.chk.findings.len() > before) {
+                        sig.violation(cycle, "use-after-free");
+                    }
+                }
                 let text = if r.fault {
                     format!(
                         "{} -> FAULT (no translation or no permission; PRI is not modelled)",
@@ -669,6 +686,7 @@ impl<'s> Sim<'s> {
                     sig.dev(issued, d, &e.text);
                 }
                 self.devs[d as usize] = Some(DevPending {
+                    accessed: None,
                     va,
                     write,
                     wdata,

@@ -163,6 +163,8 @@ pub struct SweepOptions {
     pub timing: bool,
     /// Run every scenario with this IOMMU driver model instead of its own `driver:`.
     pub driver: Option<DriverKind>,
+    /// Run every scenario with these injected RTL bugs instead of its own `inject:`.
+    pub inject: Option<u16>,
 }
 
 impl Default for SweepOptions {
@@ -173,6 +175,7 @@ impl Default for SweepOptions {
             progress: false,
             timing: false,
             driver: None,
+            inject: None,
         }
     }
 }
@@ -237,6 +240,9 @@ pub fn run_cells(files: &[PathBuf], policies: &[Policy], opts: &SweepOptions) ->
             let mut s = Scenario::load(f).map_err(|e| e.to_string())?;
             if let Some(d) = opts.driver {
                 s.driver = d;
+            }
+            if let Some(i) = opts.inject {
+                s.inject = i;
             }
             Ok(s)
         })
@@ -457,6 +463,19 @@ pub struct SweepArgs {
     /// instead of the scenario's `driver:`.
     #[arg(long, value_parser = parse_driver, value_name = "DRIVER", conflicts_with = "merge")]
     pub driver: Option<DriverKind>,
+    /// Inject RTL bugs into every run, comma-separated (`shootdown mutants --list` names them).
+    #[arg(long, value_parser = parse_inject, value_name = "BUG[,BUG...]", conflicts_with = "merge")]
+    pub inject: Option<u16>,
+}
+
+/// clap's parser for `--inject`: comma-separated bug names.
+pub fn parse_inject(s: &str) -> Result<u16, String> {
+    let names: Vec<&str> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    crate::rtl::inject_bits(&names)
 }
 
 /// clap's parser for `--driver`.
@@ -497,6 +516,7 @@ pub fn main(args: SweepArgs) -> ExitCode {
             progress: std::io::stderr().is_terminal(),
             timing: args.timing,
             driver: args.driver,
+            inject: args.inject,
         };
         (
             run_cells(&files, &policies, &opts),
