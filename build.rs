@@ -2,13 +2,19 @@
 //! Verilator runtime, into static libraries for `host/rtl/ffi.rs`.
 //!
 //! - `verilator` comes from `$VERILATOR`, else from `PATH`.
-//! - The RTL comes from `rtl/`, or from `$SHOOTDOWN_RTL` (same top module
-//!   `shootdown_top` and ports, docs/socket.md).
+//! - The RTL is `rtl/` overlaid with `$SHOOTDOWN_RTL` (docs/socket.md,
+//!   "Bring your own RTL"): each `*.sv` / `*.vlt` there replaces the file of
+//!   the same name in `rtl/`, files with new names are added. The top stays
+//!   `shootdown_top` with the ports of docs/socket.md. The crate sees the
+//!   overlay as `env!("SHOOTDOWN_RTL_OVERLAY")` (its absolute path, empty
+//!   without one) and `env!("SHOOTDOWN_RTL_OVERLAY_FILES")` (the file names
+//!   it supplied, space separated).
 //! - The model (generated C++ + `ffi/shim.cpp`) is one static library,
 //!   rebuilt on every RTL change; the Verilator runtime is a second one,
 //!   cached in `OUT_DIR` under a key of the Verilator version and the flags,
 //!   so an RTL edit does not recompile it.
 
+use std::collections::BTreeMap;
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -58,11 +64,12 @@ fn main() {
     println!("cargo:rerun-if-env-changed=SHOOTDOWN_RTL");
     println!("cargo:rerun-if-env-changed=VERILATOR");
 
-    let rtl_dir = match env::var_os("SHOOTDOWN_RTL") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => manifest.join("rtl"),
-    };
+    let rtl_dir = manifest.join("rtl");
+    let overlay = overlay_dir(&manifest);
     rerun_for_dir(&rtl_dir);
+    if let Some(dir) = &overlay {
+        rerun_for_dir(dir);
+    }
     rerun_for_dir(&ffi_dir);
 
     let version = run_capture(&verilator, &["--version"]);
@@ -70,7 +77,7 @@ fn main() {
     let include = root.join("include");
 
     // 1. verilate
-    let sources = rtl_sources(&rtl_dir);
+    let sources = rtl_sources(&rtl_dir, overlay.as_deref());
     let vobj = out_dir.join("vobj");
     let _ = fs::remove_dir_all(&vobj);
     fs::create_dir_all(&vobj)
@@ -86,8 +93,12 @@ fn main() {
     ])
     .args(["--top-module", TOP, "--prefix", PREFIX])
     .arg("-Mdir")
-    .arg(&vobj)
-    .args(&sources);
+    .arg(&vobj);
+    // `include files: the overlay's first, like the sources
+    for dir in overlay.iter().chain([&rtl_dir]) {
+        cmd.arg(format!("-I{}", dir.display()));
+    }
+    cmd.args(&sources);
     let output = cmd
         .output()
         .unwrap_or_else(|e| fail(&format!("cannot run {}: {e}", verilator.display())));
@@ -95,8 +106,12 @@ fn main() {
         eprintln!("{}", String::from_utf8_lossy(&output.stdout));
         eprintln!("{}", String::from_utf8_lossy(&output.stderr));
         fail(&format!(
-            "verilator failed on the RTL in {} (its messages are above)",
-            rtl_dir.display()
+            "verilator failed on the RTL in {}{} (its messages are above)",
+            rtl_dir.display(),
+            overlay
+                .as_ref()
+                .map(|d| format!(" overlaid with SHOOTDOWN_RTL={}", d.display()))
+                .unwrap_or_default()
         ));
     }
 
@@ -191,10 +206,33 @@ fn runtime_key(version: &str, include: &Path, printf_header: &Path) -> u64 {
     h
 }
 
-/// The RTL files in a fixed order: waivers (`*.vlt`), packages (`*_pkg.sv`),
-/// then the other `*.sv`, each group sorted by name.
-fn rtl_sources(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+/// `$SHOOTDOWN_RTL` as an absolute directory (a relative one is taken from
+/// the crate root, where cargo runs this script), or None when unset/empty.
+/// Also hands it to the crate as `SHOOTDOWN_RTL_OVERLAY`.
+fn overlay_dir(manifest: &Path) -> Option<PathBuf> {
+    let dir = match env::var_os("SHOOTDOWN_RTL") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => {
+            println!("cargo:rustc-env=SHOOTDOWN_RTL_OVERLAY=");
+            return None;
+        }
+    };
+    let abs = manifest.join(&dir);
+    if !abs.is_dir() {
+        fail(&format!(
+            "SHOOTDOWN_RTL={}: no such directory (relative paths are taken from {})",
+            dir.display(),
+            manifest.display()
+        ));
+    }
+    let abs = abs.canonicalize().unwrap_or(abs);
+    println!("cargo:rustc-env=SHOOTDOWN_RTL_OVERLAY={}", abs.display());
+    Some(abs)
+}
+
+/// The `*.sv` and `*.vlt` files of `dir`, by file name.
+fn rtl_files(dir: &Path) -> BTreeMap<String, PathBuf> {
+    fs::read_dir(dir)
         .unwrap_or_else(|e| {
             fail(&format!(
                 "cannot read the RTL directory {}: {e}",
@@ -202,24 +240,58 @@ fn rtl_sources(dir: &Path) -> Vec<PathBuf> {
             ))
         })
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    files.sort();
-    let name = |p: &PathBuf| {
-        p.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
-    let vlt = files.iter().filter(|p| name(p).ends_with(".vlt"));
-    let pkg = files.iter().filter(|p| name(p).ends_with("_pkg.sv"));
-    let rest = files.iter().filter(|p| {
-        let n = name(p);
-        n.ends_with(".sv") && !n.ends_with("_pkg.sv")
-    });
-    let sources: Vec<PathBuf> = vlt.chain(pkg).chain(rest).cloned().collect();
-    if !sources.iter().any(|p| name(p).ends_with(".sv")) {
+        .filter(|p| p.is_file())
+        .filter_map(|p| {
+            let n = p.file_name()?.to_str()?.to_string();
+            (n.ends_with(".sv") || n.ends_with(".vlt")).then_some((n, p))
+        })
+        .collect()
+}
+
+/// The RTL files in a fixed order: waivers (`*.vlt`), packages (`*_pkg.sv`),
+/// then the other `*.sv`, each group sorted by file name. `rtl/` overlaid
+/// with `overlay`: a file there replaces the one of the same name in `rtl/`,
+/// a new name is added. Tells the user (cargo:warning) and the crate
+/// (`SHOOTDOWN_RTL_OVERLAY_FILES`) which files came from the overlay.
+fn rtl_sources(base: &Path, overlay: Option<&Path>) -> Vec<PathBuf> {
+    let mut files = rtl_files(base);
+    let mut from_overlay = Vec::new();
+    if let Some(dir) = overlay {
+        let over = rtl_files(dir);
+        if over.is_empty() {
+            fail(&format!(
+                "SHOOTDOWN_RTL={}: no *.sv or *.vlt files in it",
+                dir.display()
+            ));
+        }
+        for (name, path) in over {
+            let what = if files.contains_key(&name) {
+                format!("replaces rtl/{name}")
+            } else {
+                "added".to_string()
+            };
+            println!(
+                "cargo:warning=SHOOTDOWN_RTL: {name} from {} ({what})",
+                dir.display()
+            );
+            from_overlay.push(name.clone());
+            files.insert(name, path);
+        }
+    }
+    println!(
+        "cargo:rustc-env=SHOOTDOWN_RTL_OVERLAY_FILES={}",
+        from_overlay.join(" ")
+    );
+    let vlt = files.iter().filter(|(n, _)| n.ends_with(".vlt"));
+    let pkg = files.iter().filter(|(n, _)| n.ends_with("_pkg.sv"));
+    let rest = files
+        .iter()
+        .filter(|(n, _)| n.ends_with(".sv") && !n.ends_with("_pkg.sv"));
+    let sources: Vec<PathBuf> = vlt.chain(pkg).chain(rest).map(|(_, p)| p.clone()).collect();
+    if !files.keys().any(|n| n.ends_with(".sv")) {
         fail(&format!(
             "no .sv files in the RTL directory {}",
-            dir.display()
+            base.display()
         ));
     }
     sources

@@ -452,3 +452,24 @@ fn respond(port: &mut Port, edge: u64) -> (u8, u64) {
         _ => (0, 0),
     }
 }
+
+/// The `SHOOTDOWN_RTL` overlay this build was verilated with (build.rs,
+/// docs/socket.md "Bring your own RTL"): its absolute directory and the file
+/// names it supplied, or None for the bundled `rtl/`.
+pub fn rtl_overlay() -> Option<(&'static str, &'static str)> {
+    let dir = env!("SHOOTDOWN_RTL_OVERLAY");
+    (!dir.is_empty()).then_some((dir, env!("SHOOTDOWN_RTL_OVERLAY_FILES")))
+}
+
+/// For a test of a detail of the bundled `rtl/` that another implementation
+/// may legitimately do differently: true (and a printed reason) when this
+/// build is a variant, so the test returns early.
+pub fn skip_on_variant(test: &str, why: &str) -> bool {
+    match rtl_overlay() {
+        Some((dir, files)) => {
+            eprintln!("{test}: skipped, RTL variant SHOOTDOWN_RTL={dir} ({files}): {why}");
+            true
+        }
+        None => false,
+    }
+}

@@ -1,0 +1,172 @@
+// IOTLB, fully-associative variant: a drop-in replacement for rtl/iotlb.sv
+// (same module name, parameters and ports), built through shootdown's RTL
+// socket: SHOOTDOWN_RTL=rtl-variants/fa-iotlb (docs/socket.md, "Bring your
+// own RTL").
+//
+// Sets * Ways entries, each able to hold any page: a lookup compares every
+// entry in the same cycle (a 4 KiB hit wins over a 2 MiB hit). Sets and Ways
+// only size the array; there is no index. IOTINVAL.VMA invalidates by
+// (PASID, address range), by PASID, by address range or everything, in one
+// cycle; the range is a naturally aligned block of 2^inval_log2n_i pages and
+// every entry (4 KiB or 2 MiB) that overlaps it is dropped, so an address
+// inside a 2 MiB entry hits it. Replacement: an entry with the same tag is
+// overwritten, else the lowest invalid entry, else the entry under the one
+// round-robin pointer (which then advances).
+//
+// Same-cycle fill and invalidation: the invalidation is applied after the
+// fill, so a fill that the invalidation covers does not survive.
+//
+// Storage: the valid bits and the round-robin pointer are registers; the tag
+// and translation fields are a memory written only on a fill (no reset: the
+// valid bit says whether they mean anything).
+
+module iotlb
+  import shootdown_pkg::*;
+#(
+  parameter int unsigned Sets = 16,  // Sets * Ways entries: a power of two, >= 4
+  parameter int unsigned Ways = 4
+) (
+  input  logic                        clk_i,
+  input  logic                        rst_ni,
+  input  inject_t                     inject_i,  // bug injection (shootdown_pkg Inj*)
+  // lookup (ATS Translation Request server), combinational
+  input  pasid_t                      lookup_pasid_i,
+  input  vpn_t                        lookup_vpn_i,
+  output lookup_t                     lookup_o,
+  // fill with a walk result
+  input  logic                        fill_valid_i,
+  input  pasid_t                      fill_pasid_i,
+  input  vpn_t                        fill_vpn_i,
+  input  xlat_t                       fill_xlat_i,
+  // IOTINVAL.VMA
+  input  logic                        inval_valid_i,
+  input  logic                        inval_av_i,     // address valid
+  input  logic                        inval_pv_i,     // PASID valid
+  input  pasid_t                      inval_pasid_i,
+  input  vpn_t                        inval_vpn_i,    // base page of the range
+  input  log2n_t                      inval_log2n_i,  // log2 of its page count
+  // debug probes (docs/socket.md), combinational
+  input  pasid_t [NumProbes-1:0]      probe_pasid_i,
+  input  vpn_t   [NumProbes-1:0]      probe_vpn_i,
+  output logic   [NumProbes-1:0][63:0] probe_o
+);
+
+  localparam int unsigned N = Sets * Ways;
+
+  typedef logic [$clog2(N)-1:0] slot_t;
+
+  logic [N-1:0] valid_d, valid_q;
+  slot_t        rr_d, rr_q;
+  pasid_t       pasid_q [N];
+  vpn_t         vpn_q [N];    // 2 MiB entries: low 9 bits clear
+  xlat_t        xlat_q [N];
+
+  // Every entry at once; a 4 KiB hit wins over a 2 MiB hit.
+  function automatic lookup_t lookup(pasid_t pasid, vpn_t vpn);
+    lookup_t hit_4k;
+    lookup_t hit_2m;
+    hit_4k = '0;
+    hit_2m = '0;
+    for (int unsigned i = 0; i < N; i++) begin
+      if (entry_hit(valid_q[i], pasid_q[i], vpn_q[i], xlat_q[i].is_2m, pasid, vpn)) begin
+        if (xlat_q[i].is_2m) begin
+          hit_2m = '{hit: 1'b1, xlat: xlat_q[i]};
+        end else begin
+          hit_4k = '{hit: 1'b1, xlat: xlat_q[i]};
+        end
+      end
+    end
+    return hit_4k.hit ? hit_4k : hit_2m;
+  endfunction
+
+  assign lookup_o = lookup(lookup_pasid_i, lookup_vpn_i);
+
+  for (genvar p = 0; p < NumProbes; p++) begin : gen_probe
+    assign probe_o[p] = probe_word(lookup(probe_pasid_i[p], probe_vpn_i[p]), probe_vpn_i[p]);
+  end
+
+  // ---------------------------------------------------------------------------
+  // Next state: fill, then invalidate
+  // ---------------------------------------------------------------------------
+  logic  fill_found;
+  vpn_t  fill_tag;
+  slot_t fill_slot;
+
+  always_comb begin : comb_fill_slot
+    fill_tag   = fill_xlat_i.is_2m ? (fill_vpn_i & vpn_mask(log2n_t'(Log2Pages2M))) : fill_vpn_i;
+    fill_slot  = rr_q;
+    fill_found = 1'b0;
+    // 1. an entry with the same tag
+    for (int unsigned i = 0; i < N; i++) begin
+      if (!fill_found && valid_q[i] && pasid_q[i] == fill_pasid_i && vpn_q[i] == fill_tag &&
+          xlat_q[i].is_2m == fill_xlat_i.is_2m) begin
+        fill_slot  = slot_t'(i);
+        fill_found = 1'b1;
+      end
+    end
+    // 2. the lowest invalid entry
+    for (int unsigned i = 0; i < N; i++) begin
+      if (!fill_found && !valid_q[i]) begin
+        fill_slot  = slot_t'(i);
+        fill_found = 1'b1;
+      end
+    end
+  end
+
+  // Bug injection. InjInvWrongPasid: match entries against PASID 0 instead
+  // of the command's PASID. InjInvMisses2m: a one-page invalidation does not
+  // drop a 2 MiB entry (is_2m: the entry's size after this cycle's fill).
+  pasid_t inval_pasid;
+  assign inval_pasid = inject_i[InjInvWrongPasid] ? '0 : inval_pasid_i;
+
+  function automatic logic inval_skips_2m(logic is_2m);
+    return inject_i[InjInvMisses2m] && inval_av_i && is_2m && (inval_log2n_i == '0);
+  endfunction
+
+  // Does the invalidation drop an entry (PASID, tag, size)?
+  function automatic logic inval_hits(pasid_t e_pasid, vpn_t e_vpn, logic e_2m);
+    return (!inval_pv_i || e_pasid == inval_pasid) && !inval_skips_2m(e_2m) &&
+           (!inval_av_i || blocks_overlap(e_vpn, xlat_log2n(e_2m), inval_vpn_i, inval_log2n_i));
+  endfunction
+
+  always_comb begin : comb_next
+    valid_d = valid_q;
+    rr_d    = rr_q;
+    if (fill_valid_i) begin
+      valid_d[fill_slot] = 1'b1;
+      if (!fill_found) begin
+        // 3. round robin
+        rr_d = rr_q + slot_t'(1);
+      end
+    end
+    if (inval_valid_i) begin
+      for (int unsigned i = 0; i < N; i++) begin
+        // the entry as it is after this cycle's fill
+        if ((fill_valid_i && slot_t'(i) == fill_slot)
+              ? inval_hits(fill_pasid_i, fill_tag, fill_xlat_i.is_2m)
+              : inval_hits(pasid_q[i], vpn_q[i], xlat_q[i].is_2m)) begin
+          valid_d[i] = 1'b0;
+        end
+      end
+    end
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : ff_state
+    if (!rst_ni) begin
+      valid_q <= '0;
+      rr_q    <= '0;
+    end else begin
+      valid_q <= valid_d;
+      rr_q    <= rr_d;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin : ff_storage
+    if (fill_valid_i) begin
+      pasid_q[fill_slot] <= fill_pasid_i;
+      vpn_q[fill_slot]   <= fill_tag;
+      xlat_q[fill_slot]  <= fill_xlat_i;
+    end
+  end
+
+endmodule
