@@ -11,6 +11,7 @@
 
 mod json;
 mod select;
+pub mod space;
 mod table;
 
 pub use json::{from_json, merge, to_json, Merged, SweepFile, JSON_VERSION};
@@ -165,6 +166,8 @@ pub struct SweepOptions {
     pub driver: Option<DriverKind>,
     /// Run every scenario with these injected RTL bugs instead of its own `inject:`.
     pub inject: Option<u16>,
+    /// Parameter overrides (`--param`), applied to every scenario.
+    pub params: Vec<(String, u64)>,
 }
 
 impl Default for SweepOptions {
@@ -176,6 +179,7 @@ impl Default for SweepOptions {
             timing: false,
             driver: None,
             inject: None,
+            params: Vec::new(),
         }
     }
 }
@@ -243,6 +247,9 @@ pub fn run_cells(files: &[PathBuf], policies: &[Policy], opts: &SweepOptions) ->
             }
             if let Some(i) = opts.inject {
                 s.inject = i;
+            }
+            for (n, v) in &opts.params {
+                space::apply(&mut s.params, n, *v);
             }
             Ok(s)
         })
@@ -463,6 +470,14 @@ pub struct SweepArgs {
     /// instead of the scenario's `driver:`.
     #[arg(long, value_parser = parse_driver, value_name = "DRIVER", conflicts_with = "merge")]
     pub driver: Option<DriverKind>,
+    /// Vary a runtime parameter: NAME=V1,V2,.. (repeatable; every combination runs).
+    /// NAME: ats_latency, mem_latency, dev_mem_latency, cpu_step_cycles, gather_batch.
+    /// Prints the worst window and the fence cost per point instead of the cell table.
+    #[arg(long = "param", value_parser = space::parse_param, value_name = "NAME=V1,V2", conflicts_with_all = ["merge", "shard"])]
+    pub param: Vec<space::ParamRange>,
+    /// With --param: also write an SVG plot of the first parameter's effect.
+    #[arg(long, value_name = "FILE.svg", requires = "param")]
+    pub plot: Option<PathBuf>,
     /// Inject RTL bugs into every run, comma-separated (`shootdown mutants --list` names them).
     #[arg(long, value_parser = parse_inject, value_name = "BUG[,BUG...]", conflicts_with = "merge")]
     pub inject: Option<u16>,
@@ -517,7 +532,20 @@ pub fn main(args: SweepArgs) -> ExitCode {
             timing: args.timing,
             driver: args.driver,
             inject: args.inject,
+            params: Vec::new(),
         };
+        if !args.param.is_empty() {
+            let points = space::run_space(&files, &policies, &args.param, &opts);
+            print!("{}", space::render_space(&points));
+            if let Some(svg) = &args.plot {
+                if let Err(e) = std::fs::write(svg, space::render_svg(&points)) {
+                    return fail(&format!("{}: {e}", svg.display()));
+                }
+                println!("Plot: {}", svg.display());
+            }
+            let cells: Vec<Cell> = points.into_iter().flat_map(|p| p.cells).collect();
+            return ExitCode::from(exit_status(&cells));
+        }
         (
             run_cells(&files, &policies, &opts),
             args.shard,

@@ -1,0 +1,324 @@
+//! The design-space view: `sweep --param NAME=V1,V2,..` reruns the sweep for
+//! every combination of runtime parameters (latencies, batch sizes: what the
+//! RTL takes as inputs or the host models, so no rebuild) and reports how the
+//! worst stale window and the fence cost move, as a table and an SVG plot.
+//! Sizes fixed at build time (IOTLB sets/ways, ATC entries) are changed by
+//! building another RTL through the socket (docs/socket.md).
+
+use super::{run_cells, Cell, Status, SweepOptions};
+use crate::mm::Policy;
+use crate::scenario::Params;
+use std::fmt::Write;
+use std::path::PathBuf;
+
+/// Parameters `--param` may vary, with what they mean.
+pub const SPACE_PARAMS: &[(&str, &str)] = &[
+    ("ats_latency", "one-way ATS link latency, cycles"),
+    ("mem_latency", "memory latency of both RTL ports, cycles"),
+    (
+        "dev_mem_latency",
+        "device memory port latency, cycles (0: mem_latency)",
+    ),
+    ("cpu_step_cycles", "cycles per kernel-path step"),
+    ("gather_batch", "mmu_gather batch size, pages"),
+];
+
+/// One `--param name=v1,v2,..`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamRange {
+    pub name: String,
+    pub values: Vec<u64>,
+}
+
+/// clap's parser for `--param`.
+pub fn parse_param(s: &str) -> Result<ParamRange, String> {
+    let (name, vals) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}': write NAME=V1,V2,.. (e.g. ats_latency=50,150,400)"))?;
+    if !SPACE_PARAMS.iter().any(|(n, _)| *n == name) {
+        let names: Vec<&str> = SPACE_PARAMS.iter().map(|(n, _)| *n).collect();
+        return Err(format!(
+            "unknown parameter '{name}': use one of {}",
+            names.join(", ")
+        ));
+    }
+    let values = vals
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("'{v}' is not a whole number (in {s})"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if values.is_empty() {
+        return Err(format!("'{s}': give at least one value"));
+    }
+    Ok(ParamRange {
+        name: name.to_string(),
+        values,
+    })
+}
+
+/// Set one named parameter.
+pub fn apply(p: &mut Params, name: &str, v: u64) {
+    match name {
+        "ats_latency" => p.ats_latency = v.max(1),
+        "mem_latency" => p.mem_latency = v.max(1),
+        "dev_mem_latency" => p.dev_mem_latency = v,
+        "cpu_step_cycles" => p.cpu_step_cycles = v.max(1),
+        "gather_batch" => p.gather_batch = v.max(1),
+        _ => {}
+    }
+}
+
+/// One point of the space: the values, and per policy (in `Policy::ALL`
+/// order) the worst window, the summed fence spin cycles and the cells that
+/// left `expect`.
+#[derive(Clone, Debug)]
+pub struct Point {
+    pub values: Vec<(String, u64)>,
+    pub per_policy: Vec<(Policy, u64, u64, usize)>,
+    pub cells: Vec<Cell>,
+}
+
+fn combinations(ranges: &[ParamRange]) -> Vec<Vec<(String, u64)>> {
+    let mut out = vec![Vec::new()];
+    for r in ranges {
+        out = out
+            .into_iter()
+            .flat_map(|prefix: Vec<(String, u64)>| {
+                r.values.iter().map(move |v| {
+                    let mut p = prefix.clone();
+                    p.push((r.name.clone(), *v));
+                    p
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+/// Run the sweep at every point of the space.
+pub fn run_space(
+    files: &[PathBuf],
+    policies: &[Policy],
+    ranges: &[ParamRange],
+    opts: &SweepOptions,
+) -> Vec<Point> {
+    combinations(ranges)
+        .into_iter()
+        .map(|values| {
+            let o = SweepOptions {
+                params: values.clone(),
+                ..opts.clone()
+            };
+            let cells = run_cells(files, policies, &o);
+            let per_policy = Policy::ALL
+                .into_iter()
+                .filter(|p| policies.contains(p))
+                .map(|p| {
+                    let mine = cells.iter().filter(|c| c.policy == p);
+                    let (mut worst, mut spin, mut bad) = (0, 0, 0);
+                    for c in mine {
+                        if let Ok(o) = &c.result {
+                            worst = worst.max(o.worst_window);
+                            spin += o.spin_cycles;
+                        }
+                        bad += usize::from(c.status() != Status::AsExpected);
+                    }
+                    (p, worst, spin, bad)
+                })
+                .collect();
+            Point {
+                values,
+                per_policy,
+                cells,
+            }
+        })
+        .collect()
+}
+
+/// The table: a row per point.
+pub fn render_space(points: &[Point]) -> String {
+    let mut o = String::new();
+    let Some(first) = points.first() else {
+        return o;
+    };
+    let pnames: Vec<&str> = first.values.iter().map(|(n, _)| n.as_str()).collect();
+    let _ = write!(
+        o,
+        "{}",
+        pnames
+            .iter()
+            .map(|n| format!("{n:>16}"))
+            .collect::<String>()
+    );
+    for (p, ..) in &first.per_policy {
+        let _ = write!(o, " {:>24}", format!("{p}: window/spin"));
+    }
+    let _ = writeln!(o, " {:>10}", "off-expect");
+    for pt in points {
+        let _ = write!(
+            o,
+            "{}",
+            pt.values
+                .iter()
+                .map(|(_, v)| format!("{v:>16}"))
+                .collect::<String>()
+        );
+        let mut bad = 0;
+        for (_, w, s, b) in &pt.per_policy {
+            let _ = write!(o, " {:>24}", format!("{w} / {s}"));
+            bad += b;
+        }
+        let _ = writeln!(o, " {bad:>10}");
+    }
+    let _ = writeln!(
+        o,
+        "(window: the worst stale-translation window over the scenarios, cycles; spin: CPU cycles spent spinning on fences, summed; off-expect: cells whose verdict left the scenario's expect)"
+    );
+    o
+}
+
+const COLORS: [&str; 4] = ["#1f77b4", "#2ca02c", "#9467bd", "#d62728"];
+
+/// An SVG with two panels over the first parameter: the worst window and the
+/// fence spin cost, one line per policy (other parameters at their first value).
+pub fn render_svg(points: &[Point]) -> String {
+    let mut s = String::new();
+    let Some(first) = points.first() else {
+        return s;
+    };
+    let xname = first.values.first().map_or("point", |(n, _)| n.as_str());
+    // The points along the first parameter, the others at their first value.
+    let rest = |p: &Point| p.values.iter().skip(1).map(|(_, v)| *v).collect::<Vec<_>>();
+    let base = rest(first);
+    let line: Vec<&Point> = points.iter().filter(|p| rest(p) == base).collect();
+    let xs: Vec<u64> = line
+        .iter()
+        .map(|p| p.values.first().map_or(0, |v| v.1))
+        .collect();
+    let (w, h, pad) = (640.0, 260.0, 50.0);
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{}" font-family="sans-serif" font-size="11">"#,
+        2.0 * h + 20.0
+    );
+    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    for (panel, (title, pick)) in [
+        ("worst stale window (cycles)", 1usize),
+        ("fence spin (CPU cycles, summed)", 2usize),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let y0 = panel as f64 * (h + 20.0);
+        let ys: Vec<Vec<u64>> = line
+            .iter()
+            .map(|p| {
+                p.per_policy
+                    .iter()
+                    .map(|t| if pick == 1 { t.1 } else { t.2 })
+                    .collect()
+            })
+            .collect();
+        let ymax = ys.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+        let (xmin, xmax) = (
+            *xs.iter().min().unwrap_or(&0) as f64,
+            *xs.iter().max().unwrap_or(&1) as f64,
+        );
+        let xspan = (xmax - xmin).max(1.0);
+        let px = |x: u64| pad + (x as f64 - xmin) / xspan * (w - 2.0 * pad);
+        let py = |y: u64| y0 + h - pad + 10.0 - (y as f64 / ymax) * (h - 2.0 * pad);
+        let _ = writeln!(
+            s,
+            r#"<text x="{pad}" y="{}" font-size="13">{title} vs {xname}</text>"#,
+            y0 + 18.0
+        );
+        let _ = writeln!(
+            s,
+            r#"<line x1="{pad}" y1="{}" x2="{}" y2="{}" stroke="black"/>"#,
+            py(0),
+            w - pad,
+            py(0)
+        );
+        let _ = writeln!(
+            s,
+            r#"<line x1="{pad}" y1="{}" x2="{pad}" y2="{}" stroke="black"/>"#,
+            py(0),
+            y0 + pad - 10.0
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="4" y="{}">{}</text>"#,
+            py(ymax as u64) + 4.0,
+            ymax as u64
+        );
+        let _ = writeln!(s, r#"<text x="4" y="{}">0</text>"#, py(0) + 4.0);
+        for x in &xs {
+            let _ = writeln!(
+                s,
+                r#"<text x="{}" y="{}" text-anchor="middle">{x}</text>"#,
+                px(*x),
+                py(0) + 14.0
+            );
+        }
+        for (k, (pol, ..)) in first.per_policy.iter().enumerate() {
+            let color = COLORS[k % COLORS.len()];
+            let pts: Vec<String> = xs
+                .iter()
+                .zip(&ys)
+                .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(y[k])))
+                .collect();
+            let _ = writeln!(
+                s,
+                r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
+                pts.join(" ")
+            );
+            for (x, y) in xs.iter().zip(&ys) {
+                let _ = writeln!(
+                    s,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"#,
+                    px(*x),
+                    py(y[k])
+                );
+            }
+            let _ = writeln!(
+                s,
+                r#"<text x="{}" y="{}" fill="{color}">{pol}</text>"#,
+                pad + 10.0,
+                y0 + pad + 14.0 * k as f64
+            );
+        }
+    }
+    let _ = writeln!(s, "</svg>");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_parse_and_combine() {
+        let a = parse_param("ats_latency=50,150").unwrap();
+        let b = parse_param("mem_latency=40").unwrap();
+        assert_eq!(a.values, vec![50, 150]);
+        let c = combinations(&[a, b]);
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            c[1],
+            vec![
+                ("ats_latency".to_string(), 150),
+                ("mem_latency".to_string(), 40)
+            ]
+        );
+        assert!(parse_param("atc_entries=4")
+            .unwrap_err()
+            .contains("unknown parameter"));
+        assert!(parse_param("ats_latency=x").is_err());
+        let mut p = Params::default();
+        apply(&mut p, "gather_batch", 1);
+        assert_eq!(p.gather_batch, 1);
+    }
+}
