@@ -1,5 +1,5 @@
-// IOMMU: IOTLB + page-table walker + command queue + ATS Translation Request
-// server, one memory port.
+// IOMMU: IOTLB + page-table walker (with a paging-structure cache) + command
+// queue + ATS Translation Request server, one memory port.
 //
 // Memory port arbitration (one outstanding request): IOFENCE.C write >
 // command fetch > walker (page-table reads and the leaf's A/D
@@ -14,7 +14,8 @@ module iommu
   import shootdown_pkg::*;
 #(
   parameter int unsigned IotlbSets = 16,
-  parameter int unsigned IotlbWays = 4
+  parameter int unsigned IotlbWays = 4,
+  parameter int unsigned PscEntries = 4   // walker's paging-structure cache
 ) (
   input  logic                        clk_i,
   input  logic                        rst_ni,
@@ -213,10 +214,16 @@ module iommu
     .probe_o        (probe_iotlb_o)
   );
 
-  ptw u_ptw (
+  ptw #(
+    .PscEntries (PscEntries)
+  ) u_ptw (
     .clk_i,
     .rst_ni,
     .cfg_pasid_table_i,
+    .inject_i,
+    .inval_valid_i   (inval_valid),
+    .inval_pv_i      (inval_pv),
+    .inval_pasid_i   (inval_pasid),
     .start_i         (walk_start),
     .pasid_i         (walk_pasid),
     .vpn_i           (walk_vpn),

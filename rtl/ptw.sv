@@ -23,13 +23,37 @@
 // changed the entry meanwhile and the walk restarts from the PASID table.
 // A and D of non-leaf entries are not set (a simplification: x86 hardware
 // sets A in every entry it walks through; nothing in this model reads them).
+//
+// Paging-structure cache (PSC): PscEntries entries, fully associative, round
+// robin replacement. An entry caches, for (PASID, VA bits 47:21), the PD-level
+// entry's table pointer (the PT page) together with RW accumulated over the
+// PML4, PDPT and PD entries: the result of the PASID-table / PML4 / PDPT / PD
+// walk. A walk that hits goes straight to the PTE: one memory read instead of
+// five. Only present non-leaf PD entries with US (and P, US) at every level
+// are cached; a 2 MiB leaf (PS=1) is not. As the RISC-V IOMMU has it for
+// IOTINVAL.VMA, every IOTINVAL.VMA (address, range, PASID or all) drops every
+// PSC entry of its PASID (every entry when PV=0): the CPU may have changed a
+// non-leaf entry (THP split / COW fallback, a freed page table). A walk that
+// sees an IOTINVAL.VMA of its PASID (or PV=0) while it runs does not fill the
+// PSC ("do not fill", as the IOTLB), and neither does a walk that starts in
+// the cycle of any IOTINVAL.VMA nor a PD read answered in such a cycle; a
+// lookup in the cycle of an IOTINVAL.VMA misses. A walk restarted after a lost A/D CAS bypasses the PSC
+// and walks from the PASID table. InjPscNotInvalidated (bug injection):
+// IOTINVAL.VMA leaves the PSC alone.
 
 module ptw
   import shootdown_pkg::*;
-(
+#(
+  parameter int unsigned PscEntries = 4  // paging-structure cache entries (>= 1)
+) (
   input  logic        clk_i,
   input  logic        rst_ni,
   input  logic [63:0] cfg_pasid_table_i,
+  input  inject_t     inject_i,  // bug injection (shootdown_pkg Inj*)
+  // IOTINVAL.VMA (one cycle): drops PSC entries of the PASID (all if !pv)
+  input  logic        inval_valid_i,
+  input  logic        inval_pv_i,
+  input  pasid_t      inval_pasid_i,
   // walk request, taken when idle_o
   input  logic        start_i,
   input  pasid_t      pasid_i,
@@ -86,6 +110,59 @@ module ptw
   logic        write_d, write_q;  // the walk's request asks for write
   logic [63:0] cmp_d, cmp_q;      // the leaf as read (CAS expected value)
   logic [63:0] swap_d, swap_q;    // the leaf with A (and D) set
+  logic        nofill_d, nofill_q;  // an IOTINVAL.VMA of the PASID came: no PSC fill
+
+  // ---------------------------------------------------------------------------
+  // Paging-structure cache
+  // ---------------------------------------------------------------------------
+  localparam int unsigned PscTagW = VpnW - Log2Pages2M;  // VA bits 47:21
+  localparam int unsigned PscPtrW = (PscEntries > 1) ? $clog2(PscEntries) : 1;
+
+  typedef struct packed {
+    logic                 valid;
+    pasid_t               pasid;
+    logic [PscTagW-1:0]   tag;  // VA bits 47:21
+    ppn_t                 pt;   // PA bits 51:12 of the PT page
+    logic                 rw;   // RW of the PML4, PDPT and PD entries
+  } psc_entry_t;
+
+  psc_entry_t [PscEntries-1:0] psc_q;
+  logic [PscPtrW-1:0]          psc_rr_q;  // next victim
+
+  logic                        psc_hit;   // start_i hits (pasid_i, vpn_i)
+  logic [PscEntries-1:0]       psc_hit_vec;
+  ppn_t                        psc_hit_pt;
+  logic                        psc_hit_rw;
+  logic                        psc_fill;  // fill from the PD entry now
+  logic [PscEntries-1:0]       psc_fill_match;  // entry already holding the fill's tag
+  logic                        inval_mine;  // an IOTINVAL.VMA of the walk's PASID
+  logic                        psc_inval;   // IOTINVAL.VMA reaches the PSC
+
+  assign inval_mine = inval_valid_i && (!inval_pv_i || inval_pasid_i == pasid_q);
+  assign psc_inval  = inval_valid_i && !inject_i[InjPscNotInvalidated];
+
+  always_comb begin : comb_psc_lookup
+    psc_hit_vec = '0;
+    psc_hit_pt  = '0;
+    psc_hit_rw  = 1'b0;
+    for (int unsigned i = 0; i < PscEntries; i++) begin
+      psc_hit_vec[i] = psc_q[i].valid && psc_q[i].pasid == pasid_i &&
+                       psc_q[i].tag == vpn_i[VpnW-1:Log2Pages2M];
+      if (psc_hit_vec[i]) begin
+        psc_hit_pt = psc_q[i].pt;
+        psc_hit_rw = psc_q[i].rw;
+      end
+    end
+    // not in the cycle of an IOTINVAL.VMA (it may be dropping this entry)
+    psc_hit = (|psc_hit_vec) && !inval_valid_i;
+  end
+
+  always_comb begin : comb_psc_fill_match
+    for (int unsigned i = 0; i < PscEntries; i++) begin
+      psc_fill_match[i] = psc_q[i].valid && psc_q[i].pasid == pasid_q &&
+                          psc_q[i].tag == vpn_q[VpnW-1:Log2Pages2M];
+    end
+  end
 
   // Address of the entry for `vpn` at `level` in the table whose PA is in
   // bits 51:12 of `entry`.
@@ -121,6 +198,8 @@ module ptw
     write_d  = write_q;
     cmp_d    = cmp_q;
     swap_d   = swap_q;
+    nofill_d = nofill_q || inval_mine;
+    psc_fill = 1'b0;
     pte      = mem_rsp_rdata_i;
     leaf_r   = us_q && pte[PteUs];
     leaf_w   = leaf_r && rw_q && pte[PteRw] && write_q;
@@ -136,10 +215,19 @@ module ptw
           vpn_d   = vpn_i;
           write_d = write_i;
           pasid_d = pasid_i;
-          addr_d  = cfg_pasid_table_i + {41'd0, pasid_i, 3'd0};
-          level_d = LvlPasid;
+          // an IOTINVAL.VMA in this cycle: do not fill (whatever its PASID)
+          nofill_d = inval_valid_i;
           us_d    = 1'b1;
-          rw_d    = 1'b1;
+          if (psc_hit) begin
+            // PSC hit: straight to the PTE in the cached PT page
+            addr_d  = {12'd0, psc_hit_pt, vpn_i[8:0], 3'd0};
+            level_d = LvlPt;
+            rw_d    = psc_hit_rw;
+          end else begin
+            addr_d  = cfg_pasid_table_i + {41'd0, pasid_i, 3'd0};
+            level_d = LvlPasid;
+            rw_d    = 1'b1;
+          end
           state_d = StReq;
         end
       end
@@ -180,6 +268,9 @@ module ptw
               state_d = StDone;
             end
           end else begin
+            // a present non-leaf PD entry with US at every level: cache its
+            // table pointer unless an IOTINVAL.VMA came during the walk
+            psc_fill = (level_q == LvlPd) && us_d && !nofill_q && !inval_valid_i;
             addr_d  = entry_addr(pte, vpn_q, level_e'(level_q - 3'd1));
             level_d = level_e'(level_q - 3'd1);
             state_d = StReq;
@@ -197,6 +288,7 @@ module ptw
             state_d = StDone;  // won: the leaf now has A (and D)
           end else begin
             // lost: the CPU changed the leaf since it was read; walk again
+            // from the PASID table, bypassing the PSC
             addr_d  = cfg_pasid_table_i + {41'd0, pasid_q, 3'd0};
             level_d = LvlPasid;
             us_d    = 1'b1;
@@ -227,6 +319,7 @@ module ptw
       pasid_q  <= '0;
       cmp_q    <= '0;
       swap_q   <= '0;
+      nofill_q <= 1'b0;
     end else begin
       state_q  <= state_d;
       level_q  <= level_d;
@@ -239,6 +332,41 @@ module ptw
       pasid_q  <= pasid_d;
       cmp_q    <= cmp_d;
       swap_q   <= swap_d;
+      nofill_q <= nofill_d;
+    end
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : ff_psc
+    if (!rst_ni) begin
+      psc_q    <= '0;
+      psc_rr_q <= '0;
+    end else begin
+      if (psc_fill) begin
+        if (|psc_fill_match) begin
+          // refresh the entry that holds this region
+          for (int unsigned i = 0; i < PscEntries; i++) begin
+            if (psc_fill_match[i]) begin
+              psc_q[i].pt <= mem_rsp_rdata_i[51:12];
+              psc_q[i].rw <= rw_d;
+            end
+          end
+        end else begin
+          psc_q[psc_rr_q].valid <= 1'b1;
+          psc_q[psc_rr_q].pasid <= pasid_q;
+          psc_q[psc_rr_q].tag   <= vpn_q[VpnW-1:Log2Pages2M];
+          psc_q[psc_rr_q].pt    <= mem_rsp_rdata_i[51:12];
+          psc_q[psc_rr_q].rw    <= rw_d;
+          psc_rr_q <= (32'(psc_rr_q) == PscEntries - 1) ? '0 : psc_rr_q + 1'b1;
+        end
+      end
+      // fill and invalidation never meet: psc_fill needs !inval_valid_i
+      if (psc_inval) begin
+        for (int unsigned i = 0; i < PscEntries; i++) begin
+          if (!inval_pv_i || psc_q[i].pasid == inval_pasid_i) begin
+            psc_q[i].valid <= 1'b0;
+          end
+        end
+      end
     end
   end
 
@@ -248,6 +376,10 @@ module ptw
   // A response only arrives for an outstanding read.
   RspOnlyWhenWaiting_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     mem_rsp_valid_i |-> (state_q == StRsp || state_q == StCasRsp));
+
+  // At most one PSC entry per (PASID, 2 MiB region).
+  PscOneHit_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    $onehot0(psc_hit_vec));
 
   // A walk only starts when the walker is idle.
   StartWhenIdle_A: assert property (@(posedge clk_i) disable iff (!rst_ni)

@@ -51,6 +51,9 @@ package shootdown_pkg;
   // The device installs and uses a Translation Completion that an
   // Invalidate Request overtook instead of discarding it (dev_dma).
   localparam int unsigned InjCacheRacingCpl = 4;
+  // IOTINVAL.VMA leaves the walker's paging-structure cache alone: a walk
+  // keeps using a cached PD table pointer the CPU replaced (ptw).
+  localparam int unsigned InjPscNotInvalidated = 5;
 
   typedef logic [InjectW-1:0] inject_t;
 

@@ -63,5 +63,7 @@ fn fa_iotlb_holds_64_pages_of_one_set_and_replaces_round_robin() {
     s.read_wait(100, PASID, vas[2], MAX);
     assert_eq!(s.walk_reads(), walks, "page 2 hits");
     s.read_wait(101, PASID, vas[0], MAX);
-    assert_eq!(s.walk_reads(), walks + 5, "page 0 walks again");
+    // (its 2 MiB region is still in the walker's paging-structure cache:
+    // the walk reads only the PTE)
+    assert_eq!(s.walk_reads(), walks + 1, "page 0 walks again");
 }

@@ -218,6 +218,11 @@ pub const INJECT_NAMES: &[(&str, u16, &str)] = &[
         Inject::CACHE_RACING_CPL,
         "device installs a Translation Completion that an Invalidate Request overtook",
     ),
+    (
+        "psc-not-invalidated",
+        1 << 5,
+        "IOTINVAL.VMA leaves the walker's paging-structure cache (PD table pointers) alone",
+    ),
 ];
 
 /// The `cfg_inject_i` word for the named bugs (see [`INJECT_NAMES`]); an
@@ -375,9 +380,11 @@ mod tests {
             assert_eq!(b.count_ones(), 1, "{n}");
             assert!(!d.is_empty());
         }
-        // bits 0..4, each once
+        assert_eq!(inject_bits(&["psc-not-invalidated"]), Ok(1 << 5));
+        // bits 0..5, each once
         let all = INJECT_NAMES.iter().fold(0, |a, (_, b, _)| a | b);
-        assert_eq!(all, 0x1f);
+        assert_eq!(all, 0x3f);
+        assert_eq!(INJECT_NAMES.len(), 6);
     }
 
     #[test]
