@@ -123,7 +123,7 @@ pub fn render(baseline: &[Cell], rows: &[MutantRow]) -> String {
     }
     let _ = writeln!(
         o,
-        "\n{:<18} {:<7} {:<44} {:>8} {:>6}",
+        "\n{:<20} {:<7} {:<44} {:>8} {:>6}",
         "bug", "caught", "first caught by", "cycle", "cells"
     );
     for r in rows {
@@ -134,7 +134,7 @@ pub fn render(baseline: &[Cell], rows: &[MutantRow]) -> String {
         let cycle = r.first_cycle.map_or("-".to_string(), |c| c.to_string());
         let _ = writeln!(
             o,
-            "{:<18} {:<7} {:<44} {:>8} {:>6}",
+            "{:<20} {:<7} {:<44} {:>8} {:>6}",
             r.name,
             yes,
             first,
@@ -182,7 +182,7 @@ pub struct MutantsArgs {
 pub fn main(args: MutantsArgs) -> ExitCode {
     if args.list {
         for (name, bit, about) in INJECT_NAMES {
-            println!("{name:<18} bit {:<2} {about}", bit.trailing_zeros());
+            println!("{name:<20} bit {:<2} {about}", bit.trailing_zeros());
         }
         return ExitCode::SUCCESS;
     }

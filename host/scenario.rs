@@ -84,6 +84,10 @@ pub enum Action {
     MadvFree {
         page: usize,
     },
+    /// khugepaged collapses the 2 MiB region holding the page into a huge page.
+    Collapse {
+        page: usize,
+    },
     /// try_to_unmap_one by reclaim (swap-out) or by page migration.
     Unmap {
         page: usize,
@@ -567,6 +571,13 @@ fn parse_action(
         },
         ["mprotect", p, "ro"] if matches!(thread, ThreadRef::Cpu(_)) => Action::MprotectRo { page: page(p)? },
         ["fork", p] if matches!(thread, ThreadRef::Cpu(_)) => Action::Fork { page: page(p)? },
+        ["collapse", p] if matches!(thread, ThreadRef::Cpu(_)) => {
+            let i = page(p)?;
+            if pages[i].cow || pages[i].thp || pages[i].hugetlb || pages[i].file {
+                return Err(format!("'{p}': collapse takes a private small page (its 2 MiB region becomes a huge page)"));
+            }
+            Action::Collapse { page: i }
+        }
         ["madv-free", p] if matches!(thread, ThreadRef::Cpu(_)) => {
             let i = page(p)?;
             if pages[i].cow || pages[i].thp || pages[i].hugetlb || pages[i].file {
@@ -591,12 +602,12 @@ fn parse_action(
             }
             Action::Split { page: i }
         }
-        ["munmap" | "ksm-wrprotect" | "ksm-merge" | "writeback" | "dax-writeback" | "mprotect" | "fork" | "split" | "reclaim" | "migrate" | "madv-free", ..] if matches!(thread, ThreadRef::Dev(_)) => {
+        ["munmap" | "ksm-wrprotect" | "ksm-merge" | "writeback" | "dax-writeback" | "mprotect" | "fork" | "split" | "reclaim" | "migrate" | "madv-free" | "collapse", ..] if matches!(thread, ThreadRef::Dev(_)) => {
             return Err("this is a kernel path: only CPU threads run it".into())
         }
         ["resume"] if matches!(thread, ThreadRef::Cpu(_)) => Action::Resume,
         ["resume"] => return Err("device threads cannot be resumed: they finish each access".into()),
-        _ => return Err("expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>' or 'resume', optionally followed by 'until <checkpoint>'".into()),
+        _ => return Err("expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'collapse <page>' or 'resume', optionally followed by 'until <checkpoint>'".into()),
     };
     Ok(Entry {
         thread,

@@ -35,6 +35,7 @@ fn each_bug_is_caught_by_its_scenario() {
     assert!(caught("early-inv-cpl", "drain-race.yaml", Policy::Seed));
     assert!(caught("inv-misses-2m", "zero-split.yaml", Policy::Seed));
     assert!(caught("inv-wrong-pasid", "cow.yaml", Policy::Seed));
+    assert!(caught("psc-not-invalidated", "collapse.yaml", Policy::Seed));
     // and not by a scenario that cannot see it
     assert!(!caught("inv-misses-2m", "cow.yaml", Policy::Seed));
 }

@@ -24,7 +24,10 @@ pub use madvise::{MadvFreeOp, CHECKPOINTS_MADV_FREE};
 pub use mkclean::{WritebackKind, WritebackOp, CHECKPOINTS_MKCLEAN};
 pub use path::KernelPath;
 pub use policy::{Policy, Prim};
-pub use thp::{ThpFallback, ZeroSplit, CHECKPOINTS_THP_FALLBACK, CHECKPOINTS_ZERO_SPLIT};
+pub use thp::{
+    CollapseOp, ThpFallback, ZeroSplit, CHECKPOINTS_COLLAPSE, CHECKPOINTS_THP_FALLBACK,
+    CHECKPOINTS_ZERO_SPLIT,
+};
 pub use unmap::{
     UnmapKind, UnmapOp, CHECKPOINTS_DISCARD, CHECKPOINTS_MIGRATE, CHECKPOINTS_RECLAIM,
 };
@@ -43,4 +46,5 @@ pub const ALL_CHECKPOINTS: &[&[&str]] = &[
     CHECKPOINTS_MIGRATE,
     CHECKPOINTS_DISCARD,
     CHECKPOINTS_MADV_FREE,
+    CHECKPOINTS_COLLAPSE,
 ];

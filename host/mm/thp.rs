@@ -286,3 +286,118 @@ impl KernelPath for ZeroSplit {
         self.step >= CHECKPOINTS_ZERO_SPLIT.len()
     }
 }
+
+/// Checkpoints of khugepaged's `collapse_huge_page`.
+pub const CHECKPOINTS_COLLAPSE: &[&str] = &[
+    "alloc",
+    "start",
+    "lock",
+    "clear_flush",
+    "unlock",
+    "end",
+    "copy",
+    "set_pmd",
+];
+
+/// khugepaged's `collapse_huge_page` (mm/khugepaged.c, Linux 4.14/4.15):
+/// the 4 KiB pages of a 2 MiB region are copied into a new huge page that
+/// replaces the page table. The PMD is cleared and flushed, and E runs,
+/// *before* the copy; the old page table is deposited with the new PMD.
+///
+/// ```text
+/// alloc        the new huge page
+/// start        S (the 2 MiB range)
+/// lock         pmd_lock
+/// clear_flush  pmdp_collapse_flush (the CPU flush; 6.6+: the secondary flush too)
+/// unlock       spin_unlock(pmd_ptl)
+/// end          E: the secondary flush in 4.x (IOTINVAL drops the walker's
+///              paging-structure cache entry for the old page table too)
+/// copy         __collapse_huge_page_copy: each small page copied, its PTE
+///              cleared and the page freed
+/// set_pmd      deposit the old page table; set_pmd_at(huge page, writable)
+/// ```
+#[derive(Debug)]
+pub struct CollapseOp {
+    haddr: u64,
+    pmd_pa: u64,
+    step: usize,
+    huge: Pfn,
+    table: u64,
+    notify: Notify,
+}
+
+impl CollapseOp {
+    pub fn new(va: u64) -> Self {
+        CollapseOp {
+            haddr: va & !(HPAGE_SIZE - 1),
+            pmd_pa: 0,
+            step: 0,
+            huge: 0,
+            table: 0,
+            notify: Notify::default(),
+        }
+    }
+}
+
+impl KernelPath for CollapseOp {
+    fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
+        let (start, end) = (self.haddr, self.haddr + HPAGE_SIZE);
+        let Some(&name) = CHECKPOINTS_COLLAPSE.get(self.step) else {
+            return Ok(Progress::Done);
+        };
+        match name {
+            "alloc" => {
+                self.pmd_pa = cx.k.mm.pmd_pa(&mut cx.m.mem, self.haddr)?;
+                let e = cx.m.mem.read(self.pmd_pa)?.value;
+                if !pte::present(e) || e & pte::PS != 0 {
+                    return Err(MmError::Unsupported {
+                        what: "a collapse of a region not mapped by a page table",
+                        va: self.haddr,
+                    });
+                }
+                self.table = pte::pfn(e);
+                self.huge = cx.m.mem.alloc_contiguous(HPAGE_NR)?;
+            }
+            "start" => {}
+            "lock" => spin!(path::lock(cx, self.pmd_pa >> 12)),
+            "clear_flush" => {
+                if cx.m.mem.read(self.pmd_pa)?.value != 0 {
+                    path::set_entry(cx, self.pmd_pa, self.haddr, 0)?;
+                }
+                spin!(self.notify.run(cx, Prim::ClearFlush, start, end)?);
+            }
+            "unlock" => path::unlock(cx, self.pmd_pa >> 12),
+            "end" => {
+                let prim = Prim::End {
+                    seed_only_end: false,
+                };
+                spin!(self.notify.run(cx, prim, start, end)?);
+            }
+            "copy" => {
+                for i in 0..HPAGE_NR {
+                    let pa = (self.table << 12) + 8 * i;
+                    let e = cx.m.mem.read(pa)?.value;
+                    if pte::present(e) {
+                        cx.m.mem.copy_frame(self.huge + i, pte::pfn(e))?;
+                        path::set_entry(cx, pa, self.haddr + (i << 12), 0)?;
+                        path::put_page(cx, pte::pfn(e))?;
+                    }
+                }
+            }
+            "set_pmd" => {
+                spin!(path::lock(cx, self.pmd_pa >> 12));
+                cx.k.deposited.insert(self.pmd_pa, self.table);
+                let flags = pte::P | pte::RW | pte::US | pte::A | pte::D | pte::PS;
+                path::set_entry(cx, self.pmd_pa, self.haddr, pte::make(self.huge, flags))?;
+                path::unlock(cx, self.pmd_pa >> 12);
+            }
+            _ => unreachable!("every checkpoint is handled"),
+        }
+        self.step += 1;
+        Ok(Progress::Reached(name))
+    }
+
+    fn finished(&self) -> bool {
+        self.step >= CHECKPOINTS_COLLAPSE.len()
+    }
+}

@@ -16,9 +16,9 @@ use crate::checker::{Checker, Finding, Violation, Window};
 use crate::iommu::{DriverStats, SvaDriver};
 use crate::mem::{pte, AddressSpace, FrameState, Leaf, MemError, PageSize, PAGE_SHIFT};
 use crate::mm::{
-    Cx, HostEvent, HugetlbOp, Kernel, KernelPath, KsmOp, LoadOp, LockTable, MadvFreeOp, MmError,
-    Policy, Progress, StoreOp, UnmapKind, UnmapOp, WaitOn, WritebackKind, WritebackOp, ZapOp,
-    ZeroSplit,
+    CollapseOp, Cx, HostEvent, HugetlbOp, Kernel, KernelPath, KsmOp, LoadOp, LockTable, MadvFreeOp,
+    MmError, Policy, Progress, StoreOp, UnmapKind, UnmapOp, WaitOn, WritebackKind, WritebackOp,
+    ZapOp, ZeroSplit,
 };
 use crate::scenario::{Action, Entry, Expected, Scenario, ThreadRef, MAX_CPUS, MAX_DEVS};
 use std::collections::BTreeSet;
@@ -622,6 +622,7 @@ impl<'s> Sim<'s> {
                     }
                     Action::Fork { page } => Box::new(HugetlbOp::fork(s.pages[page].va)),
                     Action::MadvFree { page } => Box::new(MadvFreeOp::new(s.pages[page].va)),
+                    Action::Collapse { page } => Box::new(CollapseOp::new(s.pages[page].va)),
                     Action::Unmap { page, migrate } => {
                         let kind = match (migrate, s.pages[page].file) {
                             (true, _) => UnmapKind::Migrate,
@@ -669,6 +670,7 @@ impl<'s> Sim<'s> {
                     | Action::Split { .. }
                     | Action::Unmap { .. }
                     | Action::MadvFree { .. }
+                    | Action::Collapse { .. }
                     | Action::Resume => {
                         unreachable!("rejected by the parser")
                     }
