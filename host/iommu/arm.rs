@@ -81,20 +81,6 @@ mod tests {
         range: None,
     };
 
-    fn page(va: u64) -> Command {
-        Command::IotinvalVma {
-            pasid: Some(PASID),
-            range: Some((va, 12)),
-        }
-    }
-
-    fn ats(base: u64, log2: u32) -> Command {
-        Command::AtsInval {
-            pasid: PASID,
-            range: (base, log2),
-        }
-    }
-
     #[test]
     fn one_page_tlbi_sync_atc_inv_sync() {
         let f = run(ARM, 0x7f00_0000_1000, 0x7f00_0000_2000);

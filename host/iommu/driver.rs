@@ -317,6 +317,22 @@ pub(super) mod testkit {
 
     pub const PASID: u32 = 7;
 
+    /// IOTINVAL.VMA of one 4 KiB page.
+    pub fn page(va: u64) -> Command {
+        Command::IotinvalVma {
+            pasid: Some(PASID),
+            range: Some((va, 12)),
+        }
+    }
+
+    /// ATS.INVAL of the 2^log2-byte range at `base`.
+    pub fn ats(base: u64, log2: u32) -> Command {
+        Command::AtsInval {
+            pasid: PASID,
+            range: (base, log2),
+        }
+    }
+
     /// What a flush wrote, part by part (each part ends with its fence).
     pub struct Flush {
         pub parts: Vec<Vec<Command>>,
@@ -422,20 +438,6 @@ mod tests {
                 sz.is_power_of_two() && b % sz == 0 && b <= s && b + sz >= e,
                 "{s:#x}..{e:#x}"
             );
-        }
-    }
-
-    fn page(va: u64) -> Command {
-        Command::IotinvalVma {
-            pasid: Some(PASID),
-            range: Some((va, 12)),
-        }
-    }
-
-    fn ats(base: u64, log2: u32) -> Command {
-        Command::AtsInval {
-            pasid: PASID,
-            range: (base, log2),
         }
     }
 

@@ -97,13 +97,6 @@ mod tests {
         }
     }
 
-    fn ats(base: u64, log2: u32) -> Command {
-        Command::AtsInval {
-            pasid: PASID,
-            range: (base, log2),
-        }
-    }
-
     /// Does a decoded IOTINVAL.VMA range cover the page of `va`?
     fn covers(c: &Command, va: u64) -> bool {
         match c {
