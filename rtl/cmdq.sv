@@ -18,7 +18,9 @@
 
 module cmdq
   import shootdown_pkg::*;
-(
+#(
+  parameter int unsigned AtsInvQDepth = NumItags  // the device's Invalidate Queue Depth
+) (
   input  logic        clk_i,
   input  logic        rst_ni,
   input  logic [63:0] cfg_cq_base_i,
@@ -113,7 +115,9 @@ module cmdq
   assign inv_req_log2n_o = ats_log2n(dw1_q);
   assign inv_req_vpn_o   = dw1_q[12 +: VpnW] & vpn_mask(inv_req_log2n_o);
 
-  itag_pool u_itag_pool (
+  itag_pool #(
+    .Size (AtsInvQDepth)
+  ) u_itag_pool (
     .clk_i,
     .rst_ni,
     .alloc_i      (itag_alloc),

@@ -15,7 +15,8 @@ module iommu
 #(
   parameter int unsigned IotlbSets = 16,
   parameter int unsigned IotlbWays = 4,
-  parameter int unsigned PscEntries = 4   // walker's paging-structure cache
+  parameter int unsigned PscEntries = 4,  // walker's paging-structure cache
+  parameter int unsigned AtsInvQDepth = 8 // the device's Invalidate Queue Depth (ITags in use)
 ) (
   input  logic                        clk_i,
   input  logic                        rst_ni,
@@ -119,7 +120,9 @@ module iommu
   vpn_t   cpl_vpn;
   xlat_t  cpl_xlat;
 
-  cmdq u_cmdq (
+  cmdq #(
+    .AtsInvQDepth (AtsInvQDepth)
+  ) u_cmdq (
     .clk_i,
     .rst_ni,
     .cfg_cq_base_i,

@@ -1,10 +1,14 @@
 // ITag pool of the ATS invalidation path (PCIe ATS: an ITag is busy from the
 // Invalidate Request until its Invalidate Completion). Allocation takes the
-// lowest free ITag.
+// lowest free ITag. Size is the device's Invalidate Queue Depth (ATS
+// capability): the IOMMU may have at most that many invalidations outstanding
+// to the device, so the command queue stalls when they are all busy.
 
 module itag_pool
   import shootdown_pkg::*;
-(
+#(
+  parameter int unsigned Size = NumItags  // 1 .. NumItags
+) (
   input  logic  clk_i,
   input  logic  rst_ni,
   // allocate alloc_itag_o (only when any_free_o)
@@ -19,17 +23,19 @@ module itag_pool
 );
 
   logic [NumItags-1:0] busy_d, busy_q;
+  // The ITags this device accepts: 0 .. Size-1.
+  localparam logic [NumItags-1:0] Usable = NumItags'((64'(1) << Size) - 64'(1));
 
   always_comb begin : comb_lowest_free
     alloc_itag_o = '0;
-    for (int i = int'(NumItags) - 1; i >= 0; i--) begin
+    for (int i = int'(Size) - 1; i >= 0; i--) begin
       if (!busy_q[i]) begin
         alloc_itag_o = itag_t'(i);
       end
     end
   end
 
-  assign any_free_o = !(&busy_q);
+  assign any_free_o = |(~busy_q & Usable);
   assign all_free_o = !(|busy_q);
 
   always_comb begin : comb_next

@@ -17,6 +17,10 @@ module shootdown_top
   parameter int unsigned IotlbSets  = 16,
   parameter int unsigned IotlbWays  = 4,
   parameter int unsigned AtcEntries = 8,
+  // The device's ATS Invalidate Queue Depth: the IOMMU keeps at most this
+  // many Invalidate Requests outstanding (its ITag pool), the device queues
+  // as many.
+  parameter int unsigned AtsInvQDepth = 8,
   parameter int unsigned LinkDepth  = 64  // >= 32 ITags + 1 Translation Completion
 ) (
   input  logic        clk_i,
@@ -145,8 +149,9 @@ module shootdown_top
   xlat_t   srv_xlat;
 
   iommu #(
-    .IotlbSets (IotlbSets),
-    .IotlbWays (IotlbWays)
+    .IotlbSets    (IotlbSets),
+    .IotlbWays    (IotlbWays),
+    .AtsInvQDepth (AtsInvQDepth)
   ) u_iommu (
     .clk_i,
     .rst_ni,
@@ -212,7 +217,8 @@ module shootdown_top
   );
 
   ats_dev #(
-    .AtcEntries (AtcEntries)
+    .AtcEntries (AtcEntries),
+    .InvQDepth  (AtsInvQDepth)
   ) u_dev (
     .clk_i,
     .rst_ni,

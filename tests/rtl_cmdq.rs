@@ -54,16 +54,30 @@ fn func3_other_than_zero_is_illegal() {
 
 #[test]
 fn ats_inval_stalls_when_every_itag_is_busy() {
+    // The ITag pool is the device's Invalidate Queue Depth (AtsInvQDepth in
+    // rtl/shootdown_top.sv).
+    const DEPTH: u32 = 8;
     let lat: u16 = 300;
     let mut s = Sim::new(1, lat);
-    let cmds: Vec<[u64; 2]> = (0..34u64)
+    let cmds: Vec<[u64; 2]> = (0..u64::from(DEPTH) + 2)
         .map(|i| cmd_ats_inval(1, i << 12, 4096))
         .collect();
     let t0 = s.cycle();
     s.submit_cmds(&cmds);
-    s.run_until("32 ATS.INVAL sent", u64::from(lat), |s| s.out.cq_head == 32);
-    // the 33rd waits for the first Invalidate Completion (one round trip)
-    s.run_until("33rd ATS.INVAL sent", MAX, |s| s.out.cq_head == 33);
+    s.run_until("DEPTH ATS.INVAL sent", u64::from(lat), |s| {
+        s.out.cq_head == DEPTH
+    });
+    // the next one waits for the first Invalidate Completion (one round trip)
+    for _ in 0..u64::from(lat) {
+        s.step();
+    }
+    assert_eq!(
+        s.out.cq_head, DEPTH,
+        "no ITag is free before a completion returns"
+    );
+    s.run_until("one more ATS.INVAL sent", MAX, |s| {
+        s.out.cq_head == DEPTH + 1
+    });
     assert!(
         s.cycle() - t0 >= 2 * u64::from(lat),
         "stalled until an ITag came back"
