@@ -41,6 +41,7 @@ typedef struct SdIn {
   SdProbeIn probes[SD_NUM_PROBES];
   uint32_t cq_tail;
   uint32_t dev_req_pasid;  // 20 bits
+  uint32_t cfg_ats_timeout;  // ATS invalidation timeout in cycles, 0 = never
   uint16_t cfg_ats_latency;
   uint16_t cfg_inject;  // bug injection bits (docs/socket.md), 0 = correct
   uint8_t rst_ni;
@@ -52,6 +53,7 @@ typedef struct SdIn {
   uint8_t dev_req_valid;
   uint8_t dev_req_id;
   uint8_t dev_req_write;
+  uint8_t cq_err_clear;  // pulse: clear cq_err bits 1:0
 } SdIn;
 
 typedef struct SdOut {
@@ -78,7 +80,7 @@ typedef struct SdOut {
 } SdOut;
 
 // Sizes the Rust side checks against (host/rtl/ffi.rs).
-#define SD_IN_SIZE 136
+#define SD_IN_SIZE 144
 #define SD_OUT_SIZE 168
 
 typedef struct SdModel SdModel;

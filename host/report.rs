@@ -175,6 +175,13 @@ pub fn render(s: &Scenario, r: &RunReport) -> String {
         st.fences,
         r.spin_cycles
     );
+    if st.ats_timeouts > 0 {
+        let _ = writeln!(
+            o,
+            "ATS invalidation timeouts: {} (reported at a fence as cmd_to; the driver cleared them and went on, as Linux's RISC-V IOMMU driver does)",
+            st.ats_timeouts
+        );
+    }
     let verdict = names(r.verdict.iter().map(|v| v.name()));
     let _ = match &r.expected {
         Some(e) => writeln!(

@@ -146,6 +146,9 @@ pub struct Params {
     /// Pages an mmu_gather batch holds before it must flush and free
     /// (before E): see host/mm/zap.rs.
     pub gather_batch: u64,
+    /// ATS invalidation timeout of the IOMMU, cycles (`cfg_ats_timeout_i`;
+    /// 0: never time out).
+    pub ats_timeout: u64,
 }
 
 impl Default for Params {
@@ -157,6 +160,7 @@ impl Default for Params {
             cpu_step_cycles: 10,
             watchdog_cycles: 200_000,
             gather_batch: 8,
+            ats_timeout: 0,
         }
     }
 }

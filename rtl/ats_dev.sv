@@ -211,9 +211,14 @@ module ats_dev
   // ---------------------------------------------------------------------------
   // ATS link towards the IOMMU: Invalidate Completions first
   // ---------------------------------------------------------------------------
+  // InjDropInvCpl (bug injection): the completion leaves the queue but is
+  // never sent.
+  logic inv_cpl_send;
+  assign inv_cpl_send = inv_cpl_valid && !inject_i[InjDropInvCpl];
+
   always_comb begin : comb_up_mux
     up_msg_o = '0;
-    if (inv_cpl_valid) begin
+    if (inv_cpl_send) begin
       up_msg_o.kind = UpInvCpl;
       up_msg_o.itag = inv_cpl_itag;
     end else begin
@@ -225,8 +230,8 @@ module ats_dev
     end
   end
 
-  assign up_valid_o    = inv_cpl_valid || tr_valid;
-  assign inv_cpl_ready = up_ready_i;
-  assign tr_ready      = up_ready_i && !inv_cpl_valid;
+  assign up_valid_o    = inv_cpl_send || tr_valid;
+  assign inv_cpl_ready = up_ready_i || inject_i[InjDropInvCpl];
+  assign tr_ready      = up_ready_i && !inv_cpl_send;
 
 endmodule

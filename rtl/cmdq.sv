@@ -14,7 +14,16 @@
 //                 for the Invalidate Completion.
 //   IOFENCE.C     wait until no ITag is busy, then (AV) write DATA
 //                 zero-extended to ADDR; head moves on after the write.
-//   other         cq_err_o[0] (illegal command); head stays until reset.
+//                 While cq_err_o[1] (cmd_to) is set the fence does not
+//                 complete: head stays on it until cq_err_clear_i.
+//   other         cq_err_o[0] (illegal command); head stays on it; after
+//                 cq_err_clear_i the command at head is fetched again.
+//
+// ATS invalidation timeout (RISC-V cqcsr.cmd_to): an ITag still busy
+// cfg_ats_timeout_i cycles (0 = never) after its Invalidate Request is freed
+// and cq_err_o[1] is set (sticky); its late Invalidate Completion is dropped.
+// cq_err_clear_i (one-cycle pulse; software's write-1-to-clear) clears
+// cq_err_o[1:0].
 
 module cmdq
   import shootdown_pkg::*;
@@ -25,11 +34,13 @@ module cmdq
   input  logic        rst_ni,
   input  logic [63:0] cfg_cq_base_i,
   input  logic [7:0]  cfg_cq_log2n_i,
+  input  logic [31:0] cfg_ats_timeout_i,  // cycles, 0 = never
   input  inject_t     inject_i,  // bug injection (shootdown_pkg Inj*)
   // registers (cqt / cqh / error flags)
   input  logic [31:0] cq_tail_i,
   output logic [31:0] cq_head_o,
   output logic [7:0]  cq_err_o,
+  input  logic        cq_err_clear_i,  // clear cq_err_o[1:0]
   // command fetch reads
   output logic        fetch_req_valid_o,
   output logic [63:0] fetch_req_addr_o,
@@ -87,6 +98,8 @@ module cmdq
   logic        itag_alloc;
   logic        itag_any_free;
   logic        itag_all_free;
+  logic        itag_timed_out;
+  logic        cmd_to;  // cq_err bit 1 as of this cycle's end (fence blocked)
 
   assign index_mask = (32'd1 << cfg_cq_log2n_i) - 32'd1;
   assign head_next  = (head_q + 32'd1) & index_mask;
@@ -125,8 +138,12 @@ module cmdq
     .any_free_o   (itag_any_free),
     .free_i       (inv_cpl_valid_i),
     .free_itag_i  (inv_cpl_itag_i),
-    .all_free_o   (itag_all_free)
+    .all_free_o   (itag_all_free),
+    .timeout_i    (cfg_ats_timeout_i),
+    .timed_out_o  (itag_timed_out)
   );
+
+  assign cmd_to = err_q[1] || itag_timed_out;
 
   always_comb begin : comb_next
     state_d         = state_q;
@@ -137,6 +154,12 @@ module cmdq
     inval_valid_o   = 1'b0;
     inv_req_valid_o = 1'b0;
     itag_alloc      = 1'b0;
+    if (cq_err_clear_i) begin
+      err_d[1:0] = 2'b00;
+    end
+    if (itag_timed_out) begin
+      err_d[1] = 1'b1;
+    end
 
     unique case (state_q)
       StIdle: begin
@@ -188,7 +211,9 @@ module cmdq
             OpIofence: begin  // IOFENCE.C
               // InjEarlyFence (bug injection): complete without waiting for
               // the Invalidate Completions of earlier ATS.INVALs.
-              if (itag_all_free || inject_i[InjEarlyFence]) begin
+              // cmd_to: an earlier ATS.INVAL timed out; the fence waits for
+              // software to clear the error.
+              if ((itag_all_free || inject_i[InjEarlyFence]) && !cmd_to) begin
                 if (cmd.av) begin
                   state_d = StWrite;
                 end else begin
@@ -216,7 +241,9 @@ module cmdq
         end
       end
       StError: begin
-        state_d = StError;
+        if (cq_err_clear_i) begin
+          state_d = StIdle;
+        end
       end
       default: begin
         state_d = StIdle;

@@ -24,11 +24,13 @@ module iommu
   input  logic [63:0]                 cfg_cq_base_i,
   input  logic [7:0]                  cfg_cq_log2n_i,
   input  logic [63:0]                 cfg_pasid_table_i,
+  input  logic [31:0]                 cfg_ats_timeout_i,  // cycles, 0 = never
   input  inject_t                     inject_i,  // bug injection (shootdown_pkg Inj*)
   // registers
   input  logic [31:0]                 cq_tail_i,
   output logic [31:0]                 cq_head_o,
   output logic [7:0]                  cq_err_o,
+  input  logic                        cq_err_clear_i,
   // memory port
   output logic                        mem_req_valid_o,
   input  logic                        mem_req_ready_i,
@@ -127,10 +129,12 @@ module iommu
     .rst_ni,
     .cfg_cq_base_i,
     .cfg_cq_log2n_i,
+    .cfg_ats_timeout_i,
     .inject_i,
     .cq_tail_i,
     .cq_head_o,
     .cq_err_o,
+    .cq_err_clear_i,
     .fetch_req_valid_o (arb_req_valid[PortFetch]),
     .fetch_req_addr_o  (arb_req_addr[PortFetch]),
     .fetch_gnt_i       (arb_gnt[PortFetch]),

@@ -3,6 +3,11 @@
 // lowest free ITag. Size is the device's Invalidate Queue Depth (ATS
 // capability): the IOMMU may have at most that many invalidations outstanding
 // to the device, so the command queue stalls when they are all busy.
+//
+// ATS invalidation timeout (timeout_i, cycles; 0 = never): a busy ITag whose
+// Invalidate Completion has not arrived timeout_i cycles after its
+// allocation is freed and timed_out_o pulses. The ITag is remembered as
+// timed out until its late completion (dropped silently) or its reuse.
 
 module itag_pool
   import shootdown_pkg::*;
@@ -19,10 +24,17 @@ module itag_pool
   input  logic  free_i,
   input  itag_t free_itag_i,
   // no ITag busy (IOFENCE.C may complete)
-  output logic  all_free_o
+  output logic  all_free_o,
+  // invalidation timeout in cycles (0 = never) and its expiry pulse
+  input  logic [31:0] timeout_i,
+  output logic  timed_out_o
 );
 
   logic [NumItags-1:0] busy_d, busy_q;
+  logic [NumItags-1:0] stale_d, stale_q;  // timed out, completion not yet seen
+  logic [NumItags-1:0] expire;            // busy and timing out this cycle
+  logic [31:0]         age_d [NumItags];  // cycles since allocation
+  logic [31:0]         age_q [NumItags];
   // The ITags this device accepts: 0 .. Size-1.
   localparam logic [NumItags-1:0] Usable = NumItags'((64'(1) << Size) - 64'(1));
 
@@ -36,32 +48,52 @@ module itag_pool
   end
 
   assign any_free_o = |(~busy_q & Usable);
-  assign all_free_o = !(|busy_q);
+  assign all_free_o  = !(|busy_q);
+  assign timed_out_o = |expire;
+
+  always_comb begin : comb_expire
+    for (int unsigned i = 0; i < NumItags; i++) begin
+      expire[i] = busy_q[i] && (timeout_i != '0) && (age_q[i] >= timeout_i - 32'd1) &&
+                  !(free_i && (free_itag_i == itag_t'(i)));
+    end
+  end
 
   always_comb begin : comb_next
-    busy_d = busy_q;
+    busy_d  = busy_q & ~expire;
+    stale_d = stale_q | expire;
+    for (int unsigned i = 0; i < NumItags; i++) begin
+      age_d[i] = busy_q[i] ? age_q[i] + 32'd1 : '0;
+    end
     if (free_i) begin
-      busy_d[free_itag_i] = 1'b0;
+      busy_d[free_itag_i]  = 1'b0;
+      stale_d[free_itag_i] = 1'b0;
     end
     if (alloc_i) begin
-      busy_d[alloc_itag_o] = 1'b1;
+      busy_d[alloc_itag_o]  = 1'b1;
+      stale_d[alloc_itag_o] = 1'b0;
+      age_d[alloc_itag_o]   = '0;
     end
   end
 
   always_ff @(posedge clk_i or negedge rst_ni) begin : ff_state
     if (!rst_ni) begin
-      busy_q <= '0;
+      busy_q  <= '0;
+      stale_q <= '0;
+      age_q   <= '{default: '0};
     end else begin
-      busy_q <= busy_d;
+      busy_q  <= busy_d;
+      stale_q <= stale_d;
+      age_q   <= age_d;
     end
   end
 
   // ---------------------------------------------------------------------------
   // Assertions
   // ---------------------------------------------------------------------------
-  // No Invalidate Completion for a free ITag.
+  // No Invalidate Completion for a free ITag (a timed-out ITag's late
+  // completion is expected and dropped).
   FreeOnlyBusy_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
-    free_i |-> busy_q[free_itag_i]);
+    free_i |-> (busy_q[free_itag_i] || stale_q[free_itag_i]));
   // No allocation when every ITag is busy.
   AllocOnlyFree_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     alloc_i |-> any_free_o);

@@ -54,6 +54,10 @@ package shootdown_pkg;
   // IOTINVAL.VMA leaves the walker's paging-structure cache alone: a walk
   // keeps using a cached PD table pointer the CPU replaced (ptw).
   localparam int unsigned InjPscNotInvalidated = 5;
+  // The device never sends Invalidate Completions; it still drops its ATC
+  // entries (ats_dev). Only the ATS invalidation timeout
+  // (cfg_ats_timeout_i, cmdq) lets an IOFENCE.C after an ATS.INVAL finish.
+  localparam int unsigned InjDropInvCpl = 6;
 
   typedef logic [InjectW-1:0] inject_t;
 

@@ -31,10 +31,12 @@ module shootdown_top
   input  logic [63:0] cfg_pasid_table_i,
   input  logic [15:0] cfg_ats_latency_i,
   input  logic [15:0] cfg_inject_i,       // bug injection, 0 = correct (shootdown_pkg Inj*)
+  input  logic [31:0] cfg_ats_timeout_i,  // ATS invalidation timeout, cycles; 0 = never
   // registers
   input  logic [31:0] cq_tail_i,
   output logic [31:0] cq_head_o,
   output logic [7:0]  cq_err_o,
+  input  logic        cq_err_clear_i,     // pulse: clear cq_err_o[1:0] (write 1 to clear)
   // IOMMU memory port
   output logic        iommu_mem_req_valid_o,
   input  logic        iommu_mem_req_ready_i,
@@ -99,13 +101,14 @@ module shootdown_top
     logic [63:0] pasid_table;
     logic [15:0] ats_latency;
     inject_t     inject;
+    logic [31:0] ats_timeout;
   } cfg_t;
 
   cfg_t cfg_d, cfg_q;
 
   assign cfg_d = '{cq_base: cfg_cq_base_i, cq_log2n: cfg_cq_log2n_i,
                    pasid_table: cfg_pasid_table_i, ats_latency: cfg_ats_latency_i,
-                   inject: cfg_inject_i};
+                   inject: cfg_inject_i, ats_timeout: cfg_ats_timeout_i};
 
   // ---------------------------------------------------------------------------
   // Probes
@@ -158,10 +161,12 @@ module shootdown_top
     .cfg_cq_base_i     (cfg_q.cq_base),
     .cfg_cq_log2n_i    (cfg_q.cq_log2n),
     .cfg_pasid_table_i (cfg_q.pasid_table),
+    .cfg_ats_timeout_i (cfg_q.ats_timeout),
     .inject_i          (cfg_q.inject),
     .cq_tail_i,
     .cq_head_o,
     .cq_err_o,
+    .cq_err_clear_i,
     .mem_req_valid_o   (iommu_mem_req_valid_o),
     .mem_req_ready_i   (iommu_mem_req_ready_i),
     .mem_req_write_o   (iommu_mem_req_write_o),

@@ -20,7 +20,9 @@
 
 use super::{Cmd, DriverKind};
 use crate::mem::{MemError, PAGE_SIZE};
-use crate::rtl::{cmd_ats_inval, cmd_iofence_c, cmd_iotinval_range, cmd_iotinval_vma};
+use crate::rtl::{
+    cmd_ats_inval, cmd_iofence_c, cmd_iotinval_range, cmd_iotinval_vma, CQ_ERR_CMD_TO,
+};
 use crate::sim::machine::{IommuLayout, Machine};
 use thiserror::Error;
 
@@ -48,6 +50,9 @@ pub struct DriverStats {
     /// `arm-btm` only: IOTINVAL.VMA commands standing for the SMMU's snoop
     /// of the CPU's broadcast TLBI (not driver commands, not in `commands`).
     pub btm_snoops: u64,
+    /// ATS invalidation timeouts (`cq_err` bit 1, `cmd_to`) seen and
+    /// cleared while spinning on a fence.
+    pub ats_timeouts: u64,
 }
 
 /// A flush in progress: the owner, and the DATA of the flush's last fence.
@@ -84,6 +89,8 @@ pub struct SvaDriver {
     /// whole PASID.
     pub max_pages: u64,
     pub stats: DriverStats,
+    /// Cycle of the last `cq_err` clear this driver asked for.
+    cleared_at: Option<u64>,
 }
 
 /// The naturally aligned power-of-two range that covers `[start, end)`,
@@ -130,6 +137,7 @@ impl SvaDriver {
             active: None,
             max_pages: 64,
             stats: DriverStats::default(),
+            cleared_at: None,
         }
     }
 
@@ -233,6 +241,22 @@ impl SvaDriver {
         Ok(())
     }
 
+    /// An ATS invalidation timed out (`cq_err` bit 1, RISC-V `cqcsr.cmd_to`):
+    /// the IOMMU holds the fence until software clears the error. Linux's
+    /// RISC-V IOMMU driver (drivers/iommu/riscv/iommu.c,
+    /// `riscv_iommu_cmdq_process`) reads `cqcsr`, and on `CMD_TO` (or
+    /// `CMD_ILL`, `CQMF`) writes the value back to clear the flags and warns
+    /// ("Command queue error: ... tout: %d"); nothing else is recovered, so
+    /// the fence then completes. Here: count it, clear it, keep spinning.
+    fn check_cmd_to(&mut self, m: &mut Machine) {
+        if m.cq_err() & CQ_ERR_CMD_TO != 0 && self.cleared_at != Some(m.cycle()) {
+            self.stats.ats_timeouts += 1;
+            m.clear_cq_err();
+            // the clear takes effect at the next tick: count once per cycle
+            self.cleared_at = Some(m.cycle());
+        }
+    }
+
     /// Write what the current part still needs, or check its fence and move
     /// on; true once the last part's fence completed.
     fn advance(&mut self, m: &mut Machine) -> Result<bool, DriverError> {
@@ -291,6 +315,7 @@ impl SvaDriver {
                 .read(self.completion_pa)
                 .is_ok_and(|w| w.value == u64::from(a.data[a.part]));
             if !done {
+                self.check_cmd_to(m);
                 return Ok(false);
             }
             a.part += 1;

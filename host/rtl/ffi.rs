@@ -56,6 +56,8 @@ pub struct SdIn {
     pub cq_tail: u32,
     /// 20 bits.
     pub dev_req_pasid: u32,
+    /// `cfg_ats_timeout_i`: ATS invalidation timeout in cycles; 0 = never.
+    pub cfg_ats_timeout: u32,
     pub cfg_ats_latency: u16,
     /// `cfg_inject_i`: bug-injection bits (docs/socket.md, [`super::INJECT_NAMES`]);
     /// 0 is the correct design.
@@ -69,6 +71,8 @@ pub struct SdIn {
     pub dev_req_valid: u8,
     pub dev_req_id: u8,
     pub dev_req_write: u8,
+    /// `cq_err_clear_i`: one-cycle pulse clearing `cq_err` bits 1:0.
+    pub cq_err_clear: u8,
 }
 
 /// Every output port of `shootdown_top`, suffix `_o` dropped. Identical to
@@ -102,8 +106,8 @@ pub struct SdOut {
 
 // The same numbers are static_asserts in ffi/shim.cpp (SD_IN_SIZE, ...).
 const _: () = assert!(size_of::<SdProbeIn>() == 16 && size_of::<SdProbeOut>() == 24);
-const _: () = assert!(size_of::<SdIn>() == 136 && offset_of!(SdIn, dev_req_write) == 132);
-const _: () = assert!(offset_of!(SdIn, cfg_inject) == 122);
+const _: () = assert!(size_of::<SdIn>() == 144 && offset_of!(SdIn, dev_req_write) == 136);
+const _: () = assert!(offset_of!(SdIn, cfg_inject) == 126 && offset_of!(SdIn, cq_err_clear) == 137);
 const _: () = assert!(size_of::<SdOut>() == 168 && offset_of!(SdOut, dev_rsp_status) == 166);
 
 /// Opaque model handle (`struct SdModel` in the shim).

@@ -11,5 +11,6 @@ pub use ports::{
     ats_inval_range, cmd_ats_inval, cmd_iofence_c, cmd_iotinval_range, cmd_iotinval_vma,
     decode_command, decode_probe, inject_bits, iotinval_range, Command, Inject, PortsIn, PortsOut,
     ProbeEntry, ProbeIn, ProbeOut, ATS_S, CMD_AV, CMD_BYTES, CMD_DATA_SHIFT, CMD_PASID_SHIFT,
-    CMD_PV, INJECT_NAMES, NUM_PROBES, OP_ATS, OP_IOFENCE, OP_IOTINVAL, PASID_MASK,
+    CMD_PV, CQ_ERR_CMD_TO, CQ_ERR_ILL, INJECT_NAMES, NUM_PROBES, OP_ATS, OP_IOFENCE, OP_IOTINVAL,
+    PASID_MASK,
 };

@@ -169,6 +169,12 @@ pub fn cmd_iofence_c(addr: Option<u64>, data: u32) -> [u64; 2] {
     [dw0, dw1]
 }
 
+/// `cq_err_o` bit 0: illegal command (the head stays on it).
+pub const CQ_ERR_ILL: u8 = 1 << 0;
+/// `cq_err_o` bit 1 (`cmd_to`, RISC-V cqcsr.cmd_to): an ATS invalidation
+/// timed out; an IOFENCE.C does not complete until software clears it.
+pub const CQ_ERR_CMD_TO: u8 = 1 << 1;
+
 /// Bug injection (`cfg_inject_i`, docs/socket.md "Bug injection"): each
 /// constant is one bit, mirroring the `Inj*` bit numbers of
 /// `rtl/shootdown_pkg.sv`. 0 is the correct design.
@@ -189,6 +195,11 @@ impl Inject {
     /// The device installs a Translation Completion that an Invalidate
     /// Request overtook instead of discarding it and asking again.
     pub const CACHE_RACING_CPL: u16 = 1 << 4;
+    /// IOTINVAL.VMA leaves the walker's paging-structure cache alone.
+    pub const PSC_NOT_INVALIDATED: u16 = 1 << 5;
+    /// The device never sends Invalidate Completions (it still drops its ATC
+    /// entries); only the ATS invalidation timeout lets a fence finish.
+    pub const DROP_INV_CPL: u16 = 1 << 6;
 }
 
 /// Every injectable bug: (name, bit mask, one-line description).
@@ -220,8 +231,13 @@ pub const INJECT_NAMES: &[(&str, u16, &str)] = &[
     ),
     (
         "psc-not-invalidated",
-        1 << 5,
+        Inject::PSC_NOT_INVALIDATED,
         "IOTINVAL.VMA leaves the walker's paging-structure cache (PD table pointers) alone",
+    ),
+    (
+        "drop-inv-cpl",
+        Inject::DROP_INV_CPL,
+        "device never sends Invalidate Completions (fences finish only through the ATS timeout)",
     ),
 ];
 
@@ -381,10 +397,11 @@ mod tests {
             assert!(!d.is_empty());
         }
         assert_eq!(inject_bits(&["psc-not-invalidated"]), Ok(1 << 5));
-        // bits 0..5, each once
+        assert_eq!(inject_bits(&["drop-inv-cpl"]), Ok(1 << 6));
+        // bits 0..6, each once
         let all = INJECT_NAMES.iter().fold(0, |a, (_, b, _)| a | b);
-        assert_eq!(all, 0x3f);
-        assert_eq!(INJECT_NAMES.len(), 6);
+        assert_eq!(all, 0x7f);
+        assert_eq!(INJECT_NAMES.len(), 7);
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub struct MachineParams {
     /// Bug-injection bits driven on `cfg_inject_i` (docs/socket.md "Bug
     /// injection", [`crate::rtl::INJECT_NAMES`]); 0 is the correct design.
     pub inject: u16,
+    /// ATS invalidation timeout in cycles driven on `cfg_ats_timeout_i`
+    /// (saturated to 32 bits); 0 = never time out.
+    pub ats_timeout: u64,
 }
 
 impl Default for MachineParams {
@@ -34,6 +37,7 @@ impl Default for MachineParams {
             dev_mem_latency: 0,
             ats_latency: 150,
             inject: 0,
+            ats_timeout: 0,
         }
     }
 }
@@ -163,6 +167,8 @@ impl Machine {
         self.inp.cfg_pasid_table = layout.pasid_table;
         self.inp.cfg_ats_latency = self.params.ats_latency.clamp(1, u16::MAX as u64) as u16;
         self.inp.cfg_inject = self.params.inject;
+        self.inp.cfg_ats_timeout = self.params.ats_timeout.min(u32::MAX as u64) as u32;
+        self.inp.cq_err_clear = 0;
         self.inp.iommu_mem_req_ready = 1;
         self.inp.dev_mem_req_ready = 1;
         self.inp.rst_ni = 0;
@@ -194,6 +200,19 @@ impl Machine {
 
     pub fn cq_head(&self) -> u32 {
         self.out.cq_head
+    }
+
+    /// The command queue's error flags (`cq_err_o`): bit 0 illegal command,
+    /// bit 1 `cmd_to` (an ATS invalidation timed out; an IOFENCE.C waits on
+    /// it), see [`crate::rtl::CQ_ERR_ILL`] / [`crate::rtl::CQ_ERR_CMD_TO`].
+    pub fn cq_err(&self) -> u8 {
+        self.out.cq_err
+    }
+
+    /// Write 1 to clear the error flags: drives `cq_err_clear_i` for one
+    /// cycle, at the next [`Machine::tick`]; the flags read clear after it.
+    pub fn clear_cq_err(&mut self) {
+        self.inp.cq_err_clear = 1;
     }
 
     pub fn set_probe(&mut self, slot: usize, pasid: u32, vpn: u64) {
@@ -262,6 +281,7 @@ impl Machine {
             }
         }
         self.out = *self.model.step(&self.inp);
+        self.inp.cq_err_clear = 0;
         self.cycle = next;
         self.serve_memory();
         if self.out.dev_rsp_valid != 0 {

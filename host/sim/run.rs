@@ -228,6 +228,7 @@ impl<'s> Sim<'s> {
             dev_mem_latency: p.dev_mem_latency,
             ats_latency: p.ats_latency,
             inject: s.inject,
+            ats_timeout: p.ats_timeout,
         });
         let cq = m.mem.alloc().map_err(setup)?;
         let completion = m.mem.alloc().map_err(setup)?;

@@ -94,6 +94,12 @@ impl Sim {
     /// [`Sim::new`] with `cfg_inject_i` = `inject` (bug-injection bits,
     /// `shootdown::rtl::Inject`), held from reset on.
     pub fn with_inject(mem_latency: u64, ats_latency: u16, inject: u16) -> Sim {
+        Sim::with_timeout(mem_latency, ats_latency, inject, 0)
+    }
+
+    /// [`Sim::with_inject`] with `cfg_ats_timeout_i` = `ats_timeout` cycles
+    /// (0: never time out), held from reset on.
+    pub fn with_timeout(mem_latency: u64, ats_latency: u16, inject: u16, ats_timeout: u32) -> Sim {
         let mut s = Sim {
             model: Model::new(),
             inp: PortsIn::default(),
@@ -116,6 +122,7 @@ impl Sim {
         s.inp.cfg_pasid_table = PASID_TABLE;
         s.inp.cfg_ats_latency = ats_latency;
         s.inp.cfg_inject = inject;
+        s.inp.cfg_ats_timeout = ats_timeout;
         s.inp.iommu_mem_req_ready = 1;
         s.inp.dev_mem_req_ready = 1;
         s.inp.rst_ni = 0;
@@ -129,6 +136,14 @@ impl Sim {
 
     pub fn cycle(&self) -> u64 {
         self.model.cycle()
+    }
+
+    /// Software's write-1-to-clear of `cq_err` bits 1:0: drive
+    /// `cq_err_clear_i` for one cycle.
+    pub fn clear_cq_err(&mut self) {
+        self.inp.cq_err_clear = 1;
+        self.step();
+        self.inp.cq_err_clear = 0;
     }
 
     /// One cycle: responses due, a queued device request if the port is
