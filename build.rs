@@ -63,6 +63,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=SHOOTDOWN_RTL");
     println!("cargo:rerun-if-env-changed=VERILATOR");
+    println!("cargo:rerun-if-env-changed=SHOOTDOWN_PARAMS");
 
     let rtl_dir = manifest.join("rtl");
     let overlay = overlay_dir(&manifest);
@@ -94,6 +95,11 @@ fn main() {
     .args(["--top-module", TOP, "--prefix", PREFIX])
     .arg("-Mdir")
     .arg(&vobj);
+    // SHOOTDOWN_PARAMS="IotlbSets=32 AtcEntries=16": top-level parameters
+    // (Verilator -G), so sizes change without editing the RTL.
+    for g in top_params() {
+        cmd.arg(g);
+    }
     // `include files: the overlay's first, like the sources
     for dir in overlay.iter().chain([&rtl_dir]) {
         cmd.arg(format!("-I{}", dir.display()));
@@ -306,6 +312,31 @@ fn rerun_for_dir(dir: &Path) {
             println!("cargo:rerun-if-changed={}", p.display());
         }
     }
+}
+
+/// `-GName=Value` for each `Name=Value` of SHOOTDOWN_PARAMS (whitespace or
+/// comma separated); anything else stops the build with one line.
+fn top_params() -> Vec<String> {
+    let Ok(spec) = env::var("SHOOTDOWN_PARAMS") else {
+        return Vec::new();
+    };
+    spec.split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            let ok = t.split_once('=').is_some_and(|(n, v)| {
+                n.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                    && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && v.parse::<u32>().is_ok()
+            });
+            if !ok {
+                fail(&format!(
+                    "SHOOTDOWN_PARAMS: '{t}' is not Name=Number (e.g. SHOOTDOWN_PARAMS=\"IotlbSets=32 AtcEntries=16\")"
+                ));
+            }
+            println!("cargo:warning=SHOOTDOWN_PARAMS: shootdown_top #({t})");
+            format!("-G{t}")
+        })
+        .collect()
 }
 
 fn find_verilator() -> Option<PathBuf> {
