@@ -1,6 +1,6 @@
 //! The text report of a run, in the seed's `[Time N]` style.
 
-use crate::checker::{Cache, Window};
+use crate::checker::Window;
 use crate::mm::Policy;
 use crate::scenario::{Scenario, ThreadRef};
 use crate::sim::RunReport;
@@ -227,9 +227,4 @@ fn names<'a>(it: impl Iterator<Item = &'a str>) -> String {
     } else {
         v.join(", ")
     }
-}
-
-/// Cache names for column headers.
-pub fn cache_names() -> [&'static str; 3] {
-    Cache::ALL.map(Cache::name)
 }

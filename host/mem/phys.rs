@@ -89,10 +89,6 @@ impl PhysMem {
         self.frames.len() as u64
     }
 
-    pub fn free_count(&self) -> usize {
-        self.free.len()
-    }
-
     /// Allocate one zeroed frame with reference count 1.
     pub fn alloc(&mut self) -> Result<Pfn, MemError> {
         let pfn = self.free.pop().ok_or(MemError::OutOfMemory {

@@ -147,10 +147,6 @@ impl Machine {
         }
     }
 
-    pub fn params(&self) -> MachineParams {
-        self.params
-    }
-
     /// Start the RTL's VCD; call before [`Machine::reset`] to see reset.
     pub fn trace_open(&mut self, path: &Path) -> Result<(), crate::rtl::RtlError> {
         self.model.trace_open(path)
@@ -235,10 +231,6 @@ impl Machine {
     /// Queue a device request; it enters the device when its port is ready.
     pub fn dev_submit(&mut self, req: DevRequest) {
         self.dev_queue.push_back(req);
-    }
-
-    pub fn dev_idle(&self) -> bool {
-        self.dev_queue.is_empty()
     }
 
     /// A store in the global store order; returns its version.
