@@ -27,8 +27,10 @@ static_assert(sizeof(SdIn) == SD_IN_SIZE, "SdIn layout changed: update SD_IN_SIZ
 static_assert(sizeof(SdOut) == SD_OUT_SIZE, "SdOut layout changed: update SD_OUT_SIZE and ffi.rs");
 static_assert(sizeof(SdProbeIn) == 16 && sizeof(SdProbeOut) == 24, "probe layout changed");
 static_assert(offsetof(SdIn, cfg_inject) == 126, "SdIn layout changed");
-static_assert(offsetof(SdIn, dev_req_write) == 136, "SdIn layout changed");
-static_assert(offsetof(SdIn, cq_err_clear) == 137, "SdIn layout changed");
+static_assert(offsetof(SdIn, cfg_ats_cpl_delay) == 128, "SdIn layout changed");
+static_assert(offsetof(SdIn, dev_req_write) == 138, "SdIn layout changed");
+static_assert(offsetof(SdIn, cq_err_clear) == 139, "SdIn layout changed");
+static_assert(offsetof(SdIn, cfg_iotlb_ways) == 141, "SdIn layout changed");
 static_assert(offsetof(SdOut, dev_rsp_status) == 166, "SdOut layout changed");
 
 struct SdModel {
@@ -155,6 +157,9 @@ extern "C" void sd_step(SdModel* m, const SdIn* in, SdOut* out) {
     t->cfg_ats_latency_i = in->cfg_ats_latency;
     t->cfg_inject_i = in->cfg_inject;
     t->cfg_ats_timeout_i = in->cfg_ats_timeout;
+    t->cfg_ats_cpl_delay_i = in->cfg_ats_cpl_delay;
+    t->cfg_atc_entries_i = in->cfg_atc_entries;
+    t->cfg_iotlb_ways_i = in->cfg_iotlb_ways;
     t->cq_err_clear_i = in->cq_err_clear & 1;
     t->cq_tail_i = in->cq_tail;
     t->iommu_mem_req_ready_i = in->iommu_mem_req_ready & 1;

@@ -44,6 +44,7 @@ typedef struct SdIn {
   uint32_t cfg_ats_timeout;  // ATS invalidation timeout in cycles, 0 = never
   uint16_t cfg_ats_latency;
   uint16_t cfg_inject;  // bug injection bits (docs/socket.md), 0 = correct
+  uint16_t cfg_ats_cpl_delay;  // extra Translation Completion delay, cycles; 0 = none
   uint8_t rst_ni;
   uint8_t cfg_cq_log2n;
   uint8_t iommu_mem_req_ready;
@@ -54,6 +55,8 @@ typedef struct SdIn {
   uint8_t dev_req_id;
   uint8_t dev_req_write;
   uint8_t cq_err_clear;  // pulse: clear cq_err bits 1:0
+  uint8_t cfg_atc_entries;  // ATC entries in use; 0 = all
+  uint8_t cfg_iotlb_ways;   // IOTLB ways in use per set; 0 = all
 } SdIn;
 
 typedef struct SdOut {

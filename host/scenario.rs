@@ -40,6 +40,14 @@ impl fmt::Display for ThreadRef {
 }
 
 pub const MAX_CPUS: usize = 16;
+
+/// Where a device access can stop (`dev0: read addrA until translated`),
+/// seen through the socket's probes, not inside the RTL:
+/// - `translated`: the IOMMU answered the access's Translation Request (the
+///   page's `xlat` probe shows a walk result or a Completion in flight).
+///
+/// The access goes on in the background; `dev0: resume` waits for it.
+pub const DEV_CHECKPOINTS: &[&str] = &["translated"];
 pub const MAX_DEVS: u8 = 16;
 
 /// What a thread does in one `[Time N+k]` step.
@@ -100,7 +108,8 @@ pub enum Action {
 pub struct Entry {
     pub thread: ThreadRef,
     pub action: Action,
-    /// Stop after this checkpoint (CPU threads only); None: to completion.
+    /// Stop after this checkpoint (a kernel path's, or a device access's
+    /// [`DEV_CHECKPOINTS`]); None: to completion.
     pub until: Option<String>,
     /// The text as written, for the report.
     pub text: String,
@@ -137,8 +146,19 @@ pub struct Params {
     pub mem_latency: u64,
     /// The device's memory port latency if it differs (0: `mem_latency`).
     pub dev_mem_latency: u64,
+    /// The IOMMU's memory port latency (walker and command queue) if it
+    /// differs (0: `mem_latency`).
+    pub iommu_mem_latency: u64,
     /// One-way ATS link latency, cycles.
     pub ats_latency: u64,
+    /// Extra cycles a Translation Completion spends in the fabric (a switch
+    /// short of completion credits); Invalidate Requests, posted, pass it as
+    /// PCIe ordering allows (`cfg_ats_cpl_delay_i`; 0: one ordered stream).
+    pub ats_cpl_delay: u64,
+    /// ATC entries in use (`cfg_atc_entries_i`; 0: all the build has).
+    pub atc_entries: u64,
+    /// IOTLB ways in use per set (`cfg_iotlb_ways_i`; 0: all the build has).
+    pub iotlb_ways: u64,
     /// Cycles one kernel-path step (one checkpoint) takes.
     pub cpu_step_cycles: u64,
     /// A step of the timeline that runs longer than this fails (watchdog).
@@ -156,7 +176,11 @@ impl Default for Params {
         Params {
             mem_latency: 40,
             dev_mem_latency: 0,
+            iommu_mem_latency: 0,
             ats_latency: 150,
+            ats_cpl_delay: 0,
+            atc_entries: 0,
+            iotlb_ways: 0,
             cpu_step_cycles: 10,
             watchdog_cycles: 200_000,
             gather_batch: 8,
@@ -532,14 +556,22 @@ fn parse_action(
             if words.len() > p + 2 {
                 return Err("nothing may follow 'until <checkpoint>'".into());
             }
-            if !checkpoints.contains(cp) {
+            let known = match thread {
+                ThreadRef::Cpu(_) => checkpoints,
+                ThreadRef::Dev(_) => DEV_CHECKPOINTS,
+            };
+            if !known.contains(cp) {
+                let whose = match thread {
+                    ThreadRef::Cpu(_) => "",
+                    ThreadRef::Dev(_) => " for a device access",
+                };
                 return Err(format!(
-                    "unknown checkpoint '{cp}': use one of {}",
-                    checkpoints.join(", ")
+                    "unknown checkpoint '{cp}'{whose}: use one of {}",
+                    known.join(", ")
                 ));
             }
-            if matches!(thread, ThreadRef::Dev(_)) {
-                return Err("device threads have no checkpoints: drop 'until'".into());
+            if words.first() == Some(&"resume") && matches!(thread, ThreadRef::Dev(_)) {
+                return Err("'resume' waits for the whole access: drop 'until'".into());
             }
             (&words[..p], Some(cp.to_string()))
         }
@@ -609,8 +641,7 @@ fn parse_action(
         ["munmap" | "ksm-wrprotect" | "ksm-merge" | "writeback" | "dax-writeback" | "mprotect" | "fork" | "split" | "reclaim" | "migrate" | "madv-free" | "collapse", ..] if matches!(thread, ThreadRef::Dev(_)) => {
             return Err("this is a kernel path: only CPU threads run it".into())
         }
-        ["resume"] if matches!(thread, ThreadRef::Cpu(_)) => Action::Resume,
-        ["resume"] => return Err("device threads cannot be resumed: they finish each access".into()),
+        ["resume"] => Action::Resume,
         _ => return Err("expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'collapse <page>' or 'resume', optionally followed by 'until <checkpoint>'".into()),
     };
     Ok(Entry {
@@ -695,7 +726,18 @@ expect: { end-only: [order-violation, stale-read], seed: clean }
         assert_eq!(e.line, 10, "{e}");
 
         let bad = GOOD.replace("dev0: read addrA", "dev0: read addrA until start");
-        assert!(parse(&bad).unwrap_err().msg.contains("device threads"));
+        let e = parse(&bad).unwrap_err();
+        assert!(
+            e.msg.contains("for a device access: use one of translated"),
+            "{e}"
+        );
+        let ok = GOOD.replace("dev0: read addrA", "dev0: read addrA until translated");
+        assert_eq!(
+            parse(&ok).unwrap().timeline[0].entries[0].until.as_deref(),
+            Some("translated")
+        );
+        let bad = GOOD.replace("cpu0: resume", "cpu0: resume until translated");
+        assert!(parse(&bad).unwrap_err().msg.contains("unknown checkpoint"));
 
         let bad = GOOD.replace("{ dev0: read addrA }", "{ gpu0: read addrA }");
         assert!(parse(&bad)

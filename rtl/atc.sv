@@ -3,6 +3,9 @@
 //
 // Install overwrites an entry with the same tag, else takes the lowest
 // invalid entry, else the round-robin victim (the pointer then advances).
+// cfg_entries_i (held after reset) limits the entries in use to [0, n):
+// installs take only those, the pointer wraps at n (0 or >= Entries: all).
+// Lookups and invalidations search every entry (the others stay invalid).
 // Invalidate (PCIe ATS Invalidate Request) drops, in one cycle, every entry
 // of the PASID (or of every PASID when pv_i=0) that overlaps the range of
 // 2^log2n pages at base. Same-cycle install and invalidate: the invalidation
@@ -19,6 +22,7 @@ module atc
   input  logic                        clk_i,
   input  logic                        rst_ni,
   input  inject_t                     inject_i,  // bug injection (shootdown_pkg Inj*)
+  input  logic [7:0]                  cfg_entries_i,  // entries in use; 0 or >= Entries: all
   // lookup (DMA engine), combinational
   input  pasid_t                      lookup_pasid_i,
   input  vpn_t                        lookup_vpn_i,
@@ -67,13 +71,18 @@ module atc
     assign probe_o[p] = probe_word(lookup(probe_pasid_i[p], probe_vpn_i[p]), probe_vpn_i[p]);
   end
 
+  // Entries in use: installs and the round-robin pointer stay below it.
+  int unsigned used;
+  assign used = (cfg_entries_i == '0 || 32'(cfg_entries_i) >= Entries) ? Entries
+                                                                         : 32'(cfg_entries_i);
+
   idx_t fill_idx;
   logic fill_found;
   vpn_t fill_tag;
 
   always_comb begin : comb_fill_slot
     fill_tag   = fill_xlat_i.is_2m ? (fill_vpn_i & vpn_mask(log2n_t'(Log2Pages2M))) : fill_vpn_i;
-    fill_idx   = rr_q;
+    fill_idx   = (32'(rr_q) < used) ? rr_q : '0;
     fill_found = 1'b0;
     for (int unsigned i = 0; i < Entries; i++) begin
       if (!fill_found && valid_q[i] && pasid_q[i] == fill_pasid_i && vpn_q[i] == fill_tag &&
@@ -83,7 +92,7 @@ module atc
       end
     end
     for (int unsigned i = 0; i < Entries; i++) begin
-      if (!fill_found && !valid_q[i]) begin
+      if (!fill_found && !valid_q[i] && i < used) begin
         fill_idx   = idx_t'(i);
         fill_found = 1'b1;
       end
@@ -106,7 +115,7 @@ module atc
     if (fill_valid_i) begin
       valid_d[fill_idx] = 1'b1;
       if (!fill_found) begin
-        rr_d = rr_q + idx_t'(1);
+        rr_d = (32'(fill_idx) + 1 >= used) ? '0 : fill_idx + idx_t'(1);
       end
     end
     if (inval_valid_i) begin

@@ -19,6 +19,7 @@ module ats_dev
   input  logic                        clk_i,
   input  logic                        rst_ni,
   input  inject_t                     inject_i,  // bug injection (shootdown_pkg Inj*)
+  input  logic [7:0]                  cfg_atc_entries_i,  // ATC entries in use, 0 = all
   // device request port
   input  logic                        dev_req_valid_i,
   output logic                        dev_req_ready_o,
@@ -115,6 +116,7 @@ module ats_dev
     .clk_i,
     .rst_ni,
     .inject_i,
+    .cfg_entries_i  (cfg_atc_entries_i),
     .lookup_pasid_i (atc_pasid),
     .lookup_vpn_i   (atc_vpn),
     .lookup_o       (atc_lookup),

@@ -6,7 +6,8 @@
 // compare-and-swap).
 // ATS link towards the device: Invalidate Requests (command queue) have
 // priority over Translation Completions (request server) in the same cycle;
-// both travel in one ordered stream.
+// both travel in one ordered stream (which a switch in the top may reorder:
+// shootdown_top's completion delay lets Invalidate Requests pass).
 // ATS link from the device: Invalidate Completions are always taken;
 // a Translation Request is taken when the request server is idle.
 
@@ -25,6 +26,7 @@ module iommu
   input  logic [7:0]                  cfg_cq_log2n_i,
   input  logic [63:0]                 cfg_pasid_table_i,
   input  logic [31:0]                 cfg_ats_timeout_i,  // cycles, 0 = never
+  input  logic [7:0]                  cfg_iotlb_ways_i,   // IOTLB ways in use, 0 = all
   input  inject_t                     inject_i,  // bug injection (shootdown_pkg Inj*)
   // registers
   input  logic [31:0]                 cq_tail_i,
@@ -203,6 +205,7 @@ module iommu
     .clk_i,
     .rst_ni,
     .inject_i,
+    .cfg_ways_i     (cfg_iotlb_ways_i),
     .lookup_pasid_i (lookup_pasid),
     .lookup_vpn_i   (lookup_vpn),
     .lookup_o       (lookup),

@@ -8,7 +8,10 @@
 // every entry (4 KiB or 2 MiB) that overlaps it is dropped, so an address
 // inside a 2 MiB entry hits it. Replacement: an entry with the same
 // tag is overwritten, else the lowest invalid way, else the set's round-robin
-// pointer (which then advances).
+// pointer (which then advances). cfg_ways_i (held after reset) limits the
+// ways in use per set to [0, n): fills take only those and the pointers wrap
+// at n (0 or >= Ways: all); lookups and invalidations search every way (the
+// others stay invalid).
 //
 // Same-cycle fill and invalidation: the invalidation is applied after the
 // fill, so a fill that the invalidation covers does not survive.
@@ -27,6 +30,7 @@ module iotlb
   input  logic                        clk_i,
   input  logic                        rst_ni,
   input  inject_t                     inject_i,  // bug injection (shootdown_pkg Inj*)
+  input  logic [7:0]                  cfg_ways_i,  // ways in use per set; 0 or >= Ways: all
   // lookup (ATS Translation Request server), combinational
   input  pasid_t                      lookup_pasid_i,
   input  vpn_t                        lookup_vpn_i,
@@ -105,6 +109,10 @@ module iotlb
   // ---------------------------------------------------------------------------
   // Next state: fill, then invalidate
   // ---------------------------------------------------------------------------
+  // Ways in use: fills and the round-robin pointers stay below it.
+  int unsigned used;
+  assign used = (cfg_ways_i == '0 || 32'(cfg_ways_i) >= Ways) ? Ways : 32'(cfg_ways_i);
+
   idx_t        fill_set;
   way_t        fill_way;
   logic        fill_found;
@@ -114,7 +122,7 @@ module iotlb
   always_comb begin : comb_fill_slot
     fill_set   = set_of(fill_vpn_i, fill_xlat_i.is_2m);
     fill_tag   = fill_xlat_i.is_2m ? (fill_vpn_i & vpn_mask(log2n_t'(Log2Pages2M))) : fill_vpn_i;
-    fill_way   = rr_q[fill_set];
+    fill_way   = (32'(rr_q[fill_set]) < used) ? rr_q[fill_set] : '0;
     fill_found = 1'b0;
     // 1. an entry with the same tag
     for (int unsigned w = 0; w < Ways; w++) begin
@@ -125,9 +133,9 @@ module iotlb
         fill_found = 1'b1;
       end
     end
-    // 2. the lowest invalid way
+    // 2. the lowest invalid way in use
     for (int unsigned w = 0; w < Ways; w++) begin
-      if (!fill_found && !valid_q[slot(fill_set, w)]) begin
+      if (!fill_found && !valid_q[slot(fill_set, w)] && w < used) begin
         fill_way   = way_t'(w);
         fill_found = 1'b1;
       end
@@ -151,8 +159,8 @@ module iotlb
     if (fill_valid_i) begin
       valid_d[fill_slot] = 1'b1;
       if (!fill_found) begin
-        // 3. round robin
-        rr_d[fill_set] = rr_q[fill_set] + way_t'(1);
+        // 3. round robin over the ways in use
+        rr_d[fill_set] = (32'(fill_way) + 1 >= used) ? '0 : fill_way + way_t'(1);
       end
     end
     if (inval_valid_i) begin

@@ -108,8 +108,12 @@ package shootdown_pkg;
   // ---------------------------------------------------------------------------
   // ATS link messages
   // ---------------------------------------------------------------------------
-  // IOMMU -> device: Translation Completions and Invalidate Requests share one
-  // ordered stream, so a completion sent before an invalidation arrives first.
+  // IOMMU -> device: Translation Completions and Invalidate Requests leave the
+  // IOMMU in one ordered stream. With shootdown_top's completion delay off
+  // (cfg_ats_cpl_delay_i = 0) they also arrive in that order, so a completion
+  // sent before an invalidation arrives first; with it on, Completions are
+  // held longer and an Invalidate Request (posted) may pass one, as PCIe
+  // ordering allows: the device must then discard the overtaken Completion.
   typedef enum logic {
     DnTransCpl = 1'b0,  // PCIe ATS Translation Completion
     DnInvReq   = 1'b1   // PCIe ATS Invalidate Request

@@ -1,8 +1,19 @@
 // The Verilator-only top of shootdown: fixes the parameters and flattens every
 // port for the C ABI of ffi/shim.cpp. The port list is docs/socket.md.
 //
-//   iommu --dn link (TransCpl, InvReq)--> ats_dev
+//   iommu --dn link (TransCpl, InvReq)--+----------------------------> ats_dev
+//                                       +--cpl delay link (TransCpl)-->
 //   iommu <--up link (TransReq, InvCpl)-- ats_dev
+//
+// The completion delay (cfg_ats_cpl_delay_i, 0 = off) models a PCIe switch
+// between the IOMMU and the device that holds Translation Completions for
+// extra cycles (short of completion credits) while Invalidate Requests,
+// posted Messages, pass them, as the PCIe ordering rules allow (a posted
+// request may pass a completion). With the delay on, a Translation
+// Completion leaving the dn link enters a second link of that latency; an
+// Invalidate Request goes straight to the device and, offered in the same
+// cycle as a delayed Completion, goes first. With the delay 0 the dn link
+// feeds the device directly: one ordered stream.
 //
 // Configuration and probe inputs are registered here, so no output depends
 // combinationally on an input (docs/socket.md: outputs are Moore). The probe
@@ -30,8 +41,11 @@ module shootdown_top
   input  logic [7:0]  cfg_cq_log2n_i,
   input  logic [63:0] cfg_pasid_table_i,
   input  logic [15:0] cfg_ats_latency_i,
-  input  logic [15:0] cfg_inject_i,       // bug injection, 0 = correct (shootdown_pkg Inj*)
-  input  logic [31:0] cfg_ats_timeout_i,  // ATS invalidation timeout, cycles; 0 = never
+  input  logic [15:0] cfg_inject_i,         // bug injection, 0 = correct (shootdown_pkg Inj*)
+  input  logic [31:0] cfg_ats_timeout_i,    // ATS invalidation timeout, cycles; 0 = never
+  input  logic [15:0] cfg_ats_cpl_delay_i,  // extra Translation Completion delay; 0 = none
+  input  logic [7:0]  cfg_atc_entries_i,    // ATC entries in use; 0 or >= AtcEntries: all
+  input  logic [7:0]  cfg_iotlb_ways_i,     // IOTLB ways per set in use; 0 or >= IotlbWays: all
   // registers
   input  logic [31:0] cq_tail_i,
   output logic [31:0] cq_head_o,
@@ -102,13 +116,18 @@ module shootdown_top
     logic [15:0] ats_latency;
     inject_t     inject;
     logic [31:0] ats_timeout;
+    logic [15:0] ats_cpl_delay;
+    logic [7:0]  atc_entries;
+    logic [7:0]  iotlb_ways;
   } cfg_t;
 
   cfg_t cfg_d, cfg_q;
 
   assign cfg_d = '{cq_base: cfg_cq_base_i, cq_log2n: cfg_cq_log2n_i,
                    pasid_table: cfg_pasid_table_i, ats_latency: cfg_ats_latency_i,
-                   inject: cfg_inject_i, ats_timeout: cfg_ats_timeout_i};
+                   inject: cfg_inject_i, ats_timeout: cfg_ats_timeout_i,
+                   ats_cpl_delay: cfg_ats_cpl_delay_i, atc_entries: cfg_atc_entries_i,
+                   iotlb_ways: cfg_iotlb_ways_i};
 
   // ---------------------------------------------------------------------------
   // Probes
@@ -143,6 +162,10 @@ module shootdown_top
   // ---------------------------------------------------------------------------
   logic    dn_in_valid, dn_in_ready, dn_out_valid, dn_out_ready;
   dn_msg_t dn_in_msg, dn_out_msg;
+  logic    cpl_in_valid, cpl_in_ready, cpl_out_valid, cpl_out_ready;
+  dn_msg_t cpl_out_msg;
+  logic    dev_dn_valid, dev_dn_ready;
+  dn_msg_t dev_dn_msg;
   logic    up_in_valid, up_in_ready, up_out_valid, up_out_ready;
   up_msg_t up_in_msg, up_out_msg;
 
@@ -162,6 +185,7 @@ module shootdown_top
     .cfg_cq_log2n_i    (cfg_q.cq_log2n),
     .cfg_pasid_table_i (cfg_q.pasid_table),
     .cfg_ats_timeout_i (cfg_q.ats_timeout),
+    .cfg_iotlb_ways_i  (cfg_q.iotlb_ways),
     .inject_i          (cfg_q.inject),
     .cq_tail_i,
     .cq_head_o,
@@ -206,6 +230,47 @@ module shootdown_top
     .out_msg_o   (dn_out_msg)
   );
 
+  // ---------------------------------------------------------------------------
+  // Completion delay: a switch that holds Translation Completions while
+  // Invalidate Requests (posted) pass them
+  // ---------------------------------------------------------------------------
+  logic cpl_delayed;  // Translation Completions take the delay link
+  logic dn_out_inv;   // the dn link offers an Invalidate Request
+  logic dn_out_cpl;   // the dn link offers a Translation Completion
+
+  assign cpl_delayed = (cfg_q.ats_cpl_delay != '0);
+  assign dn_out_inv  = dn_out_valid && (dn_out_msg.kind == DnInvReq);
+  assign dn_out_cpl  = dn_out_valid && (dn_out_msg.kind == DnTransCpl);
+
+  ats_link #(
+    .Width (DnMsgW),
+    .Depth (LinkDepth)
+  ) u_link_cpl (
+    .clk_i,
+    .rst_ni,
+    .latency_i   (cfg_q.ats_cpl_delay),
+    .in_valid_i  (cpl_in_valid),
+    .in_ready_o  (cpl_in_ready),
+    .in_msg_i    (dn_out_msg),
+    .out_valid_o (cpl_out_valid),
+    .out_ready_i (cpl_out_ready),
+    .out_msg_o   (cpl_out_msg)
+  );
+
+  // Towards the device: an Invalidate Request from the dn link first, then a
+  // delayed Completion, then (delay off) a Completion from the dn link. The
+  // delay link is empty while the delay is off (the configuration is held
+  // after reset), so the device then sees the dn link unchanged.
+  assign cpl_in_valid  = cpl_delayed && dn_out_cpl;
+  assign dev_dn_valid  = dn_out_inv || cpl_out_valid || (!cpl_delayed && dn_out_cpl);
+  assign dev_dn_msg    = (cpl_out_valid && !dn_out_inv) ? cpl_out_msg : dn_out_msg;
+  assign cpl_out_ready = dev_dn_ready && !dn_out_inv;
+  // A Completion waits in the dn link while the delay link is full, or
+  // (delay off) while a delayed Completion still goes first.
+  assign dn_out_ready  = dn_out_inv  ? dev_dn_ready :
+                         cpl_delayed ? cpl_in_ready :
+                                       (dev_dn_ready && !cpl_out_valid);
+
   ats_link #(
     .Width (UpMsgW),
     .Depth (LinkDepth)
@@ -227,7 +292,8 @@ module shootdown_top
   ) u_dev (
     .clk_i,
     .rst_ni,
-    .inject_i        (cfg_q.inject),
+    .inject_i          (cfg_q.inject),
+    .cfg_atc_entries_i (cfg_q.atc_entries),
     .dev_req_valid_i,
     .dev_req_ready_o,
     .dev_req_id_i,
@@ -240,28 +306,29 @@ module shootdown_top
     .dev_rsp_status_o,
     .dev_rsp_rdata_o,
     .dev_rsp_pa_o,
-    .mem_req_valid_o (dev_mem_req_valid_o),
-    .mem_req_ready_i (dev_mem_req_ready_i),
-    .mem_req_write_o (dev_mem_req_write_o),
-    .mem_req_addr_o  (dev_mem_req_addr_o),
-    .mem_req_wdata_o (dev_mem_req_wdata_o),
-    .mem_req_id_o    (dev_mem_req_id_o),
-    .mem_rsp_valid_i (dev_mem_rsp_valid_i),
-    .mem_rsp_rdata_i (dev_mem_rsp_rdata_i),
-    .dn_valid_i      (dn_out_valid),
-    .dn_ready_o      (dn_out_ready),
-    .dn_msg_i        (dn_out_msg),
-    .up_valid_o      (up_in_valid),
-    .up_ready_i      (up_in_ready),
-    .up_msg_o        (up_in_msg),
-    .probe_pasid_i   (probe_pasid_q),
-    .probe_vpn_i     (probe_vpn_q),
-    .probe_atc_o     (probe_atc)
+    .mem_req_valid_o   (dev_mem_req_valid_o),
+    .mem_req_ready_i   (dev_mem_req_ready_i),
+    .mem_req_write_o   (dev_mem_req_write_o),
+    .mem_req_addr_o    (dev_mem_req_addr_o),
+    .mem_req_wdata_o   (dev_mem_req_wdata_o),
+    .mem_req_id_o      (dev_mem_req_id_o),
+    .mem_rsp_valid_i   (dev_mem_rsp_valid_i),
+    .mem_rsp_rdata_i   (dev_mem_rsp_rdata_i),
+    .dn_valid_i        (dev_dn_valid),
+    .dn_ready_o        (dev_dn_ready),
+    .dn_msg_i          (dev_dn_msg),
+    .up_valid_o        (up_in_valid),
+    .up_ready_i        (up_in_ready),
+    .up_msg_o          (up_in_msg),
+    .probe_pasid_i     (probe_pasid_q),
+    .probe_vpn_i       (probe_vpn_q),
+    .probe_atc_o       (probe_atc)
   );
 
   // ---------------------------------------------------------------------------
-  // Translation Completion in the link (the device has at most one
-  // Translation Request outstanding, so at most one Completion travels)
+  // Translation Completion in the links, the delay link included (the device
+  // has at most one Translation Request outstanding, so at most one
+  // Completion travels)
   // ---------------------------------------------------------------------------
   logic    cpl_sent;
   logic    cpl_taken;
@@ -269,7 +336,7 @@ module shootdown_top
   dn_msg_t link_cpl_d, link_cpl_q;
 
   assign cpl_sent  = dn_in_valid && dn_in_ready && (dn_in_msg.kind == DnTransCpl);
-  assign cpl_taken = dn_out_valid && dn_out_ready && (dn_out_msg.kind == DnTransCpl);
+  assign cpl_taken = dev_dn_valid && dev_dn_ready && (dev_dn_msg.kind == DnTransCpl);
 
   always_comb begin : comb_link_cpl
     link_cpl_valid_d = link_cpl_valid_q;
@@ -327,5 +394,15 @@ module shootdown_top
     dn_in_valid |-> dn_in_ready);
   UpLinkNeverFull_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     up_in_valid |-> up_in_ready);
+  CplLinkNeverFull_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    cpl_in_valid |-> cpl_in_ready);
+  // The delay link carries Translation Completions only, and only while
+  // the delay is on.
+  CplLinkOnlyCpl_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    cpl_out_valid |-> (cpl_out_msg.kind == DnTransCpl && cpl_delayed));
+  // Posted passes completion: an Invalidate Request offered in the same
+  // cycle as a delayed Completion reaches the device first.
+  InvPassesCpl_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    (dn_out_inv && cpl_out_valid) |-> (dev_dn_msg.kind == DnInvReq && !cpl_out_ready));
 
 endmodule

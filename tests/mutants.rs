@@ -36,6 +36,7 @@ fn each_bug_is_caught_by_its_scenario() {
     assert!(caught("inv-misses-2m", "zero-split.yaml", Policy::Seed));
     assert!(caught("inv-wrong-pasid", "cow.yaml", Policy::Seed));
     assert!(caught("psc-not-invalidated", "collapse.yaml", Policy::Seed));
+    assert!(caught("cache-racing-cpl", "tr-race.yaml", Policy::Seed));
     // and not by a scenario that cannot see it
     assert!(!caught("inv-misses-2m", "cow.yaml", Policy::Seed));
 }
@@ -49,13 +50,9 @@ fn the_mutants_table_over_the_bundled_scenarios() {
         baseline.iter().all(|c| c.status() == Status::AsExpected),
         "the correct design passes"
     );
-    for name in [
-        "early-inv-cpl",
-        "early-fence",
-        "inv-misses-2m",
-        "inv-wrong-pasid",
-    ] {
-        let r = rows.iter().find(|r| r.name == name).unwrap();
+    assert_eq!(rows.len(), 6, "every injectable bug but the device fault");
+    for r in &rows {
+        let name = &r.name;
         assert!(!r.caught_by.is_empty(), "{name} caught");
         assert!(
             r.first_cycle.is_some(),

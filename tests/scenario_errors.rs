@@ -69,6 +69,40 @@ fn resume_without_work_and_work_while_busy_are_errors() {
 }
 
 #[test]
+fn device_checkpoints_are_checked() {
+    // The second read hits the ATC: no Translation Request, no 'translated'.
+    let s = scenario("  - { dev0: read addrA }\n  - { dev0: read addrA until translated }\n");
+    let (line, msg) = run_err(&s);
+    assert_eq!(line, 8);
+    assert!(
+        msg.contains("without reaching checkpoint 'translated'"),
+        "{msg}"
+    );
+    // A new access while the stopped one is still in flight.
+    let s = scenario("  - { dev0: read addrA until translated }\n  - { dev0: read addrB }\n");
+    let (line, msg) = run_err(&s);
+    assert_eq!(line, 8);
+    assert!(
+        msg.contains("dev0 is still inside 'read addrA' (line 7)"),
+        "{msg}"
+    );
+    assert!(msg.contains("dev0: resume"), "{msg}");
+    // Stopped, resumed, and read again: fine.
+    let s = scenario(
+        "  - { dev0: read addrA until translated }\n  - { dev0: resume }\n  - { dev0: read addrB }\n",
+    );
+    let r = run(
+        &s,
+        &RunOptions {
+            policy: Policy::Seed,
+            waves: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(r.dev.len(), 2);
+}
+
+#[test]
 fn the_watchdog_bounds_every_wait_on_the_hardware() {
     // An ATS link this slow cannot answer within the watchdog.
     let src = format!(

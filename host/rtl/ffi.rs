@@ -62,6 +62,9 @@ pub struct SdIn {
     /// `cfg_inject_i`: bug-injection bits (docs/socket.md, [`super::INJECT_NAMES`]);
     /// 0 is the correct design.
     pub cfg_inject: u16,
+    /// `cfg_ats_cpl_delay_i`: extra cycles a switch holds Translation
+    /// Completions while Invalidate Requests pass them; 0 = none.
+    pub cfg_ats_cpl_delay: u16,
     pub rst_ni: u8,
     pub cfg_cq_log2n: u8,
     pub iommu_mem_req_ready: u8,
@@ -73,6 +76,12 @@ pub struct SdIn {
     pub dev_req_write: u8,
     /// `cq_err_clear_i`: one-cycle pulse clearing `cq_err` bits 1:0.
     pub cq_err_clear: u8,
+    /// `cfg_atc_entries_i`: ATC entries in use; 0 (or at least the ATC's
+    /// size) = all.
+    pub cfg_atc_entries: u8,
+    /// `cfg_iotlb_ways_i`: IOTLB ways in use per set; 0 (or at least the
+    /// IOTLB's ways) = all.
+    pub cfg_iotlb_ways: u8,
 }
 
 /// Every output port of `shootdown_top`, suffix `_o` dropped. Identical to
@@ -106,8 +115,10 @@ pub struct SdOut {
 
 // The same numbers are static_asserts in ffi/shim.cpp (SD_IN_SIZE, ...).
 const _: () = assert!(size_of::<SdProbeIn>() == 16 && size_of::<SdProbeOut>() == 24);
-const _: () = assert!(size_of::<SdIn>() == 144 && offset_of!(SdIn, dev_req_write) == 136);
-const _: () = assert!(offset_of!(SdIn, cfg_inject) == 126 && offset_of!(SdIn, cq_err_clear) == 137);
+const _: () = assert!(size_of::<SdIn>() == 144 && offset_of!(SdIn, dev_req_write) == 138);
+const _: () = assert!(offset_of!(SdIn, cfg_inject) == 126 && offset_of!(SdIn, cq_err_clear) == 139);
+const _: () =
+    assert!(offset_of!(SdIn, cfg_ats_cpl_delay) == 128 && offset_of!(SdIn, cfg_iotlb_ways) == 141);
 const _: () = assert!(size_of::<SdOut>() == 168 && offset_of!(SdOut, dev_rsp_status) == 166);
 
 /// Opaque model handle (`struct SdModel` in the shim).

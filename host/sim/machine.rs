@@ -19,6 +19,9 @@ pub struct MachineParams {
     pub mem_latency: u64,
     /// The device memory port's latency (0: `mem_latency`).
     pub dev_mem_latency: u64,
+    /// The IOMMU memory port's latency: page-table walks, command fetches,
+    /// fence writes (0: `mem_latency`).
+    pub iommu_mem_latency: u64,
     /// One-way latency of the ATS link, in cycles.
     pub ats_latency: u64,
     /// Bug-injection bits driven on `cfg_inject_i` (docs/socket.md "Bug
@@ -27,6 +30,17 @@ pub struct MachineParams {
     /// ATS invalidation timeout in cycles driven on `cfg_ats_timeout_i`
     /// (saturated to 32 bits); 0 = never time out.
     pub ats_timeout: u64,
+    /// Extra cycles a switch between the IOMMU and the device holds each
+    /// Translation Completion while Invalidate Requests pass it, driven on
+    /// `cfg_ats_cpl_delay_i` (saturated to 16 bits); 0 = none, one ordered
+    /// stream.
+    pub ats_cpl_delay: u64,
+    /// ATC entries in use, driven on `cfg_atc_entries_i` (saturated to 8
+    /// bits); 0, or at least the ATC's size, = all.
+    pub atc_entries: u64,
+    /// IOTLB ways in use per set, driven on `cfg_iotlb_ways_i` (saturated to
+    /// 8 bits); 0, or at least the IOTLB's ways, = all.
+    pub iotlb_ways: u64,
 }
 
 impl Default for MachineParams {
@@ -35,9 +49,13 @@ impl Default for MachineParams {
             frames: 4096,
             mem_latency: 40,
             dev_mem_latency: 0,
+            iommu_mem_latency: 0,
             ats_latency: 150,
             inject: 0,
             ats_timeout: 0,
+            ats_cpl_delay: 0,
+            atc_entries: 0,
+            iotlb_ways: 0,
         }
     }
 }
@@ -164,6 +182,9 @@ impl Machine {
         self.inp.cfg_ats_latency = self.params.ats_latency.clamp(1, u16::MAX as u64) as u16;
         self.inp.cfg_inject = self.params.inject;
         self.inp.cfg_ats_timeout = self.params.ats_timeout.min(u32::MAX as u64) as u32;
+        self.inp.cfg_ats_cpl_delay = self.params.ats_cpl_delay.min(u16::MAX as u64) as u16;
+        self.inp.cfg_atc_entries = self.params.atc_entries.min(u8::MAX as u64) as u8;
+        self.inp.cfg_iotlb_ways = self.params.iotlb_ways.min(u8::MAX as u64) as u8;
         self.inp.cq_err_clear = 0;
         self.inp.iommu_mem_req_ready = 1;
         self.inp.dev_mem_req_ready = 1;
@@ -291,12 +312,12 @@ impl Machine {
     /// held high); the access is performed now and answered after the
     /// memory latency.
     fn serve_memory(&mut self) {
-        let due = self.cycle + 1 + self.params.mem_latency;
-        let dev_latency = match self.params.dev_mem_latency {
+        let latency = |l: u64| match l {
             0 => self.params.mem_latency,
             l => l,
         };
-        let dev_due = self.cycle + 1 + dev_latency;
+        let due = self.cycle + 1 + latency(self.params.iommu_mem_latency);
+        let dev_due = self.cycle + 1 + latency(self.params.dev_mem_latency);
         let o = self.out;
         if o.iommu_mem_req_valid != 0 && self.iommu_port.pending.is_empty() {
             let data = if o.iommu_mem_req_cas != 0 {

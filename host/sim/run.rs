@@ -156,6 +156,11 @@ struct DevPending {
     wdata: u64,
     issued: u64,
     text: String,
+    /// The timeline line that started it.
+    line: usize,
+    /// When the page's `xlat` probe first showed the IOMMU's answer to this
+    /// access's Translation Request (checkpoint `translated`).
+    translated: Option<u64>,
     /// The frame its memory access touched and that frame's state then.
     accessed: Option<(u64, FrameState)>,
 }
@@ -170,6 +175,9 @@ struct Sim<'s> {
     chk: Checker,
     cpus: Vec<Cpu>,
     devs: Vec<Option<DevPending>>,
+    /// Per device: when its latest access reached `translated` (kept after
+    /// the access finishes, cleared when the next one starts).
+    dev_translated: Vec<Option<u64>>,
     events: Vec<HostEvent>,
     cpu_view: Vec<Option<Leaf>>,
     sig: Option<HostSignals>,
@@ -194,11 +202,17 @@ pub fn run(s: &Scenario, opts: &RunOptions) -> Result<RunReport, RunError> {
         };
         slots.push(sim.run_slot(&label, n as u64, slot.line, &slot.entries)?);
     }
-    // Every thread still inside a kernel path runs to its end.
-    let drain: Vec<Entry> = (0..MAX_CPUS)
+    // Every thread still inside a kernel path or an access runs to its end.
+    let cpus = (0..MAX_CPUS)
         .filter(|&i| sim.cpus[i].op.is_some())
-        .map(|i| Entry {
-            thread: ThreadRef::Cpu(i),
+        .map(ThreadRef::Cpu);
+    let devs = (0..MAX_DEVS)
+        .filter(|&d| sim.devs[d as usize].is_some())
+        .map(ThreadRef::Dev);
+    let drain: Vec<Entry> = cpus
+        .chain(devs)
+        .map(|thread| Entry {
+            thread,
             action: Action::Resume,
             until: None,
             text: "resume".into(),
@@ -210,7 +224,11 @@ pub fn run(s: &Scenario, opts: &RunOptions) -> Result<RunReport, RunError> {
     }
     // Let the hardware settle so windows opened at the end can close.
     sim.tick_n(
-        4 * (s.params.mem_latency.max(s.params.dev_mem_latency) + s.params.ats_latency) + 16,
+        4 * (s.params.mem_latency.max(s.params.dev_mem_latency)
+            + s.params.iommu_mem_latency
+            + s.params.ats_latency)
+            + s.params.ats_cpl_delay
+            + 16,
     )?;
     sim.finish(slots, t0, opts)
 }
@@ -226,7 +244,11 @@ impl<'s> Sim<'s> {
             frames: 8192,
             mem_latency: p.mem_latency,
             dev_mem_latency: p.dev_mem_latency,
+            iommu_mem_latency: p.iommu_mem_latency,
             ats_latency: p.ats_latency,
+            ats_cpl_delay: p.ats_cpl_delay,
+            atc_entries: p.atc_entries,
+            iotlb_ways: p.iotlb_ways,
             inject: s.inject,
             ats_timeout: p.ats_timeout,
         });
@@ -266,6 +288,7 @@ impl<'s> Sim<'s> {
             chk: Checker::new(&names),
             cpus: (0..MAX_CPUS).map(|_| Cpu::default()).collect(),
             devs: (0..MAX_DEVS).map(|_| None).collect(),
+            dev_translated: vec![None; MAX_DEVS as usize],
             events: Vec::new(),
             cpu_view: vec![None; s.pages.len()],
             sig: None,
@@ -431,6 +454,7 @@ impl<'s> Sim<'s> {
                     }
                 }
             }
+            self.watch_translations(cycle);
             for r in std::mem::take(&mut self.m.dev_responses) {
                 let Some(p) = self.devs.get_mut(r.id as usize).and_then(Option::take) else {
                     continue;
@@ -496,6 +520,38 @@ impl<'s> Sim<'s> {
             }
         }
         Ok(())
+    }
+
+    /// Checkpoint `translated`: a pending access whose page's `xlat` probe
+    /// shows the IOMMU's answer (a walk result or a Completion in flight).
+    fn watch_translations(&mut self, cycle: u64) {
+        for d in 0..self.devs.len() {
+            let Some(p) = &self.devs[d] else { continue };
+            if p.translated.is_some() {
+                continue;
+            }
+            let Some(i) = self.page_of(p.va) else {
+                continue;
+            };
+            let Some(x) = self.m.probe(i)[2] else {
+                continue;
+            };
+            let text = format!(
+                "{}: translated @{cycle}, frame {:#x} (the IOMMU's answer is on its way)",
+                p.text, x.ppn
+            );
+            if let Some(sig) = &mut self.sig {
+                sig.dev(cycle, d as u8, &text);
+            }
+            self.lines.push(ThreadLine {
+                thread: ThreadRef::Dev(d as u8),
+                text,
+            });
+            if let Some(p) = &mut self.devs[d] {
+                p.translated = Some(cycle);
+            }
+            self.dev_translated[d] = Some(cycle);
+        }
     }
 
     /// Stamp the events of the steps just taken.
@@ -654,11 +710,23 @@ impl<'s> Sim<'s> {
                     path: Vec::new(),
                 };
             }
+            (ThreadRef::Dev(d), Action::Resume) => {
+                // An access can finish in the background before its resume
+                // (timing differs with the parameters): nothing to wait for.
+                if self.devs[d as usize].is_none() {
+                    self.lines.push(ThreadLine {
+                        thread: ThreadRef::Dev(d),
+                        text: "resume: its access had already finished".into(),
+                    });
+                }
+            }
             (ThreadRef::Dev(d), a) => {
-                if self.devs[d as usize].is_some() {
-                    return Err(
-                        self.err(line, format!("dev{d} still waits for its previous access"))
+                if let Some(p) = &self.devs[d as usize] {
+                    let msg = format!(
+                        "dev{d} is still inside '{}' (line {}): write 'dev{d}: resume' in an earlier step before giving it a new access",
+                        p.text, p.line
                     );
+                    return Err(self.err(line, msg));
                 }
                 let (page, write, wdata) = match *a {
                     Action::Read { page } => (page, false, 0),
@@ -671,10 +739,10 @@ impl<'s> Sim<'s> {
                     | Action::Split { .. }
                     | Action::Unmap { .. }
                     | Action::MadvFree { .. }
-                    | Action::Collapse { .. }
-                    | Action::Resume => {
+                    | Action::Collapse { .. } => {
                         unreachable!("rejected by the parser")
                     }
+                    Action::Resume => unreachable!("handled above"),
                 };
                 let va = s.pages[page].va;
                 let issued = self.m.cycle();
@@ -688,13 +756,21 @@ impl<'s> Sim<'s> {
                 if let Some(sig) = &mut self.sig {
                     sig.dev(issued, d, &e.text);
                 }
+                self.dev_translated[d as usize] = None;
                 self.devs[d as usize] = Some(DevPending {
                     accessed: None,
                     va,
                     write,
                     wdata,
                     issued,
-                    text: e.text.clone(),
+                    text: e
+                        .text
+                        .split(" until ")
+                        .next()
+                        .unwrap_or(&e.text)
+                        .to_string(),
+                    line,
+                    translated: None,
                 });
             }
         }
@@ -795,10 +871,27 @@ impl<'s> Sim<'s> {
             }
             self.absorb_events();
             let cpus_done = running.iter().all(|r| r.2);
-            let devs_done = entries.iter().all(|e| match e.thread {
-                ThreadRef::Dev(d) => self.devs[d as usize].is_none(),
-                ThreadRef::Cpu(_) => true,
-            });
+            let mut devs_done = true;
+            for e in entries {
+                let ThreadRef::Dev(d) = e.thread else {
+                    continue;
+                };
+                let d = d as usize;
+                devs_done &= match (e.until.is_some(), self.dev_translated[d]) {
+                    (false, _) => self.devs[d].is_none(),
+                    (true, Some(_)) => true,
+                    (true, None) if self.devs[d].is_none() => {
+                        return Err(self.err(
+                            line,
+                            format!(
+                                "dev{d} finished '{}' without reaching checkpoint 'translated': no translation was sent for it (its ATC held one, or the walk faulted); drop 'until', or let the ATC lose the page first",
+                                e.text.split(" until ").next().unwrap_or(&e.text)
+                            ),
+                        ));
+                    }
+                    (true, None) => false,
+                };
+            }
             if cpus_done && devs_done {
                 if progressed {
                     self.tick_n(step)?;

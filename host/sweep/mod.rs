@@ -18,7 +18,7 @@ pub use json::{from_json, merge, to_json, Merged, SweepFile, JSON_VERSION};
 pub use select::{expand, glob_match, resolve, scenarios_dir};
 pub use table::{render_table, totals, Totals};
 
-use crate::checker::{Violation, Window};
+use crate::checker::{Cache, Violation, Window};
 use crate::iommu::DriverKind;
 use crate::mm::Policy;
 use crate::scenario::Scenario;
@@ -41,7 +41,10 @@ pub struct Outcome {
     pub verdict: BTreeSet<Violation>,
     /// The verdict equals the scenario's `expect` for this policy (true when it expects nothing).
     pub as_expected: bool,
-    /// The longest stale-translation window, in cycles (0: none).
+    /// The longest stale-translation window a cache (IOTLB or ATC) held, in
+    /// cycles (0: none). Translations in flight are left out: not yet
+    /// cached, and a correct device discards one that an invalidation
+    /// overtook.
     pub worst_window: u64,
     /// Secondary-TLB flushes that reached the IOMMU driver.
     pub flushes: u64,
@@ -349,6 +352,7 @@ fn run_cell(
                     worst_window: r
                         .windows
                         .iter()
+                        .filter(|w| w.cache != Cache::InFlight)
                         .map(|w: &Window| w.len(r.cycles))
                         .max()
                         .unwrap_or(0),

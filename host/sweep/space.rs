@@ -2,8 +2,10 @@
 //! every combination of runtime parameters (latencies, batch sizes: what the
 //! RTL takes as inputs or the host models, so no rebuild) and reports how the
 //! worst stale window and the fence cost move, as a table and an SVG plot.
-//! Sizes fixed at build time (IOTLB sets/ways, ATC entries) are changed by
-//! building another RTL through the socket (docs/socket.md).
+//! The RTL takes the ATC entries and IOTLB ways *in use* as inputs, so those
+//! sweep at run time up to the built sizes; the built sizes themselves (and
+//! the IOTLB sets, the Invalidate Queue Depth) change by rebuilding with
+//! SHOOTDOWN_PARAMS or another RTL through the socket (docs/socket.md).
 
 use super::{run_cells, Cell, Status, SweepOptions};
 use crate::mm::Policy;
@@ -18,6 +20,19 @@ pub const SPACE_PARAMS: &[(&str, &str)] = &[
     (
         "dev_mem_latency",
         "device memory port latency, cycles (0: mem_latency)",
+    ),
+    (
+        "iommu_mem_latency",
+        "IOMMU memory port latency (walker, queue), cycles (0: mem_latency)",
+    ),
+    (
+        "ats_cpl_delay",
+        "extra cycles a Translation Completion waits in the fabric (Invalidate Requests pass it)",
+    ),
+    ("atc_entries", "ATC entries in use (0: all the build has)"),
+    (
+        "iotlb_ways",
+        "IOTLB ways in use per set (0: all the build has)",
     ),
     ("cpu_step_cycles", "cycles per kernel-path step"),
     ("gather_batch", "mmu_gather batch size, pages"),
@@ -65,6 +80,10 @@ pub fn apply(p: &mut Params, name: &str, v: u64) {
         "ats_latency" => p.ats_latency = v.max(1),
         "mem_latency" => p.mem_latency = v.max(1),
         "dev_mem_latency" => p.dev_mem_latency = v,
+        "iommu_mem_latency" => p.iommu_mem_latency = v,
+        "ats_cpl_delay" => p.ats_cpl_delay = v,
+        "atc_entries" => p.atc_entries = v,
+        "iotlb_ways" => p.iotlb_ways = v,
         "cpu_step_cycles" => p.cpu_step_cycles = v.max(1),
         "gather_batch" => p.gather_batch = v.max(1),
         _ => {}
@@ -175,7 +194,7 @@ pub fn render_space(points: &[Point]) -> String {
     }
     let _ = writeln!(
         o,
-        "(window: the worst stale-translation window over the scenarios, cycles; spin: CPU cycles spent spinning on fences, summed; off-expect: cells whose verdict left the scenario's expect)"
+        "(window: the worst stale-translation window an IOTLB or ATC held over the scenarios, cycles; spin: CPU cycles spent spinning on fences, summed; off-expect: cells whose verdict left the scenario's expect)"
     );
     o
 }
@@ -313,7 +332,8 @@ mod tests {
                 ("mem_latency".to_string(), 40)
             ]
         );
-        assert!(parse_param("atc_entries=4")
+        assert_eq!(parse_param("atc_entries=1,4").unwrap().values, vec![1, 4]);
+        assert!(parse_param("iotlb_sets=4")
             .unwrap_err()
             .contains("unknown parameter"));
         assert!(parse_param("ats_latency=x").is_err());

@@ -178,7 +178,7 @@ pub fn render_table(cells: &[Cell], timing: bool) -> String {
     o.push_str(&columns(&grid, false));
     let _ = writeln!(
         o,
-        "(each cell: verdict, then the worst stale-translation window in cycles; ! differs from the scenario's expect; ERR could not run, see below)"
+        "(each cell: verdict, then the worst stale-translation window an IOTLB or ATC held, in cycles; ! differs from the scenario's expect; ERR could not run, see below)"
     );
 
     // The cost of each policy.

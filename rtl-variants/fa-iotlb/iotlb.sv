@@ -11,7 +11,11 @@
 // every entry (4 KiB or 2 MiB) that overlaps it is dropped, so an address
 // inside a 2 MiB entry hits it. Replacement: an entry with the same tag is
 // overwritten, else the lowest invalid entry, else the entry under the one
-// round-robin pointer (which then advances).
+// round-robin pointer (which then advances). cfg_ways_i (held after reset;
+// the port of rtl/iotlb.sv, which limits the ways per set) limits the entries
+// in use to [0, n) here: fills take only those and the pointer wraps at n
+// (0 or >= Sets * Ways: all); lookups and invalidations search every entry
+// (the others stay invalid).
 //
 // Same-cycle fill and invalidation: the invalidation is applied after the
 // fill, so a fill that the invalidation covers does not survive.
@@ -29,6 +33,7 @@ module iotlb
   input  logic                        clk_i,
   input  logic                        rst_ni,
   input  inject_t                     inject_i,  // bug injection (shootdown_pkg Inj*)
+  input  logic [7:0]                  cfg_ways_i,  // entries in use; 0 or >= Sets * Ways: all
   // lookup (ATS Translation Request server), combinational
   input  pasid_t                      lookup_pasid_i,
   input  vpn_t                        lookup_vpn_i,
@@ -88,13 +93,17 @@ module iotlb
   // ---------------------------------------------------------------------------
   // Next state: fill, then invalidate
   // ---------------------------------------------------------------------------
+  // Entries in use: fills and the round-robin pointer stay below it.
+  int unsigned used;
+  assign used = (cfg_ways_i == '0 || 32'(cfg_ways_i) >= N) ? N : 32'(cfg_ways_i);
+
   logic  fill_found;
   vpn_t  fill_tag;
   slot_t fill_slot;
 
   always_comb begin : comb_fill_slot
     fill_tag   = fill_xlat_i.is_2m ? (fill_vpn_i & vpn_mask(log2n_t'(Log2Pages2M))) : fill_vpn_i;
-    fill_slot  = rr_q;
+    fill_slot  = (32'(rr_q) < used) ? rr_q : '0;
     fill_found = 1'b0;
     // 1. an entry with the same tag
     for (int unsigned i = 0; i < N; i++) begin
@@ -104,9 +113,9 @@ module iotlb
         fill_found = 1'b1;
       end
     end
-    // 2. the lowest invalid entry
+    // 2. the lowest invalid entry in use
     for (int unsigned i = 0; i < N; i++) begin
-      if (!fill_found && !valid_q[i]) begin
+      if (!fill_found && !valid_q[i] && i < used) begin
         fill_slot  = slot_t'(i);
         fill_found = 1'b1;
       end
@@ -135,8 +144,8 @@ module iotlb
     if (fill_valid_i) begin
       valid_d[fill_slot] = 1'b1;
       if (!fill_found) begin
-        // 3. round robin
-        rr_d = rr_q + slot_t'(1);
+        // 3. round robin over the entries in use
+        rr_d = (32'(fill_slot) + 1 >= used) ? '0 : fill_slot + slot_t'(1);
       end
     end
     if (inval_valid_i) begin

@@ -100,6 +100,16 @@ impl Sim {
     /// [`Sim::with_inject`] with `cfg_ats_timeout_i` = `ats_timeout` cycles
     /// (0: never time out), held from reset on.
     pub fn with_timeout(mem_latency: u64, ats_latency: u16, inject: u16, ats_timeout: u32) -> Sim {
+        Sim::with_cfg(mem_latency, ats_latency, |p| {
+            p.cfg_inject = inject;
+            p.cfg_ats_timeout = ats_timeout;
+        })
+    }
+
+    /// [`Sim::new`] with the configuration inputs `cfg` sets (on top of the
+    /// queue, PASID table and link latency), held from reset on: e.g.
+    /// `|p| p.cfg_ats_cpl_delay = 200`.
+    pub fn with_cfg(mem_latency: u64, ats_latency: u16, cfg: impl FnOnce(&mut PortsIn)) -> Sim {
         let mut s = Sim {
             model: Model::new(),
             inp: PortsIn::default(),
@@ -121,8 +131,7 @@ impl Sim {
         s.inp.cfg_cq_log2n = CQ_LOG2N;
         s.inp.cfg_pasid_table = PASID_TABLE;
         s.inp.cfg_ats_latency = ats_latency;
-        s.inp.cfg_inject = inject;
-        s.inp.cfg_ats_timeout = ats_timeout;
+        cfg(&mut s.inp);
         s.inp.iommu_mem_req_ready = 1;
         s.inp.dev_mem_req_ready = 1;
         s.inp.rst_ni = 0;
@@ -136,6 +145,30 @@ impl Sim {
 
     pub fn cycle(&self) -> u64 {
         self.model.cycle()
+    }
+
+    // Setters of the configuration inputs added after the reset ones. The
+    // socket holds configuration constant after reset, so call them before
+    // any traffic; the top registers them, so they apply from the next step
+    // on (each setter takes that step).
+
+    /// `cfg_ats_cpl_delay_i`: extra cycles the switch holds each Translation
+    /// Completion while Invalidate Requests pass it (0: one ordered stream).
+    pub fn set_ats_cpl_delay(&mut self, cycles: u16) {
+        self.inp.cfg_ats_cpl_delay = cycles;
+        self.step();
+    }
+
+    /// `cfg_atc_entries_i`: ATC entries in use (0: all).
+    pub fn set_atc_entries(&mut self, n: u8) {
+        self.inp.cfg_atc_entries = n;
+        self.step();
+    }
+
+    /// `cfg_iotlb_ways_i`: IOTLB ways in use per set (0: all).
+    pub fn set_iotlb_ways(&mut self, n: u8) {
+        self.inp.cfg_iotlb_ways = n;
+        self.step();
     }
 
     /// Software's write-1-to-clear of `cq_err` bits 1:0: drive
