@@ -159,6 +159,10 @@ pub struct Params {
     pub atc_entries: u64,
     /// IOTLB ways in use per set (`cfg_iotlb_ways_i`; 0: all the build has).
     pub iotlb_ways: u64,
+    /// Entries of the in-memory command queue (a power of two, 2 to 256:
+    /// one 4 KiB frame of 16-byte commands; `cfg_cq_log2n_i`). The driver
+    /// spins while it is full.
+    pub cq_entries: u64,
     /// Cycles one kernel-path step (one checkpoint) takes.
     pub cpu_step_cycles: u64,
     /// A step of the timeline that runs longer than this fails (watchdog).
@@ -181,6 +185,7 @@ impl Default for Params {
             ats_cpl_delay: 0,
             atc_entries: 0,
             iotlb_ways: 0,
+            cq_entries: 256,
             cpu_step_cycles: 10,
             watchdog_cycles: 200_000,
             gather_batch: 8,
@@ -377,6 +382,14 @@ impl Scenario {
                 .parse()
                 .map_err(|m| err(key_line(src, "driver", None), m))?,
         };
+
+        let q = raw.params.cq_entries;
+        if !(2..=256).contains(&q) || !q.is_power_of_two() {
+            return Err(err(
+                key_line(src, "params", None),
+                format!("params.cq_entries = {q}: the command queue is one 4 KiB frame of 16-byte commands, so give a power of two from 2 to 256"),
+            ));
+        }
 
         let names: Vec<&str> = raw.inject.iter().map(String::as_str).collect();
         let inject =

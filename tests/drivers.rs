@@ -315,3 +315,27 @@ fn whole_pasid_flushes_hide_the_thp_order_violation() {
         );
     }
 }
+
+#[test]
+fn a_two_entry_command_queue_gives_the_same_verdicts() {
+    // One usable slot: every driver writes one command at a time and waits
+    // for the IOMMU to take it.
+    for d in DriverKind::ALL {
+        for p in Policy::ALL {
+            let mut s = Scenario::load(&cow_path()).unwrap();
+            s.driver = d;
+            s.params.cq_entries = 2;
+            let r = run(
+                &s,
+                &RunOptions {
+                    policy: p,
+                    waves: None,
+                },
+            )
+            .unwrap_or_else(|e| panic!("{d:?} {p}: {e}"));
+            let full = run_cow(d, p);
+            assert_eq!(r.verdict, full.verdict, "{d:?} {p}");
+            assert_eq!(r.stats.commands, full.stats.commands, "{d:?} {p}");
+        }
+    }
+}

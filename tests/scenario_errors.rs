@@ -69,6 +69,15 @@ fn resume_without_work_and_work_while_busy_are_errors() {
 }
 
 #[test]
+fn a_command_queue_size_that_is_not_a_power_of_two_is_named() {
+    let src = format!("{BASE}  - {{ dev0: read addrA }}\nexpect: {{ seed: clean }}\n")
+        .replace("pages:", "params: { cq_entries: 3 }\npages:");
+    let e = Scenario::parse(Path::new("t.yaml"), &src).unwrap_err();
+    assert_eq!(e.line, 3, "{e}");
+    assert!(e.msg.contains("power of two from 2 to 256"), "{e}");
+}
+
+#[test]
 fn device_checkpoints_are_checked() {
     // The second read hits the ATC: no Translation Request, no 'translated'.
     let s = scenario("  - { dev0: read addrA }\n  - { dev0: read addrA until translated }\n");

@@ -166,7 +166,6 @@ struct DevPending {
 }
 
 const IOMMU_PASID: u32 = 1;
-const CQ_LOG2N: u8 = 8;
 
 struct Sim<'s> {
     s: &'s Scenario,
@@ -257,7 +256,7 @@ impl<'s> Sim<'s> {
         let pasid_table = m.mem.alloc().map_err(setup)?;
         let layout = IommuLayout {
             cq_base: cq << PAGE_SHIFT,
-            cq_log2n: CQ_LOG2N,
+            cq_log2n: p.cq_entries.trailing_zeros() as u8,
             pasid_table: pasid_table << PAGE_SHIFT,
         };
         let mm = AddressSpace::new(&mut m.mem, IOMMU_PASID).map_err(setup)?;

@@ -34,6 +34,10 @@ pub const SPACE_PARAMS: &[(&str, &str)] = &[
         "iotlb_ways",
         "IOTLB ways in use per set (0: all the build has)",
     ),
+    (
+        "cq_entries",
+        "command queue entries (power of two, 2..256)",
+    ),
     ("cpu_step_cycles", "cycles per kernel-path step"),
     ("gather_batch", "mmu_gather batch size, pages"),
 ];
@@ -84,6 +88,7 @@ pub fn apply(p: &mut Params, name: &str, v: u64) {
         "ats_cpl_delay" => p.ats_cpl_delay = v,
         "atc_entries" => p.atc_entries = v,
         "iotlb_ways" => p.iotlb_ways = v,
+        "cq_entries" => p.cq_entries = v.clamp(2, 256).next_power_of_two(),
         "cpu_step_cycles" => p.cpu_step_cycles = v.max(1),
         "gather_batch" => p.gather_batch = v.max(1),
         _ => {}
