@@ -76,8 +76,14 @@ extern "C" int sd_vl_printf(const char* fmt, ...) {
         text = small;
     }
     va_end(ap2);
-    fputs(text.c_str(), stderr);
-    if (t_capture && t_capture->size() < kMaxCapture) t_capture->append(text);
+    // Inside sd_step the text goes to the model's buffer only: an error
+    // reaches the host through sd_error_message (and from there its error
+    // report), so a sweep of failing runs does not flood stderr.
+    if (!t_capture) {
+        fputs(text.c_str(), stderr);
+    } else if (t_capture->size() < kMaxCapture) {
+        t_capture->append(text);
+    }
     return n;
 }
 
@@ -118,6 +124,11 @@ extern "C" void sd_free(SdModel* m) {
     delete m;
     // Leave no dangling context behind; the next call sets its own.
     Verilated::threadContextp(nullptr);
+}
+
+extern "C" void sd_set_assertions(SdModel* m, int on) {
+    if (!m) return;
+    m->ctx->assertOn(on != 0);
 }
 
 extern "C" int sd_trace_open(SdModel* m, const char* path) {

@@ -104,6 +104,9 @@ uint64_t sd_cycle(const SdModel* m);
 int sd_trace_open(SdModel* m, const char* path);
 // Flush and close the VCD file; nothing if none is open.
 void sd_trace_close(SdModel* m);
+// Check the SystemVerilog assertions (on after sd_new) or not: off, a run
+// goes on past a broken invariant (to see what the host's checker finds).
+void sd_set_assertions(SdModel* m, int on);
 // Non-zero once an assertion (or $stop / $error) fired.
 int sd_got_error(const SdModel* m);
 // Cycle in which the first error fired (0 if none).

@@ -46,6 +46,10 @@ enum Cmd {
         /// Do not write waves (faster).
         #[arg(long)]
         no_waves: bool,
+        /// Do not check the RTL's SystemVerilog assertions: the run goes on past a
+        /// broken invariant and the checker judges what the device did.
+        #[arg(long)]
+        no_assert: bool,
         /// Where to write `<scenario>-<policy>.vcd` and its `.gtkw`.
         #[arg(long, default_value = "waves")]
         waves_dir: PathBuf,
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
             driver,
             inject,
             no_waves,
+            no_assert,
             waves_dir,
             quiet,
         } => {
@@ -114,6 +119,7 @@ fn main() -> ExitCode {
             if let Some(d) = driver {
                 s.driver = d;
             }
+            s.params.assertions &= !no_assert;
             if let Some(i) = inject {
                 s.inject = i;
             }
@@ -163,6 +169,14 @@ fn main() -> ExitCode {
                     }
                     Err(e) => {
                         eprintln!("shootdown: {e}");
+                        if matches!(
+                            e,
+                            shootdown::sim::RunError::Rtl(
+                                shootdown::rtl::RtlError::Assertion { .. }
+                            )
+                        ) {
+                            eprintln!("shootdown: a protocol assertion of the RTL stopped the run (docs/socket.md, \"Assertions\"); --no-assert runs past it and lets the checker show what the device did");
+                        }
                         return ExitCode::from(2);
                     }
                 }

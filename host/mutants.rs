@@ -1,7 +1,9 @@
 //! `shootdown mutants`: run the bundled scenarios against each injectable
 //! RTL bug (`cfg_inject_i`, docs/socket.md) and report which scenario caught
-//! it (a verdict that differs from `expect`, or an RTL assertion / watchdog
-//! stopping the run) and at which cycle. The correct design must pass all.
+//! it and at which cycle, twice: with the RTL's SystemVerilog assertions
+//! checked (which assertion stopped which run first) and with them off (what
+//! the bug does to the kernel's data: a verdict that differs from `expect`).
+//! The correct design must pass all, with no assertion firing.
 
 use crate::mm::Policy;
 use crate::rtl::INJECT_NAMES;
@@ -18,19 +20,48 @@ use std::process::ExitCode;
 /// so `mutants` leaves them out.
 pub const FAULTS: &[&str] = &["drop-inv-cpl"];
 
+/// The cells that caught one bug in one pass.
+#[derive(Clone, Debug, Default)]
+pub struct Catch {
+    /// (scenario, policy, what it saw) of every catching cell, in cell order.
+    pub cells: Vec<(String, Policy, String)>,
+    /// The cycle of the first violation (or the assertion) in the first
+    /// catching cell.
+    pub first_cycle: Option<u64>,
+}
+
 /// How one bug fared.
 #[derive(Clone, Debug)]
 pub struct MutantRow {
     pub name: &'static str,
     pub bit: u16,
     pub about: &'static str,
-    /// (scenario, policy, what it saw) of every cell that caught it, in cell order.
-    pub caught_by: Vec<(String, Policy, String)>,
-    /// Cells run.
+    /// Cells run in each pass.
     pub cells: usize,
-    /// The cycle of the first violation (or the stopping error) in the first
-    /// catching cell.
-    pub first_cycle: Option<u64>,
+    /// With the RTL's assertions checked: the cells an assertion stopped.
+    pub by_assertion: Catch,
+    /// With the assertions off: the cells whose verdict left `expect` (or
+    /// that could not finish): what the bug does to the kernel's data.
+    pub by_checker: Catch,
+}
+
+impl MutantRow {
+    pub fn caught(&self) -> bool {
+        !self.by_assertion.cells.is_empty() || !self.by_checker.cells.is_empty()
+    }
+}
+
+/// The failed assertion's name in an RTL error message
+/// (`... Assertion failed in TOP.shootdown_top.u_dev.Name_A: ...`).
+pub fn assertion_name(msg: &str) -> Option<&str> {
+    let at = msg.find("Assertion failed in ")? + "Assertion failed in ".len();
+    let path = msg[at..].split([':', ' ']).next()?;
+    path.rsplit('.').next().filter(|n| !n.is_empty())
+}
+
+/// An RTL assertion stopped the cell.
+fn is_assertion(c: &Cell) -> bool {
+    matches!(&c.result, Err(e) if e.contains("[rtl]"))
 }
 
 /// What a catching cell saw.
@@ -38,23 +69,24 @@ fn seen(c: &Cell) -> String {
     match &c.result {
         Ok(o) => verdict_text(&o.verdict),
         Err(e) => {
+            if let Some(name) = assertion_name(e).filter(|_| is_assertion(c)) {
+                return format!("assertion {name}");
+            }
             let mut e = e.lines().next().unwrap_or_default().to_string();
             if e.chars().count() > 60 {
                 e = e.chars().take(57).collect::<String>() + "...";
             }
-            if e.contains("[rtl]") {
-                format!("assertion: {e}")
-            } else {
-                format!("error: {e}")
-            }
+            format!("error: {e}")
         }
     }
 }
 
-/// The first violation's cycle when `file` runs under `policy` with `bit`.
-fn detection_cycle(file: &str, policy: Policy, bit: u16) -> Option<u64> {
+/// The first violation's (or the assertion's) cycle when `file` runs under
+/// `policy` with `bit`.
+fn detection_cycle(file: &str, policy: Policy, bit: u16, assertions: bool) -> Option<u64> {
     let mut s = Scenario::load(std::path::Path::new(file)).ok()?;
     s.inject = bit;
+    s.params.assertions = assertions;
     match run(
         &s,
         &RunOptions {
@@ -74,40 +106,60 @@ fn detection_cycle(file: &str, policy: Policy, bit: u16) -> Option<u64> {
     }
 }
 
-/// Run `files` under every policy, first correct, then with each bug.
+/// The catching cells of one pass.
+fn catch(cells: &[Cell], keep: impl Fn(&Cell) -> bool, bit: u16, assertions: bool) -> Catch {
+    let caught: Vec<&Cell> = cells
+        .iter()
+        .filter(|c| c.status() != Status::AsExpected && keep(c))
+        .collect();
+    Catch {
+        first_cycle: caught
+            .first()
+            .and_then(|c| detection_cycle(&c.file, c.policy, bit, assertions)),
+        cells: caught
+            .iter()
+            .map(|c| (c.scenario.clone(), c.policy, seen(c)))
+            .collect(),
+    }
+}
+
+/// Run `files` under every policy, first correct, then with each bug: once
+/// with the RTL's assertions checked, once without (the checker alone).
 pub fn run_mutants(files: &[PathBuf], jobs: usize) -> (Vec<Cell>, Vec<MutantRow>) {
-    let opts = |inject| SweepOptions {
+    let opts = |inject, assertions| SweepOptions {
         jobs,
         inject: Some(inject),
+        assertions,
         ..SweepOptions::default()
     };
-    let baseline = run_cells(files, &Policy::ALL, &opts(0));
+    let baseline = run_cells(files, &Policy::ALL, &opts(0, true));
     let rows = INJECT_NAMES
         .iter()
         .filter(|(name, ..)| !FAULTS.contains(name))
         .map(|&(name, bit, about)| {
-            let cells = run_cells(files, &Policy::ALL, &opts(bit));
-            let caught: Vec<&Cell> = cells
-                .iter()
-                .filter(|c| c.status() != Status::AsExpected)
-                .collect();
-            let first_cycle = caught
-                .first()
-                .and_then(|c| detection_cycle(&c.file, c.policy, bit));
+            let on = run_cells(files, &Policy::ALL, &opts(bit, true));
+            let off = run_cells(files, &Policy::ALL, &opts(bit, false));
             MutantRow {
                 name,
                 bit,
                 about,
-                caught_by: caught
-                    .iter()
-                    .map(|c| (c.scenario.clone(), c.policy, seen(c)))
-                    .collect(),
-                cells: cells.len(),
-                first_cycle,
+                cells: on.len(),
+                by_assertion: catch(&on, is_assertion, bit, true),
+                by_checker: catch(&off, |_| true, bit, false),
             }
         })
         .collect();
     (baseline, rows)
+}
+
+/// `scenario --notify policy` as `scenario/policy`, and what it saw.
+fn first(c: &Catch, what: bool) -> String {
+    let cycle = c.first_cycle.map_or(String::new(), |n| format!(" @{n}"));
+    match c.cells.first() {
+        Some((s, p, saw)) if what => format!("{saw}{cycle} in {s}/{p}"),
+        Some((s, p, saw)) => format!("{}{cycle} in {s}/{p}", saw.trim_start_matches("assertion ")),
+        None => "-".to_string(),
+    }
 }
 
 /// The mutants table.
@@ -119,7 +171,7 @@ pub fn render(baseline: &[Cell], rows: &[MutantRow]) -> String {
         .count();
     let _ = writeln!(
         o,
-        "correct design: {ok}/{} cells as expected",
+        "correct design: {ok}/{} cells as expected, no assertion fired",
         baseline.len()
     );
     for c in baseline.iter().filter(|c| c.status() != Status::AsExpected) {
@@ -133,25 +185,35 @@ pub fn render(baseline: &[Cell], rows: &[MutantRow]) -> String {
     }
     let _ = writeln!(
         o,
-        "\n{:<20} {:<7} {:<44} {:>8} {:>6}",
-        "bug", "caught", "first caught by", "cycle", "cells"
+        "\n{:<20} {:<6} {:<46} {:<48} {:>11}",
+        "bug",
+        "caught",
+        "assertion (first; assertions on)",
+        "checker (first; assertions off)",
+        "cells a / c"
     );
     for r in rows {
-        let (yes, first) = match r.caught_by.first() {
-            Some((s, p, what)) => ("yes", format!("{s} --notify {p}: {what}")),
-            None => ("NO", "-".to_string()),
-        };
-        let cycle = r.first_cycle.map_or("-".to_string(), |c| c.to_string());
+        let cells = format!(
+            "{}/{} {}/{}",
+            r.by_assertion.cells.len(),
+            r.cells,
+            r.by_checker.cells.len(),
+            r.cells
+        );
         let _ = writeln!(
             o,
-            "{:<20} {:<7} {:<44} {:>8} {:>6}",
+            "{:<20} {:<6} {:<46} {:<48} {:>11}",
             r.name,
-            yes,
-            first,
-            cycle,
-            format!("{}/{}", r.caught_by.len(), r.cells)
+            if r.caught() { "yes" } else { "NO" },
+            first(&r.by_assertion, false),
+            first(&r.by_checker, true),
+            cells
         );
     }
+    let _ = writeln!(
+        o,
+        "(a: cells an RTL assertion stopped; c: cells whose verdict left expect with the assertions off)"
+    );
     let _ = writeln!(o);
     for r in rows {
         let _ = writeln!(
@@ -161,14 +223,16 @@ pub fn render(baseline: &[Cell], rows: &[MutantRow]) -> String {
             r.bit.trailing_zeros(),
             r.about
         );
-        for (s, p, what) in r.caught_by.iter().take(6) {
-            let _ = writeln!(o, "    {s} --notify {p}: {what}");
-        }
-        if r.caught_by.len() > 6 {
-            let _ = writeln!(o, "    ... and {} more cells", r.caught_by.len() - 6);
-        }
-        if r.caught_by.is_empty() {
-            let _ = writeln!(o, "    caught by no scenario here");
+        for (label, c) in [("assertion", &r.by_assertion), ("checker", &r.by_checker)] {
+            for (s, p, what) in c.cells.iter().take(4) {
+                let _ = writeln!(o, "    {label:<9} {s} --notify {p}: {what}");
+            }
+            if c.cells.len() > 4 {
+                let _ = writeln!(o, "    {label:<9} ... and {} more cells", c.cells.len() - 4);
+            }
+            if c.cells.is_empty() {
+                let _ = writeln!(o, "    {label:<9} caught in no scenario here");
+            }
         }
     }
     o
@@ -211,9 +275,21 @@ pub fn main(args: MutantsArgs) -> ExitCode {
     let (baseline, rows) = run_mutants(&files, args.jobs.unwrap_or_else(default_jobs).max(1));
     print!("{}", render(&baseline, &rows));
     let all_ok = baseline.iter().all(|c| c.status() == Status::AsExpected);
-    if all_ok && rows.iter().all(|r| !r.caught_by.is_empty()) {
+    if all_ok && rows.iter().all(MutantRow::caught) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::assertion_name;
+
+    #[test]
+    fn the_assertion_is_named_from_the_runtime_message() {
+        let m = "[rtl] cycle 1722: [1722000] %Error: dev_invq.sv:80: Assertion failed in TOP.shootdown_top.u_dev.u_invq.DrainBeforeCpl_A: 'assert' failed.";
+        assert_eq!(assertion_name(m), Some("DrainBeforeCpl_A"));
+        assert_eq!(assertion_name("[rtl] $stop"), None);
     }
 }

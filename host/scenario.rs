@@ -170,6 +170,10 @@ pub struct Params {
     /// Pages an mmu_gather batch holds before it must flush and free
     /// (before E): see host/mm/zap.rs.
     pub gather_batch: u64,
+    /// Check the RTL's SystemVerilog assertions (default true); false lets a
+    /// run go on past a broken invariant, for the checker to judge
+    /// (`--no-assert`).
+    pub assertions: bool,
     /// ATS invalidation timeout of the IOMMU, cycles (`cfg_ats_timeout_i`;
     /// 0: never time out).
     pub ats_timeout: u64,
@@ -189,6 +193,7 @@ impl Default for Params {
             cpu_step_cycles: 10,
             watchdog_cycles: 200_000,
             gather_batch: 8,
+            assertions: true,
             ats_timeout: 0,
         }
     }

@@ -162,4 +162,36 @@ module atc
   FillOnlyReadable_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     fill_valid_i |-> fill_xlat_i.r);
 
+  // The entries, valid or not, that an Invalidate Request (pv, pasid, range)
+  // names: those of its PASID (any PASID without PV) that overlap its range,
+  // a 2 MiB entry by all its 512 pages (PCIe ATS: the device drops every
+  // translation that overlaps the request), written here without the logic
+  // above; none when `inval` is 0 (which keeps the checks cheap).
+  function automatic logic [Entries-1:0] inval_names(logic inval, logic pv, pasid_t pasid,
+                                                     vpn_t vpn, log2n_t log2n);
+    logic [Entries-1:0] names;
+    names = '0;
+    if (inval) begin
+      for (int unsigned i = 0; i < Entries; i++) begin
+        names[i] = (!pv || pasid_q[i] == pasid) &&
+                   blocks_overlap(vpn_q[i], xlat_log2n(xlat_q[i].is_2m), vpn, log2n);
+      end
+    end
+    return names;
+  endfunction
+
+  // An Invalidate Request is complete: after it no valid entry it names is
+  // left, so a one-page request drops a 2 MiB entry containing the page and
+  // a PASID-specific one every entry of that PASID in the range.
+  InvalComplete_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    inval_valid_i |=> !(|(valid_q & inval_names($past(inval_valid_i), $past(inval_pv_i),
+                                                   $past(inval_pasid_i), $past(inval_vpn_i),
+                                                   $past(inval_log2n_i)))));
+  // ... and exact: an entry only goes invalid through an Invalidate Request
+  // that names it (so a PASID-specific request keeps other PASIDs' entries).
+  InvalOnlyNamed_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    !(|($past(valid_q) & ~valid_q & ~inval_names($past(inval_valid_i), $past(inval_pv_i),
+                                                   $past(inval_pasid_i), $past(inval_vpn_i),
+                                                   $past(inval_log2n_i)))));
+
 endmodule

@@ -236,4 +236,46 @@ module ats_dev
   assign inv_cpl_ready = up_ready_i || inject_i[InjDropInvCpl];
   assign tr_ready      = up_ready_i && !inv_cpl_send;
 
+  // ---------------------------------------------------------------------------
+  // Assertions
+  // ---------------------------------------------------------------------------
+  // Drain rule bookkeeping. Invalidate Requests taken and Invalidate
+  // Completions leaving the queue are numbered in order (the queue is in
+  // order); drain_seq_q is the number of the first Invalidate Request that
+  // overlapped a translation of the access in flight (drain_q), kept until
+  // that access finishes (the DMA engine has one access in flight).
+  logic [7:0] inv_in_seq_q, inv_out_seq_q, drain_seq_q;
+  logic       drain_q;
+  logic       inv_cpl_sent;
+
+  assign inv_cpl_sent = up_valid_o && up_ready_i && (up_msg_o.kind == UpInvCpl);
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : ff_drain
+    if (!rst_ni) begin
+      inv_in_seq_q  <= '0;
+      inv_out_seq_q <= '0;
+      drain_seq_q   <= '0;
+      drain_q       <= 1'b0;
+    end else begin
+      if (inv_valid) begin
+        inv_in_seq_q <= inv_in_seq_q + 8'd1;
+      end
+      if (inv_cpl_valid && inv_cpl_ready) begin
+        inv_out_seq_q <= inv_out_seq_q + 8'd1;
+      end
+      if (acc_done) begin
+        drain_q <= 1'b0;
+      end else if (inv_valid && inflight_hit && !drain_q) begin
+        drain_q     <= 1'b1;
+        drain_seq_q <= inv_in_seq_q;
+      end
+    end
+  end
+
+  // Drain rule (PCIe ATS device rule 2): the Invalidate Completion of a
+  // request that overlaps a translation the access in flight uses (and so
+  // every later one) is sent only once that access has finished.
+  InvCplAfterDrain_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    inv_cpl_sent |-> !(drain_q && inv_out_seq_q == drain_seq_q));
+
 endmodule

@@ -281,4 +281,17 @@ module cmdq
   FenceRspExpected_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     fence_rsp_valid_i |-> state_q == StWriteRsp);
 
+  // The IOFENCE.C at the head completes now: it starts its DATA write (AV)
+  // or the head moves past it (no AV).
+  logic fence_completes;
+  assign fence_completes = (state_q == StExec) && (cmd.func3 == Func3Zero) &&
+                           (cmd.opcode == OpIofence) && (state_d != StExec);
+
+  // Fence ordering: an IOFENCE.C completes only when no ATS.INVAL issued
+  // before it is outstanding: every ITag is free again (its Invalidate
+  // Completion came back, or it timed out). Nothing is issued after the
+  // fence until it has completed, so "every ITag" is "every earlier one".
+  FenceAfterInvCpl_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    fence_completes |-> itag_all_free);
+
 endmodule

@@ -284,5 +284,11 @@ module dev_dma
   // One outstanding memory request: a response only while waiting for one.
   MemRspExpected_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     mem_rsp_valid_i |-> state_q == StMemRsp);
+  // PCIe ATS device rule 3: a Translation Completion that an overlapping
+  // Invalidate Request overtook (retry_q) is discarded: not installed in the
+  // ATC, not used for the access (nor for a fault), and the page is asked
+  // for again.
+  RacingCplDiscarded_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    (cpl_valid_i && retry_q) |-> (!atc_fill_valid_o && state_d == StTrReq));
 
 endmodule

@@ -200,4 +200,39 @@ module iotlb
     end
   end
 
+  // ---------------------------------------------------------------------------
+  // Assertions
+  // ---------------------------------------------------------------------------
+  // The entries, valid or not, that an IOTINVAL.VMA (pv, pasid, av, range)
+  // names: those of its PASID (any PASID without PV) that overlap its range
+  // (any address without AV), a 2 MiB entry by all its 512 pages. The
+  // specification of docs/socket.md ("Command queue"), written here without
+  // the logic above; none when `inval` is 0 (which keeps the checks cheap).
+  function automatic logic [N-1:0] inval_names(logic inval, logic pv, pasid_t pasid, logic av,
+                                               vpn_t vpn, log2n_t log2n);
+    logic [N-1:0] names;
+    names = '0;
+    if (inval) begin
+      for (int unsigned i = 0; i < N; i++) begin
+        names[i] = (!pv || pasid_q[i] == pasid) &&
+                   (!av || blocks_overlap(vpn_q[i], xlat_log2n(xlat_q[i].is_2m), vpn, log2n));
+      end
+    end
+    return names;
+  endfunction
+
+  // IOTINVAL.VMA is complete: after it no valid entry it names is left, so a
+  // one-page invalidation drops a 2 MiB entry containing the page and a
+  // PASID-specific one every entry of that PASID in the range.
+  InvalComplete_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    inval_valid_i |=> !(|(valid_q & inval_names($past(inval_valid_i), $past(inval_pv_i),
+                                                   $past(inval_pasid_i), $past(inval_av_i),
+                                                   $past(inval_vpn_i), $past(inval_log2n_i)))));
+  // ... and exact: an entry only goes invalid through an IOTINVAL.VMA that
+  // names it (so a PASID-specific invalidation keeps other PASIDs' entries).
+  InvalOnlyNamed_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    !(|($past(valid_q) & ~valid_q & ~inval_names($past(inval_valid_i), $past(inval_pv_i),
+                                                   $past(inval_pasid_i), $past(inval_av_i),
+                                                   $past(inval_vpn_i), $past(inval_log2n_i)))));
+
 endmodule

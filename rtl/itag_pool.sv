@@ -6,8 +6,12 @@
 //
 // ATS invalidation timeout (timeout_i, cycles; 0 = never): a busy ITag whose
 // Invalidate Completion has not arrived timeout_i cycles after its
-// allocation is freed and timed_out_o pulses. The ITag is remembered as
-// timed out until its late completion (dropped silently) or its reuse.
+// allocation is freed and timed_out_o pulses. The ITag is then remembered
+// as timed out and is not allocated again until its late completion arrives
+// (and is dropped): reused earlier, that late completion would be taken for
+// the new request's and complete it (and its fence) too soon. A device that
+// never answers thus keeps its ITags; once all are, the queue stalls (the
+// device must be reset, which is not modelled).
 
 module itag_pool
   import shootdown_pkg::*;
@@ -41,13 +45,13 @@ module itag_pool
   always_comb begin : comb_lowest_free
     alloc_itag_o = '0;
     for (int i = int'(Size) - 1; i >= 0; i--) begin
-      if (!busy_q[i]) begin
+      if (!busy_q[i] && !stale_q[i]) begin
         alloc_itag_o = itag_t'(i);
       end
     end
   end
 
-  assign any_free_o = |(~busy_q & Usable);
+  assign any_free_o = |(~busy_q & ~stale_q & Usable);
   assign all_free_o  = !(|busy_q);
   assign timed_out_o = |expire;
 
@@ -91,7 +95,7 @@ module itag_pool
   // Assertions
   // ---------------------------------------------------------------------------
   // No Invalidate Completion for a free ITag (a timed-out ITag's late
-  // completion is expected and dropped).
+  // completion is expected and dropped; the ITag is not reused before).
   FreeOnlyBusy_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     free_i |-> (busy_q[free_itag_i] || stale_q[free_itag_i]));
   // No allocation when every ITag is busy.

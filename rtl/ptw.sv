@@ -385,4 +385,30 @@ module ptw
   StartWhenIdle_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     start_i |-> state_q == StIdle);
 
+  // The PSC's valid bits and PASIDs, and its valid entries of a PASID (of
+  // every PASID without pv).
+  logic   [PscEntries-1:0] psc_valid;
+  pasid_t [PscEntries-1:0] psc_pasid;
+
+  always_comb begin : comb_psc_fields
+    for (int unsigned i = 0; i < PscEntries; i++) begin
+      psc_valid[i] = psc_q[i].valid;
+      psc_pasid[i] = psc_q[i].pasid;
+    end
+  end
+
+  function automatic logic [PscEntries-1:0] psc_valid_of(logic pv, pasid_t pasid);
+    logic [PscEntries-1:0] of;
+    for (int unsigned i = 0; i < PscEntries; i++) begin
+      of[i] = psc_valid[i] && (!pv || psc_pasid[i] == pasid);
+    end
+    return of;
+  endfunction
+
+  // IOTINVAL.VMA empties the PSC of its PASID (all of it without PV),
+  // whatever its address or range: after it no valid entry of that PASID is
+  // left, since the CPU may have changed any non-leaf entry.
+  PscInvalidated_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    inval_valid_i |=> !(|psc_valid_of($past(inval_pv_i), $past(inval_pasid_i))));
+
 endmodule

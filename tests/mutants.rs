@@ -17,6 +17,7 @@ fn caught(bug: &str, scenario: &str, policy: Policy) -> bool {
     )
     .unwrap();
     s.inject = inject_bits(&[bug]).unwrap();
+    s.params.assertions = false; // the checker alone
     match run(
         &s,
         &RunOptions {
@@ -53,10 +54,27 @@ fn the_mutants_table_over_the_bundled_scenarios() {
     assert_eq!(rows.len(), 6, "every injectable bug but the device fault");
     for r in &rows {
         let name = &r.name;
-        assert!(!r.caught_by.is_empty(), "{name} caught");
         assert!(
-            r.first_cycle.is_some(),
+            !r.by_checker.cells.is_empty(),
+            "{name} caught by the checker alone"
+        );
+        assert!(
+            r.by_checker.first_cycle.is_some(),
             "{name}: the detection cycle is known"
         );
+        // With the assertions on, a protocol assertion stops a run first.
+        assert!(
+            r.by_assertion
+                .cells
+                .iter()
+                .all(|(_, _, saw)| saw.starts_with("assertion ") && saw.ends_with("_A")),
+            "{name}: {:?}",
+            r.by_assertion.cells
+        );
+        assert!(
+            !r.by_assertion.cells.is_empty(),
+            "{name} stops on an assertion"
+        );
+        assert!(r.by_assertion.first_cycle.is_some(), "{name}");
     }
 }

@@ -41,12 +41,27 @@ struct Race {
 
 /// A device read misses the ATC; once its walk is done and the Completion
 /// (old translation) is on its way, the CPU changes the leaf PTE to a new
-/// frame and invalidates (IOTINVAL.VMA, ATS.INVAL, IOFENCE.C).
+/// frame and invalidates (IOTINVAL.VMA, ATS.INVAL, IOFENCE.C). The RTL
+/// assertions are off with a bug injected (the run goes on past it); the
+/// correct design's run fires none.
 fn run(delay: u16, inject: u16) -> Race {
+    let (race, fired) = run_checked(delay, inject, inject == 0);
+    assert_eq!(fired, None, "the correct design fires no assertion");
+    race
+}
+
+/// [`run`] with the assertions on (recorded, not fatal) if `checks`: also
+/// the first that fired.
+fn run_checked(delay: u16, inject: u16, checks: bool) -> (Race, Option<Fired>) {
     let mut s = Sim::with_cfg(2, LAT, |p| {
         p.cfg_ats_cpl_delay = delay;
         p.cfg_inject = inject;
     });
+    if checks {
+        s.record_assertions();
+    } else {
+        s.set_assertions(false);
+    }
     s.map_4k(PASID, VA, OLD_PA, true);
     let pte = s.leaf_addr(PASID, VA, 0);
     s.set_probe(0, PASID, VA);
@@ -86,13 +101,14 @@ fn run(delay: u16, inject: u16) -> Race {
         .iter()
         .filter(|a| a.addr == pte && !a.write && !a.cas)
         .count();
-    Race {
+    let race = Race {
         pa: r.pa,
         atc: s.probe(0)[1].map(|e| e.ppn),
         walks,
         done: r.cycle,
         fence,
-    }
+    };
+    (race, s.fired())
 }
 
 #[test]
@@ -124,6 +140,23 @@ fn delay_on_with_cache_racing_cpl_the_atc_keeps_the_stale_translation() {
     assert_eq!(r.walks, 1, "installed, no second request: {r:?}");
     assert_eq!(r.pa, OLD_PA, "the read uses the old translation");
     assert_eq!(r.atc, Some(OLD_PA >> 12), "the ATC holds the stale one");
+}
+
+#[test]
+fn delay_on_with_cache_racing_cpl_racing_cpl_discarded_fires() {
+    let (r, fired) = run_checked(DELAY, Inject::CACHE_RACING_CPL, true);
+    let f = fired.expect("RacingCplDiscarded_A fired");
+    eprintln!("cache-racing-cpl (delay {DELAY}): {f:?}, {r:?}");
+    assert!(f.names("u_dma.RacingCplDiscarded_A"), "{f:?}");
+    assert!(
+        r.fence < f.cycle && f.cycle < r.done,
+        "the overtaken Completion arrives after the fence: {f:?} {r:?}"
+    );
+    for (delay, inject) in [(DELAY, 0), (0, 0), (0, Inject::CACHE_RACING_CPL)] {
+        // the correct design, and the bug without a race: nothing fires
+        let (_, fired) = run_checked(delay, inject, true);
+        assert_eq!(fired, None, "delay {delay} inject {inject:#x}");
+    }
 }
 
 /// Cycles from submitting a read of a fresh page to its response.

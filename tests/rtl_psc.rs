@@ -3,7 +3,8 @@
 //! 4 KiB page of the same 2 MiB region reads only the PTE; every
 //! IOTINVAL.VMA of the PASID drops it; a walk restarted after a lost A/D
 //! compare-and-swap bypasses it; with `psc-not-invalidated` a replaced PD
-//! table pointer stays cached and the device reads the old frame.
+//! table pointer stays cached and the device reads the old frame (the RTL
+//! assertions off), or, assertions on, `u_ptw.PscInvalidated_A` fires.
 
 mod common;
 use common::*;
@@ -104,9 +105,11 @@ fn a_2m_leaf_is_not_cached() {
 }
 
 /// Warm the PSC for the region of `va`, send `cmds`, then read a new page
-/// of that region: the walk reads it cost.
+/// of that region: the walk reads it cost. An injected bug's run has the
+/// RTL assertions off, to go on past the invariant it breaks.
 fn cost_after(inject: u16, cmds: &[[u64; 2]]) -> usize {
     let mut s = Sim::with_inject(3, 4, inject);
+    s.set_assertions(inject == 0);
     let va = 0x2000_0000;
     for i in 0..3 {
         s.map_4k(PASID, va + i * 0x1000, 0x6000_0000 + i * 0x1000, true);
@@ -146,11 +149,27 @@ fn psc_not_invalidated_iotinval_vma_keeps_the_psc() {
 /// Warm the PSC with `va`'s region (old PT page), then the CPU points the
 /// PD entry at a new PT page mapping `va` to a new frame and shoots down
 /// (IOTINVAL.VMA, ATS.INVAL, IOFENCE.C). Returns the device's next read of
-/// `va` and the walk reads it cost.
+/// `va` and the walk reads it cost, with the RTL assertions off.
 fn replaced_pd_run(inject: u16) -> (DevRsp, usize) {
+    let (r, cost, _) = replaced_pd_run_checked(inject, false);
+    (r, cost)
+}
+
+/// [`replaced_pd_run`] with the assertions on if `checks` (the first failure
+/// recorded: returned with the cycles the shootdown was submitted and the
+/// queue drained).
+fn replaced_pd_run_checked(
+    inject: u16,
+    checks: bool,
+) -> (DevRsp, usize, Option<(Fired, u64, u64)>) {
     let va = 0x3000_0000;
     let (old_pa, new_pa) = (0x1_0000_0000u64, 0x2_0000_0000u64);
     let mut s = Sim::with_inject(3, 6, inject);
+    if checks {
+        s.record_assertions();
+    } else {
+        s.set_assertions(false);
+    }
     s.map_4k(PASID, va, old_pa, true);
     s.write64(old_pa, 0x01d);
     s.write64(new_pa, 0x2e3);
@@ -164,15 +183,19 @@ fn replaced_pd_run(inject: u16) -> (DevRsp, usize) {
     );
     let pd = s.leaf_addr(PASID, va, 1);
     s.write64(pd, new_pt | P | RW | US);
+    let t0 = s.cycle();
     shootdown(&mut s, PASID, va);
-    read_cost(&mut s, 2, PASID, va)
+    let t1 = s.cycle();
+    let (r, cost) = read_cost(&mut s, 2, PASID, va);
+    (r, cost, s.fired().map(|f| (f, t0, t1)))
 }
 
 #[test]
 fn a_replaced_pd_table_pointer_is_walked_after_the_shootdown() {
-    let (r, cost) = replaced_pd_run(0);
+    let (r, cost, fired) = replaced_pd_run_checked(0, true);
     assert_eq!(cost, FULL_WALK, "the PSC was dropped");
     assert_eq!((r.pa, r.rdata), (0x2_0000_0000, 0x2e3), "the new frame");
+    assert_eq!(fired, None, "no assertion fires");
 }
 
 #[test]
@@ -180,6 +203,20 @@ fn psc_not_invalidated_the_device_reads_the_old_frame_through_the_old_table() {
     let (r, cost) = replaced_pd_run(psc_not_invalidated());
     assert_eq!(cost, 1, "stale PSC hit: the old PT's PTE only");
     assert_eq!((r.pa, r.rdata), (0x1_0000_0000, 0x01d), "the old frame");
+}
+
+#[test]
+fn psc_not_invalidated_fires_psc_invalidated_after_the_iotinval_vma() {
+    let (_, _, fired) = replaced_pd_run_checked(psc_not_invalidated(), true);
+    let (f, t0, t1) = fired.expect("PscInvalidated_A fired");
+    eprintln!("psc-not-invalidated: {f:?}, shootdown {t0}..{t1}");
+    assert!(f.names("u_ptw.PscInvalidated_A"), "{f:?}");
+    assert!(
+        t0 < f.cycle && f.cycle < t1,
+        "in the shootdown, before the stale walk: {f:?}"
+    );
+    let (_, _, fired) = replaced_pd_run_checked(0, true);
+    assert_eq!(fired, None, "the correct design: none");
 }
 
 /// A walk that hits the PSC loses its A/D compare-and-swap because the CPU

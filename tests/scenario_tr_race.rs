@@ -52,6 +52,7 @@ fn the_overtaken_completion_is_discarded_and_the_read_faults() {
 fn a_device_that_caches_the_overtaken_completion_reads_a_freed_frame() {
     let mut s = scenario();
     s.inject = Inject::CACHE_RACING_CPL;
+    s.params.assertions = false; // what the bug does, past its assertion
     for p in Policy::ALL {
         let r = run_it(&s, p);
         assert_eq!(
@@ -68,6 +69,22 @@ fn a_device_that_caches_the_overtaken_completion_reads_a_freed_frame() {
             read.value
         );
     }
+}
+
+#[test]
+fn with_assertions_on_the_racing_completion_assertion_stops_the_run() {
+    let mut s = scenario();
+    s.inject = Inject::CACHE_RACING_CPL;
+    let e = run(
+        &s,
+        &RunOptions {
+            policy: Policy::Seed,
+            waves: None,
+        },
+    )
+    .expect_err("an assertion stops the run");
+    let msg = e.to_string();
+    assert!(msg.contains("RacingCplDiscarded_A"), "{msg}");
 }
 
 #[test]

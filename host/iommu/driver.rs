@@ -53,6 +53,9 @@ pub struct DriverStats {
     /// ATS invalidation timeouts (`cq_err` bit 1, `cmd_to`) seen and
     /// cleared while spinning on a fence.
     pub ats_timeouts: u64,
+    /// Parts submitted again after a timeout (Intel's `qi_submit_sync`
+    /// restarts after an Invalidation Time-out Error).
+    pub restarts: u64,
 }
 
 /// A flush in progress: the owner, and the DATA of the flush's last fence.
@@ -76,6 +79,8 @@ struct Active {
     written: usize,
     /// The fence of `part` is in the ring.
     fenced: bool,
+    /// An ATS invalidation of `part` timed out.
+    timed_out: bool,
 }
 
 pub struct SvaDriver {
@@ -196,6 +201,7 @@ impl SvaDriver {
             part: 0,
             written: 0,
             fenced: false,
+            timed_out: false,
         });
         self.advance(m)?;
         Ok(Some(ticket))
@@ -248,9 +254,17 @@ impl SvaDriver {
     /// `CMD_ILL`, `CQMF`) writes the value back to clear the flags and warns
     /// ("Command queue error: ... tout: %d"); nothing else is recovered, so
     /// the fence then completes. Here: count it, clear it, keep spinning.
-    fn check_cmd_to(&mut self, m: &mut Machine) {
+    /// AMD (an IOTLB_INV_TIMEOUT event; the completion wait finishes) and
+    /// ARM SMMUv3 (`arm_smmu_cmdq_skip_err` on CERROR_ATC_INV_SYNC acks
+    /// the error and the SMMU repeats the CMD_SYNC, which then completes)
+    /// go on the same way. Intel differs: `qi_check_fault` on ITE clears it,
+    /// marks the pending wait descriptors aborted and returns -EAGAIN, and
+    /// `qi_submit_sync` restarts, submitting the same descriptors again
+    /// (drivers/iommu/intel/dmar.c): see [`SvaDriver::advance_active`].
+    fn check_cmd_to(&mut self, m: &mut Machine, a: &mut Active) {
         if m.cq_err() & CQ_ERR_CMD_TO != 0 && self.cleared_at != Some(m.cycle()) {
             self.stats.ats_timeouts += 1;
+            a.timed_out = true;
             m.clear_cq_err();
             // the clear takes effect at the next tick: count once per cycle
             self.cleared_at = Some(m.cycle());
@@ -315,9 +329,20 @@ impl SvaDriver {
                 .read(self.completion_pa)
                 .is_ok_and(|w| w.value == u64::from(a.data[a.part]));
             if !done {
-                self.check_cmd_to(m);
+                self.check_cmd_to(m, a);
                 return Ok(false);
             }
+            if a.timed_out && matches!(self.kind, DriverKind::Intel) {
+                // -EAGAIN: submit this part again (same DATA; the word is
+                // cleared before its commands are rewritten). A device that
+                // never answers keeps the CPU here for good, as in Linux.
+                self.stats.restarts += 1;
+                a.timed_out = false;
+                a.written = 0;
+                a.fenced = false;
+                continue;
+            }
+            a.timed_out = false;
             a.part += 1;
             a.written = 0;
             a.fenced = false;

@@ -142,6 +142,8 @@ extern "C" {
     pub fn sd_trace_open(m: *mut SdModel, path: *const c_char) -> c_int;
     /// Flush and close the VCD file, if any.
     pub fn sd_trace_close(m: *mut SdModel);
+    /// Check the SystemVerilog assertions (`on` != 0, the default) or not.
+    pub fn sd_set_assertions(m: *mut SdModel, on: c_int);
     /// Non-zero once an assertion, `$stop` or `$error` fired.
     pub fn sd_got_error(m: *const SdModel) -> c_int;
     /// Cycle of the first error (0 if none).

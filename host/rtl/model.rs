@@ -3,7 +3,7 @@
 
 use super::ffi;
 use super::ports::{PortsIn, PortsOut};
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, c_int, CString};
 use std::mem::size_of;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
@@ -114,6 +114,14 @@ impl Model {
         // the shim keeps no pointer to either after returning.
         unsafe { ffi::sd_step(self.raw.as_ptr(), inp, &mut self.out) };
         &self.out
+    }
+
+    /// Check the RTL's SystemVerilog assertions (the default) or not. Off,
+    /// a run goes on past a broken invariant, so the host's checker can show
+    /// what the bug does to the kernel's data.
+    pub fn set_assertions(&mut self, on: bool) {
+        // SAFETY: `raw` is a live model owned by `self`.
+        unsafe { ffi::sd_set_assertions(self.raw.as_ptr(), c_int::from(on)) };
     }
 
     /// The outputs of the last step.

@@ -27,6 +27,9 @@ pub struct MachineParams {
     /// Bug-injection bits driven on `cfg_inject_i` (docs/socket.md "Bug
     /// injection", [`crate::rtl::INJECT_NAMES`]); 0 is the correct design.
     pub inject: u16,
+    /// Check the RTL's SystemVerilog assertions (off: a run goes on past a
+    /// broken invariant, for the checker to judge).
+    pub assertions: bool,
     /// ATS invalidation timeout in cycles driven on `cfg_ats_timeout_i`
     /// (saturated to 32 bits); 0 = never time out.
     pub ats_timeout: u64,
@@ -52,6 +55,7 @@ impl Default for MachineParams {
             iommu_mem_latency: 0,
             ats_latency: 150,
             inject: 0,
+            assertions: true,
             ats_timeout: 0,
             ats_cpl_delay: 0,
             atc_entries: 0,
@@ -176,6 +180,7 @@ impl Machine {
 
     /// Program the configuration ports and hold reset for a few cycles.
     pub fn reset(&mut self, layout: IommuLayout) {
+        self.model.set_assertions(self.params.assertions);
         self.inp.cfg_cq_base = layout.cq_base;
         self.inp.cfg_cq_log2n = layout.cq_log2n;
         self.inp.cfg_pasid_table = layout.pasid_table;

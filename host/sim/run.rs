@@ -249,6 +249,7 @@ impl<'s> Sim<'s> {
             atc_entries: p.atc_entries,
             iotlb_ways: p.iotlb_ways,
             inject: s.inject,
+            assertions: p.assertions,
             ats_timeout: p.ats_timeout,
         });
         let cq = m.mem.alloc().map_err(setup)?;
@@ -938,6 +939,13 @@ impl<'s> Sim<'s> {
                             why.push(format!("dev{d} has no response to '{}'", e.text));
                         }
                     }
+                }
+                let st = self.k.driver.stats;
+                if st.ats_timeouts > 0 {
+                    why.push(format!(
+                        "the IOMMU driver saw {} ATS invalidation timeouts and submitted {} parts again",
+                        st.ats_timeouts, st.restarts
+                    ));
                 }
                 return Err(self.err(
                     line,

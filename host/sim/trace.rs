@@ -235,6 +235,9 @@ impl HostSignals {
                 rtl("shootdown_top.u_dev.inv_cpl_valid", 1),
                 rtl("shootdown_top.u_dev.tr_valid", 1),
                 rtl("shootdown_top.u_dev.tr_vpn", 36),
+                rtl("shootdown_top.link_cpl_valid_q", 1),
+                rtl("shootdown_top.cpl_out_valid", 1),
+                rtl("shootdown_top.u_dev.u_dma.retry_q", 1),
                 rtl("shootdown_top.u_dev.u_dma.state_q", 3),
             ],
         });

@@ -171,6 +171,9 @@ pub struct SweepOptions {
     pub inject: Option<u16>,
     /// Parameter overrides (`--param`), applied to every scenario.
     pub params: Vec<(String, u64)>,
+    /// Check the RTL's assertions (false: `--no-assert`, every run goes on
+    /// past a broken invariant and the checker judges it).
+    pub assertions: bool,
 }
 
 impl Default for SweepOptions {
@@ -183,6 +186,7 @@ impl Default for SweepOptions {
             driver: None,
             inject: None,
             params: Vec::new(),
+            assertions: true,
         }
     }
 }
@@ -251,6 +255,7 @@ pub fn run_cells(files: &[PathBuf], policies: &[Policy], opts: &SweepOptions) ->
             if let Some(i) = opts.inject {
                 s.inject = i;
             }
+            s.params.assertions &= opts.assertions;
             for (n, v) in &opts.params {
                 space::apply(&mut s.params, n, *v);
             }
@@ -475,7 +480,8 @@ pub struct SweepArgs {
     #[arg(long, value_parser = parse_driver, value_name = "DRIVER", conflicts_with = "merge")]
     pub driver: Option<DriverKind>,
     /// Vary a runtime parameter: NAME=V1,V2,.. (repeatable; every combination runs).
-    /// NAME: ats_latency, mem_latency, dev_mem_latency, cpu_step_cycles, gather_batch.
+    /// NAME: ats_latency, mem_latency, dev_mem_latency, iommu_mem_latency, ats_cpl_delay,
+    /// atc_entries, iotlb_ways, cq_entries, cpu_step_cycles, gather_batch.
     /// Prints the worst window and the fence cost per point instead of the cell table.
     #[arg(long = "param", value_parser = space::parse_param, value_name = "NAME=V1,V2", conflicts_with_all = ["merge", "shard"])]
     pub param: Vec<space::ParamRange>,
@@ -485,6 +491,10 @@ pub struct SweepArgs {
     /// Inject RTL bugs into every run, comma-separated (`shootdown mutants --list` names them).
     #[arg(long, value_parser = parse_inject, value_name = "BUG[,BUG...]", conflicts_with = "merge")]
     pub inject: Option<u16>,
+    /// Do not check the RTL's SystemVerilog assertions: runs go on past a
+    /// broken invariant and the checker judges what the device did.
+    #[arg(long, conflicts_with = "merge")]
+    pub no_assert: bool,
 }
 
 /// clap's parser for `--inject`: comma-separated bug names.
@@ -537,6 +547,7 @@ pub fn main(args: SweepArgs) -> ExitCode {
             driver: args.driver,
             inject: args.inject,
             params: Vec::new(),
+            assertions: !args.no_assert,
         };
         if !args.param.is_empty() {
             let points = space::run_space(&files, &policies, &args.param, &opts);

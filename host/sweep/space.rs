@@ -34,10 +34,7 @@ pub const SPACE_PARAMS: &[(&str, &str)] = &[
         "iotlb_ways",
         "IOTLB ways in use per set (0: all the build has)",
     ),
-    (
-        "cq_entries",
-        "command queue entries (power of two, 2..256)",
-    ),
+    ("cq_entries", "command queue entries (power of two, 2..256)"),
     ("cpu_step_cycles", "cycles per kernel-path step"),
     ("gather_batch", "mmu_gather batch size, pages"),
 ];

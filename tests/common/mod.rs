@@ -3,7 +3,7 @@
 //! device requests with a watchdog.
 #![allow(dead_code)]
 
-use shootdown::rtl::{decode_probe, Model, PortsIn, PortsOut, ProbeEntry};
+use shootdown::rtl::{decode_probe, Model, PortsIn, PortsOut, ProbeEntry, RtlError};
 use std::collections::{HashMap, VecDeque};
 
 pub const CQ_BASE: u64 = 0x10_0000;
@@ -82,6 +82,25 @@ pub struct Sim {
     pub before_cas: VecDeque<(u64, u64)>,
     next_frame: u64,
     tail: u32,
+    /// Record a failed RTL assertion instead of panicking on it
+    /// ([`Sim::record_assertions`]).
+    record_assertions: bool,
+}
+
+/// A failed RTL assertion: the cycle it fired in and the runtime message,
+/// which names it by instance path (`... Assertion failed in
+/// TOP.shootdown_top.u_iommu.u_iotlb.InvalComplete_A: 'assert' failed.`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fired {
+    pub cycle: u64,
+    pub message: String,
+}
+
+impl Fired {
+    /// Does the message name `assertion` (e.g. `"u_iotlb.InvalComplete_A"`)?
+    pub fn names(&self, assertion: &str) -> bool {
+        self.message.contains(&format!("{assertion}:"))
+    }
 }
 
 impl Sim {
@@ -126,6 +145,7 @@ impl Sim {
             before_cas: VecDeque::new(),
             next_frame: PT_POOL,
             tail: 0,
+            record_assertions: false,
         };
         s.inp.cfg_cq_base = CQ_BASE;
         s.inp.cfg_cq_log2n = CQ_LOG2N;
@@ -171,6 +191,30 @@ impl Sim {
         self.step();
     }
 
+    /// Check the RTL's SystemVerilog assertions (on after [`Sim::new`]) or
+    /// not: off, a run with an injected bug goes on past the invariant it
+    /// breaks, so a test can look at what the bug does.
+    pub fn set_assertions(&mut self, on: bool) {
+        self.model.set_assertions(on);
+    }
+
+    /// Keep the assertions on but do not panic when one fails: the run goes
+    /// on (the model's behaviour does not depend on them) and
+    /// [`Sim::fired`] tells which failed first, and when.
+    pub fn record_assertions(&mut self) {
+        self.model.set_assertions(true);
+        self.record_assertions = true;
+    }
+
+    /// The first assertion failure of the run (the failures of that cycle,
+    /// if several), or None.
+    pub fn fired(&self) -> Option<Fired> {
+        match self.model.error()? {
+            RtlError::Assertion { cycle, message } => Some(Fired { cycle, message }),
+            e => panic!("not an assertion: {e}"),
+        }
+    }
+
     /// Software's write-1-to-clear of `cq_err` bits 1:0: drive
     /// `cq_err_clear_i` for one cycle.
     pub fn clear_cq_err(&mut self) {
@@ -201,8 +245,10 @@ impl Sim {
             }
         }
         self.out = *self.model.step(&self.inp);
-        if let Some(e) = self.model.error() {
-            panic!("{e}");
+        if !self.record_assertions {
+            if let Some(e) = self.model.error() {
+                panic!("{e}");
+            }
         }
         self.serve();
         if self.out.dev_rsp_valid != 0 {
