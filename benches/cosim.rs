@@ -21,19 +21,30 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("shootdown_bench_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
 
-    // The ceiling: the model alone, one FFI call per cycle, idle inputs.
-    let mut m = Model::new();
-    let mut inp = PortsIn::default();
-    m.reset(4);
-    inp.rst_ni = 1;
-    inp.cfg_ats_latency = 150;
-    let n = 2_000_000u64;
-    let t = Instant::now();
-    for _ in 0..n {
-        m.step(&inp);
-    }
-    let bare = n as f64 / t.elapsed().as_secs_f64();
+    // The ceiling: the model alone, one FFI call per cycle, idle inputs;
+    // then the same with the SystemVerilog assertions off (their cost).
+    let bare_model = |assertions: bool| {
+        let mut m = Model::new();
+        m.set_assertions(assertions);
+        let mut inp = PortsIn::default();
+        m.reset(4);
+        inp.rst_ni = 1;
+        inp.cfg_ats_latency = 150;
+        let n = 2_000_000u64;
+        let t = Instant::now();
+        for _ in 0..n {
+            m.step(&inp);
+        }
+        n as f64 / t.elapsed().as_secs_f64()
+    };
+    let bare = bare_model(true);
     println!("bare model, idle inputs: {:>10.0} cycles/s", bare);
+    let unchecked = bare_model(false);
+    println!(
+        "bare model, assertions off: {:>7.0} cycles/s (assertions cost {:.1} %)",
+        unchecked,
+        100.0 * (1.0 - bare / unchecked)
+    );
 
     for waves in [false, true] {
         for p in Policy::ALL {
