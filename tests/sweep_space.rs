@@ -42,3 +42,37 @@ fn windows_and_fence_cost_grow_with_the_ats_latency() {
         "two panels, four policies"
     );
 }
+
+/// ATC entries in use are a run-time input: one entry hides thp-cow's
+/// end-only order violation (B's read evicts A's 2 MiB entry, and the
+/// generic driver's 2 MiB flush of B drops the whole PASID from the IOTLB),
+/// while cow's stays (A's 4 KiB IOTLB entry still serves the stale read).
+/// The plot draws one dash pattern per value of the second parameter.
+#[test]
+fn a_one_entry_atc_hides_the_thp_order_violation_and_the_plot_has_a_line_per_slice() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let files = [dir.join("cow.yaml"), dir.join("thp-cow.yaml")];
+    let opts = SweepOptions {
+        jobs: 2,
+        ..SweepOptions::default()
+    };
+    let ranges = [
+        parse_param("atc_entries=1,8").unwrap(),
+        parse_param("ats_latency=50,150,400").unwrap(),
+    ];
+    let points = run_space(&files, &[Policy::EndOnly], &ranges, &opts);
+    assert_eq!(points.len(), 6);
+    for p in &points {
+        let atc = p.values[0].1;
+        let (_, _, _, off) = p.per_policy[0];
+        assert_eq!(off, usize::from(atc == 1), "{:?}", p.values);
+    }
+    let svg = render_svg(&points);
+    assert_eq!(
+        svg.matches("<polyline").count(),
+        2 * 3,
+        "2 panels x 3 slices x 1 policy"
+    );
+    assert!(svg.contains("ats_latency=400"));
+    assert_eq!(svg.matches("stroke-dasharray=\"6,3\"").count(), 2 + 2);
+}

@@ -203,29 +203,50 @@ pub fn render_space(points: &[Point]) -> String {
 
 const COLORS: [&str; 4] = ["#1f77b4", "#2ca02c", "#9467bd", "#d62728"];
 
+/// Dash patterns telling apart the slices of the other parameters.
+const DASHES: [&str; 4] = ["", "6,3", "2,3", "8,3,2,3"];
+
 /// An SVG with two panels over the first parameter: the worst window and the
-/// fence spin cost, one line per policy (other parameters at their first value).
+/// fence spin cost, one line per policy (colour) and per combination of the
+/// other parameters (dash pattern, up to four; further ones are left out
+/// and the legend says so), with a legend beside each panel.
 pub fn render_svg(points: &[Point]) -> String {
     let mut s = String::new();
     let Some(first) = points.first() else {
         return s;
     };
     let xname = first.values.first().map_or("point", |(n, _)| n.as_str());
-    // The points along the first parameter, the others at their first value.
     let rest = |p: &Point| p.values.iter().skip(1).map(|(_, v)| *v).collect::<Vec<_>>();
-    let base = rest(first);
-    let line: Vec<&Point> = points.iter().filter(|p| rest(p) == base).collect();
-    let xs: Vec<u64> = line
+    let mut slices: Vec<Vec<u64>> = Vec::new();
+    for p in points {
+        if !slices.contains(&rest(p)) {
+            slices.push(rest(p));
+        }
+    }
+    let shown = slices.len().min(DASHES.len());
+    let mut xs: Vec<u64> = points
         .iter()
         .map(|p| p.values.first().map_or(0, |v| v.1))
         .collect();
-    let (w, h, pad) = (640.0, 260.0, 50.0);
+    xs.sort_unstable();
+    xs.dedup();
+    let (w, h, pad, legend) = (760.0, 280.0, 50.0, 190.0);
     let _ = writeln!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{}" font-family="sans-serif" font-size="11">"#,
         2.0 * h + 20.0
     );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let slice_name = |v: &[u64]| {
+        first
+            .values
+            .iter()
+            .skip(1)
+            .zip(v)
+            .map(|((n, _), v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     for (panel, (title, pick)) in [
         ("worst stale window (cycles)", 1usize),
         ("fence spin (CPU cycles, summed)", 2usize),
@@ -234,22 +255,28 @@ pub fn render_svg(points: &[Point]) -> String {
     .enumerate()
     {
         let y0 = panel as f64 * (h + 20.0);
-        let ys: Vec<Vec<u64>> = line
+        let metric = |p: &Point, k: usize| {
+            let t = &p.per_policy[k];
+            if pick == 1 {
+                t.1
+            } else {
+                t.2
+            }
+        };
+        let ymax = points
             .iter()
-            .map(|p| {
-                p.per_policy
-                    .iter()
-                    .map(|t| if pick == 1 { t.1 } else { t.2 })
-                    .collect()
-            })
-            .collect();
-        let ymax = ys.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+            .filter(|p| slices[..shown].contains(&rest(p)))
+            .flat_map(|p| (0..p.per_policy.len()).map(move |k| metric(p, k)))
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64;
         let (xmin, xmax) = (
-            *xs.iter().min().unwrap_or(&0) as f64,
-            *xs.iter().max().unwrap_or(&1) as f64,
+            *xs.first().unwrap_or(&0) as f64,
+            *xs.last().unwrap_or(&1) as f64,
         );
         let xspan = (xmax - xmin).max(1.0);
-        let px = |x: u64| pad + (x as f64 - xmin) / xspan * (w - 2.0 * pad);
+        let right = w - legend;
+        let px = |x: u64| pad + (x as f64 - xmin) / xspan * (right - 2.0 * pad);
         let py = |y: u64| y0 + h - pad + 10.0 - (y as f64 / ymax) * (h - 2.0 * pad);
         let _ = writeln!(
             s,
@@ -260,7 +287,7 @@ pub fn render_svg(points: &[Point]) -> String {
             s,
             r#"<line x1="{pad}" y1="{}" x2="{}" y2="{}" stroke="black"/>"#,
             py(0),
-            w - pad,
+            right - pad,
             py(0)
         );
         let _ = writeln!(
@@ -271,11 +298,17 @@ pub fn render_svg(points: &[Point]) -> String {
         );
         let _ = writeln!(
             s,
-            r#"<text x="4" y="{}">{}</text>"#,
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+            pad - 4.0,
             py(ymax as u64) + 4.0,
             ymax as u64
         );
-        let _ = writeln!(s, r#"<text x="4" y="{}">0</text>"#, py(0) + 4.0);
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="end">0</text>"#,
+            pad - 4.0,
+            py(0) + 4.0
+        );
         for x in &xs {
             let _ = writeln!(
                 s,
@@ -284,32 +317,76 @@ pub fn render_svg(points: &[Point]) -> String {
                 py(0) + 14.0
             );
         }
-        for (k, (pol, ..)) in first.per_policy.iter().enumerate() {
-            let color = COLORS[k % COLORS.len()];
-            let pts: Vec<String> = xs
-                .iter()
-                .zip(&ys)
-                .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(y[k])))
-                .collect();
-            let _ = writeln!(
-                s,
-                r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
-                pts.join(" ")
-            );
-            for (x, y) in xs.iter().zip(&ys) {
+        for (d, slice) in slices.iter().take(shown).enumerate() {
+            let line: Vec<&Point> = points.iter().filter(|p| rest(p) == *slice).collect();
+            for (k, _) in first.per_policy.iter().enumerate() {
+                let color = COLORS[k % COLORS.len()];
+                let pts: Vec<(f64, f64)> = line
+                    .iter()
+                    .map(|p| (px(p.values.first().map_or(0, |v| v.1)), py(metric(p, k))))
+                    .collect();
+                let dash = match DASHES[d] {
+                    "" => String::new(),
+                    a => format!(r#" stroke-dasharray="{a}""#),
+                };
                 let _ = writeln!(
                     s,
-                    r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"#,
-                    px(*x),
-                    py(y[k])
+                    r#"<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="{}"/>"#,
+                    pts.iter()
+                        .map(|(x, y)| format!("{x:.1},{y:.1}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 );
+                for (x, y) in &pts {
+                    let _ = writeln!(
+                        s,
+                        r#"<circle cx="{x:.1}" cy="{y:.1}" r="3" fill="{color}"/>"#
+                    );
+                }
             }
+        }
+        // Legend: the policies' colours, then the slices' dash patterns.
+        let lx = right + 10.0;
+        let mut ly = y0 + pad;
+        for (k, (pol, ..)) in first.per_policy.iter().enumerate() {
+            let color = COLORS[k % COLORS.len()];
             let _ = writeln!(
                 s,
-                r#"<text x="{}" y="{}" fill="{color}">{pol}</text>"#,
-                pad + 10.0,
-                y0 + pad + 14.0 * k as f64
+                r#"<line x1="{lx}" y1="{:.1}" x2="{}" y2="{:.1}" stroke="{color}" stroke-width="3"/><text x="{}" y="{:.1}">{pol}</text>"#,
+                ly - 4.0,
+                lx + 22.0,
+                ly - 4.0,
+                lx + 28.0,
+                ly
             );
+            ly += 15.0;
+        }
+        if slices.len() > 1 {
+            ly += 6.0;
+            for (d, slice) in slices.iter().take(shown).enumerate() {
+                let dash = match DASHES[d] {
+                    "" => String::new(),
+                    a => format!(r#" stroke-dasharray="{a}""#),
+                };
+                let _ = writeln!(
+                    s,
+                    r#"<line x1="{lx}" y1="{:.1}" x2="{}" y2="{:.1}" stroke="black" stroke-width="2"{dash}/><text x="{}" y="{:.1}">{}</text>"#,
+                    ly - 4.0,
+                    lx + 22.0,
+                    ly - 4.0,
+                    lx + 28.0,
+                    ly,
+                    slice_name(slice)
+                );
+                ly += 15.0;
+            }
+            if slices.len() > shown {
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{lx}" y="{ly:.1}">({} more not drawn)</text>"#,
+                    slices.len() - shown
+                );
+            }
         }
     }
     let _ = writeln!(s, "</svg>");
