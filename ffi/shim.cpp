@@ -31,6 +31,8 @@ static_assert(offsetof(SdIn, cfg_ats_cpl_delay) == 128, "SdIn layout changed");
 static_assert(offsetof(SdIn, dev_req_write) == 138, "SdIn layout changed");
 static_assert(offsetof(SdIn, cq_err_clear) == 139, "SdIn layout changed");
 static_assert(offsetof(SdIn, cfg_iotlb_ways) == 141, "SdIn layout changed");
+static_assert(offsetof(SdIn, cfg_iotlb_sets) == 142, "SdIn layout changed");
+static_assert(offsetof(SdIn, cfg_ats_itags) == 143, "SdIn layout changed");
 static_assert(offsetof(SdOut, dev_rsp_status) == 166, "SdOut layout changed");
 
 struct SdModel {
@@ -171,6 +173,8 @@ extern "C" void sd_step(SdModel* m, const SdIn* in, SdOut* out) {
     t->cfg_ats_cpl_delay_i = in->cfg_ats_cpl_delay;
     t->cfg_atc_entries_i = in->cfg_atc_entries;
     t->cfg_iotlb_ways_i = in->cfg_iotlb_ways;
+    t->cfg_iotlb_sets_i = in->cfg_iotlb_sets;
+    t->cfg_ats_itags_i = in->cfg_ats_itags;
     t->cq_err_clear_i = in->cq_err_clear & 1;
     t->cq_tail_i = in->cq_tail;
     t->iommu_mem_req_ready_i = in->iommu_mem_req_ready & 1;

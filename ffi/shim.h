@@ -57,6 +57,8 @@ typedef struct SdIn {
   uint8_t cq_err_clear;  // pulse: clear cq_err bits 1:0
   uint8_t cfg_atc_entries;  // ATC entries in use; 0 = all
   uint8_t cfg_iotlb_ways;   // IOTLB ways in use per set; 0 = all
+  uint8_t cfg_iotlb_sets;   // IOTLB sets in use (rounded down to 2^k); 0 = all
+  uint8_t cfg_ats_itags;    // ITags in use (Invalidate Queue Depth); 0 = all
 } SdIn;
 
 typedef struct SdOut {

@@ -225,6 +225,7 @@ pub fn render(baseline: &[Cell], rows: &[MutantRow]) -> String {
         );
         for (label, c) in [("assertion", &r.by_assertion), ("checker", &r.by_checker)] {
             for (s, p, what) in c.cells.iter().take(4) {
+                let what = what.trim_start_matches("assertion ");
                 let _ = writeln!(o, "    {label:<9} {s} --notify {p}: {what}");
             }
             if c.cells.len() > 4 {

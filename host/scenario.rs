@@ -159,6 +159,13 @@ pub struct Params {
     pub atc_entries: u64,
     /// IOTLB ways in use per set (`cfg_iotlb_ways_i`; 0: all the build has).
     pub iotlb_ways: u64,
+    /// IOTLB sets in use, rounded down to a power of two
+    /// (`cfg_iotlb_sets_i`; 0: all the build has).
+    pub iotlb_sets: u64,
+    /// ITags in use: the device's Invalidate Queue Depth as the driver
+    /// programmed it; the queue stalls while that many ATS invalidations are
+    /// outstanding (`cfg_ats_itags_i`; 0: all the build has).
+    pub ats_itags: u64,
     /// Entries of the in-memory command queue (a power of two, 2 to 256:
     /// one 4 KiB frame of 16-byte commands; `cfg_cq_log2n_i`). The driver
     /// spins while it is full.
@@ -189,6 +196,8 @@ impl Default for Params {
             ats_cpl_delay: 0,
             atc_entries: 0,
             iotlb_ways: 0,
+            iotlb_sets: 0,
+            ats_itags: 0,
             cq_entries: 256,
             cpu_step_cycles: 10,
             watchdog_cycles: 200_000,

@@ -24,6 +24,11 @@
 // and cq_err_o[1] is set (sticky); its late Invalidate Completion is dropped.
 // cq_err_clear_i (one-cycle pulse; software's write-1-to-clear) clears
 // cq_err_o[1:0].
+//
+// ITags in use (cfg_ats_itags_i, held after reset; 0 or >= AtsInvQDepth:
+// all): the device's Invalidate Queue Depth as software programmed it. Only
+// ITags 0 .. n-1 are allocated, so the queue stalls on an ATS.INVAL while n
+// invalidations are outstanding.
 
 module cmdq
   import shootdown_pkg::*;
@@ -35,6 +40,7 @@ module cmdq
   input  logic [63:0] cfg_cq_base_i,
   input  logic [7:0]  cfg_cq_log2n_i,
   input  logic [31:0] cfg_ats_timeout_i,  // cycles, 0 = never
+  input  logic [7:0]  cfg_ats_itags_i,    // ITags in use; 0 or >= AtsInvQDepth: all
   input  inject_t     inject_i,  // bug injection (shootdown_pkg Inj*)
   // registers (cqt / cqh / error flags)
   input  logic [31:0] cq_tail_i,
@@ -140,6 +146,7 @@ module cmdq
     .free_itag_i  (inv_cpl_itag_i),
     .all_free_o   (itag_all_free),
     .timeout_i    (cfg_ats_timeout_i),
+    .cfg_itags_i  (cfg_ats_itags_i),
     .timed_out_o  (itag_timed_out)
   );
 

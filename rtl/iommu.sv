@@ -27,6 +27,8 @@ module iommu
   input  logic [63:0]                 cfg_pasid_table_i,
   input  logic [31:0]                 cfg_ats_timeout_i,  // cycles, 0 = never
   input  logic [7:0]                  cfg_iotlb_ways_i,   // IOTLB ways in use, 0 = all
+  input  logic [7:0]                  cfg_iotlb_sets_i,   // IOTLB sets in use, 0 = all
+  input  logic [7:0]                  cfg_ats_itags_i,    // ITags in use (Invalidate Queue Depth), 0 = all
   input  inject_t                     inject_i,  // bug injection (shootdown_pkg Inj*)
   // registers
   input  logic [31:0]                 cq_tail_i,
@@ -132,6 +134,7 @@ module iommu
     .cfg_cq_base_i,
     .cfg_cq_log2n_i,
     .cfg_ats_timeout_i,
+    .cfg_ats_itags_i,
     .inject_i,
     .cq_tail_i,
     .cq_head_o,
@@ -206,6 +209,7 @@ module iommu
     .rst_ni,
     .inject_i,
     .cfg_ways_i     (cfg_iotlb_ways_i),
+    .cfg_sets_i     (cfg_iotlb_sets_i),
     .lookup_pasid_i (lookup_pasid),
     .lookup_vpn_i   (lookup_vpn),
     .lookup_o       (lookup),

@@ -11,7 +11,12 @@
 // pointer (which then advances). cfg_ways_i (held after reset) limits the
 // ways in use per set to [0, n): fills take only those and the pointers wrap
 // at n (0 or >= Ways: all); lookups and invalidations search every way (the
-// others stay invalid).
+// others stay invalid). cfg_sets_i (held after reset) limits the sets in use
+// to [0, s), s = cfg_sets_i rounded down to a power of two (0 or >= Sets:
+// all): the set index is masked to s sets for lookups, probes and fills
+// alike, so pages of different sets of the whole IOTLB compete in one, and
+// the other sets are never filled. Invalidation compares every entry's own
+// tag and uses no index, so it is the same whatever the limit.
 //
 // Same-cycle fill and invalidation: the invalidation is applied after the
 // fill, so a fill that the invalidation covers does not survive.
@@ -31,6 +36,7 @@ module iotlb
   input  logic                        rst_ni,
   input  inject_t                     inject_i,  // bug injection (shootdown_pkg Inj*)
   input  logic [7:0]                  cfg_ways_i,  // ways in use per set; 0 or >= Ways: all
+  input  logic [7:0]                  cfg_sets_i,  // sets in use (rounded down to 2^k); 0 or >= Sets: all
   // lookup (ATS Translation Request server), combinational
   input  pasid_t                      lookup_pasid_i,
   input  vpn_t                        lookup_vpn_i,
@@ -68,8 +74,27 @@ module iotlb
   vpn_t         vpn_q [N];    // 2 MiB entries: low 9 bits clear
   xlat_t        xlat_q [N];
 
+  // Sets in use: the largest power of two <= cfg_sets_i (0 or >= Sets: all);
+  // the set index keeps only its low bits.
+  function automatic int unsigned sets_in_use(logic [7:0] n);
+    int unsigned s;
+    if (n == '0 || 32'(n) >= Sets) begin
+      return Sets;
+    end
+    s = 1;
+    for (int unsigned b = 1; b < 8; b++) begin
+      if (n[b]) begin
+        s = 32'd1 << b;
+      end
+    end
+    return s;
+  endfunction
+
+  idx_t set_mask;
+  assign set_mask = idx_t'(sets_in_use(cfg_sets_i) - 1);
+
   function automatic idx_t set_of(vpn_t vpn, logic is_2m);
-    return is_2m ? vpn[Log2Pages2M +: IdxW] : vpn[IdxW-1:0];
+    return (is_2m ? vpn[Log2Pages2M +: IdxW] : vpn[IdxW-1:0]) & set_mask;
   endfunction
 
   function automatic slot_t slot(idx_t set, int unsigned way);

@@ -12,6 +12,10 @@
 // the new request's and complete it (and its fence) too soon. A device that
 // never answers thus keeps its ITags; once all are, the queue stalls (the
 // device must be reset, which is not modelled).
+//
+// ITags in use (cfg_itags_i, held after reset): the Invalidate Queue Depth
+// software programmed, n; only ITags 0 .. n-1 are allocated (0 or >= Size:
+// all Size of them, as without the input).
 
 module itag_pool
   import shootdown_pkg::*;
@@ -31,7 +35,9 @@ module itag_pool
   output logic  all_free_o,
   // invalidation timeout in cycles (0 = never) and its expiry pulse
   input  logic [31:0] timeout_i,
-  output logic  timed_out_o
+  output logic  timed_out_o,
+  // ITags in use: 0 .. n-1 (0 or >= Size: Size)
+  input  logic [7:0]  cfg_itags_i
 );
 
   logic [NumItags-1:0] busy_d, busy_q;
@@ -39,19 +45,22 @@ module itag_pool
   logic [NumItags-1:0] expire;            // busy and timing out this cycle
   logic [31:0]         age_d [NumItags];  // cycles since allocation
   logic [31:0]         age_q [NumItags];
-  // The ITags this device accepts: 0 .. Size-1.
-  localparam logic [NumItags-1:0] Usable = NumItags'((64'(1) << Size) - 64'(1));
+  // The ITags this device accepts: 0 .. used-1 (at most 0 .. Size-1).
+  int unsigned         used;
+  logic [NumItags-1:0] usable;
+  assign used   = (cfg_itags_i == '0 || 32'(cfg_itags_i) >= Size) ? Size : 32'(cfg_itags_i);
+  assign usable = NumItags'((64'(1) << used) - 64'(1));
 
   always_comb begin : comb_lowest_free
     alloc_itag_o = '0;
     for (int i = int'(Size) - 1; i >= 0; i--) begin
-      if (!busy_q[i] && !stale_q[i]) begin
+      if (!busy_q[i] && !stale_q[i] && usable[i]) begin
         alloc_itag_o = itag_t'(i);
       end
     end
   end
 
-  assign any_free_o = |(~busy_q & ~stale_q & Usable);
+  assign any_free_o = |(~busy_q & ~stale_q & usable);
   assign all_free_o  = !(|busy_q);
   assign timed_out_o = |expire;
 

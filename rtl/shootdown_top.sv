@@ -46,6 +46,8 @@ module shootdown_top
   input  logic [15:0] cfg_ats_cpl_delay_i,  // extra Translation Completion delay; 0 = none
   input  logic [7:0]  cfg_atc_entries_i,    // ATC entries in use; 0 or >= AtcEntries: all
   input  logic [7:0]  cfg_iotlb_ways_i,     // IOTLB ways per set in use; 0 or >= IotlbWays: all
+  input  logic [7:0]  cfg_iotlb_sets_i,     // IOTLB sets in use (2^k); 0 or >= IotlbSets: all
+  input  logic [7:0]  cfg_ats_itags_i,      // ITags in use; 0 or >= AtsInvQDepth: all
   // registers
   input  logic [31:0] cq_tail_i,
   output logic [31:0] cq_head_o,
@@ -119,6 +121,8 @@ module shootdown_top
     logic [15:0] ats_cpl_delay;
     logic [7:0]  atc_entries;
     logic [7:0]  iotlb_ways;
+    logic [7:0]  iotlb_sets;
+    logic [7:0]  ats_itags;
   } cfg_t;
 
   cfg_t cfg_d, cfg_q;
@@ -127,7 +131,8 @@ module shootdown_top
                    pasid_table: cfg_pasid_table_i, ats_latency: cfg_ats_latency_i,
                    inject: cfg_inject_i, ats_timeout: cfg_ats_timeout_i,
                    ats_cpl_delay: cfg_ats_cpl_delay_i, atc_entries: cfg_atc_entries_i,
-                   iotlb_ways: cfg_iotlb_ways_i};
+                   iotlb_ways: cfg_iotlb_ways_i, iotlb_sets: cfg_iotlb_sets_i,
+                   ats_itags: cfg_ats_itags_i};
 
   // ---------------------------------------------------------------------------
   // Probes
@@ -186,6 +191,8 @@ module shootdown_top
     .cfg_pasid_table_i (cfg_q.pasid_table),
     .cfg_ats_timeout_i (cfg_q.ats_timeout),
     .cfg_iotlb_ways_i  (cfg_q.iotlb_ways),
+    .cfg_iotlb_sets_i  (cfg_q.iotlb_sets),
+    .cfg_ats_itags_i   (cfg_q.ats_itags),
     .inject_i          (cfg_q.inject),
     .cq_tail_i,
     .cq_head_o,

@@ -1,9 +1,10 @@
 //! The host side of the new knobs, through `sim::machine::MachineParams`:
 //! `iommu_mem_latency` (the IOMMU memory port's latency: walks, command
 //! fetches) and the configuration inputs `ats_cpl_delay`, `atc_entries`,
-//! `iotlb_ways`, saturated to their port widths.
+//! `iotlb_ways`, `iotlb_sets`, `ats_itags`, saturated to their port widths.
 
 use shootdown::mem::{pte, AddressSpace, PageSize, PAGE_SHIFT};
+use shootdown::rtl::{cmd_ats_inval, Inject};
 use shootdown::sim::machine::{DevRequest, DevResponse, IommuLayout, Machine, MachineParams};
 
 const PASID: u32 = 1;
@@ -13,6 +14,13 @@ const MAX: u64 = 100_000;
 /// at a fresh address space, and `n` mapped 4 KiB pages 16 pages apart (one
 /// set of the bundled IOTLB): their VAs.
 fn machine(params: MachineParams, n: u64) -> (Machine, Vec<u64>) {
+    let (m, vas, _) = machine_strided(params, n, 16);
+    (m, vas)
+}
+
+/// [`machine`] with the pages `stride` pages apart (1: consecutive pages,
+/// different sets of the whole bundled IOTLB); also the command queue's PA.
+fn machine_strided(params: MachineParams, n: u64, stride: u64) -> (Machine, Vec<u64>, u64) {
     let mut m = Machine::new(params);
     let cq = m.mem.alloc().unwrap();
     let table = m.mem.alloc().unwrap();
@@ -29,14 +37,14 @@ fn machine(params: MachineParams, n: u64) -> (Machine, Vec<u64>) {
             0,
         )
         .unwrap();
-    let vas: Vec<u64> = (0..n).map(|i| 0x7000_0000 + i * 16 * 0x1000).collect();
+    let vas: Vec<u64> = (0..n).map(|i| 0x7000_0000 + i * stride * 0x1000).collect();
     for va in &vas {
         let f = m.mem.alloc().unwrap();
         let flags = pte::RW | pte::US | pte::A | pte::D;
         mm.map(&mut m.mem, *va, f, PageSize::Small, flags).unwrap();
     }
     m.reset(layout);
-    (m, vas)
+    (m, vas, layout.cq_base)
 }
 
 /// Read `va` through the device: the response and the cycles it took.
@@ -155,4 +163,68 @@ fn atc_entries_and_iotlb_ways_saturate_at_8_bits() {
         2,
     );
     assert_eq!(r, (vec![true, true], vec![true, true]));
+}
+
+/// How many of `n` consecutive pages (different sets of the whole bundled
+/// IOTLB) the IOTLB holds after reading each once, probed one at a time.
+fn iotlb_holds_of_consecutive(params: MachineParams, n: u64) -> usize {
+    let (mut m, vas, _) = machine_strided(params, n, 1);
+    for (i, va) in vas.iter().enumerate() {
+        read(&mut m, i as u8, *va, MAX).expect("read");
+    }
+    vas.iter()
+        .filter(|va| {
+            m.set_probe(0, PASID, *va >> 12);
+            m.tick();
+            m.probe(0)[0].is_some()
+        })
+        .count()
+}
+
+/// A device that never completes an invalidation, no timeout: submit three
+/// ATS.INVALs and return where the queue head stops (each holds an ITag).
+fn head_after_three_invals(params: MachineParams) -> u32 {
+    let (mut m, _, cq) = machine_strided(
+        MachineParams {
+            inject: Inject::DROP_INV_CPL,
+            ..params
+        },
+        0,
+        1,
+    );
+    for i in 0..3u64 {
+        let [dw0, dw1] = cmd_ats_inval(PASID, i << 12, 4096);
+        m.mem.write(cq + 16 * i, dw0, 0).unwrap();
+        m.mem.write(cq + 16 * i + 8, dw1, 0).unwrap();
+    }
+    m.set_cq_tail(3);
+    for _ in 0..3_000 {
+        m.tick();
+        assert!(m.rtl_error().is_none(), "{:?}", m.rtl_error());
+    }
+    assert_eq!(m.cq_err(), 0);
+    m.cq_head()
+}
+
+#[test]
+fn iotlb_sets_and_ats_itags_limit_the_iotlb_and_the_itags() {
+    // IotlbWays (4) ways of one set hold four of five pages
+    assert_eq!(iotlb_holds_of_consecutive(params(|_| {}), 5), 5);
+    assert_eq!(
+        iotlb_holds_of_consecutive(params(|p| p.iotlb_sets = 1), 5),
+        4
+    );
+    assert_eq!(head_after_three_invals(params(|_| {})), 3);
+    assert_eq!(head_after_three_invals(params(|p| p.ats_itags = 1)), 1);
+    assert_eq!(head_after_three_invals(params(|p| p.ats_itags = 2)), 2);
+}
+
+#[test]
+fn iotlb_sets_and_ats_itags_saturate_at_8_bits() {
+    // 257 wrapped would be 1 (one set, one ITag); saturated it is 255: all
+    assert_eq!(
+        iotlb_holds_of_consecutive(params(|p| p.iotlb_sets = 257), 5),
+        5
+    );
+    assert_eq!(head_after_three_invals(params(|p| p.ats_itags = 257)), 3);
 }

@@ -82,6 +82,12 @@ pub struct SdIn {
     /// `cfg_iotlb_ways_i`: IOTLB ways in use per set; 0 (or at least the
     /// IOTLB's ways) = all.
     pub cfg_iotlb_ways: u8,
+    /// `cfg_iotlb_sets_i`: IOTLB sets in use, rounded down to a power of
+    /// two; 0 (or at least the IOTLB's sets) = all.
+    pub cfg_iotlb_sets: u8,
+    /// `cfg_ats_itags_i`: ITags in use, the device's Invalidate Queue Depth
+    /// as software programmed it; 0 (or at least the build's) = all.
+    pub cfg_ats_itags: u8,
 }
 
 /// Every output port of `shootdown_top`, suffix `_o` dropped. Identical to
@@ -119,6 +125,8 @@ const _: () = assert!(size_of::<SdIn>() == 144 && offset_of!(SdIn, dev_req_write
 const _: () = assert!(offset_of!(SdIn, cfg_inject) == 126 && offset_of!(SdIn, cq_err_clear) == 139);
 const _: () =
     assert!(offset_of!(SdIn, cfg_ats_cpl_delay) == 128 && offset_of!(SdIn, cfg_iotlb_ways) == 141);
+const _: () =
+    assert!(offset_of!(SdIn, cfg_iotlb_sets) == 142 && offset_of!(SdIn, cfg_ats_itags) == 143);
 const _: () = assert!(size_of::<SdOut>() == 168 && offset_of!(SdOut, dev_rsp_status) == 166);
 
 /// Opaque model handle (`struct SdModel` in the shim).

@@ -44,6 +44,14 @@ pub struct MachineParams {
     /// IOTLB ways in use per set, driven on `cfg_iotlb_ways_i` (saturated to
     /// 8 bits); 0, or at least the IOTLB's ways, = all.
     pub iotlb_ways: u64,
+    /// IOTLB sets in use, driven on `cfg_iotlb_sets_i` (saturated to 8
+    /// bits; the RTL rounds it down to a power of two); 0, or at least the
+    /// IOTLB's sets, = all.
+    pub iotlb_sets: u64,
+    /// ITags in use (the device's Invalidate Queue Depth as software
+    /// programmed it), driven on `cfg_ats_itags_i` (saturated to 8 bits); 0,
+    /// or at least the build's depth, = all.
+    pub ats_itags: u64,
 }
 
 impl Default for MachineParams {
@@ -60,6 +68,8 @@ impl Default for MachineParams {
             ats_cpl_delay: 0,
             atc_entries: 0,
             iotlb_ways: 0,
+            iotlb_sets: 0,
+            ats_itags: 0,
         }
     }
 }
@@ -190,6 +200,8 @@ impl Machine {
         self.inp.cfg_ats_cpl_delay = self.params.ats_cpl_delay.min(u16::MAX as u64) as u16;
         self.inp.cfg_atc_entries = self.params.atc_entries.min(u8::MAX as u64) as u8;
         self.inp.cfg_iotlb_ways = self.params.iotlb_ways.min(u8::MAX as u64) as u8;
+        self.inp.cfg_iotlb_sets = self.params.iotlb_sets.min(u8::MAX as u64) as u8;
+        self.inp.cfg_ats_itags = self.params.ats_itags.min(u8::MAX as u64) as u8;
         self.inp.cq_err_clear = 0;
         self.inp.iommu_mem_req_ready = 1;
         self.inp.dev_mem_req_ready = 1;

@@ -248,6 +248,8 @@ impl<'s> Sim<'s> {
             ats_cpl_delay: p.ats_cpl_delay,
             atc_entries: p.atc_entries,
             iotlb_ways: p.iotlb_ways,
+            iotlb_sets: p.iotlb_sets,
+            ats_itags: p.ats_itags,
             inject: s.inject,
             assertions: p.assertions,
             ats_timeout: p.ats_timeout,

@@ -481,7 +481,8 @@ pub struct SweepArgs {
     pub driver: Option<DriverKind>,
     /// Vary a runtime parameter: NAME=V1,V2,.. (repeatable; every combination runs).
     /// NAME: ats_latency, mem_latency, dev_mem_latency, iommu_mem_latency, ats_cpl_delay,
-    /// atc_entries, iotlb_ways, cq_entries, cpu_step_cycles, gather_batch.
+    /// atc_entries, iotlb_ways, iotlb_sets, ats_itags, cq_entries, cpu_step_cycles,
+    /// gather_batch.
     /// Prints the worst window and the fence cost per point instead of the cell table.
     #[arg(long = "param", value_parser = space::parse_param, value_name = "NAME=V1,V2", conflicts_with_all = ["merge", "shard"])]
     pub param: Vec<space::ParamRange>,

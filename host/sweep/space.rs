@@ -2,10 +2,10 @@
 //! every combination of runtime parameters (latencies, batch sizes: what the
 //! RTL takes as inputs or the host models, so no rebuild) and reports how the
 //! worst stale window and the fence cost move, as a table and an SVG plot.
-//! The RTL takes the ATC entries and IOTLB ways *in use* as inputs, so those
-//! sweep at run time up to the built sizes; the built sizes themselves (and
-//! the IOTLB sets, the Invalidate Queue Depth) change by rebuilding with
-//! SHOOTDOWN_PARAMS or another RTL through the socket (docs/socket.md).
+//! The RTL takes the ATC entries, IOTLB sets and ways and ITags *in use* as
+//! inputs, so those sweep at run time up to the built sizes; the built sizes
+//! themselves change by rebuilding with SHOOTDOWN_PARAMS or another RTL
+//! through the socket (docs/socket.md).
 
 use super::{run_cells, Cell, Status, SweepOptions};
 use crate::mm::Policy;
@@ -33,6 +33,14 @@ pub const SPACE_PARAMS: &[(&str, &str)] = &[
     (
         "iotlb_ways",
         "IOTLB ways in use per set (0: all the build has)",
+    ),
+    (
+        "iotlb_sets",
+        "IOTLB sets in use, rounded down to a power of two (0: all the build has)",
+    ),
+    (
+        "ats_itags",
+        "ITags in use: the device's Invalidate Queue Depth (0: all the build has)",
     ),
     ("cq_entries", "command queue entries (power of two, 2..256)"),
     ("cpu_step_cycles", "cycles per kernel-path step"),
@@ -85,6 +93,8 @@ pub fn apply(p: &mut Params, name: &str, v: u64) {
         "ats_cpl_delay" => p.ats_cpl_delay = v,
         "atc_entries" => p.atc_entries = v,
         "iotlb_ways" => p.iotlb_ways = v,
+        "iotlb_sets" => p.iotlb_sets = v,
+        "ats_itags" => p.ats_itags = v,
         "cq_entries" => p.cq_entries = v.clamp(2, 256).next_power_of_two(),
         "cpu_step_cycles" => p.cpu_step_cycles = v.max(1),
         "gather_batch" => p.gather_batch = v.max(1),
@@ -412,7 +422,8 @@ mod tests {
             ]
         );
         assert_eq!(parse_param("atc_entries=1,4").unwrap().values, vec![1, 4]);
-        assert!(parse_param("iotlb_sets=4")
+        assert_eq!(parse_param("iotlb_sets=1,4").unwrap().values, vec![1, 4]);
+        assert!(parse_param("iotlb_size=4")
             .unwrap_err()
             .contains("unknown parameter"));
         assert!(parse_param("ats_latency=x").is_err());

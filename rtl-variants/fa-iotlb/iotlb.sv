@@ -15,7 +15,13 @@
 // the port of rtl/iotlb.sv, which limits the ways per set) limits the entries
 // in use to [0, n) here: fills take only those and the pointer wraps at n
 // (0 or >= Sets * Ways: all); lookups and invalidations search every entry
-// (the others stay invalid).
+// (the others stay invalid). cfg_sets_i (the sets in use of rtl/iotlb.sv,
+// s = cfg_sets_i rounded down to a power of two; 0 or >= Sets: all) indexes
+// nothing here: it only scales the entries in use to the sets in use,
+// sets_in_use * ways_in_use with ways_in_use = (entries cfg_ways_i gives) /
+// Sets, at least 1 entry. With cfg_ways_i = 0 that is s * Ways entries, the
+// capacity of rtl/iotlb.sv with s sets in use; with cfg_sets_i = 0 it is
+// what cfg_ways_i gives alone.
 //
 // Same-cycle fill and invalidation: the invalidation is applied after the
 // fill, so a fill that the invalidation covers does not survive.
@@ -34,6 +40,7 @@ module iotlb
   input  logic                        rst_ni,
   input  inject_t                     inject_i,  // bug injection (shootdown_pkg Inj*)
   input  logic [7:0]                  cfg_ways_i,  // entries in use; 0 or >= Sets * Ways: all
+  input  logic [7:0]                  cfg_sets_i,  // scales them to s of Sets sets; 0 or >= Sets: all
   // lookup (ATS Translation Request server), combinational
   input  pasid_t                      lookup_pasid_i,
   input  vpn_t                        lookup_vpn_i,
@@ -93,9 +100,30 @@ module iotlb
   // ---------------------------------------------------------------------------
   // Next state: fill, then invalidate
   // ---------------------------------------------------------------------------
-  // Entries in use: fills and the round-robin pointer stay below it.
+  // Sets in use as rtl/iotlb.sv counts them: the largest power of two <=
+  // cfg_sets_i (0 or >= Sets: all).
+  function automatic int unsigned sets_in_use(logic [7:0] n);
+    int unsigned s;
+    if (n == '0 || 32'(n) >= Sets) begin
+      return Sets;
+    end
+    s = 1;
+    for (int unsigned b = 1; b < 8; b++) begin
+      if (n[b]) begin
+        s = 32'd1 << b;
+      end
+    end
+    return s;
+  endfunction
+
+  // Entries in use: fills and the round-robin pointer stay below it. The
+  // entries cfg_ways_i gives, scaled by the sets in use (at least 1).
+  int unsigned ways_used;
+  int unsigned scaled;
   int unsigned used;
-  assign used = (cfg_ways_i == '0 || 32'(cfg_ways_i) >= N) ? N : 32'(cfg_ways_i);
+  assign ways_used = (cfg_ways_i == '0 || 32'(cfg_ways_i) >= N) ? N : 32'(cfg_ways_i);
+  assign scaled    = ways_used * sets_in_use(cfg_sets_i) / Sets;
+  assign used      = (scaled == 0) ? 1 : scaled;
 
   logic  fill_found;
   vpn_t  fill_tag;

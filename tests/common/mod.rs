@@ -191,6 +191,20 @@ impl Sim {
         self.step();
     }
 
+    /// `cfg_iotlb_sets_i`: IOTLB sets in use, rounded down to a power of two
+    /// (0: all).
+    pub fn set_iotlb_sets(&mut self, n: u8) {
+        self.inp.cfg_iotlb_sets = n;
+        self.step();
+    }
+
+    /// `cfg_ats_itags_i`: ITags in use, the device's Invalidate Queue Depth
+    /// as software programmed it (0: all).
+    pub fn set_ats_itags(&mut self, n: u8) {
+        self.inp.cfg_ats_itags = n;
+        self.step();
+    }
+
     /// Check the RTL's SystemVerilog assertions (on after [`Sim::new`]) or
     /// not: off, a run with an injected bug goes on past the invariant it
     /// breaks, so a test can look at what the bug does.
