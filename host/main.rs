@@ -177,6 +177,13 @@ fn main() -> ExitCode {
                         ) {
                             eprintln!("shootdown: a protocol assertion of the RTL stopped the run (docs/socket.md, \"Assertions\"); --no-assert runs past it and lets the checker show what the device did");
                         }
+                        if let Some(vcd) = opts.waves.as_ref().filter(|v| v.exists()) {
+                            eprintln!(
+                                "shootdown: waves up to the failure (marked on host.violation): {}; open with: gtkwave --rcvar 'do_initial_zoom_fit yes' {}",
+                                vcd.display(),
+                                vcd.with_extension("gtkw").display()
+                            );
+                        }
                         return ExitCode::from(2);
                     }
                 }

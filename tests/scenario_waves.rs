@@ -134,3 +134,41 @@ fn gtkwave_vcd2fst_accepts_the_run() {
     }
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// A run that an RTL assertion stops still leaves its waves, up to the
+/// failing cycle, with the assertion named on `host.violation` and the
+/// .gtkw beside them; no temporary RTL trace is left behind.
+#[test]
+fn a_failed_run_leaves_its_waves_up_to_the_failure() {
+    let dir = tmpdir("failed");
+    let vcd = dir.join("tr-race.vcd");
+    let mut s =
+        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tr-race.yaml"))
+            .unwrap();
+    s.inject = shootdown::rtl::Inject::CACHE_RACING_CPL;
+    let e = run(
+        &s,
+        &RunOptions {
+            policy: Policy::Seed,
+            waves: Some(vcd.clone()),
+        },
+    )
+    .expect_err("the racing-completion assertion stops the run");
+    let cycle = match e {
+        shootdown::sim::RunError::Rtl(shootdown::rtl::RtlError::Assertion { cycle, .. }) => cycle,
+        other => panic!("expected an assertion, got {other}"),
+    };
+    let text = fs::read_to_string(&vcd).unwrap();
+    let mark = text
+        .find("sassertion\\040RacingCplDiscarded_A")
+        .expect("the assertion is marked");
+    let at = text[..mark]
+        .rfind("\n#")
+        .map(|i| &text[i + 2..mark])
+        .unwrap();
+    let t: u64 = at.lines().next().unwrap().trim().parse().unwrap();
+    assert_eq!(t, cycle * 1000, "marked at the failing cycle");
+    assert!(vcd.with_extension("gtkw").exists());
+    let left: Vec<_> = fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(left.len(), 2, "the .vcd and the .gtkw only");
+}

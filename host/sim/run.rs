@@ -188,51 +188,89 @@ struct Sim<'s> {
     lines: Vec<ThreadLine>,
 }
 
-/// Run `s` under `opts.policy`.
+/// Run `s` under `opts.policy`. When the run fails (an RTL assertion, the
+/// watchdog, an impossible timeline) after waves were asked for, the waves
+/// up to that cycle are still written, with the failure marked on
+/// `host.violation`, so the failure can be looked at in GTKWave.
 pub fn run(s: &Scenario, opts: &RunOptions) -> Result<RunReport, RunError> {
     let t0 = Instant::now();
     let mut sim = Sim::new(s, opts)?;
-    let mut slots = Vec::new();
-    for (n, slot) in s.timeline.iter().enumerate() {
-        let label = if n == 0 {
-            "N".to_string()
-        } else {
-            format!("N+{n}")
-        };
-        slots.push(sim.run_slot(&label, n as u64, slot.line, &slot.entries)?);
+    match sim.run_timeline() {
+        Ok(slots) => sim.finish(slots, t0, opts),
+        Err(e) => {
+            sim.salvage_waves(opts, &e);
+            Err(e)
+        }
     }
-    // Every thread still inside a kernel path or an access runs to its end.
-    let cpus = (0..MAX_CPUS)
-        .filter(|&i| sim.cpus[i].op.is_some())
-        .map(ThreadRef::Cpu);
-    let devs = (0..MAX_DEVS)
-        .filter(|&d| sim.devs[d as usize].is_some())
-        .map(ThreadRef::Dev);
-    let drain: Vec<Entry> = cpus
-        .chain(devs)
-        .map(|thread| Entry {
-            thread,
-            action: Action::Resume,
-            until: None,
-            text: "resume".into(),
-        })
-        .collect();
-    if !drain.is_empty() {
-        let n = s.timeline.len();
-        slots.push(sim.run_slot(&format!("N+{n}"), n as u64, 0, &drain)?);
-    }
-    // Let the hardware settle so windows opened at the end can close.
-    sim.tick_n(
-        4 * (s.params.mem_latency.max(s.params.dev_mem_latency)
-            + s.params.iommu_mem_latency
-            + s.params.ats_latency)
-            + s.params.ats_cpl_delay
-            + 16,
-    )?;
-    sim.finish(slots, t0, opts)
 }
 
 impl<'s> Sim<'s> {
+    /// Every step of the timeline, the final drain and the settling time.
+    fn run_timeline(&mut self) -> Result<Vec<SlotReport>, RunError> {
+        let s = self.s;
+        let mut slots = Vec::new();
+        for (n, slot) in s.timeline.iter().enumerate() {
+            let label = if n == 0 {
+                "N".to_string()
+            } else {
+                format!("N+{n}")
+            };
+            slots.push(self.run_slot(&label, n as u64, slot.line, &slot.entries)?);
+        }
+        // Every thread still inside a kernel path or an access runs to its end.
+        let cpus = (0..MAX_CPUS)
+            .filter(|&i| self.cpus[i].op.is_some())
+            .map(ThreadRef::Cpu);
+        let devs = (0..MAX_DEVS)
+            .filter(|&d| self.devs[d as usize].is_some())
+            .map(ThreadRef::Dev);
+        let drain: Vec<Entry> = cpus
+            .chain(devs)
+            .map(|thread| Entry {
+                thread,
+                action: Action::Resume,
+                until: None,
+                text: "resume".into(),
+            })
+            .collect();
+        if !drain.is_empty() {
+            let n = s.timeline.len();
+            slots.push(self.run_slot(&format!("N+{n}"), n as u64, 0, &drain)?);
+        }
+        // Let the hardware settle so windows opened at the end can close.
+        self.tick_n(
+            4 * (s.params.mem_latency.max(s.params.dev_mem_latency)
+                + s.params.iommu_mem_latency
+                + s.params.ats_latency)
+                + s.params.ats_cpl_delay
+                + 16,
+        )?;
+        Ok(slots)
+    }
+
+    /// After a failed run: write the waves up to now (best effort; the
+    /// failure is what gets reported), the failure marked at this cycle.
+    fn salvage_waves(&mut self, opts: &RunOptions, e: &RunError) {
+        let (Some(path), Some(mut sig)) = (&opts.waves, self.sig.take()) else {
+            return;
+        };
+        let cycle = self.m.cycle();
+        let mark = match e {
+            RunError::Rtl(r) => {
+                let text = r.to_string();
+                match crate::mutants::assertion_name(&text) {
+                    Some(name) => format!("assertion {name}"),
+                    None => "RTL error".to_string(),
+                }
+            }
+            RunError::Timeline { .. } => "run stopped".to_string(),
+            RunError::Setup { .. } | RunError::Waves(_) => return,
+        };
+        sig.violation(cycle, &mark);
+        self.m.trace_close();
+        let _ = sig.write(&rtl_vcd_path(path), path, cycle);
+    }
+
     fn new(s: &'s Scenario, opts: &RunOptions) -> Result<Self, RunError> {
         let setup = |e: MemError| RunError::Setup {
             file: s.path.clone(),
