@@ -486,7 +486,7 @@ pub struct SweepArgs {
     /// Prints the worst window and the fence cost per point instead of the cell table.
     #[arg(long = "param", value_parser = space::parse_param, value_name = "NAME=V1,V2", conflicts_with_all = ["merge", "shard"])]
     pub param: Vec<space::ParamRange>,
-    /// With --param: also write an SVG plot of the first parameter's effect.
+    /// With --param: also write an SVG plot over the first parameter (a line per policy and per value of the others).
     #[arg(long, value_name = "FILE.svg", requires = "param")]
     pub plot: Option<PathBuf>,
     /// Inject RTL bugs into every run, comma-separated (`shootdown mutants --list` names them).
