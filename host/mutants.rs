@@ -81,8 +81,20 @@ fn seen(c: &Cell) -> String {
     }
 }
 
-/// The first violation's (or the assertion's) cycle when `file` runs under
-/// `policy` with `bit`.
+/// The cycle an RTL error message names (`[rtl] ... in cycle N: ...`).
+fn error_cycle(msg: &str) -> Option<u64> {
+    msg.split("cycle ").nth(1).and_then(|t| {
+        t.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .ok()
+    })
+}
+
+/// The first violation's (or the RTL error's) cycle when `file` runs under
+/// `policy` with `bit`: the cells keep verdicts, not finding cycles, so the
+/// first catching cell is run again.
 fn detection_cycle(file: &str, policy: Policy, bit: u16, assertions: bool) -> Option<u64> {
     let mut s = Scenario::load(std::path::Path::new(file)).ok()?;
     s.inject = bit;
@@ -95,13 +107,7 @@ fn detection_cycle(file: &str, policy: Policy, bit: u16, assertions: bool) -> Op
         },
     ) {
         Ok(r) => r.findings.iter().map(|f| f.cycle).min(),
-        Err(RunError::Rtl(e)) => e.to_string().split("cycle ").nth(1).and_then(|t| {
-            t.chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-                .parse()
-                .ok()
-        }),
+        Err(RunError::Rtl(e)) => error_cycle(&e.to_string()),
         Err(_) => None,
     }
 }
@@ -113,9 +119,11 @@ fn catch(cells: &[Cell], keep: impl Fn(&Cell) -> bool, bit: u16, assertions: boo
         .filter(|c| c.status() != Status::AsExpected && keep(c))
         .collect();
     Catch {
-        first_cycle: caught
-            .first()
-            .and_then(|c| detection_cycle(&c.file, c.policy, bit, assertions)),
+        // An assertion's cycle is in the cell's error; a verdict's needs a rerun.
+        first_cycle: caught.first().and_then(|c| match &c.result {
+            Err(e) if is_assertion(c) => error_cycle(e),
+            _ => detection_cycle(&c.file, c.policy, bit, assertions),
+        }),
         cells: caught
             .iter()
             .map(|c| (c.scenario.clone(), c.policy, seen(c)))

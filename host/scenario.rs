@@ -115,6 +115,13 @@ pub struct Entry {
     pub text: String,
 }
 
+impl Entry {
+    /// The action as written, without its `until <checkpoint>`.
+    pub fn action_text(&self) -> &str {
+        self.text.split(" until ").next().unwrap_or(&self.text)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Slot {
     pub line: usize,

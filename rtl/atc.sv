@@ -163,18 +163,18 @@ module atc
     fill_valid_i |-> fill_xlat_i.r);
 
   // The entries, valid or not, that an Invalidate Request (pv, pasid, range)
-  // names: those of its PASID (any PASID without PV) that overlap its range,
-  // a 2 MiB entry by all its 512 pages (PCIe ATS: the device drops every
-  // translation that overlaps the request), written here without the logic
-  // above; none when `inval` is 0 (which keeps the checks cheap).
+  // names (PCIe ATS: the device drops every translation that overlaps the
+  // request), by the specification shootdown_pkg::inval_names_entry with an
+  // address always given, not by the logic above; none when `inval` is 0
+  // (which keeps the checks cheap).
   function automatic logic [Entries-1:0] inval_names(logic inval, logic pv, pasid_t pasid,
                                                      vpn_t vpn, log2n_t log2n);
     logic [Entries-1:0] names;
     names = '0;
     if (inval) begin
       for (int unsigned i = 0; i < Entries; i++) begin
-        names[i] = (!pv || pasid_q[i] == pasid) &&
-                   blocks_overlap(vpn_q[i], xlat_log2n(xlat_q[i].is_2m), vpn, log2n);
+        names[i] = inval_names_entry(pv, pasid, 1'b1, vpn, log2n,
+                                     pasid_q[i], vpn_q[i], xlat_q[i].is_2m);
       end
     end
     return names;

@@ -183,6 +183,19 @@ package shootdown_pkg;
     return is_2m ? log2n_t'(Log2Pages2M) : '0;
   endfunction
 
+  // The specification an invalidation is checked against (the caches'
+  // InvalComplete_A / InvalOnlyNamed_A; the matching logic of the caches
+  // does not use it): an IOTINVAL.VMA or Invalidate Request (pv, pasid, av,
+  // range [vpn, vpn + 2^log2n)) names a cached translation (its PASID, base
+  // page, size) when the PASIDs agree (any PASID without PV) and the two
+  // overlap (any address without AV), a 2 MiB entry by all its 512 pages.
+  function automatic logic inval_names_entry(logic pv, pasid_t pasid, logic av, vpn_t vpn,
+                                             log2n_t log2n, pasid_t e_pasid, vpn_t e_vpn,
+                                             logic e_2m);
+    return (!pv || e_pasid == pasid) &&
+           (!av || blocks_overlap(e_vpn, xlat_log2n(e_2m), vpn, log2n));
+  endfunction
+
   // PCIe ATS Invalidate Request size decode (dword1 of ATS.INVAL holds the
   // untranslated address bits 63:12 and S in bit 11). S=0: one 4 KiB page.
   // S=1: 2^(13+t) bytes, t = number of consecutive one bits of the address

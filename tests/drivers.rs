@@ -137,13 +137,7 @@ fn machine() -> (Machine, IommuLayout, u64, AddressSpace) {
         pasid_table: table << PAGE_SHIFT,
     };
     let mm = AddressSpace::new(&mut m.mem, PASID).unwrap();
-    m.mem
-        .write(
-            layout.pasid_table + 8 * u64::from(PASID),
-            (mm.pgd << PAGE_SHIFT) | 1,
-            0,
-        )
-        .unwrap();
+    layout.bind(&mut m.mem, PASID, mm.pgd).unwrap();
     m.reset(layout);
     (m, layout, completion, mm)
 }

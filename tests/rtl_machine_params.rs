@@ -30,13 +30,7 @@ fn machine_strided(params: MachineParams, n: u64, stride: u64) -> (Machine, Vec<
         pasid_table: table << PAGE_SHIFT,
     };
     let mm = AddressSpace::new(&mut m.mem, PASID).unwrap();
-    m.mem
-        .write(
-            layout.pasid_table + 8 * u64::from(PASID),
-            (mm.pgd << PAGE_SHIFT) | 1,
-            0,
-        )
-        .unwrap();
+    layout.bind(&mut m.mem, PASID, mm.pgd).unwrap();
     let vas: Vec<u64> = (0..n).map(|i| 0x7000_0000 + i * stride * 0x1000).collect();
     for va in &vas {
         let f = m.mem.alloc().unwrap();

@@ -2,7 +2,7 @@
 //! every RTL port (memory, device requests, register writes, probes),
 //! advanced one clock cycle at a time by [`Machine::tick`].
 
-use crate::mem::{MemError, PhysMem, Word};
+use crate::mem::{MemError, Pfn, PhysMem, Word, PAGE_SHIFT};
 use crate::rtl::{decode_probe, Model, PortsIn, PortsOut, ProbeEntry};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -80,6 +80,19 @@ pub struct IommuLayout {
     pub cq_base: u64,
     pub cq_log2n: u8,
     pub pasid_table: u64,
+}
+
+impl IommuLayout {
+    /// Bind `pasid` to the address space whose top-level table is frame
+    /// `pgd`: its PASID-table entry (docs/socket.md) is that table's
+    /// address with the valid bit.
+    pub fn bind(&self, mem: &mut PhysMem, pasid: u32, pgd: Pfn) -> Result<(), MemError> {
+        mem.write(
+            self.pasid_table + 8 * u64::from(pasid),
+            (pgd << PAGE_SHIFT) | 1,
+            0,
+        )
+    }
 }
 
 /// A request from a device thread to the device's DMA engine.

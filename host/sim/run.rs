@@ -302,12 +302,8 @@ impl<'s> Sim<'s> {
         };
         let mm = AddressSpace::new(&mut m.mem, IOMMU_PASID).map_err(setup)?;
         let parent = AddressSpace::new(&mut m.mem, 0).map_err(setup)?;
-        m.mem
-            .write(
-                layout.pasid_table + 8 * u64::from(IOMMU_PASID),
-                (mm.pgd << PAGE_SHIFT) | 1,
-                0,
-            )
+        layout
+            .bind(&mut m.mem, IOMMU_PASID, mm.pgd)
             .map_err(setup)?;
         let k = Kernel {
             mm,
@@ -741,12 +737,7 @@ impl<'s> Sim<'s> {
                 };
                 self.cpus[i] = Cpu {
                     op: Some(op),
-                    text: e
-                        .text
-                        .split(" until ")
-                        .next()
-                        .unwrap_or(&e.text)
-                        .to_string(),
+                    text: e.action_text().to_string(),
                     path: Vec::new(),
                 };
             }
@@ -803,12 +794,7 @@ impl<'s> Sim<'s> {
                     write,
                     wdata,
                     issued,
-                    text: e
-                        .text
-                        .split(" until ")
-                        .next()
-                        .unwrap_or(&e.text)
-                        .to_string(),
+                    text: e.action_text().to_string(),
                     line,
                     translated: None,
                 });
@@ -925,7 +911,7 @@ impl<'s> Sim<'s> {
                             line,
                             format!(
                                 "dev{d} finished '{}' without reaching checkpoint 'translated': no translation was sent for it (its ATC held one, or the walk faulted); drop 'until', or let the ATC lose the page first",
-                                e.text.split(" until ").next().unwrap_or(&e.text)
+                                e.action_text()
                             ),
                         ));
                     }

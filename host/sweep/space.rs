@@ -216,6 +216,14 @@ const COLORS: [&str; 4] = ["#1f77b4", "#2ca02c", "#9467bd", "#d62728"];
 /// Dash patterns telling apart the slices of the other parameters.
 const DASHES: [&str; 4] = ["", "6,3", "2,3", "8,3,2,3"];
 
+/// The SVG attribute drawing slice `d`'s dash pattern (none for the first).
+fn dash_attr(d: usize) -> String {
+    match DASHES[d] {
+        "" => String::new(),
+        a => format!(r#" stroke-dasharray="{a}""#),
+    }
+}
+
 /// An SVG with two panels over the first parameter: the worst window and the
 /// fence spin cost, one line per policy (colour) and per combination of the
 /// other parameters (dash pattern, up to four; further ones are left out
@@ -335,10 +343,7 @@ pub fn render_svg(points: &[Point]) -> String {
                     .iter()
                     .map(|p| (px(p.values.first().map_or(0, |v| v.1)), py(metric(p, k))))
                     .collect();
-                let dash = match DASHES[d] {
-                    "" => String::new(),
-                    a => format!(r#" stroke-dasharray="{a}""#),
-                };
+                let dash = dash_attr(d);
                 let _ = writeln!(
                     s,
                     r#"<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="{}"/>"#,
@@ -374,10 +379,7 @@ pub fn render_svg(points: &[Point]) -> String {
         if slices.len() > 1 {
             ly += 6.0;
             for (d, slice) in slices.iter().take(shown).enumerate() {
-                let dash = match DASHES[d] {
-                    "" => String::new(),
-                    a => format!(r#" stroke-dasharray="{a}""#),
-                };
+                let dash = dash_attr(d);
                 let _ = writeln!(
                     s,
                     r#"<line x1="{lx}" y1="{:.1}" x2="{}" y2="{:.1}" stroke="black" stroke-width="2"{dash}/><text x="{}" y="{:.1}">{}</text>"#,

@@ -210,18 +210,17 @@ module iotlb
   // Assertions (those of rtl/iotlb.sv: the same contract)
   // ---------------------------------------------------------------------------
   // The entries, valid or not, that an IOTINVAL.VMA (pv, pasid, av, range)
-  // names: those of its PASID (any PASID without PV) that overlap its range
-  // (any address without AV), a 2 MiB entry by all its 512 pages. The
-  // specification of docs/socket.md ("Command queue"), written here without
-  // inval_hits; none when `inval` is 0 (which keeps the checks cheap).
+  // names, by the specification shootdown_pkg::inval_names_entry (docs/
+  // socket.md, "Command queue"), not by inval_hits; none when `inval` is 0
+  // (which keeps the checks cheap).
   function automatic logic [N-1:0] inval_names(logic inval, logic pv, pasid_t pasid, logic av,
                                                vpn_t vpn, log2n_t log2n);
     logic [N-1:0] names;
     names = '0;
     if (inval) begin
       for (int unsigned i = 0; i < N; i++) begin
-        names[i] = (!pv || pasid_q[i] == pasid) &&
-                   (!av || blocks_overlap(vpn_q[i], xlat_log2n(xlat_q[i].is_2m), vpn, log2n));
+        names[i] = inval_names_entry(pv, pasid, av, vpn, log2n,
+                                     pasid_q[i], vpn_q[i], xlat_q[i].is_2m);
       end
     end
     return names;
