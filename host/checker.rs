@@ -60,7 +60,7 @@ impl FromStr for Violation {
             .into_iter()
             .find(|v| v.name() == s)
             .ok_or_else(|| {
-                format!("unknown verdict '{s}': use clean, order-violation, stale-read, use-after-free or lost-write")
+                format!("unknown verdict '{}': use clean, order-violation, stale-read, use-after-free or lost-write", s.escape_debug())
             })
     }
 }

@@ -102,7 +102,10 @@ impl FromStr for DriverKind {
             .into_iter()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
-                format!("unknown IOMMU driver '{s}': use generic, amd, intel, arm or arm-btm")
+                format!(
+                    "unknown IOMMU driver '{}': use generic, amd, intel, arm or arm-btm",
+                    s.escape_debug()
+                )
             })
     }
 }

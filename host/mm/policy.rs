@@ -69,7 +69,10 @@ impl FromStr for Policy {
             .into_iter()
             .find(|p| p.name() == s)
             .ok_or_else(|| {
-                format!("unknown notify policy '{s}': use always, seed, arch or end-only")
+                format!(
+                    "unknown notify policy '{}': use always, seed, arch or end-only",
+                    s.escape_debug()
+                )
             })
     }
 }

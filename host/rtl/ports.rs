@@ -251,7 +251,8 @@ pub fn inject_bits(names: &[&str]) -> Result<u16, String> {
             None => {
                 let valid: Vec<&str> = INJECT_NAMES.iter().map(|(n, _, _)| *n).collect();
                 return Err(format!(
-                    "unknown injected bug '{name}': valid names are {}",
+                    "unknown injected bug '{}': valid names are {}",
+                    name.escape_debug(),
                     valid.join(", ")
                 ));
             }

@@ -551,6 +551,9 @@ pub fn main(args: SweepArgs) -> ExitCode {
             assertions: !args.no_assert,
         };
         if !args.param.is_empty() {
+            if let Err(m) = space::check_points(&args.param) {
+                return fail(&m);
+            }
             let points = space::run_space(&files, &policies, &args.param, &opts);
             print!("{}", space::render_space(&points));
             if let Some(svg) = &args.plot {

@@ -9,43 +9,13 @@
 
 use super::{run_cells, Cell, Status, SweepOptions};
 use crate::mm::Policy;
-use crate::scenario::Params;
+use crate::scenario::{param_spec, shown, Params, PARAMS};
 use std::fmt::Write;
 use std::path::PathBuf;
 
-/// Parameters `--param` may vary, with what they mean.
-pub const SPACE_PARAMS: &[(&str, &str)] = &[
-    ("ats_latency", "one-way ATS link latency, cycles"),
-    ("mem_latency", "memory latency of both RTL ports, cycles"),
-    (
-        "dev_mem_latency",
-        "device memory port latency, cycles (0: mem_latency)",
-    ),
-    (
-        "iommu_mem_latency",
-        "IOMMU memory port latency (walker, queue), cycles (0: mem_latency)",
-    ),
-    (
-        "ats_cpl_delay",
-        "extra cycles a Translation Completion waits in the fabric (Invalidate Requests pass it)",
-    ),
-    ("atc_entries", "ATC entries in use (0: all the build has)"),
-    (
-        "iotlb_ways",
-        "IOTLB ways in use per set (0: all the build has)",
-    ),
-    (
-        "iotlb_sets",
-        "IOTLB sets in use, rounded down to a power of two (0: all the build has)",
-    ),
-    (
-        "ats_itags",
-        "ITags in use: the device's Invalidate Queue Depth (0: all the build has)",
-    ),
-    ("cq_entries", "command queue entries (power of two, 2..256)"),
-    ("cpu_step_cycles", "cycles per kernel-path step"),
-    ("gather_batch", "mmu_gather batch size, pages"),
-];
+/// The most points one design-space sweep may have (the product of the
+/// numbers of values given to `--param`).
+pub const MAX_POINTS: usize = 4096;
 
 /// One `--param name=v1,v2,..`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,28 +24,38 @@ pub struct ParamRange {
     pub values: Vec<u64>,
 }
 
-/// clap's parser for `--param`.
+/// clap's parser for `--param`: the names and ranges of a scenario's
+/// `params:` (`crate::scenario::PARAMS`), each value checked there, never
+/// clamped, so a row's label is the value that ran.
 pub fn parse_param(s: &str) -> Result<ParamRange, String> {
-    let (name, vals) = s
-        .split_once('=')
-        .ok_or_else(|| format!("'{s}': write NAME=V1,V2,.. (e.g. ats_latency=50,150,400)"))?;
-    if !SPACE_PARAMS.iter().any(|(n, _)| *n == name) {
-        let names: Vec<&str> = SPACE_PARAMS.iter().map(|(n, _)| *n).collect();
-        return Err(format!(
-            "unknown parameter '{name}': use one of {}",
-            names.join(", ")
-        ));
+    let (name, vals) = s.split_once('=').ok_or_else(|| {
+        format!(
+            "'{}': write NAME=V1,V2,.. (e.g. ats_latency=50,150,400)",
+            shown(s)
+        )
+    })?;
+    let spec = param_spec(name).filter(|p| p.sweep).ok_or_else(|| {
+        format!(
+            "unknown parameter '{}': use one of {}",
+            shown(name),
+            PARAMS
+                .iter()
+                .filter(|p| p.sweep)
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })?;
+    let mut values = Vec::new();
+    for v in vals.split(',') {
+        let v = spec.parse(v)?;
+        if values.contains(&v) {
+            return Err(format!("{name}: {v} is given twice"));
+        }
+        values.push(v);
     }
-    let values = vals
-        .split(',')
-        .map(|v| {
-            v.trim()
-                .parse::<u64>()
-                .map_err(|_| format!("'{v}' is not a whole number (in {s})"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if values.is_empty() {
-        return Err(format!("'{s}': give at least one value"));
+    if values.len() > MAX_POINTS {
+        return Err(format!("{name}: at most {MAX_POINTS} values"));
     }
     Ok(ParamRange {
         name: name.to_string(),
@@ -83,23 +63,29 @@ pub fn parse_param(s: &str) -> Result<ParamRange, String> {
     })
 }
 
-/// Set one named parameter.
+/// Set one named parameter (a name and value `parse_param` accepted).
 pub fn apply(p: &mut Params, name: &str, v: u64) {
-    match name {
-        "ats_latency" => p.ats_latency = v.max(1),
-        "mem_latency" => p.mem_latency = v.max(1),
-        "dev_mem_latency" => p.dev_mem_latency = v,
-        "iommu_mem_latency" => p.iommu_mem_latency = v,
-        "ats_cpl_delay" => p.ats_cpl_delay = v,
-        "atc_entries" => p.atc_entries = v,
-        "iotlb_ways" => p.iotlb_ways = v,
-        "iotlb_sets" => p.iotlb_sets = v,
-        "ats_itags" => p.ats_itags = v,
-        "cq_entries" => p.cq_entries = v.clamp(2, 256).next_power_of_two(),
-        "cpu_step_cycles" => p.cpu_step_cycles = v.max(1),
-        "gather_batch" => p.gather_batch = v.max(1),
-        _ => {}
+    if let Some(spec) = param_spec(name) {
+        (spec.set)(p, v);
     }
+}
+
+/// The number of points of the space, or why it is too many.
+pub fn check_points(ranges: &[ParamRange]) -> Result<usize, String> {
+    let n = ranges
+        .iter()
+        .try_fold(1usize, |n, r| n.checked_mul(r.values.len()))
+        .filter(|n| *n <= MAX_POINTS);
+    n.ok_or_else(|| {
+        format!(
+            "--param: {} combinations is more than {MAX_POINTS}: give fewer values",
+            ranges
+                .iter()
+                .map(|r| r.values.len().to_string())
+                .collect::<Vec<_>>()
+                .join(" x ")
+        )
+    })
 }
 
 /// One point of the space: the values, and per policy (in `Policy::ALL`
@@ -429,6 +415,24 @@ mod tests {
             .unwrap_err()
             .contains("unknown parameter"));
         assert!(parse_param("ats_latency=x").is_err());
+        // Values are checked, never clamped: the label is what ran.
+        let e = parse_param("cq_entries=3,1000").unwrap_err();
+        assert!(e.contains("power of two from 2 to 256"), "{e}");
+        assert!(parse_param("iotlb_sets=3").is_err());
+        assert!(parse_param("watchdog_cycles=5")
+            .unwrap_err()
+            .contains("unknown parameter"));
+        assert!(parse_param("ats_latency=0")
+            .unwrap_err()
+            .contains("from 1 to 65535"));
+        assert!(parse_param("ats_latency=5,5")
+            .unwrap_err()
+            .contains("twice"));
+        let many = parse_param("ats_latency=1,2,3,4,5,6,7,8").unwrap();
+        assert_eq!(check_points(&[many.clone(), many.clone()]), Ok(64));
+        assert!(
+            check_points(&[many.clone(), many.clone(), many.clone(), many.clone(), many]).is_err()
+        );
         let mut p = Params::default();
         apply(&mut p, "gather_batch", 1);
         assert_eq!(p.gather_batch, 1);

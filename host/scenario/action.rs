@@ -1,0 +1,333 @@
+//! One timeline entry: `cpu0: write addrA 0xa1 until start`: the thread,
+//! the action and where it stops.
+
+use super::params::parse_int;
+use super::yaml::shown;
+use super::{Page, USER_END};
+use std::fmt;
+
+/// Thread kinds of a timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ThreadRef {
+    Cpu(usize),
+    Dev(u8),
+}
+
+impl fmt::Display for ThreadRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ThreadRef::Cpu(i) => write!(f, "cpu{i}"),
+            ThreadRef::Dev(i) => write!(f, "dev{i}"),
+        }
+    }
+}
+
+pub const MAX_CPUS: usize = 16;
+pub const MAX_DEVS: u8 = 16;
+
+/// Where a device access can stop (`dev0: read addrA until translated`),
+/// seen through the socket's probes, not inside the RTL:
+/// - `translated`: the IOMMU answered the access's Translation Request (the
+///   page's `xlat` probe shows a walk result or a Completion in flight).
+///
+/// The access goes on in the background; `dev0: resume` waits for it.
+pub const DEV_CHECKPOINTS: &[&str] = &["translated"];
+
+/// The largest `munmap <page> <pages>`: one page table's worth.
+pub const MAX_MUNMAP_PAGES: u64 = 512;
+
+/// What a thread does in one `[Time N+k]` step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Read {
+        page: usize,
+    },
+    Write {
+        page: usize,
+        value: u64,
+    },
+    /// `munmap` of `pages` pages from the named page's (zap_pte_range).
+    Munmap {
+        page: usize,
+        pages: u64,
+    },
+    /// KSM write_protect_page of the page; with `into`, then merge it into
+    /// that page's frame (replace_page).
+    Ksm {
+        page: usize,
+        into: Option<usize>,
+    },
+    /// Writeback of the page: page_mkclean_one, then the I/O.
+    Writeback {
+        page: usize,
+        dax: bool,
+    },
+    /// mprotect(PROT_READ) of a hugetlb page (hugetlb_change_protection).
+    MprotectRo {
+        page: usize,
+    },
+    /// fork: the hugetlb VMA holding the page is copied to a child (copy_hugetlb_page_range).
+    Fork {
+        page: usize,
+    },
+    /// split_huge_pmd of the huge zero page holding the page.
+    Split {
+        page: usize,
+    },
+    /// madvise(MADV_FREE) of the page.
+    MadvFree {
+        page: usize,
+    },
+    /// khugepaged collapses the 2 MiB region holding the page into a huge page.
+    Collapse {
+        page: usize,
+    },
+    /// try_to_unmap_one by reclaim (swap-out) or by page migration.
+    Unmap {
+        page: usize,
+        migrate: bool,
+    },
+    Resume,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub thread: ThreadRef,
+    pub action: Action,
+    /// Stop after this checkpoint (a kernel path's, or a device access's
+    /// [`DEV_CHECKPOINTS`]); None: to completion.
+    pub until: Option<String>,
+    /// The text as written, for the report.
+    pub text: String,
+}
+
+impl Entry {
+    /// The action as written, without its `until <checkpoint>`.
+    pub fn action_text(&self) -> &str {
+        self.text.split(" until ").next().unwrap_or(&self.text)
+    }
+}
+
+/// A thread name as the timeline writes it: `cpu0`..`cpu15`, `dev0`..`dev15`,
+/// the number in plain decimal (`cpu00` and `cpu+0` are not `cpu0`).
+pub fn parse_thread(s: &str) -> Result<ThreadRef, String> {
+    let bad = || {
+        format!(
+            "unknown thread '{}': use cpu0..cpu{} or dev0..dev{}",
+            shown(s),
+            MAX_CPUS - 1,
+            MAX_DEVS - 1
+        )
+    };
+    let (kind, n) = if let Some(n) = s.strip_prefix("cpu") {
+        ("cpu", n)
+    } else if let Some(n) = s.strip_prefix("dev") {
+        ("dev", n)
+    } else {
+        return Err(bad());
+    };
+    let canonical =
+        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (n == "0" || !n.starts_with('0'));
+    let i: usize = n.parse().ok().filter(|_| canonical).ok_or_else(bad)?;
+    match kind {
+        "cpu" if i < MAX_CPUS => Ok(ThreadRef::Cpu(i)),
+        "dev" if i < MAX_DEVS as usize => Ok(ThreadRef::Dev(i as u8)),
+        _ => Err(bad()),
+    }
+}
+
+/// Every checkpoint name a CPU thread can stop at.
+pub fn checkpoint_names() -> Vec<&'static str> {
+    let mut v: Vec<&str> = vec!["reuse", "load"];
+    for c in crate::mm::ALL_CHECKPOINTS.iter().flat_map(|l| l.iter()) {
+        if !v.contains(c) {
+            v.push(c);
+        }
+    }
+    v
+}
+
+const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'collapse <page>' or 'resume', optionally followed by 'until <checkpoint>'";
+
+/// The kernel paths: only CPU threads run them.
+const KERNEL_VERBS: &[&str] = &[
+    "munmap",
+    "ksm-wrprotect",
+    "ksm-merge",
+    "writeback",
+    "dax-writeback",
+    "mprotect",
+    "fork",
+    "split",
+    "reclaim",
+    "migrate",
+    "madv-free",
+    "collapse",
+];
+
+/// Parse one action of `thread`, written `text`, against the scenario's
+/// pages and the CPU checkpoints.
+pub fn parse_action(
+    thread: ThreadRef,
+    text: &str,
+    pages: &[Page],
+    checkpoints: &[&str],
+) -> Result<Entry, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let (body, until) = match words.iter().position(|w| *w == "until") {
+        Some(p) => {
+            let cp = words.get(p + 1).ok_or("'until' needs a checkpoint name")?;
+            if words.len() > p + 2 {
+                return Err("nothing may follow 'until <checkpoint>'".into());
+            }
+            let known = match thread {
+                ThreadRef::Cpu(_) => checkpoints,
+                ThreadRef::Dev(_) => DEV_CHECKPOINTS,
+            };
+            if !known.contains(cp) {
+                let whose = match thread {
+                    ThreadRef::Cpu(_) => "",
+                    ThreadRef::Dev(_) => " for a device access",
+                };
+                return Err(format!(
+                    "unknown checkpoint '{}'{whose}: use one of {}",
+                    shown(cp),
+                    known.join(", ")
+                ));
+            }
+            if words.first() == Some(&"resume") && matches!(thread, ThreadRef::Dev(_)) {
+                return Err("'resume' waits for the whole access: drop 'until'".into());
+            }
+            (&words[..p], Some(cp.to_string()))
+        }
+        None => (&words[..], None),
+    };
+    let page = |name: &str| {
+        pages
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| format!("unknown page '{}': pages are {}", shown(name), names(pages)))
+    };
+    let cpu = matches!(thread, ThreadRef::Cpu(_));
+    if let (false, Some(verb)) = (cpu, body.first()) {
+        if KERNEL_VERBS.contains(verb) {
+            return Err("this is a kernel path: only CPU threads run it".into());
+        }
+    }
+    let action = match body {
+        ["read", p] => Action::Read { page: page(p)? },
+        ["write", p, v] => Action::Write {
+            page: page(p)?,
+            value: parse_int(v).ok_or_else(|| {
+                format!(
+                    "'{}' is not a 64-bit number (write 0x.. or decimal)",
+                    shown(v)
+                )
+            })?,
+        },
+        ["munmap", p, rest @ ..] if rest.len() <= 1 => {
+            let i = page(p)?;
+            let n = match rest.first() {
+                None => 1,
+                Some(n) => parse_int(n)
+                    .filter(|n| (1..=MAX_MUNMAP_PAGES).contains(n))
+                    .ok_or_else(|| {
+                        format!(
+                            "'{}' is not a page count from 1 to {MAX_MUNMAP_PAGES}",
+                            shown(n)
+                        )
+                    })?,
+            };
+            if (pages[i].va & !0xfff) + n * 4096 > USER_END {
+                return Err(format!(
+                    "{n} pages from '{p}' run past the end of the user address space ({USER_END:#x})"
+                ));
+            }
+            Action::Munmap { page: i, pages: n }
+        }
+        ["ksm-wrprotect", p] => Action::Ksm {
+            page: page(p)?,
+            into: None,
+        },
+        ["ksm-merge", p, q] => Action::Ksm {
+            page: page(p)?,
+            into: Some(page(q)?),
+        },
+        [w @ ("writeback" | "dax-writeback"), p] => Action::Writeback {
+            page: page(p)?,
+            dax: *w == "dax-writeback",
+        },
+        ["mprotect", p, "ro"] => Action::MprotectRo { page: page(p)? },
+        ["fork", p] => Action::Fork { page: page(p)? },
+        ["collapse", p] => {
+            let i = page(p)?;
+            if pages[i].cow || pages[i].thp || pages[i].hugetlb || pages[i].file {
+                return Err(format!("'{p}': collapse takes a private small page (its 2 MiB region becomes a huge page)"));
+            }
+            Action::Collapse { page: i }
+        }
+        ["madv-free", p] => {
+            let i = page(p)?;
+            if pages[i].cow || pages[i].thp || pages[i].hugetlb || pages[i].file {
+                return Err(format!(
+                    "'{p}': MADV_FREE is modelled for private anonymous small pages only"
+                ));
+            }
+            Action::MadvFree { page: i }
+        }
+        [v @ ("reclaim" | "migrate"), p] => {
+            let i = page(p)?;
+            if pages[i].cow || pages[i].thp || pages[i].hugetlb {
+                return Err(format!(
+                    "'{p}': reclaim and migration are modelled for private small pages only"
+                ));
+            }
+            Action::Unmap {
+                page: i,
+                migrate: *v == "migrate",
+            }
+        }
+        ["split", p] => {
+            let i = page(p)?;
+            if !pages[i].zero {
+                return Err(format!("'{p}' is not a huge zero page: only 'zero: true' pages can be split (a THP split is not modelled)"));
+            }
+            Action::Split { page: i }
+        }
+        ["resume"] => Action::Resume,
+        _ => return Err(USAGE.into()),
+    };
+    Ok(Entry {
+        thread,
+        action,
+        until,
+        text: words.join(" "),
+    })
+}
+
+fn names(pages: &[Page]) -> String {
+    pages
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_names_are_canonical() {
+        assert_eq!(parse_thread("cpu0"), Ok(ThreadRef::Cpu(0)));
+        assert_eq!(parse_thread("cpu15"), Ok(ThreadRef::Cpu(15)));
+        assert_eq!(parse_thread("dev10"), Ok(ThreadRef::Dev(10)));
+        for bad in [
+            "cpu00", "cpu+0", "cpu01", "cpu16", "dev16", "cpu", "gpu0", "cpu 0", "cpu-0", "dev٣",
+        ] {
+            let e = parse_thread(bad).unwrap_err();
+            assert!(e.contains("use cpu0..cpu15 or dev0..dev15"), "{bad}: {e}");
+        }
+        assert!(parse_thread("cpu\x1b0").unwrap_err().contains("\\u{1b}"));
+    }
+}
