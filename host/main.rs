@@ -171,9 +171,10 @@ fn main() -> ExitCode {
                         eprintln!("shootdown: {e}");
                         if matches!(
                             e,
-                            shootdown::sim::RunError::Rtl(
-                                shootdown::rtl::RtlError::Assertion { .. }
-                            )
+                            shootdown::sim::RunError::Rtl {
+                                source: shootdown::rtl::RtlError::Assertion { .. },
+                                ..
+                            }
                         ) {
                             eprintln!("shootdown: a protocol assertion of the RTL stopped the run (docs/socket.md, \"Assertions\"); --no-assert runs past it and lets the checker show what the device did");
                         }

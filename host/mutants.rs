@@ -6,7 +6,7 @@
 //! The correct design must pass all, with no assertion firing.
 
 use crate::mm::Policy;
-use crate::rtl::INJECT_NAMES;
+use crate::rtl::{assertion_name, INJECT_NAMES};
 use crate::scenario::Scenario;
 use crate::sim::{run, RunError, RunOptions};
 use crate::sweep::{default_jobs, expand, run_cells, verdict_text, Cell, Status, SweepOptions};
@@ -49,14 +49,6 @@ impl MutantRow {
     pub fn caught(&self) -> bool {
         !self.by_assertion.cells.is_empty() || !self.by_checker.cells.is_empty()
     }
-}
-
-/// The failed assertion's name in an RTL error message
-/// (`... Assertion failed in TOP.shootdown_top.u_dev.Name_A: ...`).
-pub fn assertion_name(msg: &str) -> Option<&str> {
-    let at = msg.find("Assertion failed in ")? + "Assertion failed in ".len();
-    let path = msg[at..].split([':', ' ']).next()?;
-    path.rsplit('.').next().filter(|n| !n.is_empty())
 }
 
 /// An RTL assertion stopped the cell.
@@ -107,7 +99,7 @@ fn detection_cycle(file: &str, policy: Policy, bit: u16, assertions: bool) -> Op
         },
     ) {
         Ok(r) => r.findings.iter().map(|f| f.cycle).min(),
-        Err(RunError::Rtl(e)) => error_cycle(&e.to_string()),
+        Err(RunError::Rtl { source, .. }) => error_cycle(&source.to_string()),
         Err(_) => None,
     }
 }
@@ -288,17 +280,5 @@ pub fn main(args: MutantsArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::assertion_name;
-
-    #[test]
-    fn the_assertion_is_named_from_the_runtime_message() {
-        let m = "[rtl] cycle 1722: [1722000] %Error: dev_invq.sv:80: Assertion failed in TOP.shootdown_top.u_dev.u_invq.DrainBeforeCpl_A: 'assert' failed.";
-        assert_eq!(assertion_name(m), Some("DrainBeforeCpl_A"));
-        assert_eq!(assertion_name("[rtl] $stop"), None);
     }
 }

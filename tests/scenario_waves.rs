@@ -154,8 +154,16 @@ fn a_failed_run_leaves_its_waves_up_to_the_failure() {
         },
     )
     .expect_err("the racing-completion assertion stops the run");
+    // The error names the scenario line of the step the RTL failed in.
+    let msg = e.to_string();
+    let at = msg.split("tr-race.yaml:").nth(1).expect("names the file");
+    let line: usize = at.split(':').next().unwrap().parse().expect("and a line");
+    assert!(line > 1 && at.contains("[rtl] assertion failed"), "{msg}");
     let cycle = match e {
-        shootdown::sim::RunError::Rtl(shootdown::rtl::RtlError::Assertion { cycle, .. }) => cycle,
+        shootdown::sim::RunError::Rtl {
+            source: shootdown::rtl::RtlError::Assertion { cycle, .. },
+            ..
+        } => cycle,
         other => panic!("expected an assertion, got {other}"),
     };
     let text = fs::read_to_string(&vcd).unwrap();
@@ -171,4 +179,59 @@ fn a_failed_run_leaves_its_waves_up_to_the_failure() {
     assert!(vcd.with_extension("gtkw").exists());
     let left: Vec<_> = fs::read_dir(&dir).unwrap().collect();
     assert_eq!(left.len(), 2, "the .vcd and the .gtkw only");
+}
+
+/// The watchdog names its step and the absolute cycle, and its waves say
+/// why the run stopped, not only that it did.
+#[test]
+fn a_watchdog_stop_names_its_cycle_and_reason() {
+    let dir = tmpdir("watchdog");
+    let vcd = dir.join("slow.vcd");
+    let src = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/cow.yaml"))
+        .unwrap()
+        .replace(
+            "params: { mem_latency: 40, ats_latency: 150, cpu_step_cycles: 10 }",
+            "params: { mem_latency: 40, ats_latency: 60000, cpu_step_cycles: 10, watchdog_cycles: 3000 }",
+        );
+    let s = Scenario::parse(Path::new("slow.yaml"), &src).unwrap();
+    let e = run(
+        &s,
+        &RunOptions {
+            policy: Policy::Seed,
+            waves: Some(vcd.clone()),
+        },
+    )
+    .expect_err("an ATS link this slow trips the watchdog");
+    let text = e.to_string();
+    let line = src
+        .lines()
+        .position(|l| l.contains("dev0: read addrA, dev2"))
+        .unwrap()
+        + 1;
+    assert!(
+        text.starts_with(&format!("slow.yaml:{line}: watchdog: this step ran")),
+        "{text}"
+    );
+    // The step starts after reset; the error gives where it started and stopped.
+    let (from, to) = {
+        let after = |k: &str| -> u64 {
+            let i = text.find(k).unwrap() + k.len();
+            text[i..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        (after("from cycle "), after("to cycle "))
+    };
+    assert!(to > from + 3000, "{text}");
+    let waves = fs::read_to_string(&vcd).unwrap();
+    assert!(
+        waves.contains(&format!(
+            "sstopped\\040at\\040line\\040{line}:\\040watchdog:"
+        )),
+        "the reason is on host.violation"
+    );
+    let _ = fs::remove_dir_all(&dir);
 }

@@ -6,7 +6,7 @@ mod ffi;
 mod model;
 mod ports;
 
-pub use model::{Model, RtlError};
+pub use model::{assertion_name, Model, RtlError};
 pub use ports::{
     ats_inval_range, cmd_ats_inval, cmd_iofence_c, cmd_iotinval_range, cmd_iotinval_vma,
     decode_command, decode_probe, inject_bits, iotinval_range, Command, Inject, PortsIn, PortsOut,

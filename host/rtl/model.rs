@@ -38,6 +38,14 @@ pub enum RtlError {
     },
 }
 
+/// The failed assertion's name in an RTL error message
+/// (`... Assertion failed in TOP.shootdown_top.u_dev.Name_A: ...`).
+pub fn assertion_name(msg: &str) -> Option<&str> {
+    let at = msg.find("Assertion failed in ")? + "Assertion failed in ".len();
+    let path = msg[at..].split([':', ' ']).next()?;
+    path.rsplit('.').next().filter(|n| !n.is_empty())
+}
+
 /// The Verilated `shootdown_top` (docs/socket.md).
 ///
 /// Every register starts at zero; hold `rst_ni` low for at least 4 cycles
@@ -218,6 +226,13 @@ fn path_to_cstring(path: &Path) -> Option<CString> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_assertion_is_named_from_the_runtime_message() {
+        let m = "[rtl] cycle 1722: [1722000] %Error: dev_invq.sv:80: Assertion failed in TOP.shootdown_top.u_dev.u_invq.DrainBeforeCpl_A: 'assert' failed.";
+        assert_eq!(assertion_name(m), Some("DrainBeforeCpl_A"));
+        assert_eq!(assertion_name("[rtl] $stop"), None);
+    }
 
     #[test]
     fn struct_sizes_match_the_shim() {

@@ -33,7 +33,8 @@ pub struct RunOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{}:{line}: {msg}", file.display())]
+    /// The timeline cannot go on (line 0: in the drain after its last step).
+    #[error("{}{}: {msg}", file.display(), at_line(*line))]
     Timeline {
         file: PathBuf,
         line: usize,
@@ -41,10 +42,25 @@ pub enum RunError {
     },
     #[error("{}: setting up the machine: {source}", file.display())]
     Setup { file: PathBuf, source: MmError },
-    #[error(transparent)]
-    Rtl(#[from] crate::rtl::RtlError),
+    /// The RTL stopped the run (an assertion, a trace file that cannot be
+    /// opened) during the step written on `line` (0: before the first step
+    /// or after the last).
+    #[error("{}{}: {source}", file.display(), at_line(*line))]
+    Rtl {
+        file: PathBuf,
+        line: usize,
+        source: crate::rtl::RtlError,
+    },
     #[error(transparent)]
     Waves(#[from] crate::waves::WavesError),
+}
+
+/// `:line`, or nothing for line 0 (not at a line of the scenario).
+fn at_line(line: usize) -> String {
+    match line {
+        0 => String::new(),
+        l => format!(":{l}"),
+    }
 }
 
 /// What one thread did in one step, for the `[Time N]` listing.
@@ -186,6 +202,8 @@ struct Sim<'s> {
     spin_cycles: u64,
     /// Lines for the current slot.
     lines: Vec<ThreadLine>,
+    /// The scenario line of the step running (0: the final drain).
+    line: usize,
 }
 
 /// Run `s` under `opts.policy`. When the run fails (an RTL assertion, the
@@ -237,14 +255,15 @@ impl<'s> Sim<'s> {
             let n = s.timeline.len();
             slots.push(self.run_slot(&format!("N+{n}"), n as u64, 0, &drain)?);
         }
-        // Let the hardware settle so windows opened at the end can close.
-        self.tick_n(
-            4 * (s.params.mem_latency.max(s.params.dev_mem_latency)
-                + s.params.iommu_mem_latency
-                + s.params.ats_latency)
-                + s.params.ats_cpl_delay
-                + 16,
-        )?;
+        // Let the hardware settle so windows opened at the end can close
+        // (bounded: every term is range-checked, and by the watchdog).
+        let p = &s.params;
+        let settle = 4
+            * (p.mem_latency.max(p.dev_mem_latency) + p.iommu_mem_latency + p.ats_latency)
+            + p.ats_cpl_delay
+            + 16;
+        self.line = 0;
+        self.tick_n(settle.min(p.watchdog_cycles))?;
         Ok(slots)
     }
 
@@ -256,16 +275,14 @@ impl<'s> Sim<'s> {
         };
         let cycle = self.m.cycle();
         let mark = match e {
-            RunError::Rtl(r) => {
-                let text = r.to_string();
-                match crate::mutants::assertion_name(&text) {
-                    Some(name) => format!("assertion {name}"),
-                    None => "RTL error".to_string(),
-                }
-            }
-            RunError::Timeline { .. } => "run stopped".to_string(),
+            RunError::Rtl { source, .. } => match crate::rtl::assertion_name(&source.to_string()) {
+                Some(name) => format!("assertion {name}"),
+                None => format!("RTL error: {source}"),
+            },
+            RunError::Timeline { line, msg, .. } => format!("stopped at line {line}: {msg}"),
             RunError::Setup { .. } | RunError::Waves(_) => return,
         };
+        let mark: String = mark.chars().take(160).collect();
         sig.violation(cycle, &mark);
         self.m.trace_close();
         let _ = sig.write(&rtl_vcd_path(path), path, cycle);
@@ -333,6 +350,7 @@ impl<'s> Sim<'s> {
             io: Vec::new(),
             spin_cycles: 0,
             lines: Vec::new(),
+            line: 0,
         };
         sim.map_pages().map_err(|source| RunError::Setup {
             file: s.path.clone(),
@@ -340,7 +358,9 @@ impl<'s> Sim<'s> {
         })?;
         if let Some(path) = &opts.waves {
             sim.sig = Some(HostSignals::new(s));
-            sim.m.trace_open(&rtl_vcd_path(path))?;
+            sim.m
+                .trace_open(&rtl_vcd_path(path))
+                .map_err(|e| sim.rtl_err(0, e))?;
         }
         sim.m.reset(layout);
         for (i, p) in s.pages.iter().enumerate() {
@@ -455,6 +475,14 @@ impl<'s> Sim<'s> {
         }
     }
 
+    fn rtl_err(&self, line: usize, source: crate::rtl::RtlError) -> RunError {
+        RunError::Rtl {
+            file: self.s.path.clone(),
+            line,
+            source,
+        }
+    }
+
     fn err(&self, line: usize, msg: String) -> RunError {
         RunError::Timeline {
             file: self.s.path.clone(),
@@ -468,7 +496,7 @@ impl<'s> Sim<'s> {
         for _ in 0..n {
             self.m.tick();
             if let Some(e) = self.m.rtl_error() {
-                return Err(e.into());
+                return Err(self.rtl_err(self.line, e));
             }
             let cycle = self.m.cycle();
             let accesses = std::mem::take(&mut self.m.dev_accesses);
@@ -833,6 +861,7 @@ impl<'s> Sim<'s> {
         entries: &[Entry],
     ) -> Result<SlotReport, RunError> {
         let start = self.m.cycle();
+        self.line = line;
         self.lines.clear();
         if let Some(sig) = &mut self.sig {
             sig.slot(start, index);
@@ -976,8 +1005,9 @@ impl<'s> Sim<'s> {
                 return Err(self.err(
                     line,
                     format!(
-                        "this step ran {} cycles without finishing (watchdog_cycles = {}): {}; the RTL may hang, or raise params.watchdog_cycles",
+                        "watchdog: this step ran {} cycles, from cycle {start} to cycle {}, without finishing (watchdog_cycles = {}): {}; the RTL may hang, or raise params.watchdog_cycles",
                         self.m.cycle() - start,
+                        self.m.cycle(),
                         self.s.params.watchdog_cycles,
                         why.join("; ")
                     ),
