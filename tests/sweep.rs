@@ -242,15 +242,16 @@ fn shards_merged_equal_the_unsharded_sweep() {
     assert_eq!(vf["shard"], serde_json::Value::Null);
     assert_eq!(vm["version"], serde_json::json!(1));
 
-    // A shard given twice overlaps; a missing shard is only a warning.
+    // A shard given twice overlaps; a missing shard is an error that names
+    // it (a table of half the cells must not pass for the whole sweep).
     let twice = sweep_bin(&["--merge", &j("s1.json"), &j("s1.json")]);
     assert_eq!(twice.status.code(), Some(2));
     let e = text(&twice.stderr);
     assert!(e.contains("s1.json") && e.contains("is also in"), "{e}");
     let half = sweep_bin(&["--merge", &j("s1.json")]);
-    assert_eq!(half.status.code(), Some(0));
-    assert!(text(&half.stderr).contains("shard 2/2 not given"));
-    assert_eq!(half.stdout, s1.stdout);
+    assert_eq!(half.status.code(), Some(2));
+    assert!(text(&half.stderr).contains("shard 2/2 of 2 not given"));
+    assert!(half.stdout.is_empty(), "no table for an incomplete set");
     // Shards of different sweeps (different N) do not merge.
     let s3 = sweep_bin(&[&pat, "--shard", "2/3", "--json", &j("s3.json")]);
     assert_eq!(s3.status.code(), Some(0));

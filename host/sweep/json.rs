@@ -197,13 +197,12 @@ pub fn from_json(file: &Path, text: &str) -> Result<SweepFile, SweepError> {
 pub struct Merged {
     /// Every cell of every file, in cell order.
     pub cells: Vec<Cell>,
-    /// Not errors: e.g. a shard of the sweep is missing.
-    pub warnings: Vec<String>,
 }
 
 /// Read shard JSONs and merge their cells. Errors: a file that cannot be
 /// read or parsed, files of different versions or of different shard
-/// counts, a cell outside its file's shard, a cell in two files.
+/// counts, a cell outside its file's shard, a cell in two files, a shard
+/// of the sweep not given (the table would silently cover only part).
 pub fn merge(files: &[PathBuf]) -> Result<Merged, SweepError> {
     let mut by_index: BTreeMap<usize, (Cell, &Path)> = BTreeMap::new();
     let mut version: Option<(u32, &Path)> = None;
@@ -264,21 +263,16 @@ pub fn merge(files: &[PathBuf]) -> Result<Merged, SweepError> {
             by_index.insert(c.index, (c, path));
         }
     }
-    let mut warnings = Vec::new();
     if let Some((n, _)) = count {
         let missing: Vec<String> = (1..=n)
             .filter(|k| !shards_seen.contains(k))
             .map(|k| format!("{k}/{n}"))
             .collect();
         if !missing.is_empty() {
-            warnings.push(format!(
-                "shard {} not given: the table covers only the shards given",
-                missing.join(", ")
-            ));
+            return Err(SweepError::Incomplete { missing, n });
         }
     }
     Ok(Merged {
         cells: by_index.into_values().map(|(c, _)| c).collect(),
-        warnings,
     })
 }

@@ -152,6 +152,8 @@ pub enum SweepError {
     Json { file: PathBuf, msg: String },
     #[error("{}: {msg}", file.display())]
     Io { file: PathBuf, msg: String },
+    #[error("shard {} of {n} not given: merge every shard of the sweep (each written by `shootdown sweep --shard K/{n} --json FILE`)", missing.join(", "))]
+    Incomplete { missing: Vec<String>, n: usize },
 }
 
 /// How to run the cells.
@@ -522,12 +524,7 @@ pub fn main(args: SweepArgs) -> ExitCode {
     let t0 = Instant::now();
     let (cells, shard, jobs) = if !args.merge.is_empty() {
         match merge(&args.merge) {
-            Ok(m) => {
-                for w in &m.warnings {
-                    eprintln!("shootdown sweep: warning: {w}");
-                }
-                (m.cells, None, None)
-            }
+            Ok(m) => (m.cells, None, None),
             Err(e) => return fail(&e),
         }
     } else {
