@@ -428,9 +428,16 @@ fn parse_pages(
     err: &dyn Fn(usize, String) -> ScenarioError,
 ) -> Result<Vec<Page>, ScenarioError> {
     let mut pages: Vec<Page> = Vec::new();
+    let slots = crate::sim::machine::PROBE_SLOTS;
     for (k, v) in &raw.value.0 {
         let (name, l) = (k.value.clone(), line(k));
         check_page_name(&name).map_err(|m| err(l, m))?;
+        if pages.len() == slots {
+            return Err(err(
+                l,
+                format!("page '{name}' is one too many: a scenario names 1 to {slots} pages (one RTL probe slot each)"),
+            ));
+        }
         let p = &v.value;
         let number = |s: &Spanned<String>, what: &str| {
             parse_int(&s.value).ok_or_else(|| {
@@ -506,14 +513,10 @@ fn parse_pages(
             file: p.file,
         });
     }
-    if pages.is_empty() || pages.len() > crate::sim::machine::PROBE_SLOTS {
+    if pages.is_empty() {
         return Err(err(
             line(raw),
-            format!(
-                "a scenario names 1 to {} pages (one RTL probe slot each); this one names {}",
-                crate::sim::machine::PROBE_SLOTS,
-                pages.len()
-            ),
+            format!("no pages: a scenario names 1 to {slots} pages, like 'addrA: {{ va: 0x7f0000000000, value: 0xa0 }}'"),
         ));
     }
     Ok(pages)

@@ -109,8 +109,44 @@ pub fn from_str<'de, T: Deserialize<'de>>(src: &'de str) -> Result<T, (usize, St
     };
     serde_saphyr::from_str_with_options(src, options).map_err(|e| {
         let line = e.location().map_or(1, |l| (l.line() as usize).max(1));
-        (line, message(&e))
+        let mut msg = message(&e);
+        // A bracket left open is found only lines later: say where it opened.
+        if let Some(open) = unclosed_flow(src).filter(|l| *l < line) {
+            msg.push_str(&format!(
+                " (the '{{' or '[' opened on line {open} is never closed)"
+            ));
+        }
+        (line, msg)
     })
+}
+
+/// The line of the outermost flow collection (`{`, `[`) that the file never
+/// closes, by a count that skips quoted text and comments.
+fn unclosed_flow(src: &str) -> Option<usize> {
+    let mut depth = 0u64;
+    let mut opened_at = 0;
+    for (i, line) in src.lines().enumerate() {
+        let mut quote = None;
+        let mut prev = ' ';
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '\'' | '"') => quote = Some(c),
+                (None, '#') if prev.is_whitespace() => break,
+                (None, '{' | '[') => {
+                    if depth == 0 {
+                        opened_at = i + 1;
+                    }
+                    depth += 1;
+                }
+                (None, '}' | ']') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            prev = c;
+        }
+    }
+    (depth > 0).then_some(opened_at)
 }
 
 /// The parser's message, one line, without " at line L, column C".
@@ -139,7 +175,7 @@ fn is_position(rest: &str) -> bool {
 
 /// The parser's words for a scenario's author: what is wrong, what to write.
 fn plain(text: &str) -> String {
-    const HINT: &str = "see scenarios/cow.yaml for the format (fields: name, about, notify, driver, inject, params, pages, timeline, expect)";
+    const HINT: &str = "see scenarios/cow.yaml and docs/scenarios.md for the format";
     if let Some(k) = text.strip_prefix("duplicate mapping key: ") {
         let k = k.split(", set DuplicateKeyPolicy").next().unwrap_or(k);
         return format!(
@@ -164,6 +200,26 @@ fn plain(text: &str) -> String {
     }
     if text.starts_with("budget breached") {
         return format!("the file is too large or repetitive for a scenario ({text})");
+    }
+    let what = [
+        (
+            "expected string scalar",
+            "expected a text value here (like 'read addrA' or 40), not a list or a mapping",
+        ),
+        (
+            "expected mapping start",
+            "expected a mapping here ('key: value' lines, or { key: value, .. })",
+        ),
+        (
+            "expected sequence start",
+            "expected a list here ('- item' lines, or [a, b])",
+        ),
+    ];
+    if let Some((_, w)) = what.iter().find(|(p, _)| text.starts_with(p)) {
+        return format!("{w}; {HINT}");
+    }
+    if text.starts_with("tabs disallowed") {
+        return format!("{text}: indent with spaces");
     }
     if [
         "unknown field",
