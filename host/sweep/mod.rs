@@ -26,12 +26,12 @@ use crate::sim::{run, RunOptions};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 /// What a finished run of one cell gave.
@@ -198,45 +198,17 @@ pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-struct Progress {
-    total: usize,
-    done: Mutex<usize>,
-    enabled: bool,
-}
-
-const BAR: usize = 30;
-
-impl Progress {
-    /// Count a finished cell (`add` 1) or just draw (`add` 0), under the lock.
-    fn tick(&self, add: usize) {
-        let Ok(mut done) = self.done.lock() else {
-            return;
-        };
-        *done += add;
-        if self.enabled {
-            let fill = *done * BAR / self.total.max(1);
-            let head = if fill < BAR { ">" } else { "" };
-            let pad = BAR - fill - head.len();
-            let mut e = std::io::stderr().lock();
-            let _ = write!(
-                e,
-                "\r[{}{head}{}] {}/{} cells",
-                "=".repeat(fill),
-                " ".repeat(pad),
-                *done,
-                self.total
-            );
-            let _ = e.flush();
-        }
+/// The progress bar on stderr (hidden when not asked for, e.g. not a
+/// terminal): one tick per finished cell, from any worker.
+fn progress_bar(total: usize, enabled: bool) -> indicatif::ProgressBar {
+    if !enabled {
+        return indicatif::ProgressBar::hidden();
     }
-
-    fn clear(&self) {
-        if self.enabled {
-            let mut e = std::io::stderr().lock();
-            let _ = write!(e, "\r{}\r", " ".repeat(BAR + 32));
-            let _ = e.flush();
-        }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("[{bar:30}] {pos}/{len} cells") {
+        bar.set_style(style.progress_chars("=> "));
     }
+    bar
 }
 
 /// Run every (file, policy) cell (or those of `opts.shard`) and return
@@ -270,12 +242,7 @@ pub fn run_cells(files: &[PathBuf], policies: &[Policy], opts: &SweepOptions) ->
         .filter(|(i, _, _)| opts.shard.is_none_or(|s| s.contains(*i)))
         .collect();
 
-    let progress = Progress {
-        total: specs.len(),
-        done: Mutex::new(0),
-        enabled: opts.progress,
-    };
-    progress.tick(0);
+    let progress = progress_bar(specs.len(), opts.progress);
     let slots: Vec<OnceLock<Cell>> = specs.iter().map(|_| OnceLock::new()).collect();
     let next = AtomicUsize::new(0);
     let workers = opts.jobs.max(1).min(specs.len());
@@ -289,7 +256,7 @@ pub fn run_cells(files: &[PathBuf], policies: &[Policy], opts: &SweepOptions) ->
                     };
                     let cell = run_cell(index, &files[si], &loaded[si], policy, opts.timing);
                     let _ = slots[n].set(cell);
-                    progress.tick(1);
+                    progress.inc(1);
                 })
             })
             .collect();
@@ -299,7 +266,7 @@ pub fn run_cells(files: &[PathBuf], policies: &[Policy], opts: &SweepOptions) ->
             let _ = h.join();
         }
     });
-    progress.clear();
+    progress.finish_and_clear();
     slots
         .into_iter()
         .zip(&specs)
