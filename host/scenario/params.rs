@@ -437,4 +437,25 @@ mod tests {
         assert_eq!(parse_int("0xffffffffffffffff"), Some(u64::MAX));
         assert_eq!(parse_int("0x1ffffffffffffffff"), None);
     }
+
+    #[test]
+    fn the_docs_table_lists_every_parameter_with_its_default() {
+        let doc = include_str!("../../docs/scenarios.md");
+        for s in PARAMS {
+            let default = match s.rule {
+                Rule::Bool => (if s.default == 1 { "true" } else { "false" }).to_string(),
+                _ => s.default.to_string(),
+            };
+            let row = format!("| `{}` | {default} | ", s.name);
+            assert!(doc.contains(&row), "docs/scenarios.md lacks {row}");
+            if s.rule == Rule::Any {
+                let range = format!(" | {}..{} | ", s.min, s.max);
+                assert!(
+                    doc.contains(&format!("{row}{}", &range[3..])),
+                    "{}: {range}",
+                    s.name
+                );
+            }
+        }
+    }
 }
