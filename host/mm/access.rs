@@ -21,7 +21,7 @@ impl KernelPath for LoadOp {
         if self.done {
             return Ok(Progress::Done);
         }
-        let leaf = path::cpu_walk(cx, self.va, "a CPU read")?;
+        let leaf = path::cpu_walk(cx, self.va, "a CPU read of")?;
         path::touch(cx, &leaf, false)?;
         let pa = (leaf.pfn << PAGE_SHIFT) | (self.va & 0xff8);
         let w = cx.m.mem.read(pa)?;

@@ -119,7 +119,7 @@ impl KernelPath for StoreOp {
         let (start, end) = self.page();
         let reached = match self.pc {
             Pc::Access => {
-                let leaf = path::cpu_walk(cx, self.va, "a CPU write")?;
+                let leaf = path::cpu_walk(cx, self.va, "a CPU write to")?;
                 if leaf.writable {
                     path::touch(cx, &leaf, true)?;
                     let pa = (leaf.pfn << 12) | (self.va & 0xff8);

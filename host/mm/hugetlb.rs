@@ -126,7 +126,7 @@ impl HugetlbOp {
             (Kind::Fork, Mapping::Huge { .. }) => "copy_huge_pmd",
             (Kind::Mprotect, Mapping::Pte { .. }) => "change_pte_range",
             (Kind::Fork, Mapping::Pte { .. }) => "copy_pte_range",
-            (_, Mapping::Absent { .. }) => "no mapping to change",
+            (_, Mapping::Absent { .. }) => "nothing to change",
         };
         Err(mapping::refuse(
             format!("{action} of {} ({linux})", m.describe(cx.k)),

@@ -130,7 +130,7 @@ impl KsmOp {
     }
 
     /// A page KSM scans: a private anonymous small page mapped by a PTE
-    /// (`which`: "" for the page, " into" for the KSM page). Its PTE's
+    /// (`which`: "of " for the page, "into " for the KSM page). Its PTE's
     /// address and frame.
     fn mergeable(&self, cx: &mut Cx, va: u64, which: &str) -> Result<(u64, Pfn), MmError> {
         let m = mapping::lookup(cx.k, &mut cx.m.mem, va)?;
@@ -158,7 +158,7 @@ impl KsmOp {
             }
         };
         Err(mapping::refuse(
-            format!("{}{which} of {why}", self.action()),
+            format!("{} {which}{why}", self.action()),
             va,
             "ksm takes private small pages, mapped, and merges into a write-protected one ('ksm-wrprotect' it first)",
         ))
@@ -167,9 +167,9 @@ impl KsmOp {
     /// `start`: the page (and the KSM page to merge into) are pages KSM
     /// would scan; refused before any change otherwise.
     fn check(&mut self, cx: &mut Cx) -> Result<(), MmError> {
-        let (pte_pa, page) = self.mergeable(cx, self.va, "")?;
+        let (pte_pa, page) = self.mergeable(cx, self.va, "of ")?;
         if let Some(into) = self.into {
-            let (kpte_pa, kpage) = self.mergeable(cx, into, " into")?;
+            let (kpte_pa, kpage) = self.mergeable(cx, into, "into ")?;
             let kpte = cx.m.mem.read(kpte_pa)?.value;
             let refuse = |what: &str| {
                 Err(mapping::refuse(

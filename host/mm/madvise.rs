@@ -74,7 +74,8 @@ impl MadvFreeOp {
                         kind: HugeKind::Hugetlb,
                         ..
                     } => "EINVAL on a hugetlb VMA",
-                    Mapping::Absent { .. } => "a swap entry is dropped, nothing else changes",
+                    Mapping::Absent { entry: 0, .. } => "nothing to free",
+                    Mapping::Absent { .. } => "free_swap_and_cache would drop the entry",
                     _ => "vm_normal_page: no page",
                 };
                 format!("{} ({linux})", m.describe(cx.k))

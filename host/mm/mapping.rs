@@ -50,21 +50,26 @@ impl Mapping {
     pub fn describe(&self, k: &Kernel) -> &'static str {
         match *self {
             Mapping::Pte { entry, .. } if k.zero_pfn != 0 && pte::pfn(entry) == k.zero_pfn => {
-                "the zero page (mapped by a PTE, after a split)"
+                "the zero page"
             }
             Mapping::Pte { .. } => "a small page",
             Mapping::Huge { kind, .. } => match kind {
-                HugeKind::Thp => "a transparent huge page (PMD-mapped)",
+                HugeKind::Thp => "a transparent huge page",
                 HugeKind::HugeZero => "the huge zero page",
                 HugeKind::Hugetlb => "a hugetlb page",
             },
             Mapping::Absent {
                 entry, level: 1, ..
-            } if entry & MIGRATION_ENTRY != 0 => "a page under migration (a migration entry)",
+            } if entry & MIGRATION_ENTRY != 0 => "a page under migration",
             Mapping::Absent {
                 entry, level: 1, ..
-            } if entry & SWAP_ENTRY != 0 => "a swapped-out page (a swap entry)",
-            Mapping::Absent { .. } => "an unmapped page (no PTE)",
+            } if entry & SWAP_ENTRY != 0 => "a swapped-out page",
+            Mapping::Absent { level: 1, .. } => "an unmapped page",
+            // The model maps every named page at the start and frees no
+            // page table: a missing PMD is one a path has cleared for now.
+            Mapping::Absent { .. } => {
+                "a page whose PMD is cleared (a collapse, split or THP COW in progress)"
+            }
         }
     }
 

@@ -76,7 +76,7 @@ pub fn touch(cx: &mut Cx, leaf: &Leaf, write: bool) -> Result<(), MmError> {
     Ok(())
 }
 
-/// The CPU's walk for a load or store by `who` ("a CPU read"): a page with no
+/// The CPU's walk for a load or store, `who` ("a CPU read of"): a page with no
 /// present translation would take a page fault (swap-in, migration wait,
 /// SIGSEGV after munmap), which is not modelled.
 pub fn cpu_walk(cx: &mut Cx, va: u64, who: &str) -> Result<Leaf, MmError> {
@@ -91,11 +91,12 @@ pub fn cpu_walk(cx: &mut Cx, va: u64, who: &str) -> Result<Leaf, MmError> {
                 Mapping::Absent {
                     entry, level: 1, ..
                 } if entry & mapping::MIGRATION_ENTRY != 0 => "migration_entry_wait",
+                Mapping::Absent { level: 2.., .. } => "it waits for the PMD to be set again",
                 _ => "SIGSEGV after munmap, a refault after reclaim",
             };
             Err(mapping::refuse(
                 format!(
-                    "{who} of {} (the page fault it takes: {what})",
+                    "{who} {} (the page fault it takes: {what})",
                     m.describe(cx.k)
                 ),
                 va,

@@ -313,6 +313,13 @@ impl KernelPath for ZeroSplit {
             }
             2 => {
                 if !self.cleared {
+                    let e = cx.m.mem.read(self.pmd_pa)?.value;
+                    if !pte::present(e) || e & pte::PS == 0 {
+                        // Split meanwhile by another thread (under the lock,
+                        // __split_huge_pmd finds no huge PMD): nothing to do.
+                        self.step = 4;
+                        return self.step(cx);
+                    }
                     path::set_entry(cx, self.pmd_pa, self.haddr, 0)?;
                     self.cleared = true;
                 }

@@ -178,6 +178,17 @@ impl KernelPath for UnmapOp {
             }
             "lock" => {
                 spin!(path::lock(cx, self.ptl()));
+                let e = cx.m.mem.read(self.pte_pa)?.value;
+                if !pte::present(e) || pte::pfn(e) != self.old {
+                    // Unmapped meanwhile (a munmap): page_vma_mapped_walk
+                    // finds no mapping to unmap; the caller goes on.
+                    self.step = self
+                        .checkpoints()
+                        .iter()
+                        .position(|c| *c == "unlock")
+                        .unwrap_or(0);
+                    return Ok(Progress::Reached("lock"));
+                }
             }
             "clear_flush" => {
                 if self.cleared == 0 {

@@ -113,7 +113,7 @@ impl ZapOp {
                     }
                 ),
                 addr,
-                "munmap only small pages: munmap of THP and hugetlb pages is not modelled yet",
+                "THP and hugetlb munmap is planned, not modelled yet; munmap only small pages",
             )),
             Mapping::Absent { level: 2.., .. } => Ok(None),
             Mapping::Pte { pte_pa, .. }
