@@ -137,32 +137,40 @@ pub fn lookup(k: &Kernel, mem: &mut PhysMem, va: u64) -> Result<Mapping, MmError
 }
 
 /// What a path knows of the VMAs around a page (Linux hands every path its
-/// `vma`): which pages are page-cache pages of a shared file mapping
-/// (`file: true`); every other page is private anonymous memory.
+/// `vma`): where the scenario's pages are, and which of them are page-cache
+/// pages of a shared file mapping (`file: true`); every other page is
+/// private anonymous memory. Every named page is mapped when the run starts,
+/// so a named page without a PTE was unmapped since (a munmap leaves a hole
+/// in its VMA) or discarded.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Vmas {
-    file_pages: Vec<u64>,
+    /// (page address, a file page)
+    pages: Vec<(u64, bool)>,
 }
 
 impl Vmas {
-    /// The VAs of the file pages (any address inside each page).
-    pub fn new(file_pages: impl IntoIterator<Item = u64>) -> Self {
+    /// The scenario's pages: (any address inside the page, a file page).
+    pub fn new(pages: impl IntoIterator<Item = (u64, bool)>) -> Self {
         Vmas {
-            file_pages: file_pages.into_iter().map(|va| va & !0xfff).collect(),
+            pages: pages.into_iter().map(|(va, f)| (va & !0xfff, f)).collect(),
         }
     }
 
     /// `va`'s page lies in a shared file mapping.
     pub fn is_file(&self, va: u64) -> bool {
-        self.file_pages.contains(&(va & !0xfff))
+        self.pages.contains(&(va & !0xfff, true))
     }
 
     /// A file page inside the 2 MiB region holding `va`, if any.
     pub fn file_in_region(&self, va: u64) -> Option<u64> {
-        self.file_pages
-            .iter()
-            .copied()
-            .find(|f| f >> 21 == va >> 21)
+        self.in_region(va).find(|&p| self.is_file(p))
+    }
+
+    /// The named pages inside the 2 MiB region holding `va`.
+    pub fn in_region(&self, va: u64) -> impl Iterator<Item = u64> + '_ {
+        (self.pages.iter())
+            .map(|p| p.0)
+            .filter(move |p| p >> 21 == va >> 21)
     }
 }
 

@@ -20,7 +20,8 @@
 //!              is what reaches the disk)
 //! ```
 //! `start` refuses, before any change, what is not a small page mapped by a
-//! PTE: a huge page, the zero page, or no page (swapped out, unmapped).
+//! PTE of this process alone: a huge page, the zero page, a page another
+//! process maps too, or no page (swapped out, unmapped).
 
 use super::kernel::{Cx, HostEvent, MmError, Notify, Progress};
 use super::mapping::{self, Mapping};
@@ -65,7 +66,8 @@ pub struct WritebackOp {
     va: u64,
     pc: Pc,
     pte_pa: u64,
-    /// The page under writeback (its I/O reads this frame).
+    /// The page writeback started with (what the I/O reads if the VA is
+    /// unmapped by then: the page cache keeps the page).
     page: u64,
     cleared: u64,
     notify: Notify,
@@ -84,19 +86,26 @@ impl WritebackOp {
         }
     }
 
-    /// `start`: a small page mapped by a PTE (the page cache's or DAX's);
-    /// anything else is refused before any change.
+    /// `start`: a small page mapped by a PTE (the page cache's or DAX's)
+    /// and by no other process; anything else is refused before any change.
     fn check(&mut self, cx: &mut Cx) -> Result<(), MmError> {
         let m = mapping::lookup(cx.k, &mut cx.m.mem, self.va)?;
-        if let Some((pte_pa, pfn)) = m.small_page(cx.k) {
-            self.pte_pa = pte_pa;
-            self.page = pfn;
-            return Ok(());
-        }
         let action = match self.kind {
             WritebackKind::PageCache => "writeback",
             WritebackKind::Dax => "dax-writeback",
         };
+        if let Some((pte_pa, pfn)) = m.small_page(cx.k) {
+            if cx.m.mem.refcount(pfn) != 1 {
+                return Err(mapping::refuse(
+                    format!("{action} of a page another process maps too (an anonymous COW or KSM page is never written back; a private file mapping's page-cache page is not modelled)"),
+                    self.va,
+                    "write back a page only this process maps",
+                ));
+            }
+            self.pte_pa = pte_pa;
+            self.page = pfn;
+            return Ok(());
+        }
         let why = match m {
             Mapping::Huge { .. } => {
                 " (anonymous THP and hugetlbfs pages are never written back; page_mkclean_one's PMD branch is for file THP and DAX PMDs)"
@@ -170,7 +179,13 @@ impl KernelPath for WritebackOp {
                 "end"
             }
             Pc::Io => {
-                let pa = (self.page << 12) | (self.va & 0xff8);
+                // The page at the VA now (a migration may have moved it);
+                // unmapped since: the page the writeback started with.
+                let page =
+                    cx.k.mm
+                        .walk(&cx.m.mem, self.va)
+                        .map_or(self.page, |l| l.pfn);
+                let pa = (page << 12) | (self.va & 0xff8);
                 let w = cx.m.mem.read(pa)?;
                 cx.events.push(HostEvent::Io {
                     tid: cx.tid,

@@ -378,9 +378,10 @@ pub const CHECKPOINTS_COLLAPSE: &[&str] = &[
 /// ```text
 /// alloc        the new huge page
 /// start        S (the 2 MiB range)
-/// lock         pmd_lock
+/// lock         pmd_lock, then the page table's lock (the region must be as
+///              alloc found it)
 /// clear_flush  pmdp_collapse_flush (the CPU flush; 6.6+: the secondary flush too)
-/// unlock       spin_unlock(pmd_ptl)
+/// unlock       both locks
 /// end          E: the secondary flush in 4.x (IOTINVAL drops the walker's
 ///              paging-structure cache entry for the old page table too)
 /// copy         __collapse_huge_page_copy: each small page copied, its PTE
@@ -392,8 +393,9 @@ pub const CHECKPOINTS_COLLAPSE: &[&str] = &[
 /// the copy does not model, is refused at `alloc`, before anything changes:
 /// a region already PMD-mapped or without a page table, a swap or migration
 /// entry in it (the swap-in is not modelled), the zero page, a page shared
-/// with another process (`page_count`), a file page (another VMA), no page
-/// mapped at all, or none writable.
+/// with another process (`page_count`), a file page (another VMA), a named
+/// page unmapped since the start (a hole in the VMA), no page mapped at all,
+/// or none writable.
 #[derive(Debug)]
 pub struct CollapseOp {
     haddr: u64,
@@ -401,6 +403,8 @@ pub struct CollapseOp {
     step: usize,
     huge: Pfn,
     table: u64,
+    /// The region's PTEs as `alloc` found them (A and D masked).
+    snapshot: Vec<u64>,
     vmas: Vmas,
     notify: Notify,
 }
@@ -413,6 +417,7 @@ impl CollapseOp {
             step: 0,
             huge: 0,
             table: 0,
+            snapshot: Vec::new(),
             vmas,
             notify: Notify::default(),
         }
@@ -448,6 +453,16 @@ impl CollapseOp {
             return refuse(
                 "a page of a shared file mapping (another VMA; khugepaged collapses within one anonymous VMA)".into(),
                 f,
+            );
+        }
+        if let Some(p) = (self.vmas.in_region(self.haddr)).find(|&p| {
+            cx.m.mem
+                .read((table << 12) + 8 * ((p >> 12) & 0x1ff))
+                .is_ok_and(|w| w.value == 0)
+        }) {
+            return refuse(
+                "a page unmapped since the start (a munmap leaves a hole in the VMA, and khugepaged collapses within one VMA; the zero-fill of a discarded MADV_FREE page is not modelled)".into(),
+                p,
             );
         }
         let (mut mapped, mut writable) = (0, false);
@@ -488,7 +503,36 @@ impl CollapseOp {
         }
         self.pmd_pa = pmd_pa;
         self.table = table;
+        self.snapshot = self.entries(cx)?;
         Ok(())
+    }
+
+    /// The PTEs of the region's page table, A and D masked.
+    fn entries(&self, cx: &Cx) -> Result<Vec<u64>, MmError> {
+        (0..HPAGE_NR)
+            .map(|i| {
+                let e = cx.m.mem.read((self.table << 12) + 8 * i)?.value;
+                Ok(e & !(pte::A | pte::D))
+            })
+            .collect()
+    }
+
+    /// Under the locks (`lock`) and before the copy: the region is as
+    /// `alloc` found it. Another path changing it in between (munmap,
+    /// reclaim, migration, another collapse) is what khugepaged's mmap_sem
+    /// and page locks exclude; refused rather than copied from.
+    fn unchanged(&self, cx: &Cx, pmd_too: bool) -> Result<(), MmError> {
+        let pmd = cx.m.mem.read(self.pmd_pa)?.value;
+        let pmd_ok =
+            !pmd_too || (pte::present(pmd) && pmd & pte::PS == 0 && pte::pfn(pmd) == self.table);
+        if pmd_ok && self.entries(cx)? == self.snapshot {
+            return Ok(());
+        }
+        Err(mapping::refuse(
+            "collapse of a region another path changed after khugepaged looked at it (its mmap_sem and page locks exclude that)".into(),
+            self.haddr,
+            "let the collapse finish before changing its region, or start it afterwards",
+        ))
     }
 }
 
@@ -504,14 +548,22 @@ impl KernelPath for CollapseOp {
                 self.huge = cx.m.mem.alloc_contiguous(HPAGE_NR)?;
             }
             "start" => {}
-            "lock" => spin!(path::lock(cx, self.pmd_pa >> 12)),
+            "lock" => {
+                // pmd_lock, then the page table's lock (__collapse_huge_page_isolate).
+                spin!(path::lock(cx, self.pmd_pa >> 12));
+                spin!(path::lock(cx, self.table));
+                self.unchanged(cx, true)?;
+            }
             "clear_flush" => {
                 if cx.m.mem.read(self.pmd_pa)?.value != 0 {
                     path::set_entry(cx, self.pmd_pa, self.haddr, 0)?;
                 }
                 spin!(self.notify.run(cx, Prim::ClearFlush, start, end)?);
             }
-            "unlock" => path::unlock(cx, self.pmd_pa >> 12),
+            "unlock" => {
+                path::unlock(cx, self.table);
+                path::unlock(cx, self.pmd_pa >> 12);
+            }
             "end" => {
                 let prim = Prim::End {
                     seed_only_end: false,
@@ -519,6 +571,7 @@ impl KernelPath for CollapseOp {
                 spin!(self.notify.run(cx, prim, start, end)?);
             }
             "copy" => {
+                self.unchanged(cx, false)?;
                 for i in 0..HPAGE_NR {
                     let pa = (self.table << 12) + 8 * i;
                     let e = cx.m.mem.read(pa)?.value;

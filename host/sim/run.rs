@@ -745,8 +745,8 @@ impl<'s> Sim<'s> {
                         ),
                     ));
                 }
-                // The VMAs the paths work in: which pages are a shared file mapping's.
-                let vmas = Vmas::new(s.pages.iter().filter(|p| p.file).map(|p| p.va));
+                // The VMAs the paths work in: the pages, and which are a shared file mapping's.
+                let vmas = Vmas::new(s.pages.iter().map(|p| (p.va, p.file)));
                 let op: Box<dyn KernelPath> = match *a {
                     Action::Write { page, value } => {
                         Box::new(StoreOp::new(s.pages[page].va, value))
