@@ -67,6 +67,11 @@ pub enum WalkError {
     NotPresent { va: u64, level: u8, entry_pa: u64 },
     #[error("[pt] {va:#x} is not a canonical 48-bit address")]
     NonCanonical { va: u64 },
+    /// The walk down to a table met a present leaf (PS set) at `level`: a
+    /// 2 MiB page (level 2) or a 1 GiB page (level 3) maps `va`, and the
+    /// frame it points at holds data, not entries.
+    #[error("[pt] {va:#x} is mapped by a {} page (level {level} entry at {entry_pa:#x} is a leaf), not through a page table", leaf_size(*level))]
+    HugeLeaf { va: u64, level: u8, entry_pa: u64 },
     #[error(transparent)]
     Mem(#[from] MemError),
 }
@@ -76,6 +81,14 @@ pub enum WalkError {
 pub struct AddressSpace {
     pub pgd: Pfn,
     pub pasid: u32,
+}
+
+fn leaf_size(level: u8) -> &'static str {
+    match level {
+        2 => "2 MiB",
+        3 => "1 GiB",
+        _ => "huge",
+    }
 }
 
 fn index(va: u64, level: u8) -> u64 {
@@ -100,7 +113,9 @@ impl AddressSpace {
     }
 
     /// Physical address of the entry for `va` at `level` (1 = PTE, 2 = PMD),
-    /// allocating missing tables on the way when `alloc` is set.
+    /// allocating missing tables on the way when `alloc` is set. A present
+    /// leaf above `level` (a PS entry in the PD or the PDPT) is an error,
+    /// [`WalkError::HugeLeaf`]: the frame it maps is data, never a table.
     fn entry_pa(
         &self,
         mem: &mut PhysMem,
@@ -113,6 +128,13 @@ impl AddressSpace {
         for l in (level + 1..=4).rev() {
             let pa = (table << PAGE_SHIFT) + index(va, l) * 8;
             let e = mem.read(pa)?.value;
+            if pte::present(e) && l <= 3 && e & pte::PS != 0 {
+                return Err(WalkError::HugeLeaf {
+                    va,
+                    level: l,
+                    entry_pa: pa,
+                });
+            }
             if pte::present(e) {
                 table = pte::pfn(e);
             } else if alloc {
@@ -150,12 +172,14 @@ impl AddressSpace {
     }
 
     /// The physical address of the 4 KiB PTE for `va` (its page-table page
-    /// must exist). The PFN of that page identifies its split PTL.
+    /// must exist). The PFN of that page identifies its split PTL. A `va`
+    /// mapped by a huge PMD has no PTE: [`WalkError::HugeLeaf`] (level 2).
     pub fn pte_pa(&self, mem: &mut PhysMem, va: u64) -> Result<u64, WalkError> {
         self.entry_pa(mem, va, 1, false)
     }
 
-    /// The physical address of the PMD entry for `va`.
+    /// The physical address of the PMD entry for `va` (a table pointer, a
+    /// 2 MiB leaf or empty: the caller reads it).
     pub fn pmd_pa(&self, mem: &mut PhysMem, va: u64) -> Result<u64, WalkError> {
         self.entry_pa(mem, va, 2, false)
     }
@@ -178,6 +202,14 @@ impl AddressSpace {
                 });
             }
             writable &= e & pte::RW != 0;
+            if level == 3 && e & pte::PS != 0 {
+                // A 1 GiB page: the model never maps one.
+                return Err(WalkError::HugeLeaf {
+                    va,
+                    level,
+                    entry_pa: pa,
+                });
+            }
             if level == 1 || (level == 2 && e & pte::PS != 0) {
                 let (size, pfn) = if level == 1 {
                     (PageSize::Small, pte::pfn(e))
@@ -250,6 +282,113 @@ mod tests {
                 va: 0x8000_0000_0000
             })
         );
+    }
+
+    /// A THP or hugetlb page: PMD leaf at `va`'s 2 MiB region whose first
+    /// data frame holds words that look like present PTEs.
+    fn huge_page_with_pte_like_data(m: &mut PhysMem, a: &AddressSpace, va: u64) -> (u64, Pfn) {
+        let base = m.alloc_contiguous(512).unwrap();
+        let pmd = a
+            .map(m, va & !0x1f_ffff, base, PageSize::Huge2M, USER_RW)
+            .unwrap();
+        // Data that a walk treating the frame as a table would take for
+        // present PTEs (0x3003: frame 3, P|RW).
+        for i in 0..512u64 {
+            m.write((base << PAGE_SHIFT) + 8 * i, 0x3003, 1).unwrap();
+        }
+        (pmd, base)
+    }
+
+    #[test]
+    fn a_huge_leaf_is_never_walked_as_a_table() {
+        let mut m = PhysMem::new(2048);
+        let a = AddressSpace::new(&mut m, 1).unwrap();
+        let va = 0x7f00_0020_3000;
+        let (pmd, base) = huge_page_with_pte_like_data(&mut m, &a, va);
+        assert_eq!(
+            a.pte_pa(&mut m, va),
+            Err(WalkError::HugeLeaf {
+                va,
+                level: 2,
+                entry_pa: pmd
+            })
+        );
+        // The PMD itself is reachable: paths that handle huge pages start there.
+        assert_eq!(a.pmd_pa(&mut m, va).unwrap(), pmd);
+        // Mapping a 4 KiB page inside the huge page must not allocate a table
+        // through the leaf or write into the data frame.
+        let f = m.alloc().unwrap();
+        let e = a.map(&mut m, va, f, PageSize::Small, USER_RW).unwrap_err();
+        assert!(matches!(e, WalkError::HugeLeaf { level: 2, .. }), "{e}");
+        assert_eq!(m.read(pmd).unwrap().value & pte::PS, pte::PS);
+        for i in 0..512u64 {
+            assert_eq!(m.read((base << PAGE_SHIFT) + 8 * i).unwrap().value, 0x3003);
+        }
+        let msg = e.to_string();
+        assert!(
+            msg.contains("2 MiB page") && msg.contains("not through a page table"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_1g_leaf_is_never_walked_as_a_table() {
+        let mut m = PhysMem::new(64);
+        let a = AddressSpace::new(&mut m, 1).unwrap();
+        let va = 0x7f00_4000_5000;
+        // A PDPT entry with PS set (the model never maps one; it must still
+        // not be followed).
+        let f = m.alloc().unwrap();
+        let pmd = a.map(&mut m, va, f, PageSize::Huge2M, USER_RW).unwrap();
+        let pdpt_entry = {
+            let pml4 = (a.pgd << PAGE_SHIFT) + index(va, 4) * 8;
+            let pdpt = pte::pfn(m.read(pml4).unwrap().value);
+            (pdpt << PAGE_SHIFT) + index(va, 3) * 8
+        };
+        assert_ne!(pmd, pdpt_entry);
+        m.write(pdpt_entry, pte::make(f, USER_RW | pte::P | pte::PS), 0)
+            .unwrap();
+        for r in [a.pmd_pa(&mut m, va), a.pte_pa(&mut m, va)] {
+            assert_eq!(
+                r,
+                Err(WalkError::HugeLeaf {
+                    va,
+                    level: 3,
+                    entry_pa: pdpt_entry
+                })
+            );
+        }
+        assert!(matches!(
+            a.walk(&m, va),
+            Err(WalkError::HugeLeaf { level: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn the_lowest_page_maps_like_any_other() {
+        // VA 0 (below Linux's mmap_min_addr; the parser refuses it) still
+        // gets its own tables and entries: index 0 at every level is an
+        // ordinary slot, and nothing treats a zero VA or entry as "none".
+        let mut m = PhysMem::new(2048);
+        let a = AddressSpace::new(&mut m, 1).unwrap();
+        let f = m.alloc().unwrap();
+        let pa = a.map(&mut m, 0, f, PageSize::Small, USER_RW).unwrap();
+        assert_eq!(a.pte_pa(&mut m, 0).unwrap(), pa);
+        assert_eq!(a.walk(&m, 0x8).unwrap().pfn, f);
+        assert!(matches!(
+            a.walk(&m, 0x1000),
+            Err(WalkError::NotPresent { level: 1, .. })
+        ));
+        let base = m.alloc_contiguous(512).unwrap();
+        a.map(&mut m, 0x20_0000, base, PageSize::Huge2M, USER_RW)
+            .unwrap();
+        assert_eq!(a.walk(&m, 0x20_1008).unwrap().pfn, base + 1);
+        assert!(matches!(
+            a.pte_pa(&mut m, 0x20_0000),
+            Err(WalkError::HugeLeaf { level: 2, .. })
+        ));
+        // The small page at 0 is untouched by its neighbour region's leaf.
+        assert_eq!(a.walk(&m, 0).unwrap().pfn, f);
     }
 
     #[test]

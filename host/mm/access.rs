@@ -1,7 +1,7 @@
 //! A plain CPU load: one step through the CPU page table.
 
 use super::kernel::{Cx, HostEvent, MmError, Progress};
-use super::path::KernelPath;
+use super::path::{self, KernelPath};
 use crate::mem::PAGE_SHIFT;
 
 #[derive(Debug)]
@@ -21,7 +21,8 @@ impl KernelPath for LoadOp {
         if self.done {
             return Ok(Progress::Done);
         }
-        let leaf = cx.k.mm.walk(&cx.m.mem, self.va)?;
+        let leaf = path::cpu_walk(cx, self.va, "a CPU read of")?;
+        path::touch(cx, &leaf, false)?;
         let pa = (leaf.pfn << PAGE_SHIFT) | (self.va & 0xff8);
         let w = cx.m.mem.read(pa)?;
         cx.events.push(HostEvent::Load {

@@ -20,6 +20,7 @@
 //! checkpoint `reuse`, the PTE made writable in place, no copy, no flush).
 
 use super::kernel::{Cx, HostEvent, MmError, Notify, Progress, WaitOn};
+use super::mapping::{self, HugeKind, Mapping};
 use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
 use super::thp::{ThpFallback, ZeroSplit};
@@ -118,8 +119,9 @@ impl KernelPath for StoreOp {
         let (start, end) = self.page();
         let reached = match self.pc {
             Pc::Access => {
-                let leaf = cx.k.mm.walk(&cx.m.mem, self.va)?;
+                let leaf = path::cpu_walk(cx, self.va, "a CPU write to")?;
                 if leaf.writable {
+                    path::touch(cx, &leaf, true)?;
                     let pa = (leaf.pfn << 12) | (self.va & 0xff8);
                     let version = cx.m.store(pa, self.value)?;
                     cx.events.push(HostEvent::Store {
@@ -138,10 +140,35 @@ impl KernelPath for StoreOp {
                     // the fault retried on its PTE); a shared THP is copied
                     // by the fallback (no huge page can be allocated).
                     let head = pte::pfn(leaf.entry) & !0x1ff;
-                    self.thp = Some(if head == cx.k.huge_zero_pfn && head != 0 {
-                        Box::new(ZeroSplit::new(self.va, leaf.entry_pa))
-                    } else {
-                        Box::new(ThpFallback::new(self.va, leaf.entry_pa))
+                    let kind = match mapping::lookup(cx.k, &mut cx.m.mem, self.va)? {
+                        Mapping::Huge { kind, .. } => kind,
+                        m => {
+                            return Err(mapping::refuse(
+                                format!("a CPU write to {}", m.describe(cx.k)),
+                                self.va,
+                                "report this: the CPU walk and the page table disagree",
+                            ))
+                        }
+                    };
+                    self.thp = Some(match kind {
+                        HugeKind::HugeZero => Box::new(ZeroSplit::new(self.va)),
+                        HugeKind::Thp if cx.m.mem.refcount(head) > 1 => {
+                            Box::new(ThpFallback::new(self.va, leaf.entry_pa))
+                        }
+                        HugeKind::Thp => {
+                            return Err(mapping::refuse(
+                                "a CPU write to a read-only transparent huge page that only this process maps (do_huge_pmd_wp_page reuses it in place)".into(),
+                                self.va,
+                                "write to a 'thp: true, cow: true' page (shared with the parent)",
+                            ))
+                        }
+                        HugeKind::Hugetlb => {
+                            return Err(mapping::refuse(
+                                "a CPU write to a read-only hugetlb page (hugetlb_cow after fork; SIGSEGV after mprotect)".into(),
+                                self.va,
+                                "write to a hugetlb page before it is write-protected (a device write gets a fault)",
+                            ))
+                        }
                     });
                     self.pc = Pc::Huge;
                 } else {

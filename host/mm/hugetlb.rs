@@ -1,6 +1,9 @@
 //! hugetlbfs (mm/hugetlb.c, Linux 4.14/4.15): `hugetlb_change_protection`
 //! (mprotect, site e) and `copy_hugetlb_page_range` (fork, site d), for 2 MiB
-//! huge pages mapped by PMD entries.
+//! huge pages mapped by PMD entries. Both refuse at `start`, before any
+//! change, a page that is not a hugetlb page (a small page: change_pte_range
+//! / copy_pte_range; a THP or the huge zero page: change_huge_pmd /
+//! copy_huge_pmd), or no page at all.
 //!
 //! `mprotect X ro`:
 //! ```text
@@ -26,6 +29,7 @@
 //! ```
 
 use super::kernel::{Cx, MmError, Notify, Progress};
+use super::mapping::{self, HugeKind, Mapping};
 use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
 use crate::mem::{pte, AddressSpace, PageSize};
@@ -97,6 +101,39 @@ impl HugetlbOp {
     fn range(&self) -> (u64, u64) {
         (self.haddr, self.haddr + HPAGE)
     }
+
+    /// `start`: the region must be a hugetlb page's (its PMD entry, a leaf
+    /// without a deposited table); anything else is refused before any change.
+    fn check(&self, cx: &mut Cx) -> Result<u64, MmError> {
+        let m = mapping::lookup(cx.k, &mut cx.m.mem, self.haddr)?;
+        let (action, instead) = match self.kind {
+            Kind::Mprotect => (
+                "mprotect",
+                "mprotect takes a hugetlb page ('hugetlb: true')",
+            ),
+            Kind::Fork => ("fork", "fork takes a hugetlb page ('hugetlb: true')"),
+        };
+        let linux = match (self.kind, m) {
+            (
+                _,
+                Mapping::Huge {
+                    pmd_pa,
+                    kind: HugeKind::Hugetlb,
+                    ..
+                },
+            ) => return Ok(pmd_pa),
+            (Kind::Mprotect, Mapping::Huge { .. }) => "change_huge_pmd",
+            (Kind::Fork, Mapping::Huge { .. }) => "copy_huge_pmd",
+            (Kind::Mprotect, Mapping::Pte { .. }) => "change_pte_range",
+            (Kind::Fork, Mapping::Pte { .. }) => "copy_pte_range",
+            (_, Mapping::Absent { .. }) => "nothing to change",
+        };
+        Err(mapping::refuse(
+            format!("{action} of {} ({linux})", m.describe(cx.k)),
+            self.haddr,
+            instead,
+        ))
+    }
 }
 
 impl KernelPath for HugetlbOp {
@@ -104,14 +141,7 @@ impl KernelPath for HugetlbOp {
         let (start, end) = self.range();
         let reached = match self.pc {
             Pc::Start => {
-                self.pmd_pa = cx.k.mm.pmd_pa(&mut cx.m.mem, self.haddr)?;
-                let e = cx.m.mem.read(self.pmd_pa)?.value;
-                if !pte::present(e) || e & pte::PS == 0 {
-                    return Err(MmError::Unsupported {
-                        what: "mprotect/fork of a page that is not a hugetlb page",
-                        va: self.haddr,
-                    });
-                }
+                self.pmd_pa = self.check(cx)?;
                 if self.kind == Kind::Fork {
                     // The child's address space, with its page tables down to the PMD.
                     let child = AddressSpace::new(&mut cx.m.mem, 0)?;

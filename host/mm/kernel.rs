@@ -15,8 +15,15 @@ pub enum MmError {
     Walk(#[from] WalkError),
     #[error(transparent)]
     Driver(#[from] DriverError),
-    #[error("[mm] {what} at {va:#x} is not modelled")]
-    Unsupported { what: &'static str, va: u64 },
+    /// A path met a page it does not model (or that its Linux counterpart
+    /// would refuse or skip): `what` names the action and what it found,
+    /// `instead` what to write in the scenario.
+    #[error("[mm] {what} at {va:#x} is not modelled: {instead}")]
+    Unsupported {
+        what: String,
+        va: u64,
+        instead: &'static str,
+    },
 }
 
 /// Split page-table locks, one per page-table page (its PFN is the id).

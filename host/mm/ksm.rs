@@ -4,7 +4,8 @@
 //! `ksm-wrprotect X` runs write_protect_page on X's page alone:
 //! ```text
 //! start        S (one page)
-//! lock         page_vma_mapped_walk takes the PTL
+//! lock         page_vma_mapped_walk takes the PTL (a PTE already read-only
+//!              and clean is left as it is: on to unlock)
 //! clear_flush  ptep_clear_flush_notify (4.14) / ptep_clear_flush (4.15: "downgrading to read only")
 //! set_pte      the page count check passed (no GUP pin); set_pte_at_notify(wrprotect + clean)
 //! unlock       page_vma_mapped_walk_done
@@ -21,10 +22,16 @@
 //! rp_set_pte     set_pte_at_notify(kpage, read-only); page_remove_rmap(old); put_page(old)
 //! rp_unlock      pte_unmap_unlock
 //! rp_end         E
-//! put_old        the caller's put_page of Y's old page (try_to_merge_one_page), after E
+//! put_old        the caller's put_page of Y's old page (try_to_merge_one_page), after E,
+//!                and of X's page (the reference stable_tree_search took at start)
 //! ```
+//! `start` refuses, before any change, a page KSM does not scan or the model
+//! does not merge: a file page, a huge page, the zero page, a page with no
+//! present PTE; and for `ksm-merge`, an X that is writable (not yet a KSM
+//! page: `ksm-wrprotect` it first) or already shares Y's frame.
 
 use super::kernel::{Cx, MmError, Notify, Progress};
+use super::mapping::{self, HugeKind, Mapping, Vmas};
 use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
 use crate::mem::{pte, Pfn, PAGE_SIZE};
@@ -79,19 +86,22 @@ pub struct KsmOp {
     orig_pte: u64,
     cleared: u64,
     acted: bool,
+    /// write_protect_page failed: the PTE no longer maps the page.
+    failed: bool,
+    vmas: Vmas,
     notify: Notify,
 }
 
 impl KsmOp {
-    pub fn wrprotect(va: u64) -> Self {
-        Self::new(va, None)
+    pub fn wrprotect(va: u64, vmas: Vmas) -> Self {
+        Self::new(va, None, vmas)
     }
 
-    pub fn merge(va: u64, into: u64) -> Self {
-        Self::new(va, Some(into))
+    pub fn merge(va: u64, into: u64, vmas: Vmas) -> Self {
+        Self::new(va, Some(into), vmas)
     }
 
-    fn new(va: u64, into: Option<u64>) -> Self {
+    fn new(va: u64, into: Option<u64>, vmas: Vmas) -> Self {
         KsmOp {
             va: va & !(PAGE_SIZE - 1),
             into,
@@ -102,12 +112,87 @@ impl KsmOp {
             orig_pte: 0,
             cleared: 0,
             acted: false,
+            failed: false,
+            vmas,
             notify: Notify::default(),
         }
     }
 
     fn range(&self) -> (u64, u64) {
         (self.va, self.va + PAGE_SIZE)
+    }
+
+    fn action(&self) -> &'static str {
+        match self.into {
+            None => "ksm-wrprotect",
+            Some(_) => "ksm-merge",
+        }
+    }
+
+    /// A page KSM scans: a private anonymous small page mapped by a PTE
+    /// (`which`: "of " for the page, "into " for the KSM page). Its PTE's
+    /// address and frame.
+    fn mergeable(&self, cx: &mut Cx, va: u64, which: &str) -> Result<(u64, Pfn), MmError> {
+        let m = mapping::lookup(cx.k, &mut cx.m.mem, va)?;
+        let why = if self.vmas.is_file(va) {
+            "a page of a shared file mapping (KSM merges private anonymous pages only)"
+        } else {
+            match m {
+                Mapping::Pte { .. } => match m.small_page(cx.k) {
+                    Some(p) => return Ok(p),
+                    None => "the zero page (not an anonymous page: KSM skips it)",
+                },
+                Mapping::Huge {
+                    kind: HugeKind::Thp,
+                    ..
+                } => "a transparent huge page (KSM splits it first: a THP split is not modelled)",
+                Mapping::Huge {
+                    kind: HugeKind::HugeZero,
+                    ..
+                } => "the huge zero page (not an anonymous page: KSM skips it)",
+                Mapping::Huge {
+                    kind: HugeKind::Hugetlb,
+                    ..
+                } => "a hugetlb page (KSM never scans hugetlb VMAs)",
+                Mapping::Absent { .. } => "a page with no present PTE (KSM's scan skips it)",
+            }
+        };
+        Err(mapping::refuse(
+            format!("{} {which}{why}", self.action()),
+            va,
+            "ksm takes private small pages, mapped, and merges into a write-protected one ('ksm-wrprotect' it first)",
+        ))
+    }
+
+    /// `start`: the page (and the KSM page to merge into) are pages KSM
+    /// would scan; refused before any change otherwise.
+    fn check(&mut self, cx: &mut Cx) -> Result<(), MmError> {
+        let (pte_pa, page) = self.mergeable(cx, self.va, "of ")?;
+        if let Some(into) = self.into {
+            let (kpte_pa, kpage) = self.mergeable(cx, into, "into ")?;
+            let kpte = cx.m.mem.read(kpte_pa)?.value;
+            let refuse = |what: &str| {
+                Err(mapping::refuse(
+                    format!("ksm-merge into {what}"),
+                    into,
+                    "merge into a page 'ksm-wrprotect' made the KSM page, other than the one merged",
+                ))
+            };
+            if kpage == page {
+                return refuse("the page's own frame (the two already share it: merged)");
+            }
+            if pte::writable(kpte) {
+                return refuse(
+                    "a writable page (a KSM page is always mapped read-only; ksm-wrprotect it first)",
+                );
+            }
+            // stable_tree_search: the KSM page's reference until the merge is over.
+            cx.m.mem.get(kpage)?;
+            self.kpage = kpage;
+        }
+        self.pte_pa = pte_pa;
+        self.page = page;
+        Ok(())
     }
 
     fn frames_identical(cx: &Cx, a: Pfn, b: Pfn) -> Result<bool, MmError> {
@@ -126,16 +211,25 @@ impl KernelPath for KsmOp {
         let reached = match self.pc {
             Pc::Start => {
                 // get_mergeable_page: the caller holds a reference until the end.
-                let leaf = cx.k.mm.walk(&cx.m.mem, self.va)?;
-                self.pte_pa = leaf.entry_pa;
-                self.page = leaf.pfn;
+                self.check(cx)?;
                 cx.m.mem.get(self.page)?;
                 self.pc = Pc::Lock;
                 "start"
             }
             Pc::Lock => {
                 spin!(path::lock(cx, self.pte_pa >> 12));
-                self.pc = Pc::ClearFlush;
+                let e = cx.m.mem.read(self.pte_pa)?.value;
+                self.pc = if !pte::present(e) || pte::pfn(e) != self.page {
+                    // page_vma_mapped_walk finds the page no more: no merge.
+                    self.failed = true;
+                    Pc::Unlock
+                } else if e & (pte::RW | pte::D) == 0 {
+                    // Already read-only and clean: nothing to change.
+                    self.orig_pte = e;
+                    Pc::Unlock
+                } else {
+                    Pc::ClearFlush
+                };
                 "lock"
             }
             Pc::ClearFlush => {
@@ -166,7 +260,7 @@ impl KernelPath for KsmOp {
                     seed_only_end: false,
                 };
                 spin!(self.notify.run(cx, prim, start, end)?);
-                self.pc = if self.into.is_some() {
+                self.pc = if self.into.is_some() && !self.failed {
                     Pc::Identical
                 } else {
                     Pc::PutOld
@@ -174,10 +268,7 @@ impl KernelPath for KsmOp {
                 "end"
             }
             Pc::Identical => {
-                let into = self.into.unwrap_or_default();
-                self.kpage = cx.k.mm.walk(&cx.m.mem, into)?.pfn;
-                let same =
-                    self.kpage != self.page && Self::frames_identical(cx, self.page, self.kpage)?;
+                let same = Self::frames_identical(cx, self.page, self.kpage)?;
                 self.pc = if same { Pc::RpStart } else { Pc::PutOld };
                 "identical"
             }
@@ -229,6 +320,9 @@ impl KernelPath for KsmOp {
             }
             Pc::PutOld => {
                 path::put_page(cx, self.page)?;
+                if self.kpage != 0 {
+                    path::put_page(cx, self.kpage)?; // the KSM page's reference from start
+                }
                 self.pc = Pc::Done;
                 "put_old"
             }

@@ -14,8 +14,13 @@
 //! finish   tlb_finish_mmu: the CPU TLB flush (and invalidate_range; 6.6+:
 //!          the secondary flush inside it)
 //! ```
+//! `start` refuses, before any change, what is not a private anonymous
+//! small page only this process maps: a file page, a huge page, the zero
+//! page, a shared page, or no present page (a swap entry would be dropped:
+//! not modelled).
 
 use super::kernel::{Cx, MmError, Notify, Progress};
+use super::mapping::{self, HugeKind, Mapping, Vmas};
 use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
 use crate::mem::{pte, PAGE_SIZE};
@@ -29,18 +34,58 @@ pub struct MadvFreeOp {
     pte_pa: u64,
     /// The gathered range still to flush.
     gathered: bool,
+    vmas: Vmas,
     notify: Notify,
 }
 
 impl MadvFreeOp {
-    pub fn new(va: u64) -> Self {
+    pub fn new(va: u64, vmas: Vmas) -> Self {
         MadvFreeOp {
             va: va & !(PAGE_SIZE - 1),
             step: 0,
             pte_pa: 0,
             gathered: false,
+            vmas,
             notify: Notify::default(),
         }
+    }
+
+    /// `start`: a private anonymous small page only this process maps;
+    /// anything else is refused before any change.
+    fn check(&mut self, cx: &mut Cx) -> Result<(), MmError> {
+        let m = mapping::lookup(cx.k, &mut cx.m.mem, self.va)?;
+        let why = match m.small_page(cx.k) {
+            _ if self.vmas.is_file(self.va) => {
+                "a page of a shared file mapping (MADV_FREE takes anonymous memory: EINVAL)"
+                    .to_string()
+            }
+            Some((pte_pa, pfn)) if cx.m.mem.refcount(pfn) == 1 => {
+                self.pte_pa = pte_pa;
+                return Ok(());
+            }
+            Some(_) => "a page another process maps too (COW or KSM)".to_string(),
+            None => {
+                let linux = match m {
+                    Mapping::Huge {
+                        kind: HugeKind::Thp,
+                        ..
+                    } => "madvise_free_huge_pmd",
+                    Mapping::Huge {
+                        kind: HugeKind::Hugetlb,
+                        ..
+                    } => "EINVAL on a hugetlb VMA",
+                    Mapping::Absent { entry: 0, .. } => "nothing to free",
+                    Mapping::Absent { .. } => "free_swap_and_cache would drop the entry",
+                    _ => "vm_normal_page: no page",
+                };
+                format!("{} ({linux})", m.describe(cx.k))
+            }
+        };
+        Err(mapping::refuse(
+            format!("madv-free of {why}"),
+            self.va,
+            "madv-free a private small page that only this process maps, while it is mapped",
+        ))
     }
 }
 
@@ -51,7 +96,7 @@ impl KernelPath for MadvFreeOp {
             return Ok(Progress::Done);
         };
         match name {
-            "start" => self.pte_pa = cx.k.mm.pte_pa(&mut cx.m.mem, self.va)?,
+            "start" => self.check(cx)?,
             "lock" => spin!(path::lock(cx, self.pte_pa >> 12)),
             "clean" => {
                 let e = cx.m.mem.read(self.pte_pa)?.value;

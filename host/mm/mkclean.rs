@@ -19,8 +19,12 @@
 //! io           set_page_writeback; the I/O reads the page (its word at the VA
 //!              is what reaches the disk)
 //! ```
+//! `start` refuses, before any change, what is not a small page mapped by a
+//! PTE of this process alone: a huge page, the zero page, a page another
+//! process maps too, or no page (swapped out, unmapped).
 
 use super::kernel::{Cx, HostEvent, MmError, Notify, Progress};
+use super::mapping::{self, Mapping};
 use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
 use crate::mem::{pte, PAGE_SIZE};
@@ -62,6 +66,9 @@ pub struct WritebackOp {
     va: u64,
     pc: Pc,
     pte_pa: u64,
+    /// The page writeback started with (what the I/O reads if the VA is
+    /// unmapped by then: the page cache keeps the page).
+    page: u64,
     cleared: u64,
     notify: Notify,
 }
@@ -73,9 +80,46 @@ impl WritebackOp {
             va,
             pc: Pc::Start,
             pte_pa: 0,
+            page: 0,
             cleared: 0,
             notify: Notify::default(),
         }
+    }
+
+    /// `start`: a small page mapped by a PTE (the page cache's or DAX's)
+    /// and by no other process; anything else is refused before any change.
+    fn check(&mut self, cx: &mut Cx) -> Result<(), MmError> {
+        let m = mapping::lookup(cx.k, &mut cx.m.mem, self.va)?;
+        let action = match self.kind {
+            WritebackKind::PageCache => "writeback",
+            WritebackKind::Dax => "dax-writeback",
+        };
+        if let Some((pte_pa, pfn)) = m.small_page(cx.k) {
+            if cx.m.mem.refcount(pfn) != 1 {
+                return Err(mapping::refuse(
+                    format!("{action} of a page another process maps too (an anonymous COW or KSM page is never written back; a private file mapping's page-cache page is not modelled)"),
+                    self.va,
+                    "write back a page only this process maps",
+                ));
+            }
+            self.pte_pa = pte_pa;
+            self.page = pfn;
+            return Ok(());
+        }
+        let why = match m {
+            Mapping::Huge { .. } => {
+                " (anonymous THP and hugetlbfs pages are never written back; page_mkclean_one's PMD branch is for file THP and DAX PMDs)"
+            }
+            Mapping::Pte { .. } => " (the zero page is never written back)",
+            Mapping::Absent { .. } => {
+                " (the page cache, which keeps an unmapped page, is not modelled)"
+            }
+        };
+        Err(mapping::refuse(
+            format!("{action} of {}{why}", m.describe(cx.k)),
+            self.va,
+            "write back a small page while it is mapped",
+        ))
     }
 }
 
@@ -85,15 +129,17 @@ impl KernelPath for WritebackOp {
         let end = start + PAGE_SIZE;
         let reached = match self.pc {
             Pc::Start => {
-                self.pte_pa = cx.k.mm.pte_pa(&mut cx.m.mem, self.va)?;
+                self.check(cx)?;
                 self.pc = Pc::Lock;
                 "start"
             }
             Pc::Lock => {
                 spin!(path::lock(cx, self.pte_pa >> 12));
                 let e = cx.m.mem.read(self.pte_pa)?.value;
-                // Neither dirty nor writable: nothing to clean.
-                self.pc = if pte::present(e) && e & (pte::D | pte::RW) != 0 {
+                // Neither dirty nor writable (or no longer this page's
+                // mapping): nothing to clean.
+                let mapped = pte::present(e) && pte::pfn(e) == self.page;
+                self.pc = if mapped && e & (pte::D | pte::RW) != 0 {
                     Pc::ClearFlush
                 } else {
                     Pc::Unlock
@@ -133,8 +179,13 @@ impl KernelPath for WritebackOp {
                 "end"
             }
             Pc::Io => {
-                let leaf = cx.k.mm.walk(&cx.m.mem, self.va)?;
-                let pa = (leaf.pfn << 12) | (self.va & 0xff8);
+                // The page at the VA now (a migration may have moved it);
+                // unmapped since: the page the writeback started with.
+                let page =
+                    cx.k.mm
+                        .walk(&cx.m.mem, self.va)
+                        .map_or(self.page, |l| l.pfn);
+                let pa = (page << 12) | (self.va & 0xff8);
                 let w = cx.m.mem.read(pa)?;
                 cx.events.push(HostEvent::Io {
                     tid: cx.tid,

@@ -3,7 +3,8 @@
 //! drop a page reference), each reporting what it did as a [`HostEvent`].
 
 use super::kernel::{Cx, HostEvent, MmError, Progress, WaitOn};
-use crate::mem::Pfn;
+use super::mapping::{self, Mapping};
+use crate::mem::{pte, Leaf, Pfn, WalkError};
 
 /// A kernel path run step by step. Each call to `step` does at most one
 /// checkpoint's work (or one spin) and says which checkpoint it completed.
@@ -61,4 +62,47 @@ pub fn put_page(cx: &mut Cx, pfn: Pfn) -> Result<(), MmError> {
         cx.events.push(HostEvent::FrameFreed { pfn });
     }
     Ok(())
+}
+
+/// What the CPU's own page walk does on an access: set the leaf's accessed
+/// bit, and its dirty bit on a write, in memory (hardware, not under the
+/// PTL, no PTE event: as the IOMMU's compare-and-swap does). Reclaim of a
+/// MADV_FREE page reads the dirty bit a CPU store sets here.
+pub fn touch(cx: &mut Cx, leaf: &Leaf, write: bool) -> Result<(), MmError> {
+    let bits = if write { pte::A | pte::D } else { pte::A };
+    if leaf.entry & bits != bits {
+        cx.m.mem.write(leaf.entry_pa, leaf.entry | bits, 0)?;
+    }
+    Ok(())
+}
+
+/// The CPU's walk for a load or store, `who` ("a CPU read of"): a page with no
+/// present translation would take a page fault (swap-in, migration wait,
+/// SIGSEGV after munmap), which is not modelled.
+pub fn cpu_walk(cx: &mut Cx, va: u64, who: &str) -> Result<Leaf, MmError> {
+    match cx.k.mm.walk(&cx.m.mem, va) {
+        Ok(l) => Ok(l),
+        Err(WalkError::NotPresent { .. }) => {
+            let m = mapping::lookup(cx.k, &mut cx.m.mem, va)?;
+            let what = match m {
+                Mapping::Absent {
+                    entry, level: 1, ..
+                } if entry & mapping::SWAP_ENTRY != 0 => "do_swap_page",
+                Mapping::Absent {
+                    entry, level: 1, ..
+                } if entry & mapping::MIGRATION_ENTRY != 0 => "migration_entry_wait",
+                Mapping::Absent { level: 2.., .. } => "it waits for the PMD to be set again",
+                _ => "SIGSEGV after munmap, a refault after reclaim",
+            };
+            Err(mapping::refuse(
+                format!(
+                    "{who} {} (the page fault it takes: {what})",
+                    m.describe(cx.k)
+                ),
+                va,
+                "access a page while it is mapped (a device access gets a fault instead)",
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -20,6 +20,7 @@
 //! is when the fallback runs. The store is then retried by [`super::StoreOp`].
 
 use super::kernel::{Cx, MmError, Notify, Progress, WaitOn};
+use super::mapping::{self, HugeKind, Mapping, Vmas};
 use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
 use crate::mem::{pte, Pfn};
@@ -99,6 +100,19 @@ impl KernelPath for ThpFallback {
         let (start, end) = (self.haddr, self.haddr + HPAGE_SIZE);
         let reached = match self.pc {
             Pc::Fault => {
+                let e = cx.m.mem.read(self.pmd_pa)?.value;
+                if !pte::present(e)
+                    || e & pte::PS == 0
+                    || !cx.k.deposited.contains_key(&self.pmd_pa)
+                {
+                    // Only an anonymous THP (with its deposited table) falls back to 4 KiB copies.
+                    let m = mapping::lookup(cx.k, &mut cx.m.mem, self.haddr)?;
+                    return Err(mapping::refuse(
+                        format!("a CPU write's THP COW fallback on {}", m.describe(cx.k)),
+                        self.haddr,
+                        "write to a 'thp: true, cow: true' page",
+                    ));
+                }
                 spin!(self.lock(cx));
                 self.orig_pmd = cx.m.mem.read(self.pmd_pa)?.value;
                 self.head = pte::pfn(self.orig_pmd) & !(HPAGE_NR - 1);
@@ -150,9 +164,12 @@ impl KernelPath for ThpFallback {
                 "clear_flush"
             }
             Pc::Fill => {
-                let table = cx.k.withdraw(self.pmd_pa).ok_or(MmError::Unsupported {
-                    what: "a huge page without a deposited page table",
-                    va: self.haddr,
+                let table = cx.k.withdraw(self.pmd_pa).ok_or_else(|| {
+                    mapping::refuse(
+                        "a CPU write's THP COW fallback on a huge page without a deposited page table".into(),
+                        self.haddr,
+                        "write to a 'thp: true, cow: true' page",
+                    )
                 })?;
                 let flags = pte::P | pte::RW | pte::US | pte::A | pte::D;
                 for (i, p) in self.copies.iter().enumerate() {
@@ -230,28 +247,79 @@ pub struct ZeroSplit {
 }
 
 impl ZeroSplit {
-    pub fn new(va: u64, pmd_pa: u64) -> Self {
+    /// Split the huge zero page mapping `va`'s 2 MiB region (the `split`
+    /// action, or a write fault on it). Anything else there is refused at
+    /// `split_start`, before any entry changes.
+    pub fn new(va: u64) -> Self {
         ZeroSplit {
             haddr: va & !(HPAGE_SIZE - 1),
-            pmd_pa,
+            pmd_pa: 0,
             step: 0,
             cleared: false,
             notify: Notify::default(),
         }
+    }
+
+    /// `split_start`: the PMD must map the huge zero page, with its deposited table.
+    fn check(&mut self, cx: &mut Cx) -> Result<(), MmError> {
+        let m = mapping::lookup(cx.k, &mut cx.m.mem, self.haddr)?;
+        let (what, instead) = match m {
+            Mapping::Huge {
+                pmd_pa,
+                kind: HugeKind::HugeZero,
+                ..
+            } if cx.k.deposited.contains_key(&pmd_pa) => {
+                self.pmd_pa = pmd_pa;
+                return Ok(());
+            }
+            Mapping::Huge {
+                kind: HugeKind::Thp,
+                ..
+            } => (
+                "a split of a transparent huge page that is not the huge zero page (__split_huge_pmd of an anonymous THP)",
+                "split a 'thp: true, zero: true' page",
+            ),
+            Mapping::Huge {
+                kind: HugeKind::Hugetlb,
+                ..
+            } => (
+                "a split of a hugetlb page (hugetlb pages are never split)",
+                "split a 'thp: true, zero: true' page",
+            ),
+            Mapping::Huge { .. } => (
+                "a split of the huge zero page without its deposited page table",
+                "split a 'thp: true, zero: true' page",
+            ),
+            Mapping::Pte { .. } => (
+                "a split of a region mapped by PTEs (already split, or never huge: split_huge_pmd would do nothing)",
+                "split a huge zero page once, before anything splits it",
+            ),
+            Mapping::Absent { .. } => (
+                "a split of an unmapped region (split_huge_pmd would do nothing)",
+                "split a huge zero page while it is mapped",
+            ),
+        };
+        Err(mapping::refuse(what.into(), self.haddr, instead))
     }
 }
 
 impl KernelPath for ZeroSplit {
     fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
         let (start, end) = (self.haddr, self.haddr + HPAGE_SIZE);
-        let ptl = self.pmd_pa >> 12;
         match self.step {
-            0 => {}
+            0 => self.check(cx)?,
             1 => {
-                spin!(path::lock(cx, ptl));
+                spin!(path::lock(cx, self.pmd_pa >> 12));
             }
             2 => {
                 if !self.cleared {
+                    let e = cx.m.mem.read(self.pmd_pa)?.value;
+                    if !pte::present(e) || e & pte::PS == 0 {
+                        // Split meanwhile by another thread (under the lock,
+                        // __split_huge_pmd finds no huge PMD): nothing to do.
+                        self.step = 4;
+                        return self.step(cx);
+                    }
                     path::set_entry(cx, self.pmd_pa, self.haddr, 0)?;
                     self.cleared = true;
                 }
@@ -259,9 +327,12 @@ impl KernelPath for ZeroSplit {
                 spin!(self.notify.run(cx, prim, start, end)?);
             }
             3 => {
-                let table = cx.k.withdraw(self.pmd_pa).ok_or(MmError::Unsupported {
-                    what: "a huge zero page without a deposited page table",
-                    va: self.haddr,
+                let table = cx.k.withdraw(self.pmd_pa).ok_or_else(|| {
+                    mapping::refuse(
+                        "a split of the huge zero page without its deposited page table".into(),
+                        self.haddr,
+                        "split a 'thp: true, zero: true' page",
+                    )
                 })?;
                 let zero = pte::make(cx.k.zero_pfn, pte::P | pte::US | pte::A);
                 for i in 0..HPAGE_NR {
@@ -269,7 +340,7 @@ impl KernelPath for ZeroSplit {
                 }
                 path::set_entry(cx, self.pmd_pa, self.haddr, pte::make(table, pte::TABLE))?;
             }
-            4 => path::unlock(cx, ptl),
+            4 => path::unlock(cx, self.pmd_pa >> 12),
             5 => {
                 let prim = Prim::End {
                     seed_only_end: true,
@@ -307,15 +378,24 @@ pub const CHECKPOINTS_COLLAPSE: &[&str] = &[
 /// ```text
 /// alloc        the new huge page
 /// start        S (the 2 MiB range)
-/// lock         pmd_lock
+/// lock         pmd_lock, then the page table's lock (the region must be as
+///              alloc found it)
 /// clear_flush  pmdp_collapse_flush (the CPU flush; 6.6+: the secondary flush too)
-/// unlock       spin_unlock(pmd_ptl)
+/// unlock       both locks
 /// end          E: the secondary flush in 4.x (IOTINVAL drops the walker's
 ///              paging-structure cache entry for the old page table too)
 /// copy         __collapse_huge_page_copy: each small page copied, its PTE
 ///              cleared and the page freed
 /// set_pmd      deposit the old page table; set_pmd_at(huge page, writable)
 /// ```
+///
+/// What khugepaged would refuse (`__collapse_huge_page_isolate`), and what
+/// the copy does not model, is refused at `alloc`, before anything changes:
+/// a region already PMD-mapped or without a page table, a swap or migration
+/// entry in it (the swap-in is not modelled), the zero page, a page shared
+/// with another process (`page_count`), a file page (another VMA), a named
+/// page unmapped since the start (a hole in the VMA), no page mapped at all,
+/// or none writable.
 #[derive(Debug)]
 pub struct CollapseOp {
     haddr: u64,
@@ -323,19 +403,136 @@ pub struct CollapseOp {
     step: usize,
     huge: Pfn,
     table: u64,
+    /// The region's PTEs as `alloc` found them (A and D masked).
+    snapshot: Vec<u64>,
+    vmas: Vmas,
     notify: Notify,
 }
 
 impl CollapseOp {
-    pub fn new(va: u64) -> Self {
+    pub fn new(va: u64, vmas: Vmas) -> Self {
         CollapseOp {
             haddr: va & !(HPAGE_SIZE - 1),
             pmd_pa: 0,
             step: 0,
             huge: 0,
             table: 0,
+            snapshot: Vec::new(),
+            vmas,
             notify: Notify::default(),
         }
+    }
+
+    /// `alloc`, before the allocation: the region is one anonymous VMA's,
+    /// mapped by a page table whose present pages khugepaged would take.
+    fn check(&mut self, cx: &mut Cx) -> Result<(), MmError> {
+        let refuse = |what: String, va: u64| {
+            Err(mapping::refuse(
+                format!("collapse of a region holding {what}"),
+                va,
+                "collapse a region of private small pages that only this process maps, at least one writable",
+            ))
+        };
+        let m = mapping::lookup(cx.k, &mut cx.m.mem, self.haddr)?;
+        let (pmd_pa, table) = match m {
+            Mapping::Huge { .. } => {
+                return refuse(
+                    format!("{} (already PMD-mapped)", m.describe(cx.k)),
+                    self.haddr,
+                )
+            }
+            Mapping::Absent { level: 2.., .. } => {
+                return refuse("no page table".into(), self.haddr)
+            }
+            Mapping::Pte { pte_pa, .. }
+            | Mapping::Absent {
+                entry_pa: pte_pa, ..
+            } => (cx.k.mm.pmd_pa(&mut cx.m.mem, self.haddr)?, pte_pa >> 12),
+        };
+        if let Some(f) = self.vmas.file_in_region(self.haddr) {
+            return refuse(
+                "a page of a shared file mapping (another VMA; khugepaged collapses within one anonymous VMA)".into(),
+                f,
+            );
+        }
+        if let Some(p) = (self.vmas.in_region(self.haddr)).find(|&p| {
+            cx.m.mem
+                .read((table << 12) + 8 * ((p >> 12) & 0x1ff))
+                .is_ok_and(|w| w.value == 0)
+        }) {
+            return refuse(
+                "a page unmapped since the start (a munmap leaves a hole in the VMA, and khugepaged collapses within one VMA; the zero-fill of a discarded MADV_FREE page is not modelled)".into(),
+                p,
+            );
+        }
+        let (mut mapped, mut writable) = (0, false);
+        for i in 0..HPAGE_NR {
+            let va = self.haddr + (i << 12);
+            let e = cx.m.mem.read((table << 12) + 8 * i)?.value;
+            if e == 0 {
+                continue;
+            }
+            if !pte::present(e) {
+                let m = mapping::lookup(cx.k, &mut cx.m.mem, va)?;
+                return refuse(format!("{} (khugepaged's swap-in)", m.describe(cx.k)), va);
+            }
+            let pfn = pte::pfn(e);
+            if pfn == cx.k.zero_pfn {
+                return refuse("the zero page".into(), va);
+            }
+            if cx.m.mem.refcount(pfn) != 1 {
+                return refuse(
+                    "a page shared with another process (COW or KSM: khugepaged gives up on page_count)".into(),
+                    va,
+                );
+            }
+            mapped += 1;
+            writable |= e & pte::RW != 0;
+        }
+        if mapped == 0 {
+            return refuse(
+                "no mapped page (khugepaged needs at least one: max_ptes_none)".into(),
+                self.haddr,
+            );
+        }
+        if !writable {
+            return refuse(
+                "no writable page (khugepaged gives up: SCAN_PAGE_RO)".into(),
+                self.haddr,
+            );
+        }
+        self.pmd_pa = pmd_pa;
+        self.table = table;
+        self.snapshot = self.entries(cx)?;
+        Ok(())
+    }
+
+    /// The PTEs of the region's page table, A and D masked.
+    fn entries(&self, cx: &Cx) -> Result<Vec<u64>, MmError> {
+        (0..HPAGE_NR)
+            .map(|i| {
+                let e = cx.m.mem.read((self.table << 12) + 8 * i)?.value;
+                Ok(e & !(pte::A | pte::D))
+            })
+            .collect()
+    }
+
+    /// Under the locks (`lock`) and before the copy: the region is as
+    /// `alloc` found it. Another path changing it in between (munmap,
+    /// reclaim, migration, another collapse) is what khugepaged's mmap_sem
+    /// and page locks exclude; refused rather than copied from.
+    fn unchanged(&self, cx: &Cx, pmd_too: bool) -> Result<(), MmError> {
+        let pmd = cx.m.mem.read(self.pmd_pa)?.value;
+        let pmd_ok =
+            !pmd_too || (pte::present(pmd) && pmd & pte::PS == 0 && pte::pfn(pmd) == self.table);
+        if pmd_ok && self.entries(cx)? == self.snapshot {
+            return Ok(());
+        }
+        Err(mapping::refuse(
+            "collapse of a region another path changed after khugepaged looked at it (its mmap_sem and page locks exclude that)".into(),
+            self.haddr,
+            "let the collapse finish before changing its region, or start it afterwards",
+        ))
     }
 }
 
@@ -347,26 +544,26 @@ impl KernelPath for CollapseOp {
         };
         match name {
             "alloc" => {
-                self.pmd_pa = cx.k.mm.pmd_pa(&mut cx.m.mem, self.haddr)?;
-                let e = cx.m.mem.read(self.pmd_pa)?.value;
-                if !pte::present(e) || e & pte::PS != 0 {
-                    return Err(MmError::Unsupported {
-                        what: "a collapse of a region not mapped by a page table",
-                        va: self.haddr,
-                    });
-                }
-                self.table = pte::pfn(e);
+                self.check(cx)?;
                 self.huge = cx.m.mem.alloc_contiguous(HPAGE_NR)?;
             }
             "start" => {}
-            "lock" => spin!(path::lock(cx, self.pmd_pa >> 12)),
+            "lock" => {
+                // pmd_lock, then the page table's lock (__collapse_huge_page_isolate).
+                spin!(path::lock(cx, self.pmd_pa >> 12));
+                spin!(path::lock(cx, self.table));
+                self.unchanged(cx, true)?;
+            }
             "clear_flush" => {
                 if cx.m.mem.read(self.pmd_pa)?.value != 0 {
                     path::set_entry(cx, self.pmd_pa, self.haddr, 0)?;
                 }
                 spin!(self.notify.run(cx, Prim::ClearFlush, start, end)?);
             }
-            "unlock" => path::unlock(cx, self.pmd_pa >> 12),
+            "unlock" => {
+                path::unlock(cx, self.table);
+                path::unlock(cx, self.pmd_pa >> 12);
+            }
             "end" => {
                 let prim = Prim::End {
                     seed_only_end: false,
@@ -374,6 +571,7 @@ impl KernelPath for CollapseOp {
                 spin!(self.notify.run(cx, prim, start, end)?);
             }
             "copy" => {
+                self.unchanged(cx, false)?;
                 for i in 0..HPAGE_NR {
                     let pa = (self.table << 12) + 8 * i;
                     let e = cx.m.mem.read(pa)?.value;

@@ -22,10 +22,17 @@
 //!            free     the caller's put_page: the frame is freed
 //! migration: copy     alloc the new page; migrate_page_copy(new, old)
 //!            remap    remove_migration_ptes: under the PTL the PTE maps the new page
+//!                     (where the migration entry still is: after a munmap the
+//!                     new page is not mapped and goes back)
 //!            free     putback of the old page: the frame is freed
 //! ```
+//! `start` refuses, before anything changes, a page this path is not
+//! modelled for: a huge page, the zero page, a page another process maps
+//! too (try_to_unmap walks every mapping), or no present page (swapped out,
+//! under migration, unmapped).
 
 use super::kernel::{Cx, HostEvent, MmError, Notify, Progress};
+use super::mapping::{self, Mapping, MIGRATION_ENTRY, SWAP_ENTRY};
 use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
 use crate::mem::{pte, Pfn, PAGE_SIZE};
@@ -89,10 +96,6 @@ pub enum UnmapKind {
     ReclaimFile,
 }
 
-/// Non-present entry markers (bit 0, P, is clear): swap and migration entries.
-const SWAP_ENTRY: u64 = 0x200;
-const MIGRATION_ENTRY: u64 = 0x400;
-
 #[derive(Debug)]
 pub struct UnmapOp {
     kind: UnmapKind,
@@ -141,15 +144,33 @@ impl KernelPath for UnmapOp {
         };
         match name {
             "start" => {
-                let leaf = cx.k.mm.walk(&cx.m.mem, self.va)?;
-                if leaf.size != crate::mem::PageSize::Small {
-                    return Err(MmError::Unsupported {
-                        what: "reclaim or migration of a huge page",
-                        va: self.va,
-                    });
+                let m = mapping::lookup(cx.k, &mut cx.m.mem, self.va)?;
+                let action = match self.kind {
+                    UnmapKind::Migrate => "migrate",
+                    _ => "reclaim",
+                };
+                let refuse = |what: String| {
+                    mapping::refuse(
+                        format!("{action} of {what}"),
+                        self.va,
+                        "reclaim or migrate a private small page that only this process maps, while it is mapped",
+                    )
+                };
+                let Some((pte_pa, pfn)) = m.small_page(cx.k) else {
+                    let why = match m {
+                        Mapping::Huge { .. } => " (THP and hugetlb reclaim and migration)",
+                        Mapping::Pte { .. } => " (never reclaimed or migrated)",
+                        Mapping::Absent { .. } => " (nothing to unmap)",
+                    };
+                    return Err(refuse(format!("{}{why}", m.describe(cx.k))));
+                };
+                if cx.m.mem.refcount(pfn) != 1 {
+                    return Err(refuse(
+                        "a page another process maps too (COW or KSM: try_to_unmap walks every mapping)".into(),
+                    ));
                 }
-                self.pte_pa = leaf.entry_pa;
-                self.old = leaf.pfn;
+                self.pte_pa = pte_pa;
+                self.old = pfn;
                 cx.m.mem.get(self.old)?; // isolate_lru_page / the caller's reference
                 if self.kind == UnmapKind::Reclaim && cx.k.lazyfree.contains(&self.old) {
                     self.kind = UnmapKind::Discard;
@@ -157,6 +178,17 @@ impl KernelPath for UnmapOp {
             }
             "lock" => {
                 spin!(path::lock(cx, self.ptl()));
+                let e = cx.m.mem.read(self.pte_pa)?.value;
+                if !pte::present(e) || pte::pfn(e) != self.old {
+                    // Unmapped meanwhile (a munmap): page_vma_mapped_walk
+                    // finds no mapping to unmap; the caller goes on.
+                    self.step = self
+                        .checkpoints()
+                        .iter()
+                        .position(|c| *c == "unlock")
+                        .unwrap_or(0);
+                    return Ok(Progress::Reached("lock"));
+                }
             }
             "clear_flush" => {
                 if self.cleared == 0 {
@@ -215,8 +247,16 @@ impl KernelPath for UnmapOp {
             }
             "remap" => {
                 spin!(path::lock(cx, self.ptl()));
-                let flags = self.cleared & !pte::ADDR;
-                path::set_entry(cx, self.pte_pa, self.va, pte::make(self.new, flags))?;
+                // remove_migration_pte: only where the migration entry still
+                // is (a munmap since may have cleared it); otherwise the new
+                // page is not mapped and goes back.
+                let e = cx.m.mem.read(self.pte_pa)?.value;
+                if e == (self.old << 12) | MIGRATION_ENTRY {
+                    let flags = self.cleared & !pte::ADDR;
+                    path::set_entry(cx, self.pte_pa, self.va, pte::make(self.new, flags))?;
+                } else {
+                    path::put_page(cx, self.new)?;
+                }
                 path::unlock(cx, self.ptl());
             }
             "free" => path::put_page(cx, self.old)?,

@@ -14,11 +14,18 @@
 //! end      mmu_notifier_invalidate_range_end (E; 4.15 keeps the full E here)
 //! finish   tlb_finish_mmu: flush (+notify) what is left and free the last batch
 //! ```
+//! `start` refuses a range that a huge PMD maps in part or whole
+//! (`zap_huge_pmd` and `__unmap_hugepage_range` are not modelled yet) or
+//! where nothing is mapped; the loop skips a region without a page table
+//! (`pmd_none`) and clears a swap or migration entry without a flush. The
+//! zero page's PTE is cleared and flushed, but no reference is dropped.
+//!
 //! The batch size is `params.gather_batch`: Linux gathers into one page of
 //! pointers and grows it, so a batch fills before E only for large ranges
 //! or when no batch page can be allocated; a small batch stands for that.
 
 use super::kernel::{Cx, MmError, Notify, Progress};
+use super::mapping::{self, HugeKind, Mapping};
 use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
 use crate::mem::{pte, Pfn, PAGE_SIZE};
@@ -91,46 +98,125 @@ impl ZapOp {
         }
         Ok(())
     }
+
+    /// The page table mapping `addr`, if any (`zap_pmd_range` skips an
+    /// empty PMD); a huge PMD is refused.
+    fn table(&self, cx: &mut Cx, addr: u64) -> Result<Option<u64>, MmError> {
+        match mapping::lookup(cx.k, &mut cx.m.mem, addr)? {
+            m @ Mapping::Huge { kind, .. } => Err(mapping::refuse(
+                format!(
+                    "munmap of {} ({})",
+                    m.describe(cx.k),
+                    match kind {
+                        HugeKind::Hugetlb => "__unmap_hugepage_range",
+                        HugeKind::Thp | HugeKind::HugeZero => "zap_huge_pmd",
+                    }
+                ),
+                addr,
+                "THP and hugetlb munmap is planned, not modelled yet; munmap only small pages",
+            )),
+            Mapping::Absent { level: 2.., .. } => Ok(None),
+            Mapping::Pte { pte_pa, .. }
+            | Mapping::Absent {
+                entry_pa: pte_pa, ..
+            } => Ok(Some(pte_pa >> 12)),
+        }
+    }
+
+    /// `start`: refuse a range with a huge page in it, or with nothing to
+    /// unmap, before anything changes.
+    fn check(&self, cx: &mut Cx) -> Result<(), MmError> {
+        let mut addr = self.start;
+        let mut anything = false;
+        while addr < self.end {
+            let table_end = ((addr | 0x1f_ffff) + 1).min(self.end);
+            if let Some(table) = self.table(cx, addr)? {
+                while addr < table_end && !anything {
+                    anything = cx.m.mem.read(entry_in(table, addr))?.value != 0;
+                    addr += PAGE_SIZE;
+                }
+            }
+            addr = table_end;
+        }
+        if anything {
+            return Ok(());
+        }
+        Err(mapping::refuse(
+            format!(
+                "munmap of [{:#x}, {:#x}), where no page is mapped (already unmapped; Linux would change no entry)",
+                self.start, self.end
+            ),
+            self.start,
+            "munmap a range while a page in it is mapped, or drop the step",
+        ))
+    }
+}
+
+/// The address of `addr`'s PTE in the page table `table`.
+fn entry_in(table: u64, addr: u64) -> u64 {
+    (table << 12) + ((addr >> 12) & 0x1ff) * 8
 }
 
 impl KernelPath for ZapOp {
     fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
         let reached = match self.pc {
             Pc::Start => {
+                self.check(cx)?;
                 self.pc = Pc::Lock;
                 "start"
             }
             Pc::Lock => {
-                let pte_pa = cx.k.mm.pte_pa(&mut cx.m.mem, self.addr)?;
-                self.ptl = pte_pa >> 12;
+                // The next page table in the range.
+                let mut table = None;
+                while self.addr < self.end && table.is_none() {
+                    table = self.table(cx, self.addr)?;
+                    if table.is_none() {
+                        self.addr = (self.addr | 0x1f_ffff) + 1;
+                    }
+                }
+                let Some(table) = table else {
+                    self.pc = Pc::End;
+                    return self.step(cx);
+                };
+                self.ptl = table;
                 spin!(path::lock(cx, self.ptl));
                 self.pc = Pc::Clear;
                 "lock"
             }
             Pc::Clear => {
-                // The next mapped PTE of this page table in the range.
+                // The next PTE of this page table in the range that is not none.
                 let table_end = (self.addr | 0x1f_ffff) + 1;
                 let mut found = None;
                 while self.addr < self.end.min(table_end) {
-                    let pa = cx.k.mm.pte_pa(&mut cx.m.mem, self.addr)?;
+                    let pa = entry_in(self.ptl, self.addr);
                     let e = cx.m.mem.read(pa)?.value;
                     let va = self.addr;
                     self.addr += PAGE_SIZE;
-                    if pte::present(e) {
+                    if e != 0 {
                         found = Some((pa, va, e));
                         break;
                     }
                 }
                 match found {
-                    Some((pa, va, e)) => {
+                    Some((pa, va, e)) if pte::present(e) => {
                         path::set_entry(cx, pa, va, 0)?;
                         let (s, t) = self.range.unwrap_or((va, va + PAGE_SIZE));
                         self.range = Some((s.min(va), t.max(va + PAGE_SIZE)));
-                        self.batch.push(pte::pfn(e));
+                        // The zero page is no normal page (vm_normal_page):
+                        // its TLB entry goes, no reference is dropped.
+                        if pte::pfn(e) != cx.k.zero_pfn {
+                            self.batch.push(pte::pfn(e));
+                        }
                         if self.batch.len() >= self.batch_max {
                             self.force_flush = true;
                             self.pc = Pc::Flush;
                         }
+                        "clear"
+                    }
+                    Some((pa, va, _)) => {
+                        // A swap or migration entry: pte_clear_not_present_full
+                        // (free_swap_and_cache); no translation to flush.
+                        path::set_entry(cx, pa, va, 0)?;
                         "clear"
                     }
                     None => {

@@ -6,5 +6,6 @@ mod run;
 mod trace;
 
 pub use run::{
-    run, DevRecord, RunError, RunOptions, RunReport, SlotReport, StoreRecord, ThreadLine, WavesOut,
+    run, DevRecord, PageView, RunError, RunOptions, RunReport, SlotReport, StoreRecord, ThreadLine,
+    WavesOut,
 };

@@ -17,8 +17,8 @@ use crate::iommu::{DriverStats, SvaDriver};
 use crate::mem::{pte, AddressSpace, FrameState, Leaf, MemError, PageSize, PAGE_SHIFT};
 use crate::mm::{
     CollapseOp, Cx, HostEvent, HugetlbOp, Kernel, KernelPath, KsmOp, LoadOp, LockTable, MadvFreeOp,
-    MmError, Policy, Progress, StoreOp, UnmapKind, UnmapOp, WaitOn, WritebackKind, WritebackOp,
-    ZapOp, ZeroSplit,
+    MmError, Policy, Progress, StoreOp, UnmapKind, UnmapOp, Vmas, WaitOn, WritebackKind,
+    WritebackOp, ZapOp, ZeroSplit,
 };
 use crate::scenario::{Action, Entry, Expected, Scenario, ThreadRef, MAX_CPUS, MAX_DEVS};
 use std::collections::BTreeSet;
@@ -111,6 +111,45 @@ pub struct DevRecord {
     pub pa: u64,
 }
 
+/// The CPU's view of a named page when the run ended (after the final drain
+/// and the settling time), for checking what a timeline did to the page
+/// table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageView {
+    /// The translation (None: no present one).
+    pub leaf: Option<Leaf>,
+    /// The entry the walk ended at: the leaf's, or the non-present entry
+    /// (0: none; a swap or migration entry).
+    pub entry: u64,
+    /// The word at the page's VA, when it is mapped.
+    pub value: Option<u64>,
+}
+
+impl PageView {
+    fn of(mm: &AddressSpace, mem: &crate::mem::PhysMem, va: u64) -> PageView {
+        match mm.walk(mem, va) {
+            Ok(l) => PageView {
+                leaf: Some(l),
+                entry: l.entry,
+                value: mem
+                    .read((l.pfn << PAGE_SHIFT) | (va & 0xff8))
+                    .ok()
+                    .map(|w| w.value),
+            },
+            Err(e) => PageView {
+                leaf: None,
+                entry: match e {
+                    crate::mem::WalkError::NotPresent { entry_pa, .. } => {
+                        mem.read(entry_pa).map_or(0, |w| w.value)
+                    }
+                    _ => 0,
+                },
+                value: None,
+            },
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct WavesOut {
     pub vcd: PathBuf,
@@ -132,6 +171,8 @@ pub struct RunReport {
     pub stores: Vec<StoreRecord>,
     pub dev: Vec<DevRecord>,
     pub io: Vec<IoRecord>,
+    /// Each named page's final CPU view, in `pages` order.
+    pub final_view: Vec<PageView>,
     pub cycles: u64,
     pub stats: DriverStats,
     pub driver: crate::iommu::DriverKind,
@@ -145,6 +186,12 @@ impl RunReport {
     /// The verdict matches `expect` (or the scenario expects nothing of this policy).
     pub fn as_expected(&self) -> bool {
         self.expected.as_ref().is_none_or(|e| *e == self.verdict)
+    }
+
+    /// The final CPU view of page `name`.
+    pub fn view_of(&self, name: &str) -> Option<PageView> {
+        let i = self.pages.iter().position(|p| p == name)?;
+        self.final_view.get(i).copied()
     }
 
     /// Windows of page `name`.
@@ -384,8 +431,21 @@ impl<'s> Sim<'s> {
     }
 
     /// Map every named page: COW pages read-only in both the process and
-    /// its parent (two references), the others writable.
+    /// its parent (two references), the others writable. A page below
+    /// Linux's default `vm.mmap_min_addr` is refused, as `mmap` refuses it.
     fn map_pages(&mut self) -> Result<(), MmError> {
+        const MMAP_MIN_ADDR: u64 = 0x10000;
+        if let Some(p) = self.s.pages.iter().find(|p| p.va < MMAP_MIN_ADDR) {
+            return Err(MmError::Unsupported {
+                what: format!(
+                    "mapping page '{}' below mmap_min_addr ({MMAP_MIN_ADDR:#x})",
+                    p.name
+                ),
+                va: p.va,
+                instead:
+                    "give every page a va of 0x10000 or more (Linux's mmap refuses lower addresses)",
+            });
+        }
         // The zero pages, pinned: never freed.
         self.k.zero_pfn = self.m.mem.alloc()?;
         self.m.mem.pin(self.k.zero_pfn)?;
@@ -713,6 +773,8 @@ impl<'s> Sim<'s> {
                         ),
                     ));
                 }
+                // The VMAs the paths work in: the pages, and which are a shared file mapping's.
+                let vmas = Vmas::new(s.pages.iter().map(|p| (p.va, p.file)));
                 let op: Box<dyn KernelPath> = match *a {
                     Action::Write { page, value } => {
                         Box::new(StoreOp::new(s.pages[page].va, value))
@@ -727,8 +789,8 @@ impl<'s> Sim<'s> {
                         ))
                     }
                     Action::Ksm { page, into } => Box::new(match into {
-                        None => KsmOp::wrprotect(s.pages[page].va),
-                        Some(q) => KsmOp::merge(s.pages[page].va, s.pages[q].va),
+                        None => KsmOp::wrprotect(s.pages[page].va, vmas),
+                        Some(q) => KsmOp::merge(s.pages[page].va, s.pages[q].va, vmas),
                     }),
                     Action::Writeback { page, dax } => {
                         let kind = if dax {
@@ -742,8 +804,8 @@ impl<'s> Sim<'s> {
                         Box::new(HugetlbOp::mprotect_ro(s.pages[page].va))
                     }
                     Action::Fork { page } => Box::new(HugetlbOp::fork(s.pages[page].va)),
-                    Action::MadvFree { page } => Box::new(MadvFreeOp::new(s.pages[page].va)),
-                    Action::Collapse { page } => Box::new(CollapseOp::new(s.pages[page].va)),
+                    Action::MadvFree { page } => Box::new(MadvFreeOp::new(s.pages[page].va, vmas)),
+                    Action::Collapse { page } => Box::new(CollapseOp::new(s.pages[page].va, vmas)),
                     Action::Unmap { page, migrate } => {
                         let kind = match (migrate, s.pages[page].file) {
                             (true, _) => UnmapKind::Migrate,
@@ -752,15 +814,7 @@ impl<'s> Sim<'s> {
                         };
                         Box::new(UnmapOp::new(kind, s.pages[page].va))
                     }
-                    Action::Split { page } => {
-                        let va = s.pages[page].va;
-                        let pmd_pa = self
-                            .k
-                            .mm
-                            .pmd_pa(&mut self.m.mem, va)
-                            .map_err(|e| self.err(line, format!("cpu{i}: {e}")))?;
-                        Box::new(ZeroSplit::new(va, pmd_pa))
-                    }
+                    Action::Split { page } => Box::new(ZeroSplit::new(s.pages[page].va)),
                     Action::Resume => unreachable!("handled above"),
                 };
                 self.cpus[i] = Cpu {
@@ -1082,6 +1136,9 @@ impl<'s> Sim<'s> {
             stores: self.stores,
             dev: self.dev,
             io: self.io,
+            final_view: (self.s.pages.iter())
+                .map(|p| PageView::of(&self.k.mm, &self.m.mem, p.va))
+                .collect(),
             cycles,
             stats: self.k.driver.stats,
             driver: self.s.driver,

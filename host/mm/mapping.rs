@@ -1,0 +1,181 @@
+//! What maps a page when a kernel path starts, seen the way the path itself
+//! would look (`pmd_trans_huge`, `pte_present`, `is_swap_pte`, ...), so that
+//! each path can refuse, naming what it found, a page its Linux counterpart
+//! would treat differently from what the model implements. A page's kind can
+//! change during a run (a COW write turns a THP into 512 PTEs, `collapse`
+//! turns small pages into a THP, `reclaim` leaves a swap entry, `munmap` none),
+//! so the paths look at the page table, not at the scenario's `pages:`.
+
+use super::kernel::{Kernel, MmError};
+use crate::mem::{pte, PhysMem, WalkError};
+
+/// Non-present PTE markers (P clear): a swap entry (reclaim) and a migration
+/// entry (migration, until `remove_migration_ptes`). The frame number stays
+/// in the address bits.
+pub(crate) const SWAP_ENTRY: u64 = 0x200;
+pub(crate) const MIGRATION_ENTRY: u64 = 0x400;
+
+/// Which 2 MiB page a PMD leaf maps. A THP always has a page table deposited
+/// with its PMD (`pgtable_trans_huge_deposit`); a hugetlb page never has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HugeKind {
+    Thp,
+    HugeZero,
+    Hugetlb,
+}
+
+/// The translation of one VA in the process's page table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mapping {
+    /// A present 4 KiB PTE.
+    Pte { pte_pa: u64, entry: u64 },
+    /// A present 2 MiB leaf in the PMD.
+    Huge {
+        pmd_pa: u64,
+        entry: u64,
+        kind: HugeKind,
+    },
+    /// Nothing present: `entry` is what the entry at `entry_pa` holds (0:
+    /// none; a swap or migration entry), at `level` (1: the PTE; 2 and up:
+    /// no page table reaches the VA).
+    Absent {
+        entry_pa: u64,
+        entry: u64,
+        level: u8,
+    },
+}
+
+impl Mapping {
+    /// What maps the page, for an error message ("munmap of {this}").
+    pub fn describe(&self, k: &Kernel) -> &'static str {
+        match *self {
+            Mapping::Pte { entry, .. } if k.zero_pfn != 0 && pte::pfn(entry) == k.zero_pfn => {
+                "the zero page"
+            }
+            Mapping::Pte { .. } => "a small page",
+            Mapping::Huge { kind, .. } => match kind {
+                HugeKind::Thp => "a transparent huge page",
+                HugeKind::HugeZero => "the huge zero page",
+                HugeKind::Hugetlb => "a hugetlb page",
+            },
+            Mapping::Absent {
+                entry, level: 1, ..
+            } if entry & MIGRATION_ENTRY != 0 => "a page under migration",
+            Mapping::Absent {
+                entry, level: 1, ..
+            } if entry & SWAP_ENTRY != 0 => "a swapped-out page",
+            Mapping::Absent { level: 1, .. } => "an unmapped page",
+            // The model maps every named page at the start and frees no
+            // page table: a missing PMD is one a path has cleared for now.
+            Mapping::Absent { .. } => {
+                "a page whose PMD is cleared (a collapse, split or THP COW in progress)"
+            }
+        }
+    }
+
+    /// A present 4 KiB PTE of an ordinary page (not the zero page): its
+    /// entry's address and the frame.
+    pub fn small_page(&self, k: &Kernel) -> Option<(u64, u64)> {
+        match *self {
+            Mapping::Pte { pte_pa, entry } if pte::pfn(entry) != k.zero_pfn || k.zero_pfn == 0 => {
+                Some((pte_pa, pte::pfn(entry)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What maps `va` now.
+pub fn lookup(k: &Kernel, mem: &mut PhysMem, va: u64) -> Result<Mapping, MmError> {
+    let pmd_pa = match k.mm.pmd_pa(mem, va) {
+        Ok(pa) => pa,
+        Err(WalkError::NotPresent {
+            level, entry_pa, ..
+        }) => {
+            return Ok(Mapping::Absent {
+                entry_pa,
+                entry: 0,
+                level,
+            })
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let pmd = mem.read(pmd_pa)?.value;
+    if !pte::present(pmd) {
+        return Ok(Mapping::Absent {
+            entry_pa: pmd_pa,
+            entry: pmd,
+            level: 2,
+        });
+    }
+    if pmd & pte::PS != 0 {
+        let head = pte::pfn(pmd) & !0x1ff;
+        let kind = if k.huge_zero_pfn != 0 && head == k.huge_zero_pfn {
+            HugeKind::HugeZero
+        } else if k.deposited.contains_key(&pmd_pa) {
+            HugeKind::Thp
+        } else {
+            HugeKind::Hugetlb
+        };
+        return Ok(Mapping::Huge {
+            pmd_pa,
+            entry: pmd,
+            kind,
+        });
+    }
+    let pte_pa = k.mm.pte_pa(mem, va)?;
+    let entry = mem.read(pte_pa)?.value;
+    Ok(if pte::present(entry) {
+        Mapping::Pte { pte_pa, entry }
+    } else {
+        Mapping::Absent {
+            entry_pa: pte_pa,
+            entry,
+            level: 1,
+        }
+    })
+}
+
+/// What a path knows of the VMAs around a page (Linux hands every path its
+/// `vma`): where the scenario's pages are, and which of them are page-cache
+/// pages of a shared file mapping (`file: true`); every other page is
+/// private anonymous memory. Every named page is mapped when the run starts,
+/// so a named page without a PTE was unmapped since (a munmap leaves a hole
+/// in its VMA) or discarded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Vmas {
+    /// (page address, a file page)
+    pages: Vec<(u64, bool)>,
+}
+
+impl Vmas {
+    /// The scenario's pages: (any address inside the page, a file page).
+    pub fn new(pages: impl IntoIterator<Item = (u64, bool)>) -> Self {
+        Vmas {
+            pages: pages.into_iter().map(|(va, f)| (va & !0xfff, f)).collect(),
+        }
+    }
+
+    /// `va`'s page lies in a shared file mapping.
+    pub fn is_file(&self, va: u64) -> bool {
+        self.pages.contains(&(va & !0xfff, true))
+    }
+
+    /// A file page inside the 2 MiB region holding `va`, if any.
+    pub fn file_in_region(&self, va: u64) -> Option<u64> {
+        self.in_region(va).find(|&p| self.is_file(p))
+    }
+
+    /// The named pages inside the 2 MiB region holding `va`.
+    pub fn in_region(&self, va: u64) -> impl Iterator<Item = u64> + '_ {
+        (self.pages.iter())
+            .map(|p| p.0)
+            .filter(move |p| p >> 21 == va >> 21)
+    }
+}
+
+/// `what` (an action on the page it names) is not modelled; `instead` says
+/// what to write.
+pub fn refuse(what: String, va: u64, instead: &'static str) -> MmError {
+    MmError::Unsupported { what, va, instead }
+}
