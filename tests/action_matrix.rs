@@ -739,6 +739,20 @@ fn refused(src: &str, line: usize, words: &[&str]) {
     }
 }
 
+/// The parser refuses it at `line` with a message holding every one of `words`.
+fn refused_by_parser(src: &str, line: usize, words: &[&str]) {
+    match outcome(src) {
+        Outcome::Parse(e) => {
+            assert_eq!(e.line, line, "{e}\n{src}");
+            for w in words {
+                assert!(e.msg.contains(w), "'{w}' not in: {e}\n{src}");
+            }
+        }
+        Outcome::Run { line, msg } => panic!("run error at {line}: {msg}\n{src}"),
+        Outcome::Done(_) => panic!("accepted\n{src}"),
+    }
+}
+
 #[test]
 fn munmap_of_a_range_with_a_huge_page_in_it_is_refused_before_any_change() {
     // The range starts at a small page and runs into a THP's region; the
@@ -863,7 +877,7 @@ fn ksm_merges_only_into_a_write_protected_other_page() {
         pages,
         &["cpu0: ksm-wrprotect addrX", "cpu0: ksm-merge addrX addrX"],
     );
-    refused(&src, first + 1, &["ksm-merge into", "own frame"]);
+    refused_by_parser(&src, first + 1, &["ksm-merge needs two different pages"]);
     let (src, first) = scenario(
         pages,
         &[

@@ -6,8 +6,8 @@
 //! it), never panics, gives the same result twice, and a failure names its
 //! line too.
 //!
-//! CI runs a short pass; a longer one:
-//! `PROPTEST_CASES=200000 cargo test --release --test fuzz_scenario`
+//! CI runs a short pass with a fixed seed; a longer one, with new cases:
+//! `PROPTEST_CASES=200000 PROPTEST_RNG_SEED=$RANDOM cargo test --release --test fuzz_scenario`
 //! (the run property takes a tenth of the cases). `benches/soak.rs` runs
 //! mutants through the CLI with a timeout per process.
 
@@ -38,11 +38,19 @@ fn cases(default: u32) -> u32 {
         .unwrap_or(default)
 }
 
+/// A fixed seed, so CI runs the same cases every time; set
+/// `PROPTEST_RNG_SEED` to explore others.
 fn config(cases: u32) -> ProptestConfig {
+    let default = ProptestConfig::default();
+    let rng_seed = match std::env::var_os("PROPTEST_RNG_SEED") {
+        Some(_) => default.rng_seed,
+        None => proptest::test_runner::RngSeed::Fixed(0x5eed_0f_5ce7a210),
+    };
     ProptestConfig {
         cases,
         failure_persistence: None,
-        ..ProptestConfig::default()
+        rng_seed,
+        ..default
     }
 }
 

@@ -216,6 +216,11 @@ pub fn parse_action(
     }
     let action = match body {
         ["read", p] => Action::Read { page: page(p)? },
+        ["write", p, _] if cpu && pages[page(p)?].hugetlb && pages[page(p)?].cow => {
+            return Err(format!(
+                "'{p}': a CPU write to a read-only hugetlb page (hugetlb_cow) is not modelled"
+            ))
+        }
         ["write", p, v] => Action::Write {
             page: page(p)?,
             value: parse_int(v).ok_or_else(|| {
@@ -238,7 +243,8 @@ pub fn parse_action(
                         )
                     })?,
             };
-            if (pages[i].va & !0xfff) + n * 4096 > USER_END {
+            let start = pages[i].va & !0xfff;
+            if start + n * 4096 > USER_END {
                 return Err(format!(
                     "{n} pages from '{p}' run past the end of the user address space ({USER_END:#x})"
                 ));
@@ -246,19 +252,41 @@ pub fn parse_action(
             Action::Munmap { page: i, pages: n }
         }
         ["ksm-wrprotect", p] => Action::Ksm {
-            page: page(p)?,
+            page: ksm_page(pages, page(p)?)?,
             into: None,
         },
-        ["ksm-merge", p, q] => Action::Ksm {
-            page: page(p)?,
-            into: Some(page(q)?),
-        },
-        [w @ ("writeback" | "dax-writeback"), p] => Action::Writeback {
-            page: page(p)?,
-            dax: *w == "dax-writeback",
-        },
-        ["mprotect", p, "ro"] => Action::MprotectRo { page: page(p)? },
-        ["fork", p] => Action::Fork { page: page(p)? },
+        ["ksm-merge", p, q] => {
+            let (i, j) = (ksm_page(pages, page(p)?)?, ksm_page(pages, page(q)?)?);
+            if i == j {
+                return Err("ksm-merge needs two different pages".into());
+            }
+            Action::Ksm {
+                page: i,
+                into: Some(j),
+            }
+        }
+        [w @ ("writeback" | "dax-writeback"), p] => {
+            let i = page(p)?;
+            if pages[i].hugetlb {
+                return Err(format!("'{p}': writeback of a hugetlb page is not modelled (hugetlbfs pages are not written back)"));
+            }
+            Action::Writeback {
+                page: i,
+                dax: *w == "dax-writeback",
+            }
+        }
+        [v @ ("mprotect" | "fork"), p, rest @ ..]
+            if (*v == "mprotect" && rest == ["ro"]) || (*v == "fork" && rest.is_empty()) =>
+        {
+            let i = page(p)?;
+            if !pages[i].hugetlb {
+                return Err(format!("'{p}': mprotect and fork are modelled for hugetlb pages only (hugetlb_change_protection, copy_hugetlb_page_range; change_pte_range and copy_pte_range are not)"));
+            }
+            match *v {
+                "fork" => Action::Fork { page: i },
+                _ => Action::MprotectRo { page: i },
+            }
+        }
         ["collapse", p] => {
             let i = page(p)?;
             if pages[i].cow || pages[i].thp || pages[i].hugetlb || pages[i].file {
@@ -303,6 +331,20 @@ pub fn parse_action(
         until,
         text: words.join(" "),
     })
+}
+
+/// A page KSM can ever merge: anonymous and not hugetlb. (A THP or the
+/// huge zero page may be split into small pages by an earlier write, so the
+/// kernel path decides for those when it runs.)
+fn ksm_page(pages: &[Page], i: usize) -> Result<usize, String> {
+    let p = &pages[i];
+    if p.file || p.hugetlb {
+        return Err(format!(
+            "'{}': KSM merges private anonymous pages only (not file or hugetlb pages)",
+            p.name
+        ));
+    }
+    Ok(i)
 }
 
 fn names(pages: &[Page]) -> String {

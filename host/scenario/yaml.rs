@@ -173,8 +173,33 @@ fn is_position(rest: &str) -> bool {
         .is_some_and(|(l, c)| digits(l) && digits(c))
 }
 
-/// The parser's words for a scenario's author: what is wrong, what to write.
+/// The parser's words for a scenario's author: what is wrong, what to
+/// write; a key it quotes is shortened, and the whole is one line of at most
+/// [`MAX_MESSAGE`] characters.
 fn plain(text: &str) -> String {
+    let mut out = explain(&quote_short(text));
+    if out.chars().count() > MAX_MESSAGE {
+        out = out.chars().take(MAX_MESSAGE - 3).collect::<String>() + "...";
+    }
+    out
+}
+
+/// The longest message taken from the parser, characters.
+const MAX_MESSAGE: usize = 400;
+
+/// `unknown field `<anything>`, ...` with the quoted key shortened.
+fn quote_short(text: &str) -> String {
+    for head in ["unknown field `", "unknown variant `"] {
+        if let Some(rest) = text.strip_prefix(head) {
+            if let Some(end) = rest.rfind("`, expected") {
+                return format!("{head}{}{}", shown(&rest[..end]), &rest[end..]);
+            }
+        }
+    }
+    text.to_string()
+}
+
+fn explain(text: &str) -> String {
     const HINT: &str = "see scenarios/cow.yaml and docs/scenarios.md for the format";
     if let Some(k) = text.strip_prefix("duplicate mapping key: ") {
         let k = k.split(", set DuplicateKeyPolicy").next().unwrap_or(k);
