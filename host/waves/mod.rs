@@ -4,10 +4,12 @@
 //!
 //! # Time base
 //!
-//! Verilator's trace uses `$timescale 1ps`; cycle `c` rises at `c * 1000`
-//! and falls at `c * 1000 - 500`. Host signals are recorded in the same
-//! picoseconds, normally at cycle times (`cycle * 1000`), in a
-//! [`HostTrace`]. [`merge`] streams the RTL VCD into a new VCD that also
+//! Verilator's trace uses `$timescale 1ps` and has one timestamp per cycle:
+//! rising edge `c` at `c * 1000` (the falling edge is not dumped, so the
+//! clock reads 1 throughout; at `c * 1000` an input shows the value edge `c`
+//! sampled, a register its value after edge `c`). Host signals are recorded
+//! in the same picoseconds, at cycle times (`cycle * 1000`: what the host
+//! saw and did after edge `cycle`), in a [`HostTrace`]. [`merge`] streams the RTL VCD into a new VCD that also
 //! holds the host scopes and changes; [`write_host_only`] writes the host
 //! signals alone when there is no RTL trace; [`write_gtkw`] writes the
 //! `.gtkw` that opens the result with the chosen signals grouped.
