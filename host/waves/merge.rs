@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::emit::{assign_ids, top_scopes, write_defs, HostEmitter, TimeScale};
@@ -47,7 +47,7 @@ const IO_BUF: usize = 1 << 20;
 /// identifier codes, whatever the size of `rtl_vcd`.
 pub fn merge(rtl_vcd: &Path, host: &HostTrace, out: &Path) -> Result<MergeStats, WavesError> {
     let file = File::open(rtl_vcd).map_err(|e| WavesError::read(rtl_vcd, e))?;
-    let reader = BufReader::with_capacity(IO_BUF, file);
+    let reader = file;
     write_atomically(out, |o| Merger::new(rtl_vcd, reader, o, host).run())
 }
 
@@ -232,6 +232,30 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
+/// Position of the first `\n` in `s`, eight bytes at a time.
+fn find_newline(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+            ^ (ONES * u64::from(b'\n'));
+        // A zero byte of x (a newline in s) sets its high bit here; bytes
+        // above the first zero may be flagged wrongly, the first one is not.
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return Some(at + (zero.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| at + i)
+}
+
 fn show(tok: &[u8]) -> String {
     let s = String::from_utf8_lossy(tok);
     if s.chars().count() > 40 {
@@ -256,7 +280,7 @@ fn parse_u64(digits: &[u8]) -> Option<u64> {
     Some(v)
 }
 
-impl<'a, R: BufRead> Merger<'a, R> {
+impl<'a, R: Read> Merger<'a, R> {
     fn new(src: &'a Path, reader: R, out: &'a mut Out, host: &'a HostTrace) -> Self {
         Merger {
             src,
@@ -287,29 +311,109 @@ impl<'a, R: BufRead> Merger<'a, R> {
         WavesError::malformed(self.src, self.line_no.max(1), reason)
     }
 
+    /// Reads the RTL trace in blocks of [`IO_BUF`] bytes and walks it line by
+    /// line. A line that needs nothing inserted (see
+    /// [`fast_line`](Self::fast_line): almost every line Verilator writes)
+    /// is not copied on its own: runs of them go out as one slice of the
+    /// block. Other lines go through the token state machine.
     fn run(mut self) -> Result<MergeStats, WavesError> {
-        let mut line = Vec::with_capacity(4096);
+        let mut buf = vec![0u8; IO_BUF];
+        let mut len = 0;
+        let mut eof = false;
         loop {
-            line.clear();
-            let n = (&mut self.reader)
-                .take(MAX_LINE)
-                .read_until(b'\n', &mut line)
-                .map_err(|e| WavesError::read(self.src, e))?;
-            if n == 0 {
+            while !eof && len < buf.len() {
+                let n = self
+                    .reader
+                    .read(&mut buf[len..])
+                    .map_err(|e| WavesError::read(self.src, e))?;
+                if n == 0 {
+                    eof = true;
+                }
+                len += n;
+                self.bytes_in += n as u64;
+            }
+            let (mut pos, mut pending) = (0, 0);
+            while pos < len {
+                let end = match find_newline(&buf[pos..len]) {
+                    Some(i) => pos + i + 1,
+                    None if eof => len,
+                    None => break,
+                };
+                let line = &buf[pos..end];
+                self.line_no += 1;
+                if !self.fast_line(line)? {
+                    self.out.put(&buf[pending..pos])?;
+                    self.written = 0;
+                    self.process_line(line)?;
+                    if self.written < line.len() {
+                        self.out.put(&line[self.written..])?;
+                    }
+                    pending = end;
+                }
+                pos = end;
+            }
+            self.out.put(&buf[pending..pos])?;
+            if eof && pos == len {
                 break;
             }
-            self.line_no += 1;
-            self.bytes_in += n as u64;
-            if n as u64 == MAX_LINE && line.last() != Some(&b'\n') {
-                return Err(self.err(format!("line longer than {MAX_LINE} bytes")));
-            }
-            self.written = 0;
-            self.process_line(&line)?;
-            if self.written < line.len() {
-                self.out.put(&line[self.written..])?;
+            buf.copy_within(pos..len, 0);
+            len -= pos;
+            if len == buf.len() {
+                // One line fills the whole buffer.
+                if buf.len() as u64 >= MAX_LINE {
+                    self.line_no += 1;
+                    return Err(self.err(format!("line longer than {MAX_LINE} bytes")));
+                }
+                buf.resize(buf.len() * 2, 0);
             }
         }
         self.finish()
+    }
+
+    /// True when `line` is a body line after which nothing is inserted and
+    /// that the token state machine would only copy: a scalar or vector
+    /// value change in one token pair, or a timestamp (in order) before
+    /// which and at which the host has no change. Anything else, and any
+    /// malformed line, is left to [`process_line`](Self::process_line).
+    fn fast_line(&mut self, line: &[u8]) -> Result<bool, WavesError> {
+        if self.in_header || self.body != Body::Normal || !self.started || self.deferred.is_some() {
+            return Ok(false);
+        }
+        let mut l = line;
+        while let Some((&last, rest)) = l.split_last() {
+            if last != b'\n' && last != b'\r' {
+                break;
+            }
+            l = rest;
+        }
+        let Some(&first) = l.first() else {
+            return Ok(false);
+        };
+        let no_ws = |s: &[u8]| !s.is_empty() && !s.iter().any(|&b| is_ws(b));
+        Ok(match first {
+            b'#' => {
+                let Some(t) = parse_u64(&l[1..]) else {
+                    return Ok(false);
+                };
+                let Some(em) = self.emitter.as_ref() else {
+                    return Ok(false);
+                };
+                let quiet = em.initial_done && em.next_time().is_none_or(|h| h > t);
+                if quiet && self.last_time.is_none_or(|last| t >= last) {
+                    self.last_time = Some(t);
+                    true
+                } else {
+                    false
+                }
+            }
+            b'0' | b'1' | b'x' | b'X' | b'z' | b'Z' | b'h' | b'H' | b'l' | b'L' | b'u' | b'U'
+            | b'w' | b'W' | b'-' => l.len() >= 2 && no_ws(l),
+            b'b' | b'B' | b'r' | b'R' | b's' | b'S' => match l.iter().position(|&b| is_ws(b)) {
+                Some(i) => no_ws(&l[i + 1..]),
+                None => false,
+            },
+            _ => false,
+        })
     }
 
     fn process_line(&mut self, line: &[u8]) -> Result<(), WavesError> {
@@ -808,6 +912,24 @@ $comment #5 is not a time $end\n\
             got.ends_with("$enddefinitions $end\n$dumpvars\n1\"\n0!\n$end\n#10\n0\"\n1!\n"),
             "{got}"
         );
+    }
+
+    #[test]
+    fn newline_search_finds_the_first() {
+        for n in 0..40 {
+            let mut v = vec![b'a'; n];
+            assert_eq!(find_newline(&v), None);
+            for at in 0..n {
+                v[at] = b'\n';
+                if at + 3 < n {
+                    v[at + 3] = b'\n';
+                }
+                assert_eq!(find_newline(&v), Some(at), "n {n} at {at}");
+                v.fill(0x8a);
+                assert_eq!(find_newline(&v), None);
+                v.fill(b'a');
+            }
+        }
     }
 
     #[test]
