@@ -50,7 +50,8 @@ enum Cmd {
         /// broken invariant and the checker judges what the device did.
         #[arg(long)]
         no_assert: bool,
-        /// Where to write `<scenario>-<policy>.vcd` and its `.gtkw`.
+        /// Where to write `<scenario file stem>-<policy>.vcd` and its `.gtkw` (each appears by an
+        /// atomic rename once complete, so concurrent runs into one directory are safe).
         #[arg(long, default_value = "waves")]
         waves_dir: PathBuf,
         /// Print only the verdict line of each run.
@@ -137,11 +138,19 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             }
+            // Waves are named after the scenario file, so that a copy of a
+            // scenario with other params (same `name:`) gets its own.
+            let stem = s
+                .path
+                .file_stem()
+                .map(|n| n.to_string_lossy().into_owned())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| s.name.clone());
             let mut ok = true;
             for p in policies {
                 let opts = RunOptions {
                     policy: p,
-                    waves: (!no_waves).then(|| waves_dir.join(format!("{}-{}.vcd", s.name, p))),
+                    waves: (!no_waves).then(|| waves_dir.join(format!("{stem}-{p}.vcd"))),
                 };
                 match run(&s, &opts) {
                     Ok(r) => {

@@ -22,7 +22,7 @@ use crate::mm::{
 };
 use crate::scenario::{Action, Entry, Expected, Scenario, ThreadRef, MAX_CPUS, MAX_DEVS};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub struct RunOptions {
@@ -268,7 +268,7 @@ impl<'s> Sim<'s> {
         };
         sig.violation(cycle, &mark);
         self.m.trace_close();
-        let _ = sig.write(&rtl_vcd_path(path), path, cycle);
+        let _ = sig.write(path, cycle);
     }
 
     fn new(s: &'s Scenario, opts: &RunOptions) -> Result<Self, RunError> {
@@ -339,8 +339,9 @@ impl<'s> Sim<'s> {
             source,
         })?;
         if let Some(path) = &opts.waves {
-            sim.sig = Some(HostSignals::new(s));
-            sim.m.trace_open(&rtl_vcd_path(path))?;
+            let sig = HostSignals::new(s, path);
+            sim.m.trace_open(sig.rtl_path())?;
+            sim.sig = Some(sig);
         }
         sim.m.reset(layout);
         for (i, p) in s.pages.iter().enumerate() {
@@ -1037,7 +1038,7 @@ impl<'s> Sim<'s> {
         let mut waves = None;
         if let (Some(path), Some(sig)) = (&opts.waves, self.sig.take()) {
             self.m.trace_close();
-            waves = Some(sig.write(&rtl_vcd_path(path), path, cycles)?);
+            waves = Some(sig.write(path, cycles)?);
         }
         Ok(RunReport {
             scenario: self.s.name.clone(),
@@ -1060,14 +1061,4 @@ impl<'s> Sim<'s> {
             waves,
         })
     }
-}
-
-/// Where the RTL's own VCD goes before the host signals are merged in.
-fn rtl_vcd_path(out: &Path) -> PathBuf {
-    let mut name = out
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".rtl.tmp");
-    out.with_file_name(name)
 }

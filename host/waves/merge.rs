@@ -130,22 +130,20 @@ impl Out {
     }
 }
 
-/// Runs `f` on a temporary file beside `out`, then renames it to `out`; on
-/// error the temporary file is removed. Fills in `bytes_out`.
+/// Runs `f` on a temporary file beside `out` (unique to this call, see
+/// [`temp_path`](super::temp_path)), then renames it to `out`; on error the
+/// temporary file is removed. Fills in `bytes_out`.
 fn write_atomically(
     out: &Path,
     f: impl FnOnce(&mut Out) -> Result<MergeStats, WavesError>,
 ) -> Result<MergeStats, WavesError> {
-    let name = out.file_name().ok_or_else(|| {
-        WavesError::write(
+    if out.file_name().is_none() {
+        return Err(WavesError::write(
             out,
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
-        )
-    })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(".tmp");
-    let tmp = out.with_file_name(tmp_name);
+        ));
+    }
+    let tmp = super::tmp::temp_path(out, "tmp");
     let file = File::create(&tmp).map_err(|e| WavesError::write(out, e))?;
     let mut o = Out {
         w: BufWriter::with_capacity(IO_BUF, file),
@@ -773,7 +771,7 @@ mod tests {
         let text = fs::read_to_string(&out).unwrap();
         assert_eq!(stats.bytes_in, rtl.len() as u64);
         assert_eq!(stats.bytes_out, text.len() as u64);
-        assert!(!d.0.join(".merged.vcd.tmp").exists());
+        assert_eq!(fs::read_dir(&d.0).unwrap().count(), 2, "no temporary left");
         Ok(text)
     }
 
@@ -983,7 +981,7 @@ $comment #5 is not a time $end\n\
         let out = d.0.join("out.vcd");
         let e = merge(&src, host, &out).unwrap_err();
         assert!(!out.exists(), "no output on error");
-        assert!(!d.0.join(".out.vcd.tmp").exists(), "temporary removed");
+        assert_eq!(fs::read_dir(&d.0).unwrap().count(), 1, "temporary removed");
         let msg = e.to_string();
         assert!(msg.starts_with("[waves] "), "{msg}");
         assert!(msg.contains("bad.vcd"), "{msg}");

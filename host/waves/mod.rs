@@ -45,9 +45,11 @@ mod emit;
 mod error;
 mod gtkw;
 mod merge;
+mod tmp;
 mod trace;
 
 pub use error::WavesError;
 pub use gtkw::{write_gtkw, GtkwFormat, GtkwGroup, GtkwSignal};
 pub use merge::{merge, write_host_only, MergeStats};
+pub use tmp::{temp_path, TempFile};
 pub use trace::{escape_text, unescape_text, HostTrace, SigId, DEFAULT_SCOPE, MAX_WIRE_WIDTH};
