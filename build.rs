@@ -23,6 +23,10 @@ use std::process::{exit, Command};
 const TOP: &str = "shootdown_top";
 const PREFIX: &str = "Vshootdown";
 const RUNTIME_LIB: &str = "verilated_rt";
+// GTKWave's FST writer (libfst), as Verilator ships it: `--waves-format fst`
+// writes the merged waves through it (host/waves/fst.rs). It needs zlib.
+const FST_LIB: &str = "shootdown_fst";
+const FST_SOURCES: [&str; 3] = ["fstapi.c", "lz4.c", "fastlz.c"];
 const MODEL_LIB: &str = "shootdown_model";
 const RUNTIME_SOURCES: [&str; 3] = [
     "verilated.cpp",
@@ -165,11 +169,24 @@ fn main() {
             )
             .files(RUNTIME_SOURCES.iter().map(|s| include.join(s)));
         runtime.compile(RUNTIME_LIB);
+        let gtkwave = include.join("gtkwave");
+        cc::Build::new()
+            .out_dir(&rt_dir)
+            .cargo_metadata(false)
+            .opt_level(2)
+            .debug(false)
+            .warnings(false)
+            .include(&gtkwave)
+            .define("FST_CONFIG_INCLUDE", "\"fst_config.h\"")
+            .files(FST_SOURCES.iter().map(|s| gtkwave.join(s)))
+            .compile(FST_LIB);
         fs::write(&stamp, &version)
             .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", stamp.display())));
     }
     println!("cargo:rustc-link-search=native={}", rt_dir.display());
     println!("cargo:rustc-link-lib=static={RUNTIME_LIB}");
+    println!("cargo:rustc-link-lib=static={FST_LIB}");
+    println!("cargo:rustc-link-lib=dylib=z");
     println!("cargo:rustc-link-lib=dylib=stdc++");
     println!("cargo:rustc-link-lib=dylib=pthread");
     println!("cargo:rustc-link-lib=dylib=atomic");
@@ -270,6 +287,10 @@ fn runtime_key(version: &str, include: &Path, printf_header: &Path) -> u64 {
     }
     for flag in CXX_FLAGS {
         feed(flag.as_bytes());
+    }
+    feed(FST_LIB.as_bytes());
+    for src in FST_SOURCES {
+        feed(src.as_bytes());
     }
     feed(env::var("TARGET").unwrap_or_default().as_bytes());
     feed(env::var("CXX").unwrap_or_default().as_bytes());

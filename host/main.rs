@@ -50,10 +50,13 @@ enum Cmd {
         /// broken invariant and the checker judges what the device did.
         #[arg(long)]
         no_assert: bool,
-        /// Where to write `<scenario file stem>-<policy>.vcd` and its `.gtkw` (each appears by an
+        /// Where to write `<scenario file stem>-<policy>.vcd` (or `.fst`) and its `.gtkw` (each appears by an
         /// atomic rename once complete, so concurrent runs into one directory are safe).
         #[arg(long, default_value = "waves")]
         waves_dir: PathBuf,
+        /// The waves file format: vcd (text, the default) or fst (compressed; GTKWave opens it faster).
+        #[arg(long, default_value = "vcd", value_parser = ["vcd", "fst"])]
+        waves_format: String,
         /// Print only the verdict line of each run.
         #[arg(long, short)]
         quiet: bool,
@@ -107,8 +110,12 @@ fn main() -> ExitCode {
             no_waves,
             no_assert,
             waves_dir,
+            waves_format,
             quiet,
         } => {
+            let ext = waves_format
+                .parse::<shootdown::waves::WavesFormat>()
+                .map_or("vcd", |f| f.extension());
             let path = resolve(&file);
             let mut s = match Scenario::load(&path) {
                 Ok(s) => s,
@@ -150,7 +157,7 @@ fn main() -> ExitCode {
             for p in policies {
                 let opts = RunOptions {
                     policy: p,
-                    waves: (!no_waves).then(|| waves_dir.join(format!("{stem}-{p}.vcd"))),
+                    waves: (!no_waves).then(|| waves_dir.join(format!("{stem}-{p}.{ext}"))),
                 };
                 match run(&s, &opts) {
                     Ok(r) => {

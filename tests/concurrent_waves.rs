@@ -17,11 +17,11 @@ impl Drop for Tmp {
     }
 }
 
-fn spawn(scenario: &Path, waves: &Path) -> Child {
+fn spawn(scenario: &Path, format: &str, waves: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_shootdown"))
         .arg("scenario")
         .arg(scenario)
-        .args(["--notify", "seed", "--waves-dir"])
+        .args(["--notify", "seed", "--waves-format", format, "--waves-dir"])
         .arg(waves)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -76,50 +76,68 @@ fn concurrent_runs_into_one_waves_dir_match_solo_runs() {
     fs::write(&slow, text.replace("mem_latency: 40,", "mem_latency: 55,")).unwrap();
     let waves = root.join("waves");
     let outputs = [
-        (cow.as_path(), "cow-seed"),
-        (slow.as_path(), "cow-slow-seed"),
+        (cow.as_path(), "vcd", "cow-seed"),
+        (slow.as_path(), "vcd", "cow-slow-seed"),
+        (cow.as_path(), "fst", "cow-seed"),
     ];
 
     // Each alone, into the directory the races use (the output names it).
     let mut solo = Vec::new();
-    for (scenario, stem) in outputs {
-        let o = outcome(spawn(scenario, &waves).wait_with_output().unwrap());
-        let vcd = fs::read(waves.join(format!("{stem}.vcd"))).unwrap();
+    for (scenario, format, stem) in outputs {
+        let o = outcome(spawn(scenario, format, &waves).wait_with_output().unwrap());
+        let file = fs::read(waves.join(format!("{stem}.{format}"))).unwrap();
         let gtkw = fs::read(waves.join(format!("{stem}.gtkw"))).unwrap();
-        solo.push((o, vcd, gtkw));
+        solo.push((o, file, gtkw));
+        fs::remove_dir_all(&waves).unwrap();
     }
     assert_ne!(solo[0].1, solo[1].1, "the two scenarios differ");
     assert_ne!(solo[0].0.stdout, solo[1].0.stdout);
-    fs::remove_dir_all(&waves).unwrap();
 
-    // Then each twice at once, all four in flight together; a few times.
-    for round in 0..3 {
-        let children: Vec<(usize, Child)> = [0, 1, 0, 1]
-            .into_iter()
-            .map(|i| (i, spawn(outputs[i].0, &waves)))
+    // Then two of each scenario at once, all four in flight together: in
+    // even rounds the VCD runs, in odd ones the FST run of cow instead of
+    // its VCD run (their .gtkw files share a name); a few times.
+    for round in 0..4 {
+        let fst = round % 2 == 1;
+        let runs: &[usize] = if fst { &[1, 2, 1, 2] } else { &[0, 1, 0, 1] };
+        let children: Vec<(usize, Child)> = runs
+            .iter()
+            .map(|&i| (i, spawn(outputs[i].0, outputs[i].1, &waves)))
             .collect();
         for (i, child) in children {
             let o = outcome(child.wait_with_output().unwrap());
-            assert_eq!(o, solo[i].0, "round {round}: {}", outputs[i].1);
+            let (_, format, stem) = outputs[i];
+            assert_eq!(o, solo[i].0, "round {round}: {stem} {format}");
         }
-        for (i, (_, stem)) in outputs.iter().enumerate() {
-            let vcd = fs::read(waves.join(format!("{stem}.vcd"))).unwrap();
+        let checked: &[usize] = if fst { &[1, 2] } else { &[0, 1] };
+        for &i in checked {
+            let (_, format, stem) = outputs[i];
+            let file = fs::read(waves.join(format!("{stem}.{format}"))).unwrap();
             let gtkw = fs::read(waves.join(format!("{stem}.gtkw"))).unwrap();
             assert!(
-                vcd == solo[i].1,
-                "round {round}: {stem}.vcd differs from a solo run"
+                file == solo[i].1,
+                "round {round}: {stem}.{format} differs from a solo run"
             );
             assert!(gtkw == solo[i].2, "round {round}: {stem}.gtkw differs");
         }
+        let mut want = vec![
+            "cow-seed.gtkw",
+            "cow-seed.vcd",
+            "cow-slow-seed.gtkw",
+            "cow-slow-seed.vcd",
+        ];
+        if fst {
+            want = vec![
+                "cow-seed.fst",
+                "cow-seed.gtkw",
+                "cow-slow-seed.gtkw",
+                "cow-slow-seed.vcd",
+            ];
+        }
         assert_eq!(
             files(&waves),
-            [
-                "cow-seed.gtkw",
-                "cow-seed.vcd",
-                "cow-slow-seed.gtkw",
-                "cow-slow-seed.vcd"
-            ],
+            want,
             "round {round}: no temporary file is left"
         );
+        fs::remove_dir_all(&waves).unwrap();
     }
 }

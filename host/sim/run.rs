@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 
 pub struct RunOptions {
     pub policy: Policy,
-    /// Write the merged VCD (and a .gtkw beside it) here.
+    /// Write the waves (RTL and host signals) here, with a .gtkw beside
+    /// them: FST when the path ends in `.fst`, else VCD.
     pub waves: Option<PathBuf>,
 }
 
@@ -97,6 +98,7 @@ pub struct DevRecord {
 
 #[derive(Clone, Debug)]
 pub struct WavesOut {
+    /// The waves file: VCD, or FST when `RunOptions::waves` ends in `.fst`.
     pub vcd: PathBuf,
     pub gtkw: PathBuf,
     pub bytes: u64,

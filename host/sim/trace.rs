@@ -10,7 +10,8 @@ use crate::mm::Policy;
 use crate::rtl::ProbeEntry;
 use crate::scenario::{Scenario, ThreadRef};
 use crate::waves::{
-    merge, write_gtkw, GtkwFormat, GtkwGroup, GtkwSignal, HostTrace, SigId, TempFile, WavesError,
+    merge, vcd_to_fst, write_gtkw, GtkwFormat, GtkwGroup, GtkwSignal, HostTrace, SigId, TempFile,
+    WavesError, WavesFormat,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -171,17 +172,25 @@ impl HostSignals {
         self.rtl.path()
     }
 
-    /// Merge with the RTL's trace (closed by now), write `out` and a .gtkw
-    /// beside it, each appearing by an atomic rename of a complete file; the
-    /// RTL's trace is removed either way.
+    /// Merge with the RTL's trace (closed by now), write `out` (FST when it
+    /// ends in `.fst`, else VCD) and a .gtkw beside it, each appearing by an
+    /// atomic rename of a complete file; the RTL's trace is removed either
+    /// way.
     pub(super) fn write(self, out: &Path, end_cycle: u64) -> Result<WavesOut, WavesError> {
-        let stats = merge(self.rtl.path(), &self.t, out)?;
+        let bytes = match WavesFormat::of_path(out) {
+            WavesFormat::Vcd => merge(self.rtl.path(), &self.t, out)?.bytes_out,
+            WavesFormat::Fst => {
+                let vcd = TempFile::beside(out, "vcd");
+                merge(self.rtl.path(), &self.t, vcd.path())?;
+                vcd_to_fst(vcd.path(), out)?
+            }
+        };
         let gtkw = out.with_extension("gtkw");
         write_gtkw(&gtkw, out, &self.groups(), end_cycle * PS_PER_CYCLE)?;
         Ok(WavesOut {
             vcd: out.to_path_buf(),
             gtkw,
-            bytes: stats.bytes_out,
+            bytes,
         })
     }
 

@@ -43,12 +43,55 @@
 
 mod emit;
 mod error;
+mod fst;
 mod gtkw;
 mod merge;
 mod tmp;
 mod trace;
 
 pub use error::WavesError;
+
+use std::path::Path;
+
+/// The file format of a run's waves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WavesFormat {
+    /// Value Change Dump text (the default).
+    #[default]
+    Vcd,
+    /// GTKWave's Fast Signal Trace: compressed, opens faster.
+    Fst,
+}
+
+impl WavesFormat {
+    /// The file name extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            WavesFormat::Vcd => "vcd",
+            WavesFormat::Fst => "fst",
+        }
+    }
+
+    /// FST for a path ending in `.fst` (any case), else VCD.
+    pub fn of_path(path: &Path) -> WavesFormat {
+        match path.extension() {
+            Some(e) if e.eq_ignore_ascii_case("fst") => WavesFormat::Fst,
+            _ => WavesFormat::Vcd,
+        }
+    }
+}
+
+impl std::str::FromStr for WavesFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "vcd" => Ok(WavesFormat::Vcd),
+            "fst" => Ok(WavesFormat::Fst),
+            other => Err(format!("unknown waves format '{other}' (vcd or fst)")),
+        }
+    }
+}
+pub use fst::vcd_to_fst;
 pub use gtkw::{write_gtkw, GtkwFormat, GtkwGroup, GtkwSignal};
 pub use merge::{merge, write_host_only, MergeStats};
 pub use tmp::{temp_path, TempFile};
