@@ -735,8 +735,9 @@ fn gtkwave_loads_the_save_file() {
 }
 
 /// Writes a Verilator-style VCD of at least `bytes` bytes: a clock, 40
-/// 32-bit counters and 20 flags, one cycle every 1000 ps. Returns the last
-/// cycle.
+/// 32-bit counters and 20 flags, one timestamp per cycle (its rising edge,
+/// every 1000 ps; the clock is 1 from the first on, as the simulator dumps
+/// it). Returns the last cycle.
 fn synthetic_rtl(path: &Path, bytes: u64) -> u64 {
     use std::io::Write;
     let mut w = std::io::BufWriter::new(fs::File::create(path).unwrap());
@@ -771,10 +772,10 @@ fn synthetic_rtl(path: &Path, bytes: u64) -> u64 {
     while written < bytes {
         line.clear();
         use std::fmt::Write as _;
-        if c > 0 {
-            let _ = writeln!(line, "#{}\n0!", c * 1000 - 500);
+        let _ = writeln!(line, "#{}", c * 1000);
+        if c == 0 {
+            let _ = writeln!(line, "1!");
         }
-        let _ = writeln!(line, "#{}\n1!", c * 1000);
         for i in 0..60u64 {
             if (c + i) % 3 == 0 {
                 if i < 40 {

@@ -230,6 +230,30 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
+/// Position of the first byte of `s` at or below `' '` (a blank, a line
+/// end or another control character), eight bytes at a time.
+fn find_blank(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        // A byte below 0x21 (high bit clear) sets its high bit here; bytes
+        // above the first such one may be flagged wrongly, the first is not.
+        let low = x.wrapping_sub(ONES * 0x21) & !x & HIGHS;
+        if low != 0 {
+            return Some(at + (low.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b <= b' ')
+        .map(|i| at + i)
+}
+
 /// Position of the first `\n` in `s`, eight bytes at a time.
 fn find_newline(s: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -332,22 +356,27 @@ impl<'a, R: Read> Merger<'a, R> {
             }
             let (mut pos, mut pending) = (0, 0);
             while pos < len {
+                self.line_no += 1;
+                if let Some(n) = self.fast_line(&buf[pos..len]) {
+                    pos += n;
+                    continue;
+                }
                 let end = match find_newline(&buf[pos..len]) {
                     Some(i) => pos + i + 1,
                     None if eof => len,
-                    None => break,
+                    None => {
+                        self.line_no -= 1;
+                        break;
+                    }
                 };
                 let line = &buf[pos..end];
-                self.line_no += 1;
-                if !self.fast_line(line)? {
-                    self.out.put(&buf[pending..pos])?;
-                    self.written = 0;
-                    self.process_line(line)?;
-                    if self.written < line.len() {
-                        self.out.put(&line[self.written..])?;
-                    }
-                    pending = end;
+                self.out.put(&buf[pending..pos])?;
+                self.written = 0;
+                self.process_line(line)?;
+                if self.written < line.len() {
+                    self.out.put(&line[self.written..])?;
                 }
+                pending = end;
                 pos = end;
             }
             self.out.put(&buf[pending..pos])?;
@@ -368,50 +397,46 @@ impl<'a, R: Read> Merger<'a, R> {
         self.finish()
     }
 
-    /// True when `line` is a body line after which nothing is inserted and
-    /// that the token state machine would only copy: a scalar or vector
-    /// value change in one token pair, or a timestamp (in order) before
-    /// which and at which the host has no change. Anything else, and any
-    /// malformed line, is left to [`process_line`](Self::process_line).
-    fn fast_line(&mut self, line: &[u8]) -> Result<bool, WavesError> {
+    /// When the line at the start of `s` is a body line after which nothing
+    /// is inserted and that the token state machine would only copy, its
+    /// length (newline included): a scalar value change, a vector, real or
+    /// string value change in one token pair, or a timestamp (in order)
+    /// before which and at which the host has no change, each alone on its
+    /// line ending in `\n`. Anything else, and any malformed line, is left to
+    /// [`process_line`](Self::process_line).
+    fn fast_line(&mut self, s: &[u8]) -> Option<usize> {
         if self.in_header || self.body != Body::Normal || !self.started || self.deferred.is_some() {
-            return Ok(false);
+            return None;
         }
-        let mut l = line;
-        while let Some((&last, rest)) = l.split_last() {
-            if last != b'\n' && last != b'\r' {
-                break;
-            }
-            l = rest;
-        }
-        let Some(&first) = l.first() else {
-            return Ok(false);
-        };
-        let no_ws = |s: &[u8]| !s.is_empty() && !s.iter().any(|&b| is_ws(b));
-        Ok(match first {
-            b'#' => {
-                let Some(t) = parse_u64(&l[1..]) else {
-                    return Ok(false);
-                };
-                let Some(em) = self.emitter.as_ref() else {
-                    return Ok(false);
-                };
+        let first = *s.first()?;
+        // The first blank or control byte: the line's end, or the blank
+        // between a vector and its code.
+        let p = find_blank(s)?;
+        match first {
+            b'#' if s[p] == b'\n' => {
+                let t = parse_u64(&s[1..p])?;
+                let em = self.emitter.as_ref()?;
                 let quiet = em.initial_done && em.next_time().is_none_or(|h| h > t);
                 if quiet && self.last_time.is_none_or(|last| t >= last) {
                     self.last_time = Some(t);
-                    true
+                    Some(p + 1)
                 } else {
-                    false
+                    None
                 }
             }
             b'0' | b'1' | b'x' | b'X' | b'z' | b'Z' | b'h' | b'H' | b'l' | b'L' | b'u' | b'U'
-            | b'w' | b'W' | b'-' => l.len() >= 2 && no_ws(l),
-            b'b' | b'B' | b'r' | b'R' | b's' | b'S' => match l.iter().position(|&b| is_ws(b)) {
-                Some(i) => no_ws(&l[i + 1..]),
-                None => false,
-            },
-            _ => false,
-        })
+            | b'w' | b'W' | b'-'
+                if s[p] == b'\n' && p >= 2 =>
+            {
+                Some(p + 1)
+            }
+            b'b' | b'B' | b'r' | b'R' | b's' | b'S' if s[p] == b' ' => {
+                let code = &s[p + 1..];
+                let q = find_blank(code)?;
+                (q > 0 && code[q] == b'\n').then_some(p + 1 + q + 1)
+            }
+            _ => None,
+        }
     }
 
     fn process_line(&mut self, line: &[u8]) -> Result<(), WavesError> {
@@ -925,6 +950,29 @@ $comment #5 is not a time $end\n\
                 assert_eq!(find_newline(&v), Some(at), "n {n} at {at}");
                 v.fill(0x8a);
                 assert_eq!(find_newline(&v), None);
+                v.fill(b'a');
+            }
+        }
+    }
+
+    #[test]
+    fn blank_search_finds_the_first_control_byte() {
+        for n in 0..40 {
+            let mut v = vec![b'a'; n];
+            assert_eq!(find_blank(&v), None);
+            for at in 0..n {
+                for b in [b' ', b'\n', b'\t', 0u8, 0x20] {
+                    v[at] = b;
+                    if at + 2 < n {
+                        v[at + 2] = b'\n';
+                    }
+                    assert_eq!(find_blank(&v), Some(at), "n {n} at {at} byte {b}");
+                    v.fill(b'a');
+                }
+                v.fill(0xa0);
+                assert_eq!(find_blank(&v), None, "bytes above 0x80 are not blanks");
+                v[at] = b'!';
+                assert_eq!(find_blank(&v), None);
                 v.fill(b'a');
             }
         }

@@ -1,6 +1,7 @@
 //! One waveform for the whole co-simulation: the host's own signals (CPU
 //! thread steps, PTE values of named pages, stale-window flags, violation
-//! markers) merged into the VCD Verilator writes, plus a GTKWave save file.
+//! markers) merged into the VCD Verilator writes, optionally converted to
+//! FST, plus a GTKWave save file.
 //!
 //! # Time base
 //!
@@ -13,6 +14,38 @@
 //! holds the host scopes and changes; [`write_host_only`] writes the host
 //! signals alone when there is no RTL trace; [`write_gtkw`] writes the
 //! `.gtkw` that opens the result with the chosen signals grouped.
+//!
+//! # Merging cheaply
+//!
+//! [`merge`] reads the RTL trace in 1 MiB blocks. Almost every line
+//! Verilator writes is a value change or a timestamp before which the host
+//! has nothing to insert: those are not parsed beyond their first bytes and
+//! go out in runs, one slice of the block each. Only the timestamps that get
+//! host changes around them (and anything unusual: commands, several tokens
+//! on a line, malformed input) go through the token state machine, which
+//! inserts the host changes and checks the syntax. A 50 MB synthetic trace
+//! with a host change in every cycle merges at about 540 MB/s.
+//!
+//! # FST
+//!
+//! [`vcd_to_fst`] converts a (merged) VCD into FST as it streams, through
+//! GTKWave's own writer, libfst, compiled by build.rs from the copy
+//! Verilator ships (it needs zlib). Scopes, variables, aliases (one code in
+//! several scopes) and every change carry over; text signals become FST
+//! string variables holding the unescaped text, which GTKWave shows as it
+//! shows the VCD's. The FST's date and version fields are fixed strings, so
+//! it is as deterministic as the VCD. A path ending in `.fst` asks the
+//! simulator for FST ([`WavesFormat::of_path`]).
+//!
+//! # Files
+//!
+//! Every output (merged VCD, FST, `.gtkw`) is written to a temporary file
+//! beside it and renamed into place once complete, so a reader never sees a
+//! half-written file and two runs writing the same name leave one complete
+//! file or the other. Temporary names ([`temp_path`]) are unique per process
+//! and per call (`.<name>.<pid>-<n>.<tag>`), so runs in parallel, in one
+//! process (`sweep`) or in several, never share one; [`TempFile`] removes
+//! one when dropped, on every error path.
 //!
 //! # Text signals
 //!
@@ -96,3 +129,37 @@ pub use gtkw::{write_gtkw, GtkwFormat, GtkwGroup, GtkwSignal};
 pub use merge::{merge, write_host_only, MergeStats};
 pub use tmp::{temp_path, TempFile};
 pub use trace::{escape_text, unescape_text, HostTrace, SigId, DEFAULT_SCOPE, MAX_WIRE_WIDTH};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_from_path_and_name() {
+        assert_eq!(
+            WavesFormat::of_path(Path::new("w/cow-seed.fst")),
+            WavesFormat::Fst
+        );
+        assert_eq!(
+            WavesFormat::of_path(Path::new("w/cow-seed.FST")),
+            WavesFormat::Fst
+        );
+        assert_eq!(
+            WavesFormat::of_path(Path::new("w/cow-seed.vcd")),
+            WavesFormat::Vcd
+        );
+        assert_eq!(
+            WavesFormat::of_path(Path::new("w/cow-seed")),
+            WavesFormat::Vcd
+        );
+        assert_eq!("fst".parse(), Ok(WavesFormat::Fst));
+        assert_eq!(
+            "vcd".parse::<WavesFormat>().map(|f| f.extension()),
+            Ok("vcd")
+        );
+        assert!("ghw"
+            .parse::<WavesFormat>()
+            .unwrap_err()
+            .contains("vcd or fst"));
+    }
+}
