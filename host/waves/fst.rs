@@ -19,6 +19,7 @@ use std::path::Path;
 
 use super::emit::TimeScale;
 use super::error::WavesError;
+use super::merge::find_blank;
 use super::tmp::TempFile;
 use super::trace::unescape_bytes;
 
@@ -189,21 +190,26 @@ pub fn vcd_to_fst(vcd: &Path, out: &Path) -> Result<u64, WavesError> {
             break;
         }
         let block = &buf[..n];
-        let mut start = 0;
-        for (i, &b) in block.iter().enumerate() {
-            if is_ws(b) {
-                if !carry.is_empty() {
-                    carry.extend_from_slice(&block[start..i]);
-                    let tok = std::mem::take(&mut carry);
-                    c.token(&tok)?;
-                } else if i > start {
-                    c.token(&block[start..i])?;
-                }
-                if b == b'\n' {
-                    c.line += 1;
-                }
-                start = i + 1;
+        let (mut start, mut i) = (0, 0);
+        while let Some(k) = find_blank(&block[i..]) {
+            let at = i + k;
+            let b = block[at];
+            i = at + 1;
+            if !is_ws(b) {
+                // A control character inside a token: part of it.
+                continue;
             }
+            if !carry.is_empty() {
+                carry.extend_from_slice(&block[start..at]);
+                let tok = std::mem::take(&mut carry);
+                c.token(&tok)?;
+            } else if at > start {
+                c.token(&block[start..at])?;
+            }
+            if b == b'\n' {
+                c.line += 1;
+            }
+            start = i;
         }
         carry.extend_from_slice(&block[start..]);
         if carry.len() > 64 << 20 {

@@ -232,7 +232,7 @@ fn is_ws(b: u8) -> bool {
 
 /// Position of the first byte of `s` at or below `' '` (a blank, a line
 /// end or another control character), eight bytes at a time.
-fn find_blank(s: &[u8]) -> Option<usize> {
+pub(crate) fn find_blank(s: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut chunks = s.chunks_exact(8);
