@@ -23,6 +23,10 @@ use std::process::{exit, Command};
 const TOP: &str = "shootdown_top";
 const PREFIX: &str = "Vshootdown";
 const RUNTIME_LIB: &str = "verilated_rt";
+// GTKWave's FST writer (libfst), as Verilator ships it: `--waves-format fst`
+// writes the merged waves through it (host/waves/fst.rs). It needs zlib.
+const FST_LIB: &str = "shootdown_fst";
+const FST_SOURCES: [&str; 3] = ["fstapi.c", "lz4.c", "fastlz.c"];
 const MODEL_LIB: &str = "shootdown_model";
 const RUNTIME_SOURCES: [&str; 3] = [
     "verilated.cpp",
@@ -134,6 +138,14 @@ fn main() {
         .include(&ffi_dir)
         .files(&generated)
         .file(ffi_dir.join("shim.cpp"));
+    match clk_prev_member(&vobj, &generated) {
+        Ok(member) => {
+            model.define("SD_CLK_PREV", member.as_str());
+        }
+        Err(why) => println!(
+            "cargo:warning=shootdown: {why}: the falling clock edge is evaluated too (two evals per cycle)"
+        ),
+    }
     model.compile(MODEL_LIB);
 
     // 3. the runtime, cached
@@ -157,14 +169,84 @@ fn main() {
             )
             .files(RUNTIME_SOURCES.iter().map(|s| include.join(s)));
         runtime.compile(RUNTIME_LIB);
+        let gtkwave = include.join("gtkwave");
+        cc::Build::new()
+            .out_dir(&rt_dir)
+            .cargo_metadata(false)
+            .opt_level(2)
+            .debug(false)
+            .warnings(false)
+            .include(&gtkwave)
+            .define("FST_CONFIG_INCLUDE", "\"fst_config.h\"")
+            .files(FST_SOURCES.iter().map(|s| gtkwave.join(s)))
+            .compile(FST_LIB);
         fs::write(&stamp, &version)
             .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", stamp.display())));
     }
     println!("cargo:rustc-link-search=native={}", rt_dir.display());
     println!("cargo:rustc-link-lib=static={RUNTIME_LIB}");
+    println!("cargo:rustc-link-lib=static={FST_LIB}");
+    println!("cargo:rustc-link-lib=dylib=z");
     println!("cargo:rustc-link-lib=dylib=stdc++");
     println!("cargo:rustc-link-lib=dylib=pthread");
     println!("cargo:rustc-link-lib=dylib=atomic");
+}
+
+/// The model's "previous value of clk_i" trigger member, when the RTL lets
+/// `sd_step` evaluate once per cycle (ffi/shim.cpp): clk_i is used only as
+/// `posedge clk_i` (no falling-edge logic, no clock read as data), so an
+/// eval with clk_i = 0 computes nothing. Read from the generated code:
+/// exactly one `__Vtrig*clk_i*` member in the root class header, every
+/// trigger that names clk_i names `posedge clk_i`, and outside the trace
+/// code clk_i is read only by the trigger logic, its reset and the width
+/// check. Err says what stands in the way.
+fn clk_prev_member(vobj: &Path, generated: &[PathBuf]) -> Result<String, String> {
+    let header = vobj.join(format!("{PREFIX}___024root.h"));
+    let text = fs::read_to_string(&header)
+        .map_err(|e| format!("cannot read {}: {e}", header.display()))?;
+    let members: Vec<&str> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("__Vtrig") && w.contains("clk_i"))
+        .collect();
+    let member = match members.as_slice() {
+        [m] => m.to_string(),
+        _ => {
+            return Err(format!(
+                "no single clk_i trigger member in {}",
+                header.display()
+            ))
+        }
+    };
+    for path in generated {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.contains("__Trace") {
+            continue;
+        }
+        let code =
+            fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        for line in code.lines() {
+            if let Some(at) = line.find("is active: @(") {
+                let sens = &line[at..];
+                if sens.contains("clk_i") && sens.replace("posedge clk_i", "").contains("clk_i") {
+                    return Err(format!(
+                        "a trigger uses clk_i other than as posedge: {}",
+                        sens.trim()
+                    ));
+                }
+            }
+            if line.contains("vlSelf->clk_i")
+                && !["__VactTriggered", "__Vtrig", "0xfeU", "VL_RAND_RESET"]
+                    .iter()
+                    .any(|ok| line.contains(ok))
+            {
+                return Err(format!("clk_i is read as data in {name}: {}", line.trim()));
+            }
+        }
+    }
+    Ok(member)
 }
 
 fn cxx_build(include: &Path) -> cc::Build {
@@ -205,6 +287,10 @@ fn runtime_key(version: &str, include: &Path, printf_header: &Path) -> u64 {
     }
     for flag in CXX_FLAGS {
         feed(flag.as_bytes());
+    }
+    feed(FST_LIB.as_bytes());
+    for src in FST_SOURCES {
+        feed(src.as_bytes());
     }
     feed(env::var("TARGET").unwrap_or_default().as_bytes());
     feed(env::var("CXX").unwrap_or_default().as_bytes());

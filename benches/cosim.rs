@@ -1,6 +1,7 @@
 //! Co-simulation speed: simulated cycles per second of `scenarios/cow.yaml`
-//! with and without waves, against the bare Verilated model stepped from
-//! Rust with idle inputs (the ceiling for this RTL).
+//! without waves, with VCD waves and with FST waves, against the bare
+//! Verilated model stepped from Rust with idle inputs (the ceiling for this
+//! RTL).
 //!
 //! `cargo bench --bench cosim` (add `-- N` for N repetitions, default 20).
 
@@ -46,7 +47,7 @@ fn main() {
         100.0 * (1.0 - bare / unchecked)
     );
 
-    for waves in [false, true] {
+    for waves in [None, Some("vcd"), Some("fst")] {
         for p in Policy::ALL {
             let mut cycles = 0;
             let mut bytes = 0;
@@ -54,7 +55,7 @@ fn main() {
             for _ in 0..reps {
                 let opts = RunOptions {
                     policy: p,
-                    waves: waves.then(|| dir.join(format!("cow-{p}.vcd"))),
+                    waves: waves.map(|ext| dir.join(format!("cow-{p}.{ext}"))),
                 };
                 let r = run(&s, &opts).unwrap();
                 cycles += r.cycles;
@@ -62,13 +63,16 @@ fn main() {
             }
             let secs = t.elapsed().as_secs_f64();
             println!(
-                "cow --notify {p:<8} waves={:<5}: {:>6} cycles/run, {:>8.2} ms/run, {:>10.0} cycles/s ({:.2} of bare){}",
-                waves,
+                "cow --notify {p:<8} waves={:<4}: {:>6} cycles/run, {:>8.2} ms/run, {:>10.0} cycles/s ({:.2} of bare){}",
+                waves.unwrap_or("none"),
                 cycles / reps as u64,
                 secs * 1e3 / reps as f64,
                 cycles as f64 / secs,
                 cycles as f64 / secs / bare,
-                if waves { format!(", VCD {} KiB", bytes / 1024) } else { String::new() }
+                match waves {
+                    Some(ext) => format!(", {} {} KiB", ext.to_uppercase(), bytes / 1024),
+                    None => String::new(),
+                }
             );
         }
     }

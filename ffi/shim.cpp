@@ -20,6 +20,9 @@
 #include <string>
 
 #include "Vshootdown.h"
+#ifdef SD_CLK_PREV
+#include "Vshootdown___024root.h"
+#endif
 #include "verilated.h"
 #include "verilated_vcd_c.h"
 
@@ -43,6 +46,7 @@ struct SdModel {
     std::unique_ptr<VerilatedVcdC> vcd;
     uint64_t cycle = 0;
     uint64_t error_cycle = 0;
+    bool two_evals = true;      // evaluate the falling edge too (see sd_step)
     bool error = false;
     std::string step_messages;  // runtime output during the current step
     std::string error_message;  // runtime output of the first erroring step
@@ -131,6 +135,9 @@ extern "C" void sd_free(SdModel* m) {
 extern "C" void sd_set_assertions(SdModel* m, int on) {
     if (!m) return;
     m->ctx->assertOn(on != 0);
+#ifdef SD_CLK_PREV
+    m->two_evals = on != 0;
+#endif
 }
 
 extern "C" int sd_trace_open(SdModel* m, const char* path) {
@@ -198,12 +205,25 @@ extern "C" void sd_step(SdModel* m, const SdIn* in, SdOut* out) {
     t->probe3_pasid_i = in->probes[3].pasid & kMask20;
     t->probe3_vpn_i = in->probes[3].vpn & kMask36;
 
-    // falling edge before rising edge c
-    t->clk_i = 0;
-    ctx->time(c * kPsPerCycle - kHalfCycle);
-    t->eval();
-    if (m->vcd) m->vcd->dump(c * kPsPerCycle - kHalfCycle);
-    // rising edge c
+    // Rising edge c. A Verilator 5 model sees a rising edge when clk_i is 1
+    // and was 0 at its previous eval (the trigger's "previous value", kept in
+    // the model), so the classic loop evaluates clk_i = 0 first. That eval
+    // runs no edge-triggered logic; it settles the logic fed by the new
+    // inputs, which only matters for the assertions: they sample the values
+    // before the edge. So with the assertions off, and when build.rs found
+    // that the RTL uses clk_i only as `posedge clk_i` (no falling-edge logic,
+    // no clock read as data), the previous value is set to 0 instead: one
+    // eval per cycle. Either way one dump per cycle, at the rising edge.
+#ifdef SD_CLK_PREV
+    if (!m->two_evals) {
+        t->rootp->SD_CLK_PREV = 0;
+    } else
+#endif
+    {
+        t->clk_i = 0;
+        ctx->time(c * kPsPerCycle - kHalfCycle);
+        t->eval();
+    }
     t->clk_i = 1;
     ctx->time(c * kPsPerCycle);
     t->eval();
@@ -265,6 +285,10 @@ extern "C" uint64_t sd_error_message(const SdModel* m, char* buf, uint64_t len) 
         buf[n] = '\0';
     }
     return msg.size();
+}
+
+extern "C" uint32_t sd_evals_per_cycle(const SdModel* m) {
+    return (m && !m->two_evals) ? 1 : 2;
 }
 
 extern "C" uint64_t sd_in_size(void) { return sizeof(SdIn); }

@@ -96,9 +96,11 @@ typedef struct SdModel SdModel;
 SdModel* sd_new(void);
 // Close the trace if open, then free. NULL is ignored.
 void sd_free(SdModel* m);
-// One clock cycle: apply *in, clk_i=0, eval (trace at c*1000-500 ps),
-// clk_i=1, eval (trace at c*1000 ps), copy the outputs into *out, where
-// c = sd_cycle(m) + 1. Then sd_cycle(m) == c.
+// One clock cycle: apply *in, clk_i=0, eval (not traced), clk_i=1, eval the
+// rising edge (trace at c*1000 ps), copy the outputs into *out, where
+// c = sd_cycle(m) + 1. Then sd_cycle(m) == c. With the assertions off and an
+// RTL that uses clk_i only as posedge (build.rs checks), the eval at clk_i=0
+// is skipped (sd_evals_per_cycle(m) is then 1).
 void sd_step(SdModel* m, const SdIn* in, SdOut* out);
 // Rising edges done so far (0 after sd_new).
 uint64_t sd_cycle(const SdModel* m);
@@ -116,6 +118,9 @@ uint64_t sd_error_cycle(const SdModel* m);
 // Copy the runtime's messages printed during the erroring cycle into buf
 // (NUL-terminated, truncated to len); returns the full length.
 uint64_t sd_error_message(const SdModel* m, char* buf, uint64_t len);
+// 1 when sd_step evaluates once per cycle, 2 when it evaluates the falling
+// edge too.
+uint32_t sd_evals_per_cycle(const SdModel* m);
 // sizeof(SdIn), sizeof(SdOut) as compiled.
 uint64_t sd_in_size(void);
 uint64_t sd_out_size(void);

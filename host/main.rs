@@ -50,9 +50,13 @@ enum Cmd {
         /// broken invariant and the checker judges what the device did.
         #[arg(long)]
         no_assert: bool,
-        /// Where to write `<scenario>-<policy>.vcd` and its `.gtkw`.
+        /// Where to write `<scenario file stem>-<policy>.vcd` (or `.fst`) and its `.gtkw` (each appears by an
+        /// atomic rename once complete, so concurrent runs into one directory are safe).
         #[arg(long, default_value = "waves")]
         waves_dir: PathBuf,
+        /// The waves file format: vcd (text, the default) or fst (compressed; GTKWave opens it faster).
+        #[arg(long, default_value = "vcd", value_parser = ["vcd", "fst"])]
+        waves_format: String,
         /// Print only the verdict line of each run.
         #[arg(long, short)]
         quiet: bool,
@@ -106,8 +110,12 @@ fn main() -> ExitCode {
             no_waves,
             no_assert,
             waves_dir,
+            waves_format,
             quiet,
         } => {
+            let ext = waves_format
+                .parse::<shootdown::waves::WavesFormat>()
+                .map_or("vcd", |f| f.extension());
             let path = resolve(&file);
             let mut s = match Scenario::load(&path) {
                 Ok(s) => s,
@@ -137,11 +145,29 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             }
+            // Waves are named after the scenario file, so that a copy of a
+            // scenario with other params (same `name:`) gets its own.
+            // Only letters, digits, '.', '_' and '-' of it reach the file
+            // system (the scenario's `name:` is already checked so).
+            let stem = s
+                .path
+                .file_stem()
+                .map(|n| {
+                    n.to_string_lossy()
+                        .chars()
+                        .map(|c| match c {
+                            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '_' | '-' => c,
+                            _ => '_',
+                        })
+                        .collect::<String>()
+                })
+                .filter(|n| !n.is_empty() && !n.starts_with('.'))
+                .unwrap_or_else(|| s.name.clone());
             let mut ok = true;
             for p in policies {
                 let opts = RunOptions {
                     policy: p,
-                    waves: (!no_waves).then(|| waves_dir.join(format!("{}-{}.vcd", s.name, p))),
+                    waves: (!no_waves).then(|| waves_dir.join(format!("{stem}-{p}.{ext}"))),
                 };
                 match run(&s, &opts) {
                     Ok(r) => {

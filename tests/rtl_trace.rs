@@ -1,6 +1,7 @@
-//! The RTL's VCD: timescale 1 ps, rising edge c at c*1000, the falling edge
-//! before it at c*1000-500 (docs/socket.md); a trace can be opened mid-run
-//! and is closed when the model is dropped.
+//! The RTL's VCD: timescale 1 ps, one timestamp per cycle, rising edge c at
+//! c*1000 (docs/socket.md: the falling edge is not dumped, so clk_i reads 1
+//! at every timestamp); a trace can be opened mid-run and is closed when the
+//! model is dropped.
 
 use shootdown::rtl::{Model, PortsIn};
 use std::collections::HashMap;
@@ -66,15 +67,11 @@ fn vcd_time_base_is_the_socket_one() {
     m.trace_close();
     let (ts, stamps, clks) = read_vcd(&path);
     assert_eq!(ts, (1, TimescaleUnit::PS));
-    let want: Vec<u64> = (1..=10).flat_map(|c| [c * 1000 - 500, c * 1000]).collect();
+    // One dump per cycle, at its rising edge: clk_i is 1 at each of them.
+    let want: Vec<u64> = (1..=10).map(|c| c * 1000).collect();
     assert_eq!(stamps, want);
     for (t, v) in stamps.iter().zip(clks) {
-        let rising = t % 1000 == 0;
-        assert_eq!(
-            v,
-            if rising { Value::V1 } else { Value::V0 },
-            "clk_i at {t}"
-        );
+        assert_eq!(v, Value::V1, "clk_i at {t}");
     }
     let _ = std::fs::remove_file(path);
 }
@@ -95,7 +92,7 @@ fn a_trace_opened_mid_run_starts_at_the_next_cycle_and_drop_closes_it() {
         }
     }
     let (_, stamps, _) = read_vcd(&path);
-    assert_eq!(stamps.first(), Some(&10_500));
+    assert_eq!(stamps.first(), Some(&11_000));
     assert_eq!(stamps.last(), Some(&15_000));
     let _ = std::fs::remove_file(path);
 }
@@ -113,8 +110,23 @@ fn a_trace_can_be_reopened_into_another_file() {
     m.reset(2);
     let (_, sa, _) = read_vcd(&a);
     let (_, sb, _) = read_vcd(&b);
-    assert_eq!((sa.first(), sa.last()), (Some(&500), Some(&4000)));
-    assert_eq!((sb.first(), sb.last()), (Some(&4500), Some(&7000)));
+    assert_eq!((sa.first(), sa.last()), (Some(&1000), Some(&4000)));
+    assert_eq!((sb.first(), sb.last()), (Some(&5000), Some(&7000)));
     let _ = std::fs::remove_file(a);
     let _ = std::fs::remove_file(b);
+}
+
+/// The bundled RTL uses its clock only as `posedge clk_i` (build.rs checks
+/// the Verilated code), so with the assertions off the model is evaluated
+/// once per cycle; with them on the falling edge is evaluated too.
+#[test]
+fn with_assertions_off_the_bundled_rtl_is_evaluated_once_per_cycle() {
+    let mut m = Model::new();
+    assert_eq!(m.evals_per_cycle(), 2);
+    m.set_assertions(false);
+    if env!("SHOOTDOWN_RTL_OVERLAY").is_empty() {
+        assert_eq!(m.evals_per_cycle(), 1);
+    }
+    m.set_assertions(true);
+    assert_eq!(m.evals_per_cycle(), 2);
 }

@@ -61,7 +61,7 @@ const CORPUS: &[(&str, usize, &str)] = &[
     ("name-dot-first", 1, "name '.hidden'"),
     ("name-empty", 1, "name ''"),
     ("name-escape", 1, "name '\\u{1b}[31mred'"),
-    ("name-long", 1, "nnn...': the name becomes the file name"),
+    ("name-long", 1, "nnn...': the name labels the runs"),
     ("name-newline", 1, "name 'a\\nb'"),
     ("name-nul", 1, "name 'a\\0b'"),
     ("name-parent", 1, "name '../x'"),

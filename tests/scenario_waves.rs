@@ -50,6 +50,47 @@ fn scalar_changes(vcd: &Path, path: &[&str]) -> Vec<(u64, bool)> {
     out
 }
 
+/// The changes of a text variable: (time in ps, unescaped text).
+fn string_changes(vcd: &Path, path: &[&str]) -> Vec<(u64, String)> {
+    let mut p = vcd::Parser::new(BufReader::new(fs::File::open(vcd).unwrap()));
+    let header = p.parse_header().unwrap();
+    let id = header.find_var(path).expect("text variable").code;
+    let mut t = 0;
+    let mut out = Vec::new();
+    for cmd in p {
+        match cmd.unwrap() {
+            vcd::Command::Timestamp(x) => t = x,
+            vcd::Command::ChangeString(i, v) if i == id => {
+                out.push((t, shootdown::waves::unescape_text(&v)))
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Times (in ps) at which a variable of any width changes.
+fn change_times(vcd: &Path, path: &[&str]) -> Vec<u64> {
+    let mut p = vcd::Parser::new(BufReader::new(fs::File::open(vcd).unwrap()));
+    let header = p.parse_header().unwrap();
+    let id = header
+        .find_var(path)
+        .unwrap_or_else(|| panic!("{path:?} is not in {}", vcd.display()))
+        .code;
+    let mut t = 0;
+    let mut out = Vec::new();
+    for cmd in p {
+        match cmd.unwrap() {
+            vcd::Command::Timestamp(x) => t = x,
+            vcd::Command::ChangeScalar(i, _) | vcd::Command::ChangeVector(i, _) if i == id => {
+                out.push(t)
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 #[test]
 fn window_signals_follow_the_checker_in_the_rtl_time_base() {
     let dir = tmpdir("window");
@@ -58,9 +99,15 @@ fn window_signals_follow_the_checker_in_the_rtl_time_base() {
     let w = r.waves.as_ref().expect("waves were asked for");
     assert_eq!(w.vcd, vcd);
     assert!(w.gtkw.exists());
-    assert!(
-        !dir.join("cow-end-only.vcd.rtl.tmp").exists(),
-        "the RTL-only trace is removed"
+    let mut left: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["cow-end-only.gtkw", "cow-end-only.vcd"],
+        "the RTL-only trace and every temporary file are removed"
     );
 
     // The ATC window of addrA, as the checker measured it, is the window
@@ -80,11 +127,16 @@ fn window_signals_follow_the_checker_in_the_rtl_time_base() {
     assert_eq!(rise, atc.start * 1000);
     assert_eq!(fall, atc.end.unwrap() * 1000);
 
-    // The RTL's own clock is in the same file and the same time base.
+    // The RTL's own trace is in the same file and the same time base: one
+    // timestamp per cycle, each a rising edge (clk_i reads 1 there), and
+    // the ATC's probe of addrA (slot 0) drops the entry in the very cycle
+    // the window closes.
     let clk = scalar_changes(&vcd, &["TOP", "clk_i"]);
+    assert!(clk.iter().all(|&(_, v)| v), "clk_i is 1 at every timestamp");
+    let atc_probe = change_times(&vcd, &["TOP", "probe0_atc_o"]);
     assert!(
-        clk.iter().any(|&(t, v)| v && t == rise),
-        "a rising clock edge at the window's first cycle"
+        atc_probe.contains(&fall),
+        "probe0_atc_o changes at {fall}: {atc_probe:?}"
     );
     // A violation marker is recorded.
     let mut p = vcd::Parser::new(BufReader::new(fs::File::open(&vcd).unwrap()));
@@ -232,6 +284,79 @@ fn a_watchdog_stop_names_its_cycle_and_reason() {
             "sstopped\\040at\\040line\\040{line}:\\040watchdog:"
         )),
         "the reason is on host.violation"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// `--waves-format fst` (a waves path ending in `.fst`): one FST with the
+/// RTL and host signals, read back by GTKWave's `fst2vcd`, with the window
+/// edges where the checker saw them and the RTL in the same time base; the
+/// .gtkw opens it; two runs give the same bytes; nothing else is left.
+#[test]
+fn fst_waves_hold_rtl_and_host_signals_at_the_right_times() {
+    let dir = tmpdir("fstrun");
+    let fst = dir.join("cow-end-only.fst");
+    let r = run_with_waves(Policy::EndOnly, &fst);
+    let w = r.waves.as_ref().expect("waves were asked for");
+    assert_eq!(w.vcd, fst);
+    assert_eq!(w.bytes, fs::metadata(&fst).unwrap().len());
+    let gtkw = fs::read_to_string(&w.gtkw).unwrap();
+    assert!(gtkw.contains("[dumpfile] \"cow-end-only.fst\"\n"), "{gtkw}");
+
+    let back = Command::new("fst2vcd")
+        .arg(&fst)
+        .output()
+        .expect("fst2vcd is missing: apt-get install -y gtkwave");
+    assert!(back.status.success());
+    let vcd = dir.join("back.vcd");
+    fs::write(&vcd, &back.stdout).unwrap();
+    let atc = r
+        .windows_of("addrA")
+        .into_iter()
+        .find(|w| w.cache == shootdown::checker::Cache::Atc)
+        .unwrap();
+    let edges = scalar_changes(&vcd, &["host", "pages", "addrA", "stale_atc"]);
+    let rise = edges.iter().find(|e| e.1).expect("the window opens").0;
+    let fall = edges.iter().find(|e| !e.1 && e.0 > rise).unwrap().0;
+    assert_eq!((rise, fall), (atc.start * 1000, atc.end.unwrap() * 1000));
+    assert!(change_times(&vcd, &["TOP", "probe0_atc_o"]).contains(&fall));
+
+    // The same run again gives the same FST; the VCD of it holds the same
+    // host changes.
+    let again = dir.join("again.fst");
+    run_with_waves(Policy::EndOnly, &again);
+    assert!(fs::read(&fst).unwrap() == fs::read(&again).unwrap());
+    let vcd_run = dir.join("cow-end-only.vcd");
+    run_with_waves(Policy::EndOnly, &vcd_run);
+    for sig in ["stale_atc", "window", "stale_iotlb"] {
+        assert_eq!(
+            scalar_changes(&vcd, &["host", "pages", "addrA", sig]),
+            scalar_changes(&vcd_run, &["host", "pages", "addrA", sig]),
+            "{sig}: FST and VCD agree"
+        );
+    }
+    // Text stays text: cpu0's checkpoints, change by change.
+    let cpu0 = string_changes(&vcd, &["host", "threads", "cpu0"]);
+    assert!(
+        cpu0.iter().any(|(_, t)| t.starts_with("write addrA 0xa1")),
+        "{cpu0:?}"
+    );
+    assert_eq!(cpu0, string_changes(&vcd_run, &["host", "threads", "cpu0"]));
+    let mut left: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "again.fst",
+            "again.gtkw",
+            "back.vcd",
+            "cow-end-only.fst",
+            "cow-end-only.gtkw",
+            "cow-end-only.vcd"
+        ]
     );
     let _ = fs::remove_dir_all(&dir);
 }

@@ -410,6 +410,82 @@ fn vcd2fst_accepts_the_merged_file() {
     );
 }
 
+/// `vcd_to_fst` keeps every variable, RTL and host, with the same changes
+/// at the same times, as GTKWave's `fst2vcd` (an independent reader) reads
+/// the FST back; text stays text; the same input gives the same bytes.
+#[test]
+fn vcd_to_fst_keeps_every_change() {
+    require_gtkwave_tools();
+    let tmp = Tmp::new("tofst");
+    let vcd = tmp.path("merged.vcd");
+    merge(&data("rtl_small.vcd"), &sample_host(), &vcd).unwrap();
+    let m = parse(&vcd);
+    let fst = tmp.path("merged.fst");
+    let bytes = vcd_to_fst(&vcd, &fst).unwrap();
+    assert_eq!(bytes, fs::metadata(&fst).unwrap().len());
+    let back = Command::new(FST2VCD)
+        .arg(&fst)
+        .output()
+        .expect("run fst2vcd");
+    assert!(back.status.success(), "fst2vcd failed");
+    let rt_path = tmp.path("back.vcd");
+    fs::write(&rt_path, &back.stdout).unwrap();
+    let rt = parse(&rt_path);
+    assert_eq!(rt.timescale, Some((1, vcd::TimescaleUnit::PS)));
+    assert_eq!(
+        rt.vars.keys().collect::<Vec<_>>(),
+        m.vars.keys().collect::<Vec<_>>()
+    );
+    for path in m.vars.keys() {
+        assert_eq!(rt.of(path), m.of(path), "{path} after vcd_to_fst/fst2vcd");
+    }
+    assert_eq!(rt.vars["host.cpu0.step"].var_type, "string");
+    assert_eq!(
+        rt.at("host.cpu0.step", 3000).as_deref(),
+        Some("flush_tlb_range addr=0x7f00 len=4096")
+    );
+    // RTL aliases (clk_i in TOP and in TOP.shootdown_top) stay one signal.
+    assert_eq!(
+        rt.vars["TOP.clk_i"].code,
+        rt.vars["TOP.shootdown_top.clk_i"].code
+    );
+    let again = tmp.path("again.fst");
+    vcd_to_fst(&vcd, &again).unwrap();
+    assert_eq!(fs::read(&fst).unwrap(), fs::read(&again).unwrap());
+    // Only the outputs are left: no temporary file, no libfst side file.
+    let mut left: Vec<String> = fs::read_dir(&tmp.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["again.fst", "back.vcd", "merged.fst", "merged.vcd"]);
+}
+
+#[test]
+fn vcd_to_fst_rejects_bad_input_without_leaving_files() {
+    let tmp = Tmp::new("tofst_bad");
+    let bad = tmp.path("bad.vcd");
+    let out = tmp.path("out.fst");
+    for text in [
+        &b"\x89PNG\r\n\x1a\n\x00binary"[..],
+        b"$scope module TOP $end\n$var wire 1 ! a $end\n",
+        b"$scope module TOP $end $var wire 1 ! a $end $upscope $end $enddefinitions $end #0 1? \n",
+        b"$scope module TOP $end $var wire 1 ! a $end $upscope $end $enddefinitions $end #5 1! #3 0!\n",
+        b"$scope module TOP $end $var wire 4 ! a $end $upscope $end $enddefinitions $end #0 b0101",
+    ] {
+        fs::write(&bad, text).unwrap();
+        let e = vcd_to_fst(&bad, &out).unwrap_err();
+        assert!(e.to_string().starts_with("[waves] "), "{e}");
+        assert!(e.to_string().contains("bad.vcd"), "{e}");
+        assert!(!out.exists());
+        assert_eq!(fs::read_dir(&tmp.0).unwrap().count(), 1, "{e}: files left");
+    }
+    assert!(matches!(
+        vcd_to_fst(&tmp.path("absent.vcd"), &out),
+        Err(WavesError::Read { .. })
+    ));
+}
+
 #[test]
 fn host_only_trace_parses_and_converts() {
     let tmp = Tmp::new("hostonly");
@@ -659,8 +735,9 @@ fn gtkwave_loads_the_save_file() {
 }
 
 /// Writes a Verilator-style VCD of at least `bytes` bytes: a clock, 40
-/// 32-bit counters and 20 flags, one cycle every 1000 ps. Returns the last
-/// cycle.
+/// 32-bit counters and 20 flags, one timestamp per cycle (its rising edge,
+/// every 1000 ps; the clock is 1 from the first on, as the simulator dumps
+/// it). Returns the last cycle.
 fn synthetic_rtl(path: &Path, bytes: u64) -> u64 {
     use std::io::Write;
     let mut w = std::io::BufWriter::new(fs::File::create(path).unwrap());
@@ -695,10 +772,10 @@ fn synthetic_rtl(path: &Path, bytes: u64) -> u64 {
     while written < bytes {
         line.clear();
         use std::fmt::Write as _;
-        if c > 0 {
-            let _ = writeln!(line, "#{}\n0!", c * 1000 - 500);
+        let _ = writeln!(line, "#{}", c * 1000);
+        if c == 0 {
+            let _ = writeln!(line, "1!");
         }
-        let _ = writeln!(line, "#{}\n1!", c * 1000);
         for i in 0..60u64 {
             if (c + i) % 3 == 0 {
                 if i < 40 {

@@ -141,8 +141,8 @@ extern "C" {
     pub fn sd_new() -> *mut SdModel;
     /// Closes the trace if open, runs `final`, frees. Null is ignored.
     pub fn sd_free(m: *mut SdModel);
-    /// One clock cycle: inputs, falling edge (dump at c*1000-500 ps), rising
-    /// edge (dump at c*1000 ps), outputs; c = `sd_cycle(m) + 1`.
+    /// One clock cycle: inputs, rising edge (dump at c*1000 ps), outputs;
+    /// c = `sd_cycle(m) + 1`.
     pub fn sd_step(m: *mut SdModel, inp: *const SdIn, out: *mut SdOut);
     /// Rising edges done so far.
     pub fn sd_cycle(m: *const SdModel) -> u64;
@@ -159,6 +159,10 @@ extern "C" {
     /// Copies the runtime's messages of the erroring cycle into `buf`
     /// (NUL-terminated, truncated to `len`); returns their full length.
     pub fn sd_error_message(m: *const SdModel, buf: *mut c_char, len: u64) -> u64;
+    /// Evaluations per cycle: 1 with the assertions off when the RTL uses
+    /// its clock only as `posedge clk_i` (build.rs checks), else 2 (the
+    /// falling edge too).
+    pub fn sd_evals_per_cycle(m: *const SdModel) -> u32;
     /// `sizeof(SdIn)` as the shim was compiled.
     pub fn sd_in_size() -> u64;
     /// `sizeof(SdOut)` as the shim was compiled.

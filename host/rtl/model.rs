@@ -50,7 +50,8 @@ pub fn assertion_name(msg: &str) -> Option<&str> {
 ///
 /// Every register starts at zero; hold `rst_ni` low for at least 4 cycles
 /// ([`Model::reset`]) before use. Cycle `c` is the `c`-th rising edge; a VCD
-/// opened with [`Model::trace_open`] has rising edge `c` at `c * 1000` ps.
+/// opened with [`Model::trace_open`] has rising edge `c` at `c * 1000` ps,
+/// one timestamp per cycle.
 /// Dropping the model closes its trace file first.
 pub struct Model {
     raw: NonNull<ffi::SdModel>,
@@ -112,8 +113,8 @@ impl Model {
         }
     }
 
-    /// One clock cycle: apply `inp` before the falling edge, run the rising
-    /// edge, return the outputs after it.
+    /// One clock cycle: apply `inp`, run the rising edge (which samples
+    /// them), return the outputs after it.
     #[inline]
     pub fn step(&mut self, inp: &PortsIn) -> &PortsOut {
         // SAFETY: `raw` is a live model owned by `self` (freed only in Drop);
@@ -135,6 +136,15 @@ impl Model {
     /// The outputs of the last step.
     pub fn outputs(&self) -> &PortsOut {
         &self.out
+    }
+
+    /// Model evaluations per clock cycle: 1 with the assertions off when
+    /// the RTL uses its clock only as `posedge clk_i` (checked when it was
+    /// built), else 2: the falling edge is evaluated too (untraced), so that
+    /// the assertions sample the values the new inputs give before the edge.
+    pub fn evals_per_cycle(&self) -> u32 {
+        // SAFETY: `raw` is a live model owned by `self`.
+        unsafe { ffi::sd_evals_per_cycle(self.raw.as_ptr()) }
     }
 
     /// Rising edges done so far (0 for a new model).

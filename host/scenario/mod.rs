@@ -152,9 +152,10 @@ struct RawPage {
     file: bool,
 }
 
-/// A scenario name: it becomes the file name of its waves
-/// (`<name>-<policy>.vcd` in `--waves-dir`), so letters, digits, `.`, `_`
-/// and `-`, starting with a letter or digit, at most [`MAX_NAME`].
+/// A scenario name: it labels the runs in reports, sweep tables, JSON and
+/// file names (the waves of a scenario given without a usable file name),
+/// so letters, digits, `.`, `_` and `-`, starting with a letter or digit,
+/// at most [`MAX_NAME`]: no path, no control character.
 pub fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME
@@ -166,7 +167,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "name '{}': the name becomes the file name of the waves (<name>-<policy>.vcd in --waves-dir): use 1 to {MAX_NAME} letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. cow-thp)",
+            "name '{}': the name labels the runs in reports, tables and file names: use 1 to {MAX_NAME} letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. cow-thp)",
             shown(name)
         ))
     }

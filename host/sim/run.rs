@@ -22,12 +22,13 @@ use crate::mm::{
 };
 use crate::scenario::{Action, Entry, Expected, Scenario, ThreadRef, MAX_CPUS, MAX_DEVS};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub struct RunOptions {
     pub policy: Policy,
-    /// Write the merged VCD (and a .gtkw beside it) here.
+    /// Write the waves (RTL and host signals) here, with a .gtkw beside
+    /// them: FST when the path ends in `.fst`, else VCD.
     pub waves: Option<PathBuf>,
 }
 
@@ -152,6 +153,7 @@ impl PageView {
 
 #[derive(Clone, Debug)]
 pub struct WavesOut {
+    /// The waves file: VCD, or FST when `RunOptions::waves` ends in `.fst`.
     pub vcd: PathBuf,
     pub gtkw: PathBuf,
     pub bytes: u64,
@@ -332,7 +334,7 @@ impl<'s> Sim<'s> {
         let mark: String = mark.chars().take(160).collect();
         sig.violation(cycle, &mark);
         self.m.trace_close();
-        let _ = sig.write(&rtl_vcd_path(path), path, cycle);
+        let _ = sig.write(path, cycle);
     }
 
     fn new(s: &'s Scenario, opts: &RunOptions) -> Result<Self, RunError> {
@@ -404,10 +406,11 @@ impl<'s> Sim<'s> {
             source,
         })?;
         if let Some(path) = &opts.waves {
-            sim.sig = Some(HostSignals::new(s));
+            let sig = HostSignals::new(s, path);
             sim.m
-                .trace_open(&rtl_vcd_path(path))
+                .trace_open(sig.rtl_path())
                 .map_err(|e| sim.rtl_err(0, e))?;
+            sim.sig = Some(sig);
         }
         sim.m.reset(layout);
         for (i, p) in s.pages.iter().enumerate() {
@@ -1121,7 +1124,7 @@ impl<'s> Sim<'s> {
         let mut waves = None;
         if let (Some(path), Some(sig)) = (&opts.waves, self.sig.take()) {
             self.m.trace_close();
-            waves = Some(sig.write(&rtl_vcd_path(path), path, cycles)?);
+            waves = Some(sig.write(path, cycles)?);
         }
         Ok(RunReport {
             scenario: self.s.name.clone(),
@@ -1147,14 +1150,4 @@ impl<'s> Sim<'s> {
             waves,
         })
     }
-}
-
-/// Where the RTL's own VCD goes before the host signals are merged in.
-fn rtl_vcd_path(out: &Path) -> PathBuf {
-    let mut name = out
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".rtl.tmp");
-    out.with_file_name(name)
 }

@@ -10,7 +10,8 @@ use crate::mm::Policy;
 use crate::rtl::ProbeEntry;
 use crate::scenario::{Scenario, ThreadRef};
 use crate::waves::{
-    merge, write_gtkw, GtkwFormat, GtkwGroup, GtkwSignal, HostTrace, SigId, WavesError,
+    merge, vcd_to_fst, write_gtkw, GtkwFormat, GtkwGroup, GtkwSignal, HostTrace, SigId, TempFile,
+    WavesError, WavesFormat,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,10 +36,16 @@ pub(super) struct HostSignals {
     dev: BTreeMap<u8, SigId>,
     pages: Vec<PageSigs>,
     names: Vec<String>,
+    /// Verilator's own trace of this run, removed with this struct whatever
+    /// happens to the run.
+    rtl: TempFile,
 }
 
 impl HostSignals {
-    pub(super) fn new(s: &Scenario) -> Self {
+    /// The host signals of a run of `s` whose waves go to `out`; the RTL's
+    /// own trace goes to [`rtl_path`](Self::rtl_path), a temporary file
+    /// beside `out` unique to this run.
+    pub(super) fn new(s: &Scenario, out: &Path) -> Self {
         let mut t = HostTrace::new();
         let slot = t.wire(&["host"], "time_step", 16);
         let policy = t.text(&["host"], "notify");
@@ -92,6 +99,7 @@ impl HostSignals {
             dev,
             pages,
             names: s.pages.iter().map(|p| p.name.clone()).collect(),
+            rtl: TempFile::beside(out, "rtl.vcd"),
         };
         hs.t.set(0, hs.violations, 0);
         hs.t.set_text(0, hs.violation, "");
@@ -159,21 +167,30 @@ impl HostSignals {
             .set(cycle * PS_PER_CYCLE, self.violations, self.count);
     }
 
-    /// Merge with the RTL's VCD at `rtl`, write `out` and a .gtkw beside it.
-    pub(super) fn write(
-        self,
-        rtl: &Path,
-        out: &Path,
-        end_cycle: u64,
-    ) -> Result<WavesOut, WavesError> {
-        let stats = merge(rtl, &self.t, out)?;
-        let _ = std::fs::remove_file(rtl);
+    /// Where the RTL's own trace goes (open it before the first cycle).
+    pub(super) fn rtl_path(&self) -> &Path {
+        self.rtl.path()
+    }
+
+    /// Merge with the RTL's trace (closed by now), write `out` (FST when it
+    /// ends in `.fst`, else VCD) and a .gtkw beside it, each appearing by an
+    /// atomic rename of a complete file; the RTL's trace is removed either
+    /// way.
+    pub(super) fn write(self, out: &Path, end_cycle: u64) -> Result<WavesOut, WavesError> {
+        let bytes = match WavesFormat::of_path(out) {
+            WavesFormat::Vcd => merge(self.rtl.path(), &self.t, out)?.bytes_out,
+            WavesFormat::Fst => {
+                let vcd = TempFile::beside(out, "vcd");
+                merge(self.rtl.path(), &self.t, vcd.path())?;
+                vcd_to_fst(vcd.path(), out)?
+            }
+        };
         let gtkw = out.with_extension("gtkw");
         write_gtkw(&gtkw, out, &self.groups(), end_cycle * PS_PER_CYCLE)?;
         Ok(WavesOut {
             vcd: out.to_path_buf(),
             gtkw,
-            bytes: stats.bytes_out,
+            bytes,
         })
     }
 

@@ -81,7 +81,8 @@ const SIGNALS_W: u32 = 320;
 /// Smallest span the initial zoom shows: 20 cycles of 1000 ps.
 const MIN_SPAN: u64 = 20_000;
 
-/// Writes a GTKWave save file `out` that opens `vcd_file` and shows
+/// Writes a GTKWave save file `out` (through a temporary file renamed into
+/// place) that opens `vcd_file` and shows
 /// `groups`, zoomed to fit `0..=end_time` (at least 20 cycles).
 ///
 /// `[dumpfile]` is `vcd_file` relative to the directory of `out` when it
@@ -95,7 +96,7 @@ pub fn write_gtkw(
     end_time: u64,
 ) -> Result<(), WavesError> {
     let text = render(out, vcd_file, groups, end_time);
-    fs::write(out, text).map_err(|e| WavesError::write(out, e))
+    super::tmp::write_file_atomically(out, text.as_bytes())
 }
 
 fn render(out: &Path, vcd_file: &Path, groups: &[GtkwGroup], end_time: u64) -> String {

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::emit::{assign_ids, top_scopes, write_defs, HostEmitter, TimeScale};
@@ -47,7 +47,7 @@ const IO_BUF: usize = 1 << 20;
 /// identifier codes, whatever the size of `rtl_vcd`.
 pub fn merge(rtl_vcd: &Path, host: &HostTrace, out: &Path) -> Result<MergeStats, WavesError> {
     let file = File::open(rtl_vcd).map_err(|e| WavesError::read(rtl_vcd, e))?;
-    let reader = BufReader::with_capacity(IO_BUF, file);
+    let reader = file;
     write_atomically(out, |o| Merger::new(rtl_vcd, reader, o, host).run())
 }
 
@@ -130,22 +130,20 @@ impl Out {
     }
 }
 
-/// Runs `f` on a temporary file beside `out`, then renames it to `out`; on
-/// error the temporary file is removed. Fills in `bytes_out`.
+/// Runs `f` on a temporary file beside `out` (unique to this call, see
+/// [`temp_path`](super::temp_path)), then renames it to `out`; on error the
+/// temporary file is removed. Fills in `bytes_out`.
 fn write_atomically(
     out: &Path,
     f: impl FnOnce(&mut Out) -> Result<MergeStats, WavesError>,
 ) -> Result<MergeStats, WavesError> {
-    let name = out.file_name().ok_or_else(|| {
-        WavesError::write(
+    if out.file_name().is_none() {
+        return Err(WavesError::write(
             out,
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
-        )
-    })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(".tmp");
-    let tmp = out.with_file_name(tmp_name);
+        ));
+    }
+    let tmp = super::tmp::temp_path(out, "tmp");
     let file = File::create(&tmp).map_err(|e| WavesError::write(out, e))?;
     let mut o = Out {
         w: BufWriter::with_capacity(IO_BUF, file),
@@ -232,6 +230,54 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
+/// Position of the first byte of `s` at or below `' '` (a blank, a line
+/// end or another control character), eight bytes at a time.
+pub(crate) fn find_blank(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        // A byte below 0x21 (high bit clear) sets its high bit here; bytes
+        // above the first such one may be flagged wrongly, the first is not.
+        let low = x.wrapping_sub(ONES * 0x21) & !x & HIGHS;
+        if low != 0 {
+            return Some(at + (low.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b <= b' ')
+        .map(|i| at + i)
+}
+
+/// Position of the first `\n` in `s`, eight bytes at a time.
+fn find_newline(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+            ^ (ONES * u64::from(b'\n'));
+        // A zero byte of x (a newline in s) sets its high bit here; bytes
+        // above the first zero may be flagged wrongly, the first one is not.
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return Some(at + (zero.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| at + i)
+}
+
 fn show(tok: &[u8]) -> String {
     let s = String::from_utf8_lossy(tok);
     if s.chars().count() > 40 {
@@ -256,7 +302,7 @@ fn parse_u64(digits: &[u8]) -> Option<u64> {
     Some(v)
 }
 
-impl<'a, R: BufRead> Merger<'a, R> {
+impl<'a, R: Read> Merger<'a, R> {
     fn new(src: &'a Path, reader: R, out: &'a mut Out, host: &'a HostTrace) -> Self {
         Merger {
             src,
@@ -287,29 +333,110 @@ impl<'a, R: BufRead> Merger<'a, R> {
         WavesError::malformed(self.src, self.line_no.max(1), reason)
     }
 
+    /// Reads the RTL trace in blocks of [`IO_BUF`] bytes and walks it line by
+    /// line. A line that needs nothing inserted (see
+    /// [`fast_line`](Self::fast_line): almost every line Verilator writes)
+    /// is not copied on its own: runs of them go out as one slice of the
+    /// block. Other lines go through the token state machine.
     fn run(mut self) -> Result<MergeStats, WavesError> {
-        let mut line = Vec::with_capacity(4096);
+        let mut buf = vec![0u8; IO_BUF];
+        let mut len = 0;
+        let mut eof = false;
         loop {
-            line.clear();
-            let n = (&mut self.reader)
-                .take(MAX_LINE)
-                .read_until(b'\n', &mut line)
-                .map_err(|e| WavesError::read(self.src, e))?;
-            if n == 0 {
+            while !eof && len < buf.len() {
+                let n = self
+                    .reader
+                    .read(&mut buf[len..])
+                    .map_err(|e| WavesError::read(self.src, e))?;
+                if n == 0 {
+                    eof = true;
+                }
+                len += n;
+                self.bytes_in += n as u64;
+            }
+            let (mut pos, mut pending) = (0, 0);
+            while pos < len {
+                self.line_no += 1;
+                if let Some(n) = self.fast_line(&buf[pos..len]) {
+                    pos += n;
+                    continue;
+                }
+                let end = match find_newline(&buf[pos..len]) {
+                    Some(i) => pos + i + 1,
+                    None if eof => len,
+                    None => {
+                        self.line_no -= 1;
+                        break;
+                    }
+                };
+                let line = &buf[pos..end];
+                self.out.put(&buf[pending..pos])?;
+                self.written = 0;
+                self.process_line(line)?;
+                if self.written < line.len() {
+                    self.out.put(&line[self.written..])?;
+                }
+                pending = end;
+                pos = end;
+            }
+            self.out.put(&buf[pending..pos])?;
+            if eof && pos == len {
                 break;
             }
-            self.line_no += 1;
-            self.bytes_in += n as u64;
-            if n as u64 == MAX_LINE && line.last() != Some(&b'\n') {
-                return Err(self.err(format!("line longer than {MAX_LINE} bytes")));
-            }
-            self.written = 0;
-            self.process_line(&line)?;
-            if self.written < line.len() {
-                self.out.put(&line[self.written..])?;
+            buf.copy_within(pos..len, 0);
+            len -= pos;
+            if len == buf.len() {
+                // One line fills the whole buffer.
+                if buf.len() as u64 >= MAX_LINE {
+                    self.line_no += 1;
+                    return Err(self.err(format!("line longer than {MAX_LINE} bytes")));
+                }
+                buf.resize(buf.len() * 2, 0);
             }
         }
         self.finish()
+    }
+
+    /// When the line at the start of `s` is a body line after which nothing
+    /// is inserted and that the token state machine would only copy, its
+    /// length (newline included): a scalar value change, a vector, real or
+    /// string value change in one token pair, or a timestamp (in order)
+    /// before which and at which the host has no change, each alone on its
+    /// line ending in `\n`. Anything else, and any malformed line, is left to
+    /// [`process_line`](Self::process_line).
+    fn fast_line(&mut self, s: &[u8]) -> Option<usize> {
+        if self.in_header || self.body != Body::Normal || !self.started || self.deferred.is_some() {
+            return None;
+        }
+        let first = *s.first()?;
+        // The first blank or control byte: the line's end, or the blank
+        // between a vector and its code.
+        let p = find_blank(s)?;
+        match first {
+            b'#' if s[p] == b'\n' => {
+                let t = parse_u64(&s[1..p])?;
+                let em = self.emitter.as_ref()?;
+                let quiet = em.initial_done && em.next_time().is_none_or(|h| h > t);
+                if quiet && self.last_time.is_none_or(|last| t >= last) {
+                    self.last_time = Some(t);
+                    Some(p + 1)
+                } else {
+                    None
+                }
+            }
+            b'0' | b'1' | b'x' | b'X' | b'z' | b'Z' | b'h' | b'H' | b'l' | b'L' | b'u' | b'U'
+            | b'w' | b'W' | b'-'
+                if s[p] == b'\n' && p >= 2 =>
+            {
+                Some(p + 1)
+            }
+            b'b' | b'B' | b'r' | b'R' | b's' | b'S' if s[p] == b' ' => {
+                let code = &s[p + 1..];
+                let q = find_blank(code)?;
+                (q > 0 && code[q] == b'\n').then_some(p + 1 + q + 1)
+            }
+            _ => None,
+        }
     }
 
     fn process_line(&mut self, line: &[u8]) -> Result<(), WavesError> {
@@ -669,7 +796,7 @@ mod tests {
         let text = fs::read_to_string(&out).unwrap();
         assert_eq!(stats.bytes_in, rtl.len() as u64);
         assert_eq!(stats.bytes_out, text.len() as u64);
-        assert!(!d.0.join(".merged.vcd.tmp").exists());
+        assert_eq!(fs::read_dir(&d.0).unwrap().count(), 2, "no temporary left");
         Ok(text)
     }
 
@@ -811,6 +938,47 @@ $comment #5 is not a time $end\n\
     }
 
     #[test]
+    fn newline_search_finds_the_first() {
+        for n in 0..40 {
+            let mut v = vec![b'a'; n];
+            assert_eq!(find_newline(&v), None);
+            for at in 0..n {
+                v[at] = b'\n';
+                if at + 3 < n {
+                    v[at + 3] = b'\n';
+                }
+                assert_eq!(find_newline(&v), Some(at), "n {n} at {at}");
+                v.fill(0x8a);
+                assert_eq!(find_newline(&v), None);
+                v.fill(b'a');
+            }
+        }
+    }
+
+    #[test]
+    fn blank_search_finds_the_first_control_byte() {
+        for n in 0..40 {
+            let mut v = vec![b'a'; n];
+            assert_eq!(find_blank(&v), None);
+            for at in 0..n {
+                for b in [b' ', b'\n', b'\t', 0u8, 0x20] {
+                    v[at] = b;
+                    if at + 2 < n {
+                        v[at + 2] = b'\n';
+                    }
+                    assert_eq!(find_blank(&v), Some(at), "n {n} at {at} byte {b}");
+                    v.fill(b'a');
+                }
+                v.fill(0xa0);
+                assert_eq!(find_blank(&v), None, "bytes above 0x80 are not blanks");
+                v[at] = b'!';
+                assert_eq!(find_blank(&v), None);
+                v.fill(b'a');
+            }
+        }
+    }
+
+    #[test]
     fn empty_host_trace_copies_input_exactly() {
         let got = merge_str("empty", VERILATOR, &HostTrace::new()).unwrap();
         assert_eq!(got, VERILATOR);
@@ -861,7 +1029,7 @@ $comment #5 is not a time $end\n\
         let out = d.0.join("out.vcd");
         let e = merge(&src, host, &out).unwrap_err();
         assert!(!out.exists(), "no output on error");
-        assert!(!d.0.join(".out.vcd.tmp").exists(), "temporary removed");
+        assert_eq!(fs::read_dir(&d.0).unwrap().count(), 1, "temporary removed");
         let msg = e.to_string();
         assert!(msg.starts_with("[waves] "), "{msg}");
         assert!(msg.contains("bad.vcd"), "{msg}");

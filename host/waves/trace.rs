@@ -344,7 +344,11 @@ pub(crate) fn push_escaped(out: &mut Vec<u8>, text: &str) {
 /// C escapes `\a \b \f \n \r \t \v \\ \' \" \?`, `\xHH` and `\ooo`. Invalid
 /// UTF-8 in the result is replaced by U+FFFD.
 pub fn unescape_text(escaped: &str) -> String {
-    let s = escaped.as_bytes();
+    String::from_utf8_lossy(&unescape_bytes(escaped.as_bytes())).into_owned()
+}
+
+/// [`unescape_text`] on bytes, giving bytes.
+pub(crate) fn unescape_bytes(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
@@ -387,7 +391,7 @@ pub fn unescape_text(escaped: &str) -> String {
             other => out.push(other),
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 #[cfg(test)]
