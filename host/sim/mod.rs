@@ -2,10 +2,10 @@
 //! deterministic scheduler that runs a scenario's timeline on it.
 
 pub mod machine;
+mod outcome;
 mod run;
 mod trace;
 
-pub use run::{
-    run, DevRecord, PageView, RunError, RunOptions, RunReport, SlotReport, StoreRecord, ThreadLine,
-    WavesOut,
-};
+pub use outcome::{DevRecord, IoRecord, PageView, RunReport, SlotReport, StoreRecord, ThreadLine};
+pub use run::{run, RunError, RunOptions};
+pub use trace::WavesOut;

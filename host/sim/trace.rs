@@ -3,7 +3,6 @@
 //! CPU reads there, and its stale-translation window (per cache), all in
 //! the RTL's time base (cycle `c` at `c * 1000` ps).
 
-use super::run::WavesOut;
 use crate::checker::is_stale;
 use crate::mem::Leaf;
 use crate::mm::Policy;
@@ -14,7 +13,7 @@ use crate::waves::{
     WavesError, WavesFormat,
 };
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const PS_PER_CYCLE: u64 = 1000;
 
@@ -23,6 +22,15 @@ struct PageSigs {
     value: SigId,
     window: SigId,
     caches: [SigId; 3],
+}
+
+/// Where a run's waves went.
+#[derive(Clone, Debug)]
+pub struct WavesOut {
+    /// The waves file: VCD, or FST when `RunOptions::waves` ends in `.fst`.
+    pub vcd: PathBuf,
+    pub gtkw: PathBuf,
+    pub bytes: u64,
 }
 
 pub(super) struct HostSignals {

@@ -1,0 +1,149 @@
+//! What a timeline entry starts: a kernel path on a CPU thread, an access
+//! on a device thread, or a resume.
+
+use super::{Cpu, DevPending, RunError, Sim, IOMMU_PASID};
+use crate::mm::{
+    CollapseOp, HugetlbOp, KernelPath, KsmOp, LoadOp, MadvFreeOp, StoreOp, UnmapKind, UnmapOp,
+    Vmas, WritebackKind, WritebackOp, ZapOp, ZeroSplit,
+};
+use crate::scenario::{Action, Entry, ThreadRef};
+use crate::sim::machine::DevRequest;
+use crate::sim::outcome::ThreadLine;
+
+impl Sim<'_> {
+    /// Start what `e` asks of its thread.
+    pub(super) fn start(&mut self, e: &Entry, line: usize) -> Result<(), RunError> {
+        let s = self.s;
+        match (e.thread, &e.action) {
+            (ThreadRef::Cpu(i), Action::Resume) => {
+                if self.cpus[i].op.is_none() {
+                    return Err(self.err(
+                        line,
+                        format!("cpu{i} has nothing to resume: it is not inside a kernel path"),
+                    ));
+                }
+            }
+            (ThreadRef::Cpu(i), a) => {
+                if self.cpus[i].op.is_some() {
+                    let c = &self.cpus[i];
+                    return Err(self.err(
+                        line,
+                        format!(
+                            "cpu{i} is still inside '{}' (stopped after '{}'): write 'resume' before giving it new work",
+                            c.text,
+                            c.path.last().unwrap_or(&"its start")
+                        ),
+                    ));
+                }
+                // The VMAs the paths work in: the pages, and which are a shared file mapping's.
+                let vmas = Vmas::new(s.pages.iter().map(|p| (p.va, p.file)));
+                let op: Box<dyn KernelPath> = match *a {
+                    Action::Write { page, value } => {
+                        Box::new(StoreOp::new(s.pages[page].va, value))
+                    }
+                    Action::Read { page } => Box::new(LoadOp::new(s.pages[page].va)),
+                    Action::Munmap { page, pages } => {
+                        let start = s.pages[page].va & !0xfff;
+                        Box::new(ZapOp::new(
+                            start,
+                            start + pages * 4096,
+                            s.params.gather_batch as usize,
+                        ))
+                    }
+                    Action::Ksm { page, into } => Box::new(match into {
+                        None => KsmOp::wrprotect(s.pages[page].va, vmas),
+                        Some(q) => KsmOp::merge(s.pages[page].va, s.pages[q].va, vmas),
+                    }),
+                    Action::Writeback { page, dax } => {
+                        let kind = if dax {
+                            WritebackKind::Dax
+                        } else {
+                            WritebackKind::PageCache
+                        };
+                        Box::new(WritebackOp::new(kind, s.pages[page].va))
+                    }
+                    Action::MprotectRo { page } => {
+                        Box::new(HugetlbOp::mprotect_ro(s.pages[page].va))
+                    }
+                    Action::Fork { page } => Box::new(HugetlbOp::fork(s.pages[page].va)),
+                    Action::MadvFree { page } => Box::new(MadvFreeOp::new(s.pages[page].va, vmas)),
+                    Action::Collapse { page } => Box::new(CollapseOp::new(s.pages[page].va, vmas)),
+                    Action::Unmap { page, migrate } => {
+                        let kind = match (migrate, s.pages[page].file) {
+                            (true, _) => UnmapKind::Migrate,
+                            (false, true) => UnmapKind::ReclaimFile,
+                            (false, false) => UnmapKind::Reclaim,
+                        };
+                        Box::new(UnmapOp::new(kind, s.pages[page].va))
+                    }
+                    Action::Split { page } => Box::new(ZeroSplit::new(s.pages[page].va)),
+                    Action::Resume => unreachable!("handled above"),
+                };
+                self.cpus[i] = Cpu {
+                    op: Some(op),
+                    text: e.action_text().to_string(),
+                    path: Vec::new(),
+                };
+            }
+            (ThreadRef::Dev(d), Action::Resume) => {
+                // An access can finish in the background before its resume
+                // (timing differs with the parameters): nothing to wait for.
+                if self.devs[d as usize].is_none() {
+                    self.lines.push(ThreadLine {
+                        thread: ThreadRef::Dev(d),
+                        text: "resume: its access had already finished".into(),
+                    });
+                }
+            }
+            (ThreadRef::Dev(d), a) => {
+                if let Some(p) = &self.devs[d as usize] {
+                    let msg = format!(
+                        "dev{d} is still inside '{}' (line {}): write 'dev{d}: resume' in an earlier step before giving it a new access",
+                        p.text, p.line
+                    );
+                    return Err(self.err(line, msg));
+                }
+                let (page, write, wdata) = match *a {
+                    Action::Read { page } => (page, false, 0),
+                    Action::Write { page, value } => (page, true, value),
+                    Action::Munmap { .. }
+                    | Action::Ksm { .. }
+                    | Action::Writeback { .. }
+                    | Action::MprotectRo { .. }
+                    | Action::Fork { .. }
+                    | Action::Split { .. }
+                    | Action::Unmap { .. }
+                    | Action::MadvFree { .. }
+                    | Action::Collapse { .. } => {
+                        unreachable!("rejected by the parser")
+                    }
+                    Action::Resume => unreachable!("handled above"),
+                };
+                let va = s.pages[page].va;
+                let issued = self.m.cycle();
+                self.m.dev_submit(DevRequest {
+                    id: d,
+                    pasid: IOMMU_PASID,
+                    va,
+                    write,
+                    wdata,
+                });
+                if let Some(sig) = &mut self.sig {
+                    sig.dev(issued, d, &e.text);
+                }
+                self.dev_translated[d as usize] = None;
+                self.devs[d as usize] = Some(DevPending {
+                    accessed: None,
+                    va,
+                    write,
+                    wdata,
+                    issued,
+                    text: e.action_text().to_string(),
+                    line,
+                    translated: None,
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,367 @@
+//! Running a scenario: the hub where a scenario line becomes kernel-path
+//! steps, device accesses and RTL clock cycles, split into rooms:
+//!
+//! - this file: the run as a whole ([`run`]: set up, the timeline, the
+//!   final drain and settle, the report or the salvaged waves);
+//! - [`setup`]: the named pages mapped as the scenario declares them;
+//! - [`dispatch`]: what a timeline entry starts (a kernel path, a device
+//!   access, a resume);
+//! - [`sched`]: the deterministic scheduler, one `[Time N+k]` step after
+//!   another in rounds, with the watchdog;
+//! - [`observe`]: the clock, and what each cycle shows (device accesses and
+//!   responses, the probes, the windows, the kernel's events).
+//!
+//! A step runs in *rounds*. In a round every CPU thread named in the step
+//! that has not reached its stop takes one kernel-path step (at most one
+//! checkpoint, or one spin on a lock or a fence), in the order the step
+//! names them; then the RTL clock advances `cpu_step_cycles` cycles. Device
+//! threads submit their access when the step starts; the step ends when
+//! every named CPU thread reached its stop and every device access has its
+//! response. A schedule is thus data: the timeline alone decides who runs
+//! when, and the same scenario gives the same cycles every time.
+
+mod dispatch;
+mod observe;
+mod sched;
+mod setup;
+
+use super::machine::{IommuLayout, Machine, MachineParams};
+use super::outcome::{
+    DevRecord, IoRecord, PageView, RunReport, SlotReport, StoreRecord, ThreadLine,
+};
+use super::trace::HostSignals;
+use crate::checker::Checker;
+use crate::iommu::SvaDriver;
+use crate::mem::{AddressSpace, FrameState, Leaf, MemError, PAGE_SHIFT};
+use crate::mm::{HostEvent, Kernel, KernelPath, LockTable, MmError, Policy};
+use crate::scenario::{Action, Entry, Scenario, ThreadRef, MAX_CPUS, MAX_DEVS};
+use std::path::PathBuf;
+use std::time::Instant;
+
+pub struct RunOptions {
+    pub policy: Policy,
+    /// Write the waves (RTL and host signals) here, with a .gtkw beside
+    /// them: FST when the path ends in `.fst`, else VCD.
+    pub waves: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The timeline cannot go on (line 0: in the drain after its last step).
+    #[error("{}{}: {msg}", file.display(), at_line(*line))]
+    Timeline {
+        file: PathBuf,
+        line: usize,
+        msg: String,
+    },
+    #[error("{}: setting up the machine: {source}", file.display())]
+    Setup { file: PathBuf, source: MmError },
+    /// The RTL stopped the run (an assertion, a trace file that cannot be
+    /// opened) during the step written on `line` (0: before the first step
+    /// or after the last).
+    #[error("{}{}: {source}", file.display(), at_line(*line))]
+    Rtl {
+        file: PathBuf,
+        line: usize,
+        source: crate::rtl::RtlError,
+    },
+    #[error(transparent)]
+    Waves(#[from] crate::waves::WavesError),
+}
+
+/// `:line`, or nothing for line 0 (not at a line of the scenario).
+fn at_line(line: usize) -> String {
+    match line {
+        0 => String::new(),
+        l => format!(":{l}"),
+    }
+}
+
+#[derive(Default)]
+struct Cpu {
+    op: Option<Box<dyn KernelPath>>,
+    text: String,
+    /// Checkpoints reached by the current operation.
+    path: Vec<&'static str>,
+}
+
+struct DevPending {
+    va: u64,
+    write: bool,
+    wdata: u64,
+    issued: u64,
+    text: String,
+    /// The timeline line that started it.
+    line: usize,
+    /// When the page's `xlat` probe first showed the IOMMU's answer to this
+    /// access's Translation Request (checkpoint `translated`).
+    translated: Option<u64>,
+    /// The frame its memory access touched and that frame's state then.
+    accessed: Option<(u64, FrameState)>,
+}
+
+const IOMMU_PASID: u32 = 1;
+
+struct Sim<'s> {
+    s: &'s Scenario,
+    m: Machine,
+    k: Kernel,
+    chk: Checker,
+    cpus: Vec<Cpu>,
+    devs: Vec<Option<DevPending>>,
+    /// Per device: when its latest access reached `translated` (kept after
+    /// the access finishes, cleared when the next one starts).
+    dev_translated: Vec<Option<u64>>,
+    events: Vec<HostEvent>,
+    cpu_view: Vec<Option<Leaf>>,
+    sig: Option<HostSignals>,
+    stores: Vec<StoreRecord>,
+    dev: Vec<DevRecord>,
+    io: Vec<IoRecord>,
+    spin_cycles: u64,
+    /// Lines for the current slot.
+    lines: Vec<ThreadLine>,
+    /// The scenario line of the step running (0: the final drain).
+    line: usize,
+}
+
+/// Run `s` under `opts.policy`. When the run fails (an RTL assertion, the
+/// watchdog, an impossible timeline) after waves were asked for, the waves
+/// up to that cycle are still written, with the failure marked on
+/// `host.violation`, so the failure can be looked at in GTKWave.
+pub fn run(s: &Scenario, opts: &RunOptions) -> Result<RunReport, RunError> {
+    let t0 = Instant::now();
+    let mut sim = Sim::new(s, opts)?;
+    match sim.run_timeline() {
+        Ok(slots) => sim.finish(slots, t0, opts),
+        Err(e) => {
+            sim.salvage_waves(opts, &e);
+            Err(e)
+        }
+    }
+}
+
+impl<'s> Sim<'s> {
+    /// Every step of the timeline, the final drain and the settling time.
+    fn run_timeline(&mut self) -> Result<Vec<SlotReport>, RunError> {
+        let s = self.s;
+        let mut slots = Vec::new();
+        for (n, slot) in s.timeline.iter().enumerate() {
+            let label = if n == 0 {
+                "N".to_string()
+            } else {
+                format!("N+{n}")
+            };
+            slots.push(self.run_slot(&label, n as u64, slot.line, &slot.entries)?);
+        }
+        // Every thread still inside a kernel path or an access runs to its end.
+        let cpus = (0..MAX_CPUS)
+            .filter(|&i| self.cpus[i].op.is_some())
+            .map(ThreadRef::Cpu);
+        let devs = (0..MAX_DEVS)
+            .filter(|&d| self.devs[d as usize].is_some())
+            .map(ThreadRef::Dev);
+        let drain: Vec<Entry> = cpus
+            .chain(devs)
+            .map(|thread| Entry {
+                thread,
+                action: Action::Resume,
+                until: None,
+                text: "resume".into(),
+            })
+            .collect();
+        if !drain.is_empty() {
+            let n = s.timeline.len();
+            slots.push(self.run_slot(&format!("N+{n}"), n as u64, 0, &drain)?);
+        }
+        // Let the hardware settle so windows opened at the end can close
+        // (bounded: every term is range-checked, and by the watchdog).
+        let p = &s.params;
+        let settle = 4
+            * (p.mem_latency.max(p.dev_mem_latency) + p.iommu_mem_latency + p.ats_latency)
+            + p.ats_cpl_delay
+            + 16;
+        self.line = 0;
+        self.tick_n(settle.min(p.watchdog_cycles))?;
+        Ok(slots)
+    }
+
+    /// After a failed run: write the waves up to now (best effort; the
+    /// failure is what gets reported), the failure marked at this cycle.
+    fn salvage_waves(&mut self, opts: &RunOptions, e: &RunError) {
+        let (Some(path), Some(mut sig)) = (&opts.waves, self.sig.take()) else {
+            return;
+        };
+        let cycle = self.m.cycle();
+        let mark = match e {
+            RunError::Rtl { source, .. } => match crate::rtl::assertion_name(&source.to_string()) {
+                Some(name) => format!("assertion {name}"),
+                None => format!("RTL error: {source}"),
+            },
+            RunError::Timeline { line, msg, .. } => format!("stopped at line {line}: {msg}"),
+            RunError::Setup { .. } | RunError::Waves(_) => return,
+        };
+        let mark: String = mark.chars().take(160).collect();
+        sig.violation(cycle, &mark);
+        self.m.trace_close();
+        let _ = sig.write(path, cycle);
+    }
+
+    fn new(s: &'s Scenario, opts: &RunOptions) -> Result<Self, RunError> {
+        let setup = |e: MemError| RunError::Setup {
+            file: s.path.clone(),
+            source: MmError::Mem(e),
+        };
+        let p = &s.params;
+        let mut m = Machine::new(MachineParams {
+            frames: 8192,
+            mem_latency: p.mem_latency,
+            dev_mem_latency: p.dev_mem_latency,
+            iommu_mem_latency: p.iommu_mem_latency,
+            ats_latency: p.ats_latency,
+            ats_cpl_delay: p.ats_cpl_delay,
+            atc_entries: p.atc_entries,
+            iotlb_ways: p.iotlb_ways,
+            iotlb_sets: p.iotlb_sets,
+            ats_itags: p.ats_itags,
+            inject: s.inject,
+            assertions: p.assertions,
+            ats_timeout: p.ats_timeout,
+        });
+        let cq = m.mem.alloc().map_err(setup)?;
+        let completion = m.mem.alloc().map_err(setup)?;
+        let pasid_table = m.mem.alloc().map_err(setup)?;
+        let layout = IommuLayout {
+            cq_base: cq << PAGE_SHIFT,
+            cq_log2n: p.cq_entries.trailing_zeros() as u8,
+            pasid_table: pasid_table << PAGE_SHIFT,
+        };
+        let mm = AddressSpace::new(&mut m.mem, IOMMU_PASID).map_err(setup)?;
+        let parent = AddressSpace::new(&mut m.mem, 0).map_err(setup)?;
+        layout
+            .bind(&mut m.mem, IOMMU_PASID, mm.pgd)
+            .map_err(setup)?;
+        let k = Kernel {
+            mm,
+            parent,
+            policy: opts.policy,
+            ptl: LockTable::default(),
+            deposited: Default::default(),
+            zero_pfn: 0,
+            huge_zero_pfn: 0,
+            lazyfree: Default::default(),
+            driver: SvaDriver::with_kind(layout, completion << PAGE_SHIFT, s.driver),
+        };
+        let names: Vec<(String, u64)> = s.pages.iter().map(|p| (p.name.clone(), p.va)).collect();
+        let mut sim = Sim {
+            s,
+            m,
+            k,
+            chk: Checker::new(&names),
+            cpus: (0..MAX_CPUS).map(|_| Cpu::default()).collect(),
+            devs: (0..MAX_DEVS).map(|_| None).collect(),
+            dev_translated: vec![None; MAX_DEVS as usize],
+            events: Vec::new(),
+            cpu_view: vec![None; s.pages.len()],
+            sig: None,
+            stores: Vec::new(),
+            dev: Vec::new(),
+            io: Vec::new(),
+            spin_cycles: 0,
+            lines: Vec::new(),
+            line: 0,
+        };
+        sim.map_pages().map_err(|source| RunError::Setup {
+            file: s.path.clone(),
+            source,
+        })?;
+        if let Some(path) = &opts.waves {
+            let sig = HostSignals::new(s, path);
+            sim.m
+                .trace_open(sig.rtl_path())
+                .map_err(|e| sim.rtl_err(0, e))?;
+            sim.sig = Some(sig);
+        }
+        sim.m.reset(layout);
+        for (i, p) in s.pages.iter().enumerate() {
+            sim.m.set_probe(i, IOMMU_PASID, p.va >> PAGE_SHIFT);
+        }
+        sim.refresh_cpu_view();
+        if let Some(sig) = &mut sim.sig {
+            sig.policy(0, opts.policy);
+            for (i, p) in s.pages.iter().enumerate() {
+                let e = sim
+                    .k
+                    .mm
+                    .walk(&sim.m.mem, p.va)
+                    .map(|l| l.entry)
+                    .unwrap_or(0);
+                sig.pte(0, i, e);
+                sig.value(0, i, p.value);
+            }
+        }
+        Ok(sim)
+    }
+
+    fn rtl_err(&self, line: usize, source: crate::rtl::RtlError) -> RunError {
+        RunError::Rtl {
+            file: self.s.path.clone(),
+            line,
+            source,
+        }
+    }
+
+    fn err(&self, line: usize, msg: String) -> RunError {
+        RunError::Timeline {
+            file: self.s.path.clone(),
+            line,
+            msg,
+        }
+    }
+
+    fn finish(
+        mut self,
+        slots: Vec<SlotReport>,
+        t0: Instant,
+        opts: &RunOptions,
+    ) -> Result<RunReport, RunError> {
+        self.chk.finish();
+        let (mm, mem) = (&self.k.mm, &self.m.mem);
+        let visible = |va: u64| {
+            let l = mm.walk(mem, va).ok()?;
+            mem.read((l.pfn << PAGE_SHIFT) | (va & 0xff8))
+                .ok()
+                .map(|w| w.version)
+        };
+        self.chk.judge_writes(visible, self.m.cycle());
+        let cycles = self.m.cycle();
+        let mut waves = None;
+        if let (Some(path), Some(sig)) = (&opts.waves, self.sig.take()) {
+            self.m.trace_close();
+            waves = Some(sig.write(path, cycles)?);
+        }
+        Ok(RunReport {
+            scenario: self.s.name.clone(),
+            file: self.s.path.clone(),
+            policy: opts.policy,
+            pages: self.s.pages.iter().map(|p| p.name.clone()).collect(),
+            slots,
+            windows: self.chk.windows.clone(),
+            findings: self.chk.findings.clone(),
+            verdict: self.chk.verdict(),
+            expected: self.s.expected(opts.policy).cloned(),
+            stores: self.stores,
+            dev: self.dev,
+            io: self.io,
+            final_view: (self.s.pages.iter())
+                .map(|p| PageView::of(&self.k.mm, &self.m.mem, p.va))
+                .collect(),
+            cycles,
+            stats: self.k.driver.stats,
+            driver: self.s.driver,
+            spin_cycles: self.spin_cycles,
+            wall: t0.elapsed(),
+            waves,
+        })
+    }
+}

@@ -1,0 +1,219 @@
+//! The clock, and what every cycle shows: device accesses and responses,
+//! translations reaching the device, the probes and the stale windows, the
+//! kernel's events stamped with the cycle.
+
+use super::{RunError, Sim};
+use crate::mem::{pte, PAGE_SHIFT};
+use crate::mm::HostEvent;
+use crate::scenario::ThreadRef;
+use crate::sim::outcome::{DevRecord, IoRecord, StoreRecord, ThreadLine};
+
+impl Sim<'_> {
+    pub(super) fn page_of(&self, va: u64) -> Option<usize> {
+        self.s.pages.iter().position(|p| p.va >> 12 == va >> 12)
+    }
+
+    pub(super) fn refresh_cpu_view(&mut self) {
+        for (i, p) in self.s.pages.iter().enumerate() {
+            self.cpu_view[i] = self.k.mm.walk(&self.m.mem, p.va).ok();
+        }
+    }
+
+    /// Advance the clock `n` cycles, serving the device and watching windows.
+    pub(super) fn tick_n(&mut self, n: u64) -> Result<(), RunError> {
+        for _ in 0..n {
+            self.m.tick();
+            if let Some(e) = self.m.rtl_error() {
+                return Err(self.rtl_err(self.line, e));
+            }
+            let cycle = self.m.cycle();
+            let accesses = std::mem::take(&mut self.m.dev_accesses);
+            for a in &accesses {
+                let Some(p) = self.devs.get(a.id as usize).and_then(|d| d.as_ref()) else {
+                    continue;
+                };
+                let (va, issued) = (p.va, p.issued);
+                let cpu = self.k.mm.walk(&self.m.mem, va).ok();
+                let state = self.m.mem.state(a.pa >> PAGE_SHIFT);
+                if let Some(Some(p)) = self.devs.get_mut(a.id as usize) {
+                    p.accessed = Some((a.pa >> PAGE_SHIFT, state));
+                }
+                let before = self.chk.findings.len();
+                self.chk.dev_access(a, va, issued, cpu.as_ref(), state);
+                if let Some(sig) = &mut self.sig {
+                    for f in &self.chk.findings[before..] {
+                        sig.violation(cycle, f.kind.name());
+                    }
+                }
+            }
+            self.watch_translations(cycle);
+            for r in std::mem::take(&mut self.m.dev_responses) {
+                let Some(p) = self.devs.get_mut(r.id as usize).and_then(Option::take) else {
+                    continue;
+                };
+                let page = self.chk.describe_va(p.va);
+                let pfn = r.pa >> PAGE_SHIFT;
+                if let Some((f, then)) = p.accessed {
+                    let now = self.m.mem.state(f);
+                    let before = self.chk.findings.len();
+                    self.chk
+                        .access_outlived_frame(r.id, p.va, f, then, now, cycle);
+                    if let (Some(sig), true) = (&mut self.sig, self.chk.findings.len() > before) {
+                        sig.violation(cycle, "use-after-free");
+                    }
+                }
+                let text = if r.fault {
+                    format!(
+                        "{} -> FAULT (no translation or no permission; PRI is not modelled)",
+                        p.text
+                    )
+                } else {
+                    let current = self
+                        .page_of(p.va)
+                        .and_then(|i| self.cpu_view[i])
+                        .map(|l| l.pfn);
+                    let which = match current {
+                        Some(c) if c == pfn => "current page",
+                        Some(_) => "OLD page",
+                        None => "a page the CPU no longer maps",
+                    };
+                    if p.write {
+                        format!("{} -> frame {pfn:#x} ({which}) @{}", p.text, r.cycle)
+                    } else {
+                        format!(
+                            "{} = {:#x} from frame {pfn:#x} ({which}) @{}",
+                            p.text, r.rdata, r.cycle
+                        )
+                    }
+                };
+                if let Some(sig) = &mut self.sig {
+                    sig.dev(cycle, r.id, &text);
+                }
+                self.lines.push(ThreadLine {
+                    thread: ThreadRef::Dev(r.id),
+                    text,
+                });
+                self.dev.push(DevRecord {
+                    cycle: r.cycle,
+                    dev: r.id,
+                    page,
+                    write: p.write,
+                    value: if p.write { p.wdata } else { r.rdata },
+                    fault: r.fault,
+                    pa: r.pa,
+                });
+            }
+            for i in 0..self.s.pages.len() {
+                let held = self.m.probe(i);
+                let open = self.chk.observe(cycle, i, self.cpu_view[i].as_ref(), held);
+                if let Some(sig) = &mut self.sig {
+                    sig.window(cycle, i, open, held, self.cpu_view[i].as_ref());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checkpoint `translated`: a pending access whose page's `xlat` probe
+    /// shows the IOMMU's answer (a walk result or a Completion in flight).
+    pub(super) fn watch_translations(&mut self, cycle: u64) {
+        for d in 0..self.devs.len() {
+            let Some(p) = &self.devs[d] else { continue };
+            if p.translated.is_some() {
+                continue;
+            }
+            let Some(i) = self.page_of(p.va) else {
+                continue;
+            };
+            let Some(x) = self.m.probe(i)[2] else {
+                continue;
+            };
+            let text = format!(
+                "{}: translated @{cycle}, frame {:#x} (the IOMMU's answer is on its way)",
+                p.text, x.ppn
+            );
+            if let Some(sig) = &mut self.sig {
+                sig.dev(cycle, d as u8, &text);
+            }
+            self.lines.push(ThreadLine {
+                thread: ThreadRef::Dev(d as u8),
+                text,
+            });
+            if let Some(p) = &mut self.devs[d] {
+                p.translated = Some(cycle);
+            }
+            self.dev_translated[d] = Some(cycle);
+        }
+    }
+
+    /// Stamp the events of the steps just taken.
+    pub(super) fn absorb_events(&mut self) {
+        let cycle = self.m.cycle();
+        let mut pte_changed = false;
+        for e in std::mem::take(&mut self.events) {
+            match e {
+                HostEvent::Store {
+                    tid,
+                    va,
+                    value,
+                    version,
+                    ..
+                } => {
+                    self.chk
+                        .store(format!("cpu{tid}"), va, value, version, cycle);
+                    self.stores.push(StoreRecord {
+                        cycle,
+                        thread: ThreadRef::Cpu(tid),
+                        page: self.chk.describe_va(va),
+                        value,
+                    });
+                    let page = self.page_of(va);
+                    if let (Some(sig), Some(i)) = (&mut self.sig, page) {
+                        sig.value(cycle, i, value);
+                    }
+                }
+                HostEvent::Pte { va, new, .. } => {
+                    pte_changed = true;
+                    if pte::present(new) {
+                        let f = pte::pfn(new);
+                        let st = self.m.mem.state(f);
+                        self.chk.mapped(va, f, st);
+                    }
+                    let page = self.page_of(va);
+                    if let (Some(sig), Some(i)) = (&mut self.sig, page) {
+                        sig.pte(cycle, i, new);
+                    }
+                }
+                HostEvent::Io {
+                    tid,
+                    va,
+                    value,
+                    version,
+                } => {
+                    self.chk.io(va, value, version, cycle);
+                    self.io.push(IoRecord {
+                        cycle,
+                        thread: ThreadRef::Cpu(tid),
+                        page: self.chk.describe_va(va),
+                        value,
+                    });
+                }
+                HostEvent::Load { .. }
+                | HostEvent::FlushBegin { .. }
+                | HostEvent::FlushDone { .. }
+                | HostEvent::FrameFreed { .. } => {}
+            }
+        }
+        if pte_changed {
+            self.refresh_cpu_view();
+            if let Some(sig) = &mut self.sig {
+                for (i, p) in self.s.pages.iter().enumerate() {
+                    let v = self.cpu_view[i]
+                        .and_then(|l| self.m.mem.read((l.pfn << PAGE_SHIFT) | (p.va & 0xff8)).ok())
+                        .map_or(0, |w| w.value);
+                    sig.value(cycle, i, v);
+                }
+            }
+        }
+    }
+}

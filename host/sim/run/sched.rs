@@ -1,0 +1,289 @@
+//! The deterministic scheduler: one `[Time N+k]` step in rounds, its
+//! watchdog, and what each thread did in it.
+
+use super::{RunError, Sim};
+use crate::mm::{Cx, Progress, WaitOn};
+use crate::scenario::{Entry, ThreadRef, MAX_CPUS};
+use crate::sim::outcome::{SlotReport, ThreadLine};
+
+/// A CPU thread the step runs: where it stops, whether it got there, and
+/// the checkpoints it went through in this step.
+struct Running<'e> {
+    cpu: usize,
+    until: Option<&'e str>,
+    done: bool,
+    did: Vec<&'static str>,
+}
+
+impl Sim<'_> {
+    /// One step of CPU thread `i`.
+    pub(super) fn step_cpu(&mut self, i: usize, line: usize) -> Result<Progress, RunError> {
+        let mut cx = Cx {
+            m: &mut self.m,
+            k: &mut self.k,
+            tid: i,
+            events: &mut self.events,
+        };
+        let r = match self.cpus[i].op.as_mut() {
+            Some(op) => op.step(&mut cx).map(|p| (p, op.finished())),
+            None => Ok((Progress::Done, true)),
+        };
+        let (p, finished) = r.map_err(|e| self.err(line, format!("cpu{i}: {e}")))?;
+        if let Progress::Reached(cp) = p {
+            self.cpus[i].path.push(cp);
+        }
+        if finished {
+            self.cpus[i].op = None;
+        }
+        Ok(p)
+    }
+
+    /// Run one step of the timeline (`entries`, written on `line`; 0 for
+    /// the final drain): start what each entry asks, then rounds until every
+    /// named CPU thread reached its stop and every device access its end or
+    /// its checkpoint, under the watchdog.
+    pub(super) fn run_slot(
+        &mut self,
+        label: &str,
+        index: u64,
+        line: usize,
+        entries: &[Entry],
+    ) -> Result<SlotReport, RunError> {
+        let start = self.m.cycle();
+        self.line = line;
+        self.lines.clear();
+        if let Some(sig) = &mut self.sig {
+            sig.slot(start, index);
+        }
+        for e in entries {
+            self.start(e, line)?;
+        }
+        let mut running: Vec<Running> = entries
+            .iter()
+            .filter_map(|e| match e.thread {
+                ThreadRef::Cpu(i) => Some(Running {
+                    cpu: i,
+                    until: e.until.as_deref(),
+                    done: false,
+                    did: Vec::new(),
+                }),
+                ThreadRef::Dev(_) => None,
+            })
+            .collect();
+        let step = self.s.params.cpu_step_cycles.max(1);
+        loop {
+            let (progressed, waits) = self.round(&mut running, line)?;
+            self.absorb_events();
+            let cpus_done = running.iter().all(|r| r.done);
+            if cpus_done && self.devices_done(entries, line)? {
+                if progressed {
+                    self.tick_n(step)?;
+                }
+                break;
+            }
+            if !progressed {
+                self.check_deadlock(&running, &waits, line)?;
+            }
+            let spinning = waits
+                .iter()
+                .filter(|(_, w)| matches!(w, WaitOn::Fence | WaitOn::Queue));
+            self.spin_cycles += step * spinning.count() as u64;
+            // A round in which CPU threads ran costs a step; waiting only
+            // for the device advances one cycle at a time.
+            let cycles = if running.is_empty() || (cpus_done && !progressed) {
+                1
+            } else {
+                step
+            };
+            self.tick_n(cycles)?;
+            if self.m.cycle() - start > self.s.params.watchdog_cycles {
+                return Err(self.watchdog(start, entries, &waits, line));
+            }
+        }
+        let mut lines: Vec<ThreadLine> = running
+            .iter()
+            .map(|r| {
+                let stop = if self.cpus[r.cpu].op.is_some() {
+                    " ... preempted"
+                } else {
+                    ""
+                };
+                ThreadLine {
+                    thread: ThreadRef::Cpu(r.cpu),
+                    text: format!(
+                        "{}: {}{stop}",
+                        self.cpus_text(r.cpu, entries),
+                        r.did.join(", ")
+                    ),
+                }
+            })
+            .collect();
+        lines.append(&mut self.lines);
+        let preempted = (0..MAX_CPUS)
+            .filter(|i| self.cpus[*i].op.is_some() && !running.iter().any(|r| r.cpu == *i))
+            .collect();
+        Ok(SlotReport {
+            preempted,
+            label: label.to_string(),
+            line,
+            start,
+            end: self.m.cycle(),
+            lines,
+        })
+    }
+
+    /// One round: every running CPU thread that has not reached its stop
+    /// takes one kernel-path step. Whether any reached a checkpoint, and
+    /// who waits on what.
+    fn round(
+        &mut self,
+        running: &mut [Running],
+        line: usize,
+    ) -> Result<(bool, Vec<(usize, WaitOn)>), RunError> {
+        let mut waits = Vec::new();
+        let mut progressed = false;
+        for r in running.iter_mut().filter(|r| !r.done) {
+            let i = r.cpu;
+            match self.step_cpu(i, line)? {
+                Progress::Reached(cp) => {
+                    progressed = true;
+                    r.did.push(cp);
+                    if let Some(sig) = &mut self.sig {
+                        sig.cpu(self.m.cycle(), i, &format!("{}: {cp}", self.cpus[i].text));
+                    }
+                    if r.until == Some(cp) {
+                        r.done = true;
+                    } else if self.cpus[i].op.is_none() {
+                        if let Some(u) = r.until {
+                            return Err(self.err(
+                                line,
+                                format!(
+                                    "cpu{i} finished '{}' without reaching checkpoint '{u}' (it went through: {}); the page may not have been write-protected, or the checkpoint was already passed",
+                                    self.cpus[i].text,
+                                    self.cpus[i].path.join(", ")
+                                ),
+                            ));
+                        }
+                        r.done = true;
+                    }
+                }
+                Progress::Wait(w) => {
+                    waits.push((i, w));
+                    if let Some(sig) = &mut self.sig {
+                        let what = match w {
+                            WaitOn::Lock { .. } => "spin on PTL",
+                            WaitOn::Queue => "spin on IOMMU queue",
+                            WaitOn::Fence => "spin on fence",
+                        };
+                        sig.cpu(self.m.cycle(), i, &format!("{}: {what}", self.cpus[i].text));
+                    }
+                }
+                Progress::Done => r.done = true,
+            }
+            if self.cpus[i].op.is_none() {
+                self.cpus[i].path.clear();
+            }
+        }
+        Ok((progressed, waits))
+    }
+
+    /// Every device access of the step has its response, or reached the
+    /// checkpoint it stops at; an access that ended without reaching it is
+    /// an error naming the line.
+    fn devices_done(&self, entries: &[Entry], line: usize) -> Result<bool, RunError> {
+        let mut done = true;
+        for e in entries {
+            let ThreadRef::Dev(d) = e.thread else {
+                continue;
+            };
+            let d = d as usize;
+            done &= match (e.until.is_some(), self.dev_translated[d]) {
+                (false, _) => self.devs[d].is_none(),
+                (true, Some(_)) => true,
+                (true, None) if self.devs[d].is_none() => {
+                    return Err(self.err(
+                        line,
+                        format!(
+                            "dev{d} finished '{}' without reaching checkpoint 'translated': no translation was sent for it (its ATC held one, or the walk faulted); drop 'until', or let the ATC lose the page first",
+                            e.action_text()
+                        ),
+                    ));
+                }
+                (true, None) => false,
+            };
+        }
+        Ok(done)
+    }
+
+    /// Every CPU thread still running spins on a page-table lock held by a
+    /// thread this step does not run: it can never finish.
+    fn check_deadlock(
+        &self,
+        running: &[Running],
+        waits: &[(usize, WaitOn)],
+        line: usize,
+    ) -> Result<(), RunError> {
+        let live: Vec<usize> = running.iter().filter(|r| !r.done).map(|r| r.cpu).collect();
+        let stuck = !waits.is_empty()
+            && waits.len() == live.len()
+            && waits
+                .iter()
+                .all(|(_, w)| matches!(w, WaitOn::Lock { holder, .. } if !live.contains(holder)));
+        match waits.first() {
+            Some(&(i, WaitOn::Lock { holder, .. })) if stuck => Err(self.err(
+                line,
+                format!(
+                    "cpu{i} spins on a page-table lock held by cpu{holder}, which this step does not run (cpu{holder} stopped after '{}'): resume cpu{holder} in this step, or stop it before 'lock'",
+                    self.cpus[holder].path.last().unwrap_or(&"?")
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The watchdog's error: the cycles the step ran, and what each thread
+    /// still waits on.
+    fn watchdog(
+        &self,
+        start: u64,
+        entries: &[Entry],
+        waits: &[(usize, WaitOn)],
+        line: usize,
+    ) -> RunError {
+        let mut why = Vec::new();
+        for (i, w) in waits {
+            why.push(format!("cpu{i} waits on {w:?}"));
+        }
+        for e in entries {
+            if let ThreadRef::Dev(d) = e.thread {
+                if self.devs[d as usize].is_some() {
+                    why.push(format!("dev{d} has no response to '{}'", e.text));
+                }
+            }
+        }
+        let st = self.k.driver.stats;
+        if st.ats_timeouts > 0 {
+            why.push(format!(
+                "the IOMMU driver saw {} ATS invalidation timeouts and submitted {} parts again",
+                st.ats_timeouts, st.restarts
+            ));
+        }
+        let now = self.m.cycle();
+        self.err(
+            line,
+            format!(
+                "watchdog: this step ran {} cycles, from cycle {start} to cycle {now}, without finishing (watchdog_cycles = {}): {}; the RTL may hang, or raise params.watchdog_cycles",
+                now - start,
+                self.s.params.watchdog_cycles,
+                why.join("; ")
+            ),
+        )
+    }
+
+    pub(super) fn cpus_text(&self, i: usize, entries: &[Entry]) -> String {
+        entries
+            .iter()
+            .find(|e| e.thread == ThreadRef::Cpu(i))
+            .map_or(String::new(), |e| e.text.clone())
+    }
+}

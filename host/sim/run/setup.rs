@@ -1,0 +1,102 @@
+//! The named pages, mapped as the scenario declares them.
+
+use super::Sim;
+use crate::mem::{pte, PageSize, PAGE_SHIFT};
+use crate::mm::MmError;
+
+impl Sim<'_> {
+    /// Map every named page: COW pages read-only in both the process and
+    /// its parent (two references), the others writable. A page below
+    /// Linux's default `vm.mmap_min_addr` is refused, as `mmap` refuses it.
+    pub(super) fn map_pages(&mut self) -> Result<(), MmError> {
+        const MMAP_MIN_ADDR: u64 = 0x10000;
+        if let Some(p) = self.s.pages.iter().find(|p| p.va < MMAP_MIN_ADDR) {
+            return Err(MmError::Unsupported {
+                what: format!(
+                    "mapping page '{}' below mmap_min_addr ({MMAP_MIN_ADDR:#x})",
+                    p.name
+                ),
+                va: p.va,
+                instead:
+                    "give every page a va of 0x10000 or more (Linux's mmap refuses lower addresses)",
+            });
+        }
+        // The zero pages, pinned: never freed.
+        self.k.zero_pfn = self.m.mem.alloc()?;
+        self.m.mem.pin(self.k.zero_pfn)?;
+        if self.s.pages.iter().any(|p| p.zero) {
+            self.k.huge_zero_pfn = self.m.mem.alloc_contiguous(512)?;
+            self.m.mem.pin(self.k.huge_zero_pfn)?;
+        }
+        for p in &self.s.pages {
+            let ro = pte::US | pte::A;
+            if p.zero {
+                let haddr = p.va & !0x1f_ffff;
+                let base = self.k.huge_zero_pfn;
+                self.chk.store("init".into(), p.va, 0, 0, 0);
+                self.k
+                    .mm
+                    .map(&mut self.m.mem, haddr, base, PageSize::Huge2M, ro)?;
+                let pmd_pa = self.k.mm.pmd_pa(&mut self.m.mem, haddr)?;
+                let table = self.m.mem.alloc()?;
+                self.k.deposited.insert(pmd_pa, table);
+                let f = base + ((p.va >> PAGE_SHIFT) & 0x1ff);
+                let st = self.m.mem.state(f);
+                self.chk.mapped(p.va & !0xfff, f, st);
+                continue;
+            }
+            if p.thp || p.hugetlb {
+                // A transparent or hugetlbfs huge page (shared with the parent if COW),
+                // with the page table deposited for a later split.
+                let base = self.m.mem.alloc_contiguous(512)?;
+                let f = base + ((p.va >> PAGE_SHIFT) & 0x1ff);
+                let v = self.m.store((f << PAGE_SHIFT) | (p.va & 0xff8), p.value)?;
+                self.chk.store("init".into(), p.va, p.value, v, 0);
+                let haddr = p.va & !0x1f_ffff;
+                let flags = if p.cow { ro } else { ro | pte::RW | pte::D };
+                self.k
+                    .mm
+                    .map(&mut self.m.mem, haddr, base, PageSize::Huge2M, flags)?;
+                if p.cow {
+                    self.k
+                        .parent
+                        .map(&mut self.m.mem, haddr, base, PageSize::Huge2M, flags)?;
+                    self.m.mem.get(base)?;
+                }
+                if p.thp {
+                    let pmd_pa = self.k.mm.pmd_pa(&mut self.m.mem, haddr)?;
+                    let table = self.m.mem.alloc()?;
+                    self.k.deposited.insert(pmd_pa, table);
+                }
+                let st = self.m.mem.state(f);
+                self.chk.mapped(p.va & !0xfff, f, st);
+                continue;
+            }
+            let f = self.m.mem.alloc()?;
+            let pa = (f << PAGE_SHIFT) | (p.va & 0xff8);
+            let v = self.m.store(pa, p.value)?;
+            self.chk.store("init".into(), p.va, p.value, v, 0);
+            let page = p.va & !0xfff;
+            if p.cow {
+                self.k
+                    .mm
+                    .map(&mut self.m.mem, page, f, PageSize::Small, ro)?;
+                self.k
+                    .parent
+                    .map(&mut self.m.mem, page, f, PageSize::Small, ro)?;
+                self.m.mem.get(f)?;
+            } else {
+                self.k.mm.map(
+                    &mut self.m.mem,
+                    page,
+                    f,
+                    PageSize::Small,
+                    ro | pte::RW | pte::D,
+                )?;
+            }
+            let st = self.m.mem.state(f);
+            self.chk.mapped(page, f, st);
+        }
+        Ok(())
+    }
+}
