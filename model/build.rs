@@ -1,18 +1,24 @@
-//! Build script: verilate the RTL and compile it, with the C shim and the
-//! Verilator runtime, into static libraries for `host/rtl/ffi.rs`.
+//! Build script of shootdown-model-sys: verilate the RTL and compile it,
+//! with the C shim and the Verilator runtime, into static libraries for the
+//! `extern "C"` items of `host/rtl/ffi.rs`.
 //!
 //! - `verilator` comes from `$VERILATOR`, else from `PATH`.
 //! - The RTL is `rtl/` overlaid with `$SHOOTDOWN_RTL` (docs/socket.md,
 //!   "Bring your own RTL"): each `*.sv` / `*.vlt` there replaces the file of
 //!   the same name in `rtl/`, files with new names are added. The top stays
-//!   `shootdown_top` with the ports of docs/socket.md. The crate sees the
-//!   overlay as `env!("SHOOTDOWN_RTL_OVERLAY")` (its absolute path, empty
-//!   without one) and `env!("SHOOTDOWN_RTL_OVERLAY_FILES")` (the file names
-//!   it supplied, space separated).
+//!   `shootdown_top` with the ports of docs/socket.md. This crate exports
+//!   the overlay as `RTL_OVERLAY` (its absolute path, empty without one) and
+//!   `RTL_OVERLAY_FILES` (the file names it supplied, space separated).
 //! - The model (generated C++ + `ffi/shim.cpp`) is one static library,
 //!   rebuilt on every RTL change; the Verilator runtime is a second one,
 //!   cached in `OUT_DIR` under a key of the Verilator version and the flags,
 //!   so an RTL edit does not recompile it.
+//! - Only the library search paths go to cargo: `host/rtl/ffi.rs` names the
+//!   libraries (`#[link]`), so that the Rust host code does not depend on
+//!   this crate and is not recompiled when the RTL changes (Cargo.toml).
+//!
+//! `rtl/`, `ffi/` and a relative `$SHOOTDOWN_RTL` are taken from the
+//! repository root, the parent of this crate's directory.
 
 use std::collections::BTreeMap;
 use std::env;
@@ -49,8 +55,12 @@ const CXX_FLAGS: [&str; 4] = [
 fn main() {
     let manifest =
         PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let repo = manifest
+        .parent()
+        .unwrap_or_else(|| fail("the crate directory has no parent"))
+        .to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let ffi_dir = manifest.join("ffi");
+    let ffi_dir = repo.join("ffi");
 
     let verilator = find_verilator().unwrap_or_else(|| {
         eprintln!(
@@ -65,8 +75,8 @@ fn main() {
     println!("cargo:rerun-if-env-changed=VERILATOR");
     println!("cargo:rerun-if-env-changed=SHOOTDOWN_PARAMS");
 
-    let rtl_dir = manifest.join("rtl");
-    let overlay = overlay_dir(&manifest);
+    let rtl_dir = repo.join("rtl");
+    let overlay = overlay_dir(&repo);
     rerun_for_dir(&rtl_dir);
     if let Some(dir) = &overlay {
         rerun_for_dir(dir);
@@ -133,8 +143,10 @@ fn main() {
         .include(&vobj)
         .include(&ffi_dir)
         .files(&generated)
-        .file(ffi_dir.join("shim.cpp"));
+        .file(ffi_dir.join("shim.cpp"))
+        .cargo_metadata(false);
     model.compile(MODEL_LIB);
+    println!("cargo:rustc-link-search=native={}", out_dir.display());
 
     // 3. the runtime, cached
     let printf_header = ffi_dir.join("vl_printf.h");
@@ -161,10 +173,6 @@ fn main() {
             .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", stamp.display())));
     }
     println!("cargo:rustc-link-search=native={}", rt_dir.display());
-    println!("cargo:rustc-link-lib=static={RUNTIME_LIB}");
-    println!("cargo:rustc-link-lib=dylib=stdc++");
-    println!("cargo:rustc-link-lib=dylib=pthread");
-    println!("cargo:rustc-link-lib=dylib=atomic");
 }
 
 fn cxx_build(include: &Path) -> cc::Build {
@@ -213,9 +221,9 @@ fn runtime_key(version: &str, include: &Path, printf_header: &Path) -> u64 {
 }
 
 /// `$SHOOTDOWN_RTL` as an absolute directory (a relative one is taken from
-/// the crate root, where cargo runs this script), or None when unset/empty.
-/// Also hands it to the crate as `SHOOTDOWN_RTL_OVERLAY`.
-fn overlay_dir(manifest: &Path) -> Option<PathBuf> {
+/// the repository root), or None when unset/empty. Also hands it to the
+/// crate as `SHOOTDOWN_RTL_OVERLAY`.
+fn overlay_dir(repo: &Path) -> Option<PathBuf> {
     let dir = match env::var_os("SHOOTDOWN_RTL") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => {
@@ -223,12 +231,12 @@ fn overlay_dir(manifest: &Path) -> Option<PathBuf> {
             return None;
         }
     };
-    let abs = manifest.join(&dir);
+    let abs = repo.join(&dir);
     if !abs.is_dir() {
         fail(&format!(
             "SHOOTDOWN_RTL={}: no such directory (relative paths are taken from {})",
             dir.display(),
-            manifest.display()
+            repo.display()
         ));
     }
     let abs = abs.canonicalize().unwrap_or(abs);
