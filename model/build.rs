@@ -1,5 +1,5 @@
 //! Build script of shootdown-model-sys: verilate the RTL and compile it,
-//! with the C shim and the Verilator runtime, into static libraries for the
+//! with the C shim and the Verilator runtime, into a static library for the
 //! `extern "C"` items of `host/rtl/ffi.rs`.
 //!
 //! - `verilator` comes from `$VERILATOR`, else from `PATH`.
@@ -9,12 +9,14 @@
 //!   `shootdown_top` with the ports of docs/socket.md. This crate exports
 //!   the overlay as `RTL_OVERLAY` (its absolute path, empty without one) and
 //!   `RTL_OVERLAY_FILES` (the file names it supplied, space separated).
-//! - The model (generated C++ + `ffi/shim.cpp`) is one static library,
-//!   rebuilt on every RTL change; the Verilator runtime is a second one,
-//!   cached in `OUT_DIR` under a key of the Verilator version and the flags,
-//!   so an RTL edit does not recompile it.
-//! - Only the library search paths go to cargo: `host/rtl/ffi.rs` names the
-//!   libraries (`#[link]`), so that the Rust host code does not depend on
+//! - One static library, `libshootdown_model.a`, holds the model (the
+//!   generated C++), `ffi/shim.cpp` and the Verilator runtime. Each object
+//!   is compiled here, on `$NUM_JOBS` threads, into a cache in `OUT_DIR`
+//!   keyed by the digest of its source, the headers it can include, the
+//!   compiler and the flags (`Unit`): the runtime is compiled once, and an
+//!   RTL edit recompiles only the generated files whose content changed.
+//! - Only the library search path goes to cargo: `host/rtl/ffi.rs` names the
+//!   library (`#[link]`), so that the Rust host code does not depend on
 //!   this crate and is not recompiled when the RTL changes (Cargo.toml).
 //!
 //! `rtl/`, `ffi/` and a relative `$SHOOTDOWN_RTL` are taken from the
@@ -25,10 +27,10 @@ use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const TOP: &str = "shootdown_top";
 const PREFIX: &str = "Vshootdown";
-const RUNTIME_LIB: &str = "verilated_rt";
 const MODEL_LIB: &str = "shootdown_model";
 const RUNTIME_SOURCES: [&str; 3] = [
     "verilated.cpp",
@@ -131,48 +133,72 @@ fn main() {
         ));
     }
 
-    // 2. the model: generated C++ and the shim
-    let mut generated: Vec<PathBuf> = fs::read_dir(&vobj)
-        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", vobj.display())))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "cpp"))
-        .collect();
-    generated.sort();
+    // 2. compile: the generated C++ and the shim, the runtime; an object is
+    // compiled only when its cache key is new (see `Unit`)
+    let generated = files_with_ext(&vobj, "cpp");
+    let ffi_headers = files_with_ext(&ffi_dir, "h");
     let mut model = cxx_build(&include);
-    model
-        .include(&vobj)
-        .include(&ffi_dir)
-        .files(&generated)
-        .file(ffi_dir.join("shim.cpp"))
-        .cargo_metadata(false);
-    model.compile(MODEL_LIB);
-    println!("cargo:rustc-link-search=native={}", out_dir.display());
+    model.include(&vobj).include(&ffi_dir);
+    let model_cc = Compiler::new(&model);
+    let mut runtime = cxx_build(&include);
+    runtime.flag("-include").flag(ffi_dir.join("vl_printf.h"));
+    let runtime_cc = Compiler::new(&runtime);
+    // What a source can include, besides Verilator's own headers (named by
+    // its version and path): for the runtime the headers of ffi/ (the
+    // force-included vl_printf.h), for the generated files and the shim also
+    // every header Verilator wrote.
+    let verilator_id = [
+        version.as_bytes().to_vec(),
+        include.as_os_str().as_encoded_bytes().to_vec(),
+    ];
+    let contents = |headers: &[PathBuf]| {
+        headers
+            .iter()
+            .flat_map(|h| [h.as_os_str().as_encoded_bytes().to_vec(), read(h)])
+            .collect::<Vec<_>>()
+    };
+    let runtime_deps = digest(
+        verilator_id
+            .iter()
+            .chain(&contents(&ffi_headers))
+            .map(Vec::as_slice),
+    );
+    let model_deps = digest(
+        verilator_id
+            .iter()
+            .chain(&contents(&ffi_headers))
+            .chain(&contents(&files_with_ext(&vobj, "h")))
+            .map(Vec::as_slice),
+    );
+    let mut units: Vec<Unit> = generated
+        .iter()
+        .chain([&ffi_dir.join("shim.cpp")])
+        .map(|src| Unit::new(src, &model_cc, model_deps))
+        .chain(
+            RUNTIME_SOURCES
+                .iter()
+                .map(|s| Unit::new(&include.join(s), &runtime_cc, runtime_deps)),
+        )
+        .collect();
+    let cache = out_dir.join("obj-cache");
+    fs::create_dir_all(&cache)
+        .unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", cache.display())));
+    let compiled = compile_missing(&mut units, &cache);
+    println!(
+        "shootdown-model: {compiled} of {} objects compiled, {} from {}",
+        units.len(),
+        units.len() - compiled,
+        cache.display()
+    );
 
-    // 3. the runtime, cached
-    let printf_header = ffi_dir.join("vl_printf.h");
-    let key = runtime_key(&version, &include, &printf_header);
-    let rt_dir = out_dir.join(format!("vlrt-{key:016x}"));
-    let stamp = rt_dir.join("done");
-    if !stamp.exists() {
-        let _ = fs::remove_dir_all(&rt_dir);
-        fs::create_dir_all(&rt_dir)
-            .unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", rt_dir.display())));
-        let mut runtime = cxx_build(&include);
-        runtime
-            .out_dir(&rt_dir)
-            .cargo_metadata(false)
-            .flag("-include")
-            .flag(
-                printf_header
-                    .to_str()
-                    .unwrap_or_else(|| fail("ffi path is not UTF-8")),
-            )
-            .files(RUNTIME_SOURCES.iter().map(|s| include.join(s)));
-        runtime.compile(RUNTIME_LIB);
-        fs::write(&stamp, &version)
-            .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", stamp.display())));
-    }
-    println!("cargo:rustc-link-search=native={}", rt_dir.display());
+    // 3. one static library: the model, the shim, the runtime
+    let lib_dir = out_dir.join("lib");
+    fs::create_dir_all(&lib_dir)
+        .unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", lib_dir.display())));
+    let objects: Vec<PathBuf> = units.iter().map(|u| u.object(&cache)).collect();
+    archive(&model, &lib_dir.join(format!("lib{MODEL_LIB}.a")), &objects);
+    prune_cache(&cache, &objects);
+    println!("cargo:rustc-link-search=native={}", lib_dir.display());
 }
 
 fn cxx_build(include: &Path) -> cc::Build {
@@ -193,31 +219,210 @@ fn cxx_build(include: &Path) -> cc::Build {
     b
 }
 
-/// Cache key of the runtime library: Verilator version and root, the flags
-/// and the force-included printf header (FNV-1a, stable across runs).
-fn runtime_key(version: &str, include: &Path, printf_header: &Path) -> u64 {
-    let header = fs::read(printf_header)
-        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", printf_header.display())));
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+/// A C++ compiler command line as `cc` puts it together (the compiler from
+/// `$CXX` or the default, `$CXXFLAGS`, the target's flags, ours), and the
+/// digest of that command line and of the compiler's `--version`.
+struct Compiler {
+    tool: cc::Tool,
+    id: u128,
+}
+
+impl Compiler {
+    fn new(build: &cc::Build) -> Compiler {
+        let tool = build
+            .try_get_compiler()
+            .unwrap_or_else(|e| fail(&format!("no C++ compiler: {e}")));
+        let cmd = tool.to_command();
+        let version = Command::new(tool.path())
+            .arg("--version")
+            .output()
+            .map(|o| o.stdout)
+            .unwrap_or_default();
+        let mut parts = vec![cmd.get_program().as_encoded_bytes().to_vec(), version];
+        parts.extend(cmd.get_args().map(|a| a.as_encoded_bytes().to_vec()));
+        let id = digest(parts.iter().map(Vec::as_slice));
+        Compiler { tool, id }
+    }
+}
+
+/// One object of the library. Its cache key is the digest of the compiler
+/// and its flags, the source's path and content, and `deps`, the digest of
+/// every header it can include: an RTL edit that leaves a generated file
+/// and the headers as they were does not recompile it (Verilator splits
+/// its output by what each function depends on, so a logic edit changes a
+/// few files).
+struct Unit<'a> {
+    src: PathBuf,
+    compiler: &'a Compiler,
+    key: u128,
+    /// Bytes of source, to start the biggest first.
+    size: usize,
+}
+
+impl<'a> Unit<'a> {
+    fn new(src: &Path, compiler: &'a Compiler, deps: u128) -> Unit<'a> {
+        let text = read(src);
+        let key = digest([
+            &compiler.id.to_le_bytes()[..],
+            &deps.to_le_bytes(),
+            src.as_os_str().as_encoded_bytes(),
+            &text,
+        ]);
+        Unit {
+            src: src.to_path_buf(),
+            compiler,
+            key,
+            size: text.len(),
         }
+    }
+
+    fn object(&self, cache: &Path) -> PathBuf {
+        let stem = self
+            .src
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        cache.join(format!("{stem}-{:032x}.o", self.key))
+    }
+}
+
+/// Compiles every unit whose object is not in `cache`, on `$NUM_JOBS`
+/// threads (cargo's `-j`), biggest source first; returns how many. A
+/// compiler error stops the build with the compiler's messages.
+fn compile_missing(units: &mut [Unit], cache: &Path) -> usize {
+    units.sort_by_key(|u| std::cmp::Reverse(u.size));
+    let todo: Vec<&Unit> = units
+        .iter()
+        .filter(|u| !u.object(cache).is_file())
+        .collect();
+    let jobs = env::var("NUM_JOBS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+        .clamp(1, todo.len().max(1));
+    let next = AtomicUsize::new(0);
+    let failures: Vec<(PathBuf, String)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut failed = Vec::new();
+                    loop {
+                        let Some(u) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                            return failed;
+                        };
+                        if let Err(msg) = compile_one(u, cache) {
+                            failed.push((u.src.clone(), msg));
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a compile thread panicked"))
+            .collect()
+    });
+    if let Some((src, _)) = failures.first() {
+        for (_, msg) in &failures {
+            eprintln!("{msg}");
+        }
+        fail(&format!(
+            "cannot compile {} (the compiler's messages are above)",
+            src.display()
+        ));
+    }
+    todo.len()
+}
+
+/// Compiles `u` into a temporary file of `cache`, then renames it into
+/// place, so that the cache never holds a partial object.
+fn compile_one(u: &Unit, cache: &Path) -> Result<(), String> {
+    let obj = u.object(cache);
+    let tmp = obj.with_extension("o.tmp");
+    let mut cmd = u.compiler.tool.to_command();
+    cmd.arg("-c").arg(&u.src).arg("-o").arg(&tmp);
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", u.compiler.tool.path().display()))?;
+    if !out.status.success() {
+        let _ = fs::remove_file(&tmp);
+        return Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    fs::rename(&tmp, &obj).map_err(|e| format!("cannot write {}: {e}", obj.display()))
+}
+
+/// Writes the static library `lib` (replacing it) from `objects`.
+fn archive(build: &cc::Build, lib: &Path, objects: &[PathBuf]) {
+    let _ = fs::remove_file(lib);
+    let mut ar = build
+        .try_get_archiver()
+        .unwrap_or_else(|e| fail(&format!("no archiver: {e}")));
+    ar.arg("crs").arg(lib).args(objects);
+    let out = ar
+        .output()
+        .unwrap_or_else(|e| fail(&format!("cannot run {:?}: {e}", ar.get_program())));
+    if !out.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        fail(&format!("cannot write {}", lib.display()));
+    }
+}
+
+/// Keeps the cache small: marks this build's objects as just used, then
+/// drops the least recently used others beyond three times their number
+/// (enough to go back and forth between a few versions of the RTL).
+fn prune_cache(cache: &Path, used: &[PathBuf]) {
+    let now = std::time::SystemTime::now();
+    for o in used {
+        if let Ok(f) = fs::File::options().append(true).open(o) {
+            let _ = f.set_modified(now);
+        }
+    }
+    let Ok(entries) = fs::read_dir(cache) else {
+        return;
     };
-    feed(version.as_bytes());
-    feed(include.to_string_lossy().as_bytes());
-    for (name, value) in DEFINES {
-        feed(name.as_bytes());
-        feed(value.as_bytes());
+    let mut others: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| !used.contains(&e.path()))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    others.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
+    for (_, p) in others.into_iter().skip(3 * used.len()) {
+        let _ = fs::remove_file(p);
     }
-    for flag in CXX_FLAGS {
-        feed(flag.as_bytes());
+}
+
+/// FNV-1a, 128 bits, over each part preceded by its length: stable across
+/// runs and Rust versions, so a key names the same object next time.
+fn digest<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u128 {
+    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    for part in parts {
+        for b in (part.len() as u64).to_le_bytes().iter().chain(part) {
+            h ^= u128::from(*b);
+            h = h.wrapping_mul(PRIME);
+        }
     }
-    feed(env::var("TARGET").unwrap_or_default().as_bytes());
-    feed(env::var("CXX").unwrap_or_default().as_bytes());
-    feed(&header);
     h
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    fs::read(path).unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", path.display())))
+}
+
+/// The files of `dir` whose extension is `ext`, sorted.
+fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", dir.display())))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
+        .collect();
+    files.sort();
+    files
 }
 
 /// `$SHOOTDOWN_RTL` as an absolute directory (a relative one is taken from

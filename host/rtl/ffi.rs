@@ -136,14 +136,17 @@ pub struct SdModel {
     _marker: PhantomData<(*mut u8, PhantomPinned)>,
 }
 
-// The libraries are built by the shootdown-model-sys crate (model/build.rs),
+// The library is built by the shootdown-model-sys crate (model/build.rs),
 // which this crate does not depend on, so that an RTL edit does not
 // recompile it. `-bundle`: the rlib only records the name, and the linker
 // takes the library, right after this crate's code, from the search path
 // that shootdown-model-sys gives whatever links an executable (its
-// dependents). The model needs the Verilator runtime after it (the block at
-// the end), then the C++ standard library.
+// dependents). It holds the model, the shim and the Verilator runtime; the
+// C++ standard library comes after it.
 #[link(name = "shootdown_model", kind = "static", modifiers = "-bundle")]
+#[link(name = "stdc++")]
+#[link(name = "pthread")]
+#[link(name = "atomic")]
 extern "C" {
     /// New model with its own context; null if out of memory.
     pub fn sd_new() -> *mut SdModel;
@@ -172,10 +175,3 @@ extern "C" {
     /// `sizeof(SdOut)` as the shim was compiled.
     pub fn sd_out_size() -> u64;
 }
-
-// What the model needs, after it on the link line.
-#[link(name = "verilated_rt", kind = "static", modifiers = "-bundle")]
-#[link(name = "stdc++")]
-#[link(name = "pthread")]
-#[link(name = "atomic")]
-extern "C" {}
