@@ -28,6 +28,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Instant, SystemTime};
 
 const TOP: &str = "shootdown_top";
 const PREFIX: &str = "Vshootdown";
@@ -90,6 +91,7 @@ fn main() {
     let include = root.join("include");
 
     // 1. verilate
+    let start = Instant::now();
     let sources = rtl_sources(&rtl_dir, overlay.as_deref());
     let vobj = out_dir.join("vobj");
     let _ = fs::remove_dir_all(&vobj);
@@ -103,6 +105,13 @@ fn main() {
         "--assert",
         "--timescale",
         "1ns/1ps",
+        // files of about 5000 statements (the default is 20000), grouped by
+        // what their functions depend on: a one-line logic edit in iotlb.sv
+        // changes 4 of 21 generated files instead of 5 of 15, about 6 s of
+        // g++ -O3 instead of 9 (a clean build pays 2-3 s more, and the
+        // model executes 0.7 % more instructions per cycle)
+        "--output-split",
+        "5000",
     ])
     .args(["--top-module", TOP, "--prefix", PREFIX])
     .arg("-Mdir")
@@ -183,10 +192,14 @@ fn main() {
     let cache = out_dir.join("obj-cache");
     fs::create_dir_all(&cache)
         .unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", cache.display())));
+    let compile_start = Instant::now();
     let compiled = compile_missing(&mut units, &cache);
+    // in target/*/build/shootdown-model-sys-*/output
     println!(
-        "shootdown-model: {compiled} of {} objects compiled, {} from {}",
+        "shootdown-model: verilated in {:.1} s; {compiled} of {} objects compiled in {:.1} s, {} from {}",
+        (compile_start - start).as_secs_f64(),
         units.len(),
+        compile_start.elapsed().as_secs_f64(),
         units.len() - compiled,
         cache.display()
     );
@@ -376,7 +389,7 @@ fn archive(build: &cc::Build, lib: &Path, objects: &[PathBuf]) {
 /// drops the least recently used others beyond three times their number
 /// (enough to go back and forth between a few versions of the RTL).
 fn prune_cache(cache: &Path, used: &[PathBuf]) {
-    let now = std::time::SystemTime::now();
+    let now = SystemTime::now();
     for o in used {
         if let Ok(f) = fs::File::options().append(true).open(o) {
             let _ = f.set_modified(now);
@@ -385,7 +398,7 @@ fn prune_cache(cache: &Path, used: &[PathBuf]) {
     let Ok(entries) = fs::read_dir(cache) else {
         return;
     };
-    let mut others: Vec<(std::time::SystemTime, PathBuf)> = entries
+    let mut others: Vec<(SystemTime, PathBuf)> = entries
         .filter_map(|e| e.ok())
         .filter(|e| !used.contains(&e.path()))
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
