@@ -1,5 +1,6 @@
 //! Every `extern "C"` symbol of `ffi/shim.cpp`, and the `#[repr(C)]` port
-//! structs it exchanges. Nothing else in the crate declares a foreign item.
+//! structs it exchanges. The only other foreign items are libfst's, in
+//! `host/waves/fst.rs`, which links through the same library.
 //!
 //! The Verilator contract the shim follows (Verilator 5.006, `verilated.h`):
 //! "Construct context. Also sets Verilated::threadContextp to the created
@@ -136,6 +137,18 @@ pub struct SdModel {
     _marker: PhantomData<(*mut u8, PhantomPinned)>,
 }
 
+// The library is built by the shootdown-model-sys crate (model/build.rs),
+// which this crate does not depend on, so that an RTL edit does not
+// recompile it. `-bundle`: the rlib only records the name, and the linker
+// takes the library, right after this crate's code, from the search path
+// that shootdown-model-sys gives whatever links an executable (its
+// dependents). It holds the model, the shim, the Verilator runtime and
+// libfst; the C++ standard library and zlib (for libfst) come after it.
+#[link(name = "shootdown_model", kind = "static", modifiers = "-bundle")]
+#[link(name = "stdc++")]
+#[link(name = "pthread")]
+#[link(name = "atomic")]
+#[link(name = "z")]
 extern "C" {
     /// New model with its own context; null if out of memory.
     pub fn sd_new() -> *mut SdModel;

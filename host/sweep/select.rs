@@ -10,7 +10,9 @@ pub fn scenarios_dir() -> PathBuf {
     if local.is_dir() {
         return local;
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+    // this crate is host/ of the repository; scenarios/ is beside it
+    let host = Path::new(env!("CARGO_MANIFEST_DIR"));
+    host.parent().unwrap_or(host).join("scenarios")
 }
 
 /// A scenario argument as a path: an existing file or anything with a `/`

@@ -561,12 +561,12 @@ fn respond(port: &mut Port, edge: u64) -> (u8, u64) {
     }
 }
 
-/// The `SHOOTDOWN_RTL` overlay this build was verilated with (build.rs,
+/// The `SHOOTDOWN_RTL` overlay this build was verilated with (model/build.rs,
 /// docs/socket.md "Bring your own RTL"): its absolute directory and the file
 /// names it supplied, or None for the bundled `rtl/`.
 pub fn rtl_overlay() -> Option<(&'static str, &'static str)> {
-    let dir = env!("SHOOTDOWN_RTL_OVERLAY");
-    (!dir.is_empty()).then_some((dir, env!("SHOOTDOWN_RTL_OVERLAY_FILES")))
+    let dir = shootdown_model_sys::RTL_OVERLAY;
+    (!dir.is_empty()).then_some((dir, shootdown_model_sys::RTL_OVERLAY_FILES))
 }
 
 /// For a test of a detail of the bundled `rtl/` that another implementation
