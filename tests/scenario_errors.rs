@@ -213,3 +213,48 @@ fn the_cli_driver_option_overrides_the_scenario() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Whatever the scenario's file is called, its waves land in --waves-dir
+/// under a plain name (characters other than letters, digits, '.', '_', '-'
+/// become '_'), and nothing is written anywhere else.
+#[test]
+fn the_waves_stay_in_the_waves_dir_whatever_the_file_name() {
+    let dir = std::env::temp_dir().join(format!("shootdown_stem_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let src_dir = dir.join("src");
+    let waves = dir.join("waves");
+    std::fs::create_dir_all(&src_dir).unwrap();
+    let cow =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/cow.yaml"))
+            .unwrap();
+    for (file, stem) in [
+        ("a b;c\u{1b}[1m.yaml", "a_b_c__1m"),
+        ("..yaml", "cow"),
+        ("-x.yaml", "-x"),
+    ] {
+        let f = src_dir.join(file);
+        std::fs::write(&f, &cow).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_shootdown"))
+            .args(["scenario", f.to_str().unwrap(), "--notify", "seed", "-q"])
+            .arg("--waves-dir")
+            .arg(&waves)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{file:?}: {out:?}");
+        let mut got: Vec<String> = std::fs::read_dir(&waves)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [format!("{stem}-seed.gtkw"), format!("{stem}-seed.vcd")],
+            "{file:?}"
+        );
+        std::fs::remove_dir_all(&waves).unwrap();
+        let left: Vec<_> = std::fs::read_dir(&src_dir).unwrap().collect();
+        assert_eq!(left.len(), 1, "nothing written beside the scenario");
+        std::fs::remove_file(&f).unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
