@@ -7,7 +7,6 @@
 use shootdown::mm::Policy;
 use shootdown::scenario::Scenario;
 use shootdown::sim::{run, RunOptions, RunReport};
-use std::path::Path;
 
 fn summary(r: &RunReport) -> String {
     format!(
@@ -18,13 +17,8 @@ fn summary(r: &RunReport) -> String {
 
 #[test]
 fn one_eval_per_cycle_runs_every_scenario_as_two_do() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
+    // every bundled scenario, sorted, as `sweep` takes them
+    let files = shootdown::sweep::expand(&[]).unwrap();
     assert!(files.len() >= 10);
     for f in files {
         let mut s = Scenario::load(&f).unwrap();

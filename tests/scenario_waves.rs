@@ -30,8 +30,19 @@ fn run_with_waves(policy: Policy, vcd: &Path) -> RunReport {
     .unwrap()
 }
 
-/// Times (in ps) at which a 1-bit variable changes, with its new value.
-fn scalar_changes(vcd: &Path, path: &[&str]) -> Vec<(u64, bool)> {
+/// Run `s` under `seed` with its waves written to `vcd`.
+fn run_seed(s: &Scenario, vcd: &Path) -> Result<RunReport, shootdown::sim::RunError> {
+    run(
+        s,
+        &RunOptions {
+            policy: Policy::Seed,
+            waves: Some(vcd.to_path_buf()),
+        },
+    )
+}
+
+/// Every change of the variable at `path`, with its time in ps.
+fn changes(vcd: &Path, path: &[&str]) -> Vec<(u64, vcd::Command)> {
     let mut p = vcd::Parser::new(BufReader::new(fs::File::open(vcd).unwrap()));
     let header = p.parse_header().unwrap();
     let id = header
@@ -43,52 +54,44 @@ fn scalar_changes(vcd: &Path, path: &[&str]) -> Vec<(u64, bool)> {
     for cmd in p {
         match cmd.unwrap() {
             vcd::Command::Timestamp(x) => t = x,
-            vcd::Command::ChangeScalar(i, v) if i == id => out.push((t, v == vcd::Value::V1)),
+            c @ (vcd::Command::ChangeScalar(i, _)
+            | vcd::Command::ChangeVector(i, _)
+            | vcd::Command::ChangeString(i, _))
+                if i == id =>
+            {
+                out.push((t, c))
+            }
             _ => {}
         }
     }
     out
+}
+
+/// Times (in ps) at which a 1-bit variable changes, with its new value.
+fn scalar_changes(vcd: &Path, path: &[&str]) -> Vec<(u64, bool)> {
+    changes(vcd, path)
+        .into_iter()
+        .filter_map(|(t, c)| match c {
+            vcd::Command::ChangeScalar(_, v) => Some((t, v == vcd::Value::V1)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The changes of a text variable: (time in ps, unescaped text).
 fn string_changes(vcd: &Path, path: &[&str]) -> Vec<(u64, String)> {
-    let mut p = vcd::Parser::new(BufReader::new(fs::File::open(vcd).unwrap()));
-    let header = p.parse_header().unwrap();
-    let id = header.find_var(path).expect("text variable").code;
-    let mut t = 0;
-    let mut out = Vec::new();
-    for cmd in p {
-        match cmd.unwrap() {
-            vcd::Command::Timestamp(x) => t = x,
-            vcd::Command::ChangeString(i, v) if i == id => {
-                out.push((t, shootdown::waves::unescape_text(&v)))
-            }
-            _ => {}
-        }
-    }
-    out
+    changes(vcd, path)
+        .into_iter()
+        .filter_map(|(t, c)| match c {
+            vcd::Command::ChangeString(_, v) => Some((t, shootdown::waves::unescape_text(&v))),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Times (in ps) at which a variable of any width changes.
 fn change_times(vcd: &Path, path: &[&str]) -> Vec<u64> {
-    let mut p = vcd::Parser::new(BufReader::new(fs::File::open(vcd).unwrap()));
-    let header = p.parse_header().unwrap();
-    let id = header
-        .find_var(path)
-        .unwrap_or_else(|| panic!("{path:?} is not in {}", vcd.display()))
-        .code;
-    let mut t = 0;
-    let mut out = Vec::new();
-    for cmd in p {
-        match cmd.unwrap() {
-            vcd::Command::Timestamp(x) => t = x,
-            vcd::Command::ChangeScalar(i, _) | vcd::Command::ChangeVector(i, _) if i == id => {
-                out.push(t)
-            }
-            _ => {}
-        }
-    }
-    out
+    changes(vcd, path).into_iter().map(|(t, _)| t).collect()
 }
 
 #[test]
@@ -198,14 +201,7 @@ fn a_failed_run_leaves_its_waves_up_to_the_failure() {
         Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tr-race.yaml"))
             .unwrap();
     s.inject = shootdown::rtl::Inject::CACHE_RACING_CPL;
-    let e = run(
-        &s,
-        &RunOptions {
-            policy: Policy::Seed,
-            waves: Some(vcd.clone()),
-        },
-    )
-    .expect_err("the racing-completion assertion stops the run");
+    let e = run_seed(&s, &vcd).expect_err("the racing-completion assertion stops the run");
     // The error names the scenario line of the step the RTL failed in.
     let msg = e.to_string();
     let at = msg.split("tr-race.yaml:").nth(1).expect("names the file");
@@ -246,14 +242,7 @@ fn a_watchdog_stop_names_its_cycle_and_reason() {
             "params: { mem_latency: 40, ats_latency: 60000, cpu_step_cycles: 10, watchdog_cycles: 3000 }",
         );
     let s = Scenario::parse(Path::new("slow.yaml"), &src).unwrap();
-    let e = run(
-        &s,
-        &RunOptions {
-            policy: Policy::Seed,
-            waves: Some(vcd.clone()),
-        },
-    )
-    .expect_err("an ATS link this slow trips the watchdog");
+    let e = run_seed(&s, &vcd).expect_err("an ATS link this slow trips the watchdog");
     let text = e.to_string();
     let line = src
         .lines()
