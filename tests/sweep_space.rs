@@ -76,3 +76,40 @@ fn a_one_entry_atc_hides_the_thp_order_violation_and_the_plot_has_a_line_per_sli
     assert!(svg.contains("ats_latency=400"));
     assert_eq!(svg.matches("stroke-dasharray=\"6,3\"").count(), 2 + 2);
 }
+
+/// `--param` takes the scenario's ranges (a value out of range is refused,
+/// never clamped, so a row's label is what ran) and a bounded number of
+/// points; both are errors before anything runs.
+#[test]
+fn param_values_are_checked_and_the_space_is_bounded() {
+    let sweep = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_shootdown"))
+            .arg("sweep")
+            .args(args)
+            .arg("cow")
+            .output()
+            .unwrap()
+    };
+    let out = sweep(&["--param", "cq_entries=3,1000"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cq_entries = 3 is out of range"), "{err}");
+    assert!(out.stdout.is_empty());
+    let nine = "1,2,3,4,5,6,7,8,9";
+    let out = sweep(&[
+        "--param",
+        &format!("ats_latency={nine}"),
+        "--param",
+        &format!("mem_latency={nine}"),
+        "--param",
+        &format!("cpu_step_cycles={nine}"),
+        "--param",
+        &format!("gather_batch={nine}"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("9 x 9 x 9 x 9 combinations is more than 4096"),
+        "{err}"
+    );
+}
