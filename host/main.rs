@@ -66,6 +66,10 @@ enum Cmd {
     /// Run every (scenario, policy) cell in parallel: a table of verdicts and
     /// worst stale windows, and the cost of each policy.
     Sweep(shootdown::sweep::SweepArgs),
+    /// Explore the schedules of each scenario's programs (every interleaving
+    /// of its threads' moves up to a preemption bound); each finding is
+    /// shrunk into a scenario with a timeline that `scenario` replays.
+    Explore(shootdown::explore::ExploreArgs),
     /// Run the scenarios against each injectable RTL bug: which scenario
     /// catches it, at which cycle; the correct design must pass them all.
     Mutants(shootdown::mutants::MutantsArgs),
@@ -76,10 +80,18 @@ fn parse_policy(s: &str) -> Result<Policy, String> {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and the like: end quietly when the reader
+    // goes away, as command-line tools do, instead of panicking on EPIPE.
+    // SAFETY: setting a signal's disposition to the default at the start
+    // of main, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Sweep(args) => shootdown::sweep::main(args),
         Cmd::Mutants(args) => shootdown::mutants::main(args),
+        Cmd::Explore(args) => shootdown::explore::main(args),
         Cmd::List => {
             let mut names: Vec<_> = std::fs::read_dir(scenarios_dir())
                 .map(|d| {

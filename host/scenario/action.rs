@@ -90,13 +90,40 @@ pub enum Action {
     Resume,
 }
 
+/// Where a thread stops in a step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Until {
+    /// Run the action (or what is left of it) to its end.
+    End,
+    /// Stop after this checkpoint (a kernel path's, or a device access's
+    /// [`DEV_CHECKPOINTS`]), as the timeline writes `until <checkpoint>`.
+    At(String),
+    /// Stop after the next checkpoint whatever it is: what `explore` runs
+    /// (a schedule's move); a timeline names the checkpoint instead.
+    Next,
+}
+
+impl Until {
+    /// The named checkpoint, if any.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Until::At(n) => Some(n),
+            Until::End | Until::Next => None,
+        }
+    }
+
+    /// The thread stops before its action's end.
+    pub fn stops(&self) -> bool {
+        !matches!(self, Until::End)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub thread: ThreadRef,
     pub action: Action,
-    /// Stop after this checkpoint (a kernel path's, or a device access's
-    /// [`DEV_CHECKPOINTS`]); None: to completion.
-    pub until: Option<String>,
+    /// Where the thread stops.
+    pub until: Until,
     /// The text as written, for the report.
     pub text: String,
 }
@@ -198,9 +225,9 @@ pub fn parse_action(
             if words.first() == Some(&"resume") && matches!(thread, ThreadRef::Dev(_)) {
                 return Err("'resume' waits for the whole access: drop 'until'".into());
             }
-            (&words[..p], Some(cp.to_string()))
+            (&words[..p], Until::At(cp.to_string()))
         }
-        None => (&words[..], None),
+        None => (&words[..], Until::End),
     };
     let page = |name: &str| {
         pages
@@ -345,6 +372,87 @@ fn ksm_page(pages: &[Page], i: usize) -> Result<usize, String> {
         ));
     }
     Ok(i)
+}
+
+/// The most actions one thread's program holds (after `N x` and ranges).
+pub const MAX_PROGRAM: usize = 64;
+
+/// One entry of a thread's program (`programs:`): an action without
+/// `until`, not `resume`; `N x <action>` repeats it (N from 1 to
+/// [`MAX_PROGRAM`]); a device access may stream over named pages in the
+/// order the scenario declares them, `read addrA..addrC` or
+/// `write addrA..addrC <value>`.
+pub fn parse_program_entry(
+    thread: ThreadRef,
+    text: &str,
+    pages: &[Page],
+) -> Result<Vec<Entry>, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let (times, body) = match words.as_slice() {
+        [n, "x", rest @ ..] if !rest.is_empty() => {
+            let n = parse_int(n)
+                .filter(|n| (1..=MAX_PROGRAM as u64).contains(n))
+                .ok_or_else(|| {
+                    format!(
+                        "'{}' is not a repeat count from 1 to {MAX_PROGRAM}",
+                        shown(n)
+                    )
+                })?;
+            (n as usize, rest)
+        }
+        _ => (1, words.as_slice()),
+    };
+    if body.contains(&"until") {
+        return Err("a program runs each action to its end: drop 'until' (explore chooses where threads stop)".into());
+    }
+    if body.first() == Some(&"resume") {
+        return Err("a program lists actions; 'resume' belongs to a timeline".into());
+    }
+    // A device access over a range of named pages.
+    let ranged = match body {
+        [verb @ ("read" | "write"), range, rest @ ..] if range.contains("..") => {
+            if matches!(thread, ThreadRef::Cpu(_)) {
+                return Err(
+                    "a range of pages is for device accesses (a device streaming over them)".into(),
+                );
+            }
+            let (from, to) = range.split_once("..").unwrap_or_default();
+            let pos = |n: &str| {
+                pages.iter().position(|p| p.name == n).ok_or_else(|| {
+                    format!("unknown page '{}': pages are {}", shown(n), names(pages))
+                })
+            };
+            let (a, b) = (pos(from)?, pos(to)?);
+            if a > b {
+                return Err(format!(
+                    "'{from}' comes after '{to}' in pages: write the range in the order the pages are declared"
+                ));
+            }
+            Some(
+                (a..=b)
+                    .map(|i| {
+                        let mut w = vec![*verb, pages[i].name.as_str()];
+                        w.extend(rest.iter().copied());
+                        w.join(" ")
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        }
+        _ => None,
+    };
+    let texts = ranged.unwrap_or_else(|| vec![body.join(" ")]);
+    let mut out = Vec::new();
+    for _ in 0..times {
+        for t in &texts {
+            out.push(parse_action(thread, t, pages, &[])?);
+            if out.len() > MAX_PROGRAM {
+                return Err(format!(
+                    "more than {MAX_PROGRAM} actions: a program is a short list"
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn names(pages: &[Page]) -> String {

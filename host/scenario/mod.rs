@@ -20,11 +20,12 @@
 
 mod action;
 mod params;
+mod write;
 mod yaml;
 
 pub use action::{
-    checkpoint_names, parse_thread, Action, Entry, ThreadRef, DEV_CHECKPOINTS, MAX_CPUS, MAX_DEVS,
-    MAX_MUNMAP_PAGES,
+    checkpoint_names, parse_thread, Action, Entry, ThreadRef, Until, DEV_CHECKPOINTS, MAX_CPUS,
+    MAX_DEVS, MAX_MUNMAP_PAGES,
 };
 pub use params::{parse_int, spec as param_spec, ParamSpec, Params, Rule, PARAMS};
 pub use yaml::{shown, MAX_BYTES, MAX_DEPTH};
@@ -88,8 +89,51 @@ pub struct Scenario {
     pub inject: u16,
     pub params: Params,
     pub pages: Vec<Page>,
+    /// The steps as written; empty when the scenario gives only programs
+    /// (then `explore` chooses the schedules).
     pub timeline: Vec<Slot>,
+    /// Each thread's program: `programs:` as written, or, for a timeline,
+    /// each thread's actions in the order the timeline starts them (a
+    /// timeline is one schedule of these programs).
+    pub programs: Vec<Program>,
     pub expect: Vec<(Policy, Expected)>,
+}
+
+/// One thread's program: the actions it runs, in order, each to its end
+/// (`until` is `End`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Program {
+    pub thread: ThreadRef,
+    /// The line it was written on (of its first action for a timeline).
+    pub line: usize,
+    pub actions: Vec<Entry>,
+}
+
+/// The programs a timeline runs: each thread's actions, `until` dropped.
+pub fn programs_of(timeline: &[Slot]) -> Vec<Program> {
+    let mut out: Vec<Program> = Vec::new();
+    for slot in timeline {
+        for e in &slot.entries {
+            if e.action == Action::Resume {
+                continue;
+            }
+            let action = Entry {
+                until: Until::End,
+                text: e.action_text().to_string(),
+                ..e.clone()
+            };
+            match out.iter_mut().find(|p| p.thread == e.thread) {
+                Some(p) => p.actions.push(action),
+                None => out.push(Program {
+                    thread: e.thread,
+                    line: slot.line,
+                    actions: vec![action],
+                }),
+            }
+        }
+    }
+    out.sort_by_key(|p| p.thread);
+    out
 }
 
 /// A scenario that cannot be used: the file, the line (0 when the error is
@@ -113,8 +157,11 @@ impl std::fmt::Display for ScenarioError {
 /// A mapping of names to texts, each with its line (`params:`, a step).
 type TextMap = OrderedMap<Spanned<String>, Spanned<String>>;
 
-/// The fields every scenario must have.
-const TOP_FIELDS: [&str; 5] = ["name", "about", "pages", "timeline", "expect"];
+/// `programs:`: thread names to lists of actions, each with its line.
+type ProgramMap = OrderedMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>;
+
+/// The fields every scenario must have (and `timeline` or `programs`).
+const TOP_FIELDS: [&str; 4] = ["name", "about", "pages", "expect"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,7 +177,10 @@ struct RawScenario {
     #[serde(default)]
     params: Option<TextMap>,
     pages: Spanned<OrderedMap<Spanned<String>, Spanned<RawPage>>>,
-    timeline: Spanned<Vec<Spanned<TextMap>>>,
+    #[serde(default)]
+    timeline: Option<Spanned<Vec<Spanned<TextMap>>>>,
+    #[serde(default)]
+    programs: Option<Spanned<ProgramMap>>,
     expect: Spanned<OrderedMap<Spanned<String>, Spanned<OneOrMany>>>,
 }
 
@@ -248,7 +298,7 @@ impl Scenario {
             {
                 Some(f) => err(
                     1,
-                    format!("the scenario has no '{f}:' (it needs name, about, pages, timeline and expect); see scenarios/cow.yaml"),
+                    format!("the scenario has no '{f}:' (it needs name, about, pages, a timeline or programs, and expect); see scenarios/cow.yaml"),
                 ),
                 None => err(line, msg),
             }
@@ -308,70 +358,43 @@ impl Scenario {
 
         let pages = parse_pages(&raw.pages, &err)?;
 
-        let checkpoints = checkpoint_names();
-        if raw.timeline.value.len() > MAX_STEPS {
-            return Err(err(
-                line(&raw.timeline),
-                format!(
-                    "the timeline has {} steps; at most {MAX_STEPS}: split the scenario",
-                    raw.timeline.value.len()
-                ),
-            ));
-        }
-        let mut timeline = Vec::new();
-        // Per device: the line of its access stopped at `until translated`
-        // that no `resume` has waited for yet.
-        let mut stopped: [Option<usize>; MAX_DEVS as usize] = [None; MAX_DEVS as usize];
-        for step in &raw.timeline.value {
-            let sline = line(step);
-            let mut entries: Vec<Entry> = Vec::new();
-            for (k, v) in &step.value.0 {
-                let eline = line(k).max(sline);
-                let thread = parse_thread(&k.value).map_err(|m| err(eline, m))?;
-                let entry =
-                    action::parse_action(thread, &v.value, &pages, &checkpoints).map_err(|m| {
-                        err(eline, format!("{thread}: '{}': {m}", shown(v.value.trim())))
-                    })?;
-                if let ThreadRef::Dev(d) = thread {
-                    let slot = &mut stopped[d as usize];
-                    match (&entry.action, *slot) {
-                        (Action::Resume, None) => {
-                            return Err(err(
-                                eline,
-                                format!("{thread}: 'resume': {thread} has no access stopped at 'until translated' to wait for: resume follows '{thread}: read <page> until translated'"),
-                            ))
-                        }
-                        (Action::Resume, Some(_)) => *slot = None,
-                        (_, Some(at)) => {
-                            return Err(err(
-                                eline,
-                                format!("{thread}: '{}': {thread} is still inside its access of line {at} (stopped at 'translated'): write '{thread}: resume' in an earlier step", entry.text),
-                            ))
-                        }
-                        (_, None) => {
-                            if entry.until.is_some() {
-                                *slot = Some(eline);
-                            }
-                        }
+        let (timeline, programs) = match (&raw.timeline, &raw.programs) {
+            (None, None) => {
+                return Err(err(
+                    1,
+                    "the scenario has neither 'timeline:' nor 'programs:': give the steps (see scenarios/cow.yaml) or each thread's program (see scenarios/programs/cow.yaml)".into(),
+                ))
+            }
+            (Some(t), None) => {
+                let timeline = parse_timeline(t, &pages, &err)?;
+                let programs = programs_of(&timeline);
+                (timeline, programs)
+            }
+            (None, Some(p)) => (Vec::new(), parse_programs(p, &pages, &err)?),
+            (Some(t), Some(p)) => {
+                let timeline = parse_timeline(t, &pages, &err)?;
+                let programs = parse_programs(p, &pages, &err)?;
+                let derived = programs_of(&timeline);
+                for (a, b) in derived.iter().zip(&programs) {
+                    let texts = |p: &Program| -> Vec<String> {
+                        p.actions.iter().map(|e| e.text.clone()).collect()
+                    };
+                    if a.thread != b.thread || texts(a) != texts(b) {
+                        return Err(err(
+                            b.line,
+                            format!("programs.{}: the timeline runs {} [{}] for it: a timeline is one schedule of the programs, so give both the same actions (or drop one)", b.thread, a.thread, texts(a).join(", ")),
+                        ));
                     }
                 }
-                entries.push(entry);
+                if derived.len() != programs.len() {
+                    return Err(err(
+                        line(p),
+                        "the timeline and the programs name different threads: a timeline is one schedule of the programs".into(),
+                    ));
+                }
+                (timeline, programs)
             }
-            if entries.is_empty() {
-                return Err(err(sline, "an empty step: name at least one thread".into()));
-            }
-            timeline.push(Slot {
-                line: sline,
-                entries,
-            });
-        }
-        if timeline.is_empty() {
-            return Err(err(
-                line(&raw.timeline),
-                "the timeline is empty: give at least one step like '- { dev0: read addrA }'"
-                    .into(),
-            ));
-        }
+        };
 
         let mut expect: Vec<(Policy, Expected)> = Vec::new();
         for (k, v) in &raw.expect.value.0 {
@@ -414,6 +437,7 @@ impl Scenario {
             params,
             pages,
             timeline,
+            programs,
             expect,
         })
     }
@@ -421,6 +445,128 @@ impl Scenario {
     pub fn expected(&self, p: Policy) -> Option<&Expected> {
         self.expect.iter().find(|(q, _)| *q == p).map(|(_, e)| e)
     }
+}
+
+/// The timeline's steps, checked against the pages and checkpoints.
+fn parse_timeline(
+    raw: &Spanned<Vec<Spanned<TextMap>>>,
+    pages: &[Page],
+    err: &dyn Fn(usize, String) -> ScenarioError,
+) -> Result<Vec<Slot>, ScenarioError> {
+    let checkpoints = checkpoint_names();
+    if raw.value.len() > MAX_STEPS {
+        return Err(err(
+            line(raw),
+            format!(
+                "the timeline has {} steps; at most {MAX_STEPS}: split the scenario",
+                raw.value.len()
+            ),
+        ));
+    }
+    let mut timeline = Vec::new();
+    // Per device: the line of its access stopped at `until translated`
+    // that no `resume` has waited for yet.
+    let mut stopped: [Option<usize>; MAX_DEVS as usize] = [None; MAX_DEVS as usize];
+    for step in &raw.value {
+        let sline = line(step);
+        let mut entries: Vec<Entry> = Vec::new();
+        for (k, v) in &step.value.0 {
+            let eline = line(k).max(sline);
+            let thread = parse_thread(&k.value).map_err(|m| err(eline, m))?;
+            let entry = action::parse_action(thread, &v.value, pages, &checkpoints)
+                .map_err(|m| err(eline, format!("{thread}: '{}': {m}", shown(v.value.trim()))))?;
+            if let ThreadRef::Dev(d) = thread {
+                let slot = &mut stopped[d as usize];
+                match (&entry.action, *slot) {
+                    (Action::Resume, None) => {
+                        return Err(err(
+                            eline,
+                            format!("{thread}: 'resume': {thread} has no access stopped at 'until translated' to wait for: resume follows '{thread}: read <page> until translated'"),
+                        ))
+                    }
+                    (Action::Resume, Some(_)) => *slot = None,
+                    (_, Some(at)) => {
+                        return Err(err(
+                            eline,
+                            format!("{thread}: '{}': {thread} is still inside its access of line {at} (stopped at 'translated'): write '{thread}: resume' in an earlier step", entry.text),
+                        ))
+                    }
+                    (_, None) => {
+                        if entry.until.stops() {
+                            *slot = Some(eline);
+                        }
+                    }
+                }
+            }
+            entries.push(entry);
+        }
+        if entries.is_empty() {
+            return Err(err(sline, "an empty step: name at least one thread".into()));
+        }
+        timeline.push(Slot {
+            line: sline,
+            entries,
+        });
+    }
+    if timeline.is_empty() {
+        return Err(err(
+            line(raw),
+            "the timeline is empty: give at least one step like '- { dev0: read addrA }'".into(),
+        ));
+    }
+    Ok(timeline)
+}
+
+/// `programs:`: each thread's list of actions.
+fn parse_programs(
+    raw: &Spanned<ProgramMap>,
+    pages: &[Page],
+    err: &dyn Fn(usize, String) -> ScenarioError,
+) -> Result<Vec<Program>, ScenarioError> {
+    let mut out: Vec<Program> = Vec::new();
+    for (k, v) in &raw.value.0 {
+        let l = line(k);
+        let thread = parse_thread(&k.value).map_err(|m| err(l, m))?;
+        let mut actions = Vec::new();
+        for a in &v.value {
+            let al = line(a).max(l);
+            let mut more = action::parse_program_entry(thread, &a.value, pages).map_err(|m| {
+                err(
+                    al,
+                    format!("programs.{thread}: '{}': {m}", shown(a.value.trim())),
+                )
+            })?;
+            actions.append(&mut more);
+            if actions.len() > action::MAX_PROGRAM {
+                return Err(err(
+                    al,
+                    format!(
+                        "programs.{thread}: more than {} actions",
+                        action::MAX_PROGRAM
+                    ),
+                ));
+            }
+        }
+        if actions.is_empty() {
+            return Err(err(
+                l,
+                format!("programs.{thread}: an empty program: give at least one action, or drop the thread"),
+            ));
+        }
+        out.push(Program {
+            thread,
+            line: l,
+            actions,
+        });
+    }
+    if out.is_empty() {
+        return Err(err(
+            line(raw),
+            "no programs: give at least one thread's, like 'cpu0: [write addrA 0xa1]'".into(),
+        ));
+    }
+    out.sort_by_key(|p| p.thread);
+    Ok(out)
 }
 
 /// The named pages, checked: names, addresses, kinds, overlaps.
@@ -551,7 +697,7 @@ expect: { end-only: [order-violation, stale-read], seed: clean }
         assert_eq!(s.timeline.len(), 3);
         assert_eq!(s.timeline[1].line, 8);
         assert_eq!(s.timeline[2].line, 9);
-        assert_eq!(s.timeline[1].entries[0].until.as_deref(), Some("start"));
+        assert_eq!(s.timeline[1].entries[0].until.name(), Some("start"));
         assert_eq!(
             s.timeline[1].entries[1].action,
             Action::Write { page: 1, value: 7 }
@@ -596,7 +742,7 @@ expect: { end-only: [order-violation, stale-read], seed: clean }
         );
         let ok = GOOD.replace("dev0: read addrA", "dev0: read addrA until translated");
         assert_eq!(
-            parse(&ok).unwrap().timeline[0].entries[0].until.as_deref(),
+            parse(&ok).unwrap().timeline[0].entries[0].until.name(),
             Some("translated")
         );
         let bad = GOOD.replace("cpu0: resume", "cpu0: resume until translated");
@@ -610,5 +756,126 @@ expect: { end-only: [order-violation, stale-read], seed: clean }
 
         let e = parse("name: [unclosed").unwrap_err();
         assert_eq!(e.line, 1);
+    }
+
+    const PROGRAMS: &str = "name: p
+about: test
+pages:
+  addrA: { va: 0x7f0000000000, value: 0xa0, cow: true }
+  addrB: { va: 0x7f0000001000, value: 0xb0 }
+  addrC: { va: 0x7f0000002000, value: 0xc0 }
+programs:
+  cpu0: [write addrA 0xa1, munmap addrB]
+  dev0: [read addrA..addrC, 2 x write addrB 5]
+expect: { seed: clean }
+";
+
+    #[test]
+    fn programs_expand_repeats_and_ranges() {
+        let s = parse(PROGRAMS).unwrap();
+        assert!(s.timeline.is_empty());
+        assert_eq!(s.programs.len(), 2);
+        let dev: Vec<&str> = s.programs[1]
+            .actions
+            .iter()
+            .map(|e| e.text.as_str())
+            .collect();
+        assert_eq!(
+            dev,
+            [
+                "read addrA",
+                "read addrB",
+                "read addrC",
+                "write addrB 5",
+                "write addrB 5"
+            ]
+        );
+        assert_eq!(s.programs[0].line, 8);
+        assert!(s
+            .programs
+            .iter()
+            .flat_map(|p| &p.actions)
+            .all(|e| e.until == Until::End));
+    }
+
+    #[test]
+    fn a_timeline_gives_its_threads_programs() {
+        let s = parse(GOOD).unwrap();
+        let texts: Vec<(ThreadRef, Vec<&str>)> = s
+            .programs
+            .iter()
+            .map(|p| {
+                (
+                    p.thread,
+                    p.actions.iter().map(|e| e.text.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                (ThreadRef::Cpu(0), vec!["write addrA 0xa1"]),
+                (ThreadRef::Cpu(1), vec!["write addrB 7"]),
+                (ThreadRef::Dev(0), vec!["read addrA"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn program_errors_name_the_line() {
+        for (from, to, line, msg) in [
+            (
+                "write addrA 0xa1,",
+                "write addrA 0xa1 until start,",
+                8,
+                "drop 'until'",
+            ),
+            ("munmap addrB]", "resume]", 8, "belongs to a timeline"),
+            (
+                "read addrA..addrC",
+                "read addrC..addrA",
+                9,
+                "in the order the pages are declared",
+            ),
+            (
+                "read addrA..addrC",
+                "read addrA..addrZ",
+                9,
+                "unknown page 'addrZ'",
+            ),
+            ("2 x write", "65 x write", 9, "repeat count from 1 to 64"),
+            (
+                "cpu0: [write addrA 0xa1, munmap addrB]",
+                "cpu0: []",
+                8,
+                "an empty program",
+            ),
+            (
+                "cpu0: [write addrA 0xa1, munmap addrB]",
+                "cpu0: [read addrA..addrB]",
+                8,
+                "for device accesses",
+            ),
+        ] {
+            let bad = PROGRAMS.replace(from, to);
+            let e = parse(&bad).unwrap_err();
+            assert_eq!(e.line, line, "{to}: {e}");
+            assert!(e.msg.contains(msg), "{to}: {e}");
+        }
+        let neither = PROGRAMS.replace("programs:\n  cpu0: [write addrA 0xa1, munmap addrB]\n  dev0: [read addrA..addrC, 2 x write addrB 5]\n", "");
+        assert!(parse(&neither)
+            .unwrap_err()
+            .msg
+            .contains("neither 'timeline:' nor 'programs:'"));
+        // Both: they must agree.
+        let both = GOOD.replace("expect:", "programs:\n  cpu0: [write addrA 0xa1]\n  cpu1: [write addrB 7]\n  dev0: [read addrA]\nexpect:");
+        assert!(parse(&both).is_ok());
+        let differ = both.replace("cpu1: [write addrB 7]", "cpu1: [write addrB 8]");
+        let e = parse(&differ).unwrap_err();
+        assert!(
+            e.msg
+                .contains("programs.cpu1: the timeline runs cpu1 [write addrB 7]"),
+            "{e}"
+        );
     }
 }

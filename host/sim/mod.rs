@@ -7,5 +7,5 @@ mod run;
 mod trace;
 
 pub use outcome::{DevRecord, IoRecord, PageView, RunReport, SlotReport, StoreRecord, ThreadLine};
-pub use run::{run, RunError, RunOptions};
+pub use run::{run, RunError, RunOptions, Session};
 pub use trace::WavesOut;

@@ -16,7 +16,7 @@ mod table;
 
 pub use json::{from_json, merge, to_json, Merged, SweepFile, JSON_VERSION};
 pub use select::{expand, glob_match, resolve, scenarios_dir};
-pub use table::{render_table, totals, Totals};
+pub use table::{render_table, render_table_with, totals, Totals};
 
 use crate::checker::{Cache, Violation, Window};
 use crate::iommu::DriverKind;

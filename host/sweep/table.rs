@@ -123,6 +123,12 @@ fn ratio(a: u64, b: u64) -> String {
 /// `seed`, the mismatches and errors, and the summary line. With `timing`,
 /// also the cells' wall times (they vary from run to run).
 pub fn render_table(cells: &[Cell], timing: bool) -> String {
+    render_table_with(cells, timing, true)
+}
+
+/// [`render_table`], with or without the cost of each policy (`explore`'s
+/// cells are many runs each: their verdicts and windows, no single cost).
+pub fn render_table_with(cells: &[Cell], timing: bool, costs: bool) -> String {
     let pols = policies(cells);
     let rows = rows(cells);
     let mut o = String::new();
@@ -183,7 +189,7 @@ pub fn render_table(cells: &[Cell], timing: bool) -> String {
 
     // The cost of each policy.
     let tot = totals(cells);
-    if !tot.is_empty() {
+    if costs && !tot.is_empty() {
         let mut grid = vec![std::iter::once(format!(
             "Cost per policy, summed over {} scenario{}",
             rows.len(),
@@ -223,7 +229,7 @@ pub fn render_table(cells: &[Cell], timing: bool) -> String {
     }
 
     // What `always` pays over `seed`, on the scenarios where both ran.
-    if pols.contains(&Policy::Always) && pols.contains(&Policy::Seed) {
+    if costs && pols.contains(&Policy::Always) && pols.contains(&Policy::Seed) {
         let (mut a, mut s) = (Totals::default(), Totals::default());
         for (file, _) in &rows {
             if let (Some(ca), Some(cs)) = (find(file, Policy::Always), find(file, Policy::Seed)) {

@@ -23,7 +23,10 @@
 mod dispatch;
 mod observe;
 mod sched;
+mod session;
 mod setup;
+
+pub use session::Session;
 
 use super::machine::{IommuLayout, Machine, MachineParams};
 use super::outcome::{
@@ -34,7 +37,7 @@ use crate::checker::Checker;
 use crate::iommu::SvaDriver;
 use crate::mem::{AddressSpace, FrameState, Leaf, MemError, PAGE_SHIFT};
 use crate::mm::{HostEvent, Kernel, KernelPath, LockTable, MmError, Policy};
-use crate::scenario::{Action, Entry, Scenario, ThreadRef, MAX_CPUS, MAX_DEVS};
+use crate::scenario::{Action, Entry, Scenario, ThreadRef, Until, MAX_CPUS, MAX_DEVS};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -53,6 +56,10 @@ pub enum RunError {
         file: PathBuf,
         line: usize,
         msg: String,
+        /// The step's CPU thread spins on a page-table lock held by this
+        /// thread, which the step does not run: nothing changed (no cycle
+        /// ran, no state moved), so a schedule can choose another move.
+        blocked_by: Option<usize>,
     },
     #[error("{}: setting up the machine: {source}", file.display())]
     Setup { file: PathBuf, source: MmError },
@@ -123,6 +130,17 @@ struct Sim<'s> {
     lines: Vec<ThreadLine>,
     /// The scenario line of the step running (0: the final drain).
     line: usize,
+    /// Per CPU thread: the checkpoint it reached last (kept when its path
+    /// ends, for `explore` to name the step it played).
+    reached: Vec<Option<&'static str>>,
+}
+
+/// The `[Time N+k]` label of step `n`.
+fn label(n: usize) -> String {
+    match n {
+        0 => "N".to_string(),
+        n => format!("N+{n}"),
+    }
 }
 
 /// Run `s` under `opts.policy`. When the run fails (an RTL assertion, the
@@ -145,16 +163,24 @@ impl<'s> Sim<'s> {
     /// Every step of the timeline, the final drain and the settling time.
     fn run_timeline(&mut self) -> Result<Vec<SlotReport>, RunError> {
         let s = self.s;
+        if s.timeline.is_empty() {
+            return Err(self.err(
+                0,
+                "this scenario gives programs and no timeline: explore its schedules with 'shootdown explore', or add a timeline".into(),
+            ));
+        }
         let mut slots = Vec::new();
         for (n, slot) in s.timeline.iter().enumerate() {
-            let label = if n == 0 {
-                "N".to_string()
-            } else {
-                format!("N+{n}")
-            };
-            slots.push(self.run_slot(&label, n as u64, slot.line, &slot.entries)?);
+            slots.push(self.run_slot(&label(n), n as u64, slot.line, &slot.entries)?);
         }
-        // Every thread still inside a kernel path or an access runs to its end.
+        slots.extend(self.drain_and_settle(s.timeline.len())?);
+        Ok(slots)
+    }
+
+    /// After the last of `steps` steps: every thread still inside a kernel
+    /// path or an access runs to its end, then the hardware settles so that
+    /// windows opened at the end can close.
+    fn drain_and_settle(&mut self, steps: usize) -> Result<Option<SlotReport>, RunError> {
         let cpus = (0..MAX_CPUS)
             .filter(|&i| self.cpus[i].op.is_some())
             .map(ThreadRef::Cpu);
@@ -166,24 +192,24 @@ impl<'s> Sim<'s> {
             .map(|thread| Entry {
                 thread,
                 action: Action::Resume,
-                until: None,
+                until: Until::End,
                 text: "resume".into(),
             })
             .collect();
-        if !drain.is_empty() {
-            let n = s.timeline.len();
-            slots.push(self.run_slot(&format!("N+{n}"), n as u64, 0, &drain)?);
-        }
-        // Let the hardware settle so windows opened at the end can close
-        // (bounded: every term is range-checked, and by the watchdog).
-        let p = &s.params;
+        let slot = if drain.is_empty() {
+            None
+        } else {
+            Some(self.run_slot(&label(steps), steps as u64, 0, &drain)?)
+        };
+        // Bounded: every term is range-checked, and by the watchdog.
+        let p = &self.s.params;
         let settle = 4
             * (p.mem_latency.max(p.dev_mem_latency) + p.iommu_mem_latency + p.ats_latency)
             + p.ats_cpl_delay
             + 16;
         self.line = 0;
         self.tick_n(settle.min(p.watchdog_cycles))?;
-        Ok(slots)
+        Ok(slot)
     }
 
     /// After a failed run: write the waves up to now (best effort; the
@@ -270,6 +296,7 @@ impl<'s> Sim<'s> {
             spin_cycles: 0,
             lines: Vec::new(),
             line: 0,
+            reached: vec![None; MAX_CPUS],
         };
         sim.map_pages().map_err(|source| RunError::Setup {
             file: s.path.clone(),
@@ -316,6 +343,7 @@ impl<'s> Sim<'s> {
             file: self.s.path.clone(),
             line,
             msg,
+            blocked_by: None,
         }
     }
 

@@ -3,14 +3,14 @@
 
 use super::{RunError, Sim};
 use crate::mm::{Cx, Progress, WaitOn};
-use crate::scenario::{Entry, ThreadRef, MAX_CPUS};
+use crate::scenario::{Entry, ThreadRef, Until, MAX_CPUS};
 use crate::sim::outcome::{SlotReport, ThreadLine};
 
 /// A CPU thread the step runs: where it stops, whether it got there, and
 /// the checkpoints it went through in this step.
 struct Running<'e> {
     cpu: usize,
-    until: Option<&'e str>,
+    until: &'e Until,
     done: bool,
     did: Vec<&'static str>,
 }
@@ -56,6 +56,9 @@ impl Sim<'_> {
             sig.slot(start, index);
         }
         for e in entries {
+            if let ThreadRef::Cpu(i) = e.thread {
+                self.reached[i] = None;
+            }
             self.start(e, line)?;
         }
         let mut running: Vec<Running> = entries
@@ -63,7 +66,7 @@ impl Sim<'_> {
             .filter_map(|e| match e.thread {
                 ThreadRef::Cpu(i) => Some(Running {
                     cpu: i,
-                    until: e.until.as_deref(),
+                    until: &e.until,
                     done: false,
                     did: Vec::new(),
                 }),
@@ -148,13 +151,14 @@ impl Sim<'_> {
                 Progress::Reached(cp) => {
                     progressed = true;
                     r.did.push(cp);
+                    self.reached[i] = Some(cp);
                     if let Some(sig) = &mut self.sig {
                         sig.cpu(self.m.cycle(), i, &format!("{}: {cp}", self.cpus[i].text));
                     }
-                    if r.until == Some(cp) {
+                    if r.until.name() == Some(cp) || *r.until == Until::Next {
                         r.done = true;
                     } else if self.cpus[i].op.is_none() {
-                        if let Some(u) = r.until {
+                        if let Some(u) = r.until.name() {
                             return Err(self.err(
                                 line,
                                 format!(
@@ -197,7 +201,7 @@ impl Sim<'_> {
                 continue;
             };
             let d = d as usize;
-            done &= match (e.until.is_some(), self.dev_translated[d]) {
+            done &= match (e.until.stops(), self.dev_translated[d]) {
                 (false, _) => self.devs[d].is_none(),
                 (true, Some(_)) => true,
                 (true, None) if self.devs[d].is_none() => {
@@ -230,13 +234,19 @@ impl Sim<'_> {
                 .iter()
                 .all(|(_, w)| matches!(w, WaitOn::Lock { holder, .. } if !live.contains(holder)));
         match waits.first() {
-            Some(&(i, WaitOn::Lock { holder, .. })) if stuck => Err(self.err(
-                line,
-                format!(
-                    "cpu{i} spins on a page-table lock held by cpu{holder}, which this step does not run (cpu{holder} stopped after '{}'): resume cpu{holder} in this step, or stop it before 'lock'",
-                    self.cpus[holder].path.last().unwrap_or(&"?")
-                ),
-            )),
+            Some(&(i, WaitOn::Lock { holder, .. })) if stuck => {
+                let mut e = self.err(
+                    line,
+                    format!(
+                        "cpu{i} spins on a page-table lock held by cpu{holder}, which this step does not run (cpu{holder} stopped after '{}'): resume cpu{holder} in this step, or stop it before 'lock'",
+                        self.cpus[holder].path.last().unwrap_or(&"?")
+                    ),
+                );
+                if let RunError::Timeline { blocked_by, .. } = &mut e {
+                    *blocked_by = Some(holder);
+                }
+                Err(e)
+            }
             _ => Ok(()),
         }
     }

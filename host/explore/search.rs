@@ -1,0 +1,287 @@
+//! Exhaustive search up to a preemption bound (context bounding), without
+//! keeping states: each schedule is played on a fresh machine; at every
+//! point past its forced prefix, each enabled move not taken (within the
+//! bound) becomes the forced prefix of another schedule. Every maximal
+//! schedule with at most `bound` preemptions is played exactly once,
+//! whatever the number of workers; the results are sorted, so the output
+//! does not depend on `--jobs`.
+
+use super::play::{play, End, Move, Played, Rules};
+use crate::checker::Violation;
+use crate::mm::Policy;
+use crate::scenario::{Entry, Scenario};
+use crate::sim::RunError;
+use std::collections::BTreeSet;
+use std::sync::{Condvar, Mutex};
+
+/// A schedule that found something.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    pub moves: Vec<Move>,
+    /// The timeline steps it played.
+    pub steps: Vec<Entry>,
+    pub preemptions: u32,
+    /// What it found: the checker's verdict, or the error that stopped it
+    /// (an RTL assertion, the watchdog).
+    pub what: Found,
+}
+
+/// What a schedule found.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Found {
+    Verdict(BTreeSet<Violation>),
+    /// The run stopped: the error's text.
+    Stopped(String),
+}
+
+impl Found {
+    /// A short name: the verdict kinds joined with `+`, or the assertion.
+    pub fn name(&self) -> String {
+        match self {
+            Found::Verdict(v) => crate::sweep::verdict_text(v),
+            Found::Stopped(e) => match crate::rtl::assertion_name(e) {
+                Some(a) => format!("assertion {a}"),
+                None if e.contains("watchdog:") => "watchdog".into(),
+                None => "error".into(),
+            },
+        }
+    }
+}
+
+/// What the search saw.
+#[derive(Clone, Debug, Default)]
+pub struct Searched {
+    /// Schedules played to their end (or to a failure).
+    pub schedules: usize,
+    /// Forced prefixes that turned out impossible (a move blocked, an
+    /// access that could not stop where asked).
+    pub infeasible: usize,
+    /// Distinct final machine states (verdict, windows, what the device
+    /// read, cycles) among the schedules.
+    pub distinct: usize,
+    /// The union of the verdicts.
+    pub verdict: BTreeSet<Violation>,
+    /// The longest IOTLB/ATC window over all schedules, cycles.
+    pub worst_window: u64,
+    /// The schedules that found something, sorted by preemptions, length,
+    /// moves.
+    pub findings: Vec<Finding>,
+}
+
+/// The longest schedule the search plays, moves (a program is at most 64
+/// actions a thread, each a bounded number of checkpoints).
+const MAX_MOVES: usize = 20_000;
+
+/// Explore every schedule of `s`'s programs with at most `bound`
+/// preemptions; stop with an error past `max` schedules.
+pub fn exhaustive(
+    s: &Scenario,
+    policy: Policy,
+    rules: Rules,
+    bound: u32,
+    max: usize,
+    jobs: usize,
+) -> Result<Searched, String> {
+    struct Shared {
+        queue: Vec<Vec<Move>>,
+        busy: usize,
+        played: usize,
+        over: bool,
+        results: Vec<(Vec<Move>, Summary)>,
+    }
+    let shared = Mutex::new(Shared {
+        queue: vec![Vec::new()],
+        busy: 0,
+        played: 0,
+        over: false,
+        results: Vec::new(),
+    });
+    let wake = Condvar::new();
+    std::thread::scope(|sc| {
+        for _ in 0..jobs.max(1) {
+            sc.spawn(|| loop {
+                let prefix = {
+                    let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    loop {
+                        if g.over {
+                            return;
+                        }
+                        if let Some(p) = g.queue.pop() {
+                            g.busy += 1;
+                            g.played += 1;
+                            if g.played > max {
+                                g.over = true;
+                                wake.notify_all();
+                                return;
+                            }
+                            break p;
+                        }
+                        if g.busy == 0 {
+                            wake.notify_all();
+                            return;
+                        }
+                        g = wake.wait(g).unwrap_or_else(|e| e.into_inner());
+                    }
+                };
+                // A panic is a bug of shootdown's: kept as a finding of
+                // this schedule, never the end of the search.
+                let (children, summary, moves) =
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        play(s, policy, rules, &prefix)
+                    })) {
+                        Ok(played) => (
+                            children(&played, prefix.len(), bound),
+                            Summary::of(&played),
+                            played.moves,
+                        ),
+                        Err(p) => {
+                            let why = p
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                                .unwrap_or_default();
+                            let f = Finding {
+                                moves: prefix.clone(),
+                                steps: Vec::new(),
+                                preemptions: 0,
+                                what: Found::Stopped(format!("panic: {why}")),
+                            };
+                            let summary = Summary::Ran {
+                                verdict: BTreeSet::new(),
+                                worst: 0,
+                                state: fnv(why.as_bytes()),
+                                finding: Some(f),
+                            };
+                            (Vec::new(), summary, prefix.clone())
+                        }
+                    };
+                let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
+                g.queue.extend(children);
+                g.results.push((moves, summary));
+                g.busy -= 1;
+                wake.notify_all();
+            });
+        }
+    });
+    let g = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+    if g.over {
+        return Err(format!(
+            "more than {max} schedules with at most {bound} preemptions: lower --bound, or raise --max-schedules"
+        ));
+    }
+    Ok(collect(g.results))
+}
+
+/// The forced prefixes of the schedules that branch off `p` past its own
+/// forced prefix of `forced` moves, within the bound.
+fn children(p: &Played, forced: usize, bound: u32) -> Vec<Vec<Move>> {
+    if !matches!(p.end, End::Done(_) | End::Failed(_)) || p.moves.len() > MAX_MOVES {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (k, b) in p.branches.iter().enumerate().skip(forced) {
+        for &m in b.enabled.iter().rev() {
+            if m != b.taken && b.preemptions + b.cost(m) <= bound {
+                let mut c = p.moves[..k].to_vec();
+                c.push(m);
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// What the search keeps of one played schedule.
+#[derive(Debug)]
+enum Summary {
+    Infeasible,
+    Ran {
+        verdict: BTreeSet<Violation>,
+        worst: u64,
+        /// Hash of what the run ended with.
+        state: u64,
+        finding: Option<Finding>,
+    },
+}
+
+impl Summary {
+    fn of(p: &Played) -> Summary {
+        let finding = |what| Finding {
+            moves: p.moves.clone(),
+            steps: p.steps.clone(),
+            preemptions: p.preemptions,
+            what,
+        };
+        match &p.end {
+            End::Infeasible => Summary::Infeasible,
+            End::Failed(RunError::Timeline { msg, .. }) if !msg.starts_with("watchdog:") => {
+                Summary::Infeasible
+            }
+            End::Failed(e) => Summary::Ran {
+                verdict: BTreeSet::new(),
+                worst: 0,
+                state: fnv(e.to_string().as_bytes()),
+                finding: Some(finding(Found::Stopped(e.to_string()))),
+            },
+            End::Done(r) => {
+                let worst = r
+                    .windows
+                    .iter()
+                    .filter(|w| w.cache != crate::checker::Cache::InFlight)
+                    .map(|w| w.len(r.cycles))
+                    .max()
+                    .unwrap_or(0);
+                let state = fnv(format!(
+                    "{:?}{:?}{:?}{:?}{}",
+                    r.verdict, r.windows, r.dev, r.final_view, r.cycles
+                )
+                .as_bytes());
+                Summary::Ran {
+                    finding: (!r.verdict.is_empty())
+                        .then(|| finding(Found::Verdict(r.verdict.clone()))),
+                    verdict: r.verdict.clone(),
+                    worst,
+                    state,
+                }
+            }
+        }
+    }
+}
+
+fn collect(mut results: Vec<(Vec<Move>, Summary)>) -> Searched {
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Searched::default();
+    let mut states = BTreeSet::new();
+    for (_, s) in results {
+        match s {
+            Summary::Infeasible => out.infeasible += 1,
+            Summary::Ran {
+                verdict,
+                worst,
+                state,
+                finding,
+            } => {
+                out.schedules += 1;
+                states.insert(state);
+                out.verdict.extend(verdict);
+                out.worst_window = out.worst_window.max(worst);
+                out.findings.extend(finding);
+            }
+        }
+    }
+    out.distinct = states.len();
+    out.findings.sort_by(|a, b| {
+        (a.preemptions, a.moves.len(), &a.moves).cmp(&(b.preemptions, b.moves.len(), &b.moves))
+    });
+    out
+}
+
+/// FNV-1a, stable across runs and machines.
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}

@@ -1,0 +1,114 @@
+//! A run driven step by step from outside: what `explore` uses to play a
+//! schedule, one move (one timeline step) at a time, looking at the
+//! threads between moves. A session ends like a timeline: the drain, the
+//! settle, the verdict.
+
+use super::{label, RunError, RunOptions, Sim};
+use crate::mm::Policy;
+use crate::scenario::{Action, Entry, Scenario, ThreadRef};
+use crate::sim::outcome::{RunReport, SlotReport};
+use std::time::Instant;
+
+/// A scenario's machine, run one step at a time.
+pub struct Session<'s> {
+    sim: Sim<'s>,
+    slots: Vec<SlotReport>,
+    t0: Instant,
+    policy: Policy,
+}
+
+impl<'s> Session<'s> {
+    /// Set up the machine for `s` (its pages mapped, the RTL out of reset),
+    /// without running any step. Waves are not written.
+    pub fn new(s: &'s Scenario, policy: Policy) -> Result<Session<'s>, RunError> {
+        let opts = RunOptions {
+            policy,
+            waves: None,
+        };
+        Ok(Session {
+            sim: Sim::new(s, &opts)?,
+            slots: Vec::new(),
+            t0: Instant::now(),
+            policy,
+        })
+    }
+
+    /// Run one step with these entries (as a timeline step on `line`; 0 for
+    /// a step no file holds). A step whose only CPU thread would spin on a
+    /// page-table lock held by a thread it does not run changes nothing and
+    /// gives the `Timeline` error with `blocked_by` set: the caller may
+    /// choose another step. Any other error ends the run.
+    pub fn step(&mut self, entries: &[Entry], line: usize) -> Result<&SlotReport, RunError> {
+        let fresh: Vec<usize> = entries
+            .iter()
+            .filter_map(|e| match (e.thread, &e.action) {
+                (ThreadRef::Cpu(i), a) if *a != Action::Resume => Some(i),
+                _ => None,
+            })
+            .collect();
+        let n = self.slots.len();
+        match self.sim.run_slot(&label(n), n as u64, line, entries) {
+            Ok(slot) => {
+                self.slots.push(slot);
+                Ok(&self.slots[n])
+            }
+            Err(e) => {
+                if let RunError::Timeline {
+                    blocked_by: Some(_),
+                    ..
+                } = e
+                {
+                    // Nothing ran: forget an action the step started.
+                    for i in fresh {
+                        self.sim.cpus[i] = Default::default();
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// CPU thread `i` is inside a kernel path (stopped at a checkpoint).
+    pub fn cpu_busy(&self, i: usize) -> bool {
+        self.sim.cpus.get(i).is_some_and(|c| c.op.is_some())
+    }
+
+    /// The checkpoint CPU thread `i` reached last (in its current path, or
+    /// the last one of the path it finished).
+    pub fn cpu_reached(&self, i: usize) -> Option<&'static str> {
+        self.sim.reached.get(i).copied().flatten()
+    }
+
+    /// Device `d` has an access in flight (started with `until translated`).
+    pub fn dev_busy(&self, d: u8) -> bool {
+        self.sim.devs.get(d as usize).is_some_and(|p| p.is_some())
+    }
+
+    /// The device's ATC holds a translation of named page `page` now.
+    pub fn atc_holds(&self, page: usize) -> bool {
+        page < self.sim.s.pages.len() && self.sim.m.probe(page)[1].is_some()
+    }
+
+    /// The current cycle.
+    pub fn cycle(&self) -> u64 {
+        self.sim.m.cycle()
+    }
+
+    /// The steps run so far.
+    pub fn slots(&self) -> &[SlotReport] {
+        &self.slots
+    }
+
+    /// End the run as a timeline ends: every thread still inside a path or
+    /// an access runs to its end, the hardware settles, the checker judges.
+    pub fn finish(mut self) -> Result<RunReport, RunError> {
+        let n = self.slots.len();
+        let drained = self.sim.drain_and_settle(n)?;
+        self.slots.extend(drained);
+        let opts = RunOptions {
+            policy: self.policy,
+            waves: None,
+        };
+        self.sim.finish(self.slots, self.t0, &opts)
+    }
+}

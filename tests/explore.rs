@@ -1,0 +1,128 @@
+//! `explore`: the seed's case B, written as programs with no timeline, is
+//! found under end-only and under no other policy in every schedule with at
+//! most one preemption; what it finds is a scenario that replays; the
+//! result does not depend on the number of workers.
+
+use shootdown::explore::play::Rules;
+use shootdown::explore::search::{exhaustive, Found};
+use shootdown::explore::{explore_one, shrink};
+use shootdown::mm::Policy;
+use shootdown::scenario::Scenario;
+use shootdown::sim::{run, RunOptions};
+use std::path::Path;
+
+fn cow_programs() -> Scenario {
+    Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/programs/cow.yaml"))
+        .unwrap()
+}
+
+const RULES: Rules = Rules { overlap: false };
+
+#[test]
+fn case_b_is_found_under_end_only_and_nowhere_else_within_one_preemption() {
+    let s = cow_programs();
+    assert!(s.timeline.is_empty(), "programs only");
+    let out = std::env::temp_dir().join(format!("shootdown_explore_{}", std::process::id()));
+    let mut counts = Vec::new();
+    for p in Policy::ALL {
+        let e = explore_one(&s, p, RULES, 1, 100_000, 2, &out);
+        let r = e.searched.as_ref().unwrap();
+        counts.push(r.schedules);
+        assert_eq!(Some(&r.verdict), s.expected(p), "{p}");
+        if p != Policy::EndOnly {
+            assert!(r.findings.is_empty(), "{p}");
+            continue;
+        }
+        // Every finding needs the one preemption (cpu0 between its PTE
+        // change and E); the shrunk scenario replays to the same verdict.
+        assert!(r.findings.iter().all(|f| f.preemptions == 1));
+        let order = r
+            .findings
+            .iter()
+            .find(|f| matches!(&f.what, Found::Verdict(v) if v.len() == 2))
+            .expect("an order violation");
+        let (_, file) = e
+            .written
+            .iter()
+            .find(|(n, _)| *n == order.what.name())
+            .unwrap();
+        let file = file.as_ref().unwrap();
+        let replay = Scenario::load(file).unwrap();
+        assert!(!replay.timeline.is_empty());
+        assert!(replay.timeline.len() <= 8, "shrunk: {}", replay.to_yaml());
+        let rep = run(
+            &replay,
+            &RunOptions {
+                policy: p,
+                waves: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(Some(&rep.verdict), s.expected(p));
+        assert!(rep.as_expected());
+    }
+    // One tree of schedules, whatever the policy decides at its flushes.
+    assert!(
+        counts.iter().all(|&c| c == counts[0] && c > 1000),
+        "{counts:?}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn no_preemption_no_case_b() {
+    let s = cow_programs();
+    let r = exhaustive(&s, Policy::EndOnly, RULES, 0, 10_000, 2).unwrap();
+    assert!(r.schedules > 50);
+    assert!(r.verdict.is_empty(), "{:?}", r.verdict);
+}
+
+#[test]
+fn the_result_is_the_same_with_one_or_two_workers() {
+    let s = cow_programs();
+    let one = exhaustive(&s, Policy::EndOnly, RULES, 0, 10_000, 1).unwrap();
+    let two = exhaustive(&s, Policy::EndOnly, RULES, 0, 10_000, 2).unwrap();
+    assert_eq!(one.schedules, two.schedules);
+    assert_eq!(one.distinct, two.distinct);
+    assert_eq!(one.infeasible, two.infeasible);
+    assert_eq!(one.worst_window, two.worst_window);
+    let moves = |r: &shootdown::explore::search::Searched| -> Vec<_> {
+        r.findings.iter().map(|f| f.moves.clone()).collect()
+    };
+    assert_eq!(moves(&one), moves(&two));
+}
+
+#[test]
+fn overlapping_accesses_add_schedules_and_keep_seed_clean() {
+    let s = cow_programs();
+    let plain = exhaustive(&s, Policy::Seed, RULES, 0, 10_000, 2).unwrap();
+    let overlap = exhaustive(&s, Policy::Seed, Rules { overlap: true }, 0, 100_000, 2).unwrap();
+    assert!(overlap.schedules > plain.schedules);
+    assert!(overlap.verdict.is_empty(), "{:?}", overlap.verdict);
+}
+
+#[test]
+fn a_finding_shrinks_to_a_scenario_that_replays() {
+    let s = cow_programs();
+    let r = exhaustive(&s, Policy::EndOnly, RULES, 1, 100_000, 2).unwrap();
+    let f = r.findings.first().expect("case B");
+    let dir = std::env::temp_dir().join(format!("shootdown_shrink_{}", std::process::id()));
+    let file = dir.join("found.yaml");
+    let sh = shrink::shrink(&s, Policy::EndOnly, f, "found", "test", &file).unwrap();
+    assert!(
+        sh.steps_after < sh.steps_before,
+        "{} -> {}",
+        sh.steps_before,
+        sh.steps_after
+    );
+    let back = Scenario::parse(&file, &sh.yaml).unwrap();
+    let rep = run(
+        &back,
+        &RunOptions {
+            policy: Policy::EndOnly,
+            waves: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(Found::Verdict(rep.verdict), f.what);
+}
