@@ -104,128 +104,204 @@ struct Cursor {
     started: Vec<Option<Entry>>,
 }
 
-/// Play `forced`, then go on by the default rule (the thread that moved
-/// last if it can, else the first enabled move) until no move is enabled.
-pub fn play(s: &Scenario, policy: Policy, rules: Rules, forced: &[Move]) -> Played {
-    let mut out = Played {
-        moves: Vec::new(),
-        steps: Vec::new(),
-        branches: Vec::new(),
-        preemptions: 0,
-        end: End::Infeasible,
-    };
-    let mut session = match Session::new(s, policy) {
-        Ok(x) => x,
-        Err(e) => {
-            out.end = End::Failed(e);
-            return out;
-        }
-    };
-    let programs = |t: ThreadRef| s.programs.iter().find(|p| p.thread == t);
-    let mut cur = Cursor {
-        cpu: vec![0; MAX_CPUS],
-        dev: vec![0; MAX_DEVS as usize],
-        started: vec![None; MAX_DEVS as usize],
-    };
-    let mut last: Option<Move> = None;
-    loop {
-        let mut enabled = enabled(s, &session, &cur, rules);
-        if enabled.is_empty() {
-            break;
-        }
-        let k = out.moves.len();
-        // The CPU thread that moved last and can go on.
-        let running = match last {
-            Some(Move::Cpu(i)) if session.cpu_busy(i) => Some(i),
+/// A schedule being played: the machine, where each thread is in its
+/// program, and the moves so far.
+pub struct Player<'s> {
+    s: &'s Scenario,
+    rules: Rules,
+    session: Session<'s>,
+    cur: Cursor,
+    last: Option<Move>,
+    pub moves: Vec<Move>,
+    /// The timeline step each move was (its `until` names the checkpoint
+    /// reached).
+    pub steps: Vec<Entry>,
+    pub preemptions: u32,
+}
+
+/// What trying a move did.
+pub enum Tried {
+    Moved,
+    /// The thread would spin on a lock held by a thread that does not
+    /// move: nothing changed.
+    Blocked,
+    /// The run failed (the error that stopped it).
+    Failed(RunError),
+}
+
+impl<'s> Player<'s> {
+    pub fn new(s: &'s Scenario, policy: Policy, rules: Rules) -> Result<Player<'s>, RunError> {
+        Ok(Player {
+            s,
+            rules,
+            session: Session::new(s, policy)?,
+            cur: Cursor {
+                cpu: vec![0; MAX_CPUS],
+                dev: vec![0; MAX_DEVS as usize],
+                started: vec![None; MAX_DEVS as usize],
+            },
+            last: None,
+            moves: Vec::new(),
+            steps: Vec::new(),
+            preemptions: 0,
+        })
+    }
+
+    /// The moves the programs allow now, in a fixed order.
+    pub fn enabled(&self) -> Vec<Move> {
+        enabled(self.s, &self.session, &self.cur, self.rules)
+    }
+
+    /// The CPU thread that moved last and is inside a kernel path.
+    pub fn running(&self) -> Option<usize> {
+        match self.last {
+            Some(Move::Cpu(i)) if self.session.cpu_busy(i) => Some(i),
             _ => None,
-        };
-        // Try moves until one is not blocked.
-        let (taken, step) = loop {
-            if enabled.is_empty() {
-                // Every enabled move is blocked: cannot happen with one
-                // lock holder that is itself enabled; treat as the end.
-                break (None, None);
-            }
-            let m = if k < forced.len() {
-                forced[k]
-            } else {
-                match running.map(Move::Cpu).filter(|m| enabled.contains(m)) {
-                    Some(m) => m,
-                    None => enabled[0],
-                }
-            };
-            if !enabled.contains(&m) {
-                out.end = End::Infeasible;
-                return out;
-            }
-            let busy = matches!(m, Move::Cpu(i) if session.cpu_busy(i));
-            let entry = entry_for(m, &cur, &programs, busy);
-            match session.step(std::slice::from_ref(&entry), 0) {
-                Ok(_) => break (Some(m), Some(entry)),
-                Err(RunError::Timeline {
-                    blocked_by: Some(_),
-                    ..
-                }) => {
-                    if k < forced.len() {
-                        out.end = End::Infeasible;
-                        return out;
-                    }
-                    enabled.retain(|x| *x != m);
-                }
-                Err(e) => {
-                    out.end = End::Failed(e);
-                    return out;
-                }
-            }
-        };
-        let (Some(m), Some(mut entry)) = (taken, step) else {
-            break;
-        };
-        // Still the running thread if it stays enabled after the block
-        // retries: the branch keeps what was enabled at this point.
-        let running = running.filter(|i| enabled.contains(&Move::Cpu(*i)));
-        let branch = Branch {
-            enabled: enabled.clone(),
-            taken: m,
-            preemptions: out.preemptions,
-            running,
-        };
-        out.preemptions += branch.cost(m);
-        out.branches.push(branch);
+        }
+    }
+
+    /// Try `m`, which costs `cost` preemptions if it moves.
+    pub fn try_move(&mut self, m: Move, cost: u32) -> Tried {
+        let busy = matches!(m, Move::Cpu(i) if self.session.cpu_busy(i));
+        let programs = |t: ThreadRef| self.s.programs.iter().find(|p| p.thread == t);
+        let mut entry = entry_for(m, &self.cur, &programs, busy);
+        match self.session.step(std::slice::from_ref(&entry), 0) {
+            Ok(_) => {}
+            Err(RunError::Timeline {
+                blocked_by: Some(_),
+                ..
+            }) => return Tried::Blocked,
+            Err(e) => return Tried::Failed(e),
+        }
         // Name the step as a timeline would write it, and advance the cursor.
         match m {
             Move::Cpu(i) => {
                 // The checkpoint this move stopped at; none when the step
                 // ran the rest of the path without one.
-                entry.until = match session.cpu_reached(i) {
+                entry.until = match self.session.cpu_reached(i) {
                     Some(cp) => Until::At(cp.to_string()),
                     None => Until::End,
                 };
                 if entry.action != Action::Resume {
-                    cur.cpu[i] += 1;
+                    self.cur.cpu[i] += 1;
                 }
             }
-            Move::Dev(d) => cur.dev[d as usize] += 1,
+            Move::Dev(d) => self.cur.dev[d as usize] += 1,
             Move::DevStart(d) => {
-                cur.started[d as usize] = Some(entry.clone());
-                cur.dev[d as usize] += 1;
+                self.cur.started[d as usize] = Some(entry.clone());
+                self.cur.dev[d as usize] += 1;
             }
-            Move::DevResume(d) => cur.started[d as usize] = None,
+            Move::DevResume(d) => self.cur.started[d as usize] = None,
         }
         entry.text = step_text(&entry);
-        out.moves.push(m);
-        out.steps.push(entry);
-        last = Some(m);
+        self.moves.push(m);
+        self.steps.push(entry);
+        self.preemptions += cost;
+        self.last = Some(m);
+        Tried::Moved
     }
-    if forced.len() > out.moves.len() {
-        out.end = End::Infeasible;
-        return out;
+
+    /// End the schedule as a timeline ends (drain, settle, judge).
+    pub fn finish(self) -> End {
+        match self.session.finish() {
+            Ok(r) => End::Done(Box::new(r)),
+            Err(e) => End::Failed(e),
+        }
     }
-    out.end = match session.finish() {
-        Ok(r) => End::Done(Box::new(r)),
-        Err(e) => End::Failed(e),
+}
+
+/// The branch at the current point of `p`: the enabled moves, and which
+/// thread moving away from costs a preemption.
+pub fn branch_here(p: &Player, enabled: Vec<Move>, taken: Move) -> Branch {
+    let running = p.running().filter(|i| enabled.contains(&Move::Cpu(*i)));
+    Branch {
+        enabled,
+        taken,
+        preemptions: p.preemptions,
+        running,
+    }
+}
+
+/// The default rule: the thread that moved last if it can go on, else the
+/// first enabled move.
+pub fn default_move(p: &Player, enabled: &[Move]) -> Option<Move> {
+    p.running()
+        .map(Move::Cpu)
+        .filter(|m| enabled.contains(m))
+        .or_else(|| enabled.first().copied())
+}
+
+/// Play `forced`, then go on by the default rule (the thread that moved
+/// last if it can, else the first enabled move) until no move is enabled.
+pub fn play(s: &Scenario, policy: Policy, rules: Rules, forced: &[Move]) -> Played {
+    let mut player = match Player::new(s, policy, rules) {
+        Ok(p) => p,
+        Err(e) => {
+            return Played {
+                moves: Vec::new(),
+                steps: Vec::new(),
+                branches: Vec::new(),
+                preemptions: 0,
+                end: End::Failed(e),
+            }
+        }
     };
-    out
+    let mut branches = Vec::new();
+    let stop = |player: Player, branches, end| Played {
+        moves: player.moves,
+        steps: player.steps,
+        branches,
+        preemptions: player.preemptions,
+        end,
+    };
+    loop {
+        let mut enabled = player.enabled();
+        let k = player.moves.len();
+        // Try moves until one is not blocked.
+        loop {
+            let m = if k < forced.len() {
+                Some(forced[k])
+            } else {
+                default_move(&player, &enabled)
+            };
+            let Some(m) = m else {
+                // Nothing (left) to move: the end, or every move blocked.
+                if k < forced.len() {
+                    return stop(player, branches, End::Infeasible);
+                }
+                let end = player.finish_played();
+                return Played { branches, ..end };
+            };
+            if !enabled.contains(&m) {
+                return stop(player, branches, End::Infeasible);
+            }
+            let b = branch_here(&player, enabled.clone(), m);
+            match player.try_move(m, b.cost(m)) {
+                Tried::Moved => {
+                    branches.push(b);
+                    break;
+                }
+                Tried::Blocked if k >= forced.len() => enabled.retain(|x| *x != m),
+                Tried::Blocked => return stop(player, branches, End::Infeasible),
+                Tried::Failed(e) => return stop(player, branches, End::Failed(e)),
+            }
+        }
+    }
+}
+
+impl Player<'_> {
+    /// Finish, as a [`Played`] without branches.
+    fn finish_played(self) -> Played {
+        let (moves, steps, preemptions) =
+            (self.moves.clone(), self.steps.clone(), self.preemptions);
+        Played {
+            moves,
+            steps,
+            branches: Vec::new(),
+            preemptions,
+            end: self.finish(),
+        }
+    }
 }
 
 /// The moves enabled now, in a fixed order (CPU threads, then devices).
