@@ -20,6 +20,16 @@ use std::process::ExitCode;
 /// so `mutants` leaves them out.
 pub const FAULTS: &[&str] = &["drop-inv-cpl"];
 
+/// Bugs no bundled timeline can reach: `fence-one-itag` shows only with two
+/// ATS invalidations outstanding before one fence (the `batched` driver and
+/// a flush of several pages, which no bundled scenario has) and a device
+/// access racing the later ones. `mutants` runs them like the others and
+/// expects no scenario to catch them ("no*" in its table, not counted
+/// against its exit status); tests/drivers.rs catches `fence-one-itag`
+/// with a timeline written for it, and an explorer of interleavings has to
+/// find such schedules itself.
+pub const BEYOND_BUNDLED: &[&str] = &["fence-one-itag"];
+
 /// The cells that caught one bug in one pass.
 #[derive(Clone, Debug, Default)]
 pub struct Catch {
@@ -48,6 +58,11 @@ pub struct MutantRow {
 impl MutantRow {
     pub fn caught(&self) -> bool {
         !self.by_assertion.cells.is_empty() || !self.by_checker.cells.is_empty()
+    }
+
+    /// As `mutants` expects: caught, or a bug of [`BEYOND_BUNDLED`].
+    pub fn as_expected(&self) -> bool {
+        self.caught() || BEYOND_BUNDLED.contains(&self.name)
     }
 }
 
@@ -204,7 +219,13 @@ pub fn render(baseline: &[Cell], rows: &[MutantRow]) -> String {
             o,
             "{:<20} {:<6} {:<46} {:<48} {:>11}",
             r.name,
-            if r.caught() { "yes" } else { "NO" },
+            if r.caught() {
+                "yes"
+            } else if r.as_expected() {
+                "no*"
+            } else {
+                "NO"
+            },
             first(&r.by_assertion, false),
             first(&r.by_checker, true),
             cells
@@ -214,6 +235,12 @@ pub fn render(baseline: &[Cell], rows: &[MutantRow]) -> String {
         o,
         "(a: cells an RTL assertion stopped; c: cells whose verdict left expect with the assertions off)"
     );
+    if rows.iter().any(|r| !r.caught() && r.as_expected()) {
+        let _ = writeln!(
+            o,
+            "(no*: as expected, no bundled timeline reaches the bug: it needs several ATS invalidations outstanding before one fence)"
+        );
+    }
     let _ = writeln!(o);
     for r in rows {
         let _ = writeln!(
@@ -253,12 +280,15 @@ pub struct MutantsArgs {
 }
 
 /// The `mutants` subcommand. Exit 0 when the correct design passes every
-/// cell and every bug is caught; 1 otherwise; 2 on bad input.
+/// cell and every bug is caught (but those of [`BEYOND_BUNDLED`]); 1
+/// otherwise; 2 on bad input.
 pub fn main(args: MutantsArgs) -> ExitCode {
     if args.list {
         for (name, bit, about) in INJECT_NAMES {
             let fault = if FAULTS.contains(name) {
                 " (a device fault, not run by mutants)"
+            } else if BEYOND_BUNDLED.contains(name) {
+                " (no bundled scenario reaches it)"
             } else {
                 ""
             };
@@ -276,7 +306,7 @@ pub fn main(args: MutantsArgs) -> ExitCode {
     let (baseline, rows) = run_mutants(&files, args.jobs.unwrap_or_else(default_jobs).max(1));
     print!("{}", render(&baseline, &rows));
     let all_ok = baseline.iter().all(|c| c.status() == Status::AsExpected);
-    if all_ok && rows.iter().all(MutantRow::caught) {
+    if all_ok && rows.iter().all(MutantRow::as_expected) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

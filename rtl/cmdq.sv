@@ -152,6 +152,43 @@ module cmdq
 
   assign cmd_to = err_q[1] || itag_timed_out;
 
+  // InjFenceOneItag (bug injection): IOFENCE.C waits for one ITag, not for
+  // the pool to empty. One register per fence group holds the ITag of the
+  // first ATS.INVAL issued since the last IOFENCE.C completed and notes its
+  // Invalidate Completion (or an ATS timeout); with the bug the fence waits
+  // for that alone. The same thing while each ATS.INVAL is fenced before
+  // the next one is sent; with several in one group the fence completes at
+  // the first one's Invalidate Completion, the later ones still on their
+  // way to the device or back.
+  logic  grp_q;       // an ATS.INVAL was issued since the last fence
+  logic  grp_done_q;  // the first one's Invalidate Completion came (or a timeout)
+  itag_t grp_itag_q;  // the first one's ITag
+  logic  fence_exec;  // the IOFENCE.C at the head is executing
+  logic  inv_done;    // the fence's wait for earlier ATS.INVALs is over
+
+  assign fence_exec = (state_q == StExec) && (cmd.func3 == Func3Zero) &&
+                      (cmd.opcode == OpIofence);
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : ff_grp
+    if (!rst_ni) begin
+      grp_q      <= 1'b0;
+      grp_done_q <= 1'b0;
+      grp_itag_q <= '0;
+    end else if (fence_exec && state_d != StExec) begin
+      grp_q      <= 1'b0;
+      grp_done_q <= 1'b0;
+    end else if (!grp_q) begin
+      if (itag_alloc) begin
+        grp_q      <= 1'b1;
+        grp_itag_q <= inv_req_itag_o;
+      end
+    end else if ((inv_cpl_valid_i && inv_cpl_itag_i == grp_itag_q) || itag_timed_out) begin
+      grp_done_q <= 1'b1;
+    end
+  end
+
+  assign inv_done = inject_i[InjFenceOneItag] ? (!grp_q || grp_done_q) : itag_all_free;
+
   always_comb begin : comb_next
     state_d         = state_q;
     head_d          = head_q;
@@ -217,10 +254,11 @@ module cmdq
             end
             OpIofence: begin  // IOFENCE.C
               // InjEarlyFence (bug injection): complete without waiting for
-              // the Invalidate Completions of earlier ATS.INVALs.
+              // the Invalidate Completions of earlier ATS.INVALs;
+              // InjFenceOneItag: wait for the first of them only.
               // cmd_to: an earlier ATS.INVAL timed out; the fence waits for
               // software to clear the error.
-              if ((itag_all_free || inject_i[InjEarlyFence]) && !cmd_to) begin
+              if ((inv_done || inject_i[InjEarlyFence]) && !cmd_to) begin
                 if (cmd.av) begin
                   state_d = StWrite;
                 end else begin

@@ -58,6 +58,11 @@ package shootdown_pkg;
   // entries (ats_dev). Only the ATS invalidation timeout
   // (cfg_ats_timeout_i, cmdq) lets an IOFENCE.C after an ATS.INVAL finish.
   localparam int unsigned InjDropInvCpl = 6;
+  // IOFENCE.C waits for the Invalidate Completion of the first ATS.INVAL
+  // since the previous fence only, not for every busy ITag: right while each
+  // ATS.INVAL is fenced before the next, early with several in one fence
+  // group outstanding (cmdq).
+  localparam int unsigned InjFenceOneItag = 7;
 
   typedef logic [InjectW-1:0] inject_t;
 

@@ -1,8 +1,9 @@
 //! Injected RTL bugs against the bundled scenarios: the correct design passes
-//! every cell, and each bug is caught by the scenario written for it.
+//! every cell, and each bug is caught by the scenario written for it, but
+//! `fence-one-itag`, which no bundled scenario reaches (`BEYOND_BUNDLED`).
 
 use shootdown::mm::Policy;
-use shootdown::mutants::run_mutants;
+use shootdown::mutants::{run_mutants, BEYOND_BUNDLED};
 use shootdown::rtl::inject_bits;
 use shootdown::scenario::Scenario;
 use shootdown::sim::{run, RunOptions};
@@ -51,9 +52,23 @@ fn the_mutants_table_over_the_bundled_scenarios() {
         baseline.iter().all(|c| c.status() == Status::AsExpected),
         "the correct design passes"
     );
-    assert_eq!(rows.len(), 6, "every injectable bug but the device fault");
+    assert_eq!(rows.len(), 7, "every injectable bug but the device fault");
     for r in &rows {
         let name = &r.name;
+        if BEYOND_BUNDLED.contains(name) {
+            // fence-one-itag: no bundled timeline has two ATS invalidations
+            // outstanding before one fence (tests/drivers.rs checks every
+            // driver and catches it with a timeline written for it)
+            assert!(
+                !r.caught(),
+                "{name}: {:?} {:?}",
+                r.by_assertion,
+                r.by_checker
+            );
+            assert!(r.as_expected(), "{name}");
+            continue;
+        }
+        assert!(r.as_expected(), "{name}");
         assert!(
             !r.by_checker.cells.is_empty(),
             "{name} caught by the checker alone"

@@ -6,7 +6,9 @@
 //! each stops on the assertion that states the invariant the bug breaks
 //! (docs/socket.md "Assertions"); `psc-not-invalidated` is in
 //! `tests/rtl_psc.rs`, `cache-racing-cpl` behind a switch delay in
-//! `tests/rtl_cpl_delay.rs`.
+//! `tests/rtl_cpl_delay.rs`. `fence-one-itag` needs two ATS.INVALs before
+//! one fence (what the `batched` driver sends; tests/drivers.rs runs it
+//! end to end).
 
 mod common;
 use common::*;
@@ -389,6 +391,92 @@ fn cache_racing_cpl_set_the_atc_holds_the_stale_translation_after_the_race() {
 }
 
 // ---------------------------------------------------------------------------
+// fence-one-itag
+// ---------------------------------------------------------------------------
+
+/// Two pages cached in the ATC; a slow device read (memory latency 400) of
+/// the second in flight; then ATS.INVAL of the first (unless `both` is
+/// false), ATS.INVAL of the second and one IOFENCE.C: two Invalidate
+/// Requests outstanding before one fence, as a batching driver sends them.
+/// The device completes the first at once and holds the second's
+/// Invalidate Completion until the read is back (the drain rule).
+fn fence_one_itag_run(inject: u16, checks: Checks, both: bool) -> Run<Drain> {
+    let (va1, va2) = (0x1000_0000, 0x1000_1000);
+    let mut s = sim(2, 5, inject, checks);
+    s.map_4k(PASID, va1, 0x4_0000_0000, true);
+    s.map_4k(PASID, va2, 0x4_0000_1000, true);
+    s.read_wait(1, PASID, va1, MAX);
+    s.read_wait(2, PASID, va2, MAX);
+    s.dev_latency = 400;
+    s.submit(3, false, PASID, va2, 0);
+    s.run_until("slow access issued", 50, |s| s.out.dev_mem_req_valid != 0);
+    let issued = s.cycle();
+    let mut cmds = Vec::new();
+    if both {
+        cmds.push(cmd_ats_inval(PASID, va1, 4096));
+    }
+    cmds.push(cmd_ats_inval(PASID, va2, 4096));
+    cmds.push(cmd_iofence_c(Some(FENCE_ADDR), DATA));
+    s.submit_cmds(&cmds);
+    s.wait_cq_empty(MAX);
+    let drained = s.cycle();
+    let done = s.wait_response(3, MAX).cycle;
+    Run {
+        seen: Drain {
+            issued,
+            fence: fence_write_cycle(&s),
+            done,
+        },
+        fired: s.fired(),
+        cmds: (issued, drained),
+    }
+}
+
+#[test]
+fn fence_one_itag_clear_the_fence_waits_for_both_invalidate_completions() {
+    let r = fence_one_itag_run(0, Checks::On, true);
+    let Drain { fence, done, .. } = r.seen;
+    assert!(
+        fence > done,
+        "fence {fence} after the read {done}, which holds the second completion"
+    );
+    assert_eq!(r.fired, None);
+}
+
+#[test]
+fn fence_one_itag_set_the_fence_completes_at_the_first_invalidate_completion() {
+    let r = fence_one_itag_run(Inject::FENCE_ONE_ITAG, Checks::Off, true);
+    let Drain {
+        issued,
+        fence,
+        done,
+    } = r.seen;
+    assert!(
+        issued < fence && fence < done,
+        "fence {fence} while the read issued at {issued} still uses the second page's \
+         translation (done {done})"
+    );
+    // the first Invalidate Completion's round trip over a 5-cycle link, and
+    // the two commands before the fence: nowhere near the read's 400 cycles
+    assert!(fence - issued < 100, "{:?}", r.seen);
+}
+
+#[test]
+fn fence_one_itag_set_one_ats_inval_before_the_fence_is_waited_for() {
+    // the bug needs two: with one ATS.INVAL the fence is the correct one's
+    let bug = fence_one_itag_run(Inject::FENCE_ONE_ITAG, Checks::On, false);
+    let ok = fence_one_itag_run(0, Checks::On, false);
+    assert_eq!(bug.fired, None);
+    assert_eq!(ok.fired, None);
+    assert!(ok.seen.fence > ok.seen.done, "{:?}", ok.seen);
+    assert_eq!(
+        (bug.seen.fence, bug.seen.done),
+        (ok.seen.fence, ok.seen.done),
+        "the same cycles"
+    );
+}
+
+// ---------------------------------------------------------------------------
 // The assertions: each bug's run, assertions on, fails the one that states
 // the invariant it breaks; the correct design's same run fails none.
 // ---------------------------------------------------------------------------
@@ -400,6 +488,19 @@ fn early_fence_fires_fence_after_inv_cpl_as_the_fence_completes() {
     eprintln!("early-fence: cycle {}, {:?}", f.cycle, r.cmds);
     assert_eq!(f.cycle, r.seen, "the edge that starts the completion write");
     assert_eq!(early_fence_run(0, Checks::On).fired, None);
+}
+
+#[test]
+fn fence_one_itag_fires_fence_after_inv_cpl_as_the_fence_completes() {
+    let r = fence_one_itag_run(Inject::FENCE_ONE_ITAG, Checks::On, true);
+    let f = r.fired("u_cmdq.FenceAfterInvCpl_A");
+    eprintln!("fence-one-itag: cycle {}, {:?}", f.cycle, r.seen);
+    assert_eq!(
+        f.cycle, r.seen.fence,
+        "the edge that starts the completion write, the read still in flight"
+    );
+    assert!(f.cycle < r.seen.done);
+    assert_eq!(fence_one_itag_run(0, Checks::On, true).fired, None);
 }
 
 #[test]

@@ -56,6 +56,12 @@ pub struct DriverStats {
     /// Parts submitted again after a timeout (Intel's `qi_submit_sync`
     /// restarts after an Invalidation Time-out Error).
     pub restarts: u64,
+    /// The most ATS.INVALs one IOFENCE.C waited for (written between two
+    /// fences): 1 for every model but `batched`, which sends one per page
+    /// of a flush. Up to `ats_itags` of them are outstanding at once (the
+    /// IOMMU's queue stalls on the rest until Invalidate Completions free
+    /// ITags).
+    pub max_ats_per_fence: u64,
 }
 
 /// A flush in progress: the owner, and the DATA of the flush's last fence.
@@ -90,8 +96,8 @@ pub struct SvaDriver {
     next_data: u32,
     kind: DriverKind,
     active: Option<Active>,
-    /// Generic driver only: ranges of more pages than this invalidate the
-    /// whole PASID.
+    /// Generic and batched drivers only: ranges of more pages than this
+    /// invalidate the whole PASID (and one ATS.INVAL covers the range).
     pub max_pages: u64,
     pub stats: DriverStats,
     /// Cycle of the last `cq_err` clear this driver asked for.
@@ -317,6 +323,11 @@ impl SvaDriver {
                     self.push(m, cmd_iofence_c(Some(self.completion_pa), a.data[a.part]))?;
                     self.stats.fences += 1;
                     self.stats.commands += 1;
+                    let ats = cmds
+                        .iter()
+                        .filter(|c| matches!(c, Cmd::Atc { .. } | Cmd::AtcAll))
+                        .count() as u64;
+                    self.stats.max_ats_per_fence = self.stats.max_ats_per_fence.max(ats);
                     a.fenced = true;
                 }
                 if self.tail != before {
@@ -556,6 +567,18 @@ mod tests {
             assert_eq!(f.stats.commands, fences + ats + f.stats.iotinval, "{k}");
             assert_eq!(f.stats.flushes, 1);
             assert_eq!(f.stats.fences, f.parts.len() as u64);
+            let most = f
+                .parts
+                .iter()
+                .map(|p| {
+                    p.iter()
+                        .filter(|c| matches!(c, Command::AtsInval { .. }))
+                        .count()
+                })
+                .max()
+                .unwrap() as u64;
+            assert_eq!(f.stats.max_ats_per_fence, most, "{k}");
+            assert_eq!(most, if k == DriverKind::Batched { 3 } else { 1 }, "{k}");
         }
     }
 }

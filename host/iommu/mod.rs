@@ -15,6 +15,12 @@
 //! | `intel` | `intel-svm.c` `intel_flush_svm_range_dev` (4.14) | PASID-IOTLB; wait / PASID device-TLB; wait |
 //! | `arm` | `arm-smmu-v3-sva.c` `arm_smmu_mm_invalidate_range` (5.11+, with `CMDQ_MAX_TLBI_OPS`) | TLBI x pages (or ASID); CMD_SYNC / ATC_INV; CMD_SYNC |
 //! | `arm-btm` | the same, SMMU snooping CPU TLBIs (BTM) | ATC_INV; CMD_SYNC |
+//! | `batched` | a driver batching per-page invalidations: AMD's NpCache split (`amd_iommu_domain_flush_pages`) down to pages, batched as `arm_smmu_atc_inv_domain` and VT-d's `qi_batch` batch several ATS invalidations before one sync | (IOTINVAL.VMA, ATS.INVAL) x pages (the generic batch above 64 pages); fence |
+//!
+//! Only `batched` has several ATS invalidations outstanding before one
+//! fence (one ITag each; the queue stalls at `ats_itags` outstanding and
+//! goes on as completions return); every other model fences each ATS.INVAL
+//! before it sends the next.
 //!
 //! Each vendor's command maps onto this project's queue: COMPLETION_WAIT,
 //! the VT-d wait descriptor and CMD_SYNC become IOFENCE.C (AV=1);
@@ -22,11 +28,12 @@
 //! IOTINVAL.VMA (one page, a naturally aligned range, or the whole PASID);
 //! INVALIDATE_IOTLB_PAGES, the device-TLB descriptor and ATC_INV become
 //! ATS.INVAL. The range arithmetic of each model is in its own file
-//! (`amd.rs`, `intel.rs`, `arm.rs`, `generic.rs`), written after the Linux
-//! function it names (not copied from it).
+//! (`amd.rs`, `intel.rs`, `arm.rs`, `generic.rs`, `batched.rs`), written
+//! after the Linux function it names (not copied from it).
 
 mod amd;
 mod arm;
+mod batched;
 mod driver;
 mod generic;
 mod intel;
@@ -52,16 +59,20 @@ pub enum DriverKind {
     /// `btm`: the SMMU snoops the CPU's broadcast TLB invalidations, so the
     /// driver sends no TLBI (`ARM_SMMU_FEAT_BTM`, off by default).
     Arm { btm: bool },
+    /// Per-page IOTINVAL.VMA and ATS.INVAL, one IOFENCE.C for all
+    /// (`batched.rs`): several Invalidate Requests outstanding at once.
+    Batched,
 }
 
 impl DriverKind {
     /// Every kind, in the order of their names in messages.
-    pub const ALL: [DriverKind; 5] = [
+    pub const ALL: [DriverKind; 6] = [
         DriverKind::Generic,
         DriverKind::Amd,
         DriverKind::Intel,
         DriverKind::Arm { btm: false },
         DriverKind::Arm { btm: true },
+        DriverKind::Batched,
     ];
 
     /// The name a scenario's `driver:` uses.
@@ -72,19 +83,21 @@ impl DriverKind {
             DriverKind::Intel => "intel",
             DriverKind::Arm { btm: false } => "arm",
             DriverKind::Arm { btm: true } => "arm-btm",
+            DriverKind::Batched => "batched",
         }
     }
 
     /// The commands of a flush of `[start, end)`, part by part; the driver
     /// follows each part with a fence and waits for it before the next.
-    /// `max_pages` is the generic driver's threshold for a whole-PASID
-    /// invalidation (the vendor models have their own).
+    /// `max_pages` is the generic (and batched) driver's threshold for a
+    /// whole-PASID invalidation (the vendor models have their own).
     pub fn plan(self, start: u64, end: u64, max_pages: u64) -> Vec<Vec<Cmd>> {
         match self {
             DriverKind::Generic => generic::plan(start, end, max_pages),
             DriverKind::Amd => amd::plan(start, end),
             DriverKind::Intel => intel::plan(start, end),
             DriverKind::Arm { btm } => arm::plan(start, end, btm),
+            DriverKind::Batched => batched::plan(start, end, max_pages),
         }
     }
 }
@@ -103,7 +116,7 @@ impl FromStr for DriverKind {
             .find(|k| k.name() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown IOMMU driver '{}': use generic, amd, intel, arm or arm-btm",
+                    "unknown IOMMU driver '{}': use generic, amd, intel, arm, arm-btm or batched",
                     s.escape_debug()
                 )
             })

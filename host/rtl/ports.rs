@@ -200,6 +200,10 @@ impl Inject {
     /// The device never sends Invalidate Completions (it still drops its ATC
     /// entries); only the ATS invalidation timeout lets a fence finish.
     pub const DROP_INV_CPL: u16 = 1 << 6;
+    /// IOFENCE.C waits for the first ATS.INVAL since the previous fence
+    /// only, not for every busy ITag: visible only with two or more
+    /// outstanding before one fence.
+    pub const FENCE_ONE_ITAG: u16 = 1 << 7;
 }
 
 /// Every injectable bug: (name, bit mask, one-line description).
@@ -238,6 +242,11 @@ pub const INJECT_NAMES: &[(&str, u16, &str)] = &[
         "drop-inv-cpl",
         Inject::DROP_INV_CPL,
         "device never sends Invalidate Completions (fences finish only through the ATS timeout)",
+    ),
+    (
+        "fence-one-itag",
+        Inject::FENCE_ONE_ITAG,
+        "IOFENCE.C waits for the first of several outstanding ATS.INVALs before it only",
     ),
 ];
 
@@ -399,10 +408,11 @@ mod tests {
         }
         assert_eq!(inject_bits(&["psc-not-invalidated"]), Ok(1 << 5));
         assert_eq!(inject_bits(&["drop-inv-cpl"]), Ok(1 << 6));
-        // bits 0..6, each once
+        assert_eq!(inject_bits(&["fence-one-itag"]), Ok(1 << 7));
+        // bits 0..7, each once
         let all = INJECT_NAMES.iter().fold(0, |a, (_, b, _)| a | b);
-        assert_eq!(all, 0x7f);
-        assert_eq!(INJECT_NAMES.len(), 7);
+        assert_eq!(all, 0xff);
+        assert_eq!(INJECT_NAMES.len(), 8);
     }
 
     #[test]

@@ -444,7 +444,7 @@ pub struct SweepArgs {
     /// Also show wall times (table and JSON); they vary from run to run.
     #[arg(long)]
     pub timing: bool,
-    /// Run every scenario with this IOMMU driver model (generic, amd, intel, arm, arm-btm)
+    /// Run every scenario with this IOMMU driver model (generic, amd, intel, arm, arm-btm, batched)
     /// instead of the scenario's `driver:`.
     #[arg(long, value_parser = parse_driver, value_name = "DRIVER", conflicts_with = "merge")]
     pub driver: Option<DriverKind>,
