@@ -126,3 +126,52 @@ fn a_finding_shrinks_to_a_scenario_that_replays() {
     .unwrap();
     assert_eq!(Found::Verdict(rep.verdict), f.what);
 }
+
+/// The injected bug that needs several ATS invalidations outstanding at one
+/// fence (`fence-one-itag`, with the batched driver) is caught by no bundled
+/// timeline (tests/drivers.rs, tests/mutants.rs) but by explore: the protocol
+/// assertion with assertions on, a use-after-free the checker sees with them
+/// off, in a schedule that replays. The correct design is clean in every
+/// schedule.
+#[test]
+fn explore_catches_the_bug_no_bundled_timeline_reaches() {
+    let mut s = Scenario::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/programs/batch-fence.yaml"),
+    )
+    .unwrap();
+    for p in [Policy::Always, Policy::Seed, Policy::Arch] {
+        let r = exhaustive(&s, p, RULES, 1, 10_000, 2).unwrap();
+        assert!(r.findings.is_empty(), "{p}: {:?}", r.findings[0].what);
+    }
+    s.inject = shootdown::rtl::inject_bits(&["fence-one-itag"]).unwrap();
+    let r = exhaustive(&s, Policy::Seed, RULES, 1, 10_000, 2).unwrap();
+    assert!(!r.findings.is_empty());
+    assert!(r
+        .findings
+        .iter()
+        .all(|f| f.what.name() == "assertion FenceAfterInvCpl_A"));
+    s.params.assertions = false;
+    let out = std::env::temp_dir().join(format!("shootdown_explore_bug_{}", std::process::id()));
+    let e = explore_one(&s, Policy::Seed, RULES, 1, 10_000, 2, &out);
+    let r = e.searched.as_ref().unwrap();
+    assert_eq!(
+        r.verdict,
+        [shootdown::checker::Violation::UseAfterFree].into()
+    );
+    let (_, file) = &e.written[0];
+    let mut replay = Scenario::load(file.as_ref().unwrap()).unwrap();
+    assert_eq!(replay.inject, s.inject, "the bug is in the scenario");
+    assert!(!replay.params.assertions, "and the assertions are off");
+    let opts = RunOptions {
+        policy: Policy::Seed,
+        waves: None,
+    };
+    let rep = run(&replay, &opts).unwrap();
+    assert_eq!(rep.verdict, r.verdict);
+    // With the assertions on, the same schedule stops on the protocol
+    // assertion that names the broken invariant.
+    replay.params.assertions = true;
+    let err = run(&replay, &opts).expect_err("the assertion fires");
+    assert!(err.to_string().contains("FenceAfterInvCpl_A"), "{err}");
+    let _ = std::fs::remove_dir_all(&out);
+}

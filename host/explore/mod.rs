@@ -94,12 +94,14 @@ pub fn explore_one(
     let searched = search::exhaustive(s, policy, rules, bound, max, jobs);
     let mut written = Vec::new();
     if let Ok(r) = &searched {
-        let mut seen: Vec<&Found> = Vec::new();
+        // One scenario per kind of finding (the same assertion at other
+        // cycles is the same finding).
+        let mut seen: Vec<String> = Vec::new();
         for f in &r.findings {
-            if seen.contains(&&f.what) {
+            if seen.contains(&f.what.name()) {
                 continue;
             }
-            seen.push(&f.what);
+            seen.push(f.what.name());
             let tag: String = f
                 .what
                 .name()

@@ -4,7 +4,7 @@
 //! name: cow
 //! about: what it shows, as numbered steps
 //! params: { mem_latency: 40, ats_latency: 150, cpu_step_cycles: 10 }
-//! driver: intel                  # optional: generic (default), amd, intel, arm, arm-btm
+//! driver: intel                  # optional: generic (default), amd, intel, arm, arm-btm, batched
 //! pages:
 //!   addrA: { va: 0x7f0000000000, value: 0xa0, cow: true }
 //! timeline:                      # one entry per [Time N+k]
