@@ -98,6 +98,10 @@ extern "C" SdModel* sd_new(void) {
     if (!m) return nullptr;
     try {
         m->ctx.reset(new VerilatedContext);
+        // The model is single-threaded: no thread pool (Verilator 5 makes
+        // one with a worker per extra hardware thread otherwise), so a
+        // process running it is single-threaded and may fork (explore).
+        m->ctx->threads(1);
         m->ctx->randReset(0);          // every register starts at zero
         m->ctx->fatalOnError(false);   // an assertion sets gotError, no abort
         m->ctx->traceEverOn(true);     // allow sd_trace_open later

@@ -70,6 +70,10 @@ enum Cmd {
     /// of its threads' moves up to a preemption bound); each finding is
     /// shrunk into a scenario with a timeline that `scenario` replays.
     Explore(shootdown::explore::ExploreArgs),
+    /// A worker process of `explore` (it forks at every branch point, so it
+    /// runs single-threaded in a process of its own).
+    #[command(hide = true)]
+    ExploreWorker(shootdown::explore::WorkerArgs),
     /// Run the scenarios against each injectable RTL bug: which scenario
     /// catches it, at which cycle; the correct design must pass them all.
     Mutants(shootdown::mutants::MutantsArgs),
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
         Cmd::Sweep(args) => shootdown::sweep::main(args),
         Cmd::Mutants(args) => shootdown::mutants::main(args),
         Cmd::Explore(args) => shootdown::explore::main(args),
+        Cmd::ExploreWorker(args) => shootdown::explore::worker_main(args),
         Cmd::List => {
             let mut names: Vec<_> = std::fs::read_dir(scenarios_dir())
                 .map(|d| {

@@ -5,7 +5,7 @@
 
 use shootdown::explore::play::Rules;
 use shootdown::explore::search::{exhaustive, Found};
-use shootdown::explore::{explore_one, shrink};
+use shootdown::explore::{explore_one, fork, shrink, Engine};
 use shootdown::mm::Policy;
 use shootdown::scenario::Scenario;
 use shootdown::sim::{run, RunOptions};
@@ -18,6 +18,32 @@ fn cow_programs() -> Scenario {
 
 const RULES: Rules = Rules { overlap: false };
 
+/// Worker processes that share prefixes by forking: this test's binary is
+/// not `shootdown`, so they are started from it.
+fn engine() -> Engine {
+    Engine::Fork {
+        exe: env!("CARGO_BIN_EXE_shootdown").into(),
+    }
+}
+
+fn forked(
+    s: &Scenario,
+    p: Policy,
+    rules: Rules,
+    bound: u32,
+) -> shootdown::explore::search::Searched {
+    fork::exhaustive(
+        s,
+        p,
+        rules,
+        bound,
+        100_000,
+        2,
+        std::path::Path::new(env!("CARGO_BIN_EXE_shootdown")),
+    )
+    .unwrap()
+}
+
 #[test]
 fn case_b_is_found_under_end_only_and_nowhere_else_within_one_preemption() {
     let s = cow_programs();
@@ -25,7 +51,7 @@ fn case_b_is_found_under_end_only_and_nowhere_else_within_one_preemption() {
     let out = std::env::temp_dir().join(format!("shootdown_explore_{}", std::process::id()));
     let mut counts = Vec::new();
     for p in Policy::ALL {
-        let e = explore_one(&s, p, RULES, 1, 100_000, 2, &out);
+        let e = explore_one(&s, p, RULES, 1, 100_000, 2, &engine(), &out);
         let r = e.searched.as_ref().unwrap();
         counts.push(r.schedules);
         assert_eq!(Some(&r.verdict), s.expected(p), "{p}");
@@ -104,7 +130,7 @@ fn overlapping_accesses_add_schedules_and_keep_seed_clean() {
 #[test]
 fn a_finding_shrinks_to_a_scenario_that_replays() {
     let s = cow_programs();
-    let r = exhaustive(&s, Policy::EndOnly, RULES, 1, 100_000, 2).unwrap();
+    let r = forked(&s, Policy::EndOnly, RULES, 1);
     let f = r.findings.first().expect("case B");
     let dir = std::env::temp_dir().join(format!("shootdown_shrink_{}", std::process::id()));
     let file = dir.join("found.yaml");
@@ -140,11 +166,11 @@ fn explore_catches_the_bug_no_bundled_timeline_reaches() {
     )
     .unwrap();
     for p in [Policy::Always, Policy::Seed, Policy::Arch] {
-        let r = exhaustive(&s, p, RULES, 1, 10_000, 2).unwrap();
+        let r = forked(&s, p, RULES, 1);
         assert!(r.findings.is_empty(), "{p}: {:?}", r.findings[0].what);
     }
     s.inject = shootdown::rtl::inject_bits(&["fence-one-itag"]).unwrap();
-    let r = exhaustive(&s, Policy::Seed, RULES, 1, 10_000, 2).unwrap();
+    let r = forked(&s, Policy::Seed, RULES, 1);
     assert!(!r.findings.is_empty());
     assert!(r
         .findings
@@ -152,7 +178,7 @@ fn explore_catches_the_bug_no_bundled_timeline_reaches() {
         .all(|f| f.what.name() == "assertion FenceAfterInvCpl_A"));
     s.params.assertions = false;
     let out = std::env::temp_dir().join(format!("shootdown_explore_bug_{}", std::process::id()));
-    let e = explore_one(&s, Policy::Seed, RULES, 1, 10_000, 2, &out);
+    let e = explore_one(&s, Policy::Seed, RULES, 1, 10_000, 2, &engine(), &out);
     let r = e.searched.as_ref().unwrap();
     assert_eq!(
         r.verdict,
@@ -174,4 +200,47 @@ fn explore_catches_the_bug_no_bundled_timeline_reaches() {
     let err = run(&replay, &opts).expect_err("the assertion fires");
     assert!(err.to_string().contains("FenceAfterInvCpl_A"), "{err}");
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// The two engines, replaying every schedule from the start here or
+/// sharing prefixes in forked worker processes, play the same schedules and
+/// find the same things, including where a move is blocked on a lock held
+/// by a preempted thread and where the model refuses a state.
+#[test]
+fn forked_workers_and_the_stateless_search_agree() {
+    let cow = cow_programs();
+    let mut batch = Scenario::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/programs/batch-fence.yaml"),
+    )
+    .unwrap();
+    batch.inject = shootdown::rtl::inject_bits(&["fence-one-itag"]).unwrap();
+    batch.params.assertions = false;
+    for (s, p, rules, bound) in [
+        (&cow, Policy::EndOnly, RULES, 0),
+        (&cow, Policy::Seed, Rules { overlap: true }, 0),
+        (&batch, Policy::Seed, RULES, 2),
+    ] {
+        let a = exhaustive(s, p, rules, bound, 100_000, 2).unwrap();
+        let b = forked(s, p, rules, bound);
+        assert_eq!(
+            (
+                a.schedules,
+                a.distinct,
+                a.infeasible,
+                a.unmodelled,
+                a.worst_window
+            ),
+            (
+                b.schedules,
+                b.distinct,
+                b.infeasible,
+                b.unmodelled,
+                b.worst_window
+            ),
+            "{} {p} bound {bound}",
+            s.name
+        );
+        assert_eq!(a.verdict, b.verdict);
+        assert_eq!(a.findings, b.findings);
+    }
 }

@@ -7,6 +7,7 @@
 //! a space searched to its end says so, with its bound: "clean" is a claim
 //! about every schedule in it, not about one timeline.
 
+pub mod fork;
 pub mod play;
 pub mod search;
 pub mod shrink;
@@ -65,6 +66,54 @@ pub struct ExploreArgs {
     /// Do not check the RTL's SystemVerilog assertions.
     #[arg(long)]
     pub no_assert: bool,
+    /// Replay every schedule from the start in this process instead of
+    /// sharing prefixes by forking worker processes (slower; the same
+    /// result).
+    #[arg(long)]
+    pub stateless: bool,
+}
+
+/// How the search runs: in this process, replaying each schedule from the
+/// start, or in worker processes that fork at branch points (`exe` is this
+/// program).
+#[derive(Clone, Debug)]
+pub enum Engine {
+    Stateless,
+    Fork { exe: PathBuf },
+}
+
+/// The command line of a worker process (`shootdown explore-worker`).
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    pub file: PathBuf,
+    #[arg(long, value_parser = |s: &str| s.parse::<Policy>())]
+    pub policy: Policy,
+    #[arg(long)]
+    pub bound: u32,
+    #[arg(long, value_parser = parse_driver)]
+    pub driver: DriverKind,
+    #[arg(long)]
+    pub inject_bits: u16,
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub assertions: bool,
+    #[arg(long)]
+    pub overlap: bool,
+}
+
+/// `shootdown explore-worker`: explore the subtrees the coordinator sends.
+pub fn worker_main(a: WorkerArgs) -> ExitCode {
+    let mut s = match Scenario::load(&a.file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("shootdown explore-worker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    s.driver = a.driver;
+    s.inject = a.inject_bits;
+    s.params.assertions = a.assertions;
+    fork::worker(&s, a.policy, Rules { overlap: a.overlap }, a.bound);
+    ExitCode::SUCCESS
 }
 
 /// One explored (scenario, policy): what the search saw and what it wrote.
@@ -82,6 +131,7 @@ pub struct Explored {
 }
 
 /// Explore one scenario under one policy and write what it finds.
+#[allow(clippy::too_many_arguments)]
 pub fn explore_one(
     s: &Scenario,
     policy: Policy,
@@ -89,9 +139,13 @@ pub fn explore_one(
     bound: u32,
     max: usize,
     jobs: usize,
+    engine: &Engine,
     out: &std::path::Path,
 ) -> Explored {
-    let searched = search::exhaustive(s, policy, rules, bound, max, jobs);
+    let searched = match engine {
+        Engine::Stateless => search::exhaustive(s, policy, rules, bound, max, jobs),
+        Engine::Fork { exe } => fork::exhaustive(s, policy, rules, bound, max, jobs, exe),
+    };
     let mut written = Vec::new();
     if let Ok(r) = &searched {
         // One scenario per kind of finding (the same assertion at other
@@ -210,7 +264,7 @@ pub fn describe(e: &Explored) -> String {
             let plural = if e.bound == 1 { "" } else { "s" };
             let _ = writeln!(
                 o,
-                "{head}: {} in all {} schedules with at most {} preemption{plural} ({} distinct end states, {} infeasible prefixes)",
+                "{head}: {} in all {} schedules with at most {} preemption{plural} ({} distinct end states, {} infeasible prefixes{})",
                 if r.findings.is_empty() {
                     "0 violations".to_string()
                 } else {
@@ -220,8 +274,16 @@ pub fn describe(e: &Explored) -> String {
                 r.schedules,
                 e.bound,
                 r.distinct,
-                r.infeasible
+                r.infeasible,
+                if r.unmodelled > 0 {
+                    format!(", {} that reach what the model does not do", r.unmodelled)
+                } else {
+                    String::new()
+                }
             );
+            if let Some(m) = &r.unmodelled_first {
+                let _ = writeln!(o, "  not judged ({} schedules), e.g.: {m}", r.unmodelled);
+            }
             if let Some(t) = &e.timeline {
                 let _ = writeln!(
                     o,
@@ -273,6 +335,14 @@ pub fn main(args: ExploreArgs) -> ExitCode {
     let rules = Rules {
         overlap: args.overlap,
     };
+    let engine = if args.stateless {
+        Engine::Stateless
+    } else {
+        match std::env::current_exe() {
+            Ok(exe) => Engine::Fork { exe },
+            Err(e) => return fail(&format!("cannot find this program to start workers: {e}")),
+        }
+    };
     let mut cells = Vec::new();
     for f in &files {
         let mut s = match Scenario::load(f) {
@@ -304,6 +374,7 @@ pub fn main(args: ExploreArgs) -> ExitCode {
                 args.bound,
                 args.max_schedules as usize,
                 jobs,
+                &engine,
                 &args.out,
             );
             print!("{}", describe(&e));

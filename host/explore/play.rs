@@ -86,6 +86,15 @@ pub struct Played {
     pub end: End,
 }
 
+/// The moves a schedule starts with, forced, and the preemptions they
+/// made (counted where they were first chosen: replaying them does not
+/// know which thread was blocked then).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Prefix {
+    pub moves: Vec<Move>,
+    pub preemptions: u32,
+}
+
 /// What the search allows.
 #[derive(Clone, Copy, Debug)]
 pub struct Rules {
@@ -150,6 +159,12 @@ impl<'s> Player<'s> {
     /// The moves the programs allow now, in a fixed order.
     pub fn enabled(&self) -> Vec<Move> {
         enabled(self.s, &self.session, &self.cur, self.rules)
+    }
+
+    /// Another CPU thread than `i` holds a page-table lock (so `i` may be
+    /// blocked).
+    pub fn others_hold_locks(&self, i: usize) -> bool {
+        self.session.others_hold_locks(i)
     }
 
     /// The CPU thread that moved last and is inside a kernel path.
@@ -233,7 +248,8 @@ pub fn default_move(p: &Player, enabled: &[Move]) -> Option<Move> {
 
 /// Play `forced`, then go on by the default rule (the thread that moved
 /// last if it can, else the first enabled move) until no move is enabled.
-pub fn play(s: &Scenario, policy: Policy, rules: Rules, forced: &[Move]) -> Played {
+pub fn play(s: &Scenario, policy: Policy, rules: Rules, prefix: &Prefix) -> Played {
+    let forced = &prefix.moves;
     let mut player = match Player::new(s, policy, rules) {
         Ok(p) => p,
         Err(e) => {
@@ -276,14 +292,25 @@ pub fn play(s: &Scenario, policy: Policy, rules: Rules, forced: &[Move]) -> Play
                 return stop(player, branches, End::Infeasible);
             }
             let b = branch_here(&player, enabled.clone(), m);
-            match player.try_move(m, b.cost(m)) {
+            // A forced move's cost was counted when it was chosen.
+            let cost = if k < forced.len() { 0 } else { b.cost(m) };
+            match player.try_move(m, cost) {
                 Tried::Moved => {
                     branches.push(b);
+                    if k + 1 == forced.len() {
+                        player.preemptions = prefix.preemptions;
+                    }
                     break;
                 }
                 Tried::Blocked if k >= forced.len() => enabled.retain(|x| *x != m),
                 Tried::Blocked => return stop(player, branches, End::Infeasible),
-                Tried::Failed(e) => return stop(player, branches, End::Failed(e)),
+                Tried::Failed(e) => {
+                    // The other moves at this point are schedules too.
+                    if k >= forced.len() {
+                        branches.push(b);
+                    }
+                    return stop(player, branches, End::Failed(e));
+                }
             }
         }
     }

@@ -6,7 +6,7 @@
 //! whatever the number of workers; the results are sorted, so the output
 //! does not depend on `--jobs`.
 
-use super::play::{play, End, Move, Played, Rules};
+use super::play::{play, End, Move, Played, Prefix, Rules};
 use crate::checker::Violation;
 use crate::mm::Policy;
 use crate::scenario::{Entry, Scenario};
@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::sync::{Condvar, Mutex};
 
 /// A schedule that found something.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Finding {
     pub moves: Vec<Move>,
     /// The timeline steps it played.
@@ -56,6 +56,11 @@ pub struct Searched {
     /// Forced prefixes that turned out impossible (a move blocked, an
     /// access that could not stop where asked).
     pub infeasible: usize,
+    /// Schedules that reached something the model does not do (a kernel
+    /// path refusing a state it does not model): not judged, so "clean"
+    /// does not cover them; the first refusal's text.
+    pub unmodelled: usize,
+    pub unmodelled_first: Option<String>,
     /// Distinct final machine states (verdict, windows, what the device
     /// read, cycles) among the schedules.
     pub distinct: usize,
@@ -83,14 +88,14 @@ pub fn exhaustive(
     jobs: usize,
 ) -> Result<Searched, String> {
     struct Shared {
-        queue: Vec<Vec<Move>>,
+        queue: Vec<Prefix>,
         busy: usize,
         played: usize,
         over: bool,
         results: Vec<(Vec<Move>, Summary)>,
     }
     let shared = Mutex::new(Shared {
-        queue: vec![Vec::new()],
+        queue: vec![Prefix::default()],
         busy: 0,
         played: 0,
         over: false,
@@ -130,7 +135,7 @@ pub fn exhaustive(
                         play(s, policy, rules, &prefix)
                     })) {
                         Ok(played) => (
-                            children(&played, prefix.len(), bound),
+                            children(&played, prefix.moves.len(), bound),
                             Summary::of(&played),
                             played.moves,
                         ),
@@ -141,7 +146,7 @@ pub fn exhaustive(
                                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                                 .unwrap_or_default();
                             let f = Finding {
-                                moves: prefix.clone(),
+                                moves: prefix.moves.clone(),
                                 steps: Vec::new(),
                                 preemptions: 0,
                                 what: Found::Stopped(format!("panic: {why}")),
@@ -152,7 +157,7 @@ pub fn exhaustive(
                                 state: fnv(why.as_bytes()),
                                 finding: Some(f),
                             };
-                            (Vec::new(), summary, prefix.clone())
+                            (Vec::new(), summary, prefix.moves.clone())
                         }
                     };
                 let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
@@ -174,7 +179,7 @@ pub fn exhaustive(
 
 /// The forced prefixes of the schedules that branch off `p` past its own
 /// forced prefix of `forced` moves, within the bound.
-fn children(p: &Played, forced: usize, bound: u32) -> Vec<Vec<Move>> {
+pub(crate) fn children(p: &Played, forced: usize, bound: u32) -> Vec<Prefix> {
     if !matches!(p.end, End::Done(_) | End::Failed(_)) || p.moves.len() > MAX_MOVES {
         return Vec::new();
     }
@@ -184,7 +189,10 @@ fn children(p: &Played, forced: usize, bound: u32) -> Vec<Vec<Move>> {
             if m != b.taken && b.preemptions + b.cost(m) <= bound {
                 let mut c = p.moves[..k].to_vec();
                 c.push(m);
-                out.push(c);
+                out.push(Prefix {
+                    moves: c,
+                    preemptions: b.preemptions + b.cost(m),
+                });
             }
         }
     }
@@ -192,9 +200,11 @@ fn children(p: &Played, forced: usize, bound: u32) -> Vec<Vec<Move>> {
 }
 
 /// What the search keeps of one played schedule.
-#[derive(Debug)]
-enum Summary {
+#[derive(Debug, PartialEq)]
+pub(crate) enum Summary {
     Infeasible,
+    /// The model refused a state the schedule reached (its message).
+    Unmodelled(String),
     Ran {
         verdict: BTreeSet<Violation>,
         worst: u64,
@@ -205,7 +215,7 @@ enum Summary {
 }
 
 impl Summary {
-    fn of(p: &Played) -> Summary {
+    pub(crate) fn of(p: &Played) -> Summary {
         let finding = |what| Finding {
             moves: p.moves.clone(),
             steps: p.steps.clone(),
@@ -215,7 +225,7 @@ impl Summary {
         match &p.end {
             End::Infeasible => Summary::Infeasible,
             End::Failed(RunError::Timeline { msg, .. }) if !msg.starts_with("watchdog:") => {
-                Summary::Infeasible
+                Summary::Unmodelled(msg.clone())
             }
             End::Failed(e) => Summary::Ran {
                 verdict: BTreeSet::new(),
@@ -248,13 +258,17 @@ impl Summary {
     }
 }
 
-fn collect(mut results: Vec<(Vec<Move>, Summary)>) -> Searched {
+pub(crate) fn collect(mut results: Vec<(Vec<Move>, Summary)>) -> Searched {
     results.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = Searched::default();
     let mut states = BTreeSet::new();
     for (_, s) in results {
         match s {
             Summary::Infeasible => out.infeasible += 1,
+            Summary::Unmodelled(m) => {
+                out.unmodelled += 1;
+                out.unmodelled_first.get_or_insert(m);
+            }
             Summary::Ran {
                 verdict,
                 worst,
@@ -277,7 +291,7 @@ fn collect(mut results: Vec<(Vec<Move>, Summary)>) -> Searched {
 }
 
 /// FNV-1a, stable across runs and machines.
-fn fnv(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= u64::from(*b);

@@ -21,7 +21,10 @@ impl KernelPath for LoadOp {
         if self.done {
             return Ok(Progress::Done);
         }
-        let leaf = path::cpu_walk(cx, self.va, "a CPU read of")?;
+        let leaf = match path::cpu_walk_or_wait(cx, self.va, "a CPU read of")? {
+            Ok(l) => l,
+            Err(w) => return Ok(Progress::Wait(w)),
+        };
         path::touch(cx, &leaf, false)?;
         let pa = (leaf.pfn << PAGE_SHIFT) | (self.va & 0xff8);
         let w = cx.m.mem.read(pa)?;

@@ -119,7 +119,10 @@ impl KernelPath for StoreOp {
         let (start, end) = self.page();
         let reached = match self.pc {
             Pc::Access => {
-                let leaf = path::cpu_walk(cx, self.va, "a CPU write to")?;
+                let leaf = match path::cpu_walk_or_wait(cx, self.va, "a CPU write to")? {
+                    Ok(l) => l,
+                    Err(w) => return Ok(Progress::Wait(w)),
+                };
                 if leaf.writable {
                     path::touch(cx, &leaf, true)?;
                     let pa = (leaf.pfn << 12) | (self.va & 0xff8);

@@ -53,6 +53,11 @@ impl LockTable {
     pub fn holder(&self, id: u64) -> Option<usize> {
         self.held.get(&id).copied()
     }
+
+    /// A thread other than `tid` holds a lock.
+    pub fn held_by_others(&self, tid: usize) -> bool {
+        self.held.values().any(|&h| h != tid)
+    }
 }
 
 /// The kernel: the process bound to the device, the parent it forked from

@@ -76,6 +76,27 @@ pub fn touch(cx: &mut Cx, leaf: &Leaf, write: bool) -> Result<(), MmError> {
     Ok(())
 }
 
+/// A CPU access as the hardware and the fault handler see it: the leaf, or
+/// a wait when the PTE is none because another CPU cleared it under its
+/// page-table lock (`ptep_clear_flush` in a COW, a KSM merge, a writeback's
+/// mkclean): the fault handler takes the same lock (`handle_pte_fault`:
+/// `pte_offset_map_lock`), so it spins until that CPU unlocks, then finds
+/// the new entry and the access is retried. Anything else not mapped is
+/// [`cpu_walk`]'s refusal.
+pub fn cpu_walk_or_wait(cx: &mut Cx, va: u64, who: &str) -> Result<Result<Leaf, WaitOn>, MmError> {
+    if let Err(WalkError::NotPresent {
+        level: 1, entry_pa, ..
+    }) = cx.k.mm.walk(&cx.m.mem, va)
+    {
+        let none = cx.m.mem.read(entry_pa)?.value == 0;
+        let id = entry_pa >> 12;
+        if let Some(holder) = cx.k.ptl.holder(id).filter(|h| none && *h != cx.tid) {
+            return Ok(Err(WaitOn::Lock { id, holder }));
+        }
+    }
+    cpu_walk(cx, va, who).map(Ok)
+}
+
 /// The CPU's walk for a load or store, `who` ("a CPU read of"): a page with no
 /// present translation would take a page fault (swap-in, migration wait,
 /// SIGSEGV after munmap), which is not modelled.

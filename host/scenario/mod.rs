@@ -24,8 +24,8 @@ mod write;
 mod yaml;
 
 pub use action::{
-    checkpoint_names, parse_thread, Action, Entry, ThreadRef, Until, DEV_CHECKPOINTS, MAX_CPUS,
-    MAX_DEVS, MAX_MUNMAP_PAGES,
+    checkpoint_names, parse_action as parse_step, parse_thread, Action, Entry, ThreadRef, Until,
+    DEV_CHECKPOINTS, MAX_CPUS, MAX_DEVS, MAX_MUNMAP_PAGES,
 };
 pub use params::{parse_int, spec as param_spec, ParamSpec, Params, Rule, PARAMS};
 pub use yaml::{shown, MAX_BYTES, MAX_DEPTH};

@@ -89,6 +89,11 @@ impl<'s> Session<'s> {
         page < self.sim.s.pages.len() && self.sim.m.probe(page)[1].is_some()
     }
 
+    /// A CPU thread other than `i` holds a page-table lock.
+    pub fn others_hold_locks(&self, i: usize) -> bool {
+        self.sim.k.ptl.held_by_others(i)
+    }
+
     /// The current cycle.
     pub fn cycle(&self) -> u64 {
         self.sim.m.cycle()
