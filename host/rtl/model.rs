@@ -54,7 +54,7 @@ pub fn assertion_name(msg: &str) -> Option<&str> {
 /// one timestamp per cycle.
 /// Dropping the model closes its trace file first.
 pub struct Model {
-    raw: NonNull<ffi::SdModel>,
+    pub(super) raw: NonNull<ffi::SdModel>,
     out: PortsOut,
     tracing: bool,
 }
@@ -223,13 +223,13 @@ impl Drop for Model {
 }
 
 #[cfg(unix)]
-fn path_to_cstring(path: &Path) -> Option<CString> {
+pub(super) fn path_to_cstring(path: &Path) -> Option<CString> {
     use std::os::unix::ffi::OsStrExt;
     CString::new(path.as_os_str().as_bytes()).ok()
 }
 
 #[cfg(not(unix))]
-fn path_to_cstring(path: &Path) -> Option<CString> {
+pub(super) fn path_to_cstring(path: &Path) -> Option<CString> {
     CString::new(path.to_str()?).ok()
 }
 
