@@ -23,8 +23,12 @@
 //!   SystemVerilog `cover property` statements count into the model's own
 //!   coverage context; the counter of each is found in the generated code
 //!   (`cover_points`) and listed, by index, in `sd_cover_points.h`, which
-//!   `ffi/shim.cpp` reads them through (docs/socket.md, "Coverage"). An RTL
-//!   without cover points gets an empty list.
+//!   `ffi/shim.cpp` reads them through (docs/socket.md, "Coverage"); their
+//!   registration in Verilator's coverage context is left out
+//!   (`ffi/sd_cover_hook.h`, force-included). An RTL without cover points
+//!   gets an empty list, and so does a build with
+//!   `SHOOTDOWN_COVERAGE=0` (the cover statements are left out: the cost
+//!   of coverage measured against the same RTL).
 //!
 //! `rtl/`, `ffi/` and a relative `$SHOOTDOWN_RTL` are taken from the
 //! repository root, the parent of this crate's directory.
@@ -88,6 +92,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=SHOOTDOWN_RTL");
     println!("cargo:rerun-if-env-changed=VERILATOR");
     println!("cargo:rerun-if-env-changed=SHOOTDOWN_PARAMS");
+    println!("cargo:rerun-if-env-changed=SHOOTDOWN_COVERAGE");
 
     let rtl_dir = repo.join("rtl");
     let overlay = overlay_dir(&repo);
@@ -114,9 +119,6 @@ fn main() {
         "-O3",
         "--trace",
         "--assert",
-        // `cover property` counts (docs/socket.md, "Coverage"); line,
-        // toggle and expression coverage stay off
-        "--coverage-user",
         "--timescale",
         "1ns/1ps",
         // files of about 5000 statements (the default is 20000), grouped by
@@ -130,6 +132,13 @@ fn main() {
     .args(["--top-module", TOP, "--prefix", PREFIX])
     .arg("-Mdir")
     .arg(&vobj);
+    // the RTL's `cover` statements count (docs/socket.md, "Coverage");
+    // line, toggle and expression coverage stay off
+    if env::var("SHOOTDOWN_COVERAGE").as_deref() == Ok("0") {
+        println!("cargo:warning=SHOOTDOWN_COVERAGE=0: the cover statements are left out");
+    } else {
+        cmd.arg("--coverage-user");
+    }
     // SHOOTDOWN_PARAMS="IotlbSets=32 AtcEntries=16": top-level parameters
     // (Verilator -G), so sizes change without editing the RTL.
     for g in top_params() {
@@ -168,6 +177,8 @@ fn main() {
     let ffi_headers = files_with_ext(&ffi_dir, "h");
     let mut model = cxx_build(&include);
     model.include(&vobj).include(&ffi_dir);
+    // the cover points count, unregistered (ffi/sd_cover_hook.h)
+    model.flag("-include").flag(ffi_dir.join("sd_cover_hook.h"));
     match clk_prev_member(&vobj, &generated) {
         Ok(member) => {
             model.define("SD_CLK_PREV", member.as_str());

@@ -253,3 +253,25 @@ fn sweep_coverage_is_the_same_whatever_the_jobs_and_through_merge() {
         text(&o.stdout)
     );
 }
+
+/// docs/socket.md's table of the cover groups names every group of the
+/// model with its number of bins.
+#[test]
+fn the_socket_doc_lists_every_group_with_its_bins() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/socket.md"))
+        .unwrap();
+    let section = &doc[doc.find("\n## Coverage\n").unwrap()..];
+    let section = &section[..section[1..].find("\n## ").unwrap()];
+    let rows: Vec<Vec<&str>> = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), shootdown::coverage::GROUPS.len());
+    for (g, (group, row)) in shootdown::coverage::GROUPS.iter().zip(&rows).enumerate() {
+        assert_eq!(row[1], format!("`{}`", group.name));
+        let bins = BINS.iter().filter(|b| b.group == g).count();
+        assert_eq!(row[3], bins.to_string(), "{}", group.name);
+    }
+    assert!(section.contains(&format!("carries\n{} cover points", BINS.len())));
+}

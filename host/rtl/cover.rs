@@ -1,13 +1,12 @@
 //! The RTL's cover points as the model counts them (docs/socket.md,
-//! "Coverage"): every SystemVerilog `cover property` of the build, verilated
-//! with `--coverage-user`, counts the cycles its property held into the
-//! model's own coverage context. `crate::coverage` gives them their cover
+//! "Coverage"): every SystemVerilog `cover` statement of the build,
+//! verilated with `--coverage-user`, counts the cycles its condition held
+//! into the model's own counters. `crate::coverage` gives them their cover
 //! groups and bins.
 
 use super::ffi;
-use super::model::{path_to_cstring, Model};
+use super::model::Model;
 use std::ffi::CStr;
-use std::path::Path;
 use std::sync::OnceLock;
 
 /// One `cover property` of the build.
@@ -71,25 +70,9 @@ impl Model {
         counts
     }
 
-    /// Zero every cover point's count (the model's coverage context).
+    /// Zero every cover point's count.
     pub fn cover_zero(&mut self) {
         // SAFETY: `raw` is a live model owned by `self`.
         unsafe { ffi::sd_cover_zero(self.raw.as_ptr()) };
-    }
-
-    /// Write the model's coverage context as Verilator's `coverage.dat`, for
-    /// `verilator_coverage` (its hierarchy keeps every instance apart).
-    pub fn cover_write(&mut self, path: &Path) -> std::io::Result<()> {
-        let c_path = path_to_cstring(path).ok_or_else(|| {
-            std::io::Error::other(format!("{}: a NUL byte in the path", path.display()))
-        })?;
-        // SAFETY: `raw` is a live model owned by `self`; `c_path` outlives the call.
-        match unsafe { ffi::sd_cover_write(self.raw.as_ptr(), c_path.as_ptr()) } {
-            0 => Ok(()),
-            _ => Err(std::io::Error::other(format!(
-                "cannot create {}",
-                path.display()
-            ))),
-        }
     }
 }

@@ -198,9 +198,6 @@ extern "C" {
     /// Copies the counts of the first `min(len, sd_cover_len())` points into
     /// `counts`; returns `sd_cover_len()`.
     pub fn sd_cover_counts(m: *const SdModel, counts: *mut u64, len: u32) -> u32;
-    /// Zeroes every count of the model's coverage context.
+    /// Zeroes every count of the model.
     pub fn sd_cover_zero(m: *mut SdModel);
-    /// Writes the model's coverage context as Verilator's coverage.dat: 0,
-    /// or -1 when the file cannot be created.
-    pub fn sd_cover_write(m: *mut SdModel, path: *const c_char) -> c_int;
 }

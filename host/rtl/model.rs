@@ -223,13 +223,13 @@ impl Drop for Model {
 }
 
 #[cfg(unix)]
-pub(super) fn path_to_cstring(path: &Path) -> Option<CString> {
+fn path_to_cstring(path: &Path) -> Option<CString> {
     use std::os::unix::ffi::OsStrExt;
     CString::new(path.as_os_str().as_bytes()).ok()
 }
 
 #[cfg(not(unix))]
-pub(super) fn path_to_cstring(path: &Path) -> Option<CString> {
+fn path_to_cstring(path: &Path) -> Option<CString> {
     CString::new(path.to_str()?).ok()
 }
 
