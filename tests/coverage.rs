@@ -239,6 +239,20 @@ fn sweep_coverage_is_the_same_whatever_the_jobs_and_through_merge() {
     let m = text(&merged.stdout);
     assert!(m.ends_with(summed), "{m}");
 
+    // a design-space sweep sums its points' cells
+    let space = cli(&[
+        "sweep",
+        "cow",
+        "--param",
+        "ats_latency=50,400",
+        "--coverage",
+    ]);
+    assert!(
+        text(&space.stdout).contains("\n\nsummed coverage (8 runs): "),
+        "{}",
+        text(&space.stdout)
+    );
+
     // without --coverage: no counts in the JSON, and none to print
     let f = d.join("plain.json");
     cli(&["sweep", "cow", "--json", f.to_str().unwrap()]);

@@ -536,7 +536,7 @@ pub fn main(args: SweepArgs) -> ExitCode {
             print!("{}", space::render_space(&points));
             if args.coverage {
                 let cells: Vec<&Cell> = points.iter().flat_map(|p| &p.cells).collect();
-                print!("{}", cover::render_summed(cells));
+                print!("\n{}", cover::render_summed(cells));
             }
             if let Some(svg) = &args.plot {
                 if let Err(e) = std::fs::write(svg, space::render_svg(&points)) {
