@@ -125,6 +125,27 @@ uint32_t sd_evals_per_cycle(const SdModel* m);
 uint64_t sd_in_size(void);
 uint64_t sd_out_size(void);
 
+// Cover points (docs/socket.md, "Coverage"): the RTL's `cover` statements,
+// each counting the cycles its condition held, in the model's own counters
+// (one set per model). The list is the same for every model of a build
+// (model/build.rs reads it from the generated code).
+typedef struct SdCoverInfo {
+  const char* hier;  // instance path from the top: "shootdown_top.u_iommu.u_cmdq.X_C"
+  const char* name;  // the statement's label: "X_C"
+  const char* file;  // the source file, as verilated
+  uint32_t line;     // its line there
+} SdCoverInfo;       // strings are static
+
+// Number of cover points of this build (0: the RTL has none).
+uint32_t sd_cover_len(void);
+// Point i (0 .. sd_cover_len()-1) into *out; 0 on success, -1 out of range.
+int sd_cover_info(uint32_t i, SdCoverInfo* out);
+// Copy the counts of the first min(len, sd_cover_len()) points into counts
+// (by index); returns sd_cover_len().
+uint32_t sd_cover_counts(const SdModel* m, uint64_t* counts, uint32_t len);
+// Zero every count of the model.
+void sd_cover_zero(SdModel* m);
+
 #ifdef __cplusplus
 }
 #endif

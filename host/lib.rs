@@ -1,5 +1,6 @@
 //! shootdown: Linux mm paths in Rust against a Verilated IOMMU and ATS device.
 pub mod checker;
+pub mod coverage;
 pub mod explore;
 pub mod iommu;
 pub mod mem;

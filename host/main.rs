@@ -60,6 +60,10 @@ enum Cmd {
         /// Print only the verdict line of each run.
         #[arg(long, short)]
         quiet: bool,
+        /// Also print the functional coverage of each run (the RTL's cover groups, hits per bin,
+        /// holes), and summed over the runs when there are several.
+        #[arg(long)]
+        coverage: bool,
     },
     /// List the bundled scenarios.
     List,
@@ -129,6 +133,7 @@ fn main() -> ExitCode {
             waves_dir,
             waves_format,
             quiet,
+            coverage,
         } => {
             let ext = waves_format
                 .parse::<shootdown::waves::WavesFormat>()
@@ -181,6 +186,7 @@ fn main() -> ExitCode {
                 .filter(|n| !n.is_empty() && !n.starts_with('.'))
                 .unwrap_or_else(|| s.name.clone());
             let mut ok = true;
+            let mut covered = Vec::new();
             for p in policies {
                 let opts = RunOptions {
                     policy: p,
@@ -209,6 +215,9 @@ fn main() -> ExitCode {
                         } else {
                             println!("{}", render(&s, &r));
                         }
+                        if coverage {
+                            covered.push((p, r.coverage));
+                        }
                     }
                     Err(e) => {
                         eprintln!("shootdown: {e}");
@@ -230,6 +239,19 @@ fn main() -> ExitCode {
                         }
                         return ExitCode::from(2);
                     }
+                }
+            }
+            // One run: its table. Several: a line per run, then the table
+            // of their sum.
+            match covered.as_slice() {
+                [] => {}
+                [(p, c)] => print!("{} --notify {p}: {}", s.name, c.render()),
+                runs => {
+                    for (p, c) in runs {
+                        println!("{} --notify {p}: coverage: {}", s.name, c.render_brief());
+                    }
+                    let sum = shootdown::coverage::Coverage::sum(runs.iter().map(|(_, c)| c));
+                    print!("{}, summed: {}", s.name, sum.render());
                 }
             }
             if ok {

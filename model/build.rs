@@ -19,6 +19,17 @@
 //!   library (`#[link]`), so that the Rust host code does not depend on
 //!   this crate and is not recompiled when the RTL changes (Cargo.toml).
 //!
+//! - Cover points: the RTL is verilated with `--coverage-user`, so its
+//!   SystemVerilog `cover property` statements count into the model's own
+//!   coverage context; the counter of each is found in the generated code
+//!   (`cover_points`) and listed, by index, in `sd_cover_points.h`, which
+//!   `ffi/shim.cpp` reads them through (docs/socket.md, "Coverage"); their
+//!   registration in Verilator's coverage context is left out
+//!   (`ffi/sd_cover_hook.h`, force-included). An RTL without cover points
+//!   gets an empty list, and so does a build with
+//!   `SHOOTDOWN_COVERAGE=0` (the cover statements are left out: the cost
+//!   of coverage measured against the same RTL).
+//!
 //! `rtl/`, `ffi/` and a relative `$SHOOTDOWN_RTL` are taken from the
 //! repository root, the parent of this crate's directory.
 
@@ -36,16 +47,17 @@ const MODEL_LIB: &str = "shootdown_model";
 // GTKWave's FST writer (libfst), as Verilator ships it: `--waves-format fst`
 // writes the merged waves through it (host/waves/fst.rs). It needs zlib.
 const FST_SOURCES: [&str; 3] = ["fstapi.c", "lz4.c", "fastlz.c"];
-const RUNTIME_SOURCES: [&str; 3] = [
+const RUNTIME_SOURCES: [&str; 4] = [
     "verilated.cpp",
+    "verilated_cov.cpp",
     "verilated_threads.cpp",
     "verilated_vcd_c.cpp",
 ];
-// -DVM_* as verilated.mk sets them for `--cc --trace` (VCD, no coverage,
-// no SystemC); -std: Verilator 5.006 needs C++11 or newer and is built and
-// tested with its compiler's default, gnu++17 for g++ 12.
+// -DVM_* as verilated.mk sets them for `--cc --trace --coverage-user` (VCD,
+// coverage, no SystemC); -std: Verilator 5.006 needs C++11 or newer and is
+// built and tested with its compiler's default, gnu++17 for g++ 12.
 const DEFINES: [(&str, &str); 5] = [
-    ("VM_COVERAGE", "0"),
+    ("VM_COVERAGE", "1"),
     ("VM_SC", "0"),
     ("VM_TRACE", "1"),
     ("VM_TRACE_FST", "0"),
@@ -80,6 +92,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=SHOOTDOWN_RTL");
     println!("cargo:rerun-if-env-changed=VERILATOR");
     println!("cargo:rerun-if-env-changed=SHOOTDOWN_PARAMS");
+    println!("cargo:rerun-if-env-changed=SHOOTDOWN_COVERAGE");
 
     let rtl_dir = repo.join("rtl");
     let overlay = overlay_dir(&repo);
@@ -119,6 +132,13 @@ fn main() {
     .args(["--top-module", TOP, "--prefix", PREFIX])
     .arg("-Mdir")
     .arg(&vobj);
+    // the RTL's `cover` statements count (docs/socket.md, "Coverage");
+    // line, toggle and expression coverage stay off
+    if env::var("SHOOTDOWN_COVERAGE").as_deref() == Ok("0") {
+        println!("cargo:warning=SHOOTDOWN_COVERAGE=0: the cover statements are left out");
+    } else {
+        cmd.arg("--coverage-user");
+    }
     // SHOOTDOWN_PARAMS="IotlbSets=32 AtcEntries=16": top-level parameters
     // (Verilator -G), so sizes change without editing the RTL.
     for g in top_params() {
@@ -148,9 +168,17 @@ fn main() {
     // 2. compile: the generated C++ and the shim, the runtime; an object is
     // compiled only when its cache key is new (see `Unit`)
     let generated = files_with_ext(&vobj, "cpp");
+    // the cover points' table, a header of vobj/ (so in the shim's key)
+    let covers = cover_points(&vobj, &generated).unwrap_or_else(|why| {
+        println!("cargo:warning=shootdown: {why}: the model reports no cover points");
+        Vec::new()
+    });
+    write_cover_header(&vobj.join("sd_cover_points.h"), &covers);
     let ffi_headers = files_with_ext(&ffi_dir, "h");
     let mut model = cxx_build(&include);
     model.include(&vobj).include(&ffi_dir);
+    // the cover points count, unregistered (ffi/sd_cover_hook.h)
+    model.flag("-include").flag(ffi_dir.join("sd_cover_hook.h"));
     match clk_prev_member(&vobj, &generated) {
         Ok(member) => {
             model.define("SD_CLK_PREV", member.as_str());
@@ -221,6 +249,7 @@ fn main() {
     let compile_start = Instant::now();
     let compiled = compile_missing(&mut units, &cache);
     // in target/*/build/shootdown-model-sys-*/output
+    println!("shootdown-model: {} cover points", covers.len());
     println!(
         "shootdown-model: verilated in {:.1} s; {compiled} of {} objects compiled in {:.1} s, {} from {}",
         (compile_start - start).as_secs_f64(),
@@ -295,6 +324,152 @@ fn clk_prev_member(vobj: &Path, generated: &[PathBuf]) -> Result<String, String>
         }
     }
     Ok(member)
+}
+
+/// One `cover property` of the RTL as Verilator registers it
+/// (`__vlCoverInsert(&(vlSymsp->__Vcoverage[index]), first, "file", line,
+/// column, ".hier", "page", "comment", "linescov")` in the generated code).
+struct CoverPoint {
+    index: usize,
+    file: String,
+    line: u32,
+    /// Instance path from the top, e.g. `shootdown_top.u_iommu.u_cmdq.X_C`.
+    hier: String,
+    /// The statement's label (Verilator's "comment"), e.g. `X_C`.
+    name: String,
+}
+
+/// Every cover point of the generated code, by counter index. Ok(empty):
+/// the RTL has none. Err: the code counts cover points this build script
+/// cannot list (a newer Verilator's format), said in one line.
+fn cover_points(vobj: &Path, generated: &[PathBuf]) -> Result<Vec<CoverPoint>, String> {
+    const CALL: &str = "__vlCoverInsert(&(vlSymsp->__Vcoverage[";
+    let syms = vobj.join(format!("{PREFIX}__Syms.h"));
+    let text =
+        fs::read_to_string(&syms).map_err(|e| format!("cannot read {}: {e}", syms.display()))?;
+    // `std::atomic<uint32_t> __Vcoverage[N];`, absent without cover points
+    let declared = match text.split("__Vcoverage[").nth(1) {
+        None => return Ok(Vec::new()),
+        Some(rest) => rest
+            .split(']')
+            .next()
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .ok_or_else(|| format!("no counter count in {}", syms.display()))?,
+    };
+    let mut points: Vec<CoverPoint> = Vec::new();
+    for path in generated {
+        let code =
+            fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        for line in code.lines().filter(|l| l.contains(CALL)) {
+            let bad = || format!("cannot read the cover point in: {}", line.trim());
+            let rest = &line[line.find(CALL).ok_or_else(bad)? + CALL.len()..];
+            let (index, rest) = rest.split_once(']').ok_or_else(bad)?;
+            let index: usize = index.parse().map_err(|_| bad())?;
+            let args = c_args(rest.split_once("first,").ok_or_else(bad)?.1).ok_or_else(bad)?;
+            let [file, line_no, _column, hier, _page, name, ..] = args.as_slice() else {
+                return Err(bad());
+            };
+            points.push(CoverPoint {
+                index,
+                file: file.clone(),
+                line: line_no.parse().map_err(|_| bad())?,
+                hier: hier.trim_start_matches('.').to_string(),
+                name: name.clone(),
+            });
+        }
+    }
+    points.sort_by_key(|p| p.index);
+    let indices_ok = points.iter().enumerate().all(|(i, p)| p.index == i);
+    if points.len() != declared || !indices_ok {
+        return Err(format!(
+            "{} declares {declared} cover counters, the generated code registers {} (indices {})",
+            syms.display(),
+            points.len(),
+            if indices_ok { "0.." } else { "not 0..n-1" }
+        ));
+    }
+    Ok(points)
+}
+
+/// The arguments of a C call up to its closing parenthesis: string literals
+/// (unescaped) and bare tokens (numbers), e.g. `"a.sv", 3, "x")`.
+fn c_args(text: &str) -> Option<Vec<String>> {
+    let mut args = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        match chars.next()? {
+            ')' => return Some(args),
+            '"' => {
+                let mut s = String::new();
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => s.push(chars.next()?),
+                        c => s.push(c),
+                    }
+                }
+                args.push(s);
+            }
+            c => {
+                let mut s = c.to_string();
+                while let Some(&c) = chars.peek().filter(|&&c| c != ',' && c != ')') {
+                    s.push(c);
+                    chars.next();
+                }
+                args.push(s.trim().to_string());
+            }
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+}
+
+/// `sd_cover_points.h`: `SD_COVER_POINTS` and `kSdCoverPoints`, the cover
+/// points by counter index (ffi/shim.cpp).
+fn write_cover_header(path: &Path, points: &[CoverPoint]) {
+    let c_str = |s: &str| {
+        let mut o = String::from("\"");
+        for b in s.bytes() {
+            match b {
+                b'"' | b'\\' => {
+                    o.push('\\');
+                    o.push(b as char);
+                }
+                0x20..=0x7e => o.push(b as char),
+                _ => o.push_str(&format!("\\{b:03o}")),
+            }
+        }
+        o.push('"');
+        o
+    };
+    let mut h = String::from(
+        "// Generated by model/build.rs: the cover points of the model, by the index\n\
+         // of their counter (Vshootdown__Syms::__Vcoverage).\n\
+         #ifndef SD_COVER_POINTS_H\n#define SD_COVER_POINTS_H\n",
+    );
+    h.push_str(&format!("#define SD_COVER_POINTS {}\n", points.len()));
+    if !points.is_empty() {
+        h.push_str("static const SdCoverInfo kSdCoverPoints[SD_COVER_POINTS] = {\n");
+        for p in points {
+            h.push_str(&format!(
+                "    {{{}, {}, {}, {}}},\n",
+                c_str(&p.hier),
+                c_str(&p.name),
+                c_str(&p.file),
+                p.line
+            ));
+        }
+        h.push_str("};\n");
+    }
+    h.push_str("#endif\n");
+    fs::write(path, h).unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", path.display())));
 }
 
 fn cxx_build(include: &Path) -> cc::Build {

@@ -194,4 +194,54 @@ module atc
                                                    $past(inval_pasid_i), $past(inval_vpn_i),
                                                    $past(inval_log2n_i)))));
 
+  // ---------------------------------------------------------------------------
+  // Cover points (docs/socket.md, "Coverage")
+  // ---------------------------------------------------------------------------
+  // atc_inval: an Invalidate Request by range size (one page, 2..15, 16..511,
+  // 512+ pages) x where the ATC held a translation it names: the range's
+  // first page, a page strictly inside, its last page (a 2 MiB entry holds
+  // each page it covers), or none. The entries as they are before the edge;
+  // computed only in the cycle of an Invalidate Request.
+  logic [1:0] cov_size;
+  logic [2:0] cov_pos;   // {last, inside, first}
+  logic       cov_held;  // any valid entry the request names
+
+  always_comb begin : comb_cov_inval
+    cov_size = '0;
+    cov_pos  = '0;
+    cov_held = 1'b0;
+    if (inval_valid_i) begin
+      cov_size = cov_range_size(inval_log2n_i);
+      for (int unsigned i = 0; i < Entries; i++) begin
+        if (valid_q[i] && inval_names_entry(inval_pv_i, inval_pasid_i, 1'b1, inval_vpn_i,
+                                            inval_log2n_i, pasid_q[i], vpn_q[i],
+                                            xlat_q[i].is_2m)) begin
+          cov_held = 1'b1;
+          cov_pos  = cov_pos | cov_range_pos(vpn_q[i], xlat_log2n(xlat_q[i].is_2m), inval_vpn_i,
+                                             inval_log2n_i);
+        end
+      end
+    end
+  end
+
+  // immediate covers under the invalidation: a cycle without one costs a test
+  always_ff @(posedge clk_i) begin : ff_cov_inval
+    if (rst_ni && inval_valid_i) begin
+      AtcInvPageHeld_C: cover (cov_size == 2'd0 && cov_held);
+      AtcInvPageEmpty_C: cover (cov_size == 2'd0 && !cov_held);
+      AtcInvSmallStart_C: cover (cov_size == 2'd1 && cov_pos[0]);
+      AtcInvSmallMiddle_C: cover (cov_size == 2'd1 && cov_pos[1]);
+      AtcInvSmallEnd_C: cover (cov_size == 2'd1 && cov_pos[2]);
+      AtcInvSmallEmpty_C: cover (cov_size == 2'd1 && !cov_held);
+      AtcInvMediumStart_C: cover (cov_size == 2'd2 && cov_pos[0]);
+      AtcInvMediumMiddle_C: cover (cov_size == 2'd2 && cov_pos[1]);
+      AtcInvMediumEnd_C: cover (cov_size == 2'd2 && cov_pos[2]);
+      AtcInvMediumEmpty_C: cover (cov_size == 2'd2 && !cov_held);
+      AtcInvLargeStart_C: cover (cov_size == 2'd3 && cov_pos[0]);
+      AtcInvLargeMiddle_C: cover (cov_size == 2'd3 && cov_pos[1]);
+      AtcInvLargeEnd_C: cover (cov_size == 2'd3 && cov_pos[2]);
+      AtcInvLargeEmpty_C: cover (cov_size == 2'd3 && !cov_held);
+    end
+  end
+
 endmodule

@@ -339,4 +339,75 @@ module cmdq
   FenceAfterInvCpl_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     fence_completes |-> itag_all_free);
 
+  // ---------------------------------------------------------------------------
+  // Cover points (docs/socket.md, "Coverage"); the state below is theirs only
+  // ---------------------------------------------------------------------------
+  // ATS invalidations outstanding: ITags busy, the invalidations an
+  // IOFENCE.C waits for. Counted from this block's own signals: Invalidate
+  // Requests sent whose Invalidate Completion has not come back, less those
+  // that timed out (their ITags are free for the fence, reserved until the
+  // late completion). The bundled device completes in order, so a
+  // completion while a timed-out one is pending is that one's. Also: has
+  // the command at the head just started to execute (its first cycle in
+  // StExec)?
+  logic [5:0] cov_inv_out_q;   // sent, no completion yet
+  logic [5:0] cov_inv_late_q;  // of those, timed out
+  logic       cov_exec_q;
+  logic       cov_fence_held_q;
+  logic       cov_exec_first;
+  logic [5:0] cov_busy;
+  logic [1:0] cov_out;  // cov_busy as 0, 1, 2, 3 or more
+  logic       cov_fence_held;
+
+  assign cov_exec_first = (state_q == StExec) && !cov_exec_q && (cmd.func3 == Func3Zero);
+  assign cov_busy       = cov_inv_out_q - cov_inv_late_q;
+  assign cov_out        = (cov_busy > 6'd3) ? 2'd3 : cov_busy[1:0];
+  // an IOFENCE.C that would complete (no ITag busy) waits for cmd_to
+  assign cov_fence_held = (state_q == StExec) && (cmd.func3 == Func3Zero) &&
+                          (cmd.opcode == OpIofence) && itag_all_free && cmd_to;
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : ff_cov_state
+    if (!rst_ni) begin
+      cov_inv_out_q    <= '0;
+      cov_inv_late_q   <= '0;
+      cov_exec_q       <= 1'b0;
+      cov_fence_held_q <= 1'b0;
+    end else begin
+      cov_inv_out_q    <= cov_inv_out_q + {5'd0, itag_alloc} -
+                          {5'd0, inv_cpl_valid_i && (cov_inv_out_q != '0)};
+      cov_inv_late_q   <= cov_inv_late_q + {5'd0, itag_timed_out} -
+                          {5'd0, inv_cpl_valid_i && (cov_inv_late_q != '0)};
+      cov_exec_q       <= (state_q == StExec);
+      cov_fence_held_q <= cov_fence_held;
+    end
+  end
+
+  // Each group's covers are immediate covers under the group's event, so
+  // that a cycle without it costs one test (the simulation's speed).
+  always_ff @(posedge clk_i) begin : ff_cov_cmd
+    if (rst_ni && cov_exec_first) begin
+      // cmd_issue: a command starts to execute x ATS invalidations
+      // outstanding, ITags busy (0, 1, 2, 3 or more)
+      CmdIotinvalOut0_C: cover (cmd.opcode == OpIotinval && cov_out == 2'd0);
+      CmdIotinvalOut1_C: cover (cmd.opcode == OpIotinval && cov_out == 2'd1);
+      CmdIotinvalOut2_C: cover (cmd.opcode == OpIotinval && cov_out == 2'd2);
+      CmdIotinvalOut3_C: cover (cmd.opcode == OpIotinval && cov_out == 2'd3);
+      CmdAtsInvalOut0_C: cover (cmd.opcode == OpAts && cov_out == 2'd0);
+      CmdAtsInvalOut1_C: cover (cmd.opcode == OpAts && cov_out == 2'd1);
+      CmdAtsInvalOut2_C: cover (cmd.opcode == OpAts && cov_out == 2'd2);
+      CmdAtsInvalOut3_C: cover (cmd.opcode == OpAts && cov_out == 2'd3);
+      CmdIofenceOut0_C: cover (cmd.opcode == OpIofence && cov_out == 2'd0);
+      CmdIofenceOut1_C: cover (cmd.opcode == OpIofence && cov_out == 2'd1);
+      CmdIofenceOut2_C: cover (cmd.opcode == OpIofence && cov_out == 2'd2);
+      CmdIofenceOut3_C: cover (cmd.opcode == OpIofence && cov_out == 2'd3);
+      // queue: an ATS.INVAL finds no usable ITag free (tag exhaustion: it
+      // waits)
+      ItagsExhausted_C: cover (cmd.opcode == OpAts && !itag_any_free);
+    end
+    if (rst_ni) begin
+      // timeout: an IOFENCE.C with no ITag busy is held by cmd_to
+      FenceHeldCmdTo_C: cover (cov_fence_held && !cov_fence_held_q);
+    end
+  end
+
 endmodule

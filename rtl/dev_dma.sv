@@ -291,4 +291,35 @@ module dev_dma
   RacingCplDiscarded_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     (cpl_valid_i && retry_q) |-> (!atc_fill_valid_o && state_d == StTrReq));
 
+  // ---------------------------------------------------------------------------
+  // Cover points (docs/socket.md, "Coverage")
+  // ---------------------------------------------------------------------------
+  // dev_race: a Translation Completion that an overlapping Invalidate Request
+  // overtook arrives (and is discarded: the page is asked for again), for a
+  // read and for a write; an Invalidate Request for another page arrives
+  // while a Translation Request is outstanding (a near miss); an Invalidate
+  // Request overlaps a translation an access in flight uses (its Invalidate
+  // Completion waits for the access: PCIe ATS device rule 2).
+  logic cov_tr_inv_other;
+
+  always_comb begin : comb_cov_tr_inv_other
+    cov_tr_inv_other = 1'b0;
+    if (state_q == StTrWait && inv_valid_i) begin
+      cov_tr_inv_other = !(inv_pasid_hit &&
+                           blocks_overlap(vpn, log2n_t'(Log2Pages2M), inv_vpn_i, inv_log2n_i));
+    end
+  end
+
+  // immediate covers under their events: a cycle without one costs a test
+  always_ff @(posedge clk_i) begin : ff_cov
+    if (rst_ni && cpl_valid_i && retry_q) begin
+      CplOvertakenRead_C: cover (!write_q);
+      CplOvertakenWrite_C: cover (write_q);
+    end
+    if (rst_ni && inv_valid_i) begin
+      InvOtherDuringTr_C: cover (cov_tr_inv_other);
+      InvDrainsAccess_C: cover (inflight_hit_o);
+    end
+  end
+
 endmodule

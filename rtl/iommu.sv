@@ -330,4 +330,77 @@ module iommu
   assign xlat_vpn_o   = cpl_vpn;
   assign xlat_o       = cpl_xlat;
 
+  // ---------------------------------------------------------------------------
+  // Cover points (docs/socket.md, "Coverage"): the step of a page-table walk
+  // when a change of the walked translation by the CPU becomes visible to
+  // the IOMMU, seen only through the ports of the walker and the request
+  // server. The IOMMU does not see CPU stores: a store between the walker's
+  // read of the leaf and its A/D compare-and-swap makes the CAS find another
+  // value (and the walk restart); the kernel's IOTINVAL.VMA after a store
+  // lands in some step of a walk of that page. The state is theirs only.
+  // ---------------------------------------------------------------------------
+  typedef enum logic [1:0] {
+    CovWalkNone,
+    CovWalkRead,  // a walker read (PASID entry .. leaf) granted, not answered
+    CovWalkCas    // the walker's CAS granted, not answered
+  } cov_walk_e;
+
+  cov_walk_e cov_wpend_q;
+  logic      cov_walked_q;  // the request being served started a walk
+  logic      cov_walk_read;
+  logic      cov_walk_cas;
+  logic      cov_inval_walked;  // an IOTINVAL.VMA names the page being served
+
+  assign cov_walk_read = (arb_req_valid[PortWalk] && !arb_req_cas[PortWalk]) ||
+                         (cov_wpend_q == CovWalkRead);
+  assign cov_walk_cas  = (arb_req_valid[PortWalk] && arb_req_cas[PortWalk]) ||
+                         (cov_wpend_q == CovWalkCas);
+
+  // as tr_server matches it: the range overlaps the page's 2 MiB region
+  always_comb begin : comb_cov_inval_walked
+    cov_inval_walked = 1'b0;
+    if (inval_valid && !tr_ready) begin
+      cov_inval_walked = (!inval_pv || inval_pasid == cpl_pasid) &&
+                         (!inval_av || blocks_overlap(inval_vpn, inval_log2n, cpl_vpn,
+                                                      log2n_t'(Log2Pages2M)));
+    end
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : ff_cov_state
+    if (!rst_ni) begin
+      cov_wpend_q  <= CovWalkNone;
+      cov_walked_q <= 1'b0;
+    end else begin
+      if (arb_gnt[PortWalk]) begin
+        cov_wpend_q <= arb_req_cas[PortWalk] ? CovWalkCas : CovWalkRead;
+      end else if (arb_rsp_valid[PortWalk]) begin
+        cov_wpend_q <= CovWalkNone;
+      end
+      if (walk_start) begin
+        cov_walked_q <= 1'b1;
+      end else if (tr_ready) begin
+        cov_walked_q <= 1'b0;
+      end
+    end
+  end
+
+  // immediate covers under the group's event: a cycle without one costs a test
+  always_ff @(posedge clk_i) begin : ff_cov_walk
+    if (rst_ni && cov_inval_walked) begin
+      // walk_race: walker step x an IOTINVAL.VMA naming the walked page: a
+      // read or the A/D CAS outstanding, the cycle the result comes back
+      // (the fill is dropped), after the fill with the Translation
+      // Completion not yet sent
+      WalkReadInval_C: cover (cov_walk_read);
+      WalkCasInval_C: cover (cov_walk_cas);
+      WalkFillInval_C: cover (walk_done);
+      WalkSendInval_C: cover (cpl_valid && cov_walked_q);
+    end
+    if (rst_ni && arb_rsp_valid[PortWalk] && cov_wpend_q == CovWalkCas) begin
+      // walk_race: the CAS finds another value: the CPU wrote the leaf
+      // between the walker's read and its CAS (the walk restarts)
+      WalkCasLost_C: cover (arb_rsp_rdata != arb_req_cmp[PortWalk]);
+    end
+  end
+
 endmodule

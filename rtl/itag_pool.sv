@@ -111,4 +111,15 @@ module itag_pool
   AllocOnlyFree_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     alloc_i |-> any_free_o);
 
+  // ---------------------------------------------------------------------------
+  // Cover points (docs/socket.md, "Coverage")
+  // ---------------------------------------------------------------------------
+  // timeout: the late Invalidate Completion of a timed-out ITag arrives (and
+  // is dropped; the ITag can be allocated again)
+  always_ff @(posedge clk_i) begin : ff_cov
+    if (rst_ni) begin
+      LateCpl_C: cover (free_i && stale_q[free_itag_i]);
+    end
+  end
+
 endmodule

@@ -237,4 +237,31 @@ package shootdown_pkg;
     return {1'b1, l.xlat.w, l.xlat.r, l.xlat.is_2m, 20'd0, ppn};
   endfunction
 
+  // Cover points of the IOTLB and the ATC (docs/socket.md, "Coverage").
+  // The size class of an invalidation range of 2^log2n pages: 0 one page,
+  // 1 2..15 pages, 2 16..511 pages, 3 512 pages or more.
+  function automatic logic [1:0] cov_range_size(log2n_t log2n);
+    if (log2n == '0) begin
+      return 2'd0;
+    end
+    if (log2n < log2n_t'(4)) begin
+      return 2'd1;
+    end
+    return (log2n < log2n_t'(Log2Pages2M)) ? 2'd2 : 2'd3;
+  endfunction
+
+  // Where a cached block of 2^e_log2n pages at e_vpn (aligned) holds pages
+  // of the aligned range of 2^log2n pages at vpn: bit 0 its first page,
+  // bit 1 a page strictly between its first and last, bit 2 its last page.
+  function automatic logic [2:0] cov_range_pos(vpn_t e_vpn, log2n_t e_log2n, vpn_t vpn,
+                                               log2n_t log2n);
+    vpn_t e_last;
+    vpn_t r_last;
+    e_last = e_vpn | ((vpn_t'(1) << e_log2n) - vpn_t'(1));
+    r_last = vpn | ((vpn_t'(1) << log2n) - vpn_t'(1));
+    return {e_vpn <= r_last && r_last <= e_last,
+            log2n >= log2n_t'(2) && e_vpn < r_last && e_last > vpn,
+            e_vpn <= vpn && vpn <= e_last};
+  endfunction
+
 endpackage

@@ -412,4 +412,92 @@ module shootdown_top
   InvPassesCpl_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     (dn_out_inv && cpl_out_valid) |-> (dev_dn_msg.kind == DnInvReq && !cpl_out_ready));
 
+  // ---------------------------------------------------------------------------
+  // Cover points at the socket (docs/socket.md, "Coverage"): they look only
+  // at this top's ports and at the links between the IOMMU and the device,
+  // so any design in the socket that keeps this top keeps them. The state
+  // below is theirs only.
+  // ---------------------------------------------------------------------------
+  logic [5:0]  cov_inv_out_q;      // Invalidate Requests sent, no Invalidate Completion yet
+  logic        cov_cpl_delayed_q;  // the Completion in the links is in the delay link
+  logic [31:0] cov_head_q;         // cq_head_o at the previous edge
+  logic        cov_full_q;
+  logic        cov_cmd_to_q;
+  logic        cov_inv_sent;
+  logic        cov_inv_cpl_back;
+  logic        cov_inv_to_dev;
+  logic        cov_inv_names_cpl;  // the Invalidate Request reaching the device names the Completion in the links
+  logic        cov_full;
+  logic        cov_fence_write;
+  logic [31:0] cov_cq_mask;
+
+  assign cov_inv_sent     = dn_in_valid && dn_in_ready && (dn_in_msg.kind == DnInvReq);
+  assign cov_inv_cpl_back = up_out_valid && up_out_ready && (up_out_msg.kind == UpInvCpl);
+  assign cov_inv_to_dev   = dev_dn_valid && dev_dn_ready && (dev_dn_msg.kind == DnInvReq);
+  assign cov_cq_mask      = (32'd1 << cfg_q.cq_log2n) - 32'd1;
+  // (a ring of one entry holds no command; cfg_q is 0 in the first cycle
+  // after reset)
+  assign cov_full         = (cfg_q.cq_log2n != '0) &&
+                            (((cq_tail_i + 32'd1) & cov_cq_mask) == cq_head_o);
+  // the IOMMU's only plain writes are IOFENCE.C completions (docs/socket.md)
+  assign cov_fence_write  = iommu_mem_req_valid_o && iommu_mem_req_ready_i &&
+                            iommu_mem_req_write_o;
+
+  always_comb begin : comb_cov_inv_names_cpl
+    cov_inv_names_cpl = 1'b0;
+    if (cov_inv_to_dev && link_cpl_valid_q) begin
+      cov_inv_names_cpl = (!dev_dn_msg.pv || dev_dn_msg.pasid == link_cpl_q.pasid) &&
+                          blocks_overlap(link_cpl_q.vpn, xlat_log2n(link_cpl_q.xlat.is_2m),
+                                         dev_dn_msg.vpn, dev_dn_msg.log2n);
+    end
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : ff_cov_state
+    if (!rst_ni) begin
+      cov_inv_out_q     <= '0;
+      cov_cpl_delayed_q <= 1'b0;
+      cov_head_q        <= '0;
+      cov_full_q        <= 1'b0;
+      cov_cmd_to_q      <= 1'b0;
+    end else begin
+      cov_inv_out_q <= cov_inv_out_q + {5'd0, cov_inv_sent} -
+                       {5'd0, cov_inv_cpl_back && (cov_inv_out_q != '0)};
+      if (cpl_taken) begin
+        cov_cpl_delayed_q <= 1'b0;
+      end else if (cpl_in_valid && cpl_in_ready) begin
+        cov_cpl_delayed_q <= 1'b1;
+      end
+      cov_head_q   <= cq_head_o;
+      cov_full_q   <= cov_full;
+      cov_cmd_to_q <= cq_err_o[1];
+    end
+  end
+
+  // immediate covers under their events: a cycle without one costs a test
+  always_ff @(posedge clk_i) begin : ff_cov_points
+    if (rst_ni && cov_fence_write) begin
+      // fence_done: an IOFENCE.C completion write x Invalidate Requests the
+      // device has not completed (1 or more: a timeout freed their ITags)
+      FenceDoneOut0_C: cover (cov_inv_out_q == 6'd0);
+      FenceDoneOut1_C: cover (cov_inv_out_q == 6'd1);
+      FenceDoneOut2_C: cover (cov_inv_out_q >= 6'd2);
+    end
+    if (rst_ni && cov_inv_names_cpl) begin
+      // link_race: an Invalidate Request reaches the device while a
+      // Translation Completion it names is in the links: held in the delay
+      // link (the switch let the Invalidate Request pass it), or behind it
+      // in the dn link (the IOMMU sent the invalidation first)
+      InvPassesCpl_C: cover (cov_cpl_delayed_q);
+      InvAheadOfCpl_C: cover (!cov_cpl_delayed_q);
+    end
+    if (rst_ni) begin
+      // queue: the head wraps around the ring; software fills the ring
+      CqWrap_C: cover (cq_head_o != cov_head_q && cq_head_o == 32'd0);
+      CqFull_C: cover (cov_full && !cov_full_q);
+      // timeout: the IOMMU sets cmd_to (cq_err_o bit 1); software clears it
+      CmdToSet_C: cover (cq_err_o[1] && !cov_cmd_to_q);
+      CmdToCleared_C: cover (cq_err_clear_i && cq_err_o[1]);
+    end
+  end
+
 endmodule

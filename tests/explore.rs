@@ -242,5 +242,15 @@ fn forked_workers_and_the_stateless_search_agree() {
         );
         assert_eq!(a.verdict, b.verdict);
         assert_eq!(a.findings, b.findings);
+        // The cover points summed over the schedules that ran: the same
+        // counts whether each schedule replays its prefix or inherits it.
+        assert_eq!(a.coverage.runs as usize, a.schedules);
+        assert_eq!(a.coverage, b.coverage);
+        let (present, hit) = a.coverage.bins_hit();
+        assert!(present > 0 && hit > 0, "{present} {hit}");
     }
+    // The batched munmap with every schedule: several ATS invalidations
+    // outstanding before the fence, as no generic-driver schedule has.
+    let a = exhaustive(&batch, Policy::Seed, RULES, 0, 100_000, 2).unwrap();
+    assert!(a.coverage.hits("CmdAtsInvalOut2_C").unwrap_or(0) > 0);
 }

@@ -23,6 +23,7 @@
 use super::play::{branch_here, default_move, End, Move, Played, Player, Prefix, Rules, Tried};
 use super::search::{collect, fnv, Finding, Found, Searched, Summary};
 use crate::checker::Violation;
+use crate::coverage::Coverage;
 use crate::mm::Policy;
 use crate::scenario::{checkpoint_names, parse_thread, Entry, Scenario};
 use serde::{Deserialize, Serialize};
@@ -81,6 +82,9 @@ struct Record {
     state: u64,
     #[serde(default)]
     finding: Option<FindingRecord>,
+    /// The run's cover-point counts in the build's order (empty: none).
+    #[serde(default)]
+    cover: Vec<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -105,6 +109,7 @@ impl Record {
                 worst: 0,
                 state: 0,
                 finding: None,
+                cover: Vec::new(),
             },
             Summary::Infeasible => Record {
                 moves: encode(moves),
@@ -114,13 +119,20 @@ impl Record {
                 worst: 0,
                 state: 0,
                 finding: None,
+                cover: Vec::new(),
             },
             Summary::Ran {
                 verdict,
                 worst,
                 state,
                 finding,
+                coverage,
             } => Record {
+                cover: if coverage.runs == 0 {
+                    Vec::new()
+                } else {
+                    coverage.to_counts()
+                },
                 moves: encode(moves),
                 infeasible: false,
                 unmodelled: None,
@@ -189,6 +201,11 @@ impl Record {
                 worst: self.worst,
                 state: self.state,
                 finding,
+                coverage: if self.cover.is_empty() {
+                    Coverage::default()
+                } else {
+                    Coverage::from_counts(&self.cover)
+                },
             },
         ))
     }
@@ -392,6 +409,7 @@ fn dfs(mut player: Player, bound: u32) {
                         worst: 0,
                         state: fnv(b"crash"),
                         finding: Some(f),
+                        coverage: Coverage::default(),
                     },
                 );
             }

@@ -71,6 +71,11 @@ pub struct ExploreArgs {
     /// result).
     #[arg(long)]
     pub stateless: bool,
+    /// Also print the functional coverage summed over every schedule: the
+    /// bins each cell hit and the RTL's cover groups with their holes;
+    /// --json cells carry the summed counts.
+    #[arg(long)]
+    pub coverage: bool,
 }
 
 /// How the search runs: in this process, replaying each schedule from the
@@ -203,7 +208,7 @@ pub fn explore_one(
 
 /// The explored cell as a sweep cell (verdict union, worst window), for the
 /// table and the JSON.
-fn cell(index: usize, s: &Scenario, e: &Explored) -> Cell {
+fn cell(index: usize, s: &Scenario, e: &Explored, coverage: bool) -> Cell {
     let result = match &e.searched {
         Err(m) => Err(m.clone()),
         Ok(r) => {
@@ -237,6 +242,7 @@ fn cell(index: usize, s: &Scenario, e: &Explored) -> Cell {
                     fences: 0,
                     spin_cycles: 0,
                     cycles: 0,
+                    coverage: coverage.then(|| r.coverage.clone()),
                 })
             }
         }
@@ -378,11 +384,14 @@ pub fn main(args: ExploreArgs) -> ExitCode {
                 &args.out,
             );
             print!("{}", describe(&e));
-            cells.push(cell(cells.len(), &s, &e));
+            cells.push(cell(cells.len(), &s, &e, args.coverage));
         }
     }
     println!();
     print!("{}", render_table_with(&cells, false, false));
+    if args.coverage {
+        print!("{}", crate::sweep::render_coverage(&cells));
+    }
     if let Some(path) = &args.json {
         if let Err(e) = std::fs::write(path, to_json(&cells, None)) {
             return fail(&format!("{}: {e}", path.display()));

@@ -8,6 +8,7 @@
 
 use super::play::{play, End, Move, Played, Prefix, Rules};
 use crate::checker::Violation;
+use crate::coverage::Coverage;
 use crate::mm::Policy;
 use crate::scenario::{Entry, Scenario};
 use crate::sim::RunError;
@@ -71,6 +72,9 @@ pub struct Searched {
     /// The schedules that found something, sorted by preemptions, length,
     /// moves.
     pub findings: Vec<Finding>,
+    /// The RTL's cover points summed over the schedules that ran to their
+    /// end.
+    pub coverage: Coverage,
 }
 
 /// The longest schedule the search plays, moves (a program is at most 64
@@ -156,6 +160,7 @@ pub fn exhaustive(
                                 worst: 0,
                                 state: fnv(why.as_bytes()),
                                 finding: Some(f),
+                                coverage: Coverage::default(),
                             };
                             (Vec::new(), summary, prefix.moves.clone())
                         }
@@ -211,6 +216,8 @@ pub(crate) enum Summary {
         /// Hash of what the run ended with.
         state: u64,
         finding: Option<Finding>,
+        /// What the RTL's cover points counted in the run.
+        coverage: Coverage,
     },
 }
 
@@ -232,6 +239,7 @@ impl Summary {
                 worst: 0,
                 state: fnv(e.to_string().as_bytes()),
                 finding: Some(finding(Found::Stopped(e.to_string()))),
+                coverage: Coverage::default(),
             },
             End::Done(r) => {
                 let worst = r
@@ -252,6 +260,7 @@ impl Summary {
                     verdict: r.verdict.clone(),
                     worst,
                     state,
+                    coverage: r.coverage.clone(),
                 }
             }
         }
@@ -274,8 +283,10 @@ pub(crate) fn collect(mut results: Vec<(Vec<Move>, Summary)>) -> Searched {
                 worst,
                 state,
                 finding,
+                coverage,
             } => {
                 out.schedules += 1;
+                out.coverage.add(&coverage);
                 states.insert(state);
                 out.verdict.extend(verdict);
                 out.worst_window = out.worst_window.max(worst);

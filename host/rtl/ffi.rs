@@ -130,6 +130,17 @@ const _: () =
     assert!(offset_of!(SdIn, cfg_iotlb_sets) == 142 && offset_of!(SdIn, cfg_ats_itags) == 143);
 const _: () = assert!(size_of::<SdOut>() == 168 && offset_of!(SdOut, dev_rsp_status) == 166);
 
+/// One cover point of the build (`SdCoverInfo` in `ffi/shim.h`): static
+/// NUL-terminated strings and a line number.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SdCoverInfo {
+    pub hier: *const c_char,
+    pub name: *const c_char,
+    pub file: *const c_char,
+    pub line: u32,
+}
+
 /// Opaque model handle (`struct SdModel` in the shim).
 #[repr(C)]
 pub struct SdModel {
@@ -180,4 +191,13 @@ extern "C" {
     pub fn sd_in_size() -> u64;
     /// `sizeof(SdOut)` as the shim was compiled.
     pub fn sd_out_size() -> u64;
+    /// Number of cover points of this build (0: the RTL has none).
+    pub fn sd_cover_len() -> u32;
+    /// Point `i` into `*out` (static strings): 0, or -1 out of range.
+    pub fn sd_cover_info(i: u32, out: *mut SdCoverInfo) -> c_int;
+    /// Copies the counts of the first `min(len, sd_cover_len())` points into
+    /// `counts`; returns `sd_cover_len()`.
+    pub fn sd_cover_counts(m: *const SdModel, counts: *mut u64, len: u32) -> u32;
+    /// Zeroes every count of the model.
+    pub fn sd_cover_zero(m: *mut SdModel);
 }

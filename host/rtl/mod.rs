@@ -2,10 +2,12 @@
 //! (`rtl/shootdown_top.sv`) behind a safe [`Model`], and the encodings of
 //! its socket (docs/socket.md).
 
+mod cover;
 mod ffi;
 mod model;
 mod ports;
 
+pub use cover::{cover_points, CoverPoint};
 pub use model::{assertion_name, Model, RtlError};
 pub use ports::{
     ats_inval_range, cmd_ats_inval, cmd_iofence_c, cmd_iotinval_range, cmd_iotinval_vma,

@@ -54,7 +54,7 @@ pub fn assertion_name(msg: &str) -> Option<&str> {
 /// one timestamp per cycle.
 /// Dropping the model closes its trace file first.
 pub struct Model {
-    raw: NonNull<ffi::SdModel>,
+    pub(super) raw: NonNull<ffi::SdModel>,
     out: PortsOut,
     tracing: bool,
 }

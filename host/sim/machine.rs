@@ -231,6 +231,11 @@ impl Machine {
         self.model.error()
     }
 
+    /// What the RTL's cover points counted so far (docs/socket.md, "Coverage").
+    pub fn coverage(&self) -> crate::coverage::Coverage {
+        crate::coverage::Coverage::of_model(&self.model)
+    }
+
     /// The cycle of the last rising edge.
     pub fn cycle(&self) -> u64 {
         self.cycle

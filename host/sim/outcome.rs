@@ -122,6 +122,9 @@ pub struct RunReport {
     pub spin_cycles: u64,
     pub wall: Duration,
     pub waves: Option<WavesOut>,
+    /// What the RTL's cover points counted in this run (docs/socket.md,
+    /// "Coverage"); [`crate::coverage::Coverage::add`] sums runs.
+    pub coverage: crate::coverage::Coverage,
 }
 
 impl RunReport {

@@ -41,6 +41,9 @@ struct CellJson {
     error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     wall_ms: Option<f64>,
+    /// With `--coverage`: the run's hits per cover point (docs/socket.md, "Coverage").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    coverage: Option<crate::coverage::Coverage>,
 }
 
 fn kinds(v: &BTreeSet<Violation>) -> Vec<String> {
@@ -68,6 +71,7 @@ impl From<&Cell> for CellJson {
             cycles: o.map(|o| o.cycles),
             error: c.result.as_ref().err().cloned(),
             wall_ms: c.wall_ms,
+            coverage: o.and_then(|o| o.coverage.clone()),
         }
     }
 }
@@ -104,6 +108,7 @@ impl CellJson {
                     fences: need(self.fences, "fences")?,
                     spin_cycles: need(self.spin_cycles, "spin_cycles")?,
                     cycles: need(self.cycles, "cycles")?,
+                    coverage: self.coverage,
                 })
             }
         };

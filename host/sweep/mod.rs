@@ -9,11 +9,13 @@
 //! `--shard K/N` runs the cells whose number `i` has `i % N == K-1`;
 //! `--merge` puts shard JSONs back together.
 
+mod cover;
 mod json;
 mod select;
 pub mod space;
 mod table;
 
+pub use cover::render_coverage;
 pub use json::{from_json, merge, to_json, Merged, SweepFile, JSON_VERSION};
 pub use select::{expand, glob_match, resolve, scenarios_dir};
 pub use table::{render_table, render_table_with, totals, Totals};
@@ -60,6 +62,8 @@ pub struct Outcome {
     pub spin_cycles: u64,
     /// Simulated cycles of the whole run.
     pub cycles: u64,
+    /// What the RTL's cover points counted (with `--coverage` only).
+    pub coverage: Option<crate::coverage::Coverage>,
 }
 
 /// One (scenario, policy) cell of a sweep.
@@ -176,6 +180,8 @@ pub struct SweepOptions {
     /// Check the RTL's assertions (false: `--no-assert`, every run goes on
     /// past a broken invariant and the checker judges it).
     pub assertions: bool,
+    /// Keep each run's functional coverage in its outcome.
+    pub coverage: bool,
 }
 
 impl Default for SweepOptions {
@@ -189,6 +195,7 @@ impl Default for SweepOptions {
             inject: None,
             params: Vec::new(),
             assertions: true,
+            coverage: false,
         }
     }
 }
@@ -254,7 +261,7 @@ pub fn run_cells(files: &[PathBuf], policies: &[Policy], opts: &SweepOptions) ->
                     let Some(&(index, si, policy)) = specs.get(n) else {
                         break;
                     };
-                    let cell = run_cell(index, &files[si], &loaded[si], policy, opts.timing);
+                    let cell = run_cell(index, &files[si], &loaded[si], policy, opts);
                     let _ = slots[n].set(cell);
                     progress.inc(1);
                 })
@@ -300,7 +307,7 @@ fn run_cell(
     file: &Path,
     loaded: &Result<Scenario, String>,
     policy: Policy,
-    timing: bool,
+    opts: &SweepOptions,
 ) -> Cell {
     let t0 = Instant::now();
     let mut cell = Cell {
@@ -316,11 +323,11 @@ fn run_cell(
         Err(e) => Err(e.clone()),
         Ok(s) => {
             cell.expected = s.expected(policy).cloned();
-            let opts = RunOptions {
+            let run_opts = RunOptions {
                 policy,
                 waves: None,
             };
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(s, &opts))) {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(s, &run_opts))) {
                 Ok(Ok(r)) => Ok(Outcome {
                     as_expected: r.as_expected(),
                     worst_window: r
@@ -338,6 +345,7 @@ fn run_cell(
                     spin_cycles: r.spin_cycles,
                     cycles: r.cycles,
                     verdict: r.verdict,
+                    coverage: opts.coverage.then_some(r.coverage),
                 }),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(panic) => {
@@ -354,7 +362,7 @@ fn run_cell(
             }
         }
     };
-    if timing {
+    if opts.timing {
         cell.wall_ms = Some((t0.elapsed().as_secs_f64() * 1e6).round() / 1e3);
     }
     cell
@@ -465,6 +473,11 @@ pub struct SweepArgs {
     /// broken invariant and the checker judges what the device did.
     #[arg(long, conflicts_with = "merge")]
     pub no_assert: bool,
+    /// Also print the functional coverage: the bins each cell hit, and the RTL's cover groups
+    /// summed over the cells (hits per bin, holes listed); --json cells carry their counts.
+    /// With --merge: of the merged cells that carry counts.
+    #[arg(long)]
+    pub coverage: bool,
 }
 
 /// clap's parser for `--inject`: comma-separated bug names.
@@ -513,6 +526,7 @@ pub fn main(args: SweepArgs) -> ExitCode {
             inject: args.inject,
             params: Vec::new(),
             assertions: !args.no_assert,
+            coverage: args.coverage,
         };
         if !args.param.is_empty() {
             if let Err(m) = space::check_points(&args.param) {
@@ -520,6 +534,10 @@ pub fn main(args: SweepArgs) -> ExitCode {
             }
             let points = space::run_space(&files, &policies, &args.param, &opts);
             print!("{}", space::render_space(&points));
+            if args.coverage {
+                let cells: Vec<&Cell> = points.iter().flat_map(|p| &p.cells).collect();
+                print!("\n{}", cover::render_summed(cells));
+            }
             if let Some(svg) = &args.plot {
                 if let Err(e) = std::fs::write(svg, space::render_svg(&points)) {
                     return fail(&format!("{}: {e}", svg.display()));
@@ -536,6 +554,9 @@ pub fn main(args: SweepArgs) -> ExitCode {
         )
     };
     print!("{}", render_table(&cells, args.timing));
+    if args.coverage {
+        print!("{}", render_coverage(&cells));
+    }
     if let (true, Some(jobs)) = (args.timing, jobs) {
         println!(
             "Wall time: {:.0} ms with --jobs {jobs}",

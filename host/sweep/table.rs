@@ -38,7 +38,7 @@ impl Totals {
 }
 
 /// The policies present in `cells`, in [`Policy::ALL`] order.
-fn policies(cells: &[Cell]) -> Vec<Policy> {
+pub(super) fn policies(cells: &[Cell]) -> Vec<Policy> {
     Policy::ALL
         .into_iter()
         .filter(|p| cells.iter().any(|c| c.policy == *p))
@@ -61,7 +61,7 @@ pub fn totals(cells: &[Cell]) -> Vec<(Policy, Totals)> {
 }
 
 /// Rows (scenario files) in the order of their first cell.
-fn rows(cells: &[Cell]) -> Vec<(&str, &str)> {
+pub(super) fn rows(cells: &[Cell]) -> Vec<(&str, &str)> {
     let mut sorted: Vec<&Cell> = cells.iter().collect();
     sorted.sort_by_key(|c| c.index);
     let mut out: Vec<(&str, &str)> = Vec::new();
@@ -75,7 +75,7 @@ fn rows(cells: &[Cell]) -> Vec<(&str, &str)> {
 
 /// Lay out `grid` in columns separated by three spaces; the first column
 /// left-aligned, the others right-aligned if `right`.
-fn columns(grid: &[Vec<String>], right: bool) -> String {
+pub(super) fn columns(grid: &[Vec<String>], right: bool) -> String {
     let n = grid.iter().map(Vec::len).max().unwrap_or(0);
     let width: Vec<usize> = (0..n)
         .map(|i| {

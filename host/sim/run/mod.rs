@@ -363,6 +363,7 @@ impl<'s> Sim<'s> {
         };
         self.chk.judge_writes(visible, self.m.cycle());
         let cycles = self.m.cycle();
+        let coverage = self.m.coverage();
         let mut waves = None;
         if let (Some(path), Some(sig)) = (&opts.waves, self.sig.take()) {
             self.m.trace_close();
@@ -390,6 +391,7 @@ impl<'s> Sim<'s> {
             spin_cycles: self.spin_cycles,
             wall: t0.elapsed(),
             waves,
+            coverage,
         })
     }
 }
