@@ -394,5 +394,12 @@ fn sharded_json_merges_into_the_unsharded_result() {
     let (code, _, err) = run(&["--merge", &path("sweep.json")]);
     assert_eq!(code, Some(2));
     assert!(err.contains("sweep --merge"), "{err}");
+    let o = Command::new(env!("CARGO_BIN_EXE_shootdown"))
+        .args(["sweep", "--merge"])
+        .arg(dir.join("s1.json"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("explore --merge"));
     let _ = std::fs::remove_dir_all(&dir);
 }
