@@ -441,3 +441,24 @@ fn pct_finds_case_b_the_same_with_any_jobs_and_shards() {
     let (_, seed) = pct::search(&s, Policy::Seed, RULES, 500, 3, 2, 2, None);
     assert!(seed.findings.is_empty() && seed.verdict.is_empty());
 }
+
+/// `scenario` on a scenario with programs and no timeline: a clear error
+/// naming explore, and no waves of a run that never started.
+#[test]
+fn scenario_refuses_programs_only_and_names_explore() {
+    let waves = std::env::temp_dir().join(format!("shootdown_progwaves_{}", std::process::id()));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_shootdown"))
+        .arg("scenario")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/programs/cow.yaml"))
+        .arg("--waves-dir")
+        .arg(&waves)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("programs/cow.yaml: this scenario gives programs and no timeline"));
+    assert!(err.contains("shootdown explore"), "{err}");
+    let files = std::fs::read_dir(&waves).map_or(0, |d| d.count());
+    assert_eq!(files, 0, "no waves written");
+    let _ = std::fs::remove_dir_all(&waves);
+}
