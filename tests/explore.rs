@@ -462,3 +462,56 @@ fn scenario_refuses_programs_only_and_names_explore() {
     assert_eq!(files, 0, "no waves written");
     let _ = std::fs::remove_dir_all(&waves);
 }
+
+/// `--param`: a cell per point of the runtime parameters, named after its
+/// values, explored at them (the merge loads them again).
+#[test]
+fn explore_at_every_parameter_point() {
+    use std::process::Command;
+    let dir = std::env::temp_dir().join(format!("shootdown_explore_param_{}", std::process::id()));
+    let batch = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/programs/batch-fence.yaml");
+    let run = |extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_shootdown"))
+            .arg("explore")
+            .arg(&batch)
+            .args([
+                "--notify",
+                "seed",
+                "--bound",
+                "0",
+                "--param",
+                "ats_latency=1,400",
+            ])
+            .args(["--out"])
+            .arg(dir.join("found"))
+            .args(extra)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let text = run(&[]);
+    for name in ["batch-fence-atslatency1 ", "batch-fence-atslatency400 "] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(name) && l.contains("seed")),
+            "{name}: {text}"
+        );
+    }
+    // The points differ: a latency the explorer sets, not the scenario's
+    // file's, in the worker processes too (the same as the stateless
+    // search, which runs it in this process).
+    let window = |name: &str| -> String {
+        text.lines()
+            .find(|l| l.starts_with(name) && l.contains("clean"))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_ne!(
+        window("batch-fence-atslatency1 "),
+        window("batch-fence-atslatency400 "),
+        "{text}"
+    );
+    assert_eq!(run(&["--stateless"]), text);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -522,6 +522,12 @@ pub fn exhaustive(
     if rules.overlap {
         args.push("--overlap".into());
     }
+    // Every parameter as this scenario has it (`--param` points, a shrunk
+    // candidate's latencies): the worker's file gives only its own.
+    for p in crate::scenario::PARAMS {
+        args.push("--set".into());
+        args.push(format!("{}={}", p.name, (p.get)(&s.params)));
+    }
     let split = super::shard::split(s, policy, rules, bound, shard);
     let mut results = split.above;
     let queue = Mutex::new(split.roots);

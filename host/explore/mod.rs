@@ -92,6 +92,11 @@ pub struct ExploreArgs {
     /// --shard.
     #[arg(long, default_value_t = 0, requires = "pct")]
     pub seed: u64,
+    /// Explore at every combination of these runtime parameters too (the
+    /// RTL's latencies, the ATC and IOTLB in use, ...: `sweep --param`'s
+    /// names and ranges), one cell each, named after the values.
+    #[arg(long = "param", value_parser = crate::sweep::space::parse_param, value_name = "NAME=V1,V2")]
+    pub param: Vec<crate::sweep::space::ParamRange>,
     /// Search only shard K of N of every cell's schedules (README,
     /// "Exploring on a cluster"); write it with --json, then put the shards
     /// together with --merge. Findings are shrunk by the merge.
@@ -100,7 +105,7 @@ pub struct ExploreArgs {
     /// Read the --json files of every shard of one exploration (no search),
     /// sum them into the whole space's result, shrink its findings into
     /// --out, print what one unsharded run prints (--json: and write it).
-    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["patterns", "notify", "driver", "inject", "bound", "overlap", "jobs", "no_assert", "stateless", "pct"])]
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["patterns", "notify", "driver", "inject", "bound", "overlap", "jobs", "no_assert", "stateless", "pct", "param"])]
     pub merge: Vec<PathBuf>,
 }
 
@@ -129,6 +134,9 @@ pub struct WorkerArgs {
     pub assertions: bool,
     #[arg(long)]
     pub overlap: bool,
+    /// A parameter's value, NAME=V (every one, as the coordinator has it).
+    #[arg(long = "set", value_name = "NAME=V")]
+    pub set: Vec<String>,
 }
 
 /// `shootdown explore-worker`: explore the subtrees the coordinator sends.
@@ -140,6 +148,19 @@ pub fn worker_main(a: WorkerArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for kv in &a.set {
+        let spec = kv
+            .split_once('=')
+            .and_then(|(k, v)| Some((crate::scenario::param_spec(k)?, v)));
+        let value = spec.and_then(|(p, v)| Some((p, crate::scenario::parse_int(v)?)));
+        match value.map(|(p, v)| p.check(v).map(|v| (p.set)(&mut s.params, v))) {
+            Some(Ok(())) => {}
+            _ => {
+                eprintln!("shootdown explore-worker: --set {kv}: not a parameter and value");
+                return ExitCode::from(2);
+            }
+        }
+    }
     s.driver = a.driver;
     s.inject = a.inject_bits;
     s.params.assertions = a.assertions;
@@ -499,50 +520,70 @@ pub fn main(args: ExploreArgs) -> ExitCode {
             Err(e) => return fail(&format!("cannot find this program to start workers: {e}")),
         }
     };
+    if let Err(m) = crate::sweep::space::check_points(&args.param) {
+        return fail(&m);
+    }
+    let points = crate::sweep::space::combinations(&args.param);
+    let strategy = match args.pct {
+        Some(runs) => Strategy::Pct {
+            runs,
+            depth: args.depth,
+            seed: args.seed,
+        },
+        None => Strategy::Exhaustive {
+            bound: args.bound,
+            max: args.max_schedules as usize,
+        },
+    };
     let mut cells = Vec::new();
     let mut searches = Vec::new();
     for f in &files {
-        let mut s = match Scenario::load(f) {
+        let mut base = match Scenario::load(f) {
             Ok(s) => s,
             Err(e) => return fail(&e),
         };
         if let Some(d) = args.driver {
-            s.driver = d;
+            base.driver = d;
         }
         if let Some(i) = args.inject {
-            s.inject = i;
+            base.inject = i;
         }
-        s.params.assertions &= !args.no_assert;
+        base.params.assertions &= !args.no_assert;
         let policies: Vec<Policy> = if !args.notify.is_empty() {
             args.notify.clone()
-        } else if s.expect.is_empty() {
+        } else if base.expect.is_empty() {
             Policy::ALL.to_vec()
         } else {
             Policy::ALL
                 .into_iter()
-                .filter(|p| s.expected(*p).is_some())
+                .filter(|p| base.expected(*p).is_some())
                 .collect()
         };
-        let strategy = match args.pct {
-            Some(runs) => Strategy::Pct {
-                runs,
-                depth: args.depth,
-                seed: args.seed,
-            },
-            None => Strategy::Exhaustive {
-                bound: args.bound,
-                max: args.max_schedules as usize,
-            },
-        };
-        for p in policies {
-            let e = explore_with(&s, p, rules, strategy, jobs, &engine, &args.out, args.shard);
-            print!("{}", describe(&e));
-            searches.push(shard::CellSearch::of(cells.len(), &s, &e));
-            cells.push(cell(cells.len(), &s, &e, args.coverage));
+        for point in &points {
+            let s = at_point(&base, point);
+            for &p in &policies {
+                let e = explore_with(&s, p, rules, strategy, jobs, &engine, &args.out, args.shard);
+                print!("{}", describe(&e));
+                searches.push(shard::CellSearch::of(cells.len(), &s, &e, point));
+                cells.push(cell(cells.len(), &s, &e, args.coverage));
+            }
         }
     }
     let pct = args.pct.map(|runs| (runs, args.depth, args.seed));
     report(&args, &cells, searches, args.bound, pct, args.shard)
+}
+
+/// `s` with the parameters of `point` set, named after them (a name a
+/// scenario may have, so a shrunk finding carries it).
+pub fn at_point(s: &Scenario, point: &[(String, u64)]) -> Scenario {
+    let mut s = s.clone();
+    for (name, v) in point {
+        crate::sweep::space::apply(&mut s.params, name, *v);
+        let tag: String = name.chars().filter(|c| *c != '_').collect();
+        s.name = format!("{}-{tag}{v}", s.name);
+    }
+    s.name = s.name.chars().take(crate::scenario::MAX_NAME).collect();
+    s
 }
 
 /// `--merge`: the shards' files summed, the findings shrunk, the output of
@@ -581,7 +622,7 @@ fn merge_main(args: &ExploreArgs) -> ExitCode {
             written,
         };
         print!("{}", describe(&e));
-        searches.push(shard::CellSearch::of(c.index, s, &e));
+        searches.push(shard::CellSearch::of(c.index, s, &e, &c.params));
         cells.push(cell(c.index, s, &e, args.coverage));
     }
     let pct = merged.pct;

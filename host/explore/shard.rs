@@ -112,6 +112,8 @@ pub struct CellSearch {
     pub driver: String,
     pub inject_bits: u16,
     pub assertions: bool,
+    /// The `--param` values it was explored at.
+    pub params: Vec<(String, u64)>,
     /// The search's error (too many schedules, a worker that failed).
     pub error: Option<String>,
     pub schedules: usize,
@@ -165,7 +167,7 @@ fn kinds(v: &[String]) -> Result<BTreeSet<Violation>, String> {
 }
 
 impl CellSearch {
-    pub fn of(index: usize, s: &Scenario, e: &Explored) -> CellSearch {
+    pub fn of(index: usize, s: &Scenario, e: &Explored, params: &[(String, u64)]) -> CellSearch {
         let r = e.searched.as_ref().ok();
         CellSearch {
             index,
@@ -175,6 +177,7 @@ impl CellSearch {
             driver: s.driver.name().into(),
             inject_bits: s.inject,
             assertions: s.params.assertions,
+            params: params.to_vec(),
             error: e.searched.as_ref().err().cloned(),
             schedules: r.map_or(0, |r| r.schedules),
             infeasible: r.map_or(0, |r| r.infeasible),
@@ -208,7 +211,14 @@ impl CellSearch {
     /// The scenario as the cell explored it (its file loaded, the options
     /// that applied).
     pub fn scenario(&self) -> Result<Scenario, String> {
-        let mut s = Scenario::load(Path::new(&self.file)).map_err(|e| e.to_string())?;
+        let s = Scenario::load(Path::new(&self.file)).map_err(|e| e.to_string())?;
+        for (name, v) in &self.params {
+            let spec = crate::scenario::param_spec(name)
+                .filter(|p| p.sweep)
+                .ok_or_else(|| format!("unknown parameter '{name}'"))?;
+            spec.check(*v)?;
+        }
+        let mut s = super::at_point(&s, &self.params);
         s.driver = self.driver.parse()?;
         s.inject = self.inject_bits;
         s.params.assertions = self.assertions;
@@ -285,6 +295,7 @@ pub struct MergedCell {
     pub searched: Result<Searched, String>,
     pub timeline: Option<Result<BTreeSet<Violation>, String>>,
     pub pct: Option<super::pct::Pct>,
+    pub params: Vec<(String, u64)>,
 }
 
 /// What `--merge` read: the bound and the merged cells in cell order.
@@ -422,6 +433,7 @@ pub fn merge(files: &[PathBuf]) -> Result<MergedExplore, String> {
         cells.push(MergedCell {
             index,
             pct: c0.pct,
+            params: c0.params.clone(),
             scenario,
             policy,
             searched,

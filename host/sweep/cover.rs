@@ -36,7 +36,7 @@ pub fn render_coverage(cells: &[Cell]) -> String {
         for &p in &pols {
             let c = cells
                 .iter()
-                .find(|c| c.file == *file && c.policy == p)
+                .find(|c| c.file == *file && c.scenario == *name && c.policy == p)
                 .and_then(covered);
             r.push(c.map_or("-".into(), hit));
         }

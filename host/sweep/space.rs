@@ -98,7 +98,8 @@ pub struct Point {
     pub cells: Vec<Cell>,
 }
 
-fn combinations(ranges: &[ParamRange]) -> Vec<Vec<(String, u64)>> {
+/// Every combination of the ranges' values, the first range outermost.
+pub fn combinations(ranges: &[ParamRange]) -> Vec<Vec<(String, u64)>> {
     let mut out = vec![Vec::new()];
     for r in ranges {
         out = out

@@ -66,7 +66,9 @@ pub(super) fn rows(cells: &[Cell]) -> Vec<(&str, &str)> {
     sorted.sort_by_key(|c| c.index);
     let mut out: Vec<(&str, &str)> = Vec::new();
     for c in sorted {
-        if !out.iter().any(|(f, _)| *f == c.file) {
+        // A row per (file, name): one file explored at several parameter
+        // points gives a row per point.
+        if !out.iter().any(|(f, n)| *f == c.file && *n == c.scenario) {
             out.push((&c.file, &c.scenario));
         }
     }
@@ -134,6 +136,7 @@ pub fn render_table_with(cells: &[Cell], timing: bool, costs: bool) -> String {
     let mut o = String::new();
 
     // Name rows by scenario; by file too where two files share a name.
+    // A row is a (file, name).
     let label = |file: &str, name: &str| {
         if rows.iter().filter(|(_, n)| *n == name).count() > 1 {
             format!("{name} ({file})")
@@ -141,7 +144,11 @@ pub fn render_table_with(cells: &[Cell], timing: bool, costs: bool) -> String {
             name.to_string()
         }
     };
-    let find = |file: &str, p: Policy| cells.iter().find(|c| c.file == file && c.policy == p);
+    let find = |file: &str, name: &str, p: Policy| {
+        cells
+            .iter()
+            .find(|c| c.file == file && c.scenario == name && c.policy == p)
+    };
     // Per column: the widest verdict and window, so windows line up.
     let widths: Vec<(usize, usize)> = pols
         .iter()
@@ -166,7 +173,7 @@ pub fn render_table_with(cells: &[Cell], timing: bool, costs: bool) -> String {
         let mut r = vec![label(file, name)];
         for (i, &p) in pols.iter().enumerate() {
             let (vw, ww) = widths[i];
-            r.push(match find(file, p) {
+            r.push(match find(file, name, p) {
                 None => "-".into(),
                 Some(c) => match &c.result {
                     Err(_) => "ERR".into(),
@@ -231,8 +238,11 @@ pub fn render_table_with(cells: &[Cell], timing: bool, costs: bool) -> String {
     // What `always` pays over `seed`, on the scenarios where both ran.
     if costs && pols.contains(&Policy::Always) && pols.contains(&Policy::Seed) {
         let (mut a, mut s) = (Totals::default(), Totals::default());
-        for (file, _) in &rows {
-            if let (Some(ca), Some(cs)) = (find(file, Policy::Always), find(file, Policy::Seed)) {
+        for (file, name) in &rows {
+            if let (Some(ca), Some(cs)) = (
+                find(file, name, Policy::Always),
+                find(file, name, Policy::Seed),
+            ) {
                 if ca.result.is_ok() && cs.result.is_ok() {
                     a.add(ca);
                     s.add(cs);
