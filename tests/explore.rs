@@ -40,6 +40,7 @@ fn forked(
         100_000,
         2,
         std::path::Path::new(env!("CARGO_BIN_EXE_shootdown")),
+        None,
     )
     .unwrap()
 }
@@ -51,7 +52,7 @@ fn case_b_is_found_under_end_only_and_nowhere_else_within_one_preemption() {
     let out = std::env::temp_dir().join(format!("shootdown_explore_{}", std::process::id()));
     let mut counts = Vec::new();
     for p in Policy::ALL {
-        let e = explore_one(&s, p, RULES, 1, 100_000, 2, &engine(), &out);
+        let e = explore_one(&s, p, RULES, 1, 100_000, 2, &engine(), &out, None);
         let r = e.searched.as_ref().unwrap();
         counts.push(r.schedules);
         assert_eq!(Some(&r.verdict), s.expected(p), "{p}");
@@ -178,7 +179,7 @@ fn explore_catches_the_bug_no_bundled_timeline_reaches() {
         .all(|f| f.what.name() == "assertion FenceAfterInvCpl_A"));
     s.params.assertions = false;
     let out = std::env::temp_dir().join(format!("shootdown_explore_bug_{}", std::process::id()));
-    let e = explore_one(&s, Policy::Seed, RULES, 1, 10_000, 2, &engine(), &out);
+    let e = explore_one(&s, Policy::Seed, RULES, 1, 10_000, 2, &engine(), &out, None);
     let r = e.searched.as_ref().unwrap();
     assert_eq!(
         r.verdict,
@@ -253,4 +254,145 @@ fn forked_workers_and_the_stateless_search_agree() {
     // outstanding before the fence, as no generic-driver schedule has.
     let a = exhaustive(&batch, Policy::Seed, RULES, 0, 100_000, 2).unwrap();
     assert!(a.coverage.hits("CmdAtsInvalOut2_C").unwrap_or(0) > 0);
+}
+
+/// Shards split the space without overlap: the shards' results summed are
+/// the whole space's, schedule for schedule, under either engine.
+#[test]
+fn shards_sum_to_the_whole_space() {
+    use shootdown::explore::search::exhaustive_shard;
+    use shootdown::explore::shard::sum;
+    use shootdown::sweep::Shard;
+    let s = cow_programs();
+    let whole = exhaustive(&s, Policy::EndOnly, RULES, 1, 100_000, 2).unwrap();
+    let n = 3;
+    let parts: Vec<_> = (1..=n)
+        .map(|k| {
+            let shard = Some(Shard { k, n });
+            if k % 2 == 0 {
+                exhaustive_shard(&s, Policy::EndOnly, RULES, 1, 100_000, 1, shard).unwrap()
+            } else {
+                fork::exhaustive(
+                    &s,
+                    Policy::EndOnly,
+                    RULES,
+                    1,
+                    100_000,
+                    2,
+                    Path::new(env!("CARGO_BIN_EXE_shootdown")),
+                    shard,
+                )
+                .unwrap()
+            }
+        })
+        .collect();
+    // Every shard has a share (the cut deals the big subtrees round).
+    let sizes: Vec<usize> = parts.iter().map(|p| p.schedules).collect();
+    assert!(
+        sizes.iter().all(|&c| c * n * 3 > whole.schedules),
+        "{n} shards: {sizes:?} of {}",
+        whole.schedules
+    );
+    let merged = sum(parts);
+    assert_eq!(merged.schedules, whole.schedules, "{n} shards");
+    assert_eq!(merged.infeasible, whole.infeasible);
+    assert_eq!(merged.states, whole.states);
+    assert_eq!(merged.distinct, whole.distinct);
+    assert_eq!(merged.verdict, whole.verdict);
+    assert_eq!(merged.worst_window, whole.worst_window);
+    assert_eq!(merged.findings, whole.findings);
+    assert_eq!(merged.coverage, whole.coverage);
+}
+
+/// The command line: the shards' JSON files merge into the unsharded
+/// run's JSON, byte for byte, and its printout; an incomplete set of
+/// shards, or a sweep's JSON, is refused with the reason.
+#[test]
+fn sharded_json_merges_into_the_unsharded_result() {
+    use std::process::Command;
+    let dir = std::env::temp_dir().join(format!("shootdown_explore_shard_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let batch = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/programs/batch-fence.yaml");
+    let out = dir.join("found");
+    let run = |extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_shootdown"))
+            .arg("explore")
+            .args(extra)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let path = |n: &str| dir.join(n).display().to_string();
+    let batch = batch.display().to_string();
+    let common = [
+        batch.as_str(),
+        "--notify",
+        "seed,end-only",
+        "--inject",
+        "fence-one-itag",
+        "--no-assert",
+        "--bound",
+        "2",
+        "-j",
+        "2",
+    ];
+    let (code, whole, _) = run(&[&common[..], &["--json", &path("whole.json")]].concat());
+    // The bug is found (exit 1: not what the scenario expects of the
+    // correct design) and shrunk.
+    assert_eq!(code, Some(1), "{whole}");
+    assert!(whole.contains("use-after-free"), "{whole}");
+    for k in 1..=3 {
+        let (code, text, err) = run(&[
+            &common[..],
+            &[
+                "--shard",
+                &format!("{k}/3"),
+                "--json",
+                &path(&format!("s{k}.json")),
+            ],
+        ]
+        .concat());
+        assert_eq!(code, Some(0), "{text}{err}");
+        assert!(
+            text.contains(&format!("schedules of shard {k}/3")),
+            "{text}"
+        );
+    }
+    let (code, merged, err) = run(&[
+        "--merge",
+        &path("s1.json"),
+        &path("s3.json"),
+        &path("s2.json"),
+        "--json",
+        &path("merged.json"),
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(merged, whole);
+    assert!(whole.contains("in all 55 schedules"), "{whole}");
+    assert_eq!(
+        std::fs::read(dir.join("merged.json")).unwrap(),
+        std::fs::read(dir.join("whole.json")).unwrap()
+    );
+    let (code, _, err) = run(&["--merge", &path("s1.json"), &path("s3.json")]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("shard 2 of 3 not given"), "{err}");
+    let (code, _, err) = run(&["--merge", &path("s1.json"), &path("s1.json")]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("give each shard once"), "{err}");
+    let sweep = Command::new(env!("CARGO_BIN_EXE_shootdown"))
+        .args(["sweep", "cow", "--notify", "seed", "--json"])
+        .arg(dir.join("sweep.json"))
+        .output()
+        .unwrap();
+    assert!(sweep.status.success());
+    let (code, _, err) = run(&["--merge", &path("sweep.json")]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("sweep --merge"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -26,6 +26,7 @@ use crate::checker::Violation;
 use crate::coverage::Coverage;
 use crate::mm::Policy;
 use crate::scenario::{checkpoint_names, parse_thread, Entry, Scenario};
+use crate::sweep::Shard;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -87,14 +88,63 @@ struct Record {
     cover: Vec<u64>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct FindingRecord {
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct FindingRecord {
     /// The verdict found, or (when `stopped` is set) nothing.
     verdict: Vec<String>,
     stopped: Option<String>,
     /// The timeline steps, `thread: text`.
     steps: Vec<String>,
     preemptions: u32,
+}
+
+impl FindingRecord {
+    pub(crate) fn of(f: &Finding) -> FindingRecord {
+        FindingRecord {
+            verdict: match &f.what {
+                Found::Verdict(v) => v.iter().map(|k| k.name().to_string()).collect(),
+                Found::Stopped(_) => Vec::new(),
+            },
+            stopped: match &f.what {
+                Found::Stopped(e) => Some(e.clone()),
+                Found::Verdict(_) => None,
+            },
+            steps: f
+                .steps
+                .iter()
+                .map(|e| format!("{}: {}", e.thread, e.text))
+                .collect(),
+            preemptions: f.preemptions,
+        }
+    }
+
+    /// The finding of schedule `moves` of `s` (its steps parsed again).
+    pub(crate) fn finding(self, moves: Vec<Move>, s: &Scenario) -> Result<Finding, String> {
+        let checkpoints = checkpoint_names();
+        let steps = self
+            .steps
+            .iter()
+            .map(|t| {
+                let (th, text) = t.split_once(": ").ok_or("a step without a thread")?;
+                let thread = parse_thread(th)?;
+                crate::scenario::parse_step(thread, text, &s.pages, &checkpoints)
+            })
+            .collect::<Result<Vec<Entry>, String>>()?;
+        Ok(Finding {
+            moves,
+            steps,
+            preemptions: self.preemptions,
+            what: match self.stopped {
+                Some(e) => Found::Stopped(e),
+                None => Found::Verdict(
+                    self.verdict
+                        .iter()
+                        .map(|k| k.parse())
+                        .collect::<Result<_, String>>()?,
+                ),
+            },
+        })
+    }
 }
 
 impl Record {
@@ -139,22 +189,7 @@ impl Record {
                 verdict: names(verdict),
                 worst: *worst,
                 state: *state,
-                finding: finding.as_ref().map(|f| FindingRecord {
-                    verdict: match &f.what {
-                        Found::Verdict(v) => names(v),
-                        Found::Stopped(_) => Vec::new(),
-                    },
-                    stopped: match &f.what {
-                        Found::Stopped(e) => Some(e.clone()),
-                        Found::Verdict(_) => None,
-                    },
-                    steps: f
-                        .steps
-                        .iter()
-                        .map(|e| format!("{}: {}", e.thread, e.text))
-                        .collect(),
-                    preemptions: f.preemptions,
-                }),
+                finding: finding.as_ref().map(FindingRecord::of),
             },
         }
     }
@@ -170,29 +205,9 @@ impl Record {
         let kinds = |v: &[String]| -> Result<BTreeSet<Violation>, String> {
             v.iter().map(|k| k.parse()).collect()
         };
-        let checkpoints = checkpoint_names();
         let finding = match self.finding {
             None => None,
-            Some(f) => {
-                let steps = f
-                    .steps
-                    .iter()
-                    .map(|t| {
-                        let (th, text) = t.split_once(": ").ok_or("a step without a thread")?;
-                        let thread = parse_thread(th)?;
-                        crate::scenario::parse_step(thread, text, &s.pages, &checkpoints)
-                    })
-                    .collect::<Result<Vec<Entry>, String>>()?;
-                Some(Finding {
-                    moves: moves.clone(),
-                    steps,
-                    preemptions: f.preemptions,
-                    what: match f.stopped {
-                        Some(e) => Found::Stopped(e),
-                        None => Found::Verdict(kinds(&f.verdict)?),
-                    },
-                })
-            }
+            Some(f) => Some(f.finding(moves.clone(), s)?),
         };
         Ok((
             moves,
@@ -474,9 +489,11 @@ pub fn worker(s: &Scenario, policy: Policy, rules: Rules, bound: u32) {
     }
 }
 
-/// The exhaustive search with prefix sharing: the first schedule played
-/// here, its branches explored by `jobs` worker processes. The same
-/// schedules and results as [`super::search::exhaustive`].
+/// The exhaustive search with prefix sharing: the schedules above the
+/// shard's cut ([`super::shard::split`]) played here, the subtrees below it
+/// explored by `jobs` worker processes. The same schedules and results as
+/// [`super::search::exhaustive_shard`].
+#[allow(clippy::too_many_arguments)]
 pub fn exhaustive(
     s: &Scenario,
     policy: Policy,
@@ -485,6 +502,7 @@ pub fn exhaustive(
     max: usize,
     jobs: usize,
     exe: &Path,
+    shard: Option<Shard>,
 ) -> Result<Searched, String> {
     // The worker loads the same file and applies what differs from it.
     let mut args: Vec<String> = vec![
@@ -504,9 +522,9 @@ pub fn exhaustive(
     if rules.overlap {
         args.push("--overlap".into());
     }
-    let root = super::play::play(s, policy, rules, &Prefix::default());
-    let mut results = vec![(root.moves.clone(), Summary::of(&root))];
-    let queue = Mutex::new(super::search::children(&root, 0, bound));
+    let split = super::shard::split(s, policy, rules, bound, shard);
+    let mut results = split.above;
+    let queue = Mutex::new(split.roots);
     let out = Mutex::new((results.len(), Vec::new(), None::<String>));
     std::thread::scope(|sc| {
         for _ in 0..jobs.max(1) {

@@ -10,6 +10,7 @@
 pub mod fork;
 pub mod play;
 pub mod search;
+pub mod shard;
 pub mod shrink;
 
 use crate::checker::Violation;
@@ -18,7 +19,7 @@ use crate::mm::Policy;
 use crate::scenario::Scenario;
 use crate::sweep::{
     default_jobs, exit_status, expand, parse_driver, parse_inject, render_table_with, to_json,
-    Cell, Outcome,
+    Cell, Outcome, Shard,
 };
 use clap::Args;
 use play::Rules;
@@ -76,6 +77,16 @@ pub struct ExploreArgs {
     /// --json cells carry the summed counts.
     #[arg(long)]
     pub coverage: bool,
+    /// Search only shard K of N of every cell's schedules (README,
+    /// "Exploring on a cluster"); write it with --json, then put the shards
+    /// together with --merge. Findings are shrunk by the merge.
+    #[arg(long, value_name = "K/N", conflicts_with = "merge")]
+    pub shard: Option<Shard>,
+    /// Read the --json files of every shard of one exploration (no search),
+    /// sum them into the whole space's result, shrink its findings into
+    /// --out, print what one unsharded run prints (--json: and write it).
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["patterns", "notify", "driver", "inject", "bound", "overlap", "jobs", "no_assert", "stateless"])]
+    pub merge: Vec<PathBuf>,
 }
 
 /// How the search runs: in this process, replaying each schedule from the
@@ -127,6 +138,8 @@ pub struct Explored {
     pub file: PathBuf,
     pub policy: Policy,
     pub bound: u32,
+    /// The shard searched (None: every schedule).
+    pub shard: Option<Shard>,
     pub searched: Result<Searched, String>,
     /// A timeline scenario's own timeline (one schedule of its programs,
     /// with steps that may run several threads at once): its verdict.
@@ -135,7 +148,9 @@ pub struct Explored {
     pub written: Vec<(String, Result<PathBuf, String>)>,
 }
 
-/// Explore one scenario under one policy and write what it finds.
+/// Explore one scenario under one policy (one shard of its schedules, or
+/// all) and write what it finds (with every schedule searched only: a
+/// shard's findings are shrunk by the merge, which knows the first).
 #[allow(clippy::too_many_arguments)]
 pub fn explore_one(
     s: &Scenario,
@@ -146,46 +161,16 @@ pub fn explore_one(
     jobs: usize,
     engine: &Engine,
     out: &std::path::Path,
+    shard: Option<Shard>,
 ) -> Explored {
     let searched = match engine {
-        Engine::Stateless => search::exhaustive(s, policy, rules, bound, max, jobs),
-        Engine::Fork { exe } => fork::exhaustive(s, policy, rules, bound, max, jobs, exe),
+        Engine::Stateless => search::exhaustive_shard(s, policy, rules, bound, max, jobs, shard),
+        Engine::Fork { exe } => fork::exhaustive(s, policy, rules, bound, max, jobs, exe, shard),
     };
-    let mut written = Vec::new();
-    if let Ok(r) = &searched {
-        // One scenario per kind of finding (the same assertion at other
-        // cycles is the same finding).
-        let mut seen: Vec<String> = Vec::new();
-        for f in &r.findings {
-            if seen.contains(&f.what.name()) {
-                continue;
-            }
-            seen.push(f.what.name());
-            let tag: String = f
-                .what
-                .name()
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-                .collect();
-            let name = format!("{}-{policy}-{tag}", s.name);
-            let name: String = name.chars().take(crate::scenario::MAX_NAME).collect();
-            let file = out.join(format!("{name}.yaml"));
-            let about = format!(
-                "Found by shootdown explore in {} under --notify {policy} (every schedule with at most {bound} preemption(s) searched): a schedule of its programs with {} preemption(s) and {} moves, shrunk and replayed.\nReplay: shootdown scenario {}",
-                s.path.display(),
-                f.preemptions,
-                f.moves.len(),
-                file.display()
-            );
-            let res = shrink::shrink(s, policy, f, &name, &about, &file).and_then(|sh| {
-                std::fs::create_dir_all(out)
-                    .and_then(|_| std::fs::write(&file, &sh.yaml))
-                    .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-                Ok(file.clone())
-            });
-            written.push((f.what.name(), res));
-        }
-    }
+    let written = match (&searched, shard) {
+        (Ok(r), None) => write_findings(s, policy, bound, r, out),
+        _ => Vec::new(),
+    };
     let timeline = (!s.timeline.is_empty()).then(|| {
         let opts = crate::sim::RunOptions {
             policy,
@@ -200,10 +185,55 @@ pub fn explore_one(
         file: s.path.clone(),
         policy,
         bound,
+        shard,
         searched,
         timeline,
         written,
     }
+}
+
+/// Shrink the first finding of each kind (the same assertion at other
+/// cycles is the same finding) into a scenario under `out`: per kind, its
+/// name and the file written, or why not.
+pub fn write_findings(
+    s: &Scenario,
+    policy: Policy,
+    bound: u32,
+    r: &Searched,
+    out: &std::path::Path,
+) -> Vec<(String, Result<PathBuf, String>)> {
+    let mut written = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for f in &r.findings {
+        if seen.contains(&f.what.name()) {
+            continue;
+        }
+        seen.push(f.what.name());
+        let tag: String = f
+            .what
+            .name()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let name = format!("{}-{policy}-{tag}", s.name);
+        let name: String = name.chars().take(crate::scenario::MAX_NAME).collect();
+        let file = out.join(format!("{name}.yaml"));
+        let about = format!(
+            "Found by shootdown explore in {} under --notify {policy} (every schedule with at most {bound} preemption(s) searched): a schedule of its programs with {} preemption(s) and {} moves, shrunk and replayed.\nReplay: shootdown scenario {}",
+            s.path.display(),
+            f.preemptions,
+            f.moves.len(),
+            file.display()
+        );
+        let res = shrink::shrink(s, policy, f, &name, &about, &file).and_then(|sh| {
+            std::fs::create_dir_all(out)
+                .and_then(|_| std::fs::write(&file, &sh.yaml))
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+            Ok(file.clone())
+        });
+        written.push((f.what.name(), res));
+    }
+    written
 }
 
 /// The explored cell as a sweep cell (verdict union, worst window), for the
@@ -268,16 +298,19 @@ pub fn describe(e: &Explored) -> String {
         }
         Ok(r) => {
             let plural = if e.bound == 1 { "" } else { "s" };
+            let found = if r.findings.is_empty() {
+                "0 violations".to_string()
+            } else {
+                format!("{} finding", r.findings.len())
+                    + if r.findings.len() == 1 { "" } else { "s" }
+            };
+            let space = match e.shard {
+                None => format!("in all {} schedules", r.schedules),
+                Some(sh) => format!("in the {} schedules of shard {sh}", r.schedules),
+            };
             let _ = writeln!(
                 o,
-                "{head}: {} in all {} schedules with at most {} preemption{plural} ({} distinct end states, {} infeasible prefixes{})",
-                if r.findings.is_empty() {
-                    "0 violations".to_string()
-                } else {
-                    format!("{} finding", r.findings.len())
-                        + if r.findings.len() == 1 { "" } else { "s" }
-                },
-                r.schedules,
+                "{head}: {found} {space} with at most {} preemption{plural} ({} distinct end states, {} infeasible prefixes{})",
                 e.bound,
                 r.distinct,
                 r.infeasible,
@@ -299,6 +332,19 @@ pub fn describe(e: &Explored) -> String {
                         Err(m) => format!("stops: {m}"),
                     }
                 );
+            }
+            if e.shard.is_some() {
+                let mut kinds: Vec<String> = r.findings.iter().map(|f| f.what.name()).collect();
+                kinds.dedup();
+                kinds.sort();
+                kinds.dedup();
+                for name in kinds {
+                    let n = r.findings.iter().filter(|f| f.what.name() == name).count();
+                    let _ = writeln!(
+                        o,
+                        "  {name}: {n} schedule(s) in this shard; shrunk by `shootdown explore --merge`"
+                    );
+                }
             }
             for (name, w) in &e.written {
                 let n = r.findings.iter().filter(|f| f.what.name() == *name).count();
@@ -333,6 +379,9 @@ pub fn main(args: ExploreArgs) -> ExitCode {
         eprintln!("shootdown explore: {m}");
         ExitCode::from(2)
     };
+    if !args.merge.is_empty() {
+        return merge_main(&args);
+    }
     let files = match expand(&args.patterns) {
         Ok(f) => f,
         Err(e) => return fail(&e),
@@ -350,6 +399,7 @@ pub fn main(args: ExploreArgs) -> ExitCode {
         }
     };
     let mut cells = Vec::new();
+    let mut searches = Vec::new();
     for f in &files {
         let mut s = match Scenario::load(f) {
             Ok(s) => s,
@@ -382,20 +432,96 @@ pub fn main(args: ExploreArgs) -> ExitCode {
                 jobs,
                 &engine,
                 &args.out,
+                args.shard,
             );
             print!("{}", describe(&e));
+            searches.push(shard::CellSearch::of(cells.len(), &s, &e));
             cells.push(cell(cells.len(), &s, &e, args.coverage));
         }
     }
+    report(&args, &cells, searches, args.bound, args.shard)
+}
+
+/// `--merge`: the shards' files summed, the findings shrunk, the output of
+/// one unsharded run.
+fn merge_main(args: &ExploreArgs) -> ExitCode {
+    let merged = match shard::merge(&args.merge) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("shootdown explore: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut cells = Vec::new();
+    let mut searches = Vec::new();
+    for c in merged.cells {
+        let s = &c.scenario;
+        let written = match &c.searched {
+            Ok(r) => write_findings(s, c.policy, merged.bound, r, &args.out),
+            Err(_) => Vec::new(),
+        };
+        let e = Explored {
+            scenario: s.name.clone(),
+            file: s.path.clone(),
+            policy: c.policy,
+            bound: merged.bound,
+            shard: None,
+            searched: c.searched,
+            timeline: c.timeline,
+            written,
+        };
+        print!("{}", describe(&e));
+        searches.push(shard::CellSearch::of(c.index, s, &e));
+        cells.push(cell(c.index, s, &e, args.coverage));
+    }
+    report(args, &cells, searches, merged.bound, None)
+}
+
+/// The table (and coverage) of `cells`, the JSON, the exit status: a
+/// shard's cells are partial, so only a shard that failed is an error.
+fn report(
+    args: &ExploreArgs,
+    cells: &[Cell],
+    searches: Vec<shard::CellSearch>,
+    bound: u32,
+    shard: Option<Shard>,
+) -> ExitCode {
     println!();
-    print!("{}", render_table_with(&cells, false, false));
+    print!("{}", render_table_with(cells, false, false));
     if args.coverage {
-        print!("{}", crate::sweep::render_coverage(&cells));
+        print!("{}", crate::sweep::render_coverage(cells));
+    }
+    if let Some(sh) = shard {
+        println!(
+            "(shard {sh}: the verdicts of its schedules only; merge every shard with --merge)"
+        );
     }
     if let Some(path) = &args.json {
-        if let Err(e) = std::fs::write(path, to_json(&cells, None)) {
-            return fail(&format!("{}: {e}", path.display()));
+        let cells_json = serde_json::from_str::<serde_json::Value>(&to_json(cells, shard))
+            .ok()
+            .and_then(|mut v| v.get_mut("cells").map(serde_json::Value::take))
+            .unwrap_or_default();
+        let file = shard::ExploreFile {
+            version: shard::EXPLORE_JSON_VERSION,
+            bound,
+            overlap: args.overlap,
+            shard,
+            cells: cells_json,
+            explore: searches,
+        };
+        let mut text = serde_json::to_string_pretty(&file).unwrap_or_default();
+        text.push('\n');
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("shootdown explore: {}: {e}", path.display());
+            return ExitCode::from(2);
         }
     }
-    ExitCode::from(exit_status(&cells))
+    if shard.is_some() {
+        return ExitCode::from(if cells.iter().any(|c| c.result.is_err()) {
+            1
+        } else {
+            0
+        });
+    }
+    ExitCode::from(exit_status(cells))
 }

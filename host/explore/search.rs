@@ -12,6 +12,7 @@ use crate::coverage::Coverage;
 use crate::mm::Policy;
 use crate::scenario::{Entry, Scenario};
 use crate::sim::RunError;
+use crate::sweep::Shard;
 use std::collections::BTreeSet;
 use std::sync::{Condvar, Mutex};
 
@@ -62,9 +63,14 @@ pub struct Searched {
     /// does not cover them; the first refusal's text.
     pub unmodelled: usize,
     pub unmodelled_first: Option<String>,
+    /// The moves of the schedule `unmodelled_first` is from (the first such
+    /// in the order of moves).
+    pub unmodelled_moves: Option<Vec<Move>>,
     /// Distinct final machine states (verdict, windows, what the device
     /// read, cycles) among the schedules.
     pub distinct: usize,
+    /// Their hashes (what shards' results are merged by).
+    pub states: BTreeSet<u64>,
     /// The union of the verdicts.
     pub verdict: BTreeSet<Violation>,
     /// The longest IOTLB/ATC window over all schedules, cycles.
@@ -91,6 +97,21 @@ pub fn exhaustive(
     max: usize,
     jobs: usize,
 ) -> Result<Searched, String> {
+    exhaustive_shard(s, policy, rules, bound, max, jobs, None)
+}
+
+/// [`exhaustive`] over shard `shard` of the schedules only
+/// ([`super::shard::split`]); None: all of them.
+pub fn exhaustive_shard(
+    s: &Scenario,
+    policy: Policy,
+    rules: Rules,
+    bound: u32,
+    max: usize,
+    jobs: usize,
+    shard: Option<Shard>,
+) -> Result<Searched, String> {
+    let split = super::shard::split(s, policy, rules, bound, shard);
     struct Shared {
         queue: Vec<Prefix>,
         busy: usize,
@@ -99,11 +120,11 @@ pub fn exhaustive(
         results: Vec<(Vec<Move>, Summary)>,
     }
     let shared = Mutex::new(Shared {
-        queue: vec![Prefix::default()],
+        played: split.above.len(),
+        queue: split.roots,
         busy: 0,
-        played: 0,
         over: false,
-        results: Vec::new(),
+        results: split.above,
     });
     let wake = Condvar::new();
     std::thread::scope(|sc| {
@@ -132,39 +153,7 @@ pub fn exhaustive(
                         g = wake.wait(g).unwrap_or_else(|e| e.into_inner());
                     }
                 };
-                // A panic is a bug of shootdown's: kept as a finding of
-                // this schedule, never the end of the search.
-                let (children, summary, moves) =
-                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        play(s, policy, rules, &prefix)
-                    })) {
-                        Ok(played) => (
-                            children(&played, prefix.moves.len(), bound),
-                            Summary::of(&played),
-                            played.moves,
-                        ),
-                        Err(p) => {
-                            let why = p
-                                .downcast_ref::<String>()
-                                .cloned()
-                                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                                .unwrap_or_default();
-                            let f = Finding {
-                                moves: prefix.moves.clone(),
-                                steps: Vec::new(),
-                                preemptions: 0,
-                                what: Found::Stopped(format!("panic: {why}")),
-                            };
-                            let summary = Summary::Ran {
-                                verdict: BTreeSet::new(),
-                                worst: 0,
-                                state: fnv(why.as_bytes()),
-                                finding: Some(f),
-                                coverage: Coverage::default(),
-                            };
-                            (Vec::new(), summary, prefix.moves.clone())
-                        }
-                    };
+                let (children, summary, moves) = play_one(s, policy, rules, bound, &prefix);
                 let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
                 g.queue.extend(children);
                 g.results.push((moves, summary));
@@ -180,6 +169,49 @@ pub fn exhaustive(
         ));
     }
     Ok(collect(g.results))
+}
+
+/// Play the schedule of `prefix` (its forced moves, then the default
+/// choice at every point): the prefixes of the schedules that branch off
+/// it, what it found, and its moves. A panic is a bug of shootdown's: kept
+/// as a finding of this schedule, never the end of the search.
+pub(crate) fn play_one(
+    s: &Scenario,
+    policy: Policy,
+    rules: Rules,
+    bound: u32,
+    prefix: &Prefix,
+) -> (Vec<Prefix>, Summary, Vec<Move>) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        play(s, policy, rules, prefix)
+    })) {
+        Ok(played) => (
+            children(&played, prefix.moves.len(), bound),
+            Summary::of(&played),
+            played.moves,
+        ),
+        Err(p) => {
+            let why = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            let f = Finding {
+                moves: prefix.moves.clone(),
+                steps: Vec::new(),
+                preemptions: 0,
+                what: Found::Stopped(format!("panic: {why}")),
+            };
+            let summary = Summary::Ran {
+                verdict: BTreeSet::new(),
+                worst: 0,
+                state: fnv(why.as_bytes()),
+                finding: Some(f),
+                coverage: Coverage::default(),
+            };
+            (Vec::new(), summary, prefix.moves.clone())
+        }
+    }
 }
 
 /// The forced prefixes of the schedules that branch off `p` past its own
@@ -267,16 +299,20 @@ impl Summary {
     }
 }
 
+/// Sort the schedules' results and sum them up.
 pub(crate) fn collect(mut results: Vec<(Vec<Move>, Summary)>) -> Searched {
     results.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = Searched::default();
     let mut states = BTreeSet::new();
-    for (_, s) in results {
+    for (moves, s) in results {
         match s {
             Summary::Infeasible => out.infeasible += 1,
             Summary::Unmodelled(m) => {
                 out.unmodelled += 1;
-                out.unmodelled_first.get_or_insert(m);
+                if out.unmodelled_first.is_none() {
+                    out.unmodelled_first = Some(m);
+                    out.unmodelled_moves = Some(moves);
+                }
             }
             Summary::Ran {
                 verdict,
@@ -295,6 +331,7 @@ pub(crate) fn collect(mut results: Vec<(Vec<Move>, Summary)>) -> Searched {
         }
     }
     out.distinct = states.len();
+    out.states = states;
     out.findings.sort_by(|a, b| {
         (a.preemptions, a.moves.len(), &a.moves).cmp(&(b.preemptions, b.moves.len(), &b.moves))
     });
