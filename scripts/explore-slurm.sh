@@ -28,9 +28,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-export SHOOTDOWN=$(realpath "${SHOOTDOWN:-$here/target/release/shootdown}")
-export NOTIFY=${NOTIFY:-} BOUND=${BOUND:-1} SHARDS=${SHARDS:-4} CPUS=${CPUS:-2}
-export OUT=$(realpath -m "${OUT:-explore-slurm}")
+SHOOTDOWN=$(realpath "${SHOOTDOWN:-$here/target/release/shootdown}")
+OUT=$(realpath -m "${OUT:-explore-slurm}")
+export SHOOTDOWN OUT NOTIFY=${NOTIFY:-} BOUND=${BOUND:-1} SHARDS=${SHARDS:-4} CPUS=${CPUS:-2}
 export EXTRA=${EXTRA:-} SUBCMD=${SUBCMD:-explore}
 
 # The options of one run, the same for every shard. (EXTRA and SBATCH_OPTS
@@ -48,13 +48,10 @@ case "${1:-}" in
     i=$SLURM_ARRAY_TASK_ID
     mapfile -t o < <(opts)
     [ "$SUBCMD" = explore ] && o+=(--out "$OUT/shard-$i")
-    status=0
+    # A shard exits 0 unless a cell could not run (its verdicts are
+    # partial: the merge judges them), so any other status fails the task.
     "$SHOOTDOWN" "$SUBCMD" "$@" "${o[@]}" --jobs "${SLURM_CPUS_PER_TASK:-$CPUS}" \
-      --shard "$((i + 1))/$SLURM_ARRAY_TASK_COUNT" --json "$OUT/shard-$i.json" || status=$?
-    # 1 is "a cell differs from the scenario's expect", which a shard's
-    # part of a cell may: the merge judges the whole. 2 is an error.
-    [ "$status" -le 1 ] || exit "$status"
-    [ -s "$OUT/shard-$i.json" ] || { echo "no $OUT/shard-$i.json" >&2; exit 2; }
+      --shard "$((i + 1))/$SLURM_ARRAY_TASK_COUNT" --json "$OUT/shard-$i.json"
     ;;
   --merge)
     # The merge job (run by Slurm after every task succeeded); its exit

@@ -17,6 +17,8 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 export SHOOTDOWN=${SHOOTDOWN:-$repo/target/release/shootdown}
 SCENARIO=${SCENARIO:-scenarios/programs/cow.yaml}
+# Absolute, as explore-slurm.sh gives it to the jobs (the output names it).
+[ -e "$SCENARIO" ] && SCENARIO=$(realpath "$SCENARIO")
 export NOTIFY=${NOTIFY:-end-only} BOUND=${BOUND:-1} SHARDS=${SHARDS:-3}
 export SUBCMD=${SUBCMD:-explore}
 TIMEOUT=${TIMEOUT:-300}
@@ -77,7 +79,8 @@ free_port() {
   done
   return 1
 }
-ctld_port=$(free_port) && slurmd_port=$(free_port "$ctld_port") || die 2 "no free port"
+ctld_port=$(free_port) || die 2 "no free port"
+slurmd_port=$(free_port "$ctld_port") || die 2 "no free port"
 # A key of munge's own length; munged refuses a key others may read.
 head -c 1024 /dev/urandom >"$d/munge.key"
 chmod 600 "$d/munge.key"
@@ -156,10 +159,18 @@ case "$state:$exit_code" in
 esac
 [ "$exit_code" = "$ref" ] || die 1 "the merge exits $exit_code, the unsharded run $ref"
 
-# 5. The same lines (the shrunk scenarios' directory aside).
+# 5. The same lines (the shrunk scenarios' directory aside), the same
+# shrunk scenarios.
 sed "s#$d/unsharded#OUT#g" "$d/unsharded.txt" >"$d/a.txt"
 sed "s#$d/out/findings#OUT#g" "$d/out/merged.txt" >"$d/b.txt"
 diff -u "$d/a.txt" "$d/b.txt" >&2 || die 1 "the merged output differs from the unsharded run's"
+if [ "$SUBCMD" = explore ]; then
+  diff <(ls "$d/unsharded") <(ls "$d/out/findings") >&2 || die 1 "the merge shrank other findings"
+  for f in "$d"/unsharded/*; do
+    diff <(sed "s#$d/unsharded#OUT#g" "$f") <(sed "s#$d/out/findings#OUT#g" "$d/out/findings/${f##*/}") >&2 ||
+      die 1 "the merge shrank ${f##*/} otherwise"
+  done
+fi
 say "merged output of $SHARDS shards = unsharded ($(wc -l <"$d/a.txt") lines):"
 sed 's/^/  /' "$d/b.txt"
 say "install $install_s s, daemons $daemons_s s, jobs $jobs_s s (unsharded $unsharded_s s), total $((SECONDS - start)) s"
