@@ -167,6 +167,14 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             }
+            if s.timeline.is_empty() {
+                eprintln!(
+                    "shootdown: {}: this scenario gives programs and no timeline: explore its schedules with 'shootdown explore {}', or add a timeline",
+                    s.path.display(),
+                    s.path.display()
+                );
+                return ExitCode::from(2);
+            }
             // Waves are named after the scenario file, so that a copy of a
             // scenario with other params (same `name:`) gets its own.
             // Only letters, digits, '.', '_' and '-' of it reach the file

@@ -394,5 +394,71 @@ fn sharded_json_merges_into_the_unsharded_result() {
     let (code, _, err) = run(&["--merge", &path("sweep.json")]);
     assert_eq!(code, Some(2));
     assert!(err.contains("sweep --merge"), "{err}");
+    let o = Command::new(env!("CARGO_BIN_EXE_shootdown"))
+        .args(["sweep", "--merge"])
+        .arg(dir.join("s1.json"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("explore --merge"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// PCT: random schedules that reach case B (a bug of depth 3: the device's
+/// first read before cpu0's fault, cpu0 dropped between its PTE change and
+/// the flush, the device above it) under end-only only; the runs are the
+/// same whatever the workers and the shards.
+#[test]
+fn pct_finds_case_b_the_same_with_any_jobs_and_shards() {
+    use shootdown::explore::pct;
+    use shootdown::explore::shard::sum;
+    use shootdown::sweep::Shard;
+    let s = cow_programs();
+    let (info, one) = pct::search(&s, Policy::EndOnly, RULES, 500, 3, 2, 1, None);
+    assert_eq!((info.threads, info.runs, info.depth), (3, 500, 3));
+    assert_eq!(one.schedules, 500);
+    assert!(!one.findings.is_empty());
+    assert!(one
+        .verdict
+        .contains(&shootdown::checker::Violation::StaleRead));
+    let (_, two) = pct::search(&s, Policy::EndOnly, RULES, 500, 3, 2, 2, None);
+    assert_eq!(one.findings, two.findings);
+    assert_eq!(one.states, two.states);
+    let parts = (1..=2)
+        .map(|k| {
+            let shard = Some(Shard { k, n: 2 });
+            pct::search(&s, Policy::EndOnly, RULES, 500, 3, 2, 2, shard).1
+        })
+        .collect();
+    let merged = sum(parts);
+    assert_eq!(merged.findings, one.findings);
+    assert_eq!(merged.states, one.states);
+    assert_eq!(merged.coverage, one.coverage);
+    // Another seed: other schedules.
+    let (_, other) = pct::search(&s, Policy::EndOnly, RULES, 500, 3, 3, 2, None);
+    assert_ne!(other.states, one.states);
+    // The same runs under seed: the flush under the PTL, nothing found.
+    let (_, seed) = pct::search(&s, Policy::Seed, RULES, 500, 3, 2, 2, None);
+    assert!(seed.findings.is_empty() && seed.verdict.is_empty());
+}
+
+/// `scenario` on a scenario with programs and no timeline: a clear error
+/// naming explore, and no waves of a run that never started.
+#[test]
+fn scenario_refuses_programs_only_and_names_explore() {
+    let waves = std::env::temp_dir().join(format!("shootdown_progwaves_{}", std::process::id()));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_shootdown"))
+        .arg("scenario")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/programs/cow.yaml"))
+        .arg("--waves-dir")
+        .arg(&waves)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("programs/cow.yaml: this scenario gives programs and no timeline"));
+    assert!(err.contains("shootdown explore"), "{err}");
+    let files = std::fs::read_dir(&waves).map_or(0, |d| d.count());
+    assert_eq!(files, 0, "no waves written");
+    let _ = std::fs::remove_dir_all(&waves);
 }

@@ -8,6 +8,7 @@
 //! about every schedule in it, not about one timeline.
 
 pub mod fork;
+pub mod pct;
 pub mod play;
 pub mod search;
 pub mod shard;
@@ -77,6 +78,20 @@ pub struct ExploreArgs {
     /// --json cells carry the summed counts.
     #[arg(long)]
     pub coverage: bool,
+    /// Instead of every schedule within --bound, RUNS random schedules by
+    /// PCT (probabilistic concurrency testing): random thread priorities
+    /// and --depth - 1 random points where the running thread drops; each
+    /// run finds a bug of that depth with a probability the output gives.
+    #[arg(long, value_name = "RUNS", value_parser = clap::value_parser!(u64).range(1..=10_000_000), conflicts_with = "stateless")]
+    pub pct: Option<u64>,
+    /// PCT: the bug depth to aim at (ordering constraints: 1 + the change
+    /// points).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=8), requires = "pct")]
+    pub depth: u32,
+    /// PCT: the seed; the runs are the same for a seed whatever --jobs and
+    /// --shard.
+    #[arg(long, default_value_t = 0, requires = "pct")]
+    pub seed: u64,
     /// Search only shard K of N of every cell's schedules (README,
     /// "Exploring on a cluster"); write it with --json, then put the shards
     /// together with --merge. Findings are shrunk by the merge.
@@ -85,7 +100,7 @@ pub struct ExploreArgs {
     /// Read the --json files of every shard of one exploration (no search),
     /// sum them into the whole space's result, shrink its findings into
     /// --out, print what one unsharded run prints (--json: and write it).
-    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["patterns", "notify", "driver", "inject", "bound", "overlap", "jobs", "no_assert", "stateless"])]
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["patterns", "notify", "driver", "inject", "bound", "overlap", "jobs", "no_assert", "stateless", "pct"])]
     pub merge: Vec<PathBuf>,
 }
 
@@ -140,6 +155,8 @@ pub struct Explored {
     pub bound: u32,
     /// The shard searched (None: every schedule).
     pub shard: Option<Shard>,
+    /// Searched by PCT (random schedules), not every one within the bound.
+    pub pct: Option<pct::Pct>,
     pub searched: Result<Searched, String>,
     /// A timeline scenario's own timeline (one schedule of its programs,
     /// with steps that may run several threads at once): its verdict.
@@ -163,12 +180,57 @@ pub fn explore_one(
     out: &std::path::Path,
     shard: Option<Shard>,
 ) -> Explored {
-    let searched = match engine {
-        Engine::Stateless => search::exhaustive_shard(s, policy, rules, bound, max, jobs, shard),
-        Engine::Fork { exe } => fork::exhaustive(s, policy, rules, bound, max, jobs, exe, shard),
+    explore_with(
+        s,
+        policy,
+        rules,
+        Strategy::Exhaustive { bound, max },
+        jobs,
+        engine,
+        out,
+        shard,
+    )
+}
+
+/// How the schedules are chosen.
+#[derive(Clone, Copy, Debug)]
+pub enum Strategy {
+    /// Every schedule with at most `bound` preemptions; an error past `max`.
+    Exhaustive { bound: u32, max: usize },
+    /// `runs` random schedules by PCT (played from the start each).
+    Pct { runs: u64, depth: u32, seed: u64 },
+}
+
+/// [`explore_one`] with the strategy given.
+#[allow(clippy::too_many_arguments)]
+pub fn explore_with(
+    s: &Scenario,
+    policy: Policy,
+    rules: Rules,
+    strategy: Strategy,
+    jobs: usize,
+    engine: &Engine,
+    out: &std::path::Path,
+    shard: Option<Shard>,
+) -> Explored {
+    let (bound, searched, pct) = match (strategy, engine) {
+        (Strategy::Pct { runs, depth, seed }, _) => {
+            let (info, r) = pct::search(s, policy, rules, runs, depth, seed, jobs, shard);
+            (0, Ok(r), Some(info))
+        }
+        (Strategy::Exhaustive { bound, max }, Engine::Stateless) => (
+            bound,
+            search::exhaustive_shard(s, policy, rules, bound, max, jobs, shard),
+            None,
+        ),
+        (Strategy::Exhaustive { bound, max }, Engine::Fork { exe }) => (
+            bound,
+            fork::exhaustive(s, policy, rules, bound, max, jobs, exe, shard),
+            None,
+        ),
     };
     let written = match (&searched, shard) {
-        (Ok(r), None) => write_findings(s, policy, bound, r, out),
+        (Ok(r), None) => write_findings(s, policy, &how(bound, pct.as_ref()), r, out),
         _ => Vec::new(),
     };
     let timeline = (!s.timeline.is_empty()).then(|| {
@@ -186,9 +248,21 @@ pub fn explore_one(
         policy,
         bound,
         shard,
+        pct,
         searched,
         timeline,
         written,
+    }
+}
+
+/// How the schedules were searched, as the shrunk scenarios' `about` says.
+fn how(bound: u32, pct: Option<&pct::Pct>) -> String {
+    match pct {
+        None => format!("every schedule with at most {bound} preemption(s) searched"),
+        Some(p) => format!(
+            "{} random schedules by PCT, depth {}, seed {}",
+            p.runs, p.depth, p.seed
+        ),
     }
 }
 
@@ -198,7 +272,7 @@ pub fn explore_one(
 pub fn write_findings(
     s: &Scenario,
     policy: Policy,
-    bound: u32,
+    how: &str,
     r: &Searched,
     out: &std::path::Path,
 ) -> Vec<(String, Result<PathBuf, String>)> {
@@ -219,7 +293,7 @@ pub fn write_findings(
         let name: String = name.chars().take(crate::scenario::MAX_NAME).collect();
         let file = out.join(format!("{name}.yaml"));
         let about = format!(
-            "Found by shootdown explore in {} under --notify {policy} (every schedule with at most {bound} preemption(s) searched): a schedule of its programs with {} preemption(s) and {} moves, shrunk and replayed.\nReplay: shootdown scenario {}",
+            "Found by shootdown explore in {} under --notify {policy} ({how}): a schedule of its programs with {} preemption(s) and {} moves, shrunk and replayed.\nReplay: shootdown scenario {}",
             s.path.display(),
             f.preemptions,
             f.moves.len(),
@@ -304,14 +378,26 @@ pub fn describe(e: &Explored) -> String {
                 format!("{} finding", r.findings.len())
                     + if r.findings.len() == 1 { "" } else { "s" }
             };
-            let space = match e.shard {
-                None => format!("in all {} schedules", r.schedules),
-                Some(sh) => format!("in the {} schedules of shard {sh}", r.schedules),
+            let space = match (e.shard, &e.pct) {
+                (None, None) => format!(
+                    "in all {} schedules with at most {} preemption{plural}",
+                    r.schedules, e.bound
+                ),
+                (Some(sh), None) => format!(
+                    "in the {} schedules of shard {sh} with at most {} preemption{plural}",
+                    r.schedules, e.bound
+                ),
+                (sh, Some(p)) => format!(
+                    "in {} random schedules{} (PCT, depth {}, seed {})",
+                    r.schedules,
+                    sh.map_or(String::new(), |sh| format!(" of shard {sh}")),
+                    p.depth,
+                    p.seed
+                ),
             };
             let _ = writeln!(
                 o,
-                "{head}: {found} {space} with at most {} preemption{plural} ({} distinct end states, {} infeasible prefixes{})",
-                e.bound,
+                "{head}: {found} {space} ({} distinct end states, {} infeasible prefixes{})",
                 r.distinct,
                 r.infeasible,
                 if r.unmodelled > 0 {
@@ -320,6 +406,21 @@ pub fn describe(e: &Explored) -> String {
                     String::new()
                 }
             );
+            if let (Some(p), None) = (&e.pct, e.shard) {
+                let _ = writeln!(
+                    o,
+                    "  PCT: {} threads, {} moves in the first schedule: each run hits a given bug of depth {} with probability >= 1/({}*{}^{}) = {:.2e}; all {} runs miss it with probability <= {:.2e}",
+                    p.threads,
+                    p.steps,
+                    p.depth,
+                    p.threads,
+                    p.steps,
+                    p.depth - 1,
+                    p.per_run(),
+                    p.runs,
+                    p.miss()
+                );
+            }
             if let Some(m) = &r.unmodelled_first {
                 let _ = writeln!(o, "  not judged ({} schedules), e.g.: {m}", r.unmodelled);
             }
@@ -422,24 +523,26 @@ pub fn main(args: ExploreArgs) -> ExitCode {
                 .filter(|p| s.expected(*p).is_some())
                 .collect()
         };
+        let strategy = match args.pct {
+            Some(runs) => Strategy::Pct {
+                runs,
+                depth: args.depth,
+                seed: args.seed,
+            },
+            None => Strategy::Exhaustive {
+                bound: args.bound,
+                max: args.max_schedules as usize,
+            },
+        };
         for p in policies {
-            let e = explore_one(
-                &s,
-                p,
-                rules,
-                args.bound,
-                args.max_schedules as usize,
-                jobs,
-                &engine,
-                &args.out,
-                args.shard,
-            );
+            let e = explore_with(&s, p, rules, strategy, jobs, &engine, &args.out, args.shard);
             print!("{}", describe(&e));
             searches.push(shard::CellSearch::of(cells.len(), &s, &e));
             cells.push(cell(cells.len(), &s, &e, args.coverage));
         }
     }
-    report(&args, &cells, searches, args.bound, args.shard)
+    let pct = args.pct.map(|runs| (runs, args.depth, args.seed));
+    report(&args, &cells, searches, args.bound, pct, args.shard)
 }
 
 /// `--merge`: the shards' files summed, the findings shrunk, the output of
@@ -457,7 +560,13 @@ fn merge_main(args: &ExploreArgs) -> ExitCode {
     for c in merged.cells {
         let s = &c.scenario;
         let written = match &c.searched {
-            Ok(r) => write_findings(s, c.policy, merged.bound, r, &args.out),
+            Ok(r) => write_findings(
+                s,
+                c.policy,
+                &how(merged.bound, c.pct.as_ref()),
+                r,
+                &args.out,
+            ),
             Err(_) => Vec::new(),
         };
         let e = Explored {
@@ -466,6 +575,7 @@ fn merge_main(args: &ExploreArgs) -> ExitCode {
             policy: c.policy,
             bound: merged.bound,
             shard: None,
+            pct: c.pct,
             searched: c.searched,
             timeline: c.timeline,
             written,
@@ -474,7 +584,8 @@ fn merge_main(args: &ExploreArgs) -> ExitCode {
         searches.push(shard::CellSearch::of(c.index, s, &e));
         cells.push(cell(c.index, s, &e, args.coverage));
     }
-    report(args, &cells, searches, merged.bound, None)
+    let pct = merged.pct;
+    report(args, &cells, searches, merged.bound, pct, None)
 }
 
 /// The table (and coverage) of `cells`, the JSON, the exit status: a
@@ -484,6 +595,7 @@ fn report(
     cells: &[Cell],
     searches: Vec<shard::CellSearch>,
     bound: u32,
+    pct: Option<(u64, u32, u64)>,
     shard: Option<Shard>,
 ) -> ExitCode {
     println!();
@@ -504,6 +616,7 @@ fn report(
         let file = shard::ExploreFile {
             version: shard::EXPLORE_JSON_VERSION,
             bound,
+            pct,
             overlap: args.overlap,
             shard,
             cells: cells_json,

@@ -249,6 +249,18 @@ pub fn default_move(p: &Player, enabled: &[Move]) -> Option<Move> {
 /// Play `forced`, then go on by the default rule (the thread that moved
 /// last if it can, else the first enabled move) until no move is enabled.
 pub fn play(s: &Scenario, policy: Policy, rules: Rules, prefix: &Prefix) -> Played {
+    play_with(s, policy, rules, prefix, default_move)
+}
+
+/// [`play`], choosing each move past the prefix with `choose` (among the
+/// enabled moves not found blocked at this point; None: stop).
+pub fn play_with(
+    s: &Scenario,
+    policy: Policy,
+    rules: Rules,
+    prefix: &Prefix,
+    mut choose: impl FnMut(&Player, &[Move]) -> Option<Move>,
+) -> Played {
     let forced = &prefix.moves;
     let mut player = match Player::new(s, policy, rules) {
         Ok(p) => p,
@@ -278,7 +290,7 @@ pub fn play(s: &Scenario, policy: Policy, rules: Rules, prefix: &Prefix) -> Play
             let m = if k < forced.len() {
                 Some(forced[k])
             } else {
-                default_move(&player, &enabled)
+                choose(&player, &enabled)
             };
             let Some(m) = m else {
                 // Nothing (left) to move: the end, or every move blocked.

@@ -191,26 +191,30 @@ pub(crate) fn play_one(
             played.moves,
         ),
         Err(p) => {
-            let why = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            let f = Finding {
-                moves: prefix.moves.clone(),
-                steps: Vec::new(),
-                preemptions: 0,
-                what: Found::Stopped(format!("panic: {why}")),
-            };
-            let summary = Summary::Ran {
-                verdict: BTreeSet::new(),
-                worst: 0,
-                state: fnv(why.as_bytes()),
-                finding: Some(f),
-                coverage: Coverage::default(),
-            };
+            let summary = panicked(&prefix.moves, p.as_ref());
             (Vec::new(), summary, prefix.moves.clone())
         }
+    }
+}
+
+/// What a schedule that panicked (a bug of shootdown's) found.
+pub(crate) fn panicked(moves: &[Move], p: &(dyn std::any::Any + Send)) -> Summary {
+    let why = p
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    Summary::Ran {
+        verdict: BTreeSet::new(),
+        worst: 0,
+        state: fnv(why.as_bytes()),
+        finding: Some(Finding {
+            moves: moves.to_vec(),
+            steps: Vec::new(),
+            preemptions: 0,
+            what: Found::Stopped(format!("panic: {why}")),
+        }),
+        coverage: Coverage::default(),
     }
 }
 

@@ -128,6 +128,8 @@ pub struct CellSearch {
     pub coverage: Coverage,
     /// A timeline scenario's own timeline: its verdict, or why it stopped.
     pub timeline: Option<Result<Vec<String>, String>>,
+    /// PCT's parameters and the cell's threads and moves (its guarantee).
+    pub pct: Option<super::pct::Pct>,
 }
 
 /// A finding: its schedule's moves and what it found.
@@ -145,6 +147,9 @@ pub struct FindingJson {
 pub struct ExploreFile {
     pub version: u32,
     pub bound: u32,
+    /// PCT's runs, depth and seed, when it chose the schedules.
+    #[serde(default)]
+    pub pct: Option<(u64, u32, u64)>,
     pub overlap: bool,
     pub shard: Option<Shard>,
     pub cells: serde_json::Value,
@@ -196,6 +201,7 @@ impl CellSearch {
                 .timeline
                 .as_ref()
                 .map(|t| t.as_ref().map(names).map_err(Clone::clone)),
+            pct: e.pct,
         }
     }
 
@@ -278,11 +284,14 @@ pub struct MergedCell {
     pub policy: Policy,
     pub searched: Result<Searched, String>,
     pub timeline: Option<Result<BTreeSet<Violation>, String>>,
+    pub pct: Option<super::pct::Pct>,
 }
 
 /// What `--merge` read: the bound and the merged cells in cell order.
 pub struct MergedExplore {
     pub bound: u32,
+    /// PCT's runs, depth and seed, when it chose the schedules.
+    pub pct: Option<(u64, u32, u64)>,
     pub cells: Vec<MergedCell>,
 }
 
@@ -293,6 +302,7 @@ pub fn merge(files: &[PathBuf]) -> Result<MergedExplore, String> {
     #[derive(PartialEq)]
     struct Head {
         bound: u32,
+        pct: Option<(u64, u32, u64)>,
         overlap: bool,
         n: usize,
     }
@@ -324,6 +334,7 @@ pub fn merge(files: &[PathBuf]) -> Result<MergedExplore, String> {
         };
         let head = Head {
             bound: f.bound,
+            pct: f.pct,
             overlap: f.overlap,
             n: shard.n,
         };
@@ -410,6 +421,7 @@ pub fn merge(files: &[PathBuf]) -> Result<MergedExplore, String> {
         };
         cells.push(MergedCell {
             index,
+            pct: c0.pct,
             scenario,
             policy,
             searched,
@@ -418,6 +430,7 @@ pub fn merge(files: &[PathBuf]) -> Result<MergedExplore, String> {
     }
     Ok(MergedExplore {
         bound: f.bound,
+        pct: f.pct,
         cells,
     })
 }

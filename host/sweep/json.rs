@@ -171,6 +171,11 @@ pub fn from_json(file: &Path, text: &str) -> Result<SweepFile, SweepError> {
             ))
         }
     }
+    if v.get("explore").is_some() {
+        return Err(err(
+            "written by `shootdown explore --json` (its cells of a shard are partial): merge it with `shootdown explore --merge`".into(),
+        ));
+    }
     let f: FileJson = serde_json::from_value(v).map_err(|e| {
         err(format!(
             "{e}; give a file written by `shootdown sweep --json`"
