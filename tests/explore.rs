@@ -515,3 +515,30 @@ fn explore_at_every_parameter_point() {
     assert_eq!(run(&["--stateless"]), text);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Range invalidations with the device caching pages at the start, the
+/// middle and the end of the range: every schedule of ranges.yaml (no
+/// preemption) together hits the range bins the bundled sweep leaves as
+/// holes, and is clean.
+#[test]
+fn explore_reaches_the_range_bins() {
+    let s = Scenario::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/programs/ranges.yaml"),
+    )
+    .unwrap();
+    let r = forked(&s, Policy::Seed, RULES, 0);
+    assert!(r.schedules > 10 && r.verdict.is_empty(), "{:?}", r.verdict);
+    assert_eq!(r.coverage.runs as usize, r.schedules);
+    for bin in [
+        "IotlbInvMediumStart_C",
+        "IotlbInvMediumMiddle_C",
+        "IotlbInvMediumEnd_C",
+        "IotlbInvSmallStart_C",
+        "AtcInvMediumStart_C",
+        "AtcInvMediumMiddle_C",
+        "AtcInvMediumEnd_C",
+        "AtcInvSmallStart_C",
+    ] {
+        assert!(r.coverage.hits(bin).unwrap_or(0) > 0, "{bin}");
+    }
+}
