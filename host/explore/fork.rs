@@ -531,7 +531,12 @@ pub fn exhaustive(
     let split = super::shard::split(s, policy, rules, bound, shard);
     let mut results = split.above;
     let queue = Mutex::new(split.roots);
-    let out = Mutex::new((results.len(), Vec::new(), None::<String>));
+    let out = Mutex::new((
+        results.len(),
+        Vec::new(),
+        None::<String>,
+        Coverage::default(),
+    ));
     std::thread::scope(|sc| {
         for _ in 0..jobs.max(1) {
             sc.spawn(|| {
@@ -583,6 +588,7 @@ pub fn exhaustive(
                         match got {
                             Ok(x) => {
                                 g.0 += 1;
+                                let x = super::search::absorb(&mut g.3, x);
                                 g.1.push(x);
                                 if g.0 > max {
                                     g.2.get_or_insert(format!(
@@ -602,10 +608,12 @@ pub fn exhaustive(
             });
         }
     });
-    let (_, rest, err) = out.into_inner().unwrap_or_else(|e| e.into_inner());
+    let (_, rest, err, cover) = out.into_inner().unwrap_or_else(|e| e.into_inner());
     if let Some(e) = err {
         return Err(e);
     }
     results.extend(rest);
-    Ok(collect(results))
+    let mut out = collect(results);
+    out.coverage.add(&cover);
+    Ok(out)
 }

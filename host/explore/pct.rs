@@ -15,6 +15,7 @@
 
 use super::play::{play, play_with, Move, Player, Prefix, Rules};
 use super::search::{collect, Searched, Summary};
+use crate::coverage::Coverage;
 use crate::mm::Policy;
 use crate::scenario::{Scenario, ThreadRef};
 use crate::sweep::Shard;
@@ -180,7 +181,7 @@ pub fn search(
     let (k, n) = shard.map_or((1, 1), |sh| (sh.k as u64, sh.n as u64));
     let mine: Vec<u64> = (0..runs).filter(|r| r % n == k - 1).collect();
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(Vec<Move>, Summary)>> = Mutex::new(Vec::new());
+    let results: Mutex<(super::search::Results, Coverage)> = Mutex::default();
     std::thread::scope(|sc| {
         for _ in 0..jobs.max(1) {
             sc.spawn(|| loop {
@@ -196,12 +197,16 @@ pub fn search(
                     Ok(p) => (p.moves.clone(), Summary::of(&p)),
                     Err(p) => (Vec::new(), super::search::panicked(&[], p.as_ref())),
                 };
-                results.lock().unwrap_or_else(|e| e.into_inner()).push(got);
+                let mut g = results.lock().unwrap_or_else(|e| e.into_inner());
+                let got = super::search::absorb(&mut g.1, got);
+                g.0.push(got);
             });
         }
     });
-    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    (info, collect(results))
+    let (results, cover) = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut out = collect(results);
+    out.coverage.add(&cover);
+    (info, out)
 }
 
 #[cfg(test)]

@@ -118,6 +118,7 @@ pub fn exhaustive_shard(
         played: usize,
         over: bool,
         results: Vec<(Vec<Move>, Summary)>,
+        cover: Coverage,
     }
     let shared = Mutex::new(Shared {
         played: split.above.len(),
@@ -125,6 +126,7 @@ pub fn exhaustive_shard(
         busy: 0,
         over: false,
         results: split.above,
+        cover: Coverage::default(),
     });
     let wake = Condvar::new();
     std::thread::scope(|sc| {
@@ -156,7 +158,8 @@ pub fn exhaustive_shard(
                 let (children, summary, moves) = play_one(s, policy, rules, bound, &prefix);
                 let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
                 g.queue.extend(children);
-                g.results.push((moves, summary));
+                let r = absorb(&mut g.cover, (moves, summary));
+                g.results.push(r);
                 g.busy -= 1;
                 wake.notify_all();
             });
@@ -168,7 +171,9 @@ pub fn exhaustive_shard(
             "more than {max} schedules with at most {bound} preemptions: lower --bound, or raise --max-schedules"
         ));
     }
-    Ok(collect(g.results))
+    let mut out = collect(g.results);
+    out.coverage.add(&g.cover);
+    Ok(out)
 }
 
 /// Play the schedule of `prefix` (its forced moves, then the default
@@ -301,6 +306,20 @@ impl Summary {
             }
         }
     }
+}
+
+/// The schedules played: each one's moves and what it found.
+pub(crate) type Results = Vec<(Vec<Move>, Summary)>;
+
+/// Move a schedule's cover counts into the running sum `total`: the
+/// results are kept until the search ends, and a map of every cover point
+/// each would be most of their memory (gigabytes at 200,000 schedules).
+pub(crate) fn absorb(total: &mut Coverage, mut r: (Vec<Move>, Summary)) -> (Vec<Move>, Summary) {
+    if let Summary::Ran { coverage, .. } = &mut r.1 {
+        total.add(coverage);
+        *coverage = Coverage::default();
+    }
+    r
 }
 
 /// Sort the schedules' results and sum them up.
