@@ -21,8 +21,7 @@
 //! thread is free, as in the stateless search.
 
 use super::play::{branch_here, default_move, End, Move, Played, Player, Prefix, Rules, Tried};
-use super::search::{collect, fnv, Finding, Found, Searched, Summary};
-use crate::checker::Violation;
+use super::search::{collect, fnv, kinds, names, Finding, Found, Searched, Summary};
 use crate::coverage::Coverage;
 use crate::mm::Policy;
 use crate::scenario::{checkpoint_names, parse_thread, Entry, Scenario};
@@ -102,7 +101,7 @@ impl FindingRecord {
     pub(crate) fn of(f: &Finding) -> FindingRecord {
         FindingRecord {
             verdict: match &f.what {
-                Found::Verdict(v) => v.iter().map(|k| k.name().to_string()).collect(),
+                Found::Verdict(v) => names(v),
                 Found::Stopped(_) => Vec::new(),
             },
             stopped: match &f.what {
@@ -136,12 +135,7 @@ impl FindingRecord {
             preemptions: self.preemptions,
             what: match self.stopped {
                 Some(e) => Found::Stopped(e),
-                None => Found::Verdict(
-                    self.verdict
-                        .iter()
-                        .map(|k| k.parse())
-                        .collect::<Result<_, String>>()?,
-                ),
+                None => Found::Verdict(kinds(&self.verdict)?),
             },
         })
     }
@@ -149,7 +143,6 @@ impl FindingRecord {
 
 impl Record {
     fn of(moves: &[Move], s: &Summary) -> Record {
-        let names = |v: &BTreeSet<Violation>| v.iter().map(|k| k.name().to_string()).collect();
         match s {
             Summary::Unmodelled(m) => Record {
                 moves: encode(moves),
@@ -202,9 +195,6 @@ impl Record {
         if let Some(m) = self.unmodelled {
             return Ok((moves, Summary::Unmodelled(m)));
         }
-        let kinds = |v: &[String]| -> Result<BTreeSet<Violation>, String> {
-            v.iter().map(|k| k.parse()).collect()
-        };
         let finding = match self.finding {
             None => None,
             Some(f) => Some(f.finding(moves.clone(), s)?),
@@ -581,9 +571,7 @@ pub fn exhaustive(
                             break;
                         }
                         let rec: Result<Record, _> = serde_json::from_str(&line);
-                        let got = rec
-                            .map_err(|e| e.to_string())
-                            .and_then(|r| r.summary(s));
+                        let got = rec.map_err(|e| e.to_string()).and_then(|r| r.summary(s));
                         let mut g = out.lock().unwrap_or_else(|e| e.into_inner());
                         match got {
                             Ok(x) => {
@@ -591,9 +579,7 @@ pub fn exhaustive(
                                 let x = super::search::absorb(&mut g.3, x);
                                 g.1.push(x);
                                 if g.0 > max {
-                                    g.2.get_or_insert(format!(
-                                        "more than {max} schedules with at most {bound} preemptions: lower --bound, or raise --max-schedules"
-                                    ));
+                                    g.2.get_or_insert(super::search::too_many(max, bound));
                                 }
                             }
                             Err(e) => {

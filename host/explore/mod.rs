@@ -19,8 +19,8 @@ use crate::iommu::DriverKind;
 use crate::mm::Policy;
 use crate::scenario::Scenario;
 use crate::sweep::{
-    default_jobs, exit_status, expand, parse_driver, parse_inject, render_table_with, to_json,
-    Cell, Outcome, Shard,
+    default_jobs, exit_status, expand, parse_driver, parse_inject, render_table_with, Cell,
+    Outcome, Shard,
 };
 use clap::Args;
 use play::Rules;
@@ -456,10 +456,7 @@ pub fn describe(e: &Explored) -> String {
                 );
             }
             if e.shard.is_some() {
-                let mut kinds: Vec<String> = r.findings.iter().map(|f| f.what.name()).collect();
-                kinds.dedup();
-                kinds.sort();
-                kinds.dedup();
+                let kinds: BTreeSet<String> = r.findings.iter().map(|f| f.what.name()).collect();
                 for name in kinds {
                     let n = r.findings.iter().filter(|f| f.what.name() == name).count();
                     let _ = writeln!(
@@ -650,10 +647,7 @@ fn report(
         );
     }
     if let Some(path) = &args.json {
-        let cells_json = serde_json::from_str::<serde_json::Value>(&to_json(cells, shard))
-            .ok()
-            .and_then(|mut v| v.get_mut("cells").map(serde_json::Value::take))
-            .unwrap_or_default();
+        let cells_json = crate::sweep::cells_value(cells);
         let file = shard::ExploreFile {
             version: shard::EXPLORE_JSON_VERSION,
             bound,

@@ -167,9 +167,7 @@ pub fn exhaustive_shard(
     });
     let g = shared.into_inner().unwrap_or_else(|e| e.into_inner());
     if g.over {
-        return Err(format!(
-            "more than {max} schedules with at most {bound} preemptions: lower --bound, or raise --max-schedules"
-        ));
+        return Err(too_many(max, bound));
     }
     let mut out = collect(g.results);
     out.coverage.add(&g.cover);
@@ -355,10 +353,33 @@ pub(crate) fn collect(mut results: Vec<(Vec<Move>, Summary)>) -> Searched {
     }
     out.distinct = states.len();
     out.states = states;
-    out.findings.sort_by(|a, b| {
+    sort_findings(&mut out.findings);
+    out
+}
+
+/// Findings in the order they are reported and shrunk: fewest
+/// preemptions, then shortest, then by moves.
+pub(crate) fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
         (a.preemptions, a.moves.len(), &a.moves).cmp(&(b.preemptions, b.moves.len(), &b.moves))
     });
-    out
+}
+
+/// The error of a search past `--max-schedules`.
+pub(crate) fn too_many(max: usize, bound: u32) -> String {
+    format!(
+        "more than {max} schedules with at most {bound} preemptions: lower --bound, or raise --max-schedules"
+    )
+}
+
+/// Violation kinds by name, as the JSON carries them.
+pub(crate) fn names(v: &BTreeSet<Violation>) -> Vec<String> {
+    v.iter().map(|k| k.name().to_string()).collect()
+}
+
+/// [`names`] read back.
+pub(crate) fn kinds(v: &[String]) -> Result<BTreeSet<Violation>, String> {
+    v.iter().map(|k| k.parse()).collect()
 }
 
 /// FNV-1a, stable across runs and machines.

@@ -17,7 +17,7 @@
 
 use super::fork::FindingRecord;
 use super::play::{Move, Prefix, Rules};
-use super::search::{collect, play_one, Searched, Summary};
+use super::search::{collect, kinds, names, play_one, sort_findings, Searched, Summary};
 use super::Explored;
 use crate::checker::Violation;
 use crate::coverage::Coverage;
@@ -158,14 +158,6 @@ pub struct ExploreFile {
     pub explore: Vec<CellSearch>,
 }
 
-fn names(v: &BTreeSet<Violation>) -> Vec<String> {
-    v.iter().map(|k| k.name().to_string()).collect()
-}
-
-fn kinds(v: &[String]) -> Result<BTreeSet<Violation>, String> {
-    v.iter().map(|k| k.parse()).collect()
-}
-
 impl CellSearch {
     pub fn of(index: usize, s: &Scenario, e: &Explored, params: &[(String, u64)]) -> CellSearch {
         let r = e.searched.as_ref().ok();
@@ -281,9 +273,7 @@ pub fn sum(parts: Vec<Searched>) -> Searched {
         out.coverage.add(&p.coverage);
     }
     out.distinct = out.states.len();
-    out.findings.sort_by(|a, b| {
-        (a.preemptions, a.moves.len(), &a.moves).cmp(&(b.preemptions, b.moves.len(), &b.moves))
-    });
+    sort_findings(&mut out.findings);
     out
 }
 

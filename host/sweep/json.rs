@@ -147,6 +147,12 @@ pub fn to_json(cells: &[Cell], shard: Option<Shard>) -> String {
     s
 }
 
+/// The cells as `to_json` writes them, as a value (explore's JSON carries
+/// them beside what its searches found).
+pub fn cells_value(cells: &[Cell]) -> serde_json::Value {
+    serde_json::to_value(cells.iter().map(CellJson::from).collect::<Vec<_>>()).unwrap_or_default()
+}
+
 /// Parse the text of a sweep JSON; `file` names it in errors.
 pub fn from_json(file: &Path, text: &str) -> Result<SweepFile, SweepError> {
     let err = |msg: String| SweepError::Json {

@@ -16,7 +16,7 @@ pub mod space;
 mod table;
 
 pub use cover::render_coverage;
-pub use json::{from_json, merge, to_json, Merged, SweepFile, JSON_VERSION};
+pub use json::{cells_value, from_json, merge, to_json, Merged, SweepFile, JSON_VERSION};
 pub use select::{expand, glob_match, resolve, scenarios_dir};
 pub use table::{render_table, render_table_with, totals, Totals};
 
