@@ -7,7 +7,9 @@
 //! a space searched to its end says so, with its bound: "clean" is a claim
 //! about every schedule in it, not about one timeline.
 
+pub mod estimate;
 pub mod fork;
+pub mod matrix;
 pub mod play;
 pub mod search;
 pub mod shrink;
@@ -37,9 +39,10 @@ pub struct ExploreArgs {
     /// scenario expects something of, else all four).
     #[arg(long, value_delimiter = ',', value_parser = |s: &str| s.parse::<Policy>())]
     pub notify: Vec<Policy>,
-    /// Explore every scenario with this IOMMU driver model.
-    #[arg(long, value_parser = parse_driver, value_name = "DRIVER")]
-    pub driver: Option<DriverKind>,
+    /// Explore every scenario with this IOMMU driver model; several,
+    /// comma-separated, or `all`: each scenario once per driver, a row each.
+    #[arg(long, value_parser = matrix::parse_drivers, value_name = "DRIVER[,DRIVER...]|all")]
+    pub driver: Option<matrix::Drivers>,
     /// Inject RTL bugs, comma-separated (`shootdown mutants --list`).
     #[arg(long, value_parser = parse_inject, value_name = "BUG[,BUG...]")]
     pub inject: Option<u16>,
@@ -71,6 +74,11 @@ pub struct ExploreArgs {
     /// result).
     #[arg(long)]
     pub stateless: bool,
+    /// Do not explore: estimate how many schedules each cell has, from this
+    /// many random walks of its tree (Knuth's estimator: unbiased, but a
+    /// few walks can miss rare bushy subtrees; an order of magnitude).
+    #[arg(long, value_name = "WALKS", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub estimate: Option<u64>,
     /// Also print the functional coverage summed over every schedule: the
     /// bins each cell hit and the RTL's cover groups with their holes;
     /// --json cells carry the summed counts.
@@ -350,14 +358,21 @@ pub fn main(args: ExploreArgs) -> ExitCode {
         }
     };
     let mut cells = Vec::new();
-    for f in &files {
+    let mut costs = Vec::new();
+    let drivers = matrix::drivers(args.driver.as_ref());
+    let several = drivers.len() > 1;
+    for (f, driver) in files
+        .iter()
+        .flat_map(|f| drivers.iter().map(move |d| (f, *d)))
+    {
         let mut s = match Scenario::load(f) {
             Ok(s) => s,
             Err(e) => return fail(&e),
         };
-        if let Some(d) = args.driver {
+        if let Some(d) = driver {
             s.driver = d;
         }
+        s.name = matrix::name_with(&s.name, driver, several);
         if let Some(i) = args.inject {
             s.inject = i;
         }
@@ -373,6 +388,15 @@ pub fn main(args: ExploreArgs) -> ExitCode {
                 .collect()
         };
         for p in policies {
+            let t0 = std::time::Instant::now();
+            if let Some(walks) = args.estimate {
+                let e = estimate::estimate(&s, p, rules, args.bound, walks as usize, 1);
+                println!(
+                    "{}",
+                    estimate::describe(&s.name, p, args.bound, &e, t0.elapsed())
+                );
+                continue;
+            }
             let e = explore_one(
                 &s,
                 p,
@@ -384,11 +408,19 @@ pub fn main(args: ExploreArgs) -> ExitCode {
                 &args.out,
             );
             print!("{}", describe(&e));
-            cells.push(cell(cells.len(), &s, &e, args.coverage));
+            costs.push(matrix::Cost::of(&e, t0.elapsed().as_secs_f64()));
+            let mut c = cell(cells.len(), &s, &e, args.coverage);
+            matrix::label_cell(&mut c, driver, several);
+            cells.push(c);
         }
+    }
+    if args.estimate.is_some() {
+        return ExitCode::SUCCESS;
     }
     println!();
     print!("{}", render_table_with(&cells, false, false));
+    println!();
+    print!("{}", matrix::render_costs(&costs, args.bound));
     if args.coverage {
         print!("{}", crate::sweep::render_coverage(&cells));
     }
