@@ -112,6 +112,18 @@ fn the_estimate_is_near_the_exact_count() {
     );
     // The same seed, the same walks.
     assert_eq!(e, estimate(&s, Policy::Seed, rules, 0, 400, 1));
+    // With preemptions the tree is lopsided (most schedules preempt late);
+    // the walks still land near the count.
+    let s1 = scenario("scenarios/munmap.yaml");
+    let exact = exhaustive(&s1, Policy::Seed, rules, 1, 100_000, 2).unwrap();
+    let n = (exact.schedules + exact.unmodelled) as f64;
+    let e1 = estimate(&s1, Policy::Seed, rules, 1, 300, 1);
+    assert!(
+        (e1.schedules - n).abs() <= 0.25 * n,
+        "estimate {} +- {} vs exact {n}",
+        e1.schedules,
+        e1.stderr
+    );
 
     let (code, text) = cli(&[
         "explore",

