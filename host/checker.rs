@@ -13,7 +13,8 @@
 //! - **use-after-free**: the device touched a frame that was freed, or freed
 //!   and handed to another owner, since it was mapped at that address;
 //! - **lost writes**: a device write landed in a frame the CPU page table no
-//!   longer maps at that address, and nothing carried it back; except a
+//!   longer maps at that address, and nothing carried it back (the word the
+//!   CPU sees is neither that write, a newer one, nor its value); except a
 //!   write made before a madvise(MADV_FREE) of that page returned, into the
 //!   frame reclaim then discarded: MADV_FREE's contract lets it go (the
 //!   caller no longer needs the data; only a write after the call returns
@@ -525,11 +526,15 @@ impl Checker {
     }
 
     /// At the end of a run: a suspect device write is lost unless the word
-    /// the CPU now sees at its address (`visible`) is that write or newer,
-    /// or MADV_FREE's contract lets it go.
-    pub fn judge_writes(&mut self, visible: impl Fn(u64) -> Option<u64>, cycle: u64) {
+    /// the CPU now sees at its address (`visible`: its version and value)
+    /// is that write or newer, or holds the value it wrote (a KSM merge of
+    /// the page it made identical: as a read of an older version holding
+    /// the latest value is not stale, no one can tell this write from the
+    /// word the CPU sees), or MADV_FREE's contract lets it go.
+    pub fn judge_writes(&mut self, visible: impl Fn(u64) -> Option<(u64, u64)>, cycle: u64) {
         for w in std::mem::take(&mut self.suspects) {
-            if visible(w.va).is_some_and(|v| v >= w.version) || self.madv_free_may_drop(&w) {
+            let seen = visible(w.va).is_some_and(|(v, value)| v >= w.version || value == w.value);
+            if seen || self.madv_free_may_drop(&w) {
                 continue;
             }
             let detail = format!(
@@ -717,10 +722,16 @@ mod tests {
         // A migration copy carried it: the CPU now sees version 7.
         let mut carried = Checker::new(&[("addrA".into(), A)]);
         carried.dev_access(&w, A + 8, 1, Some(&leaf(0x11, true)), ALLOC);
-        carried.judge_writes(|_| Some(7), 10);
+        carried.judge_writes(|_| Some((7, 0)), 10);
         assert!(carried.verdict().is_empty());
+        // The CPU sees an older version with the value it wrote (a KSM
+        // merge into an identical page): nothing observable was lost.
+        let mut same = Checker::new(&[("addrA".into(), A)]);
+        same.dev_access(&w, A + 8, 1, Some(&leaf(0x11, true)), ALLOC);
+        same.judge_writes(|_| Some((3, 9)), 10);
+        assert!(same.verdict().is_empty());
         // Nothing did.
-        c.judge_writes(|_| Some(3), 10);
+        c.judge_writes(|_| Some((3, 4)), 10);
         assert_eq!(
             c.verdict().into_iter().collect::<Vec<_>>(),
             vec![Violation::LostWrite]
