@@ -13,7 +13,12 @@
 //! - **use-after-free**: the device touched a frame that was freed, or freed
 //!   and handed to another owner, since it was mapped at that address;
 //! - **lost writes**: a device write landed in a frame the CPU page table no
-//!   longer maps at that address.
+//!   longer maps at that address, and nothing carried it back (the word the
+//!   CPU sees is neither that write, a newer one, nor its value); except a
+//!   write made before a madvise(MADV_FREE) of that page returned, into the
+//!   frame reclaim then discarded: MADV_FREE's contract lets it go (the
+//!   caller no longer needs the data; only a write after the call returns
+//!   must survive).
 
 use crate::mem::{FrameState, Leaf, Pfn};
 use crate::rtl::ProbeEntry;
@@ -164,6 +169,10 @@ pub struct Checker {
     mapped: BTreeMap<(u64, Pfn), u32>,
     reads: Vec<DevRead>,
     suspects: Vec<Suspect>,
+    /// Per page: the madvise(MADV_FREE) calls, (began, returned) cycles.
+    madv_free: BTreeMap<u64, Vec<(u64, Option<u64>)>>,
+    /// Frames reclaim discarded as lazily freeable: (page, frame, cycle).
+    discards: Vec<(u64, Pfn, u64)>,
     pub findings: Vec<Finding>,
 }
 
@@ -179,6 +188,8 @@ impl Checker {
             mapped: BTreeMap::new(),
             reads: Vec::new(),
             suspects: Vec::new(),
+            madv_free: BTreeMap::new(),
+            discards: Vec::new(),
             findings: Vec::new(),
         }
     }
@@ -481,11 +492,49 @@ impl Checker {
         }
     }
 
+    /// madvise(MADV_FREE) of the page at `va` began, or returned.
+    pub fn madv_free(&mut self, va: u64, returned: bool, cycle: u64) {
+        let calls = self.madv_free.entry(va & !0xfff).or_default();
+        if returned {
+            if let Some(c) = calls.iter_mut().rev().find(|c| c.1.is_none()) {
+                c.1 = Some(cycle);
+            }
+        } else {
+            calls.push((cycle, None));
+        }
+    }
+
+    /// Reclaim discarded frame `pfn`, mapped at `va`, as lazily freeable.
+    pub fn discarded(&mut self, va: u64, pfn: Pfn, cycle: u64) {
+        self.discards.push((va & !0xfff, pfn, cycle));
+    }
+
+    /// MADV_FREE may drop `w`: reclaim discarded its frame, and `w` landed
+    /// while a madvise(MADV_FREE) of its page that began before the
+    /// discard had not yet returned.
+    fn madv_free_may_drop(&self, w: &Suspect) -> bool {
+        let page = w.va & !0xfff;
+        let calls = self.madv_free.get(&page).map_or(&[][..], |c| &c[..]);
+        self.discards
+            .iter()
+            .filter(|(p, pfn, _)| *p == page && *pfn == w.pfn)
+            .any(|&(_, _, at)| {
+                calls.iter().any(|&(began, ret)| {
+                    began <= at && began <= w.cycle && ret.is_none_or(|r| w.cycle <= r)
+                })
+            })
+    }
+
     /// At the end of a run: a suspect device write is lost unless the word
-    /// the CPU now sees at its address (`visible`) is that write or newer.
-    pub fn judge_writes(&mut self, visible: impl Fn(u64) -> Option<u64>, cycle: u64) {
+    /// the CPU now sees at its address (`visible`: its version and value)
+    /// is that write or newer, or holds the value it wrote (a KSM merge of
+    /// the page it made identical: as a read of an older version holding
+    /// the latest value is not stale, no one can tell this write from the
+    /// word the CPU sees), or MADV_FREE's contract lets it go.
+    pub fn judge_writes(&mut self, visible: impl Fn(u64) -> Option<(u64, u64)>, cycle: u64) {
         for w in std::mem::take(&mut self.suspects) {
-            if visible(w.va).is_some_and(|v| v >= w.version) {
+            let seen = visible(w.va).is_some_and(|(v, value)| v >= w.version || value == w.value);
+            if seen || self.madv_free_may_drop(&w) {
                 continue;
             }
             let detail = format!(
@@ -673,14 +722,64 @@ mod tests {
         // A migration copy carried it: the CPU now sees version 7.
         let mut carried = Checker::new(&[("addrA".into(), A)]);
         carried.dev_access(&w, A + 8, 1, Some(&leaf(0x11, true)), ALLOC);
-        carried.judge_writes(|_| Some(7), 10);
+        carried.judge_writes(|_| Some((7, 0)), 10);
         assert!(carried.verdict().is_empty());
+        // The CPU sees an older version with the value it wrote (a KSM
+        // merge into an identical page): nothing observable was lost.
+        let mut same = Checker::new(&[("addrA".into(), A)]);
+        same.dev_access(&w, A + 8, 1, Some(&leaf(0x11, true)), ALLOC);
+        same.judge_writes(|_| Some((3, 9)), 10);
+        assert!(same.verdict().is_empty());
         // Nothing did.
-        c.judge_writes(|_| Some(3), 10);
+        c.judge_writes(|_| Some((3, 4)), 10);
         assert_eq!(
             c.verdict().into_iter().collect::<Vec<_>>(),
             vec![Violation::LostWrite]
         );
+    }
+
+    #[test]
+    fn madv_free_may_drop_a_write_before_it_returns_and_no_other() {
+        // dev1 writes frame 0x10 at cycle 5; the CPU no longer maps it
+        // there (reclaim discarded it at cycle 4).
+        let w = DevMemAccess {
+            cycle: 5,
+            id: 1,
+            pa: 0x10_008,
+            write: true,
+            word: Word {
+                value: 9,
+                version: 7,
+            },
+        };
+        let judge = |began: u64, returned: Option<u64>, discard: (Pfn, u64)| {
+            let mut c = Checker::new(&[("addrA".into(), A)]);
+            c.madv_free(A, false, began);
+            c.discarded(A, discard.0, discard.1);
+            if let Some(r) = returned {
+                c.madv_free(A, true, r);
+            }
+            c.dev_access(&w, A + 8, 1, None, ALLOC);
+            c.judge_writes(|_| None, 20);
+            c.verdict()
+        };
+        // The madvise returns after the write (or not at all): MADV_FREE may
+        // drop it.
+        assert!(judge(2, Some(9), (0x10, 4)).is_empty());
+        assert!(judge(2, None, (0x10, 4)).is_empty());
+        // It returned before the write: the write must survive.
+        assert_eq!(judge(2, Some(4), (0x10, 4)), [Violation::LostWrite].into());
+        // Another frame was discarded, or the madvise began after the
+        // discard or the write: not MADV_FREE's to drop.
+        assert_eq!(judge(2, Some(9), (0x11, 4)), [Violation::LostWrite].into());
+        assert_eq!(judge(4, Some(9), (0x10, 3)), [Violation::LostWrite].into());
+        assert_eq!(judge(6, Some(9), (0x10, 6)), [Violation::LostWrite].into());
+        // No discard at all (a munmap, a reclaim to swap): judged as before.
+        let mut c = Checker::new(&[("addrA".into(), A)]);
+        c.madv_free(A, false, 2);
+        c.dev_access(&w, A + 8, 1, None, ALLOC);
+        c.judge_writes(|_| None, 20);
+        assert_eq!(c.verdict(), [Violation::LostWrite].into());
     }
 
     #[test]

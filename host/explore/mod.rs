@@ -7,7 +7,9 @@
 //! a space searched to its end says so, with its bound: "clean" is a claim
 //! about every schedule in it, not about one timeline.
 
+pub mod estimate;
 pub mod fork;
+pub mod matrix;
 pub mod pct;
 pub mod play;
 pub mod search;
@@ -39,9 +41,10 @@ pub struct ExploreArgs {
     /// scenario expects something of, else all four).
     #[arg(long, value_delimiter = ',', value_parser = |s: &str| s.parse::<Policy>())]
     pub notify: Vec<Policy>,
-    /// Explore every scenario with this IOMMU driver model.
-    #[arg(long, value_parser = parse_driver, value_name = "DRIVER")]
-    pub driver: Option<DriverKind>,
+    /// Explore every scenario with this IOMMU driver model; several,
+    /// comma-separated, or `all`: each scenario once per driver, a row each.
+    #[arg(long, value_parser = matrix::parse_drivers, value_name = "DRIVER[,DRIVER...]|all")]
+    pub driver: Option<matrix::Drivers>,
     /// Inject RTL bugs, comma-separated (`shootdown mutants --list`).
     #[arg(long, value_parser = parse_inject, value_name = "BUG[,BUG...]")]
     pub inject: Option<u16>,
@@ -73,6 +76,11 @@ pub struct ExploreArgs {
     /// result).
     #[arg(long)]
     pub stateless: bool,
+    /// Do not explore: estimate how many schedules each cell has, from this
+    /// many random walks of its tree (Knuth's estimator; a few hundred
+    /// walks give the count within a standard error or two).
+    #[arg(long, value_name = "WALKS", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub estimate: Option<u64>,
     /// Also print the functional coverage summed over every schedule: the
     /// bins each cell hit and the RTL's cover groups with their holes;
     /// --json cells carry the summed counts.
@@ -534,14 +542,21 @@ pub fn main(args: ExploreArgs) -> ExitCode {
     };
     let mut cells = Vec::new();
     let mut searches = Vec::new();
-    for f in &files {
+    let mut costs = Vec::new();
+    let drivers = matrix::drivers(args.driver.as_ref());
+    let several = drivers.len() > 1;
+    for (f, driver) in files
+        .iter()
+        .flat_map(|f| drivers.iter().map(move |d| (f, *d)))
+    {
         let mut base = match Scenario::load(f) {
             Ok(s) => s,
             Err(e) => return fail(&e),
         };
-        if let Some(d) = args.driver {
+        if let Some(d) = driver {
             base.driver = d;
         }
+        base.name = matrix::name_with(&base.name, driver, several);
         if let Some(i) = args.inject {
             base.inject = i;
         }
@@ -559,15 +574,28 @@ pub fn main(args: ExploreArgs) -> ExitCode {
         for point in &points {
             let s = at_point(&base, point);
             for &p in &policies {
+                let t0 = std::time::Instant::now();
+                if let Some(walks) = args.estimate {
+                    let e = estimate::estimate(&s, p, rules, args.bound, walks as usize, 1);
+                    let took = t0.elapsed();
+                    println!("{}", estimate::describe(&s.name, p, args.bound, &e, took));
+                    continue;
+                }
                 let e = explore_with(&s, p, rules, strategy, jobs, &engine, &args.out, args.shard);
                 print!("{}", describe(&e));
+                costs.push(matrix::Cost::of(&e, t0.elapsed().as_secs_f64()));
                 searches.push(shard::CellSearch::of(cells.len(), &s, &e, point));
-                cells.push(cell(cells.len(), &s, &e, args.coverage));
+                let mut c = cell(cells.len(), &s, &e, args.coverage);
+                matrix::label_cell(&mut c, driver, several);
+                cells.push(c);
             }
         }
     }
+    if args.estimate.is_some() {
+        return ExitCode::SUCCESS;
+    }
     let pct = args.pct.map(|runs| (runs, args.depth, args.seed));
-    report(&args, &cells, searches, args.bound, pct, args.shard)
+    report(&args, &cells, &costs, searches, args.bound, pct, args.shard)
 }
 
 /// `s` with the parameters of `point` set, named after them (a name a
@@ -623,7 +651,7 @@ fn merge_main(args: &ExploreArgs) -> ExitCode {
         cells.push(cell(c.index, s, &e, args.coverage));
     }
     let pct = merged.pct;
-    report(args, &cells, searches, merged.bound, pct, None)
+    report(args, &cells, &[], searches, merged.bound, pct, None)
 }
 
 /// The table (and coverage) of `cells`, the JSON, the exit status: a
@@ -631,6 +659,7 @@ fn merge_main(args: &ExploreArgs) -> ExitCode {
 fn report(
     args: &ExploreArgs,
     cells: &[Cell],
+    costs: &[matrix::Cost],
     searches: Vec<shard::CellSearch>,
     bound: u32,
     pct: Option<(u64, u32, u64)>,
@@ -638,6 +667,10 @@ fn report(
 ) -> ExitCode {
     println!();
     print!("{}", render_table_with(cells, false, false));
+    if !costs.is_empty() {
+        println!();
+        print!("{}", matrix::render_costs(costs, bound));
+    }
     if args.coverage {
         print!("{}", crate::sweep::render_coverage(cells));
     }

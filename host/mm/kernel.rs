@@ -123,6 +123,18 @@ pub enum HostEvent {
     FrameFreed {
         pfn: u64,
     },
+    /// madvise(MADV_FREE) of the page at `va` began (it passed its
+    /// checks), or returned (`returned`).
+    MadvFree {
+        va: u64,
+        returned: bool,
+    },
+    /// Reclaim discarded frame `pfn`, mapped at `va`, as lazily freeable
+    /// (the MADV_FREE branch of `try_to_unmap_one`): its data is dropped.
+    Discard {
+        va: u64,
+        pfn: u64,
+    },
     /// Writeback I/O read the page: what reached the disk.
     Io {
         tid: usize,

@@ -19,7 +19,7 @@
 //! page, a shared page, or no present page (a swap entry would be dropped:
 //! not modelled).
 
-use super::kernel::{Cx, MmError, Notify, Progress};
+use super::kernel::{Cx, HostEvent, MmError, Notify, Progress};
 use super::mapping::{self, HugeKind, Mapping, Vmas};
 use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
@@ -96,7 +96,13 @@ impl KernelPath for MadvFreeOp {
             return Ok(Progress::Done);
         };
         match name {
-            "start" => self.check(cx)?,
+            "start" => {
+                self.check(cx)?;
+                cx.events.push(HostEvent::MadvFree {
+                    va: self.va,
+                    returned: false,
+                });
+            }
             "lock" => spin!(path::lock(cx, self.pte_pa >> 12)),
             "clean" => {
                 let e = cx.m.mem.read(self.pte_pa)?.value;
@@ -122,6 +128,11 @@ impl KernelPath for MadvFreeOp {
                 if self.gathered {
                     spin!(self.notify.run(cx, Prim::TlbFlushMmu, start, end)?);
                 }
+                // The last step: madvise returns.
+                cx.events.push(HostEvent::MadvFree {
+                    va: self.va,
+                    returned: true,
+                });
             }
             _ => unreachable!("every checkpoint is handled"),
         }

@@ -217,6 +217,10 @@ impl KernelPath for UnmapOp {
                     return Ok(Progress::Reached("discard"));
                 }
                 path::set_entry(cx, self.pte_pa, self.va, 0)?;
+                cx.events.push(HostEvent::Discard {
+                    va: self.va,
+                    pfn: self.old,
+                });
             }
             "remove_rmap" => path::put_page(cx, self.old)?,
             "notify" => {

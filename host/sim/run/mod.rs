@@ -359,7 +359,7 @@ impl<'s> Sim<'s> {
             let l = mm.walk(mem, va).ok()?;
             mem.read((l.pfn << PAGE_SHIFT) | (va & 0xff8))
                 .ok()
-                .map(|w| w.version)
+                .map(|w| (w.version, w.value))
         };
         self.chk.judge_writes(visible, self.m.cycle());
         let cycles = self.m.cycle();

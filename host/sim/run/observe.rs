@@ -198,6 +198,8 @@ impl Sim<'_> {
                         value,
                     });
                 }
+                HostEvent::MadvFree { va, returned } => self.chk.madv_free(va, returned, cycle),
+                HostEvent::Discard { va, pfn } => self.chk.discarded(va, pfn, cycle),
                 HostEvent::Load { .. }
                 | HostEvent::FlushBegin { .. }
                 | HostEvent::FlushDone { .. }
