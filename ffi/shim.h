@@ -102,6 +102,16 @@ void sd_free(SdModel* m);
 // RTL that uses clk_i only as posedge (build.rs checks), the eval at clk_i=0
 // is skipped (sd_evals_per_cycle(m) is then 1).
 void sd_step(SdModel* m, const SdIn* in, SdOut* out);
+// Up to max clock cycles with the inputs *in held: one sd_step; when the
+// model's whole state is the same after it as before, no error fired, no
+// trace is open and the step's outputs ask nothing of the host (no memory
+// request, no device response), the model is at a fixed point under these
+// inputs and the other max - 1 cycles are counted without evaluating.
+// Returns the cycles done (1 or max; 0 on null arguments).
+uint64_t sd_step_idle(SdModel* m, const SdIn* in, SdOut* out, uint64_t max);
+// 1 when sd_step_idle may skip cycles (build.rs found no model state on the
+// heap), 0 when it always evaluates one cycle.
+int sd_idle_skip(void);
 // Rising edges done so far (0 after sd_new).
 uint64_t sd_cycle(const SdModel* m);
 // Open a VCD file (closing any open one); 0 on success, -1 on failure.

@@ -187,6 +187,14 @@ fn main() {
             "cargo:warning=shootdown: {why}: the falling clock edge is evaluated too (two evals per cycle)"
         ),
     }
+    match idle_skip_ok(&vobj, &generated) {
+        Ok(()) => {
+            model.define("SD_IDLE_SKIP", None);
+        }
+        Err(why) => println!(
+            "cargo:warning=shootdown: {why}: idle cycles are evaluated one by one (sd_step_idle never skips)"
+        ),
+    }
     let model_cc = Compiler::new(&model);
     let gtkwave = include.join("gtkwave");
     let mut fst = cc::Build::new();
@@ -324,6 +332,80 @@ fn clk_prev_member(vobj: &Path, generated: &[PathBuf]) -> Result<String, String>
         }
     }
     Ok(member)
+}
+
+/// Whether a byte compare of the model's symbol table is its whole state
+/// (ffi/shim.cpp, `sd_step_idle`): no member lives on the heap (a queue, an
+/// associative array, a string, a class object), and no evaluated code
+/// reads the simulation time or draws random numbers (state outside it).
+fn idle_skip_ok(vobj: &Path, generated: &[PathBuf]) -> Result<(), String> {
+    const HEAP: [&str; 6] = [
+        "VlQueue<",
+        "VlAssocArray<",
+        "VlClassRef<",
+        "std::string ",
+        "VlUnpacked<std::string",
+        "VlWildcardArray<",
+    ];
+    const OUTSIDE: [&str; 4] = ["VL_RANDOM", "VL_URANDOM", "->time()", "VL_TIME_"];
+    for path in files_with_ext(vobj, "h") {
+        let text = fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if let Some(t) = HEAP.iter().find(|t| text.contains(**t)) {
+            return Err(format!(
+                "{} holds state on the heap ({})",
+                path.display(),
+                t.trim()
+            ));
+        }
+    }
+    for path in generated {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        // the constructors' X initialisation and the trace code run no cycle
+        if name.contains("__Slow") || name.contains("__Trace") || name == format!("{PREFIX}.cpp") {
+            continue;
+        }
+        let code =
+            fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        // a message may print the time: it changes no state
+        let code = without_calls(&code, "VL_WRITEF(");
+        if let Some(t) = OUTSIDE.iter().find(|t| code.contains(**t)) {
+            return Err(format!("{name} reads state outside the model ({t})"));
+        }
+    }
+    Ok(())
+}
+
+/// `code` without the calls of `callee` (its name and balanced arguments).
+fn without_calls(code: &str, callee: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut rest = code;
+    while let Some(at) = rest.find(callee) {
+        out.push_str(&rest[..at]);
+        let args = &rest[at + callee.len()..];
+        let (mut depth, mut end) = (1usize, args.len());
+        let (mut quoted, mut escaped) = (false, false);
+        for (i, c) in args.char_indices() {
+            match (quoted, escaped, c) {
+                (true, true, _) => escaped = false,
+                (true, false, '\\') => escaped = true,
+                (_, false, '"') => quoted = !quoted,
+                (false, _, '(') => depth += 1,
+                (false, _, ')') => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                end = i + 1;
+                break;
+            }
+        }
+        rest = &args[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// One `cover property` of the RTL as Verilator registers it

@@ -667,9 +667,11 @@ fn report(
 ) -> ExitCode {
     println!();
     print!("{}", render_table_with(cells, false, false));
+    // Wall times vary from run to run: on stderr, so that the output is
+    // the same for the same inputs (and a merge's is the unsharded run's).
     if !costs.is_empty() {
-        println!();
-        print!("{}", matrix::render_costs(costs, bound));
+        eprintln!();
+        eprint!("{}", matrix::render_costs(costs, bound));
     }
     if args.coverage {
         print!("{}", crate::sweep::render_coverage(cells));

@@ -168,6 +168,14 @@ extern "C" {
     /// One clock cycle: inputs, rising edge (dump at c*1000 ps), outputs;
     /// c = `sd_cycle(m) + 1`.
     pub fn sd_step(m: *mut SdModel, inp: *const SdIn, out: *mut SdOut);
+    /// Up to `max` cycles with `inp` held: one `sd_step`, and the other
+    /// `max - 1` counted without evaluating when the model's state did not
+    /// change in it and its outputs ask nothing of the host. Returns the
+    /// cycles done (1 or `max`).
+    pub fn sd_step_idle(m: *mut SdModel, inp: *const SdIn, out: *mut SdOut, max: u64) -> u64;
+    /// 1 when `sd_step_idle` may skip cycles (the build found no model state
+    /// on the heap), else 0.
+    pub fn sd_idle_skip() -> c_int;
     /// Rising edges done so far.
     pub fn sd_cycle(m: *const SdModel) -> u64;
     /// Open a VCD file (closing any open one): 0 on success, -1 on failure.

@@ -8,7 +8,7 @@ mod model;
 mod ports;
 
 pub use cover::{cover_points, CoverPoint};
-pub use model::{assertion_name, Model, RtlError};
+pub use model::{assertion_name, idle_skip_available, Model, RtlError};
 pub use ports::{
     ats_inval_range, cmd_ats_inval, cmd_iofence_c, cmd_iotinval_range, cmd_iotinval_vma,
     decode_command, decode_probe, inject_bits, iotinval_range, Command, Inject, PortsIn, PortsOut,

@@ -125,6 +125,22 @@ impl Model {
         &self.out
     }
 
+    /// Up to `max` clock cycles (at least 1) with `inp` held, for a caller
+    /// that would drive the same inputs in each of them and do nothing with
+    /// outputs that ask nothing (no memory request, no device response):
+    /// one [`Model::step`], then, when the model's whole state came out of
+    /// it unchanged (a fixed point of the clock under `inp`), the other
+    /// `max - 1` cycles are counted without evaluating: exactly what
+    /// evaluating them would give. Never skips while tracing, after an
+    /// error, or when the build found state it cannot compare
+    /// ([`idle_skip_available`]). Returns the outputs and the cycles done.
+    #[inline]
+    pub fn step_idle(&mut self, inp: &PortsIn, max: u64) -> (&PortsOut, u64) {
+        // SAFETY: as in `step`.
+        let n = unsafe { ffi::sd_step_idle(self.raw.as_ptr(), inp, &mut self.out, max.max(1)) };
+        (&self.out, n.max(1))
+    }
+
     /// Check the RTL's SystemVerilog assertions (the default) or not. Off,
     /// a run goes on past a broken invariant, so the host's checker can show
     /// what the bug does to the kernel's data.
@@ -231,6 +247,14 @@ fn path_to_cstring(path: &Path) -> Option<CString> {
 #[cfg(not(unix))]
 fn path_to_cstring(path: &Path) -> Option<CString> {
     CString::new(path.to_str()?).ok()
+}
+
+/// Whether [`Model::step_idle`] can skip cycles in this build: the model's
+/// state is all in one object that the shim compares (no queues, strings
+/// or classes, no `$time` or `$random` in evaluated code; `model/build.rs`).
+pub fn idle_skip_available() -> bool {
+    // SAFETY: no arguments, no state.
+    unsafe { ffi::sd_idle_skip() != 0 }
 }
 
 #[cfg(test)]

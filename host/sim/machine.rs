@@ -163,6 +163,10 @@ pub struct Machine {
     iommu_port: MemPort,
     dev_port: MemPort,
     dev_queue: VecDeque<DevRequest>,
+    /// Skip cycles in which nothing happens ([`Machine::tick_upto`]); off
+    /// with `SHOOTDOWN_EVAL_EVERY_CYCLE=1`, to check that skipping changes
+    /// nothing (tests/idle_skip.rs).
+    skip_idle: bool,
     probes: [Option<(u32, u64)>; PROBE_SLOTS],
     /// Global store order: the version the next store gets.
     next_version: u64,
@@ -184,6 +188,7 @@ impl Machine {
             iommu_port: MemPort::default(),
             dev_port: MemPort::default(),
             dev_queue: VecDeque::new(),
+            skip_idle: std::env::var_os("SHOOTDOWN_EVAL_EVERY_CYCLE").is_none_or(|v| v != "1"),
             probes: [None; PROBE_SLOTS],
             next_version: 1,
             dev_responses: Vec::new(),
@@ -329,8 +334,46 @@ impl Machine {
             }
         }
         self.out = *self.model.step(&self.inp);
+        self.after_step(1);
+    }
+
+    /// Up to `max` clock cycles (at least 1), as many calls of
+    /// [`Machine::tick`] would do them, in one evaluation when nothing
+    /// happens in them: no memory response falls due, no device request is
+    /// waiting, and the RTL's state comes out of the first cycle unchanged
+    /// with nothing asked of the host ([`crate::rtl::Model::step_idle`]).
+    /// Returns the cycles done; what the host sees after them is what it
+    /// would see after as many ticks.
+    pub fn tick_upto(&mut self, max: u64) -> u64 {
+        let next = self.cycle + 1;
+        let due = [&self.iommu_port, &self.dev_port]
+            .into_iter()
+            .filter_map(|p| p.pending.front().map(|&(d, _)| d))
+            .min();
+        let held = self.dev_queue.is_empty()
+            && self.inp.cq_err_clear == 0
+            && self.inp.rst_ni != 0
+            && due.is_none_or(|d| d > next);
+        if max <= 1 || !held || !self.skip_idle {
+            self.tick();
+            return 1;
+        }
+        // No response until `due`: cycles next .. due - 1 see none.
+        let limit = due.map_or(max, |d| max.min(d - next));
+        self.inp.iommu_mem_rsp_valid = 0;
+        self.inp.dev_mem_rsp_valid = 0;
+        self.inp.dev_req_valid = 0;
+        let (out, n) = self.model.step_idle(&self.inp, limit);
+        self.out = *out;
+        self.after_step(n);
+        n
+    }
+
+    /// After `n` cycles of which only the first could change anything:
+    /// the one-cycle inputs drop, what the RTL asked is served.
+    fn after_step(&mut self, n: u64) {
         self.inp.cq_err_clear = 0;
-        self.cycle = next;
+        self.cycle += n;
         self.serve_memory();
         if self.out.dev_rsp_valid != 0 {
             self.dev_responses.push(DevResponse {

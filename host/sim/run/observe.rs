@@ -21,97 +21,109 @@ impl Sim<'_> {
 
     /// Advance the clock `n` cycles, serving the device and watching windows.
     pub(super) fn tick_n(&mut self, n: u64) -> Result<(), RunError> {
-        for _ in 0..n {
-            self.m.tick();
-            if let Some(e) = self.m.rtl_error() {
-                return Err(self.rtl_err(self.line, e));
+        let mut left = n;
+        while left > 0 {
+            left -= self.tick_upto(left)?;
+        }
+        Ok(())
+    }
+
+    /// Advance the clock one cycle, or up to `max` when nothing happens in
+    /// them (`Machine::tick_upto`: one evaluation for them all); returns the
+    /// cycles done. The host's side of the skipped cycles is the same as
+    /// the first's (the checker records transitions only, and any happen in
+    /// the first), so it runs once, at the first.
+    pub(super) fn tick_upto(&mut self, max: u64) -> Result<u64, RunError> {
+        let done = self.m.tick_upto(max.max(1)).min(max.max(1));
+        if let Some(e) = self.m.rtl_error() {
+            return Err(self.rtl_err(self.line, e));
+        }
+        // What changed, changed in the first of them.
+        let cycle = self.m.cycle() - (done - 1);
+        let accesses = std::mem::take(&mut self.m.dev_accesses);
+        for a in &accesses {
+            let Some(p) = self.devs.get(a.id as usize).and_then(|d| d.as_ref()) else {
+                continue;
+            };
+            let (va, issued) = (p.va, p.issued);
+            let cpu = self.k.mm.walk(&self.m.mem, va).ok();
+            let state = self.m.mem.state(a.pa >> PAGE_SHIFT);
+            if let Some(Some(p)) = self.devs.get_mut(a.id as usize) {
+                p.accessed = Some((a.pa >> PAGE_SHIFT, state));
             }
-            let cycle = self.m.cycle();
-            let accesses = std::mem::take(&mut self.m.dev_accesses);
-            for a in &accesses {
-                let Some(p) = self.devs.get(a.id as usize).and_then(|d| d.as_ref()) else {
-                    continue;
-                };
-                let (va, issued) = (p.va, p.issued);
-                let cpu = self.k.mm.walk(&self.m.mem, va).ok();
-                let state = self.m.mem.state(a.pa >> PAGE_SHIFT);
-                if let Some(Some(p)) = self.devs.get_mut(a.id as usize) {
-                    p.accessed = Some((a.pa >> PAGE_SHIFT, state));
-                }
-                let before = self.chk.findings.len();
-                self.chk.dev_access(a, va, issued, cpu.as_ref(), state);
-                if let Some(sig) = &mut self.sig {
-                    for f in &self.chk.findings[before..] {
-                        sig.violation(cycle, f.kind.name());
-                    }
-                }
-            }
-            self.watch_translations(cycle);
-            for r in std::mem::take(&mut self.m.dev_responses) {
-                let Some(p) = self.devs.get_mut(r.id as usize).and_then(Option::take) else {
-                    continue;
-                };
-                let page = self.chk.describe_va(p.va);
-                let pfn = r.pa >> PAGE_SHIFT;
-                if let Some((f, then)) = p.accessed {
-                    let now = self.m.mem.state(f);
-                    let before = self.chk.findings.len();
-                    self.chk
-                        .access_outlived_frame(r.id, p.va, f, then, now, cycle);
-                    if let (Some(sig), true) = (&mut self.sig, self.chk.findings.len() > before) {
-                        sig.violation(cycle, "use-after-free");
-                    }
-                }
-                let text = if r.fault {
-                    format!(
-                        "{} -> FAULT (no translation or no permission; PRI is not modelled)",
-                        p.text
-                    )
-                } else {
-                    let current = self
-                        .page_of(p.va)
-                        .and_then(|i| self.cpu_view[i])
-                        .map(|l| l.pfn);
-                    let which = match current {
-                        Some(c) if c == pfn => "current page",
-                        Some(_) => "OLD page",
-                        None => "a page the CPU no longer maps",
-                    };
-                    if p.write {
-                        format!("{} -> frame {pfn:#x} ({which}) @{}", p.text, r.cycle)
-                    } else {
-                        format!(
-                            "{} = {:#x} from frame {pfn:#x} ({which}) @{}",
-                            p.text, r.rdata, r.cycle
-                        )
-                    }
-                };
-                if let Some(sig) = &mut self.sig {
-                    sig.dev(cycle, r.id, &text);
-                }
-                self.lines.push(ThreadLine {
-                    thread: ThreadRef::Dev(r.id),
-                    text,
-                });
-                self.dev.push(DevRecord {
-                    cycle: r.cycle,
-                    dev: r.id,
-                    page,
-                    write: p.write,
-                    value: if p.write { p.wdata } else { r.rdata },
-                    fault: r.fault,
-                    pa: r.pa,
-                });
-            }
-            for i in 0..self.s.pages.len() {
-                let held = self.m.probe(i);
-                let open = self.chk.observe(cycle, i, self.cpu_view[i].as_ref(), held);
-                if let Some(sig) = &mut self.sig {
-                    sig.window(cycle, i, open, held, self.cpu_view[i].as_ref());
+            let before = self.chk.findings.len();
+            self.chk.dev_access(a, va, issued, cpu.as_ref(), state);
+            if let Some(sig) = &mut self.sig {
+                for f in &self.chk.findings[before..] {
+                    sig.violation(cycle, f.kind.name());
                 }
             }
         }
-        Ok(())
+        self.watch_translations(cycle);
+        for r in std::mem::take(&mut self.m.dev_responses) {
+            let Some(p) = self.devs.get_mut(r.id as usize).and_then(Option::take) else {
+                continue;
+            };
+            let page = self.chk.describe_va(p.va);
+            let pfn = r.pa >> PAGE_SHIFT;
+            if let Some((f, then)) = p.accessed {
+                let now = self.m.mem.state(f);
+                let before = self.chk.findings.len();
+                self.chk
+                    .access_outlived_frame(r.id, p.va, f, then, now, cycle);
+                if let (Some(sig), true) = (&mut self.sig, self.chk.findings.len() > before) {
+                    sig.violation(cycle, "use-after-free");
+                }
+            }
+            let text = if r.fault {
+                format!(
+                    "{} -> FAULT (no translation or no permission; PRI is not modelled)",
+                    p.text
+                )
+            } else {
+                let current = self
+                    .page_of(p.va)
+                    .and_then(|i| self.cpu_view[i])
+                    .map(|l| l.pfn);
+                let which = match current {
+                    Some(c) if c == pfn => "current page",
+                    Some(_) => "OLD page",
+                    None => "a page the CPU no longer maps",
+                };
+                if p.write {
+                    format!("{} -> frame {pfn:#x} ({which}) @{}", p.text, r.cycle)
+                } else {
+                    format!(
+                        "{} = {:#x} from frame {pfn:#x} ({which}) @{}",
+                        p.text, r.rdata, r.cycle
+                    )
+                }
+            };
+            if let Some(sig) = &mut self.sig {
+                sig.dev(cycle, r.id, &text);
+            }
+            self.lines.push(ThreadLine {
+                thread: ThreadRef::Dev(r.id),
+                text,
+            });
+            self.dev.push(DevRecord {
+                cycle: r.cycle,
+                dev: r.id,
+                page,
+                write: p.write,
+                value: if p.write { p.wdata } else { r.rdata },
+                fault: r.fault,
+                pa: r.pa,
+            });
+        }
+        for i in 0..self.s.pages.len() {
+            let held = self.m.probe(i);
+            let open = self.chk.observe(cycle, i, self.cpu_view[i].as_ref(), held);
+            if let Some(sig) = &mut self.sig {
+                sig.window(cycle, i, open, held, self.cpu_view[i].as_ref());
+            }
+        }
+        Ok(done)
     }
 
     /// Checkpoint `translated`: a pending access whose page's `xlat` probe

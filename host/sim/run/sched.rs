@@ -89,16 +89,20 @@ impl Sim<'_> {
             }
             let spinning = waits
                 .iter()
-                .filter(|(_, w)| matches!(w, WaitOn::Fence | WaitOn::Queue));
-            self.spin_cycles += step * spinning.count() as u64;
+                .filter(|(_, w)| matches!(w, WaitOn::Fence | WaitOn::Queue))
+                .count() as u64;
+            self.spin_cycles += step * spinning;
             // A round in which CPU threads ran costs a step; waiting only
-            // for the device advances one cycle at a time.
-            let cycles = if running.is_empty() || (cpus_done && !progressed) {
-                1
+            // for the device advances one cycle at a time, or, while nothing
+            // happens, up to the watchdog's limit at once: no round between
+            // would have done anything (no CPU thread moves or spins).
+            if running.is_empty() || (cpus_done && !progressed) {
+                let limit =
+                    (start + self.s.params.watchdog_cycles + 1).saturating_sub(self.m.cycle());
+                self.tick_upto(if spinning == 0 { limit } else { 1 })?;
             } else {
-                step
-            };
-            self.tick_n(cycles)?;
+                self.tick_n(step)?;
+            }
             if self.m.cycle() - start > self.s.params.watchdog_cycles {
                 return Err(self.watchdog(start, entries, &waits, line));
             }
