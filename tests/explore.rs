@@ -16,7 +16,10 @@ fn cow_programs() -> Scenario {
         .unwrap()
 }
 
-const RULES: Rules = Rules { overlap: false };
+const RULES: Rules = Rules {
+    overlap: false,
+    requested: false,
+};
 
 /// Worker processes that share prefixes by forking: this test's binary is
 /// not `shootdown`, so they are started from it.
@@ -123,7 +126,18 @@ fn the_result_is_the_same_with_one_or_two_workers() {
 fn overlapping_accesses_add_schedules_and_keep_seed_clean() {
     let s = cow_programs();
     let plain = exhaustive(&s, Policy::Seed, RULES, 0, 10_000, 2).unwrap();
-    let overlap = exhaustive(&s, Policy::Seed, Rules { overlap: true }, 0, 100_000, 2).unwrap();
+    let overlap = exhaustive(
+        &s,
+        Policy::Seed,
+        Rules {
+            overlap: true,
+            requested: false,
+        },
+        0,
+        100_000,
+        2,
+    )
+    .unwrap();
     assert!(overlap.schedules > plain.schedules);
     assert!(overlap.verdict.is_empty(), "{:?}", overlap.verdict);
 }
@@ -218,7 +232,15 @@ fn forked_workers_and_the_stateless_search_agree() {
     batch.params.assertions = false;
     for (s, p, rules, bound) in [
         (&cow, Policy::EndOnly, RULES, 0),
-        (&cow, Policy::Seed, Rules { overlap: true }, 0),
+        (
+            &cow,
+            Policy::Seed,
+            Rules {
+                overlap: true,
+                requested: false,
+            },
+            0,
+        ),
         (&batch, Policy::Seed, RULES, 2),
     ] {
         let a = exhaustive(s, p, rules, bound, 100_000, 2).unwrap();
@@ -545,5 +567,42 @@ fn explore_reaches_the_range_bins() {
         if let Some(n) = r.coverage.hits(bin) {
             assert!(n > 0, "{bin}");
         }
+    }
+}
+
+/// Page-table walks raced by the kernel: with device accesses stopped at
+/// `requested`, CPU paths run while the IOMMU walks, and every schedule of
+/// walk-race.yaml within one preemption together lands an IOTINVAL.VMA in
+/// the walker's read and its A/D compare-and-swap, and a CPU store between
+/// the two (the CAS finds another value). Stopping only at `translated`
+/// (after the walk) reaches none of the three. Clean.
+#[test]
+fn explore_with_requested_reaches_the_walk_race_bins() {
+    let s = Scenario::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/programs/walk-race.yaml"),
+    )
+    .unwrap();
+    let bins = ["WalkReadInval_C", "WalkCasInval_C", "WalkCasLost_C"];
+    let requested = Rules {
+        overlap: false,
+        requested: true,
+    };
+    let r = forked(&s, Policy::Seed, requested, 1);
+    assert!(
+        r.schedules > 1000 && r.verdict.is_empty(),
+        "{:?}",
+        r.verdict
+    );
+    for bin in bins {
+        assert!(r.coverage.hits(bin).unwrap_or(0) > 0, "{bin}");
+    }
+    let overlap = Rules {
+        overlap: true,
+        requested: false,
+    };
+    let r = forked(&s, Policy::Seed, overlap, 1);
+    assert!(r.verdict.is_empty(), "{:?}", r.verdict);
+    for bin in bins {
+        assert_eq!(r.coverage.hits(bin).unwrap_or(0), 0, "{bin}");
     }
 }

@@ -91,7 +91,18 @@ fn the_schedules_table_counts_what_was_not_judged() {
     assert_eq!(code, 0, "{text}");
     let s =
         Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ksm.yaml")).unwrap();
-    let r = exhaustive(&s, Policy::Seed, Rules { overlap: false }, 1, 100_000, 2).unwrap();
+    let r = exhaustive(
+        &s,
+        Policy::Seed,
+        Rules {
+            overlap: false,
+            requested: false,
+        },
+        1,
+        100_000,
+        2,
+    )
+    .unwrap();
     assert!(r.unmodelled > 0);
     let cell = format!("{} +{}? ", r.schedules, r.unmodelled);
     assert!(text.contains(&cell), "{cell}:\n{text}");
@@ -100,7 +111,10 @@ fn the_schedules_table_counts_what_was_not_judged() {
 #[test]
 fn the_estimate_is_near_the_exact_count() {
     let s = scenario("scenarios/programs/cow.yaml");
-    let rules = Rules { overlap: false };
+    let rules = Rules {
+        overlap: false,
+        requested: false,
+    };
     let exact = exhaustive(&s, Policy::Seed, rules, 0, 100_000, 2).unwrap();
     let n = (exact.schedules + exact.unmodelled) as f64;
     let e = estimate(&s, Policy::Seed, rules, 0, 400, 1);

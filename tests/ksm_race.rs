@@ -76,7 +76,18 @@ fn ksm_with_overlapping_accesses_is_clean_within_one_preemption() {
     let s =
         Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ksm.yaml")).unwrap();
     for p in [Policy::Always, Policy::Seed] {
-        let r = exhaustive(&s, p, Rules { overlap: true }, 1, 100_000, 2).unwrap();
+        let r = exhaustive(
+            &s,
+            p,
+            Rules {
+                overlap: true,
+                requested: false,
+            },
+            1,
+            100_000,
+            2,
+        )
+        .unwrap();
         assert!(r.schedules > 1000, "{p}: {}", r.schedules);
         assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings.first());
     }

@@ -34,7 +34,8 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
 /// A move as a word: `c0` (CPU 0), `d1` (device 1's access), `s1` (device
-/// 1's access stopped at `translated`), `r1` (its resume).
+/// 1's access stopped at `translated`), `q1` (stopped at `requested`), `r1`
+/// (its resume).
 pub fn encode(moves: &[Move]) -> String {
     moves
         .iter()
@@ -42,6 +43,7 @@ pub fn encode(moves: &[Move]) -> String {
             Move::Cpu(i) => format!("c{i}"),
             Move::Dev(d) => format!("d{d}"),
             Move::DevStart(d) => format!("s{d}"),
+            Move::DevRequest(d) => format!("q{d}"),
             Move::DevResume(d) => format!("r{d}"),
         })
         .collect::<Vec<_>>()
@@ -58,6 +60,7 @@ pub fn decode(text: &str) -> Result<Vec<Move>, String> {
                 "c" => n.parse().map(Move::Cpu).map_err(|_| bad()),
                 "d" => n.parse().map(Move::Dev).map_err(|_| bad()),
                 "s" => n.parse().map(Move::DevStart).map_err(|_| bad()),
+                "q" => n.parse().map(Move::DevRequest).map_err(|_| bad()),
                 "r" => n.parse().map(Move::DevResume).map_err(|_| bad()),
                 _ => Err(bad()),
             }
@@ -511,6 +514,9 @@ pub fn exhaustive(
     ];
     if rules.overlap {
         args.push("--overlap".into());
+    }
+    if rules.requested {
+        args.push("--requested".into());
     }
     // Every parameter as this scenario has it (`--param` points, a shrunk
     // candidate's latencies): the worker's file gives only its own.

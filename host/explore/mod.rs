@@ -56,6 +56,12 @@ pub struct ExploreArgs {
     /// while other threads move (accesses in flight at once).
     #[arg(long)]
     pub overlap: bool,
+    /// Device accesses may also stop at `requested` (taken by the device,
+    /// before its translation) and finish later: what others do lands
+    /// while the Translation Request travels, the IOMMU walks, the device
+    /// reads. A bigger space than --overlap's.
+    #[arg(long)]
+    pub requested: bool,
     /// Stop with an error past this many schedules per (scenario, policy).
     #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_schedules: u64,
@@ -113,7 +119,7 @@ pub struct ExploreArgs {
     /// Read the --json files of every shard of one exploration (no search),
     /// sum them into the whole space's result, shrink its findings into
     /// --out, print what one unsharded run prints (--json: and write it).
-    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["patterns", "notify", "driver", "inject", "bound", "overlap", "jobs", "no_assert", "stateless", "pct", "param"])]
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["patterns", "notify", "driver", "inject", "bound", "overlap", "requested", "jobs", "no_assert", "stateless", "pct", "param"])]
     pub merge: Vec<PathBuf>,
 }
 
@@ -142,6 +148,8 @@ pub struct WorkerArgs {
     pub assertions: bool,
     #[arg(long)]
     pub overlap: bool,
+    #[arg(long)]
+    pub requested: bool,
     /// A parameter's value, NAME=V (every one, as the coordinator has it).
     #[arg(long = "set", value_name = "NAME=V")]
     pub set: Vec<String>,
@@ -172,7 +180,15 @@ pub fn worker_main(a: WorkerArgs) -> ExitCode {
     s.driver = a.driver;
     s.inject = a.inject_bits;
     s.params.assertions = a.assertions;
-    fork::worker(&s, a.policy, Rules { overlap: a.overlap }, a.bound);
+    fork::worker(
+        &s,
+        a.policy,
+        Rules {
+            overlap: a.overlap,
+            requested: a.requested,
+        },
+        a.bound,
+    );
     ExitCode::SUCCESS
 }
 
@@ -516,6 +532,7 @@ pub fn main(args: ExploreArgs) -> ExitCode {
     let jobs = args.jobs.map_or_else(default_jobs, |j| j as usize);
     let rules = Rules {
         overlap: args.overlap,
+        requested: args.requested,
     };
     let engine = if args.stateless {
         Engine::Stateless
@@ -688,6 +705,7 @@ fn report(
             bound,
             pct,
             overlap: args.overlap,
+            requested: args.requested,
             shard,
             cells: cells_json,
             explore: searches,

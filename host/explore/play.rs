@@ -8,8 +8,9 @@
 //!   program action if it is idle); a timeline step `cpuI: <action> until
 //!   <checkpoint>` or `cpuI: resume until <checkpoint>`;
 //! - `Dev(d)`: device `d` makes its next access, to the response;
-//! - `DevStart(d)` / `DevResume(d)` (with overlap): the access stops at
-//!   `translated` and finishes later, while other threads move.
+//! - `DevStart(d)` / `DevRequest(d)` / `DevResume(d)` (with overlap): the
+//!   access stops at `translated` (or at `requested`, its request taken by
+//!   the device) and finishes later, while other threads move.
 //!
 //! A preemption is a move away from a CPU thread that is inside a kernel
 //! path and could go on; switching at the end of an action, or away from a
@@ -26,13 +27,18 @@ pub enum Move {
     Dev(u8),
     DevStart(u8),
     DevResume(u8),
+    /// With overlap: the access stops at `requested` (its request taken by
+    /// the device) and finishes later, while others move.
+    DevRequest(u8),
 }
 
 impl Move {
     pub fn thread(self) -> ThreadRef {
         match self {
             Move::Cpu(i) => ThreadRef::Cpu(i),
-            Move::Dev(d) | Move::DevStart(d) | Move::DevResume(d) => ThreadRef::Dev(d),
+            Move::Dev(d) | Move::DevStart(d) | Move::DevResume(d) | Move::DevRequest(d) => {
+                ThreadRef::Dev(d)
+            }
         }
     }
 }
@@ -100,6 +106,9 @@ pub struct Prefix {
 pub struct Rules {
     /// Device accesses may stop at `translated` and finish later.
     pub overlap: bool,
+    /// Device accesses may stop at `requested` (taken by the device, its
+    /// Translation Request not yet answered) and finish later.
+    pub requested: bool,
 }
 
 /// Where each thread is in its program.
@@ -202,7 +211,7 @@ impl<'s> Player<'s> {
                 }
             }
             Move::Dev(d) => self.cur.dev[d as usize] += 1,
-            Move::DevStart(d) => {
+            Move::DevStart(d) | Move::DevRequest(d) => {
                 self.cur.started[d as usize] = Some(entry.clone());
                 self.cur.dev[d as usize] += 1;
             }
@@ -362,6 +371,12 @@ fn enabled(s: &Scenario, session: &Session, cur: &Cursor, rules: Rules) -> Vec<M
                     if rules.overlap && !atc_hit(s, session, &p.actions[cur.dev[di]]) {
                         out.push(Move::DevStart(d));
                     }
+                    if rules.requested {
+                        // in flight from its request: the Translation
+                        // Request, the walk, the memory access overlap
+                        // what others do
+                        out.push(Move::DevRequest(d));
+                    }
                 }
             }
         }
@@ -418,6 +433,11 @@ fn entry_for<'a>(
             ThreadRef::Dev(d),
             cur.dev[d as usize],
             Until::At("translated".into()),
+        ),
+        Move::DevRequest(d) => next(
+            ThreadRef::Dev(d),
+            cur.dev[d as usize],
+            Until::At("requested".into()),
         ),
         Move::DevResume(d) => resume(ThreadRef::Dev(d)),
     }

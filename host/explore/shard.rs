@@ -153,6 +153,8 @@ pub struct ExploreFile {
     #[serde(default)]
     pub pct: Option<(u64, u32, u64)>,
     pub overlap: bool,
+    #[serde(default)]
+    pub requested: bool,
     pub shard: Option<Shard>,
     pub cells: serde_json::Value,
     pub explore: Vec<CellSearch>,
@@ -297,6 +299,18 @@ pub struct MergedExplore {
 }
 
 /// Read the JSON of every shard of one exploration and merge each cell.
+/// The device flags of an exploration as its command line gives them.
+fn flags(overlap: bool, requested: bool) -> String {
+    let mut s = String::new();
+    if overlap {
+        s.push_str(" --overlap");
+    }
+    if requested {
+        s.push_str(" --requested");
+    }
+    s
+}
+
 /// Errors name the file: not explore's JSON, another version, shards of
 /// different explorations (count, bound, cells), a shard twice or missing.
 pub fn merge(files: &[PathBuf]) -> Result<MergedExplore, String> {
@@ -305,6 +319,7 @@ pub fn merge(files: &[PathBuf]) -> Result<MergedExplore, String> {
         bound: u32,
         pct: Option<(u64, u32, u64)>,
         overlap: bool,
+        requested: bool,
         n: usize,
     }
     let mut first: Option<(Head, &Path)> = None;
@@ -337,6 +352,7 @@ pub fn merge(files: &[PathBuf]) -> Result<MergedExplore, String> {
             bound: f.bound,
             pct: f.pct,
             overlap: f.overlap,
+            requested: f.requested,
             n: shard.n,
         };
         if let Some((g, other)) = &first {
@@ -345,11 +361,11 @@ pub fn merge(files: &[PathBuf]) -> Result<MergedExplore, String> {
                 return Err(at(format!(
                     "shard {shard} with --bound {}{} but {} is of {} shards with --bound {}{}: merge the shards of one exploration",
                     f.bound,
-                    if f.overlap { " --overlap" } else { "" },
+                    flags(f.overlap, f.requested),
                     other.display(),
                     g.n,
                     g.bound,
-                    if g.overlap { " --overlap" } else { "" },
+                    flags(g.overlap, g.requested),
                 )));
             }
         }

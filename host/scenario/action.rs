@@ -31,7 +31,7 @@ pub const MAX_DEVS: u8 = 16;
 ///   page's `xlat` probe shows a walk result or a Completion in flight).
 ///
 /// The access goes on in the background; `dev0: resume` waits for it.
-pub const DEV_CHECKPOINTS: &[&str] = &["translated"];
+pub const DEV_CHECKPOINTS: &[&str] = &["requested", "translated"];
 
 /// The largest `munmap <page> <pages>`: one page table's worth.
 pub const MAX_MUNMAP_PAGES: u64 = 512;

@@ -737,8 +737,14 @@ expect: { end-only: [order-violation, stale-read], seed: clean }
         let bad = GOOD.replace("dev0: read addrA", "dev0: read addrA until start");
         let e = parse(&bad).unwrap_err();
         assert!(
-            e.msg.contains("for a device access: use one of translated"),
+            e.msg
+                .contains("for a device access: use one of requested, translated"),
             "{e}"
+        );
+        let ok = GOOD.replace("dev0: read addrA", "dev0: read addrA until requested");
+        assert_eq!(
+            parse(&ok).unwrap().timeline[0].entries[0].until.name(),
+            Some("requested")
         );
         let ok = GOOD.replace("dev0: read addrA", "dev0: read addrA until translated");
         assert_eq!(

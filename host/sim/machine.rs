@@ -289,6 +289,11 @@ impl Machine {
         ]
     }
 
+    /// Device `id` has a request queued that the device has not taken yet.
+    pub fn dev_waiting(&self, id: u8) -> bool {
+        self.dev_queue.iter().any(|r| r.id == id)
+    }
+
     /// Queue a device request; it enters the device when its port is ready.
     pub fn dev_submit(&mut self, req: DevRequest) {
         self.dev_queue.push_back(req);

@@ -141,6 +141,7 @@ impl Sim<'_> {
                     text: e.action_text().to_string(),
                     line,
                     translated: None,
+                    tell_requested: e.until.name() == Some("requested"),
                 });
             }
         }

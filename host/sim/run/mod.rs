@@ -103,6 +103,8 @@ struct DevPending {
     /// When the page's `xlat` probe first showed the IOMMU's answer to this
     /// access's Translation Request (checkpoint `translated`).
     translated: Option<u64>,
+    /// It stops at `requested`, not yet reached: say when the device takes it.
+    tell_requested: bool,
     /// The frame its memory access touched and that frame's state then.
     accessed: Option<(u64, FrameState)>,
 }

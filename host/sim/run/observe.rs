@@ -59,6 +59,7 @@ impl Sim<'_> {
                 }
             }
         }
+        self.watch_requests(cycle);
         self.watch_translations(cycle);
         for r in std::mem::take(&mut self.m.dev_responses) {
             let Some(p) = self.devs.get_mut(r.id as usize).and_then(Option::take) else {
@@ -124,6 +125,28 @@ impl Sim<'_> {
             }
         }
         Ok(done)
+    }
+
+    /// Checkpoint `requested`, for an access that stops there: the device
+    /// took its request.
+    fn watch_requests(&mut self, cycle: u64) {
+        for d in 0..self.devs.len() {
+            let Some(p) = &self.devs[d] else { continue };
+            if !p.tell_requested || self.m.dev_waiting(d as u8) {
+                continue;
+            }
+            let text = format!("{}: requested @{cycle} (taken by the device)", p.text);
+            if let Some(sig) = &mut self.sig {
+                sig.dev(cycle, d as u8, &text);
+            }
+            self.lines.push(ThreadLine {
+                thread: ThreadRef::Dev(d as u8),
+                text,
+            });
+            if let Some(p) = &mut self.devs[d] {
+                p.tell_requested = false;
+            }
+        }
     }
 
     /// Checkpoint `translated`: a pending access whose page's `xlat` probe

@@ -205,6 +205,11 @@ impl Sim<'_> {
                 continue;
             };
             let d = d as usize;
+            if e.until.name() == Some("requested") {
+                // taken by the device (or already answered)
+                done &= self.devs[d].is_none() || !self.m.dev_waiting(d as u8);
+                continue;
+            }
             done &= match (e.until.stops(), self.dev_translated[d]) {
                 (false, _) => self.devs[d].is_none(),
                 (true, Some(_)) => true,
