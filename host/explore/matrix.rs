@@ -97,7 +97,7 @@ impl Cost {
 /// The table of costs: a row per scenario (and driver), a column per
 /// policy, each cell the schedules played (`+N?`: N more that the model
 /// could not judge) and the wall time; then the totals.
-pub fn render_costs(costs: &[Cost], bound: u32) -> String {
+pub fn render_costs(costs: &[Cost], bound: u32, pct: Option<(u64, u32, u64)>) -> String {
     let pols: Vec<Policy> = Policy::ALL
         .into_iter()
         .filter(|p| costs.iter().any(|c| c.policy == *p))
@@ -145,8 +145,15 @@ pub fn render_costs(costs: &[Cost], bound: u32) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "Schedules explored with at most {bound} preemption{}, and wall time:",
-        if bound == 1 { "" } else { "s" }
+        "Schedules explored {}, and wall time:",
+        match pct {
+            None => format!(
+                "with at most {bound} preemption{}",
+                if bound == 1 { "" } else { "s" }
+            ),
+            Some((runs, depth, seed)) =>
+                format!("by PCT ({runs} runs, depth {depth}, seed {seed})"),
+        }
     );
     o.push_str(&columns(&grid));
     let _ = writeln!(
@@ -232,6 +239,11 @@ mod tests {
                 c("ksm", Policy::EndOnly, None),
             ],
             1,
+            None,
+        );
+        assert!(
+            t.contains("with at most 1 preemption, and wall time"),
+            "{t}"
         );
         assert!(t.contains("264 +34? 1.5s"), "{t}");
         assert!(t.contains("ERR 1.5s"), "{t}");
@@ -239,5 +251,11 @@ mod tests {
             t.contains("2 cells, 264 schedules judged, 34 not judged, 3.0s"),
             "{t}"
         );
+        let t = render_costs(
+            &[c("ksm", Policy::Seed, Some((9, 0, 9)))],
+            1,
+            Some((9, 3, 1)),
+        );
+        assert!(t.contains("by PCT (9 runs, depth 3, seed 1)"), "{t}");
     }
 }

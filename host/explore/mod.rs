@@ -688,7 +688,7 @@ fn report(
     // the same for the same inputs (and a merge's is the unsharded run's).
     if !costs.is_empty() {
         eprintln!();
-        eprint!("{}", matrix::render_costs(costs, bound));
+        eprint!("{}", matrix::render_costs(costs, bound, pct));
     }
     if args.coverage {
         print!("{}", crate::sweep::render_coverage(cells));
