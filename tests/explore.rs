@@ -606,3 +606,46 @@ fn explore_with_requested_reaches_the_walk_race_bins() {
         assert_eq!(r.coverage.hits(bin).unwrap_or(0), 0, "{bin}");
     }
 }
+
+/// The queue and timeout bins, at points of the RTL's runtime sizes and
+/// timeout: every schedule of batch-fence.yaml with overlapping accesses,
+/// with a 4-entry ring and one ITag, wraps the ring, fills it and makes an
+/// ATS.INVAL wait for an ITag; with a timeout shorter than the ATS round
+/// trip, an invalidation times out, holds the fence, is cleared by the
+/// driver and its completion comes late.
+#[test]
+fn explore_at_param_points_reaches_the_queue_and_timeout_bins() {
+    let s = Scenario::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/programs/batch-fence.yaml"),
+    )
+    .unwrap();
+    let overlap = Rules {
+        overlap: true,
+        requested: false,
+    };
+    let small =
+        shootdown::explore::at_point(&s, &[("cq_entries".into(), 4), ("ats_itags".into(), 1)]);
+    let r = forked(&small, Policy::Seed, overlap, 1);
+    assert!(r.verdict.is_empty(), "{:?}", r.verdict);
+    for bin in ["CqWrap_C", "CqFull_C", "ItagsExhausted_C"] {
+        assert!(r.coverage.hits(bin).unwrap_or(0) > 0, "{bin}");
+    }
+    let r = forked(&s, Policy::Seed, overlap, 1);
+    for bin in ["CqWrap_C", "CqFull_C", "ItagsExhausted_C", "CmdToSet_C"] {
+        assert_eq!(
+            r.coverage.hits(bin).unwrap_or(0),
+            0,
+            "{bin} without the point"
+        );
+    }
+    let short = shootdown::explore::at_point(&s, &[("ats_timeout".into(), 300)]);
+    let r = forked(&short, Policy::Seed, overlap, 1);
+    for bin in [
+        "CmdToSet_C",
+        "FenceHeldCmdTo_C",
+        "CmdToCleared_C",
+        "LateCpl_C",
+    ] {
+        assert!(r.coverage.hits(bin).unwrap_or(0) > 0, "{bin}");
+    }
+}
