@@ -423,6 +423,31 @@ fn sharded_json_merges_into_the_unsharded_result() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("explore --merge"));
+    // Where device accesses may stop is part of the space: the shards carry
+    // it, and the merge says it as the unsharded run does.
+    let ov = [batch.as_str(), "--notify", "seed", "--overlap", "-j", "2"];
+    let (_, whole, _) = run(&[&ov[..], &["--json", &path("ov.json")]].concat());
+    assert!(
+        whole.contains("preemption, device accesses also stopped at translated"),
+        "{whole}"
+    );
+    for k in 1..=2 {
+        let shard = format!("{k}/2");
+        let json = path(&format!("ov{k}.json"));
+        run(&[&ov[..], &["--shard", &shard, "--json", &json]].concat());
+    }
+    let (_, merged, err) = run(&[
+        "--merge",
+        &path("ov1.json"),
+        &path("ov2.json"),
+        "--json",
+        &path("ov-merged.json"),
+    ]);
+    assert_eq!(merged, whole, "{err}");
+    assert_eq!(
+        std::fs::read(dir.join("ov-merged.json")).unwrap(),
+        std::fs::read(dir.join("ov.json")).unwrap()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

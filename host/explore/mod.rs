@@ -198,6 +198,8 @@ pub struct Explored {
     pub file: PathBuf,
     pub policy: Policy,
     pub bound: u32,
+    /// Where device accesses may stop (part of what "all" covers).
+    pub rules: Rules,
     /// The shard searched (None: every schedule).
     pub shard: Option<Shard>,
     /// Searched by PCT (random schedules), not every one within the bound.
@@ -292,6 +294,7 @@ pub fn explore_with(
         file: s.path.clone(),
         policy,
         bound,
+        rules,
         shard,
         pct,
         searched,
@@ -308,6 +311,16 @@ fn how(bound: u32, pct: Option<&pct::Pct>) -> String {
             "{} random schedules by PCT, depth {}, seed {}",
             p.runs, p.depth, p.seed
         ),
+    }
+}
+
+/// Where device accesses may stop besides their end, as the claim says it.
+fn stops_text(rules: Rules) -> &'static str {
+    match (rules.overlap, rules.requested) {
+        (false, false) => "",
+        (true, false) => ", device accesses also stopped at translated",
+        (false, true) => ", device accesses also stopped at requested",
+        (true, true) => ", device accesses also stopped at requested or translated",
     }
 }
 
@@ -423,13 +436,14 @@ pub fn describe(e: &Explored) -> String {
                 format!("{} finding", r.findings.len())
                     + if r.findings.len() == 1 { "" } else { "s" }
             };
+            let stops = stops_text(e.rules);
             let space = match (e.shard, &e.pct) {
                 (None, None) => format!(
-                    "in all {} schedules with at most {} preemption{plural}",
+                    "in all {} schedules with at most {} preemption{plural}{stops}",
                     r.schedules, e.bound
                 ),
                 (Some(sh), None) => format!(
-                    "in the {} schedules of shard {sh} with at most {} preemption{plural}",
+                    "in the {} schedules of shard {sh} with at most {} preemption{plural}{stops}",
                     r.schedules, e.bound
                 ),
                 (sh, Some(p)) => format!(
@@ -612,7 +626,15 @@ pub fn main(args: ExploreArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let pct = args.pct.map(|runs| (runs, args.depth, args.seed));
-    report(&args, &cells, &costs, searches, args.bound, pct, args.shard)
+    report(
+        &args,
+        &cells,
+        &costs,
+        searches,
+        (args.bound, rules),
+        pct,
+        args.shard,
+    )
 }
 
 /// `s` with the parameters of `point` set, named after them (a name a
@@ -657,6 +679,7 @@ fn merge_main(args: &ExploreArgs) -> ExitCode {
             file: s.path.clone(),
             policy: c.policy,
             bound: merged.bound,
+            rules: merged.rules,
             shard: None,
             pct: c.pct,
             searched: c.searched,
@@ -668,7 +691,15 @@ fn merge_main(args: &ExploreArgs) -> ExitCode {
         cells.push(cell(c.index, s, &e, args.coverage));
     }
     let pct = merged.pct;
-    report(args, &cells, &[], searches, merged.bound, pct, None)
+    report(
+        args,
+        &cells,
+        &[],
+        searches,
+        (merged.bound, merged.rules),
+        pct,
+        None,
+    )
 }
 
 /// The table (and coverage) of `cells`, the JSON, the exit status: a
@@ -678,7 +709,7 @@ fn report(
     cells: &[Cell],
     costs: &[matrix::Cost],
     searches: Vec<shard::CellSearch>,
-    bound: u32,
+    (bound, rules): (u32, Rules),
     pct: Option<(u64, u32, u64)>,
     shard: Option<Shard>,
 ) -> ExitCode {
@@ -704,8 +735,8 @@ fn report(
             version: shard::EXPLORE_JSON_VERSION,
             bound,
             pct,
-            overlap: args.overlap,
-            requested: args.requested,
+            overlap: rules.overlap,
+            requested: rules.requested,
             shard,
             cells: cells_json,
             explore: searches,

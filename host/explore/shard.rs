@@ -293,12 +293,13 @@ pub struct MergedCell {
 /// What `--merge` read: the bound and the merged cells in cell order.
 pub struct MergedExplore {
     pub bound: u32,
+    /// The device accesses' stops (`--overlap`, `--requested`).
+    pub rules: Rules,
     /// PCT's runs, depth and seed, when it chose the schedules.
     pub pct: Option<(u64, u32, u64)>,
     pub cells: Vec<MergedCell>,
 }
 
-/// Read the JSON of every shard of one exploration and merge each cell.
 /// The device flags of an exploration as its command line gives them.
 fn flags(overlap: bool, requested: bool) -> String {
     let mut s = String::new();
@@ -311,6 +312,7 @@ fn flags(overlap: bool, requested: bool) -> String {
     s
 }
 
+/// Read the JSON of every shard of one exploration and merge each cell.
 /// Errors name the file: not explore's JSON, another version, shards of
 /// different explorations (count, bound, cells), a shard twice or missing.
 pub fn merge(files: &[PathBuf]) -> Result<MergedExplore, String> {
@@ -448,6 +450,10 @@ pub fn merge(files: &[PathBuf]) -> Result<MergedExplore, String> {
     }
     Ok(MergedExplore {
         bound: f.bound,
+        rules: Rules {
+            overlap: f.overlap,
+            requested: f.requested,
+        },
         pct: f.pct,
         cells,
     })
