@@ -348,7 +348,7 @@ pub fn write_findings(
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect();
         let name = format!("{}-{policy}-{tag}", s.name);
-        let name: String = name.chars().take(crate::scenario::MAX_NAME).collect();
+        let name = crate::scenario::fit_name(&name);
         let file = out.join(format!("{name}.yaml"));
         let about = format!(
             "Found by shootdown explore in {} under --notify {policy} ({how}): a schedule of its programs with {} preemption(s) and {} moves, shrunk and replayed.\nReplay: shootdown scenario {}",
@@ -646,7 +646,7 @@ pub fn at_point(s: &Scenario, point: &[(String, u64)]) -> Scenario {
         let tag: String = name.chars().filter(|c| *c != '_').collect();
         s.name = format!("{}-{tag}{v}", s.name);
     }
-    s.name = s.name.chars().take(crate::scenario::MAX_NAME).collect();
+    s.name = crate::scenario::fit_name(&s.name);
     s
 }
 

@@ -48,6 +48,22 @@ pub const USER_END: u64 = 1 << 47;
 pub const MAX_STEPS: usize = 10_000;
 /// The longest scenario name (it becomes a file name).
 pub const MAX_NAME: usize = 64;
+/// `name` as a scenario name at most [`MAX_NAME`] long: unchanged when it
+/// fits, else its head and 8 hex digits of a hash of the whole, so that
+/// two long names that differ only past the cut (two parameter points,
+/// two kinds of finding) stay two names, two files.
+pub fn fit_name(name: &str) -> String {
+    if name.len() <= MAX_NAME {
+        return name.to_string();
+    }
+    // FNV-1a, 64 bits, folded to 32: stable across builds and platforms.
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let head: String = name.chars().take(MAX_NAME - 9).collect();
+    format!("{head}-{:08x}", (h ^ (h >> 32)) as u32)
+}
+
 /// The longest page name (it becomes a VCD scope name).
 pub const MAX_PAGE_NAME: usize = 32;
 
@@ -672,6 +688,19 @@ fn parse_pages(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_name_is_cut_and_stays_distinct() {
+        assert_eq!(fit_name("cow-seed-stale-read"), "cow-seed-stale-read");
+        let head = "cow-programs-atslatency150-iommumemlatency40-end-only";
+        let a = fit_name(&format!("{head}-order-violation-stale-read"));
+        let b = fit_name(&format!("{head}-order-violation"));
+        assert_eq!(a.len(), MAX_NAME);
+        assert_ne!(a, b);
+        assert!(a.starts_with(&head[..40]));
+        assert!(check_name(&a).is_ok() && check_name(&b).is_ok());
+        assert_eq!(a, fit_name(&format!("{head}-order-violation-stale-read")));
+    }
 
     const GOOD: &str = "name: t
 about: test
