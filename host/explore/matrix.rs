@@ -44,14 +44,20 @@ pub fn drivers(d: Option<&Drivers>) -> Vec<Option<DriverKind>> {
 }
 
 /// A scenario's name explored with `driver` when several drivers are:
-/// `<name>.<driver>` (still a valid scenario name, cut to its maximum
-/// length from the left of the name, never the driver).
+/// `<name>.<driver>` (still a valid scenario name: when too long, the name
+/// is cut as [`crate::scenario::fit_name`] cuts it, never the driver).
 pub fn name_with(name: &str, driver: Option<DriverKind>, several: bool) -> String {
     match driver {
         Some(d) if several => {
             let suffix = format!(".{d}");
             let keep = crate::scenario::MAX_NAME.saturating_sub(suffix.len());
-            let head: String = name.chars().take(keep).collect();
+            let mut head = crate::scenario::fit_name(name);
+            if head.len() > keep {
+                // the hash of the whole name, kept
+                let hash = crate::scenario::fit_name(&format!("{name}{suffix}"));
+                let tail = &hash[hash.len() - 9..];
+                head = name.chars().take(keep - 9).collect::<String>() + tail;
+            }
             head + &suffix
         }
         _ => name.to_string(),
@@ -221,6 +227,15 @@ mod tests {
         let n = name_with(&long, Some(DriverKind::Arm { btm: true }), true);
         assert_eq!(n.len(), crate::scenario::MAX_NAME);
         assert!(n.ends_with(".arm-btm"));
+        assert!(crate::scenario::check_name(&n).is_ok());
+        // two long names equal in their head stay two rows
+        let other = name_with(
+            &format!("{}y", &long[1..]),
+            Some(DriverKind::Arm { btm: true }),
+            true,
+        );
+        assert_eq!(other.len(), crate::scenario::MAX_NAME);
+        assert_ne!(n, other);
         assert_eq!(name_with("cow", Some(DriverKind::Amd), false), "cow");
         assert_eq!(name_with("cow", Some(DriverKind::Amd), true), "cow.amd");
     }
