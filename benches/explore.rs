@@ -31,10 +31,7 @@ fn main() {
     let s = Scenario::load(&root.join("scenarios/programs/cow.yaml")).expect("cow's program");
     // The fork engine's workers are this package's binary.
     let exe = Path::new(env!("CARGO_BIN_EXE_shootdown"));
-    let rules = Rules {
-        overlap: false,
-        requested: false,
-    };
+    let rules = Rules::default();
     let t = Instant::now();
     let first = play(&s, Policy::EndOnly, rules, &Prefix::default());
     let cycles = match &first.end {

@@ -701,10 +701,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn device_write_to_unmapped_frame_is_lost() {
-        let mut c = Checker::new(&[("addrA".into(), A)]);
-        let w = DevMemAccess {
+    /// dev1 writes 9 (version 7) into frame 0x10 at cycle 5.
+    fn dev1_writes_frame_0x10() -> DevMemAccess {
+        DevMemAccess {
             cycle: 5,
             id: 1,
             pa: 0x10_008,
@@ -713,7 +712,13 @@ mod tests {
                 value: 9,
                 version: 7,
             },
-        };
+        }
+    }
+
+    #[test]
+    fn device_write_to_unmapped_frame_is_lost() {
+        let mut c = Checker::new(&[("addrA".into(), A)]);
+        let w = dev1_writes_frame_0x10();
         c.dev_access(&w, A + 8, 1, Some(&leaf(0x11, true)), ALLOC);
         assert!(
             c.verdict().is_empty(),
@@ -742,16 +747,7 @@ mod tests {
     fn madv_free_may_drop_a_write_before_it_returns_and_no_other() {
         // dev1 writes frame 0x10 at cycle 5; the CPU no longer maps it
         // there (reclaim discarded it at cycle 4).
-        let w = DevMemAccess {
-            cycle: 5,
-            id: 1,
-            pa: 0x10_008,
-            write: true,
-            word: Word {
-                value: 9,
-                version: 7,
-            },
-        };
+        let w = dev1_writes_frame_0x10();
         let judge = |began: u64, returned: Option<u64>, discard: (Pfn, u64)| {
             let mut c = Checker::new(&[("addrA".into(), A)]);
             c.madv_free(A, false, began);

@@ -287,8 +287,7 @@ fn main() {
 /// check. Err says what stands in the way.
 fn clk_prev_member(vobj: &Path, generated: &[PathBuf]) -> Result<String, String> {
     let header = vobj.join(format!("{PREFIX}___024root.h"));
-    let text = fs::read_to_string(&header)
-        .map_err(|e| format!("cannot read {}: {e}", header.display()))?;
+    let text = read_text(&header)?;
     let members: Vec<&str> = text
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .filter(|w| w.starts_with("__Vtrig") && w.contains("clk_i"))
@@ -303,15 +302,11 @@ fn clk_prev_member(vobj: &Path, generated: &[PathBuf]) -> Result<String, String>
         }
     };
     for path in generated {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
+        let name = name_of(path);
         if name.contains("__Trace") {
             continue;
         }
-        let code =
-            fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let code = read_text(path)?;
         for line in code.lines() {
             if let Some(at) = line.find("is active: @(") {
                 let sens = &line[at..];
@@ -349,8 +344,7 @@ fn idle_skip_ok(vobj: &Path, generated: &[PathBuf]) -> Result<(), String> {
     ];
     const OUTSIDE: [&str; 4] = ["VL_RANDOM", "VL_URANDOM", "->time()", "VL_TIME_"];
     for path in files_with_ext(vobj, "h") {
-        let text = fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = read_text(&path)?;
         if let Some(t) = HEAP.iter().find(|t| text.contains(**t)) {
             return Err(format!(
                 "{} holds state on the heap ({})",
@@ -360,16 +354,12 @@ fn idle_skip_ok(vobj: &Path, generated: &[PathBuf]) -> Result<(), String> {
         }
     }
     for path in generated {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
+        let name = name_of(path);
         // the constructors' X initialisation and the trace code run no cycle
         if name.contains("__Slow") || name.contains("__Trace") || name == format!("{PREFIX}.cpp") {
             continue;
         }
-        let code =
-            fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let code = read_text(path)?;
         // a message may print the time: it changes no state
         let code = without_calls(&code, "VL_WRITEF(");
         if let Some(t) = OUTSIDE.iter().find(|t| code.contains(**t)) {
@@ -427,8 +417,7 @@ struct CoverPoint {
 fn cover_points(vobj: &Path, generated: &[PathBuf]) -> Result<Vec<CoverPoint>, String> {
     const CALL: &str = "__vlCoverInsert(&(vlSymsp->__Vcoverage[";
     let syms = vobj.join(format!("{PREFIX}__Syms.h"));
-    let text =
-        fs::read_to_string(&syms).map_err(|e| format!("cannot read {}: {e}", syms.display()))?;
+    let text = read_text(&syms)?;
     // `std::atomic<uint32_t> __Vcoverage[N];`, absent without cover points
     let declared = match text.split("__Vcoverage[").nth(1) {
         None => return Ok(Vec::new()),
@@ -440,8 +429,7 @@ fn cover_points(vobj: &Path, generated: &[PathBuf]) -> Result<Vec<CoverPoint>, S
     };
     let mut points: Vec<CoverPoint> = Vec::new();
     for path in generated {
-        let code =
-            fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let code = read_text(path)?;
         for line in code.lines().filter(|l| l.contains(CALL)) {
             let bad = || format!("cannot read the cover point in: {}", line.trim());
             let rest = &line[line.find(CALL).ok_or_else(bad)? + CALL.len()..];
@@ -761,6 +749,18 @@ fn digest<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u128 {
         }
     }
     h
+}
+
+/// The text of `path`, or why not (for the checks that fall back).
+fn read_text(path: &Path) -> Result<String, String> {
+    fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// The file name of `path` ("" if it has none).
+fn name_of(path: &Path) -> &str {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
 }
 
 fn read(path: &Path) -> Vec<u8> {

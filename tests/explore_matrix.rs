@@ -89,20 +89,8 @@ fn the_schedules_table_counts_what_was_not_judged() {
         &std::env::temp_dir().display().to_string(),
     ]);
     assert_eq!(code, 0, "{text}");
-    let s =
-        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ksm.yaml")).unwrap();
-    let r = exhaustive(
-        &s,
-        Policy::Seed,
-        Rules {
-            overlap: false,
-            requested: false,
-        },
-        1,
-        100_000,
-        2,
-    )
-    .unwrap();
+    let s = scenario("scenarios/ksm.yaml");
+    let r = exhaustive(&s, Policy::Seed, Rules::default(), 1, 100_000, 2).unwrap();
     assert!(r.unmodelled > 0);
     let cell = format!("{} +{}? ", r.schedules, r.unmodelled);
     assert!(text.contains(&cell), "{cell}:\n{text}");
@@ -111,33 +99,26 @@ fn the_schedules_table_counts_what_was_not_judged() {
 #[test]
 fn the_estimate_is_near_the_exact_count() {
     let s = scenario("scenarios/programs/cow.yaml");
-    let rules = Rules {
-        overlap: false,
-        requested: false,
+    let rules = Rules::default();
+    // Within a quarter of the exact count (schedules judged or not).
+    let near = |s: &Scenario, bound: u32, walks: usize| {
+        let exact = exhaustive(s, Policy::Seed, rules, bound, 100_000, 2).unwrap();
+        let n = (exact.schedules + exact.unmodelled) as f64;
+        let e = estimate(s, Policy::Seed, rules, bound, walks, 1);
+        assert!(
+            (e.schedules - n).abs() <= 0.25 * n,
+            "estimate {} +- {} vs exact {n}",
+            e.schedules,
+            e.stderr
+        );
+        e
     };
-    let exact = exhaustive(&s, Policy::Seed, rules, 0, 100_000, 2).unwrap();
-    let n = (exact.schedules + exact.unmodelled) as f64;
-    let e = estimate(&s, Policy::Seed, rules, 0, 400, 1);
-    assert!(
-        (e.schedules - n).abs() <= 0.25 * n,
-        "estimate {} +- {} vs exact {n}",
-        e.schedules,
-        e.stderr
-    );
+    let e = near(&s, 0, 400);
     // The same seed, the same walks.
     assert_eq!(e, estimate(&s, Policy::Seed, rules, 0, 400, 1));
     // With preemptions the tree is lopsided (most schedules preempt late);
     // the walks still land near the count.
-    let s1 = scenario("scenarios/munmap.yaml");
-    let exact = exhaustive(&s1, Policy::Seed, rules, 1, 100_000, 2).unwrap();
-    let n = (exact.schedules + exact.unmodelled) as f64;
-    let e1 = estimate(&s1, Policy::Seed, rules, 1, 300, 1);
-    assert!(
-        (e1.schedules - n).abs() <= 0.25 * n,
-        "estimate {} +- {} vs exact {n}",
-        e1.schedules,
-        e1.stderr
-    );
+    near(&scenario("scenarios/munmap.yaml"), 1, 300);
 
     let (code, text) = cli(&[
         "explore",

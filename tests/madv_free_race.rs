@@ -88,18 +88,7 @@ fn a_write_after_madvise_returns_survives() {
 fn madv_free_is_clean_within_two_preemptions_under_seed() {
     let s = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/madv-free.yaml"))
         .unwrap();
-    let r = exhaustive(
-        &s,
-        Policy::Seed,
-        Rules {
-            overlap: false,
-            requested: false,
-        },
-        2,
-        100_000,
-        2,
-    )
-    .unwrap();
+    let r = exhaustive(&s, Policy::Seed, Rules::default(), 2, 100_000, 2).unwrap();
     assert!(r.schedules > 5000, "{}", r.schedules);
     assert!(
         !r.verdict.contains(&Violation::LostWrite),

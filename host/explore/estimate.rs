@@ -23,6 +23,7 @@
 //! alternative found blocked ends the walk as an infeasible prefix (it
 //! counts 0 schedules, as the search counts it as no schedule).
 
+use super::pct::Rng;
 use super::play::{branch_here, default_move, Move, Player, Prefix, Rules, Tried};
 use crate::mm::Policy;
 use crate::scenario::Scenario;
@@ -40,27 +41,10 @@ pub struct Estimate {
     pub max_moves: usize,
 }
 
-/// A small deterministic generator (SplitMix64): the same seed, the same
-/// walks.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
+/// An index in `0..n` (n > 0) from `rng`, by remainder (the estimator's
+/// walks, as first measured).
+fn pick(rng: &mut Rng, n: usize) -> usize {
+    (rng.next_u64() % n as u64) as usize
 }
 
 /// One random walk: the estimate it gives (0 for an infeasible prefix) and
@@ -77,7 +61,7 @@ fn walk(
     rules: Rules,
     bound: u32,
     horizon: usize,
-    rng: &mut SplitMix,
+    rng: &mut Rng,
 ) -> (f64, usize) {
     let Ok(mut p) = Player::new(s, policy, rules) else {
         return (1.0, 0);
@@ -110,9 +94,9 @@ fn walk(
                 (left / to_go).min(0.5)
             };
             let (m, prob) = if rng.unit() < q {
-                (costly[rng.below(costly.len())], q / costly.len() as f64)
+                (costly[pick(rng, costly.len())], q / costly.len() as f64)
             } else {
-                (free[rng.below(free.len())], (1.0 - q) / free.len() as f64)
+                (free[pick(rng, free.len())], (1.0 - q) / free.len() as f64)
             };
             match p.try_move(m, b.cost(m)) {
                 Tried::Moved => {
@@ -145,7 +129,7 @@ pub fn estimate(
     walks: usize,
     seed: u64,
 ) -> Estimate {
-    let mut rng = SplitMix(seed);
+    let mut rng = Rng::from_state(seed);
     let mut xs = Vec::with_capacity(walks);
     let horizon = super::play::play(s, policy, rules, &Prefix::default())
         .moves

@@ -161,7 +161,7 @@ pub fn render_costs(costs: &[Cost], bound: u32, pct: Option<(u64, u32, u64)>) ->
                 format!("by PCT ({runs} runs, depth {depth}, seed {seed})"),
         }
     );
-    o.push_str(&columns(&grid));
+    o.push_str(&crate::sweep::columns(&grid, true));
     let _ = writeln!(
         o,
         "(each cell: schedules played to their end, +N? more that reached what the model does not do (not judged), the cell's wall time)"
@@ -171,36 +171,6 @@ pub fn render_costs(costs: &[Cost], bound: u32, pct: Option<(u64, u32, u64)>) ->
         "{} cells, {played} schedules judged, {unjudged} not judged, {wall:.1}s",
         costs.len()
     );
-    o
-}
-
-/// Lay out `grid` in columns three spaces apart, the first left-aligned,
-/// the others right-aligned.
-fn columns(grid: &[Vec<String>]) -> String {
-    let n = grid.iter().map(Vec::len).max().unwrap_or(0);
-    let width: Vec<usize> = (0..n)
-        .map(|i| {
-            grid.iter()
-                .filter_map(|r| r.get(i))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut o = String::new();
-    for r in grid {
-        let mut line = String::new();
-        for (i, s) in r.iter().enumerate() {
-            let w = width[i];
-            if i == 0 {
-                let _ = write!(line, "{s:<w$}");
-            } else {
-                let _ = write!(line, "   {s:>w$}");
-            }
-        }
-        o.push_str(line.trim_end());
-        o.push('\n');
-    }
     o
 }
 

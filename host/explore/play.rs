@@ -101,8 +101,8 @@ pub struct Prefix {
     pub preemptions: u32,
 }
 
-/// What the search allows.
-#[derive(Clone, Copy, Debug)]
+/// What the search allows (default: accesses run to their end).
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Rules {
     /// Device accesses may stop at `translated` and finish later.
     pub overlap: bool,

@@ -18,6 +18,7 @@ mod table;
 pub use cover::render_coverage;
 pub use json::{cells_value, from_json, merge, to_json, Merged, SweepFile, JSON_VERSION};
 pub use select::{expand, glob_match, resolve, scenarios_dir};
+pub(crate) use table::columns;
 pub use table::{render_table, render_table_with, totals, Totals};
 
 use crate::checker::{Cache, Violation, Window};

@@ -77,7 +77,7 @@ pub(super) fn rows(cells: &[Cell]) -> Vec<(&str, &str)> {
 
 /// Lay out `grid` in columns separated by three spaces; the first column
 /// left-aligned, the others right-aligned if `right`.
-pub(super) fn columns(grid: &[Vec<String>], right: bool) -> String {
+pub(crate) fn columns(grid: &[Vec<String>], right: bool) -> String {
     let n = grid.iter().map(Vec::len).max().unwrap_or(0);
     let width: Vec<usize> = (0..n)
         .map(|i| {

@@ -34,7 +34,7 @@ impl Sim<'_> {
     /// the first's (the checker records transitions only, and any happen in
     /// the first), so it runs once, at the first.
     pub(super) fn tick_upto(&mut self, max: u64) -> Result<u64, RunError> {
-        let done = self.m.tick_upto(max.max(1)).min(max.max(1));
+        let done = self.m.tick_upto(max.max(1));
         if let Some(e) = self.m.rtl_error() {
             return Err(self.rtl_err(self.line, e));
         }
@@ -100,13 +100,7 @@ impl Sim<'_> {
                     )
                 }
             };
-            if let Some(sig) = &mut self.sig {
-                sig.dev(cycle, r.id, &text);
-            }
-            self.lines.push(ThreadLine {
-                thread: ThreadRef::Dev(r.id),
-                text,
-            });
+            self.dev_line(cycle, r.id, text);
             self.dev.push(DevRecord {
                 cycle: r.cycle,
                 dev: r.id,
@@ -127,6 +121,18 @@ impl Sim<'_> {
         Ok(done)
     }
 
+    /// What device `d` did at `cycle`: a line of the step's report, and of
+    /// its host signal in the waves.
+    fn dev_line(&mut self, cycle: u64, d: u8, text: String) {
+        if let Some(sig) = &mut self.sig {
+            sig.dev(cycle, d, &text);
+        }
+        self.lines.push(ThreadLine {
+            thread: ThreadRef::Dev(d),
+            text,
+        });
+    }
+
     /// Checkpoint `requested`, for an access that stops there: the device
     /// took its request.
     fn watch_requests(&mut self, cycle: u64) {
@@ -136,13 +142,7 @@ impl Sim<'_> {
                 continue;
             }
             let text = format!("{}: requested @{cycle} (taken by the device)", p.text);
-            if let Some(sig) = &mut self.sig {
-                sig.dev(cycle, d as u8, &text);
-            }
-            self.lines.push(ThreadLine {
-                thread: ThreadRef::Dev(d as u8),
-                text,
-            });
+            self.dev_line(cycle, d as u8, text);
             if let Some(p) = &mut self.devs[d] {
                 p.tell_requested = false;
             }
@@ -167,13 +167,7 @@ impl Sim<'_> {
                 "{}: translated @{cycle}, frame {:#x} (the IOMMU's answer is on its way)",
                 p.text, x.ppn
             );
-            if let Some(sig) = &mut self.sig {
-                sig.dev(cycle, d as u8, &text);
-            }
-            self.lines.push(ThreadLine {
-                thread: ThreadRef::Dev(d as u8),
-                text,
-            });
+            self.dev_line(cycle, d as u8, text);
             if let Some(p) = &mut self.devs[d] {
                 p.translated = Some(cycle);
             }
