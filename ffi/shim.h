@@ -112,6 +112,10 @@ uint64_t sd_step_idle(SdModel* m, const SdIn* in, SdOut* out, uint64_t max);
 // 1 when sd_step_idle may skip cycles (build.rs found no model state on the
 // heap), 0 when it always evaluates one cycle.
 int sd_idle_skip(void);
+// A 128-bit digest of the model's whole state (the symbol table's object),
+// its cover counters left out, into out[0..2]: 0; -1 when the state is not
+// all in that object (as for sd_idle_skip) and nothing can be digested.
+int sd_state_digest(const SdModel* m, uint64_t out[2]);
 // Rising edges done so far (0 after sd_new).
 uint64_t sd_cycle(const SdModel* m);
 // Open a VCD file (closing any open one); 0 on success, -1 on failure.

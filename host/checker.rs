@@ -555,6 +555,54 @@ impl Checker {
         }
     }
 
+    /// Feed what later judgements depend on into `h` (the state digest
+    /// `explore` prunes by): the store order, each address's history, the
+    /// mappings, the lazily freed pages, the verdict so far. A cycle stamp
+    /// goes in only as what a later judgement compares it with: every past
+    /// store is older than a later issue, so a store's stamp matters only
+    /// against the issue cycles of the accesses still in flight
+    /// (`in_flight`), and a read's completion only against those and `now`.
+    /// Windows go in as the worst one to come depends on them (explore
+    /// reports it); the findings' texts are the past's report, not in.
+    pub fn digest(&self, h: &mut crate::sim::digest::StateHasher, now: u64, in_flight: &[u64]) {
+        for (v, s) in &self.stores {
+            h.debug(&(v, &s.who, s.va, s.value));
+        }
+        h.debug(&(&self.history, &self.mapped, &self.suspects));
+        h.debug(&(&self.madv_free, &self.discards));
+        h.debug(&self.verdict());
+        // The windows, as far as the worst one to come depends on them:
+        // how long each open one has been open, and the longest closed one
+        // an IOTLB or ATC held (what explore reports).
+        for o in &self.open {
+            h.debug(&o.map(|c| c.map(|start| now - start)));
+        }
+        let worst = self
+            .windows
+            .iter()
+            .filter(|w| w.cache != Cache::InFlight)
+            .map(|w| w.len(now))
+            .max();
+        h.debug(&worst);
+        let seen = |before: u64| {
+            self.reads
+                .iter()
+                .filter(|r| r.completed < before)
+                .map(|r| r.version)
+                .max()
+        };
+        h.debug(&(seen(now), seen(now + 1)));
+        for &issued in in_flight {
+            let stored = self
+                .stores
+                .values()
+                .filter(|s| s.cycle <= issued)
+                .map(|s| s.version)
+                .max();
+            h.debug(&(stored, seen(issued)));
+        }
+    }
+
     pub fn verdict(&self) -> BTreeSet<Violation> {
         self.findings.iter().map(|f| f.kind).collect()
     }

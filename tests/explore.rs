@@ -4,11 +4,12 @@
 //! result does not depend on the number of workers.
 
 use shootdown::explore::play::Rules;
-use shootdown::explore::search::{exhaustive, Found};
+use shootdown::explore::search::{exhaustive, Found, Searched};
 use shootdown::explore::{explore_one, fork, shrink, Engine};
 use shootdown::mm::Policy;
 use shootdown::scenario::Scenario;
 use shootdown::sim::{run, RunOptions};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 fn cow_programs() -> Scenario {
@@ -19,6 +20,7 @@ fn cow_programs() -> Scenario {
 const RULES: Rules = Rules {
     overlap: false,
     requested: false,
+    prune: false,
 };
 
 /// Worker processes that share prefixes by forking: this test's binary is
@@ -132,6 +134,7 @@ fn overlapping_accesses_add_schedules_and_keep_seed_clean() {
         Rules {
             overlap: true,
             requested: false,
+            prune: false,
         },
         0,
         100_000,
@@ -238,6 +241,7 @@ fn forked_workers_and_the_stateless_search_agree() {
             Rules {
                 overlap: true,
                 requested: false,
+                prune: false,
             },
             0,
         ),
@@ -363,6 +367,7 @@ fn sharded_json_merges_into_the_unsharded_result() {
         "2",
         "-j",
         "2",
+        "--no-prune",
     ];
     let (code, whole, _) = run(&[&common[..], &["--json", &path("whole.json")]].concat());
     // The bug is found (exit 1: not what the scenario expects of the
@@ -397,6 +402,17 @@ fn sharded_json_merges_into_the_unsharded_result() {
     assert_eq!(code, Some(1), "{err}");
     assert_eq!(merged, whole);
     assert!(whole.contains("in all 55 schedules"), "{whole}");
+    // Pruned (the default), the unsharded search cuts schedules its shards
+    // do not (a cut's scope is one subtree, and shards cut the tree
+    // deeper): the same verdicts and mismatches, fewer schedules played.
+    let (code, pruned, _) = run(&common[..common.len() - 1]);
+    assert_eq!(code, Some(1), "{pruned}");
+    assert!(
+        pruned.contains("cut where they reached a state already explored"),
+        "{pruned}"
+    );
+    let mismatches = |t: &str| t.split("Mismatches").nth(1).unwrap_or_default().to_string();
+    assert_eq!(mismatches(&pruned), mismatches(&whole));
     assert_eq!(
         std::fs::read(dir.join("merged.json")).unwrap(),
         std::fs::read(dir.join("whole.json")).unwrap()
@@ -425,7 +441,15 @@ fn sharded_json_merges_into_the_unsharded_result() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("explore --merge"));
     // Where device accesses may stop is part of the space: the shards carry
     // it, and the merge says it as the unsharded run does.
-    let ov = [batch.as_str(), "--notify", "seed", "--overlap", "-j", "2"];
+    let ov = [
+        batch.as_str(),
+        "--notify",
+        "seed",
+        "--overlap",
+        "-j",
+        "2",
+        "--no-prune",
+    ];
     let (_, whole, _) = run(&[&ov[..], &["--json", &path("ov.json")]].concat());
     assert!(
         whole.contains("preemption, device accesses also stopped at translated"),
@@ -611,6 +635,7 @@ fn explore_with_requested_reaches_the_walk_race_bins() {
     let requested = Rules {
         overlap: false,
         requested: true,
+        prune: false,
     };
     let r = forked(&s, Policy::Seed, requested, 1);
     assert!(
@@ -624,6 +649,7 @@ fn explore_with_requested_reaches_the_walk_race_bins() {
     let overlap = Rules {
         overlap: true,
         requested: false,
+        prune: false,
     };
     let r = forked(&s, Policy::Seed, overlap, 1);
     assert!(r.verdict.is_empty(), "{:?}", r.verdict);
@@ -647,6 +673,7 @@ fn explore_at_param_points_reaches_the_queue_and_timeout_bins() {
     let overlap = Rules {
         overlap: true,
         requested: false,
+        prune: false,
     };
     let small =
         shootdown::explore::at_point(&s, &[("cq_entries".into(), 4), ("ats_itags".into(), 1)]);
@@ -672,5 +699,80 @@ fn explore_at_param_points_reaches_the_queue_and_timeout_bins() {
         "LateCpl_C",
     ] {
         assert!(r.coverage.hits(bin).unwrap_or(0) > 0, "{bin}");
+    }
+}
+
+/// Cutting a schedule where it reaches a state already explored keeps
+/// every verdict, every kind of finding, the worst stale window and every
+/// cover bin hit, and plays
+/// fewer schedules: on cow's program under end-only (case B) and seed, on
+/// batch-fence with the injected fence bug (bound 2) and on walk-race with
+/// `requested` stops. The same with one worker or two.
+#[test]
+fn pruning_keeps_the_verdicts_findings_and_bins_and_plays_fewer() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/programs");
+    let cow = cow_programs();
+    let mut batch = Scenario::load(&dir.join("batch-fence.yaml")).unwrap();
+    batch.inject = shootdown::rtl::inject_bits(&["fence-one-itag"]).unwrap();
+    batch.params.assertions = false;
+    let walk = Scenario::load(&dir.join("walk-race.yaml")).unwrap();
+    let requested = Rules {
+        requested: true,
+        ..RULES
+    };
+    let kinds =
+        |r: &Searched| -> BTreeSet<String> { r.findings.iter().map(|f| f.what.name()).collect() };
+    let holes = |r: &Searched| -> Vec<&'static str> {
+        r.coverage.holes().iter().map(|b| b.label).collect()
+    };
+    for (s, p, rules, bound) in [
+        (&cow, Policy::EndOnly, RULES, 1),
+        (&cow, Policy::Seed, RULES, 1),
+        (&batch, Policy::Seed, RULES, 2),
+        (&walk, Policy::Seed, requested, 1),
+    ] {
+        let all = forked(s, p, rules, bound);
+        let pruned = Rules {
+            prune: true,
+            ..rules
+        };
+        let cut = forked(s, p, pruned, bound);
+        let what = format!("{} {p} bound {bound}", s.name);
+        assert!(
+            cut.pruned > 0 && cut.schedules < all.schedules,
+            "{what}: {} played, {} cut, of {}",
+            cut.schedules,
+            cut.pruned,
+            all.schedules
+        );
+        if s.name == cow.name {
+            assert!(cut.schedules * 3 < all.schedules, "{what}");
+        }
+        assert_eq!(cut.verdict, all.verdict, "{what}");
+        assert_eq!(cut.worst_window, all.worst_window, "{what}");
+        assert_eq!(kinds(&cut), kinds(&all), "{what}");
+        assert_eq!(holes(&cut), holes(&all), "{what}: the holes");
+        assert_eq!(cut.unmodelled > 0, all.unmodelled > 0, "{what}");
+        if p != Policy::EndOnly {
+            continue;
+        }
+        let one = fork::exhaustive(
+            s,
+            p,
+            pruned,
+            bound,
+            100_000,
+            1,
+            Path::new(env!("CARGO_BIN_EXE_shootdown")),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (one.schedules, one.pruned, one.distinct, one.worst_window),
+            (cut.schedules, cut.pruned, cut.distinct, cut.worst_window),
+            "{what}: one worker"
+        );
+        assert_eq!(one.findings, cut.findings, "{what}: one worker");
+        assert_eq!(one.coverage, cut.coverage, "{what}: one worker");
     }
 }

@@ -40,6 +40,7 @@ fn driver_all_explores_each_scenario_once_per_driver() {
         "end-only",
         "-j",
         "1",
+        "--no-prune",
         "--out",
         &out_s,
     ]);
@@ -85,6 +86,7 @@ fn the_schedules_table_counts_what_was_not_judged() {
         "seed",
         "-j",
         "1",
+        "--no-prune",
         "--out",
         &std::env::temp_dir().display().to_string(),
     ]);

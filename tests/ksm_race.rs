@@ -82,6 +82,7 @@ fn ksm_with_overlapping_accesses_is_clean_within_one_preemption() {
             Rules {
                 overlap: true,
                 requested: false,
+                prune: false,
             },
             1,
             100_000,

@@ -22,6 +22,7 @@
 
 use super::play::{branch_here, default_move, End, Move, Played, Player, Prefix, Rules, Tried};
 use super::search::{collect, fnv, kinds, names, Finding, Found, Searched, Summary};
+use super::visited::Visited;
 use crate::coverage::Coverage;
 use crate::mm::Policy;
 use crate::scenario::{checkpoint_names, parse_thread, Entry, Scenario};
@@ -69,12 +70,15 @@ pub fn decode(text: &str) -> Result<Vec<Move>, String> {
 }
 
 /// One schedule's line from a worker.
-#[derive(Serialize, Deserialize)]
+#[derive(Default, Serialize, Deserialize)]
 struct Record {
     moves: String,
     /// `infeasible`, or what it ran to.
     #[serde(default)]
     infeasible: bool,
+    /// Cut at a state already explored (`cover`: its counts to there).
+    #[serde(default)]
+    pruned: bool,
     #[serde(default)]
     unmodelled: Option<String>,
     #[serde(default)]
@@ -146,26 +150,29 @@ impl FindingRecord {
 
 impl Record {
     fn of(moves: &[Move], s: &Summary) -> Record {
+        let counts = |c: &Coverage| {
+            if c.runs == 0 {
+                Vec::new()
+            } else {
+                c.to_counts()
+            }
+        };
         match s {
             Summary::Unmodelled(m) => Record {
                 moves: encode(moves),
-                infeasible: false,
                 unmodelled: Some(m.clone()),
-                verdict: Vec::new(),
-                worst: 0,
-                state: 0,
-                finding: None,
-                cover: Vec::new(),
+                ..Record::default()
             },
             Summary::Infeasible => Record {
                 moves: encode(moves),
                 infeasible: true,
-                unmodelled: None,
-                verdict: Vec::new(),
-                worst: 0,
-                state: 0,
-                finding: None,
-                cover: Vec::new(),
+                ..Record::default()
+            },
+            Summary::Pruned(c) => Record {
+                moves: encode(moves),
+                pruned: true,
+                cover: counts(c),
+                ..Record::default()
             },
             Summary::Ran {
                 verdict,
@@ -174,18 +181,13 @@ impl Record {
                 finding,
                 coverage,
             } => Record {
-                cover: if coverage.runs == 0 {
-                    Vec::new()
-                } else {
-                    coverage.to_counts()
-                },
+                cover: counts(coverage),
                 moves: encode(moves),
-                infeasible: false,
-                unmodelled: None,
                 verdict: names(verdict),
                 worst: *worst,
                 state: *state,
                 finding: finding.as_ref().map(FindingRecord::of),
+                ..Record::default()
             },
         }
     }
@@ -194,6 +196,14 @@ impl Record {
         let moves = decode(&self.moves)?;
         if self.infeasible {
             return Ok((moves, Summary::Infeasible));
+        }
+        let coverage = if self.cover.is_empty() {
+            Coverage::default()
+        } else {
+            Coverage::from_counts(&self.cover)
+        };
+        if self.pruned {
+            return Ok((moves, Summary::Pruned(coverage)));
         }
         if let Some(m) = self.unmodelled {
             return Ok((moves, Summary::Unmodelled(m)));
@@ -209,11 +219,7 @@ impl Record {
                 worst: self.worst,
                 state: self.state,
                 finding,
-                coverage: if self.cover.is_empty() {
-                    Coverage::default()
-                } else {
-                    Coverage::from_counts(&self.cover)
-                },
+                coverage,
             },
         ))
     }
@@ -310,8 +316,17 @@ pub fn decode_prefix(line: &str) -> Result<Prefix, String> {
 }
 
 /// Explore the subtree of `prefix` in this process: every schedule that
-/// starts with it and branches only after it, within the bound.
-pub fn subtree(s: &Scenario, policy: Policy, rules: Rules, bound: u32, start: &Prefix) {
+/// starts with it and branches only after it, within the bound; with
+/// `visited`, a schedule is cut where it reaches a state the subtree
+/// already explored (with no more preemptions spent).
+pub fn subtree(
+    s: &Scenario,
+    policy: Policy,
+    rules: Rules,
+    bound: u32,
+    start: &Prefix,
+    visited: Option<&Visited>,
+) {
     let prefix = &start.moves;
     let mut player = match Player::new(s, policy, rules) {
         Ok(p) => p,
@@ -354,12 +369,22 @@ pub fn subtree(s: &Scenario, policy: Policy, rules: Rules, bound: u32, start: &P
         }
     }
     player.preemptions = start.preemptions;
-    dfs(player, bound);
+    dfs(player, bound, visited);
 }
 
 /// Go on from where `player` is, branching at every point.
-fn dfs(mut player: Player, bound: u32) {
+fn dfs(mut player: Player, bound: u32, visited: Option<&Visited>) {
     loop {
+        if let Some(v) = visited {
+            if player
+                .digest()
+                .is_some_and(|d| v.seen(d, player.preemptions))
+            {
+                let moves = player.moves.clone();
+                emit(&moves, &Summary::Pruned(player.coverage()));
+                return;
+            }
+        }
         let mut enabled = player.enabled();
         if enabled.is_empty() {
             emit_played(player);
@@ -395,7 +420,7 @@ fn dfs(mut player: Player, bound: u32) {
             let crashed = fork_wait(|| {
                 let mut p = player_take(&mut player);
                 match p.try_move(m, b.cost(m)) {
-                    Tried::Moved => dfs(p, bound),
+                    Tried::Moved => dfs(p, bound, visited),
                     Tried::Blocked => emit(&with(&p.moves, m), &Summary::Infeasible),
                     Tried::Failed(e) => emit_failed(p, Some(m), e),
                 }
@@ -471,11 +496,19 @@ fn emit_failed(p: Player, m: Option<Move>, e: crate::sim::RunError) {
 /// explore each one's subtree, write one line per schedule and `end` after
 /// each prefix.
 pub fn worker(s: &Scenario, policy: Policy, rules: Rules, bound: u32) {
+    let mut visited = if rules.prune {
+        Visited::new(super::visited::SLOTS)
+    } else {
+        None
+    };
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
         let Ok(line) = line else { return };
+        if let Some(v) = &mut visited {
+            v.begin();
+        }
         match decode_prefix(&line) {
-            Ok(prefix) => subtree(s, policy, rules, bound, &prefix),
+            Ok(prefix) => subtree(s, policy, rules, bound, &prefix, visited.as_ref()),
             Err(e) => write_fd(2, format!("explore-worker: {e}\n").as_bytes()),
         }
         write_fd(1, b"end\n");
@@ -517,6 +550,9 @@ pub fn exhaustive(
     }
     if rules.requested {
         args.push("--requested".into());
+    }
+    if rules.prune {
+        args.push("--prune".into());
     }
     // Every parameter as this scenario has it (`--param` points, a shrunk
     // candidate's latencies): the worker's file gives only its own.

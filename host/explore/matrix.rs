@@ -78,9 +78,9 @@ pub struct Cost {
     /// The row's label (the scenario's name, with its driver).
     pub scenario: String,
     pub policy: Policy,
-    /// Schedules played to their end (or to a failure), and those that
-    /// reached something the model does not do (not judged), and the
-    /// forced prefixes found infeasible; None when the search stopped.
+    /// Schedules played to their end (or to a failure), those that
+    /// reached something the model does not do (not judged), and those cut
+    /// at a state already explored; None when the search stopped.
     pub schedules: Option<(usize, usize, usize)>,
     pub wall_s: f64,
 }
@@ -94,7 +94,7 @@ impl Cost {
                 .searched
                 .as_ref()
                 .ok()
-                .map(|r| (r.schedules, r.unmodelled, r.infeasible)),
+                .map(|r| (r.schedules, r.unmodelled, r.pruned)),
             wall_s,
         }
     }
@@ -118,7 +118,7 @@ pub fn render_costs(costs: &[Cost], bound: u32, pct: Option<(u64, u32, u64)>) ->
         .chain(pols.iter().map(|p| p.name().to_string()))
         .chain(std::iter::once("wall".to_string()))
         .collect::<Vec<_>>()];
-    let (mut played, mut unjudged, mut wall) = (0usize, 0usize, 0.0f64);
+    let (mut played, mut unjudged, mut cut, mut wall) = (0usize, 0usize, 0usize, 0.0f64);
     for r in &rows {
         let mut line = vec![r.to_string()];
         let mut row_wall = 0.0;
@@ -130,15 +130,21 @@ pub fn render_costs(costs: &[Cost], bound: u32, pct: Option<(u64, u32, u64)>) ->
                     row_wall += c.wall_s;
                     match c.schedules {
                         None => format!("ERR {:.1}s", c.wall_s),
-                        Some((n, u, _)) => {
+                        Some((n, u, k)) => {
                             played += n;
                             unjudged += u;
+                            cut += k;
                             let u = if u > 0 {
                                 format!(" +{u}?")
                             } else {
                                 String::new()
                             };
-                            format!("{n}{u} {:.1}s", c.wall_s)
+                            let k = if k > 0 {
+                                format!(" ({k} cut)")
+                            } else {
+                                String::new()
+                            };
+                            format!("{n}{u}{k} {:.1}s", c.wall_s)
                         }
                     }
                 }
@@ -164,11 +170,16 @@ pub fn render_costs(costs: &[Cost], bound: u32, pct: Option<(u64, u32, u64)>) ->
     o.push_str(&crate::sweep::columns(&grid, true));
     let _ = writeln!(
         o,
-        "(each cell: schedules played to their end, +N? more that reached what the model does not do (not judged), the cell's wall time)"
+        "(each cell: schedules played to their end, +N? more that reached what the model does not do (not judged), (N cut) more cut where they reached a state already explored, the cell's wall time)"
     );
+    let cut = if cut > 0 {
+        format!(", {cut} cut")
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         o,
-        "{} cells, {played} schedules judged, {unjudged} not judged, {wall:.1}s",
+        "{} cells, {played} schedules judged{cut}, {unjudged} not judged, {wall:.1}s",
         costs.len()
     );
     o
@@ -220,7 +231,7 @@ mod tests {
         };
         let t = render_costs(
             &[
-                c("ksm", Policy::Seed, Some((264, 34, 10))),
+                c("ksm", Policy::Seed, Some((264, 34, 0))),
                 c("ksm", Policy::EndOnly, None),
             ],
             1,
@@ -237,10 +248,16 @@ mod tests {
             "{t}"
         );
         let t = render_costs(
-            &[c("ksm", Policy::Seed, Some((9, 0, 9)))],
+            &[c("ksm", Policy::Seed, Some((9, 0, 0)))],
             1,
             Some((9, 3, 1)),
         );
         assert!(t.contains("by PCT (9 runs, depth 3, seed 1)"), "{t}");
+        let t = render_costs(&[c("cow", Policy::Seed, Some((902, 0, 2132)))], 1, None);
+        assert!(t.contains("902 (2132 cut) 1.5s"), "{t}");
+        assert!(
+            t.contains("1 cells, 902 schedules judged, 2132 cut, 0 not judged"),
+            "{t}"
+        );
     }
 }

@@ -15,6 +15,7 @@ pub mod play;
 pub mod search;
 pub mod shard;
 pub mod shrink;
+pub mod visited;
 
 use crate::checker::Violation;
 use crate::iommu::DriverKind;
@@ -82,6 +83,13 @@ pub struct ExploreArgs {
     /// result).
     #[arg(long)]
     pub stateless: bool,
+    /// Play every schedule to its end: do not cut one where it reaches a
+    /// state that an earlier schedule of its subtree already explored with
+    /// no more preemptions spent (the default cuts those: the verdicts and
+    /// findings are the same, fewer schedules are played; --stateless
+    /// never cuts).
+    #[arg(long)]
+    pub no_prune: bool,
     /// Do not explore: estimate how many schedules each cell has, from this
     /// many random walks of its tree (Knuth's estimator; a few hundred
     /// walks give the count within a standard error or two).
@@ -150,6 +158,8 @@ pub struct WorkerArgs {
     pub overlap: bool,
     #[arg(long)]
     pub requested: bool,
+    #[arg(long)]
+    pub prune: bool,
     /// A parameter's value, NAME=V (every one, as the coordinator has it).
     #[arg(long = "set", value_name = "NAME=V")]
     pub set: Vec<String>,
@@ -186,6 +196,7 @@ pub fn worker_main(a: WorkerArgs) -> ExitCode {
         Rules {
             overlap: a.overlap,
             requested: a.requested,
+            prune: a.prune,
         },
         a.bound,
     );
@@ -437,14 +448,31 @@ pub fn describe(e: &Explored) -> String {
                     + if r.findings.len() == 1 { "" } else { "s" }
             };
             let stops = stops_text(e.rules);
+            // A cut schedule stands for every schedule through the state
+            // it reached: the space is covered, not counted.
+            let (all, the, cut) = match r.pruned {
+                0 => (
+                    format!("all {} schedules", r.schedules),
+                    format!("the {} schedules", r.schedules),
+                    String::new(),
+                ),
+                n => (
+                    "the schedules".to_string(),
+                    "the schedules".to_string(),
+                    format!(
+                        ", every one explored: {} played to the end, {n} cut where they reached a state already explored",
+                        r.schedules
+                    ),
+                ),
+            };
             let space = match (e.shard, &e.pct) {
                 (None, None) => format!(
-                    "in all {} schedules with at most {} preemption{plural}{stops}",
-                    r.schedules, e.bound
+                    "in {all} with at most {} preemption{plural}{stops}{cut}",
+                    e.bound
                 ),
                 (Some(sh), None) => format!(
-                    "in the {} schedules of shard {sh} with at most {} preemption{plural}{stops}",
-                    r.schedules, e.bound
+                    "in {the} of shard {sh} with at most {} preemption{plural}{stops}{cut}",
+                    e.bound
                 ),
                 (sh, Some(p)) => format!(
                     "in {} random schedules{} (PCT, depth {}, seed {})",
@@ -547,6 +575,7 @@ pub fn main(args: ExploreArgs) -> ExitCode {
     let rules = Rules {
         overlap: args.overlap,
         requested: args.requested,
+        prune: !args.no_prune && !args.stateless && args.pct.is_none(),
     };
     let engine = if args.stateless {
         Engine::Stateless
@@ -737,6 +766,7 @@ fn report(
             pct,
             overlap: rules.overlap,
             requested: rules.requested,
+            prune: rules.prune,
             shard,
             cells: cells_json,
             explore: searches,

@@ -109,6 +109,10 @@ pub struct Rules {
     /// Device accesses may stop at `requested` (taken by the device, its
     /// Translation Request not yet answered) and finish later.
     pub requested: bool,
+    /// Cut a schedule where it reaches a state its subtree has already
+    /// explored with no more preemptions spent (the fork engine only;
+    /// [`crate::explore::visited`]).
+    pub prune: bool,
 }
 
 /// Where each thread is in its program.
@@ -174,6 +178,27 @@ impl<'s> Player<'s> {
     /// blocked).
     pub fn others_hold_locks(&self, i: usize) -> bool {
         self.session.others_hold_locks(i)
+    }
+
+    /// A digest of the state the schedule's future depends on (the
+    /// machine, where each thread is in its program, the CPU thread that a
+    /// move away from is a preemption); equal digests, equal futures. None
+    /// when the RTL's state cannot be digested.
+    pub fn digest(&self) -> Option<u128> {
+        let mut h = crate::sim::digest::StateHasher::default();
+        self.session.digest(&mut h)?;
+        h.debug(&(
+            &self.cur.cpu,
+            &self.cur.dev,
+            &self.cur.started,
+            self.running(),
+        ));
+        Some(h.finish128())
+    }
+
+    /// What the RTL's cover points have counted so far.
+    pub fn coverage(&self) -> crate::coverage::Coverage {
+        self.session.coverage()
     }
 
     /// The CPU thread that moved last and is inside a kernel path.

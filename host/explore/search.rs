@@ -55,6 +55,9 @@ impl Found {
 pub struct Searched {
     /// Schedules played to their end (or to a failure).
     pub schedules: usize,
+    /// Schedules cut where they reached a state already explored (with no
+    /// more preemptions spent): their futures are among the played ones'.
+    pub pruned: usize,
     /// Forced prefixes that turned out impossible (a move blocked, an
     /// access that could not stop where asked).
     pub infeasible: usize,
@@ -258,6 +261,9 @@ pub(crate) enum Summary {
         /// What the RTL's cover points counted in the run.
         coverage: Coverage,
     },
+    /// Cut where it reached a state already explored: what the RTL's
+    /// cover points counted up to there.
+    Pruned(Coverage),
 }
 
 impl Summary {
@@ -313,7 +319,7 @@ pub(crate) type Results = Vec<(Vec<Move>, Summary)>;
 /// results are kept until the search ends, and a map of every cover point
 /// each would be most of their memory (gigabytes at 200,000 schedules).
 pub(crate) fn absorb(total: &mut Coverage, mut r: (Vec<Move>, Summary)) -> (Vec<Move>, Summary) {
-    if let Summary::Ran { coverage, .. } = &mut r.1 {
+    if let Summary::Ran { coverage, .. } | Summary::Pruned(coverage) = &mut r.1 {
         total.add(coverage);
         *coverage = Coverage::default();
     }
@@ -328,6 +334,10 @@ pub(crate) fn collect(mut results: Vec<(Vec<Move>, Summary)>) -> Searched {
     for (moves, s) in results {
         match s {
             Summary::Infeasible => out.infeasible += 1,
+            Summary::Pruned(coverage) => {
+                out.pruned += 1;
+                out.coverage.add(&coverage);
+            }
             Summary::Unmodelled(m) => {
                 out.unmodelled += 1;
                 if out.unmodelled_first.is_none() {

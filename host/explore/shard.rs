@@ -117,6 +117,9 @@ pub struct CellSearch {
     /// The search's error (too many schedules, a worker that failed).
     pub error: Option<String>,
     pub schedules: usize,
+    /// Schedules cut at a state already explored.
+    #[serde(default)]
+    pub pruned: usize,
     pub infeasible: usize,
     pub unmodelled: usize,
     pub unmodelled_first: Option<String>,
@@ -155,6 +158,10 @@ pub struct ExploreFile {
     pub overlap: bool,
     #[serde(default)]
     pub requested: bool,
+    /// Schedules were cut at states already explored (the counts are of a
+    /// pruned search).
+    #[serde(default)]
+    pub prune: bool,
     pub shard: Option<Shard>,
     pub cells: serde_json::Value,
     pub explore: Vec<CellSearch>,
@@ -174,6 +181,7 @@ impl CellSearch {
             params: params.to_vec(),
             error: e.searched.as_ref().err().cloned(),
             schedules: r.map_or(0, |r| r.schedules),
+            pruned: r.map_or(0, |r| r.pruned),
             infeasible: r.map_or(0, |r| r.infeasible),
             unmodelled: r.map_or(0, |r| r.unmodelled),
             unmodelled_first: r.and_then(|r| r.unmodelled_first.clone()),
@@ -236,6 +244,7 @@ impl CellSearch {
             .collect::<Result<BTreeSet<u64>, String>>()?;
         Ok(Searched {
             schedules: self.schedules,
+            pruned: self.pruned,
             infeasible: self.infeasible,
             unmodelled: self.unmodelled,
             unmodelled_first: self.unmodelled_first.clone(),
@@ -259,6 +268,7 @@ pub fn sum(parts: Vec<Searched>) -> Searched {
     let mut out = collect(Vec::new());
     for p in parts {
         out.schedules += p.schedules;
+        out.pruned += p.pruned;
         out.infeasible += p.infeasible;
         out.unmodelled += p.unmodelled;
         // The first refusal in the order of moves, as one search finds it.
@@ -322,6 +332,7 @@ pub fn merge(files: &[PathBuf]) -> Result<MergedExplore, String> {
         pct: Option<(u64, u32, u64)>,
         overlap: bool,
         requested: bool,
+        prune: bool,
         n: usize,
     }
     let mut first: Option<(Head, &Path)> = None;
@@ -355,6 +366,7 @@ pub fn merge(files: &[PathBuf]) -> Result<MergedExplore, String> {
             pct: f.pct,
             overlap: f.overlap,
             requested: f.requested,
+            prune: f.prune,
             n: shard.n,
         };
         if let Some((g, other)) = &first {
@@ -453,6 +465,7 @@ pub fn merge(files: &[PathBuf]) -> Result<MergedExplore, String> {
         rules: Rules {
             overlap: f.overlap,
             requested: f.requested,
+            prune: f.prune,
         },
         pct: f.pct,
         cells,

@@ -89,6 +89,7 @@ struct Active {
     timed_out: bool,
 }
 
+#[derive(Debug)]
 pub struct SvaDriver {
     layout: IommuLayout,
     completion_pa: u64,

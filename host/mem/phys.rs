@@ -62,6 +62,50 @@ pub struct PhysMem {
     frames: Vec<Frame>,
     /// Free frames, most recently freed last (popped first).
     free: Vec<Pfn>,
+    /// The XOR of [`word_key`] over every word not zero: memory's contents
+    /// for [`PhysMem::digest`], kept as words change.
+    words_key: u128,
+    /// The XOR of [`frame_key`] over every frame: reference counts and
+    /// generations, kept as they change.
+    frames_key: u128,
+    /// `free_keys[i]`: a hash of `free[..=i]` in order (the free list is a
+    /// stack: a push or pop is one entry).
+    free_keys: Vec<u128>,
+}
+
+/// A frame's share of [`PhysMem`]'s `frames_key`.
+fn frame_key(pfn: Pfn, f: &Frame) -> u128 {
+    if f.refcount == 0 && f.generation == 0 {
+        return 0;
+    }
+    let mut h = crate::sim::digest::StateHasher::default();
+    h.word(pfn);
+    h.word(u64::from(f.refcount) << 32 | u64::from(f.generation));
+    h.finish128()
+}
+
+/// The hash of a free list `below` (the hash of the entries under it) with
+/// `pfn` on top.
+fn free_key(below: Option<&u128>, pfn: Pfn) -> u128 {
+    let mut h = crate::sim::digest::StateHasher::default();
+    let below = below.copied().unwrap_or(0);
+    h.word(below as u64);
+    h.word((below >> 64) as u64);
+    h.word(pfn);
+    h.finish128()
+}
+
+/// A word's share of [`PhysMem`]'s `words_key` (zero for a zero word, so a
+/// frame's words need not be there to count).
+fn word_key(pa: u64, w: Word) -> u128 {
+    if w == Word::default() {
+        return 0;
+    }
+    let mut h = crate::sim::digest::StateHasher::default();
+    h.word(pa);
+    h.word(w.value);
+    h.word(w.version);
+    h.finish128()
 }
 
 /// Frame 0 is never handed out, so a zero PFN in a structure means "none".
@@ -79,10 +123,15 @@ impl PhysMem {
             .collect();
         // Lowest PFN handed out first: push in reverse so pop() yields FIRST_PFN.
         let free = (FIRST_PFN..frames).rev().collect();
-        PhysMem {
+        let mut m = PhysMem {
             frames: frames_vec,
             free,
-        }
+            words_key: 0,
+            frames_key: 0,
+            free_keys: Vec::new(),
+        };
+        m.rehash_free();
+        m
     }
 
     pub fn frame_count(&self) -> u64 {
@@ -91,6 +140,7 @@ impl PhysMem {
 
     /// Allocate one zeroed frame with reference count 1.
     pub fn alloc(&mut self) -> Result<Pfn, MemError> {
+        self.free_keys.pop();
         let pfn = self.free.pop().ok_or(MemError::OutOfMemory {
             frames: self.frame_count(),
         })?;
@@ -106,6 +156,7 @@ impl PhysMem {
         while base + count <= n {
             if (base..base + count).all(|p| self.frames[p as usize].refcount == 0) {
                 self.free.retain(|p| *p < base || *p >= base + count);
+                self.rehash_free();
                 for p in base..base + count {
                     self.take(p);
                 }
@@ -121,13 +172,25 @@ impl PhysMem {
     }
 
     fn take(&mut self, pfn: Pfn) {
+        self.forget_words(pfn);
         let f = &mut self.frames[pfn as usize];
         match &mut f.words {
             Some(w) => w.fill(Word::default()),
             None => f.words = Some(Box::new([Word::default(); WORDS_PER_PAGE])),
         }
+        self.frames_key ^= frame_key(pfn, f);
         f.refcount = 1;
         f.generation += 1;
+        self.frames_key ^= frame_key(pfn, f);
+    }
+
+    /// Hash the free list again from the bottom (after a change inside it).
+    fn rehash_free(&mut self) {
+        self.free_keys.clear();
+        for &p in &self.free {
+            let k = free_key(self.free_keys.last(), p);
+            self.free_keys.push(k);
+        }
     }
 
     /// `get_page`: take one more reference.
@@ -136,7 +199,9 @@ impl PhysMem {
         if f.refcount == 0 {
             return Err(MemError::NotAllocated { pfn });
         }
+        let old = frame_key(pfn, f);
         f.refcount += 1;
+        self.frames_key ^= old ^ frame_key(pfn, f);
         Ok(())
     }
 
@@ -146,7 +211,9 @@ impl PhysMem {
         if f.refcount == 0 {
             return Err(MemError::NotAllocated { pfn });
         }
+        let old = frame_key(pfn, f);
         f.refcount = u32::MAX / 2;
+        self.frames_key ^= old ^ frame_key(pfn, f);
         Ok(())
     }
 
@@ -156,8 +223,13 @@ impl PhysMem {
         if f.refcount == 0 {
             return Err(MemError::NotAllocated { pfn });
         }
+        let old = frame_key(pfn, f);
         f.refcount -= 1;
-        if f.refcount == 0 {
+        let (new, freed) = (frame_key(pfn, f), f.refcount == 0);
+        self.frames_key ^= old ^ new;
+        if freed {
+            let k = free_key(self.free_keys.last(), pfn);
+            self.free_keys.push(k);
             self.free.push(pfn);
             return Ok(true);
         }
@@ -209,21 +281,89 @@ impl PhysMem {
         let words = self.frames[f]
             .words
             .get_or_insert_with(|| Box::new([Word::default(); WORDS_PER_PAGE]));
-        words[i] = Word { value, version };
+        let new = Word { value, version };
+        self.words_key ^= word_key(pa & !7, words[i]) ^ word_key(pa & !7, new);
+        words[i] = new;
         Ok(())
     }
 
     /// Copy a whole frame, values and versions (`copy_user_highpage`).
     pub fn copy_frame(&mut self, dst: Pfn, src: Pfn) -> Result<(), MemError> {
         let words = self.frame_mut(src)?.words.clone();
-        self.frame_mut(dst)?.words = words;
+        self.frame_mut(dst)?;
+        self.forget_words(dst);
+        self.frames[dst as usize].words = words;
+        self.count_words(dst);
         Ok(())
+    }
+
+    /// Take frame `pfn`'s words out of `words_key`, or put them back in:
+    /// the same XOR.
+    fn forget_words(&mut self, pfn: Pfn) {
+        if let Some(w) = &self.frames[pfn as usize].words {
+            let base = pfn << PAGE_SHIFT;
+            for (i, &w) in w.iter().enumerate() {
+                self.words_key ^= word_key(base + 8 * i as u64, w);
+            }
+        }
+    }
+
+    fn count_words(&mut self, pfn: Pfn) {
+        self.forget_words(pfn);
+    }
+
+    /// Feed the whole memory into `h`: every word with its version, every
+    /// frame's reference count and generation, the free list in order.
+    pub fn digest(&self, h: &mut crate::sim::digest::StateHasher) {
+        let free = self.free_keys.last().copied().unwrap_or(0);
+        for k in [self.words_key, self.frames_key, free] {
+            h.word(k as u64);
+            h.word((k >> 64) as u64);
+        }
+        h.word(self.free.len() as u64);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn digest(m: &PhysMem) -> u128 {
+        let mut h = crate::sim::digest::StateHasher::default();
+        m.digest(&mut h);
+        h.finish128()
+    }
+
+    #[test]
+    fn equal_contents_reached_in_any_order_digest_equal() {
+        let (mut a, mut b) = (PhysMem::new(8), PhysMem::new(8));
+        let (fa, fb) = (a.alloc().unwrap(), b.alloc().unwrap());
+        let (ga, gb) = (a.alloc().unwrap(), b.alloc().unwrap());
+        a.write(fa << 12, 1, 5).unwrap();
+        a.write((fa << 12) + 8, 2, 6).unwrap();
+        b.write((fb << 12) + 8, 2, 6).unwrap();
+        b.write(fb << 12, 1, 5).unwrap();
+        assert_eq!(digest(&a), digest(&b));
+        // a copy is its words; a zeroing alloc forgets the old ones
+        a.copy_frame(ga, fa).unwrap();
+        b.write(gb << 12, 1, 5).unwrap();
+        b.write((gb << 12) + 8, 2, 6).unwrap();
+        assert_eq!(digest(&a), digest(&b));
+        // the version counts, not only the value
+        b.write(gb << 12, 1, 7).unwrap();
+        assert_ne!(digest(&a), digest(&b));
+        b.write(gb << 12, 1, 5).unwrap();
+        assert_eq!(digest(&a), digest(&b));
+        // a freed frame keeps its words (a use-after-free reads them) until
+        // it is handed out again, zeroed
+        a.put(ga).unwrap();
+        b.put(gb).unwrap();
+        assert_eq!(digest(&a), digest(&b));
+        a.alloc().unwrap();
+        assert_ne!(digest(&a), digest(&b));
+        b.alloc().unwrap();
+        assert_eq!(digest(&a), digest(&b));
+    }
 
     #[test]
     fn freed_frame_is_reused_first() {

@@ -63,6 +63,7 @@ impl LockTable {
 /// The kernel: the process bound to the device, the parent it forked from
 /// (which shares its COW pages), the PTLs, the notifier policy and the
 /// IOMMU driver.
+#[derive(Debug)]
 pub struct Kernel {
     pub mm: AddressSpace,
     pub parent: AddressSpace,

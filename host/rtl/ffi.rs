@@ -176,6 +176,9 @@ extern "C" {
     /// 1 when `sd_step_idle` may skip cycles (the build found no model state
     /// on the heap), else 0.
     pub fn sd_idle_skip() -> c_int;
+    /// A 128-bit digest of the model's whole state (cover counters left
+    /// out) into `out`: 0; -1 when its state is not all in one object.
+    pub fn sd_state_digest(m: *const SdModel, out: *mut u64) -> c_int;
     /// Rising edges done so far.
     pub fn sd_cycle(m: *const SdModel) -> u64;
     /// Open a VCD file (closing any open one): 0 on success, -1 on failure.

@@ -141,6 +141,16 @@ impl Model {
         (&self.out, n.max(1))
     }
 
+    /// A digest of the model's whole state but its cover counters: equal
+    /// for equal states of this model (in one process). None when the
+    /// build found state on the heap (as for [`idle_skip_available`]).
+    pub fn state_digest(&self) -> Option<[u64; 2]> {
+        let mut out = [0u64; 2];
+        // SAFETY: `raw` is a live model owned by `self`; `out` has two words.
+        let r = unsafe { ffi::sd_state_digest(self.raw.as_ptr(), out.as_mut_ptr()) };
+        (r == 0).then_some(out)
+    }
+
     /// Check the RTL's SystemVerilog assertions (the default) or not. Off,
     /// a run goes on past a broken invariant, so the host's checker can show
     /// what the bug does to the kernel's data.

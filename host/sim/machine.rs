@@ -135,7 +135,7 @@ pub struct BusError {
     pub pa: u64,
 }
 
-#[derive(Default)]
+#[derive(Default, Debug)]
 struct MemPort {
     /// (cycle the response is due, read data)
     pending: VecDeque<(u64, u64)>,
@@ -177,6 +177,28 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// Feed the machine's state into `h` (memory, the model, the ports'
+    /// pending responses, the cycle); None when the model's state cannot
+    /// be digested (its build keeps some on the heap).
+    pub fn digest(&self, h: &mut crate::sim::digest::StateHasher) -> Option<()> {
+        let [a, b] = self.model.state_digest()?;
+        h.word(a);
+        h.word(b);
+        h.word(self.cycle);
+        self.mem.digest(h);
+        h.debug(&(
+            &self.inp,
+            &self.out,
+            &self.iommu_port,
+            &self.dev_port,
+            &self.dev_queue,
+            &self.probes,
+            self.next_version,
+        ));
+        h.debug(&(&self.dev_responses, &self.dev_accesses, &self.bus_errors));
+        Some(())
+    }
+
     pub fn new(params: MachineParams) -> Self {
         Machine {
             mem: PhysMem::new(params.frames),

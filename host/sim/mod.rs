@@ -1,6 +1,7 @@
 //! The co-simulation: the machine (memory + RTL + ports) and the
 //! deterministic scheduler that runs a scenario's timeline on it.
 
+pub mod digest;
 pub mod machine;
 mod outcome;
 mod run;

@@ -84,7 +84,7 @@ fn at_line(line: usize) -> String {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Debug)]
 struct Cpu {
     op: Option<Box<dyn KernelPath>>,
     text: String,
@@ -92,6 +92,7 @@ struct Cpu {
     path: Vec<&'static str>,
 }
 
+#[derive(Debug)]
 struct DevPending {
     va: u64,
     write: bool,
@@ -162,6 +163,26 @@ pub fn run(s: &Scenario, opts: &RunOptions) -> Result<RunReport, RunError> {
 }
 
 impl<'s> Sim<'s> {
+    /// Feed what the run's future depends on into `h`
+    /// ([`crate::sim::digest`]): the machine, the kernel (paths, locks,
+    /// driver), the checker's judging state, the accesses in flight. The
+    /// records of the past (stores, device accesses, step lines) are left
+    /// out. None when the RTL's state cannot be digested.
+    fn digest(&self, h: &mut crate::sim::digest::StateHasher) -> Option<()> {
+        self.m.digest(h)?;
+        h.debug(&self.k);
+        let in_flight: Vec<u64> = self.devs.iter().flatten().map(|d| d.issued).collect();
+        self.chk.digest(h, self.m.cycle(), &in_flight);
+        h.debug(&self.cpus);
+        // When a finished access reached `translated` is the past's: it is
+        // read only while the access is in flight.
+        let translated: Vec<Option<u64>> = (self.devs.iter().zip(&self.dev_translated))
+            .map(|(d, t)| d.as_ref().and(*t))
+            .collect();
+        h.debug(&(&self.devs, &translated, &self.events, &self.cpu_view));
+        Some(())
+    }
+
     /// Every step of the timeline, the final drain and the settling time.
     fn run_timeline(&mut self) -> Result<Vec<SlotReport>, RunError> {
         let s = self.s;

@@ -94,6 +94,17 @@ impl<'s> Session<'s> {
         self.sim.k.ptl.held_by_others(i)
     }
 
+    /// Feed the state the run's future depends on into `h` (for
+    /// `explore`'s pruning); None when the RTL's state cannot be digested.
+    pub fn digest(&self, h: &mut crate::sim::digest::StateHasher) -> Option<()> {
+        self.sim.digest(h)
+    }
+
+    /// What the RTL's cover points have counted so far.
+    pub fn coverage(&self) -> crate::coverage::Coverage {
+        self.sim.m.coverage()
+    }
+
     /// The current cycle.
     pub fn cycle(&self) -> u64 {
         self.sim.m.cycle()
