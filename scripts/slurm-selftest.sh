@@ -4,7 +4,8 @@
 # slurmctld and slurmd as plain daemons with every file under a temporary
 # directory (nothing written to /etc), run scripts/explore-slurm.sh with
 # SHARDS array tasks and its merge job, and check the merged output is the
-# unsharded run's. Exit status 0 when it is, 1 when it differs or a job
+# unsharded run's (explore with --no-prune: a pruned shard cuts within its
+# own subtrees, so only its verdicts are the unsharded run's). Exit status 0 when it is, 1 when it differs or a job
 # failed, 2 when the cluster could not be set up. The daemons are stopped
 # on every exit.
 #
@@ -127,7 +128,7 @@ say "installed in $install_s s, daemons up in $daemons_s s ($(sinfo -V))"
 
 # 3. The reference: the same command, unsharded, in this process.
 opts=(--notify "$NOTIFY")
-[ "$SUBCMD" = explore ] && opts+=(--bound "$BOUND" --out "$d/unsharded")
+[ "$SUBCMD" = explore ] && opts+=(--bound "$BOUND" --no-prune --out "$d/unsharded")
 t=$SECONDS
 ref=0
 timeout "$TIMEOUT" "$SHOOTDOWN" "$SUBCMD" "$SCENARIO" "${opts[@]}" >"$d/unsharded.txt" || ref=$?
@@ -136,7 +137,9 @@ unsharded_s=$((SECONDS - t))
 
 # 4. The array job and its merge, through the cluster.
 t=$SECONDS
-OUT=$d/out CPUS=1 scripts/explore-slurm.sh "$SCENARIO"
+extra=
+[ "$SUBCMD" = explore ] && extra=--no-prune
+OUT=$d/out CPUS=1 EXTRA=$extra scripts/explore-slurm.sh "$SCENARIO"
 read -r -a ids <"$d/out/jobs"
 merge=${ids[1]}
 state=
