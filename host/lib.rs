@@ -7,6 +7,7 @@ pub mod mem;
 pub mod mm;
 pub mod mutants;
 pub mod report;
+pub mod riscv;
 pub mod rtl;
 pub mod scenario;
 pub mod sim;
