@@ -3,7 +3,8 @@
 //! device and process contexts and how device and process IDs index their
 //! directories (chapter 2), the command queue's commands bit for bit
 //! (chapter 3.1), and the Sv39/Sv48 page tables the IOMMU walks for a
-//! process (the privileged architecture's virtual-memory chapter).
+//! process (the privileged architecture's virtual-memory chapter); and the
+//! Linux driver's invalidation sequence in those commands (`linux`).
 //!
 //! Written from the specification; `tests/riscv_spec.rs` checks the
 //! opcodes, command layouts and register offsets against a design built to
@@ -13,6 +14,7 @@
 
 pub mod cmd;
 pub mod ctx;
+pub mod linux;
 pub mod regs;
 pub mod sv;
 
