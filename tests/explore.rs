@@ -423,6 +423,22 @@ fn sharded_json_merges_into_the_unsharded_result() {
     let (code, _, err) = run(&["--merge", &path("s1.json"), &path("s1.json")]);
     assert_eq!(code, Some(2));
     assert!(err.contains("give each shard once"), "{err}");
+    // a pruned shard is not a shard of an unpruned exploration
+    let p1 = path("p1.json");
+    let pruned_shard = [
+        &common[..common.len() - 1],
+        &["--shard", "1/3", "--json", &p1],
+    ]
+    .concat();
+    run(&pruned_shard);
+    let (code, _, err) = run(&[
+        "--merge",
+        &path("p1.json"),
+        &path("s2.json"),
+        &path("s3.json"),
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("(pruned)"), "{err}");
     let sweep = Command::new(env!("CARGO_BIN_EXE_shootdown"))
         .args(["sweep", "cow", "--notify", "seed", "--json"])
         .arg(dir.join("sweep.json"))

@@ -203,6 +203,11 @@ impl Record {
             Coverage::from_counts(&self.cover)
         };
         if self.pruned {
+            // its prefix's counts, not a run of its own
+            let coverage = Coverage {
+                runs: 0,
+                ..coverage
+            };
             return Ok((moves, Summary::Pruned(coverage)));
         }
         if let Some(m) = self.unmodelled {

@@ -262,7 +262,8 @@ pub(crate) enum Summary {
         coverage: Coverage,
     },
     /// Cut where it reached a state already explored: what the RTL's
-    /// cover points counted up to there (summed as counts, not as a run).
+    /// cover points counted up to there (its `runs` 0: summed as counts,
+    /// not as a run).
     Pruned(Coverage),
 }
 
@@ -319,9 +320,6 @@ pub(crate) type Results = Vec<(Vec<Move>, Summary)>;
 /// results are kept until the search ends, and a map of every cover point
 /// each would be most of their memory (gigabytes at 200,000 schedules).
 pub(crate) fn absorb(total: &mut Coverage, mut r: (Vec<Move>, Summary)) -> (Vec<Move>, Summary) {
-    if let Summary::Pruned(coverage) = &mut r.1 {
-        coverage.runs = 0;
-    }
     if let Summary::Ran { coverage, .. } | Summary::Pruned(coverage) = &mut r.1 {
         total.add(coverage);
         *coverage = Coverage::default();
@@ -337,9 +335,8 @@ pub(crate) fn collect(mut results: Vec<(Vec<Move>, Summary)>) -> Searched {
     for (moves, s) in results {
         match s {
             Summary::Infeasible => out.infeasible += 1,
-            Summary::Pruned(mut coverage) => {
+            Summary::Pruned(coverage) => {
                 out.pruned += 1;
-                coverage.runs = 0;
                 out.coverage.add(&coverage);
             }
             Summary::Unmodelled(m) => {

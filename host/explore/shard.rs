@@ -310,14 +310,18 @@ pub struct MergedExplore {
     pub cells: Vec<MergedCell>,
 }
 
-/// The device flags of an exploration as its command line gives them.
-fn flags(overlap: bool, requested: bool) -> String {
+/// The device flags of an exploration as its command line gives them, and
+/// whether it cut schedules at states already explored.
+fn flags(overlap: bool, requested: bool, prune: bool) -> String {
     let mut s = String::new();
     if overlap {
         s.push_str(" --overlap");
     }
     if requested {
         s.push_str(" --requested");
+    }
+    if prune {
+        s.push_str(" (pruned)");
     }
     s
 }
@@ -370,16 +374,15 @@ pub fn merge(files: &[PathBuf]) -> Result<MergedExplore, String> {
             n: shard.n,
         };
         if let Some((g, other)) = &first {
-            let gs = g;
-            if *gs != head {
+            if *g != head {
                 return Err(at(format!(
                     "shard {shard} with --bound {}{} but {} is of {} shards with --bound {}{}: merge the shards of one exploration",
                     f.bound,
-                    flags(f.overlap, f.requested),
+                    flags(f.overlap, f.requested, f.prune),
                     other.display(),
                     g.n,
                     g.bound,
-                    flags(g.overlap, g.requested),
+                    flags(g.overlap, g.requested, g.prune),
                 )));
             }
         }

@@ -7,6 +7,7 @@
 //! copies versions too, so the checker can tell which store a device read
 //! actually observed.
 
+use crate::sim::digest::StateHasher;
 use thiserror::Error;
 
 pub const PAGE_SHIFT: u32 = 12;
@@ -78,21 +79,14 @@ fn frame_key(pfn: Pfn, f: &Frame) -> u128 {
     if f.refcount == 0 && f.generation == 0 {
         return 0;
     }
-    let mut h = crate::sim::digest::StateHasher::default();
-    h.word(pfn);
-    h.word(u64::from(f.refcount) << 32 | u64::from(f.generation));
-    h.finish128()
+    StateHasher::of(&[pfn, u64::from(f.refcount) << 32 | u64::from(f.generation)])
 }
 
 /// The hash of a free list `below` (the hash of the entries under it) with
 /// `pfn` on top.
 fn free_key(below: Option<&u128>, pfn: Pfn) -> u128 {
-    let mut h = crate::sim::digest::StateHasher::default();
     let below = below.copied().unwrap_or(0);
-    h.word(below as u64);
-    h.word((below >> 64) as u64);
-    h.word(pfn);
-    h.finish128()
+    StateHasher::of(&[below as u64, (below >> 64) as u64, pfn])
 }
 
 /// A word's share of [`PhysMem`]'s `words_key` (zero for a zero word, so a
@@ -101,11 +95,7 @@ fn word_key(pa: u64, w: Word) -> u128 {
     if w == Word::default() {
         return 0;
     }
-    let mut h = crate::sim::digest::StateHasher::default();
-    h.word(pa);
-    h.word(w.value);
-    h.word(w.version);
-    h.finish128()
+    StateHasher::of(&[pa, w.value, w.version])
 }
 
 /// Frame 0 is never handed out, so a zero PFN in a structure means "none".
@@ -172,7 +162,7 @@ impl PhysMem {
     }
 
     fn take(&mut self, pfn: Pfn) {
-        self.forget_words(pfn);
+        self.toggle_words(pfn);
         let f = &mut self.frames[pfn as usize];
         match &mut f.words {
             Some(w) => w.fill(Word::default()),
@@ -291,15 +281,15 @@ impl PhysMem {
     pub fn copy_frame(&mut self, dst: Pfn, src: Pfn) -> Result<(), MemError> {
         let words = self.frame_mut(src)?.words.clone();
         self.frame_mut(dst)?;
-        self.forget_words(dst);
+        self.toggle_words(dst);
         self.frames[dst as usize].words = words;
-        self.count_words(dst);
+        self.toggle_words(dst);
         Ok(())
     }
 
-    /// Take frame `pfn`'s words out of `words_key`, or put them back in:
-    /// the same XOR.
-    fn forget_words(&mut self, pfn: Pfn) {
+    /// Take frame `pfn`'s words out of `words_key`, or put them in: the
+    /// same XOR.
+    fn toggle_words(&mut self, pfn: Pfn) {
         if let Some(w) = &self.frames[pfn as usize].words {
             let base = pfn << PAGE_SHIFT;
             for (i, &w) in w.iter().enumerate() {
@@ -308,17 +298,12 @@ impl PhysMem {
         }
     }
 
-    fn count_words(&mut self, pfn: Pfn) {
-        self.forget_words(pfn);
-    }
-
     /// Feed the whole memory into `h`: every word with its version, every
     /// frame's reference count and generation, the free list in order.
-    pub fn digest(&self, h: &mut crate::sim::digest::StateHasher) {
+    pub fn digest(&self, h: &mut StateHasher) {
         let free = self.free_keys.last().copied().unwrap_or(0);
         for k in [self.words_key, self.frames_key, free] {
-            h.word(k as u64);
-            h.word((k >> 64) as u64);
+            h.word128(k);
         }
         h.word(self.free.len() as u64);
     }
@@ -329,7 +314,7 @@ mod tests {
     use super::*;
 
     fn digest(m: &PhysMem) -> u128 {
-        let mut h = crate::sim::digest::StateHasher::default();
+        let mut h = StateHasher::default();
         m.digest(&mut h);
         h.finish128()
     }

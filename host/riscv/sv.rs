@@ -7,7 +7,7 @@
 //! any of R, X makes a leaf (a superpage above level 0, whose page number
 //! must be aligned to its size).
 
-use super::Field;
+use super::PPN;
 use crate::mem::{MemError, Pfn, PhysMem, PAGE_SHIFT};
 
 pub mod pte {
@@ -25,8 +25,6 @@ pub mod pte {
     /// Read-only (a COW page, a write-protected one): D as it was.
     pub const USER_RO: u64 = V | R | U | A;
 }
-
-const PPN: Field = Field::new(53, 10);
 
 /// The page-table format of an address space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -47,6 +47,19 @@ impl StateHasher {
         self.b = (self.b.rotate_left(23) ^ x).wrapping_mul(0xc2b2_ae3d_27d4_eb4f) ^ (self.b >> 31);
     }
 
+    /// Feed a 128-bit value (another digest) as two words.
+    pub fn word128(&mut self, x: u128) {
+        self.word(x as u64);
+        self.word((x >> 64) as u64);
+    }
+
+    /// The digest of `words` alone.
+    pub fn of(words: &[u64]) -> u128 {
+        let mut h = StateHasher::default();
+        words.iter().for_each(|&w| h.word(w));
+        h.finish128()
+    }
+
     /// Feed a value's `Debug` text (derived `Debug` prints every field).
     pub fn debug(&mut self, v: &dyn fmt::Debug) {
         // Writing into the hasher cannot fail.
@@ -94,18 +107,17 @@ impl fmt::Write for StateHasher {
 mod tests {
     use super::*;
 
-    fn of(words: &[u64]) -> u128 {
-        let mut h = StateHasher::default();
-        words.iter().for_each(|&w| h.word(w));
-        h.finish128()
-    }
-
     #[test]
     fn order_and_value_change_the_digest() {
+        let of = StateHasher::of;
         assert_eq!(of(&[1, 2, 3]), of(&[1, 2, 3]));
         assert_ne!(of(&[1, 2, 3]), of(&[1, 3, 2]));
         assert_ne!(of(&[1, 2, 3]), of(&[1, 2, 4]));
         assert_ne!(of(&[0]), of(&[0, 0]));
+        // a 128-bit word is its two halves, low first
+        let mut a = StateHasher::default();
+        a.word128(5 << 64 | 7);
+        assert_eq!(a.finish128(), of(&[7, 5]));
     }
 
     #[test]
