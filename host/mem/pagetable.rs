@@ -1,13 +1,23 @@
-//! x86-64 4-level page tables (48-bit VA) kept in [`PhysMem`].
+//! Page tables kept in [`PhysMem`], in the format of their address space
+//! ([`PtFormat`]): x86-64 4-level (48-bit VA), or RISC-V Sv39 (3 levels,
+//! 39-bit VA) or Sv48 (4 levels, 48-bit VA).
 //!
-//! Index bits: PML4 47:39, PDPT 38:30, PD 29:21, PT 20:12. A PD entry with
-//! PS set is a 2 MiB leaf. The IOMMU's walker (rtl/ptw.sv) reads the same
-//! entries through its memory port.
+//! All three have 4 KiB tables of 512 eight-byte entries and 9 VA bits a
+//! level, so levels are numbered alike, 1 = PTE (VA 20:12), 2 = PMD (29:21),
+//! 3 (38:30), 4 (47:39, absent in Sv39), and a 2 MiB leaf sits at level 2.
+//! x86-64: a PD (or PDPT) entry with PS set is a leaf; the bundled IOMMU's
+//! walker (rtl/ptw.sv) reads these entries through its memory port. Sv39 and
+//! Sv48 (RISC-V privileged architecture): an entry with R or X set is a leaf
+//! at any level, one with V alone points at the next table.
+//!
+//! The mm paths build and change entries only through [`PtFormat`]'s
+//! operations, so the same paths run on either format.
 
 use super::phys::{MemError, Pfn, PhysMem, PAGE_SHIFT};
+use crate::riscv::PPN;
 use thiserror::Error;
 
-/// Page-table entry bits (Intel SDM vol. 3, 4.5).
+/// x86-64 page-table entry bits (Intel SDM vol. 3, 4.5).
 pub mod pte {
     pub const P: u64 = 1 << 0;
     pub const RW: u64 = 1 << 1;
@@ -34,6 +44,275 @@ pub mod pte {
     }
 }
 
+/// Sv39/Sv48 page-table entry bits (RISC-V privileged architecture, "Sv39"):
+/// V R W X U G A D in bits 7:0, the page number in 53:10 ([`PPN`]).
+pub mod sv_pte {
+    pub const V: u64 = 1 << 0;
+    pub const R: u64 = 1 << 1;
+    pub const W: u64 = 1 << 2;
+    pub const X: u64 = 1 << 3;
+    pub const U: u64 = 1 << 4;
+    pub const G: u64 = 1 << 5;
+    pub const A: u64 = 1 << 6;
+    pub const D: u64 = 1 << 7;
+}
+
+/// The page-table format of an address space.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PtFormat {
+    /// x86-64 4-level paging.
+    #[default]
+    X86_64,
+    /// RISC-V Sv39: 3 levels, VA sign-extended from bit 38.
+    Sv39,
+    /// RISC-V Sv48: 4 levels, VA sign-extended from bit 47.
+    Sv48,
+}
+
+/// A leaf's permissions and state, as the mm paths ask for them; the format
+/// turns it into bits ([`PtFormat::leaf`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Prot {
+    /// Writable (x86 RW; RISC-V W).
+    pub write: bool,
+    /// User-accessible (x86 US; RISC-V U).
+    pub user: bool,
+    /// Accessed (A).
+    pub young: bool,
+    /// Dirty (D).
+    pub dirty: bool,
+}
+
+impl Prot {
+    /// A user data page, writable, accessed and dirty (a fresh anonymous
+    /// page after a fault, a named page that is not COW).
+    pub const USER_RW: Prot = Prot {
+        write: true,
+        user: true,
+        young: true,
+        dirty: true,
+    };
+    /// A read-only user page, accessed and clean (a COW page, the zero page).
+    pub const USER_RO: Prot = Prot {
+        write: false,
+        user: true,
+        young: true,
+        dirty: false,
+    };
+}
+
+/// What an entry is at its level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Not present (x86: P clear; RISC-V: V clear, or W without R, reserved).
+    Invalid,
+    /// A pointer to the next table.
+    Table,
+    /// A translation (a page, or a huge page above level 1).
+    Leaf,
+}
+
+impl PtFormat {
+    /// Page-table levels (the top one is the root the address space's
+    /// `pgd` names).
+    pub fn levels(self) -> u8 {
+        match self {
+            PtFormat::Sv39 => 3,
+            PtFormat::X86_64 | PtFormat::Sv48 => 4,
+        }
+    }
+
+    /// VA bits translated: 39 or 48.
+    pub fn va_bits(self) -> u32 {
+        12 + 9 * u32::from(self.levels())
+    }
+
+    /// Bits 63 down to the top VA bit all equal it.
+    pub fn canonical(self, va: u64) -> bool {
+        let top = va >> (self.va_bits() - 1);
+        top == 0 || top == u64::MAX >> (self.va_bits() - 1)
+    }
+
+    fn riscv(self) -> bool {
+        self != PtFormat::X86_64
+    }
+
+    /// The address field: x86 bits 51:12; RISC-V PPN, bits 53:10.
+    fn addr_mask(self) -> u64 {
+        if self.riscv() {
+            PPN.mask()
+        } else {
+            pte::ADDR
+        }
+    }
+
+    /// The present, write, accessed and dirty bits, in that order.
+    fn bits(self) -> [u64; 4] {
+        if self.riscv() {
+            [sv_pte::V, sv_pte::W, sv_pte::A, sv_pte::D]
+        } else {
+            [pte::P, pte::RW, pte::A, pte::D]
+        }
+    }
+
+    fn present_bit(self) -> u64 {
+        self.bits()[0]
+    }
+
+    fn write_bit(self) -> u64 {
+        self.bits()[1]
+    }
+
+    fn young_bit(self) -> u64 {
+        self.bits()[2]
+    }
+
+    fn dirty_bit(self) -> u64 {
+        self.bits()[3]
+    }
+
+    /// The entry pointing at frame `pfn` with `flags` (the format's own bits,
+    /// taken as they are: nothing added).
+    pub fn entry(self, pfn: Pfn, flags: u64) -> u64 {
+        let shift = if self.riscv() { PPN.lo } else { PAGE_SHIFT };
+        ((pfn << shift) & self.addr_mask()) | flags
+    }
+
+    /// The entry's flags, its frame number masked out: `entry(pfn,
+    /// flags(e))` is `e` moved to another frame.
+    pub fn flags(self, e: u64) -> u64 {
+        e & !self.addr_mask()
+    }
+
+    /// The frame an entry points at (a leaf's page, a table).
+    pub fn pfn(self, e: u64) -> Pfn {
+        if self.riscv() {
+            PPN.get(e)
+        } else {
+            pte::pfn(e)
+        }
+    }
+
+    /// `pte_present`: P (x86) or V (RISC-V).
+    pub fn present(self, e: u64) -> bool {
+        e & self.present_bit() != 0
+    }
+
+    /// `pte_write` of a present entry.
+    pub fn writable(self, e: u64) -> bool {
+        let bits = self.present_bit() | self.write_bit();
+        e & bits == bits
+    }
+
+    /// `pte_young`: A set.
+    pub fn young(self, e: u64) -> bool {
+        e & self.young_bit() != 0
+    }
+
+    /// `pte_dirty`: D set.
+    pub fn dirty(self, e: u64) -> bool {
+        e & self.dirty_bit() != 0
+    }
+
+    /// A present leaf mapping `pfn` with `prot`; `huge`: a 2 MiB leaf in a
+    /// PMD (x86 sets PS; a RISC-V leaf is the same bits at any level). A
+    /// RISC-V leaf is always readable (R): W without R is reserved.
+    pub fn leaf(self, pfn: Pfn, prot: Prot, huge: bool) -> u64 {
+        let bit = |on: bool, b: u64| if on { b } else { 0 };
+        let flags = if self.riscv() {
+            sv_pte::V
+                | sv_pte::R
+                | bit(prot.write, sv_pte::W)
+                | bit(prot.user, sv_pte::U)
+                | bit(prot.young, sv_pte::A)
+                | bit(prot.dirty, sv_pte::D)
+        } else {
+            pte::P
+                | bit(prot.write, pte::RW)
+                | bit(prot.user, pte::US)
+                | bit(prot.young, pte::A)
+                | bit(prot.dirty, pte::D)
+                | bit(huge, pte::PS)
+        };
+        self.entry(pfn, flags)
+    }
+
+    /// A non-leaf entry pointing at the table in frame `pfn` (x86: P, RW and
+    /// US, the leaves below deciding; RISC-V: V alone).
+    pub fn table(self, pfn: Pfn) -> u64 {
+        let flags = if self.riscv() { sv_pte::V } else { pte::TABLE };
+        self.entry(pfn, flags)
+    }
+
+    /// `pmd_trans_huge`/`pmd_huge`: this PMD entry is a present 2 MiB leaf
+    /// (x86: PS; RISC-V: R or X), not a table pointer.
+    pub fn is_huge(self, pmd: u64) -> bool {
+        self.kind(pmd, 2) == Kind::Leaf
+    }
+
+    /// `pte_wrprotect`: write permission cleared.
+    pub fn wrprotect(self, e: u64) -> u64 {
+        e & !self.write_bit()
+    }
+
+    /// `pte_mkwrite`.
+    pub fn mkwrite(self, e: u64) -> u64 {
+        e | self.write_bit()
+    }
+
+    /// `pte_mkdirty`.
+    pub fn mkdirty(self, e: u64) -> u64 {
+        e | self.dirty_bit()
+    }
+
+    /// `pte_mkyoung`.
+    pub fn mkyoung(self, e: u64) -> u64 {
+        e | self.young_bit()
+    }
+
+    /// `pte_mkclean`: D cleared.
+    pub fn mkclean(self, e: u64) -> u64 {
+        e & !self.dirty_bit()
+    }
+
+    /// `pte_mkold`: A cleared.
+    pub fn mkold(self, e: u64) -> u64 {
+        e & !self.young_bit()
+    }
+
+    /// What entry `e` is at `level` (1 = PTE).
+    fn kind(self, e: u64, level: u8) -> Kind {
+        use sv_pte::{R, V, W, X};
+        match self {
+            PtFormat::X86_64 if !pte::present(e) => Kind::Invalid,
+            // PS makes a leaf in a PD or PDPT entry only (bit 7 of a PTE
+            // is PAT, of a PML4 entry reserved).
+            PtFormat::X86_64 if level == 1 || (level <= 3 && e & pte::PS != 0) => Kind::Leaf,
+            PtFormat::X86_64 => Kind::Table,
+            _ if e & V == 0 || (e & R == 0 && e & W != 0) => Kind::Invalid,
+            _ if e & (R | X) != 0 => Kind::Leaf,
+            _ => Kind::Table,
+        }
+    }
+
+    /// The CPU's user-mode access may go through `e`: x86 US at every
+    /// level; RISC-V U on the leaf (a pointer's U is reserved).
+    fn user_ok(self, e: u64, kind: Kind) -> bool {
+        match self {
+            PtFormat::X86_64 => e & pte::US != 0,
+            _ => kind != Kind::Leaf || e & sv_pte::U != 0,
+        }
+    }
+
+    /// `e` lets a write through: x86 RW at every level; RISC-V W on the leaf.
+    fn write_ok(self, e: u64, kind: Kind) -> bool {
+        match self {
+            PtFormat::X86_64 => e & pte::RW != 0,
+            _ => kind != Kind::Leaf || e & sv_pte::W != 0,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PageSize {
     Small,
@@ -45,6 +324,14 @@ impl PageSize {
         match self {
             PageSize::Small => 1 << 12,
             PageSize::Huge2M => 1 << 21,
+        }
+    }
+
+    /// The level of its leaf entry (1 = PTE, 2 = PMD).
+    fn level(self) -> u8 {
+        match self {
+            PageSize::Small => 1,
+            PageSize::Huge2M => 2,
         }
     }
 }
@@ -63,30 +350,54 @@ pub struct Leaf {
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum WalkError {
+    /// Not present at `level` (RISC-V: V clear, or W without R, reserved),
+    /// or not reachable from user mode (x86 US, RISC-V U clear).
     #[error("[pt] {va:#x} is not mapped (level {level} entry at {entry_pa:#x} is not present)")]
     NotPresent { va: u64, level: u8, entry_pa: u64 },
-    #[error("[pt] {va:#x} is not a canonical 48-bit address")]
-    NonCanonical { va: u64 },
-    /// The walk down to a table met a present leaf (PS set) at `level`: a
-    /// 2 MiB page (level 2) or a 1 GiB page (level 3) maps `va`, and the
-    /// frame it points at holds data, not entries.
+    #[error("[pt] {va:#x} is not a canonical {bits}-bit address")]
+    NonCanonical { va: u64, bits: u32 },
+    /// The walk down to a table met a present leaf at `level`: a 2 MiB page
+    /// (level 2) or a 1 GiB page (level 3) maps `va`, and the frame it
+    /// points at holds data, not entries.
     #[error("[pt] {va:#x} is mapped by a {} page (level {level} entry at {entry_pa:#x} is a leaf), not through a page table", leaf_size(*level))]
     HugeLeaf { va: u64, level: u8, entry_pa: u64 },
+    /// RISC-V: a superpage leaf whose page number is not aligned to its size.
+    #[error("[pt] {va:#x} is mapped by a misaligned {} page (level {level} entry at {entry_pa:#x})", leaf_size(*level))]
+    Misaligned { va: u64, level: u8, entry_pa: u64 },
+    /// RISC-V: a pointer to a next table in a PTE (level 1).
+    #[error("[pt] {va:#x} has a table pointer where its PTE must be (entry at {entry_pa:#x})")]
+    NoLeaf { va: u64, entry_pa: u64 },
     #[error(transparent)]
     Mem(#[from] MemError),
 }
 
-/// One process address space: its PGD and the PASID it is bound to.
+/// One process address space: its root table (`pgd`: the PML4, or the
+/// Sv39/Sv48 root), the PASID it is bound to, and the format of its tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AddressSpace {
     pub pgd: Pfn,
     pub pasid: u32,
+    pub format: PtFormat,
+}
+
+/// A walk's end: the leaf at any level (a raw walk: no user-mode checks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Translation {
+    /// 1 = PTE, 2 = PMD, ...
+    pub level: u8,
+    /// The 4 KiB frame holding the VA (inside a huge page: base + offset).
+    pub pfn: Pfn,
+    /// Every level lets a write through.
+    pub writable: bool,
+    pub entry_pa: u64,
+    pub entry: u64,
 }
 
 fn leaf_size(level: u8) -> &'static str {
     match level {
         2 => "2 MiB",
         3 => "1 GiB",
+        4 => "512 GiB",
         _ => "huge",
     }
 }
@@ -97,24 +408,33 @@ fn index(va: u64, level: u8) -> u64 {
 }
 
 impl AddressSpace {
+    /// An empty x86-64 address space.
     pub fn new(mem: &mut PhysMem, pasid: u32) -> Result<Self, MemError> {
+        Self::with_format(mem, pasid, PtFormat::X86_64)
+    }
+
+    /// An empty address space whose tables are in `format`.
+    pub fn with_format(mem: &mut PhysMem, pasid: u32, format: PtFormat) -> Result<Self, MemError> {
         Ok(AddressSpace {
             pgd: mem.alloc()?,
             pasid,
+            format,
         })
     }
 
-    fn check(va: u64) -> Result<(), WalkError> {
-        let top = va >> 47;
-        if top != 0 && top != (1 << 17) - 1 {
-            return Err(WalkError::NonCanonical { va });
+    fn check(&self, va: u64) -> Result<(), WalkError> {
+        if !self.format.canonical(va) {
+            return Err(WalkError::NonCanonical {
+                va,
+                bits: self.format.va_bits(),
+            });
         }
         Ok(())
     }
 
     /// Physical address of the entry for `va` at `level` (1 = PTE, 2 = PMD),
     /// allocating missing tables on the way when `alloc` is set. A present
-    /// leaf above `level` (a PS entry in the PD or the PDPT) is an error,
+    /// leaf above `level` (a 2 MiB or 1 GiB page) is an error,
     /// [`WalkError::HugeLeaf`]: the frame it maps is data, never a table.
     fn entry_pa(
         &self,
@@ -123,37 +443,57 @@ impl AddressSpace {
         level: u8,
         alloc: bool,
     ) -> Result<u64, WalkError> {
-        Self::check(va)?;
+        self.check(va)?;
+        let f = self.format;
         let mut table = self.pgd;
-        for l in (level + 1..=4).rev() {
+        for l in (level + 1..=f.levels()).rev() {
             let pa = (table << PAGE_SHIFT) + index(va, l) * 8;
             let e = mem.read(pa)?.value;
-            if pte::present(e) && l <= 3 && e & pte::PS != 0 {
-                return Err(WalkError::HugeLeaf {
-                    va,
-                    level: l,
-                    entry_pa: pa,
-                });
-            }
-            if pte::present(e) {
-                table = pte::pfn(e);
-            } else if alloc {
-                let t = mem.alloc()?;
-                mem.write(pa, pte::make(t, pte::TABLE), 0)?;
-                table = t;
-            } else {
-                return Err(WalkError::NotPresent {
-                    va,
-                    level: l,
-                    entry_pa: pa,
-                });
+            match f.kind(e, l) {
+                Kind::Leaf => {
+                    return Err(WalkError::HugeLeaf {
+                        va,
+                        level: l,
+                        entry_pa: pa,
+                    })
+                }
+                Kind::Table => table = f.pfn(e),
+                // A reserved RISC-V entry (V set) is not overwritten.
+                Kind::Invalid if alloc && !f.present(e) => {
+                    let t = mem.alloc()?;
+                    mem.write(pa, f.table(t), 0)?;
+                    table = t;
+                }
+                Kind::Invalid => {
+                    return Err(WalkError::NotPresent {
+                        va,
+                        level: l,
+                        entry_pa: pa,
+                    })
+                }
             }
         }
         Ok((table << PAGE_SHIFT) + index(va, level) * 8)
     }
 
-    /// Map `va` to `pfn` with leaf `flags` (P is added; PS too for 2 MiB).
-    /// Returns the physical address of the leaf entry.
+    /// Write `entry` as `va`'s entry at `level`, allocating the tables above
+    /// it. Returns the physical address of the entry.
+    pub(crate) fn map_entry(
+        &self,
+        mem: &mut PhysMem,
+        va: u64,
+        level: u8,
+        entry: u64,
+    ) -> Result<u64, WalkError> {
+        let pa = self.entry_pa(mem, va, level, true)?;
+        mem.write(pa, entry, 0)?;
+        Ok(pa)
+    }
+
+    /// Map `va` to `pfn` with leaf `flags`, the format's own bits (present,
+    /// P or V, is added; on x86 PS too for 2 MiB). Returns the physical
+    /// address of the leaf entry. [`AddressSpace::map_prot`] says the same
+    /// in any format.
     pub fn map(
         &self,
         mem: &mut PhysMem,
@@ -162,13 +502,27 @@ impl AddressSpace {
         size: PageSize,
         flags: u64,
     ) -> Result<u64, WalkError> {
-        let (level, extra) = match size {
-            PageSize::Small => (1, 0),
-            PageSize::Huge2M => (2, pte::PS),
+        let f = self.format;
+        let extra = match (f, size) {
+            (PtFormat::X86_64, PageSize::Huge2M) => pte::PS,
+            _ => 0,
         };
-        let pa = self.entry_pa(mem, va, level, true)?;
-        mem.write(pa, pte::make(pfn, flags | pte::P | extra), 0)?;
-        Ok(pa)
+        let entry = f.entry(pfn, flags | f.present_bit() | extra);
+        self.map_entry(mem, va, size.level(), entry)
+    }
+
+    /// Map `va` to `pfn` as a leaf with `prot` ([`PtFormat::leaf`]).
+    /// Returns the physical address of the leaf entry.
+    pub fn map_prot(
+        &self,
+        mem: &mut PhysMem,
+        va: u64,
+        pfn: Pfn,
+        size: PageSize,
+        prot: Prot,
+    ) -> Result<u64, WalkError> {
+        let entry = self.format.leaf(pfn, prot, size == PageSize::Huge2M);
+        self.map_entry(mem, va, size.level(), entry)
     }
 
     /// The physical address of the 4 KiB PTE for `va` (its page-table page
@@ -184,52 +538,83 @@ impl AddressSpace {
         self.entry_pa(mem, va, 2, false)
     }
 
+    /// The walk of `va` down to its leaf at whatever level. `cpu`: as a
+    /// user-mode access sees it (every level user-accessible, no leaf above
+    /// 2 MiB: the model never maps one); otherwise the raw walk the RISC-V
+    /// specification's translation process does, permissions left to the
+    /// caller. A misaligned RISC-V superpage and a pointer in a PTE fault.
+    pub(crate) fn translate(
+        &self,
+        mem: &PhysMem,
+        va: u64,
+        cpu: bool,
+    ) -> Result<Translation, WalkError> {
+        self.check(va)?;
+        let f = self.format;
+        let mut table = self.pgd;
+        let mut writable = true;
+        for level in (1..=f.levels()).rev() {
+            let entry_pa = (table << PAGE_SHIFT) + index(va, level) * 8;
+            let e = mem.read(entry_pa)?.value;
+            let kind = f.kind(e, level);
+            if kind == Kind::Invalid || (cpu && !f.user_ok(e, kind)) {
+                return Err(WalkError::NotPresent {
+                    va,
+                    level,
+                    entry_pa,
+                });
+            }
+            writable &= f.write_ok(e, kind);
+            if kind == Kind::Table {
+                if level == 1 {
+                    return Err(WalkError::NoLeaf { va, entry_pa });
+                }
+                table = f.pfn(e);
+                continue;
+            }
+            if cpu && level >= 3 {
+                // A 1 GiB page (or larger): the model never maps one.
+                return Err(WalkError::HugeLeaf {
+                    va,
+                    level,
+                    entry_pa,
+                });
+            }
+            let span = 1u64 << (9 * u32::from(level - 1));
+            if f.riscv() && f.pfn(e) % span != 0 {
+                return Err(WalkError::Misaligned {
+                    va,
+                    level,
+                    entry_pa,
+                });
+            }
+            return Ok(Translation {
+                level,
+                pfn: (f.pfn(e) & !(span - 1)) + ((va >> PAGE_SHIFT) & (span - 1)),
+                writable,
+                entry_pa,
+                entry: e,
+            });
+        }
+        unreachable!("level 1 always returns")
+    }
+
     /// The CPU's own walk: what a load or store to `va` uses now. The CPU
     /// TLB is modelled as flushed synchronously (`ptep_clear_flush`), so
     /// this walk is the CPU's view at every instant.
     pub fn walk(&self, mem: &PhysMem, va: u64) -> Result<Leaf, WalkError> {
-        Self::check(va)?;
-        let mut table = self.pgd;
-        let mut writable = true;
-        for level in (1..=4u8).rev() {
-            let pa = (table << PAGE_SHIFT) + index(va, level) * 8;
-            let e = mem.read(pa)?.value;
-            if !pte::present(e) || e & pte::US == 0 {
-                return Err(WalkError::NotPresent {
-                    va,
-                    level,
-                    entry_pa: pa,
-                });
-            }
-            writable &= e & pte::RW != 0;
-            if level == 3 && e & pte::PS != 0 {
-                // A 1 GiB page: the model never maps one.
-                return Err(WalkError::HugeLeaf {
-                    va,
-                    level,
-                    entry_pa: pa,
-                });
-            }
-            if level == 1 || (level == 2 && e & pte::PS != 0) {
-                let (size, pfn) = if level == 1 {
-                    (PageSize::Small, pte::pfn(e))
-                } else {
-                    (
-                        PageSize::Huge2M,
-                        (pte::pfn(e) & !0x1ff) + ((va >> 12) & 0x1ff),
-                    )
-                };
-                return Ok(Leaf {
-                    pfn,
-                    size,
-                    writable,
-                    entry_pa: pa,
-                    entry: e,
-                });
-            }
-            table = pte::pfn(e);
-        }
-        unreachable!("level 1 always returns")
+        let t = self.translate(mem, va, true)?;
+        Ok(Leaf {
+            pfn: t.pfn,
+            size: if t.level == 1 {
+                PageSize::Small
+            } else {
+                PageSize::Huge2M
+            },
+            writable: t.writable,
+            entry_pa: t.entry_pa,
+            entry: t.entry,
+        })
     }
 }
 
@@ -279,7 +664,8 @@ mod tests {
         assert_eq!(
             a.walk(&m, 0x8000_0000_0000),
             Err(WalkError::NonCanonical {
-                va: 0x8000_0000_0000
+                va: 0x8000_0000_0000,
+                bits: 48
             })
         );
     }
@@ -401,5 +787,398 @@ mod tests {
             a.walk(&m, 0x4000),
             Err(WalkError::NotPresent { level: 1, .. })
         ));
+    }
+
+    // ---- the format-neutral entry operations, and Sv39/Sv48 tables ----
+
+    use sv_pte::{A as SA, D as SD, R as SR, U as SU, V as SV, W as SW, X as SX};
+
+    const SV_FORMATS: [PtFormat; 2] = [PtFormat::Sv39, PtFormat::Sv48];
+
+    /// The x86-64 words are exactly what the paths wrote before the
+    /// formats: P|RW|US|A|D for a fresh page (PS too for 2 MiB), P|US|A for
+    /// the zero page, P|RW|US for a table.
+    #[test]
+    fn x86_entries_are_the_intel_bits() {
+        let f = PtFormat::default();
+        assert_eq!(f, PtFormat::X86_64);
+        let rw = pte::P | pte::RW | pte::US | pte::A | pte::D;
+        assert_eq!(f.leaf(0x1234, Prot::USER_RW, false), (0x1234 << 12) | rw);
+        assert_eq!(
+            f.leaf(0x1200, Prot::USER_RW, true),
+            (0x1200 << 12) | rw | pte::PS
+        );
+        assert_eq!(
+            f.leaf(7, Prot::USER_RO, false),
+            0x7000 | pte::P | pte::US | pte::A
+        );
+        assert_eq!(f.leaf(0, Prot::default(), true), pte::P | pte::PS);
+        assert_eq!(f.table(9), 0x9000 | pte::TABLE);
+        let e = f.leaf(0x42, Prot::USER_RW, false);
+        assert_eq!(f.wrprotect(e), e & !pte::RW);
+        assert_eq!(f.mkclean(e), e & !pte::D);
+        assert_eq!(f.mkold(e), e & !pte::A);
+        assert_eq!(
+            f.mkold(f.mkclean(e)),
+            (0x42 << 12) | pte::P | pte::RW | pte::US
+        );
+        let ro = f.leaf(0x42, Prot::USER_RO, false);
+        assert_eq!(f.mkyoung(f.mkdirty(f.mkwrite(ro))), e);
+        assert_eq!(f.flags(e | pte::NX), rw | pte::NX);
+        assert_eq!(
+            f.entry(0x99, f.flags(e | pte::NX)),
+            (0x99 << 12) | rw | pte::NX
+        );
+        assert_eq!(f.pfn(e | pte::NX), 0x42);
+        assert!(f.present(e) && f.writable(e) && f.young(e) && f.dirty(e));
+        assert!(!f.writable(ro) && f.young(ro) && !f.dirty(ro));
+        assert!(!f.writable(pte::RW), "RW without P");
+        assert!(f.is_huge(f.leaf(0x200, Prot::USER_RW, true)));
+        assert!(!f.is_huge(f.table(3)));
+        assert!(!f.is_huge(pte::PS), "not present");
+    }
+
+    #[test]
+    fn sv_entries_are_the_riscv_bits() {
+        for f in SV_FORMATS {
+            // A writable user leaf: V|R|W|U|A|D, the page number at bit 10;
+            // a 2 MiB one is the same bits (its level makes it huge).
+            assert_eq!(
+                f.leaf(0x1234, Prot::USER_RW, false),
+                (0x1234 << 10) | SV | SR | SW | SU | SA | SD,
+                "{f:?}"
+            );
+            assert_eq!(
+                f.leaf(0x1200, Prot::USER_RW, true),
+                (0x1200 << 10) | SV | SR | SW | SU | SA | SD
+            );
+            // The zero page: a readable user leaf, never W.
+            assert_eq!(
+                f.leaf(7, Prot::USER_RO, false),
+                (7 << 10) | SV | SR | SU | SA
+            );
+            // A table pointer: V and the page number only.
+            assert_eq!(f.table(9), (9 << 10) | SV);
+            assert_eq!(f.pfn(f.table(9)), 9);
+            let e = f.leaf(0x42, Prot::USER_RW, false);
+            let p = 0x42 << 10;
+            assert_eq!(f.wrprotect(e), p | SV | SR | SU | SA | SD);
+            assert_eq!(f.mkclean(e), p | SV | SR | SW | SU | SA);
+            assert_eq!(f.mkold(e), p | SV | SR | SW | SU | SD);
+            assert_eq!(f.mkclean(f.wrprotect(e)), p | SV | SR | SU | SA);
+            let ro = f.leaf(0x42, Prot::USER_RO, false);
+            assert_eq!(f.mkyoung(f.mkdirty(f.mkwrite(ro))), e);
+            assert!(f.present(e) && f.writable(e) && f.young(e) && f.dirty(e));
+            assert!(!f.writable(ro) && f.young(ro) && !f.dirty(ro));
+            assert!(!f.young(f.mkold(e)) && !f.dirty(f.mkclean(e)));
+            assert!(!f.writable(SW), "W without V");
+            // The page number is bits 53:10: nothing of it in the flags,
+            // bits 63:54 kept with them.
+            let high = 1 << 63;
+            assert_eq!(f.flags(e | high), SV | SR | SW | SU | SA | SD | high);
+            assert_eq!(f.pfn((((1u64 << 44) - 1) << 10) | SV), (1 << 44) - 1);
+            // A 2 MiB leaf is huge; a pointer and an empty entry are not.
+            assert!(f.is_huge(f.leaf(0x200, Prot::USER_RO, true)));
+            assert!(f.is_huge((0x200 << 10) | SV | SX));
+            assert!(!f.is_huge(f.table(3)));
+            assert!(!f.is_huge(0));
+            // x86's PS bit means nothing here: it is D.
+            assert!(!f.is_huge((3 << 10) | SV | pte::PS));
+        }
+    }
+
+    #[test]
+    fn flags_and_a_new_pfn_keep_the_permissions() {
+        for f in [PtFormat::X86_64, PtFormat::Sv39, PtFormat::Sv48] {
+            for prot in [Prot::USER_RW, Prot::USER_RO, Prot::default()] {
+                for huge in [false, true] {
+                    let old = f.leaf(0x1_2345, prot, huge);
+                    let moved = f.entry(0x6_7800, f.flags(old));
+                    assert_eq!(moved, f.leaf(0x6_7800, prot, huge), "{f:?} {prot:?}");
+                    assert_eq!(f.pfn(moved), 0x6_7800);
+                    assert_eq!(f.flags(moved), f.flags(old));
+                    assert_eq!(f.writable(moved), prot.write);
+                    assert_eq!((f.young(moved), f.dirty(moved)), (prot.young, prot.dirty));
+                }
+            }
+            // The KSM rebuild: write-protected and clean at the KSM page.
+            let old = f.leaf(5, Prot::USER_RW, false);
+            let k = f.entry(6, f.flags(f.mkclean(f.wrprotect(old))));
+            let want = Prot {
+                write: false,
+                dirty: false,
+                ..Prot::USER_RW
+            };
+            assert_eq!(k, f.leaf(6, want, false), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn sv_map_and_walk_4k() {
+        for f in SV_FORMATS {
+            let mut m = PhysMem::new(64);
+            let a = AddressSpace::with_format(&mut m, 1, f).unwrap();
+            assert_eq!(a.format, f);
+            let fr = m.alloc().unwrap();
+            let va = 0x12_3456_7000;
+            let pa = a
+                .map_prot(&mut m, va, fr, PageSize::Small, Prot::USER_RW)
+                .unwrap();
+            assert_eq!(
+                m.read(pa).unwrap().value,
+                (fr << 10) | SV | SR | SW | SU | SA | SD
+            );
+            let leaf = a.walk(&m, va + 0x123).unwrap();
+            assert_eq!(
+                (leaf.pfn, leaf.size, leaf.writable, leaf.entry_pa),
+                (fr, PageSize::Small, true, pa),
+                "{f:?}"
+            );
+            assert_eq!(a.pte_pa(&mut m, va).unwrap(), pa);
+            // Exactly f.levels() levels, each above the leaf a pointer: V
+            // and a page number, nothing else.
+            let mut table = a.pgd;
+            for level in (2..=f.levels()).rev() {
+                let e = m.read((table << 12) + index(va, level) * 8).unwrap().value;
+                assert_eq!(e & 0x3ff, SV, "{f:?} level {level}");
+                assert_eq!(e >> 54, 0);
+                table = f.pfn(e);
+            }
+            assert_eq!((table << 12) + index(va, 1) * 8, pa);
+            // The PMD is the pointer to the PTE's table.
+            let pmd = a.pmd_pa(&mut m, va).unwrap();
+            assert_eq!(f.pfn(m.read(pmd).unwrap().value), pa >> 12);
+            // read-only, then supervisor-only
+            m.write(pa, f.leaf(fr, Prot::USER_RO, false), 0).unwrap();
+            assert!(!a.walk(&m, va).unwrap().writable);
+            m.write(pa, (fr << 10) | SV | SR | SW | SA | SD, 0).unwrap();
+            assert_eq!(
+                a.walk(&m, va),
+                Err(WalkError::NotPresent {
+                    va,
+                    level: 1,
+                    entry_pa: pa
+                })
+            );
+            // raw map with the format's own bits: V added
+            let pa2 = a
+                .map(&mut m, va + 0x1000, fr, PageSize::Small, SR | SU)
+                .unwrap();
+            assert_eq!(m.read(pa2).unwrap().value, (fr << 10) | SV | SR | SU);
+        }
+    }
+
+    #[test]
+    fn sv_map_and_walk_2m() {
+        for f in SV_FORMATS {
+            let mut m = PhysMem::new(2048);
+            let a = AddressSpace::with_format(&mut m, 1, f).unwrap();
+            let base = m.alloc_contiguous(512).unwrap();
+            let va = 0x3f_0020_0000 & !0x1f_ffff;
+            let pa = a
+                .map_prot(&mut m, va, base, PageSize::Huge2M, Prot::USER_RW)
+                .unwrap();
+            assert_eq!(a.pmd_pa(&mut m, va).unwrap(), pa);
+            let e = m.read(pa).unwrap().value;
+            assert_eq!(e, (base << 10) | SV | SR | SW | SU | SA | SD, "{f:?}");
+            assert!(f.is_huge(e));
+            let leaf = a.walk(&m, va + 5 * 4096 + 8).unwrap();
+            assert_eq!(
+                (leaf.pfn, leaf.size, leaf.entry_pa),
+                (base + 5, PageSize::Huge2M, pa)
+            );
+            assert!(leaf.writable);
+            // A misaligned superpage faults.
+            m.write(pa, f.leaf(base + 1, Prot::USER_RW, true), 0)
+                .unwrap();
+            assert_eq!(
+                a.walk(&m, va),
+                Err(WalkError::Misaligned {
+                    va,
+                    level: 2,
+                    entry_pa: pa
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn sv_noncanonical_addresses_are_refused() {
+        let cases = [
+            (PtFormat::Sv39, 0x40_0000_0000u64, 39u32),
+            (PtFormat::Sv39, 0x7fff_ffff_f000, 39),
+            (PtFormat::Sv39, 0xffff_ff80_0000_0000, 39),
+            (PtFormat::Sv48, 0x8000_0000_0000, 48),
+            (PtFormat::Sv48, 0xfff0_0000_0000_0000, 48),
+        ];
+        for (f, va, bits) in cases {
+            let mut m = PhysMem::new(64);
+            let a = AddressSpace::with_format(&mut m, 1, f).unwrap();
+            let err = || WalkError::NonCanonical { va, bits };
+            assert_eq!(a.walk(&m, va), Err(err()), "{f:?} {va:#x}");
+            let fr = m.alloc().unwrap();
+            let r = a.map_prot(&mut m, va, fr, PageSize::Small, Prot::USER_RW);
+            assert_eq!(r, Err(err()));
+            assert_eq!(a.pte_pa(&mut m, va), Err(err()));
+            assert!(
+                (0..512).all(|i| m.read((a.pgd << 12) + 8 * i).unwrap().value == 0),
+                "nothing mapped"
+            );
+        }
+        // The sign-extended top halves are canonical, and walk from the top
+        // level (3 for Sv39, 4 for Sv48).
+        for (f, va) in [
+            (PtFormat::Sv39, 0xffff_ffc0_0000_0000u64),
+            (PtFormat::Sv39, 0x3f_ffff_f000),
+            (PtFormat::Sv48, 0xffff_8000_0000_0000),
+            (PtFormat::Sv48, 0x7fff_ffff_f000),
+        ] {
+            let mut m = PhysMem::new(64);
+            let a = AddressSpace::with_format(&mut m, 1, f).unwrap();
+            assert!(matches!(
+                a.walk(&m, va),
+                Err(WalkError::NotPresent { level, .. }) if level == f.levels()
+            ));
+            let fr = m.alloc().unwrap();
+            a.map_prot(&mut m, va, fr, PageSize::Small, Prot::USER_RW)
+                .unwrap();
+            assert_eq!(a.walk(&m, va).unwrap().pfn, fr);
+        }
+        // Sv48 and x86-64 take 48 bits, Sv39 39.
+        let msg = WalkError::NonCanonical {
+            va: 1 << 38,
+            bits: 39,
+        }
+        .to_string();
+        assert!(msg.contains("canonical 39-bit"), "{msg}");
+    }
+
+    #[test]
+    fn sv_a_huge_leaf_is_never_walked_as_a_table() {
+        for f in SV_FORMATS {
+            let mut m = PhysMem::new(2048);
+            let a = AddressSpace::with_format(&mut m, 1, f).unwrap();
+            let va = 0x3f_0020_3000;
+            let base = m.alloc_contiguous(512).unwrap();
+            let pmd = a
+                .map_prot(
+                    &mut m,
+                    va & !0x1f_ffff,
+                    base,
+                    PageSize::Huge2M,
+                    Prot::USER_RW,
+                )
+                .unwrap();
+            // Data a walk through the frame would take for table pointers.
+            let fake = f.table(3);
+            for i in 0..512u64 {
+                m.write((base << PAGE_SHIFT) + 8 * i, fake, 1).unwrap();
+            }
+            assert_eq!(
+                a.pte_pa(&mut m, va),
+                Err(WalkError::HugeLeaf {
+                    va,
+                    level: 2,
+                    entry_pa: pmd
+                }),
+                "{f:?}"
+            );
+            assert_eq!(a.pmd_pa(&mut m, va).unwrap(), pmd);
+            let fr = m.alloc().unwrap();
+            let e = a
+                .map_prot(&mut m, va, fr, PageSize::Small, Prot::USER_RW)
+                .unwrap_err();
+            assert!(matches!(e, WalkError::HugeLeaf { level: 2, .. }), "{e}");
+            assert!(f.is_huge(m.read(pmd).unwrap().value));
+            for i in 0..512u64 {
+                assert_eq!(m.read((base << PAGE_SHIFT) + 8 * i).unwrap().value, fake);
+            }
+            assert_eq!(a.walk(&m, va).unwrap().pfn, base + 3);
+        }
+    }
+
+    #[test]
+    fn sv_a_1g_leaf_is_never_walked_as_a_table() {
+        for f in SV_FORMATS {
+            let mut m = PhysMem::new(64);
+            let a = AddressSpace::with_format(&mut m, 1, f).unwrap();
+            let va = 0x3f_4000_5000;
+            // A 1 GiB leaf at level 3 (Sv39's root, a table below Sv48's).
+            let pa = a
+                .map_entry(&mut m, va, 3, f.leaf(0x4_0000, Prot::USER_RW, true))
+                .unwrap();
+            if f == PtFormat::Sv39 {
+                assert_eq!(pa, (a.pgd << 12) + index(va, 3) * 8);
+            }
+            for r in [a.pmd_pa(&mut m, va), a.pte_pa(&mut m, va)] {
+                assert_eq!(
+                    r,
+                    Err(WalkError::HugeLeaf {
+                        va,
+                        level: 3,
+                        entry_pa: pa
+                    }),
+                    "{f:?}"
+                );
+            }
+            assert!(matches!(
+                a.walk(&m, va),
+                Err(WalkError::HugeLeaf { level: 3, .. })
+            ));
+            // The raw walk takes it: frame base + offset in the gigabyte.
+            let t = a.translate(&m, va, false).unwrap();
+            assert_eq!((t.level, t.pfn), (3, 0x4_0000 + ((va >> 12) & 0x3_ffff)));
+        }
+    }
+
+    #[test]
+    fn sv_reserved_and_pointer_entries_fault() {
+        for f in SV_FORMATS {
+            let mut m = PhysMem::new(64);
+            let a = AddressSpace::with_format(&mut m, 1, f).unwrap();
+            let va = 0x4000_0000;
+            let pa = a
+                .map_prot(&mut m, va, 5, PageSize::Small, Prot::USER_RW)
+                .unwrap();
+            // W without R is reserved: not a translation.
+            m.write(pa, (5 << 10) | SV | SW | SU, 0).unwrap();
+            assert!(matches!(
+                a.walk(&m, va),
+                Err(WalkError::NotPresent { level: 1, .. })
+            ));
+            // An execute-only leaf is a leaf.
+            m.write(pa, (5 << 10) | SV | SX | SU, 0).unwrap();
+            assert_eq!(a.walk(&m, va).unwrap().pfn, 5);
+            // A pointer where the PTE must be.
+            m.write(pa, f.table(6), 0).unwrap();
+            assert_eq!(a.walk(&m, va), Err(WalkError::NoLeaf { va, entry_pa: pa }));
+        }
+    }
+
+    #[test]
+    fn sv_entry_operations_in_a_table() {
+        // What the mm paths do to an entry, on each format: write-protect,
+        // clean, age, and the CPU's own A/D update, read back through walk.
+        for f in [PtFormat::X86_64, PtFormat::Sv39, PtFormat::Sv48] {
+            let mut m = PhysMem::new(64);
+            let a = AddressSpace::with_format(&mut m, 1, f).unwrap();
+            let va = 0x5000_1000;
+            let fr = m.alloc().unwrap();
+            let pa = a
+                .map_prot(&mut m, va, fr, PageSize::Small, Prot::USER_RW)
+                .unwrap();
+            let e = m.read(pa).unwrap().value;
+            m.write(pa, f.mkclean(f.wrprotect(e)), 0).unwrap();
+            let leaf = a.walk(&m, va).unwrap();
+            assert!(!leaf.writable, "{f:?}");
+            assert!(!f.dirty(leaf.entry) && f.young(leaf.entry));
+            assert_eq!(leaf.entry, f.leaf(fr, Prot::USER_RO, false));
+            m.write(pa, f.mkold(leaf.entry), 0).unwrap();
+            assert!(!f.young(a.walk(&m, va).unwrap().entry));
+            m.write(pa, f.mkyoung(f.mkdirty(f.mkwrite(f.mkold(e)))), 0)
+                .unwrap();
+            assert_eq!(a.walk(&m, va).unwrap().entry, e);
+            assert!(a.walk(&m, va).unwrap().writable);
+        }
     }
 }

@@ -24,7 +24,7 @@ use super::mapping::{self, HugeKind, Mapping};
 use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
 use super::thp::{ThpFallback, ZeroSplit};
-use crate::mem::{pte, Pfn, PAGE_SIZE};
+use crate::mem::{Pfn, Prot, PAGE_SIZE};
 
 /// Checkpoint names of the COW path, in order (the scheduler's `until`).
 pub const CHECKPOINTS_WP_PAGE_COPY: &[&str] = &[
@@ -142,7 +142,7 @@ impl KernelPath for StoreOp {
                     // do_huge_pmd_wp_page: the huge zero page is split (and
                     // the fault retried on its PTE); a shared THP is copied
                     // by the fallback (no huge page can be allocated).
-                    let head = pte::pfn(leaf.entry) & !0x1ff;
+                    let head = cx.pt().pfn(leaf.entry) & !0x1ff;
                     let kind = match mapping::lookup(cx.k, &mut cx.m.mem, self.va)? {
                         Mapping::Huge { kind, .. } => kind,
                         m => {
@@ -182,10 +182,12 @@ impl KernelPath for StoreOp {
             Pc::Fault => {
                 spin!(self.lock(cx));
                 self.orig_pte = cx.m.mem.read(self.pte_pa)?.value;
-                self.old = pte::pfn(self.orig_pte);
+                let f = cx.pt();
+                self.old = f.pfn(self.orig_pte);
                 if cx.m.mem.refcount(self.old) == 1 {
                     // wp_page_reuse: nobody else maps it; upgrade in place.
-                    self.set_pte(cx, self.orig_pte | pte::RW | pte::D | pte::A)?;
+                    let e = f.mkyoung(f.mkdirty(f.mkwrite(self.orig_pte)));
+                    self.set_pte(cx, e)?;
                     path::unlock(cx, self.ptl());
                     self.pc = Pc::Access;
                     return Ok(Progress::Reached("reuse"));
@@ -232,8 +234,8 @@ impl KernelPath for StoreOp {
                 "clear_flush"
             }
             Pc::SetPte => {
-                let flags = pte::P | pte::RW | pte::US | pte::A | pte::D;
-                self.set_pte(cx, pte::make(self.new, flags))?;
+                let e = cx.pt().leaf(self.new, Prot::USER_RW, false);
+                self.set_pte(cx, e)?;
                 self.pc = Pc::RemoveRmap;
                 "set_pte"
             }

@@ -32,7 +32,7 @@ use super::kernel::{Cx, MmError, Notify, Progress};
 use super::mapping::{self, HugeKind, Mapping};
 use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
-use crate::mem::{pte, AddressSpace, PageSize};
+use crate::mem::{AddressSpace, PageSize, Prot};
 
 pub const CHECKPOINTS_HUGETLB: &[&str] = &[
     "start",
@@ -144,8 +144,11 @@ impl KernelPath for HugetlbOp {
                 self.pmd_pa = self.check(cx)?;
                 if self.kind == Kind::Fork {
                     // The child's address space, with its page tables down to the PMD.
-                    let child = AddressSpace::new(&mut cx.m.mem, 0)?;
-                    let dst = child.map(&mut cx.m.mem, self.haddr, 0, PageSize::Huge2M, 0)?;
+                    let format = cx.pt();
+                    let child = AddressSpace::with_format(&mut cx.m.mem, 0, format)?;
+                    let none = Prot::default();
+                    let dst =
+                        child.map_prot(&mut cx.m.mem, self.haddr, 0, PageSize::Huge2M, none)?;
                     cx.m.mem.write(dst, 0, 0)?;
                     self.child = Some((child, dst));
                 }
@@ -166,13 +169,13 @@ impl KernelPath for HugetlbOp {
             }
             Pc::Change => {
                 let old = path::set_entry(cx, self.pmd_pa, self.haddr, 0)?;
-                path::set_entry(cx, self.pmd_pa, self.haddr, old & !pte::RW)?;
+                path::set_entry(cx, self.pmd_pa, self.haddr, cx.pt().wrprotect(old))?;
                 self.pc = Pc::Unlock;
                 "change"
             }
             Pc::Wrprotect => {
                 let old = cx.m.mem.read(self.pmd_pa)?.value;
-                path::set_entry(cx, self.pmd_pa, self.haddr, old & !pte::RW)?;
+                path::set_entry(cx, self.pmd_pa, self.haddr, cx.pt().wrprotect(old))?;
                 self.pc = Pc::Notify;
                 "wrprotect"
             }
@@ -188,7 +191,7 @@ impl KernelPath for HugetlbOp {
             }
             Pc::Copy => {
                 let e = cx.m.mem.read(self.pmd_pa)?.value;
-                cx.m.mem.get(pte::pfn(e) & !0x1ff)?;
+                cx.m.mem.get(cx.pt().pfn(e) & !0x1ff)?;
                 if let Some((_, dst)) = self.child {
                     cx.m.mem.write(dst, e, 0)?;
                 }

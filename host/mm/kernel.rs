@@ -2,7 +2,7 @@
 
 use super::policy::{Policy, Prim};
 use crate::iommu::{DriverError, FlushTicket, SvaDriver};
-use crate::mem::{AddressSpace, MemError, WalkError};
+use crate::mem::{AddressSpace, MemError, PtFormat, WalkError};
 use crate::sim::machine::Machine;
 use std::collections::BTreeMap;
 use thiserror::Error;
@@ -151,6 +151,14 @@ pub struct Cx<'a> {
     pub k: &'a mut Kernel,
     pub tid: usize,
     pub events: &'a mut Vec<HostEvent>,
+}
+
+impl Cx<'_> {
+    /// The page-table format of the process's address space: what every
+    /// entry a path reads or writes is in.
+    pub fn pt(&self) -> PtFormat {
+        self.k.mm.format
+    }
 }
 
 /// Why a thread could not take its next step this round.

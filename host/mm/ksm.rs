@@ -34,7 +34,7 @@ use super::kernel::{Cx, MmError, Notify, Progress};
 use super::mapping::{self, HugeKind, Mapping, Vmas};
 use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
-use crate::mem::{pte, Pfn, PAGE_SIZE};
+use crate::mem::{Pfn, PAGE_SIZE};
 
 pub const CHECKPOINTS_KSM: &[&str] = &[
     "start",
@@ -181,7 +181,7 @@ impl KsmOp {
             if kpage == page {
                 return refuse("the page's own frame (the two already share it: merged)");
             }
-            if pte::writable(kpte) {
+            if cx.pt().writable(kpte) {
                 return refuse(
                     "a writable page (a KSM page is always mapped read-only; ksm-wrprotect it first)",
                 );
@@ -219,11 +219,12 @@ impl KernelPath for KsmOp {
             Pc::Lock => {
                 spin!(path::lock(cx, self.pte_pa >> 12));
                 let e = cx.m.mem.read(self.pte_pa)?.value;
-                self.pc = if !pte::present(e) || pte::pfn(e) != self.page {
+                let f = cx.pt();
+                self.pc = if !f.present(e) || f.pfn(e) != self.page {
                     // page_vma_mapped_walk finds the page no more: no merge.
                     self.failed = true;
                     Pc::Unlock
-                } else if e & (pte::RW | pte::D) == 0 {
+                } else if !f.writable(e) && !f.dirty(e) {
                     // Already read-only and clean: nothing to change.
                     self.orig_pte = e;
                     Pc::Unlock
@@ -244,7 +245,8 @@ impl KernelPath for KsmOp {
                 "clear_flush"
             }
             Pc::SetPte => {
-                let e = self.cleared & !(pte::RW | pte::D);
+                let f = cx.pt();
+                let e = f.mkclean(f.wrprotect(self.cleared));
                 path::set_entry(cx, self.pte_pa, self.va, e)?;
                 self.orig_pte = e;
                 self.pc = Pc::Unlock;
@@ -299,8 +301,9 @@ impl KernelPath for KsmOp {
                 "rp_clear_flush"
             }
             Pc::RpSetPte => {
-                let flags = self.orig_pte & !pte::ADDR & !(pte::RW | pte::D);
-                path::set_entry(cx, self.pte_pa, self.va, pte::make(self.kpage, flags))?;
+                let f = cx.pt();
+                let flags = f.flags(f.mkclean(f.wrprotect(self.orig_pte)));
+                path::set_entry(cx, self.pte_pa, self.va, f.entry(self.kpage, flags))?;
                 path::put_page(cx, self.page)?; // page_remove_rmap + put_page: the mapping's reference
                 self.pc = Pc::RpUnlock;
                 "rp_set_pte"

@@ -23,7 +23,7 @@ use super::kernel::{Cx, HostEvent, MmError, Notify, Progress};
 use super::mapping::{self, HugeKind, Mapping, Vmas};
 use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
-use crate::mem::{pte, PAGE_SIZE};
+use crate::mem::PAGE_SIZE;
 
 pub const CHECKPOINTS_MADV_FREE: &[&str] = &["start", "lock", "clean", "unlock", "end", "finish"];
 
@@ -106,12 +106,13 @@ impl KernelPath for MadvFreeOp {
             "lock" => spin!(path::lock(cx, self.pte_pa >> 12)),
             "clean" => {
                 let e = cx.m.mem.read(self.pte_pa)?.value;
-                let pfn = pte::pfn(e);
+                let f = cx.pt();
+                let pfn = f.pfn(e);
                 // Only a page this process maps alone becomes lazily freeable.
-                if pte::present(e) && cx.m.mem.refcount(pfn) == 1 {
-                    if e & (pte::A | pte::D) != 0 {
+                if f.present(e) && cx.m.mem.refcount(pfn) == 1 {
+                    if f.young(e) || f.dirty(e) {
                         path::set_entry(cx, self.pte_pa, self.va, 0)?;
-                        path::set_entry(cx, self.pte_pa, self.va, e & !(pte::A | pte::D))?;
+                        path::set_entry(cx, self.pte_pa, self.va, f.mkold(f.mkclean(e)))?;
                         self.gathered = true;
                     }
                     cx.k.lazyfree.insert(pfn);

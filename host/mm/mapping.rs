@@ -7,11 +7,12 @@
 //! so the paths look at the page table, not at the scenario's `pages:`.
 
 use super::kernel::{Kernel, MmError};
-use crate::mem::{pte, PhysMem, WalkError};
+use crate::mem::{PhysMem, WalkError};
 
 /// Non-present PTE markers (P clear): a swap entry (reclaim) and a migration
 /// entry (migration, until `remove_migration_ptes`). The frame number stays
-/// in the address bits.
+/// at bit 12. The model's own encoding, the same in every page-table format:
+/// bit 0 (x86 P, RISC-V V) is clear, so no walker reads the rest.
 pub(crate) const SWAP_ENTRY: u64 = 0x200;
 pub(crate) const MIGRATION_ENTRY: u64 = 0x400;
 
@@ -49,7 +50,9 @@ impl Mapping {
     /// What maps the page, for an error message ("munmap of {this}").
     pub fn describe(&self, k: &Kernel) -> &'static str {
         match *self {
-            Mapping::Pte { entry, .. } if k.zero_pfn != 0 && pte::pfn(entry) == k.zero_pfn => {
+            Mapping::Pte { entry, .. }
+                if k.zero_pfn != 0 && k.mm.format.pfn(entry) == k.zero_pfn =>
+            {
                 "the zero page"
             }
             Mapping::Pte { .. } => "a small page",
@@ -77,8 +80,9 @@ impl Mapping {
     /// entry's address and the frame.
     pub fn small_page(&self, k: &Kernel) -> Option<(u64, u64)> {
         match *self {
-            Mapping::Pte { pte_pa, entry } if pte::pfn(entry) != k.zero_pfn || k.zero_pfn == 0 => {
-                Some((pte_pa, pte::pfn(entry)))
+            Mapping::Pte { pte_pa, entry } => {
+                let pfn = k.mm.format.pfn(entry);
+                (pfn != k.zero_pfn || k.zero_pfn == 0).then_some((pte_pa, pfn))
             }
             _ => None,
         }
@@ -100,16 +104,17 @@ pub fn lookup(k: &Kernel, mem: &mut PhysMem, va: u64) -> Result<Mapping, MmError
         }
         Err(e) => return Err(e.into()),
     };
+    let f = k.mm.format;
     let pmd = mem.read(pmd_pa)?.value;
-    if !pte::present(pmd) {
+    if !f.present(pmd) {
         return Ok(Mapping::Absent {
             entry_pa: pmd_pa,
             entry: pmd,
             level: 2,
         });
     }
-    if pmd & pte::PS != 0 {
-        let head = pte::pfn(pmd) & !0x1ff;
+    if f.is_huge(pmd) {
+        let head = f.pfn(pmd) & !0x1ff;
         let kind = if k.huge_zero_pfn != 0 && head == k.huge_zero_pfn {
             HugeKind::HugeZero
         } else if k.deposited.contains_key(&pmd_pa) {
@@ -125,7 +130,7 @@ pub fn lookup(k: &Kernel, mem: &mut PhysMem, va: u64) -> Result<Mapping, MmError
     }
     let pte_pa = k.mm.pte_pa(mem, va)?;
     let entry = mem.read(pte_pa)?.value;
-    Ok(if pte::present(entry) {
+    Ok(if f.present(entry) {
         Mapping::Pte { pte_pa, entry }
     } else {
         Mapping::Absent {

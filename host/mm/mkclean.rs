@@ -27,7 +27,7 @@ use super::kernel::{Cx, HostEvent, MmError, Notify, Progress};
 use super::mapping::{self, Mapping};
 use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
-use crate::mem::{pte, PAGE_SIZE};
+use crate::mem::PAGE_SIZE;
 
 pub const CHECKPOINTS_MKCLEAN: &[&str] = &[
     "start",
@@ -138,8 +138,9 @@ impl KernelPath for WritebackOp {
                 let e = cx.m.mem.read(self.pte_pa)?.value;
                 // Neither dirty nor writable (or no longer this page's
                 // mapping): nothing to clean.
-                let mapped = pte::present(e) && pte::pfn(e) == self.page;
-                self.pc = if mapped && e & (pte::D | pte::RW) != 0 {
+                let f = cx.pt();
+                let mapped = f.present(e) && f.pfn(e) == self.page;
+                self.pc = if mapped && (f.dirty(e) || f.writable(e)) {
                     Pc::ClearFlush
                 } else {
                     Pc::Unlock
@@ -155,7 +156,9 @@ impl KernelPath for WritebackOp {
                 "clear_flush"
             }
             Pc::SetPte => {
-                path::set_entry(cx, self.pte_pa, self.va, self.cleared & !(pte::RW | pte::D))?;
+                let f = cx.pt();
+                let e = f.mkclean(f.wrprotect(self.cleared));
+                path::set_entry(cx, self.pte_pa, self.va, e)?;
                 self.pc = Pc::Notify;
                 "set_pte"
             }

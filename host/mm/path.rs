@@ -4,7 +4,7 @@
 
 use super::kernel::{Cx, HostEvent, MmError, Progress, WaitOn};
 use super::mapping::{self, Mapping};
-use crate::mem::{pte, Leaf, Pfn, WalkError};
+use crate::mem::{Leaf, Pfn, WalkError};
 
 /// A kernel path run step by step. Each call to `step` does at most one
 /// checkpoint's work (or one spin) and says which checkpoint it completed.
@@ -69,9 +69,11 @@ pub fn put_page(cx: &mut Cx, pfn: Pfn) -> Result<(), MmError> {
 /// PTL, no PTE event: as the IOMMU's compare-and-swap does). Reclaim of a
 /// MADV_FREE page reads the dirty bit a CPU store sets here.
 pub fn touch(cx: &mut Cx, leaf: &Leaf, write: bool) -> Result<(), MmError> {
-    let bits = if write { pte::A | pte::D } else { pte::A };
-    if leaf.entry & bits != bits {
-        cx.m.mem.write(leaf.entry_pa, leaf.entry | bits, 0)?;
+    let f = cx.pt();
+    let young = f.mkyoung(leaf.entry);
+    let new = if write { f.mkdirty(young) } else { young };
+    if new != leaf.entry {
+        cx.m.mem.write(leaf.entry_pa, new, 0)?;
     }
     Ok(())
 }

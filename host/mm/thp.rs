@@ -23,7 +23,7 @@ use super::kernel::{Cx, MmError, Notify, Progress, WaitOn};
 use super::mapping::{self, HugeKind, Mapping, Vmas};
 use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
-use crate::mem::{pte, Pfn};
+use crate::mem::{Pfn, Prot};
 
 pub const CHECKPOINTS_THP_FALLBACK: &[&str] = &[
     "fault",
@@ -101,10 +101,7 @@ impl KernelPath for ThpFallback {
         let reached = match self.pc {
             Pc::Fault => {
                 let e = cx.m.mem.read(self.pmd_pa)?.value;
-                if !pte::present(e)
-                    || e & pte::PS == 0
-                    || !cx.k.deposited.contains_key(&self.pmd_pa)
-                {
+                if !cx.pt().is_huge(e) || !cx.k.deposited.contains_key(&self.pmd_pa) {
                     // Only an anonymous THP (with its deposited table) falls back to 4 KiB copies.
                     let m = mapping::lookup(cx.k, &mut cx.m.mem, self.haddr)?;
                     return Err(mapping::refuse(
@@ -115,7 +112,7 @@ impl KernelPath for ThpFallback {
                 }
                 spin!(self.lock(cx));
                 self.orig_pmd = cx.m.mem.read(self.pmd_pa)?.value;
-                self.head = pte::pfn(self.orig_pmd) & !(HPAGE_NR - 1);
+                self.head = cx.pt().pfn(self.orig_pmd) & !(HPAGE_NR - 1);
                 cx.m.mem.get(self.head)?;
                 path::unlock(cx, self.ptl());
                 self.pc = Pc::Copy;
@@ -171,12 +168,12 @@ impl KernelPath for ThpFallback {
                         "write to a 'thp: true, cow: true' page",
                     )
                 })?;
-                let flags = pte::P | pte::RW | pte::US | pte::A | pte::D;
+                let f = cx.pt();
                 for (i, p) in self.copies.iter().enumerate() {
-                    cx.m.mem
-                        .write((table << 12) + 8 * i as u64, pte::make(*p, flags), 0)?;
+                    let e = f.leaf(*p, Prot::USER_RW, false);
+                    cx.m.mem.write((table << 12) + 8 * i as u64, e, 0)?;
                 }
-                path::set_entry(cx, self.pmd_pa, self.haddr, pte::make(table, pte::TABLE))?;
+                path::set_entry(cx, self.pmd_pa, self.haddr, f.table(table))?;
                 self.pc = Pc::RemoveRmap;
                 "fill"
             }
@@ -314,7 +311,7 @@ impl KernelPath for ZeroSplit {
             2 => {
                 if !self.cleared {
                     let e = cx.m.mem.read(self.pmd_pa)?.value;
-                    if !pte::present(e) || e & pte::PS == 0 {
+                    if !cx.pt().is_huge(e) {
                         // Split meanwhile by another thread (under the lock,
                         // __split_huge_pmd finds no huge PMD): nothing to do.
                         self.step = 4;
@@ -334,11 +331,13 @@ impl KernelPath for ZeroSplit {
                         "split a 'thp: true, zero: true' page",
                     )
                 })?;
-                let zero = pte::make(cx.k.zero_pfn, pte::P | pte::US | pte::A);
+                let f = cx.pt();
+                // The zero page: read-only (x86 P|US|A; RISC-V V|R|U|A).
+                let zero = f.leaf(cx.k.zero_pfn, Prot::USER_RO, false);
                 for i in 0..HPAGE_NR {
                     cx.m.mem.write((table << 12) + 8 * i, zero, 0)?;
                 }
-                path::set_entry(cx, self.pmd_pa, self.haddr, pte::make(table, pte::TABLE))?;
+                path::set_entry(cx, self.pmd_pa, self.haddr, f.table(table))?;
             }
             4 => path::unlock(cx, self.pmd_pa >> 12),
             5 => {
@@ -472,11 +471,11 @@ impl CollapseOp {
             if e == 0 {
                 continue;
             }
-            if !pte::present(e) {
+            if !cx.pt().present(e) {
                 let m = mapping::lookup(cx.k, &mut cx.m.mem, va)?;
                 return refuse(format!("{} (khugepaged's swap-in)", m.describe(cx.k)), va);
             }
-            let pfn = pte::pfn(e);
+            let pfn = cx.pt().pfn(e);
             if pfn == cx.k.zero_pfn {
                 return refuse("the zero page".into(), va);
             }
@@ -487,7 +486,7 @@ impl CollapseOp {
                 );
             }
             mapped += 1;
-            writable |= e & pte::RW != 0;
+            writable |= cx.pt().writable(e);
         }
         if mapped == 0 {
             return refuse(
@@ -512,7 +511,7 @@ impl CollapseOp {
         (0..HPAGE_NR)
             .map(|i| {
                 let e = cx.m.mem.read((self.table << 12) + 8 * i)?.value;
-                Ok(e & !(pte::A | pte::D))
+                Ok(cx.pt().mkold(cx.pt().mkclean(e)))
             })
             .collect()
     }
@@ -523,8 +522,8 @@ impl CollapseOp {
     /// and page locks exclude; refused rather than copied from.
     fn unchanged(&self, cx: &Cx, pmd_too: bool) -> Result<(), MmError> {
         let pmd = cx.m.mem.read(self.pmd_pa)?.value;
-        let pmd_ok =
-            !pmd_too || (pte::present(pmd) && pmd & pte::PS == 0 && pte::pfn(pmd) == self.table);
+        let f = cx.pt();
+        let pmd_ok = !pmd_too || (f.present(pmd) && !f.is_huge(pmd) && f.pfn(pmd) == self.table);
         if pmd_ok && self.entries(cx)? == self.snapshot {
             return Ok(());
         }
@@ -575,18 +574,19 @@ impl KernelPath for CollapseOp {
                 for i in 0..HPAGE_NR {
                     let pa = (self.table << 12) + 8 * i;
                     let e = cx.m.mem.read(pa)?.value;
-                    if pte::present(e) {
-                        cx.m.mem.copy_frame(self.huge + i, pte::pfn(e))?;
+                    let f = cx.pt();
+                    if f.present(e) {
+                        cx.m.mem.copy_frame(self.huge + i, f.pfn(e))?;
                         path::set_entry(cx, pa, self.haddr + (i << 12), 0)?;
-                        path::put_page(cx, pte::pfn(e))?;
+                        path::put_page(cx, f.pfn(e))?;
                     }
                 }
             }
             "set_pmd" => {
                 spin!(path::lock(cx, self.pmd_pa >> 12));
                 cx.k.deposited.insert(self.pmd_pa, self.table);
-                let flags = pte::P | pte::RW | pte::US | pte::A | pte::D | pte::PS;
-                path::set_entry(cx, self.pmd_pa, self.haddr, pte::make(self.huge, flags))?;
+                let e = cx.pt().leaf(self.huge, Prot::USER_RW, true);
+                path::set_entry(cx, self.pmd_pa, self.haddr, e)?;
                 path::unlock(cx, self.pmd_pa >> 12);
             }
             _ => unreachable!("every checkpoint is handled"),

@@ -35,7 +35,7 @@ use super::kernel::{Cx, HostEvent, MmError, Notify, Progress};
 use super::mapping::{self, Mapping, MIGRATION_ENTRY, SWAP_ENTRY};
 use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
-use crate::mem::{pte, Pfn, PAGE_SIZE};
+use crate::mem::{Pfn, PAGE_SIZE};
 
 /// Checkpoints of `reclaim`.
 pub const CHECKPOINTS_RECLAIM: &[&str] = &[
@@ -179,7 +179,7 @@ impl KernelPath for UnmapOp {
             "lock" => {
                 spin!(path::lock(cx, self.ptl()));
                 let e = cx.m.mem.read(self.pte_pa)?.value;
-                if !pte::present(e) || pte::pfn(e) != self.old {
+                if !cx.pt().present(e) || cx.pt().pfn(e) != self.old {
                     // Unmapped meanwhile (a munmap): page_vma_mapped_walk
                     // finds no mapping to unmap; the caller goes on.
                     self.step = self
@@ -205,7 +205,7 @@ impl KernelPath for UnmapOp {
                 path::set_entry(cx, self.pte_pa, self.va, entry)?;
             }
             "discard" => {
-                if self.cleared & pte::D != 0 {
+                if cx.pt().dirty(self.cleared) {
                     // Dirtied since MADV_FREE: set_page_dirty; the PTE goes
                     // back, SetPageSwapBacked, and the page is not discarded.
                     path::set_entry(cx, self.pte_pa, self.va, self.cleared)?;
@@ -256,8 +256,9 @@ impl KernelPath for UnmapOp {
                 // page is not mapped and goes back.
                 let e = cx.m.mem.read(self.pte_pa)?.value;
                 if e == (self.old << 12) | MIGRATION_ENTRY {
-                    let flags = self.cleared & !pte::ADDR;
-                    path::set_entry(cx, self.pte_pa, self.va, pte::make(self.new, flags))?;
+                    let f = cx.pt();
+                    let e = f.entry(self.new, f.flags(self.cleared));
+                    path::set_entry(cx, self.pte_pa, self.va, e)?;
                 } else {
                     path::put_page(cx, self.new)?;
                 }

@@ -28,7 +28,7 @@ use super::kernel::{Cx, MmError, Notify, Progress};
 use super::mapping::{self, HugeKind, Mapping};
 use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
-use crate::mem::{pte, Pfn, PAGE_SIZE};
+use crate::mem::{Pfn, PAGE_SIZE};
 
 pub const CHECKPOINTS_ZAP: &[&str] = &[
     "start", "lock", "clear", "flush", "unlock", "free", "end", "finish",
@@ -198,14 +198,15 @@ impl KernelPath for ZapOp {
                     }
                 }
                 match found {
-                    Some((pa, va, e)) if pte::present(e) => {
+                    Some((pa, va, e)) if cx.pt().present(e) => {
                         path::set_entry(cx, pa, va, 0)?;
                         let (s, t) = self.range.unwrap_or((va, va + PAGE_SIZE));
                         self.range = Some((s.min(va), t.max(va + PAGE_SIZE)));
                         // The zero page is no normal page (vm_normal_page):
                         // its TLB entry goes, no reference is dropped.
-                        if pte::pfn(e) != cx.k.zero_pfn {
-                            self.batch.push(pte::pfn(e));
+                        let pfn = cx.pt().pfn(e);
+                        if pfn != cx.k.zero_pfn {
+                            self.batch.push(pfn);
                         }
                         if self.batch.len() >= self.batch_max {
                             self.force_flush = true;

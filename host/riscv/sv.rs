@@ -6,19 +6,17 @@
 //! 7:0, the page number in 53:10. R = W = X = 0 points at the next table;
 //! any of R, X makes a leaf (a superpage above level 0, whose page number
 //! must be aligned to its size).
+//!
+//! The tables themselves are an [`AddressSpace`] in format
+//! [`PtFormat::Sv39`] or [`PtFormat::Sv48`] (`crate::mem`, where the mm
+//! paths build them): this is the specification's view of them, levels
+//! numbered from 0 at the leaf as the specification does, and a walk's
+//! faults named as a RISC-V walker raises them. One walk serves both.
 
-use super::PPN;
-use crate::mem::{MemError, Pfn, PhysMem, PAGE_SHIFT};
+use crate::mem::{AddressSpace, MemError, Pfn, PhysMem, PtFormat, WalkError};
 
 pub mod pte {
-    pub const V: u64 = 1 << 0;
-    pub const R: u64 = 1 << 1;
-    pub const W: u64 = 1 << 2;
-    pub const X: u64 = 1 << 3;
-    pub const U: u64 = 1 << 4;
-    pub const G: u64 = 1 << 5;
-    pub const A: u64 = 1 << 6;
-    pub const D: u64 = 1 << 7;
+    pub use crate::mem::sv_pte::{A, D, G, R, U, V, W, X};
     /// A user data page, read-write, accessed and dirty set (a walker that
     /// does not update A/D faults on a clear one).
     pub const USER_RW: u64 = V | R | W | U | A | D;
@@ -33,22 +31,32 @@ pub enum Sv {
     Sv48,
 }
 
-impl Sv {
-    pub fn levels(self) -> u8 {
-        match self {
-            Sv::Sv39 => 3,
-            Sv::Sv48 => 4,
+impl From<Sv> for PtFormat {
+    fn from(sv: Sv) -> PtFormat {
+        match sv {
+            Sv::Sv39 => PtFormat::Sv39,
+            Sv::Sv48 => PtFormat::Sv48,
         }
     }
+}
 
-    fn va_bits(self) -> u32 {
-        12 + 9 * u32::from(self.levels())
+impl Sv {
+    pub fn levels(self) -> u8 {
+        PtFormat::from(self).levels()
     }
 
     /// Bits 63 down to the top VA bit all equal it.
     pub fn canonical(self, va: u64) -> bool {
-        let top = va >> (self.va_bits() - 1);
-        top == 0 || top == u64::MAX >> (self.va_bits() - 1)
+        PtFormat::from(self).canonical(va)
+    }
+
+    /// The tables rooted at `root`, as an address space of this format.
+    fn space(self, root: Pfn) -> AddressSpace {
+        AddressSpace {
+            pgd: root,
+            pasid: 0,
+            format: self.into(),
+        }
     }
 }
 
@@ -57,17 +65,13 @@ pub fn level_bytes(level: u8) -> u64 {
     1 << (12 + 9 * u32::from(level))
 }
 
-fn index(va: u64, level: u8) -> u64 {
-    (va >> (12 + 9 * u32::from(level))) & 0x1ff
-}
-
 /// An entry pointing at `ppn` with `flags` (V added).
 pub fn make(ppn: u64, flags: u64) -> u64 {
-    PPN.put(ppn).unwrap_or(0) | flags | pte::V
+    PtFormat::Sv39.entry(ppn, flags | pte::V)
 }
 
 pub fn ppn(entry: u64) -> u64 {
-    PPN.get(entry)
+    PtFormat::Sv39.pfn(entry)
 }
 
 /// What a walk found for a VA.
@@ -110,6 +114,13 @@ pub enum SvFault {
         va: u64,
         entry_pa: u64,
     },
+    /// [`map`] below a superpage (a leaf at `level`): its frame is data,
+    /// not a table.
+    Superpage {
+        va: u64,
+        level: u8,
+        entry_pa: u64,
+    },
     Mem(MemError),
 }
 
@@ -119,9 +130,47 @@ impl From<MemError> for SvFault {
     }
 }
 
-/// Map `va` to the frame `pfn` as a leaf of `level` with `flags` in the
-/// table rooted at `root`, allocating the tables on the way (in memory a
-/// frame at a time). Returns the physical address of the leaf entry.
+impl From<WalkError> for SvFault {
+    /// `crate::mem` counts levels from 1 at the PTE, the specification from 0.
+    fn from(e: WalkError) -> Self {
+        match e {
+            WalkError::NonCanonical { va, .. } => SvFault::NonCanonical { va },
+            WalkError::NotPresent {
+                va,
+                level,
+                entry_pa,
+            } => SvFault::Invalid {
+                va,
+                level: level - 1,
+                entry_pa,
+            },
+            WalkError::Misaligned {
+                va,
+                level,
+                entry_pa,
+            } => SvFault::Misaligned {
+                va,
+                level: level - 1,
+                entry_pa,
+            },
+            WalkError::NoLeaf { va, entry_pa } => SvFault::NoLeaf { va, entry_pa },
+            WalkError::HugeLeaf {
+                va,
+                level,
+                entry_pa,
+            } => SvFault::Superpage {
+                va,
+                level: level - 1,
+                entry_pa,
+            },
+            WalkError::Mem(e) => SvFault::Mem(e),
+        }
+    }
+}
+
+/// Map `va` to the frame `pfn` as a leaf of `level` with `flags` (V added)
+/// in the table rooted at `root`, allocating the tables on the way (in
+/// memory a frame at a time). Returns the physical address of the leaf entry.
 pub fn map(
     mem: &mut PhysMem,
     root: Pfn,
@@ -131,79 +180,32 @@ pub fn map(
     level: u8,
     flags: u64,
 ) -> Result<u64, SvFault> {
-    if !sv.canonical(va) {
-        return Err(SvFault::NonCanonical { va });
-    }
-    let mut table = root;
-    for l in (level + 1..sv.levels()).rev() {
-        let pa = (table << PAGE_SHIFT) + index(va, l) * 8;
-        let e = mem.read(pa)?.value;
-        if e & pte::V == 0 {
-            let t = mem.alloc()?;
-            mem.write(pa, make(t, 0), 0)?;
-            table = t;
-        } else if e & (pte::R | pte::X) != 0 {
-            // a leaf above: its frame is data, not a table
-            return Err(SvFault::Misaligned {
-                va,
-                level: l,
-                entry_pa: pa,
-            });
-        } else {
-            table = ppn(e);
-        }
-    }
-    let pa = (table << PAGE_SHIFT) + index(va, level) * 8;
-    mem.write(pa, make(pfn, flags), 0)?;
-    Ok(pa)
+    Ok(sv
+        .space(root)
+        .map_entry(mem, va, level + 1, make(pfn, flags))?)
 }
 
 /// The walk of `va` through the table rooted at `root`, as the
 /// specification's translation process does it (A/D and permissions are
 /// the caller's to judge from the leaf's bits).
 pub fn walk(mem: &PhysMem, root: Pfn, sv: Sv, va: u64) -> Result<SvLeaf, SvFault> {
-    if !sv.canonical(va) {
-        return Err(SvFault::NonCanonical { va });
-    }
-    let mut table = root;
-    for level in (0..sv.levels()).rev() {
-        let entry_pa = (table << PAGE_SHIFT) + index(va, level) * 8;
-        let e = mem.read(entry_pa)?.value;
-        if e & pte::V == 0 || (e & pte::R == 0 && e & pte::W != 0) {
-            return Err(SvFault::Invalid {
-                va,
-                level,
-                entry_pa,
-            });
-        }
-        if e & (pte::R | pte::X) == 0 {
-            if level == 0 {
-                return Err(SvFault::NoLeaf { va, entry_pa });
-            }
-            table = ppn(e);
-            continue;
-        }
-        let span = level_bytes(level) >> PAGE_SHIFT;
-        if ppn(e) % span != 0 {
-            return Err(SvFault::Misaligned {
-                va,
-                level,
-                entry_pa,
-            });
-        }
-        return Ok(SvLeaf {
-            pfn: ppn(e) + ((va >> PAGE_SHIFT) & (span - 1)),
-            level,
-            entry_pa,
-            entry: e,
-        });
-    }
-    unreachable!("level 0 always returns")
+    let t = sv.space(root).translate(mem, va, false)?;
+    Ok(SvLeaf {
+        pfn: t.pfn,
+        level: t.level - 1,
+        entry_pa: t.entry_pa,
+        entry: t.entry,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mem::PAGE_SHIFT;
+
+    fn index(va: u64, level: u8) -> u64 {
+        (va >> (PAGE_SHIFT + 9 * u32::from(level))) & 0x1ff
+    }
 
     #[test]
     fn canonical_addresses() {

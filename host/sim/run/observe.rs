@@ -3,7 +3,7 @@
 //! kernel's events stamped with the cycle.
 
 use super::{RunError, Sim};
-use crate::mem::{pte, PAGE_SHIFT};
+use crate::mem::PAGE_SHIFT;
 use crate::mm::HostEvent;
 use crate::scenario::ThreadRef;
 use crate::sim::outcome::{DevRecord, IoRecord, StoreRecord, ThreadLine};
@@ -203,8 +203,8 @@ impl Sim<'_> {
                 }
                 HostEvent::Pte { va, new, .. } => {
                     pte_changed = true;
-                    if pte::present(new) {
-                        let f = pte::pfn(new);
+                    if self.k.mm.format.present(new) {
+                        let f = self.k.mm.format.pfn(new);
                         let st = self.m.mem.state(f);
                         self.chk.mapped(va, f, st);
                     }

@@ -1,7 +1,7 @@
 //! The named pages, mapped as the scenario declares them.
 
 use super::Sim;
-use crate::mem::{pte, PageSize, PAGE_SHIFT};
+use crate::mem::{PageSize, Prot, PAGE_SHIFT};
 use crate::mm::MmError;
 
 impl Sim<'_> {
@@ -28,15 +28,17 @@ impl Sim<'_> {
             self.k.huge_zero_pfn = self.m.mem.alloc_contiguous(512)?;
             self.m.mem.pin(self.k.huge_zero_pfn)?;
         }
+        // COW pages and the huge zero page read-only and clean, the others
+        // writable and dirty: in the address space's own format.
+        let (ro, rw) = (Prot::USER_RO, Prot::USER_RW);
         for p in &self.s.pages {
-            let ro = pte::US | pte::A;
             if p.zero {
                 let haddr = p.va & !0x1f_ffff;
                 let base = self.k.huge_zero_pfn;
                 self.chk.store("init".into(), p.va, 0, 0, 0);
                 self.k
                     .mm
-                    .map(&mut self.m.mem, haddr, base, PageSize::Huge2M, ro)?;
+                    .map_prot(&mut self.m.mem, haddr, base, PageSize::Huge2M, ro)?;
                 let pmd_pa = self.k.mm.pmd_pa(&mut self.m.mem, haddr)?;
                 let table = self.m.mem.alloc()?;
                 self.k.deposited.insert(pmd_pa, table);
@@ -53,14 +55,14 @@ impl Sim<'_> {
                 let v = self.m.store((f << PAGE_SHIFT) | (p.va & 0xff8), p.value)?;
                 self.chk.store("init".into(), p.va, p.value, v, 0);
                 let haddr = p.va & !0x1f_ffff;
-                let flags = if p.cow { ro } else { ro | pte::RW | pte::D };
+                let prot = if p.cow { ro } else { rw };
                 self.k
                     .mm
-                    .map(&mut self.m.mem, haddr, base, PageSize::Huge2M, flags)?;
+                    .map_prot(&mut self.m.mem, haddr, base, PageSize::Huge2M, prot)?;
                 if p.cow {
                     self.k
                         .parent
-                        .map(&mut self.m.mem, haddr, base, PageSize::Huge2M, flags)?;
+                        .map_prot(&mut self.m.mem, haddr, base, PageSize::Huge2M, prot)?;
                     self.m.mem.get(base)?;
                 }
                 if p.thp {
@@ -80,19 +82,15 @@ impl Sim<'_> {
             if p.cow {
                 self.k
                     .mm
-                    .map(&mut self.m.mem, page, f, PageSize::Small, ro)?;
+                    .map_prot(&mut self.m.mem, page, f, PageSize::Small, ro)?;
                 self.k
                     .parent
-                    .map(&mut self.m.mem, page, f, PageSize::Small, ro)?;
+                    .map_prot(&mut self.m.mem, page, f, PageSize::Small, ro)?;
                 self.m.mem.get(f)?;
             } else {
-                self.k.mm.map(
-                    &mut self.m.mem,
-                    page,
-                    f,
-                    PageSize::Small,
-                    ro | pte::RW | pte::D,
-                )?;
+                self.k
+                    .mm
+                    .map_prot(&mut self.m.mem, page, f, PageSize::Small, rw)?;
             }
             let st = self.m.mem.state(f);
             self.chk.mapped(page, f, st);
