@@ -382,11 +382,15 @@ impl Checker {
             }
             // The newest store the device had observed before it issued this
             // read; the device must now see at least the last store to this
-            // address that precedes it in the global order.
+            // address that precedes it in the global order. A read that
+            // completed in the cycle this one was issued counts: the host
+            // issues after it has seen that cycle's responses (a design that
+            // forwards the memory's answer to the device in the same cycle,
+            // as the RISC-V socket's does, completes and answers at once).
             let seen = self
                 .reads
                 .iter()
-                .filter(|r| r.completed < issued)
+                .filter(|r| r.completed <= issued)
                 .map(|r| r.version)
                 .max()
                 .unwrap_or(0);

@@ -43,6 +43,11 @@ enum Cmd {
         /// Inject RTL bugs, comma-separated (`shootdown mutants --list` names them). Default: the scenario's `inject:`.
         #[arg(long, value_parser = shootdown::sweep::parse_inject)]
         inject: Option<u16>,
+        /// The page-table format and socket: x86-64 (the bundled IOMMU) or riscv-sv39 / riscv-sv48
+        /// (the RISC-V IOMMU design built into this binary, docs/socket-riscv.md). Pages outside
+        /// the format's user half move (said on stderr). Default: the scenario's `arch:`.
+        #[arg(long)]
+        arch: Option<shootdown::scenario::Arch>,
         /// Do not write waves (faster).
         #[arg(long)]
         no_waves: bool,
@@ -128,6 +133,7 @@ fn main() -> ExitCode {
             notify,
             driver,
             inject,
+            arch,
             no_waves,
             no_assert,
             waves_dir,
@@ -148,6 +154,20 @@ fn main() -> ExitCode {
             };
             if let Some(d) = driver {
                 s.driver = d;
+            }
+            if let Some(a) = arch {
+                match s.with_arch(a) {
+                    Ok((moved, notes)) => {
+                        for n in notes {
+                            eprintln!("shootdown: --arch {a}: {n}");
+                        }
+                        s = moved;
+                    }
+                    Err(e) => {
+                        eprintln!("shootdown: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
             }
             s.params.assertions &= !no_assert;
             if let Some(i) = inject {

@@ -41,6 +41,8 @@ use std::process::{exit, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime};
 
+mod riscv;
+
 const TOP: &str = "shootdown_top";
 const PREFIX: &str = "Vshootdown";
 const MODEL_LIB: &str = "shootdown_model";
@@ -196,6 +198,9 @@ fn main() {
         ),
     }
     let model_cc = Compiler::new(&model);
+    // the second socket's model (model/riscv.rs), into the same library
+    let rv = riscv::verilate(&repo, &out_dir, &verilator);
+    let rv_cc = Compiler::new(&riscv::cxx(cxx_build(&include), &ffi_dir, rv.as_ref()));
     let gtkwave = include.join("gtkwave");
     let mut fst = cc::Build::new();
     fst.opt_level(2)
@@ -234,10 +239,28 @@ fn main() {
             .chain(&contents(&files_with_ext(&vobj, "h")))
             .map(Vec::as_slice),
     );
+    let rv_generated = rv.as_ref().map(|v| v.generated.clone()).unwrap_or_default();
+    let rv_deps = digest(
+        verilator_id
+            .iter()
+            .chain(&contents(&ffi_headers))
+            .chain(&contents(
+                &rv.as_ref()
+                    .map(|v| files_with_ext(&v.vobj, "h"))
+                    .unwrap_or_default(),
+            ))
+            .map(Vec::as_slice),
+    );
     let mut units: Vec<Unit> = generated
         .iter()
         .chain([&ffi_dir.join("shim.cpp")])
         .map(|src| Unit::new(src, &model_cc, model_deps))
+        .chain(
+            rv_generated
+                .iter()
+                .chain([&ffi_dir.join("rv_shim.cpp")])
+                .map(|src| Unit::new(src, &rv_cc, rv_deps)),
+        )
         .chain(
             RUNTIME_SOURCES
                 .iter()

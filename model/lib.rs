@@ -19,3 +19,8 @@ pub const RTL_OVERLAY: &str = env!("SHOOTDOWN_RTL_OVERLAY");
 /// The `*.sv` / `*.vlt` file names the overlay supplied, space separated;
 /// empty without an overlay.
 pub const RTL_OVERLAY_FILES: &str = env!("SHOOTDOWN_RTL_OVERLAY_FILES");
+
+/// The RISC-V IOMMU design verilated into the second socket
+/// (docs/socket-riscv.md), as an absolute path; empty when this build has
+/// none (`SHOOTDOWN_RTL_RISCV=off`, or no design found).
+pub const RTL_RISCV: &str = env!("SHOOTDOWN_RTL_RISCV_DIR");

@@ -549,6 +549,8 @@ pub fn exhaustive(
         s.inject.to_string(),
         "--assertions".into(),
         s.params.assertions.to_string(),
+        "--arch".into(),
+        s.arch.name().into(),
     ];
     if rules.overlap {
         args.push("--overlap".into());

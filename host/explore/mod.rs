@@ -49,6 +49,10 @@ pub struct ExploreArgs {
     /// Inject RTL bugs, comma-separated (`shootdown mutants --list`).
     #[arg(long, value_parser = parse_inject, value_name = "BUG[,BUG...]")]
     pub inject: Option<u16>,
+    /// Explore on this arch: x86-64 (the bundled IOMMU) or riscv-sv39 / riscv-sv48 (the RISC-V
+    /// IOMMU design, docs/socket-riscv.md; its states are not digested, so nothing is cut).
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<crate::scenario::Arch>,
     /// At most this many preemptions per schedule (a move away from a CPU
     /// thread inside a kernel path that could go on).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=8))]
@@ -152,6 +156,8 @@ pub struct WorkerArgs {
     pub driver: DriverKind,
     #[arg(long)]
     pub inject_bits: u16,
+    #[arg(long, default_value = "x86-64")]
+    pub arch: crate::scenario::Arch,
     #[arg(long, action = clap::ArgAction::Set)]
     pub assertions: bool,
     #[arg(long)]
@@ -188,6 +194,13 @@ pub fn worker_main(a: WorkerArgs) -> ExitCode {
         }
     }
     s.driver = a.driver;
+    s = match s.with_arch(a.arch) {
+        Ok((s, _)) => s,
+        Err(e) => {
+            eprintln!("shootdown explore-worker: {e}");
+            return ExitCode::from(2);
+        }
+    };
     s.inject = a.inject_bits;
     s.params.assertions = a.assertions;
     fork::worker(
@@ -619,6 +632,12 @@ pub fn main(args: ExploreArgs) -> ExitCode {
         base.name = matrix::name_with(&base.name, driver, several);
         if let Some(i) = args.inject {
             base.inject = i;
+        }
+        if let Some(a) = args.arch {
+            base = match base.with_arch(a) {
+                Ok((s, _)) => s,
+                Err(e) => return fail(&e),
+            };
         }
         base.params.assertions &= !args.no_assert;
         let policies: Vec<Policy> = if !args.notify.is_empty() {

@@ -111,6 +111,7 @@ impl Shrinker<'_> {
             about: self.about.clone(),
             notify: Some(self.policy),
             driver: self.base.driver,
+            arch: self.base.arch,
             inject: self.base.inject,
             params: *params,
             pages: self.base.pages.clone(),

@@ -30,6 +30,8 @@ use thiserror::Error;
 pub enum DriverError {
     #[error("[driver] command queue write failed: {source}")]
     Queue { source: MemError },
+    #[error("[driver] {0}")]
+    Command(String),
 }
 
 /// Counters for the cost rows of a report.
@@ -103,6 +105,10 @@ pub struct SvaDriver {
     pub stats: DriverStats,
     /// Cycle of the last `cq_err` clear this driver asked for.
     cleared_at: Option<u64>,
+    /// The second socket's queue (docs/socket-riscv.md): Linux's RISC-V
+    /// driver ([`crate::riscv::linux`]) in the specification's encoding,
+    /// its fence waited for on the queue head.
+    riscv: bool,
 }
 
 /// The naturally aligned power-of-two range that covers `[start, end)`,
@@ -132,6 +138,44 @@ fn encode(pasid: u32, c: Cmd) -> [u64; 2] {
     }
 }
 
+/// Linux's RISC-V driver's invalidations of `[start, end)` as model
+/// commands ([`crate::riscv::linux::iotlb_inval`], end inclusive there).
+fn riscv_plan(pscid: u32, start: u64, end: u64) -> Vec<Cmd> {
+    use crate::riscv::cmd::Command;
+    crate::riscv::linux::iotlb_inval(pscid, start, end.wrapping_sub(1))
+        .into_iter()
+        .map(|c| match c {
+            Command::IotinvalVma { addr: Some(va), .. } => Cmd::IotlbPage { va },
+            _ => Cmd::IotlbPasid,
+        })
+        .collect()
+}
+
+/// A model command in the RISC-V specification's encoding, the PASID as
+/// the PSCID; ATS commands have none (the design has no ATS).
+fn riscv_encode(pasid: u32, c: Cmd) -> Result<[u64; 2], DriverError> {
+    use crate::riscv::cmd::Command;
+    let addr = match c {
+        Cmd::IotlbPage { va } => Some(va & !(PAGE_SIZE - 1)),
+        Cmd::IotlbPasid => None,
+        other => {
+            return Err(DriverError::Command(format!(
+                "{other:?} has no RISC-V IOMMU command here (no ATS, no range invalidation)"
+            )))
+        }
+    };
+    encode_rv(Command::IotinvalVma {
+        pscid: Some(pasid),
+        addr,
+        gscid: None,
+    })
+}
+
+fn encode_rv(c: crate::riscv::cmd::Command) -> Result<[u64; 2], DriverError> {
+    c.encode()
+        .map_err(|e| DriverError::Command(format!("{c:?} does not encode: {e:?}")))
+}
+
 impl SvaDriver {
     /// The generic driver (the seed's behaviour).
     pub fn new(layout: IommuLayout, completion_pa: u64) -> Self {
@@ -150,7 +194,26 @@ impl SvaDriver {
             max_pages: 64,
             stats: DriverStats::default(),
             cleared_at: None,
+            riscv: false,
         }
+    }
+
+    /// The driver of a RISC-V IOMMU specification design: Linux
+    /// [`crate::riscv::linux::RELEASE`]'s `riscv_iommu_iotlb_inval` (one
+    /// IOTINVAL.VMA per page below 2 MiB, else the whole PSCID, the PASID
+    /// standing for the PSCID) and `riscv_iommu_cmd_sync` (IOFENCE.C, PR
+    /// and PW, no write), done when the queue head has passed the fence.
+    /// The ring starts at `tail` (after the bring-up's commands).
+    pub fn riscv(layout: IommuLayout, tail: u32) -> Self {
+        let mut d = Self::with_kind(layout, 0, DriverKind::Generic);
+        d.riscv = true;
+        d.tail = tail;
+        d
+    }
+
+    /// Whether this is the second socket's driver ([`SvaDriver::riscv`]).
+    pub fn is_riscv(&self) -> bool {
+        self.riscv
     }
 
     pub fn kind(&self) -> DriverKind {
@@ -181,7 +244,11 @@ impl SvaDriver {
         if self.active.is_some() {
             return Ok(None);
         }
-        let parts = self.kind.plan(start, end, self.max_pages);
+        let parts = if self.riscv {
+            vec![riscv_plan(pasid, start, end)]
+        } else {
+            self.kind.plan(start, end, self.max_pages)
+        };
         let data: Vec<u32> = parts
             .iter()
             .map(|_| {
@@ -295,7 +362,7 @@ impl SvaDriver {
         loop {
             let cmds = &a.parts[a.part];
             if !a.fenced {
-                if a.written == 0 {
+                if a.written == 0 && !self.riscv {
                     // the completion word must not already hold this DATA
                     m.mem
                         .write(self.completion_pa, 0, 0)
@@ -305,7 +372,12 @@ impl SvaDriver {
                 let before = self.tail;
                 while room > 0 && a.written < cmds.len() {
                     let c = cmds[a.written];
-                    self.push(m, encode(a.pasid, c))?;
+                    let words = if self.riscv {
+                        riscv_encode(a.pasid, c)?
+                    } else {
+                        encode(a.pasid, c)
+                    };
+                    self.push(m, words)?;
                     match c {
                         Cmd::Snoop { .. } => self.stats.btm_snoops += 1,
                         Cmd::Atc { .. } | Cmd::AtcAll => {
@@ -321,7 +393,12 @@ impl SvaDriver {
                     room -= 1;
                 }
                 if room > 0 && a.written == cmds.len() {
-                    self.push(m, cmd_iofence_c(Some(self.completion_pa), a.data[a.part]))?;
+                    let fence = if self.riscv {
+                        encode_rv(crate::riscv::linux::sync())?
+                    } else {
+                        cmd_iofence_c(Some(self.completion_pa), a.data[a.part])
+                    };
+                    self.push(m, fence)?;
                     self.stats.fences += 1;
                     self.stats.commands += 1;
                     let ats = cmds
@@ -336,10 +413,15 @@ impl SvaDriver {
                 }
                 return Ok(false);
             }
-            let done = m
-                .mem
-                .read(self.completion_pa)
-                .is_ok_and(|w| w.value == u64::from(a.data[a.part]));
+            // Linux's RISC-V driver: the head has passed the fence (nothing
+            // follows it while this flush owns the queue)
+            let done = if self.riscv {
+                m.cq_head() == self.tail
+            } else {
+                m.mem
+                    .read(self.completion_pa)
+                    .is_ok_and(|w| w.value == u64::from(a.data[a.part]))
+            };
             if !done {
                 self.check_cmd_to(m, a);
                 return Ok(false);

@@ -80,6 +80,18 @@ impl DeviceContext {
         })
     }
 
+    /// A device without process IDs (Linux's paging domain): its requests
+    /// are translated by the page table rooted at `root_ppn` in `mode`,
+    /// tagged `pscid`; second stage bare.
+    pub fn paging(pscid: u32, mode: SatpMode, root_ppn: u64) -> Option<DeviceContext> {
+        Some(DeviceContext {
+            tc: tc::V,
+            iohgatp: 0,
+            ta: TA_PSCID.put(u64::from(pscid))?,
+            fsc: atp(mode as u64, root_ppn)?,
+        })
+    }
+
     /// The context's words as they sit in the DDT: 8 in the extended format
     /// (a design with MSI translation, `capabilities.MSI_FLAT`), 4 in the
     /// base one. MSI translation is off (`msiptp` 0).

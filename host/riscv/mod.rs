@@ -9,12 +9,20 @@
 //! Written from the specification; `tests/riscv_spec.rs` checks the
 //! opcodes, command layouts and register offsets against a design built to
 //! it (the third-party RISC-V IOMMU in `../shared/thirdparty/riscv-iommu`).
-//! Not yet wired to a run: the second socket (issue 10) drives a design
-//! through these.
+//!
+//! The second socket (docs/socket-riscv.md) drives a design through these:
+//! `model` (the Verilated design), `axi` (the AXI4 memory subordinate with
+//! its protocol assertions), `machine` (the design and the host's side of
+//! its ports: register manager, DMA device), `driver` (bring-up, attach,
+//! Linux's flush); `crate::sim::machine` runs it as a scenario's machine.
 
+pub mod axi;
 pub mod cmd;
 pub mod ctx;
+pub mod driver;
 pub mod linux;
+pub mod machine;
+pub mod model;
 pub mod regs;
 pub mod sv;
 

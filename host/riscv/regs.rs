@@ -49,6 +49,8 @@ pub mod caps {
     pub const VERSION: super::Field = super::Field::new(7, 0);
     pub const SV39: u64 = 1 << 9;
     pub const SV48: u64 = 1 << 10;
+    /// Extended (64-byte) device contexts: MSI address translation.
+    pub const MSI_FLAT: u64 = 1 << 22;
     pub const ATS: u64 = 1 << 25;
     /// Interrupt generation: 0 MSI, 1 wired, 2 both.
     pub const IGS: super::Field = super::Field::new(29, 28);

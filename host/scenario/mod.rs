@@ -5,6 +5,8 @@
 //! about: what it shows, as numbered steps
 //! params: { mem_latency: 40, ats_latency: 150, cpu_step_cycles: 10 }
 //! driver: intel                  # optional: generic (default), amd, intel, arm, arm-btm, batched
+//! arch: riscv-sv39               # optional: x86-64 (default, the bundled socket) or
+//!                                # riscv-sv39 / riscv-sv48 (the RISC-V socket)
 //! pages:
 //!   addrA: { va: 0x7f0000000000, value: 0xa0, cow: true }
 //! timeline:                      # one entry per [Time N+k]
@@ -101,6 +103,10 @@ pub struct Scenario {
     pub notify: Option<Policy>,
     /// Which IOMMU driver's command sequence the flushes follow.
     pub driver: DriverKind,
+    /// The page-table format, and with it the socket: x86-64 tables for
+    /// the bundled IOMMU (docs/socket.md), Sv39/Sv48 for a RISC-V IOMMU
+    /// specification design (docs/socket-riscv.md).
+    pub arch: Arch,
     /// Injected RTL bugs (`cfg_inject_i`; 0: the correct design).
     pub inject: u16,
     pub params: Params,
@@ -113,6 +119,150 @@ pub struct Scenario {
     /// timeline is one schedule of these programs).
     pub programs: Vec<Program>,
     pub expect: Vec<(Policy, Expected)>,
+}
+
+/// The CPU's page-table format, and with it which socket runs the scenario.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Arch {
+    /// x86-64 4-level tables, walked by the bundled IOMMU.
+    #[default]
+    X86_64,
+    /// RISC-V Sv39, walked by the RISC-V socket's design.
+    RiscvSv39,
+    /// RISC-V Sv48 (the design must offer it in `capabilities`).
+    RiscvSv48,
+}
+
+impl Arch {
+    pub const ALL: [Arch; 3] = [Arch::X86_64, Arch::RiscvSv39, Arch::RiscvSv48];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86-64",
+            Arch::RiscvSv39 => "riscv-sv39",
+            Arch::RiscvSv48 => "riscv-sv48",
+        }
+    }
+
+    /// The end of the user half of the address space.
+    pub fn user_end(self) -> u64 {
+        match self {
+            Arch::RiscvSv39 => 1 << 38,
+            _ => USER_END,
+        }
+    }
+
+    /// Whether the RISC-V socket runs it.
+    pub fn riscv(self) -> bool {
+        self != Arch::X86_64
+    }
+
+    /// The host's page-table format.
+    pub fn format(self) -> crate::mem::PtFormat {
+        match self {
+            Arch::X86_64 => crate::mem::PtFormat::X86_64,
+            Arch::RiscvSv39 => crate::mem::PtFormat::Sv39,
+            Arch::RiscvSv48 => crate::mem::PtFormat::Sv48,
+        }
+    }
+}
+
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Arch {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Arch::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown arch '{}': use x86-64, riscv-sv39 or riscv-sv48",
+                    s.escape_debug()
+                )
+            })
+    }
+}
+
+/// Where [`Scenario::with_arch`] moves pages whose addresses the new format
+/// cannot map: this base, plus the address's low 36 bits.
+pub const REBASE: u64 = 0x10_0000_0000;
+
+impl Scenario {
+    /// This scenario on `arch` (the command line's `--arch`): pages at
+    /// addresses outside its user half move to [`REBASE`] plus their low 36
+    /// bits (offsets inside a 2 MiB and a 1 GiB block kept), said in the
+    /// returned notes; Err when two pages would share a page there, or
+    /// when the scenario names a driver the arch does not run.
+    pub fn with_arch(mut self, arch: Arch) -> Result<(Scenario, Vec<String>), String> {
+        let file = self.path.display().to_string();
+        if arch.riscv() && self.driver != DriverKind::Generic {
+            return Err(format!(
+                "{file}: driver: {} is a driver of the bundled IOMMU; --arch {arch} runs Linux's RISC-V IOMMU driver",
+                self.driver
+            ));
+        }
+        let mut notes = Vec::new();
+        if self.pages.iter().any(|p| p.va >= arch.user_end()) {
+            for p in &mut self.pages {
+                let va = REBASE | (p.va & ((1 << 36) - 1));
+                notes.push(format!(
+                    "page '{}' moved from {:#x} to {va:#x}",
+                    p.name, p.va
+                ));
+                p.va = va;
+            }
+            for (i, p) in self.pages.iter().enumerate() {
+                if let Some(o) = self.pages[..i].iter().find(|o| o.va >> 12 == p.va >> 12) {
+                    return Err(format!(
+                        "{file}: on {arch} pages '{}' and '{}' would share a page (they differ only above bit 35): give the scenario arch-fitting addresses",
+                        o.name, p.name
+                    ));
+                }
+            }
+        }
+        self.arch = arch;
+        if let Some(why) = self.unsupported() {
+            return Err(format!("{file}: {why}"));
+        }
+        Ok((self, notes))
+    }
+
+    /// What this scenario asks that its arch's socket cannot do: on the
+    /// RISC-V socket, the ATS and bundled-IOTLB parameters and injected
+    /// bugs of the bundled RTL (`ats_latency` is accepted and unused: there
+    /// is no ATS link).
+    pub fn unsupported(&self) -> Option<String> {
+        if !self.arch.riscv() {
+            return None;
+        }
+        let p = &self.params;
+        let set = [
+            ("ats_timeout", p.ats_timeout),
+            ("ats_cpl_delay", p.ats_cpl_delay),
+            ("atc_entries", p.atc_entries),
+            ("ats_itags", p.ats_itags),
+            ("iotlb_ways", p.iotlb_ways),
+            ("iotlb_sets", p.iotlb_sets),
+        ];
+        if let Some((name, _)) = set.iter().find(|(_, v)| *v != 0) {
+            return Some(format!(
+                "params.{name} is a parameter of the bundled IOMMU's ATS or IOTLB; arch: {} runs a RISC-V IOMMU without ATS (docs/socket-riscv.md): drop it, or run on x86-64",
+                self.arch
+            ));
+        }
+        if self.inject != 0 {
+            return Some(format!(
+                "inject names bugs of the bundled RTL; arch: {} runs another design: drop it",
+                self.arch
+            ));
+        }
+        None
+    }
 }
 
 /// One thread's program: the actions it runs, in order, each to its end
@@ -188,6 +338,8 @@ struct RawScenario {
     notify: Option<Spanned<String>>,
     #[serde(default)]
     driver: Option<Spanned<String>>,
+    #[serde(default)]
+    arch: Option<Spanned<String>>,
     #[serde(default)]
     inject: Option<Vec<Spanned<String>>>,
     #[serde(default)]
@@ -343,6 +495,26 @@ impl Scenario {
             None => DriverKind::default(),
             Some(d) => d.value.parse().map_err(|m| err(line(d), m))?,
         };
+        let arch = match &raw.arch {
+            None => Arch::default(),
+            Some(a) => a.value.parse().map_err(|m| err(line(a), m))?,
+        };
+        if arch.riscv() {
+            if let Some(d) = raw
+                .driver
+                .as_ref()
+                .filter(|_| driver != DriverKind::Generic)
+            {
+                return Err(err(
+                    line(d),
+                    format!(
+                        "driver: {driver} is a driver of the bundled IOMMU; arch: {arch} runs Linux's \
+                         RISC-V IOMMU driver ({}): leave 'driver' out",
+                        crate::riscv::linux::RELEASE
+                    ),
+                ));
+            }
+        }
         let mut inject = 0;
         for name in raw.inject.iter().flatten() {
             inject |=
@@ -373,6 +545,17 @@ impl Scenario {
         }
 
         let pages = parse_pages(&raw.pages, &err)?;
+        if let (Some(a), Some(p)) = (&raw.arch, pages.iter().find(|p| p.va >= arch.user_end())) {
+            return Err(err(
+                line(a),
+                format!(
+                    "arch: {arch}: page '{}' at {:#x} is outside its user half (below {:#x}): move the pages there",
+                    p.name,
+                    p.va,
+                    arch.user_end()
+                ),
+            ));
+        }
 
         let (timeline, programs) = match (&raw.timeline, &raw.programs) {
             (None, None) => {
@@ -443,19 +626,24 @@ impl Scenario {
             expect.push((policy, set));
         }
 
-        Ok(Scenario {
+        let scenario = Scenario {
             path: path.to_path_buf(),
             name: raw.name.value,
             about: raw.about.value,
             notify,
             driver,
+            arch,
             inject,
             params,
             pages,
             timeline,
             programs,
             expect,
-        })
+        };
+        if let (Some(a), Some(why)) = (&raw.arch, scenario.unsupported()) {
+            return Err(err(line(a), why));
+        }
+        Ok(scenario)
     }
 
     pub fn expected(&self, p: Policy) -> Option<&Expected> {

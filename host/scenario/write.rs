@@ -23,6 +23,9 @@ impl Scenario {
         if self.driver != Default::default() {
             let _ = writeln!(y, "driver: {}", self.driver);
         }
+        if self.arch != Default::default() {
+            let _ = writeln!(y, "arch: {}", self.arch);
+        }
         let inject: Vec<&str> = INJECT_NAMES
             .iter()
             .filter(|(_, bit, _)| self.inject & bit != 0)
@@ -120,6 +123,7 @@ mod tests {
             assert_eq!(back.pages, s.pages, "{}", p.display());
             assert_eq!(back.params, s.params, "{}", p.display());
             assert_eq!(back.driver, s.driver);
+            assert_eq!(back.arch, s.arch);
             assert_eq!(back.inject, s.inject);
             assert_eq!(back.expect, s.expect);
             let programs = |s: &Scenario| -> Vec<_> {

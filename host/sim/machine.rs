@@ -1,8 +1,20 @@
 //! The machine: physical memory, the Verilated RTL, and the host side of
 //! every RTL port (memory, device requests, register writes, probes),
 //! advanced one clock cycle at a time by [`Machine::tick`].
+//!
+//! The RTL is the first socket's (`shootdown_top`, docs/socket.md) or, in a
+//! machine made by [`Machine::new_riscv`], the second's: a RISC-V IOMMU
+//! specification design behind AXI4 ports (docs/socket-riscv.md,
+//! [`RvSide`]). The rest of the simulator sees one machine either way: the
+//! same memory and store order, device requests and responses, the device's
+//! memory accesses, the command queue's tail and head.
 
 use crate::mem::{MemError, Pfn, PhysMem, Word, PAGE_SHIFT};
+use crate::riscv::axi::AxiConfig;
+use crate::riscv::ctx::SatpMode;
+use crate::riscv::driver::RvDriver;
+use crate::riscv::machine::{DmaRequest, RvBus, RvError, RvHw, RvParams, RESP_OKAY};
+use crate::riscv::regs as rv_regs;
 use crate::rtl::{decode_probe, Model, PortsIn, PortsOut, ProbeEntry};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -155,6 +167,9 @@ impl MemPort {
 
 pub struct Machine {
     pub mem: PhysMem,
+    /// The second socket, when it is the one in use (the first socket's
+    /// model is then never stepped).
+    rv: Option<Box<RvSide>>,
     model: Model,
     params: MachineParams,
     inp: PortsIn,
@@ -181,6 +196,10 @@ impl Machine {
     /// pending responses, the cycle); None when the model's state cannot
     /// be digested (its build keeps some on the heap).
     pub fn digest(&self, h: &mut crate::sim::digest::StateHasher) -> Option<()> {
+        if self.rv.is_some() {
+            // the second socket's state is not digested: never cut
+            return None;
+        }
         let [a, b] = self.model.state_digest()?;
         h.word(a);
         h.word(b);
@@ -216,20 +235,81 @@ impl Machine {
             dev_responses: Vec::new(),
             dev_accesses: Vec::new(),
             bus_errors: Vec::new(),
+            rv: None,
+        }
+    }
+
+    /// A machine whose RTL is the second socket's design; its memory ports
+    /// answer after the same latencies as the first socket's.
+    pub fn new_riscv(params: MachineParams) -> Result<Self, RvError> {
+        let lat = |l: u64| if l == 0 { params.mem_latency } else { l };
+        let port = |latency| AxiConfig {
+            latency,
+            ..AxiConfig::default()
+        };
+        let hw = RvHw::new(RvParams {
+            frames: params.frames,
+            mem: port(lat(params.iommu_mem_latency)),
+            tx: port(lat(params.dev_mem_latency)),
+            ..RvParams::default()
+        })?;
+        let mut m = Machine::new(params);
+        m.rv = Some(Box::new(RvSide::new(hw)));
+        Ok(m)
+    }
+
+    /// Where the host's driver starts writing the command queue after
+    /// [`Machine::reset`]: 0, or past the second socket's bring-up commands.
+    pub fn cq_start(&self) -> u32 {
+        self.rv.as_ref().map_or(0, |rv| rv.start_tail)
+    }
+
+    /// Whether the RTL is the second socket's.
+    pub fn is_riscv(&self) -> bool {
+        self.rv.is_some()
+    }
+
+    /// Bind `pasid` to the address space rooted at `pgd`: the first
+    /// socket's PASID table entry; the second's process context, written
+    /// when [`Machine::reset`] brings the design up.
+    pub fn bind(&mut self, layout: &IommuLayout, pasid: u32, pgd: Pfn) -> Result<(), MemError> {
+        match &mut self.rv {
+            Some(rv) => {
+                rv.binds.push((pasid, pgd));
+                Ok(())
+            }
+            None => layout.bind(&mut self.mem, pasid, pgd),
         }
     }
 
     /// Start the RTL's VCD; call before [`Machine::reset`] to see reset.
     pub fn trace_open(&mut self, path: &Path) -> Result<(), crate::rtl::RtlError> {
-        self.model.trace_open(path)
+        match &mut self.rv {
+            Some(rv) => {
+                rv.hw
+                    .model()
+                    .trace_open(path)
+                    .map_err(|_| crate::rtl::RtlError::TraceOpen {
+                        path: path.to_path_buf(),
+                    })
+            }
+            None => self.model.trace_open(path),
+        }
     }
 
     pub fn trace_close(&mut self) {
-        self.model.trace_close();
+        match &mut self.rv {
+            Some(rv) => rv.hw.model().trace_close(),
+            None => self.model.trace_close(),
+        }
     }
 
     /// Program the configuration ports and hold reset for a few cycles.
     pub fn reset(&mut self, layout: IommuLayout) {
+        if self.rv.is_some() {
+            self.rv_reset(layout);
+            return;
+        }
         self.model.set_assertions(self.params.assertions);
         self.inp.cfg_cq_base = layout.cq_base;
         self.inp.cfg_cq_log2n = layout.cq_log2n;
@@ -255,12 +335,19 @@ impl Machine {
 
     /// An assertion the RTL reported (the run must stop).
     pub fn rtl_error(&self) -> Option<crate::rtl::RtlError> {
-        self.model.error()
+        match &self.rv {
+            Some(rv) => rv.error.clone(),
+            None => self.model.error(),
+        }
     }
 
     /// What the RTL's cover points counted so far (docs/socket.md, "Coverage").
     pub fn coverage(&self) -> crate::coverage::Coverage {
-        crate::coverage::Coverage::of_model(&self.model)
+        match &self.rv {
+            // the second socket's designs have no cover points here
+            Some(_) => crate::coverage::Coverage::default(),
+            None => crate::coverage::Coverage::of_model(&self.model),
+        }
     }
 
     /// The cycle of the last rising edge.
@@ -273,19 +360,34 @@ impl Machine {
     }
 
     /// The software-owned command-queue tail register.
+    /// (The second socket: a write of `cqt` on the register port, sent
+    /// when the port is free.)
     pub fn set_cq_tail(&mut self, tail: u32) {
-        self.inp.cq_tail = tail;
+        match &mut self.rv {
+            Some(rv) => rv.writes.push_back((rv_regs::CQT, tail)),
+            None => self.inp.cq_tail = tail,
+        }
     }
 
+    /// (The second socket: `cqh` as the register port last read it; it
+    /// reads `cqh` and `cqcsr` in turn whenever it has nothing to write,
+    /// as a CPU spinning on the queue does.)
     pub fn cq_head(&self) -> u32 {
-        self.out.cq_head
+        match &self.rv {
+            Some(rv) => rv.head,
+            None => self.out.cq_head,
+        }
     }
 
     /// The command queue's error flags (`cq_err_o`): bit 0 illegal command,
     /// bit 1 `cmd_to` (an ATS invalidation timed out; an IOFENCE.C waits on
     /// it), see [`crate::rtl::CQ_ERR_ILL`] / [`crate::rtl::CQ_ERR_CMD_TO`].
     pub fn cq_err(&self) -> u8 {
-        self.out.cq_err
+        match &self.rv {
+            // cqcsr.cmd_ill: the bundled socket's illegal-command bit
+            Some(rv) => u8::from(rv.csr & rv_regs::csr::CMD_ILL != 0),
+            None => self.out.cq_err,
+        }
     }
 
     /// Write 1 to clear the error flags: drives `cq_err_clear_i` for one
@@ -295,6 +397,10 @@ impl Machine {
     }
 
     pub fn set_probe(&mut self, slot: usize, pasid: u32, vpn: u64) {
+        if self.rv.is_some() {
+            // the second socket has no probe ports
+            return;
+        }
         self.probes[slot] = Some((pasid, vpn));
         let p = &mut self.inp.probes[slot];
         p.pasid = pasid;
@@ -313,12 +419,26 @@ impl Machine {
 
     /// Device `id` has a request queued that the device has not taken yet.
     pub fn dev_waiting(&self, id: u8) -> bool {
-        self.dev_queue.iter().any(|r| r.id == id)
+        match &self.rv {
+            Some(rv) => rv.hw.dev.waiting(id),
+            None => self.dev_queue.iter().any(|r| r.id == id),
+        }
     }
 
     /// Queue a device request; it enters the device when its port is ready.
+    /// (The second socket: an AXI read or write on `tr_` with the AXI ID
+    /// `id`, the device's ID and the PASID as its process ID.)
     pub fn dev_submit(&mut self, req: DevRequest) {
-        self.dev_queue.push_back(req);
+        match &mut self.rv {
+            Some(rv) => rv.hw.dma(DmaRequest {
+                id: req.id,
+                sid: RV_DEVICE_ID,
+                ssid: Some(req.pasid),
+                va: req.va,
+                write: req.write.then_some(req.wdata),
+            }),
+            None => self.dev_queue.push_back(req),
+        }
     }
 
     /// A store in the global store order; returns its version.
@@ -331,6 +451,10 @@ impl Machine {
 
     /// One clock cycle: drive the inputs, step the RTL, serve what it asked.
     pub fn tick(&mut self) {
+        if self.rv.is_some() {
+            self.rv_tick();
+            return;
+        }
         let next = self.cycle + 1;
         // Responses due at this edge.
         match self.iommu_port.respond(next) {
@@ -372,6 +496,11 @@ impl Machine {
     /// Returns the cycles done; what the host sees after them is what it
     /// would see after as many ticks.
     pub fn tick_upto(&mut self, max: u64) -> u64 {
+        if self.rv.is_some() {
+            // no idle skipping for the second socket
+            self.rv_tick();
+            return 1;
+        }
         let next = self.cycle + 1;
         let due = [&self.iommu_port, &self.dev_port]
             .into_iter()
@@ -512,5 +641,206 @@ impl Machine {
             port,
             pa,
         });
+    }
+}
+
+/// The device ID the second socket's device has (its device context's
+/// index in the one-level device directory).
+pub const RV_DEVICE_ID: u32 = 1;
+
+/// The second socket in a [`Machine`]: the design, its register agent, and
+/// the bindings to program at reset.
+pub struct RvSide {
+    hw: RvHw,
+    /// (PASID, top-level table) of each bound address space.
+    binds: Vec<(u32, Pfn)>,
+    /// Register writes to send (offset, value), in order; when there are
+    /// none the agent reads `cqh` and `cqcsr` in turn.
+    writes: VecDeque<(u32, u32)>,
+    /// The access on the register port: (offset, a write).
+    on_port: Option<(u32, bool)>,
+    /// Read `cqcsr` next (else `cqh`).
+    poll_csr: bool,
+    head: u32,
+    csr: u32,
+    /// The command queue's tail after bring-up (its own commands).
+    start_tail: u32,
+    /// The PA each AXI ID's last translated access went to (a response's
+    /// frame).
+    last_pa: [u64; 16],
+    error: Option<crate::rtl::RtlError>,
+}
+
+impl RvSide {
+    fn new(hw: RvHw) -> RvSide {
+        RvSide {
+            hw,
+            binds: Vec::new(),
+            writes: VecDeque::new(),
+            on_port: None,
+            poll_csr: false,
+            head: 0,
+            csr: 0,
+            start_tail: 0,
+            last_pa: [0; 16],
+            error: None,
+        }
+    }
+}
+
+/// The machine's memory and the second socket, for the blocking register
+/// accesses of bring-up.
+struct RvBring<'a> {
+    mem: &'a mut PhysMem,
+    next_version: &'a mut u64,
+    hw: &'a mut RvHw,
+}
+
+impl RvBus for RvBring<'_> {
+    fn hw(&mut self) -> &mut RvHw {
+        self.hw
+    }
+
+    fn hw_ref(&self) -> &RvHw {
+        self.hw
+    }
+
+    fn mem(&mut self) -> &mut PhysMem {
+        self.mem
+    }
+
+    fn tick(&mut self) -> Result<(), RvError> {
+        self.hw.tick(self.mem, self.next_version)
+    }
+
+    fn store(&mut self, pa: u64, value: u64) -> Result<(), RvError> {
+        let v = *self.next_version;
+        *self.next_version += 1;
+        self.mem.write(pa, value, v)?;
+        Ok(())
+    }
+}
+
+impl Machine {
+    /// The second socket's reset and bring-up, as Linux's driver does it
+    /// (host/riscv/driver.rs): reset held, the queues on (the command
+    /// queue is `layout`'s ring, which the host's driver writes), a device
+    /// directory, and the device attached with a process context per bound
+    /// PASID (tagged with the PASID as its PSCID). A failure is the run's
+    /// RTL error.
+    fn rv_reset(&mut self, layout: IommuLayout) {
+        let Some(rv) = self.rv.as_mut() else { return };
+        let mut bus = RvBring {
+            mem: &mut self.mem,
+            next_version: &mut self.next_version,
+            hw: &mut rv.hw,
+        };
+        let result = (|| {
+            for _ in 0..8 {
+                bus.tick()?;
+            }
+            bus.hw.release();
+            bus.tick()?;
+            let mut d =
+                RvDriver::init_with(&mut bus, layout.cq_base >> PAGE_SHIFT, 1 << layout.cq_log2n)?;
+            for &(pasid, pgd) in &rv.binds {
+                d.attach_sva(&mut bus, RV_DEVICE_ID, pasid, pasid, SatpMode::Sv39, pgd)?;
+            }
+            // the host's driver goes on from the bring-up's tail
+            Ok::<u32, RvError>(d.tail as u32)
+        })();
+        self.cycle = rv.hw.cycle();
+        match result {
+            Ok(tail) => {
+                rv.head = tail;
+                rv.start_tail = tail;
+            }
+            Err(e) => {
+                rv.error = Some(crate::rtl::RtlError::Assertion {
+                    cycle: rv.hw.cycle(),
+                    message: format!("bring-up of the RISC-V IOMMU failed: {e}"),
+                })
+            }
+        }
+    }
+
+    /// One cycle of the second socket: the register agent, the design and
+    /// its ports, then what the device did in the shapes the simulator reads.
+    fn rv_tick(&mut self) {
+        let Some(rv) = self.rv.as_mut() else { return };
+        if rv.on_port.is_none() {
+            if let Some((off, v)) = rv.writes.pop_front() {
+                rv.hw.reg.start(off, Some(v));
+                rv.on_port = Some((off, true));
+            } else {
+                let off = if rv.poll_csr {
+                    rv_regs::CQCSR
+                } else {
+                    rv_regs::CQH
+                };
+                rv.poll_csr = !rv.poll_csr;
+                rv.hw.reg.start(off, None);
+                rv.on_port = Some((off, false));
+            }
+        }
+        if let Err(e) = rv.hw.tick(&mut self.mem, &mut self.next_version) {
+            if rv.error.is_none() {
+                rv.error = Some(crate::rtl::RtlError::Assertion {
+                    cycle: rv.hw.cycle(),
+                    message: e.to_string(),
+                });
+            }
+        }
+        self.cycle = rv.hw.cycle();
+        if let Some((data, resp)) = rv.hw.reg.take() {
+            match rv.on_port.take() {
+                Some((off, false)) if resp == RESP_OKAY && off == rv_regs::CQH => rv.head = data,
+                Some((off, false)) if resp == RESP_OKAY && off == rv_regs::CQCSR => rv.csr = data,
+                Some((off, w)) if resp != RESP_OKAY && rv.error.is_none() => {
+                    rv.error = Some(crate::rtl::RtlError::Assertion {
+                        cycle: self.cycle,
+                        message: format!(
+                            "the {} of register {off:#x} answered {resp} (not OKAY)",
+                            if w { "write" } else { "read" }
+                        ),
+                    });
+                }
+                _ => {}
+            }
+        }
+        for a in rv.hw.dev_accesses.drain(..) {
+            rv.last_pa[(a.id & 0xf) as usize] = a.pa;
+            self.dev_accesses.push(DevMemAccess {
+                cycle: a.cycle,
+                id: a.id as u8,
+                pa: a.pa,
+                write: a.write,
+                word: a.word,
+            });
+        }
+        rv.hw.iommu_accesses.clear();
+        rv.hw.requests.clear();
+        for r in rv.hw.dev.responses.drain(..) {
+            let fault = r.resp != RESP_OKAY;
+            self.dev_responses.push(DevResponse {
+                id: r.id,
+                cycle: r.cycle,
+                fault,
+                rdata: r.rdata,
+                pa: if fault {
+                    0
+                } else {
+                    rv.last_pa[usize::from(r.id & 0xf)]
+                },
+            });
+        }
+        for (port, v) in rv.hw.violations.drain(..) {
+            if rv.error.is_none() {
+                rv.error = Some(crate::rtl::RtlError::Assertion {
+                    cycle: self.cycle,
+                    message: format!("AXI4 protocol on {port}_: {v:?}"),
+                });
+            }
+        }
     }
 }

@@ -44,6 +44,8 @@ pub(super) struct HostSignals {
     dev: BTreeMap<u8, SigId>,
     pages: Vec<PageSigs>,
     names: Vec<String>,
+    /// The RTL is the RISC-V socket's (its own signal groups).
+    riscv: bool,
     /// Verilator's own trace of this run, removed with this struct whatever
     /// happens to the run.
     rtl: TempFile,
@@ -107,6 +109,7 @@ impl HostSignals {
             dev,
             pages,
             names: s.pages.iter().map(|p| p.name.clone()).collect(),
+            riscv: s.arch.riscv(),
             rtl: TempFile::beside(out, "rtl.vcd"),
         };
         hs.t.set(0, hs.violations, 0);
@@ -237,6 +240,10 @@ impl HostSignals {
                 GtkwFormat::Hex
             },
         };
+        if self.riscv {
+            g.extend(riscv_groups(&rtl));
+            return g;
+        }
         g.push(GtkwGroup {
             name: "IOMMU queue and memory".into(),
             signals: vec![
@@ -279,4 +286,60 @@ impl HostSignals {
         });
         g
     }
+}
+
+/// The RISC-V socket's groups: its four AXI4 ports (docs/socket-riscv.md)
+/// and the third-party design's own command queue, IOTLB and walker (the
+/// RISC-V IOMMU in ../shared/thirdparty/riscv-iommu; another design in the
+/// socket lacks them and GTKWave skips them).
+fn riscv_groups(rtl: &dyn Fn(&str, u32) -> GtkwSignal) -> Vec<GtkwGroup> {
+    const TOP: &str = "shootdown_rv_top";
+    const CQ: &str = "shootdown_rv_top.u_iommu.i_rv_iommu_sw_if_wrapper.i_rv_iommu_cq_handler";
+    const TW: &str = "shootdown_rv_top.u_iommu.i_rv_iommu_translation_wrapper.gen_pc_support.i_rv_iommu_tw_sv39x4_pc";
+    let port = |p: &str, name: &str| GtkwGroup {
+        name: name.into(),
+        signals: [
+            ("arvalid", 1),
+            ("arready", 1),
+            ("arid", 4),
+            ("araddr", 64),
+            ("rvalid", 1),
+            ("rid", 4),
+            ("awvalid", 1),
+            ("awaddr", 64),
+            ("bvalid", 1),
+        ]
+        .iter()
+        .map(|(s, w)| rtl(&format!("{TOP}.{p}_{s}"), *w))
+        .collect(),
+    };
+    vec![
+        port("tr", "device requests (tr_)"),
+        port("tx", "translated requests to memory (tx_)"),
+        port("mem", "IOMMU memory: tables, queue (mem_)"),
+        port("reg", "register port (reg_)"),
+        GtkwGroup {
+            name: "command queue (design)".into(),
+            signals: vec![
+                rtl(&format!("{CQ}.state_q"), 3),
+                rtl(&format!("{CQ}.cq_head_o"), 32),
+                rtl(&format!("{CQ}.flush_vma_o"), 1),
+                rtl(&format!("{CQ}.flush_av_o"), 1),
+                rtl(&format!("{CQ}.flush_vpn_o"), 29),
+                rtl(&format!("{CQ}.flush_pscid_o"), 20),
+            ],
+        },
+        GtkwGroup {
+            name: "IOTLB and walker (design)".into(),
+            signals: vec![
+                rtl(&format!("{TW}.i_rv_iommu_iotlb_sv39x4.lookup_i"), 1),
+                rtl(&format!("{TW}.i_rv_iommu_iotlb_sv39x4.lu_hit_o"), 1),
+                rtl(&format!("{TW}.i_rv_iommu_iotlb_sv39x4.update_i"), 1),
+                rtl(&format!("{TW}.i_rv_iommu_iotlb_sv39x4.up_vpn_i"), 29),
+                rtl(&format!("{TW}.i_rv_iommu_iotlb_sv39x4.flush_vma_i"), 1),
+                rtl(&format!("{TW}.i_rv_iommu_ptw_sv39x4_pc.state_q"), 2),
+                rtl(&format!("{TW}.i_rv_iommu_ptw_sv39x4_pc.ptw_active_o"), 1),
+            ],
+        },
+    ]
 }

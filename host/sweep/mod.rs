@@ -183,6 +183,9 @@ pub struct SweepOptions {
     pub assertions: bool,
     /// Keep each run's functional coverage in its outcome.
     pub coverage: bool,
+    /// Run every scenario on this arch (and its socket), its pages moved
+    /// where the arch needs ([`Scenario::with_arch`]).
+    pub arch: Option<crate::scenario::Arch>,
 }
 
 impl Default for SweepOptions {
@@ -197,6 +200,7 @@ impl Default for SweepOptions {
             params: Vec::new(),
             assertions: true,
             coverage: false,
+            arch: None,
         }
     }
 }
@@ -233,6 +237,9 @@ pub fn run_cells(files: &[PathBuf], policies: &[Policy], opts: &SweepOptions) ->
             let mut s = Scenario::load(f).map_err(|e| e.to_string())?;
             if let Some(d) = opts.driver {
                 s.driver = d;
+            }
+            if let Some(a) = opts.arch {
+                s = s.with_arch(a)?.0;
             }
             if let Some(i) = opts.inject {
                 s.inject = i;
@@ -470,6 +477,11 @@ pub struct SweepArgs {
     /// Inject RTL bugs into every run, comma-separated (`shootdown mutants --list` names them).
     #[arg(long, value_parser = parse_inject, value_name = "BUG[,BUG...]", conflicts_with = "merge")]
     pub inject: Option<u16>,
+    /// Run every scenario on this arch: x86-64 (the bundled IOMMU) or riscv-sv39 / riscv-sv48
+    /// (the RISC-V IOMMU design, docs/socket-riscv.md); pages move where the arch needs. A
+    /// scenario that needs what the socket lacks (ATS) is a cell error.
+    #[arg(long, value_name = "ARCH", conflicts_with = "merge")]
+    pub arch: Option<crate::scenario::Arch>,
     /// Do not check the RTL's SystemVerilog assertions: runs go on past a
     /// broken invariant and the checker judges what the device did.
     #[arg(long, conflicts_with = "merge")]
@@ -528,6 +540,7 @@ pub fn main(args: SweepArgs) -> ExitCode {
             params: Vec::new(),
             assertions: !args.no_assert,
             coverage: args.coverage,
+            arch: args.arch,
         };
         if !args.param.is_empty() {
             if let Err(m) = space::check_points(&args.param) {

@@ -262,7 +262,7 @@ impl<'s> Sim<'s> {
             source: MmError::Mem(e),
         };
         let p = &s.params;
-        let mut m = Machine::new(MachineParams {
+        let machine_params = MachineParams {
             frames: 8192,
             mem_latency: p.mem_latency,
             dev_mem_latency: p.dev_mem_latency,
@@ -276,7 +276,19 @@ impl<'s> Sim<'s> {
             inject: s.inject,
             assertions: p.assertions,
             ats_timeout: p.ats_timeout,
-        });
+        };
+        let mut m = if s.arch.riscv() {
+            Machine::new_riscv(machine_params).map_err(|e| RunError::Rtl {
+                file: s.path.clone(),
+                line: 0,
+                source: crate::rtl::RtlError::Assertion {
+                    cycle: 0,
+                    message: e.to_string(),
+                },
+            })?
+        } else {
+            Machine::new(machine_params)
+        };
         let cq = m.mem.alloc().map_err(setup)?;
         let completion = m.mem.alloc().map_err(setup)?;
         let pasid_table = m.mem.alloc().map_err(setup)?;
@@ -285,11 +297,10 @@ impl<'s> Sim<'s> {
             cq_log2n: p.cq_entries.trailing_zeros() as u8,
             pasid_table: pasid_table << PAGE_SHIFT,
         };
-        let mm = AddressSpace::new(&mut m.mem, IOMMU_PASID).map_err(setup)?;
-        let parent = AddressSpace::new(&mut m.mem, 0).map_err(setup)?;
-        layout
-            .bind(&mut m.mem, IOMMU_PASID, mm.pgd)
-            .map_err(setup)?;
+        let mm =
+            AddressSpace::with_format(&mut m.mem, IOMMU_PASID, s.arch.format()).map_err(setup)?;
+        let parent = AddressSpace::with_format(&mut m.mem, 0, mm.format).map_err(setup)?;
+        m.bind(&layout, IOMMU_PASID, mm.pgd).map_err(setup)?;
         let k = Kernel {
             mm,
             parent,
@@ -333,6 +344,10 @@ impl<'s> Sim<'s> {
             sim.sig = Some(sig);
         }
         sim.m.reset(layout);
+        if sim.m.is_riscv() {
+            // Linux's RISC-V driver, after the bring-up's own commands
+            sim.k.driver = SvaDriver::riscv(layout, sim.m.cq_start());
+        }
         for (i, p) in s.pages.iter().enumerate() {
             sim.m.set_probe(i, IOMMU_PASID, p.va >> PAGE_SHIFT);
         }

@@ -1,0 +1,289 @@
+//! The second socket driven cycle by cycle: the third-party RISC-V IOMMU
+//! (or the design `SHOOTDOWN_RTL_RISCV` named at build time) brought up
+//! through its register port as Linux's driver does, translating a DMA
+//! device's requests through the host's Sv39 tables in memory, and
+//! invalidated with the driver's IOTINVAL.VMA and IOFENCE.C. Skipped (with
+//! a line saying so) in a build without a design.
+
+use shootdown::mem::PAGE_SHIFT;
+use shootdown::riscv::axi::{AxiConfig, Reorder, Sample};
+use shootdown::riscv::ctx::SatpMode;
+use shootdown::riscv::driver::RvDriver;
+use shootdown::riscv::machine::{DmaRequest, RvBus, RvMachine, RvParams, RESP_OKAY};
+use shootdown::riscv::model;
+use shootdown::riscv::sv::{self, pte, Sv};
+
+const DID: u32 = 3;
+const PSCID: u32 = 0x21;
+const VA: u64 = 0x4000_2000;
+
+fn present() -> bool {
+    if !model::present() {
+        eprintln!("skipped: this build has no RISC-V IOMMU design (SHOOTDOWN_RTL_RISCV)");
+    }
+    model::present()
+}
+
+/// A machine brought up, a page table with `VA` mapped to a frame holding
+/// `0x1111` at offset 0x10, and device `DID` attached to it.
+fn setup(params: RvParams) -> (RvMachine, RvDriver, u64, u64) {
+    let mut m = RvMachine::new(params).expect("the design comes out of reset");
+    let mut d = RvDriver::init(&mut m).expect("bring-up");
+    let root = m.mem.alloc().unwrap();
+    let frame = m.mem.alloc().unwrap();
+    let v = m.next_version();
+    m.mem
+        .write((frame << PAGE_SHIFT) + 0x10, 0x1111, v)
+        .unwrap();
+    sv::map(&mut m.mem, root, Sv::Sv39, VA, frame, 0, pte::USER_RW).unwrap();
+    d.attach_paging(&mut m, DID, PSCID, SatpMode::Sv39, root)
+        .expect("attach");
+    (m, d, root, frame)
+}
+
+/// Device `DID` (no process ID) sends a read, or a write of `write`.
+fn dma(m: &mut RvMachine, id: u8, va: u64, write: Option<u64>) {
+    m.hw.dma(DmaRequest {
+        id,
+        sid: DID,
+        ssid: None,
+        va,
+        write,
+    });
+}
+
+fn read(m: &mut RvMachine, id: u8, va: u64) -> (u8, u64) {
+    let before = m.hw.dev.responses.len();
+    dma(m, id, va, None);
+    m.run_until("the device's read", |m| m.hw.dev.responses.len() > before)
+        .unwrap();
+    let r = m.hw.dev.responses[before];
+    (r.resp, r.rdata)
+}
+
+#[test]
+fn the_design_translates_a_device_read_through_the_hosts_sv39_table() {
+    if !present() {
+        return;
+    }
+    let (mut m, d, _, frame) = setup(RvParams::default());
+    assert_ne!(d.capabilities & shootdown::riscv::regs::caps::SV39, 0);
+    let (resp, data) = read(&mut m, 1, VA + 0x10);
+    assert_eq!((resp, data), (RESP_OKAY, 0x1111));
+    // the design read that word of that frame on tx_, nothing else
+    let pa = (frame << PAGE_SHIFT) + 0x10;
+    assert_eq!(m.hw.dev_accesses.len(), 1, "{:?}", m.hw.dev_accesses);
+    assert_eq!(m.hw.dev_accesses[0].pa, pa);
+    assert!(!m.hw.dev_accesses[0].write);
+    // it walked the table on mem_: three levels of Sv39
+    assert!(m.hw.iommu_accesses.len() >= 3, "{:?}", m.hw.iommu_accesses);
+    assert!(m.hw.violations.is_empty(), "{:?}", m.hw.violations);
+}
+
+/// Shared virtual addressing: the device's context points at a process
+/// directory, and a request carrying process ID 5 is translated by that
+/// process's table; the same address without a process ID faults.
+#[test]
+fn a_process_id_selects_the_process_context() {
+    if !present() {
+        return;
+    }
+    let mut m = RvMachine::new(RvParams::default()).unwrap();
+    let mut d = RvDriver::init(&mut m).unwrap();
+    let root = m.mem.alloc().unwrap();
+    let frame = m.mem.alloc().unwrap();
+    m.store((frame << PAGE_SHIFT) + 0x10, 0x5555).unwrap();
+    sv::map(&mut m.mem, root, Sv::Sv39, VA, frame, 0, pte::USER_RW).unwrap();
+    d.attach_sva(&mut m, DID, 5, PSCID, SatpMode::Sv39, root)
+        .expect("attach with a process directory");
+    let mut req = DmaRequest {
+        id: 4,
+        sid: DID,
+        ssid: Some(5),
+        va: VA + 0x10,
+        write: None,
+    };
+    for (ssid, want_ok) in [(Some(5), true), (None, false)] {
+        req.ssid = ssid;
+        let n = m.hw.dev.responses.len();
+        m.hw.dma(req);
+        m.run_until("the response", |m| m.hw.dev.responses.len() > n)
+            .unwrap();
+        let r = m.hw.dev.responses[n];
+        assert_eq!(r.resp == RESP_OKAY, want_ok, "{ssid:?}: {r:?}");
+        if want_ok {
+            assert_eq!(r.rdata, 0x5555);
+            // the translated request keeps the device's AXI ID
+            assert_eq!(m.hw.dev_accesses.last().map(|a| a.id), Some(4));
+        }
+    }
+}
+
+#[test]
+fn a_device_write_lands_in_the_mapped_frame() {
+    if !present() {
+        return;
+    }
+    let (mut m, _, _, frame) = setup(RvParams::default());
+    let before = m.hw.dev.responses.len();
+    dma(&mut m, 2, VA + 0x18, Some(0xabcd));
+    m.run_until("the write's response", |m| {
+        m.hw.dev.responses.len() > before
+    })
+    .unwrap();
+    assert_eq!(m.hw.dev.responses[before].resp, RESP_OKAY);
+    let w = m.mem.read((frame << PAGE_SHIFT) + 0x18).unwrap();
+    assert_eq!(w.value, 0xabcd);
+    assert!(w.version > 0, "a device store gets a store version");
+}
+
+#[test]
+fn the_iotlb_keeps_the_old_page_until_linux_flushes_it() {
+    if !present() {
+        return;
+    }
+    let (mut m, mut d, root, _) = setup(RvParams::default());
+    assert_eq!(read(&mut m, 1, VA + 0x10).1, 0x1111);
+    // the CPU moves VA to a new frame holding 0x2222
+    let new = m.mem.alloc().unwrap();
+    let v = m.next_version();
+    m.mem.write((new << PAGE_SHIFT) + 0x10, 0x2222, v).unwrap();
+    sv::map(&mut m.mem, root, Sv::Sv39, VA, new, 0, pte::USER_RW).unwrap();
+    // not flushed: the IOTLB still translates to the old frame
+    assert_eq!(read(&mut m, 1, VA + 0x10).1, 0x1111, "the IOTLB caches");
+    d.flush(&mut m, PSCID, VA, VA + 0xfff).expect("flush");
+    assert_eq!(read(&mut m, 1, VA + 0x10).1, 0x2222, "flushed");
+    assert!(m.hw.violations.is_empty(), "{:?}", m.hw.violations);
+}
+
+#[test]
+fn an_unmapped_address_is_an_error_response() {
+    if !present() {
+        return;
+    }
+    let (mut m, _, _, _) = setup(RvParams::default());
+    let (resp, data) = read(&mut m, 1, VA + 0x10_0000);
+    assert_ne!(resp, RESP_OKAY, "a translation fault is not OKAY");
+    assert_eq!(data, 0);
+    assert!(m.hw.dev_accesses.is_empty(), "nothing reached memory");
+}
+
+/// Move `VA` to a new frame holding 0x2222 at offset 0x10, as the CPU
+/// does in a COW break or a migration; returns the new frame.
+fn remap(m: &mut RvMachine, root: u64) -> u64 {
+    let new = m.mem.alloc().unwrap();
+    let v = m.next_version();
+    m.mem.write((new << PAGE_SHIFT) + 0x10, 0x2222, v).unwrap();
+    sv::map(&mut m.mem, root, Sv::Sv39, VA, new, 0, pte::USER_RW).unwrap();
+    new
+}
+
+/// The kernel frees the old frame and its next owner writes 0xdead there.
+fn reuse(m: &mut RvMachine, old: u64) {
+    assert_eq!(m.mem.put(old), Ok(true), "the old frame is freed");
+    assert_eq!(m.mem.alloc(), Ok(old), "and handed to the next owner");
+    let v = m.next_version();
+    m.mem.write((old << PAGE_SHIFT) + 0x10, 0xdead, v).unwrap();
+}
+
+/// Finding (docs/socket-riscv.md, "Findings"): IOFENCE.C with PR completes
+/// -- the queue head passes it and Linux's wait returns -- while a read the
+/// IOMMU already translated is still outstanding on `tx_`; the kernel then
+/// frees the page and the read returns its next owner's data. The
+/// specification: PR asks that "all previous read requests from devices
+/// that have already been processed by the IOMMU be committed to a global
+/// ordering point" before the fence completes. The design:
+/// rv_iommu_cq_handler.sv decodes IOFENCE.C without looking at PR/PW
+/// ("TODO: Check PR and PW bits") and advances cqh when the command's last
+/// beat is fetched. The memory here performs a read when it answers it
+/// (`Sample::OnResponse`, 400 cycles): the ordering point is the response.
+#[test]
+fn finding_iofence_c_completes_while_a_translated_read_is_outstanding() {
+    if !present() {
+        return;
+    }
+    let params = RvParams {
+        tx: AxiConfig {
+            latency: 400,
+            ..AxiConfig::default()
+        },
+        ..RvParams::default()
+    };
+    let (mut m, mut d, root, old) = setup(params);
+    // the translation cached (one read, 400 cycles on tx_)
+    assert_eq!(read(&mut m, 1, VA + 0x10).1, 0x1111);
+    let n = m.hw.dev.responses.len();
+    dma(&mut m, 1, VA + 0x10, None);
+    let tx_reads = |m: &RvMachine| m.hw.requests.iter().filter(|r| r.0 == "tx").count();
+    m.run_until("the read's translated request on tx_", |m| tx_reads(m) == 2)
+        .unwrap();
+    let translated = m.cycle();
+    remap(&mut m, root);
+    d.flush(&mut m, PSCID, VA, VA + 0xfff)
+        .expect("the flush completes");
+    let fenced = m.cycle();
+    assert_eq!(
+        m.hw.dev.responses.len(),
+        n,
+        "the read translated at {translated} is still outstanding when the fence completed at {fenced}"
+    );
+    reuse(&mut m, old);
+    m.run_until("the read's response", |m| m.hw.dev.responses.len() > n)
+        .unwrap();
+    let r = m.hw.dev.responses[n];
+    assert_eq!(
+        (r.resp, r.rdata),
+        (RESP_OKAY, 0xdead),
+        "the device read the freed page's next owner's data at {}",
+        r.cycle
+    );
+    assert!(fenced - translated < 400, "the fence did not wait for it");
+}
+
+/// Finding: a page-table walk that read the old PTE fills the IOTLB after
+/// IOTINVAL.VMA and IOFENCE.C completed, so the device keeps using the old
+/// page after Linux's flush returned. The specification: after IOTINVAL.VMA
+/// and a completed IOFENCE.C, no translation from the old PTE may be used.
+/// The design: the walker has no flush input and the IOTLB drops a refill
+/// only when a flush is in the same cycle (rv_iommu_iotlb_sv39x4.sv,
+/// "only update if a flush operation is not ongoing"). The memory here
+/// reads a word when it accepts the request and the walker's reads (AXI ID
+/// 0) take 300 cycles more than the queue's: the invalidation overtakes
+/// the walk.
+#[test]
+fn finding_a_walk_that_read_the_old_pte_fills_the_iotlb_after_the_flush() {
+    if !present() {
+        return;
+    }
+    let params = RvParams {
+        mem: AxiConfig {
+            latency: 20,
+            reorder: Reorder::WhenDue,
+            sample: Sample::OnRequest,
+            slow: Some((0, 300)),
+            ..AxiConfig::default()
+        },
+        ..RvParams::default()
+    };
+    let (mut m, mut d, root, old) = setup(params);
+    let leaf = sv::walk(&m.mem, root, Sv::Sv39, VA).unwrap().entry_pa;
+    let n = m.hw.dev.responses.len();
+    dma(&mut m, 1, VA + 0x10, None);
+    let leaf_read = |m: &RvMachine| m.hw.requests.iter().any(|r| r.0 == "mem" && r.3 == leaf);
+    m.run_until("the walk's read of the leaf PTE", leaf_read)
+        .unwrap();
+    remap(&mut m, root);
+    d.flush(&mut m, PSCID, VA, VA + 0xfff)
+        .expect("the flush completes");
+    // the first read was ordered before the flush: the old page is right
+    m.run_until("the first read", |m| m.hw.dev.responses.len() > n)
+        .unwrap();
+    assert_eq!(m.hw.dev.responses[n].rdata, 0x1111);
+    reuse(&mut m, old);
+    let (resp, data) = read(&mut m, 1, VA + 0x10);
+    assert_eq!(
+        (resp, data),
+        (RESP_OKAY, 0xdead),
+        "after the flush the device still translates to the old (now reused) frame"
+    );
+}

@@ -1,0 +1,200 @@
+//! Bundled scenarios on the second socket (`--arch riscv-sv39`,
+//! docs/socket-riscv.md): the same mm paths on Sv39 tables against the
+//! RISC-V IOMMU design, flushed by Linux's RISC-V driver sequence. Skipped,
+//! with a line saying so, in a build without a design.
+
+use shootdown::checker::Violation;
+use shootdown::mm::Policy;
+use shootdown::report::render;
+use shootdown::riscv::model;
+use shootdown::scenario::{Arch, Scenario};
+use shootdown::sim::{run, RunOptions, RunReport};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn present() -> bool {
+    if !model::present() {
+        eprintln!("skipped: this build has no RISC-V IOMMU design (SHOOTDOWN_RTL_RISCV)");
+    }
+    model::present()
+}
+
+fn bundled(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.yaml"));
+    Scenario::load(&path).unwrap()
+}
+
+fn on_riscv(name: &str) -> Scenario {
+    bundled(name).with_arch(Arch::RiscvSv39).unwrap().0
+}
+
+fn run_policy(s: &Scenario, policy: Policy, waves: Option<PathBuf>) -> RunReport {
+    run(s, &RunOptions { policy, waves }).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn verdict(r: &RunReport) -> BTreeSet<Violation> {
+    r.verdict.iter().copied().collect()
+}
+
+/// The seed's case B holds on RISC-V as on x86: deferring every flush to
+/// invalidate_range_end lets the device see addrB's new value and then
+/// addrA's old one; flushing under the PTL (seed, always, arch) is clean.
+#[test]
+fn cow_on_sv39_gives_the_seeds_verdicts_under_every_policy() {
+    if !present() {
+        return;
+    }
+    let s = on_riscv("cow");
+    assert_eq!(s.pages[0].va, 0x10_0000_0000, "moved into Sv39's user half");
+    for p in Policy::ALL {
+        let r = run_policy(&s, p, None);
+        let want: BTreeSet<Violation> = match p {
+            Policy::EndOnly => [Violation::OrderViolation, Violation::StaleRead].into(),
+            _ => BTreeSet::new(),
+        };
+        assert_eq!(verdict(&r), want, "{p}: {}", render(&s, &r));
+        // the design walked the Sv39 table and answered from memory
+        assert!(r.dev.iter().all(|d| !d.fault), "{p}");
+        assert!(r.stats.iotinval > 0 && r.stats.ats_inval == 0, "{p}");
+    }
+}
+
+/// Finding 1 through a bundled scenario: IOFENCE.C completes while the
+/// device's translated read is still on its 600-cycle way to memory, so
+/// munmap frees the page under it whatever the policy (the bundled design
+/// holds its flush until the read is back: clean but for end-only).
+#[test]
+fn drain_race_is_a_use_after_free_under_every_policy_on_the_design() {
+    if !present() {
+        return;
+    }
+    let s = on_riscv("drain-race");
+    for p in Policy::ALL {
+        let r = run_policy(&s, p, None);
+        assert_eq!(
+            verdict(&r),
+            [Violation::UseAfterFree].into(),
+            "{p}: {}",
+            render(&s, &r)
+        );
+    }
+}
+
+/// Same scenario, options and design: the same report and the same waves,
+/// byte for byte; the waves hold the design's own signals and the .gtkw
+/// groups them.
+#[test]
+fn a_run_on_the_design_is_deterministic_and_its_waves_show_the_design() {
+    if !present() {
+        return;
+    }
+    let s = on_riscv("cow");
+    let dir = tempdir("riscv-waves");
+    let mut texts = Vec::new();
+    let mut waves = Vec::new();
+    for i in 0..2 {
+        let vcd = dir.join(format!("run{i}.vcd"));
+        let r = run_policy(&s, Policy::EndOnly, Some(vcd.clone()));
+        let text = render(&s, &r);
+        // wall-clock lines differ between runs
+        texts.push(
+            text.lines()
+                .filter(|l| !l.starts_with("Simulated") && !l.starts_with("Waves:"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+        waves.push(std::fs::read(&vcd).unwrap());
+        let gtkw = std::fs::read_to_string(vcd.with_extension("gtkw")).unwrap();
+        assert!(gtkw.contains("-IOTLB and walker (design)"), "{gtkw}");
+        assert!(gtkw.contains("TOP.shootdown_rv_top.tx_arvalid"), "{gtkw}");
+    }
+    assert_eq!(texts[0], texts[1]);
+    assert!(waves[0] == waves[1], "the two VCDs differ");
+    let vcd = String::from_utf8_lossy(&waves[0]);
+    assert!(
+        vcd.contains("i_rv_iommu_cq_handler"),
+        "the design's signals are traced"
+    );
+    assert!(texts[0].contains("not observed: the RISC-V socket has no probe ports"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What the socket cannot do is refused, naming why: ATS parameters,
+/// injected bugs of the bundled RTL, a vendor driver, pages that collide
+/// once moved; a scenario that says `arch:` itself gets the line.
+#[test]
+fn what_the_riscv_socket_cannot_do_is_refused() {
+    let e = bundled("timeout-race")
+        .with_arch(Arch::RiscvSv39)
+        .unwrap_err();
+    assert!(
+        e.contains("params.ats_timeout") && e.contains("without ATS"),
+        "{e}"
+    );
+    let e = bundled("tr-race").with_arch(Arch::RiscvSv39).unwrap_err();
+    assert!(e.contains("params.ats_cpl_delay"), "{e}");
+    let mut s = bundled("cow");
+    s.inject = 1;
+    assert!(s.with_arch(Arch::RiscvSv39).unwrap_err().contains("inject"));
+    let mut s = bundled("cow");
+    s.driver = shootdown::iommu::DriverKind::Amd;
+    assert!(s
+        .with_arch(Arch::RiscvSv39)
+        .unwrap_err()
+        .contains("driver: amd"));
+    let mut s = bundled("cow");
+    s.pages[1].va = s.pages[0].va + (1 << 40);
+    let e = s.with_arch(Arch::RiscvSv39).unwrap_err();
+    assert!(e.contains("would share a page"), "{e}");
+
+    let dir = tempdir("riscv-arch");
+    let write = |name: &str, body: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p
+    };
+    let head = "name: t\nabout: x\n";
+    let tail = "timeline:\n  - { dev0: read addrA }\nexpect: { seed: clean }\n";
+    let p = write(
+        "far.yaml",
+        &format!(
+            "{head}arch: riscv-sv39\npages:\n  addrA: {{ va: 0x7f0000000000, value: 1 }}\n{tail}"
+        ),
+    );
+    let e = Scenario::load(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("far.yaml:3") && e.contains("outside its user half"),
+        "{e}"
+    );
+    let p = write(
+        "ats.yaml",
+        &format!("{head}arch: riscv-sv39\nparams: {{ ats_timeout: 400 }}\npages:\n  addrA: {{ va: 0x1000000, value: 1 }}\n{tail}"),
+    );
+    let e = Scenario::load(&p).unwrap_err().to_string();
+    assert!(e.contains("ats.yaml:3") && e.contains("ats_timeout"), "{e}");
+    let p = write(
+        "typo.yaml",
+        &format!("{head}arch: riscv-sv57\npages:\n  addrA: {{ va: 0x1000000, value: 1 }}\n{tail}"),
+    );
+    let e = Scenario::load(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("typo.yaml:3") && e.contains("unknown arch"),
+        "{e}"
+    );
+    // a scenario written for the socket loads, and round-trips its arch
+    let p = write(
+        "ok.yaml",
+        &format!("{head}arch: riscv-sv39\npages:\n  addrA: {{ va: 0x1000000, value: 1 }}\n{tail}"),
+    );
+    let s = Scenario::load(&p).unwrap();
+    assert_eq!(s.arch, Arch::RiscvSv39);
+    assert!(s.to_yaml().contains("arch: riscv-sv39"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("shootdown-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
