@@ -12,7 +12,7 @@
 #include <cstddef>
 
 static_assert(sizeof(SdAxiM) == 48 && sizeof(SdAxiS) == 24, "AXI port layout changed: update rv_ffi.rs");
-static_assert(sizeof(SdRvIn) == 168 && sizeof(SdRvOut) == 152, "port layout changed: update rv_ffi.rs");
+static_assert(sizeof(SdRvIn) == 216 && sizeof(SdRvOut) == 184, "port layout changed: update model.rs");
 static_assert(offsetof(SdRvIn, rst_n) == 160, "SdRvIn layout changed");
 
 extern "C" uint64_t sd_rv_in_size(void) { return sizeof(SdRvIn); }
@@ -53,6 +53,7 @@ constexpr uint64_t kPsPerCycle = 1000;
 constexpr uint64_t kHalfCycle = 500;
 constexpr uint32_t kMask24 = (1u << 24) - 1;
 constexpr uint32_t kMask20 = (1u << 20) - 1;
+constexpr uint64_t kMask27 = (uint64_t{1} << 27) - 1;
 
 void make_current(const SdRvModel* m) {
     if (Verilated::threadContextp() != m->ctx.get()) Verilated::threadContextp(m->ctx.get());
@@ -213,6 +214,14 @@ extern "C" void sd_rv_settle(SdRvModel* m, const SdRvIn* in, SdRvOut* out) {
     t->tr_arssidv = in->tr_arssidv & 1;
     t->tr_arssid = in->tr_arssid & kMask20;
     SD_RV_SET_S(t, tx, in->tx, 0xf);
+    t->probe0_vpn_i = in->probe_vpn[0] & kMask27;
+    t->probe1_vpn_i = in->probe_vpn[1] & kMask27;
+    t->probe2_vpn_i = in->probe_vpn[2] & kMask27;
+    t->probe3_vpn_i = in->probe_vpn[3] & kMask27;
+    t->probe0_pscid_i = in->probe_pscid[0] & kMask20;
+    t->probe1_pscid_i = in->probe_pscid[1] & kMask20;
+    t->probe2_pscid_i = in->probe_pscid[2] & kMask20;
+    t->probe3_pscid_i = in->probe_pscid[3] & kMask20;
     const uint64_t c = m->cycle + 1;
     t->clk_i = 0;
     m->ctx->time(c * kPsPerCycle - kHalfCycle);
@@ -223,6 +232,10 @@ extern "C" void sd_rv_settle(SdRvModel* m, const SdRvIn* in, SdRvOut* out) {
     SD_RV_GET_S(t, tr, out->tr);
     SD_RV_GET_M(t, tx, out->tx);
     out->wsi = t->wsi_o;
+    out->probe_iotlb[0] = t->probe0_iotlb_o;
+    out->probe_iotlb[1] = t->probe1_iotlb_o;
+    out->probe_iotlb[2] = t->probe2_iotlb_o;
+    out->probe_iotlb[3] = t->probe3_iotlb_o;
 }
 
 extern "C" void sd_rv_edge(SdRvModel* m) {

@@ -43,6 +43,8 @@ typedef struct SdRvIn {
     uint32_t tr_awsid, tr_awssid, tr_arsid, tr_arssid;
     uint8_t rst_n, tr_awssidv, tr_arssidv;
     uint8_t pad[5];
+    uint64_t probe_vpn[4];     // probeN_vpn_i (27 bits)
+    uint32_t probe_pscid[4];   // probeN_pscid_i (20 bits)
 } SdRvIn;
 
 // The outputs of shootdown_rv_top.
@@ -53,6 +55,7 @@ typedef struct SdRvOut {
     SdAxiM tx;
     uint8_t wsi;
     uint8_t pad[7];
+    uint64_t probe_iotlb[4];   // probeN_iotlb_o
 } SdRvOut;
 
 typedef struct SdRvModel SdRvModel;

@@ -14,6 +14,9 @@
 //   tr_   AXI4 subordinate: a device's untranslated requests, with
 //         tr_{aw,ar}sid (device ID), tr_{aw,ar}ssidv/ssid (process ID)
 //   tx_   AXI4 manager: the same requests, translated
+//   probeN_ (optional, N = 0..3): what the IOTLB holds for a PSCID and a
+//         VPN, in the first socket's probe-word format; this wrapper reads
+//         the third-party design's IOTLB through hierarchical references
 // Signals the host leaves at their AXI defaults (lock, cache, qos, region,
 // atop, user) are tied inside; the IOMMU's outputs for them are dropped.
 
@@ -137,7 +140,19 @@ module shootdown_rv_top
   input  logic                   tr_arssidv,
   input  logic [ProcIDWidth-1:0] tr_arssid,
   `SD_AXI_PORTS(tx, output, input, IdWidth),
-  output logic [NumIRQWires-1:0] wsi_o
+  output logic [NumIRQWires-1:0] wsi_o,
+  input  logic [19:0]            probe0_pscid_i,
+  input  logic [26:0]            probe0_vpn_i,
+  output logic [63:0]            probe0_iotlb_o,
+  input  logic [19:0]            probe1_pscid_i,
+  input  logic [26:0]            probe1_vpn_i,
+  output logic [63:0]            probe1_iotlb_o,
+  input  logic [19:0]            probe2_pscid_i,
+  input  logic [26:0]            probe2_vpn_i,
+  output logic [63:0]            probe2_iotlb_o,
+  input  logic [19:0]            probe3_pscid_i,
+  input  logic [26:0]            probe3_vpn_i,
+  output logic [63:0]            probe3_iotlb_o
 );
 
   typedef logic [63:0] reg_addr_t;
@@ -227,5 +242,73 @@ module shootdown_rv_top
     .prog_resp_o     (reg_rsp),
     .wsi_wires_o     (wsi_o)
   );
+
+  // Probes: the IOTLB's first-stage entries (tags_q, content_q of the
+  // design's rv_iommu_iotlb_sv39x4, its own anonymous structs, laid out
+  // again here field for field: a different layout is a width mismatch the
+  // lint of this wrapper reports) searched for each probe's PSCID and VPN
+  // as the design's lookup does. The word: bit 63 valid, 62 W, 61 R, 60 a
+  // 2 MiB entry, 39:0 the 4 KiB frame that holds the VPN (docs/socket.md).
+  typedef struct packed {
+    logic [19:0]            pscid;
+    logic [15:0]            gscid;
+    logic [riscv::GPPN2:0]  vpn2;
+    logic [8:0]             vpn1;
+    logic [8:0]             vpn0;
+    logic                   is_1S_2M;
+    logic                   is_1S_1G;
+    logic                   is_2S_2M;
+    logic                   is_2S_1G;
+    logic                   is_msi;
+    logic                   en_1S;
+    logic                   en_2S;
+    logic                   valid;
+  } sd_iotlb_tag_t;
+  typedef struct packed {
+    riscv::pte_t pte_1S;
+    riscv::pte_t pte_2S;
+  } sd_iotlb_content_t;
+
+  sd_iotlb_tag_t     [IotlbEntries-1:0] iotlb_tags;
+  sd_iotlb_content_t [IotlbEntries-1:0] iotlb_content;
+  assign iotlb_tags = u_iommu.i_rv_iommu_translation_wrapper.gen_pc_support
+                      .i_rv_iommu_tw_sv39x4_pc.i_rv_iommu_iotlb_sv39x4.tags_q;
+  assign iotlb_content = u_iommu.i_rv_iommu_translation_wrapper.gen_pc_support
+                         .i_rv_iommu_tw_sv39x4_pc.i_rv_iommu_iotlb_sv39x4.content_q;
+
+  logic [3:0][19:0] probe_pscid;
+  logic [3:0][26:0] probe_vpn;
+  logic [3:0][63:0] probe_iotlb;
+  assign probe_pscid = {probe3_pscid_i, probe2_pscid_i, probe1_pscid_i, probe0_pscid_i};
+  assign probe_vpn = {probe3_vpn_i, probe2_vpn_i, probe1_vpn_i, probe0_vpn_i};
+  assign probe0_iotlb_o = probe_iotlb[0];
+  assign probe1_iotlb_o = probe_iotlb[1];
+  assign probe2_iotlb_o = probe_iotlb[2];
+  assign probe3_iotlb_o = probe_iotlb[3];
+
+  for (genvar p = 0; p < 4; p++) begin : gen_probe
+    always_comb begin
+      logic [43:0] ppn;
+      probe_iotlb[p] = '0;
+      ppn = '0;
+      for (int unsigned i = 0; i < IotlbEntries; i++) begin
+        if (iotlb_tags[i].valid && iotlb_tags[i].en_1S && !iotlb_tags[i].en_2S &&
+            (iotlb_tags[i].pscid == probe_pscid[p] || iotlb_content[i].pte_1S.g) &&
+            iotlb_tags[i].vpn2[8:0] == probe_vpn[p][26:18] &&
+            (iotlb_tags[i].is_1S_1G || (iotlb_tags[i].vpn1 == probe_vpn[p][17:9] &&
+             (iotlb_tags[i].is_1S_2M || iotlb_tags[i].vpn0 == probe_vpn[p][8:0])))) begin
+          ppn = iotlb_content[i].pte_1S.ppn;
+          if (iotlb_tags[i].is_1S_1G) begin
+            ppn[17:0] = probe_vpn[p][17:0];
+          end else if (iotlb_tags[i].is_1S_2M) begin
+            ppn[8:0] = probe_vpn[p][8:0];
+          end
+          // (a frame above 2^40 does not fit the word: flagged by bits 59:56)
+          probe_iotlb[p] = {1'b1, iotlb_content[i].pte_1S.w, iotlb_content[i].pte_1S.r,
+                            iotlb_tags[i].is_1S_2M, ppn[43:40], 16'b0, ppn[39:0]};
+        end
+      end
+    end
+  end
 
 endmodule

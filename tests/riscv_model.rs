@@ -12,6 +12,7 @@ use shootdown::riscv::driver::RvDriver;
 use shootdown::riscv::machine::{DmaRequest, RvBus, RvMachine, RvParams, RESP_OKAY};
 use shootdown::riscv::model;
 use shootdown::riscv::sv::{self, pte, Sv};
+use shootdown::rtl::decode_probe;
 
 const DID: u32 = 3;
 const PSCID: u32 = 0x21;
@@ -117,6 +118,35 @@ fn a_process_id_selects_the_process_context() {
             assert_eq!(m.hw.dev_accesses.last().map(|a| a.id), Some(4));
         }
     }
+}
+
+/// The wrapper's probe shows what the design's IOTLB holds: nothing before
+/// a read, the frame (writable, 4 KiB) after it, nothing for another PSCID,
+/// nothing after Linux's flush.
+#[test]
+fn the_probe_shows_the_iotlb_entry_until_the_flush() {
+    if !present() {
+        return;
+    }
+    let (mut m, mut d, _, frame) = setup(RvParams::default());
+    m.hw.set_probe(0, PSCID, VA >> 12);
+    m.hw.set_probe(1, PSCID + 1, VA >> 12);
+    m.tick().unwrap();
+    m.tick().unwrap();
+    assert_eq!(
+        decode_probe(m.hw.probe_words[0]),
+        None,
+        "nothing cached yet"
+    );
+    assert_eq!(read(&mut m, 1, VA + 0x10).1, 0x1111);
+    m.tick().unwrap();
+    let e = decode_probe(m.hw.probe_words[0]).expect("the IOTLB holds VA");
+    assert_eq!(e.ppn, frame);
+    assert!(e.w && e.r && !e.is_2m, "{e:?}");
+    assert_eq!(m.hw.probe_words[1], 0, "another PSCID's probe sees nothing");
+    d.flush(&mut m, PSCID, VA, VA + 0xfff).unwrap();
+    m.tick().unwrap();
+    assert_eq!(m.hw.probe_words[0], 0, "flushed");
 }
 
 #[test]

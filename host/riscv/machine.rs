@@ -452,6 +452,9 @@ pub struct RvHw {
     pub violations: Vec<(&'static str, AxiEvent)>,
     /// `wsi_o` after the last cycle.
     pub wsi: u8,
+    /// The probe words (`probeN_iotlb_o`) as the last cycle settled them:
+    /// the IOTLB after the edge before it.
+    pub probe_words: [u64; 4],
 }
 
 impl RvHw {
@@ -473,7 +476,20 @@ impl RvHw {
             requests: Vec::new(),
             violations: Vec::new(),
             wsi: 0,
+            probe_words: [0; 4],
         })
+    }
+
+    /// Point probe `slot` (0..4) at PSCID `pscid` and the Sv39 VPN `vpn`;
+    /// its word is in [`RvHw::probe_words`] from the next tick on.
+    pub fn set_probe(&mut self, slot: usize, pscid: u32, vpn: u64) {
+        if let (Some(v), Some(p)) = (
+            self.inp.probe_vpn.get_mut(slot),
+            self.inp.probe_pscid.get_mut(slot),
+        ) {
+            *v = vpn;
+            *p = pscid;
+        }
     }
 
     /// Deassert reset (after at least 4 ticks held).
@@ -509,6 +525,7 @@ impl RvHw {
         self.reg.clock(&reg_in, &out.reg);
         self.dev.clock(cycle, &tr_in, &out.tr);
         self.wsi = out.wsi;
+        self.probe_words = out.probe_iotlb;
         self.model.edge();
         if self.model.got_error() {
             return Err(RvError::DesignError { cycle });

@@ -87,6 +87,9 @@ pub struct RvIn {
     pub tr_awssidv: u8,
     pub tr_arssidv: u8,
     pub pad: [u8; 5],
+    /// `probeN_vpn_i` (27 bits: an Sv39 VPN) and `probeN_pscid_i` (20 bits).
+    pub probe_vpn: [u64; 4],
+    pub probe_pscid: [u32; 4],
 }
 
 /// Every output of `shootdown_rv_top`. Identical to `SdRvOut`.
@@ -100,6 +103,9 @@ pub struct RvOut {
     /// `wsi_o`: the wired interrupts.
     pub wsi: u8,
     pub pad: [u8; 7],
+    /// `probeN_iotlb_o`: what the IOTLB holds for probe N's PSCID and VPN
+    /// (the first socket's probe word, [`crate::rtl::decode_probe`]).
+    pub probe_iotlb: [u64; 4],
 }
 
 #[repr(C)]
@@ -246,13 +252,15 @@ mod tests {
     fn port_structs_have_the_shims_sizes() {
         assert_eq!(size_of::<AxiM>(), 48);
         assert_eq!(size_of::<AxiS>(), 24);
-        assert_eq!(size_of::<RvIn>(), 168);
-        assert_eq!(size_of::<RvOut>(), 152);
+        assert_eq!(size_of::<RvIn>(), 216);
+        assert_eq!(size_of::<RvOut>(), 184);
         assert_eq!(std::mem::offset_of!(RvIn, rst_n), 160);
+        assert_eq!(std::mem::offset_of!(RvIn, probe_pscid), 200);
+        assert_eq!(std::mem::offset_of!(RvOut, probe_iotlb), 152);
         // SAFETY: constants.
         unsafe {
-            assert_eq!(sd_rv_in_size(), 168);
-            assert_eq!(sd_rv_out_size(), 152);
+            assert_eq!(sd_rv_in_size(), 216);
+            assert_eq!(sd_rv_out_size(), 184);
         }
     }
 }

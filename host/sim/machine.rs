@@ -397,8 +397,10 @@ impl Machine {
     }
 
     pub fn set_probe(&mut self, slot: usize, pasid: u32, vpn: u64) {
-        if self.rv.is_some() {
-            // the second socket has no probe ports
+        if let Some(rv) = &mut self.rv {
+            // the second socket's probes: its IOTLB, tagged by PSCID (the
+            // bring-up gives each PASID its own value as PSCID)
+            rv.hw.set_probe(slot, pasid, vpn);
             return;
         }
         self.probes[slot] = Some((pasid, vpn));
@@ -409,6 +411,11 @@ impl Machine {
 
     /// What (IOTLB, ATC, in flight) hold for probe `slot` after this cycle.
     pub fn probe(&self, slot: usize) -> [Option<ProbeEntry>; 3] {
+        if let Some(rv) = &self.rv {
+            // the IOTLB only: no ATC, and no probe of a translation in flight
+            let word = rv.hw.probe_words.get(slot).copied().unwrap_or(0);
+            return [decode_probe(word), None, None];
+        }
         let p = &self.out.probes[slot];
         [
             decode_probe(p.iotlb),
