@@ -237,10 +237,13 @@ impl Scenario {
     /// bugs of the bundled RTL (`ats_latency` is accepted and unused: there
     /// is no ATS link).
     pub fn unsupported(&self) -> Option<String> {
-        if !self.arch.riscv() {
-            return None;
-        }
         let p = &self.params;
+        if !self.arch.riscv() {
+            let set = p.iommu_slow_cycles != 0 || p.iommu_slow_id != 0 || p.mem_sample_on_request;
+            return set.then(|| {
+                "params.iommu_slow_id, iommu_slow_cycles and mem_sample_on_request are parameters of the RISC-V socket's memory ports: add 'arch: riscv-sv39', or drop them".to_string()
+            });
+        }
         let set = [
             ("ats_timeout", p.ats_timeout),
             ("ats_cpl_delay", p.ats_cpl_delay),
@@ -542,6 +545,15 @@ impl Scenario {
                 .parse(&v.value)
                 .map_err(|m| err(line(v), format!("params.{m}")))?;
             (spec.set)(&mut params, value);
+            if value != spec.default && !arch.riscv() && spec.doc.starts_with("RISC-V socket") {
+                return Err(err(
+                    line(k),
+                    format!(
+                        "params.{} is a parameter of the RISC-V socket's memory ports: add 'arch: riscv-sv39', or drop it",
+                        spec.name
+                    ),
+                ));
+            }
         }
 
         let pages = parse_pages(&raw.pages, &err)?;

@@ -51,6 +51,16 @@ pub struct Params {
     /// ATS invalidation timeout of the IOMMU, cycles (`cfg_ats_timeout_i`;
     /// 0: never time out).
     pub ats_timeout: u64,
+    /// RISC-V socket: the AXI ID on the IOMMU's memory port (`mem_`) whose
+    /// requests take `iommu_slow_cycles` more (a manager missing a cache the
+    /// others hit; on the bundled RISC-V design ID 0 is its walker).
+    pub iommu_slow_id: u64,
+    /// RISC-V socket: the extra cycles of `iommu_slow_id`'s requests (0:
+    /// none); the other IDs' responses overtake them.
+    pub iommu_slow_cycles: u64,
+    /// RISC-V socket: memory reads take their value when their address is
+    /// accepted, answered after the latency (else when the data leaves).
+    pub mem_sample_on_request: bool,
 }
 
 impl Default for Params {
@@ -71,6 +81,9 @@ impl Default for Params {
             gather_batch: 0,
             assertions: false,
             ats_timeout: 0,
+            iommu_slow_id: 0,
+            iommu_slow_cycles: 0,
+            mem_sample_on_request: false,
         };
         for s in PARAMS {
             (s.set)(&mut p, s.default);
@@ -269,6 +282,35 @@ pub const PARAMS: &[ParamSpec] = &[
         Any,
         true
     ),
+    spec!(
+        iommu_slow_id,
+        "RISC-V socket: the AXI ID of the IOMMU's memory port whose requests are slower",
+        0,
+        0,
+        15,
+        Any,
+        true
+    ),
+    spec!(
+        iommu_slow_cycles,
+        "RISC-V socket: extra cycles of iommu_slow_id's requests (0: none)",
+        0,
+        0,
+        MAX_MEM_LATENCY,
+        Any,
+        true
+    ),
+    ParamSpec {
+        name: "mem_sample_on_request",
+        doc: "RISC-V socket: a memory read takes its value when its address is accepted",
+        default: 0,
+        min: 0,
+        max: 1,
+        rule: Rule::Bool,
+        sweep: false,
+        get: |p| p.mem_sample_on_request as u64,
+        set: |p, v| p.mem_sample_on_request = v != 0,
+    },
 ];
 
 /// The parameter called `name`.

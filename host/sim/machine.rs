@@ -10,7 +10,7 @@
 //! memory accesses, the command queue's tail and head.
 
 use crate::mem::{MemError, Pfn, PhysMem, Word, PAGE_SHIFT};
-use crate::riscv::axi::AxiConfig;
+use crate::riscv::axi::{AxiConfig, Reorder, Sample};
 use crate::riscv::ctx::SatpMode;
 use crate::riscv::driver::RvDriver;
 use crate::riscv::machine::{DmaRequest, RvBus, RvError, RvHw, RvParams, RESP_OKAY};
@@ -240,16 +240,29 @@ impl Machine {
     }
 
     /// A machine whose RTL is the second socket's design; its memory ports
-    /// answer after the same latencies as the first socket's.
-    pub fn new_riscv(params: MachineParams) -> Result<Self, RvError> {
+    /// answer after the same latencies as the first socket's, reads sampled
+    /// as `mem` says, `mem.slow` on the IOMMU's port only (its answers then
+    /// come when due, whatever the ID).
+    pub fn new_riscv(params: MachineParams, mem: RvMemory) -> Result<Self, RvError> {
         let lat = |l: u64| if l == 0 { params.mem_latency } else { l };
+        let sample = if mem.sample_on_request {
+            Sample::OnRequest
+        } else {
+            Sample::OnResponse
+        };
         let port = |latency| AxiConfig {
             latency,
+            sample,
             ..AxiConfig::default()
         };
+        let mut iommu = port(lat(params.iommu_mem_latency));
+        if let Some(slow) = mem.slow {
+            iommu.slow = Some(slow);
+            iommu.reorder = Reorder::WhenDue;
+        }
         let hw = RvHw::new(RvParams {
             frames: params.frames,
-            mem: port(lat(params.iommu_mem_latency)),
+            mem: iommu,
             tx: port(lat(params.dev_mem_latency)),
             ..RvParams::default()
         })?;
@@ -649,6 +662,15 @@ impl Machine {
             pa,
         });
     }
+}
+
+/// How the second socket's memory answers, beyond latency.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RvMemory {
+    /// Reads take their value when their address is accepted.
+    pub sample_on_request: bool,
+    /// (AXI ID, extra cycles) of the IOMMU port's slow requests.
+    pub slow: Option<(u32, u64)>,
 }
 
 /// The device ID the second socket's device has (its device context's

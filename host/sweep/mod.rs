@@ -248,6 +248,10 @@ pub fn run_cells(files: &[PathBuf], policies: &[Policy], opts: &SweepOptions) ->
             for (n, v) in &opts.params {
                 space::apply(&mut s.params, n, *v);
             }
+            // a parameter the arch's socket does not have is an error
+            if let Some(why) = s.unsupported() {
+                return Err(format!("{}: {why}", s.path.display()));
+            }
             Ok(s)
         })
         .collect();

@@ -28,7 +28,7 @@ mod setup;
 
 pub use session::Session;
 
-use super::machine::{IommuLayout, Machine, MachineParams};
+use super::machine::{IommuLayout, Machine, MachineParams, RvMemory};
 use super::outcome::{
     DevRecord, IoRecord, PageView, RunReport, SlotReport, StoreRecord, ThreadLine,
 };
@@ -278,7 +278,12 @@ impl<'s> Sim<'s> {
             ats_timeout: p.ats_timeout,
         };
         let mut m = if s.arch.riscv() {
-            Machine::new_riscv(machine_params).map_err(|e| RunError::Rtl {
+            let mem = RvMemory {
+                sample_on_request: p.mem_sample_on_request,
+                slow: (p.iommu_slow_cycles > 0)
+                    .then_some((p.iommu_slow_id as u32, p.iommu_slow_cycles)),
+            };
+            Machine::new_riscv(machine_params, mem).map_err(|e| RunError::Rtl {
                 file: s.path.clone(),
                 line: 0,
                 source: crate::rtl::RtlError::Assertion {
