@@ -158,17 +158,10 @@ impl Default for AxiConfig {
 /// What happened in a cycle, for the owner's log and checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AxiEvent {
-    ReadAccepted {
+    /// An AR (`write` false) or AW handshake.
+    Accepted {
         cycle: u64,
-        id: u32,
-        addr: u64,
-        len: u8,
-        size: u8,
-        burst: u8,
-        prot: u8,
-    },
-    WriteAccepted {
-        cycle: u64,
+        write: bool,
         id: u32,
         addr: u64,
         len: u8,
@@ -260,26 +253,15 @@ impl Burst {
             prot,
             ..
         } = *self;
-        if write {
-            AxiEvent::WriteAccepted {
-                cycle,
-                id,
-                addr,
-                len,
-                size,
-                burst,
-                prot,
-            }
-        } else {
-            AxiEvent::ReadAccepted {
-                cycle,
-                id,
-                addr,
-                len,
-                size,
-                burst,
-                prot,
-            }
+        AxiEvent::Accepted {
+            cycle,
+            write,
+            id,
+            addr,
+            len,
+            size,
+            burst,
+            prot,
         }
     }
 }
@@ -1165,13 +1147,14 @@ mod tests {
         let mut accepted = d
             .events
             .iter()
-            .filter(|e| matches!(e, AxiEvent::ReadAccepted { .. }));
+            .filter(|e| matches!(e, AxiEvent::Accepted { write: false, .. }));
         let last = accepted.next_back().cloned();
         assert!(
             matches!(
                 last,
-                Some(AxiEvent::ReadAccepted {
+                Some(AxiEvent::Accepted {
                     cycle: 21,
+                    write: false,
                     id: 2,
                     ..
                 })

@@ -583,12 +583,9 @@ impl RvHw {
                         word,
                     });
                 }
-                AxiEvent::ReadAccepted { id, addr, .. } => {
-                    self.requests.push((name, cycle, id, addr, false))
-                }
-                AxiEvent::WriteAccepted { id, addr, .. } => {
-                    self.requests.push((name, cycle, id, addr, true))
-                }
+                AxiEvent::Accepted {
+                    id, addr, write, ..
+                } => self.requests.push((name, cycle, id, addr, write)),
                 v @ AxiEvent::Violation { .. } => self.violations.push((name, v)),
                 _ => {}
             }
