@@ -37,8 +37,6 @@ pub struct RvDriver {
     pub extended: bool,
     /// The next command's index.
     pub tail: u64,
-    /// Commands written so far (the index of the next, not wrapped).
-    pub sent: u64,
 }
 
 impl RvDriver {
@@ -73,7 +71,6 @@ impl RvDriver {
             ddt,
             extended: capabilities & caps::MSI_FLAT != 0,
             tail: 0,
-            sent: 0,
         };
         // wired interrupts (the design signals no MSIs)
         m.write32(regs::FCTL, regs::FCTL_WSI)?;
@@ -178,8 +175,8 @@ impl RvDriver {
             .ok_or_else(|| bad(format!("process ID {pid:#x} does not fit a PD8 directory")))?[0];
         let [ta, fsc] = pc.words();
         let at = (pdt << PAGE_SHIFT) + pi * 16;
-        self.store(m, at + 8, fsc)?;
-        self.store(m, at, ta)?;
+        m.store(at + 8, fsc)?;
+        m.store(at, ta)?;
         let dc = DeviceContext::with_pdt(PdtMode::Pd8, pdt, false)
             .ok_or_else(|| bad(format!("PDT page {pdt:#x} does not fit")))?;
         self.write_dc(m, did, dc)
@@ -202,19 +199,14 @@ impl RvDriver {
         let at = (self.ddt << PAGE_SHIFT) + index * size;
         let words = dc.words(self.extended);
         for (i, w) in words.iter().enumerate().skip(1) {
-            self.store(m, at + 8 * i as u64, *w)?;
+            m.store(at + 8 * i as u64, *w)?;
         }
-        self.store(m, at, words[0])?;
+        m.store(at, words[0])?;
         self.submit(
             m,
             &[Command::IodirInvalDdt { did: Some(did) }, linux::sync()],
         )?;
         self.wait(m)
-    }
-
-    /// A CPU store of `value` at `pa`.
-    fn store<B: RvBus>(&self, m: &mut B, pa: u64, value: u64) -> Result<(), RvError> {
-        m.store(pa, value)
     }
 
     /// Write `cmds` at the tail and publish the new tail (`cqt`).
@@ -224,10 +216,9 @@ impl RvDriver {
                 .encode()
                 .map_err(|e| RvError::Setup(format!("command {c:?}: {e:?}")))?;
             let at = (self.cq << PAGE_SHIFT) + self.tail * CMD_BYTES;
-            self.store(m, at, w0)?;
-            self.store(m, at + 8, w1)?;
+            m.store(at, w0)?;
+            m.store(at + 8, w1)?;
             self.tail = (self.tail + 1) % self.cq_entries;
-            self.sent += 1;
         }
         m.write32(regs::CQT, self.tail as u32)
     }

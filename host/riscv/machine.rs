@@ -161,11 +161,6 @@ pub struct RegPort {
 }
 
 impl RegPort {
-    /// No access in flight and none finished unread.
-    pub fn idle(&self) -> bool {
-        self.access.is_none() && self.done.is_none()
-    }
-
     /// Start a 32-bit access of the register at `offset` (a write of `write`,
     /// or a read); its answer is [`RegPort::take`]n when done.
     pub fn start(&mut self, offset: u32, write: Option<u32>) {
@@ -270,19 +265,6 @@ pub struct DmaDevice {
 }
 
 impl DmaDevice {
-    /// Whether AXI ID `id` has a request queued or in flight.
-    pub fn busy(&self, id: u8) -> bool {
-        let id = id & 0xf;
-        self.queue.iter().any(|r| r.id & 0xf == id)
-            || self.ar.is_some_and(|r| r.id & 0xf == id)
-            || self.aw.is_some_and(|(r, ..)| r.id & 0xf == id)
-            || self.in_flight.iter().any(|r| r.id & 0xf == id)
-    }
-
-    fn idle(&self) -> bool {
-        self.queue.is_empty() && self.ar.is_none() && self.aw.is_none() && self.in_flight.is_empty()
-    }
-
     /// Whether AXI ID `id` has a request the design has not taken yet
     /// (queued, or on AR/AW without its handshake).
     pub fn waiting(&self, id: u8) -> bool {
@@ -596,11 +578,6 @@ impl RvHw {
     pub fn dma(&mut self, r: DmaRequest) {
         self.dev.queue.push_back(r);
         self.dev.issue();
-    }
-
-    /// Whether the device and both memory ports have nothing in flight.
-    pub fn quiet(&self) -> bool {
-        self.dev.idle() && self.mem_port.idle() && self.tx_port.idle()
     }
 }
 
