@@ -12,7 +12,7 @@
 #include <cstddef>
 
 static_assert(sizeof(SdAxiM) == 48 && sizeof(SdAxiS) == 24, "AXI port layout changed: update rv_ffi.rs");
-static_assert(sizeof(SdRvIn) == 216 && sizeof(SdRvOut) == 184, "port layout changed: update model.rs");
+static_assert(sizeof(SdRvIn) == 224 && sizeof(SdRvOut) == 192, "port layout changed: update model.rs");
 static_assert(offsetof(SdRvIn, rst_n) == 160, "SdRvIn layout changed");
 
 extern "C" uint64_t sd_rv_in_size(void) { return sizeof(SdRvIn); }
@@ -222,6 +222,8 @@ extern "C" void sd_rv_settle(SdRvModel* m, const SdRvIn* in, SdRvOut* out) {
     t->probe1_pscid_i = in->probe_pscid[1] & kMask20;
     t->probe2_pscid_i = in->probe_pscid[2] & kMask20;
     t->probe3_pscid_i = in->probe_pscid[3] & kMask20;
+    t->probe_did_i = in->probe_did & kMask24;
+    t->probe_pid_i = in->probe_pid & kMask20;
     const uint64_t c = m->cycle + 1;
     t->clk_i = 0;
     m->ctx->time(c * kPsPerCycle - kHalfCycle);
@@ -236,6 +238,7 @@ extern "C" void sd_rv_settle(SdRvModel* m, const SdRvIn* in, SdRvOut* out) {
     out->probe_iotlb[1] = t->probe1_iotlb_o;
     out->probe_iotlb[2] = t->probe2_iotlb_o;
     out->probe_iotlb[3] = t->probe3_iotlb_o;
+    out->probe_pdtc = t->probe_pdtc_o;
 }
 
 extern "C" void sd_rv_edge(SdRvModel* m) {

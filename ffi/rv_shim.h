@@ -45,6 +45,8 @@ typedef struct SdRvIn {
     uint8_t pad[5];
     uint64_t probe_vpn[4];     // probeN_vpn_i (27 bits)
     uint32_t probe_pscid[4];   // probeN_pscid_i (20 bits)
+    uint32_t probe_did;        // probe_did_i (the design's device-ID width)
+    uint32_t probe_pid;        // probe_pid_i (20 bits)
 } SdRvIn;
 
 // The outputs of shootdown_rv_top.
@@ -56,6 +58,7 @@ typedef struct SdRvOut {
     uint8_t wsi;
     uint8_t pad[7];
     uint64_t probe_iotlb[4];   // probeN_iotlb_o
+    uint64_t probe_pdtc;       // probe_pdtc_o
 } SdRvOut;
 
 typedef struct SdRvModel SdRvModel;

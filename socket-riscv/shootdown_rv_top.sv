@@ -17,6 +17,8 @@
 //   probeN_ (optional, N = 0..3): what the IOTLB holds for a PSCID and a
 //         VPN, in the first socket's probe-word format; this wrapper reads
 //         the third-party design's IOTLB through hierarchical references
+//   probe_pdtc_ (optional): the process context the process-directory
+//         cache holds for a device ID and a process ID
 // Signals the host leaves at their AXI defaults (lock, cache, qos, region,
 // atop, user) are tied inside; the IOMMU's outputs for them are dropped.
 
@@ -152,7 +154,10 @@ module shootdown_rv_top
   output logic [63:0]            probe2_iotlb_o,
   input  logic [19:0]            probe3_pscid_i,
   input  logic [26:0]            probe3_vpn_i,
-  output logic [63:0]            probe3_iotlb_o
+  output logic [63:0]            probe3_iotlb_o,
+  input  logic [DevIDWidth-1:0]  probe_did_i,
+  input  logic [ProcIDWidth-1:0] probe_pid_i,
+  output logic [63:0]            probe_pdtc_o
 );
 
   typedef logic [63:0] reg_addr_t;
@@ -307,6 +312,36 @@ module shootdown_rv_top
           probe_iotlb[p] = {1'b1, iotlb_content[i].pte_1S.w, iotlb_content[i].pte_1S.r,
                             iotlb_tags[i].is_1S_2M, ppn[43:40], 16'b0, ppn[39:0]};
         end
+      end
+    end
+  end
+
+  // Probe: the process-directory cache's entry for (probe_did_i,
+  // probe_pid_i) (tags_q, content_q of the design's rv_iommu_pdtc, laid out
+  // again as above), matched as the design's lookup does. The word: bit 63
+  // valid, 59:40 the context's PSCID, 39:0 its first-stage root PPN
+  // (fsc.PPN; bits 58:56 flag a root above 2^40, as the IOTLB probe does).
+  typedef struct packed {
+    logic [23:0] device_id;
+    logic [19:0] process_id;
+    logic        valid;
+  } sd_pdtc_tag_t;
+
+  sd_pdtc_tag_t  [PdtcEntries-1:0] pdtc_tags;
+  rv_iommu::pc_t [PdtcEntries-1:0] pdtc_content;
+  assign pdtc_tags = u_iommu.i_rv_iommu_translation_wrapper.gen_pc_support
+                     .i_rv_iommu_tw_sv39x4_pc.i_rv_iommu_pdtc.tags_q;
+  assign pdtc_content = u_iommu.i_rv_iommu_translation_wrapper.gen_pc_support
+                        .i_rv_iommu_tw_sv39x4_pc.i_rv_iommu_pdtc.content_q;
+
+  always_comb begin
+    probe_pdtc_o = '0;
+    for (int unsigned i = 0; i < PdtcEntries; i++) begin
+      if (pdtc_tags[i].valid && pdtc_tags[i].device_id == 24'(probe_did_i) &&
+          pdtc_tags[i].process_id == 20'(probe_pid_i)) begin
+        probe_pdtc_o = {1'b1, 3'b0, pdtc_content[i].ta.pscid,
+                        pdtc_content[i].fsc.ppn[39:0]};
+        probe_pdtc_o[58:56] = {|pdtc_content[i].fsc.ppn[43:40], 2'b0};
       end
     end
   end

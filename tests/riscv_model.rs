@@ -9,8 +9,9 @@ use shootdown::mem::PAGE_SHIFT;
 use shootdown::riscv::axi::{AxiConfig, Reorder, Sample};
 use shootdown::riscv::ctx::SatpMode;
 use shootdown::riscv::driver::RvDriver;
-use shootdown::riscv::machine::{DmaRequest, RvBus, RvMachine, RvParams, RESP_OKAY};
+use shootdown::riscv::machine::{DmaRequest, DmaResponse, RvBus, RvMachine, RvParams, RESP_OKAY};
 use shootdown::riscv::model;
+use shootdown::riscv::model::PdtcProbe;
 use shootdown::riscv::sv::{self, pte, Sv};
 use shootdown::rtl::decode_probe;
 
@@ -315,5 +316,128 @@ fn finding_a_walk_that_read_the_old_pte_fills_the_iotlb_after_the_flush() {
         (resp, data),
         (RESP_OKAY, 0xdead),
         "after the flush the device still translates to the old (now reused) frame"
+    );
+}
+
+/// A machine brought up with device `DID` attached for shared virtual
+/// addressing, process 5 translating `VA` (0x5555 at offset 0x10) by its
+/// table; returns the driver and the process context's address. The
+/// process-directory probe watches (`DID`, 5).
+fn setup_sva(params: RvParams) -> (RvMachine, RvDriver, u64) {
+    let mut m = RvMachine::new(params).unwrap();
+    let mut d = RvDriver::init(&mut m).unwrap();
+    let root = m.mem.alloc().unwrap();
+    let frame = m.mem.alloc().unwrap();
+    m.store((frame << PAGE_SHIFT) + 0x10, 0x5555).unwrap();
+    sv::map(&mut m.mem, root, Sv::Sv39, VA, frame, 0, pte::USER_RW).unwrap();
+    let pc_at = d
+        .attach_sva(&mut m, DID, 5, PSCID, SatpMode::Sv39, root)
+        .expect("attach with a process directory");
+    m.hw.set_pdtc_probe(DID, 5);
+    (m, d, pc_at)
+}
+
+const SVA_READ: DmaRequest = DmaRequest {
+    id: 4,
+    sid: DID,
+    ssid: Some(5),
+    va: VA + 0x10,
+    write: None,
+};
+
+fn sva_read(m: &mut RvMachine) -> DmaResponse {
+    let n = m.hw.dev.responses.len();
+    m.hw.dma(SVA_READ);
+    m.run_until("the device's read", |m| m.hw.dev.responses.len() > n)
+        .unwrap();
+    m.hw.dev.responses[n]
+}
+
+/// Detaching a process (its context invalid, IODIR.INVAL_PDT, IOTINVAL.VMA
+/// of the PSCID, IOFENCE.C) empties the process-directory cache's entry,
+/// which the probe shows, and the process's next request faults.
+#[test]
+fn a_detached_process_faults_and_leaves_the_pdtc() {
+    if !present() {
+        return;
+    }
+    let (mut m, mut d, pc_at) = setup_sva(RvParams::default());
+    assert_eq!(
+        PdtcProbe::decode(m.hw.pdtc_word),
+        None,
+        "nothing cached yet"
+    );
+    let r = sva_read(&mut m);
+    assert_eq!((r.resp, r.rdata), (RESP_OKAY, 0x5555));
+    let cached = PdtcProbe::decode(m.hw.pdtc_word).expect("the walk cached the context");
+    assert_eq!(cached.pscid, PSCID);
+    d.detach_process(&mut m, DID, 5, PSCID, pc_at).unwrap();
+    assert_eq!(
+        PdtcProbe::decode(m.hw.pdtc_word),
+        None,
+        "IODIR.INVAL_PDT emptied it"
+    );
+    let r = sva_read(&mut m);
+    assert_ne!(
+        r.resp, RESP_OKAY,
+        "a detached process's request faults: {r:?}"
+    );
+}
+
+/// Finding: a process-context walk that read the context before the
+/// driver cleared it fills the process-directory cache after
+/// IODIR.INVAL_PDT and IOFENCE.C completed, so the detached process's
+/// requests are still translated. The specification: IODIR.INVAL_PDT
+/// "guarantees that any previous stores made by a RISC-V hart to the PDT
+/// are observed before all subsequent implicit reads from IOMMU to PDT",
+/// and IOFENCE.C that the invalidations before it are done. The design:
+/// rv_iommu_pdtc.sv drops an update only when a flush is in the same cycle
+/// (the `update_flush` block's else-if chain), and the context walker
+/// (rv_iommu_cdw_pc.sv) has no input that tells it a flush happened. The
+/// context walker's reads (AXI ID 1) take 300 cycles more here, and the
+/// memory reads a word when it accepts the request.
+#[test]
+fn finding_a_context_walk_fills_the_pdtc_after_iodir_inval_pdt() {
+    if !present() {
+        return;
+    }
+    let params = RvParams {
+        mem: AxiConfig {
+            latency: 20,
+            reorder: Reorder::WhenDue,
+            sample: Sample::OnRequest,
+            slow: Some((1, 300)),
+            ..AxiConfig::default()
+        },
+        ..RvParams::default()
+    };
+    let (mut m, mut d, pc_at) = setup_sva(params);
+    let n = m.hw.dev.responses.len();
+    m.hw.dma(SVA_READ);
+    let pc_read = |m: &RvMachine| m.hw.requests.iter().any(|r| r.0 == "mem" && r.3 == pc_at);
+    m.run_until("the context walk's read of the process context", pc_read)
+        .unwrap();
+    d.detach_process(&mut m, DID, 5, PSCID, pc_at)
+        .expect("the detach completes");
+    let fenced = m.cycle();
+    assert_eq!(
+        PdtcProbe::decode(m.hw.pdtc_word),
+        None,
+        "empty when the fence completed"
+    );
+    m.run_until("the first read", |m| m.hw.dev.responses.len() > n)
+        .unwrap();
+    let filled = PdtcProbe::decode(m.hw.pdtc_word);
+    assert_eq!(
+        filled.map(|p| p.pscid),
+        Some(PSCID),
+        "the walk begun before the detach filled the cache after the fence ({fenced})"
+    );
+    let r = sva_read(&mut m);
+    assert_eq!(
+        (r.resp, r.rdata),
+        (RESP_OKAY, 0x5555),
+        "the detached process's request is still translated at {}",
+        r.cycle
     );
 }

@@ -151,7 +151,8 @@ impl RvDriver {
     /// `pscid`. Linux 6.13 has no SVA; this is the specification's way
     /// (and the later releases'), written in the order of
     /// `riscv_iommu_iodir_update`: the process context, the device
-    /// context with V last, IODIR.INVAL_DDT, a sync.
+    /// context with V last, IODIR.INVAL_DDT, a sync. Returns the physical
+    /// address of the process context (for [`RvDriver::detach_process`]).
     pub fn attach_sva<B: RvBus>(
         &mut self,
         m: &mut B,
@@ -160,7 +161,7 @@ impl RvDriver {
         pscid: u32,
         mode: SatpMode,
         root: Pfn,
-    ) -> Result<(), RvError> {
+    ) -> Result<u64, RvError> {
         if self.capabilities & caps::PD8 == 0 {
             return Err(RvError::Setup(format!(
                 "capabilities {:#x} has no PD8: the design takes no process IDs",
@@ -179,7 +180,38 @@ impl RvDriver {
         m.store(at, ta)?;
         let dc = DeviceContext::with_pdt(PdtMode::Pd8, pdt, false)
             .ok_or_else(|| bad(format!("PDT page {pdt:#x} does not fit")))?;
-        self.write_dc(m, did, dc)
+        self.write_dc(m, did, dc)?;
+        Ok(at)
+    }
+
+    /// Take process `pid` of device `did` away from the IOMMU (the process
+    /// context at `pc_at`, tagged `pscid`), as the specification orders it
+    /// for a process context that goes invalid (the SVA unbind, or the
+    /// mm's release): the context's `ta` with V clear, then IODIR.INVAL_PDT
+    /// of the process, IOTINVAL.VMA of the whole PSCID, and a sync, waited
+    /// for. After the wait the IOMMU must fault that process's requests.
+    pub fn detach_process<B: RvBus>(
+        &mut self,
+        m: &mut B,
+        did: u32,
+        pid: u32,
+        pscid: u32,
+        pc_at: u64,
+    ) -> Result<(), RvError> {
+        m.store(pc_at, 0)?;
+        self.submit(
+            m,
+            &[
+                Command::IodirInvalPdt { did, pid },
+                Command::IotinvalVma {
+                    pscid: Some(pscid),
+                    addr: None,
+                    gscid: None,
+                },
+                linux::sync(),
+            ],
+        )?;
+        self.wait(m)
     }
 
     /// Device `did`'s context in the DDT, `tc` (with V) last, then

@@ -437,6 +437,13 @@ pub struct RvHw {
     /// The probe words (`probeN_iotlb_o`) as the last cycle settled them:
     /// the IOTLB after the edge before it.
     pub probe_words: [u64; 4],
+    /// `probe_pdtc_o` as the last cycle settled it ([`RvHw::set_pdtc_probe`]).
+    pub pdtc_word: u64,
+    /// Record every access of the design on `mem_` in
+    /// [`RvHw::iommu_accesses`] and every accepted request in
+    /// [`RvHw::requests`]: for direct tests ([`RvMachine`] sets it); the
+    /// simulator does not read them.
+    pub log_all: bool,
 }
 
 impl RvHw {
@@ -459,6 +466,8 @@ impl RvHw {
             violations: Vec::new(),
             wsi: 0,
             probe_words: [0; 4],
+            pdtc_word: 0,
+            log_all: false,
         })
     }
 
@@ -472,6 +481,13 @@ impl RvHw {
             *v = vpn;
             *p = pscid;
         }
+    }
+
+    /// Point the process-directory probe at device `did`, process `pid`;
+    /// its word is in [`RvHw::pdtc_word`] from the next tick on.
+    pub fn set_pdtc_probe(&mut self, did: u32, pid: u32) {
+        self.inp.probe_did = did;
+        self.inp.probe_pid = pid;
     }
 
     /// Deassert reset (after at least 4 ticks held).
@@ -508,6 +524,7 @@ impl RvHw {
         self.dev.clock(cycle, &tr_in, &out.tr);
         self.wsi = out.wsi;
         self.probe_words = out.probe_iotlb;
+        self.pdtc_word = out.probe_pdtc;
         self.model.edge();
         if self.model.got_error() {
             return Err(RvError::DesignError { cycle });
@@ -530,10 +547,10 @@ impl RvHw {
         let events = port.clock(cycle, &signals, &mut backed);
         let mem = backed.mem;
         let name = if tx { "tx" } else { "mem" };
-        let log = if tx {
-            &mut self.dev_accesses
+        let (log, all) = if tx {
+            (&mut self.dev_accesses, true)
         } else {
-            &mut self.iommu_accesses
+            (&mut self.iommu_accesses, self.log_all)
         };
         for e in events {
             match e {
@@ -544,7 +561,7 @@ impl RvHw {
                     tag,
                     resp: RESP_OKAY,
                     ..
-                } => log.push(DevAccess {
+                } if all => log.push(DevAccess {
                     cycle,
                     id,
                     pa: addr & !7,
@@ -554,7 +571,7 @@ impl RvHw {
                         version: tag,
                     },
                 }),
-                AxiEvent::Write { id, addr, .. } => {
+                AxiEvent::Write { id, addr, .. } if all => {
                     let pa = addr & !7;
                     let word = mem.read(pa).unwrap_or_default();
                     log.push(DevAccess {
@@ -567,7 +584,7 @@ impl RvHw {
                 }
                 AxiEvent::Accepted {
                     id, addr, write, ..
-                } => self.requests.push((name, cycle, id, addr, write)),
+                } if self.log_all => self.requests.push((name, cycle, id, addr, write)),
                 v @ AxiEvent::Violation { .. } => self.violations.push((name, v)),
                 _ => {}
             }
@@ -694,6 +711,7 @@ impl RvMachine {
             hw: RvHw::new(params)?,
             next_version: 1,
         };
+        m.hw.log_all = true;
         for _ in 0..8 {
             m.tick()?;
         }

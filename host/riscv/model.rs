@@ -90,6 +90,10 @@ pub struct RvIn {
     /// `probeN_vpn_i` (27 bits: an Sv39 VPN) and `probeN_pscid_i` (20 bits).
     pub probe_vpn: [u64; 4],
     pub probe_pscid: [u32; 4],
+    /// `probe_did_i` and `probe_pid_i`: the process-directory cache's
+    /// entry to show in [`RvOut::probe_pdtc`].
+    pub probe_did: u32,
+    pub probe_pid: u32,
 }
 
 /// Every output of `shootdown_rv_top`. Identical to `SdRvOut`.
@@ -106,6 +110,27 @@ pub struct RvOut {
     /// `probeN_iotlb_o`: what the IOTLB holds for probe N's PSCID and VPN
     /// (the first socket's probe word, [`crate::rtl::decode_probe`]).
     pub probe_iotlb: [u64; 4],
+    /// `probe_pdtc_o`: the process context the process-directory cache
+    /// holds for the probe's device and process IDs ([`PdtcProbe`]).
+    pub probe_pdtc: u64,
+}
+
+/// The process-directory cache's entry as `probe_pdtc_o` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PdtcProbe {
+    pub pscid: u32,
+    /// The context's first-stage root (`fsc.PPN`).
+    pub root: u64,
+}
+
+impl PdtcProbe {
+    /// Decode a `probe_pdtc_o` word: `None` when bit 63 (valid) is clear.
+    pub fn decode(word: u64) -> Option<PdtcProbe> {
+        (word >> 63 == 1).then_some(PdtcProbe {
+            pscid: ((word >> 40) & 0xf_ffff) as u32,
+            root: word & ((1 << 40) - 1),
+        })
+    }
 }
 
 #[repr(C)]
@@ -252,15 +277,29 @@ mod tests {
     fn port_structs_have_the_shims_sizes() {
         assert_eq!(size_of::<AxiM>(), 48);
         assert_eq!(size_of::<AxiS>(), 24);
-        assert_eq!(size_of::<RvIn>(), 216);
-        assert_eq!(size_of::<RvOut>(), 184);
+        assert_eq!(size_of::<RvIn>(), 224);
+        assert_eq!(size_of::<RvOut>(), 192);
         assert_eq!(std::mem::offset_of!(RvIn, rst_n), 160);
         assert_eq!(std::mem::offset_of!(RvIn, probe_pscid), 200);
         assert_eq!(std::mem::offset_of!(RvOut, probe_iotlb), 152);
+        assert_eq!(std::mem::offset_of!(RvIn, probe_did), 216);
+        assert_eq!(std::mem::offset_of!(RvOut, probe_pdtc), 184);
+    }
+
+    #[test]
+    fn a_pdtc_probe_word_decodes() {
+        assert_eq!(PdtcProbe::decode(0x7fff_ffff_ffff_ffff), None);
+        assert_eq!(
+            PdtcProbe::decode(1 << 63 | 0x21 << 40 | 0x1234),
+            Some(PdtcProbe {
+                pscid: 0x21,
+                root: 0x1234
+            })
+        );
         // SAFETY: constants.
         unsafe {
-            assert_eq!(sd_rv_in_size(), 216);
-            assert_eq!(sd_rv_out_size(), 184);
+            assert_eq!(sd_rv_in_size(), 224);
+            assert_eq!(sd_rv_out_size(), 192);
         }
     }
 }

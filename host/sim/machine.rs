@@ -847,8 +847,6 @@ impl Machine {
                 word: a.word,
             });
         }
-        rv.hw.iommu_accesses.clear();
-        rv.hw.requests.clear();
         for r in rv.hw.dev.responses.drain(..) {
             let fault = r.resp != RESP_OKAY;
             self.dev_responses.push(DevResponse {
