@@ -108,6 +108,22 @@ impl Window {
     }
 }
 
+/// Cycles `[start, end)` in which the IOMMU's process-directory cache held
+/// a process context the process directory in memory no longer had (the
+/// RISC-V socket's `probe_pdtc`): every page of the process was reachable
+/// through it. `end` None: still open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContextWindow {
+    pub start: u64,
+    pub end: Option<u64>,
+}
+
+impl ContextWindow {
+    pub fn len(&self, now: u64) -> u64 {
+        self.end.unwrap_or(now) - self.start
+    }
+}
+
 /// Is a cached translation stale against the CPU's current one?
 pub fn is_stale(cached: Option<ProbeEntry>, cpu: Option<&Leaf>) -> bool {
     match (cached, cpu) {
@@ -161,6 +177,8 @@ pub struct Checker {
     page_vas: Vec<u64>,
     open: Vec<[Option<u64>; 3]>,
     pub windows: Vec<Window>,
+    pub context_windows: Vec<ContextWindow>,
+    open_context: Option<u64>,
     /// Stores by version (the global order).
     stores: BTreeMap<u64, StoreRec>,
     /// Versions stored to each 8-byte address, in order.
@@ -183,6 +201,8 @@ impl Checker {
             page_vas: pages.iter().map(|p| p.1).collect(),
             open: vec![[None; 3]; pages.len()],
             windows: Vec::new(),
+            context_windows: Vec::new(),
+            open_context: None,
             stores: BTreeMap::new(),
             history: BTreeMap::new(),
             mapped: BTreeMap::new(),
@@ -263,8 +283,28 @@ impl Checker {
         any
     }
 
+    /// Per-cycle tracking of the process-directory cache: `stale` when it
+    /// holds a context the directory no longer has.
+    pub fn observe_context(&mut self, cycle: u64, stale: bool) {
+        match (stale, self.open_context) {
+            (true, None) => self.open_context = Some(cycle),
+            (false, Some(start)) => {
+                self.open_context = None;
+                self.context_windows.push(ContextWindow {
+                    start,
+                    end: Some(cycle),
+                });
+            }
+            _ => {}
+        }
+    }
+
     /// Close the books: windows still open stay open (end None).
     pub fn finish(&mut self) {
+        if let Some(start) = self.open_context.take() {
+            self.context_windows
+                .push(ContextWindow { start, end: None });
+        }
         for (i, o) in self.open.iter_mut().enumerate() {
             for (c, cache) in Cache::ALL.into_iter().enumerate() {
                 if let Some(start) = o[c].take() {

@@ -110,6 +110,31 @@ pub fn render(s: &Scenario, r: &RunReport) -> String {
         }
     }
 
+    if s.arch.riscv() {
+        let _ = write!(
+            o,
+            "  process context (the design's PDTC held one the process directory no longer had):"
+        );
+        if r.context_windows.is_empty() {
+            let _ = writeln!(o, " none");
+        } else {
+            let _ = writeln!(o);
+        }
+        for w in &r.context_windows {
+            let end = w
+                .end
+                .map_or("still open".to_string(), |e| format!("{e:>7})"));
+            let _ = writeln!(
+                o,
+                "  {:<8} {:<9} [{:>7}, {end} {:>7} cycles",
+                "",
+                "PDTC",
+                w.start,
+                w.len(r.cycles)
+            );
+        }
+    }
+
     let _ = writeln!(o, "\nKey moments (the window of the page at that cycle):");
     let state = |ws: &[Window], cycle: u64| format!(": {}", window_state(ws, cycle));
     let mut moments: Vec<(u64, String)> = Vec::new();

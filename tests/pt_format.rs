@@ -9,8 +9,8 @@
 use shootdown::iommu::{DriverKind, SvaDriver};
 use shootdown::mem::{sv_pte, AddressSpace, PageSize, Prot, PtFormat, PAGE_SHIFT};
 use shootdown::mm::{
-    Cx, HugetlbOp, Kernel, KernelPath, KsmOp, LoadOp, LockTable, MadvFreeOp, Policy, Progress,
-    StoreOp, UnmapKind, UnmapOp, Vmas, WritebackKind, WritebackOp, ZeroSplit,
+    Cx, HugetlbOp, Kernel, KernelPath, KsmOp, LoadOp, MadvFreeOp, Policy, Progress, StoreOp,
+    UnmapKind, UnmapOp, Vmas, WritebackKind, WritebackOp, ZeroSplit,
 };
 use shootdown::sim::machine::{IommuLayout, Machine, MachineParams};
 
@@ -44,17 +44,9 @@ fn world(f: PtFormat) -> (Machine, Kernel) {
     m.reset(layout);
     let zero_pfn = m.mem.alloc().unwrap();
     m.mem.pin(zero_pfn).unwrap();
-    let k = Kernel {
-        mm,
-        parent,
-        policy: Policy::Always,
-        ptl: LockTable::default(),
-        driver: SvaDriver::with_kind(layout, completion, DriverKind::Generic),
-        deposited: Default::default(),
-        zero_pfn,
-        huge_zero_pfn: 0,
-        lazyfree: Default::default(),
-    };
+    let driver = SvaDriver::with_kind(layout, completion, DriverKind::Generic);
+    let mut k = Kernel::new(mm, parent, Policy::Always, driver);
+    k.zero_pfn = zero_pfn;
     (m, k)
 }
 

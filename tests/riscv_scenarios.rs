@@ -136,6 +136,50 @@ fn walk_fill_race_is_a_stale_read_where_the_flush_is_under_the_ptl_only() {
     }
 }
 
+/// Finding 3 through a scenario (scenarios/riscv/unbind-race.yaml): the
+/// process-context walk in flight when the process is unbound fills the
+/// PDTC after IODIR.INVAL_PDT and IOFENCE.C; the device then reads addrA's
+/// freed page through it, under every policy. Without the slow context
+/// walker the walk finishes first, the unbind empties the PDTC (the window
+/// closes) and the read after it faults: clean.
+#[test]
+fn unbind_race_leaves_the_pdtc_holding_the_unbound_context() {
+    if !present() {
+        return;
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/riscv/unbind-race.yaml");
+    let s = Scenario::load(&path).unwrap();
+    for p in Policy::ALL {
+        let r = run_policy(&s, p, None);
+        assert!(r.as_expected(), "{p}: {}", render(&s, &r));
+        assert_eq!(verdict(&r), [Violation::UseAfterFree].into(), "{p}");
+        // the cached context outlives the unbind to the end of the run
+        assert_eq!(r.context_windows.len(), 1, "{p}: {:?}", r.context_windows);
+        assert_eq!(r.context_windows[0].end, None, "{p}");
+        // the munmap after the unbind reached no driver
+        assert_eq!(r.stats.flushes, 0, "{p}");
+        assert!(r.dev.iter().all(|d| !d.fault), "{p}: {:?}", r.dev);
+    }
+    let mut fixed = s.clone();
+    fixed.params.iommu_slow_cycles = 0;
+    let r = run_policy(&fixed, Policy::Seed, None);
+    assert!(verdict(&r).is_empty(), "{}", render(&fixed, &r));
+    let faults: Vec<bool> = r.dev.iter().map(|d| d.fault).collect();
+    assert_eq!(
+        faults,
+        vec![false, true],
+        "the read after the unbind faults"
+    );
+    assert_eq!(r.context_windows.len(), 1, "{:?}", r.context_windows);
+    let w = r.context_windows[0];
+    assert!(
+        w.end.is_some_and(|e| e > w.start),
+        "the context is stale from the clear until IODIR.INVAL_PDT: {w:?}"
+    );
+    let text = render(&fixed, &r);
+    assert!(text.contains("PDTC"), "{text}");
+}
+
 /// Same scenario, options and design: the same report and the same waves,
 /// byte for byte; the waves hold the design's own signals and the .gtkw
 /// groups them.
@@ -162,6 +206,8 @@ fn a_run_on_the_design_is_deterministic_and_its_waves_show_the_design() {
         waves.push(std::fs::read(&vcd).unwrap());
         let gtkw = std::fs::read_to_string(vcd.with_extension("gtkw")).unwrap();
         assert!(gtkw.contains("-IOTLB and walker (design)"), "{gtkw}");
+        assert!(gtkw.contains("i_rv_iommu_pdtc.update_i"), "{gtkw}");
+        assert!(gtkw.contains("host.checker.stale_pdtc"), "{gtkw}");
         assert!(gtkw.contains("TOP.shootdown_rv_top.tx_arvalid"), "{gtkw}");
     }
     assert_eq!(texts[0], texts[1]);
@@ -235,6 +281,16 @@ fn what_the_riscv_socket_cannot_do_is_refused() {
     let e = Scenario::load(&p).unwrap_err().to_string();
     assert!(
         e.contains("typo.yaml:3") && e.contains("unknown arch"),
+        "{e}"
+    );
+    // an unbind on x86-64: the bundled IOMMU has no process context
+    let p = write(
+        "unbind.yaml",
+        &format!("{head}pages:\n  addrA: {{ va: 0x1000000, value: 1 }}\ntimeline:\n  - {{ dev0: read addrA }}\n  - {{ cpu0: unbind }}\nexpect: {{ seed: clean }}\n"),
+    );
+    let e = Scenario::load(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("unbind.yaml:7") && e.contains("no process context"),
         "{e}"
     );
     // a scenario written for the socket loads, and round-trips its arch

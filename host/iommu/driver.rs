@@ -94,7 +94,7 @@ struct Active {
 #[derive(Debug)]
 pub struct SvaDriver {
     layout: IommuLayout,
-    completion_pa: u64,
+    format: QueueFormat,
     tail: u32,
     next_data: u32,
     kind: DriverKind,
@@ -105,10 +105,74 @@ pub struct SvaDriver {
     pub stats: DriverStats,
     /// Cycle of the last `cq_err` clear this driver asked for.
     cleared_at: Option<u64>,
-    /// The second socket's queue (docs/socket-riscv.md): Linux's RISC-V
-    /// driver ([`crate::riscv::linux`]) in the specification's encoding,
-    /// its fence waited for on the queue head.
-    riscv: bool,
+}
+
+/// The socket's queue: how commands are encoded and how a fence is known
+/// to have completed. One per socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueFormat {
+    /// The bundled IOMMU (docs/socket.md): its encoding, the plan of the
+    /// driver's [`DriverKind`]; each fence (AV=1) writes a fresh DATA to
+    /// the completion word at `completion_pa`, which the CPU spins on.
+    Bundled { completion_pa: u64 },
+    /// A RISC-V IOMMU specification design (docs/socket-riscv.md):
+    /// Linux [`crate::riscv::linux::RELEASE`]'s `riscv_iommu_iotlb_inval`
+    /// (one IOTINVAL.VMA per page below 2 MiB, else the whole PSCID, the
+    /// PASID standing for the PSCID) and `riscv_iommu_cmd_sync` (IOFENCE.C,
+    /// PR and PW, no write), in the specification's encoding; a fence is
+    /// done when the queue head has passed it. `did` is the device's ID
+    /// (for IODIR.INVAL_PDT).
+    RiscvSpec { did: u32 },
+}
+
+impl QueueFormat {
+    /// The parts of a flush of `[start, end)`.
+    fn plan(self, kind: DriverKind, start: u64, end: u64, max_pages: u64) -> Vec<Vec<Cmd>> {
+        match self {
+            QueueFormat::Bundled { .. } => kind.plan(start, end, max_pages),
+            QueueFormat::RiscvSpec { .. } => vec![riscv_plan(start, end)],
+        }
+    }
+
+    /// A model command for `pasid` in the queue's encoding.
+    fn encode(self, pasid: u32, c: Cmd) -> Result<[u64; 2], DriverError> {
+        match self {
+            QueueFormat::Bundled { .. } => encode(pasid, c),
+            QueueFormat::RiscvSpec { did } => riscv_encode(did, pasid, c),
+        }
+    }
+
+    /// The fence closing a part whose completion writes `data`.
+    fn fence(self, data: u32) -> Result<[u64; 2], DriverError> {
+        match self {
+            QueueFormat::Bundled { completion_pa } => Ok(cmd_iofence_c(Some(completion_pa), data)),
+            QueueFormat::RiscvSpec { .. } => encode_rv(crate::riscv::linux::sync()),
+        }
+    }
+
+    /// Before a part's first command: the completion word must not
+    /// already hold its DATA.
+    fn arm(self, m: &mut Machine) -> Result<(), DriverError> {
+        match self {
+            QueueFormat::Bundled { completion_pa } => m
+                .mem
+                .write(completion_pa, 0, 0)
+                .map_err(|source| DriverError::Queue { source }),
+            QueueFormat::RiscvSpec { .. } => Ok(()),
+        }
+    }
+
+    /// The fence writing `data` has completed; `tail` is the queue's tail
+    /// (nothing follows the fence while its flush owns the queue).
+    fn done(self, m: &Machine, tail: u32, data: u32) -> bool {
+        match self {
+            QueueFormat::Bundled { completion_pa } => m
+                .mem
+                .read(completion_pa)
+                .is_ok_and(|w| w.value == u64::from(data)),
+            QueueFormat::RiscvSpec { .. } => m.cq_head() == tail,
+        }
+    }
 }
 
 /// The naturally aligned power-of-two range that covers `[start, end)`,
@@ -126,23 +190,30 @@ pub fn ats_range(start: u64, end: u64) -> (u64, u64) {
     }
 }
 
-/// The queue encoding of a model command for `pasid`.
-fn encode(pasid: u32, c: Cmd) -> [u64; 2] {
-    match c {
+/// The bundled queue's encoding of a model command for `pasid`.
+fn encode(pasid: u32, c: Cmd) -> Result<[u64; 2], DriverError> {
+    Ok(match c {
         Cmd::IotlbPage { va } => cmd_iotinval_vma(Some(pasid), Some(va)),
         Cmd::IotlbRange { base, size } => cmd_iotinval_range(pasid, base, size),
         Cmd::IotlbPasid | Cmd::Snoop { size: 0, .. } => cmd_iotinval_vma(Some(pasid), None),
         Cmd::Snoop { base, size } => cmd_iotinval_range(pasid, base, size),
         Cmd::Atc { base, size } => cmd_ats_inval(pasid, base, size),
         Cmd::AtcAll => cmd_ats_inval(pasid, 0, u64::MAX),
-    }
+        Cmd::ProcessContext => {
+            return Err(DriverError::Command(
+                "the bundled IOMMU caches no process context: unbind is a RISC-V socket action"
+                    .into(),
+            ))
+        }
+    })
 }
 
 /// Linux's RISC-V driver's invalidations of `[start, end)` as model
 /// commands ([`crate::riscv::linux::iotlb_inval`], end inclusive there).
-fn riscv_plan(pscid: u32, start: u64, end: u64) -> Vec<Cmd> {
+fn riscv_plan(start: u64, end: u64) -> Vec<Cmd> {
     use crate::riscv::cmd::Command;
-    crate::riscv::linux::iotlb_inval(pscid, start, end.wrapping_sub(1))
+    // (the PSCID is filled in by the encoding)
+    crate::riscv::linux::iotlb_inval(0, start, end.wrapping_sub(1))
         .into_iter()
         .map(|c| match c {
             Command::IotinvalVma { addr: Some(va), .. } => Cmd::IotlbPage { va },
@@ -151,13 +222,15 @@ fn riscv_plan(pscid: u32, start: u64, end: u64) -> Vec<Cmd> {
         .collect()
 }
 
-/// A model command in the RISC-V specification's encoding, the PASID as
-/// the PSCID; ATS commands have none (the design has no ATS).
-fn riscv_encode(pasid: u32, c: Cmd) -> Result<[u64; 2], DriverError> {
+/// A model command in the RISC-V specification's encoding for device
+/// `did`, the PASID as the process ID and the PSCID; ATS commands have
+/// none (the design has no ATS).
+fn riscv_encode(did: u32, pasid: u32, c: Cmd) -> Result<[u64; 2], DriverError> {
     use crate::riscv::cmd::Command;
     let addr = match c {
         Cmd::IotlbPage { va } => Some(va & !(PAGE_SIZE - 1)),
         Cmd::IotlbPasid => None,
+        Cmd::ProcessContext => return encode_rv(Command::IodirInvalPdt { did, pid: pasid }),
         other => {
             return Err(DriverError::Command(format!(
                 "{other:?} has no RISC-V IOMMU command here (no ATS, no range invalidation)"
@@ -184,9 +257,13 @@ impl SvaDriver {
 
     /// A driver following `kind`'s command sequence.
     pub fn with_kind(layout: IommuLayout, completion_pa: u64, kind: DriverKind) -> Self {
+        Self::with_format(layout, QueueFormat::Bundled { completion_pa }, kind)
+    }
+
+    fn with_format(layout: IommuLayout, format: QueueFormat, kind: DriverKind) -> Self {
         SvaDriver {
             layout,
-            completion_pa,
+            format,
             tail: 0,
             next_data: 1,
             kind,
@@ -194,26 +271,16 @@ impl SvaDriver {
             max_pages: 64,
             stats: DriverStats::default(),
             cleared_at: None,
-            riscv: false,
         }
     }
 
-    /// The driver of a RISC-V IOMMU specification design: Linux
-    /// [`crate::riscv::linux::RELEASE`]'s `riscv_iommu_iotlb_inval` (one
-    /// IOTINVAL.VMA per page below 2 MiB, else the whole PSCID, the PASID
-    /// standing for the PSCID) and `riscv_iommu_cmd_sync` (IOFENCE.C, PR
-    /// and PW, no write), done when the queue head has passed the fence.
-    /// The ring starts at `tail` (after the bring-up's commands).
-    pub fn riscv(layout: IommuLayout, tail: u32) -> Self {
-        let mut d = Self::with_kind(layout, 0, DriverKind::Generic);
-        d.riscv = true;
+    /// The driver of a RISC-V IOMMU specification design for device `did`
+    /// ([`QueueFormat::RiscvSpec`]). The ring starts at `tail` (after the
+    /// bring-up's commands).
+    pub fn riscv(layout: IommuLayout, tail: u32, did: u32) -> Self {
+        let mut d = Self::with_format(layout, QueueFormat::RiscvSpec { did }, DriverKind::Generic);
         d.tail = tail;
         d
-    }
-
-    /// Whether this is the second socket's driver ([`SvaDriver::riscv`]).
-    pub fn is_riscv(&self) -> bool {
-        self.riscv
     }
 
     pub fn kind(&self) -> DriverKind {
@@ -244,11 +311,40 @@ impl SvaDriver {
         if self.active.is_some() {
             return Ok(None);
         }
-        let parts = if self.riscv {
-            vec![riscv_plan(pasid, start, end)]
-        } else {
-            self.kind.plan(start, end, self.max_pages)
-        };
+        let parts = self.format.plan(self.kind, start, end, self.max_pages);
+        let whole = parts
+            .iter()
+            .flatten()
+            .any(|c| matches!(c, Cmd::IotlbPasid | Cmd::AtcAll));
+        self.stats.flushes += 1;
+        self.stats.whole_pasid += u64::from(whole);
+        self.begin_parts(m, owner, pasid, parts)
+    }
+
+    /// [`SvaDriver::try_begin`] for an unbind of `pasid`: the device's
+    /// cached context of it and the whole PASID's IOTLB entries, then the
+    /// fence (the specification's order for a process context made
+    /// invalid; the bundled queue refuses it).
+    pub fn try_begin_unbind(
+        &mut self,
+        m: &mut Machine,
+        owner: usize,
+        pasid: u32,
+    ) -> Result<Option<FlushTicket>, DriverError> {
+        if self.active.is_some() {
+            return Ok(None);
+        }
+        let parts = vec![vec![Cmd::ProcessContext, Cmd::IotlbPasid]];
+        self.begin_parts(m, owner, pasid, parts)
+    }
+
+    fn begin_parts(
+        &mut self,
+        m: &mut Machine,
+        owner: usize,
+        pasid: u32,
+        parts: Vec<Vec<Cmd>>,
+    ) -> Result<Option<FlushTicket>, DriverError> {
         let data: Vec<u32> = parts
             .iter()
             .map(|_| {
@@ -257,12 +353,6 @@ impl SvaDriver {
                 d
             })
             .collect();
-        let whole = parts
-            .iter()
-            .flatten()
-            .any(|c| matches!(c, Cmd::IotlbPasid | Cmd::AtcAll));
-        self.stats.flushes += 1;
-        self.stats.whole_pasid += u64::from(whole);
         let ticket = FlushTicket {
             data: *data.last().expect("a flush has at least one part"),
             owner,
@@ -362,24 +452,18 @@ impl SvaDriver {
         loop {
             let cmds = &a.parts[a.part];
             if !a.fenced {
-                if a.written == 0 && !self.riscv {
-                    // the completion word must not already hold this DATA
-                    m.mem
-                        .write(self.completion_pa, 0, 0)
-                        .map_err(|source| DriverError::Queue { source })?;
+                if a.written == 0 {
+                    self.format.arm(m)?;
                 }
                 let mut room = self.room(m);
                 let before = self.tail;
                 while room > 0 && a.written < cmds.len() {
                     let c = cmds[a.written];
-                    let words = if self.riscv {
-                        riscv_encode(a.pasid, c)?
-                    } else {
-                        encode(a.pasid, c)
-                    };
+                    let words = self.format.encode(a.pasid, c)?;
                     self.push(m, words)?;
                     match c {
                         Cmd::Snoop { .. } => self.stats.btm_snoops += 1,
+                        Cmd::ProcessContext => self.stats.commands += 1,
                         Cmd::Atc { .. } | Cmd::AtcAll => {
                             self.stats.ats_inval += 1;
                             self.stats.commands += 1;
@@ -393,11 +477,7 @@ impl SvaDriver {
                     room -= 1;
                 }
                 if room > 0 && a.written == cmds.len() {
-                    let fence = if self.riscv {
-                        encode_rv(crate::riscv::linux::sync())?
-                    } else {
-                        cmd_iofence_c(Some(self.completion_pa), a.data[a.part])
-                    };
+                    let fence = self.format.fence(a.data[a.part])?;
                     self.push(m, fence)?;
                     self.stats.fences += 1;
                     self.stats.commands += 1;
@@ -413,16 +493,7 @@ impl SvaDriver {
                 }
                 return Ok(false);
             }
-            // Linux's RISC-V driver: the head has passed the fence (nothing
-            // follows it while this flush owns the queue)
-            let done = if self.riscv {
-                m.cq_head() == self.tail
-            } else {
-                m.mem
-                    .read(self.completion_pa)
-                    .is_ok_and(|w| w.value == u64::from(a.data[a.part]))
-            };
-            if !done {
+            if !self.format.done(m, self.tail, a.data[a.part]) {
                 self.check_cmd_to(m, a);
                 return Ok(false);
             }

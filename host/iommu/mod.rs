@@ -144,6 +144,9 @@ pub enum Cmd {
     /// BTM snooping the CPU's broadcast TLBI (the RTL has no DVM port), of
     /// the block `[base, base + size)` or, with `size` 0, the whole PASID.
     Snoop { base: u64, size: u64 },
+    /// The device's cached context of the PASID (RISC-V IODIR.INVAL_PDT of
+    /// the device and process ID): sent when the PASID is unbound.
+    ProcessContext,
 }
 
 /// The smallest naturally aligned power-of-two block of 4 KiB pages that

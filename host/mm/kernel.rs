@@ -78,9 +78,30 @@ pub struct Kernel {
     pub huge_zero_pfn: u64,
     /// Pages made lazily freeable by MADV_FREE (PageSwapBacked clear).
     pub lazyfree: std::collections::BTreeSet<u64>,
+    /// The device's binding of the process was taken away
+    /// ([`super::UnbindOp`]): its `mmu_notifier` is unregistered, so no
+    /// path reaches the IOMMU driver any more.
+    pub unbound: bool,
 }
 
 impl Kernel {
+    /// A kernel with no lock held, nothing deposited, no zero pages yet,
+    /// and the process bound to the device.
+    pub fn new(mm: AddressSpace, parent: AddressSpace, policy: Policy, driver: SvaDriver) -> Self {
+        Kernel {
+            mm,
+            parent,
+            policy,
+            ptl: LockTable::default(),
+            driver,
+            deposited: BTreeMap::new(),
+            zero_pfn: 0,
+            huge_zero_pfn: 0,
+            lazyfree: Default::default(),
+            unbound: false,
+        }
+    }
+
     /// `pgtable_trans_huge_withdraw`.
     pub fn withdraw(&mut self, pmd_pa: u64) -> Option<u64> {
         self.deposited.remove(&pmd_pa)
@@ -199,26 +220,48 @@ impl Notify {
         start: u64,
         end: u64,
     ) -> Result<Option<WaitOn>, MmError> {
-        if !cx.k.policy.flushes(prim) {
+        if cx.k.unbound || !cx.k.policy.flushes(prim) {
             return Ok(None);
         }
+        let pasid = cx.k.mm.pasid;
+        self.submit(cx, prim, start, end, |cx| {
+            cx.k.driver.try_begin(cx.m, cx.tid, pasid, start, end)
+        })
+    }
+
+    /// The driver's commands of an unbind of the process's PASID
+    /// ([`SvaDriver::try_begin_unbind`]), waited for as a flush is.
+    pub fn unbind(&mut self, cx: &mut Cx) -> Result<Option<WaitOn>, MmError> {
+        let pasid = cx.k.mm.pasid;
+        self.submit(cx, Prim::Unbind, 0, 0, |cx| {
+            cx.k.driver.try_begin_unbind(cx.m, cx.tid, pasid)
+        })
+    }
+
+    /// Begin with `begin` (None while another thread owns the queue), then
+    /// poll the ticket until the driver says the fence completed.
+    fn submit(
+        &mut self,
+        cx: &mut Cx,
+        prim: Prim,
+        start: u64,
+        end: u64,
+        begin: impl FnOnce(&mut Cx) -> Result<Option<FlushTicket>, DriverError>,
+    ) -> Result<Option<WaitOn>, MmError> {
         match self.ticket {
-            None => {
-                let pasid = cx.k.mm.pasid;
-                match cx.k.driver.try_begin(cx.m, cx.tid, pasid, start, end)? {
-                    None => Ok(Some(WaitOn::Queue)),
-                    Some(t) => {
-                        cx.events.push(HostEvent::FlushBegin {
-                            tid: cx.tid,
-                            prim,
-                            start,
-                            end,
-                        });
-                        self.ticket = Some(t);
-                        Ok(Some(WaitOn::Fence))
-                    }
+            None => match begin(cx)? {
+                None => Ok(Some(WaitOn::Queue)),
+                Some(t) => {
+                    cx.events.push(HostEvent::FlushBegin {
+                        tid: cx.tid,
+                        prim,
+                        start,
+                        end,
+                    });
+                    self.ticket = Some(t);
+                    Ok(Some(WaitOn::Fence))
                 }
-            }
+            },
             Some(t) => {
                 if cx.k.driver.poll(cx.m, t) {
                     self.ticket = None;

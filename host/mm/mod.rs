@@ -12,6 +12,7 @@ mod mapping;
 mod mkclean;
 mod path;
 mod policy;
+mod sva;
 mod thp;
 mod unmap;
 mod zap;
@@ -26,6 +27,7 @@ pub use mapping::{lookup, HugeKind, Mapping, Vmas};
 pub use mkclean::{WritebackKind, WritebackOp, CHECKPOINTS_MKCLEAN};
 pub use path::KernelPath;
 pub use policy::{Policy, Prim};
+pub use sva::{UnbindOp, CHECKPOINTS_UNBIND};
 pub use thp::{
     CollapseOp, ThpFallback, ZeroSplit, CHECKPOINTS_COLLAPSE, CHECKPOINTS_THP_FALLBACK,
     CHECKPOINTS_ZERO_SPLIT,
@@ -49,4 +51,5 @@ pub const ALL_CHECKPOINTS: &[&[&str]] = &[
     CHECKPOINTS_DISCARD,
     CHECKPOINTS_MADV_FREE,
     CHECKPOINTS_COLLAPSE,
+    CHECKPOINTS_UNBIND,
 ];

@@ -39,6 +39,7 @@ impl Policy {
     pub fn flushes(self, prim: Prim) -> bool {
         use Prim::*;
         match (self, prim) {
+            (_, Unbind) => true,
             (Policy::Always | Policy::Seed | Policy::Arch, TlbFlushMmu) => true,
             (Policy::EndOnly, TlbFlushMmu) => false,
             (Policy::Always, ClearFlushNotify { .. } | InvalidateRange { .. } | End { .. }) => true,
@@ -99,6 +100,9 @@ pub enum Prim {
     /// `mmu_notifier_invalidate_range_end` (E); `seed_only_end`: the seed
     /// made it `_only_end` (Eo), E without the `invalidate_range` callback.
     End { seed_only_end: bool },
+    /// Not a notifier call: the IOMMU driver's unbind of the process
+    /// (`iommu_sva_unbind_device`), the same under every policy.
+    Unbind,
 }
 
 #[cfg(test)]

@@ -87,6 +87,9 @@ pub enum Action {
         page: usize,
         migrate: bool,
     },
+    /// `iommu_sva_unbind_device`: the device's binding of the process
+    /// taken away (the RISC-V socket only).
+    Unbind,
     Resume,
 }
 
@@ -174,7 +177,7 @@ pub fn checkpoint_names() -> Vec<&'static str> {
     v
 }
 
-const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'collapse <page>' or 'resume', optionally followed by 'until <checkpoint>'";
+const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'collapse <page>', 'unbind' or 'resume', optionally followed by 'until <checkpoint>'";
 
 /// The kernel paths: only CPU threads run them.
 const KERNEL_VERBS: &[&str] = &[
@@ -190,6 +193,7 @@ const KERNEL_VERBS: &[&str] = &[
     "migrate",
     "madv-free",
     "collapse",
+    "unbind",
 ];
 
 /// Parse one action of `thread`, written `text`, against the scenario's
@@ -314,6 +318,7 @@ pub fn parse_action(
                 _ => Action::MprotectRo { page: i },
             }
         }
+        ["unbind"] => Action::Unbind,
         ["collapse", p] => {
             let i = page(p)?;
             if pages[i].cow || pages[i].thp || pages[i].hugetlb || pages[i].file {

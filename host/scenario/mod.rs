@@ -232,13 +232,40 @@ impl Scenario {
         Ok((self, notes))
     }
 
+    /// On x86-64: the first `unbind` (its line, and why): the bundled IOMMU
+    /// caches no process context.
+    fn unbind_refused(&self) -> Option<(usize, String)> {
+        if self.arch.riscv() {
+            return None;
+        }
+        let timeline = self
+            .timeline
+            .iter()
+            .flat_map(|s| s.entries.iter().map(move |e| (s.line, e)));
+        let programs = self
+            .programs
+            .iter()
+            .flat_map(|p| p.actions.iter().map(move |e| (p.line, e)));
+        let (line, e) = timeline
+            .chain(programs)
+            .find(|(_, e)| e.action == Action::Unbind)?;
+        Some((line, format!(
+            "'{}': the bundled IOMMU caches no process context to unbind; add 'arch: riscv-sv39' (docs/socket-riscv.md), or drop it",
+            e.text
+        )))
+    }
+
     /// What this scenario asks that its arch's socket cannot do: on the
     /// RISC-V socket, the ATS and bundled-IOTLB parameters and injected
     /// bugs of the bundled RTL (`ats_latency` is accepted and unused: there
-    /// is no ATS link).
+    /// is no ATS link); on x86-64, `unbind` and the RISC-V memory ports'
+    /// parameters.
     pub fn unsupported(&self) -> Option<String> {
         let p = &self.params;
         if !self.arch.riscv() {
+            if let Some((line, why)) = self.unbind_refused() {
+                return Some(format!("line {line}: {why}"));
+            }
             let set = p.iommu_slow_cycles != 0 || p.iommu_slow_id != 0 || p.mem_sample_on_request;
             return set.then(|| {
                 "params.iommu_slow_id, iommu_slow_cycles and mem_sample_on_request are parameters of the RISC-V socket's memory ports: add 'arch: riscv-sv39', or drop them".to_string()
@@ -652,6 +679,9 @@ impl Scenario {
             programs,
             expect,
         };
+        if let Some((l, why)) = scenario.unbind_refused() {
+            return Err(err(l, why));
+        }
         if let (Some(a), Some(why)) = (&raw.arch, scenario.unsupported()) {
             return Err(err(line(a), why));
         }

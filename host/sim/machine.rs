@@ -282,6 +282,25 @@ impl Machine {
         self.rv.is_some()
     }
 
+    /// The second socket: the physical address of `pasid`'s process
+    /// context (in the process directory the bring-up wrote).
+    pub fn process_context(&self, pasid: u32) -> Option<u64> {
+        let rv = self.rv.as_ref()?;
+        rv.contexts.iter().find(|c| c.0 == pasid).map(|c| c.1)
+    }
+
+    /// The second socket: whether the design's process-directory cache
+    /// holds a context of the bound PASID that the process directory no
+    /// longer has (its `ta.V` clear in memory), as the probe showed it
+    /// after the last cycle; `None` on the first socket.
+    pub fn stale_context(&self) -> Option<bool> {
+        let rv = self.rv.as_ref()?;
+        let &(_, at) = rv.contexts.first()?;
+        let cached = crate::riscv::model::PdtcProbe::decode(rv.hw.pdtc_word).is_some();
+        let valid = self.mem.read(at).is_ok_and(|w| w.value & 1 != 0);
+        Some(cached && !valid)
+    }
+
     /// Bind `pasid` to the address space rooted at `pgd`: the first
     /// socket's PASID table entry; the second's process context, written
     /// when [`Machine::reset`] brings the design up.
@@ -683,6 +702,8 @@ pub struct RvSide {
     hw: RvHw,
     /// (PASID, top-level table) of each bound address space.
     binds: Vec<(u32, Pfn)>,
+    /// (PASID, physical address of its process context) once brought up.
+    contexts: Vec<(u32, u64)>,
     /// Register writes to send (offset, value), in order; when there are
     /// none the agent reads `cqh` and `cqcsr` in turn.
     writes: VecDeque<(u32, u32)>,
@@ -705,6 +726,7 @@ impl RvSide {
         RvSide {
             hw,
             binds: Vec::new(),
+            contexts: Vec::new(),
             writes: VecDeque::new(),
             on_port: None,
             poll_csr: false,
@@ -772,8 +794,13 @@ impl Machine {
             bus.tick()?;
             let mut d =
                 RvDriver::init_with(&mut bus, layout.cq_base >> PAGE_SHIFT, 1 << layout.cq_log2n)?;
+            rv.contexts.clear();
             for &(pasid, pgd) in &rv.binds {
-                d.attach_sva(&mut bus, RV_DEVICE_ID, pasid, pasid, SatpMode::Sv39, pgd)?;
+                let at = d.attach_sva(&mut bus, RV_DEVICE_ID, pasid, pasid, SatpMode::Sv39, pgd)?;
+                rv.contexts.push((pasid, at));
+            }
+            if let Some(&(pasid, _)) = rv.binds.first() {
+                bus.hw.set_pdtc_probe(RV_DEVICE_ID, pasid);
             }
             // the host's driver goes on from the bring-up's tail
             Ok::<u32, RvError>(d.tail as u32)

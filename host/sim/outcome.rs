@@ -3,7 +3,7 @@
 //! and the verdict.
 
 use super::trace::WavesOut;
-use crate::checker::{Finding, Violation, Window};
+use crate::checker::{ContextWindow, Finding, Violation, Window};
 use crate::iommu::DriverStats;
 use crate::mem::{AddressSpace, Leaf, PAGE_SHIFT};
 use crate::mm::Policy;
@@ -107,6 +107,9 @@ pub struct RunReport {
     pub pages: Vec<String>,
     pub slots: Vec<SlotReport>,
     pub windows: Vec<Window>,
+    /// The RISC-V socket: when its process-directory cache held a context
+    /// the process directory no longer had.
+    pub context_windows: Vec<ContextWindow>,
     pub findings: Vec<Finding>,
     pub verdict: BTreeSet<Violation>,
     pub expected: Option<Expected>,

@@ -46,6 +46,9 @@ pub(super) struct HostSignals {
     names: Vec<String>,
     /// The RTL is the RISC-V socket's (its own signal groups).
     riscv: bool,
+    /// The RISC-V socket: its process-directory cache holds a context the
+    /// directory no longer has.
+    stale_pdtc: Option<SigId>,
     /// Verilator's own trace of this run, removed with this struct whatever
     /// happens to the run.
     rtl: TempFile,
@@ -61,6 +64,10 @@ impl HostSignals {
         let policy = t.text(&["host"], "notify");
         let violation = t.text(&["host", "checker"], "violation");
         let violations = t.wire(&["host", "checker"], "count", 16);
+        let stale_pdtc = s
+            .arch
+            .riscv()
+            .then(|| t.wire(&["host", "checker"], "stale_pdtc", 1));
         let mut threads: Vec<ThreadRef> = s
             .timeline
             .iter()
@@ -110,9 +117,13 @@ impl HostSignals {
             pages,
             names: s.pages.iter().map(|p| p.name.clone()).collect(),
             riscv: s.arch.riscv(),
+            stale_pdtc,
             rtl: TempFile::beside(out, "rtl.vcd"),
         };
         hs.t.set(0, hs.violations, 0);
+        if let Some(sig) = hs.stale_pdtc {
+            hs.t.set(0, sig, 0);
+        }
         hs.t.set_text(0, hs.violation, "");
         for p in &hs.pages {
             hs.t.set(0, p.window, 0);
@@ -168,6 +179,12 @@ impl HostSignals {
         self.t.set(t, p.window, open as u64);
         for (c, sig) in p.caches.iter().enumerate() {
             self.t.set(t, *sig, is_stale(held[c], cpu) as u64);
+        }
+    }
+
+    pub(super) fn stale_context(&mut self, cycle: u64, stale: bool) {
+        if let Some(sig) = self.stale_pdtc {
+            self.t.set(cycle * PS_PER_CYCLE, sig, stale as u64);
         }
     }
 
@@ -242,6 +259,10 @@ impl HostSignals {
         };
         if self.riscv {
             g.extend(riscv_groups(&rtl));
+            if let Some(last) = g.last_mut() {
+                last.signals
+                    .extend(self.stale_pdtc.into_iter().flat_map(sig));
+            }
             return g;
         }
         g.push(GtkwGroup {
@@ -339,6 +360,18 @@ fn riscv_groups(rtl: &dyn Fn(&str, u32) -> GtkwSignal) -> Vec<GtkwGroup> {
                 rtl(&format!("{TW}.i_rv_iommu_iotlb_sv39x4.flush_vma_i"), 1),
                 rtl(&format!("{TW}.i_rv_iommu_ptw_sv39x4_pc.state_q"), 2),
                 rtl(&format!("{TW}.i_rv_iommu_ptw_sv39x4_pc.ptw_active_o"), 1),
+            ],
+        },
+        GtkwGroup {
+            name: "process-directory cache and context walker (design)".into(),
+            signals: vec![
+                rtl(&format!("{TW}.i_rv_iommu_pdtc.lookup_i"), 1),
+                rtl(&format!("{TW}.i_rv_iommu_pdtc.lu_hit_o"), 1),
+                rtl(&format!("{TW}.i_rv_iommu_pdtc.update_i"), 1),
+                rtl(&format!("{TW}.i_rv_iommu_pdtc.flush_i"), 1),
+                rtl(&format!("{TW}.i_rv_iommu_pdtc.flush_pv_i"), 1),
+                rtl(&format!("{TW}.i_rv_iommu_cdw_pc.state_q"), 3),
+                rtl(&format!("{TOP}.probe_pdtc_o"), 64),
             ],
         },
     ]

@@ -3,8 +3,8 @@
 
 use super::{Cpu, DevPending, RunError, Sim, IOMMU_PASID};
 use crate::mm::{
-    CollapseOp, HugetlbOp, KernelPath, KsmOp, LoadOp, MadvFreeOp, StoreOp, UnmapKind, UnmapOp,
-    Vmas, WritebackKind, WritebackOp, ZapOp, ZeroSplit,
+    CollapseOp, HugetlbOp, KernelPath, KsmOp, LoadOp, MadvFreeOp, StoreOp, UnbindOp, UnmapKind,
+    UnmapOp, Vmas, WritebackKind, WritebackOp, ZapOp, ZeroSplit,
 };
 use crate::scenario::{Action, Entry, ThreadRef};
 use crate::sim::machine::DevRequest;
@@ -77,6 +77,7 @@ impl Sim<'_> {
                         Box::new(UnmapOp::new(kind, s.pages[page].va))
                     }
                     Action::Split { page } => Box::new(ZeroSplit::new(s.pages[page].va)),
+                    Action::Unbind => Box::new(UnbindOp::new()),
                     Action::Resume => unreachable!("handled above"),
                 };
                 self.cpus[i] = Cpu {
@@ -114,7 +115,8 @@ impl Sim<'_> {
                     | Action::Split { .. }
                     | Action::Unmap { .. }
                     | Action::MadvFree { .. }
-                    | Action::Collapse { .. } => {
+                    | Action::Collapse { .. }
+                    | Action::Unbind => {
                         unreachable!("rejected by the parser")
                     }
                     Action::Resume => unreachable!("handled above"),

@@ -36,7 +36,7 @@ use super::trace::HostSignals;
 use crate::checker::Checker;
 use crate::iommu::SvaDriver;
 use crate::mem::{AddressSpace, FrameState, Leaf, MemError, PAGE_SHIFT};
-use crate::mm::{HostEvent, Kernel, KernelPath, LockTable, MmError, Policy};
+use crate::mm::{HostEvent, Kernel, KernelPath, MmError, Policy};
 use crate::scenario::{Action, Entry, Scenario, ThreadRef, Until, MAX_CPUS, MAX_DEVS};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -306,17 +306,8 @@ impl<'s> Sim<'s> {
             AddressSpace::with_format(&mut m.mem, IOMMU_PASID, s.arch.format()).map_err(setup)?;
         let parent = AddressSpace::with_format(&mut m.mem, 0, mm.format).map_err(setup)?;
         m.bind(&layout, IOMMU_PASID, mm.pgd).map_err(setup)?;
-        let k = Kernel {
-            mm,
-            parent,
-            policy: opts.policy,
-            ptl: LockTable::default(),
-            deposited: Default::default(),
-            zero_pfn: 0,
-            huge_zero_pfn: 0,
-            lazyfree: Default::default(),
-            driver: SvaDriver::with_kind(layout, completion << PAGE_SHIFT, s.driver),
-        };
+        let driver = SvaDriver::with_kind(layout, completion << PAGE_SHIFT, s.driver);
+        let k = Kernel::new(mm, parent, opts.policy, driver);
         let names: Vec<(String, u64)> = s.pages.iter().map(|p| (p.name.clone(), p.va)).collect();
         let mut sim = Sim {
             s,
@@ -351,7 +342,8 @@ impl<'s> Sim<'s> {
         sim.m.reset(layout);
         if sim.m.is_riscv() {
             // Linux's RISC-V driver, after the bring-up's own commands
-            sim.k.driver = SvaDriver::riscv(layout, sim.m.cq_start());
+            sim.k.driver =
+                SvaDriver::riscv(layout, sim.m.cq_start(), crate::sim::machine::RV_DEVICE_ID);
         }
         for (i, p) in s.pages.iter().enumerate() {
             sim.m.set_probe(i, IOMMU_PASID, p.va >> PAGE_SHIFT);
@@ -419,6 +411,7 @@ impl<'s> Sim<'s> {
             pages: self.s.pages.iter().map(|p| p.name.clone()).collect(),
             slots,
             windows: self.chk.windows.clone(),
+            context_windows: self.chk.context_windows.clone(),
             findings: self.chk.findings.clone(),
             verdict: self.chk.verdict(),
             expected: self.s.expected(opts.policy).cloned(),

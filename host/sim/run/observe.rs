@@ -111,6 +111,12 @@ impl Sim<'_> {
                 pa: r.pa,
             });
         }
+        if let Some(stale) = self.m.stale_context() {
+            self.chk.observe_context(cycle, stale);
+            if let Some(sig) = &mut self.sig {
+                sig.stale_context(cycle, stale);
+            }
+        }
         for i in 0..self.s.pages.len() {
             let held = self.m.probe(i);
             let open = self.chk.observe(cycle, i, self.cpu_view[i].as_ref(), held);
