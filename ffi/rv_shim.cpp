@@ -29,6 +29,7 @@ extern "C" uint64_t sd_rv_cycle(const SdRvModel*) { return 0; }
 extern "C" int sd_rv_trace_open(SdRvModel*, const char*) { return -1; }
 extern "C" void sd_rv_trace_close(SdRvModel*) {}
 extern "C" int sd_rv_got_error(const SdRvModel*) { return 0; }
+extern "C" int sd_rv_state_digest(const SdRvModel*, uint64_t*) { return -1; }
 
 #else
 
@@ -36,6 +37,9 @@ extern "C" int sd_rv_got_error(const SdRvModel*) { return 0; }
 #include <new>
 
 #include "Vshootdown_rv.h"
+#include "Vshootdown_rv__Syms.h"
+#include "Vshootdown_rv___024root.h"
+#include "sd_digest.h"
 #include "verilated.h"
 #include "verilated_vcd_c.h"
 
@@ -254,5 +258,21 @@ extern "C" void sd_rv_edge(SdRvModel* m) {
 extern "C" uint64_t sd_rv_cycle(const SdRvModel* m) { return m ? m->cycle : 0; }
 
 extern "C" int sd_rv_got_error(const SdRvModel* m) { return m && m->ctx->gotError() ? 1 : 0; }
+
+extern "C" int sd_rv_state_digest(const SdRvModel* m, uint64_t out[2]) {
+#ifdef SD_RV_DIGEST
+    if (!m || !out) return -1;
+    const auto* syms = m->top->rootp->vlSymsp;
+    SdDigest d;
+    d.feed(reinterpret_cast<const unsigned char*>(syms), 0, sizeof(*syms));
+    out[0] = d.a;
+    out[1] = d.b;
+    return 0;
+#else
+    (void)m;
+    (void)out;
+    return -1;
+#endif
+}
 
 #endif

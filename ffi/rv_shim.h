@@ -84,6 +84,10 @@ int sd_rv_trace_open(SdRvModel* m, const char* path);
 void sd_rv_trace_close(SdRvModel* m);
 // Non-zero once `$error`, `$fatal` or `$stop` ran in the design.
 int sd_rv_got_error(const SdRvModel* m);
+// The digest of the design's whole state (ffi/sd_digest.h) into out[0..2]:
+// 0, or -1 when this build cannot digest it (no design, or state on the
+// heap).
+int sd_rv_state_digest(const SdRvModel* m, uint64_t out[2]);
 // sizeof(SdRvIn), sizeof(SdRvOut) as compiled.
 uint64_t sd_rv_in_size(void);
 uint64_t sd_rv_out_size(void);

@@ -200,7 +200,22 @@ fn main() {
     let model_cc = Compiler::new(&model);
     // the second socket's model (model/riscv.rs), into the same library
     let rv = riscv::verilate(&repo, &out_dir, &verilator);
-    let rv_cc = Compiler::new(&riscv::cxx(cxx_build(&include), &ffi_dir, rv.as_ref()));
+    // the design's state digest (explore's cuts) under the same conditions
+    // as the idle skip's byte compare
+    let rv_digest = match rv.as_ref().map(|v| idle_skip_ok(&v.vobj, &v.generated)) {
+        Some(Err(why)) => {
+            println!("cargo:warning=shootdown: RISC-V design: {why}: its states are not digested (explore cuts nothing on it)");
+            false
+        }
+        Some(Ok(())) => true,
+        None => false,
+    };
+    let rv_cc = Compiler::new(&riscv::cxx(
+        cxx_build(&include),
+        &ffi_dir,
+        rv.as_ref(),
+        rv_digest,
+    ));
     let gtkwave = include.join("gtkwave");
     let mut fst = cc::Build::new();
     fst.opt_level(2)
@@ -368,7 +383,13 @@ fn idle_skip_ok(vobj: &Path, generated: &[PathBuf]) -> Result<(), String> {
     const OUTSIDE: [&str; 4] = ["VL_RANDOM", "VL_URANDOM", "->time()", "VL_TIME_"];
     for path in files_with_ext(vobj, "h") {
         let text = read_text(&path)?;
-        if let Some(t) = HEAP.iter().find(|t| text.contains(**t)) {
+        // (an interface's `VL_TO_STRING` declaration returns a string: no member)
+        let members = text
+            .lines()
+            .filter(|l| !l.starts_with("std::string VL_TO_STRING("))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if let Some(t) = HEAP.iter().find(|t| members.contains(**t)) {
             return Err(format!(
                 "{} holds state on the heap ({})",
                 path.display(),

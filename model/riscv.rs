@@ -143,11 +143,15 @@ pub fn verilate(repo: &Path, out_dir: &Path, verilator: &Path) -> Option<Verilat
 }
 
 /// The compiler settings of the second model's objects: `base` (the first
-/// model's), at -O1, with its generated headers when there is a design.
-pub fn cxx(mut base: cc::Build, ffi_dir: &Path, rv: Option<&Verilated>) -> cc::Build {
+/// model's), at -O1, with its generated headers when there is a design;
+/// `digest`: its state can be digested (`sd_rv_state_digest`).
+pub fn cxx(mut base: cc::Build, ffi_dir: &Path, rv: Option<&Verilated>, digest: bool) -> cc::Build {
     base.opt_level(1).include(ffi_dir);
     if let Some(v) = rv {
         base.include(&v.vobj).define("SD_RV_PRESENT", None);
+        if digest {
+            base.define("SD_RV_DIGEST", None);
+        }
     }
     base
 }

@@ -221,6 +221,30 @@ fn a_run_on_the_design_is_deterministic_and_its_waves_show_the_design() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Sv48 tables on a design without Sv48 (the bundled RISC-V design has
+/// only Sv39) are an error at bring-up naming the missing mode, never a run
+/// whose device accesses all fault and whose verdict says clean.
+#[test]
+fn sv48_on_a_design_without_it_is_an_error_not_a_clean_run() {
+    if !present() {
+        return;
+    }
+    let s = bundled("cow").with_arch(Arch::RiscvSv48).unwrap().0;
+    match run(
+        &s,
+        &RunOptions {
+            policy: Policy::Seed,
+            waves: None,
+        },
+    ) {
+        Ok(r) => panic!("ran: {}", render(&s, &r)),
+        Err(e) => {
+            let e = e.to_string();
+            assert!(e.contains("has no Sv48"), "{e}");
+        }
+    }
+}
+
 /// What the socket cannot do is refused, naming why: ATS parameters,
 /// injected bugs of the bundled RTL, a vendor driver, pages that collide
 /// once moved; a scenario that says `arch:` itself gets the line.
@@ -309,4 +333,63 @@ fn tempdir(tag: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// Explore on the design cuts a schedule where it reaches a state already
+/// explored (the design's state digested as the bundled one's is), and the
+/// verdicts, findings and worst window stay those of playing every
+/// schedule: the seed's case B written as programs (smaller than
+/// scenarios/programs/cow.yaml), end-only, bound 1.
+#[test]
+fn explore_on_the_design_cuts_and_keeps_the_verdicts() {
+    use shootdown::explore::fork;
+    use shootdown::explore::play::Rules;
+    if !present() {
+        return;
+    }
+    let dir = tempdir("riscv-explore");
+    let path = dir.join("cow-race.yaml");
+    std::fs::write(
+        &path,
+        "name: cow-race\nabout: x\narch: riscv-sv39\n\
+         params: { mem_latency: 40, cpu_step_cycles: 10 }\n\
+         pages:\n  addrA: { va: 0x1000000000, value: 0xa0, cow: true }\n  addrB: { va: 0x1000002000, value: 0xb0, cow: true }\n\
+         programs:\n  cpu0: [write addrA 0xa1]\n  cpu2: [write addrA 0xa2, write addrB 0xb2]\n  dev0: [read addrA, read addrB, read addrA]\n\
+         expect: { end-only: [order-violation, stale-read] }\n",
+    )
+    .unwrap();
+    let s = Scenario::load(&path).unwrap();
+    let exe = Path::new(env!("CARGO_BIN_EXE_shootdown"));
+    let search = |prune: bool| {
+        let rules = Rules {
+            overlap: false,
+            requested: false,
+            prune,
+        };
+        fork::exhaustive(&s, Policy::EndOnly, rules, 1, 100_000, 2, exe, None).unwrap()
+    };
+    let (all, cut) = (search(false), search(true));
+    assert!(
+        cut.pruned > 0 && cut.schedules < all.schedules,
+        "{} played, {} cut, of {}",
+        cut.schedules,
+        cut.pruned,
+        all.schedules
+    );
+    assert!(
+        all.verdict.contains(&Violation::OrderViolation),
+        "{:?}",
+        all.verdict
+    );
+    assert_eq!(cut.verdict, all.verdict);
+    assert_eq!(cut.worst_window, all.worst_window);
+    let kinds = |r: &shootdown::explore::search::Searched| -> BTreeSet<String> {
+        r.findings.iter().map(|f| f.what.name()).collect()
+    };
+    assert_eq!(kinds(&cut), kinds(&all));
+    eprintln!(
+        "riscv explore: {} of {} played, {} cut; verdict {:?}",
+        cut.schedules, all.schedules, cut.pruned, all.verdict
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

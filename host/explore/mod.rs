@@ -50,7 +50,8 @@ pub struct ExploreArgs {
     #[arg(long, value_parser = parse_inject, value_name = "BUG[,BUG...]")]
     pub inject: Option<u16>,
     /// Explore on this arch: x86-64 (the bundled IOMMU) or riscv-sv39 / riscv-sv48 (the RISC-V
-    /// IOMMU design, docs/socket-riscv.md; its states are not digested, so nothing is cut).
+    /// IOMMU design, docs/socket-riscv.md; its states are digested and cut as the bundled
+    /// IOMMU's are, unless its build keeps state on the heap).
     #[arg(long, value_name = "ARCH")]
     pub arch: Option<crate::scenario::Arch>,
     /// At most this many preemptions per schedule (a move away from a CPU

@@ -51,11 +51,6 @@ impl RvDriver {
     /// long (a power of two of at most a page's 256).
     pub fn init_with<B: RvBus>(m: &mut B, cq: Pfn, cq_entries: u64) -> Result<RvDriver, RvError> {
         let capabilities = m.read64(regs::CAPABILITIES)?;
-        if capabilities & caps::SV39 == 0 {
-            return Err(RvError::Setup(format!(
-                "capabilities {capabilities:#x} has no Sv39: the host's page tables need it"
-            )));
-        }
         if !(2..=CQ_ENTRIES).contains(&cq_entries) || !cq_entries.is_power_of_two() {
             return Err(RvError::Setup(format!(
                 "a command queue of {cq_entries} entries: use a power of two from 2 to {CQ_ENTRIES}"
@@ -102,6 +97,23 @@ impl RvDriver {
         Ok(d)
     }
 
+    /// The design translates by `mode` (its `capabilities` say so), else
+    /// a setup error naming what is missing.
+    fn offers(&self, mode: SatpMode) -> Result<(), RvError> {
+        let (bit, name) = match mode {
+            SatpMode::Sv39 => (caps::SV39, "Sv39"),
+            SatpMode::Sv48 => (caps::SV48, "Sv48"),
+            SatpMode::Bare => return Ok(()),
+        };
+        if self.capabilities & bit == 0 {
+            return Err(RvError::Setup(format!(
+                "capabilities {:#x} has no {name}: the design cannot walk the host's {name} page tables (run arch riscv-sv39, or a design with {name})",
+                self.capabilities
+            )));
+        }
+        Ok(())
+    }
+
     /// Read the 32-bit register at `offset` until `ok` holds (each read
     /// takes bus cycles; the watchdog bounds the whole wait).
     fn poll<B: RvBus>(
@@ -139,6 +151,7 @@ impl RvDriver {
         mode: SatpMode,
         root: Pfn,
     ) -> Result<(), RvError> {
+        self.offers(mode)?;
         let dc = DeviceContext::paging(pscid, mode, root).ok_or_else(|| {
             RvError::Setup(format!("PSCID {pscid:#x} or root {root:#x} does not fit"))
         })?;
@@ -168,6 +181,7 @@ impl RvDriver {
                 self.capabilities
             )));
         }
+        self.offers(mode)?;
         let bad = |what: String| RvError::Setup(what);
         let pdt = m.mem().alloc()?;
         let pc = ProcessContext::user(pscid, mode, root)

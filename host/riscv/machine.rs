@@ -490,6 +490,33 @@ impl RvHw {
         self.inp.probe_pid = pid;
     }
 
+    /// Feed the design's state and the host's side of its ports into `h`
+    /// (explore's cuts); None when the design's state cannot be digested.
+    /// The logs a caller drains ([`RvHw::dev_accesses`], the device's
+    /// responses) are the past's, left out.
+    pub fn digest(&self, h: &mut crate::sim::digest::StateHasher) -> Option<()> {
+        let [a, b] = self.model.state_digest()?;
+        h.word(a);
+        h.word(b);
+        h.debug(&(
+            &self.inp,
+            &self.mem_port,
+            &self.tx_port,
+            &self.reg,
+            // the device's unfinished requests (its responses are drained)
+            (
+                &self.dev.queue,
+                &self.dev.ar,
+                &self.dev.aw,
+                &self.dev.in_flight,
+            ),
+            self.wsi,
+            self.probe_words,
+            self.pdtc_word,
+        ));
+        Some(())
+    }
+
     /// Deassert reset (after at least 4 ticks held).
     pub fn release(&mut self) {
         self.inp.rst_n = 1;

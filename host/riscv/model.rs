@@ -149,6 +149,7 @@ extern "C" {
     fn sd_rv_trace_open(m: *mut SdRvModel, path: *const c_char) -> c_int;
     fn sd_rv_trace_close(m: *mut SdRvModel);
     fn sd_rv_got_error(m: *const SdRvModel) -> c_int;
+    fn sd_rv_state_digest(m: *const SdRvModel, out: *mut u64) -> c_int;
     fn sd_rv_in_size() -> u64;
     fn sd_rv_out_size() -> u64;
 }
@@ -240,6 +241,15 @@ impl RvModel {
     pub fn got_error(&self) -> bool {
         // SAFETY: `raw` is live.
         unsafe { sd_rv_got_error(self.raw.as_ptr()) != 0 }
+    }
+
+    /// A digest of the design's whole state (ffi/sd_digest.h), comparable
+    /// within this process; None when the build cannot digest it.
+    pub fn state_digest(&self) -> Option<[u64; 2]> {
+        let mut out = [0u64; 2];
+        // SAFETY: `raw` is live; `out` has the two words the shim writes.
+        let r = unsafe { sd_rv_state_digest(self.raw.as_ptr(), out.as_mut_ptr()) };
+        (r == 0).then_some(out)
     }
 
     /// Dump every signal of the design into a VCD file at `path`: rising

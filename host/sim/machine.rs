@@ -196,9 +196,21 @@ impl Machine {
     /// pending responses, the cycle); None when the model's state cannot
     /// be digested (its build keeps some on the heap).
     pub fn digest(&self, h: &mut crate::sim::digest::StateHasher) -> Option<()> {
-        if self.rv.is_some() {
-            // the second socket's state is not digested: never cut
-            return None;
+        if let Some(rv) = &self.rv {
+            rv.hw.digest(h)?;
+            h.word(self.cycle);
+            self.mem.digest(h);
+            h.debug(&(
+                &rv.writes,
+                rv.on_port,
+                rv.poll_csr,
+                rv.head,
+                rv.csr,
+                rv.last_pa,
+                &rv.contexts,
+                self.next_version,
+            ));
+            return Some(());
         }
         let [a, b] = self.model.state_digest()?;
         h.word(a);
@@ -301,13 +313,20 @@ impl Machine {
         Some(cached && !valid)
     }
 
-    /// Bind `pasid` to the address space rooted at `pgd`: the first
-    /// socket's PASID table entry; the second's process context, written
-    /// when [`Machine::reset`] brings the design up.
-    pub fn bind(&mut self, layout: &IommuLayout, pasid: u32, pgd: Pfn) -> Result<(), MemError> {
+    /// Bind `pasid` to the address space rooted at `pgd`, its tables in
+    /// `format`: the first socket's PASID table entry; the second's process
+    /// context (translating in `format`'s `iosatp` mode), written when
+    /// [`Machine::reset`] brings the design up.
+    pub fn bind(
+        &mut self,
+        layout: &IommuLayout,
+        pasid: u32,
+        pgd: Pfn,
+        format: crate::mem::PtFormat,
+    ) -> Result<(), MemError> {
         match &mut self.rv {
             Some(rv) => {
-                rv.binds.push((pasid, pgd));
+                rv.binds.push((pasid, pgd, format));
                 Ok(())
             }
             None => layout.bind(&mut self.mem, pasid, pgd),
@@ -700,8 +719,8 @@ pub const RV_DEVICE_ID: u32 = 1;
 /// the bindings to program at reset.
 pub struct RvSide {
     hw: RvHw,
-    /// (PASID, top-level table) of each bound address space.
-    binds: Vec<(u32, Pfn)>,
+    /// (PASID, top-level table, its format) of each bound address space.
+    binds: Vec<(u32, Pfn, crate::mem::PtFormat)>,
     /// (PASID, physical address of its process context) once brought up.
     contexts: Vec<(u32, u64)>,
     /// Register writes to send (offset, value), in order; when there are
@@ -795,11 +814,20 @@ impl Machine {
             let mut d =
                 RvDriver::init_with(&mut bus, layout.cq_base >> PAGE_SHIFT, 1 << layout.cq_log2n)?;
             rv.contexts.clear();
-            for &(pasid, pgd) in &rv.binds {
-                let at = d.attach_sva(&mut bus, RV_DEVICE_ID, pasid, pasid, SatpMode::Sv39, pgd)?;
+            for &(pasid, pgd, format) in &rv.binds {
+                let mode = match format {
+                    crate::mem::PtFormat::Sv39 => SatpMode::Sv39,
+                    crate::mem::PtFormat::Sv48 => SatpMode::Sv48,
+                    other => {
+                        return Err(RvError::Setup(format!(
+                            "{other:?} page tables on the RISC-V socket: use arch riscv-sv39 or riscv-sv48"
+                        )))
+                    }
+                };
+                let at = d.attach_sva(&mut bus, RV_DEVICE_ID, pasid, pasid, mode, pgd)?;
                 rv.contexts.push((pasid, at));
             }
-            if let Some(&(pasid, _)) = rv.binds.first() {
+            if let Some(&(pasid, _, _)) = rv.binds.first() {
                 bus.hw.set_pdtc_probe(RV_DEVICE_ID, pasid);
             }
             // the host's driver goes on from the bring-up's tail

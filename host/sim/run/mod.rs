@@ -305,7 +305,8 @@ impl<'s> Sim<'s> {
         let mm =
             AddressSpace::with_format(&mut m.mem, IOMMU_PASID, s.arch.format()).map_err(setup)?;
         let parent = AddressSpace::with_format(&mut m.mem, 0, mm.format).map_err(setup)?;
-        m.bind(&layout, IOMMU_PASID, mm.pgd).map_err(setup)?;
+        m.bind(&layout, IOMMU_PASID, mm.pgd, mm.format)
+            .map_err(setup)?;
         let driver = SvaDriver::with_kind(layout, completion << PAGE_SHIFT, s.driver);
         let k = Kernel::new(mm, parent, opts.policy, driver);
         let names: Vec<(String, u64)> = s.pages.iter().map(|p| (p.name.clone(), p.va)).collect();
