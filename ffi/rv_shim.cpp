@@ -12,7 +12,7 @@
 #include <cstddef>
 
 static_assert(sizeof(SdAxiM) == 48 && sizeof(SdAxiS) == 24, "AXI port layout changed: update rv_ffi.rs");
-static_assert(sizeof(SdRvIn) == 224 && sizeof(SdRvOut) == 192, "port layout changed: update model.rs");
+static_assert(sizeof(SdRvIn) == 224 && sizeof(SdRvOut) == 200, "port layout changed: update model.rs");
 static_assert(offsetof(SdRvIn, rst_n) == 160, "SdRvIn layout changed");
 
 extern "C" uint64_t sd_rv_in_size(void) { return sizeof(SdRvIn); }
@@ -243,6 +243,7 @@ extern "C" void sd_rv_settle(SdRvModel* m, const SdRvIn* in, SdRvOut* out) {
     out->probe_iotlb[2] = t->probe2_iotlb_o;
     out->probe_iotlb[3] = t->probe3_iotlb_o;
     out->probe_pdtc = t->probe_pdtc_o;
+    out->probe_ddtc = t->probe_ddtc_o;
 }
 
 extern "C" void sd_rv_edge(SdRvModel* m) {
@@ -265,9 +266,7 @@ extern "C" int sd_rv_state_digest(const SdRvModel* m, uint64_t out[2]) {
     const auto* syms = m->top->rootp->vlSymsp;
     SdDigest d;
     d.feed(reinterpret_cast<const unsigned char*>(syms), 0, sizeof(*syms));
-    out[0] = d.a;
-    out[1] = d.b;
-    return 0;
+    return d.put(out);
 #else
     (void)m;
     (void)out;

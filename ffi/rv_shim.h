@@ -59,6 +59,7 @@ typedef struct SdRvOut {
     uint8_t pad[7];
     uint64_t probe_iotlb[4];   // probeN_iotlb_o
     uint64_t probe_pdtc;       // probe_pdtc_o
+    uint64_t probe_ddtc;       // probe_ddtc_o
 } SdRvOut;
 
 typedef struct SdRvModel SdRvModel;

@@ -26,6 +26,13 @@ struct SdDigest {
             b = (((b << 23) | (b >> 41)) ^ w) * 0xc2b2ae3d27d4eb4full ^ (b >> 31);
         }
     }
+
+    // The digest so far into out[0..2]; 0 (the shims' success).
+    int put(uint64_t out[2]) const {
+        out[0] = a;
+        out[1] = b;
+        return 0;
+    }
 };
 
 #endif

@@ -335,9 +335,7 @@ extern "C" int sd_state_digest(const SdModel* m, uint64_t out[2]) {
     SdDigest d;
     d.feed(bytes, 0, skip_at);
     d.feed(bytes, skip_at + skip_len, sizeof(*syms));
-    out[0] = d.a;
-    out[1] = d.b;
-    return 0;
+    return d.put(out);
 #else
     (void)m;
     (void)out;

@@ -108,12 +108,32 @@ impl Window {
     }
 }
 
-/// Cycles `[start, end)` in which the IOMMU's process-directory cache held
-/// a process context the process directory in memory no longer had (the
-/// RISC-V socket's `probe_pdtc`): every page of the process was reachable
-/// through it. `end` None: still open.
+/// The RISC-V socket's directory caches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ContextCache {
+    /// Device contexts (`probe_ddtc`).
+    Ddtc,
+    /// Process contexts (`probe_pdtc`).
+    Pdtc,
+}
+
+impl ContextCache {
+    pub const ALL: [ContextCache; 2] = [ContextCache::Ddtc, ContextCache::Pdtc];
+    pub fn name(self) -> &'static str {
+        match self {
+            ContextCache::Ddtc => "DDTC",
+            ContextCache::Pdtc => "PDTC",
+        }
+    }
+}
+
+/// Cycles `[start, end)` in which one of the IOMMU's directory caches held
+/// a context the directory in memory no longer had (valid there no more):
+/// every page of the device or process was reachable through it. `end`
+/// None: still open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ContextWindow {
+    pub cache: ContextCache,
     pub start: u64,
     pub end: Option<u64>,
 }
@@ -178,7 +198,7 @@ pub struct Checker {
     open: Vec<[Option<u64>; 3]>,
     pub windows: Vec<Window>,
     pub context_windows: Vec<ContextWindow>,
-    open_context: Option<u64>,
+    open_context: [Option<u64>; 2],
     /// Stores by version (the global order).
     stores: BTreeMap<u64, StoreRec>,
     /// Versions stored to each 8-byte address, in order.
@@ -202,7 +222,7 @@ impl Checker {
             open: vec![[None; 3]; pages.len()],
             windows: Vec::new(),
             context_windows: Vec::new(),
-            open_context: None,
+            open_context: [None; 2],
             stores: BTreeMap::new(),
             history: BTreeMap::new(),
             mapped: BTreeMap::new(),
@@ -283,28 +303,38 @@ impl Checker {
         any
     }
 
-    /// Per-cycle tracking of the process-directory cache: `stale` when it
-    /// holds a context the directory no longer has.
-    pub fn observe_context(&mut self, cycle: u64, stale: bool) {
-        match (stale, self.open_context) {
-            (true, None) => self.open_context = Some(cycle),
-            (false, Some(start)) => {
-                self.open_context = None;
-                self.context_windows.push(ContextWindow {
-                    start,
-                    end: Some(cycle),
-                });
+    /// Per-cycle tracking of the directory caches ([`ContextCache::ALL`]
+    /// order): `stale` when one holds a context its directory no longer
+    /// has.
+    pub fn observe_context(&mut self, cycle: u64, stale: [bool; 2]) {
+        for (c, cache) in ContextCache::ALL.into_iter().enumerate() {
+            match (stale[c], self.open_context[c]) {
+                (true, None) => self.open_context[c] = Some(cycle),
+                (false, Some(start)) => {
+                    self.open_context[c] = None;
+                    self.context_windows.push(ContextWindow {
+                        cache,
+                        start,
+                        end: Some(cycle),
+                    });
+                }
+                _ => {}
             }
-            _ => {}
         }
     }
 
     /// Close the books: windows still open stay open (end None).
     pub fn finish(&mut self) {
-        if let Some(start) = self.open_context.take() {
-            self.context_windows
-                .push(ContextWindow { start, end: None });
+        for (c, cache) in ContextCache::ALL.into_iter().enumerate() {
+            if let Some(start) = self.open_context[c].take() {
+                self.context_windows.push(ContextWindow {
+                    cache,
+                    start,
+                    end: None,
+                });
+            }
         }
+        self.context_windows.sort_by_key(|w| (w.start, w.cache));
         for (i, o) in self.open.iter_mut().enumerate() {
             for (c, cache) in Cache::ALL.into_iter().enumerate() {
                 if let Some(start) = o[c].take() {
@@ -896,6 +926,27 @@ mod tests {
         assert_eq!(
             w,
             vec![(Cache::Iotlb, 2, Some(3)), (Cache::Atc, 2, Some(9))]
+        );
+    }
+
+    #[test]
+    fn context_windows_open_and_close_per_directory_cache() {
+        let mut c = Checker::new(&[("addrA".into(), A)]);
+        c.observe_context(5, [false, true]);
+        c.observe_context(6, [true, true]);
+        c.observe_context(8, [true, false]);
+        c.finish();
+        let w: Vec<_> = c
+            .context_windows
+            .iter()
+            .map(|w| (w.cache, w.start, w.end))
+            .collect();
+        assert_eq!(
+            w,
+            vec![
+                (ContextCache::Pdtc, 5, Some(8)),
+                (ContextCache::Ddtc, 6, None)
+            ]
         );
     }
 }

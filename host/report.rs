@@ -113,7 +113,7 @@ pub fn render(s: &Scenario, r: &RunReport) -> String {
     if s.arch.riscv() {
         let _ = write!(
             o,
-            "  process context (the design's PDTC held one the process directory no longer had):"
+            "  contexts (the design's DDTC or PDTC held one its directory no longer had):"
         );
         if r.context_windows.is_empty() {
             let _ = writeln!(o, " none");
@@ -128,7 +128,7 @@ pub fn render(s: &Scenario, r: &RunReport) -> String {
                 o,
                 "  {:<8} {:<9} [{:>7}, {end} {:>7} cycles",
                 "",
-                "PDTC",
+                w.cache.name(),
                 w.start,
                 w.len(r.cycles)
             );

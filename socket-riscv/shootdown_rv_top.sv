@@ -17,8 +17,9 @@
 //   probeN_ (optional, N = 0..3): what the IOTLB holds for a PSCID and a
 //         VPN, in the first socket's probe-word format; this wrapper reads
 //         the third-party design's IOTLB through hierarchical references
-//   probe_pdtc_ (optional): the process context the process-directory
-//         cache holds for a device ID and a process ID
+//   probe_pdtc_, probe_ddtc_ (optional): the process context the
+//         process-directory cache holds for a device ID and a process ID,
+//         and the device context the device-directory cache holds for it
 // Signals the host leaves at their AXI defaults (lock, cache, qos, region,
 // atop, user) are tied inside; the IOMMU's outputs for them are dropped.
 
@@ -157,7 +158,8 @@ module shootdown_rv_top
   output logic [63:0]            probe3_iotlb_o,
   input  logic [DevIDWidth-1:0]  probe_did_i,
   input  logic [ProcIDWidth-1:0] probe_pid_i,
-  output logic [63:0]            probe_pdtc_o
+  output logic [63:0]            probe_pdtc_o,
+  output logic [63:0]            probe_ddtc_o
 );
 
   typedef logic [63:0] reg_addr_t;
@@ -342,6 +344,32 @@ module shootdown_rv_top
         probe_pdtc_o = {1'b1, 3'b0, pdtc_content[i].ta.pscid,
                         pdtc_content[i].fsc.ppn[39:0]};
         probe_pdtc_o[58:56] = {|pdtc_content[i].fsc.ppn[43:40], 2'b0};
+      end
+    end
+  end
+
+  // Probe: the device-directory cache's entry for probe_did_i (the design's
+  // rv_iommu_ddtc; this wrapper builds it without MSI translation, so an
+  // entry is a base-format device context). The word: bit 63 valid, 62 the
+  // cached context's tc.V, 39:0 its fsc.PPN (the process directory's root,
+  // or the first-stage root without one).
+  typedef struct packed {
+    logic [23:0] device_id;
+    logic        valid;
+  } sd_ddtc_tag_t;
+
+  sd_ddtc_tag_t      [DdtcEntries-1:0] ddtc_tags;
+  rv_iommu::dc_base_t [DdtcEntries-1:0] ddtc_content;
+  assign ddtc_tags = u_iommu.i_rv_iommu_translation_wrapper.gen_pc_support
+                     .i_rv_iommu_tw_sv39x4_pc.i_rv_iommu_ddtc.tags_q;
+  assign ddtc_content = u_iommu.i_rv_iommu_translation_wrapper.gen_pc_support
+                        .i_rv_iommu_tw_sv39x4_pc.i_rv_iommu_ddtc.content_q;
+
+  always_comb begin
+    probe_ddtc_o = '0;
+    for (int unsigned i = 0; i < DdtcEntries; i++) begin
+      if (ddtc_tags[i].valid && ddtc_tags[i].device_id == 24'(probe_did_i)) begin
+        probe_ddtc_o = {1'b1, ddtc_content[i].tc.v, 22'b0, ddtc_content[i].fsc.ppn[39:0]};
       end
     end
   end

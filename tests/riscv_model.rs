@@ -11,7 +11,7 @@ use shootdown::riscv::ctx::SatpMode;
 use shootdown::riscv::driver::RvDriver;
 use shootdown::riscv::machine::{DmaRequest, DmaResponse, RvBus, RvMachine, RvParams, RESP_OKAY};
 use shootdown::riscv::model;
-use shootdown::riscv::model::PdtcProbe;
+use shootdown::riscv::model::{DdtcProbe, PdtcProbe};
 use shootdown::riscv::sv::{self, pte, Sv};
 use shootdown::rtl::decode_probe;
 
@@ -271,6 +271,23 @@ fn finding_iofence_c_completes_while_a_translated_read_is_outstanding() {
     assert!(fenced - translated < 400, "the fence did not wait for it");
 }
 
+/// The IOMMU's memory where an invalidation can overtake a walk: a read
+/// takes its value when its address is accepted, and the reads of AXI ID
+/// `slow_id` (0: the page-table walker, 1: the context walker) are answered
+/// 300 cycles after the others.
+fn racing_memory(slow_id: u32) -> RvParams {
+    RvParams {
+        mem: AxiConfig {
+            latency: 20,
+            reorder: Reorder::WhenDue,
+            sample: Sample::OnRequest,
+            slow: Some((slow_id, 300)),
+            ..AxiConfig::default()
+        },
+        ..RvParams::default()
+    }
+}
+
 /// Finding: a page-table walk that read the old PTE fills the IOTLB after
 /// IOTINVAL.VMA and IOFENCE.C completed, so the device keeps using the old
 /// page after Linux's flush returned. The specification: after IOTINVAL.VMA
@@ -286,17 +303,7 @@ fn finding_a_walk_that_read_the_old_pte_fills_the_iotlb_after_the_flush() {
     if !present() {
         return;
     }
-    let params = RvParams {
-        mem: AxiConfig {
-            latency: 20,
-            reorder: Reorder::WhenDue,
-            sample: Sample::OnRequest,
-            slow: Some((0, 300)),
-            ..AxiConfig::default()
-        },
-        ..RvParams::default()
-    };
-    let (mut m, mut d, root, old) = setup(params);
+    let (mut m, mut d, root, old) = setup(racing_memory(0));
     let leaf = sv::walk(&m.mem, root, Sv::Sv39, VA).unwrap().entry_pa;
     let n = m.hw.dev.responses.len();
     dma(&mut m, 1, VA + 0x10, None);
@@ -401,17 +408,7 @@ fn finding_a_context_walk_fills_the_pdtc_after_iodir_inval_pdt() {
     if !present() {
         return;
     }
-    let params = RvParams {
-        mem: AxiConfig {
-            latency: 20,
-            reorder: Reorder::WhenDue,
-            sample: Sample::OnRequest,
-            slow: Some((1, 300)),
-            ..AxiConfig::default()
-        },
-        ..RvParams::default()
-    };
-    let (mut m, mut d, pc_at) = setup_sva(params);
+    let (mut m, mut d, pc_at) = setup_sva(racing_memory(1));
     let n = m.hw.dev.responses.len();
     m.hw.dma(SVA_READ);
     let pc_read = |m: &RvMachine| m.hw.requests.iter().any(|r| r.0 == "mem" && r.3 == pc_at);
@@ -438,6 +435,78 @@ fn finding_a_context_walk_fills_the_pdtc_after_iodir_inval_pdt() {
         (r.resp, r.rdata),
         (RESP_OKAY, 0x5555),
         "the detached process's request is still translated at {}",
+        r.cycle
+    );
+}
+
+/// Detaching a device (its context's V cleared, IODIR.INVAL_DDT, a sync:
+/// the first half of Linux's `riscv_iommu_iodir_update`) empties the
+/// device-directory cache's entry, which the probe shows, and the device's
+/// next request faults.
+#[test]
+fn a_detached_device_faults_and_leaves_the_ddtc() {
+    if !present() {
+        return;
+    }
+    let (mut m, mut d, _) = setup_sva(RvParams::default());
+    assert_eq!(
+        DdtcProbe::decode(m.hw.ddtc_word),
+        None,
+        "nothing cached yet"
+    );
+    assert_eq!(sva_read(&mut m).resp, RESP_OKAY);
+    let cached = DdtcProbe::decode(m.hw.ddtc_word).expect("the walk cached the context");
+    assert!(cached.valid_context);
+    d.detach_device(&mut m, DID).unwrap();
+    assert_eq!(
+        DdtcProbe::decode(m.hw.ddtc_word),
+        None,
+        "IODIR.INVAL_DDT emptied it"
+    );
+    let r = sva_read(&mut m);
+    assert_ne!(
+        r.resp, RESP_OKAY,
+        "a detached device's request faults: {r:?}"
+    );
+}
+
+/// Finding: the same race in the device-directory cache. A context walk
+/// whose read of the device context was answered before the detach cleared
+/// it fills the DDTC after IODIR.INVAL_DDT and IOFENCE.C, and the detached
+/// device's requests are still translated. The design: rv_iommu_ddtc.sv
+/// drops an update only when a flush is in the same cycle (`update_flush`:
+/// the update is the `else if` of the flush); the context walker has no
+/// input that tells it an IODIR ran.
+#[test]
+fn finding_a_context_walk_fills_the_ddtc_after_iodir_inval_ddt() {
+    if !present() {
+        return;
+    }
+    let (mut m, mut d, _) = setup_sva(racing_memory(1));
+    let dc_at = d.dc_address(DID).unwrap();
+    let n = m.hw.dev.responses.len();
+    m.hw.dma(SVA_READ);
+    let dc_read = |m: &RvMachine| m.hw.requests.iter().any(|r| r.0 == "mem" && r.3 == dc_at);
+    m.run_until("the context walk's read of the device context", dc_read)
+        .unwrap();
+    d.detach_device(&mut m, DID).expect("the detach completes");
+    let fenced = m.cycle();
+    assert_eq!(
+        DdtcProbe::decode(m.hw.ddtc_word),
+        None,
+        "empty when the fence completed"
+    );
+    m.run_until("the first read", |m| m.hw.dev.responses.len() > n)
+        .unwrap();
+    assert!(
+        DdtcProbe::decode(m.hw.ddtc_word).is_some_and(|p| p.valid_context),
+        "the walk begun before the detach filled the cache after the fence ({fenced})"
+    );
+    let r = sva_read(&mut m);
+    assert_eq!(
+        (r.resp, r.rdata),
+        (RESP_OKAY, 0x5555),
+        "the detached device's request is still translated at {}",
         r.cycle
     );
 }

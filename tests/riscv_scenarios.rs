@@ -3,7 +3,7 @@
 //! RISC-V IOMMU design, flushed by Linux's RISC-V driver sequence. Skipped,
 //! with a line saying so, in a build without a design.
 
-use shootdown::checker::{Cache, Violation};
+use shootdown::checker::{Cache, ContextCache, Violation};
 use shootdown::mm::Policy;
 use shootdown::report::render;
 use shootdown::riscv::model;
@@ -156,6 +156,7 @@ fn unbind_race_leaves_the_pdtc_holding_the_unbound_context() {
         // the cached context outlives the unbind to the end of the run
         assert_eq!(r.context_windows.len(), 1, "{p}: {:?}", r.context_windows);
         assert_eq!(r.context_windows[0].end, None, "{p}");
+        assert_eq!(r.context_windows[0].cache, ContextCache::Pdtc, "{p}");
         // the munmap after the unbind reached no driver
         assert_eq!(r.stats.flushes, 0, "{p}");
         assert!(r.dev.iter().all(|d| !d.fault), "{p}: {:?}", r.dev);
@@ -208,6 +209,7 @@ fn a_run_on_the_design_is_deterministic_and_its_waves_show_the_design() {
         assert!(gtkw.contains("-IOTLB and walker (design)"), "{gtkw}");
         assert!(gtkw.contains("i_rv_iommu_pdtc.update_i"), "{gtkw}");
         assert!(gtkw.contains("host.checker.stale_pdtc"), "{gtkw}");
+        assert!(gtkw.contains("i_rv_iommu_ddtc.update_i"), "{gtkw}");
         assert!(gtkw.contains("TOP.shootdown_rv_top.tx_arvalid"), "{gtkw}");
     }
     assert_eq!(texts[0], texts[1]);

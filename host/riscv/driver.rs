@@ -236,18 +236,39 @@ impl RvDriver {
         did: u32,
         dc: DeviceContext,
     ) -> Result<(), RvError> {
+        let at = self.dc_address(did)?;
+        let words = dc.words(self.extended);
+        for (i, w) in words.iter().enumerate().skip(1) {
+            m.store(at + 8 * i as u64, *w)?;
+        }
+        m.store(at, words[0])?;
+        self.submit(
+            m,
+            &[Command::IodirInvalDdt { did: Some(did) }, linux::sync()],
+        )?;
+        self.wait(m)
+    }
+
+    /// The physical address of device `did`'s context (its `tc` first).
+    pub fn dc_address(&self, did: u32) -> Result<u64, RvError> {
         let index = ctx::ddt_indices(did, 1, self.extended).ok_or_else(|| {
             RvError::Setup(format!(
                 "device ID {did:#x} does not fit a one-level directory"
             ))
         })?[0];
         let size = if self.extended { 64 } else { 32 };
-        let at = (self.ddt << PAGE_SHIFT) + index * size;
-        let words = dc.words(self.extended);
-        for (i, w) in words.iter().enumerate().skip(1) {
-            m.store(at + 8 * i as u64, *w)?;
-        }
-        m.store(at, words[0])?;
+        Ok((self.ddt << PAGE_SHIFT) + index * size)
+    }
+
+    /// Take device `did`'s context away, as Linux 6.13's
+    /// `riscv_iommu_iodir_update` does before it writes a new one (a
+    /// detach, or an attach to another domain): `tc` with V clear, then
+    /// IODIR.INVAL_DDT of the device and a sync, waited for. After the wait
+    /// the IOMMU must fault the device's requests.
+    pub fn detach_device<B: RvBus>(&mut self, m: &mut B, did: u32) -> Result<(), RvError> {
+        let at = self.dc_address(did)?;
+        let tc = m.mem().read(at)?.value;
+        m.store(at, tc & !1)?;
         self.submit(
             m,
             &[Command::IodirInvalDdt { did: Some(did) }, linux::sync()],

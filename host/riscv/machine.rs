@@ -439,6 +439,9 @@ pub struct RvHw {
     pub probe_words: [u64; 4],
     /// `probe_pdtc_o` as the last cycle settled it ([`RvHw::set_pdtc_probe`]).
     pub pdtc_word: u64,
+    /// `probe_ddtc_o` as the last cycle settled it (the device of
+    /// [`RvHw::set_pdtc_probe`]).
+    pub ddtc_word: u64,
     /// Record every access of the design on `mem_` in
     /// [`RvHw::iommu_accesses`] and every accepted request in
     /// [`RvHw::requests`]: for direct tests ([`RvMachine`] sets it); the
@@ -467,6 +470,7 @@ impl RvHw {
             wsi: 0,
             probe_words: [0; 4],
             pdtc_word: 0,
+            ddtc_word: 0,
             log_all: false,
         })
     }
@@ -483,8 +487,9 @@ impl RvHw {
         }
     }
 
-    /// Point the process-directory probe at device `did`, process `pid`;
-    /// its word is in [`RvHw::pdtc_word`] from the next tick on.
+    /// Point the directory-cache probes at device `did`, process `pid`;
+    /// their words are in [`RvHw::pdtc_word`] and [`RvHw::ddtc_word`] from
+    /// the next tick on.
     pub fn set_pdtc_probe(&mut self, did: u32, pid: u32) {
         self.inp.probe_did = did;
         self.inp.probe_pid = pid;
@@ -513,6 +518,7 @@ impl RvHw {
             self.wsi,
             self.probe_words,
             self.pdtc_word,
+            self.ddtc_word,
         ));
         Some(())
     }
@@ -552,6 +558,7 @@ impl RvHw {
         self.wsi = out.wsi;
         self.probe_words = out.probe_iotlb;
         self.pdtc_word = out.probe_pdtc;
+        self.ddtc_word = out.probe_ddtc;
         self.model.edge();
         if self.model.got_error() {
             return Err(RvError::DesignError { cycle });

@@ -113,6 +113,9 @@ pub struct RvOut {
     /// `probe_pdtc_o`: the process context the process-directory cache
     /// holds for the probe's device and process IDs ([`PdtcProbe`]).
     pub probe_pdtc: u64,
+    /// `probe_ddtc_o`: the device context the device-directory cache holds
+    /// for the probe's device ID ([`DdtcProbe`]).
+    pub probe_ddtc: u64,
 }
 
 /// The process-directory cache's entry as `probe_pdtc_o` shows it.
@@ -121,6 +124,26 @@ pub struct PdtcProbe {
     pub pscid: u32,
     /// The context's first-stage root (`fsc.PPN`).
     pub root: u64,
+}
+
+/// The device-directory cache's entry as `probe_ddtc_o` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DdtcProbe {
+    /// The cached context's `tc.V`.
+    pub valid_context: bool,
+    /// Its `fsc.PPN`: the process directory's root (or the first-stage
+    /// root without one).
+    pub root: u64,
+}
+
+impl DdtcProbe {
+    /// Decode a `probe_ddtc_o` word: `None` when bit 63 (valid) is clear.
+    pub fn decode(word: u64) -> Option<DdtcProbe> {
+        (word >> 63 == 1).then_some(DdtcProbe {
+            valid_context: (word >> 62) & 1 == 1,
+            root: word & ((1 << 40) - 1),
+        })
+    }
 }
 
 impl PdtcProbe {
@@ -288,12 +311,25 @@ mod tests {
         assert_eq!(size_of::<AxiM>(), 48);
         assert_eq!(size_of::<AxiS>(), 24);
         assert_eq!(size_of::<RvIn>(), 224);
-        assert_eq!(size_of::<RvOut>(), 192);
+        assert_eq!(size_of::<RvOut>(), 200);
         assert_eq!(std::mem::offset_of!(RvIn, rst_n), 160);
         assert_eq!(std::mem::offset_of!(RvIn, probe_pscid), 200);
         assert_eq!(std::mem::offset_of!(RvOut, probe_iotlb), 152);
         assert_eq!(std::mem::offset_of!(RvIn, probe_did), 216);
         assert_eq!(std::mem::offset_of!(RvOut, probe_pdtc), 184);
+        assert_eq!(std::mem::offset_of!(RvOut, probe_ddtc), 192);
+    }
+
+    #[test]
+    fn a_ddtc_probe_word_decodes() {
+        assert_eq!(DdtcProbe::decode(1 << 62), None);
+        assert_eq!(
+            DdtcProbe::decode(3 << 62 | 0x77),
+            Some(DdtcProbe {
+                valid_context: true,
+                root: 0x77
+            })
+        );
     }
 
     #[test]
@@ -309,7 +345,7 @@ mod tests {
         // SAFETY: constants.
         unsafe {
             assert_eq!(sd_rv_in_size(), 224);
-            assert_eq!(sd_rv_out_size(), 192);
+            assert_eq!(sd_rv_out_size(), 200);
         }
     }
 }

@@ -208,6 +208,7 @@ impl Machine {
                 rv.csr,
                 rv.last_pa,
                 &rv.contexts,
+                rv.dc_at,
                 self.next_version,
             ));
             return Some(());
@@ -301,16 +302,19 @@ impl Machine {
         rv.contexts.iter().find(|c| c.0 == pasid).map(|c| c.1)
     }
 
-    /// The second socket: whether the design's process-directory cache
-    /// holds a context of the bound PASID that the process directory no
-    /// longer has (its `ta.V` clear in memory), as the probe showed it
-    /// after the last cycle; `None` on the first socket.
-    pub fn stale_context(&self) -> Option<bool> {
+    /// The second socket: whether the design's directory caches
+    /// ([`crate::checker::ContextCache::ALL`] order) hold a context of the
+    /// device, or of the bound PASID, that the directory no longer has
+    /// (`tc.V`, `ta.V` clear in memory), as the probes showed them after
+    /// the last cycle; `None` on the first socket.
+    pub fn stale_context(&self) -> Option<[bool; 2]> {
+        use crate::riscv::model::{DdtcProbe, PdtcProbe};
         let rv = self.rv.as_ref()?;
-        let &(_, at) = rv.contexts.first()?;
-        let cached = crate::riscv::model::PdtcProbe::decode(rv.hw.pdtc_word).is_some();
-        let valid = self.mem.read(at).is_ok_and(|w| w.value & 1 != 0);
-        Some(cached && !valid)
+        let invalid = |at: u64| self.mem.read(at).is_ok_and(|w| w.value & 1 == 0);
+        let ddtc = DdtcProbe::decode(rv.hw.ddtc_word).is_some() && rv.dc_at.is_some_and(invalid);
+        let pdtc = PdtcProbe::decode(rv.hw.pdtc_word).is_some()
+            && rv.contexts.first().is_some_and(|c| invalid(c.1));
+        Some([ddtc, pdtc])
     }
 
     /// Bind `pasid` to the address space rooted at `pgd`, its tables in
@@ -723,6 +727,8 @@ pub struct RvSide {
     binds: Vec<(u32, Pfn, crate::mem::PtFormat)>,
     /// (PASID, physical address of its process context) once brought up.
     contexts: Vec<(u32, u64)>,
+    /// The physical address of the device's context once brought up.
+    dc_at: Option<u64>,
     /// Register writes to send (offset, value), in order; when there are
     /// none the agent reads `cqh` and `cqcsr` in turn.
     writes: VecDeque<(u32, u32)>,
@@ -746,6 +752,7 @@ impl RvSide {
             hw,
             binds: Vec::new(),
             contexts: Vec::new(),
+            dc_at: None,
             writes: VecDeque::new(),
             on_port: None,
             poll_csr: false,
@@ -814,6 +821,7 @@ impl Machine {
             let mut d =
                 RvDriver::init_with(&mut bus, layout.cq_base >> PAGE_SHIFT, 1 << layout.cq_log2n)?;
             rv.contexts.clear();
+            rv.dc_at = Some(d.dc_address(RV_DEVICE_ID)?);
             for &(pasid, pgd, format) in &rv.binds {
                 let mode = match format {
                     crate::mem::PtFormat::Sv39 => SatpMode::Sv39,

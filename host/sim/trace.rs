@@ -48,7 +48,7 @@ pub(super) struct HostSignals {
     riscv: bool,
     /// The RISC-V socket: its process-directory cache holds a context the
     /// directory no longer has.
-    stale_pdtc: Option<SigId>,
+    stale_ctx: Option<[SigId; 2]>,
     /// Verilator's own trace of this run, removed with this struct whatever
     /// happens to the run.
     rtl: TempFile,
@@ -64,10 +64,12 @@ impl HostSignals {
         let policy = t.text(&["host"], "notify");
         let violation = t.text(&["host", "checker"], "violation");
         let violations = t.wire(&["host", "checker"], "count", 16);
-        let stale_pdtc = s
-            .arch
-            .riscv()
-            .then(|| t.wire(&["host", "checker"], "stale_pdtc", 1));
+        let stale_ctx = s.arch.riscv().then(|| {
+            [
+                t.wire(&["host", "checker"], "stale_ddtc", 1),
+                t.wire(&["host", "checker"], "stale_pdtc", 1),
+            ]
+        });
         let mut threads: Vec<ThreadRef> = s
             .timeline
             .iter()
@@ -117,11 +119,11 @@ impl HostSignals {
             pages,
             names: s.pages.iter().map(|p| p.name.clone()).collect(),
             riscv: s.arch.riscv(),
-            stale_pdtc,
+            stale_ctx,
             rtl: TempFile::beside(out, "rtl.vcd"),
         };
         hs.t.set(0, hs.violations, 0);
-        if let Some(sig) = hs.stale_pdtc {
+        for sig in hs.stale_ctx.into_iter().flatten() {
             hs.t.set(0, sig, 0);
         }
         hs.t.set_text(0, hs.violation, "");
@@ -182,9 +184,9 @@ impl HostSignals {
         }
     }
 
-    pub(super) fn stale_context(&mut self, cycle: u64, stale: bool) {
-        if let Some(sig) = self.stale_pdtc {
-            self.t.set(cycle * PS_PER_CYCLE, sig, stale as u64);
+    pub(super) fn stale_context(&mut self, cycle: u64, stale: [bool; 2]) {
+        for (sig, v) in self.stale_ctx.into_iter().flatten().zip(stale) {
+            self.t.set(cycle * PS_PER_CYCLE, sig, v as u64);
         }
     }
 
@@ -261,7 +263,7 @@ impl HostSignals {
             g.extend(riscv_groups(&rtl));
             if let Some(last) = g.last_mut() {
                 last.signals
-                    .extend(self.stale_pdtc.into_iter().flat_map(sig));
+                    .extend(self.stale_ctx.into_iter().flatten().flat_map(sig));
             }
             return g;
         }
@@ -363,8 +365,11 @@ fn riscv_groups(rtl: &dyn Fn(&str, u32) -> GtkwSignal) -> Vec<GtkwGroup> {
             ],
         },
         GtkwGroup {
-            name: "process-directory cache and context walker (design)".into(),
+            name: "directory caches and context walker (design)".into(),
             signals: vec![
+                rtl(&format!("{TW}.i_rv_iommu_ddtc.update_i"), 1),
+                rtl(&format!("{TW}.i_rv_iommu_ddtc.flush_i"), 1),
+                rtl(&format!("{TOP}.probe_ddtc_o"), 64),
                 rtl(&format!("{TW}.i_rv_iommu_pdtc.lookup_i"), 1),
                 rtl(&format!("{TW}.i_rv_iommu_pdtc.lu_hit_o"), 1),
                 rtl(&format!("{TW}.i_rv_iommu_pdtc.update_i"), 1),
