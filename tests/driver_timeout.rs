@@ -59,7 +59,7 @@ fn intel_resubmits_after_a_timeout_and_spins_on_a_dead_device() {
     s.inject = inject_bits(&["drop-inv-cpl"]).unwrap();
     s.params.ats_timeout = 2000;
     s.params.watchdog_cycles = 30_000;
-    s.driver = shootdown::iommu::DriverKind::Intel;
+    s.driver = shootdown::iommu::DriverKind::INTEL;
     let e = run(
         &s,
         &RunOptions {
@@ -98,7 +98,7 @@ fn a_slow_device_past_the_timeout_intel_waits_the_others_free_under_the_read() {
         )
         .unwrap_or_else(|e| panic!("{d:?}: {e}"));
         assert!(r.stats.ats_timeouts > 0, "{d:?}: {:?}", r.stats);
-        if d == DriverKind::Intel {
+        if d == DriverKind::INTEL {
             assert!(r.stats.restarts > 0, "{:?}", r.stats);
             assert!(r.verdict.is_empty(), "intel: {:?}", r.findings);
         } else {

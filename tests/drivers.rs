@@ -63,7 +63,7 @@ fn vendor_drivers_wait_for_two_fences_per_flush() {
     for p in Policy::ALL {
         let g = run_cow(DriverKind::Generic, p);
         assert_eq!(g.stats.fences, g.stats.flushes, "generic under {p}");
-        for k in [DriverKind::Amd, DriverKind::Intel, ARM] {
+        for k in [DriverKind::Amd, DriverKind::INTEL, ARM] {
             let r = run_cow(k, p);
             assert_eq!(r.stats.flushes, g.stats.flushes, "{k} under {p}");
             assert_eq!(r.stats.fences, 2 * r.stats.flushes, "{k} under {p}");
@@ -258,7 +258,7 @@ fn after_flush_of_three_unaligned_pages(kind: DriverKind) -> Vec<(bool, bool)> {
 #[test]
 fn intel_address_mask_leaves_two_pages_of_an_unaligned_range_in_the_iotlb() {
     // pages 2, 3, 4, 5 as (IOTLB holds it, ATC holds it); the flush is 3..=5
-    let intel = after_flush_of_three_unaligned_pages(DriverKind::Intel);
+    let intel = after_flush_of_three_unaligned_pages(DriverKind::INTEL);
     assert_eq!(
         intel,
         vec![(false, false), (false, false), (true, false), (true, false)],
@@ -280,6 +280,43 @@ fn intel_address_mask_leaves_two_pages_of_an_unaligned_range_in_the_iotlb() {
     assert_eq!(amd, vec![(false, false); 4], "AMD: the whole PASID");
 }
 
+/// The bug above, fixed in Linux 5.11 (`intel@5.11`): the range rounded out
+/// to aligned 4-page blocks, pages 0..=3 and 4..=7, each with its own
+/// device-TLB descriptor; nothing of 3..=5 stays, and page 2 goes too.
+#[test]
+fn intel_at_5_11_covers_the_unaligned_range_with_aligned_blocks() {
+    let fixed: DriverKind = "intel@5.11".parse().unwrap();
+    assert_eq!(fixed.name(), "intel@5.11");
+    assert_eq!("intel@4.14".parse::<DriverKind>(), Ok(DriverKind::INTEL));
+    let e = "intel@5.99".parse::<DriverKind>().unwrap_err();
+    assert!(e.contains("intel@5.11"), "{e}");
+    let after = after_flush_of_three_unaligned_pages(fixed);
+    assert_eq!(after, vec![(false, false); 4]);
+    // the same as a scenario: the device reads page 4 after munmap freed
+    // it under 4.14, and faults under 5.11, whatever the policy
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/intel-unaligned.yaml");
+    for p in Policy::ALL {
+        for (driver, want) in [
+            (DriverKind::INTEL, BTreeSet::from([Violation::UseAfterFree])),
+            (fixed, BTreeSet::new()),
+        ] {
+            let mut s = Scenario::load(&path).unwrap();
+            s.driver = driver;
+            let r = run(
+                &s,
+                &RunOptions {
+                    policy: p,
+                    waves: None,
+                },
+            )
+            .unwrap();
+            assert_eq!(r.verdict, want, "{driver} {p}");
+            let last = r.dev.last().expect("the read after munmap");
+            assert_eq!(last.fault, want.is_empty(), "{driver} {p}: {last:?}");
+        }
+    }
+}
+
 /// A finding, pinned: in `thp-cow.yaml` under end-only, drivers that flush
 /// the whole PASID (AMD: more than one page) or ASID (ARM: 512 pages or more)
 /// for addrB's 2 MiB range also drop addrA's stale 2 MiB ATC entry, so the
@@ -290,7 +327,7 @@ fn whole_pasid_flushes_hide_the_thp_order_violation() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/thp-cow.yaml");
     for (driver, shows) in [
         (DriverKind::Generic, true),
-        (DriverKind::Intel, true),
+        (DriverKind::INTEL, true),
         (DriverKind::Amd, false),
         (ARM, false),
     ] {
@@ -545,13 +582,17 @@ fn fence_one_itag_is_caught_when_a_device_read_races_a_batched_flush() {
 }
 
 #[test]
-fn no_bundled_scenario_catches_fence_one_itag_under_any_driver() {
+fn only_the_assertions_catch_fence_one_itag_in_the_bundled_scenarios() {
     // Every bundled scenario, every policy, every driver, the assertions on
     // and off: with fence-one-itag each cell is the correct design's cell,
-    // cycle for cycle. (No bundled flush has 2 to 64 pages, the range the
-    // batched driver sends page by page; every other driver fences each
-    // ATS.INVAL before the next.) An explorer of interleavings has this bug
-    // to find.
+    // cycle for cycle, but one. Only intel-unaligned flushes 2 to 64 pages
+    // (three), the range the batched driver sends page by page before one
+    // fence; every other driver fences each ATS.INVAL before the next.
+    // There, with the batched driver, the socket's assertion stops the run
+    // at the early fence (FenceAfterInvCpl_A); without assertions the
+    // device's reads show nothing (the same verdict and window; the CPU
+    // only waits less). An explorer of interleavings has the rest of this
+    // bug to find.
     std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).unwrap();
     let files = expand(&[]).unwrap();
     let bug = inject_bits(&["fence-one-itag"]).unwrap();
@@ -568,6 +609,19 @@ fn no_bundled_scenario_catches_fence_one_itag_under_any_driver() {
             let with = run_cells(&files, &Policy::ALL, &opts(bug));
             assert_eq!(with.len(), files.len() * Policy::ALL.len());
             for (a, b) in ok.iter().zip(&with) {
+                if driver == DriverKind::Batched && a.scenario == "intel-unaligned" {
+                    if assertions {
+                        let e = b.result.as_ref().unwrap_err();
+                        assert!(e.contains("FenceAfterInvCpl_A"), "{}: {e}", a.policy);
+                    } else {
+                        // the same verdict and window; the early fence
+                        // only shortens the CPU's wait
+                        let (x, y) = (a.result.as_ref().unwrap(), b.result.as_ref().unwrap());
+                        assert_eq!((&x.verdict, x.worst_window), (&y.verdict, y.worst_window));
+                        assert!(y.spin_cycles < x.spin_cycles, "{}", a.policy);
+                    }
+                    continue;
+                }
                 assert_eq!(
                     a, b,
                     "{driver}, assertions {assertions}: {} under {}",

@@ -497,7 +497,7 @@ impl SvaDriver {
                 self.check_cmd_to(m, a);
                 return Ok(false);
             }
-            if a.timed_out && matches!(self.kind, DriverKind::Intel) {
+            if a.timed_out && matches!(self.kind, DriverKind::Intel { .. }) {
                 // -EAGAIN: submit this part again (same DATA; the word is
                 // cleared before its commands are rewritten). A device that
                 // never answers keeps the CPU here for good, as in Linux.

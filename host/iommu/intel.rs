@@ -37,8 +37,17 @@
 //! Here: part 1 = IOTINVAL.VMA (one page, the AM block in the range form,
 //! or the whole PASID); part 2 = ATS.INVAL; each followed by an IOFENCE.C
 //! the driver waits for.
+//!
+//! `intel@5.11` (2d6ffc63f124, "iommu/vt-d: Fix unaligned addresses for
+//! intel_flush_svm_range_dev()", Linux 5.11; [`IntelRelease::V5_11`]):
+//! `shift = ilog2(__roundup_pow_of_two(pages))`, `align = 1 << (12 +
+//! shift)`, the range rounded out to `[ALIGN_DOWN(start, align),
+//! ALIGN(start + pages * 4K, align))`, and for each aligned block of
+//! `align` bytes `__flush_svm_range_dev`: its PASID-IOTLB descriptor and,
+//! with ATS, its device-TLB descriptor, each waited for. An unaligned range
+//! is one or two blocks; every page of it is covered.
 
-use super::Cmd;
+use super::{Cmd, IntelRelease};
 use crate::mem::PAGE_SIZE;
 use crate::rtl::{ats_inval_range, ATS_S};
 
@@ -48,11 +57,14 @@ pub(super) fn address_mask(pages: u64) -> u32 {
     pages.max(1).next_power_of_two().trailing_zeros()
 }
 
-pub(super) fn plan(start: u64, end: u64) -> Vec<Vec<Cmd>> {
+pub(super) fn plan(release: IntelRelease, start: u64, end: u64) -> Vec<Vec<Cmd>> {
     if start == 0 && end == u64::MAX {
         return vec![vec![Cmd::IotlbPasid], vec![Cmd::AtcAll]];
     }
     let pages = (end.wrapping_sub(start).wrapping_add(PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    if release == IntelRelease::V5_11 {
+        return aligned_blocks(start, pages);
+    }
     let am = address_mask(pages);
     let iotlb = if am == 0 {
         Cmd::IotlbPage { va: start }
@@ -83,6 +95,31 @@ pub(super) fn plan(start: u64, end: u64) -> Vec<Vec<Cmd>> {
     vec![vec![iotlb], vec![atc]]
 }
 
+/// 5.11's `intel_flush_svm_range_dev`: the aligned blocks of `2^AM` pages
+/// that hold `[start, start + pages * 4K)`, each one's IOTLB descriptor and
+/// device-TLB descriptor waited for in turn.
+fn aligned_blocks(start: u64, pages: u64) -> Vec<Vec<Cmd>> {
+    let align = PAGE_SIZE << address_mask(pages);
+    let first = start & !(align - 1);
+    let end = start
+        .saturating_add(pages.saturating_mul(PAGE_SIZE))
+        .div_ceil(align)
+        .saturating_mul(align);
+    let mut parts = Vec::new();
+    let mut base = first;
+    while base < end {
+        let iotlb = if align == PAGE_SIZE {
+            Cmd::IotlbPage { va: base }
+        } else {
+            Cmd::IotlbRange { base, size: align }
+        };
+        parts.push(vec![iotlb]);
+        parts.push(vec![Cmd::Atc { base, size: align }]);
+        base += align;
+    }
+    parts
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::driver::testkit::*;
@@ -110,6 +147,34 @@ mod tests {
     }
 
     #[test]
+    fn release_5_11_rounds_an_unaligned_range_out_to_aligned_blocks() {
+        let parts = plan(IntelRelease::V5_11, 0x7f00_0000_3000, 0x7f00_0000_6000);
+        let block = |base| {
+            [
+                vec![Cmd::IotlbRange { base, size: 0x4000 }],
+                vec![Cmd::Atc { base, size: 0x4000 }],
+            ]
+        };
+        let want: Vec<Vec<Cmd>> = block(0x7f00_0000_0000)
+            .into_iter()
+            .chain(block(0x7f00_0000_4000))
+            .collect();
+        assert_eq!(parts, want);
+        // one page stays one page; an aligned range is one block
+        assert_eq!(
+            plan(IntelRelease::V5_11, 0x1000, 0x2000),
+            vec![
+                vec![Cmd::IotlbPage { va: 0x1000 }],
+                vec![Cmd::Atc {
+                    base: 0x1000,
+                    size: 0x1000
+                }]
+            ]
+        );
+        assert_eq!(plan(IntelRelease::V5_11, 0x4000, 0x8000).len(), 2);
+    }
+
+    #[test]
     fn address_mask_rounds_up() {
         let am: Vec<u32> = [1u64, 2, 3, 4, 5, 511, 512, 513]
             .iter()
@@ -120,7 +185,7 @@ mod tests {
 
     #[test]
     fn one_page_piotlb_wait_devtlb_wait() {
-        let f = run(DriverKind::Intel, 0x7f00_0000_1000, 0x7f00_0000_2000);
+        let f = run(DriverKind::INTEL, 0x7f00_0000_1000, 0x7f00_0000_2000);
         assert_eq!(f.parts.len(), 2, "two qi_submit_sync waits");
         assert_eq!(f.body(0), [iotlb(0x7f00_0000_1000, 12)]);
         assert_eq!(f.body(1), [ats(0x7f00_0000_1000, 12)]);
@@ -130,7 +195,7 @@ mod tests {
     #[test]
     fn three_unaligned_pages_am_block_misses_two_of_them() {
         let (s, e) = (0x7f00_0000_3000, 0x7f00_0000_6000);
-        let f = run(DriverKind::Intel, s, e);
+        let f = run(DriverKind::INTEL, s, e);
         // AM = 2: the 16 KiB block holding `start`
         assert_eq!(f.body(0), [iotlb(0x7f00_0000_0000, 14)]);
         let inv = &f.body(0)[0];
@@ -146,13 +211,13 @@ mod tests {
 
     #[test]
     fn two_mib_is_am_9() {
-        let f = run(DriverKind::Intel, 0x7f00_0020_0000, 0x7f00_0040_0000);
+        let f = run(DriverKind::INTEL, 0x7f00_0020_0000, 0x7f00_0040_0000);
         assert_eq!(f.body(0), [iotlb(0x7f00_0020_0000, 21)]);
         assert_eq!(f.body(1), [ats(0x7f00_0020_0000, 21)]);
         // 2 MiB starting one page into a region: AM 9 still names the
         // aligned 2 MiB block of `start`, so the last page is left out,
         // while the device-TLB descriptor grows to 4 MiB
-        let f = run(DriverKind::Intel, 0x7f00_0020_1000, 0x7f00_0040_1000);
+        let f = run(DriverKind::INTEL, 0x7f00_0020_1000, 0x7f00_0040_1000);
         assert_eq!(f.body(0), [iotlb(0x7f00_0020_0000, 21)]);
         assert!(!covers(&f.body(0)[0], 0x7f00_0040_0000));
         assert_eq!(f.body(1), [ats(0x7f00_0000_0000, 23)]);
@@ -160,7 +225,7 @@ mod tests {
 
     #[test]
     fn the_whole_address_space_is_pasid_selective() {
-        let f = run(DriverKind::Intel, 0, u64::MAX);
+        let f = run(DriverKind::INTEL, 0, u64::MAX);
         assert_eq!(
             f.body(0),
             [Command::IotinvalVma {
@@ -171,7 +236,7 @@ mod tests {
         assert_eq!(f.body(1), [ats(0, 48)]);
         assert_eq!(f.stats.whole_pasid, 1);
         // a large range is still page-selective (4.14 has no AM limit)
-        let f = run(DriverKind::Intel, 0x4000_0000, 0x4100_0000);
+        let f = run(DriverKind::INTEL, 0x4000_0000, 0x4100_0000);
         assert_eq!(f.body(0), [iotlb(0x4000_0000, 24)]);
     }
 }

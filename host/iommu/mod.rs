@@ -53,8 +53,9 @@ pub enum DriverKind {
     Generic,
     /// AMD IOMMUv2 (`drivers/iommu/amd_iommu_v2.c`).
     Amd,
-    /// Intel VT-d SVM (`drivers/iommu/intel-svm.c`).
-    Intel,
+    /// Intel VT-d SVM (`drivers/iommu/intel-svm.c`, later
+    /// `drivers/iommu/intel/svm.c`) as of `release` (`intel.rs`).
+    Intel { release: IntelRelease },
     /// ARM SMMUv3 SVA (`drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3-sva.c`);
     /// `btm`: the SMMU snoops the CPU's broadcast TLB invalidations, so the
     /// driver sends no TLBI (`ARM_SMMU_FEAT_BTM`, off by default).
@@ -64,12 +65,34 @@ pub enum DriverKind {
     Batched,
 }
 
+/// The Linux releases at which Intel's SVM invalidation changed (the
+/// table in docs/drivers.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IntelRelease {
+    /// 4.14 (through 5.10): one page-selective descriptor whose address
+    /// mask covers the 2^AM block holding `start`, so an unaligned range
+    /// leaves pages out.
+    #[default]
+    V4_14,
+    /// 5.11 (2d6ffc63f124, "iommu/vt-d: Fix unaligned addresses for
+    /// intel_flush_svm_range_dev()"): the range rounded out to aligned
+    /// blocks of that size, one or two, each with its device-TLB
+    /// invalidation.
+    V5_11,
+}
+
 impl DriverKind {
-    /// Every kind, in the order of their names in messages.
+    /// Intel as `intel` names it (4.14).
+    pub const INTEL: DriverKind = DriverKind::Intel {
+        release: IntelRelease::V4_14,
+    };
+
+    /// Every kind, in the order of their names in messages (the latest
+    /// model of each driver is not here: see [`DriverKind::RELEASES`]).
     pub const ALL: [DriverKind; 6] = [
         DriverKind::Generic,
         DriverKind::Amd,
-        DriverKind::Intel,
+        DriverKind::INTEL,
         DriverKind::Arm { btm: false },
         DriverKind::Arm { btm: true },
         DriverKind::Batched,
@@ -80,7 +103,12 @@ impl DriverKind {
         match self {
             DriverKind::Generic => "generic",
             DriverKind::Amd => "amd",
-            DriverKind::Intel => "intel",
+            DriverKind::Intel {
+                release: IntelRelease::V4_14,
+            } => "intel",
+            DriverKind::Intel {
+                release: IntelRelease::V5_11,
+            } => "intel@5.11",
             DriverKind::Arm { btm: false } => "arm",
             DriverKind::Arm { btm: true } => "arm-btm",
             DriverKind::Batched => "batched",
@@ -95,7 +123,7 @@ impl DriverKind {
         match self {
             DriverKind::Generic => generic::plan(start, end, max_pages),
             DriverKind::Amd => amd::plan(start, end),
-            DriverKind::Intel => intel::plan(start, end),
+            DriverKind::Intel { release } => intel::plan(release, start, end),
             DriverKind::Arm { btm } => arm::plan(start, end, btm),
             DriverKind::Batched => batched::plan(start, end, max_pages),
         }
@@ -108,15 +136,27 @@ impl fmt::Display for DriverKind {
     }
 }
 
+impl DriverKind {
+    /// The models of a driver at a later release, by `name@release`
+    /// (docs/drivers.md); `intel@4.14` is `intel`.
+    pub const RELEASES: [DriverKind; 1] = [DriverKind::Intel {
+        release: IntelRelease::V5_11,
+    }];
+}
+
 impl FromStr for DriverKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
+        if s == "intel@4.14" {
+            return Ok(DriverKind::INTEL);
+        }
         DriverKind::ALL
             .into_iter()
+            .chain(DriverKind::RELEASES)
             .find(|k| k.name() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown IOMMU driver '{}': use generic, amd, intel, arm, arm-btm or batched",
+                    "unknown IOMMU driver '{}': use generic, amd, intel, intel@5.11, arm, arm-btm or batched (docs/drivers.md)",
                     s.escape_debug()
                 )
             })
