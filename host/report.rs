@@ -41,6 +41,16 @@ fn window_state(ws: &[Window], cycle: u64) -> String {
 }
 
 /// Render `r` (a run of `s`) as text.
+/// One window of the report: `label` (a page's name, or blank), the
+/// cache, `[start, end)` (`end` None: still open) and its length.
+fn window_line(o: &mut String, label: &str, cache: &str, start: u64, end: Option<u64>, len: u64) {
+    let end = end.map_or("still open".to_string(), |e| format!("{e:>7})"));
+    let _ = writeln!(
+        o,
+        "  {label:<8} {cache:<9} [{start:>7}, {end} {len:>7} cycles"
+    );
+}
+
 pub fn render(s: &Scenario, r: &RunReport) -> String {
     let mut o = String::new();
     let _ = writeln!(
@@ -97,15 +107,13 @@ pub fn render(s: &Scenario, r: &RunReport) -> String {
         }
         for (k, w) in ws.iter().enumerate() {
             let label = if k == 0 { name.as_str() } else { "" };
-            let end = w
-                .end
-                .map_or("still open".to_string(), |e| format!("{e:>7})"));
-            let _ = writeln!(
-                o,
-                "  {label:<8} {:<9} [{:>7}, {end} {:>7} cycles",
+            window_line(
+                &mut o,
+                label,
                 w.cache.name(),
                 w.start,
-                w.len(r.cycles)
+                w.end,
+                w.len(r.cycles),
             );
         }
     }
@@ -121,17 +129,7 @@ pub fn render(s: &Scenario, r: &RunReport) -> String {
             let _ = writeln!(o);
         }
         for w in &r.context_windows {
-            let end = w
-                .end
-                .map_or("still open".to_string(), |e| format!("{e:>7})"));
-            let _ = writeln!(
-                o,
-                "  {:<8} {:<9} [{:>7}, {end} {:>7} cycles",
-                "",
-                w.cache.name(),
-                w.start,
-                w.len(r.cycles)
-            );
+            window_line(&mut o, "", w.cache.name(), w.start, w.end, w.len(r.cycles));
         }
     }
 

@@ -15,6 +15,18 @@ pub enum SatpMode {
     Sv48 = 9,
 }
 
+impl SatpMode {
+    /// The mode that walks page tables in `format`; None for a format a
+    /// RISC-V IOMMU does not walk (x86-64).
+    pub fn of(format: crate::mem::PtFormat) -> Option<SatpMode> {
+        match format {
+            crate::mem::PtFormat::Sv39 => Some(SatpMode::Sv39),
+            crate::mem::PtFormat::Sv48 => Some(SatpMode::Sv48),
+            crate::mem::PtFormat::X86_64 => None,
+        }
+    }
+}
+
 /// `pdtp.MODE`: the process directory's depth (8, 17, 20-bit PIDs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PdtMode {

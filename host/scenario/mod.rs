@@ -266,10 +266,7 @@ impl Scenario {
             if let Some((line, why)) = self.unbind_refused() {
                 return Some(format!("line {line}: {why}"));
             }
-            let set = p.iommu_slow_cycles != 0 || p.iommu_slow_id != 0 || p.mem_sample_on_request;
-            return set.then(|| {
-                "params.iommu_slow_id, iommu_slow_cycles and mem_sample_on_request are parameters of the RISC-V socket's memory ports: add 'arch: riscv-sv39', or drop them".to_string()
-            });
+            return PARAMS.iter().find_map(|s| s.refused_on_x86((s.get)(p)));
         }
         let set = [
             ("ats_timeout", p.ats_timeout),
@@ -572,14 +569,8 @@ impl Scenario {
                 .parse(&v.value)
                 .map_err(|m| err(line(v), format!("params.{m}")))?;
             (spec.set)(&mut params, value);
-            if value != spec.default && !arch.riscv() && spec.doc.starts_with("RISC-V socket") {
-                return Err(err(
-                    line(k),
-                    format!(
-                        "params.{} is a parameter of the RISC-V socket's memory ports: add 'arch: riscv-sv39', or drop it",
-                        spec.name
-                    ),
-                ));
+            if let Some(why) = spec.refused_on_x86(value).filter(|_| !arch.riscv()) {
+                return Err(err(line(k), why));
             }
         }
 

@@ -133,6 +133,20 @@ macro_rules! spec {
             set: |p, v| p.$name = v,
         }
     };
+    // a flag: 0 or 1, never swept
+    ($name:ident, $doc:expr, $default:expr, bool) => {
+        ParamSpec {
+            name: stringify!($name),
+            doc: $doc,
+            default: $default,
+            min: 0,
+            max: 1,
+            rule: Rule::Bool,
+            sweep: false,
+            get: |p| p.$name as u64,
+            set: |p, v| p.$name = v != 0,
+        }
+    };
 }
 
 /// The largest latency of a memory port, cycles (10 us at 1 GHz).
@@ -262,17 +276,12 @@ pub const PARAMS: &[ParamSpec] = &[
         Any,
         true
     ),
-    ParamSpec {
-        name: "assertions",
-        doc: "check the RTL's SystemVerilog assertions",
-        default: 1,
-        min: 0,
-        max: 1,
-        rule: Rule::Bool,
-        sweep: false,
-        get: |p| p.assertions as u64,
-        set: |p, v| p.assertions = v != 0,
-    },
+    spec!(
+        assertions,
+        "check the RTL's SystemVerilog assertions",
+        1,
+        bool
+    ),
     spec!(
         ats_timeout,
         "ATS invalidation timeout, cycles (0: never)",
@@ -300,17 +309,12 @@ pub const PARAMS: &[ParamSpec] = &[
         Any,
         true
     ),
-    ParamSpec {
-        name: "mem_sample_on_request",
-        doc: "RISC-V socket: a memory read takes its value when its address is accepted",
-        default: 0,
-        min: 0,
-        max: 1,
-        rule: Rule::Bool,
-        sweep: false,
-        get: |p| p.mem_sample_on_request as u64,
-        set: |p, v| p.mem_sample_on_request = v != 0,
-    },
+    spec!(
+        mem_sample_on_request,
+        "RISC-V socket: a memory read takes its value when its address is accepted",
+        0,
+        bool
+    ),
 ];
 
 /// The parameter called `name`.
@@ -361,6 +365,22 @@ impl ParamSpec {
                 format!("0 or a power of two from 1 to {}", self.max)
             }
         }
+    }
+
+    /// A parameter of the RISC-V socket's memory ports (its doc says so):
+    /// anything but its default is refused on x86-64.
+    pub fn riscv_only(&self) -> bool {
+        self.doc.starts_with("RISC-V socket")
+    }
+
+    /// Why `value` is refused on x86-64, if it is.
+    pub fn refused_on_x86(&self, value: u64) -> Option<String> {
+        (self.riscv_only() && value != self.default).then(|| {
+            format!(
+                "params.{} is a parameter of the RISC-V socket's memory ports: add 'arch: riscv-sv39', or drop it",
+                self.name
+            )
+        })
     }
 
     /// Check a value against the range and rule.

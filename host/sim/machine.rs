@@ -823,15 +823,11 @@ impl Machine {
             rv.contexts.clear();
             rv.dc_at = Some(d.dc_address(RV_DEVICE_ID)?);
             for &(pasid, pgd, format) in &rv.binds {
-                let mode = match format {
-                    crate::mem::PtFormat::Sv39 => SatpMode::Sv39,
-                    crate::mem::PtFormat::Sv48 => SatpMode::Sv48,
-                    other => {
-                        return Err(RvError::Setup(format!(
-                            "{other:?} page tables on the RISC-V socket: use arch riscv-sv39 or riscv-sv48"
-                        )))
-                    }
-                };
+                let mode = SatpMode::of(format).ok_or_else(|| {
+                    RvError::Setup(format!(
+                        "{format:?} page tables on the RISC-V socket: use arch riscv-sv39 or riscv-sv48"
+                    ))
+                })?;
                 let at = d.attach_sva(&mut bus, RV_DEVICE_ID, pasid, pasid, mode, pgd)?;
                 rv.contexts.push((pasid, at));
             }
