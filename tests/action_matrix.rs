@@ -763,7 +763,11 @@ fn munmap_of_a_range_with_a_huge_page_in_it_is_refused_before_any_change() {
     refused(
         &src,
         first,
-        &["munmap", "transparent huge page", "not modelled yet"],
+        &[
+            "munmap",
+            "transparent huge page",
+            "not written as a path yet",
+        ],
     );
     let (src, first) = scenario(pages, &["cpu0: munmap addrT"]);
     refused(&src, first, &["munmap", "zap_huge_pmd"]);

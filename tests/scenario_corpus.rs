@@ -157,6 +157,19 @@ const CORPUS: &[(&str, usize, &str)] = &[
     ),
     ("params-not-a-mapping", 3, "expected a mapping here"),
     (
+        "path-call-unknown",
+        11,
+        "no path 'q': define it under 'paths:'",
+    ),
+    (
+        "path-flow-list-comma",
+        9,
+        "write the step's primitives one per line",
+    ),
+    ("path-goto-nowhere", 9, "no step 'c' to go to"),
+    ("path-unknown-field", 8, "unknown field `stpes`"),
+    ("path-unknown-primitive", 10, "unknown primitive 'unlcok'"),
+    (
         "run-busy-cpu-new-work",
         10,
         "write 'resume' before giving it new work",
@@ -170,6 +183,16 @@ const CORPUS: &[(&str, usize, &str)] = &[
         "run-lock-held-by-preempted",
         10,
         "spins on a page-table lock held by cpu0",
+    ),
+    (
+        "run-path-loops",
+        12,
+        "run-path-loops.yaml:9: path 'p', step '_a'",
+    ),
+    (
+        "run-path-unset-variable",
+        15,
+        "run-path-unset-variable.yaml:12: path 'p', step 'b': 'x' is read before it is set",
     ),
     ("run-resume-nothing", 11, "cpu1 has nothing to resume"),
     ("run-watchdog", 8, "watchdog: this step ran"),

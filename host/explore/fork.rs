@@ -126,14 +126,14 @@ impl FindingRecord {
 
     /// The finding of schedule `moves` of `s` (its steps parsed again).
     pub(crate) fn finding(self, moves: Vec<Move>, s: &Scenario) -> Result<Finding, String> {
-        let checkpoints = checkpoint_names();
+        let checkpoints = checkpoint_names(&s.paths);
         let steps = self
             .steps
             .iter()
             .map(|t| {
                 let (th, text) = t.split_once(": ").ok_or("a step without a thread")?;
                 let thread = parse_thread(th)?;
-                crate::scenario::parse_step(thread, text, &s.pages, &checkpoints)
+                crate::scenario::parse_step(thread, text, &s.pages, &checkpoints, &s.paths)
             })
             .collect::<Result<Vec<Entry>, String>>()?;
         Ok(Finding {

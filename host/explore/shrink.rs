@@ -117,6 +117,7 @@ impl Shrinker<'_> {
             pages: self.base.pages.clone(),
             programs: programs_of(&timeline),
             timeline,
+            paths: self.base.paths.clone(),
             expect: vec![(self.policy, verdict)],
         };
         s.to_yaml()

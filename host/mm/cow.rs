@@ -1,6 +1,8 @@
-//! A user store, and the write-protect fault it takes on a COW page:
-//! `do_wp_page` then `wp_page_copy` (mm/memory.c, Linux 4.14/4.15), one
-//! checkpoint per point where the thread can be preempted.
+//! A user store, and the write-protect fault it takes on a COW page. The
+//! fault handler of a small page is a path in the path language:
+//! `paths/wp_page_copy.yaml` (`do_wp_page` then `wp_page_copy`,
+//! mm/memory.c, Linux 4.14/4.15), or the scenario's own `wp_page_copy`.
+//! Its checkpoints, then the store's:
 //!
 //! ```text
 //! fault        take PTL, read orig_pte, get_page(old), drop PTL (do_wp_page)
@@ -18,13 +20,14 @@
 //! ```
 //! A page only this process maps is reused instead (`wp_page_reuse`:
 //! checkpoint `reuse`, the PTE made writable in place, no copy, no flush).
+//! A huge page's fault (the huge zero page, a shared THP) is still Rust
+//! ([`ZeroSplit`], [`ThpFallback`]).
 
-use super::kernel::{Cx, HostEvent, MmError, Notify, Progress, WaitOn};
+use super::kernel::{Cx, HostEvent, MmError, Progress};
+use super::lang::{Flow, PathRef, PathRun, Paths};
 use super::mapping::{self, HugeKind, Mapping};
-use super::path::{self, spin, KernelPath};
-use super::policy::Prim;
+use super::path::{self, KernelPath};
 use super::thp::{ThpFallback, ZeroSplit};
-use crate::mem::{Pfn, Prot, PAGE_SIZE};
 
 /// Checkpoint names of the COW path, in order (the scheduler's `until`).
 pub const CHECKPOINTS_WP_PAGE_COPY: &[&str] = &[
@@ -45,17 +48,8 @@ pub const CHECKPOINTS_WP_PAGE_COPY: &[&str] = &[
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pc {
     Access,
+    /// In the fault handler (the `wp_page_copy` path).
     Fault,
-    Copy,
-    Start,
-    Lock,
-    PteSame,
-    ClearFlush,
-    SetPte,
-    RemoveRmap,
-    Unlock,
-    End,
-    PutOld,
     /// In do_huge_pmd_wp_page_fallback.
     Huge,
     Finished,
@@ -69,54 +63,35 @@ pub struct StoreOp {
     pub value: u64,
     pc: Pc,
     pte_pa: u64,
-    orig_pte: u64,
-    old: Pfn,
-    new: Pfn,
-    same: bool,
-    acted: bool,
-    notify: Notify,
+    /// The fault handler a small page runs, and its run in progress.
+    def: PathRef,
+    fault: Option<PathRun>,
     thp: Option<Box<dyn KernelPath>>,
 }
 
 impl StoreOp {
+    /// A store whose write-protect fault runs the bundled `wp_page_copy`.
     pub fn new(va: u64, value: u64) -> Self {
+        Self::with_fault(va, value, Paths::bundled().wp_page_copy())
+    }
+
+    /// A store whose write-protect fault on a small page runs `def`.
+    pub fn with_fault(va: u64, value: u64, def: PathRef) -> Self {
         StoreOp {
             va,
             value,
             pc: Pc::Access,
             pte_pa: 0,
-            orig_pte: 0,
-            old: 0,
-            new: 0,
-            same: false,
-            acted: false,
-            notify: Notify::default(),
+            def,
+            fault: None,
             thp: None,
         }
-    }
-
-    fn page(&self) -> (u64, u64) {
-        let s = self.va & !(PAGE_SIZE - 1);
-        (s, s + PAGE_SIZE)
-    }
-
-    fn ptl(&self) -> u64 {
-        self.pte_pa >> 12
-    }
-
-    fn set_pte(&self, cx: &mut Cx, new: u64) -> Result<(), MmError> {
-        path::set_entry(cx, self.pte_pa, self.va, new).map(|_| ())
-    }
-
-    fn lock(&self, cx: &mut Cx) -> Option<WaitOn> {
-        path::lock(cx, self.ptl())
     }
 }
 
 impl KernelPath for StoreOp {
     /// One step: at most one checkpoint.
     fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
-        let (start, end) = self.page();
         let reached = match self.pc {
             Pc::Access => {
                 let leaf = match path::cpu_walk_or_wait(cx, self.va, "a CPU write to")? {
@@ -180,91 +155,21 @@ impl KernelPath for StoreOp {
                 return self.step(cx);
             }
             Pc::Fault => {
-                spin!(self.lock(cx));
-                self.orig_pte = cx.m.mem.read(self.pte_pa)?.value;
-                let f = cx.pt();
-                self.old = f.pfn(self.orig_pte);
-                if cx.m.mem.refcount(self.old) == 1 {
-                    // wp_page_reuse: nobody else maps it; upgrade in place.
-                    let e = f.mkyoung(f.mkdirty(f.mkwrite(self.orig_pte)));
-                    self.set_pte(cx, e)?;
-                    path::unlock(cx, self.ptl());
-                    self.pc = Pc::Access;
-                    return Ok(Progress::Reached("reuse"));
+                let run = self.fault.get_or_insert_with(|| {
+                    PathRun::new(
+                        self.def.0.clone(),
+                        PathRun::page_inputs(self.va, self.pte_pa),
+                    )
+                });
+                match run.step(cx)? {
+                    Flow::Wait(w) => return Ok(Progress::Wait(w)),
+                    Flow::Reached(c) => c,
+                    Flow::Retry(c) | Flow::Return(c) => {
+                        self.fault = None;
+                        self.pc = Pc::Access;
+                        c
+                    }
                 }
-                cx.m.mem.get(self.old)?;
-                path::unlock(cx, self.ptl());
-                self.pc = Pc::Copy;
-                "fault"
-            }
-            Pc::Copy => {
-                self.new = cx.m.mem.alloc()?;
-                cx.m.mem.copy_frame(self.new, self.old)?;
-                self.pc = Pc::Start;
-                "copy"
-            }
-            Pc::Start => {
-                // S: the IOMMU SVA drivers have no invalidate_range_start.
-                self.pc = Pc::Lock;
-                "start"
-            }
-            Pc::Lock => {
-                spin!(self.lock(cx));
-                self.pc = Pc::PteSame;
-                "lock"
-            }
-            Pc::PteSame => {
-                self.same = cx.m.mem.read(self.pte_pa)?.value == self.orig_pte;
-                self.pc = if self.same {
-                    Pc::ClearFlush
-                } else {
-                    Pc::RemoveRmap
-                };
-                "pte_same"
-            }
-            Pc::ClearFlush => {
-                if !self.acted {
-                    self.set_pte(cx, 0)?; // ptep_clear_flush: CPU TLB flushed with it
-                    self.acted = true;
-                }
-                let prim = Prim::ClearFlushNotify { seed_keeps: true };
-                spin!(self.notify.run(cx, prim, start, end)?);
-                self.acted = false;
-                self.pc = Pc::SetPte;
-                "clear_flush"
-            }
-            Pc::SetPte => {
-                let e = cx.pt().leaf(self.new, Prot::USER_RW, false);
-                self.set_pte(cx, e)?;
-                self.pc = Pc::RemoveRmap;
-                "set_pte"
-            }
-            Pc::RemoveRmap => {
-                // `new_page = old_page` when the copy was installed, so this
-                // put drops the old mapping's reference; otherwise it frees
-                // the unused copy.
-                let victim = if self.same { self.old } else { self.new };
-                path::put_page(cx, victim)?;
-                self.pc = Pc::Unlock;
-                "remove_rmap"
-            }
-            Pc::Unlock => {
-                path::unlock(cx, self.ptl());
-                self.pc = Pc::End;
-                "unlock"
-            }
-            Pc::End => {
-                let prim = Prim::End {
-                    seed_only_end: true,
-                };
-                spin!(self.notify.run(cx, prim, start, end)?);
-                self.pc = Pc::PutOld;
-                "end"
-            }
-            Pc::PutOld => {
-                path::put_page(cx, self.old)?;
-                self.pc = Pc::Access;
-                "put_old"
             }
             Pc::Huge => {
                 let Some(t) = self.thp.as_mut() else {

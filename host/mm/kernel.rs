@@ -24,6 +24,19 @@ pub enum MmError {
         va: u64,
         instead: &'static str,
     },
+    /// A primitive of a path written in the path language failed: `at` is
+    /// its file and line.
+    #[error("[path] {at}: path '{path}', step '{step}': {msg}")]
+    Path {
+        at: String,
+        path: String,
+        step: &'static str,
+        msg: String,
+    },
+    /// An expression of a path could not be evaluated (wrapped in
+    /// [`MmError::Path`] with its line).
+    #[error("{0}")]
+    Eval(String),
 }
 
 /// Split page-table locks, one per page-table page (its PFN is the id).

@@ -4,6 +4,7 @@
 use super::params::parse_int;
 use super::yaml::shown;
 use super::{Page, USER_END};
+use crate::mm::lang::Paths;
 use std::fmt;
 
 /// Thread kinds of a timeline.
@@ -90,6 +91,13 @@ pub enum Action {
     /// `iommu_sva_unbind_device`: the device's binding of the process
     /// taken away (the RISC-V socket only).
     Unbind,
+    /// `call <path> <page> [<pages>]`: a path the scenario wrote in the
+    /// path language, over `pages` pages from the named page's.
+    Call {
+        path: String,
+        page: usize,
+        pages: u64,
+    },
     Resume,
 }
 
@@ -166,18 +174,23 @@ pub fn parse_thread(s: &str) -> Result<ThreadRef, String> {
     }
 }
 
-/// Every checkpoint name a CPU thread can stop at.
-pub fn checkpoint_names() -> Vec<&'static str> {
+/// Every checkpoint name a CPU thread can stop at: the Rust paths' and
+/// those of `paths` (the bundled path files and the scenario's own).
+pub fn checkpoint_names(paths: &Paths) -> Vec<&'static str> {
     let mut v: Vec<&str> = vec!["reuse", "load"];
-    for c in crate::mm::ALL_CHECKPOINTS.iter().flat_map(|l| l.iter()) {
-        if !v.contains(c) {
+    for c in crate::mm::ALL_CHECKPOINTS
+        .iter()
+        .flat_map(|l| l.iter().copied())
+        .chain(paths.checkpoints())
+    {
+        if !v.contains(&c) {
             v.push(c);
         }
     }
     v
 }
 
-const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'collapse <page>', 'unbind' or 'resume', optionally followed by 'until <checkpoint>'";
+const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'collapse <page>', 'unbind', 'call <path> <page> [<pages>]' or 'resume', optionally followed by 'until <checkpoint>'";
 
 /// The kernel paths: only CPU threads run them.
 const KERNEL_VERBS: &[&str] = &[
@@ -194,6 +207,7 @@ const KERNEL_VERBS: &[&str] = &[
     "madv-free",
     "collapse",
     "unbind",
+    "call",
 ];
 
 /// Parse one action of `thread`, written `text`, against the scenario's
@@ -203,6 +217,7 @@ pub fn parse_action(
     text: &str,
     pages: &[Page],
     checkpoints: &[&str],
+    paths: &Paths,
 ) -> Result<Entry, String> {
     let words: Vec<&str> = text.split_whitespace().collect();
     let (body, until) = match words.iter().position(|w| *w == "until") {
@@ -263,24 +278,28 @@ pub fn parse_action(
         },
         ["munmap", p, rest @ ..] if rest.len() <= 1 => {
             let i = page(p)?;
-            let n = match rest.first() {
-                None => 1,
-                Some(n) => parse_int(n)
-                    .filter(|n| (1..=MAX_MUNMAP_PAGES).contains(n))
-                    .ok_or_else(|| {
-                        format!(
-                            "'{}' is not a page count from 1 to {MAX_MUNMAP_PAGES}",
-                            shown(n)
-                        )
-                    })?,
-            };
-            let start = pages[i].va & !0xfff;
-            if start + n * 4096 > USER_END {
-                return Err(format!(
-                    "{n} pages from '{p}' run past the end of the user address space ({USER_END:#x})"
-                ));
+            Action::Munmap {
+                page: i,
+                pages: page_count(pages, i, rest.first().copied())?,
             }
-            Action::Munmap { page: i, pages: n }
+        }
+        ["call", name, p, rest @ ..] if rest.len() <= 1 => {
+            let def = paths.get(name).ok_or_else(|| {
+                format!(
+                    "no path '{}': define it under 'paths:' (the paths are {})",
+                    shown(name),
+                    paths.names()
+                )
+            })?;
+            if def.0.retries() {
+                return Err(format!("'{name}' is a fault handler (it ends in 'retry'): an access runs it (write a store to a COW page)"));
+            }
+            let i = page(p)?;
+            Action::Call {
+                path: name.to_string(),
+                page: i,
+                pages: page_count(pages, i, rest.first().copied())?,
+            }
         }
         ["ksm-wrprotect", p] => Action::Ksm {
             page: ksm_page(pages, page(p)?)?,
@@ -391,6 +410,7 @@ pub fn parse_program_entry(
     thread: ThreadRef,
     text: &str,
     pages: &[Page],
+    paths: &Paths,
 ) -> Result<Vec<Entry>, String> {
     let words: Vec<&str> = text.split_whitespace().collect();
     let (times, body) = match words.as_slice() {
@@ -449,7 +469,7 @@ pub fn parse_program_entry(
     let mut out = Vec::new();
     for _ in 0..times {
         for t in &texts {
-            out.push(parse_action(thread, t, pages, &[])?);
+            out.push(parse_action(thread, t, pages, &[], paths)?);
             if out.len() > MAX_PROGRAM {
                 return Err(format!(
                     "more than {MAX_PROGRAM} actions: a program is a short list"
@@ -458,6 +478,30 @@ pub fn parse_program_entry(
         }
     }
     Ok(out)
+}
+
+/// `[<pages>]` of `munmap` and `call`: 1 to [`MAX_MUNMAP_PAGES`] pages
+/// from page `i`, inside the user half.
+fn page_count(pages: &[Page], i: usize, n: Option<&str>) -> Result<u64, String> {
+    let n = match n {
+        None => 1,
+        Some(n) => parse_int(n)
+            .filter(|n| (1..=MAX_MUNMAP_PAGES).contains(n))
+            .ok_or_else(|| {
+                format!(
+                    "'{}' is not a page count from 1 to {MAX_MUNMAP_PAGES}",
+                    shown(n)
+                )
+            })?,
+    };
+    let start = pages[i].va & !0xfff;
+    if start + n * 4096 > USER_END {
+        return Err(format!(
+            "{n} pages from '{}' run past the end of the user address space ({USER_END:#x})",
+            pages[i].name
+        ));
+    }
+    Ok(n)
 }
 
 fn names(pages: &[Page]) -> String {

@@ -23,7 +23,7 @@
 mod action;
 mod params;
 mod write;
-mod yaml;
+pub(crate) mod yaml;
 
 pub use action::{
     checkpoint_names, parse_action as parse_step, parse_thread, Action, Entry, ThreadRef, Until,
@@ -34,6 +34,7 @@ pub use yaml::{shown, MAX_BYTES, MAX_DEPTH};
 
 use crate::checker::Violation;
 use crate::iommu::DriverKind;
+use crate::mm::lang::{self, Paths, RawPath};
 use crate::mm::Policy;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -118,6 +119,9 @@ pub struct Scenario {
     /// each thread's actions in the order the timeline starts them (a
     /// timeline is one schedule of these programs).
     pub programs: Vec<Program>,
+    /// The kernel paths in the path language: the bundled ones with the
+    /// scenario's `paths:` over them.
+    pub paths: Paths,
     pub expect: Vec<(Policy, Expected)>,
 }
 
@@ -376,6 +380,8 @@ struct RawScenario {
     timeline: Option<Spanned<Vec<Spanned<TextMap>>>>,
     #[serde(default)]
     programs: Option<Spanned<ProgramMap>>,
+    #[serde(default)]
+    paths: Option<Spanned<OrderedMap<Spanned<String>, Spanned<RawPath>>>>,
     expect: Spanned<OrderedMap<Spanned<String>, Spanned<OneOrMany>>>,
 }
 
@@ -574,6 +580,13 @@ impl Scenario {
             }
         }
 
+        let paths = match &raw.paths {
+            None => Paths::default(),
+            Some(p) => Paths::with(
+                lang::parse_paths(&path.display().to_string(), &p.value)
+                    .map_err(|e| err(e.line, e.msg))?,
+            ),
+        };
         let pages = parse_pages(&raw.pages, &err)?;
         if let (Some(a), Some(p)) = (&raw.arch, pages.iter().find(|p| p.va >= arch.user_end())) {
             return Err(err(
@@ -595,14 +608,14 @@ impl Scenario {
                 ))
             }
             (Some(t), None) => {
-                let timeline = parse_timeline(t, &pages, &err)?;
+                let timeline = parse_timeline(t, &pages, &paths, &err)?;
                 let programs = programs_of(&timeline);
                 (timeline, programs)
             }
-            (None, Some(p)) => (Vec::new(), parse_programs(p, &pages, &err)?),
+            (None, Some(p)) => (Vec::new(), parse_programs(p, &pages, &paths, &err)?),
             (Some(t), Some(p)) => {
-                let timeline = parse_timeline(t, &pages, &err)?;
-                let programs = parse_programs(p, &pages, &err)?;
+                let timeline = parse_timeline(t, &pages, &paths, &err)?;
+                let programs = parse_programs(p, &pages, &paths, &err)?;
                 let derived = programs_of(&timeline);
                 for (a, b) in derived.iter().zip(&programs) {
                     let texts = |p: &Program| -> Vec<String> {
@@ -668,6 +681,7 @@ impl Scenario {
             pages,
             timeline,
             programs,
+            paths,
             expect,
         };
         if let Some((l, why)) = scenario.unbind_refused() {
@@ -688,9 +702,10 @@ impl Scenario {
 fn parse_timeline(
     raw: &Spanned<Vec<Spanned<TextMap>>>,
     pages: &[Page],
+    paths: &Paths,
     err: &dyn Fn(usize, String) -> ScenarioError,
 ) -> Result<Vec<Slot>, ScenarioError> {
-    let checkpoints = checkpoint_names();
+    let checkpoints = checkpoint_names(paths);
     if raw.value.len() > MAX_STEPS {
         return Err(err(
             line(raw),
@@ -710,7 +725,7 @@ fn parse_timeline(
         for (k, v) in &step.value.0 {
             let eline = line(k).max(sline);
             let thread = parse_thread(&k.value).map_err(|m| err(eline, m))?;
-            let entry = action::parse_action(thread, &v.value, pages, &checkpoints)
+            let entry = action::parse_action(thread, &v.value, pages, &checkpoints, paths)
                 .map_err(|m| err(eline, format!("{thread}: '{}': {m}", shown(v.value.trim()))))?;
             if let ThreadRef::Dev(d) = thread {
                 let slot = &mut stopped[d as usize];
@@ -758,6 +773,7 @@ fn parse_timeline(
 fn parse_programs(
     raw: &Spanned<ProgramMap>,
     pages: &[Page],
+    paths: &Paths,
     err: &dyn Fn(usize, String) -> ScenarioError,
 ) -> Result<Vec<Program>, ScenarioError> {
     let mut out: Vec<Program> = Vec::new();
@@ -767,12 +783,13 @@ fn parse_programs(
         let mut actions = Vec::new();
         for a in &v.value {
             let al = line(a).max(l);
-            let mut more = action::parse_program_entry(thread, &a.value, pages).map_err(|m| {
-                err(
-                    al,
-                    format!("programs.{thread}: '{}': {m}", shown(a.value.trim())),
-                )
-            })?;
+            let mut more =
+                action::parse_program_entry(thread, &a.value, pages, paths).map_err(|m| {
+                    err(
+                        al,
+                        format!("programs.{thread}: '{}': {m}", shown(a.value.trim())),
+                    )
+                })?;
             actions.append(&mut more);
             if actions.len() > action::MAX_PROGRAM {
                 return Err(err(

@@ -42,7 +42,7 @@ pub struct Params {
     /// A step of the timeline that runs longer than this fails (watchdog).
     pub watchdog_cycles: u64,
     /// Pages an mmu_gather batch holds before it must flush and free
-    /// (before E): see host/mm/zap.rs.
+    /// (before E): see paths/zap_pte_range.yaml.
     pub gather_batch: u64,
     /// Check the RTL's SystemVerilog assertions (default true); false lets a
     /// run go on past a broken invariant, for the checker to judge

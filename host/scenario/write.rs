@@ -62,6 +62,13 @@ impl Scenario {
                 let _ = writeln!(y, "  - {}", step(slot));
             }
         }
+        let mut defs = self.paths.scenario_defs().peekable();
+        if defs.peek().is_some() {
+            let _ = writeln!(y, "paths:");
+            for d in defs {
+                y.push_str(&d.to_yaml(2));
+            }
+        }
         let expect: Vec<String> = self
             .expect
             .iter()

@@ -292,7 +292,13 @@ pub struct Seeds {
 impl Seeds {
     pub fn load(root: &std::path::Path) -> Seeds {
         Seeds {
-            valid: yaml_files(&root.join("scenarios")),
+            // The bundled scenarios, and those with kernel paths of their own
+            // (the path language's parser and interpreter get mutants too).
+            valid: [
+                yaml_files(&root.join("scenarios")),
+                yaml_files(&root.join("scenarios/paths")),
+            ]
+            .concat(),
             bad: yaml_files(&root.join("tests/corpus/bad")),
         }
     }

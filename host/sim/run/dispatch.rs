@@ -2,9 +2,10 @@
 //! on a device thread, or a resume.
 
 use super::{Cpu, DevPending, RunError, Sim, IOMMU_PASID};
+use crate::mm::lang::CallOp;
 use crate::mm::{
     CollapseOp, HugetlbOp, KernelPath, KsmOp, LoadOp, MadvFreeOp, StoreOp, UnbindOp, UnmapKind,
-    UnmapOp, Vmas, WritebackKind, WritebackOp, ZapOp, ZeroSplit,
+    UnmapOp, Vmas, WritebackKind, WritebackOp, ZeroSplit,
 };
 use crate::scenario::{Action, Entry, ThreadRef};
 use crate::sim::machine::DevRequest;
@@ -38,18 +39,17 @@ impl Sim<'_> {
                 // The VMAs the paths work in: the pages, and which are a shared file mapping's.
                 let vmas = Vmas::new(s.pages.iter().map(|p| (p.va, p.file)));
                 let op: Box<dyn KernelPath> = match *a {
-                    Action::Write { page, value } => {
-                        Box::new(StoreOp::new(s.pages[page].va, value))
-                    }
+                    Action::Write { page, value } => Box::new(StoreOp::with_fault(
+                        s.pages[page].va,
+                        value,
+                        s.paths.wp_page_copy(),
+                    )),
                     Action::Read { page } => Box::new(LoadOp::new(s.pages[page].va)),
-                    Action::Munmap { page, pages } => {
-                        let start = s.pages[page].va & !0xfff;
-                        Box::new(ZapOp::new(
-                            start,
-                            start + pages * 4096,
-                            s.params.gather_batch as usize,
-                        ))
-                    }
+                    Action::Munmap { page, pages } => Box::new(
+                        CallOp::new(s.paths.zap_pte_range(), s.pages[page].va & !0xfff, pages)
+                            .with_gather_batch(s.params.gather_batch as usize)
+                            .with_caller("munmap"),
+                    ),
                     Action::Ksm { page, into } => Box::new(match into {
                         None => KsmOp::wrprotect(s.pages[page].va, vmas),
                         Some(q) => KsmOp::merge(s.pages[page].va, s.pages[q].va, vmas),
@@ -78,6 +78,19 @@ impl Sim<'_> {
                     }
                     Action::Split { page } => Box::new(ZeroSplit::new(s.pages[page].va)),
                     Action::Unbind => Box::new(UnbindOp::new()),
+                    Action::Call {
+                        ref path,
+                        page,
+                        pages,
+                    } => {
+                        let def = s.paths.get(path).ok_or_else(|| {
+                            self.err(line, format!("no path '{path}' (checked by the parser)"))
+                        })?;
+                        Box::new(
+                            CallOp::new(def, s.pages[page].va, pages)
+                                .with_gather_batch(s.params.gather_batch as usize),
+                        )
+                    }
                     Action::Resume => unreachable!("handled above"),
                 };
                 self.cpus[i] = Cpu {
@@ -116,7 +129,8 @@ impl Sim<'_> {
                     | Action::Unmap { .. }
                     | Action::MadvFree { .. }
                     | Action::Collapse { .. }
-                    | Action::Unbind => {
+                    | Action::Unbind
+                    | Action::Call { .. } => {
                         unreachable!("rejected by the parser")
                     }
                     Action::Resume => unreachable!("handled above"),

@@ -1,0 +1,541 @@
+//! Running a path: one step (one checkpoint) per scheduler step. A
+//! primitive that must wait (a lock held elsewhere, a flush in progress)
+//! leaves the step where it is; the next round resumes at that primitive,
+//! so nothing before it is done twice. A `goto` continues in the same round
+//! at the target step: the step it left is not reached.
+
+use super::{BinOp, Call, Expr, Func, OpKind, PathDef, MAX_OPS_PER_STEP, VA};
+use crate::mem::{Prot, PAGE_SIZE};
+use crate::mm::kernel::{Cx, MmError, Notify, WaitOn};
+use crate::mm::mapping::{self, HugeKind, Mapping};
+use crate::mm::path;
+use crate::mm::policy::Prim;
+use std::fmt;
+use std::sync::Arc;
+
+/// What a step of a path did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Completed the named checkpoint; more steps follow.
+    Reached(&'static str),
+    /// Waiting; try again next round.
+    Wait(WaitOn),
+    /// Completed the named checkpoint with `retry`: the faulting access is
+    /// tried again.
+    Retry(&'static str),
+    /// Completed the named checkpoint and returned.
+    Return(&'static str),
+}
+
+/// One run of a path: where it is, and its variables.
+pub struct PathRun {
+    def: Arc<PathDef>,
+    step: usize,
+    op: usize,
+    /// The current `*_clear_flush*` cleared its entry and is flushing.
+    cleared: bool,
+    vars: Vec<Option<u64>>,
+    notify: Notify,
+    gather: Option<Gather>,
+    /// The batch size of an mmu_gather (`params.gather_batch`).
+    batch_max: usize,
+    /// What started the path, as the timeline writes it (`munmap`,
+    /// `call`), for a refusal's message.
+    caller: &'static str,
+    finished: bool,
+}
+
+/// An mmu_gather in progress (`struct mmu_gather`).
+#[derive(Debug, Default)]
+struct Gather {
+    /// The pages to free after the flush.
+    batch: Vec<u64>,
+    /// `tlb->start/end`: what the next TLB flush must cover.
+    range: Option<(u64, u64)>,
+}
+
+/// The state a future depends on (what `explore`'s digest reads): the
+/// path by name, not its text.
+impl fmt::Debug for PathRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PathRun")
+            .field("path", &self.def.name)
+            .field("step", &self.step)
+            .field("op", &self.op)
+            .field("cleared", &self.cleared)
+            .field("vars", &self.vars)
+            .field("notify", &self.notify)
+            .field("gather", &self.gather)
+            .field("finished", &self.finished)
+            .finish()
+    }
+}
+
+enum Next {
+    On,
+    Wait(WaitOn),
+    Jump(usize),
+    Retry,
+    Return,
+}
+
+impl PathRun {
+    /// A run with its inputs (in [`super::INPUTS`] order; `None`: the
+    /// caller has none, and reading it is an error).
+    pub fn new(def: Arc<PathDef>, inputs: [Option<u64>; 4]) -> Self {
+        let mut vars = vec![None; def.vars.len()];
+        vars[..4].copy_from_slice(&inputs);
+        PathRun {
+            def,
+            step: 0,
+            op: 0,
+            cleared: false,
+            vars,
+            notify: Notify::default(),
+            gather: None,
+            batch_max: 1,
+            caller: "call",
+            finished: false,
+        }
+    }
+
+    /// The action that started it (default `call`).
+    pub fn with_caller(mut self, caller: &'static str) -> Self {
+        self.caller = caller;
+        self
+    }
+
+    /// The batch size of the path's mmu_gather (at least 1).
+    pub fn with_gather_batch(mut self, n: usize) -> Self {
+        self.batch_max = n.max(1);
+        self
+    }
+
+    /// A fault handler's inputs for the 4 KiB page at `va` whose PTE is at
+    /// `pte`.
+    pub fn page_inputs(va: u64, pte: u64) -> [Option<u64>; 4] {
+        let s = va & !(PAGE_SIZE - 1);
+        [Some(va), Some(s), Some(s + PAGE_SIZE), Some(pte)]
+    }
+
+    pub fn finished(&self) -> bool {
+        self.finished
+    }
+
+    pub fn def(&self) -> &PathDef {
+        &self.def
+    }
+
+    /// Run the current step to its checkpoint, or until it waits.
+    pub fn step(&mut self, cx: &mut Cx) -> Result<Flow, MmError> {
+        if self.finished {
+            return Ok(Flow::Return(""));
+        }
+        let def = self.def.clone();
+        let mut budget = MAX_OPS_PER_STEP;
+        loop {
+            let step = &def.steps[self.step];
+            let at = |line: usize, msg: String| MmError::Path {
+                at: format!("{}:{line}", def.file),
+                path: def.name.clone(),
+                step: step.name,
+                msg,
+            };
+            let mut jumped = false;
+            while self.op < step.ops.len() {
+                let op = &step.ops[self.op];
+                budget -= 1;
+                if budget == 0 {
+                    return Err(at(op.line, format!("{MAX_OPS_PER_STEP} primitives without reaching a checkpoint: the path loops; give the loop a checkpoint")));
+                }
+                let next = self.op(cx, &op.kind).map_err(|e| match e {
+                    // What the path does not model stays that error.
+                    e @ MmError::Unsupported { .. } => e,
+                    e => at(op.line, e.to_string()),
+                })?;
+                match next {
+                    Next::On => {
+                        self.op += 1;
+                        self.cleared = false;
+                    }
+                    Next::Wait(w) => return Ok(Flow::Wait(w)),
+                    Next::Jump(t) => {
+                        self.step = t;
+                        self.op = 0;
+                        jumped = true;
+                        break;
+                    }
+                    Next::Retry => {
+                        self.finished = true;
+                        return Ok(Flow::Retry(step.name));
+                    }
+                    Next::Return => {
+                        self.finished = true;
+                        return Ok(Flow::Return(step.name));
+                    }
+                }
+            }
+            if jumped {
+                continue;
+            }
+            self.op = 0;
+            self.step += 1;
+            if step.label() {
+                continue; // the parser keeps a label from being last
+            }
+            if self.step == def.steps.len() {
+                self.finished = true;
+                return Ok(Flow::Return(step.name));
+            }
+            return Ok(Flow::Reached(step.name));
+        }
+    }
+
+    fn op(&mut self, cx: &mut Cx, op: &OpKind) -> Result<Next, MmError> {
+        match op {
+            OpKind::Let(slot, e) => self.vars[*slot] = Some(self.eval(cx, e)?),
+            OpKind::Alloc(slot) => self.vars[*slot] = Some(cx.m.mem.alloc()?),
+            OpKind::Lock(e) => {
+                let id = self.eval(cx, e)? >> 12;
+                if let Some(w) = path::lock(cx, id) {
+                    return Ok(Next::Wait(w));
+                }
+            }
+            OpKind::Unlock(e) => {
+                let id = self.eval(cx, e)? >> 12;
+                path::unlock(cx, id);
+            }
+            OpKind::SetPte(a, v, at) => {
+                let (pa, v) = (self.eval(cx, a)?, self.eval(cx, v)?);
+                let va = match at {
+                    Some(e) => self.eval(cx, e)?,
+                    None => self.var(VA)?,
+                };
+                path::set_entry(cx, pa, va, v)?;
+            }
+            OpKind::When(c, then) => {
+                if self.eval(cx, c)? != 0 {
+                    return self.op(cx, then);
+                }
+            }
+            OpKind::Get(e) => {
+                let pfn = self.eval(cx, e)?;
+                cx.m.mem.get(pfn)?;
+            }
+            OpKind::Put(e) => {
+                let pfn = self.eval(cx, e)?;
+                path::put_page(cx, pfn)?;
+            }
+            OpKind::Copy(d, s) => {
+                let (d, s) = (self.eval(cx, d)?, self.eval(cx, s)?);
+                cx.m.mem.copy_frame(d, s)?;
+            }
+            OpKind::Notify {
+                call,
+                clear,
+                start,
+                end,
+            } => {
+                let (s, e) = (self.eval(cx, start)?, self.eval(cx, end)?);
+                if e < s {
+                    return Err(fail(format!(
+                        "the range ends ({e:#x}) before it starts ({s:#x})"
+                    )));
+                }
+                if let (Some(entry), false) = (clear, self.cleared) {
+                    let pa = self.eval(cx, entry)?;
+                    path::set_entry(cx, pa, self.var(VA)?, 0)?;
+                    self.cleared = true;
+                }
+                if let Call::Prim(p) = call {
+                    if let Some(w) = self.notify.run(cx, *p, s, e)? {
+                        return Ok(Next::Wait(w));
+                    }
+                }
+            }
+            OpKind::Goto(c, t) => {
+                let go = match c {
+                    None => true,
+                    Some(c) => self.eval(cx, c)? != 0,
+                };
+                if go {
+                    return Ok(Next::Jump(*t));
+                }
+            }
+            OpKind::Gather => {
+                if self.gather.is_some() {
+                    return Err(fail("tlb_gather_mmu while a gather is in progress: finish it first (tlb_finish_mmu)".into()));
+                }
+                self.gather = Some(Gather::default());
+            }
+            OpKind::RemoveTlbEntry(e) => {
+                let va = self.eval(cx, e)? & !(PAGE_SIZE - 1);
+                let end = va
+                    .checked_add(PAGE_SIZE)
+                    .ok_or_else(|| fail(format!("{va:#x}: no page there")))?;
+                let g = self.gather_mut()?;
+                let (s, t) = g.range.unwrap_or((va, end));
+                g.range = Some((s.min(va), t.max(end)));
+            }
+            OpKind::RemovePage(e) => {
+                let pfn = self.eval(cx, e)?;
+                self.gather_mut()?.batch.push(pfn);
+            }
+            OpKind::FlushTlbOnly | OpKind::Finish => {
+                let range = self.gather_mut()?.range;
+                if let Some((s, e)) = range {
+                    if let Some(w) = self.notify.run(cx, Prim::TlbFlushMmu, s, e)? {
+                        return Ok(Next::Wait(w));
+                    }
+                    self.gather_mut()?.range = None;
+                }
+                if *op == OpKind::Finish {
+                    self.free_batch(cx)?;
+                    self.gather = None;
+                }
+            }
+            OpKind::FlushFree => self.free_batch(cx)?,
+            OpKind::Refuse(what, instead) => {
+                return Err(mapping::refuse(what.clone(), self.var(VA)?, instead));
+            }
+            OpKind::Retry => return Ok(Next::Retry),
+            OpKind::Return => return Ok(Next::Return),
+        }
+        Ok(Next::On)
+    }
+
+    fn gather_mut(&mut self) -> Result<&mut Gather, MmError> {
+        self.gather
+            .as_mut()
+            .ok_or_else(|| fail("no mmu_gather: begin one with tlb_gather_mmu".into()))
+    }
+
+    fn free_batch(&mut self, cx: &mut Cx) -> Result<(), MmError> {
+        for pfn in std::mem::take(&mut self.gather_mut()?.batch) {
+            path::put_page(cx, pfn)?;
+        }
+        Ok(())
+    }
+
+    fn var(&self, slot: usize) -> Result<u64, MmError> {
+        self.vars[slot].ok_or_else(|| {
+            fail(format!(
+                "'{}' is read before it is set (on this run's way through the path)",
+                self.def.vars[slot]
+            ))
+        })
+    }
+
+    fn eval(&self, cx: &mut Cx, e: &Expr) -> Result<u64, MmError> {
+        Ok(match e {
+            Expr::Num(n) => *n,
+            Expr::Var(s) => self.var(*s)?,
+            Expr::Not(a) => u64::from(self.eval(cx, a)? == 0),
+            Expr::Inv(a) => !self.eval(cx, a)?,
+            Expr::Bin(op, a, b) => {
+                let (a, b) = (self.eval(cx, a)?, self.eval(cx, b)?);
+                let wrap = || fail(format!("{a:#x} {op:?} {b:#x} does not fit in 64 bits"));
+                match op {
+                    BinOp::Or => u64::from(a != 0 || b != 0),
+                    BinOp::And => u64::from(a != 0 && b != 0),
+                    BinOp::Eq => u64::from(a == b),
+                    BinOp::Ne => u64::from(a != b),
+                    BinOp::Lt => u64::from(a < b),
+                    BinOp::Le => u64::from(a <= b),
+                    BinOp::Gt => u64::from(a > b),
+                    BinOp::Ge => u64::from(a >= b),
+                    BinOp::BitOr => a | b,
+                    BinOp::BitAnd => a & b,
+                    BinOp::Add => a.checked_add(b).ok_or_else(wrap)?,
+                    BinOp::Sub => a.checked_sub(b).ok_or_else(wrap)?,
+                    BinOp::Shl => u32::try_from(b)
+                        .ok()
+                        .and_then(|b| a.checked_shl(b))
+                        .filter(|r| r >> b.min(63) == a)
+                        .ok_or_else(wrap)?,
+                    BinOp::Shr => u32::try_from(b)
+                        .ok()
+                        .and_then(|b| a.checked_shr(b))
+                        .ok_or_else(wrap)?,
+                }
+            }
+            Expr::Func(f, args) => {
+                let mut v = [0u64; 3];
+                for (slot, a) in v.iter_mut().zip(args) {
+                    *slot = self.eval(cx, a)?;
+                }
+                let x = v[0];
+                let pt = cx.pt();
+                match f {
+                    Func::Read => cx.m.mem.read(x)?.value,
+                    Func::Refcount => u64::from(cx.m.mem.refcount(x)),
+                    Func::Pfn => pt.pfn(x),
+                    Func::Present => u64::from(pt.present(x)),
+                    Func::Writable => u64::from(pt.writable(x)),
+                    Func::Young => u64::from(pt.young(x)),
+                    Func::Dirty => u64::from(pt.dirty(x)),
+                    Func::Mkwrite => pt.mkwrite(x),
+                    Func::Wrprotect => pt.wrprotect(x),
+                    Func::Mkdirty => pt.mkdirty(x),
+                    Func::Mkclean => pt.mkclean(x),
+                    Func::Mkyoung => pt.mkyoung(x),
+                    Func::Mkold => pt.mkold(x),
+                    Func::LeafRw | Func::LeafRo => {
+                        let prot = if *f == Func::LeafRw {
+                            Prot::USER_RW
+                        } else {
+                            Prot::USER_RO
+                        };
+                        let e = pt.leaf(x, prot, false);
+                        if pt.pfn(e) != x {
+                            return Err(fail(format!(
+                                "{}({x:#x}): not a frame number an entry can hold",
+                                f.name()
+                            )));
+                        }
+                        e
+                    }
+                    Func::Select => {
+                        if x != 0 {
+                            v[1]
+                        } else {
+                            v[2]
+                        }
+                    }
+                    Func::Table => table(cx, self.caller, &self.def.name, x)?,
+                    Func::PteIn => x
+                        .checked_mul(PAGE_SIZE)
+                        .and_then(|t| t.checked_add(((v[1] >> 12) & 0x1ff) * 8))
+                        .ok_or_else(|| fail(format!("pte_in({x:#x}, ..): not a frame")))?,
+                    Func::BatchFull => u64::from(
+                        self.gather
+                            .as_ref()
+                            .is_some_and(|g| g.batch.len() >= self.batch_max),
+                    ),
+                    Func::ZeroPfn => cx.k.zero_pfn,
+                }
+            }
+        })
+    }
+}
+
+/// `table(addr)`: see [`Func::Table`].
+fn table(cx: &mut Cx, caller: &str, name: &str, addr: u64) -> Result<u64, MmError> {
+    match mapping::lookup(cx.k, &mut cx.m.mem, addr)? {
+        m @ Mapping::Huge { kind, .. } => Err(mapping::refuse(
+            format!(
+                "{caller} of {} ({name} walks 4 KiB entries; {} is not written as a path yet)",
+                m.describe(cx.k),
+                match kind {
+                    HugeKind::Hugetlb => "__unmap_hugepage_range",
+                    HugeKind::Thp | HugeKind::HugeZero => "zap_huge_pmd",
+                }
+            ),
+            addr,
+            "this path walks 4 KiB entries: give it a range of small pages",
+        )),
+        Mapping::Absent { level: 2.., .. } => Ok(0),
+        Mapping::Pte { pte_pa, .. }
+        | Mapping::Absent {
+            entry_pa: pte_pa, ..
+        } => Ok(pte_pa >> 12),
+    }
+}
+
+fn fail(msg: String) -> MmError {
+    MmError::Eval(msg)
+}
+
+/// `call <path> <page> [<pages>]`: a scenario's own path run on a CPU
+/// thread over `pages` pages from `va`. Its `pte` input is the PTE slot of
+/// `va` when `va` is mapped by (or has a table for) 4 KiB entries, read
+/// when the call starts.
+#[derive(Debug)]
+pub struct CallOp {
+    def: super::PathRef,
+    va: u64,
+    pages: u64,
+    batch: usize,
+    caller: &'static str,
+    run: Option<PathRun>,
+    finished: bool,
+}
+
+impl CallOp {
+    pub fn new(def: super::PathRef, va: u64, pages: u64) -> Self {
+        CallOp {
+            def,
+            va,
+            pages,
+            batch: 1,
+            caller: "call",
+            run: None,
+            finished: false,
+        }
+    }
+
+    /// The action that runs it (default `call`), for a refusal's message.
+    pub fn with_caller(mut self, caller: &'static str) -> Self {
+        self.caller = caller;
+        self
+    }
+
+    /// The batch size of the path's mmu_gather (`params.gather_batch`).
+    pub fn with_gather_batch(mut self, n: usize) -> Self {
+        self.batch = n.max(1);
+        self
+    }
+}
+
+impl crate::mm::KernelPath for CallOp {
+    fn step(&mut self, cx: &mut Cx) -> Result<crate::mm::Progress, MmError> {
+        use crate::mem::{PageSize, WalkError};
+        use crate::mm::Progress;
+        if self.finished {
+            return Ok(Progress::Done);
+        }
+        let run = match &mut self.run {
+            Some(r) => r,
+            None => {
+                let pte = match cx.k.mm.walk(&cx.m.mem, self.va) {
+                    Ok(l) if l.size == PageSize::Small => Some(l.entry_pa),
+                    Err(WalkError::NotPresent {
+                        level: 1, entry_pa, ..
+                    }) => Some(entry_pa),
+                    _ => None,
+                };
+                let start = self.va & !(PAGE_SIZE - 1);
+                // The parser bounds `pages` and keeps the range in the user half.
+                let end = start.saturating_add(self.pages.saturating_mul(PAGE_SIZE));
+                self.run.insert(
+                    PathRun::new(
+                        self.def.0.clone(),
+                        [Some(self.va), Some(start), Some(end), pte],
+                    )
+                    .with_gather_batch(self.batch)
+                    .with_caller(self.caller),
+                )
+            }
+        };
+        Ok(match run.step(cx)? {
+            Flow::Reached(c) => Progress::Reached(c),
+            Flow::Wait(w) => Progress::Wait(w),
+            Flow::Return(c) => {
+                self.finished = true;
+                Progress::Reached(c)
+            }
+            Flow::Retry(c) => {
+                return Err(MmError::Path {
+                    at: self.def.0.file.clone(),
+                    path: self.def.0.name.clone(),
+                    step: c,
+                    msg: "'retry' returns to a faulting access, and 'call' has none: end the path with 'return'".into(),
+                })
+            }
+        })
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+}

@@ -1,0 +1,436 @@
+//! The path language: a kernel path as data. A path is a list of steps;
+//! each step is a checkpoint (a point where the thread can be preempted)
+//! and does a few primitives, one per line:
+//!
+//! ```yaml
+//! wp_page_copy:
+//!   follows: mm/memory.c do_wp_page, wp_page_copy (Linux 4.14 and 4.15)
+//!   steps:
+//!     - fault:
+//!         - lock pte
+//!         - orig = read(pte)
+//!         - if refcount(pfn(orig)) == 1 goto reuse
+//!         - get pfn(orig)
+//!         - unlock pte
+//!     - copy: [new = alloc(), copy new, pfn(orig)]
+//!     - start: start start, end
+//! ```
+//!
+//! docs/paths.md is the reference: every primitive, expression and
+//! notifier call, and how the policy decides what a notifier call does.
+//! [`parse`] reads a path file (or a scenario's `paths:`) into a
+//! [`PathDef`] and checks it whole (an unknown primitive, variable or step
+//! is an error with its line); [`exec::PathRun`] runs it one checkpoint
+//! per scheduler step. The bundled paths are files under `paths/`, compiled
+//! in; a scenario can override one by name or define its own.
+
+pub mod exec;
+pub mod parse;
+
+use super::policy::Prim;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+pub use exec::{CallOp, Flow, PathRun};
+pub use parse::{parse_file, parse_paths, RawPath};
+
+/// The variables every path is given by its caller, in slot order.
+pub const INPUTS: &[&str] = &["va", "start", "end", "pte"];
+/// Slot of each input.
+pub const VA: usize = 0;
+pub const START: usize = 1;
+pub const END: usize = 2;
+pub const PTE: usize = 3;
+
+/// The most variables a path may name (inputs included).
+pub const MAX_VARS: usize = 64;
+/// The most steps of one path, and primitives of one step.
+pub const MAX_STEPS: usize = 128;
+pub const MAX_OPS: usize = 64;
+/// The most primitives one scheduler step may run before it reaches a
+/// checkpoint (a scan of a whole page table is 512 rounds of a loop of a
+/// few): more is a loop that never yields.
+pub const MAX_OPS_PER_STEP: usize = 1 << 16;
+
+/// A path a caller holds: its `Debug` is the name alone (a caller's state
+/// is hashed by `explore` at every node; the text does not change in a run).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PathRef(pub Arc<PathDef>);
+
+impl std::fmt::Debug for PathRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.name)
+    }
+}
+
+/// A parsed, checked path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathDef {
+    pub name: String,
+    /// The kernel function(s) and release(s) it follows.
+    pub follows: String,
+    /// Where it was written (a bundled `paths/` file, or the scenario).
+    pub file: String,
+    pub steps: Vec<Step>,
+    /// Variable names by slot; the first [`INPUTS`] are the inputs.
+    pub vars: Vec<String>,
+}
+
+impl PathDef {
+    /// Its checkpoint names, in the order written.
+    pub fn checkpoints(&self) -> Vec<&'static str> {
+        self.steps
+            .iter()
+            .filter(|s| !s.label())
+            .map(|s| s.name)
+            .collect()
+    }
+
+    /// A fault handler: it ends with `retry` somewhere (only an access
+    /// can run it).
+    pub fn retries(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| s.ops.iter().any(|o| o.kind == OpKind::Retry))
+    }
+
+    /// The path as YAML, each line after `indent` spaces (a scenario's
+    /// `paths:` entry, or a path file's): it parses back to the same steps.
+    pub fn to_yaml(&self, indent: usize) -> String {
+        use std::fmt::Write;
+        let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+        let pad = " ".repeat(indent);
+        let mut y = String::new();
+        let _ = writeln!(y, "{pad}{}:", self.name);
+        let _ = writeln!(y, "{pad}  follows: {}", q(&self.follows));
+        let _ = writeln!(y, "{pad}  steps:");
+        for s in &self.steps {
+            let _ = writeln!(y, "{pad}    - {}:", s.name);
+            for o in &s.ops {
+                let _ = writeln!(y, "{pad}        - {}", q(&o.text));
+            }
+        }
+        y
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// The checkpoint name (interned: see [`intern`]).
+    pub name: &'static str,
+    pub line: usize,
+    pub ops: Vec<Op>,
+}
+
+impl Step {
+    /// A label (`_scan`): a place to `goto`, not a checkpoint. Its end
+    /// runs on into the next step in the same scheduler step.
+    pub fn label(&self) -> bool {
+        self.name.starts_with('_')
+    }
+}
+
+/// One primitive, with the line it was written on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Op {
+    pub line: usize,
+    /// As written (what a scenario written back gives again).
+    pub text: String,
+    pub kind: OpKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpKind {
+    /// `x = <expr>`.
+    Let(usize, Expr),
+    /// `x = alloc()`: a fresh frame (refcount 1).
+    Alloc(usize),
+    /// `lock <entry>` / `unlock <entry>`: the split PTL of the page-table
+    /// page holding the entry at that physical address.
+    Lock(Expr),
+    Unlock(Expr),
+    /// `set_pte <entry>, <value> [, <va>]`: write a page-table entry (the
+    /// PTE event, for the checker and the waves, of `<va>`'s page; default
+    /// the path's `va`).
+    SetPte(Expr, Expr, Option<Expr>),
+    /// `get <pfn>` / `put <pfn>`: a page reference; the last put frees.
+    Get(Expr),
+    Put(Expr),
+    /// `copy <dst pfn>, <src pfn>`: copy_user_highpage.
+    Copy(Expr, Expr),
+    /// A notifier or TLB-flush call over `[start, end)`; with `clear`, the
+    /// entry at that address is cleared first (`*_clear_flush*`).
+    Notify {
+        call: Call,
+        clear: Option<Expr>,
+        start: Expr,
+        end: Expr,
+    },
+    /// `tlb_gather_mmu`: begin an mmu_gather (the caller sets its batch
+    /// size).
+    Gather,
+    /// `tlb_remove_tlb_entry <va>`: the next TLB flush covers `va`'s page.
+    RemoveTlbEntry(Expr),
+    /// `tlb_remove_page <pfn>`: the page goes into the batch, freed after
+    /// the flush.
+    RemovePage(Expr),
+    /// `tlb_flush_mmu_tlbonly`: flush the gathered range (the
+    /// [`Prim::TlbFlushMmu`] call) if there is one.
+    FlushTlbOnly,
+    /// `tlb_flush_mmu_free`: free the batch.
+    FlushFree,
+    /// `tlb_finish_mmu`: both, and the gather ends.
+    Finish,
+    /// `refuse "<what>", "<instead>"`: the path does not model what it
+    /// found; the run stops before anything changes (not a verdict).
+    Refuse(String, &'static str),
+    /// `if <expr> then <primitive>`: the primitive when the condition holds
+    /// (evaluated again when a waiting primitive resumes).
+    When(Expr, Box<OpKind>),
+    /// `goto <step>` (with a condition: `if <expr> goto <step>`).
+    Goto(Option<Expr>, usize),
+    /// The faulting access is retried (a fault handler's return).
+    Retry,
+    /// The path returns.
+    Return,
+}
+
+/// What a notifier line calls: the primitive the policy is asked about
+/// ([`Prim`]), or `start` (no IOMMU driver implements
+/// `invalidate_range_start`: it flushes nothing under any policy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    Start,
+    Prim(Prim),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expr {
+    Num(u64),
+    Var(usize),
+    Not(Box<Expr>),
+    Inv(Box<Expr>),
+    Bin(BinOp, Box<Expr>, Box<Expr>),
+    Func(Func, Vec<Expr>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Or,
+    And,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    BitOr,
+    BitAnd,
+    Shl,
+    Shr,
+    Add,
+    Sub,
+}
+
+/// The functions an expression can call: reads of memory and frame state,
+/// and the page-table entry helpers of the process's format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Func {
+    /// `read(pa)`: the 64-bit word at a physical address.
+    Read,
+    /// `refcount(pfn)`: page_count.
+    Refcount,
+    Pfn,
+    Present,
+    Writable,
+    Young,
+    Dirty,
+    Mkwrite,
+    Wrprotect,
+    Mkdirty,
+    Mkclean,
+    Mkyoung,
+    Mkold,
+    /// `leaf_rw(pfn)`, `leaf_ro(pfn)`: a user 4 KiB leaf.
+    LeafRw,
+    LeafRo,
+    /// `select(c, a, b)`: `a` if `c` is not 0, else `b` (both evaluated).
+    Select,
+    /// `table(addr)`: the frame of the page table of 4 KiB entries that
+    /// covers `addr`, 0 when there is none (`pmd_none`); a huge page there
+    /// is refused (the path walks 4 KiB entries).
+    Table,
+    /// `pte_in(table, addr)`: the physical address of `addr`'s entry in
+    /// that page table.
+    PteIn,
+    /// `batch_full()`: the mmu_gather's batch is full (`__tlb_remove_page`
+    /// returned true: force_flush).
+    BatchFull,
+    /// `zero_pfn()`: the 4 KiB zero page's frame (no reference is dropped
+    /// for it: it is not a normal page).
+    ZeroPfn,
+}
+
+impl Func {
+    pub const ALL: &'static [(&'static str, Func)] = &[
+        ("read", Func::Read),
+        ("refcount", Func::Refcount),
+        ("pfn", Func::Pfn),
+        ("present", Func::Present),
+        ("writable", Func::Writable),
+        ("young", Func::Young),
+        ("dirty", Func::Dirty),
+        ("mkwrite", Func::Mkwrite),
+        ("wrprotect", Func::Wrprotect),
+        ("mkdirty", Func::Mkdirty),
+        ("mkclean", Func::Mkclean),
+        ("mkyoung", Func::Mkyoung),
+        ("mkold", Func::Mkold),
+        ("leaf_rw", Func::LeafRw),
+        ("leaf_ro", Func::LeafRo),
+        ("table", Func::Table),
+        ("pte_in", Func::PteIn),
+        ("batch_full", Func::BatchFull),
+        ("zero_pfn", Func::ZeroPfn),
+    ];
+
+    /// How many arguments it takes.
+    pub fn arity(self) -> usize {
+        match self {
+            Func::BatchFull | Func::ZeroPfn => 0,
+            Func::PteIn => 2,
+            Func::Select => 3,
+            _ => 1,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Select => "select",
+            f => Func::ALL
+                .iter()
+                .find(|(_, g)| *g == f)
+                .map_or("?", |(n, _)| n),
+        }
+    }
+}
+
+/// A checkpoint name as `&'static str` (what [`super::Progress`] carries):
+/// each distinct name is kept once for the life of the process.
+pub fn intern(name: &str) -> &'static str {
+    static NAMES: Mutex<BTreeMap<String, &'static str>> = Mutex::new(BTreeMap::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = names.get(name) {
+        return n;
+    }
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    names.insert(name.to_string(), leaked);
+    leaked
+}
+
+/// The bundled path files: (repository path, text).
+pub const BUNDLED: &[(&str, &str)] = &[
+    (
+        "paths/wp_page_copy.yaml",
+        include_str!("../../../paths/wp_page_copy.yaml"),
+    ),
+    (
+        "paths/zap_pte_range.yaml",
+        include_str!("../../../paths/zap_pte_range.yaml"),
+    ),
+];
+
+/// The paths a run uses: the bundled ones, with a scenario's overrides and
+/// additions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Paths {
+    by_name: BTreeMap<String, Arc<PathDef>>,
+    /// Names the scenario defined (overrides included), in order.
+    pub from_scenario: Vec<String>,
+}
+
+impl Paths {
+    /// The bundled paths alone.
+    pub fn bundled() -> &'static Paths {
+        static B: std::sync::OnceLock<Paths> = std::sync::OnceLock::new();
+        B.get_or_init(|| {
+            let mut by_name = BTreeMap::new();
+            for (file, text) in BUNDLED {
+                // A bundled file that does not parse is caught by the unit
+                // test `bundled_paths_parse`.
+                match parse_file(file, text) {
+                    Ok(defs) => {
+                        for d in defs {
+                            by_name.insert(d.name.clone(), Arc::new(d));
+                        }
+                    }
+                    Err(e) => panic!("bundled path {e}"),
+                }
+            }
+            Paths {
+                by_name,
+                from_scenario: Vec::new(),
+            }
+        })
+    }
+
+    /// The bundled paths with `defs` over them.
+    pub fn with(defs: Vec<PathDef>) -> Paths {
+        let mut p = Paths::bundled().clone();
+        for d in defs {
+            p.from_scenario.push(d.name.clone());
+            p.by_name.insert(d.name.clone(), Arc::new(d));
+        }
+        p
+    }
+
+    pub fn get(&self, name: &str) -> Option<PathRef> {
+        self.by_name.get(name).map(|d| PathRef(d.clone()))
+    }
+
+    /// The paths the scenario defined, in the order written.
+    pub fn scenario_defs(&self) -> impl Iterator<Item = &PathDef> {
+        self.from_scenario
+            .iter()
+            .filter_map(|n| self.by_name.get(n).map(|d| &**d))
+    }
+
+    /// Every path name, for a message.
+    pub fn names(&self) -> String {
+        self.by_name.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+
+    /// The path a bundled caller runs by name (bundled, so always there).
+    pub fn wp_page_copy(&self) -> PathRef {
+        PathRef(self.by_name["wp_page_copy"].clone())
+    }
+
+    /// munmap's path.
+    pub fn zap_pte_range(&self) -> PathRef {
+        PathRef(self.by_name["zap_pte_range"].clone())
+    }
+
+    /// Is `name` a bundled path's name?
+    pub fn is_bundled(name: &str) -> bool {
+        Paths::bundled().by_name.contains_key(name)
+    }
+
+    /// Every checkpoint name of every path here.
+    pub fn checkpoints(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        for d in self.by_name.values() {
+            for c in d.checkpoints() {
+                if !v.contains(&c) {
+                    v.push(c);
+                }
+            }
+        }
+        v
+    }
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths::bundled().clone()
+    }
+}

@@ -1,0 +1,1022 @@
+//! Reading paths: the YAML shape (a mapping of path names to `follows`
+//! and `steps`), then each primitive's line through a small tokenizer and
+//! a precedence-climbing expression parser. Everything is checked before a
+//! run: unknown primitives, functions, variables and step names, argument
+//! counts, and the notifier tags, each with the line it was written on.
+
+use super::{
+    intern, BinOp, Call, Expr, Func, Op, OpKind, PathDef, Step, INPUTS, MAX_OPS, MAX_STEPS,
+    MAX_VARS,
+};
+use crate::mm::policy::Prim;
+use crate::scenario::parse_int;
+use crate::scenario::yaml::{self, line, shown, OrderedMap};
+use serde::de::{self, Deserialize, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize as DeriveDeserialize;
+use serde_saphyr::Spanned;
+use std::fmt;
+
+/// A path as YAML gives it (a bundled file's entry, or one of a
+/// scenario's `paths:`).
+#[derive(DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPath {
+    follows: Spanned<String>,
+    #[serde(default)]
+    #[allow(dead_code)] // read by people: what the path is for
+    about: Option<String>,
+    steps: Spanned<Vec<RawStep>>,
+}
+
+/// One step: `- name: primitives`.
+type RawStep = Spanned<OrderedMap<Spanned<String>, Spanned<RawOps>>>;
+
+/// A step's primitives: one line, or a list of them.
+pub struct RawOps(Vec<(usize, String)>);
+
+impl<'de> Deserialize<'de> for RawOps {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V_;
+        impl<'de> Visitor<'de> for V_ {
+            type Value = RawOps;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a primitive like 'lock pte', or a list of them (one per line)")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawOps, E> {
+                Ok(RawOps(vec![(0, s.to_string())]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<RawOps, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = a.next_element::<Spanned<String>>()? {
+                    if v.len() >= MAX_OPS {
+                        return Err(de::Error::custom(format!(
+                            "a step has more than {MAX_OPS} primitives: split it"
+                        )));
+                    }
+                    v.push((line(&x), x.value));
+                }
+                Ok(RawOps(v))
+            }
+        }
+        d.deserialize_any(V_)
+    }
+}
+
+/// A parse error: the line and what to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathError {
+    pub file: String,
+    pub line: usize,
+    pub msg: String,
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.msg)
+    }
+}
+
+/// A whole path file: a mapping of path names to paths.
+pub fn parse_file(file: &str, src: &str) -> Result<Vec<PathDef>, PathError> {
+    let raw: OrderedMap<Spanned<String>, Spanned<RawPath>> =
+        yaml::from_str(src).map_err(|(line, msg)| PathError {
+            file: file.into(),
+            line,
+            msg,
+        })?;
+    parse_paths(file, &raw)
+}
+
+/// Check each named path (a file's, or a scenario's `paths:`).
+pub fn parse_paths(
+    file: &str,
+    raw: &OrderedMap<Spanned<String>, Spanned<RawPath>>,
+) -> Result<Vec<PathDef>, PathError> {
+    let mut out: Vec<PathDef> = Vec::new();
+    for (name, p) in &raw.0 {
+        let err = |l: usize, msg: String| PathError {
+            file: file.into(),
+            line: l.max(1),
+            msg: format!("path '{}': {msg}", shown(&name.value)),
+        };
+        ident(&name.value).map_err(|m| err(line(name), m))?;
+        if out.iter().any(|d| d.name == name.value) {
+            return Err(err(line(name), "defined twice".into()));
+        }
+        out.push(parse_path(&name.value, file, &p.value, &err)?);
+    }
+    Ok(out)
+}
+
+fn ident(s: &str) -> Result<(), String> {
+    let ok = s.len() <= 32
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{}' is not a name: use up to 32 lower-case letters, digits and '_', starting with a letter",
+            shown(s)
+        ))
+    }
+}
+
+/// The words a line can start with; none may name a variable.
+const KEYWORDS: &[&str] = &[
+    "lock",
+    "unlock",
+    "set_pte",
+    "get",
+    "put",
+    "copy",
+    "start",
+    "invalidate_range",
+    "flush_tlb_range",
+    "tlb_gather_mmu",
+    "tlb_remove_tlb_entry",
+    "tlb_remove_page",
+    "tlb_flush_mmu_tlbonly",
+    "tlb_flush_mmu_free",
+    "tlb_finish_mmu",
+    "refuse",
+    "end",
+    "clear_flush_notify",
+    "clear_flush",
+    "if",
+    "goto",
+    "retry",
+    "return",
+    "alloc",
+    "seed",
+    "select",
+    "then",
+];
+
+fn parse_path(
+    name: &str,
+    file: &str,
+    raw: &RawPath,
+    err: &dyn Fn(usize, String) -> PathError,
+) -> Result<PathDef, PathError> {
+    let steps = &raw.steps.value;
+    if steps.is_empty() {
+        return Err(err(line(&raw.steps), "no steps: give at least one".into()));
+    }
+    if steps.len() > MAX_STEPS {
+        return Err(err(
+            line(&raw.steps),
+            format!("more than {MAX_STEPS} steps: split the path"),
+        ));
+    }
+    // Pass 1: step names and assigned variables (a goto may jump forward,
+    // a variable may be assigned on a line below its use in a loop).
+    let mut names: Vec<(&'static str, usize)> = Vec::new();
+    let mut vars: Vec<String> = INPUTS.iter().map(|s| s.to_string()).collect();
+    for s in steps {
+        if s.value.0.len() != 1 {
+            return Err(err(
+                line(s),
+                "a step is one 'name: primitives' pair: start each step with '- '".into(),
+            ));
+        }
+        let (k, v) = &s.value.0[0];
+        let l = line(k).max(line(s));
+        ident(k.value.strip_prefix('_').unwrap_or(&k.value))
+            .map_err(|m| err(l, format!("step {m} (a label: '_' and a name)")))?;
+        if k.value == "until" || k.value == "resume" {
+            return Err(err(l, format!("'{}' cannot name a step", k.value)));
+        }
+        if names.iter().any(|(n, _)| *n == k.value) {
+            return Err(err(l, format!("two steps are named '{}'", k.value)));
+        }
+        names.push((intern(&k.value), l));
+        for (ol, text) in &v.value.0 {
+            if let Some((lhs, _)) = assignment(text) {
+                let ol = if *ol == 0 { line(v).max(l) } else { *ol };
+                ident(lhs).map_err(|m| err(ol, format!("variable {m}")))?;
+                if KEYWORDS.contains(&lhs) || Func::ALL.iter().any(|(n, _)| *n == lhs) {
+                    return Err(err(
+                        ol,
+                        format!("'{lhs}' is a primitive or function: name the variable otherwise"),
+                    ));
+                }
+                if !vars.iter().any(|x| x == lhs) {
+                    if vars.len() >= MAX_VARS {
+                        return Err(err(ol, format!("more than {MAX_VARS} variables")));
+                    }
+                    vars.push(lhs.to_string());
+                }
+            }
+        }
+    }
+    // Pass 2: the primitives.
+    let mut out = Vec::new();
+    for (s, (name, l)) in steps.iter().zip(&names) {
+        let v = &s.value.0[0].1;
+        let mut ops = Vec::new();
+        if v.value.0.is_empty() {
+            return Err(err(
+                *l,
+                format!("step '{name}' does nothing: give it a primitive"),
+            ));
+        }
+        for (ol, text) in &v.value.0 {
+            let ol = if *ol == 0 { line(v).max(*l) } else { *ol };
+            let cx = Names {
+                vars: &vars,
+                steps: &names,
+            };
+            let kind = parse_op(text, &cx)
+                .map_err(|m| err(ol, format!("step '{name}': '{}': {m}", shown(text.trim()))))?;
+            ops.push(Op {
+                line: ol,
+                text: text.trim().to_string(),
+                kind,
+            });
+        }
+        let step = Step {
+            name,
+            line: *l,
+            ops,
+        };
+        if let Some(o) = step
+            .ops
+            .iter()
+            .find(|o| step.label() && matches!(o.kind, OpKind::Retry | OpKind::Return))
+        {
+            return Err(err(
+                o.line,
+                format!("'{}' ends a checkpoint, and '{name}' is a label: move it into a step whose name has no '_'", o.text),
+            ));
+        }
+        out.push(step);
+    }
+    if let Some(last) = out.last().filter(|s| s.label()) {
+        return Err(err(
+            last.line,
+            format!(
+                "the last step, '{}', is a label: end the path with a checkpoint",
+                last.name
+            ),
+        ));
+    }
+    Ok(PathDef {
+        name: name.to_string(),
+        follows: raw.follows.value.clone(),
+        file: file.to_string(),
+        steps: out,
+        vars,
+    })
+}
+
+/// `x = ...`: the variable's name and the right side.
+fn assignment(text: &str) -> Option<(&str, &str)> {
+    let (l, r) = text.split_once('=')?;
+    let l = l.trim();
+    // `==`, `<=`, `>=`, `!=` are comparisons, not assignments.
+    if r.starts_with('=') || l.ends_with(['<', '>', '!']) || l.contains(char::is_whitespace) {
+        return None;
+    }
+    Some((l, r))
+}
+
+struct Names<'a> {
+    vars: &'a [String],
+    steps: &'a [(&'static str, usize)],
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Num(u64),
+    Ident(String),
+    Str(String),
+    Punct(&'static str),
+}
+
+impl fmt::Display for Tok {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tok::Num(n) => write!(f, "{n:#x}"),
+            Tok::Ident(s) => f.write_str(s),
+            Tok::Str(s) => write!(f, "\"{s}\""),
+            Tok::Punct(p) => f.write_str(p),
+        }
+    }
+}
+
+const PUNCT: &[&str] = &[
+    "==", "!=", "<=", ">=", "<<", ">>", "&&", "||", "<", ">", "(", ")", ",", "=", "!", "~", "&",
+    "|", "+", "-",
+];
+
+fn tokens(text: &str) -> Result<Vec<Tok>, String> {
+    let mut out = Vec::new();
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+        } else if c.is_ascii_digit() {
+            let s = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            let w = &text[s..i];
+            out.push(Tok::Num(parse_int(w).ok_or_else(|| {
+                format!(
+                    "'{}' is not a 64-bit number (write 0x.. or decimal)",
+                    shown(w)
+                )
+            })?));
+        } else if c.is_ascii_alphabetic() || c == b'_' {
+            let s = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            out.push(Tok::Ident(text[s..i].to_string()));
+        } else if c == b'"' {
+            let rest = &text[i + 1..];
+            let close = rest
+                .find('"')
+                .ok_or("a text in '\"' is not closed on its line")?;
+            out.push(Tok::Str(rest[..close].to_string()));
+            i += close + 2;
+        } else if let Some(p) = PUNCT.iter().find(|p| text[i..].starts_with(**p)) {
+            out.push(Tok::Punct(p));
+            i += p.len();
+        } else {
+            let ch = text[i..].chars().next().unwrap_or('?');
+            return Err(format!(
+                "'{}' is not part of the language",
+                ch.escape_debug()
+            ));
+        }
+    }
+    Ok(out)
+}
+
+struct P<'a> {
+    t: Vec<Tok>,
+    i: usize,
+    n: &'a Names<'a>,
+    depth: usize,
+}
+
+/// The deepest nesting of an expression.
+const MAX_DEPTH: usize = 32;
+
+impl P<'_> {
+    fn peek(&self) -> Option<&Tok> {
+        self.t.get(self.i)
+    }
+
+    fn eat(&mut self, p: &str) -> bool {
+        if matches!(self.peek(), Some(Tok::Punct(q)) if *q == p) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, p: &str, what: &str) -> Result<(), String> {
+        if self.eat(p) {
+            Ok(())
+        } else {
+            Err(match self.peek() {
+                Some(t) => format!("expected {what}, found '{t}'"),
+                None if p == "," => format!("expected {what} at the end of the line (in a '[ ]' list a comma separates primitives: write the step's primitives one per line, each after '- ')"),
+                None => format!("expected {what} at the end of the line"),
+            })
+        }
+    }
+
+    fn word(&mut self) -> Option<String> {
+        match self.peek() {
+            Some(Tok::Ident(s)) => {
+                let s = s.clone();
+                self.i += 1;
+                Some(s)
+            }
+            _ => None,
+        }
+    }
+
+    fn done(&self) -> Result<(), String> {
+        match self.peek() {
+            None => Ok(()),
+            Some(Tok::Punct(",")) => Err(
+                "too many arguments (in a '[ ]' list a comma separates primitives: write the step's primitives one per line, each after '- ')".into(),
+            ),
+            Some(t) => Err(format!("unexpected '{t}'")),
+        }
+    }
+
+    fn expr(&mut self) -> Result<Expr, String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!("nested deeper than {MAX_DEPTH}: use a variable"));
+        }
+        let e = self.binary(0);
+        self.depth -= 1;
+        e
+    }
+
+    /// Precedence climbing over [`LEVELS`].
+    fn binary(&mut self, level: usize) -> Result<Expr, String> {
+        if level == LEVELS.len() {
+            return self.unary();
+        }
+        let mut lhs = self.binary(level + 1)?;
+        loop {
+            let op = LEVELS[level]
+                .iter()
+                .find(|(p, _)| matches!(self.peek(), Some(Tok::Punct(q)) if q == p));
+            let Some(&(_, op)) = op else {
+                return Ok(lhs);
+            };
+            self.i += 1;
+            let rhs = self.binary(level + 1)?;
+            lhs = Expr::Bin(op, Box::new(lhs), Box::new(rhs));
+            if LEVELS[level].iter().any(|(_, o)| is_comparison(*o)) {
+                // `a == b == c` means nothing useful here.
+                return Ok(lhs);
+            }
+        }
+    }
+
+    fn unary(&mut self) -> Result<Expr, String> {
+        if self.eat("!") {
+            return Ok(Expr::Not(Box::new(self.unary()?)));
+        }
+        if self.eat("~") {
+            return Ok(Expr::Inv(Box::new(self.unary()?)));
+        }
+        if self.eat("(") {
+            let e = self.expr()?;
+            self.expect(")", "')'")?;
+            return Ok(e);
+        }
+        match self.peek().cloned() {
+            Some(Tok::Num(n)) => {
+                self.i += 1;
+                Ok(Expr::Num(n))
+            }
+            Some(Tok::Ident(w)) => {
+                self.i += 1;
+                if self.eat("(") {
+                    return self.call(&w);
+                }
+                if w == "PAGE_SIZE" {
+                    return Ok(Expr::Num(crate::mem::PAGE_SIZE));
+                }
+                match self.n.vars.iter().position(|v| *v == w) {
+                    Some(slot) => Ok(Expr::Var(slot)),
+                    None => Err(format!(
+                        "unknown variable '{}': the inputs are {}; others are set by 'name = ...'",
+                        shown(&w),
+                        INPUTS.join(", ")
+                    )),
+                }
+            }
+            Some(t) => Err(format!("expected a value, found '{t}'")),
+            None => Err("expected a value at the end of the line".into()),
+        }
+    }
+
+    fn call(&mut self, w: &str) -> Result<Expr, String> {
+        let mut args = Vec::new();
+        if !self.eat(")") {
+            loop {
+                args.push(self.expr()?);
+                if self.eat(")") {
+                    break;
+                }
+                self.expect(",", "',' or ')'")?;
+            }
+        }
+        if w == "select" {
+            if args.len() != 3 {
+                return Err("select(cond, a, b) takes three arguments".into());
+            }
+            return Ok(Expr::Func(Func::Select, args));
+        }
+        if w == "alloc" {
+            return Err("alloc() is a primitive of its own: write 'x = alloc()'".into());
+        }
+        let f = Func::ALL
+            .iter()
+            .find(|(n, _)| *n == w)
+            .map(|(_, f)| *f)
+            .ok_or_else(|| {
+                format!(
+                    "unknown function '{}': use one of select, {}",
+                    shown(w),
+                    Func::ALL
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+        if args.len() != f.arity() {
+            let n = ["no argument", "one argument", "two arguments"][f.arity().min(2)];
+            return Err(format!("{w}() takes {n}"));
+        }
+        Ok(Expr::Func(f, args))
+    }
+
+    fn step(&mut self) -> Result<usize, String> {
+        let w = self.word().ok_or("'goto' needs a step name")?;
+        self.n
+            .steps
+            .iter()
+            .position(|(n, _)| *n == w)
+            .ok_or_else(|| {
+                format!(
+                    "no step '{}' to go to: the steps are {}",
+                    shown(&w),
+                    self.n
+                        .steps
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+    }
+
+    /// `<expr>, <expr>`
+    fn two(&mut self) -> Result<(Expr, Expr), String> {
+        let a = self.expr()?;
+        self.expect(",", "','")?;
+        Ok((a, self.expr()?))
+    }
+
+    /// An optional `seed=<tag>` after a notifier call.
+    fn seed(&mut self) -> Result<Option<String>, String> {
+        if matches!(self.peek(), Some(Tok::Ident(w)) if w == "seed") {
+            self.i += 1;
+            self.expect("=", "'=' after 'seed'")?;
+            return Ok(Some(self.word().ok_or("'seed=' needs a tag")?));
+        }
+        Ok(None)
+    }
+}
+
+fn is_comparison(o: BinOp) -> bool {
+    matches!(
+        o,
+        BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge
+    )
+}
+
+/// Binary operators from the loosest to the tightest binding (C's order).
+const LEVELS: &[&[(&str, BinOp)]] = &[
+    &[("||", BinOp::Or)],
+    &[("&&", BinOp::And)],
+    &[("|", BinOp::BitOr)],
+    &[("&", BinOp::BitAnd)],
+    &[
+        ("==", BinOp::Eq),
+        ("!=", BinOp::Ne),
+        ("<=", BinOp::Le),
+        (">=", BinOp::Ge),
+        ("<", BinOp::Lt),
+        (">", BinOp::Gt),
+    ],
+    &[("<<", BinOp::Shl), (">>", BinOp::Shr)],
+    &[("+", BinOp::Add), ("-", BinOp::Sub)],
+];
+
+fn parse_op(text: &str, n: &Names) -> Result<OpKind, String> {
+    let mut p = P {
+        t: tokens(text)?,
+        i: 0,
+        n,
+        depth: 0,
+    };
+    op(&mut p)
+}
+
+/// One primitive from `p`'s position to the end of the line.
+fn op(p: &mut P) -> Result<OpKind, String> {
+    let n = p.n;
+    let Some(first) = p.word() else {
+        return Err(
+            "a primitive starts with its name (lock, set_pte, end, goto...) or 'variable ='".into(),
+        );
+    };
+    if p.eat("=") {
+        let slot = n
+            .vars
+            .iter()
+            .position(|v| *v == first)
+            .ok_or("not an assignment")?;
+        if slot < INPUTS.len() {
+            return Err(format!(
+                "'{first}' is an input (given by the caller): assign another name"
+            ));
+        }
+        if matches!(p.peek(), Some(Tok::Ident(w)) if w == "alloc") {
+            p.i += 1;
+            p.expect("(", "'('")?;
+            p.expect(")", "')': alloc() takes no argument")?;
+            p.done()?;
+            return Ok(OpKind::Alloc(slot));
+        }
+        let e = p.expr()?;
+        p.done()?;
+        return Ok(OpKind::Let(slot, e));
+    }
+    let notify = |p: &mut P, clears: bool, prim: &dyn Fn(Option<&str>) -> Result<Call, String>| {
+        let clear = if clears {
+            let e = p.expr()?;
+            p.expect(",", "',' (the entry, then start, end)")?;
+            Some(e)
+        } else {
+            None
+        };
+        let (start, end) = p.two()?;
+        let seed = p.seed()?;
+        p.done()?;
+        Ok::<OpKind, String>(OpKind::Notify {
+            call: prim(seed.as_deref())?,
+            clear,
+            start,
+            end,
+        })
+    };
+    let no_seed = |call: Call| {
+        move |s: Option<&str>| {
+            match s {
+            None => Ok(call),
+            Some(t) => Err(format!(
+                "'seed={t}' has no meaning here: the seed changed only clear_flush_notify (seed=clear_flush), invalidate_range (seed=dropped) and end (seed=only_end)"
+            )),
+        }
+        }
+    };
+    let tagged = |tag: &'static str, make: fn(bool) -> Prim| {
+        move |s: Option<&str>| match s {
+            None => Ok(Call::Prim(make(false))),
+            Some(t) if t == tag => Ok(Call::Prim(make(true))),
+            Some(t) => Err(format!("'seed={t}': the only tag here is seed={tag}")),
+        }
+    };
+    let op = match first.as_str() {
+        "lock" | "unlock" => {
+            let e = p.expr()?;
+            p.done()?;
+            if first == "lock" {
+                OpKind::Lock(e)
+            } else {
+                OpKind::Unlock(e)
+            }
+        }
+        "get" | "put" => {
+            let e = p.expr()?;
+            p.done()?;
+            if first == "get" {
+                OpKind::Get(e)
+            } else {
+                OpKind::Put(e)
+            }
+        }
+        "copy" => {
+            let (a, b) = p.two()?;
+            p.done()?;
+            OpKind::Copy(a, b)
+        }
+        "set_pte" => {
+            let (a, b) = p.two()?;
+            let va = if p.eat(",") { Some(p.expr()?) } else { None };
+            p.done()?;
+            OpKind::SetPte(a, b, va)
+        }
+        "start" => notify(p, false, &no_seed(Call::Start))?,
+        "flush_tlb_range" => notify(p, false, &no_seed(Call::Prim(Prim::FlushTlbRange)))?,
+        "tlb_gather_mmu" | "tlb_flush_mmu_tlbonly" | "tlb_flush_mmu_free" | "tlb_finish_mmu" => {
+            p.done()?;
+            match first.as_str() {
+                "tlb_gather_mmu" => OpKind::Gather,
+                "tlb_flush_mmu_tlbonly" => OpKind::FlushTlbOnly,
+                "tlb_flush_mmu_free" => OpKind::FlushFree,
+                _ => OpKind::Finish,
+            }
+        }
+        "tlb_remove_tlb_entry" | "tlb_remove_page" => {
+            let e = p.expr()?;
+            p.done()?;
+            if first == "tlb_remove_page" {
+                OpKind::RemovePage(e)
+            } else {
+                OpKind::RemoveTlbEntry(e)
+            }
+        }
+        "refuse" => {
+            let text = |p: &mut P| match p.peek().cloned() {
+                Some(Tok::Str(s)) => {
+                    p.i += 1;
+                    Ok(s)
+                }
+                _ => Err("refuse \"<what the path found>\", \"<what to write instead>\"".to_string()),
+            };
+            let what = text(p)?;
+            p.expect(",", "',' then what to write instead")?;
+            let instead = text(p)?;
+            p.done()?;
+            OpKind::Refuse(what, super::intern(&instead))
+        }
+        "clear_flush" => notify(p, true, &no_seed(Call::Prim(Prim::ClearFlush)))?,
+        // Untagged, each keeps its 4.14 meaning under the seed policy.
+        "clear_flush_notify" => notify(
+            p,
+            true,
+            &tagged("clear_flush", |t| Prim::ClearFlushNotify { seed_keeps: !t }),
+        )?,
+        "invalidate_range" => notify(
+            p,
+            false,
+            &tagged("dropped", |t| Prim::InvalidateRange { seed_keeps: !t }),
+        )?,
+        "end" => notify(
+            p,
+            false,
+            &tagged("only_end", |t| Prim::End { seed_only_end: t }),
+        )?,
+        "if" => {
+            let c = p.expr()?;
+            match p.word().as_deref() {
+                Some("goto") => {
+                    let s = p.step()?;
+                    p.done()?;
+                    OpKind::Goto(Some(c), s)
+                }
+                Some("then") => {
+                    let then = op(p)?;
+                    if matches!(then, OpKind::When(..) | OpKind::Goto(..)) {
+                        return Err("after 'then' comes one primitive, not another 'if' or a 'goto' (write 'if <condition> goto <step>')".into());
+                    }
+                    OpKind::When(c, Box::new(then))
+                }
+                _ => {
+                    return Err(
+                        "'if <condition>' is followed by 'goto <step>' or 'then <primitive>'"
+                            .into(),
+                    )
+                }
+            }
+        }
+        "goto" => {
+            let s = p.step()?;
+            p.done()?;
+            OpKind::Goto(None, s)
+        }
+        "retry" | "return" => {
+            p.done()?;
+            if first == "retry" {
+                OpKind::Retry
+            } else {
+                OpKind::Return
+            }
+        }
+        w => {
+            return Err(format!(
+                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, end, tlb_gather_mmu, tlb_remove_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
+                shown(w)
+            ))
+        }
+    };
+    Ok(op)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(src: &str) -> Result<PathDef, PathError> {
+        parse_file("t.yaml", src).map(|mut v| v.remove(0))
+    }
+
+    const OK: &str = "p:\n  follows: test\n  steps:\n    - a:\n        - x = read(pte) & 0xfff\n        - if x == 0 goto b\n        - lock pte\n    - b: unlock pte\n";
+
+    #[test]
+    fn a_path_parses_with_its_lines() {
+        let d = one(OK).unwrap();
+        assert_eq!(d.checkpoints(), ["a", "b"]);
+        assert_eq!(d.steps[0].ops[0].line, 5);
+        assert_eq!(d.steps[0].ops[1].line, 6);
+        assert_eq!(d.steps[1].ops[0].line, 8);
+        assert_eq!(d.vars, ["va", "start", "end", "pte", "x"]);
+        assert!(matches!(d.steps[0].ops[1].kind, OpKind::Goto(Some(_), 1)));
+    }
+
+    #[test]
+    fn precedence_follows_c() {
+        let n = Names {
+            vars: &["va".into(), "start".into(), "end".into(), "pte".into()],
+            steps: &[],
+        };
+        let OpKind::Lock(e) = parse_op("lock va + 1 & 2 == 3 || 4", &n).unwrap() else {
+            panic!()
+        };
+        // ((va + 1) & (2 == 3)) || 4
+        let Expr::Bin(BinOp::Or, l, _) = e else {
+            panic!("{e:?}")
+        };
+        let Expr::Bin(BinOp::BitAnd, a, b) = *l else {
+            panic!()
+        };
+        assert!(matches!(*a, Expr::Bin(BinOp::Add, ..)));
+        assert!(matches!(*b, Expr::Bin(BinOp::Eq, ..)));
+    }
+
+    #[test]
+    fn errors_name_the_line_and_what_to_do() {
+        let cases: &[(&str, usize, &str)] = &[
+            (
+                "p:\n  follows: t\n  steps:\n    - a: lokc pte\n",
+                4,
+                "unknown primitive 'lokc'",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a:\n        - lock ptee\n",
+                5,
+                "unknown variable 'ptee'",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: goto c\n",
+                4,
+                "no step 'c'",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: retry\n    - a: retry\n",
+                5,
+                "two steps are named 'a'",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: [copy x, y]\n",
+                4,
+                "unknown variable 'x'",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: [lock pte, pte]\n",
+                4,
+                "unknown primitive",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: end start, end seed=dropped\n",
+                4,
+                "seed=only_end",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: va = 1\n",
+                4,
+                "is an input",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: lock = 1\n",
+                4,
+                "is a primitive",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: x = frob(1)\n",
+                4,
+                "unknown function 'frob'",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: x = 99999999999999999999999\n",
+                4,
+                "not a 64-bit number",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: x = 1 $ 2\n",
+                4,
+                "'$' is not part",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: set_pte pte, 0, 1, 2\n",
+                4,
+                "too many arguments",
+            ),
+            ("p:\n  follows: t\n  steps: []\n", 3, "no steps"),
+            (
+                "p:\n  follows: t\n  stpes: []\n",
+                3,
+                "unknown field `stpes`",
+            ),
+            (
+                "P:\n  follows: t\n  steps:\n    - a: retry\n",
+                1,
+                "is not a name",
+            ),
+        ];
+        for (src, l, want) in cases {
+            let e = one(src).expect_err(src);
+            assert_eq!(e.line, *l, "{src}: {e}");
+            assert!(e.msg.contains(want), "{src}: {e}");
+            assert!(e.to_string().starts_with(&format!("t.yaml:{l}: ")), "{e}");
+        }
+    }
+
+    #[test]
+    fn labels_guards_and_refusals() {
+        let d = one("p:\n  follows: t\n  steps:\n    - _top:\n        - if va == 0 then set_pte pte, 0, va + 8\n        - if 1 goto a\n    - a: refuse \"what, it is\", \"do this\"\n    - b: tlb_finish_mmu\n").unwrap();
+        // A label is a place to go, not a checkpoint.
+        assert_eq!(d.checkpoints(), ["a", "b"]);
+        assert!(d.steps[0].label());
+        let OpKind::When(_, then) = &d.steps[0].ops[0].kind else {
+            panic!("{:?}", d.steps[0].ops[0])
+        };
+        assert!(matches!(**then, OpKind::SetPte(_, _, Some(_))));
+        assert_eq!(
+            d.steps[1].ops[0].kind,
+            OpKind::Refuse("what, it is".into(), "do this")
+        );
+        let cases: &[(&str, usize, &str)] = &[
+            (
+                "p:\n  follows: t\n  steps:\n    - a: retry\n    - _b: lock pte\n",
+                5,
+                "is a label",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - _b: return\n    - a: retry\n",
+                4,
+                "ends a checkpoint",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: if 1 then goto a\n",
+                4,
+                "after 'then'",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: if 1 lock pte\n",
+                4,
+                "'then <primitive>'",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: refuse \"x\"\n",
+                4,
+                "then what to write instead",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: refuse x, \"y\"\n",
+                4,
+                "refuse \"<what",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: refuse \"x, y\n",
+                4,
+                "is not closed",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: x = pte_in(1)\n",
+                4,
+                "takes two arguments",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: x = zero_pfn(1)\n",
+                4,
+                "takes no argument",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: x = \"s\"\n",
+                4,
+                "expected a value",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - __: retry\n",
+                4,
+                "not a name",
+            ),
+        ];
+        for (src, l, want) in cases {
+            let e = one(src).expect_err(src);
+            assert_eq!(e.line, *l, "{src}: {e}");
+            assert!(e.msg.contains(want), "{src}: {e}");
+        }
+    }
+
+    #[test]
+    fn every_bundled_path_parses() {
+        for (file, text) in super::super::BUNDLED {
+            let defs = parse_file(file, text).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(defs.len(), 1, "{file}: one path per file");
+            assert!(file.ends_with(&format!("{}.yaml", defs[0].name)), "{file}");
+        }
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = format!(
+            "p:\n  follows: t\n  steps:\n    - a: x = {}1{}\n",
+            "(".repeat(100),
+            ")".repeat(100)
+        );
+        assert!(one(&deep).unwrap_err().msg.contains("nested deeper"));
+    }
+}

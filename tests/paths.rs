@@ -1,0 +1,233 @@
+//! The path language end to end: the bundled `wp_page_copy` keeps the COW
+//! path's checkpoints, a scenario overrides it or calls a path of its own,
+//! every scenario under scenarios/paths/ gives its `expect` under each
+//! policy, and a mistake in a path is an error naming its file and line.
+
+use shootdown::checker::Violation;
+use shootdown::mm::lang::{OpKind, Paths};
+use shootdown::mm::{Policy, CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP};
+use shootdown::scenario::Scenario;
+use shootdown::sim::{run, RunOptions, RunReport};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn load(rel: &str) -> Scenario {
+    Scenario::load(&root().join(rel)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run_under(s: &Scenario, policy: Policy) -> RunReport {
+    run(
+        s,
+        &RunOptions {
+            policy,
+            waves: None,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", s.name))
+}
+
+#[test]
+fn the_bundled_wp_page_copy_keeps_the_cow_checkpoints() {
+    let d = Paths::bundled().wp_page_copy();
+    let mut want: Vec<&str> = CHECKPOINTS_WP_PAGE_COPY
+        .iter()
+        .copied()
+        .filter(|c| *c != "store") // the store's own, after the handler
+        .collect();
+    want.push("reuse");
+    assert_eq!(d.0.checkpoints(), want);
+    assert_eq!(d.0.file, "paths/wp_page_copy.yaml");
+    assert!(d.0.follows.contains("wp_page_copy"));
+    // The bundled file is the one in the repository, compiled in.
+    let on_disk = std::fs::read_to_string(root().join(&d.0.file)).unwrap();
+    let again = shootdown::mm::lang::parse_file(&d.0.file, &on_disk).unwrap();
+    assert_eq!(again[0], *d.0);
+}
+
+#[test]
+fn the_bundled_zap_pte_range_keeps_the_munmap_checkpoints() {
+    let d = Paths::bundled().zap_pte_range();
+    assert_eq!(d.0.checkpoints(), CHECKPOINTS_ZAP);
+    assert!(d.0.follows.contains("zap_pte_range"));
+}
+
+/// A munmap from a table's last entry into the next region: the loop stops
+/// at the table's end. (The Rust path it replaced computed the end again
+/// on each step and, started at the boundary, read entry 0 of the old
+/// table as the next region's first: it cleared addrP, outside the range.)
+#[test]
+fn munmap_across_a_table_boundary_leaves_the_table_s_first_page_alone() {
+    let src = "name: t\nabout: t\npages:\n  addrP: { va: 0x7f0000000000, value: 0x50 }\n  addrQ: { va: 0x7f00001ff000, value: 0x51 }\ntimeline:\n  - { dev0: read addrQ }\n  - { cpu0: munmap addrQ 2 }\n  - { dev0: read addrP }\n  - { dev1: read addrQ }\nexpect: { seed: clean }\n";
+    let s = Scenario::parse(Path::new("t.yaml"), src).unwrap();
+    let r = run_under(&s, Policy::Seed);
+    assert!(r.verdict.is_empty(), "{:?}", r.findings);
+    assert!(r.view_of("addrP").unwrap().leaf.is_some());
+    assert_eq!(r.view_of("addrQ").unwrap().leaf, None);
+    let p = r.dev.iter().rfind(|d| d.page == "addrP").unwrap();
+    assert!(!p.fault);
+    assert_eq!(p.value, 0x50);
+    assert!(r.dev.iter().rfind(|d| d.page == "addrQ").unwrap().fault);
+}
+
+#[test]
+fn every_path_scenario_gives_its_expect_under_every_policy() {
+    let mut n = 0;
+    for e in std::fs::read_dir(root().join("scenarios/paths")).unwrap() {
+        let p = e.unwrap().path();
+        let s = Scenario::load(&p).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.expect.len(), 4, "{}: expect under every policy", s.name);
+        for policy in Policy::ALL {
+            let r = run_under(&s, policy);
+            assert!(
+                r.as_expected(),
+                "{} under {policy}: {:?}, expected {:?}",
+                s.name,
+                r.verdict,
+                r.expected
+            );
+        }
+        n += 1;
+    }
+    assert!(n >= 3);
+}
+
+/// Moving the flush out from under the PTL is what breaks case B: the
+/// same timeline with the bundled path is clean under seed.
+#[test]
+fn moving_the_flush_after_unlock_breaks_case_b_under_seed() {
+    let moved = load("scenarios/paths/cow-flush-after-unlock.yaml");
+    assert!(moved.paths.from_scenario == ["wp_page_copy"]);
+    let r = run_under(&moved, Policy::Seed);
+    assert!(
+        r.verdict.contains(&Violation::OrderViolation),
+        "{:?}",
+        r.findings
+    );
+    // What the device read: A's value from before cpu2's store.
+    let a = r.dev.iter().rev().find(|d| d.page == "addrA").unwrap();
+    assert_eq!(a.value, 0xa0);
+
+    let mut bundled = moved.clone();
+    bundled.paths = Paths::default();
+    let r = run_under(&bundled, Policy::Seed);
+    assert!(r.verdict.is_empty(), "{:?}", r.findings);
+    let a = r.dev.iter().rev().find(|d| d.page == "addrA").unwrap();
+    assert_eq!(a.value, 0xa2);
+}
+
+/// Freeing before the flush is a use-after-free whatever the policy; in
+/// Linux's order only end-only (every flush deferred to E) is.
+#[test]
+fn the_order_of_free_and_flush_decides() {
+    let first = load("scenarios/paths/zap-free-first.yaml");
+    let in_order = load("scenarios/paths/zap-in-order.yaml");
+    for p in [Policy::Always, Policy::Seed, Policy::Arch] {
+        assert!(run_under(&first, p)
+            .verdict
+            .contains(&Violation::UseAfterFree));
+        assert!(run_under(&in_order, p).verdict.is_empty());
+    }
+}
+
+#[test]
+fn a_scenario_with_paths_reads_back_as_itself() {
+    let s = load("scenarios/paths/cow-flush-after-unlock.yaml");
+    let back = Scenario::parse(&s.path, &s.to_yaml()).unwrap_or_else(|e| panic!("{e}"));
+    let a = s.paths.get("wp_page_copy").unwrap();
+    let b = back.paths.get("wp_page_copy").unwrap();
+    assert_eq!(a.0.checkpoints(), b.0.checkpoints());
+    let ops = |d: &shootdown::mm::lang::PathDef| -> Vec<(String, OpKind)> {
+        d.steps
+            .iter()
+            .flat_map(|s| s.ops.iter().map(|o| (o.text.clone(), o.kind.clone())))
+            .collect()
+    };
+    assert_eq!(ops(&a.0), ops(&b.0));
+    assert_eq!(back.timeline.len(), s.timeline.len());
+}
+
+/// A path with `until` at one of its own checkpoints, and a broken path,
+/// give an error with the scenario file and line.
+fn scenario_with(path_steps: &str, timeline: &str) -> String {
+    format!(
+        "name: t\nabout: t\npages:\n  addrA: {{ va: 0x7f0000000000, value: 0xa0 }}\npaths:\n  p:\n    follows: test\n    steps:\n{path_steps}timeline:\n{timeline}expect: {{ seed: clean }}\n"
+    )
+}
+
+#[test]
+fn mistakes_in_a_path_name_the_file_and_line() {
+    let parse = |src: &str| Scenario::parse(Path::new("my.yaml"), src);
+    // A typo in a primitive: the line of the primitive.
+    let src = scenario_with(
+        "      - a: lock pte\n      - b: unlcok pte\n",
+        "  - { cpu0: call p addrA }\n",
+    );
+    let e = parse(&src).unwrap_err();
+    assert_eq!(e.line, 10, "{e}");
+    assert!(e.to_string().contains("unknown primitive 'unlcok'"), "{e}");
+    // `until` a checkpoint the path does not have.
+    let src = scenario_with(
+        "      - a: lock pte\n",
+        "  - { cpu0: call p addrA until b }\n",
+    );
+    let e = parse(&src).unwrap_err();
+    assert!(e.to_string().contains("unknown checkpoint 'b'"), "{e}");
+    // `until` one of the path's own checkpoints is fine.
+    let src = scenario_with(
+        "      - a: lock pte\n      - b: unlock pte\n",
+        "  - { cpu0: call p addrA until a }\n  - { cpu0: resume }\n",
+    );
+    parse(&src).unwrap_or_else(|e| panic!("{e}"));
+    // Calling a path nobody defined.
+    let src = scenario_with("      - a: lock pte\n", "  - { cpu0: call q addrA }\n");
+    let e = parse(&src).unwrap_err();
+    assert!(e.to_string().contains("no path 'q'"), "{e}");
+    // A fault handler cannot be called.
+    let src = scenario_with(
+        "      - a: lock pte\n",
+        "  - { cpu0: call wp_page_copy addrA }\n",
+    );
+    let e = parse(&src).unwrap_err();
+    assert!(e.to_string().contains("is a fault handler"), "{e}");
+    // A device thread does not run kernel paths.
+    let src = scenario_with("      - a: lock pte\n", "  - { dev0: call p addrA }\n");
+    assert!(parse(&src).is_err());
+}
+
+fn run_err(path_steps: &str) -> String {
+    let src = scenario_with(path_steps, "  - { cpu0: call p addrA }\n");
+    let s = Scenario::parse(Path::new("my.yaml"), &src).unwrap_or_else(|e| panic!("{e}"));
+    match run(
+        &s,
+        &RunOptions {
+            policy: Policy::Seed,
+            waves: None,
+        },
+    ) {
+        Ok(_) => panic!("ran: {path_steps}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_path_that_fails_at_run_time_names_its_line() {
+    // A variable read on a way that never set it.
+    let e = run_err("      - a:\n          - if 1 goto b\n          - x = 1\n      - b: put x\n");
+    assert!(e.contains("my.yaml:12"), "{e}");
+    assert!(e.contains("'x' is read before it is set"), "{e}");
+    // A read outside memory.
+    let e = run_err("      - a: x = read(0xfffffffffffff000)\n");
+    assert!(e.contains("my.yaml:9") && e.contains("step 'a'"), "{e}");
+    // Arithmetic that wraps.
+    let e = run_err("      - a: x = 0 - 1\n");
+    assert!(e.contains("does not fit in 64 bits"), "{e}");
+    // A loop that never reaches a checkpoint.
+    let e = run_err("      - a: goto a\n");
+    assert!(e.contains("the path loops"), "{e}");
+    // A range that ends before it starts.
+    let e = run_err("      - a: invalidate_range end, start\n");
+    assert!(e.contains("ends") && e.contains("before it starts"), "{e}");
+}
