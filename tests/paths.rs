@@ -231,3 +231,63 @@ fn a_path_that_fails_at_run_time_names_its_line() {
     let e = run_err("      - a: invalidate_range end, start\n");
     assert!(e.contains("ends") && e.contains("before it starts"), "{e}");
 }
+
+/// mremap moves the entry: the old address unmapped, the new one mapping
+/// the same frame, and the device's read of the new address reads it.
+#[test]
+fn mremap_moves_the_page_to_the_absent_address() {
+    let src = "name: t\nabout: t\npages:\n  addrA: { va: 0x7f0000000000, value: 0xa0 }\n  addrN: { va: 0x7f0000400008, absent: true }\ntimeline:\n  - { dev0: read addrN }\n  - { cpu0: mremap addrA addrN }\n  - { dev1: read addrN }\n  - { dev2: read addrA }\nexpect: { seed: clean }\n";
+    let s = Scenario::parse(Path::new("t.yaml"), src).unwrap();
+    for p in Policy::ALL {
+        let r = run_under(&s, p);
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        assert_eq!(r.view_of("addrA").unwrap().leaf, None, "{p}");
+        assert!(r.view_of("addrN").unwrap().leaf.is_some(), "{p}");
+        let reads: Vec<_> = r.dev.iter().map(|d| (d.page.as_str(), d.fault)).collect();
+        // Before the move the new address faults, after it the old one does.
+        assert_eq!(
+            reads,
+            [("addrN", true), ("addrN", false), ("addrA", true)],
+            "{p}"
+        );
+        // The word at the page's offset 8 was never written: the frame's 0.
+        assert_eq!(r.dev[1].value, 0, "{p}");
+    }
+}
+
+#[test]
+fn mremap_is_refused_where_it_is_not_modelled() {
+    let parse = |pages: &str, step: &str| {
+        let src = format!("name: t\nabout: t\npages:\n{pages}timeline:\n  - {{ {step} }}\nexpect: {{ seed: clean }}\n");
+        Scenario::parse(Path::new("t.yaml"), &src).map(|_| ())
+    };
+    let a = "  addrA: { va: 0x7f0000000000, value: 0xa0 }\n";
+    let b = "  addrB: { va: 0x7f0000001000, value: 0xb0 }\n";
+    let n = "  addrN: { va: 0x7f0000400000, absent: true }\n";
+    let t = "  addrT: { va: 0x7f0000600000, thp: true }\n";
+    let e = parse(&format!("{a}{b}"), "cpu0: mremap addrA addrB").unwrap_err();
+    assert!(e.msg.contains("'addrB' is mapped"), "{e}");
+    let e = parse(&format!("{t}{n}"), "cpu0: mremap addrT addrN").unwrap_err();
+    assert!(e.msg.contains("move_huge_pmd is not modelled"), "{e}");
+    let e = parse(&format!("{a}{n}"), "dev0: mremap addrA addrN").unwrap_err();
+    assert!(e.msg.contains("only CPU threads"), "{e}");
+    let e = parse(
+        "  addrN: { va: 0x7f0000400000, absent: true, value: 1 }\n",
+        "cpu0: read addrN",
+    )
+    .unwrap_err();
+    assert!(e.msg.contains("an absent page"), "{e}");
+    // Twice: the second finds the destination mapped, at run time.
+    let src = format!("name: t\nabout: t\npages:\n{a}{n}timeline:\n  - {{ cpu0: mremap addrA addrN }}\n  - {{ cpu0: mremap addrA addrN }}\nexpect: {{ seed: clean }}\n");
+    let s = Scenario::parse(Path::new("t.yaml"), &src).unwrap();
+    let e = run(
+        &s,
+        &RunOptions {
+            policy: Policy::Seed,
+            waves: None,
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("mremap of a page that is not mapped"), "{e}");
+}

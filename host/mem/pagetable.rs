@@ -532,6 +532,12 @@ impl AddressSpace {
         self.entry_pa(mem, va, 1, false)
     }
 
+    /// `pte_alloc`: the physical address of `va`'s PTE slot, the page
+    /// tables above it allocated where missing (a huge leaf is an error).
+    pub fn pte_alloc(&self, mem: &mut PhysMem, va: u64) -> Result<u64, WalkError> {
+        self.entry_pa(mem, va, 1, true)
+    }
+
     /// The physical address of the PMD entry for `va` (a table pointer, a
     /// 2 MiB leaf or empty: the caller reads it).
     pub fn pmd_pa(&self, mem: &mut PhysMem, va: u64) -> Result<u64, WalkError> {

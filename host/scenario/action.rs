@@ -91,6 +91,12 @@ pub enum Action {
     /// `iommu_sva_unbind_device`: the device's binding of the process
     /// taken away (the RISC-V socket only).
     Unbind,
+    /// `mremap <page> <to>`: the page moved to the address of `to`, an
+    /// absent page (move_page_tables, move_ptes).
+    Mremap {
+        page: usize,
+        to: usize,
+    },
     /// `call <path> <page> [<pages>]`: a path the scenario wrote in the
     /// path language, over `pages` pages from the named page's.
     Call {
@@ -190,7 +196,7 @@ pub fn checkpoint_names(paths: &Paths) -> Vec<&'static str> {
     v
 }
 
-const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'collapse <page>', 'unbind', 'call <path> <page> [<pages>]' or 'resume', optionally followed by 'until <checkpoint>'";
+const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'collapse <page>', 'mremap <page> <to-page>', 'unbind', 'call <path> <page> [<pages>]' or 'resume', optionally followed by 'until <checkpoint>'";
 
 /// The kernel paths: only CPU threads run them.
 const KERNEL_VERBS: &[&str] = &[
@@ -207,6 +213,7 @@ const KERNEL_VERBS: &[&str] = &[
     "madv-free",
     "collapse",
     "unbind",
+    "mremap",
     "call",
 ];
 
@@ -282,6 +289,17 @@ pub fn parse_action(
                 page: i,
                 pages: page_count(pages, i, rest.first().copied())?,
             }
+        }
+        ["mremap", p, q] => {
+            let (i, j) = (page(p)?, page(q)?);
+            let (from, to) = (&pages[i], &pages[j]);
+            if from.thp || from.hugetlb || from.absent {
+                return Err(format!("'{p}': mremap moves a small page that is mapped (move_huge_pmd is not modelled)"));
+            }
+            if !to.absent {
+                return Err(format!("'{q}' is mapped: mremap's destination is an address nothing maps yet (declare it 'absent: true'; MREMAP_FIXED over a mapping is not modelled)"));
+            }
+            Action::Mremap { page: i, to: j }
         }
         ["call", name, p, rest @ ..] if rest.len() <= 1 => {
             let def = paths.get(name).ok_or_else(|| {

@@ -91,6 +91,9 @@ pub struct Page {
     pub zero: bool,
     /// A page-cache page of a shared file mapping (for `reclaim`).
     pub file: bool,
+    /// Not mapped at the start: an address a path maps later (`mremap`'s
+    /// destination).
+    pub absent: bool,
 }
 
 /// What a policy is expected to give: the exact set of violation kinds.
@@ -401,6 +404,8 @@ struct RawPage {
     zero: bool,
     #[serde(default)]
     file: bool,
+    #[serde(default)]
+    absent: bool,
 }
 
 /// A scenario name: it labels the runs in reports, sweep tables, JSON and
@@ -890,6 +895,12 @@ fn parse_pages(
                 format!("page '{name}': a file page is a small page of a shared mapping: drop cow, thp, hugetlb and zero"),
             ));
         }
+        if p.absent && (p.cow || p.thp || p.hugetlb || p.zero || p.file || value != 0) {
+            return Err(err(
+                l,
+                format!("page '{name}': an absent page is an address nothing maps yet: drop value, cow, thp, hugetlb, zero and file"),
+            ));
+        }
         if p.thp && p.hugetlb {
             return Err(err(
                 l,
@@ -912,6 +923,7 @@ fn parse_pages(
             hugetlb: p.hugetlb,
             zero: p.zero,
             file: p.file,
+            absent: p.absent,
         });
     }
     if pages.is_empty() {

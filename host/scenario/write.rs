@@ -94,6 +94,7 @@ fn page_fields(p: &Page) -> String {
         (p.hugetlb, "hugetlb"),
         (p.zero, "zero"),
         (p.file, "file"),
+        (p.absent, "absent"),
     ] {
         if on {
             f.push(format!("{name}: true"));

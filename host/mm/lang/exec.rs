@@ -4,7 +4,7 @@
 //! so nothing before it is done twice. A `goto` continues in the same round
 //! at the target step: the step it left is not reached.
 
-use super::{BinOp, Call, Expr, Func, OpKind, PathDef, MAX_OPS_PER_STEP, VA};
+use super::{BinOp, Call, Expr, Func, Inputs, OpKind, PathDef, MAX_OPS_PER_STEP, VA};
 use crate::mem::{Prot, PAGE_SIZE};
 use crate::mm::kernel::{Cx, MmError, Notify, WaitOn};
 use crate::mm::mapping::{self, HugeKind, Mapping};
@@ -82,9 +82,9 @@ enum Next {
 impl PathRun {
     /// A run with its inputs (in [`super::INPUTS`] order; `None`: the
     /// caller has none, and reading it is an error).
-    pub fn new(def: Arc<PathDef>, inputs: [Option<u64>; 4]) -> Self {
+    pub fn new(def: Arc<PathDef>, inputs: Inputs) -> Self {
         let mut vars = vec![None; def.vars.len()];
-        vars[..4].copy_from_slice(&inputs);
+        vars[..inputs.len()].copy_from_slice(&inputs);
         PathRun {
             def,
             step: 0,
@@ -113,9 +113,9 @@ impl PathRun {
 
     /// A fault handler's inputs for the 4 KiB page at `va` whose PTE is at
     /// `pte`.
-    pub fn page_inputs(va: u64, pte: u64) -> [Option<u64>; 4] {
+    pub fn page_inputs(va: u64, pte: u64) -> Inputs {
         let s = va & !(PAGE_SIZE - 1);
-        [Some(va), Some(s), Some(s + PAGE_SIZE), Some(pte)]
+        [Some(va), Some(s), Some(s + PAGE_SIZE), Some(pte), None]
     }
 
     pub fn finished(&self) -> bool {
@@ -195,6 +195,10 @@ impl PathRun {
         match op {
             OpKind::Let(slot, e) => self.vars[*slot] = Some(self.eval(cx, e)?),
             OpKind::Alloc(slot) => self.vars[*slot] = Some(cx.m.mem.alloc()?),
+            OpKind::PteAlloc(slot, e) => {
+                let va = self.eval(cx, e)?;
+                self.vars[*slot] = Some(cx.k.mm.pte_alloc(&mut cx.m.mem, va)?);
+            }
             OpKind::Lock(e) => {
                 let id = self.eval(cx, e)? >> 12;
                 if let Some(w) = path::lock(cx, id) {
@@ -457,6 +461,7 @@ pub struct CallOp {
     pages: u64,
     batch: usize,
     caller: &'static str,
+    to: Option<u64>,
     run: Option<PathRun>,
     finished: bool,
 }
@@ -469,9 +474,16 @@ impl CallOp {
             pages,
             batch: 1,
             caller: "call",
+            to: None,
             run: None,
             finished: false,
         }
+    }
+
+    /// The input `to`: a destination page's address (`mremap`).
+    pub fn with_to(mut self, va: u64) -> Self {
+        self.to = Some(va);
+        self
     }
 
     /// The action that runs it (default `call`), for a refusal's message.
@@ -510,7 +522,7 @@ impl crate::mm::KernelPath for CallOp {
                 self.run.insert(
                     PathRun::new(
                         self.def.0.clone(),
-                        [Some(self.va), Some(start), Some(end), pte],
+                        [Some(self.va), Some(start), Some(end), pte, self.to],
                     )
                     .with_gather_batch(self.batch)
                     .with_caller(self.caller),

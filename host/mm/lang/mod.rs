@@ -35,12 +35,17 @@ pub use exec::{CallOp, Flow, PathRun};
 pub use parse::{parse_file, parse_paths, RawPath};
 
 /// The variables every path is given by its caller, in slot order.
-pub const INPUTS: &[&str] = &["va", "start", "end", "pte"];
+pub const INPUTS: &[&str] = &["va", "start", "end", "pte", "to"];
 /// Slot of each input.
 pub const VA: usize = 0;
 pub const START: usize = 1;
 pub const END: usize = 2;
 pub const PTE: usize = 3;
+pub const TO: usize = 4;
+
+/// The caller's values of [`INPUTS`] (`None`: it gives none, and reading
+/// it is an error).
+pub type Inputs = [Option<u64>; 5];
 
 /// The most variables a path may name (inputs included).
 pub const MAX_VARS: usize = 64;
@@ -145,6 +150,9 @@ pub enum OpKind {
     Let(usize, Expr),
     /// `x = alloc()`: a fresh frame (refcount 1).
     Alloc(usize),
+    /// `x = pte_alloc(<addr>)`: the physical address of `addr`'s PTE slot,
+    /// the page tables above it allocated where missing.
+    PteAlloc(usize, Expr),
     /// `lock <entry>` / `unlock <entry>`: the split PTL of the page-table
     /// page holding the entry at that physical address.
     Lock(Expr),
@@ -338,6 +346,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
         "paths/zap_pte_range.yaml",
         include_str!("../../../paths/zap_pte_range.yaml"),
     ),
+    (
+        "paths/move_ptes.yaml",
+        include_str!("../../../paths/move_ptes.yaml"),
+    ),
 ];
 
 /// The paths a run uses: the bundled ones, with a scenario's overrides and
@@ -408,6 +420,11 @@ impl Paths {
     /// munmap's path.
     pub fn zap_pte_range(&self) -> PathRef {
         PathRef(self.by_name["zap_pte_range"].clone())
+    }
+
+    /// mremap's path.
+    pub fn move_ptes(&self) -> PathRef {
+        PathRef(self.by_name["move_ptes"].clone())
     }
 
     /// Is `name` a bundled path's name?

@@ -149,6 +149,7 @@ const KEYWORDS: &[&str] = &[
     "retry",
     "return",
     "alloc",
+    "pte_alloc",
     "seed",
     "select",
     "then",
@@ -504,8 +505,10 @@ impl P<'_> {
             }
             return Ok(Expr::Func(Func::Select, args));
         }
-        if w == "alloc" {
-            return Err("alloc() is a primitive of its own: write 'x = alloc()'".into());
+        if w == "alloc" || w == "pte_alloc" {
+            return Err(format!(
+                "{w}() is a primitive of its own: write 'x = {w}(...)' on its own line"
+            ));
         }
         let f = Func::ALL
             .iter()
@@ -627,6 +630,14 @@ fn op(p: &mut P) -> Result<OpKind, String> {
             p.expect(")", "')': alloc() takes no argument")?;
             p.done()?;
             return Ok(OpKind::Alloc(slot));
+        }
+        if matches!(p.peek(), Some(Tok::Ident(w)) if w == "pte_alloc") {
+            p.i += 1;
+            p.expect("(", "'('")?;
+            let e = p.expr()?;
+            p.expect(")", "')': pte_alloc() takes one argument")?;
+            p.done()?;
+            return Ok(OpKind::PteAlloc(slot, e));
         }
         let e = p.expr()?;
         p.done()?;
@@ -811,7 +822,7 @@ mod tests {
         assert_eq!(d.steps[0].ops[0].line, 5);
         assert_eq!(d.steps[0].ops[1].line, 6);
         assert_eq!(d.steps[1].ops[0].line, 8);
-        assert_eq!(d.vars, ["va", "start", "end", "pte", "x"]);
+        assert_eq!(d.vars, ["va", "start", "end", "pte", "to", "x"]);
         assert!(matches!(d.steps[0].ops[1].kind, OpKind::Goto(Some(_), 1)));
     }
 

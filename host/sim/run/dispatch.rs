@@ -78,6 +78,11 @@ impl Sim<'_> {
                     }
                     Action::Split { page } => Box::new(ZeroSplit::new(s.pages[page].va)),
                     Action::Unbind => Box::new(UnbindOp::new()),
+                    Action::Mremap { page, to } => Box::new(
+                        CallOp::new(s.paths.move_ptes(), s.pages[page].va & !0xfff, 1)
+                            .with_to(s.pages[to].va & !0xfff)
+                            .with_caller("mremap"),
+                    ),
                     Action::Call {
                         ref path,
                         page,
@@ -130,6 +135,7 @@ impl Sim<'_> {
                     | Action::MadvFree { .. }
                     | Action::Collapse { .. }
                     | Action::Unbind
+                    | Action::Mremap { .. }
                     | Action::Call { .. } => {
                         unreachable!("rejected by the parser")
                     }

@@ -32,6 +32,9 @@ impl Sim<'_> {
         // writable and dirty: in the address space's own format.
         let (ro, rw) = (Prot::USER_RO, Prot::USER_RW);
         for p in &self.s.pages {
+            if p.absent {
+                continue; // mapped later by a path, if at all
+            }
             if p.zero {
                 let haddr = p.va & !0x1f_ffff;
                 let base = self.k.huge_zero_pfn;
