@@ -5,7 +5,7 @@
 
 use shootdown::checker::Violation;
 use shootdown::mm::lang::{OpKind, Paths};
-use shootdown::mm::{Policy, CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP};
+use shootdown::mm::{Policy, CHECKPOINTS_UNBIND, CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP};
 use shootdown::scenario::Scenario;
 use shootdown::sim::{run, RunOptions, RunReport};
 use std::path::{Path, PathBuf};
@@ -45,6 +45,12 @@ fn the_bundled_wp_page_copy_keeps_the_cow_checkpoints() {
     let on_disk = std::fs::read_to_string(root().join(&d.0.file)).unwrap();
     let again = shootdown::mm::lang::parse_file(&d.0.file, &on_disk).unwrap();
     assert_eq!(again[0], *d.0);
+}
+
+#[test]
+fn the_bundled_unbind_keeps_its_checkpoints() {
+    let d = Paths::bundled().sva_unbind();
+    assert_eq!(d.0.checkpoints(), CHECKPOINTS_UNBIND);
 }
 
 #[test]

@@ -92,7 +92,7 @@ pub struct Kernel {
     /// Pages made lazily freeable by MADV_FREE (PageSwapBacked clear).
     pub lazyfree: std::collections::BTreeSet<u64>,
     /// The device's binding of the process was taken away
-    /// ([`super::UnbindOp`]): its `mmu_notifier` is unregistered, so no
+    /// (`paths/iommu_sva_unbind_device.yaml`): its `mmu_notifier` is unregistered, so no
     /// path reaches the IOMMU driver any more.
     pub unbound: bool,
 }

@@ -13,7 +13,6 @@ mod mapping;
 mod mkclean;
 mod path;
 mod policy;
-mod sva;
 mod thp;
 mod unmap;
 
@@ -27,7 +26,6 @@ pub use mapping::{lookup, HugeKind, Mapping, Vmas};
 pub use mkclean::{WritebackKind, WritebackOp, CHECKPOINTS_MKCLEAN};
 pub use path::KernelPath;
 pub use policy::{Policy, Prim};
-pub use sva::{UnbindOp, CHECKPOINTS_UNBIND};
 pub use thp::{
     CollapseOp, ThpFallback, ZeroSplit, CHECKPOINTS_COLLAPSE, CHECKPOINTS_THP_FALLBACK,
     CHECKPOINTS_ZERO_SPLIT,
@@ -41,6 +39,9 @@ pub use unmap::{
 pub const CHECKPOINTS_ZAP: &[&str] = &[
     "start", "lock", "clear", "flush", "unlock", "free", "end", "finish",
 ];
+
+/// The checkpoints of unbind's path, `paths/iommu_sva_unbind_device.yaml`.
+pub const CHECKPOINTS_UNBIND: &[&str] = &["start", "detach", "clear", "invalidate", "unregister"];
 
 /// Every path's checkpoints, for the scenario's `until`.
 pub const ALL_CHECKPOINTS: &[&[&str]] = &[

@@ -299,6 +299,16 @@ impl PathRun {
                 }
             }
             OpKind::FlushFree => self.free_batch(cx)?,
+            OpKind::Store(a, v) => {
+                let (pa, v) = (self.eval(cx, a)?, self.eval(cx, v)?);
+                cx.m.mem.write(pa, v, 0)?;
+            }
+            OpKind::SvaUnbind => {
+                if let Some(w) = self.notify.unbind(cx)? {
+                    return Ok(Next::Wait(w));
+                }
+            }
+            OpKind::NotifierPut => cx.k.unbound = true,
             OpKind::Refuse(what, instead) => {
                 return Err(mapping::refuse(what.clone(), self.var(VA)?, instead));
             }
@@ -417,6 +427,8 @@ impl PathRun {
                             .is_some_and(|g| g.batch.len() >= self.batch_max),
                     ),
                     Func::ZeroPfn => cx.k.zero_pfn,
+                    Func::Unbound => u64::from(cx.k.unbound),
+                    Func::ProcessContext => cx.m.process_context(cx.k.mm.pasid).unwrap_or(0),
                 }
             }
         })

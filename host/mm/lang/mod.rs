@@ -189,6 +189,15 @@ pub enum OpKind {
     FlushFree,
     /// `tlb_finish_mmu`: both, and the gather ends.
     Finish,
+    /// `store <pa>, <value>`: a plain store to memory (a driver's write to
+    /// a structure the IOMMU reads; not a page-table entry).
+    Store(Expr, Expr),
+    /// `iommu_sva_unbind`: the IOMMU driver's commands of an unbind of the
+    /// process's PASID, waited for as a flush is.
+    SvaUnbind,
+    /// `mmu_notifier_put`: the mm's notifier unregistered: no later path
+    /// reaches the IOMMU driver.
+    NotifierPut,
     /// `refuse "<what>", "<instead>"`: the path does not model what it
     /// found; the run stops before anything changes (not a verdict).
     Refuse(String, &'static str),
@@ -277,6 +286,12 @@ pub enum Func {
     /// `zero_pfn()`: the 4 KiB zero page's frame (no reference is dropped
     /// for it: it is not a normal page).
     ZeroPfn,
+    /// `unbound()`: the process's binding to the device was taken away.
+    Unbound,
+    /// `process_context()`: the physical address of the bound PASID's
+    /// process context in the IOMMU's directory, 0 when the IOMMU has none
+    /// (the first socket's PASID table is not cached).
+    ProcessContext,
 }
 
 impl Func {
@@ -300,12 +315,14 @@ impl Func {
         ("pte_in", Func::PteIn),
         ("batch_full", Func::BatchFull),
         ("zero_pfn", Func::ZeroPfn),
+        ("unbound", Func::Unbound),
+        ("process_context", Func::ProcessContext),
     ];
 
     /// How many arguments it takes.
     pub fn arity(self) -> usize {
         match self {
-            Func::BatchFull | Func::ZeroPfn => 0,
+            Func::BatchFull | Func::ZeroPfn | Func::Unbound | Func::ProcessContext => 0,
             Func::PteIn => 2,
             Func::Select => 3,
             _ => 1,
@@ -349,6 +366,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
     (
         "paths/move_ptes.yaml",
         include_str!("../../../paths/move_ptes.yaml"),
+    ),
+    (
+        "paths/iommu_sva_unbind_device.yaml",
+        include_str!("../../../paths/iommu_sva_unbind_device.yaml"),
     ),
 ];
 
@@ -425,6 +446,11 @@ impl Paths {
     /// mremap's path.
     pub fn move_ptes(&self) -> PathRef {
         PathRef(self.by_name["move_ptes"].clone())
+    }
+
+    /// unbind's path.
+    pub fn sva_unbind(&self) -> PathRef {
+        PathRef(self.by_name["iommu_sva_unbind_device"].clone())
     }
 
     /// Is `name` a bundled path's name?

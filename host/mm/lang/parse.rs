@@ -141,6 +141,9 @@ const KEYWORDS: &[&str] = &[
     "tlb_flush_mmu_free",
     "tlb_finish_mmu",
     "refuse",
+    "store",
+    "iommu_sva_unbind",
+    "mmu_notifier_put",
     "end",
     "clear_flush_notify",
     "clear_flush",
@@ -710,14 +713,22 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         }
         "start" => notify(p, false, &no_seed(Call::Start))?,
         "flush_tlb_range" => notify(p, false, &no_seed(Call::Prim(Prim::FlushTlbRange)))?,
-        "tlb_gather_mmu" | "tlb_flush_mmu_tlbonly" | "tlb_flush_mmu_free" | "tlb_finish_mmu" => {
+        "tlb_gather_mmu" | "tlb_flush_mmu_tlbonly" | "tlb_flush_mmu_free" | "tlb_finish_mmu"
+        | "iommu_sva_unbind" | "mmu_notifier_put" => {
             p.done()?;
             match first.as_str() {
                 "tlb_gather_mmu" => OpKind::Gather,
                 "tlb_flush_mmu_tlbonly" => OpKind::FlushTlbOnly,
                 "tlb_flush_mmu_free" => OpKind::FlushFree,
+                "iommu_sva_unbind" => OpKind::SvaUnbind,
+                "mmu_notifier_put" => OpKind::NotifierPut,
                 _ => OpKind::Finish,
             }
+        }
+        "store" => {
+            let (a, b) = p.two()?;
+            p.done()?;
+            OpKind::Store(a, b)
         }
         "tlb_remove_tlb_entry" | "tlb_remove_page" => {
             let e = p.expr()?;
@@ -797,7 +808,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         }
         w => {
             return Err(format!(
-                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, end, tlb_gather_mmu, tlb_remove_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
+                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, end, tlb_gather_mmu, tlb_remove_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, store, iommu_sva_unbind, mmu_notifier_put, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
                 shown(w)
             ))
         }

@@ -4,8 +4,8 @@
 use super::{Cpu, DevPending, RunError, Sim, IOMMU_PASID};
 use crate::mm::lang::CallOp;
 use crate::mm::{
-    CollapseOp, HugetlbOp, KernelPath, KsmOp, LoadOp, MadvFreeOp, StoreOp, UnbindOp, UnmapKind,
-    UnmapOp, Vmas, WritebackKind, WritebackOp, ZeroSplit,
+    CollapseOp, HugetlbOp, KernelPath, KsmOp, LoadOp, MadvFreeOp, StoreOp, UnmapKind, UnmapOp,
+    Vmas, WritebackKind, WritebackOp, ZeroSplit,
 };
 use crate::scenario::{Action, Entry, ThreadRef};
 use crate::sim::machine::DevRequest;
@@ -77,7 +77,9 @@ impl Sim<'_> {
                         Box::new(UnmapOp::new(kind, s.pages[page].va))
                     }
                     Action::Split { page } => Box::new(ZeroSplit::new(s.pages[page].va)),
-                    Action::Unbind => Box::new(UnbindOp::new()),
+                    Action::Unbind => {
+                        Box::new(CallOp::new(s.paths.sva_unbind(), 0, 1).with_caller("unbind"))
+                    }
                     Action::Mremap { page, to } => Box::new(
                         CallOp::new(s.paths.move_ptes(), s.pages[page].va & !0xfff, 1)
                             .with_to(s.pages[to].va & !0xfff)
