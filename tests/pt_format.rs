@@ -8,9 +8,10 @@
 
 use shootdown::iommu::{DriverKind, SvaDriver};
 use shootdown::mem::{sv_pte, AddressSpace, PageSize, Prot, PtFormat, PAGE_SHIFT};
+use shootdown::mm::lang::{CallOp, Paths};
 use shootdown::mm::{
-    Cx, HugetlbOp, Kernel, KernelPath, KsmOp, LoadOp, MadvFreeOp, Policy, Progress, StoreOp,
-    UnmapKind, UnmapOp, Vmas, WritebackKind, WritebackOp, ZeroSplit,
+    Cx, HugetlbOp, Kernel, KernelPath, KsmOp, LoadOp, Policy, Progress, StoreOp, UnmapKind,
+    UnmapOp, Vmas, WritebackKind, WritebackOp, ZeroSplit,
 };
 use shootdown::sim::machine::{IommuLayout, Machine, MachineParams};
 
@@ -207,11 +208,9 @@ fn madv_free_makes_the_pte_old_and_clean() {
     for f in FORMATS {
         let (mut m, mut k) = world(f);
         let a = user_page(&mut m, &k, VA, Prot::USER_RW);
-        run(
-            &mut m,
-            &mut k,
-            &mut MadvFreeOp::new(VA, Vmas::new([(VA, false)])),
-        );
+        k.vmas = Vmas::new([(VA, false)]);
+        let madv = Paths::bundled().madvise_free();
+        run(&mut m, &mut k, &mut CallOp::new(madv, VA, 1));
         let want = user_rw_word(f, a) & !young_bit(f) & !dirty_bit(f);
         assert_eq!(entry(&mut m, &k, VA), want, "{f:?}");
         assert!(k.lazyfree.contains(&a));

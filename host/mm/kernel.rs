@@ -91,6 +91,11 @@ pub struct Kernel {
     pub huge_zero_pfn: u64,
     /// Pages made lazily freeable by MADV_FREE (PageSwapBacked clear).
     pub lazyfree: std::collections::BTreeSet<u64>,
+    /// `mm->tlb_flush_pending`: mmu_gathers begun and not finished
+    /// (`inc_tlb_flush_pending` in `tlb_gather_mmu`).
+    pub tlb_flush_pending: u32,
+    /// The VMAs of the named pages (which are a shared file mapping's).
+    pub vmas: super::mapping::Vmas,
     /// The device's binding of the process was taken away
     /// (`paths/iommu_sva_unbind_device.yaml`): its `mmu_notifier` is unregistered, so no
     /// path reaches the IOMMU driver any more.
@@ -111,6 +116,8 @@ impl Kernel {
             zero_pfn: 0,
             huge_zero_pfn: 0,
             lazyfree: Default::default(),
+            tlb_flush_pending: 0,
+            vmas: Default::default(),
             unbound: false,
         }
     }

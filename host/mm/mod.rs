@@ -8,7 +8,6 @@ mod hugetlb;
 mod kernel;
 mod ksm;
 pub mod lang;
-mod madvise;
 mod mapping;
 mod mkclean;
 mod path;
@@ -21,7 +20,6 @@ pub use cow::{StoreOp, CHECKPOINTS_WP_PAGE_COPY};
 pub use hugetlb::{HugetlbOp, CHECKPOINTS_HUGETLB};
 pub use kernel::{Cx, HostEvent, Kernel, LockTable, MmError, Notify, Progress, WaitOn};
 pub use ksm::{KsmOp, CHECKPOINTS_KSM};
-pub use madvise::{MadvFreeOp, CHECKPOINTS_MADV_FREE};
 pub use mapping::{lookup, HugeKind, Mapping, Vmas};
 pub use mkclean::{WritebackKind, WritebackOp, CHECKPOINTS_MKCLEAN};
 pub use path::KernelPath;
@@ -39,6 +37,9 @@ pub use unmap::{
 pub const CHECKPOINTS_ZAP: &[&str] = &[
     "start", "lock", "clear", "flush", "unlock", "free", "end", "finish",
 ];
+
+/// The checkpoints of madv-free's path, `paths/madvise_free_pte_range.yaml`.
+pub const CHECKPOINTS_MADV_FREE: &[&str] = &["start", "lock", "clean", "unlock", "end", "finish"];
 
 /// The checkpoints of unbind's path, `paths/iommu_sva_unbind_device.yaml`.
 pub const CHECKPOINTS_UNBIND: &[&str] = &["start", "detach", "clear", "invalidate", "unregister"];

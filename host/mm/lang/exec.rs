@@ -6,7 +6,7 @@
 
 use super::{BinOp, Call, Expr, Func, Inputs, OpKind, PathDef, MAX_OPS_PER_STEP, VA};
 use crate::mem::{Prot, PAGE_SIZE};
-use crate::mm::kernel::{Cx, MmError, Notify, WaitOn};
+use crate::mm::kernel::{Cx, HostEvent, MmError, Notify, WaitOn};
 use crate::mm::mapping::{self, HugeKind, Mapping};
 use crate::mm::path;
 use crate::mm::policy::Prim;
@@ -266,11 +266,40 @@ impl PathRun {
                     return Ok(Next::Jump(*t));
                 }
             }
-            OpKind::Gather => {
+            OpKind::Gather(s, e) => {
                 if self.gather.is_some() {
                     return Err(fail("tlb_gather_mmu while a gather is in progress: finish it first (tlb_finish_mmu)".into()));
                 }
+                // 4.15's tlb_gather_mmu(tlb, mm, start, end): the range is
+                // the caller's (tlb_finish_mmu's nested force takes it
+                // again, with tlb_adjust_range).
+                let (start, end) = (self.eval(cx, s)?, self.eval(cx, e)?);
+                if end < start {
+                    return Err(fail(format!(
+                        "the range ends ({end:#x}) before it starts ({start:#x})"
+                    )));
+                }
                 self.gather = Some(Gather::default());
+                cx.k.tlb_flush_pending += 1;
+            }
+            OpKind::AdjustRange(s, e) => {
+                let (s, e) = (self.eval(cx, s)?, self.eval(cx, e)?);
+                let g = self.gather_mut()?;
+                if e > s {
+                    let (a, b) = g.range.unwrap_or((s, e));
+                    g.range = Some((a.min(s), b.max(e)));
+                }
+            }
+            OpKind::Lazyfree(e) => {
+                let pfn = self.eval(cx, e)?;
+                cx.k.lazyfree.insert(pfn);
+            }
+            OpKind::MadvFree { returned } => {
+                let va = self.var(VA)? & !(PAGE_SIZE - 1);
+                cx.events.push(HostEvent::MadvFree {
+                    va,
+                    returned: *returned,
+                });
             }
             OpKind::RemoveTlbEntry(e) => {
                 let va = self.eval(cx, e)? & !(PAGE_SIZE - 1);
@@ -296,6 +325,7 @@ impl PathRun {
                 if *op == OpKind::Finish {
                     self.free_batch(cx)?;
                     self.gather = None;
+                    cx.k.tlb_flush_pending = cx.k.tlb_flush_pending.saturating_sub(1);
                 }
             }
             OpKind::FlushFree => self.free_batch(cx)?,
@@ -428,6 +458,12 @@ impl PathRun {
                     ),
                     Func::ZeroPfn => cx.k.zero_pfn,
                     Func::Unbound => u64::from(cx.k.unbound),
+                    Func::TlbFlushNested => u64::from(cx.k.tlb_flush_pending > 1),
+                    Func::FileVma => u64::from(cx.k.vmas.is_file(x)),
+                    Func::Huge => u64::from(matches!(
+                        mapping::lookup(cx.k, &mut cx.m.mem, x)?,
+                        Mapping::Huge { .. }
+                    )),
                     Func::ProcessContext => cx.m.process_context(cx.k.mm.pasid).unwrap_or(0),
                 }
             }

@@ -174,9 +174,21 @@ pub enum OpKind {
         start: Expr,
         end: Expr,
     },
-    /// `tlb_gather_mmu`: begin an mmu_gather (the caller sets its batch
-    /// size).
-    Gather,
+    /// `tlb_gather_mmu <start>, <end>`: begin an mmu_gather over the range
+    /// (the caller sets its batch size); `inc_tlb_flush_pending`.
+    Gather(Expr, Expr),
+    /// `tlb_adjust_range <start>, <end>`: the next flush covers the range
+    /// too (`__tlb_adjust_range`).
+    AdjustRange(Expr, Expr),
+    /// `lazyfree <pfn>`: the page becomes lazily freeable
+    /// (`mark_page_lazyfree`: reclaim may discard it while it is clean).
+    Lazyfree(Expr),
+    /// `madvise_free_begin` / `madvise_free_return`: madvise(MADV_FREE) of
+    /// the path's page passed its checks / returns (for the checker: a
+    /// write after the return must survive).
+    MadvFree {
+        returned: bool,
+    },
     /// `tlb_remove_tlb_entry <va>`: the next TLB flush covers `va`'s page.
     RemoveTlbEntry(Expr),
     /// `tlb_remove_page <pfn>`: the page goes into the batch, freed after
@@ -187,7 +199,8 @@ pub enum OpKind {
     FlushTlbOnly,
     /// `tlb_flush_mmu_free`: free the batch.
     FlushFree,
-    /// `tlb_finish_mmu`: both, and the gather ends.
+    /// `tlb_finish_mmu`: both, and the gather ends
+    /// (`dec_tlb_flush_pending`).
     Finish,
     /// `store <pa>, <value>`: a plain store to memory (a driver's write to
     /// a structure the IOMMU reads; not a page-table entry).
@@ -286,6 +299,14 @@ pub enum Func {
     /// `zero_pfn()`: the 4 KiB zero page's frame (no reference is dropped
     /// for it: it is not a normal page).
     ZeroPfn,
+    /// `tlb_flush_nested()`: another thread has an mmu_gather in progress
+    /// on this mm (`mm_tlb_flush_nested`: the pending count is over 1).
+    TlbFlushNested,
+    /// `file_vma(addr)`: `addr` lies in a shared file mapping.
+    FileVma,
+    /// `huge(addr)`: a huge page (THP, hugetlb, the huge zero page) maps
+    /// `addr`.
+    Huge,
     /// `unbound()`: the process's binding to the device was taken away.
     Unbound,
     /// `process_context()`: the physical address of the bound PASID's
@@ -315,6 +336,9 @@ impl Func {
         ("pte_in", Func::PteIn),
         ("batch_full", Func::BatchFull),
         ("zero_pfn", Func::ZeroPfn),
+        ("tlb_flush_nested", Func::TlbFlushNested),
+        ("file_vma", Func::FileVma),
+        ("huge", Func::Huge),
         ("unbound", Func::Unbound),
         ("process_context", Func::ProcessContext),
     ];
@@ -322,7 +346,11 @@ impl Func {
     /// How many arguments it takes.
     pub fn arity(self) -> usize {
         match self {
-            Func::BatchFull | Func::ZeroPfn | Func::Unbound | Func::ProcessContext => 0,
+            Func::BatchFull
+            | Func::ZeroPfn
+            | Func::Unbound
+            | Func::ProcessContext
+            | Func::TlbFlushNested => 0,
             Func::PteIn => 2,
             Func::Select => 3,
             _ => 1,
@@ -366,6 +394,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
     (
         "paths/move_ptes.yaml",
         include_str!("../../../paths/move_ptes.yaml"),
+    ),
+    (
+        "paths/madvise_free_pte_range.yaml",
+        include_str!("../../../paths/madvise_free_pte_range.yaml"),
     ),
     (
         "paths/iommu_sva_unbind_device.yaml",
@@ -446,6 +478,11 @@ impl Paths {
     /// mremap's path.
     pub fn move_ptes(&self) -> PathRef {
         PathRef(self.by_name["move_ptes"].clone())
+    }
+
+    /// madv-free's path.
+    pub fn madvise_free(&self) -> PathRef {
+        PathRef(self.by_name["madvise_free_pte_range"].clone())
     }
 
     /// unbind's path.

@@ -135,6 +135,10 @@ const KEYWORDS: &[&str] = &[
     "invalidate_range",
     "flush_tlb_range",
     "tlb_gather_mmu",
+    "tlb_adjust_range",
+    "lazyfree",
+    "madvise_free_begin",
+    "madvise_free_return",
     "tlb_remove_tlb_entry",
     "tlb_remove_page",
     "tlb_flush_mmu_tlbonly",
@@ -713,11 +717,26 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         }
         "start" => notify(p, false, &no_seed(Call::Start))?,
         "flush_tlb_range" => notify(p, false, &no_seed(Call::Prim(Prim::FlushTlbRange)))?,
-        "tlb_gather_mmu" | "tlb_flush_mmu_tlbonly" | "tlb_flush_mmu_free" | "tlb_finish_mmu"
-        | "iommu_sva_unbind" | "mmu_notifier_put" => {
+        "tlb_gather_mmu" | "tlb_adjust_range" => {
+            let (a, b) = p.two()?;
+            p.done()?;
+            if first == "tlb_gather_mmu" {
+                OpKind::Gather(a, b)
+            } else {
+                OpKind::AdjustRange(a, b)
+            }
+        }
+        "lazyfree" => {
+            let e = p.expr()?;
+            p.done()?;
+            OpKind::Lazyfree(e)
+        }
+        "tlb_flush_mmu_tlbonly" | "tlb_flush_mmu_free" | "tlb_finish_mmu" | "iommu_sva_unbind"
+        | "mmu_notifier_put" | "madvise_free_begin" | "madvise_free_return" => {
             p.done()?;
             match first.as_str() {
-                "tlb_gather_mmu" => OpKind::Gather,
+                "madvise_free_begin" => OpKind::MadvFree { returned: false },
+                "madvise_free_return" => OpKind::MadvFree { returned: true },
                 "tlb_flush_mmu_tlbonly" => OpKind::FlushTlbOnly,
                 "tlb_flush_mmu_free" => OpKind::FlushFree,
                 "iommu_sva_unbind" => OpKind::SvaUnbind,
@@ -808,7 +827,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         }
         w => {
             return Err(format!(
-                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, end, tlb_gather_mmu, tlb_remove_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, store, iommu_sva_unbind, mmu_notifier_put, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
+                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, lazyfree, madvise_free_begin, madvise_free_return, store, iommu_sva_unbind, mmu_notifier_put, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
                 shown(w)
             ))
         }

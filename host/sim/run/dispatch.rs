@@ -4,8 +4,8 @@
 use super::{Cpu, DevPending, RunError, Sim, IOMMU_PASID};
 use crate::mm::lang::CallOp;
 use crate::mm::{
-    CollapseOp, HugetlbOp, KernelPath, KsmOp, LoadOp, MadvFreeOp, StoreOp, UnmapKind, UnmapOp,
-    Vmas, WritebackKind, WritebackOp, ZeroSplit,
+    CollapseOp, HugetlbOp, KernelPath, KsmOp, LoadOp, StoreOp, UnmapKind, UnmapOp, Vmas,
+    WritebackKind, WritebackOp, ZeroSplit,
 };
 use crate::scenario::{Action, Entry, ThreadRef};
 use crate::sim::machine::DevRequest;
@@ -66,7 +66,10 @@ impl Sim<'_> {
                         Box::new(HugetlbOp::mprotect_ro(s.pages[page].va))
                     }
                     Action::Fork { page } => Box::new(HugetlbOp::fork(s.pages[page].va)),
-                    Action::MadvFree { page } => Box::new(MadvFreeOp::new(s.pages[page].va, vmas)),
+                    Action::MadvFree { page } => Box::new(
+                        CallOp::new(s.paths.madvise_free(), s.pages[page].va, 1)
+                            .with_caller("madv-free"),
+                    ),
                     Action::Collapse { page } => Box::new(CollapseOp::new(s.pages[page].va, vmas)),
                     Action::Unmap { page, migrate } => {
                         let kind = match (migrate, s.pages[page].file) {

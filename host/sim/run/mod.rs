@@ -308,7 +308,8 @@ impl<'s> Sim<'s> {
         m.bind(&layout, IOMMU_PASID, mm.pgd, mm.format)
             .map_err(setup)?;
         let driver = SvaDriver::with_kind(layout, completion << PAGE_SHIFT, s.driver);
-        let k = Kernel::new(mm, parent, opts.policy, driver);
+        let mut k = Kernel::new(mm, parent, opts.policy, driver);
+        k.vmas = crate::mm::Vmas::new(s.pages.iter().map(|p| (p.va, p.file)));
         let names: Vec<(String, u64)> = s.pages.iter().map(|p| (p.name.clone(), p.va)).collect();
         let mut sim = Sim {
             s,
