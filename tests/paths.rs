@@ -5,7 +5,10 @@
 
 use shootdown::checker::Violation;
 use shootdown::mm::lang::{OpKind, Paths};
-use shootdown::mm::{Policy, CHECKPOINTS_UNBIND, CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP};
+use shootdown::mm::{
+    Policy, CHECKPOINTS_MADV_FREE, CHECKPOINTS_MKCLEAN, CHECKPOINTS_UNBIND,
+    CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP,
+};
 use shootdown::scenario::Scenario;
 use shootdown::sim::{run, RunOptions, RunReport};
 use std::path::{Path, PathBuf};
@@ -48,9 +51,11 @@ fn the_bundled_wp_page_copy_keeps_the_cow_checkpoints() {
 }
 
 #[test]
-fn the_bundled_unbind_keeps_its_checkpoints() {
-    let d = Paths::bundled().sva_unbind();
-    assert_eq!(d.0.checkpoints(), CHECKPOINTS_UNBIND);
+fn the_bundled_paths_keep_the_checkpoints_of_the_rust_paths_they_replaced() {
+    let b = Paths::bundled();
+    assert_eq!(b.sva_unbind().0.checkpoints(), CHECKPOINTS_UNBIND);
+    assert_eq!(b.madvise_free().0.checkpoints(), CHECKPOINTS_MADV_FREE);
+    assert_eq!(b.mkclean().0.checkpoints(), CHECKPOINTS_MKCLEAN);
 }
 
 #[test]

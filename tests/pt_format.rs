@@ -11,7 +11,7 @@ use shootdown::mem::{sv_pte, AddressSpace, PageSize, Prot, PtFormat, PAGE_SHIFT}
 use shootdown::mm::lang::{CallOp, Paths};
 use shootdown::mm::{
     Cx, HugetlbOp, Kernel, KernelPath, KsmOp, LoadOp, Policy, Progress, StoreOp, UnmapKind,
-    UnmapOp, Vmas, WritebackKind, WritebackOp, ZeroSplit,
+    UnmapOp, Vmas, ZeroSplit,
 };
 use shootdown::sim::machine::{IommuLayout, Machine, MachineParams};
 
@@ -182,7 +182,7 @@ fn writeback_and_ksm_write_protect_and_clean() {
         run(
             &mut m,
             &mut k,
-            &mut WritebackOp::new(WritebackKind::PageCache, VA),
+            &mut CallOp::new(Paths::bundled().mkclean(), VA, 1).with_caller("writeback"),
         );
         let clean_ro = user_rw_word(f, a) & !write_bit(f) & !dirty_bit(f);
         assert_eq!(entry(&mut m, &k, VA), clean_ro, "{f:?}");

@@ -9,7 +9,6 @@ mod kernel;
 mod ksm;
 pub mod lang;
 mod mapping;
-mod mkclean;
 mod path;
 mod policy;
 mod thp;
@@ -21,7 +20,6 @@ pub use hugetlb::{HugetlbOp, CHECKPOINTS_HUGETLB};
 pub use kernel::{Cx, HostEvent, Kernel, LockTable, MmError, Notify, Progress, WaitOn};
 pub use ksm::{KsmOp, CHECKPOINTS_KSM};
 pub use mapping::{lookup, HugeKind, Mapping, Vmas};
-pub use mkclean::{WritebackKind, WritebackOp, CHECKPOINTS_MKCLEAN};
 pub use path::KernelPath;
 pub use policy::{Policy, Prim};
 pub use thp::{
@@ -36,6 +34,18 @@ pub use unmap::{
 /// (tests/paths.rs checks that the file keeps them).
 pub const CHECKPOINTS_ZAP: &[&str] = &[
     "start", "lock", "clear", "flush", "unlock", "free", "end", "finish",
+];
+
+/// The checkpoints of writeback's path, `paths/page_mkclean_one.yaml`.
+pub const CHECKPOINTS_MKCLEAN: &[&str] = &[
+    "start",
+    "lock",
+    "clear_flush",
+    "set_pte",
+    "notify",
+    "unlock",
+    "end",
+    "io",
 ];
 
 /// The checkpoints of madv-free's path, `paths/madvise_free_pte_range.yaml`.

@@ -329,6 +329,16 @@ impl PathRun {
                 }
             }
             OpKind::FlushFree => self.free_batch(cx)?,
+            OpKind::Io(e) => {
+                let pa = self.eval(cx, e)?;
+                let w = cx.m.mem.read(pa)?;
+                cx.events.push(HostEvent::Io {
+                    tid: cx.tid,
+                    va: self.var(VA)?,
+                    value: w.value,
+                    version: w.version,
+                });
+            }
             OpKind::Store(a, v) => {
                 let (pa, v) = (self.eval(cx, a)?, self.eval(cx, v)?);
                 cx.m.mem.write(pa, v, 0)?;
@@ -340,7 +350,8 @@ impl PathRun {
             }
             OpKind::NotifierPut => cx.k.unbound = true,
             OpKind::Refuse(what, instead) => {
-                return Err(mapping::refuse(what.clone(), self.var(VA)?, instead));
+                let what = what.replace("{caller}", self.caller);
+                return Err(mapping::refuse(what, self.var(VA)?, instead));
             }
             OpKind::Retry => return Ok(Next::Retry),
             OpKind::Return => return Ok(Next::Return),
@@ -460,6 +471,8 @@ impl PathRun {
                     Func::Unbound => u64::from(cx.k.unbound),
                     Func::TlbFlushNested => u64::from(cx.k.tlb_flush_pending > 1),
                     Func::FileVma => u64::from(cx.k.vmas.is_file(x)),
+                    Func::Mapped => u64::from(cx.k.mm.walk(&cx.m.mem, x).is_ok()),
+                    Func::FrameOf => cx.k.mm.walk(&cx.m.mem, x)?.pfn,
                     Func::Huge => u64::from(matches!(
                         mapping::lookup(cx.k, &mut cx.m.mem, x)?,
                         Mapping::Huge { .. }

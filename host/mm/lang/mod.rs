@@ -202,6 +202,9 @@ pub enum OpKind {
     /// `tlb_finish_mmu`: both, and the gather ends
     /// (`dec_tlb_flush_pending`).
     Finish,
+    /// `io <pa>`: the writeback I/O reads the word at `pa` (what reaches
+    /// the disk, for the checker: a later read must not find older data).
+    Io(Expr),
     /// `store <pa>, <value>`: a plain store to memory (a driver's write to
     /// a structure the IOMMU reads; not a page-table entry).
     Store(Expr, Expr),
@@ -302,6 +305,11 @@ pub enum Func {
     /// `tlb_flush_nested()`: another thread has an mmu_gather in progress
     /// on this mm (`mm_tlb_flush_nested`: the pending count is over 1).
     TlbFlushNested,
+    /// `mapped(addr)`: the CPU's walk of `addr` finds a present leaf.
+    Mapped,
+    /// `frame_of(addr)`: the 4 KiB frame the CPU's walk of `addr` finds
+    /// (inside a huge page: its frame); an error when nothing is mapped.
+    FrameOf,
     /// `file_vma(addr)`: `addr` lies in a shared file mapping.
     FileVma,
     /// `huge(addr)`: a huge page (THP, hugetlb, the huge zero page) maps
@@ -337,6 +345,8 @@ impl Func {
         ("batch_full", Func::BatchFull),
         ("zero_pfn", Func::ZeroPfn),
         ("tlb_flush_nested", Func::TlbFlushNested),
+        ("mapped", Func::Mapped),
+        ("frame_of", Func::FrameOf),
         ("file_vma", Func::FileVma),
         ("huge", Func::Huge),
         ("unbound", Func::Unbound),
@@ -394,6 +404,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
     (
         "paths/move_ptes.yaml",
         include_str!("../../../paths/move_ptes.yaml"),
+    ),
+    (
+        "paths/page_mkclean_one.yaml",
+        include_str!("../../../paths/page_mkclean_one.yaml"),
     ),
     (
         "paths/madvise_free_pte_range.yaml",
@@ -478,6 +492,11 @@ impl Paths {
     /// mremap's path.
     pub fn move_ptes(&self) -> PathRef {
         PathRef(self.by_name["move_ptes"].clone())
+    }
+
+    /// writeback's and dax-writeback's path.
+    pub fn mkclean(&self) -> PathRef {
+        PathRef(self.by_name["page_mkclean_one"].clone())
     }
 
     /// madv-free's path.

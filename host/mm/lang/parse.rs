@@ -146,6 +146,7 @@ const KEYWORDS: &[&str] = &[
     "tlb_finish_mmu",
     "refuse",
     "store",
+    "io",
     "iommu_sva_unbind",
     "mmu_notifier_put",
     "end",
@@ -726,10 +727,14 @@ fn op(p: &mut P) -> Result<OpKind, String> {
                 OpKind::AdjustRange(a, b)
             }
         }
-        "lazyfree" => {
+        "lazyfree" | "io" => {
             let e = p.expr()?;
             p.done()?;
-            OpKind::Lazyfree(e)
+            if first == "io" {
+                OpKind::Io(e)
+            } else {
+                OpKind::Lazyfree(e)
+            }
         }
         "tlb_flush_mmu_tlbonly" | "tlb_flush_mmu_free" | "tlb_finish_mmu" | "iommu_sva_unbind"
         | "mmu_notifier_put" | "madvise_free_begin" | "madvise_free_return" => {
@@ -827,7 +832,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         }
         w => {
             return Err(format!(
-                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, lazyfree, madvise_free_begin, madvise_free_return, store, iommu_sva_unbind, mmu_notifier_put, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
+                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, lazyfree, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
                 shown(w)
             ))
         }

@@ -4,8 +4,7 @@
 use super::{Cpu, DevPending, RunError, Sim, IOMMU_PASID};
 use crate::mm::lang::CallOp;
 use crate::mm::{
-    CollapseOp, HugetlbOp, KernelPath, KsmOp, LoadOp, StoreOp, UnmapKind, UnmapOp, Vmas,
-    WritebackKind, WritebackOp, ZeroSplit,
+    CollapseOp, HugetlbOp, KernelPath, KsmOp, LoadOp, StoreOp, UnmapKind, UnmapOp, Vmas, ZeroSplit,
 };
 use crate::scenario::{Action, Entry, ThreadRef};
 use crate::sim::machine::DevRequest;
@@ -55,12 +54,10 @@ impl Sim<'_> {
                         Some(q) => KsmOp::merge(s.pages[page].va, s.pages[q].va, vmas),
                     }),
                     Action::Writeback { page, dax } => {
-                        let kind = if dax {
-                            WritebackKind::Dax
-                        } else {
-                            WritebackKind::PageCache
-                        };
-                        Box::new(WritebackOp::new(kind, s.pages[page].va))
+                        Box::new(
+                            CallOp::new(s.paths.mkclean(), s.pages[page].va, 1)
+                                .with_caller(if dax { "dax-writeback" } else { "writeback" }),
+                        )
                     }
                     Action::MprotectRo { page } => {
                         Box::new(HugetlbOp::mprotect_ro(s.pages[page].va))
