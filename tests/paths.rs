@@ -6,7 +6,7 @@
 use shootdown::checker::Violation;
 use shootdown::mm::lang::{OpKind, Paths};
 use shootdown::mm::{
-    Policy, CHECKPOINTS_MADV_FREE, CHECKPOINTS_MKCLEAN, CHECKPOINTS_UNBIND,
+    Policy, CHECKPOINTS_HUGETLB, CHECKPOINTS_MADV_FREE, CHECKPOINTS_MKCLEAN, CHECKPOINTS_UNBIND,
     CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP,
 };
 use shootdown::scenario::Scenario;
@@ -56,6 +56,12 @@ fn the_bundled_paths_keep_the_checkpoints_of_the_rust_paths_they_replaced() {
     assert_eq!(b.sva_unbind().0.checkpoints(), CHECKPOINTS_UNBIND);
     assert_eq!(b.madvise_free().0.checkpoints(), CHECKPOINTS_MADV_FREE);
     assert_eq!(b.mkclean().0.checkpoints(), CHECKPOINTS_MKCLEAN);
+    // The two hugetlb paths shared one list in Rust: each keeps its share.
+    for d in [b.hugetlb_mprotect(), b.hugetlb_fork()] {
+        let c = d.0.checkpoints();
+        assert!(c.iter().all(|c| CHECKPOINTS_HUGETLB.contains(c)), "{c:?}");
+        assert_eq!(c.len(), if d.0.name.starts_with("copy") { 8 } else { 7 });
+    }
 }
 
 #[test]

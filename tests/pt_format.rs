@@ -10,8 +10,8 @@ use shootdown::iommu::{DriverKind, SvaDriver};
 use shootdown::mem::{sv_pte, AddressSpace, PageSize, Prot, PtFormat, PAGE_SHIFT};
 use shootdown::mm::lang::{CallOp, Paths};
 use shootdown::mm::{
-    Cx, HugetlbOp, Kernel, KernelPath, KsmOp, LoadOp, Policy, Progress, StoreOp, UnmapKind,
-    UnmapOp, Vmas, ZeroSplit,
+    Cx, Kernel, KernelPath, KsmOp, LoadOp, Policy, Progress, StoreOp, UnmapKind, UnmapOp, Vmas,
+    ZeroSplit,
 };
 use shootdown::sim::machine::{IommuLayout, Machine, MachineParams};
 
@@ -245,7 +245,11 @@ fn hugetlb_mprotect_write_protects_the_pmd_leaf() {
             .map_prot(&mut m.mem, VA, base, PageSize::Huge2M, Prot::USER_RW)
             .unwrap();
         let huge = m.mem.read(pmd).unwrap().value;
-        run(&mut m, &mut k, &mut HugetlbOp::mprotect_ro(VA));
+        run(
+            &mut m,
+            &mut k,
+            &mut CallOp::new(Paths::bundled().hugetlb_mprotect(), VA, 1).with_caller("mprotect"),
+        );
         let e = m.mem.read(pmd).unwrap().value;
         assert_eq!(e, huge & !write_bit(f), "{f:?}");
         assert!(f.is_huge(e));

@@ -4,7 +4,6 @@
 
 mod access;
 mod cow;
-mod hugetlb;
 mod kernel;
 mod ksm;
 pub mod lang;
@@ -16,7 +15,6 @@ mod unmap;
 
 pub use access::LoadOp;
 pub use cow::{StoreOp, CHECKPOINTS_WP_PAGE_COPY};
-pub use hugetlb::{HugetlbOp, CHECKPOINTS_HUGETLB};
 pub use kernel::{Cx, HostEvent, Kernel, LockTable, MmError, Notify, Progress, WaitOn};
 pub use ksm::{KsmOp, CHECKPOINTS_KSM};
 pub use mapping::{lookup, HugeKind, Mapping, Vmas};
@@ -34,6 +32,21 @@ pub use unmap::{
 /// (tests/paths.rs checks that the file keeps them).
 pub const CHECKPOINTS_ZAP: &[&str] = &[
     "start", "lock", "clear", "flush", "unlock", "free", "end", "finish",
+];
+
+/// The checkpoints of the hugetlb paths (`mprotect`:
+/// `paths/hugetlb_change_protection.yaml`, `fork`:
+/// `paths/copy_hugetlb_page_range.yaml`), together.
+pub const CHECKPOINTS_HUGETLB: &[&str] = &[
+    "start",
+    "lock",
+    "change",
+    "wrprotect",
+    "notify",
+    "copy",
+    "unlock",
+    "flush",
+    "end",
 ];
 
 /// The checkpoints of writeback's path, `paths/page_mkclean_one.yaml`.

@@ -5,7 +5,7 @@
 //! at the target step: the step it left is not reached.
 
 use super::{BinOp, Call, Expr, Func, Inputs, OpKind, PathDef, MAX_OPS_PER_STEP, VA};
-use crate::mem::{Prot, PAGE_SIZE};
+use crate::mem::{AddressSpace, PageSize, Prot, PAGE_SIZE};
 use crate::mm::kernel::{Cx, HostEvent, MmError, Notify, WaitOn};
 use crate::mm::mapping::{self, HugeKind, Mapping};
 use crate::mm::path;
@@ -195,6 +195,15 @@ impl PathRun {
         match op {
             OpKind::Let(slot, e) => self.vars[*slot] = Some(self.eval(cx, e)?),
             OpKind::Alloc(slot) => self.vars[*slot] = Some(cx.m.mem.alloc()?),
+            OpKind::ChildPmd(slot, e) => {
+                let haddr = self.eval(cx, e)? & !0x1f_ffff;
+                let format = cx.pt();
+                let child = AddressSpace::with_format(&mut cx.m.mem, 0, format)?;
+                let none = Prot::default();
+                let dst = child.map_prot(&mut cx.m.mem, haddr, 0, PageSize::Huge2M, none)?;
+                cx.m.mem.write(dst, 0, 0)?;
+                self.vars[*slot] = Some(dst);
+            }
             OpKind::PteAlloc(slot, e) => {
                 let va = self.eval(cx, e)?;
                 self.vars[*slot] = Some(cx.k.mm.pte_alloc(&mut cx.m.mem, va)?);
@@ -471,6 +480,14 @@ impl PathRun {
                     Func::Unbound => u64::from(cx.k.unbound),
                     Func::TlbFlushNested => u64::from(cx.k.tlb_flush_pending > 1),
                     Func::FileVma => u64::from(cx.k.vmas.is_file(x)),
+                    Func::Hugetlb => u64::from(matches!(
+                        mapping::lookup(cx.k, &mut cx.m.mem, x)?,
+                        Mapping::Huge {
+                            kind: HugeKind::Hugetlb,
+                            ..
+                        }
+                    )),
+                    Func::PmdOf => cx.k.mm.pmd_pa(&mut cx.m.mem, x)?,
                     Func::Mapped => u64::from(cx.k.mm.walk(&cx.m.mem, x).is_ok()),
                     Func::FrameOf => cx.k.mm.walk(&cx.m.mem, x)?.pfn,
                     Func::Huge => u64::from(matches!(

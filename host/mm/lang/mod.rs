@@ -153,6 +153,10 @@ pub enum OpKind {
     /// `x = pte_alloc(<addr>)`: the physical address of `addr`'s PTE slot,
     /// the page tables above it allocated where missing.
     PteAlloc(usize, Expr),
+    /// `x = child_pmd(<addr>)`: fork's child address space, with its page
+    /// tables down to the PMD of `addr`: that PMD slot's physical address
+    /// (empty).
+    ChildPmd(usize, Expr),
     /// `lock <entry>` / `unlock <entry>`: the split PTL of the page-table
     /// page holding the entry at that physical address.
     Lock(Expr),
@@ -315,6 +319,10 @@ pub enum Func {
     /// `huge(addr)`: a huge page (THP, hugetlb, the huge zero page) maps
     /// `addr`.
     Huge,
+    /// `hugetlb(addr)`: a hugetlbfs page maps `addr`.
+    Hugetlb,
+    /// `pmd_of(addr)`: the physical address of `addr`'s PMD entry.
+    PmdOf,
     /// `unbound()`: the process's binding to the device was taken away.
     Unbound,
     /// `process_context()`: the physical address of the bound PASID's
@@ -349,6 +357,8 @@ impl Func {
         ("frame_of", Func::FrameOf),
         ("file_vma", Func::FileVma),
         ("huge", Func::Huge),
+        ("hugetlb", Func::Hugetlb),
+        ("pmd_of", Func::PmdOf),
         ("unbound", Func::Unbound),
         ("process_context", Func::ProcessContext),
     ];
@@ -404,6 +414,14 @@ pub const BUNDLED: &[(&str, &str)] = &[
     (
         "paths/move_ptes.yaml",
         include_str!("../../../paths/move_ptes.yaml"),
+    ),
+    (
+        "paths/hugetlb_change_protection.yaml",
+        include_str!("../../../paths/hugetlb_change_protection.yaml"),
+    ),
+    (
+        "paths/copy_hugetlb_page_range.yaml",
+        include_str!("../../../paths/copy_hugetlb_page_range.yaml"),
     ),
     (
         "paths/page_mkclean_one.yaml",
@@ -492,6 +510,16 @@ impl Paths {
     /// mremap's path.
     pub fn move_ptes(&self) -> PathRef {
         PathRef(self.by_name["move_ptes"].clone())
+    }
+
+    /// `mprotect <page> ro`'s path (hugetlb).
+    pub fn hugetlb_mprotect(&self) -> PathRef {
+        PathRef(self.by_name["hugetlb_change_protection"].clone())
+    }
+
+    /// `fork <page>`'s path (hugetlb).
+    pub fn hugetlb_fork(&self) -> PathRef {
+        PathRef(self.by_name["copy_hugetlb_page_range"].clone())
     }
 
     /// writeback's and dax-writeback's path.

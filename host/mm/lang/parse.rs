@@ -158,6 +158,7 @@ const KEYWORDS: &[&str] = &[
     "return",
     "alloc",
     "pte_alloc",
+    "child_pmd",
     "seed",
     "select",
     "then",
@@ -513,7 +514,7 @@ impl P<'_> {
             }
             return Ok(Expr::Func(Func::Select, args));
         }
-        if w == "alloc" || w == "pte_alloc" {
+        if w == "alloc" || w == "pte_alloc" || w == "child_pmd" {
             return Err(format!(
                 "{w}() is a primitive of its own: write 'x = {w}(...)' on its own line"
             ));
@@ -639,13 +640,19 @@ fn op(p: &mut P) -> Result<OpKind, String> {
             p.done()?;
             return Ok(OpKind::Alloc(slot));
         }
-        if matches!(p.peek(), Some(Tok::Ident(w)) if w == "pte_alloc") {
-            p.i += 1;
-            p.expect("(", "'('")?;
-            let e = p.expr()?;
-            p.expect(")", "')': pte_alloc() takes one argument")?;
-            p.done()?;
-            return Ok(OpKind::PteAlloc(slot, e));
+        if let Some(Tok::Ident(w)) = p.peek().cloned() {
+            if w == "pte_alloc" || w == "child_pmd" {
+                p.i += 1;
+                p.expect("(", "'('")?;
+                let e = p.expr()?;
+                p.expect(")", &format!("')': {w}() takes one argument"))?;
+                p.done()?;
+                return Ok(if w == "pte_alloc" {
+                    OpKind::PteAlloc(slot, e)
+                } else {
+                    OpKind::ChildPmd(slot, e)
+                });
+            }
         }
         let e = p.expr()?;
         p.done()?;

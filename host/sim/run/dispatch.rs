@@ -4,7 +4,7 @@
 use super::{Cpu, DevPending, RunError, Sim, IOMMU_PASID};
 use crate::mm::lang::CallOp;
 use crate::mm::{
-    CollapseOp, HugetlbOp, KernelPath, KsmOp, LoadOp, StoreOp, UnmapKind, UnmapOp, Vmas, ZeroSplit,
+    CollapseOp, KernelPath, KsmOp, LoadOp, StoreOp, UnmapKind, UnmapOp, Vmas, ZeroSplit,
 };
 use crate::scenario::{Action, Entry, ThreadRef};
 use crate::sim::machine::DevRequest;
@@ -59,10 +59,14 @@ impl Sim<'_> {
                                 .with_caller(if dax { "dax-writeback" } else { "writeback" }),
                         )
                     }
-                    Action::MprotectRo { page } => {
-                        Box::new(HugetlbOp::mprotect_ro(s.pages[page].va))
-                    }
-                    Action::Fork { page } => Box::new(HugetlbOp::fork(s.pages[page].va)),
+                    Action::MprotectRo { page } => Box::new(
+                        CallOp::new(s.paths.hugetlb_mprotect(), s.pages[page].va, 1)
+                            .with_caller("mprotect"),
+                    ),
+                    Action::Fork { page } => Box::new(
+                        CallOp::new(s.paths.hugetlb_fork(), s.pages[page].va, 1)
+                            .with_caller("fork"),
+                    ),
                     Action::MadvFree { page } => Box::new(
                         CallOp::new(s.paths.madvise_free(), s.pages[page].va, 1)
                             .with_caller("madv-free"),
