@@ -6,8 +6,9 @@
 use shootdown::checker::Violation;
 use shootdown::mm::lang::{OpKind, Paths};
 use shootdown::mm::{
-    Policy, CHECKPOINTS_HUGETLB, CHECKPOINTS_MADV_FREE, CHECKPOINTS_MKCLEAN, CHECKPOINTS_UNBIND,
-    CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP,
+    Policy, CHECKPOINTS_DISCARD, CHECKPOINTS_HUGETLB, CHECKPOINTS_MADV_FREE, CHECKPOINTS_MIGRATE,
+    CHECKPOINTS_MKCLEAN, CHECKPOINTS_RECLAIM, CHECKPOINTS_UNBIND, CHECKPOINTS_WP_PAGE_COPY,
+    CHECKPOINTS_ZAP,
 };
 use shootdown::scenario::Scenario;
 use shootdown::sim::{run, RunOptions, RunReport};
@@ -56,6 +57,14 @@ fn the_bundled_paths_keep_the_checkpoints_of_the_rust_paths_they_replaced() {
     assert_eq!(b.sva_unbind().0.checkpoints(), CHECKPOINTS_UNBIND);
     assert_eq!(b.madvise_free().0.checkpoints(), CHECKPOINTS_MADV_FREE);
     assert_eq!(b.mkclean().0.checkpoints(), CHECKPOINTS_MKCLEAN);
+    assert_eq!(b.migrate().0.checkpoints(), CHECKPOINTS_MIGRATE);
+    // Reclaim's one path has the swap, file and MADV_FREE branches.
+    let mut r = b.reclaim().0.checkpoints();
+    let mut want = [CHECKPOINTS_RECLAIM, CHECKPOINTS_DISCARD].concat();
+    r.sort_unstable();
+    want.sort_unstable();
+    want.dedup();
+    assert_eq!(r, want);
     // The two hugetlb paths shared one list in Rust: each keeps its share.
     for d in [b.hugetlb_mprotect(), b.hugetlb_fork()] {
         let c = d.0.checkpoints();

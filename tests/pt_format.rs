@@ -10,8 +10,7 @@ use shootdown::iommu::{DriverKind, SvaDriver};
 use shootdown::mem::{sv_pte, AddressSpace, PageSize, Prot, PtFormat, PAGE_SHIFT};
 use shootdown::mm::lang::{CallOp, Paths};
 use shootdown::mm::{
-    Cx, Kernel, KernelPath, KsmOp, LoadOp, Policy, Progress, StoreOp, UnmapKind, UnmapOp, Vmas,
-    ZeroSplit,
+    Cx, Kernel, KernelPath, KsmOp, LoadOp, Policy, Progress, StoreOp, Vmas, ZeroSplit,
 };
 use shootdown::sim::machine::{IommuLayout, Machine, MachineParams};
 
@@ -227,7 +226,11 @@ fn migration_moves_the_entry_with_its_flags() {
         };
         let old = user_page(&mut m, &k, VA, cold);
         let before = entry(&mut m, &k, VA);
-        run(&mut m, &mut k, &mut UnmapOp::new(UnmapKind::Migrate, VA));
+        run(
+            &mut m,
+            &mut k,
+            &mut CallOp::new(Paths::bundled().migrate(), VA, 1).with_caller("migrate"),
+        );
         let e = entry(&mut m, &k, VA);
         let new = f.pfn(e);
         assert_ne!(new, old, "{f:?}");

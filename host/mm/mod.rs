@@ -11,7 +11,6 @@ mod mapping;
 mod path;
 mod policy;
 mod thp;
-mod unmap;
 
 pub use access::LoadOp;
 pub use cow::{StoreOp, CHECKPOINTS_WP_PAGE_COPY};
@@ -23,9 +22,6 @@ pub use policy::{Policy, Prim};
 pub use thp::{
     CollapseOp, ThpFallback, ZeroSplit, CHECKPOINTS_COLLAPSE, CHECKPOINTS_THP_FALLBACK,
     CHECKPOINTS_ZERO_SPLIT,
-};
-pub use unmap::{
-    UnmapKind, UnmapOp, CHECKPOINTS_DISCARD, CHECKPOINTS_MIGRATE, CHECKPOINTS_RECLAIM,
 };
 
 /// The checkpoints of munmap's path, `paths/zap_pte_range.yaml`
@@ -47,6 +43,48 @@ pub const CHECKPOINTS_HUGETLB: &[&str] = &[
     "unlock",
     "flush",
     "end",
+];
+
+/// Checkpoints of `reclaim` (`paths/try_to_unmap_one.yaml`).
+pub const CHECKPOINTS_RECLAIM: &[&str] = &[
+    "start",
+    "lock",
+    "clear_flush",
+    "set_entry",
+    "remove_rmap",
+    "notify",
+    "unlock",
+    "end",
+    "pageout",
+    "free",
+];
+
+/// Checkpoints of `reclaim` of a page MADV_FREE made lazily freeable.
+pub const CHECKPOINTS_DISCARD: &[&str] = &[
+    "start",
+    "lock",
+    "clear_flush",
+    "discard",
+    "remove_rmap",
+    "notify",
+    "unlock",
+    "end",
+    "free",
+];
+
+/// Checkpoints of `migrate` (`paths/migrate_page.yaml`).
+pub const CHECKPOINTS_MIGRATE: &[&str] = &[
+    "start",
+    "lock",
+    "clear_flush",
+    "set_entry",
+    "remove_rmap",
+    "notify",
+    "unlock",
+    "end",
+    "copy",
+    "remap",
+    "free",
 ];
 
 /// The checkpoints of writeback's path, `paths/page_mkclean_one.yaml`.

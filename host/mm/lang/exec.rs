@@ -303,6 +303,17 @@ impl PathRun {
                 let pfn = self.eval(cx, e)?;
                 cx.k.lazyfree.insert(pfn);
             }
+            OpKind::Unlazy(e) => {
+                let pfn = self.eval(cx, e)?;
+                cx.k.lazyfree.remove(&pfn);
+            }
+            OpKind::Discard(e) => {
+                let pfn = self.eval(cx, e)?;
+                cx.events.push(HostEvent::Discard {
+                    va: self.var(VA)?,
+                    pfn,
+                });
+            }
             OpKind::MadvFree { returned } => {
                 let va = self.var(VA)? & !(PAGE_SIZE - 1);
                 cx.events.push(HostEvent::MadvFree {
@@ -394,6 +405,7 @@ impl PathRun {
         Ok(match e {
             Expr::Num(n) => *n,
             Expr::Var(s) => self.var(*s)?,
+            Expr::Group(a) => self.eval(cx, a)?,
             Expr::Not(a) => u64::from(self.eval(cx, a)? == 0),
             Expr::Inv(a) => !self.eval(cx, a)?,
             Expr::Bin(op, a, b) => {
@@ -488,6 +500,17 @@ impl PathRun {
                         }
                     )),
                     Func::PmdOf => cx.k.mm.pmd_pa(&mut cx.m.mem, x)?,
+                    Func::IsLazyfree => u64::from(cx.k.lazyfree.contains(&x)),
+                    Func::SetPfn => {
+                        let e = pt.entry(v[1], pt.flags(x));
+                        if pt.pfn(e) != v[1] {
+                            return Err(fail(format!(
+                                "set_pfn(.., {:#x}): not a frame number an entry can hold",
+                                v[1]
+                            )));
+                        }
+                        e
+                    }
                     Func::Mapped => u64::from(cx.k.mm.walk(&cx.m.mem, x).is_ok()),
                     Func::FrameOf => cx.k.mm.walk(&cx.m.mem, x)?.pfn,
                     Func::Huge => u64::from(matches!(

@@ -187,6 +187,12 @@ pub enum OpKind {
     /// `lazyfree <pfn>`: the page becomes lazily freeable
     /// (`mark_page_lazyfree`: reclaim may discard it while it is clean).
     Lazyfree(Expr),
+    /// `unlazy <pfn>`: the page is no longer lazily freeable
+    /// (SetPageSwapBacked: dirtied again since MADV_FREE).
+    Unlazy(Expr),
+    /// `discard <pfn>`: reclaim drops the lazily freeable page's data (for
+    /// the checker: writes to it are gone).
+    Discard(Expr),
     /// `madvise_free_begin` / `madvise_free_return`: madvise(MADV_FREE) of
     /// the path's page passed its checks / returns (for the checker: a
     /// write after the return must survive).
@@ -249,6 +255,9 @@ pub enum Expr {
     Inv(Box<Expr>),
     Bin(BinOp, Box<Expr>, Box<Expr>),
     Func(Func, Vec<Expr>),
+    /// `( e )`: kept so the parser can tell `(a == b) | c` from the
+    /// unparenthesized form it refuses.
+    Group(Box<Expr>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -319,6 +328,10 @@ pub enum Func {
     /// `huge(addr)`: a huge page (THP, hugetlb, the huge zero page) maps
     /// `addr`.
     Huge,
+    /// `is_lazyfree(pfn)`: MADV_FREE made the page lazily freeable.
+    IsLazyfree,
+    /// `set_pfn(entry, pfn)`: the entry with its flags, pointing at `pfn`.
+    SetPfn,
     /// `hugetlb(addr)`: a hugetlbfs page maps `addr`.
     Hugetlb,
     /// `pmd_of(addr)`: the physical address of `addr`'s PMD entry.
@@ -358,6 +371,8 @@ impl Func {
         ("file_vma", Func::FileVma),
         ("huge", Func::Huge),
         ("hugetlb", Func::Hugetlb),
+        ("is_lazyfree", Func::IsLazyfree),
+        ("set_pfn", Func::SetPfn),
         ("pmd_of", Func::PmdOf),
         ("unbound", Func::Unbound),
         ("process_context", Func::ProcessContext),
@@ -371,7 +386,7 @@ impl Func {
             | Func::Unbound
             | Func::ProcessContext
             | Func::TlbFlushNested => 0,
-            Func::PteIn => 2,
+            Func::PteIn | Func::SetPfn => 2,
             Func::Select => 3,
             _ => 1,
         }
@@ -414,6 +429,14 @@ pub const BUNDLED: &[(&str, &str)] = &[
     (
         "paths/move_ptes.yaml",
         include_str!("../../../paths/move_ptes.yaml"),
+    ),
+    (
+        "paths/try_to_unmap_one.yaml",
+        include_str!("../../../paths/try_to_unmap_one.yaml"),
+    ),
+    (
+        "paths/migrate_page.yaml",
+        include_str!("../../../paths/migrate_page.yaml"),
     ),
     (
         "paths/hugetlb_change_protection.yaml",
@@ -520,6 +543,16 @@ impl Paths {
     /// `fork <page>`'s path (hugetlb).
     pub fn hugetlb_fork(&self) -> PathRef {
         PathRef(self.by_name["copy_hugetlb_page_range"].clone())
+    }
+
+    /// reclaim's path.
+    pub fn reclaim(&self) -> PathRef {
+        PathRef(self.by_name["try_to_unmap_one"].clone())
+    }
+
+    /// migrate's path.
+    pub fn migrate(&self) -> PathRef {
+        PathRef(self.by_name["migrate_page"].clone())
     }
 
     /// writeback's and dax-writeback's path.

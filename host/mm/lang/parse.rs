@@ -137,6 +137,8 @@ const KEYWORDS: &[&str] = &[
     "tlb_gather_mmu",
     "tlb_adjust_range",
     "lazyfree",
+    "unlazy",
+    "discard",
     "madvise_free_begin",
     "madvise_free_return",
     "tlb_remove_tlb_entry",
@@ -375,6 +377,15 @@ struct P<'a> {
     depth: usize,
 }
 
+/// Named numbers an expression can use.
+const CONSTANTS: &[(&str, u64)] = &[
+    ("PAGE_SIZE", crate::mem::PAGE_SIZE),
+    // The non-present entries the model writes (a swap entry, a migration
+    // entry), with the frame above bit 12.
+    ("SWAP_ENTRY", crate::mm::mapping::SWAP_ENTRY),
+    ("MIGRATION_ENTRY", crate::mm::mapping::MIGRATION_ENTRY),
+];
+
 /// The deepest nesting of an expression.
 const MAX_DEPTH: usize = 32;
 
@@ -450,6 +461,15 @@ impl P<'_> {
             };
             self.i += 1;
             let rhs = self.binary(level + 1)?;
+            // C's trap: `a == b | c` is `(a == b) | c`. Refused, as a
+            // compiler's -Wparentheses warns.
+            let cmp = |e: &Expr| matches!(e, Expr::Bin(o, ..) if is_comparison(*o));
+            if matches!(op, BinOp::BitOr | BinOp::BitAnd) && (cmp(&lhs) || cmp(&rhs)) {
+                return Err(format!(
+                    "a comparison binds tighter than '{}' (as in C): write the parentheses you mean, like (a == b) {0} c or a == (b {0} c)",
+                    if op == BinOp::BitOr { "|" } else { "&" }
+                ));
+            }
             lhs = Expr::Bin(op, Box::new(lhs), Box::new(rhs));
             if LEVELS[level].iter().any(|(_, o)| is_comparison(*o)) {
                 // `a == b == c` means nothing useful here.
@@ -468,7 +488,7 @@ impl P<'_> {
         if self.eat("(") {
             let e = self.expr()?;
             self.expect(")", "')'")?;
-            return Ok(e);
+            return Ok(Expr::Group(Box::new(e)));
         }
         match self.peek().cloned() {
             Some(Tok::Num(n)) => {
@@ -480,8 +500,8 @@ impl P<'_> {
                 if self.eat("(") {
                     return self.call(&w);
                 }
-                if w == "PAGE_SIZE" {
-                    return Ok(Expr::Num(crate::mem::PAGE_SIZE));
+                if let Some(&(_, v)) = CONSTANTS.iter().find(|(n, _)| *n == w) {
+                    return Ok(Expr::Num(v));
                 }
                 match self.n.vars.iter().position(|v| *v == w) {
                     Some(slot) => Ok(Expr::Var(slot)),
@@ -734,13 +754,14 @@ fn op(p: &mut P) -> Result<OpKind, String> {
                 OpKind::AdjustRange(a, b)
             }
         }
-        "lazyfree" | "io" => {
+        "lazyfree" | "unlazy" | "discard" | "io" => {
             let e = p.expr()?;
             p.done()?;
-            if first == "io" {
-                OpKind::Io(e)
-            } else {
-                OpKind::Lazyfree(e)
+            match first.as_str() {
+                "io" => OpKind::Io(e),
+                "unlazy" => OpKind::Unlazy(e),
+                "discard" => OpKind::Discard(e),
+                _ => OpKind::Lazyfree(e),
             }
         }
         "tlb_flush_mmu_tlbonly" | "tlb_flush_mmu_free" | "tlb_finish_mmu" | "iommu_sva_unbind"
@@ -839,7 +860,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         }
         w => {
             return Err(format!(
-                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, lazyfree, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
+                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, lazyfree, unlazy, discard, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
                 shown(w)
             ))
         }
@@ -874,18 +895,26 @@ mod tests {
             vars: &["va".into(), "start".into(), "end".into(), "pte".into()],
             steps: &[],
         };
-        let OpKind::Lock(e) = parse_op("lock va + 1 & 2 == 3 || 4", &n).unwrap() else {
+        let OpKind::Lock(e) = parse_op("lock va + 1 << 2 == 3 || 4", &n).unwrap() else {
             panic!()
         };
-        // ((va + 1) & (2 == 3)) || 4
+        // (((va + 1) << 2) == 3) || 4
         let Expr::Bin(BinOp::Or, l, _) = e else {
             panic!("{e:?}")
         };
-        let Expr::Bin(BinOp::BitAnd, a, b) = *l else {
+        let Expr::Bin(BinOp::Eq, a, _) = *l else {
+            panic!()
+        };
+        let Expr::Bin(BinOp::Shl, a, _) = *a else {
             panic!()
         };
         assert!(matches!(*a, Expr::Bin(BinOp::Add, ..)));
-        assert!(matches!(*b, Expr::Bin(BinOp::Eq, ..)));
+        // The C trap is refused; with parentheses it is what they say.
+        let e = parse_op("lock va == 1 | 2", &n).unwrap_err();
+        assert!(e.contains("binds tighter than '|'"), "{e}");
+        assert!(parse_op("lock va & 2 == 2", &n).is_err());
+        assert!(parse_op("lock (va == 1) | 2", &n).is_ok());
+        assert!(parse_op("lock va == (1 | 2)", &n).is_ok());
     }
 
     #[test]

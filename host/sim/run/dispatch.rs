@@ -3,9 +3,7 @@
 
 use super::{Cpu, DevPending, RunError, Sim, IOMMU_PASID};
 use crate::mm::lang::CallOp;
-use crate::mm::{
-    CollapseOp, KernelPath, KsmOp, LoadOp, StoreOp, UnmapKind, UnmapOp, Vmas, ZeroSplit,
-};
+use crate::mm::{CollapseOp, KernelPath, KsmOp, LoadOp, StoreOp, Vmas, ZeroSplit};
 use crate::scenario::{Action, Entry, ThreadRef};
 use crate::sim::machine::DevRequest;
 use crate::sim::outcome::ThreadLine;
@@ -72,14 +70,11 @@ impl Sim<'_> {
                             .with_caller("madv-free"),
                     ),
                     Action::Collapse { page } => Box::new(CollapseOp::new(s.pages[page].va, vmas)),
-                    Action::Unmap { page, migrate } => {
-                        let kind = match (migrate, s.pages[page].file) {
-                            (true, _) => UnmapKind::Migrate,
-                            (false, true) => UnmapKind::ReclaimFile,
-                            (false, false) => UnmapKind::Reclaim,
-                        };
-                        Box::new(UnmapOp::new(kind, s.pages[page].va))
-                    }
+                    Action::Unmap { page, migrate } => Box::new(if migrate {
+                        CallOp::new(s.paths.migrate(), s.pages[page].va, 1).with_caller("migrate")
+                    } else {
+                        CallOp::new(s.paths.reclaim(), s.pages[page].va, 1).with_caller("reclaim")
+                    }),
                     Action::Split { page } => Box::new(ZeroSplit::new(s.pages[page].va)),
                     Action::Unbind => {
                         Box::new(CallOp::new(s.paths.sva_unbind(), 0, 1).with_caller("unbind"))
