@@ -6,9 +6,9 @@
 use shootdown::checker::Violation;
 use shootdown::mm::lang::{OpKind, Paths};
 use shootdown::mm::{
-    Policy, CHECKPOINTS_DISCARD, CHECKPOINTS_HUGETLB, CHECKPOINTS_MADV_FREE, CHECKPOINTS_MIGRATE,
-    CHECKPOINTS_MKCLEAN, CHECKPOINTS_RECLAIM, CHECKPOINTS_UNBIND, CHECKPOINTS_WP_PAGE_COPY,
-    CHECKPOINTS_ZAP,
+    Policy, CHECKPOINTS_DISCARD, CHECKPOINTS_HUGETLB, CHECKPOINTS_KSM, CHECKPOINTS_MADV_FREE,
+    CHECKPOINTS_MIGRATE, CHECKPOINTS_MKCLEAN, CHECKPOINTS_RECLAIM, CHECKPOINTS_UNBIND,
+    CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP,
 };
 use shootdown::scenario::Scenario;
 use shootdown::sim::{run, RunOptions, RunReport};
@@ -58,6 +58,7 @@ fn the_bundled_paths_keep_the_checkpoints_of_the_rust_paths_they_replaced() {
     assert_eq!(b.madvise_free().0.checkpoints(), CHECKPOINTS_MADV_FREE);
     assert_eq!(b.mkclean().0.checkpoints(), CHECKPOINTS_MKCLEAN);
     assert_eq!(b.migrate().0.checkpoints(), CHECKPOINTS_MIGRATE);
+    assert_eq!(b.ksm().0.checkpoints(), CHECKPOINTS_KSM);
     // Reclaim's one path has the swap, file and MADV_FREE branches.
     let mut r = b.reclaim().0.checkpoints();
     let mut want = [CHECKPOINTS_RECLAIM, CHECKPOINTS_DISCARD].concat();

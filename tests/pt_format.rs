@@ -9,9 +9,7 @@
 use shootdown::iommu::{DriverKind, SvaDriver};
 use shootdown::mem::{sv_pte, AddressSpace, PageSize, Prot, PtFormat, PAGE_SHIFT};
 use shootdown::mm::lang::{CallOp, Paths};
-use shootdown::mm::{
-    Cx, Kernel, KernelPath, KsmOp, LoadOp, Policy, Progress, StoreOp, Vmas, ZeroSplit,
-};
+use shootdown::mm::{Cx, Kernel, KernelPath, LoadOp, Policy, Progress, StoreOp, Vmas, ZeroSplit};
 use shootdown::sim::machine::{IommuLayout, Machine, MachineParams};
 
 const PASID: u32 = 1;
@@ -189,14 +187,19 @@ fn writeback_and_ksm_write_protect_and_clean() {
         run(
             &mut m,
             &mut k,
-            &mut KsmOp::wrprotect(VA + 0x1000, vmas.clone()),
+            &mut CallOp::new(Paths::bundled().ksm(), VA + 0x1000, 1),
         );
         let kpte = user_rw_word(f, b) & !write_bit(f) & !dirty_bit(f);
         assert_eq!(entry(&mut m, &k, VA + 0x1000), kpte, "{f:?}");
         // Merge the first page into the second (both frames zero): its
         // entry is rebuilt at the KSM page with its own flags, read-only
         // and clean.
-        run(&mut m, &mut k, &mut KsmOp::merge(VA, VA + 0x1000, vmas));
+        k.vmas = vmas;
+        run(
+            &mut m,
+            &mut k,
+            &mut CallOp::new(Paths::bundled().ksm(), VA, 1).with_to(VA + 0x1000),
+        );
         let merged = user_rw_word(f, b) & !write_bit(f) & !dirty_bit(f);
         assert_eq!(entry(&mut m, &k, VA), merged, "{f:?}");
     }

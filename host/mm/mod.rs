@@ -5,7 +5,6 @@
 mod access;
 mod cow;
 mod kernel;
-mod ksm;
 pub mod lang;
 mod mapping;
 mod path;
@@ -15,7 +14,6 @@ mod thp;
 pub use access::LoadOp;
 pub use cow::{StoreOp, CHECKPOINTS_WP_PAGE_COPY};
 pub use kernel::{Cx, HostEvent, Kernel, LockTable, MmError, Notify, Progress, WaitOn};
-pub use ksm::{KsmOp, CHECKPOINTS_KSM};
 pub use mapping::{lookup, HugeKind, Mapping, Vmas};
 pub use path::KernelPath;
 pub use policy::{Policy, Prim};
@@ -85,6 +83,26 @@ pub const CHECKPOINTS_MIGRATE: &[&str] = &[
     "copy",
     "remap",
     "free",
+];
+
+/// The checkpoints of KSM's path, `paths/try_to_merge_one_page.yaml`
+/// (`ksm-wrprotect` stops at `end`, then `put_old`).
+pub const CHECKPOINTS_KSM: &[&str] = &[
+    "start",
+    "lock",
+    "clear_flush",
+    "set_pte",
+    "unlock",
+    "end",
+    "identical",
+    "rp_start",
+    "rp_lock",
+    "rp_pte_same",
+    "rp_clear_flush",
+    "rp_set_pte",
+    "rp_unlock",
+    "rp_end",
+    "put_old",
 ];
 
 /// The checkpoints of writeback's path, `paths/page_mkclean_one.yaml`.

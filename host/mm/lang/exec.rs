@@ -406,6 +406,7 @@ impl PathRun {
             Expr::Num(n) => *n,
             Expr::Var(s) => self.var(*s)?,
             Expr::Group(a) => self.eval(cx, a)?,
+            Expr::Defined(s) => u64::from(self.vars[*s].is_some()),
             Expr::Not(a) => u64::from(self.eval(cx, a)? == 0),
             Expr::Inv(a) => !self.eval(cx, a)?,
             Expr::Bin(op, a, b) => {
@@ -501,6 +502,17 @@ impl PathRun {
                     )),
                     Func::PmdOf => cx.k.mm.pmd_pa(&mut cx.m.mem, x)?,
                     Func::IsLazyfree => u64::from(cx.k.lazyfree.contains(&x)),
+                    Func::Identical => {
+                        let mut same = true;
+                        for i in 0..PAGE_SIZE / 8 {
+                            let a = cx.m.mem.read((x << 12) + 8 * i)?.value;
+                            if a != cx.m.mem.read((v[1] << 12) + 8 * i)?.value {
+                                same = false;
+                                break;
+                            }
+                        }
+                        u64::from(same)
+                    }
                     Func::SetPfn => {
                         let e = pt.entry(v[1], pt.flags(x));
                         if pt.pfn(e) != v[1] {

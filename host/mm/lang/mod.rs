@@ -255,6 +255,9 @@ pub enum Expr {
     Inv(Box<Expr>),
     Bin(BinOp, Box<Expr>, Box<Expr>),
     Func(Func, Vec<Expr>),
+    /// `defined(x)`: 1 when this run has set variable `x` (an input the
+    /// caller may not give, like `to`).
+    Defined(usize),
     /// `( e )`: kept so the parser can tell `(a == b) | c` from the
     /// unparenthesized form it refuses.
     Group(Box<Expr>),
@@ -332,6 +335,9 @@ pub enum Func {
     IsLazyfree,
     /// `set_pfn(entry, pfn)`: the entry with its flags, pointing at `pfn`.
     SetPfn,
+    /// `identical(pfn, pfn)`: the two frames hold the same 4 KiB
+    /// (`pages_identical`).
+    Identical,
     /// `hugetlb(addr)`: a hugetlbfs page maps `addr`.
     Hugetlb,
     /// `pmd_of(addr)`: the physical address of `addr`'s PMD entry.
@@ -373,6 +379,7 @@ impl Func {
         ("hugetlb", Func::Hugetlb),
         ("is_lazyfree", Func::IsLazyfree),
         ("set_pfn", Func::SetPfn),
+        ("identical", Func::Identical),
         ("pmd_of", Func::PmdOf),
         ("unbound", Func::Unbound),
         ("process_context", Func::ProcessContext),
@@ -386,7 +393,7 @@ impl Func {
             | Func::Unbound
             | Func::ProcessContext
             | Func::TlbFlushNested => 0,
-            Func::PteIn | Func::SetPfn => 2,
+            Func::PteIn | Func::SetPfn | Func::Identical => 2,
             Func::Select => 3,
             _ => 1,
         }
@@ -429,6 +436,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
     (
         "paths/move_ptes.yaml",
         include_str!("../../../paths/move_ptes.yaml"),
+    ),
+    (
+        "paths/try_to_merge_one_page.yaml",
+        include_str!("../../../paths/try_to_merge_one_page.yaml"),
     ),
     (
         "paths/try_to_unmap_one.yaml",
@@ -543,6 +554,11 @@ impl Paths {
     /// `fork <page>`'s path (hugetlb).
     pub fn hugetlb_fork(&self) -> PathRef {
         PathRef(self.by_name["copy_hugetlb_page_range"].clone())
+    }
+
+    /// ksm-wrprotect's and ksm-merge's path.
+    pub fn ksm(&self) -> PathRef {
+        PathRef(self.by_name["try_to_merge_one_page"].clone())
     }
 
     /// reclaim's path.

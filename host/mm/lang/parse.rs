@@ -163,6 +163,7 @@ const KEYWORDS: &[&str] = &[
     "child_pmd",
     "seed",
     "select",
+    "defined",
     "then",
 ];
 
@@ -518,6 +519,14 @@ impl P<'_> {
     }
 
     fn call(&mut self, w: &str) -> Result<Expr, String> {
+        if w == "defined" {
+            let v = self.word().ok_or("defined(x) takes a variable's name")?;
+            self.expect(")", "')': defined() takes one variable")?;
+            return match self.n.vars.iter().position(|x| *x == v) {
+                Some(slot) => Ok(Expr::Defined(slot)),
+                None => Err(format!("unknown variable '{}' in defined()", shown(&v))),
+            };
+        }
         let mut args = Vec::new();
         if !self.eat(")") {
             loop {

@@ -3,7 +3,7 @@
 
 use super::{Cpu, DevPending, RunError, Sim, IOMMU_PASID};
 use crate::mm::lang::CallOp;
-use crate::mm::{CollapseOp, KernelPath, KsmOp, LoadOp, StoreOp, Vmas, ZeroSplit};
+use crate::mm::{CollapseOp, KernelPath, LoadOp, StoreOp, Vmas, ZeroSplit};
 use crate::scenario::{Action, Entry, ThreadRef};
 use crate::sim::machine::DevRequest;
 use crate::sim::outcome::ThreadLine;
@@ -47,10 +47,13 @@ impl Sim<'_> {
                             .with_gather_batch(s.params.gather_batch as usize)
                             .with_caller("munmap"),
                     ),
-                    Action::Ksm { page, into } => Box::new(match into {
-                        None => KsmOp::wrprotect(s.pages[page].va, vmas),
-                        Some(q) => KsmOp::merge(s.pages[page].va, s.pages[q].va, vmas),
-                    }),
+                    Action::Ksm { page, into } => {
+                        let call = CallOp::new(s.paths.ksm(), s.pages[page].va, 1);
+                        Box::new(match into {
+                            None => call.with_caller("ksm-wrprotect"),
+                            Some(q) => call.with_caller("ksm-merge").with_to(s.pages[q].va),
+                        })
+                    }
                     Action::Writeback { page, dax } => {
                         Box::new(
                             CallOp::new(s.paths.mkclean(), s.pages[page].va, 1)
