@@ -8,7 +8,7 @@ use shootdown::mm::lang::{OpKind, Paths};
 use shootdown::mm::{
     Policy, CHECKPOINTS_DISCARD, CHECKPOINTS_HUGETLB, CHECKPOINTS_KSM, CHECKPOINTS_MADV_FREE,
     CHECKPOINTS_MIGRATE, CHECKPOINTS_MKCLEAN, CHECKPOINTS_RECLAIM, CHECKPOINTS_UNBIND,
-    CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP,
+    CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP, CHECKPOINTS_ZERO_SPLIT,
 };
 use shootdown::scenario::Scenario;
 use shootdown::sim::{run, RunOptions, RunReport};
@@ -59,6 +59,7 @@ fn the_bundled_paths_keep_the_checkpoints_of_the_rust_paths_they_replaced() {
     assert_eq!(b.mkclean().0.checkpoints(), CHECKPOINTS_MKCLEAN);
     assert_eq!(b.migrate().0.checkpoints(), CHECKPOINTS_MIGRATE);
     assert_eq!(b.ksm().0.checkpoints(), CHECKPOINTS_KSM);
+    assert_eq!(b.zero_split().0.checkpoints(), CHECKPOINTS_ZERO_SPLIT);
     // Reclaim's one path has the swap, file and MADV_FREE branches.
     let mut r = b.reclaim().0.checkpoints();
     let mut want = [CHECKPOINTS_RECLAIM, CHECKPOINTS_DISCARD].concat();

@@ -9,7 +9,7 @@
 use shootdown::iommu::{DriverKind, SvaDriver};
 use shootdown::mem::{sv_pte, AddressSpace, PageSize, Prot, PtFormat, PAGE_SHIFT};
 use shootdown::mm::lang::{CallOp, Paths};
-use shootdown::mm::{Cx, Kernel, KernelPath, LoadOp, Policy, Progress, StoreOp, Vmas, ZeroSplit};
+use shootdown::mm::{Cx, Kernel, KernelPath, LoadOp, Policy, Progress, StoreOp, Vmas};
 use shootdown::sim::machine::{IommuLayout, Machine, MachineParams};
 
 const PASID: u32 = 1;
@@ -284,7 +284,11 @@ fn the_huge_zero_page_splits_into_read_only_zero_ptes() {
             .unwrap();
         let table = m.mem.alloc().unwrap();
         k.deposited.insert(pmd, table);
-        run(&mut m, &mut k, &mut ZeroSplit::new(VA));
+        run(
+            &mut m,
+            &mut k,
+            &mut CallOp::new(Paths::bundled().zero_split(), VA, 1),
+        );
         // The PMD points at the deposited table: a table pointer of the format.
         let want_pmd = match f {
             PtFormat::X86_64 => (table << 12) | 0x7,

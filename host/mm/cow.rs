@@ -20,14 +20,16 @@
 //! ```
 //! A page only this process maps is reused instead (`wp_page_reuse`:
 //! checkpoint `reuse`, the PTE made writable in place, no copy, no flush).
-//! A huge page's fault (the huge zero page, a shared THP) is still Rust
-//! ([`ZeroSplit`], [`ThpFallback`]).
+//! A write to the huge zero page splits it first (the path
+//! `paths/split_huge_zero_page_pmd.yaml`); a shared THP's fault is still
+//! Rust ([`ThpFallback`]).
 
 use super::kernel::{Cx, HostEvent, MmError, Progress};
+use super::lang::CallOp;
 use super::lang::{Flow, PathRef, PathRun, Paths};
 use super::mapping::{self, HugeKind, Mapping};
 use super::path::{self, KernelPath};
-use super::thp::{ThpFallback, ZeroSplit};
+use super::thp::ThpFallback;
 
 /// Checkpoint names of the COW path, in order (the scheduler's `until`).
 pub const CHECKPOINTS_WP_PAGE_COPY: &[&str] = &[
@@ -65,6 +67,8 @@ pub struct StoreOp {
     pte_pa: u64,
     /// The fault handler a small page runs, and its run in progress.
     def: PathRef,
+    /// The huge zero page's split, run before the fault is retried.
+    split: PathRef,
     fault: Option<PathRun>,
     thp: Option<Box<dyn KernelPath>>,
 }
@@ -72,17 +76,19 @@ pub struct StoreOp {
 impl StoreOp {
     /// A store whose write-protect fault runs the bundled `wp_page_copy`.
     pub fn new(va: u64, value: u64) -> Self {
-        Self::with_fault(va, value, Paths::bundled().wp_page_copy())
+        Self::with_paths(va, value, Paths::bundled())
     }
 
-    /// A store whose write-protect fault on a small page runs `def`.
-    pub fn with_fault(va: u64, value: u64, def: PathRef) -> Self {
+    /// A store whose faults run `paths`' `wp_page_copy` (a small page) and
+    /// `split_huge_zero_page_pmd` (the huge zero page).
+    pub fn with_paths(va: u64, value: u64, paths: &Paths) -> Self {
         StoreOp {
             va,
             value,
             pc: Pc::Access,
             pte_pa: 0,
-            def,
+            def: paths.wp_page_copy(),
+            split: paths.zero_split(),
             fault: None,
             thp: None,
         }
@@ -129,7 +135,9 @@ impl KernelPath for StoreOp {
                         }
                     };
                     self.thp = Some(match kind {
-                        HugeKind::HugeZero => Box::new(ZeroSplit::new(self.va)),
+                        HugeKind::HugeZero => Box::new(
+                            CallOp::new(self.split.clone(), self.va, 1).with_caller("write"),
+                        ),
                         HugeKind::Thp if cx.m.mem.refcount(head) > 1 => {
                             Box::new(ThpFallback::new(self.va, leaf.entry_pa))
                         }

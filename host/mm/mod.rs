@@ -18,8 +18,7 @@ pub use mapping::{lookup, HugeKind, Mapping, Vmas};
 pub use path::KernelPath;
 pub use policy::{Policy, Prim};
 pub use thp::{
-    CollapseOp, ThpFallback, ZeroSplit, CHECKPOINTS_COLLAPSE, CHECKPOINTS_THP_FALLBACK,
-    CHECKPOINTS_ZERO_SPLIT,
+    CollapseOp, ThpFallback, CHECKPOINTS_COLLAPSE, CHECKPOINTS_THP_FALLBACK, CHECKPOINTS_ZERO_SPLIT,
 };
 
 /// The checkpoints of munmap's path, `paths/zap_pte_range.yaml`

@@ -195,6 +195,10 @@ impl PathRun {
         match op {
             OpKind::Let(slot, e) => self.vars[*slot] = Some(self.eval(cx, e)?),
             OpKind::Alloc(slot) => self.vars[*slot] = Some(cx.m.mem.alloc()?),
+            OpKind::Withdraw(slot, e) => {
+                let pmd = self.eval(cx, e)?;
+                self.vars[*slot] = Some(cx.k.withdraw(pmd).unwrap_or(0));
+            }
             OpKind::ChildPmd(slot, e) => {
                 let haddr = self.eval(cx, e)? & !0x1f_ffff;
                 let format = cx.pt();
@@ -501,6 +505,24 @@ impl PathRun {
                         }
                     )),
                     Func::PmdOf => cx.k.mm.pmd_pa(&mut cx.m.mem, x)?,
+                    Func::HugeZero => u64::from(matches!(
+                        mapping::lookup(cx.k, &mut cx.m.mem, x)?,
+                        Mapping::Huge {
+                            kind: HugeKind::HugeZero,
+                            ..
+                        }
+                    )),
+                    Func::Deposited => u64::from(cx.k.deposited.contains_key(&x)),
+                    Func::IsHuge => u64::from(pt.is_huge(x)),
+                    Func::TableEntry => {
+                        let e = pt.table(x);
+                        if pt.pfn(e) != x {
+                            return Err(fail(format!(
+                                "table_entry({x:#x}): not a frame number an entry can hold"
+                            )));
+                        }
+                        e
+                    }
                     Func::IsLazyfree => u64::from(cx.k.lazyfree.contains(&x)),
                     Func::Identical => {
                         let mut same = true;

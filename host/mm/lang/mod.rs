@@ -153,6 +153,9 @@ pub enum OpKind {
     /// `x = pte_alloc(<addr>)`: the physical address of `addr`'s PTE slot,
     /// the page tables above it allocated where missing.
     PteAlloc(usize, Expr),
+    /// `x = withdraw(<pmd>)`: `pgtable_trans_huge_withdraw`: the page table
+    /// deposited with the huge PMD at that address, taken (0: none).
+    Withdraw(usize, Expr),
     /// `x = child_pmd(<addr>)`: fork's child address space, with its page
     /// tables down to the PMD of `addr`: that PMD slot's physical address
     /// (empty).
@@ -338,6 +341,16 @@ pub enum Func {
     /// `identical(pfn, pfn)`: the two frames hold the same 4 KiB
     /// (`pages_identical`).
     Identical,
+    /// `huge_zero(addr)`: the huge zero page maps `addr`.
+    HugeZero,
+    /// `deposited(pmd)`: a page table is deposited with the huge PMD at
+    /// that address.
+    Deposited,
+    /// `is_huge(entry)`: the PMD entry is a huge leaf.
+    IsHuge,
+    /// `table_entry(pfn)`: a non-leaf entry pointing at the page table in
+    /// that frame.
+    TableEntry,
     /// `hugetlb(addr)`: a hugetlbfs page maps `addr`.
     Hugetlb,
     /// `pmd_of(addr)`: the physical address of `addr`'s PMD entry.
@@ -377,6 +390,10 @@ impl Func {
         ("file_vma", Func::FileVma),
         ("huge", Func::Huge),
         ("hugetlb", Func::Hugetlb),
+        ("huge_zero", Func::HugeZero),
+        ("deposited", Func::Deposited),
+        ("is_huge", Func::IsHuge),
+        ("table_entry", Func::TableEntry),
         ("is_lazyfree", Func::IsLazyfree),
         ("set_pfn", Func::SetPfn),
         ("identical", Func::Identical),
@@ -436,6 +453,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
     (
         "paths/move_ptes.yaml",
         include_str!("../../../paths/move_ptes.yaml"),
+    ),
+    (
+        "paths/split_huge_zero_page_pmd.yaml",
+        include_str!("../../../paths/split_huge_zero_page_pmd.yaml"),
     ),
     (
         "paths/try_to_merge_one_page.yaml",
@@ -554,6 +575,11 @@ impl Paths {
     /// `fork <page>`'s path (hugetlb).
     pub fn hugetlb_fork(&self) -> PathRef {
         PathRef(self.by_name["copy_hugetlb_page_range"].clone())
+    }
+
+    /// split's path (and a write fault's on the huge zero page).
+    pub fn zero_split(&self) -> PathRef {
+        PathRef(self.by_name["split_huge_zero_page_pmd"].clone())
     }
 
     /// ksm-wrprotect's and ksm-merge's path.

@@ -161,6 +161,7 @@ const KEYWORDS: &[&str] = &[
     "alloc",
     "pte_alloc",
     "child_pmd",
+    "withdraw",
     "seed",
     "select",
     "defined",
@@ -543,7 +544,7 @@ impl P<'_> {
             }
             return Ok(Expr::Func(Func::Select, args));
         }
-        if w == "alloc" || w == "pte_alloc" || w == "child_pmd" {
+        if ["alloc", "pte_alloc", "child_pmd", "withdraw"].contains(&w) {
             return Err(format!(
                 "{w}() is a primitive of its own: write 'x = {w}(...)' on its own line"
             ));
@@ -670,16 +671,16 @@ fn op(p: &mut P) -> Result<OpKind, String> {
             return Ok(OpKind::Alloc(slot));
         }
         if let Some(Tok::Ident(w)) = p.peek().cloned() {
-            if w == "pte_alloc" || w == "child_pmd" {
+            if w == "pte_alloc" || w == "child_pmd" || w == "withdraw" {
                 p.i += 1;
                 p.expect("(", "'('")?;
                 let e = p.expr()?;
                 p.expect(")", &format!("')': {w}() takes one argument"))?;
                 p.done()?;
-                return Ok(if w == "pte_alloc" {
-                    OpKind::PteAlloc(slot, e)
-                } else {
-                    OpKind::ChildPmd(slot, e)
+                return Ok(match w.as_str() {
+                    "pte_alloc" => OpKind::PteAlloc(slot, e),
+                    "withdraw" => OpKind::Withdraw(slot, e),
+                    _ => OpKind::ChildPmd(slot, e),
                 });
             }
         }

@@ -3,7 +3,7 @@
 
 use super::{Cpu, DevPending, RunError, Sim, IOMMU_PASID};
 use crate::mm::lang::CallOp;
-use crate::mm::{CollapseOp, KernelPath, LoadOp, StoreOp, Vmas, ZeroSplit};
+use crate::mm::{CollapseOp, KernelPath, LoadOp, StoreOp, Vmas};
 use crate::scenario::{Action, Entry, ThreadRef};
 use crate::sim::machine::DevRequest;
 use crate::sim::outcome::ThreadLine;
@@ -36,11 +36,9 @@ impl Sim<'_> {
                 // The VMAs the paths work in: the pages, and which are a shared file mapping's.
                 let vmas = Vmas::new(s.pages.iter().map(|p| (p.va, p.file)));
                 let op: Box<dyn KernelPath> = match *a {
-                    Action::Write { page, value } => Box::new(StoreOp::with_fault(
-                        s.pages[page].va,
-                        value,
-                        s.paths.wp_page_copy(),
-                    )),
+                    Action::Write { page, value } => {
+                        Box::new(StoreOp::with_paths(s.pages[page].va, value, &s.paths))
+                    }
                     Action::Read { page } => Box::new(LoadOp::new(s.pages[page].va)),
                     Action::Munmap { page, pages } => Box::new(
                         CallOp::new(s.paths.zap_pte_range(), s.pages[page].va & !0xfff, pages)
@@ -78,7 +76,9 @@ impl Sim<'_> {
                     } else {
                         CallOp::new(s.paths.reclaim(), s.pages[page].va, 1).with_caller("reclaim")
                     }),
-                    Action::Split { page } => Box::new(ZeroSplit::new(s.pages[page].va)),
+                    Action::Split { page } => Box::new(
+                        CallOp::new(s.paths.zero_split(), s.pages[page].va, 1).with_caller("split"),
+                    ),
                     Action::Unbind => {
                         Box::new(CallOp::new(s.paths.sva_unbind(), 0, 1).with_caller("unbind"))
                     }
