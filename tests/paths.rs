@@ -249,6 +249,13 @@ fn a_path_that_fails_at_run_time_names_its_line() {
     // A read outside memory.
     let e = run_err("      - a: x = read(0xfffffffffffff000)\n");
     assert!(e.contains("my.yaml:9") && e.contains("step 'a'"), "{e}");
+    // select evaluates the side it chooses only: the failing read on the
+    // other side is never made, and the path runs on to its next error.
+    let e = run_err("      - a:\n          - x = select(1, 0 - 0, read(0xfffffffffffff000))\n          - y = select(0, read(0xfffffffffffff000), 0 - 1)\n");
+    assert!(
+        e.contains("my.yaml:11") && e.contains("does not fit in 64 bits"),
+        "{e}"
+    );
     // Arithmetic that wraps.
     let e = run_err("      - a: x = 0 - 1\n");
     assert!(e.contains("does not fit in 64 bits"), "{e}");

@@ -440,6 +440,12 @@ impl PathRun {
                         .ok_or_else(wrap)?,
                 }
             }
+            // C's ?:, not a call: only the chosen value is evaluated (a read
+            // that would fail on the other side is never made).
+            Expr::Func(Func::Select, args) => {
+                let pick = if self.eval(cx, &args[0])? != 0 { 1 } else { 2 };
+                self.eval(cx, &args[pick])?
+            }
             Expr::Func(f, args) => {
                 let mut v = [0u64; 3];
                 for (slot, a) in v.iter_mut().zip(args) {
@@ -476,13 +482,7 @@ impl PathRun {
                         }
                         e
                     }
-                    Func::Select => {
-                        if x != 0 {
-                            v[1]
-                        } else {
-                            v[2]
-                        }
-                    }
+                    Func::Select => unreachable!("evaluated above, lazily"),
                     Func::Table => table(cx, self.caller, &self.def.name, x)?,
                     Func::PteIn => x
                         .checked_mul(PAGE_SIZE)

@@ -306,7 +306,8 @@ pub enum Func {
     /// `leaf_rw(pfn)`, `leaf_ro(pfn)`: a user 4 KiB leaf.
     LeafRw,
     LeafRo,
-    /// `select(c, a, b)`: `a` if `c` is not 0, else `b` (both evaluated).
+    /// `select(c, a, b)`: `a` if `c` is not 0, else `b` (only the chosen
+    /// one is evaluated, as C's `c ? a : b`).
     Select,
     /// `table(addr)`: the frame of the page table of 4 KiB entries that
     /// covers `addr`, 0 when there is none (`pmd_none`); a huge page there
