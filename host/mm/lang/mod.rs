@@ -541,6 +541,14 @@ impl Paths {
         self.by_name.get(name).map(|d| PathRef(d.clone()))
     }
 
+    /// The path an action runs by its bundled name. Every `Paths` starts
+    /// from the bundled set and a scenario can only override a name, so
+    /// the lookup cannot miss (`every_bundled_path_parses` keeps the files
+    /// there).
+    fn caller_path(&self, name: &'static str) -> PathRef {
+        PathRef(self.by_name[name].clone())
+    }
+
     /// The paths the scenario defined, in the order written.
     pub fn scenario_defs(&self) -> impl Iterator<Item = &PathDef> {
         self.from_scenario
@@ -555,62 +563,62 @@ impl Paths {
 
     /// The path a bundled caller runs by name (bundled, so always there).
     pub fn wp_page_copy(&self) -> PathRef {
-        PathRef(self.by_name["wp_page_copy"].clone())
+        self.caller_path("wp_page_copy")
     }
 
     /// munmap's path.
     pub fn zap_pte_range(&self) -> PathRef {
-        PathRef(self.by_name["zap_pte_range"].clone())
+        self.caller_path("zap_pte_range")
     }
 
     /// mremap's path.
     pub fn move_ptes(&self) -> PathRef {
-        PathRef(self.by_name["move_ptes"].clone())
+        self.caller_path("move_ptes")
     }
 
     /// `mprotect <page> ro`'s path (hugetlb).
     pub fn hugetlb_mprotect(&self) -> PathRef {
-        PathRef(self.by_name["hugetlb_change_protection"].clone())
+        self.caller_path("hugetlb_change_protection")
     }
 
     /// `fork <page>`'s path (hugetlb).
     pub fn hugetlb_fork(&self) -> PathRef {
-        PathRef(self.by_name["copy_hugetlb_page_range"].clone())
+        self.caller_path("copy_hugetlb_page_range")
     }
 
     /// split's path (and a write fault's on the huge zero page).
     pub fn zero_split(&self) -> PathRef {
-        PathRef(self.by_name["split_huge_zero_page_pmd"].clone())
+        self.caller_path("split_huge_zero_page_pmd")
     }
 
     /// ksm-wrprotect's and ksm-merge's path.
     pub fn ksm(&self) -> PathRef {
-        PathRef(self.by_name["try_to_merge_one_page"].clone())
+        self.caller_path("try_to_merge_one_page")
     }
 
     /// reclaim's path.
     pub fn reclaim(&self) -> PathRef {
-        PathRef(self.by_name["try_to_unmap_one"].clone())
+        self.caller_path("try_to_unmap_one")
     }
 
     /// migrate's path.
     pub fn migrate(&self) -> PathRef {
-        PathRef(self.by_name["migrate_page"].clone())
+        self.caller_path("migrate_page")
     }
 
     /// writeback's and dax-writeback's path.
     pub fn mkclean(&self) -> PathRef {
-        PathRef(self.by_name["page_mkclean_one"].clone())
+        self.caller_path("page_mkclean_one")
     }
 
     /// madv-free's path.
     pub fn madvise_free(&self) -> PathRef {
-        PathRef(self.by_name["madvise_free_pte_range"].clone())
+        self.caller_path("madvise_free_pte_range")
     }
 
     /// unbind's path.
     pub fn sva_unbind(&self) -> PathRef {
-        PathRef(self.by_name["iommu_sva_unbind_device"].clone())
+        self.caller_path("iommu_sva_unbind_device")
     }
 
     /// Is `name` a bundled path's name?
