@@ -18,7 +18,14 @@
 //!   write made before a madvise(MADV_FREE) of that page returned, into the
 //!   frame reclaim then discarded: MADV_FREE's contract lets it go (the
 //!   caller no longer needs the data; only a write after the call returns
-//!   must survive).
+//!   must survive);
+//! - **writes after protect**: a device write landed, through a writable
+//!   translation, in a frame the CPU page table maps read-only at that
+//!   address, issued after the operation that took write permission away
+//!   (mprotect, fork, writeback) had returned: the kernel relies on no one
+//!   writing there any more (a fork's child shares the page, a cleaned page
+//!   is not written back again). A write racing the operation itself is
+//!   concurrent with it and allowed.
 
 use crate::mem::{FrameState, Leaf, Pfn};
 use crate::rtl::ProbeEntry;
@@ -33,14 +40,16 @@ pub enum Violation {
     StaleRead,
     UseAfterFree,
     LostWrite,
+    WriteAfterProtect,
 }
 
 impl Violation {
-    pub const ALL: [Violation; 4] = [
+    pub const ALL: [Violation; 5] = [
         Violation::OrderViolation,
         Violation::StaleRead,
         Violation::UseAfterFree,
         Violation::LostWrite,
+        Violation::WriteAfterProtect,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -48,6 +57,7 @@ impl Violation {
             Violation::StaleRead => "stale-read",
             Violation::UseAfterFree => "use-after-free",
             Violation::LostWrite => "lost-write",
+            Violation::WriteAfterProtect => "write-after-protect",
         }
     }
 }
@@ -65,7 +75,7 @@ impl FromStr for Violation {
             .into_iter()
             .find(|v| v.name() == s)
             .ok_or_else(|| {
-                format!("unknown verdict '{}': use clean, order-violation, stale-read, use-after-free or lost-write", s.escape_debug())
+                format!("unknown verdict '{}': use clean, order-violation, stale-read, use-after-free, lost-write or write-after-protect", s.escape_debug())
             })
     }
 }
@@ -185,6 +195,15 @@ struct Suspect {
     cycle: u64,
 }
 
+/// Write permission taken from a page by CPU thread `tid`'s operation at
+/// cycle `at`; `returned`: the cycle that operation returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Protected {
+    tid: usize,
+    at: u64,
+    returned: Option<u64>,
+}
+
 /// A device read as the checker saw it.
 #[derive(Clone, Copy, Debug)]
 struct DevRead {
@@ -211,6 +230,12 @@ pub struct Checker {
     madv_free: BTreeMap<u64, Vec<(u64, Option<u64>)>>,
     /// Frames reclaim discarded as lazily freeable: (page, frame, cycle).
     discards: Vec<(u64, Pfn, u64)>,
+    /// Per named page the CPU maps read-only after it was writable: who
+    /// took write permission away, when, and when that operation returned.
+    protected: BTreeMap<usize, Protected>,
+    /// Named pages the CPU has mapped writable since they were last
+    /// read-only.
+    writable_seen: BTreeSet<usize>,
     pub findings: Vec<Finding>,
 }
 
@@ -230,6 +255,8 @@ impl Checker {
             suspects: Vec::new(),
             madv_free: BTreeMap::new(),
             discards: Vec::new(),
+            protected: BTreeMap::new(),
+            writable_seen: BTreeSet::new(),
             findings: Vec::new(),
         }
     }
@@ -425,6 +452,11 @@ impl Checker {
                 cycle: a.cycle,
             });
         }
+        if a.write && cpu.is_some_and(|l| l.pfn == pfn && !l.writable) {
+            if let Some(detail) = self.write_after_protect(a, va, issued) {
+                found.push((Violation::WriteAfterProtect, detail));
+            }
+        }
         if a.write {
             self.store(
                 format!("dev{}", a.id),
@@ -599,6 +631,72 @@ impl Checker {
             })
     }
 
+    /// What the CPU page table now gives named page `page`: writable
+    /// (`Some(true)`), read-only, or nothing; `by` the CPU thread whose
+    /// operation changed its entry. A page made read-only after it was
+    /// writable (a clear in between, as `ptep_clear_flush` then
+    /// `set_pte_at` do, included) was write-protected by that thread.
+    pub fn cpu_view(&mut self, page: usize, writable: Option<bool>, by: Option<usize>, cycle: u64) {
+        match writable {
+            Some(true) => {
+                self.writable_seen.insert(page);
+                self.protected.remove(&page);
+            }
+            Some(false) => {
+                if self.writable_seen.remove(&page) {
+                    match by {
+                        Some(tid) => {
+                            self.protected.insert(
+                                page,
+                                Protected {
+                                    tid,
+                                    at: cycle,
+                                    returned: None,
+                                },
+                            );
+                        }
+                        None => {
+                            self.protected.remove(&page);
+                        }
+                    }
+                }
+            }
+            // a write through a stale translation of an unmapped page is
+            // judged as any other (use-after-free, lost write)
+            None => {
+                self.protected.remove(&page);
+            }
+        }
+    }
+
+    /// CPU thread `tid`'s operation returned at `cycle`: from then on, a
+    /// device write through the permission it took away is a violation.
+    pub fn returned(&mut self, tid: usize, cycle: u64) {
+        for p in self.protected.values_mut() {
+            if p.tid == tid && p.returned.is_none() {
+                p.returned = Some(cycle);
+            }
+        }
+    }
+
+    /// A device write into frame `pfn` at `va`, which the CPU maps there
+    /// read-only: a violation if issued after the write-protecting
+    /// operation returned.
+    fn write_after_protect(&self, a: &DevMemAccess, va: u64, issued: u64) -> Option<String> {
+        let page = self.page_vas.iter().position(|p| p >> 12 == va >> 12)?;
+        let p = self.protected.get(&page)?;
+        let returned = p.returned.filter(|&r| r <= issued)?;
+        Some(format!(
+            "dev{} wrote {:#x} to {} in frame {:#x} through a writable translation, but cpu{} had made the page read-only at cycle {} and returned at cycle {returned}, before the write was issued at cycle {issued}",
+            a.id,
+            a.word.value,
+            self.describe_va(va),
+            a.pa >> 12,
+            p.tid,
+            p.at
+        ))
+    }
+
     /// At the end of a run: a suspect device write is lost unless the word
     /// the CPU now sees at its address (`visible`: its version and value)
     /// is that write or newer, or holds the value it wrote (a KSM merge of
@@ -644,6 +742,11 @@ impl Checker {
         }
         h.debug(&(&self.history, &self.mapped, &self.suspects));
         h.debug(&(&self.madv_free, &self.discards));
+        // a protection's cycles only as what later issues compare: all past
+        for p in &self.protected {
+            h.debug(&(p.0, p.1.tid, p.1.returned.is_some()));
+        }
+        h.debug(&self.writable_seen);
         h.debug(&self.verdict());
         // The windows, as far as the worst one to come depends on them:
         // how long each open one has been open, and the longest closed one
@@ -948,5 +1051,68 @@ mod tests {
                 (ContextCache::Ddtc, 6, None)
             ]
         );
+    }
+
+    /// A device write through a permission the kernel took away: allowed
+    /// while the operation that took it runs, a violation once it returned.
+    #[test]
+    fn a_write_after_the_protecting_operation_returned() {
+        let write = |value, version, cycle| DevMemAccess {
+            cycle,
+            id: 0,
+            pa: 0x5000,
+            write: true,
+            word: Word { value, version },
+        };
+        let judge = |steps: &dyn Fn(&mut Checker)| {
+            let mut c = Checker::new(&[("addrA".into(), A)]);
+            c.store("init".into(), A, 1, 1, 0);
+            c.cpu_view(0, Some(true), None, 0);
+            steps(&mut c);
+            c.verdict()
+        };
+        let ro = leaf(5, false);
+        // cpu1 write-protects at 100 (a clear first, as ptep_clear_flush
+        // then set_pte_at), returns at 200; the write issued at 150 races
+        // the call, the one at 250 comes after it
+        let protect = |c: &mut Checker| {
+            c.cpu_view(0, None, Some(1), 90);
+            c.cpu_view(0, Some(false), Some(1), 100);
+        };
+        let racing = judge(&|c| {
+            protect(c);
+            c.dev_access(&write(2, 2, 160), A, 150, Some(&ro), ALLOC);
+            c.returned(1, 200);
+        });
+        assert!(racing.is_empty(), "{racing:?}");
+        let after = judge(&|c| {
+            protect(c);
+            c.returned(1, 200);
+            c.dev_access(&write(2, 2, 260), A, 250, Some(&ro), ALLOC);
+        });
+        assert_eq!(after, [Violation::WriteAfterProtect].into());
+        // another thread's return does not count
+        let other = judge(&|c| {
+            protect(c);
+            c.returned(2, 200);
+            c.dev_access(&write(2, 2, 260), A, 250, Some(&ro), ALLOC);
+        });
+        assert!(other.is_empty(), "{other:?}");
+        // writable again (a COW gave the page back its write bit): the
+        // protection is gone
+        let again = judge(&|c| {
+            protect(c);
+            c.returned(1, 200);
+            c.cpu_view(0, Some(true), Some(1), 210);
+            c.dev_access(&write(2, 2, 260), A, 250, Some(&leaf(5, true)), ALLOC);
+        });
+        assert!(again.is_empty(), "{again:?}");
+        // a page read-only from the start (a COW page) was never protected
+        let mut c = Checker::new(&[("addrA".into(), A)]);
+        c.cpu_view(0, Some(false), None, 0);
+        c.cpu_view(0, Some(false), Some(1), 100);
+        c.returned(1, 200);
+        c.dev_access(&write(2, 2, 260), A, 250, Some(&ro), ALLOC);
+        assert!(c.verdict().is_empty());
     }
 }

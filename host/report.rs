@@ -206,6 +206,13 @@ pub fn render(s: &Scenario, r: &RunReport) -> String {
         st.fences,
         r.spin_cycles
     );
+    if st.silent > 0 {
+        let _ = writeln!(
+            o,
+            "Flushes the driver sent no command for: {} (the IOTLB and the device's ATC were not invalidated; docs/drivers.md)",
+            st.silent
+        );
+    }
     if st.ats_timeouts > 0 {
         let _ = writeln!(
             o,

@@ -283,23 +283,44 @@ fn intel_address_mask_leaves_two_pages_of_an_unaligned_range_in_the_iotlb() {
 /// The bug above, fixed in Linux 5.11 (`intel@5.11`): the range rounded out
 /// to aligned 4-page blocks, pages 0..=3 and 4..=7, each with its own
 /// device-TLB descriptor; nothing of 3..=5 stays, and page 2 goes too.
+/// 6.10's cache tags bring it back in a new form (one aligned block of 8
+/// pages whose IOTLB descriptor is given 4: pages 0..=3 again), and 6.11
+/// fixes that (0a3f6b346301).
 #[test]
-fn intel_at_5_11_covers_the_unaligned_range_with_aligned_blocks() {
-    let fixed: DriverKind = "intel@5.11".parse().unwrap();
-    assert_eq!(fixed.name(), "intel@5.11");
+fn intel_unaligned_range_by_release() {
+    let release = |name: &str| -> DriverKind {
+        let d: DriverKind = name.parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d.name(), name);
+        d
+    };
     assert_eq!("intel@4.14".parse::<DriverKind>(), Ok(DriverKind::INTEL));
     let e = "intel@5.99".parse::<DriverKind>().unwrap_err();
-    assert!(e.contains("intel@5.11"), "{e}");
-    let after = after_flush_of_three_unaligned_pages(fixed);
-    assert_eq!(after, vec![(false, false); 4]);
+    assert!(e.contains("intel@5.11") && e.contains("intel@6.12"), "{e}");
+    let stale = BTreeSet::from([Violation::UseAfterFree]);
+    let cases = [
+        (DriverKind::INTEL, &stale),
+        (release("intel@5.11"), &BTreeSet::new()),
+        (release("intel@6.6"), &BTreeSet::new()),
+        (release("intel@6.7"), &BTreeSet::new()),
+        (release("intel@6.10"), &stale),
+        (release("intel@6.11"), &BTreeSet::new()),
+        (release("intel@6.12"), &BTreeSet::new()),
+    ];
+    for (driver, want) in cases {
+        let after = after_flush_of_three_unaligned_pages(driver);
+        let left = if want.is_empty() {
+            vec![(false, false); 4]
+        } else {
+            vec![(false, false), (false, false), (true, false), (true, false)]
+        };
+        assert_eq!(after, left, "{driver}: (IOTLB, ATC) of pages 2..=5");
+    }
     // the same as a scenario: the device reads page 4 after munmap freed
-    // it under 4.14, and faults under 5.11, whatever the policy
+    // it under 4.14 and 6.10, and faults under the others, whatever the
+    // policy (3 pages: no CPU widens that)
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/intel-unaligned.yaml");
     for p in Policy::ALL {
-        for (driver, want) in [
-            (DriverKind::INTEL, BTreeSet::from([Violation::UseAfterFree])),
-            (fixed, BTreeSet::new()),
-        ] {
+        for (driver, want) in cases {
             let mut s = Scenario::load(&path).unwrap();
             s.driver = driver;
             let r = run(
@@ -310,9 +331,77 @@ fn intel_at_5_11_covers_the_unaligned_range_with_aligned_blocks() {
                 },
             )
             .unwrap();
-            assert_eq!(r.verdict, want, "{driver} {p}");
+            assert_eq!(&r.verdict, want, "{driver} {p}");
             let last = r.dev.last().expect("the read after munmap");
             assert_eq!(last.fault, want.is_empty(), "{driver} {p}: {last:?}");
+        }
+    }
+}
+
+/// Linux 6.6's Intel bug: x86 widens a CPU flush of more than 33 pages to
+/// `(0, -1UL)`, whose page count wraps to 0 in the driver, so nothing is
+/// sent (`scenarios/intel-full-flush.yaml`: a use-after-free under arch
+/// only, the one policy where the CPU's flush is the secondary flush).
+/// 6.7 (e7ad6c2a4b1a) invalidates the whole PASID for it: clean.
+#[test]
+fn intel_6_6_sends_nothing_for_a_widened_flush_and_6_7_fixes_it() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/intel-full-flush.yaml");
+    for p in Policy::ALL {
+        for (name, broken) in [("intel@6.6", p == Policy::Arch), ("intel@6.7", false)] {
+            let mut s = Scenario::load(&path).unwrap();
+            s.driver = name.parse().unwrap();
+            let r = run(
+                &s,
+                &RunOptions {
+                    policy: p,
+                    waves: None,
+                },
+            )
+            .unwrap();
+            let want = if broken {
+                BTreeSet::from([Violation::UseAfterFree])
+            } else {
+                BTreeSet::new()
+            };
+            assert_eq!(r.verdict, want, "{name} {p}");
+            assert_eq!(r.stats.silent, u64::from(broken), "{name} {p}");
+            if name == "intel@6.7" && p == Policy::Arch {
+                assert_eq!(r.stats.whole_pasid, 1, "the widened flush");
+            }
+            let last = r.dev.last().expect("the read after munmap");
+            assert_eq!(last.fault, !broken, "{name} {p}: {last:?}");
+        }
+    }
+}
+
+/// The same bug through a fork (`scenarios/intel-fork.yaml`): dup_mmap's
+/// flush_tlb_mm is `(0, -1UL)` on every CPU, which 6.6 drops, so the
+/// device's writable entry of the page fork made read-only survives, and
+/// its write after fork returned lands in the page the child shares.
+#[test]
+fn intel_6_6_leaves_a_forked_page_writable_to_the_device() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/intel-fork.yaml");
+    for p in Policy::ALL {
+        for (name, broken) in [("intel@6.6", p == Policy::Arch), ("intel@6.7", false)] {
+            let mut s = Scenario::load(&path).unwrap();
+            s.driver = name.parse().unwrap();
+            let r = run(
+                &s,
+                &RunOptions {
+                    policy: p,
+                    waves: None,
+                },
+            )
+            .unwrap();
+            let want = if broken {
+                BTreeSet::from([Violation::WriteAfterProtect])
+            } else {
+                BTreeSet::new()
+            };
+            assert_eq!(r.verdict, want, "{name} {p}");
+            // the write after fork: it lands, or it faults
+            let write = &r.dev[r.dev.len() - 2];
+            assert_eq!(write.fault, !broken, "{name} {p}: {write:?}");
         }
     }
 }
@@ -585,9 +674,10 @@ fn fence_one_itag_is_caught_when_a_device_read_races_a_batched_flush() {
 fn only_the_assertions_catch_fence_one_itag_in_the_bundled_scenarios() {
     // Every bundled scenario, every policy, every driver, the assertions on
     // and off: with fence-one-itag each cell is the correct design's cell,
-    // cycle for cycle, but one. Only intel-unaligned flushes 2 to 64 pages
-    // (three), the range the batched driver sends page by page before one
-    // fence; every other driver fences each ATS.INVAL before the next.
+    // cycle for cycle, but two. Only intel-unaligned (three pages) and
+    // intel-full-flush (forty) flush 2 to 64 pages, the range the batched
+    // driver sends page by page before one fence; every other driver fences
+    // each ATS.INVAL before the next.
     // There, with the batched driver, the socket's assertion stops the run
     // at the early fence (FenceAfterInvCpl_A); without assertions the
     // device's reads show nothing (the same verdict and window; the CPU
@@ -609,7 +699,8 @@ fn only_the_assertions_catch_fence_one_itag_in_the_bundled_scenarios() {
             let with = run_cells(&files, &Policy::ALL, &opts(bug));
             assert_eq!(with.len(), files.len() * Policy::ALL.len());
             for (a, b) in ok.iter().zip(&with) {
-                if driver == DriverKind::Batched && a.scenario == "intel-unaligned" {
+                let ranged = ["intel-unaligned", "intel-full-flush"].contains(&a.scenario.as_str());
+                if driver == DriverKind::Batched && ranged {
                     if assertions {
                         let e = b.result.as_ref().unwrap_err();
                         assert!(e.contains("FenceAfterInvCpl_A"), "{}: {e}", a.policy);

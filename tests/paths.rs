@@ -360,3 +360,59 @@ fn a_nested_gather_forces_the_flush_of_the_whole_range() {
     let r = run_under(&without, Policy::Arch);
     assert_eq!(r.stats.flushes, 1, "cpu0's alone");
 }
+
+/// 6.6's architecture code counts a CPU flush in entries of its stride:
+/// x86 (the Intel driver's CPU) widens more than 33 to the whole address
+/// space, `(0, -1UL)`, which Intel 6.6's driver turns into no command at
+/// all. 40 pages at 4 KiB are widened; the same range at PMD_SIZE is one
+/// entry and is not; `flush_tlb_mm` is the whole space on every CPU.
+#[test]
+fn a_cpu_flush_is_widened_by_its_stride_under_arch() {
+    let with = |flush: &str, driver: &str| {
+        let src = scenario_with(
+            &format!("      - a: {flush}\n"),
+            "  - { cpu0: call p addrA }\n",
+        )
+        .replace("pages:", &format!("driver: {driver}\npages:"));
+        let s = Scenario::parse(Path::new("t.yaml"), &src).unwrap_or_else(|e| panic!("{e}"));
+        let r = run_under(&s, Policy::Arch);
+        (r.stats.flushes, r.stats.silent, r.stats.whole_pasid)
+    };
+    // 40 pages (the language has no `*`)
+    let forty = "flush_tlb_range start, start + 0x28000";
+    assert_eq!(with(forty, "intel@6.6"), (1, 1, 0), "widened: nothing sent");
+    assert_eq!(with(&format!("{forty}, PAGE_SIZE"), "intel@6.6"), (1, 1, 0));
+    assert_eq!(
+        with(&format!("{forty}, PMD_SIZE"), "intel@6.6"),
+        (1, 0, 0),
+        "one entry"
+    );
+    assert_eq!(
+        with("flush_tlb_range start, start + 0x21000", "intel@6.6"),
+        (1, 0, 0)
+    );
+    assert_eq!(with(forty, "intel@6.7"), (1, 0, 1), "6.7: the whole PASID");
+    assert_eq!(with("flush_tlb_mm", "intel@6.6"), (1, 1, 0));
+    assert_eq!(with("flush_tlb_mm", "generic"), (1, 0, 1));
+    // the generic driver stands for no CPU: its ranges stay as given
+    assert_eq!(with(forty, "generic"), (1, 0, 0));
+    // arm64 flushes the whole ASID from 512 entries
+    assert_eq!(with(forty, "arm"), (1, 0, 0));
+    assert_eq!(
+        with("flush_tlb_range start, start + PMD_SIZE", "arm"),
+        (1, 0, 1)
+    );
+    // a stride of 0 has no entries to count
+    let e = run_err("      - a: flush_tlb_range start, end, 0\n");
+    assert!(
+        e.contains("my.yaml:9") && e.contains("a stride of 0"),
+        "{e}"
+    );
+    // flush_tlb_mm takes no range
+    let src = scenario_with(
+        "      - a: flush_tlb_mm start, end\n",
+        "  - { cpu0: call p addrA }\n",
+    );
+    let e = Scenario::parse(Path::new("my.yaml"), &src).unwrap_err();
+    assert_eq!(e.line, 9, "{e}");
+}

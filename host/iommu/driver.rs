@@ -64,9 +64,13 @@ pub struct DriverStats {
     /// IOMMU's queue stalls on the rest until Invalidate Completions free
     /// ITags).
     pub max_ats_per_fence: u64,
+    /// Flushes for which the driver model sent nothing at all (Intel 6.6
+    /// with the `(0, -1UL)` range: its page count wraps to 0).
+    pub silent: u64,
 }
 
-/// A flush in progress: the owner, and the DATA of the flush's last fence.
+/// A flush in progress: the owner, and the DATA of the flush's last fence
+/// (0 for a flush that sent nothing: it is done at once).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlushTicket {
     pub data: u32,
@@ -180,10 +184,15 @@ impl QueueFormat {
 pub fn ats_range(start: u64, end: u64) -> (u64, u64) {
     let start = start & !(PAGE_SIZE - 1);
     let end = end.max(start + 1);
-    let mut size = (end - start).next_power_of_two().max(PAGE_SIZE);
+    // 2^63 is every address an Invalidate Request can name (bit 63 clear,
+    // bits 62:12 set): the widest range, and where the doubling stops
+    const ALL: u64 = 1 << 63;
+    let mut size = (end - start)
+        .checked_next_power_of_two()
+        .map_or(ALL, |s| s.clamp(PAGE_SIZE, ALL));
     loop {
         let base = start & !(size - 1);
-        if base + size >= end {
+        if size == ALL || base + size >= end {
             return (base, size);
         }
         size <<= 1;
@@ -308,10 +317,17 @@ impl SvaDriver {
         start: u64,
         end: u64,
     ) -> Result<Option<FlushTicket>, DriverError> {
+        let parts = self.format.plan(self.kind, start, end, self.max_pages);
+        if parts.is_empty() {
+            // Nothing to send: the callback returns without taking the
+            // queue or waiting (a ticket no flush has, done at once).
+            self.stats.flushes += 1;
+            self.stats.silent += 1;
+            return Ok(Some(FlushTicket { data: 0, owner }));
+        }
         if self.active.is_some() {
             return Ok(None);
         }
-        let parts = self.format.plan(self.kind, start, end, self.max_pages);
         let whole = parts
             .iter()
             .flatten()
@@ -578,9 +594,18 @@ pub(super) mod testkit {
         };
         let mut d = SvaDriver::with_kind(layout, completion, kind);
         let t = d.try_begin(&mut m, 3, PASID, start, end).unwrap().unwrap();
-        assert_eq!(d.owner(), Some(3));
         let mut read = 0u32;
         let mut parts = Vec::new();
+        if d.stats.silent > 0 {
+            // nothing to send: the queue was not taken, the flush is done
+            assert_eq!((d.owner(), d.tail), (None, 0));
+            assert!(d.poll(&mut m, t));
+            return Flush {
+                parts,
+                stats: d.stats,
+            };
+        }
+        assert_eq!(d.owner(), Some(3));
         loop {
             let mut part = Vec::new();
             while read != d.tail {
@@ -643,6 +668,10 @@ mod tests {
         // two pages straddling an 8K boundary need 16K
         assert_eq!(ats_range(0x3000, 0x5000), (0x0, 0x8000));
         assert_eq!(ats_range(0x20_0000, 0x40_0000), (0x20_0000, 0x20_0000));
+        // the whole address space (6.6's flush_tlb_mm): every address an
+        // Invalidate Request can name, not a doubling that never ends
+        assert_eq!(ats_range(0, u64::MAX), (0, 1 << 63));
+        assert_eq!(ats_range(0x7f00_0000_0000, u64::MAX), (0, 1 << 63));
         for (s, e) in [
             (0x1000u64, 0x9000u64),
             (0x5000, 0x6000),

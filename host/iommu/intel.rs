@@ -58,13 +58,35 @@ pub(super) fn address_mask(pages: u64) -> u32 {
 }
 
 pub(super) fn plan(release: IntelRelease, start: u64, end: u64) -> Vec<Vec<Cmd>> {
-    if start == 0 && end == u64::MAX {
-        return vec![vec![Cmd::IotlbPasid], vec![Cmd::AtcAll]];
+    use IntelRelease::*;
+    let everything = start == 0 && end == u64::MAX;
+    match release {
+        // 4.14's `pages == -1`; 6.7's intel_flush_svm_all (e7ad6c2a4b1a):
+        // PASID-selective IOTLB, then the whole device TLB of the PASID
+        V4_14 | V5_11 | V6_7 if everything => {
+            return vec![vec![Cmd::IotlbPasid], vec![Cmd::AtcAll]];
+        }
+        // cache_tag_flush_all (6.10): the same commands, see docs/drivers.md
+        // on its device-TLB descriptor without PASID
+        V6_10 | V6_11 | V6_12 if everything => {
+            return parts(release, [Cmd::IotlbPasid, Cmd::AtcAll]);
+        }
+        _ => {}
     }
-    let pages = (end.wrapping_sub(start).wrapping_add(PAGE_SIZE - 1) / PAGE_SIZE).max(1);
-    if release == IntelRelease::V5_11 {
-        return aligned_blocks(start, pages);
+    if release >= V6_10 {
+        return cache_tags(release, start, end);
     }
+    // intel_invalidate_range / intel_arch_invalidate_secondary_tlbs: `(end
+    // - start + PAGE_SIZE - 1) >> VTD_PAGE_SHIFT`, in unsigned long. For
+    // 6.6's (0, -1UL) it wraps to 0, and the aligned-block loop of 5.11
+    // runs no time: nothing is invalidated (fixed in 6.7).
+    let pages = end.wrapping_sub(start).wrapping_add(PAGE_SIZE - 1) / PAGE_SIZE;
+    match release {
+        V6_6 => return aligned_blocks(start, pages),
+        V5_11 | V6_7 => return aligned_blocks(start, pages.max(1)),
+        _ => {}
+    }
+    let pages = pages.max(1);
     let am = address_mask(pages);
     let iotlb = if am == 0 {
         Cmd::IotlbPage { va: start }
@@ -93,6 +115,68 @@ pub(super) fn plan(release: IntelRelease, start: u64, end: u64) -> Vec<Vec<Cmd>>
         }
     };
     vec![vec![iotlb], vec![atc]]
+}
+
+/// 6.10's `cache_tag_flush_range(domain, start, end - 1, 0)` for an SVA
+/// domain: `calculate_psi_aligned_address` gives one aligned block (its
+/// address, `mask` = log2 of its pages, and the page count the IOTLB
+/// descriptor gets), then, tag by tag, the IOTLB tag's `qi_flush_piotlb`
+/// and the device-TLB tag's `qi_flush_dev_iotlb_pasid`, each its own
+/// `qi_submit_sync` (one batch from 6.12).
+///
+/// For a range whose first page is not aligned to the rounded-up count,
+/// the block grows to the first bit above the count that the first and
+/// last pages share; 6.10 still hands `qi_flush_piotlb` the rounded-up
+/// count, so the IOTLB descriptor covers only the start of the block and
+/// may miss the range (fixed in 6.11 by 0a3f6b346301, "iommu/vt-d: Fix
+/// aligned pages in calculate_psi_aligned_address()"). The device-TLB
+/// descriptor gets `mask` and covers the block.
+fn cache_tags(release: IntelRelease, start: u64, end: u64) -> Vec<Vec<Cmd>> {
+    let first = start / PAGE_SIZE;
+    let last = (end.max(start + 1) - 1) / PAGE_SIZE;
+    let pages = last - first + 1;
+    let aligned = pages.next_power_of_two();
+    let mut mask = aligned.trailing_zeros();
+    let mut iotlb_pages = aligned;
+    if first & (aligned - 1) != 0 {
+        let shared = !(first ^ last) & !(aligned - 1);
+        mask = if shared == 0 {
+            64
+        } else {
+            shared.trailing_zeros()
+        };
+        if release >= IntelRelease::V6_11 {
+            iotlb_pages = 1u64.checked_shl(mask).unwrap_or(0);
+        }
+    }
+    // c420a2b4e8be (6.11) caps the mask; a block that wide is everything
+    if mask >= 52 {
+        return parts(release, [Cmd::IotlbPasid, Cmd::AtcAll]);
+    }
+    let block = PAGE_SIZE << mask;
+    let base = (first * PAGE_SIZE) & !(block - 1);
+    // qi_flush_piotlb: AM = ilog2(roundup_pow_of_two(npages)), the address
+    // aligned down to it
+    let am = address_mask(iotlb_pages);
+    let iotlb = if am == 0 {
+        Cmd::IotlbPage { va: base }
+    } else {
+        let size = PAGE_SIZE << am;
+        Cmd::IotlbRange {
+            base: base & !(size - 1),
+            size,
+        }
+    };
+    parts(release, [iotlb, Cmd::Atc { base, size: block }])
+}
+
+/// The two descriptors each waited for, or (6.12's `qi_batch`) one batch.
+fn parts(release: IntelRelease, [iotlb, atc]: [Cmd; 2]) -> Vec<Vec<Cmd>> {
+    if release >= IntelRelease::V6_12 {
+        vec![vec![iotlb, atc]]
+    } else {
+        vec![vec![iotlb], vec![atc]]
+    }
 }
 
 /// 5.11's `intel_flush_svm_range_dev`: the aligned blocks of `2^AM` pages
@@ -238,5 +322,100 @@ mod tests {
         // a large range is still page-selective (4.14 has no AM limit)
         let f = run(DriverKind::INTEL, 0x4000_0000, 0x4100_0000);
         assert_eq!(f.body(0), [iotlb(0x4000_0000, 24)]);
+    }
+
+    #[test]
+    fn release_6_6_wraps_the_whole_address_space_to_nothing() {
+        assert_eq!(
+            plan(IntelRelease::V6_6, 0, u64::MAX),
+            Vec::<Vec<Cmd>>::new()
+        );
+        let f = run(
+            DriverKind::Intel {
+                release: IntelRelease::V6_6,
+            },
+            0,
+            u64::MAX,
+        );
+        assert!(f.parts.is_empty(), "no command, no wait");
+        assert_eq!(
+            (f.stats.flushes, f.stats.silent, f.stats.commands),
+            (1, 1, 0)
+        );
+        // any other range is 5.11's
+        let (s, e) = (0x7f00_0000_3000, 0x7f00_0000_6000);
+        assert_eq!(
+            plan(IntelRelease::V6_6, s, e),
+            plan(IntelRelease::V5_11, s, e)
+        );
+        // 6.7 invalidates the PASID, then its whole device TLB
+        assert_eq!(
+            plan(IntelRelease::V6_7, 0, u64::MAX),
+            vec![vec![Cmd::IotlbPasid], vec![Cmd::AtcAll]]
+        );
+    }
+
+    #[test]
+    fn release_6_10_gives_the_iotlb_too_few_pages_of_an_unaligned_block() {
+        // pages 3..=5: rounded up to 4, but pfn 3 is not 4-aligned, so the
+        // block grows to 8 pages at page 0; 6.10 tells the IOTLB 4 pages
+        let (s, e) = (0x7f00_0000_3000, 0x7f00_0000_6000);
+        let atc = Cmd::Atc {
+            base: 0x7f00_0000_0000,
+            size: 0x8000,
+        };
+        assert_eq!(
+            plan(IntelRelease::V6_10, s, e),
+            vec![
+                vec![Cmd::IotlbRange {
+                    base: 0x7f00_0000_0000,
+                    size: 0x4000
+                }],
+                vec![atc]
+            ]
+        );
+        let fixed = Cmd::IotlbRange {
+            base: 0x7f00_0000_0000,
+            size: 0x8000,
+        };
+        assert_eq!(
+            plan(IntelRelease::V6_11, s, e),
+            vec![vec![fixed], vec![atc]]
+        );
+        // 6.12: one batch, one wait
+        assert_eq!(plan(IntelRelease::V6_12, s, e), vec![vec![fixed, atc]]);
+        // an aligned range is one block at any release
+        let (s, e) = (0x7f00_0000_4000, 0x7f00_0000_8000);
+        let block = |size| Cmd::IotlbRange { base: s, size };
+        assert_eq!(
+            plan(IntelRelease::V6_10, s, e),
+            vec![
+                vec![block(0x4000)],
+                vec![Cmd::Atc {
+                    base: s,
+                    size: 0x4000
+                }]
+            ]
+        );
+        // one page is page-selective
+        assert_eq!(
+            plan(IntelRelease::V6_10, s, s + 0x1000)[0],
+            vec![Cmd::IotlbPage { va: s }]
+        );
+        // the whole address space: cache_tag_flush_all
+        assert_eq!(
+            plan(IntelRelease::V6_12, 0, u64::MAX),
+            vec![vec![Cmd::IotlbPasid, Cmd::AtcAll]]
+        );
+        // pages 0x7fffff..=0x800000 straddle a 64 GiB boundary: the block
+        // is 2^24 pages
+        let wide = plan(IntelRelease::V6_11, 0x7_ffff_f000, 0x8_0000_1000);
+        assert_eq!(
+            wide[0],
+            vec![Cmd::IotlbRange {
+                base: 0,
+                size: 0x10_0000_0000
+            }]
+        );
     }
 }

@@ -79,6 +79,35 @@ pub enum IntelRelease {
     /// blocks of that size, one or two, each with its device-TLB
     /// invalidation.
     V5_11,
+    /// 6.6 (6bbd42e2df8f moves the notifier into the CPU's TLB flush,
+    /// which passes `(0, -1UL)` for a long range): 5.11's blocks, but the
+    /// page count of `(0, -1UL)` wraps to 0 and nothing is invalidated.
+    V6_6,
+    /// 6.7 (e7ad6c2a4b1a, "iommu/vt-d: Fix incorrect cache invalidation for
+    /// mm notification"): `(0, -1UL)` invalidates the whole PASID.
+    V6_7,
+    /// 6.10 (cache tags, 4f609dbff51b): one aligned block per range, whose
+    /// IOTLB descriptor gets too few pages when the range is unaligned.
+    V6_10,
+    /// 6.11 (0a3f6b346301, "iommu/vt-d: Fix aligned pages in
+    /// calculate_psi_aligned_address()"): the IOTLB descriptor covers the
+    /// block.
+    V6_11,
+    /// 6.12 (705c1cdf1e73, batched invalidation): both descriptors in one
+    /// batch, one wait.
+    V6_12,
+}
+
+impl IntelRelease {
+    /// Every release after 4.14, by its `intel@` name.
+    pub const LATER: [(IntelRelease, &'static str); 6] = [
+        (IntelRelease::V5_11, "intel@5.11"),
+        (IntelRelease::V6_6, "intel@6.6"),
+        (IntelRelease::V6_7, "intel@6.7"),
+        (IntelRelease::V6_10, "intel@6.10"),
+        (IntelRelease::V6_11, "intel@6.11"),
+        (IntelRelease::V6_12, "intel@6.12"),
+    ];
 }
 
 impl DriverKind {
@@ -106,9 +135,10 @@ impl DriverKind {
             DriverKind::Intel {
                 release: IntelRelease::V4_14,
             } => "intel",
-            DriverKind::Intel {
-                release: IntelRelease::V5_11,
-            } => "intel@5.11",
+            DriverKind::Intel { release } => IntelRelease::LATER
+                .iter()
+                .find(|(r, _)| *r == release)
+                .map_or("intel", |(_, n)| n),
             DriverKind::Arm { btm: false } => "arm",
             DriverKind::Arm { btm: true } => "arm-btm",
             DriverKind::Batched => "batched",
@@ -139,9 +169,17 @@ impl fmt::Display for DriverKind {
 impl DriverKind {
     /// The models of a driver at a later release, by `name@release`
     /// (docs/drivers.md); `intel@4.14` is `intel`.
-    pub const RELEASES: [DriverKind; 1] = [DriverKind::Intel {
-        release: IntelRelease::V5_11,
-    }];
+    pub const RELEASES: [DriverKind; 6] = {
+        let mut r = [DriverKind::INTEL; 6];
+        let mut i = 0;
+        while i < r.len() {
+            r[i] = DriverKind::Intel {
+                release: IntelRelease::LATER[i].0,
+            };
+            i += 1;
+        }
+        r
+    };
 }
 
 impl FromStr for DriverKind {
@@ -155,9 +193,15 @@ impl FromStr for DriverKind {
             .chain(DriverKind::RELEASES)
             .find(|k| k.name() == s)
             .ok_or_else(|| {
+                let names: Vec<&str> = DriverKind::ALL
+                    .into_iter()
+                    .chain(DriverKind::RELEASES)
+                    .map(DriverKind::name)
+                    .collect();
                 format!(
-                    "unknown IOMMU driver '{}': use generic, amd, intel, intel@5.11, arm, arm-btm or batched (docs/drivers.md)",
-                    s.escape_debug()
+                    "unknown IOMMU driver '{}': use one of {} (docs/drivers.md)",
+                    s.escape_debug(),
+                    names.join(", ")
                 )
             })
     }

@@ -1,5 +1,6 @@
 //! Kernel state shared by all CPU threads, and the step protocol of a path.
 
+use super::arch::Cpu;
 use super::policy::{Policy, Prim};
 use crate::iommu::{DriverError, FlushTicket, SvaDriver};
 use crate::mem::{AddressSpace, MemError, PtFormat, WalkError};
@@ -146,8 +147,9 @@ pub enum HostEvent {
         value: u64,
         version: u64,
     },
-    /// A PTE of the device's address space changed.
+    /// A PTE of the device's address space changed (by CPU thread `tid`).
     Pte {
+        tid: usize,
         va: u64,
         old: u64,
         new: u64,
@@ -164,6 +166,10 @@ pub enum HostEvent {
     },
     FrameFreed {
         pfn: u64,
+    },
+    /// CPU thread `tid`'s operation returned (its last step is done).
+    Returned {
+        tid: usize,
     },
     /// madvise(MADV_FREE) of the page at `va` began (it passed its
     /// checks), or returned (`returned`).
@@ -233,16 +239,27 @@ pub struct Notify {
 
 impl Notify {
     /// Ok(None) when done, Ok(Some(wait)) while the flush is in progress.
+    /// `stride` is the size of one entry a CPU flush covers (4 KiB, or a
+    /// huge entry's size): under [`Policy::Arch`] the secondary TLBs get
+    /// the range the CPU's architecture passes on, which may be the whole
+    /// address space ([`Cpu::secondary_range`]). Notifier calls ignore it.
     pub fn run(
         &mut self,
         cx: &mut Cx,
         prim: Prim,
         start: u64,
         end: u64,
+        stride: u64,
     ) -> Result<Option<WaitOn>, MmError> {
         if cx.k.unbound || !cx.k.policy.flushes(prim) {
             return Ok(None);
         }
+        // 6.6+: every flush that reaches the driver is the CPU's
+        let (start, end) = if cx.k.policy == Policy::Arch {
+            Cpu::of(cx.k.driver.kind()).secondary_range(start, end, stride)
+        } else {
+            (start, end)
+        };
         let pasid = cx.k.mm.pasid;
         self.submit(cx, prim, start, end, |cx| {
             cx.k.driver.try_begin(cx.m, cx.tid, pasid, start, end)

@@ -3,6 +3,7 @@
 //! that every point where a thread can be preempted is a named checkpoint.
 
 mod access;
+pub mod arch;
 mod cow;
 mod kernel;
 pub mod lang;

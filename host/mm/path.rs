@@ -48,6 +48,7 @@ pub fn set_entry(cx: &mut Cx, entry_pa: u64, va: u64, new: u64) -> Result<u64, M
     let old = cx.m.mem.read(entry_pa)?.value;
     cx.m.mem.write(entry_pa, new, 0)?;
     cx.events.push(HostEvent::Pte {
+        tid: cx.tid,
         va: va & !0xfff,
         old,
         new,

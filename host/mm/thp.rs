@@ -23,7 +23,7 @@ use super::kernel::{Cx, MmError, Notify, Progress, WaitOn};
 use super::mapping::{self, Mapping, Vmas};
 use super::path::{self, spin, KernelPath};
 use super::policy::Prim;
-use crate::mem::{Pfn, Prot};
+use crate::mem::{Pfn, Prot, PAGE_SIZE};
 
 pub const CHECKPOINTS_THP_FALLBACK: &[&str] = &[
     "fault",
@@ -155,8 +155,9 @@ impl KernelPath for ThpFallback {
                     path::set_entry(cx, self.pmd_pa, self.haddr, 0)?;
                     self.cleared = true;
                 }
+                // pmdp_huge_clear_flush_notify: flush_pmd_tlb_range, one entry
                 let prim = Prim::ClearFlushNotify { seed_keeps: true };
-                spin!(self.notify.run(cx, prim, start, end)?);
+                spin!(self.notify.run(cx, prim, start, end, HPAGE_SIZE)?);
                 self.pc = Pc::Fill;
                 "clear_flush"
             }
@@ -193,7 +194,7 @@ impl KernelPath for ThpFallback {
                 let prim = Prim::End {
                     seed_only_end: true,
                 };
-                spin!(self.notify.run(cx, prim, start, end)?);
+                spin!(self.notify.run(cx, prim, start, end, PAGE_SIZE)?);
                 self.pc = Pc::PutOld;
                 "end"
             }
@@ -422,7 +423,11 @@ impl KernelPath for CollapseOp {
                 if cx.m.mem.read(self.pmd_pa)?.value != 0 {
                     path::set_entry(cx, self.pmd_pa, self.haddr, 0)?;
                 }
-                spin!(self.notify.run(cx, Prim::ClearFlush, start, end)?);
+                // pmdp_collapse_flush: "collapse entails shooting down ptes
+                // not pmd", flush_tlb_range at 4 KiB (512 entries)
+                spin!(self
+                    .notify
+                    .run(cx, Prim::ClearFlush, start, end, PAGE_SIZE)?);
             }
             "unlock" => {
                 path::unlock(cx, self.table);
@@ -432,7 +437,7 @@ impl KernelPath for CollapseOp {
                 let prim = Prim::End {
                     seed_only_end: false,
                 };
-                spin!(self.notify.run(cx, prim, start, end)?);
+                spin!(self.notify.run(cx, prim, start, end, PAGE_SIZE)?);
             }
             "copy" => {
                 self.unchanged(cx, false)?;

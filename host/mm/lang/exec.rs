@@ -252,6 +252,7 @@ impl PathRun {
                 clear,
                 start,
                 end,
+                stride,
             } => {
                 let (s, e) = (self.eval(cx, start)?, self.eval(cx, end)?);
                 if e < s {
@@ -259,13 +260,23 @@ impl PathRun {
                         "the range ends ({e:#x}) before it starts ({s:#x})"
                     )));
                 }
+                // a *_clear_flush flushes its one entry; flush_tlb_range
+                // entries of its stride (4 KiB unless given)
+                let stride = match (stride, clear) {
+                    (Some(x), _) => match self.eval(cx, x)? {
+                        0 => return Err(fail("a stride of 0: give the size of one flushed entry (PAGE_SIZE, PMD_SIZE)".into())),
+                        x => x,
+                    },
+                    (None, Some(_)) => (e - s).max(PAGE_SIZE),
+                    (None, None) => PAGE_SIZE,
+                };
                 if let (Some(entry), false) = (clear, self.cleared) {
                     let pa = self.eval(cx, entry)?;
                     path::set_entry(cx, pa, self.var(VA)?, 0)?;
                     self.cleared = true;
                 }
                 if let Call::Prim(p) = call {
-                    if let Some(w) = self.notify.run(cx, *p, s, e)? {
+                    if let Some(w) = self.notify.run(cx, *p, s, e, stride)? {
                         return Ok(Next::Wait(w));
                     }
                 }
@@ -341,7 +352,7 @@ impl PathRun {
             OpKind::FlushTlbOnly | OpKind::Finish => {
                 let range = self.gather_mut()?.range;
                 if let Some((s, e)) = range {
-                    if let Some(w) = self.notify.run(cx, Prim::TlbFlushMmu, s, e)? {
+                    if let Some(w) = self.notify.run(cx, Prim::TlbFlushMmu, s, e, PAGE_SIZE)? {
                         return Ok(Next::Wait(w));
                     }
                     self.gather_mut()?.range = None;

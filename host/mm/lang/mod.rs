@@ -180,6 +180,10 @@ pub enum OpKind {
         clear: Option<Expr>,
         start: Expr,
         end: Expr,
+        /// `flush_tlb_range`'s optional third argument: the size of one
+        /// flushed entry (4 KiB when absent; a hugetlb VMA's is its huge
+        /// page size), which 6.6's architecture code counts entries by.
+        stride: Option<Expr>,
     },
     /// `tlb_gather_mmu <start>, <end>`: begin an mmu_gather over the range
     /// (the caller sets its batch size); `inc_tlb_flush_pending`.

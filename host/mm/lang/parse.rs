@@ -134,6 +134,7 @@ const KEYWORDS: &[&str] = &[
     "start",
     "invalidate_range",
     "flush_tlb_range",
+    "flush_tlb_mm",
     "tlb_gather_mmu",
     "tlb_adjust_range",
     "lazyfree",
@@ -382,6 +383,8 @@ struct P<'a> {
 /// Named numbers an expression can use.
 const CONSTANTS: &[(&str, u64)] = &[
     ("PAGE_SIZE", crate::mem::PAGE_SIZE),
+    // A PMD entry's size (a 2 MiB THP or hugetlb page).
+    ("PMD_SIZE", 1 << 21),
     // The non-present entries the model writes (a swap entry, a migration
     // entry), with the frame above bit 12.
     ("SWAP_ENTRY", crate::mm::mapping::SWAP_ENTRY),
@@ -688,6 +691,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         p.done()?;
         return Ok(OpKind::Let(slot, e));
     }
+    let strided = first == "flush_tlb_range";
     let notify = |p: &mut P, clears: bool, prim: &dyn Fn(Option<&str>) -> Result<Call, String>| {
         let clear = if clears {
             let e = p.expr()?;
@@ -697,6 +701,11 @@ fn op(p: &mut P) -> Result<OpKind, String> {
             None
         };
         let (start, end) = p.two()?;
+        let stride = if strided && p.eat(",") {
+            Some(p.expr()?)
+        } else {
+            None
+        };
         let seed = p.seed()?;
         p.done()?;
         Ok::<OpKind, String>(OpKind::Notify {
@@ -704,6 +713,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
             clear,
             start,
             end,
+            stride,
         })
     };
     let no_seed = |call: Call| {
@@ -755,6 +765,18 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         }
         "start" => notify(p, false, &no_seed(Call::Start))?,
         "flush_tlb_range" => notify(p, false, &no_seed(Call::Prim(Prim::FlushTlbRange)))?,
+        // the whole address space: every architecture's flush_tlb_mm
+        // passes (0, -1UL) on from 6.6
+        "flush_tlb_mm" => {
+            p.done()?;
+            OpKind::Notify {
+                call: Call::Prim(Prim::FlushTlbRange),
+                clear: None,
+                start: Expr::Num(0),
+                end: Expr::Num(u64::MAX),
+                stride: None,
+            }
+        }
         "tlb_gather_mmu" | "tlb_adjust_range" => {
             let (a, b) = p.two()?;
             p.done()?;
@@ -870,7 +892,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         }
         w => {
             return Err(format!(
-                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, lazyfree, unlazy, discard, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
+                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, flush_tlb_mm, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, lazyfree, unlazy, discard, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
                 shown(w)
             ))
         }

@@ -351,6 +351,7 @@ impl<'s> Sim<'s> {
             sim.m.set_probe(i, IOMMU_PASID, p.va >> PAGE_SHIFT);
         }
         sim.refresh_cpu_view();
+        sim.judge_protection(&[], 0);
         if let Some(sig) = &mut sim.sig {
             sig.policy(0, opts.policy);
             for (i, p) in s.pages.iter().enumerate() {

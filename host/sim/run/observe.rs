@@ -185,6 +185,11 @@ impl Sim<'_> {
     pub(super) fn absorb_events(&mut self) {
         let cycle = self.m.cycle();
         let mut pte_changed = false;
+        // (thread, page VA) of each PTE change, and the threads whose
+        // operation returned, in order: a protection is registered before
+        // the return of the operation that made it
+        let mut changes: Vec<(usize, u64)> = Vec::new();
+        let mut returned: Vec<usize> = Vec::new();
         for e in std::mem::take(&mut self.events) {
             match e {
                 HostEvent::Store {
@@ -207,8 +212,9 @@ impl Sim<'_> {
                         sig.value(cycle, i, value);
                     }
                 }
-                HostEvent::Pte { va, new, .. } => {
+                HostEvent::Pte { tid, va, new, .. } => {
                     pte_changed = true;
+                    changes.push((tid, va));
                     if self.k.mm.format.present(new) {
                         let f = self.k.mm.format.pfn(new);
                         let st = self.m.mem.state(f);
@@ -235,6 +241,7 @@ impl Sim<'_> {
                 }
                 HostEvent::MadvFree { va, returned } => self.chk.madv_free(va, returned, cycle),
                 HostEvent::Discard { va, pfn } => self.chk.discarded(va, pfn, cycle),
+                HostEvent::Returned { tid } => returned.push(tid),
                 HostEvent::Load { .. }
                 | HostEvent::FlushBegin { .. }
                 | HostEvent::FlushDone { .. }
@@ -243,6 +250,7 @@ impl Sim<'_> {
         }
         if pte_changed {
             self.refresh_cpu_view();
+            self.judge_protection(&changes, cycle);
             if let Some(sig) = &mut self.sig {
                 for (i, p) in self.s.pages.iter().enumerate() {
                     let v = self.cpu_view[i]
@@ -251,6 +259,26 @@ impl Sim<'_> {
                     sig.value(cycle, i, v);
                 }
             }
+        }
+        for tid in returned {
+            self.chk.returned(tid, cycle);
+        }
+    }
+
+    /// After PTE changes, what each named page is to the checker's
+    /// write-protect tracking, and which thread changed its entry (its
+    /// 4 KiB page's, else its 2 MiB region's: a huge entry's change names
+    /// the huge page's address).
+    pub(super) fn judge_protection(&mut self, changes: &[(usize, u64)], cycle: u64) {
+        for (i, p) in self.s.pages.iter().enumerate() {
+            let by = changes
+                .iter()
+                .rev()
+                .find(|(_, va)| va >> 12 == p.va >> 12)
+                .or_else(|| changes.iter().rev().find(|(_, va)| va >> 21 == p.va >> 21))
+                .map(|&(tid, _)| tid);
+            self.chk
+                .cpu_view(i, self.cpu_view[i].map(|l| l.writable), by, cycle);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! watchdog, and what each thread did in it.
 
 use super::{RunError, Sim};
-use crate::mm::{Cx, Progress, WaitOn};
+use crate::mm::{Cx, HostEvent, Progress, WaitOn};
 use crate::scenario::{Entry, ThreadRef, Until, MAX_CPUS};
 use crate::sim::outcome::{SlotReport, ThreadLine};
 
@@ -24,6 +24,7 @@ impl Sim<'_> {
             tid: i,
             events: &mut self.events,
         };
+        let had = self.cpus[i].op.is_some();
         let r = match self.cpus[i].op.as_mut() {
             Some(op) => op.step(&mut cx).map(|p| (p, op.finished())),
             None => Ok((Progress::Done, true)),
@@ -32,7 +33,11 @@ impl Sim<'_> {
         if let Progress::Reached(cp) = p {
             self.cpus[i].path.push(cp);
         }
-        if finished {
+        if finished && had {
+            self.cpus[i].op = None;
+            // after the step's own events: its PTE changes come first
+            self.events.push(HostEvent::Returned { tid: i });
+        } else if finished {
             self.cpus[i].op = None;
         }
         Ok(p)
