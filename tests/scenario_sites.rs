@@ -3,7 +3,7 @@
 //! scenario shows beyond the verdict.
 
 use shootdown::mm::Policy;
-use shootdown::scenario::Scenario;
+use shootdown::scenario::{Scenario, ThreadRef};
 use shootdown::sim::{run, RunOptions, RunReport};
 use std::path::Path;
 
@@ -164,6 +164,41 @@ fn hugetlb_downgrades_stop_device_writes_once_the_call_returns() {
             w,
             vec![(0x71, false), (0x72, !middle_lands), (0x73, true)],
             "fork {p}"
+        );
+    }
+}
+
+/// mprotect of a small page (`paths/change_protection.yaml`): no notifier
+/// call under the PTL, so the write racing the call lands under every
+/// generation; the one after the call returned faults under every one, and
+/// the checker calls neither a violation (the first races the call).
+#[test]
+fn small_page_mprotect_stops_device_writes_once_the_call_returns() {
+    let s = scenario("mprotect.yaml");
+    for p in Policy::ALL {
+        let r = run_one(&s, p);
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        assert_eq!(
+            dev_writes(&r),
+            vec![(0xa1, false), (0xa2, false), (0xa3, true)],
+            "{p}"
+        );
+        let last = r.dev.last().unwrap();
+        assert_eq!((last.write, last.value), (false, 0xa2), "{p}");
+        let cpu0: Vec<&str> = r
+            .slots
+            .iter()
+            .flat_map(|s| &s.lines)
+            .filter(|l| l.thread == ThreadRef::Cpu(0))
+            .map(|l| l.text.as_str())
+            .collect();
+        assert_eq!(
+            cpu0,
+            [
+                "mprotect addrA ro until unlock: start, lock, change, unlock ... preempted",
+                "resume: end, flush",
+            ],
+            "{p}"
         );
     }
 }

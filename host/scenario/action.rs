@@ -63,7 +63,9 @@ pub enum Action {
         page: usize,
         dax: bool,
     },
-    /// mprotect(PROT_READ) of a hugetlb page (hugetlb_change_protection).
+    /// mprotect(PROT_READ) of a page: hugetlb_change_protection for a
+    /// hugetlb page, change_protection for the others (which refuses huge
+    /// ones).
     MprotectRo {
         page: usize,
     },
@@ -343,17 +345,13 @@ pub fn parse_action(
                 dax: *w == "dax-writeback",
             }
         }
-        [v @ ("mprotect" | "fork"), p, rest @ ..]
-            if (*v == "mprotect" && rest == ["ro"]) || (*v == "fork" && rest.is_empty()) =>
-        {
+        ["mprotect", p, "ro"] => Action::MprotectRo { page: page(p)? },
+        ["fork", p] => {
             let i = page(p)?;
             if !pages[i].hugetlb {
-                return Err(format!("'{p}': mprotect and fork are modelled for hugetlb pages only (hugetlb_change_protection, copy_hugetlb_page_range; change_pte_range and copy_pte_range are not)"));
+                return Err(format!("'{p}': fork is modelled for hugetlb pages only (copy_hugetlb_page_range; copy_pte_range and copy_huge_pmd are not)"));
             }
-            match *v {
-                "fork" => Action::Fork { page: i },
-                _ => Action::MprotectRo { page: i },
-            }
+            Action::Fork { page: i }
         }
         ["unbind"] => Action::Unbind,
         ["collapse", p] => {

@@ -476,6 +476,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
         include_str!("../../../paths/migrate_page.yaml"),
     ),
     (
+        "paths/change_protection.yaml",
+        include_str!("../../../paths/change_protection.yaml"),
+    ),
+    (
         "paths/hugetlb_change_protection.yaml",
         include_str!("../../../paths/hugetlb_change_protection.yaml"),
     ),
@@ -580,9 +584,15 @@ impl Paths {
         self.caller_path("move_ptes")
     }
 
-    /// `mprotect <page> ro`'s path (hugetlb).
+    /// `mprotect <page> ro`'s path of a hugetlb page.
     pub fn hugetlb_mprotect(&self) -> PathRef {
         self.caller_path("hugetlb_change_protection")
+    }
+
+    /// `mprotect <page> ro`'s path of any other page (a small one; it
+    /// refuses the rest).
+    pub fn mprotect(&self) -> PathRef {
+        self.caller_path("change_protection")
     }
 
     /// `fork <page>`'s path (hugetlb).

@@ -59,8 +59,16 @@ impl Sim<'_> {
                         )
                     }
                     Action::MprotectRo { page } => Box::new(
-                        CallOp::new(s.paths.hugetlb_mprotect(), s.pages[page].va, 1)
-                            .with_caller("mprotect"),
+                        CallOp::new(
+                            if s.pages[page].hugetlb {
+                                s.paths.hugetlb_mprotect()
+                            } else {
+                                s.paths.mprotect()
+                            },
+                            s.pages[page].va,
+                            1,
+                        )
+                        .with_caller("mprotect"),
                     ),
                     Action::Fork { page } => Box::new(
                         CallOp::new(s.paths.hugetlb_fork(), s.pages[page].va, 1)
