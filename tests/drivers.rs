@@ -26,16 +26,7 @@ fn cow_path() -> std::path::PathBuf {
 }
 
 fn run_cow(driver: DriverKind, policy: Policy) -> RunReport {
-    let mut s = Scenario::load(&cow_path()).unwrap();
-    s.driver = driver;
-    run(
-        &s,
-        &RunOptions {
-            policy,
-            waves: None,
-        },
-    )
-    .unwrap()
+    run_file("cow.yaml", driver, policy)
 }
 
 #[test]
@@ -318,22 +309,47 @@ fn intel_unaligned_range_by_release() {
     // the same as a scenario: the device reads page 4 after munmap freed
     // it under 4.14 and 6.10, and faults under the others, whatever the
     // policy (3 pages: no CPU widens that)
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/intel-unaligned.yaml");
     for p in Policy::ALL {
         for (driver, want) in cases {
-            let mut s = Scenario::load(&path).unwrap();
-            s.driver = driver;
-            let r = run(
-                &s,
-                &RunOptions {
-                    policy: p,
-                    waves: None,
-                },
-            )
-            .unwrap();
+            let r = run_file("intel-unaligned.yaml", driver, p);
             assert_eq!(&r.verdict, want, "{driver} {p}");
             let last = r.dev.last().expect("the read after munmap");
             assert_eq!(last.fault, want.is_empty(), "{driver} {p}: {last:?}");
+        }
+    }
+}
+
+/// `scenarios/<file>` with `driver` under `policy`.
+fn run_file(file: &str, driver: DriverKind, policy: Policy) -> RunReport {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(file);
+    let mut s = Scenario::load(&path).unwrap();
+    s.driver = driver;
+    run(
+        &s,
+        &RunOptions {
+            policy,
+            waves: None,
+        },
+    )
+    .unwrap()
+}
+
+/// `file` under every policy with `intel@6.6`, where arch gives `violation`
+/// and the rest are clean, and with `intel@6.7`, clean everywhere; `check`
+/// sees each run and whether it is the broken one.
+fn intel_6_6_against_6_7(file: &str, violation: Violation, check: impl Fn(&RunReport, bool)) {
+    for p in Policy::ALL {
+        for (name, broken) in [("intel@6.6", p == Policy::Arch), ("intel@6.7", false)] {
+            let r = run_file(file, name.parse().unwrap(), p);
+            let want = if broken {
+                BTreeSet::from([violation])
+            } else {
+                BTreeSet::new()
+            };
+            assert_eq!(r.verdict, want, "{name} {p}");
+            check(&r, broken);
         }
     }
 }
@@ -345,33 +361,19 @@ fn intel_unaligned_range_by_release() {
 /// 6.7 (e7ad6c2a4b1a) invalidates the whole PASID for it: clean.
 #[test]
 fn intel_6_6_sends_nothing_for_a_widened_flush_and_6_7_fixes_it() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/intel-full-flush.yaml");
-    for p in Policy::ALL {
-        for (name, broken) in [("intel@6.6", p == Policy::Arch), ("intel@6.7", false)] {
-            let mut s = Scenario::load(&path).unwrap();
-            s.driver = name.parse().unwrap();
-            let r = run(
-                &s,
-                &RunOptions {
-                    policy: p,
-                    waves: None,
-                },
-            )
-            .unwrap();
-            let want = if broken {
-                BTreeSet::from([Violation::UseAfterFree])
-            } else {
-                BTreeSet::new()
-            };
-            assert_eq!(r.verdict, want, "{name} {p}");
-            assert_eq!(r.stats.silent, u64::from(broken), "{name} {p}");
-            if name == "intel@6.7" && p == Policy::Arch {
+    intel_6_6_against_6_7(
+        "intel-full-flush.yaml",
+        Violation::UseAfterFree,
+        |r, broken| {
+            let what = format!("{} {}", r.driver, r.policy);
+            assert_eq!(r.stats.silent, u64::from(broken), "{what}");
+            if r.driver.name() == "intel@6.7" && r.policy == Policy::Arch {
                 assert_eq!(r.stats.whole_pasid, 1, "the widened flush");
             }
             let last = r.dev.last().expect("the read after munmap");
-            assert_eq!(last.fault, !broken, "{name} {p}: {last:?}");
-        }
-    }
+            assert_eq!(last.fault, !broken, "{what}: {last:?}");
+        },
+    );
 }
 
 /// The same bug through a fork (`scenarios/intel-fork.yaml`): dup_mmap's
@@ -380,30 +382,15 @@ fn intel_6_6_sends_nothing_for_a_widened_flush_and_6_7_fixes_it() {
 /// its write after fork returned lands in the page the child shares.
 #[test]
 fn intel_6_6_leaves_a_forked_page_writable_to_the_device() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/intel-fork.yaml");
-    for p in Policy::ALL {
-        for (name, broken) in [("intel@6.6", p == Policy::Arch), ("intel@6.7", false)] {
-            let mut s = Scenario::load(&path).unwrap();
-            s.driver = name.parse().unwrap();
-            let r = run(
-                &s,
-                &RunOptions {
-                    policy: p,
-                    waves: None,
-                },
-            )
-            .unwrap();
-            let want = if broken {
-                BTreeSet::from([Violation::WriteAfterProtect])
-            } else {
-                BTreeSet::new()
-            };
-            assert_eq!(r.verdict, want, "{name} {p}");
+    intel_6_6_against_6_7(
+        "intel-fork.yaml",
+        Violation::WriteAfterProtect,
+        |r, broken| {
             // the write after fork: it lands, or it faults
             let write = &r.dev[r.dev.len() - 2];
-            assert_eq!(write.fault, !broken, "{name} {p}: {write:?}");
-        }
-    }
+            assert_eq!(write.fault, !broken, "{} {}: {write:?}", r.driver, r.policy);
+        },
+    );
 }
 
 /// A finding, pinned: in `thp-cow.yaml` under end-only, drivers that flush
