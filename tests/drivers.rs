@@ -37,7 +37,7 @@ fn cow_gives_the_same_verdicts_under_every_driver() {
         } else {
             BTreeSet::new()
         };
-        for k in DriverKind::ALL {
+        for k in DriverKind::ALL.into_iter().chain(DriverKind::RELEASES) {
             let r = run_cow(k, p);
             assert_eq!(r.verdict, want, "{k} under {p}: {:?}", r.findings);
             assert!(r.as_expected(), "{k} under {p}");
@@ -71,6 +71,15 @@ fn vendor_drivers_wait_for_two_fences_per_flush() {
                 g.spin_cycles
             );
         }
+        // AMD's SVA (6.10): both invalidations before one COMPLETION_WAIT
+        let sva = run_cow(DriverKind::AmdSva, p);
+        assert_eq!(sva.stats.flushes, g.stats.flushes, "amd@6.10 under {p}");
+        assert_eq!(sva.stats.fences, sva.stats.flushes, "amd@6.10 under {p}");
+        assert_eq!(
+            sva.stats.commands,
+            3 * sva.stats.flushes,
+            "amd@6.10 under {p}"
+        );
         let b = run_cow(ARM_BTM, p);
         assert_eq!(
             b.stats.fences, b.stats.flushes,

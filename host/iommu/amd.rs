@@ -18,9 +18,34 @@
 //! Here: part 1 = IOTINVAL.VMA (one page, or the whole PASID); part 2 =
 //! ATS.INVAL (one page S=0, or the whole address space); each part is
 //! followed by an IOFENCE.C the driver waits for.
+//!
+//! `amd@6.10` ([`plan_sva`]): IOMMUv2 was removed in 6.7 (5a0b11a180a9) and
+//! SVA came back in 6.10 (a5a91e54846d, `drivers/iommu/amd/pasid.c`):
+//! `sva_arch_invalidate_secondary_tlbs` calls, per device,
+//! `amd_iommu_dev_flush_pasid_pages(dev_data, pasid, start, end - start)`:
+//! INVALIDATE_IOMMU_PAGES of the range as `build_inv_address` encodes it
+//! (one page; else the smallest naturally aligned block holding it, every
+//! page above bit 51 of difference), then, with ATS,
+//! INVALIDATE_IOTLB_PAGES of the same block, then one COMPLETION_WAIT: one
+//! part, no wait between the two.
 
-use super::Cmd;
+use super::{napot_pages, Cmd};
 use crate::mem::PAGE_SIZE;
+
+/// 6.10's SVA flush of `[start, end)`: both invalidations, one wait.
+pub(super) fn plan_sva(start: u64, end: u64) -> Vec<Vec<Cmd>> {
+    let last = end.max(start + 1) - 1;
+    let (base, size) = napot_pages(start, last);
+    if size >= 1 << 52 {
+        return vec![vec![Cmd::IotlbPasid, Cmd::AtcAll]];
+    }
+    let iotlb = if size == PAGE_SIZE {
+        Cmd::IotlbPage { va: base }
+    } else {
+        Cmd::IotlbRange { base, size }
+    };
+    vec![vec![iotlb, Cmd::Atc { base, size }]]
+}
 
 pub(super) fn plan(start: u64, end: u64) -> Vec<Vec<Cmd>> {
     if (start ^ end.wrapping_sub(1)) < PAGE_SIZE {
@@ -104,5 +129,46 @@ mod tests {
             assert_eq!(f.body(1), [WHOLE_ATC], "{s:#x}..{e:#x}");
             assert_eq!(f.stats.whole_pasid, 1);
         }
+    }
+
+    #[test]
+    fn sva_at_6_10_sends_one_aligned_block_to_both_tlbs_then_one_wait() {
+        let sva = DriverKind::AmdSva;
+        // 3 unaligned pages: the 8-page block at 0, both TLBs, one fence
+        let f = run(sva, 0x7f00_0000_3000, 0x7f00_0000_6000);
+        assert_eq!(f.parts.len(), 1, "one COMPLETION_WAIT");
+        assert_eq!(
+            f.body(0),
+            [
+                Command::IotinvalVma {
+                    pasid: Some(PASID),
+                    range: Some((0x7f00_0000_0000, 15))
+                },
+                Command::AtsInval {
+                    pasid: PASID,
+                    range: (0x7f00_0000_0000, 15)
+                }
+            ]
+        );
+        assert_eq!(f.stats.whole_pasid, 0);
+        // one page is page-selective
+        let f = run(sva, 0x7f00_0000_1000, 0x7f00_0000_2000);
+        assert_eq!(
+            f.body(0),
+            [
+                Command::IotinvalVma {
+                    pasid: Some(PASID),
+                    range: Some((0x7f00_0000_1000, 12))
+                },
+                Command::AtsInval {
+                    pasid: PASID,
+                    range: (0x7f00_0000_1000, 12)
+                }
+            ]
+        );
+        // (0, -1UL): everything
+        let f = run(sva, 0, u64::MAX);
+        assert_eq!(f.body(0), [WHOLE_IOTLB, WHOLE_ATC]);
+        assert_eq!(f.stats.whole_pasid, 1);
     }
 }

@@ -53,6 +53,9 @@ pub enum DriverKind {
     Generic,
     /// AMD IOMMUv2 (`drivers/iommu/amd_iommu_v2.c`).
     Amd,
+    /// AMD SVA as it returned in 6.10 (`drivers/iommu/amd/pasid.c`), named
+    /// `amd@6.10` (`amd.rs`).
+    AmdSva,
     /// Intel VT-d SVM (`drivers/iommu/intel-svm.c`, later
     /// `drivers/iommu/intel/svm.c`) as of `release` (`intel.rs`).
     Intel { release: IntelRelease },
@@ -132,6 +135,7 @@ impl DriverKind {
         match self {
             DriverKind::Generic => "generic",
             DriverKind::Amd => "amd",
+            DriverKind::AmdSva => "amd@6.10",
             DriverKind::Intel {
                 release: IntelRelease::V4_14,
             } => "intel",
@@ -153,6 +157,7 @@ impl DriverKind {
         match self {
             DriverKind::Generic => generic::plan(start, end, max_pages),
             DriverKind::Amd => amd::plan(start, end),
+            DriverKind::AmdSva => amd::plan_sva(start, end),
             DriverKind::Intel { release } => intel::plan(release, start, end),
             DriverKind::Arm { btm } => arm::plan(start, end, btm),
             DriverKind::Batched => batched::plan(start, end, max_pages),
@@ -168,11 +173,12 @@ impl fmt::Display for DriverKind {
 
 impl DriverKind {
     /// The models of a driver at a later release, by `name@release`
-    /// (docs/drivers.md); `intel@4.14` is `intel`.
-    pub const RELEASES: [DriverKind; 6] = {
-        let mut r = [DriverKind::INTEL; 6];
+    /// (docs/drivers.md): Intel's (`intel@4.14` is `intel`), then
+    /// `amd@6.10`.
+    pub const RELEASES: [DriverKind; 7] = {
+        let mut r = [DriverKind::AmdSva; 7];
         let mut i = 0;
-        while i < r.len() {
+        while i < IntelRelease::LATER.len() {
             r[i] = DriverKind::Intel {
                 release: IntelRelease::LATER[i].0,
             };

@@ -43,7 +43,7 @@ impl Cpu {
     /// The CPU the IOMMU driver `kind` is found with.
     pub fn of(kind: DriverKind) -> Cpu {
         match kind {
-            DriverKind::Intel { .. } | DriverKind::Amd => Cpu::X86,
+            DriverKind::Intel { .. } | DriverKind::Amd | DriverKind::AmdSva => Cpu::X86,
             DriverKind::Arm { .. } => Cpu::Arm64,
             DriverKind::Generic | DriverKind::Batched => Cpu::Unspecified,
         }
