@@ -402,6 +402,28 @@ fn intel_6_6_leaves_a_forked_page_writable_to_the_device() {
     );
 }
 
+/// The same bug through reclaim (`scenarios/intel-reclaim.yaml`): x86's
+/// `arch_tlbbatch_add_pending` passes `(0, -1UL)` when try_to_unmap_one
+/// clears the PTE, 6.6 drops it, and the device reads the freed frame.
+#[test]
+fn intel_6_6_keeps_a_reclaimed_page_in_the_device_tlbs() {
+    intel_6_6_against_6_7(
+        "intel-reclaim.yaml",
+        Violation::UseAfterFree,
+        |r, broken| {
+            assert_eq!(
+                r.stats.silent,
+                u64::from(broken),
+                "{} {}",
+                r.driver,
+                r.policy
+            );
+            let last = r.dev.last().expect("the read after reclaim");
+            assert_eq!(last.fault, !broken, "{} {}: {last:?}", r.driver, r.policy);
+        },
+    );
+}
+
 /// A finding, pinned: in `thp-cow.yaml` under end-only, drivers that flush
 /// the whole PASID (AMD: more than one page) or ASID (ARM: 512 pages or more)
 /// for addrB's 2 MiB range also drop addrA's stale 2 MiB ATC entry, so the

@@ -49,6 +49,17 @@ impl Cpu {
         }
     }
 
+    /// The range `arch_invalidate_secondary_tlbs` gets from
+    /// `arch_tlbbatch_add_pending` for the page `[start, end)`: x86 passes
+    /// `(0, -1UL)` (its batch flushes whole address spaces), arm64 the page
+    /// (`__flush_tlb_page_nosync`).
+    pub fn batched_range(self, start: u64, end: u64) -> (u64, u64) {
+        match self {
+            Cpu::X86 => (0, u64::MAX),
+            Cpu::Arm64 | Cpu::Unspecified => (start, end),
+        }
+    }
+
     /// The range `arch_invalidate_secondary_tlbs` gets for a CPU flush of
     /// `[start, end)` in entries of `stride` bytes: the same range, or
     /// `(0, u64::MAX)` where the CPU flushes the whole address space.
@@ -103,6 +114,20 @@ mod tests {
         assert_eq!(
             arm.secondary_range(a, a + 4 * HUGE, HUGE),
             (a, a + 4 * HUGE)
+        );
+    }
+
+    #[test]
+    fn reclaim_s_batch_is_everything_on_x86_only() {
+        let a = 0x7f00_0000_0000;
+        assert_eq!(Cpu::X86.batched_range(a, a + PAGE_SIZE), (0, u64::MAX));
+        assert_eq!(
+            Cpu::Arm64.batched_range(a, a + PAGE_SIZE),
+            (a, a + PAGE_SIZE)
+        );
+        assert_eq!(
+            Cpu::Unspecified.batched_range(a, a + PAGE_SIZE),
+            (a, a + PAGE_SIZE)
         );
     }
 

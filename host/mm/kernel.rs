@@ -255,10 +255,11 @@ impl Notify {
             return Ok(None);
         }
         // 6.6+: every flush that reaches the driver is the CPU's
-        let (start, end) = if cx.k.policy == Policy::Arch {
-            Cpu::of(cx.k.driver.kind()).secondary_range(start, end, stride)
-        } else {
-            (start, end)
+        let cpu = Cpu::of(cx.k.driver.kind());
+        let (start, end) = match (cx.k.policy, prim) {
+            (Policy::Arch, Prim::TlbBatch) => cpu.batched_range(start, end),
+            (Policy::Arch, _) => cpu.secondary_range(start, end, stride),
+            _ => (start, end),
         };
         let pasid = cx.k.mm.pasid;
         self.submit(cx, prim, start, end, |cx| {

@@ -43,13 +43,13 @@ impl Policy {
             (Policy::Always | Policy::Seed | Policy::Arch, TlbFlushMmu) => true,
             (Policy::EndOnly, TlbFlushMmu) => false,
             (Policy::Always, ClearFlushNotify { .. } | InvalidateRange { .. } | End { .. }) => true,
-            (Policy::Always, ClearFlush | FlushTlbRange) => false,
+            (Policy::Always, ClearFlush | FlushTlbRange | TlbBatch) => false,
             (Policy::Seed, ClearFlushNotify { seed_keeps } | InvalidateRange { seed_keeps }) => {
                 seed_keeps
             }
             (Policy::Seed, End { seed_only_end }) => !seed_only_end,
-            (Policy::Seed, ClearFlush | FlushTlbRange) => false,
-            (Policy::Arch, ClearFlushNotify { .. } | ClearFlush | FlushTlbRange) => true,
+            (Policy::Seed, ClearFlush | FlushTlbRange | TlbBatch) => false,
+            (Policy::Arch, ClearFlushNotify { .. } | ClearFlush | FlushTlbRange | TlbBatch) => true,
             (Policy::Arch, InvalidateRange { .. } | End { .. }) => false,
             (Policy::EndOnly, End { .. }) => true,
             (Policy::EndOnly, _) => false,
@@ -93,6 +93,10 @@ pub enum Prim {
     /// A CPU TLB range flush outside `*_clear_flush` (`flush_tlb_range`,
     /// `flush_hugetlb_tlb_range`, `tlb_flush_mmu`).
     FlushTlbRange,
+    /// `arch_tlbbatch_add_pending`: reclaim's deferred CPU flush
+    /// (TTU_BATCH_FLUSH). From 6.6 it calls the secondary hook at once,
+    /// under the PTL: x86 with `(0, -1UL)`, arm64 with the page.
+    TlbBatch,
     /// `tlb_flush_mmu_tlbonly`: the mmu_gather's CPU TLB flush, which
     /// calls `mmu_notifier_invalidate_range` since 2014 (and, from 6.6,
     /// `arch_invalidate_secondary_tlbs` through the CPU flush).

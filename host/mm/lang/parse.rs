@@ -135,6 +135,7 @@ const KEYWORDS: &[&str] = &[
     "invalidate_range",
     "flush_tlb_range",
     "flush_tlb_mm",
+    "tlbbatch_add_pending",
     "tlb_gather_mmu",
     "tlb_adjust_range",
     "lazyfree",
@@ -765,6 +766,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         }
         "start" => notify(p, false, &no_seed(Call::Start))?,
         "flush_tlb_range" => notify(p, false, &no_seed(Call::Prim(Prim::FlushTlbRange)))?,
+        "tlbbatch_add_pending" => notify(p, false, &no_seed(Call::Prim(Prim::TlbBatch)))?,
         // the whole address space: every architecture's flush_tlb_mm
         // passes (0, -1UL) on from 6.6
         "flush_tlb_mm" => {
@@ -892,7 +894,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         }
         w => {
             return Err(format!(
-                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, flush_tlb_mm, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, lazyfree, unlazy, discard, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
+                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, flush_tlb_mm, tlbbatch_add_pending, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, lazyfree, unlazy, discard, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
                 shown(w)
             ))
         }
