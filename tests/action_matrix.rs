@@ -109,6 +109,7 @@ const MATRIX: &[(&str, [Cell; 8])] = &[
     ("split",          [Parse, Parse, Parse, Parse, Parse, Ok,    Parse, Parse]),
     ("madv-free",      [Ok,    Parse, Parse, Parse, Parse, Parse, Parse, Parse]),
     ("collapse",       [Ok,    Parse, Parse, Parse, Parse, Parse, Parse, Parse]),
+    ("mremap",         [Ok,    Ok,    Ok,    Parse, Parse, Parse, Parse, Parse]),
     ("reclaim",        [Ok,    Parse, Ok,    Parse, Parse, Parse, Parse, Parse]),
     ("migrate",        [Ok,    Parse, Ok,    Parse, Parse, Parse, Parse, Parse]),
     ("dev read",       [Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok   ]),
@@ -159,6 +160,7 @@ const STATES: &[State] = &[
             ("split",          [Parse, NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("madv-free",      [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("collapse",       [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
+            ("mremap",         [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("reclaim",        [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("migrate",        [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("dev read",       [Ok,    NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
@@ -182,6 +184,7 @@ const STATES: &[State] = &[
             ("split",          [Parse, NA,    Parse, NA,    NA,    NA,    NA,    NA   ]),
             ("madv-free",      [Run,   NA,    Parse, NA,    NA,    NA,    NA,    NA   ]),
             ("collapse",       [Run,   NA,    Parse, NA,    NA,    NA,    NA,    NA   ]),
+            ("mremap",         [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("reclaim",        [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("migrate",        [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("dev read",       [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
@@ -205,6 +208,7 @@ const STATES: &[State] = &[
             ("split",          [Parse, NA,    Parse, NA,    NA,    NA,    NA,    NA   ]),
             ("madv-free",      [Ok,    NA,    Parse, NA,    NA,    NA,    NA,    NA   ]),
             ("collapse",       [Ok,    NA,    Parse, NA,    NA,    NA,    NA,    NA   ]),
+            ("mremap",         [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("reclaim",        [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("migrate",        [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("dev read",       [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
@@ -228,6 +232,7 @@ const STATES: &[State] = &[
             ("split",          [Parse, Parse, Parse, NA,    NA,    NA,    NA,    NA   ]),
             ("madv-free",      [Run,   Parse, Parse, NA,    NA,    NA,    NA,    NA   ]),
             ("collapse",       [Run,   Parse, Parse, NA,    NA,    NA,    NA,    NA   ]),
+            ("mremap",         [Run,   Run,   Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("reclaim",        [Run,   Parse, Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("migrate",        [Run,   Parse, Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("dev read",       [Ok,    Ok,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
@@ -252,6 +257,7 @@ const STATES: &[State] = &[
             ("split",          [NA,    Parse, NA,    NA,    Parse, Run,   NA,    NA   ]),
             ("madv-free",      [NA,    Parse, NA,    NA,    Parse, Parse, NA,    NA   ]),
             ("collapse",       [NA,    Parse, NA,    NA,    Parse, Parse, NA,    NA   ]),
+            ("mremap",         [NA,    Ok,    NA,    NA,    Parse, Parse, NA,    NA   ]),
             ("reclaim",        [NA,    Parse, NA,    NA,    Parse, Parse, NA,    NA   ]),
             ("migrate",        [NA,    Parse, NA,    NA,    Parse, Parse, NA,    NA   ]),
             ("dev read",       [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
@@ -267,6 +273,8 @@ const STATES: &[State] = &[
 /// 2 MiB region, the same offset in its page).
 const VA_P: u64 = 0x7f00_0020_3010;
 const VA_Q: u64 = 0x7f00_0060_5010;
+/// mremap's destination: an address nothing maps (another 2 MiB region).
+const VA_M: u64 = 0x7f00_00a0_7010;
 
 /// A scenario and the line of its action.
 struct Generated {
@@ -284,6 +292,7 @@ fn thread_action(action: &str) -> String {
         "dev write" => format!("dev0: write addrP {WRITTEN:#x}"),
         "mprotect ro" => "cpu0: mprotect addrP ro".into(),
         "ksm-merge" => "cpu0: ksm-merge addrP addrQ".into(),
+        "mremap" => "cpu0: mremap addrP addrM".into(),
         a => format!("cpu0: {a} addrP"),
     }
 }
@@ -313,6 +322,9 @@ fn generate(p: Kind, q: Option<Kind>, prep: &[String], action: &str) -> Generate
             q.value(),
             q.fields()
         );
+    }
+    if action == "mremap" {
+        src += &format!("  addrM: {{ va: {VA_M:#x}, absent: true }}\n");
     }
     src += "timeline:\n";
     let mut steps: Vec<String> = Vec::new();
@@ -539,6 +551,22 @@ fn effect(action: &str, c: &Seen) -> Result<(), String> {
             }
             std::result::Result::Ok(())
         }
+        "mremap" => {
+            check(
+                leaf.is_none() && v.entry == 0,
+                "the old address is still mapped",
+            )?;
+            let m = c.r.view_of("addrM").ok_or("no final view of addrM")?;
+            check(
+                m.leaf.map(|l| l.pfn) == before_frame && m.value == before_value,
+                "the new address does not map the page with its data",
+            )?;
+            check(
+                m.leaf.map(|l| l.writable) == Some(!c.kind.read_only() || !c.state.is_empty()),
+                "the moved entry changed its permission",
+            )?;
+            after_faults(true)
+        }
         "ksm-merge" => {
             let q = c.r.view_of("addrQ").ok_or("no final view of addrQ")?;
             check(
@@ -688,7 +716,7 @@ fn every_action_in_every_state_a_run_reaches() {
 #[test]
 fn the_tables_cover_every_action_and_state() {
     let actions: Vec<&str> = MATRIX.iter().map(|r| r.0).collect();
-    assert_eq!(actions.len(), 15);
+    assert_eq!(actions.len(), 16);
     for state in STATES {
         let here: Vec<&str> = state.matrix.iter().map(|r| r.0).collect();
         assert_eq!(
