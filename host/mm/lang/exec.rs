@@ -329,6 +329,20 @@ impl PathRun {
                     pfn,
                 });
             }
+            OpKind::FlushPending { inc: true } => {
+                cx.k.tlb_flush_pending =
+                    cx.k.tlb_flush_pending.checked_add(1).ok_or_else(|| {
+                        fail(
+                            "mm->tlb_flush_pending overflows: a loop of inc_tlb_flush_pending"
+                                .into(),
+                        )
+                    })?;
+            }
+            OpKind::FlushPending { inc: false } => {
+                cx.k.tlb_flush_pending = cx.k.tlb_flush_pending.checked_sub(1).ok_or_else(|| {
+                    fail("dec_tlb_flush_pending with no flush pending: pair it with inc_tlb_flush_pending".into())
+                })?;
+            }
             OpKind::MadvFree { returned } => {
                 let va = self.var(VA)? & !(PAGE_SIZE - 1);
                 cx.events.push(HostEvent::MadvFree {

@@ -206,6 +206,13 @@ pub enum OpKind {
     MadvFree {
         returned: bool,
     },
+    /// `inc_tlb_flush_pending` / `dec_tlb_flush_pending`: a page-table
+    /// change whose CPU flush is still to come, outside an mmu_gather
+    /// (change_protection_range's): `mm->tlb_flush_pending`, which another
+    /// thread's `tlb_finish_mmu` reads (`tlb_flush_nested()`).
+    FlushPending {
+        inc: bool,
+    },
     /// `tlb_remove_tlb_entry <va>`: the next TLB flush covers `va`'s page.
     RemoveTlbEntry(Expr),
     /// `tlb_remove_page <pfn>`: the page goes into the batch, freed after

@@ -136,6 +136,8 @@ const KEYWORDS: &[&str] = &[
     "flush_tlb_range",
     "flush_tlb_mm",
     "tlbbatch_add_pending",
+    "inc_tlb_flush_pending",
+    "dec_tlb_flush_pending",
     "tlb_gather_mmu",
     "tlb_adjust_range",
     "lazyfree",
@@ -799,9 +801,12 @@ fn op(p: &mut P) -> Result<OpKind, String> {
             }
         }
         "tlb_flush_mmu_tlbonly" | "tlb_flush_mmu_free" | "tlb_finish_mmu" | "iommu_sva_unbind"
-        | "mmu_notifier_put" | "madvise_free_begin" | "madvise_free_return" => {
+        | "mmu_notifier_put" | "madvise_free_begin" | "madvise_free_return"
+        | "inc_tlb_flush_pending" | "dec_tlb_flush_pending" => {
             p.done()?;
             match first.as_str() {
+                "inc_tlb_flush_pending" => OpKind::FlushPending { inc: true },
+                "dec_tlb_flush_pending" => OpKind::FlushPending { inc: false },
                 "madvise_free_begin" => OpKind::MadvFree { returned: false },
                 "madvise_free_return" => OpKind::MadvFree { returned: true },
                 "tlb_flush_mmu_tlbonly" => OpKind::FlushTlbOnly,
@@ -894,7 +899,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         }
         w => {
             return Err(format!(
-                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, flush_tlb_mm, tlbbatch_add_pending, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, lazyfree, unlazy, discard, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
+                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, flush_tlb_mm, tlbbatch_add_pending, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, inc_tlb_flush_pending, dec_tlb_flush_pending, lazyfree, unlazy, discard, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
                 shown(w)
             ))
         }
