@@ -59,19 +59,13 @@ pub(super) fn address_mask(pages: u64) -> u32 {
 
 pub(super) fn plan(release: IntelRelease, start: u64, end: u64) -> Vec<Vec<Cmd>> {
     use IntelRelease::*;
-    let everything = start == 0 && end == u64::MAX;
-    match release {
-        // 4.14's `pages == -1`; 6.7's intel_flush_svm_all (e7ad6c2a4b1a):
-        // PASID-selective IOTLB, then the whole device TLB of the PASID
-        V4_14 | V5_11 | V6_7 if everything => {
-            return vec![vec![Cmd::IotlbPasid], vec![Cmd::AtcAll]];
-        }
-        // cache_tag_flush_all (6.10): the same commands, see docs/drivers.md
-        // on its device-TLB descriptor without PASID
-        V6_10 | V6_11 | V6_12 if everything => {
-            return parts(release, [Cmd::IotlbPasid, Cmd::AtcAll]);
-        }
-        _ => {}
+    // The whole address space: 4.14's `pages == -1`, 6.7's
+    // intel_flush_svm_all (e7ad6c2a4b1a), 6.10's cache_tag_flush_all (see
+    // docs/drivers.md on its device-TLB descriptor without PASID): the
+    // PASID-selective IOTLB descriptor, then the PASID's whole device TLB.
+    // 6.6 has no such case: its page count wraps (below).
+    if start == 0 && end == u64::MAX && release != V6_6 {
+        return parts(release, [Cmd::IotlbPasid, Cmd::AtcAll]);
     }
     if release >= V6_10 {
         return cache_tags(release, start, end);
@@ -87,17 +81,7 @@ pub(super) fn plan(release: IntelRelease, start: u64, end: u64) -> Vec<Vec<Cmd>>
         _ => {}
     }
     let pages = pages.max(1);
-    let am = address_mask(pages);
-    let iotlb = if am == 0 {
-        Cmd::IotlbPage { va: start }
-    } else {
-        // the hardware drops the low AM bits of the page address
-        let block = PAGE_SIZE << am;
-        Cmd::IotlbRange {
-            base: start & !(block - 1),
-            size: block,
-        }
-    };
+    let iotlb = psi(start, address_mask(pages));
     let atc = if pages == 1 {
         Cmd::Atc {
             base: start & !(PAGE_SIZE - 1),
@@ -157,17 +141,23 @@ fn cache_tags(release: IntelRelease, start: u64, end: u64) -> Vec<Vec<Cmd>> {
     let base = (first * PAGE_SIZE) & !(block - 1);
     // qi_flush_piotlb: AM = ilog2(roundup_pow_of_two(npages)), the address
     // aligned down to it
-    let am = address_mask(iotlb_pages);
-    let iotlb = if am == 0 {
-        Cmd::IotlbPage { va: base }
+    let iotlb = psi(base, address_mask(iotlb_pages));
+    parts(release, [iotlb, Cmd::Atc { base, size: block }])
+}
+
+/// A page-selective PASID-IOTLB descriptor at `addr` with address mask
+/// `am`: the hardware drops the low `am` bits of the page number, so it
+/// names the naturally aligned block of 2^am pages holding `addr`.
+fn psi(addr: u64, am: u32) -> Cmd {
+    if am == 0 {
+        Cmd::IotlbPage { va: addr }
     } else {
         let size = PAGE_SIZE << am;
         Cmd::IotlbRange {
-            base: base & !(size - 1),
+            base: addr & !(size - 1),
             size,
         }
-    };
-    parts(release, [iotlb, Cmd::Atc { base, size: block }])
+    }
 }
 
 /// The two descriptors each waited for, or (6.12's `qi_batch`) one batch.
@@ -183,7 +173,8 @@ fn parts(release: IntelRelease, [iotlb, atc]: [Cmd; 2]) -> Vec<Vec<Cmd>> {
 /// that hold `[start, start + pages * 4K)`, each one's IOTLB descriptor and
 /// device-TLB descriptor waited for in turn.
 fn aligned_blocks(start: u64, pages: u64) -> Vec<Vec<Cmd>> {
-    let align = PAGE_SIZE << address_mask(pages);
+    let am = address_mask(pages);
+    let align = PAGE_SIZE << am;
     let first = start & !(align - 1);
     let end = start
         .saturating_add(pages.saturating_mul(PAGE_SIZE))
@@ -192,12 +183,7 @@ fn aligned_blocks(start: u64, pages: u64) -> Vec<Vec<Cmd>> {
     let mut parts = Vec::new();
     let mut base = first;
     while base < end {
-        let iotlb = if align == PAGE_SIZE {
-            Cmd::IotlbPage { va: base }
-        } else {
-            Cmd::IotlbRange { base, size: align }
-        };
-        parts.push(vec![iotlb]);
+        parts.push(vec![psi(base, am)]);
         parts.push(vec![Cmd::Atc { base, size: align }]);
         base += align;
     }
