@@ -101,6 +101,7 @@ const MATRIX: &[(&str, [Cell; 8])] = &[
     ("cpu read",       [Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok   ]),
     ("cpu write",      [Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Run  ]),
     ("munmap",         [Ok,    Ok,    Ok,    Run,   Run,   Run,   Run,   Run  ]),
+    ("munmap 2m",      [Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok   ]),
     ("ksm-wrprotect",  [Ok,    Ok,    Run,   Run,   Run,   Run,   Run,   Run  ]),
     ("writeback",      [Ok,    Run,   Ok,    Run,   Run,   Run,   Run,   Run  ]),
     ("dax-writeback",  [Ok,    Run,   Ok,    Run,   Run,   Run,   Run,   Run  ]),
@@ -152,6 +153,7 @@ const STATES: &[State] = &[
             ("cpu read",       [Ok,    NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("cpu write",      [Ok,    NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("munmap",         [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
+            ("munmap 2m",      [Ok,    NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("ksm-wrprotect",  [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("writeback",      [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("dax-writeback",  [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
@@ -176,6 +178,7 @@ const STATES: &[State] = &[
             ("cpu read",       [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("cpu write",      [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("munmap",         [Ok,    NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
+            ("munmap 2m",      [Ok,    NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("ksm-wrprotect",  [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("writeback",      [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("dax-writeback",  [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
@@ -200,6 +203,7 @@ const STATES: &[State] = &[
             ("cpu read",       [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("cpu write",      [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("munmap",         [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
+            ("munmap 2m",      [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("ksm-wrprotect",  [Ok,    NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("writeback",      [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("dax-writeback",  [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
@@ -224,6 +228,7 @@ const STATES: &[State] = &[
             ("cpu read",       [Run,   Run,   Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("cpu write",      [Run,   Run,   Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("munmap",         [Run,   Run,   Run,   NA,    NA,    NA,    NA,    NA   ]),
+            ("munmap 2m",      [Run,   Run,   Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("ksm-wrprotect",  [Run,   Run,   Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("writeback",      [Run,   Run,   Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("dax-writeback",  [Run,   Run,   Run,   NA,    NA,    NA,    NA,    NA   ]),
@@ -249,6 +254,7 @@ const STATES: &[State] = &[
             ("cpu read",       [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
             ("cpu write",      [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
             ("munmap",         [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
+            ("munmap 2m",      [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
             ("ksm-wrprotect",  [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
             ("writeback",      [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
             ("dax-writeback",  [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
@@ -293,6 +299,8 @@ fn thread_action(action: &str) -> String {
         "mprotect ro" => "cpu0: mprotect addrP ro".into(),
         "ksm-merge" => "cpu0: ksm-merge addrP addrQ".into(),
         "mremap" => "cpu0: mremap addrP addrM".into(),
+        // the whole 2 MiB region from its first page (see `va_p`)
+        "munmap 2m" => "cpu0: munmap addrP 512".into(),
         a => format!("cpu0: {a} addrP"),
     }
 }
@@ -310,9 +318,20 @@ fn after(action: &str) -> Option<&'static str> {
     }
 }
 
+/// addrP's address: [`VA_P`], or for `munmap 2m` the same word in its 2 MiB
+/// region's first page (a huge page is unmapped whole, from its first).
+fn va_p(action: &str) -> u64 {
+    if action == "munmap 2m" {
+        VA_P & !0x1f_f000
+    } else {
+        VA_P
+    }
+}
+
 fn generate(p: Kind, q: Option<Kind>, prep: &[String], action: &str) -> Generated {
     let mut src = format!(
-        "name: matrix\nabout: generated by tests/action_matrix.rs\npages:\n  addrP: {{ va: {VA_P:#x}, value: {:#x}{} }}\n",
+        "name: matrix\nabout: generated by tests/action_matrix.rs\npages:\n  addrP: {{ va: {:#x}, value: {:#x}{} }}\n",
+        va_p(action),
         p.value(),
         p.fields()
     );
@@ -379,6 +398,7 @@ fn verb(action: &str) -> &str {
         "cpu read" => "CPU read",
         "cpu write" => "CPU write",
         "mprotect ro" => "mprotect",
+        "munmap 2m" => "munmap",
         a => a,
     }
 }
@@ -458,7 +478,7 @@ fn effect(action: &str, c: &Seen) -> Result<(), String> {
                 "the device does not read the CPU's value",
             )
         }
-        "munmap" => {
+        "munmap" | "munmap 2m" => {
             check(leaf.is_none() && v.entry == 0, "the page is still mapped")?;
             after_faults(true)
         }
@@ -716,7 +736,7 @@ fn every_action_in_every_state_a_run_reaches() {
 #[test]
 fn the_tables_cover_every_action_and_state() {
     let actions: Vec<&str> = MATRIX.iter().map(|r| r.0).collect();
-    assert_eq!(actions.len(), 16);
+    assert_eq!(actions.len(), 17);
     for state in STATES {
         let here: Vec<&str> = state.matrix.iter().map(|r| r.0).collect();
         assert_eq!(
@@ -782,7 +802,7 @@ fn refused_by_parser(src: &str, line: usize, words: &[&str]) {
 }
 
 #[test]
-fn munmap_of_a_range_with_a_huge_page_in_it_is_refused_before_any_change() {
+fn munmap_of_part_of_a_huge_page_is_refused_before_any_change() {
     // The range starts at a small page and runs into a THP's region; the
     // THP's first word looks like a present PTE (frame 3, P|RW): the zap
     // once cleared it and freed frame 3 (the IOMMU's PASID table).
@@ -798,10 +818,17 @@ fn munmap_of_a_range_with_a_huge_page_in_it_is_refused_before_any_change() {
         ],
     );
     let (src, first) = scenario(pages, &["cpu0: munmap addrT"]);
-    refused(&src, first, &["munmap", "zap_huge_pmd"]);
+    refused(&src, first, &["munmap", "part of a transparent huge page"]);
     let pages = "  addrH: { va: 0x7f0000400000, value: 0x3003, hugetlb: true }\n";
     let (src, first) = scenario(pages, &["dev0: read addrH", "cpu0: munmap addrH"]);
-    refused(&src, first + 1, &["munmap", "__unmap_hugepage_range"]);
+    refused(&src, first + 1, &["munmap", "part of a hugetlb page"]);
+    // a hugetlb page among small ones: its VMA is unmapped by itself
+    let pages = "  addrS: { va: 0x7f00003ff000, value: 0x51 }\n  addrH: { va: 0x7f0000400000, value: 0x3003, hugetlb: true }\n";
+    let (src, first) = scenario(pages, &["cpu0: munmap addrS 513"]);
+    refused(&src, first, &["munmap", "hugetlb page among other pages"]);
+    let pages = "  addrH: { va: 0x7f0000400000, value: 0x3003, hugetlb: true }\n  addrS: { va: 0x7f0000600000, value: 0x51 }\n";
+    let (src, first) = scenario(pages, &["cpu0: munmap addrH 1024"]);
+    refused(&src, first, &["munmap", "hugetlb range with other pages"]);
 }
 
 #[test]
@@ -1132,8 +1159,15 @@ fn every_pair_of_actions_ends_in_success_or_a_refusal() {
     report(failures);
 }
 
-#[test]
-fn a_path_preempted_at_any_checkpoint_survives_what_runs_meanwhile() {
+/// Each of `actions`, stopped at each of its checkpoints while each of
+/// `meanwhile` runs on another CPU and the device writes, then resumed:
+/// every run ends clean or in a refusal.
+fn preempted_anywhere(
+    kinds: &[Kind],
+    pages: fn(Kind) -> String,
+    actions: &[&str],
+    meanwhile: &[&str],
+) {
     use shootdown::mm::*;
     let checkpoints = |a: &str| -> Vec<&'static str> {
         let mut v = match a.split(' ').next().unwrap_or_default() {
@@ -1143,7 +1177,7 @@ fn a_path_preempted_at_any_checkpoint_survives_what_runs_meanwhile() {
                 CHECKPOINTS_ZERO_SPLIT,
             ]
             .concat(),
-            "munmap" => CHECKPOINTS_ZAP.to_vec(),
+            "munmap" => [CHECKPOINTS_ZAP, CHECKPOINTS_UNMAP_HUGETLB].concat(),
             "ksm-wrprotect" | "ksm-merge" => CHECKPOINTS_KSM.to_vec(),
             "writeback" => CHECKPOINTS_MKCLEAN.to_vec(),
             "mprotect" | "fork" => CHECKPOINTS_HUGETLB.to_vec(),
@@ -1158,25 +1192,10 @@ fn a_path_preempted_at_any_checkpoint_survives_what_runs_meanwhile() {
         v.dedup();
         v
     };
-    let meanwhile = [
-        "write addrP 0x77",
-        "munmap addrP 2",
-        "collapse addrP",
-        "reclaim addrP",
-        "migrate addrP",
-        "ksm-wrprotect addrP",
-        "writeback addrP",
-    ];
     let mut failures = Vec::new();
-    for kind in [
-        Kind::Small,
-        Kind::Cow,
-        Kind::ThpCow,
-        Kind::Zero,
-        Kind::Hugetlb,
-    ] {
-        let pages = two_pages(kind);
-        for a in EVERY_CPU_ACTION {
+    for &kind in kinds {
+        let pages = pages(kind);
+        for a in actions {
             for c in checkpoints(a) {
                 for b in meanwhile {
                     let (a, b) = (
@@ -1199,4 +1218,55 @@ fn a_path_preempted_at_any_checkpoint_survives_what_runs_meanwhile() {
         }
     }
     report(failures);
+}
+
+#[test]
+fn a_path_preempted_at_any_checkpoint_survives_what_runs_meanwhile() {
+    let meanwhile = [
+        "write addrP 0x77",
+        "munmap addrP 2",
+        "collapse addrP",
+        "reclaim addrP",
+        "migrate addrP",
+        "ksm-wrprotect addrP",
+        "writeback addrP",
+    ];
+    let kinds = [
+        Kind::Small,
+        Kind::Cow,
+        Kind::ThpCow,
+        Kind::Zero,
+        Kind::Hugetlb,
+    ];
+    preempted_anywhere(&kinds, two_pages, &EVERY_CPU_ACTION, &meanwhile);
+}
+
+/// The same for the munmap of a whole huge page (zap_huge_pmd,
+/// __unmap_hugepage_range), addrP at its region's start, and the actions
+/// that can change a huge PMD meanwhile.
+#[test]
+fn a_huge_munmap_preempted_at_any_checkpoint_survives_what_runs_meanwhile() {
+    fn pages(kind: Kind) -> String {
+        two_pages(kind).replacen(
+            &format!("{VA_P:#x}"),
+            &format!("{:#x}", VA_P & !0x1f_f000),
+            1,
+        )
+    }
+    let meanwhile = [
+        "write addrP 0x77",
+        "munmap addrP 512",
+        "split addrP",
+        "mprotect addrP ro",
+        "fork addrP",
+        "collapse addrR",
+    ];
+    let kinds = [
+        Kind::Thp,
+        Kind::ThpCow,
+        Kind::Zero,
+        Kind::Hugetlb,
+        Kind::HugetlbCow,
+    ];
+    preempted_anywhere(&kinds, pages, &["munmap addrP 512"], &meanwhile);
 }

@@ -444,3 +444,27 @@ fn a_pending_mprotect_makes_a_madv_free_flush() {
     // madv-free's forced flush only with the pending count
     assert_eq!(flushes(&with), flushes(&without) + 1);
 }
+
+/// An mmu_gather's flush counts entries of what it cleared
+/// (`tlb_get_unmap_shift`): a THP's zap alone is one 2 MiB entry, which x86
+/// does not widen, so Intel 6.6's driver gets the range; with one PTE
+/// cleared too the same flush is 513 entries of 4 KiB, widened to
+/// `(0, -1UL)`, which 6.6 drops (a use-after-free once the gather frees).
+#[test]
+fn a_huge_zap_flushes_2_mib_entries_unless_a_pte_was_cleared_too() {
+    let with = |pages: u64, hugetlb: bool| {
+        let kind = if hugetlb { "hugetlb" } else { "thp" };
+        let src = format!("name: t\nabout: t\ndriver: intel@6.6\npages:\n  addrA: {{ va: 0x7f0000000000, value: 0xa0, {kind}: true }}\n  addrB: {{ va: 0x7f0000200000, value: 0xb0 }}\ntimeline:\n  - {{ dev0: read addrA }}\n  - {{ cpu0: munmap addrA {pages} }}\n  - {{ dev0: read addrA }}\nexpect: {{ arch: clean }}\n");
+        let s = Scenario::parse(Path::new("t.yaml"), &src).unwrap_or_else(|e| panic!("{e}"));
+        let r = run_under(&s, Policy::Arch);
+        let last = r.dev.iter().rfind(|d| d.page == "addrA").unwrap();
+        (r.stats.silent, last.fault, r.verdict.is_empty())
+    };
+    assert_eq!(with(512, false), (0, true, true), "one 2 MiB entry");
+    assert_eq!(with(512, true), (0, true, true), "hugetlb: the same");
+    assert_eq!(
+        with(513, false),
+        (1, false, false),
+        "widened, dropped: the device still reads the freed THP"
+    );
+}

@@ -56,6 +56,13 @@ struct Frame {
     words: Option<Box<[Word; WORDS_PER_PAGE]>>,
     refcount: u32,
     generation: u32,
+    /// A compound page's tail: its head frame (0: not a tail). A tail's own
+    /// count stays 0; `get`, `put` and `page_count` act on the head.
+    head: Pfn,
+    /// A compound page's head: how many frames it holds (0: a single frame),
+    /// and whether it goes back to the hugetlb pool when freed.
+    nr: u32,
+    pool: bool,
 }
 
 /// The machine's physical memory.
@@ -79,7 +86,11 @@ fn frame_key(pfn: Pfn, f: &Frame) -> u128 {
     if f.refcount == 0 && f.generation == 0 {
         return 0;
     }
-    StateHasher::of(&[pfn, u64::from(f.refcount) << 32 | u64::from(f.generation)])
+    let count = u64::from(f.refcount) << 32 | u64::from(f.generation);
+    if f.head == 0 && f.nr == 0 {
+        return StateHasher::of(&[pfn, count]);
+    }
+    StateHasher::of(&[pfn, count, f.head, u64::from(f.nr) << 1 | u64::from(f.pool)])
 }
 
 /// The hash of a free list `below` (the hash of the entries under it) with
@@ -109,6 +120,9 @@ impl PhysMem {
                 words: None,
                 refcount: 0,
                 generation: 0,
+                head: 0,
+                nr: 0,
+                pool: false,
             })
             .collect();
         // Lowest PFN handed out first: push in reverse so pop() yields FIRST_PFN.
@@ -144,7 +158,7 @@ impl PhysMem {
         let n = self.frame_count();
         let mut base = count.max(FIRST_PFN);
         while base + count <= n {
-            if (base..base + count).all(|p| self.frames[p as usize].refcount == 0) {
+            if (base..base + count).all(|p| self.refcount(p) == 0) {
                 self.free.retain(|p| *p < base || *p >= base + count);
                 self.rehash_free();
                 for p in base..base + count {
@@ -159,6 +173,41 @@ impl PhysMem {
             align: count,
             frames: n,
         })
+    }
+
+    /// Allocate a compound page of `count` contiguous frames aligned to
+    /// `count` (a THP or a hugetlb page is 512): one reference count, the
+    /// head's, for all of them; returns the head. Freed, its frames go back
+    /// to the free list head first (the buddy allocator splits a freed block
+    /// from its lowest page), or, for a hugetlb page (`pool`), to the hugetlb
+    /// pool: free, but never handed out by [`PhysMem::alloc`].
+    pub fn alloc_compound(&mut self, count: u64, pool: bool) -> Result<Pfn, MemError> {
+        let head = self.alloc_contiguous(count)?;
+        let nr = u32::try_from(count).map_err(|_| MemError::NoContiguous {
+            count,
+            align: count,
+            frames: self.frame_count(),
+        })?;
+        for p in head..head + count {
+            let f = &mut self.frames[p as usize];
+            self.frames_key ^= frame_key(p, f);
+            if p == head {
+                (f.nr, f.pool) = (nr, pool);
+            } else {
+                (f.refcount, f.head) = (0, head);
+            }
+            self.frames_key ^= frame_key(p, f);
+        }
+        Ok(head)
+    }
+
+    /// The frame that holds `pfn`'s reference count: its compound head, or
+    /// itself.
+    fn count_holder(&self, pfn: Pfn) -> Pfn {
+        match self.frames.get(pfn as usize) {
+            Some(f) if f.head != 0 => f.head,
+            _ => pfn,
+        }
     }
 
     fn take(&mut self, pfn: Pfn) {
@@ -183,8 +232,10 @@ impl PhysMem {
         }
     }
 
-    /// `get_page`: take one more reference.
+    /// `get_page`: take one more reference (a compound page's tail: its
+    /// head's).
     pub fn get(&mut self, pfn: Pfn) -> Result<(), MemError> {
+        let pfn = self.count_holder(pfn);
         let f = self.frame_mut(pfn)?;
         if f.refcount == 0 {
             return Err(MemError::NotAllocated { pfn });
@@ -197,6 +248,7 @@ impl PhysMem {
 
     /// Pin a frame for good (the zero pages): no put will ever free it.
     pub fn pin(&mut self, pfn: Pfn) -> Result<(), MemError> {
+        let pfn = self.count_holder(pfn);
         let f = self.frame_mut(pfn)?;
         if f.refcount == 0 {
             return Err(MemError::NotAllocated { pfn });
@@ -207,8 +259,11 @@ impl PhysMem {
         Ok(())
     }
 
-    /// `put_page`: drop one reference; returns true when the frame was freed.
+    /// `put_page`: drop one reference; returns true when the frame was freed
+    /// (a compound page's tail: its head's reference, and every frame of it
+    /// is freed at zero).
     pub fn put(&mut self, pfn: Pfn) -> Result<bool, MemError> {
+        let pfn = self.count_holder(pfn);
         let f = self.frame_mut(pfn)?;
         if f.refcount == 0 {
             return Err(MemError::NotAllocated { pfn });
@@ -216,27 +271,41 @@ impl PhysMem {
         let old = frame_key(pfn, f);
         f.refcount -= 1;
         let (new, freed) = (frame_key(pfn, f), f.refcount == 0);
+        let (nr, pool) = (u64::from(f.nr.max(1)), f.pool);
         self.frames_key ^= old ^ new;
-        if freed {
-            let k = free_key(self.free_keys.last(), pfn);
-            self.free_keys.push(k);
-            self.free.push(pfn);
-            return Ok(true);
+        if !freed {
+            return Ok(false);
         }
-        Ok(false)
+        // Tails last to first, so the head is on top of the free list.
+        for p in (pfn..pfn + nr).rev() {
+            let f = &mut self.frames[p as usize];
+            self.frames_key ^= frame_key(p, f);
+            (f.head, f.nr, f.pool) = (0, 0, false);
+            self.frames_key ^= frame_key(p, f);
+            if !pool {
+                let k = free_key(self.free_keys.last(), p);
+                self.free_keys.push(k);
+                self.free.push(p);
+            }
+        }
+        Ok(true)
     }
 
+    /// A frame's state: a compound page's tail has its head's count and its
+    /// own generation.
     pub fn state(&self, pfn: Pfn) -> FrameState {
         match self.frames.get(pfn as usize) {
-            Some(f) if f.refcount > 0 => FrameState::Allocated {
-                refcount: f.refcount,
+            Some(f) if self.refcount(pfn) > 0 => FrameState::Allocated {
+                refcount: self.refcount(pfn),
                 generation: f.generation,
             },
             _ => FrameState::Free,
         }
     }
 
+    /// `page_count`: a compound page's tail reads its head's.
     pub fn refcount(&self, pfn: Pfn) -> u32 {
+        let pfn = self.count_holder(pfn);
         self.frames.get(pfn as usize).map_or(0, |f| f.refcount)
     }
 
@@ -417,5 +486,57 @@ mod tests {
         assert_eq!(m.refcount(base + 511), 1);
         let next = m.alloc().unwrap();
         assert!(next < base || next >= base + 512);
+    }
+
+    #[test]
+    fn compound_page_counts_at_its_head_and_frees_whole() {
+        let mut m = PhysMem::new(2048);
+        let small = m.alloc().unwrap();
+        let head = m.alloc_compound(512, false).unwrap();
+        let tail = head + 7;
+        assert_eq!(m.refcount(tail), 1, "a tail reads its head's count");
+        m.get(tail).unwrap();
+        assert_eq!(m.refcount(head), 2, "get of a tail takes the head's");
+        assert!(!m.put(head).unwrap());
+        assert!(matches!(
+            m.state(head + 511),
+            FrameState::Allocated { refcount: 1, .. }
+        ));
+        assert!(m.put(tail).unwrap(), "the last put frees the compound page");
+        for p in [head, tail, head + 511] {
+            assert_eq!(m.state(p), FrameState::Free, "frame {p:#x}");
+        }
+        assert_eq!(m.put(tail), Err(MemError::NotAllocated { pfn: tail }));
+        // the buddy allocator hands out the freed block from its lowest page
+        assert_eq!(m.alloc().unwrap(), head);
+        assert_eq!(m.alloc().unwrap(), head + 1);
+        assert_eq!(m.refcount(head + 1), 1, "no longer a tail");
+        assert!(m.put(small).unwrap());
+    }
+
+    #[test]
+    fn freed_hugetlb_page_goes_to_its_pool() {
+        let mut m = PhysMem::new(2048);
+        let head = m.alloc_compound(512, true).unwrap();
+        assert!(m.put(head + 3).unwrap());
+        assert_eq!(m.state(head + 3), FrameState::Free);
+        let next = m.alloc().unwrap();
+        assert!(
+            next < head || next >= head + 512,
+            "a small allocation never takes a pooled frame ({next:#x})"
+        );
+        // the pool's frames are free for the next huge allocation
+        assert_eq!(m.alloc_compound(512, true).unwrap(), head);
+    }
+
+    #[test]
+    fn compound_structure_is_in_the_digest() {
+        let (mut a, mut b) = (PhysMem::new(2048), PhysMem::new(2048));
+        a.alloc_contiguous(512).unwrap();
+        b.alloc_compound(512, false).unwrap();
+        assert_ne!(digest(&a), digest(&b));
+        let mut c = PhysMem::new(2048);
+        c.alloc_compound(512, false).unwrap();
+        assert_eq!(digest(&b), digest(&c));
     }
 }

@@ -23,9 +23,27 @@ pub use thp::{
 };
 
 /// The checkpoints of munmap's path, `paths/zap_pte_range.yaml`
-/// (tests/paths.rs checks that the file keeps them).
+/// (tests/paths.rs checks that the file keeps them); `huge_*`: those of its
+/// zap_huge_pmd.
 pub const CHECKPOINTS_ZAP: &[&str] = &[
-    "start", "lock", "clear", "flush", "unlock", "free", "end", "finish",
+    "start",
+    "lock",
+    "clear",
+    "flush",
+    "unlock",
+    "huge_lock",
+    "huge_clear",
+    "huge_unlock",
+    "huge_flush",
+    "free",
+    "end",
+    "finish",
+];
+
+/// The checkpoints of munmap's path of a hugetlb page,
+/// `paths/unmap_hugepage_range.yaml`.
+pub const CHECKPOINTS_UNMAP_HUGETLB: &[&str] = &[
+    "start", "hstart", "lock", "clear", "unlock", "flush", "free", "hend", "end", "finish",
 ];
 
 /// The checkpoints of the hugetlb paths (`mprotect`:
@@ -129,6 +147,7 @@ pub const ALL_CHECKPOINTS: &[&[&str]] = &[
     CHECKPOINTS_THP_FALLBACK,
     CHECKPOINTS_ZERO_SPLIT,
     CHECKPOINTS_ZAP,
+    CHECKPOINTS_UNMAP_HUGETLB,
     CHECKPOINTS_KSM,
     CHECKPOINTS_MKCLEAN,
     CHECKPOINTS_HUGETLB,

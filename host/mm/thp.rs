@@ -410,7 +410,7 @@ impl KernelPath for CollapseOp {
         match name {
             "alloc" => {
                 self.check(cx)?;
-                self.huge = cx.m.mem.alloc_contiguous(HPAGE_NR)?;
+                self.huge = cx.m.mem.alloc_compound(HPAGE_NR, false)?;
             }
             "start" => {}
             "lock" => {

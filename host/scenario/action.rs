@@ -34,8 +34,9 @@ pub const MAX_DEVS: u8 = 16;
 /// The access goes on in the background; `dev0: resume` waits for it.
 pub const DEV_CHECKPOINTS: &[&str] = &["requested", "translated"];
 
-/// The largest `munmap <page> <pages>`: one page table's worth.
-pub const MAX_MUNMAP_PAGES: u64 = 512;
+/// The largest `munmap <page> <pages>`: eight page tables' worth (16 MiB,
+/// a few huge pages).
+pub const MAX_MUNMAP_PAGES: u64 = 4096;
 
 /// What a thread does in one `[Time N+k]` step.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -13,6 +13,9 @@ use crate::mm::policy::Prim;
 use std::fmt;
 use std::sync::Arc;
 
+/// A PMD's reach: a 2 MiB huge page.
+const PMD_SIZE: u64 = 1 << 21;
+
 /// What a step of a path did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flow {
@@ -52,6 +55,28 @@ struct Gather {
     batch: Vec<u64>,
     /// `tlb->start/end`: what the next TLB flush must cover.
     range: Option<(u64, u64)>,
+    /// `tlb->cleared_ptes`, `tlb->cleared_pmds`: what the next flush's
+    /// entries are (`tlb_get_unmap_shift`: 4 KiB if any PTE was cleared,
+    /// else 2 MiB if a PMD was).
+    cleared_ptes: bool,
+    cleared_pmds: bool,
+}
+
+impl Gather {
+    /// The stride of the next flush, bytes.
+    fn stride(&self) -> u64 {
+        if !self.cleared_ptes && self.cleared_pmds {
+            PMD_SIZE
+        } else {
+            PAGE_SIZE
+        }
+    }
+
+    /// `__tlb_adjust_range`: the next flush covers `[start, end)` too.
+    fn adjust(&mut self, start: u64, end: u64) {
+        let (s, t) = self.range.unwrap_or((start, end));
+        self.range = Some((s.min(start), t.max(end)));
+    }
 }
 
 /// The state a future depends on (what `explore`'s digest reads): the
@@ -308,10 +333,8 @@ impl PathRun {
             }
             OpKind::AdjustRange(s, e) => {
                 let (s, e) = (self.eval(cx, s)?, self.eval(cx, e)?);
-                let g = self.gather_mut()?;
                 if e > s {
-                    let (a, b) = g.range.unwrap_or((s, e));
-                    g.range = Some((a.min(s), b.max(e)));
+                    self.gather_mut()?.adjust(s, e);
                 }
             }
             OpKind::Lazyfree(e) => {
@@ -350,26 +373,34 @@ impl PathRun {
                     returned: *returned,
                 });
             }
-            OpKind::RemoveTlbEntry(e) => {
-                let va = self.eval(cx, e)? & !(PAGE_SIZE - 1);
+            OpKind::RemoveTlbEntry { va, pmd } => {
+                let size = if *pmd { PMD_SIZE } else { PAGE_SIZE };
+                let va = self.eval(cx, va)? & !(size - 1);
                 let end = va
-                    .checked_add(PAGE_SIZE)
+                    .checked_add(size)
                     .ok_or_else(|| fail(format!("{va:#x}: no page there")))?;
                 let g = self.gather_mut()?;
-                let (s, t) = g.range.unwrap_or((va, end));
-                g.range = Some((s.min(va), t.max(end)));
+                g.adjust(va, end);
+                if *pmd {
+                    g.cleared_pmds = true;
+                } else {
+                    g.cleared_ptes = true;
+                }
             }
             OpKind::RemovePage(e) => {
                 let pfn = self.eval(cx, e)?;
                 self.gather_mut()?.batch.push(pfn);
             }
             OpKind::FlushTlbOnly | OpKind::Finish => {
-                let range = self.gather_mut()?.range;
+                let g = self.gather_mut()?;
+                let (range, stride) = (g.range, g.stride());
                 if let Some((s, e)) = range {
-                    if let Some(w) = self.notify.run(cx, Prim::TlbFlushMmu, s, e, PAGE_SIZE)? {
+                    if let Some(w) = self.notify.run(cx, Prim::TlbFlushMmu, s, e, stride)? {
                         return Ok(Next::Wait(w));
                     }
-                    self.gather_mut()?.range = None;
+                    // __tlb_reset_range
+                    let g = self.gather_mut()?;
+                    (g.range, g.cleared_ptes, g.cleared_pmds) = (None, false, false);
                 }
                 if *op == OpKind::Finish {
                     self.free_batch(cx)?;
@@ -586,14 +617,10 @@ impl PathRun {
 /// `table(addr)`: see [`Func::Table`].
 fn table(cx: &mut Cx, caller: &str, name: &str, addr: u64) -> Result<u64, MmError> {
     match mapping::lookup(cx.k, &mut cx.m.mem, addr)? {
-        m @ Mapping::Huge { kind, .. } => Err(mapping::refuse(
+        m @ Mapping::Huge { .. } => Err(mapping::refuse(
             format!(
-                "{caller} of {} ({name} walks 4 KiB entries; {} is not written as a path yet)",
+                "{caller} of {} ({name} walks 4 KiB entries, and a huge PMD has no page table: a path tests huge(addr) before table(addr), as zap_pte_range.yaml does)",
                 m.describe(cx.k),
-                match kind {
-                    HugeKind::Hugetlb => "__unmap_hugepage_range",
-                    HugeKind::Thp | HugeKind::HugeZero => "zap_huge_pmd",
-                }
             ),
             addr,
             "this path walks 4 KiB entries: give it a range of small pages",

@@ -213,8 +213,14 @@ pub enum OpKind {
     FlushPending {
         inc: bool,
     },
-    /// `tlb_remove_tlb_entry <va>`: the next TLB flush covers `va`'s page.
-    RemoveTlbEntry(Expr),
+    /// `tlb_remove_tlb_entry <va>`: the next TLB flush covers `va`'s page
+    /// (`tlb->cleared_ptes`); `tlb_remove_pmd_tlb_entry <va>` (`pmd`): its
+    /// 2 MiB region (`tlb->cleared_pmds`: zap_huge_pmd's, and hugetlb's
+    /// `tlb_remove_huge_tlb_entry`).
+    RemoveTlbEntry {
+        va: Expr,
+        pmd: bool,
+    },
     /// `tlb_remove_page <pfn>`: the page goes into the batch, freed after
     /// the flush.
     RemovePage(Expr),
@@ -463,6 +469,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
         include_str!("../../../paths/zap_pte_range.yaml"),
     ),
     (
+        "paths/unmap_hugepage_range.yaml",
+        include_str!("../../../paths/unmap_hugepage_range.yaml"),
+    ),
+    (
         "paths/move_ptes.yaml",
         include_str!("../../../paths/move_ptes.yaml"),
     ),
@@ -584,6 +594,11 @@ impl Paths {
     /// munmap's path.
     pub fn zap_pte_range(&self) -> PathRef {
         self.caller_path("zap_pte_range")
+    }
+
+    /// munmap's path of a hugetlb page.
+    pub fn unmap_hugepage_range(&self) -> PathRef {
+        self.caller_path("unmap_hugepage_range")
     }
 
     /// mremap's path.

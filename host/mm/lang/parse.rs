@@ -146,6 +146,7 @@ const KEYWORDS: &[&str] = &[
     "madvise_free_begin",
     "madvise_free_return",
     "tlb_remove_tlb_entry",
+    "tlb_remove_pmd_tlb_entry",
     "tlb_remove_page",
     "tlb_flush_mmu_tlbonly",
     "tlb_flush_mmu_free",
@@ -821,13 +822,15 @@ fn op(p: &mut P) -> Result<OpKind, String> {
             p.done()?;
             OpKind::Store(a, b)
         }
-        "tlb_remove_tlb_entry" | "tlb_remove_page" => {
+        "tlb_remove_tlb_entry" | "tlb_remove_pmd_tlb_entry" | "tlb_remove_page" => {
             let e = p.expr()?;
             p.done()?;
-            if first == "tlb_remove_page" {
-                OpKind::RemovePage(e)
-            } else {
-                OpKind::RemoveTlbEntry(e)
+            match first.as_str() {
+                "tlb_remove_page" => OpKind::RemovePage(e),
+                _ => OpKind::RemoveTlbEntry {
+                    va: e,
+                    pmd: first == "tlb_remove_pmd_tlb_entry",
+                },
             }
         }
         "refuse" => {
@@ -899,7 +902,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         }
         w => {
             return Err(format!(
-                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, flush_tlb_mm, tlbbatch_add_pending, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, inc_tlb_flush_pending, dec_tlb_flush_pending, lazyfree, unlazy, discard, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
+                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, flush_tlb_mm, tlbbatch_add_pending, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_pmd_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, inc_tlb_flush_pending, dec_tlb_flush_pending, lazyfree, unlazy, discard, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
                 shown(w)
             ))
         }

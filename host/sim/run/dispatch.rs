@@ -40,10 +40,19 @@ impl Sim<'_> {
                         Box::new(StoreOp::with_paths(s.pages[page].va, value, &s.paths))
                     }
                     Action::Read { page } => Box::new(LoadOp::new(s.pages[page].va)),
+                    // A hugetlb VMA is unmapped by its own function.
                     Action::Munmap { page, pages } => Box::new(
-                        CallOp::new(s.paths.zap_pte_range(), s.pages[page].va & !0xfff, pages)
-                            .with_gather_batch(s.params.gather_batch as usize)
-                            .with_caller("munmap"),
+                        CallOp::new(
+                            if s.pages[page].hugetlb {
+                                s.paths.unmap_hugepage_range()
+                            } else {
+                                s.paths.zap_pte_range()
+                            },
+                            s.pages[page].va & !0xfff,
+                            pages,
+                        )
+                        .with_gather_batch(s.params.gather_batch as usize)
+                        .with_caller("munmap"),
                     ),
                     Action::Ksm { page, into } => {
                         let call = CallOp::new(s.paths.ksm(), s.pages[page].va, 1);

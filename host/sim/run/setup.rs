@@ -25,7 +25,7 @@ impl Sim<'_> {
         self.k.zero_pfn = self.m.mem.alloc()?;
         self.m.mem.pin(self.k.zero_pfn)?;
         if self.s.pages.iter().any(|p| p.zero) {
-            self.k.huge_zero_pfn = self.m.mem.alloc_contiguous(512)?;
+            self.k.huge_zero_pfn = self.m.mem.alloc_compound(512, false)?;
             self.m.mem.pin(self.k.huge_zero_pfn)?;
         }
         // COW pages and the huge zero page read-only and clean, the others
@@ -52,8 +52,9 @@ impl Sim<'_> {
             }
             if p.thp || p.hugetlb {
                 // A transparent or hugetlbfs huge page (shared with the parent if COW),
-                // with the page table deposited for a later split.
-                let base = self.m.mem.alloc_contiguous(512)?;
+                // with the page table deposited for a later split: a compound
+                // page (a hugetlb page goes back to its pool when freed).
+                let base = self.m.mem.alloc_compound(512, p.hugetlb)?;
                 let f = base + ((p.va >> PAGE_SHIFT) & 0x1ff);
                 let v = self.m.store((f << PAGE_SHIFT) | (p.va & 0xff8), p.value)?;
                 self.chk.store("init".into(), p.va, p.value, v, 0);
