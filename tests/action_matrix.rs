@@ -102,6 +102,7 @@ const MATRIX: &[(&str, [Cell; 8])] = &[
     ("cpu write",      [Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Run  ]),
     ("munmap",         [Ok,    Ok,    Ok,    Run,   Run,   Run,   Run,   Run  ]),
     ("munmap 2m",      [Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok   ]),
+    ("exit",           [Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok   ]),
     ("ksm-wrprotect",  [Ok,    Ok,    Run,   Run,   Run,   Run,   Run,   Run  ]),
     ("writeback",      [Ok,    Run,   Ok,    Run,   Run,   Run,   Run,   Run  ]),
     ("dax-writeback",  [Ok,    Run,   Ok,    Run,   Run,   Run,   Run,   Run  ]),
@@ -154,6 +155,7 @@ const STATES: &[State] = &[
             ("cpu write",      [Ok,    NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("munmap",         [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("munmap 2m",      [Ok,    NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
+            ("exit",           [Ok,    NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("ksm-wrprotect",  [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("writeback",      [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("dax-writeback",  [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
@@ -179,6 +181,7 @@ const STATES: &[State] = &[
             ("cpu write",      [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("munmap",         [Ok,    NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("munmap 2m",      [Ok,    NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
+            ("exit",           [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("ksm-wrprotect",  [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("writeback",      [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("dax-writeback",  [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
@@ -204,6 +207,7 @@ const STATES: &[State] = &[
             ("cpu write",      [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("munmap",         [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("munmap 2m",      [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
+            ("exit",           [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("ksm-wrprotect",  [Ok,    NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("writeback",      [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("dax-writeback",  [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
@@ -229,6 +233,7 @@ const STATES: &[State] = &[
             ("cpu write",      [Run,   Run,   Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("munmap",         [Run,   Run,   Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("munmap 2m",      [Run,   Run,   Run,   NA,    NA,    NA,    NA,    NA   ]),
+            ("exit",           [Ok,    Ok,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("ksm-wrprotect",  [Run,   Run,   Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("writeback",      [Run,   Run,   Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("dax-writeback",  [Run,   Run,   Run,   NA,    NA,    NA,    NA,    NA   ]),
@@ -255,6 +260,7 @@ const STATES: &[State] = &[
             ("cpu write",      [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
             ("munmap",         [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
             ("munmap 2m",      [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
+            ("exit",           [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
             ("ksm-wrprotect",  [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
             ("writeback",      [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
             ("dax-writeback",  [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
@@ -301,6 +307,7 @@ fn thread_action(action: &str) -> String {
         "mremap" => "cpu0: mremap addrP addrM".into(),
         // the whole 2 MiB region from its first page (see `va_p`)
         "munmap 2m" => "cpu0: munmap addrP 512".into(),
+        "exit" => "cpu0: exit".into(),
         a => format!("cpu0: {a} addrP"),
     }
 }
@@ -478,7 +485,7 @@ fn effect(action: &str, c: &Seen) -> Result<(), String> {
                 "the device does not read the CPU's value",
             )
         }
-        "munmap" | "munmap 2m" => {
+        "munmap" | "munmap 2m" | "exit" => {
             check(leaf.is_none() && v.entry == 0, "the page is still mapped")?;
             after_faults(true)
         }
@@ -736,7 +743,7 @@ fn every_action_in_every_state_a_run_reaches() {
 #[test]
 fn the_tables_cover_every_action_and_state() {
     let actions: Vec<&str> = MATRIX.iter().map(|r| r.0).collect();
-    assert_eq!(actions.len(), 17);
+    assert_eq!(actions.len(), 18);
     for state in STATES {
         let here: Vec<&str> = state.matrix.iter().map(|r| r.0).collect();
         assert_eq!(
@@ -1108,8 +1115,9 @@ fn sound(src: &str) -> Result<(), String> {
     }
 }
 
-const EVERY_CPU_ACTION: [&str; 15] = [
+const EVERY_CPU_ACTION: [&str; 16] = [
     "read addrP",
+    "exit",
     "write addrP 0x99",
     "munmap addrP",
     "munmap addrP 2",
@@ -1178,6 +1186,7 @@ fn preempted_anywhere(
             ]
             .concat(),
             "munmap" => [CHECKPOINTS_ZAP, CHECKPOINTS_UNMAP_HUGETLB].concat(),
+            "exit" => CHECKPOINTS_EXIT.to_vec(),
             "ksm-wrprotect" | "ksm-merge" => CHECKPOINTS_KSM.to_vec(),
             "writeback" => CHECKPOINTS_MKCLEAN.to_vec(),
             "mprotect" | "fork" => CHECKPOINTS_HUGETLB.to_vec(),

@@ -6,9 +6,10 @@
 use shootdown::checker::Violation;
 use shootdown::mm::lang::{OpKind, Paths};
 use shootdown::mm::{
-    Policy, CHECKPOINTS_DISCARD, CHECKPOINTS_HUGETLB, CHECKPOINTS_KSM, CHECKPOINTS_MADV_FREE,
-    CHECKPOINTS_MIGRATE, CHECKPOINTS_MKCLEAN, CHECKPOINTS_RECLAIM, CHECKPOINTS_UNBIND,
-    CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP, CHECKPOINTS_ZERO_SPLIT,
+    Policy, CHECKPOINTS_DISCARD, CHECKPOINTS_EXIT, CHECKPOINTS_HUGETLB, CHECKPOINTS_KSM,
+    CHECKPOINTS_MADV_FREE, CHECKPOINTS_MIGRATE, CHECKPOINTS_MKCLEAN, CHECKPOINTS_RECLAIM,
+    CHECKPOINTS_UNBIND, CHECKPOINTS_UNMAP_HUGETLB, CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP,
+    CHECKPOINTS_ZERO_SPLIT,
 };
 use shootdown::scenario::Scenario;
 use shootdown::sim::{run, RunOptions, RunReport};
@@ -60,6 +61,11 @@ fn the_bundled_paths_keep_the_checkpoints_of_the_rust_paths_they_replaced() {
     assert_eq!(b.migrate().0.checkpoints(), CHECKPOINTS_MIGRATE);
     assert_eq!(b.ksm().0.checkpoints(), CHECKPOINTS_KSM);
     assert_eq!(b.zero_split().0.checkpoints(), CHECKPOINTS_ZERO_SPLIT);
+    assert_eq!(
+        b.unmap_hugepage_range().0.checkpoints(),
+        CHECKPOINTS_UNMAP_HUGETLB
+    );
+    assert_eq!(b.exit_mmap().0.checkpoints(), CHECKPOINTS_EXIT);
     // Reclaim's one path has the swap, file and MADV_FREE branches.
     let mut r = b.reclaim().0.checkpoints();
     let mut want = [CHECKPOINTS_RECLAIM, CHECKPOINTS_DISCARD].concat();
@@ -466,5 +472,45 @@ fn a_huge_zap_flushes_2_mib_entries_unless_a_pte_was_cleared_too() {
         with(513, false),
         (1, false, false),
         "widened, dropped: the device still reads the freed THP"
+    );
+}
+
+/// exit_mmap's release is the one flush of an exit: it reaches the driver
+/// under every policy (the unmap after it reaches none), a process already
+/// unbound releases nothing, and a second release is an error naming its
+/// line.
+#[test]
+fn exit_flushes_once_at_its_release_and_never_after_an_unbind() {
+    let src = "name: t\nabout: t\npages:\n  addrA: { va: 0x3f00000000, value: 0xa0 }\ntimeline:\n  - { dev0: read addrA }\n  - { cpu0: exit }\n  - { dev0: read addrA }\nexpect: { seed: clean }\n";
+    for policy in Policy::ALL {
+        let s = Scenario::parse(Path::new("t.yaml"), src).unwrap();
+        let r = run_under(&s, policy);
+        assert!(r.verdict.is_empty(), "{policy}: {:?}", r.findings);
+        assert_eq!(r.stats.flushes, 1, "{policy}: the release alone");
+        assert!(r.dev.last().unwrap().fault, "{policy}");
+    }
+    // unbind is the RISC-V socket's (a build without its design skips it)
+    if shootdown::riscv::model::present() {
+        let on_riscv = src.replace("pages:", "arch: riscv-sv39\npages:");
+        let after_unbind = on_riscv.replace(
+            "  - { cpu0: exit }",
+            "  - { cpu0: unbind }\n  - { cpu0: exit }",
+        );
+        let commands = |src: &str| {
+            let s = Scenario::parse(Path::new("t.yaml"), src).unwrap();
+            run_under(&s, Policy::Seed).stats.commands
+        };
+        let unbind_alone = after_unbind.replace("  - { cpu0: exit }\n", "");
+        assert!(commands(&unbind_alone) > 0);
+        assert_eq!(
+            commands(&after_unbind),
+            commands(&unbind_alone),
+            "the exit after an unbind sends nothing"
+        );
+    }
+    let e = run_err("      - a: mmu_notifier_release\n      - b: mmu_notifier_release\n");
+    assert!(
+        e.contains("my.yaml:10") && e.contains("no notifier left"),
+        "{e}"
     );
 }

@@ -347,11 +347,57 @@ impl SvaDriver {
         owner: usize,
         pasid: u32,
     ) -> Result<Option<FlushTicket>, DriverError> {
+        let part = vec![Cmd::ProcessContext, Cmd::IotlbPasid];
+        self.begin_whole_pasid(m, owner, pasid, part, false)
+    }
+
+    /// [`SvaDriver::try_begin`] for the release callback of `pasid`'s mm
+    /// (`mmu_notifier_release`, from exit_mmap), after the caller cleared
+    /// the PASID's entry: everything cached of the PASID, then the fence.
+    /// 4.14's `intel_mm_release` flushes `(0, -1)` as the whole PASID and
+    /// its device TLB; on the RISC-V socket, as an unbind: the device's
+    /// cached context of the PASID and its IOTLB entries (no ATS there).
+    pub fn try_begin_release(
+        &mut self,
+        m: &mut Machine,
+        owner: usize,
+        pasid: u32,
+    ) -> Result<Option<FlushTicket>, DriverError> {
+        let part = match self.format {
+            QueueFormat::Bundled { .. } => vec![Cmd::IotlbPasid, Cmd::AtcAll],
+            QueueFormat::RiscvSpec { .. } => vec![Cmd::ProcessContext, Cmd::IotlbPasid],
+        };
+        self.begin_whole_pasid(m, owner, pasid, part, true)
+    }
+
+    /// One part of whole-PASID commands and its fence (`None` while another
+    /// thread owns the queue); `flush`: counted as a secondary-TLB flush.
+    fn begin_whole_pasid(
+        &mut self,
+        m: &mut Machine,
+        owner: usize,
+        pasid: u32,
+        part: Vec<Cmd>,
+        flush: bool,
+    ) -> Result<Option<FlushTicket>, DriverError> {
         if self.active.is_some() {
             return Ok(None);
         }
-        let parts = vec![vec![Cmd::ProcessContext, Cmd::IotlbPasid]];
-        self.begin_parts(m, owner, pasid, parts)
+        if flush {
+            self.stats.flushes += 1;
+            self.stats.whole_pasid += 1;
+        }
+        self.begin_parts(m, owner, pasid, vec![part])
+    }
+
+    /// The physical address of the word that makes `pasid` translate: the
+    /// bundled IOMMU's PASID-table entry, or the RISC-V socket's process
+    /// context (`None` when the socket has none for it).
+    pub fn pasid_entry(&self, m: &Machine, pasid: u32) -> Option<u64> {
+        match self.format {
+            QueueFormat::Bundled { .. } => Some(self.layout.pasid_table + 8 * u64::from(pasid)),
+            QueueFormat::RiscvSpec { .. } => m.process_context(pasid),
+        }
     }
 
     fn begin_parts(

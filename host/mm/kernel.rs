@@ -276,6 +276,15 @@ impl Notify {
         })
     }
 
+    /// The driver's release callback of the process's PASID
+    /// ([`SvaDriver::try_begin_release`]), waited for as a flush is.
+    pub fn release(&mut self, cx: &mut Cx) -> Result<Option<WaitOn>, MmError> {
+        let pasid = cx.k.mm.pasid;
+        self.submit(cx, Prim::Release, 0, u64::MAX, |cx| {
+            cx.k.driver.try_begin_release(cx.m, cx.tid, pasid)
+        })
+    }
+
     /// Begin with `begin` (None while another thread owns the queue), then
     /// poll the ticket until the driver says the fence completed.
     fn submit(

@@ -171,6 +171,15 @@ impl Vmas {
         self.in_region(va).find(|&p| self.is_file(p))
     }
 
+    /// The start of the first 2 MiB region at or after `va`'s that holds a
+    /// named page.
+    pub fn next_region(&self, va: u64) -> Option<u64> {
+        (self.pages.iter())
+            .map(|p| p.0 & !0x1f_ffff)
+            .filter(|r| *r >= va & !0x1f_ffff)
+            .min()
+    }
+
     /// The named pages inside the 2 MiB region holding `va`.
     pub fn in_region(&self, va: u64) -> impl Iterator<Item = u64> + '_ {
         (self.pages.iter())

@@ -61,6 +61,23 @@ pub const CHECKPOINTS_HUGETLB: &[&str] = &[
     "end",
 ];
 
+/// The checkpoints of exit's path, `paths/exit_mmap.yaml`.
+pub const CHECKPOINTS_EXIT: &[&str] = &[
+    "release",
+    "start",
+    "lock",
+    "clear",
+    "flush",
+    "unlock",
+    "huge_lock",
+    "huge_clear",
+    "huge_unlock",
+    "huge_flush",
+    "free",
+    "end",
+    "finish",
+];
+
 /// Checkpoints of `reclaim` (`paths/try_to_unmap_one.yaml`).
 pub const CHECKPOINTS_RECLAIM: &[&str] = &[
     "start",
@@ -148,6 +165,7 @@ pub const ALL_CHECKPOINTS: &[&[&str]] = &[
     CHECKPOINTS_ZERO_SPLIT,
     CHECKPOINTS_ZAP,
     CHECKPOINTS_UNMAP_HUGETLB,
+    CHECKPOINTS_EXIT,
     CHECKPOINTS_KSM,
     CHECKPOINTS_MKCLEAN,
     CHECKPOINTS_HUGETLB,

@@ -39,7 +39,7 @@ impl Policy {
     pub fn flushes(self, prim: Prim) -> bool {
         use Prim::*;
         match (self, prim) {
-            (_, Unbind) => true,
+            (_, Unbind | Release) => true,
             (Policy::Always | Policy::Seed | Policy::Arch, TlbFlushMmu) => true,
             (Policy::EndOnly, TlbFlushMmu) => false,
             (Policy::Always, ClearFlushNotify { .. } | InvalidateRange { .. } | End { .. }) => true,
@@ -107,6 +107,9 @@ pub enum Prim {
     /// Not a notifier call: the IOMMU driver's unbind of the process
     /// (`iommu_sva_unbind_device`), the same under every policy.
     Unbind,
+    /// `mmu_notifier_release` (exit_mmap): the driver's release callback,
+    /// called under every policy, before the mm's pages are unmapped.
+    Release,
 }
 
 #[cfg(test)]

@@ -94,6 +94,9 @@ pub enum Action {
     /// `iommu_sva_unbind_device`: the device's binding of the process
     /// taken away (the RISC-V socket only).
     Unbind,
+    /// The process exits while the device is bound (exit_mmap:
+    /// mmu_notifier_release, then every page unmapped).
+    Exit,
     /// `mremap <page> <to>`: the page moved to the address of `to`, an
     /// absent page (move_page_tables, move_ptes).
     Mremap {
@@ -199,7 +202,7 @@ pub fn checkpoint_names(paths: &Paths) -> Vec<&'static str> {
     v
 }
 
-const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'collapse <page>', 'mremap <page> <to-page>', 'unbind', 'call <path> <page> [<pages>]' or 'resume', optionally followed by 'until <checkpoint>'";
+const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'collapse <page>', 'mremap <page> <to-page>', 'unbind', 'exit', 'call <path> <page> [<pages>]' or 'resume', optionally followed by 'until <checkpoint>'";
 
 /// The kernel paths: only CPU threads run them.
 const KERNEL_VERBS: &[&str] = &[
@@ -216,6 +219,7 @@ const KERNEL_VERBS: &[&str] = &[
     "madv-free",
     "collapse",
     "unbind",
+    "exit",
     "mremap",
     "call",
 ];
@@ -355,6 +359,7 @@ pub fn parse_action(
             Action::Fork { page: i }
         }
         ["unbind"] => Action::Unbind,
+        ["exit"] => Action::Exit,
         ["collapse", p] => {
             let i = page(p)?;
             if pages[i].cow || pages[i].thp || pages[i].hugetlb || pages[i].file {

@@ -429,6 +429,15 @@ impl PathRun {
                 }
             }
             OpKind::NotifierPut => cx.k.unbound = true,
+            OpKind::Release => {
+                if cx.k.unbound {
+                    return Err(fail("mmu_notifier_release with no notifier left (unbound, released or put): test unbound() first".into()));
+                }
+                if let Some(w) = self.notify.release(cx)? {
+                    return Ok(Next::Wait(w));
+                }
+                cx.k.unbound = true;
+            }
             OpKind::Refuse(what, instead) => {
                 let what = what.replace("{caller}", self.caller);
                 return Err(mapping::refuse(what, self.var(VA)?, instead));
@@ -608,6 +617,8 @@ impl PathRun {
                         Mapping::Huge { .. }
                     )),
                     Func::ProcessContext => cx.m.process_context(cx.k.mm.pasid).unwrap_or(0),
+                    Func::PasidEntry => cx.k.driver.pasid_entry(cx.m, cx.k.mm.pasid).unwrap_or(0),
+                    Func::NextVma => cx.k.vmas.next_region(x).unwrap_or(u64::MAX),
                 }
             }
         })

@@ -241,6 +241,11 @@ pub enum OpKind {
     /// `iommu_sva_unbind`: the IOMMU driver's commands of an unbind of the
     /// process's PASID, waited for as a flush is.
     SvaUnbind,
+    /// `mmu_notifier_release`: the driver's release callback (the whole
+    /// PASID flushed, under every policy; the caller clears the PASID's
+    /// entry first), waited for; then every notifier is unlinked, as
+    /// `mmu_notifier_put` does.
+    Release,
     /// `mmu_notifier_put`: the mm's notifier unregistered: no later path
     /// reaches the IOMMU driver.
     NotifierPut,
@@ -375,6 +380,14 @@ pub enum Func {
     PmdOf,
     /// `unbound()`: the process's binding to the device was taken away.
     Unbound,
+    /// `next_vma(addr)`: the start of the first 2 MiB region at or after
+    /// `addr`'s that holds one of the scenario's pages (a VMA), `~0` when
+    /// there is none.
+    NextVma,
+    /// `pasid_entry()`: the physical address of the word that makes the
+    /// bound PASID translate (the bundled IOMMU's PASID-table entry, the
+    /// RISC-V socket's process context), 0 when there is none.
+    PasidEntry,
     /// `process_context()`: the physical address of the bound PASID's
     /// process context in the IOMMU's directory, 0 when the IOMMU has none
     /// (the first socket's PASID table is not cached).
@@ -418,6 +431,8 @@ impl Func {
         ("pmd_of", Func::PmdOf),
         ("unbound", Func::Unbound),
         ("process_context", Func::ProcessContext),
+        ("next_vma", Func::NextVma),
+        ("pasid_entry", Func::PasidEntry),
     ];
 
     /// How many arguments it takes.
@@ -427,6 +442,7 @@ impl Func {
             | Func::ZeroPfn
             | Func::Unbound
             | Func::ProcessContext
+            | Func::PasidEntry
             | Func::TlbFlushNested => 0,
             Func::PteIn | Func::SetPfn | Func::Identical => 2,
             Func::Select => 3,
@@ -471,6 +487,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
     (
         "paths/unmap_hugepage_range.yaml",
         include_str!("../../../paths/unmap_hugepage_range.yaml"),
+    ),
+    (
+        "paths/exit_mmap.yaml",
+        include_str!("../../../paths/exit_mmap.yaml"),
     ),
     (
         "paths/move_ptes.yaml",
@@ -599,6 +619,11 @@ impl Paths {
     /// munmap's path of a hugetlb page.
     pub fn unmap_hugepage_range(&self) -> PathRef {
         self.caller_path("unmap_hugepage_range")
+    }
+
+    /// exit's path.
+    pub fn exit_mmap(&self) -> PathRef {
+        self.caller_path("exit_mmap")
     }
 
     /// mremap's path.

@@ -156,6 +156,7 @@ const KEYWORDS: &[&str] = &[
     "io",
     "iommu_sva_unbind",
     "mmu_notifier_put",
+    "mmu_notifier_release",
     "end",
     "clear_flush_notify",
     "clear_flush",
@@ -802,7 +803,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
             }
         }
         "tlb_flush_mmu_tlbonly" | "tlb_flush_mmu_free" | "tlb_finish_mmu" | "iommu_sva_unbind"
-        | "mmu_notifier_put" | "madvise_free_begin" | "madvise_free_return"
+        | "mmu_notifier_put" | "mmu_notifier_release" | "madvise_free_begin" | "madvise_free_return"
         | "inc_tlb_flush_pending" | "dec_tlb_flush_pending" => {
             p.done()?;
             match first.as_str() {
@@ -814,6 +815,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
                 "tlb_flush_mmu_free" => OpKind::FlushFree,
                 "iommu_sva_unbind" => OpKind::SvaUnbind,
                 "mmu_notifier_put" => OpKind::NotifierPut,
+                "mmu_notifier_release" => OpKind::Release,
                 _ => OpKind::Finish,
             }
         }
@@ -902,7 +904,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         }
         w => {
             return Err(format!(
-                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, flush_tlb_mm, tlbbatch_add_pending, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_pmd_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, inc_tlb_flush_pending, dec_tlb_flush_pending, lazyfree, unlazy, discard, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
+                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, flush_tlb_mm, tlbbatch_add_pending, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_pmd_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, inc_tlb_flush_pending, dec_tlb_flush_pending, lazyfree, unlazy, discard, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, mmu_notifier_release, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
                 shown(w)
             ))
         }

@@ -99,6 +99,11 @@ impl Sim<'_> {
                     Action::Unbind => {
                         Box::new(CallOp::new(s.paths.sva_unbind(), 0, 1).with_caller("unbind"))
                     }
+                    Action::Exit => Box::new(
+                        CallOp::new(s.paths.exit_mmap(), 0, 1)
+                            .with_gather_batch(s.params.gather_batch as usize)
+                            .with_caller("exit"),
+                    ),
                     Action::Mremap { page, to } => Box::new(
                         CallOp::new(s.paths.move_ptes(), s.pages[page].va & !0xfff, 1)
                             .with_to(s.pages[to].va & !0xfff)
@@ -156,6 +161,7 @@ impl Sim<'_> {
                     | Action::MadvFree { .. }
                     | Action::Collapse { .. }
                     | Action::Unbind
+                    | Action::Exit
                     | Action::Mremap { .. }
                     | Action::Call { .. } => {
                         unreachable!("rejected by the parser")
