@@ -236,6 +236,8 @@ pub struct Checker {
     /// Named pages the CPU has mapped writable since they were last
     /// read-only.
     writable_seen: BTreeSet<usize>,
+    /// Frames freed as page tables that the IOMMU walked since.
+    walked_freed: BTreeSet<Pfn>,
     pub findings: Vec<Finding>,
 }
 
@@ -254,6 +256,7 @@ impl Checker {
             reads: Vec::new(),
             suspects: Vec::new(),
             madv_free: BTreeMap::new(),
+            walked_freed: BTreeSet::new(),
             discards: Vec::new(),
             protected: BTreeMap::new(),
             writable_seen: BTreeSet::new(),
@@ -598,6 +601,26 @@ impl Checker {
         }
     }
 
+    /// The IOMMU read `pa`, in a frame freed as a page table (free_pgtables)
+    /// and not a page table since: a walk through a freed table, from a
+    /// paging-structure cache entry (or a walk in flight) that the table's
+    /// flush left behind. Reported once per frame.
+    pub fn walked_freed_table(&mut self, pa: u64, cycle: u64) {
+        let pfn = pa >> 12;
+        if !self.walked_freed.insert(pfn) {
+            return;
+        }
+        self.findings.push(Finding {
+            kind: Violation::UseAfterFree,
+            cycle,
+            dev: 0,
+            va: 0,
+            detail: format!(
+                "the IOMMU's page-table walk read {pa:#x}, in frame {pfn:#x}, a page table freed since (a paging-structure cache entry or a walk outlived the table's flush)"
+            ),
+        });
+    }
+
     /// madvise(MADV_FREE) of the page at `va` began, or returned.
     pub fn madv_free(&mut self, va: u64, returned: bool, cycle: u64) {
         let calls = self.madv_free.entry(va & !0xfff).or_default();
@@ -747,6 +770,9 @@ impl Checker {
             h.debug(&(p.0, p.1.tid, p.1.returned.is_some()));
         }
         h.debug(&self.writable_seen);
+        if !self.walked_freed.is_empty() {
+            h.debug(&self.walked_freed);
+        }
         h.debug(&self.verdict());
         // The windows, as far as the worst one to come depends on them:
         // how long each open one has been open, and the longest closed one

@@ -401,7 +401,7 @@ fn sharded_json_merges_into_the_unsharded_result() {
     ]);
     assert_eq!(code, Some(1), "{err}");
     assert_eq!(merged, whole);
-    assert!(whole.contains("in all 55 schedules"), "{whole}");
+    assert!(whole.contains("in all 66 schedules"), "{whole}");
     // Pruned (the default), the unsharded search cuts schedules its shards
     // do not (a cut's scope is one subtree, and shards cut the tree
     // deeper): the same verdicts and mismatches, fewer schedules played.

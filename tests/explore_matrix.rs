@@ -67,7 +67,7 @@ fn driver_all_explores_each_scenario_once_per_driver() {
         "{text}"
     );
     assert!(
-        text.contains("6 cells, 144 schedules judged, 0 not judged"),
+        text.contains("6 cells, 162 schedules judged, 0 not judged"),
         "{text}"
     );
     let _ = std::fs::remove_dir_all(&out);

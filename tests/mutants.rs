@@ -38,6 +38,11 @@ fn each_bug_is_caught_by_its_scenario() {
     assert!(caught("inv-misses-2m", "zero-split.yaml", Policy::Seed));
     assert!(caught("inv-wrong-pasid", "cow.yaml", Policy::Seed));
     assert!(caught("psc-not-invalidated", "collapse.yaml", Policy::Seed));
+    // a walk through a page table munmap freed, under every policy that
+    // flushes before the free
+    for p in [Policy::Always, Policy::Seed, Policy::Arch] {
+        assert!(caught("psc-not-invalidated", "pgtable-free.yaml", p), "{p}");
+    }
     assert!(caught("cache-racing-cpl", "tr-race.yaml", Policy::Seed));
     // and not by a scenario that cannot see it
     assert!(!caught("inv-misses-2m", "cow.yaml", Policy::Seed));

@@ -514,3 +514,30 @@ fn exit_flushes_once_at_its_release_and_never_after_an_unbind() {
         "{e}"
     );
 }
+
+/// free_pgtables frees a region's page table only when the munmap empties
+/// the region of the scenario's pages (its floor and ceiling): with addrB
+/// left, the table stays and the device still reads addrB through it.
+#[test]
+fn munmap_frees_a_page_table_only_when_it_empties_the_region() {
+    let src = |pages: u64| {
+        format!("name: t\nabout: t\npages:\n  addrA: {{ va: 0x7f0000000000, value: 0xa0 }}\n  addrB: {{ va: 0x7f0000001000, value: 0xb0 }}\ntimeline:\n  - {{ cpu0: munmap addrA {pages} }}\n  - {{ dev0: read addrB }}\nexpect: {{ seed: clean }}\n")
+    };
+    let steps = |pages: u64| {
+        let s = Scenario::parse(Path::new("t.yaml"), &src(pages)).unwrap();
+        let r = run_under(&s, Policy::Seed);
+        assert!(r.verdict.is_empty(), "{:?}", r.findings);
+        let path: Vec<String> = (r.slots.iter())
+            .flat_map(|s| s.lines.iter())
+            .filter(|l| l.text.starts_with("munmap"))
+            .map(|l| l.text.clone())
+            .collect();
+        (path.join(" "), r.dev.last().unwrap().fault)
+    };
+    let (one, fault) = steps(1);
+    assert!(!one.contains("free_pgtables"), "{one}");
+    assert!(!fault, "addrB is read through the table munmap kept");
+    let (two, fault) = steps(2);
+    assert!(two.contains("free_pgtables"), "{two}");
+    assert!(fault);
+}

@@ -416,7 +416,7 @@ impl AddressSpace {
     /// An empty address space whose tables are in `format`.
     pub fn with_format(mem: &mut PhysMem, pasid: u32, format: PtFormat) -> Result<Self, MemError> {
         Ok(AddressSpace {
-            pgd: mem.alloc()?,
+            pgd: mem.alloc_table()?,
             pasid,
             format,
         })
@@ -460,7 +460,7 @@ impl AddressSpace {
                 Kind::Table => table = f.pfn(e),
                 // A reserved RISC-V entry (V set) is not overwritten.
                 Kind::Invalid if alloc && !f.present(e) => {
-                    let t = mem.alloc()?;
+                    let t = mem.alloc_table()?;
                     mem.write(pa, f.table(t), 0)?;
                     table = t;
                 }

@@ -63,6 +63,10 @@ struct Frame {
     /// and whether it goes back to the hugetlb pool when freed.
     nr: u32,
     pool: bool,
+    /// The frame was a page table when it was last freed
+    /// ([`PhysMem::free_table`]), and no page table has been allocated in
+    /// it since: a read of it by the IOMMU is a walk through a freed table.
+    freed_table: bool,
 }
 
 /// The machine's physical memory.
@@ -79,6 +83,9 @@ pub struct PhysMem {
     /// `free_keys[i]`: a hash of `free[..=i]` in order (the free list is a
     /// stack: a push or pop is one entry).
     free_keys: Vec<u128>,
+    /// Addresses the IOMMU read in frames that were freed as page tables
+    /// ([`PhysMem::iommu_read`]), until [`PhysMem::take_freed_table_reads`].
+    freed_table_reads: Vec<u64>,
 }
 
 /// A frame's share of [`PhysMem`]'s `frames_key`.
@@ -87,10 +94,11 @@ fn frame_key(pfn: Pfn, f: &Frame) -> u128 {
         return 0;
     }
     let count = u64::from(f.refcount) << 32 | u64::from(f.generation);
-    if f.head == 0 && f.nr == 0 {
+    if f.head == 0 && f.nr == 0 && !f.freed_table {
         return StateHasher::of(&[pfn, count]);
     }
-    StateHasher::of(&[pfn, count, f.head, u64::from(f.nr) << 1 | u64::from(f.pool)])
+    let flags = u64::from(f.nr) << 2 | u64::from(f.pool) << 1 | u64::from(f.freed_table);
+    StateHasher::of(&[pfn, count, f.head, flags])
 }
 
 /// The hash of a free list `below` (the hash of the entries under it) with
@@ -123,6 +131,7 @@ impl PhysMem {
                 head: 0,
                 nr: 0,
                 pool: false,
+                freed_table: false,
             })
             .collect();
         // Lowest PFN handed out first: push in reverse so pop() yields FIRST_PFN.
@@ -133,6 +142,7 @@ impl PhysMem {
             words_key: 0,
             frames_key: 0,
             free_keys: Vec::new(),
+            freed_table_reads: Vec::new(),
         };
         m.rehash_free();
         m
@@ -150,6 +160,50 @@ impl PhysMem {
         })?;
         self.take(pfn);
         Ok(pfn)
+    }
+
+    /// Allocate one zeroed frame for a page table (`pte_alloc_one`): a frame
+    /// freed as a page table earlier is a page table again.
+    pub fn alloc_table(&mut self) -> Result<Pfn, MemError> {
+        let pfn = self.alloc()?;
+        self.set_freed_table(pfn, false);
+        Ok(pfn)
+    }
+
+    /// Drop a page table's reference (`pte_free`, or the mmu_gather's table
+    /// batch after its flush); returns true when the frame was freed. From
+    /// then until a page table is allocated in the frame again, the IOMMU
+    /// reading it is a walk through a freed table ([`PhysMem::iommu_read`]),
+    /// even after the frame is handed out as data.
+    pub fn free_table(&mut self, pfn: Pfn) -> Result<bool, MemError> {
+        let freed = self.put(pfn)?;
+        if freed {
+            self.set_freed_table(pfn, true);
+        }
+        Ok(freed)
+    }
+
+    fn set_freed_table(&mut self, pfn: Pfn, on: bool) {
+        let f = &mut self.frames[pfn as usize];
+        self.frames_key ^= frame_key(pfn, f);
+        f.freed_table = on;
+        self.frames_key ^= frame_key(pfn, f);
+    }
+
+    /// A read by the IOMMU (its page-table walker's and its queue's): as
+    /// [`PhysMem::read`], and one in a frame freed as a page table is noted
+    /// for [`PhysMem::take_freed_table_reads`].
+    pub fn iommu_read(&mut self, pa: u64) -> Result<Word, MemError> {
+        let w = self.read(pa)?;
+        if self.frames[(pa >> PAGE_SHIFT) as usize].freed_table {
+            self.freed_table_reads.push(pa & !7);
+        }
+        Ok(w)
+    }
+
+    /// The addresses the IOMMU read in freed page tables since the last call.
+    pub fn take_freed_table_reads(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.freed_table_reads)
     }
 
     /// Allocate `count` contiguous frames aligned to `count` (a 2 MiB page is
@@ -527,6 +581,28 @@ mod tests {
         );
         // the pool's frames are free for the next huge allocation
         assert_eq!(m.alloc_compound(512, true).unwrap(), head);
+    }
+
+    #[test]
+    fn a_freed_table_stays_one_until_a_table_is_allocated_in_it() {
+        let mut m = PhysMem::new(8);
+        let t = m.alloc_table().unwrap();
+        m.iommu_read(t << PAGE_SHIFT).unwrap();
+        assert!(m.take_freed_table_reads().is_empty(), "a live table");
+        let before = digest(&m);
+        assert!(m.free_table(t).unwrap());
+        assert_ne!(digest(&m), before);
+        // handed out as data: still the freed table to the IOMMU
+        assert_eq!(m.alloc().unwrap(), t);
+        m.iommu_read((t << PAGE_SHIFT) + 0x18).unwrap();
+        m.read((t << PAGE_SHIFT) + 0x20).unwrap();
+        assert_eq!(m.take_freed_table_reads(), vec![(t << PAGE_SHIFT) + 0x18]);
+        assert!(m.take_freed_table_reads().is_empty(), "taken");
+        assert!(m.put(t).unwrap());
+        // a page table again
+        assert_eq!(m.alloc_table().unwrap(), t);
+        m.iommu_read(t << PAGE_SHIFT).unwrap();
+        assert!(m.take_freed_table_reads().is_empty());
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub const CHECKPOINTS_ZAP: &[&str] = &[
     "huge_flush",
     "free",
     "end",
+    "free_pgtables",
     "finish",
 ];
 
@@ -75,6 +76,7 @@ pub const CHECKPOINTS_EXIT: &[&str] = &[
     "huge_flush",
     "free",
     "end",
+    "free_pgtables",
     "finish",
 ];
 

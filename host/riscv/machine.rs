@@ -114,7 +114,11 @@ struct Backed<'a, 'b> {
 
 impl AxiMemory for Backed<'_, '_> {
     fn read(&mut self, addr: u64) -> Result<(u64, u64), ()> {
-        let w = self.mem.read(addr & !7).map_err(|_| ())?;
+        let w = match self.next_version {
+            None => self.mem.iommu_read(addr & !7),
+            Some(_) => self.mem.read(addr & !7),
+        };
+        let w = w.map_err(|_| ())?;
         Ok((w.value, w.version))
     }
 

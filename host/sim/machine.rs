@@ -622,7 +622,7 @@ impl Machine {
                 // answers the old value. Like every IOMMU write it is not
                 // part of the program's store order (version 0).
                 let addr = o.iommu_mem_req_addr;
-                match self.mem.read(addr) {
+                match self.mem.iommu_read(addr) {
                     Ok(w) => {
                         if w.value == o.iommu_mem_req_cmp
                             && self.mem.write(addr, o.iommu_mem_req_wdata, 0).is_err()
@@ -648,7 +648,7 @@ impl Machine {
                 }
                 0
             } else {
-                match self.mem.read(o.iommu_mem_req_addr) {
+                match self.mem.iommu_read(o.iommu_mem_req_addr) {
                     Ok(w) => w.value,
                     Err(_) => {
                         self.bus_error("iommu", o.iommu_mem_req_addr);

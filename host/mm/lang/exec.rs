@@ -53,6 +53,8 @@ pub struct PathRun {
 struct Gather {
     /// The pages to free after the flush.
     batch: Vec<u64>,
+    /// The page tables to free after the flush (`tlb_remove_table`).
+    tables: Vec<u64>,
     /// `tlb->start/end`: what the next TLB flush must cover.
     range: Option<(u64, u64)>,
     /// `tlb->cleared_ptes`, `tlb->cleared_pmds`: what the next flush's
@@ -391,6 +393,15 @@ impl PathRun {
                 let pfn = self.eval(cx, e)?;
                 self.gather_mut()?.batch.push(pfn);
             }
+            OpKind::RemoveTable(t, va) => {
+                let (pfn, va) = (self.eval(cx, t)?, self.eval(cx, va)? & !(PAGE_SIZE - 1));
+                let end = va
+                    .checked_add(PAGE_SIZE)
+                    .ok_or_else(|| fail(format!("{va:#x}: no page there")))?;
+                let g = self.gather_mut()?;
+                g.adjust(va, end);
+                g.tables.push(pfn);
+            }
             OpKind::FlushTlbOnly | OpKind::Finish => {
                 let g = self.gather_mut()?;
                 let (range, stride) = (g.range, g.stride());
@@ -454,7 +465,12 @@ impl PathRun {
             .ok_or_else(|| fail("no mmu_gather: begin one with tlb_gather_mmu".into()))
     }
 
+    /// `tlb_flush_mmu_free`: the page tables (`tlb_table_flush`), then the
+    /// pages.
     fn free_batch(&mut self, cx: &mut Cx) -> Result<(), MmError> {
+        for pfn in std::mem::take(&mut self.gather_mut()?.tables) {
+            cx.m.mem.free_table(pfn)?;
+        }
         for pfn in std::mem::take(&mut self.gather_mut()?.batch) {
             path::put_page(cx, pfn)?;
         }
@@ -619,6 +635,9 @@ impl PathRun {
                     Func::ProcessContext => cx.m.process_context(cx.k.mm.pasid).unwrap_or(0),
                     Func::PasidEntry => cx.k.driver.pasid_entry(cx.m, cx.k.mm.pasid).unwrap_or(0),
                     Func::NextVma => cx.k.vmas.next_region(x).unwrap_or(u64::MAX),
+                    Func::RegionWithin => {
+                        u64::from(cx.k.vmas.in_region(x).all(|p| p >= v[1] && p < v[2]))
+                    }
                 }
             }
         })

@@ -224,6 +224,10 @@ pub enum OpKind {
     /// `tlb_remove_page <pfn>`: the page goes into the batch, freed after
     /// the flush.
     RemovePage(Expr),
+    /// `tlb_remove_table <pfn>, <va>` (`pte_free_tlb`): the page table in
+    /// frame `pfn`, which mapped `va`'s region, is freed after the flush,
+    /// which covers `va`'s page.
+    RemoveTable(Expr, Expr),
     /// `tlb_flush_mmu_tlbonly`: flush the gathered range (the
     /// [`Prim::TlbFlushMmu`] call) if there is one.
     FlushTlbOnly,
@@ -384,6 +388,10 @@ pub enum Func {
     /// `addr`'s that holds one of the scenario's pages (a VMA), `~0` when
     /// there is none.
     NextVma,
+    /// `region_within(addr, start, end)`: every one of the scenario's pages
+    /// in `addr`'s 2 MiB region lies in `[start, end)` (free_pgtables'
+    /// floor and ceiling: no other VMA keeps the region's page table).
+    RegionWithin,
     /// `pasid_entry()`: the physical address of the word that makes the
     /// bound PASID translate (the bundled IOMMU's PASID-table entry, the
     /// RISC-V socket's process context), 0 when there is none.
@@ -432,6 +440,7 @@ impl Func {
         ("unbound", Func::Unbound),
         ("process_context", Func::ProcessContext),
         ("next_vma", Func::NextVma),
+        ("region_within", Func::RegionWithin),
         ("pasid_entry", Func::PasidEntry),
     ];
 
@@ -445,7 +454,7 @@ impl Func {
             | Func::PasidEntry
             | Func::TlbFlushNested => 0,
             Func::PteIn | Func::SetPfn | Func::Identical => 2,
-            Func::Select => 3,
+            Func::Select | Func::RegionWithin => 3,
             _ => 1,
         }
     }

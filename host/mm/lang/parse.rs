@@ -148,6 +148,7 @@ const KEYWORDS: &[&str] = &[
     "tlb_remove_tlb_entry",
     "tlb_remove_pmd_tlb_entry",
     "tlb_remove_page",
+    "tlb_remove_table",
     "tlb_flush_mmu_tlbonly",
     "tlb_flush_mmu_free",
     "tlb_finish_mmu",
@@ -819,10 +820,14 @@ fn op(p: &mut P) -> Result<OpKind, String> {
                 _ => OpKind::Finish,
             }
         }
-        "store" => {
+        "store" | "tlb_remove_table" => {
             let (a, b) = p.two()?;
             p.done()?;
-            OpKind::Store(a, b)
+            if first == "store" {
+                OpKind::Store(a, b)
+            } else {
+                OpKind::RemoveTable(a, b)
+            }
         }
         "tlb_remove_tlb_entry" | "tlb_remove_pmd_tlb_entry" | "tlb_remove_page" => {
             let e = p.expr()?;
@@ -904,7 +909,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         }
         w => {
             return Err(format!(
-                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, flush_tlb_mm, tlbbatch_add_pending, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_pmd_tlb_entry, tlb_remove_page, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, inc_tlb_flush_pending, dec_tlb_flush_pending, lazyfree, unlazy, discard, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, mmu_notifier_release, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
+                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, flush_tlb_mm, tlbbatch_add_pending, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_pmd_tlb_entry, tlb_remove_page, tlb_remove_table, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, inc_tlb_flush_pending, dec_tlb_flush_pending, lazyfree, unlazy, discard, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, mmu_notifier_release, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
                 shown(w)
             ))
         }

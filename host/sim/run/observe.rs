@@ -59,6 +59,13 @@ impl Sim<'_> {
                 }
             }
         }
+        for pa in self.m.mem.take_freed_table_reads() {
+            let before = self.chk.findings.len();
+            self.chk.walked_freed_table(pa, cycle);
+            if let (Some(sig), true) = (&mut self.sig, self.chk.findings.len() > before) {
+                sig.violation(cycle, "use-after-free");
+            }
+        }
         self.watch_requests(cycle);
         self.watch_translations(cycle);
         for r in std::mem::take(&mut self.m.dev_responses) {

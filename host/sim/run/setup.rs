@@ -43,7 +43,7 @@ impl Sim<'_> {
                     .mm
                     .map_prot(&mut self.m.mem, haddr, base, PageSize::Huge2M, ro)?;
                 let pmd_pa = self.k.mm.pmd_pa(&mut self.m.mem, haddr)?;
-                let table = self.m.mem.alloc()?;
+                let table = self.m.mem.alloc_table()?;
                 self.k.deposited.insert(pmd_pa, table);
                 let f = base + ((p.va >> PAGE_SHIFT) & 0x1ff);
                 let st = self.m.mem.state(f);
@@ -71,7 +71,7 @@ impl Sim<'_> {
                 }
                 if p.thp {
                     let pmd_pa = self.k.mm.pmd_pa(&mut self.m.mem, haddr)?;
-                    let table = self.m.mem.alloc()?;
+                    let table = self.m.mem.alloc_table()?;
                     self.k.deposited.insert(pmd_pa, table);
                 }
                 let st = self.m.mem.state(f);
