@@ -719,7 +719,8 @@ fn only_the_assertions_catch_fence_one_itag_in_the_bundled_scenarios() {
             let with = run_cells(&files, &Policy::ALL, &opts(bug));
             assert_eq!(with.len(), files.len() * Policy::ALL.len());
             for (a, b) in ok.iter().zip(&with) {
-                let ranged = ["intel-unaligned", "intel-full-flush"].contains(&a.scenario.as_str());
+                let ranged = ["intel-unaligned", "intel-full-flush", "thp-split-munmap"]
+                    .contains(&a.scenario.as_str());
                 if driver == DriverKind::Batched && ranged {
                     if assertions {
                         let e = b.result.as_ref().unwrap_err();

@@ -635,6 +635,13 @@ impl PathRun {
                     Func::ProcessContext => cx.m.process_context(cx.k.mm.pasid).unwrap_or(0),
                     Func::PasidEntry => cx.k.driver.pasid_entry(cx.m, cx.k.mm.pasid).unwrap_or(0),
                     Func::NextVma => cx.k.vmas.next_region(x).unwrap_or(u64::MAX),
+                    Func::TableEmpty => {
+                        let mut empty = true;
+                        for i in 0..512 {
+                            empty &= cx.m.mem.read((x << 12) + 8 * i)?.value == 0;
+                        }
+                        u64::from(empty)
+                    }
                     Func::RegionWithin => {
                         u64::from(cx.k.vmas.in_region(x).all(|p| p >= v[1] && p < v[2]))
                     }

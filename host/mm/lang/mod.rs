@@ -388,6 +388,9 @@ pub enum Func {
     /// `addr`'s that holds one of the scenario's pages (a VMA), `~0` when
     /// there is none.
     NextVma,
+    /// `table_empty(pfn)`: every entry of the page table in that frame is
+    /// none (a split THP's other pages keep its table).
+    TableEmpty,
     /// `region_within(addr, start, end)`: every one of the scenario's pages
     /// in `addr`'s 2 MiB region lies in `[start, end)` (free_pgtables'
     /// floor and ceiling: no other VMA keeps the region's page table).
@@ -441,6 +444,7 @@ impl Func {
         ("process_context", Func::ProcessContext),
         ("next_vma", Func::NextVma),
         ("region_within", Func::RegionWithin),
+        ("table_empty", Func::TableEmpty),
         ("pasid_entry", Func::PasidEntry),
     ];
 
