@@ -106,13 +106,7 @@ fn detection_cycle(file: &str, policy: Policy, bit: u16, assertions: bool) -> Op
     let mut s = Scenario::load(std::path::Path::new(file)).ok()?;
     s.inject = bit;
     s.params.assertions = assertions;
-    match run(
-        &s,
-        &RunOptions {
-            policy,
-            waves: None,
-        },
-    ) {
+    match run(&s, &RunOptions::policy(policy)) {
         Ok(r) => r.findings.iter().map(|f| f.cycle).min(),
         Err(RunError::Rtl { source, .. }) => error_cycle(&source.to_string()),
         Err(_) => None,

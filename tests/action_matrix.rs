@@ -387,13 +387,7 @@ fn outcome(src: &str) -> Outcome {
         Err(e) => return Outcome::Parse(e),
         std::result::Result::Ok(s) => s,
     };
-    match run(
-        &s,
-        &RunOptions {
-            policy: Policy::Always,
-            waves: None,
-        },
-    ) {
+    match run(&s, &RunOptions::policy(Policy::Always)) {
         std::result::Result::Ok(r) => Outcome::Done(Box::new(r)),
         Err(RunError::Timeline { line, msg, .. }) => Outcome::Run { line, msg },
         Err(e) => panic!("a run failed outside its timeline: {e}\n{src}"),
@@ -1035,15 +1029,9 @@ fn a_page_below_mmap_min_addr_never_runs() {
         match Scenario::parse(Path::new("low.yaml"), &src) {
             Err(e) => assert_eq!(e.line, 4, "{e}"),
             std::result::Result::Ok(s) => {
-                let e = run(
-                    &s,
-                    &RunOptions {
-                        policy: Policy::Seed,
-                        waves: None,
-                    },
-                )
-                .err()
-                .unwrap_or_else(|| panic!("{va} ran"));
+                let e = run(&s, &RunOptions::policy(Policy::Seed))
+                    .err()
+                    .unwrap_or_else(|| panic!("{va} ran"));
                 assert!(matches!(e, RunError::Setup { .. }), "{e}");
                 let msg = e.to_string();
                 assert!(

@@ -154,10 +154,7 @@ fn the_same_run_counts_the_same_with_or_without_assertions() {
     for name in ["cow", "timeout-race", "tr-race"] {
         let mut s = scenario(name);
         for p in [Policy::Always, Policy::EndOnly] {
-            let opts = RunOptions {
-                policy: p,
-                waves: None,
-            };
+            let opts = RunOptions::policy(p);
             let a = run(&s, &opts).unwrap().coverage;
             let b = run(&s, &opts).unwrap().coverage;
             assert_eq!(a, b, "{name} {p}");

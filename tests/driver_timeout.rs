@@ -18,14 +18,8 @@ fn cow_with_dropped_completions_finishes_through_the_timeout() {
     let mut s = cow();
     s.inject = inject_bits(&["drop-inv-cpl"]).unwrap();
     s.params.ats_timeout = 2000;
-    let r = run(
-        &s,
-        &RunOptions {
-            policy: Policy::Seed,
-            waves: None,
-        },
-    )
-    .unwrap_or_else(|e| panic!("the run must finish: {e}"));
+    let r = run(&s, &RunOptions::policy(Policy::Seed))
+        .unwrap_or_else(|e| panic!("the run must finish: {e}"));
     assert!(r.stats.fences > 0);
     assert!(
         r.stats.ats_timeouts > 0,
@@ -38,14 +32,7 @@ fn cow_with_dropped_completions_finishes_through_the_timeout() {
 fn cow_without_the_bug_sees_no_timeout() {
     let mut s = cow();
     s.params.ats_timeout = 2000;
-    let r = run(
-        &s,
-        &RunOptions {
-            policy: Policy::Seed,
-            waves: None,
-        },
-    )
-    .unwrap();
+    let r = run(&s, &RunOptions::policy(Policy::Seed)).unwrap();
     assert_eq!(r.stats.ats_timeouts, 0);
     assert!(r.as_expected(), "{:?} vs {:?}", r.verdict, r.expected);
 }
@@ -60,14 +47,7 @@ fn intel_resubmits_after_a_timeout_and_spins_on_a_dead_device() {
     s.params.ats_timeout = 2000;
     s.params.watchdog_cycles = 30_000;
     s.driver = shootdown::iommu::DriverKind::INTEL;
-    let e = run(
-        &s,
-        &RunOptions {
-            policy: Policy::Seed,
-            waves: None,
-        },
-    )
-    .expect_err("the flush never finishes");
+    let e = run(&s, &RunOptions::policy(Policy::Seed)).expect_err("the flush never finishes");
     let msg = e.to_string();
     assert!(msg.contains("watchdog_cycles = 30000"), "{msg}");
     assert!(msg.contains("ATS invalidation timeouts"), "{msg}");
@@ -89,14 +69,7 @@ fn a_slow_device_past_the_timeout_intel_waits_the_others_free_under_the_read() {
     for d in DriverKind::ALL {
         let mut s = load();
         s.driver = d;
-        let r = run(
-            &s,
-            &RunOptions {
-                policy: Policy::Seed,
-                waves: None,
-            },
-        )
-        .unwrap_or_else(|e| panic!("{d:?}: {e}"));
+        let r = run(&s, &RunOptions::policy(Policy::Seed)).unwrap_or_else(|e| panic!("{d:?}: {e}"));
         assert!(r.stats.ats_timeouts > 0, "{d:?}: {:?}", r.stats);
         if d == DriverKind::INTEL {
             assert!(r.stats.restarts > 0, "{:?}", r.stats);

@@ -335,14 +335,7 @@ fn run_file(file: &str, driver: DriverKind, policy: Policy) -> RunReport {
         .join(file);
     let mut s = Scenario::load(&path).unwrap();
     s.driver = driver;
-    run(
-        &s,
-        &RunOptions {
-            policy,
-            waves: None,
-        },
-    )
-    .unwrap()
+    run(&s, &RunOptions::policy(policy)).unwrap()
 }
 
 /// `file` under every policy with `intel@6.6`, where arch gives `violation`
@@ -440,14 +433,7 @@ fn whole_pasid_flushes_hide_the_thp_order_violation() {
     ] {
         let mut s = Scenario::load(&path).unwrap();
         s.driver = driver;
-        let r = run(
-            &s,
-            &RunOptions {
-                policy: Policy::EndOnly,
-                waves: None,
-            },
-        )
-        .unwrap();
+        let r = run(&s, &RunOptions::policy(Policy::EndOnly)).unwrap();
         assert_eq!(
             r.verdict.contains(&Violation::OrderViolation),
             shows,
@@ -466,14 +452,7 @@ fn a_two_entry_command_queue_gives_the_same_verdicts() {
             let mut s = Scenario::load(&cow_path()).unwrap();
             s.driver = d;
             s.params.cq_entries = 2;
-            let r = run(
-                &s,
-                &RunOptions {
-                    policy: p,
-                    waves: None,
-                },
-            )
-            .unwrap_or_else(|e| panic!("{d:?} {p}: {e}"));
+            let r = run(&s, &RunOptions::policy(p)).unwrap_or_else(|e| panic!("{d:?} {p}: {e}"));
             let full = run_cow(d, p);
             assert_eq!(r.verdict, full.verdict, "{d:?} {p}");
             assert_eq!(r.stats.commands, full.stats.commands, "{d:?} {p}");
@@ -495,14 +474,7 @@ fn load(file: &str) -> Scenario {
 }
 
 fn run_policy(s: &Scenario, policy: Policy) -> RunReport {
-    run(
-        s,
-        &RunOptions {
-            policy,
-            waves: None,
-        },
-    )
-    .unwrap_or_else(|e| panic!("{} under {policy}: {e}", s.name))
+    run(s, &RunOptions::policy(policy)).unwrap_or_else(|e| panic!("{} under {policy}: {e}", s.name))
 }
 
 #[test]
@@ -676,10 +648,7 @@ fn fence_one_itag_is_caught_when_a_device_read_races_a_batched_flush() {
         // the assertions on: FenceAfterInvCpl_A as the fence completes
         let e = run(
             &batch_race(DriverKind::Batched, bug, true),
-            &RunOptions {
-                policy: p,
-                waves: None,
-            },
+            &RunOptions::policy(p),
         )
         .unwrap_err()
         .to_string();

@@ -82,14 +82,7 @@ fn case_b_is_found_under_end_only_and_nowhere_else_within_one_preemption() {
         let replay = Scenario::load(file).unwrap();
         assert!(!replay.timeline.is_empty());
         assert!(replay.timeline.len() <= 8, "shrunk: {}", replay.to_yaml());
-        let rep = run(
-            &replay,
-            &RunOptions {
-                policy: p,
-                waves: None,
-            },
-        )
-        .unwrap();
+        let rep = run(&replay, &RunOptions::policy(p)).unwrap();
         assert_eq!(Some(&rep.verdict), s.expected(p));
         assert!(rep.as_expected());
     }
@@ -160,14 +153,7 @@ fn a_finding_shrinks_to_a_scenario_that_replays() {
         sh.steps_after
     );
     let back = Scenario::parse(&file, &sh.yaml).unwrap();
-    let rep = run(
-        &back,
-        &RunOptions {
-            policy: Policy::EndOnly,
-            waves: None,
-        },
-    )
-    .unwrap();
+    let rep = run(&back, &RunOptions::policy(Policy::EndOnly)).unwrap();
     assert_eq!(Found::Verdict(rep.verdict), f.what);
 }
 
@@ -206,10 +192,7 @@ fn explore_catches_the_bug_no_bundled_timeline_reaches() {
     let mut replay = Scenario::load(file.as_ref().unwrap()).unwrap();
     assert_eq!(replay.inject, s.inject, "the bug is in the scenario");
     assert!(!replay.params.assertions, "and the assertions are off");
-    let opts = RunOptions {
-        policy: Policy::Seed,
-        waves: None,
-    };
+    let opts = RunOptions::policy(Policy::Seed);
     let rep = run(&replay, &opts).unwrap();
     assert_eq!(rep.verdict, r.verdict);
     // With the assertions on, the same schedule stops on the protocol

@@ -125,7 +125,7 @@ proptest! {
         let Ok(s) = Scenario::parse_bytes(Path::new(&name), &bytes) else {
             return Ok(());
         };
-        let opts = RunOptions { policy: Policy::Seed, waves: None };
+        let opts = RunOptions::policy(Policy::Seed);
         let once = run(&s, &opts);
         let twice = run(&s, &opts);
         match (&once, &twice) {

@@ -21,14 +21,7 @@ fn run_timeline(pages: &str, timeline: &str, policy: Policy) -> RunReport {
         ),
     )
     .unwrap();
-    run(
-        &s,
-        &RunOptions {
-            policy,
-            waves: None,
-        },
-    )
-    .unwrap()
+    run(&s, &RunOptions::policy(policy)).unwrap()
 }
 
 const TIMELINE: &str = "  - { cpu0: ksm-wrprotect addrX until put_old }

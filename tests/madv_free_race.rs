@@ -29,14 +29,7 @@ fn run_timeline(timeline: &str, policy: Policy) -> RunReport {
         &format!("{HEAD}timeline:\n{timeline}expect: {{ seed: clean }}\n"),
     )
     .unwrap();
-    run(
-        &s,
-        &RunOptions {
-            policy,
-            waves: None,
-        },
-    )
-    .unwrap()
+    run(&s, &RunOptions::policy(policy)).unwrap()
 }
 
 /// The device writes after reclaim discarded the page and before the

@@ -19,13 +19,7 @@ fn caught(bug: &str, scenario: &str, policy: Policy) -> bool {
     .unwrap();
     s.inject = inject_bits(&[bug]).unwrap();
     s.params.assertions = false; // the checker alone
-    match run(
-        &s,
-        &RunOptions {
-            policy,
-            waves: None,
-        },
-    ) {
+    match run(&s, &RunOptions::policy(policy)) {
         Ok(r) => !r.as_expected(),
         Err(_) => true,
     }

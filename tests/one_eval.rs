@@ -26,10 +26,7 @@ fn one_eval_per_cycle_runs_every_scenario_as_two_do() {
             continue;
         }
         for policy in Policy::ALL {
-            let opts = RunOptions {
-                policy,
-                waves: None,
-            };
+            let opts = RunOptions::policy(policy);
             s.params.assertions = true;
             let checked = run(&s, &opts);
             s.params.assertions = false;

@@ -24,14 +24,7 @@ fn load(rel: &str) -> Scenario {
 }
 
 fn run_under(s: &Scenario, policy: Policy) -> RunReport {
-    run(
-        s,
-        &RunOptions {
-            policy,
-            waves: None,
-        },
-    )
-    .unwrap_or_else(|e| panic!("{}: {e}", s.name))
+    run(s, &RunOptions::policy(policy)).unwrap_or_else(|e| panic!("{}: {e}", s.name))
 }
 
 #[test]
@@ -234,13 +227,7 @@ fn mistakes_in_a_path_name_the_file_and_line() {
 fn run_err(path_steps: &str) -> String {
     let src = scenario_with(path_steps, "  - { cpu0: call p addrA }\n");
     let s = Scenario::parse(Path::new("my.yaml"), &src).unwrap_or_else(|e| panic!("{e}"));
-    match run(
-        &s,
-        &RunOptions {
-            policy: Policy::Seed,
-            waves: None,
-        },
-    ) {
+    match run(&s, &RunOptions::policy(Policy::Seed)) {
         Ok(_) => panic!("ran: {path_steps}"),
         Err(e) => e.to_string(),
     }
@@ -321,15 +308,9 @@ fn mremap_is_refused_where_it_is_not_modelled() {
     // Twice: the second finds the destination mapped, at run time.
     let src = format!("name: t\nabout: t\npages:\n{a}{n}timeline:\n  - {{ cpu0: mremap addrA addrN }}\n  - {{ cpu0: mremap addrA addrN }}\nexpect: {{ seed: clean }}\n");
     let s = Scenario::parse(Path::new("t.yaml"), &src).unwrap();
-    let e = run(
-        &s,
-        &RunOptions {
-            policy: Policy::Seed,
-            waves: None,
-        },
-    )
-    .unwrap_err()
-    .to_string();
+    let e = run(&s, &RunOptions::policy(Policy::Seed))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("mremap of a page that is not mapped"), "{e}");
 }
 

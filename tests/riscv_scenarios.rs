@@ -232,13 +232,7 @@ fn sv48_on_a_design_without_it_is_an_error_not_a_clean_run() {
         return;
     }
     let s = bundled("cow").with_arch(Arch::RiscvSv48).unwrap().0;
-    match run(
-        &s,
-        &RunOptions {
-            policy: Policy::Seed,
-            waves: None,
-        },
-    ) {
+    match run(&s, &RunOptions::policy(Policy::Seed)) {
         Ok(r) => panic!("ran: {}", render(&s, &r)),
         Err(e) => {
             let e = e.to_string();

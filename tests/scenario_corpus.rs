@@ -260,10 +260,7 @@ fn error_of(file: &Path) -> (usize, String, String) {
     match Scenario::load(file) {
         Err(e) => (e.line, e.msg.clone(), e.to_string()),
         Ok(s) => {
-            let opts = RunOptions {
-                policy: Policy::Seed,
-                waves: None,
-            };
+            let opts = RunOptions::policy(Policy::Seed);
             match run(&s, &opts) {
                 Err(shootdown::sim::RunError::Timeline { line, msg, .. }) => {
                     let text = format!("{}:{line}: {msg}", file.display());

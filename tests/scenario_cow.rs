@@ -12,14 +12,7 @@ fn cow() -> Scenario {
 }
 
 fn run_cow(policy: Policy) -> RunReport {
-    run(
-        &cow(),
-        &RunOptions {
-            policy,
-            waves: None,
-        },
-    )
-    .unwrap()
+    run(&cow(), &RunOptions::policy(policy)).unwrap()
 }
 
 fn store_cycle(r: &RunReport, cpu: usize, page: &str) -> u64 {

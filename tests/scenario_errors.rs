@@ -21,13 +21,7 @@ fn scenario(timeline: &str) -> Scenario {
 }
 
 fn run_err(s: &Scenario) -> (usize, String) {
-    match run(
-        s,
-        &RunOptions {
-            policy: Policy::Seed,
-            waves: None,
-        },
-    ) {
+    match run(s, &RunOptions::policy(Policy::Seed)) {
         Err(RunError::Timeline { line, msg, .. }) => (line, msg),
         Err(e) => panic!("expected a timeline error, got {e}"),
         Ok(_) => panic!("expected a timeline error"),
@@ -113,14 +107,7 @@ fn device_checkpoints_are_checked() {
     let s = scenario(
         "  - { dev0: read addrA until translated }\n  - { dev0: resume }\n  - { dev0: read addrB }\n",
     );
-    let r = run(
-        &s,
-        &RunOptions {
-            policy: Policy::Seed,
-            waves: None,
-        },
-    )
-    .unwrap();
+    let r = run(&s, &RunOptions::policy(Policy::Seed)).unwrap();
     assert_eq!(r.dev.len(), 2);
 }
 

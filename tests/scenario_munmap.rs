@@ -10,14 +10,7 @@ use std::path::Path;
 fn run_munmap(policy: Policy) -> RunReport {
     let s = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/munmap.yaml"))
         .unwrap();
-    run(
-        &s,
-        &RunOptions {
-            policy,
-            waves: None,
-        },
-    )
-    .unwrap()
+    run(&s, &RunOptions::policy(policy)).unwrap()
 }
 
 #[test]

@@ -17,14 +17,7 @@ fn scenario(name: &str) -> Scenario {
 }
 
 fn run_one(s: &Scenario, policy: Policy) -> RunReport {
-    run(
-        s,
-        &RunOptions {
-            policy,
-            waves: None,
-        },
-    )
-    .unwrap()
+    run(s, &RunOptions::policy(policy)).unwrap()
 }
 
 #[test]

@@ -14,14 +14,7 @@ fn scenario() -> Scenario {
 }
 
 fn run_it(s: &Scenario, policy: Policy) -> RunReport {
-    run(
-        s,
-        &RunOptions {
-            policy,
-            waves: None,
-        },
-    )
-    .unwrap()
+    run(s, &RunOptions::policy(policy)).unwrap()
 }
 
 #[test]
@@ -75,14 +68,7 @@ fn a_device_that_caches_the_overtaken_completion_reads_a_freed_frame() {
 fn with_assertions_on_the_racing_completion_assertion_stops_the_run() {
     let mut s = scenario();
     s.inject = Inject::CACHE_RACING_CPL;
-    let e = run(
-        &s,
-        &RunOptions {
-            policy: Policy::Seed,
-            waves: None,
-        },
-    )
-    .expect_err("an assertion stops the run");
+    let e = run(&s, &RunOptions::policy(Policy::Seed)).expect_err("an assertion stops the run");
     let msg = e.to_string();
     assert!(msg.contains("RacingCplDiscarded_A"), "{msg}");
 }

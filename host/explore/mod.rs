@@ -306,10 +306,7 @@ pub fn explore_with(
         _ => Vec::new(),
     };
     let timeline = (!s.timeline.is_empty()).then(|| {
-        let opts = crate::sim::RunOptions {
-            policy,
-            waves: None,
-        };
+        let opts = crate::sim::RunOptions::policy(policy);
         crate::sim::run(s, &opts)
             .map(|r| r.verdict)
             .map_err(|e| e.to_string())

@@ -131,10 +131,7 @@ impl Shrinker<'_> {
         let Ok(s) = Scenario::parse(self.file, &yaml) else {
             return (false, yaml);
         };
-        let opts = RunOptions {
-            policy: self.policy,
-            waves: None,
-        };
+        let opts = RunOptions::policy(self.policy);
         let ok = match (self.what, run(&s, &opts)) {
             (Found::Verdict(v), Ok(r)) => r.verdict == *v,
             (Found::Stopped(e), Err(got)) => same_stop(e, &got.to_string()),

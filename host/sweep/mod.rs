@@ -335,10 +335,7 @@ fn run_cell(
         Err(e) => Err(e.clone()),
         Ok(s) => {
             cell.expected = s.expected(policy).cloned();
-            let run_opts = RunOptions {
-                policy,
-                waves: None,
-            };
+            let run_opts = RunOptions::policy(policy);
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(s, &run_opts))) {
                 Ok(Ok(r)) => Ok(Outcome {
                     as_expected: r.as_expected(),

@@ -48,6 +48,16 @@ pub struct RunOptions {
     pub waves: Option<PathBuf>,
 }
 
+impl RunOptions {
+    /// A run under `policy` that writes no waves.
+    pub fn policy(policy: Policy) -> Self {
+        RunOptions {
+            policy,
+            waves: None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The timeline cannot go on (line 0: in the drain after its last step).

@@ -21,10 +21,7 @@ impl<'s> Session<'s> {
     /// Set up the machine for `s` (its pages mapped, the RTL out of reset),
     /// without running any step. Waves are not written.
     pub fn new(s: &'s Scenario, policy: Policy) -> Result<Session<'s>, RunError> {
-        let opts = RunOptions {
-            policy,
-            waves: None,
-        };
+        let opts = RunOptions::policy(policy);
         Ok(Session {
             sim: Sim::new(s, &opts)?,
             slots: Vec::new(),
@@ -121,10 +118,7 @@ impl<'s> Session<'s> {
         let n = self.slots.len();
         let drained = self.sim.drain_and_settle(n)?;
         self.slots.extend(drained);
-        let opts = RunOptions {
-            policy: self.policy,
-            waves: None,
-        };
+        let opts = RunOptions::policy(self.policy);
         self.sim.finish(self.slots, self.t0, &opts)
     }
 }
