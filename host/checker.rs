@@ -158,6 +158,8 @@ impl ContextWindow {
 pub fn is_stale(cached: Option<ProbeEntry>, cpu: Option<&Leaf>) -> bool {
     match (cached, cpu) {
         (None, _) => false,
+        // a fault (an entry that grants nothing) translates to nothing
+        (Some(c), _) if !c.r && !c.w => false,
         (Some(_), None) => true,
         (Some(c), Some(l)) => c.ppn != l.pfn || (c.w && !l.writable),
     }
@@ -1027,6 +1029,25 @@ mod tests {
         c.dev_access(&w, A + 8, 1, None, ALLOC);
         c.judge_writes(|_| None, 20);
         assert_eq!(c.verdict(), [Violation::LostWrite].into());
+    }
+
+    #[test]
+    fn a_fault_in_flight_is_no_stale_translation() {
+        let entry = |r, w| {
+            Some(ProbeEntry {
+                ppn: 0,
+                w,
+                r,
+                is_2m: false,
+            })
+        };
+        let cpu = leaf(0x10, true);
+        // a Completion that says fault, whether the CPU maps the page or not
+        assert!(!is_stale(entry(false, false), Some(&cpu)));
+        assert!(!is_stale(entry(false, false), None));
+        // one that grants a frame the CPU does not map there is stale
+        assert!(is_stale(entry(true, false), Some(&cpu)));
+        assert!(is_stale(entry(true, true), None));
     }
 
     #[test]
