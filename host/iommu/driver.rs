@@ -395,7 +395,7 @@ impl SvaDriver {
     /// context (`None` when the socket has none for it).
     pub fn pasid_entry(&self, m: &Machine, pasid: u32) -> Option<u64> {
         match self.format {
-            QueueFormat::Bundled { .. } => Some(self.layout.pasid_table + 8 * u64::from(pasid)),
+            QueueFormat::Bundled { .. } => Some(self.layout.pasid_entry(pasid)),
             QueueFormat::RiscvSpec { .. } => m.process_context(pasid),
         }
     }

@@ -99,11 +99,12 @@ impl IommuLayout {
     /// `pgd`: its PASID-table entry (docs/socket.md) is that table's
     /// address with the valid bit.
     pub fn bind(&self, mem: &mut PhysMem, pasid: u32, pgd: Pfn) -> Result<(), MemError> {
-        mem.write(
-            self.pasid_table + 8 * u64::from(pasid),
-            (pgd << PAGE_SHIFT) | 1,
-            0,
-        )
+        mem.write(self.pasid_entry(pasid), (pgd << PAGE_SHIFT) | 1, 0)
+    }
+
+    /// The physical address of `pasid`'s PASID-table entry.
+    pub fn pasid_entry(&self, pasid: u32) -> u64 {
+        self.pasid_table + 8 * u64::from(pasid)
     }
 }
 

@@ -13,9 +13,6 @@ use crate::mm::policy::Prim;
 use std::fmt;
 use std::sync::Arc;
 
-/// A PMD's reach: a 2 MiB huge page.
-const PMD_SIZE: u64 = 1 << 21;
-
 /// What a step of a path did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flow {
@@ -68,7 +65,7 @@ impl Gather {
     /// The stride of the next flush, bytes.
     fn stride(&self) -> u64 {
         if !self.cleared_ptes && self.cleared_pmds {
-            PMD_SIZE
+            PageSize::Huge2M.bytes()
         } else {
             PAGE_SIZE
         }
@@ -78,6 +75,17 @@ impl Gather {
     fn adjust(&mut self, start: u64, end: u64) {
         let (s, t) = self.range.unwrap_or((start, end));
         self.range = Some((s.min(start), t.max(end)));
+    }
+
+    /// The next flush covers the `size`-aligned block holding `va` (an
+    /// entry the path cleared, or a page table it freed).
+    fn cover(&mut self, va: u64, size: PageSize) -> Result<(), MmError> {
+        let va = va & !(size.bytes() - 1);
+        let end = va
+            .checked_add(size.bytes())
+            .ok_or_else(|| fail(format!("{va:#x}: no page there")))?;
+        self.adjust(va, end);
+        Ok(())
     }
 }
 
@@ -376,13 +384,14 @@ impl PathRun {
                 });
             }
             OpKind::RemoveTlbEntry { va, pmd } => {
-                let size = if *pmd { PMD_SIZE } else { PAGE_SIZE };
-                let va = self.eval(cx, va)? & !(size - 1);
-                let end = va
-                    .checked_add(size)
-                    .ok_or_else(|| fail(format!("{va:#x}: no page there")))?;
+                let size = if *pmd {
+                    PageSize::Huge2M
+                } else {
+                    PageSize::Small
+                };
+                let va = self.eval(cx, va)?;
                 let g = self.gather_mut()?;
-                g.adjust(va, end);
+                g.cover(va, size)?;
                 if *pmd {
                     g.cleared_pmds = true;
                 } else {
@@ -394,12 +403,9 @@ impl PathRun {
                 self.gather_mut()?.batch.push(pfn);
             }
             OpKind::RemoveTable(t, va) => {
-                let (pfn, va) = (self.eval(cx, t)?, self.eval(cx, va)? & !(PAGE_SIZE - 1));
-                let end = va
-                    .checked_add(PAGE_SIZE)
-                    .ok_or_else(|| fail(format!("{va:#x}: no page there")))?;
+                let (pfn, va) = (self.eval(cx, t)?, self.eval(cx, va)?);
                 let g = self.gather_mut()?;
-                g.adjust(va, end);
+                g.cover(va, PageSize::Small)?;
                 g.tables.push(pfn);
             }
             OpKind::FlushTlbOnly | OpKind::Finish => {
