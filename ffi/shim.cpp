@@ -36,14 +36,20 @@
 static_assert(sizeof(SdIn) == SD_IN_SIZE, "SdIn layout changed: update SD_IN_SIZE and ffi.rs");
 static_assert(sizeof(SdOut) == SD_OUT_SIZE, "SdOut layout changed: update SD_OUT_SIZE and ffi.rs");
 static_assert(sizeof(SdProbeIn) == 16 && sizeof(SdProbeOut) == 24, "probe layout changed");
-static_assert(offsetof(SdIn, cfg_inject) == 126, "SdIn layout changed");
-static_assert(offsetof(SdIn, cfg_ats_cpl_delay) == 128, "SdIn layout changed");
-static_assert(offsetof(SdIn, dev_req_write) == 138, "SdIn layout changed");
-static_assert(offsetof(SdIn, cq_err_clear) == 139, "SdIn layout changed");
-static_assert(offsetof(SdIn, cfg_iotlb_ways) == 141, "SdIn layout changed");
-static_assert(offsetof(SdIn, cfg_iotlb_sets) == 142, "SdIn layout changed");
-static_assert(offsetof(SdIn, cfg_ats_itags) == 143, "SdIn layout changed");
-static_assert(offsetof(SdOut, dev_rsp_status) == 166, "SdOut layout changed");
+static_assert(offsetof(SdIn, cfg_pq_base) == 48, "SdIn layout changed");
+static_assert(offsetof(SdIn, pq_head) == 132, "SdIn layout changed");
+static_assert(offsetof(SdIn, cfg_inject) == 138, "SdIn layout changed");
+static_assert(offsetof(SdIn, cfg_ats_cpl_delay) == 140, "SdIn layout changed");
+static_assert(offsetof(SdIn, dev_req_write) == 150, "SdIn layout changed");
+static_assert(offsetof(SdIn, cq_err_clear) == 151, "SdIn layout changed");
+static_assert(offsetof(SdIn, cfg_iotlb_ways) == 153, "SdIn layout changed");
+static_assert(offsetof(SdIn, cfg_iotlb_sets) == 154, "SdIn layout changed");
+static_assert(offsetof(SdIn, cfg_ats_itags) == 155, "SdIn layout changed");
+static_assert(offsetof(SdIn, cfg_pri_limit) == 156, "SdIn layout changed");
+static_assert(offsetof(SdIn, cfg_pq_log2n) == 157, "SdIn layout changed");
+static_assert(offsetof(SdOut, pq_tail) == 156, "SdOut layout changed");
+static_assert(offsetof(SdOut, pq_ovf) == 161, "SdOut layout changed");
+static_assert(offsetof(SdOut, dev_rsp_status) == 171, "SdOut layout changed");
 
 struct SdModel {
     // Declaration order matters: members are destroyed bottom-up, so the
@@ -194,6 +200,10 @@ extern "C" void sd_step(SdModel* m, const SdIn* in, SdOut* out) {
     t->cfg_iotlb_ways_i = in->cfg_iotlb_ways;
     t->cfg_iotlb_sets_i = in->cfg_iotlb_sets;
     t->cfg_ats_itags_i = in->cfg_ats_itags;
+    t->cfg_pri_limit_i = in->cfg_pri_limit;
+    t->cfg_pq_base_i = in->cfg_pq_base;
+    t->cfg_pq_log2n_i = in->cfg_pq_log2n;
+    t->pq_head_i = in->pq_head;
     t->cq_err_clear_i = in->cq_err_clear & 1;
     t->cq_tail_i = in->cq_tail;
     t->iommu_mem_req_ready_i = in->iommu_mem_req_ready & 1;
@@ -243,6 +253,8 @@ extern "C" void sd_step(SdModel* m, const SdIn* in, SdOut* out) {
 
     out->cq_head = t->cq_head_o;
     out->cq_err = t->cq_err_o;
+    out->pq_tail = t->pq_tail_o;
+    out->pq_ovf = t->pq_ovf_o;
     out->iommu_mem_req_valid = t->iommu_mem_req_valid_o;
     out->iommu_mem_req_write = t->iommu_mem_req_write_o;
     out->iommu_mem_req_addr = t->iommu_mem_req_addr_o;

@@ -4,7 +4,7 @@
 // base"). SdIn / SdOut mirror every port of shootdown_top except clk_i, with
 // the _i / _o suffix dropped (except rst_ni, which keeps its active-low
 // name) and the four probe slots as arrays of SdProbeIn / SdProbeOut. Fields are ordered by size (8, 4, 2, 1 bytes) so the layout has
-// no interior padding (SdProbeIn has 4 bytes of trailing padding); host/rtl/ffi.rs declares the identical #[repr(C)]
+// no interior padding (SdProbeIn has 4 bytes of trailing padding, SdIn 2 and SdOut 4); host/rtl/ffi.rs declares the identical #[repr(C)]
 // structs and both sides check the sizes at compile time.
 //
 // Values wider than their port are masked to the port width by sd_step.
@@ -38,10 +38,12 @@ typedef struct SdIn {
   uint64_t dev_mem_rsp_rdata;
   uint64_t dev_req_va;
   uint64_t dev_req_wdata;
+  uint64_t cfg_pq_base;  // page-request queue (PRI), 4 KiB aligned
   SdProbeIn probes[SD_NUM_PROBES];
   uint32_t cq_tail;
   uint32_t dev_req_pasid;  // 20 bits
   uint32_t cfg_ats_timeout;  // ATS invalidation timeout in cycles, 0 = never
+  uint32_t pq_head;  // page-request queue head (software-owned)
   uint16_t cfg_ats_latency;
   uint16_t cfg_inject;  // bug injection bits (docs/socket.md), 0 = correct
   uint16_t cfg_ats_cpl_delay;  // extra Translation Completion delay, cycles; 0 = none
@@ -59,6 +61,8 @@ typedef struct SdIn {
   uint8_t cfg_iotlb_ways;   // IOTLB ways in use per set; 0 = all
   uint8_t cfg_iotlb_sets;   // IOTLB sets in use (rounded down to 2^k); 0 = all
   uint8_t cfg_ats_itags;    // ITags in use (Invalidate Queue Depth); 0 = all
+  uint8_t cfg_pri_limit;    // the device's PRI: Page Requests per access; 0 = off
+  uint8_t cfg_pq_log2n;     // log2 of the page-request queue's records (<= 8)
 } SdIn;
 
 typedef struct SdOut {
@@ -71,7 +75,9 @@ typedef struct SdOut {
   uint64_t dev_rsp_pa;
   SdProbeOut probes[SD_NUM_PROBES];
   uint32_t cq_head;
+  uint32_t pq_tail;  // page-request queue tail (IOMMU-owned)
   uint8_t cq_err;
+  uint8_t pq_ovf;  // sticky: a Page Request found the page-request queue full
   uint8_t iommu_mem_req_valid;
   uint8_t iommu_mem_req_write;
   uint8_t iommu_mem_req_cas;
@@ -85,8 +91,8 @@ typedef struct SdOut {
 } SdOut;
 
 // Sizes the Rust side checks against (host/rtl/ffi.rs).
-#define SD_IN_SIZE 144
-#define SD_OUT_SIZE 168
+#define SD_IN_SIZE 160
+#define SD_OUT_SIZE 176
 
 typedef struct SdModel SdModel;
 

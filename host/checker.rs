@@ -25,7 +25,12 @@
 //!   (mprotect, fork, writeback) had returned: the kernel relies on no one
 //!   writing there any more (a fork's child shares the page, a cleaned page
 //!   is not written back again). A write racing the operation itself is
-//!   concurrent with it and allowed.
+//!   concurrent with it and allowed;
+//! - **no progress**: a device with PCIe PRI asked the kernel to fix its
+//!   translation fault as many times as it may (`params.pri`), every
+//!   Page Request was answered Success, and the translation still did not
+//!   grant the access: it gave up. Without PRI a fault ends the access at
+//!   once (the device's driver sees an error); that is reported, not judged.
 
 use crate::mem::{FrameState, Leaf, Pfn};
 use crate::rtl::ProbeEntry;
@@ -41,15 +46,17 @@ pub enum Violation {
     UseAfterFree,
     LostWrite,
     WriteAfterProtect,
+    NoProgress,
 }
 
 impl Violation {
-    pub const ALL: [Violation; 5] = [
+    pub const ALL: [Violation; 6] = [
         Violation::OrderViolation,
         Violation::StaleRead,
         Violation::UseAfterFree,
         Violation::LostWrite,
         Violation::WriteAfterProtect,
+        Violation::NoProgress,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -58,6 +65,7 @@ impl Violation {
             Violation::UseAfterFree => "use-after-free",
             Violation::LostWrite => "lost-write",
             Violation::WriteAfterProtect => "write-after-protect",
+            Violation::NoProgress => "no-progress",
         }
     }
 }
@@ -75,7 +83,7 @@ impl FromStr for Violation {
             .into_iter()
             .find(|v| v.name() == s)
             .ok_or_else(|| {
-                format!("unknown verdict '{}': use clean, order-violation, stale-read, use-after-free, lost-write or write-after-protect", s.escape_debug())
+                format!("unknown verdict '{}': use clean, order-violation, stale-read, use-after-free, lost-write, write-after-protect or no-progress", s.escape_debug())
             })
     }
 }
@@ -620,6 +628,25 @@ impl Checker {
             detail: format!(
                 "the IOMMU's page-table walk read {pa:#x}, in frame {pfn:#x}, a page table freed since (a paging-structure cache entry or a walk outlived the table's flush)"
             ),
+        });
+    }
+
+    /// Device `dev`'s access to `va` gave up at `cycle`: each of its
+    /// `requests` Page Requests was answered Success, and the translation
+    /// it asked for after the last one still did not grant the access.
+    pub fn gave_up(&mut self, dev: u8, va: u64, write: bool, requests: u32, cycle: u64) {
+        let detail = format!(
+            "dev{dev}'s {} of {} gave up: the kernel answered each of its {requests} Page Requests with Success, and the translation it asked for after the last still did not grant the {} (a livelock: the fault the kernel fixed is not the one the IOMMU answers from)",
+            if write { "write" } else { "read" },
+            self.describe_va(va),
+            if write { "write" } else { "read" },
+        );
+        self.findings.push(Finding {
+            kind: Violation::NoProgress,
+            cycle,
+            dev,
+            va,
+            detail,
         });
     }
 

@@ -112,6 +112,18 @@ pub const GROUPS: &[Group] = &[
         ],
         cols: HITS,
     },
+    Group {
+        name: "pri",
+        about: "PCIe PRI: Page Requests, the page-request queue and PRG Responses",
+        rows: &[
+            "Page Request written to the queue",
+            "queue full: the IOMMU answers Success itself",
+            "PRG Response Success taken by the waiting access",
+            "PRG Response not Success taken by the waiting access",
+            "an access gave up (Page Requests answered Success, no grant)",
+        ],
+        cols: HITS,
+    },
 ];
 
 macro_rules! bins {
@@ -185,6 +197,11 @@ pub const BINS: &[Bin] = bins! {
     "FenceHeldCmdTo_C" 7 1 0 "cmdq.sv";
     "CmdToCleared_C" 7 2 0 "shootdown_top.sv";
     "LateCpl_C" 7 3 0 "itag_pool.sv";
+    "PqWrite_C" 8 0 0 "prq.sv";
+    "PqFullRsp_C" 8 1 0 "prq.sv";
+    "PrgRspSuccess_C" 8 2 0 "dev_dma.sv";
+    "PrgRspFail_C" 8 3 0 "dev_dma.sv";
+    "PriGaveUp_C" 8 4 0 "dev_dma.sv";
 };
 
 /// The bin labelled `label`, if the model names it.
@@ -513,7 +530,7 @@ mod tests {
         assert_eq!(c.others(), [("MyOwn_C", 0)]);
         let text = c.render();
         for line in [
-            "coverage (1 run): 1 of 3 bins hit, 2 holes; 60 bins not in this RTL\n",
+            "coverage (1 run): 1 of 3 bins hit, 2 holes; 65 bins not in this RTL\n",
             "queue: the command ring and the ITags [socket, cmdq.sv]\n",
             "  head wraps around the ring                   2\n",
             "  ring full                                 HOLE\n",

@@ -206,6 +206,13 @@ pub fn render(s: &Scenario, r: &RunReport) -> String {
         st.fences,
         r.spin_cycles
     );
+    if st.page_responses > 0 {
+        let _ = writeln!(
+            o,
+            "Page Requests answered: {} (an ATS.PRGR and an IOFENCE.C each, by the I/O page fault worker; not in the counts above)",
+            st.page_responses
+        );
+    }
     if st.silent > 0 {
         let _ = writeln!(
             o,

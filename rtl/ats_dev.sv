@@ -7,7 +7,14 @@
 // Translation Request for the range re-request (dev_dma). Its Invalidate
 // Completion leaves when it reaches the queue head with the wait bit clear.
 //
-// Link arbitration towards the IOMMU: Invalidate Completions first.
+// PRI (cfg_pri_limit_i > 0): a Translation Completion that does not grant
+// the access makes the DMA engine send a Page Request and wait for its PRG
+// Response (dev_dma). A PRG Response is always taken from the link; one that
+// answers no waiting access (another PRG Index, or no access waiting) is
+// dropped.
+//
+// Link arbitration towards the IOMMU: Invalidate Completions first, then the
+// DMA engine's Translation Request or Page Request (at most one of them).
 
 module ats_dev
   import shootdown_pkg::*;
@@ -20,6 +27,7 @@ module ats_dev
   input  logic                        rst_ni,
   input  inject_t                     inject_i,  // bug injection (shootdown_pkg Inj*)
   input  logic [7:0]                  cfg_atc_entries_i,  // ATC entries in use, 0 = all
+  input  logic [7:0]                  cfg_pri_limit_i,    // Page Requests per access, 0 = PRI off
   // device request port
   input  logic                        dev_req_valid_i,
   output logic                        dev_req_ready_o,
@@ -86,6 +94,11 @@ module ats_dev
   logic    cpl_valid;
   logic    cpl_ready;
 
+  // PRI Page Request / PRG Response
+  logic    pr_valid;
+  logic    pr_ready;
+  logic    prg_valid;
+
   // Invalidate Request / Completion
   logic    inv_valid;
   logic    invq_ready;
@@ -138,6 +151,7 @@ module ats_dev
     .clk_i,
     .rst_ni,
     .inject_i,
+    .cfg_pri_limit_i,
     .req_valid_i      (req_valid),
     .req_ready_o      (req_ready),
     .req_id_i         (req.id),
@@ -156,10 +170,17 @@ module ats_dev
     .tr_pasid_o       (tr_pasid),
     .tr_vpn_o         (tr_vpn),
     .tr_write_o       (tr_write),
+    .pr_valid_o       (pr_valid),
+    .pr_ready_i       (pr_ready),
     .cpl_valid_i      (cpl_valid),
     .cpl_ready_o      (cpl_ready),
     .cpl_tag_i        (dn_msg_i.tag),
     .cpl_xlat_i       (dn_msg_i.xlat),
+    .prg_valid_i      (prg_valid),
+    .prg_tag_i        (dn_msg_i.tag),
+    .prg_pv_i         (dn_msg_i.pv),
+    .prg_pasid_i      (dn_msg_i.pasid),
+    .prg_code_i       (dn_msg_i.code),
     .inv_valid_i      (inv_valid),
     .inv_pv_i         (dn_msg_i.pv),
     .inv_pasid_i      (dn_msg_i.pasid),
@@ -204,14 +225,24 @@ module ats_dev
 
   // ---------------------------------------------------------------------------
   // ATS link from the IOMMU: an Invalidate Request is taken when the queue
-  // has room, a Translation Completion when the DMA engine waits for it.
+  // has room, a Translation Completion when the DMA engine waits for it, a
+  // PRG Response always (the DMA engine drops one it does not wait for).
   // ---------------------------------------------------------------------------
   assign inv_valid  = dn_valid_i && (dn_msg_i.kind == DnInvReq) && invq_ready;
   assign cpl_valid  = dn_valid_i && (dn_msg_i.kind == DnTransCpl);
-  assign dn_ready_o = (dn_msg_i.kind == DnInvReq) ? invq_ready : cpl_ready;
+  assign prg_valid  = dn_valid_i && (dn_msg_i.kind == DnPrgResp);
+
+  always_comb begin : comb_dn_ready
+    unique case (dn_msg_i.kind)
+      DnInvReq:   dn_ready_o = invq_ready;
+      DnTransCpl: dn_ready_o = cpl_ready;
+      default:    dn_ready_o = 1'b1;  // PRG Response
+    endcase
+  end
 
   // ---------------------------------------------------------------------------
-  // ATS link towards the IOMMU: Invalidate Completions first
+  // ATS link towards the IOMMU: Invalidate Completions first, then the DMA
+  // engine's Translation Request or Page Request
   // ---------------------------------------------------------------------------
   // InjDropInvCpl (bug injection): the completion leaves the queue but is
   // never sent.
@@ -224,7 +255,7 @@ module ats_dev
       up_msg_o.kind = UpInvCpl;
       up_msg_o.itag = inv_cpl_itag;
     end else begin
-      up_msg_o.kind  = UpTransReq;
+      up_msg_o.kind  = pr_valid ? UpPageReq : UpTransReq;
       up_msg_o.tag   = tr_tag;
       up_msg_o.pasid = tr_pasid;
       up_msg_o.vpn   = tr_vpn;
@@ -232,9 +263,10 @@ module ats_dev
     end
   end
 
-  assign up_valid_o    = inv_cpl_send || tr_valid;
+  assign up_valid_o    = inv_cpl_send || tr_valid || pr_valid;
   assign inv_cpl_ready = up_ready_i || inject_i[InjDropInvCpl];
   assign tr_ready      = up_ready_i && !inv_cpl_send;
+  assign pr_ready      = up_ready_i && !inv_cpl_send;
 
   // ---------------------------------------------------------------------------
   // Assertions

@@ -1,6 +1,6 @@
 // In-memory command queue (RISC-V IOMMU command queue, riscv-iommu
-// src/iommu_in_memory_queues.adoc, reduced to IOTINVAL.VMA, IOFENCE.C and
-// ATS.INVAL).
+// src/iommu_in_memory_queues.adoc, reduced to IOTINVAL.VMA, IOFENCE.C,
+// ATS.INVAL and ATS.PRGR).
 //
 // A ring of 2^cfg_cq_log2n_i 16-byte commands at cfg_cq_base_i; software owns
 // the tail, the IOMMU the head. While head != tail: read dword0 then dword1
@@ -12,6 +12,11 @@
 //   ATS.INVAL     allocate the lowest free ITag (stall while none is free),
 //                 send the Invalidate Request; head moves on without waiting
 //                 for the Invalidate Completion.
+//   ATS.PRGR      (opcode ATS, func3 1) send one PCIe PRG Response (PRG
+//                 Index dword1[7:0], response code dword1[15:12], PV and
+//                 PASID of dword0) down the link, after the Invalidate
+//                 Requests of earlier commands; head moves on when it is
+//                 sent. No ITag; IOFENCE.C does not wait for it.
 //   IOFENCE.C     wait until no ITag is busy, then (AV) write DATA
 //                 zero-extended to ADDR; head moves on after the write.
 //                 While cq_err_o[1] (cmd_to) is set the fence does not
@@ -76,7 +81,14 @@ module cmdq
   output log2n_t      inv_req_log2n_o,  // log2 of the number of pages
   // ATS Invalidate Completion
   input  logic        inv_cpl_valid_i,
-  input  itag_t       inv_cpl_itag_i
+  input  itag_t       inv_cpl_itag_i,
+  // PRI PRG Response (ATS.PRGR)
+  output logic        prg_valid_o,
+  input  logic        prg_ready_i,
+  output id_t         prg_tag_o,
+  output logic        prg_pv_o,
+  output pasid_t      prg_pasid_o,
+  output prg_code_t   prg_code_o
 );
 
   typedef enum logic [3:0] {
@@ -133,6 +145,11 @@ module cmdq
   assign inv_req_pasid_o = cmd.pasid;
   assign inv_req_log2n_o = ats_log2n(dw1_q);
   assign inv_req_vpn_o   = dw1_q[12 +: VpnW] & vpn_mask(inv_req_log2n_o);
+
+  assign prg_tag_o   = dw1_q[IdW-1:0];
+  assign prg_pv_o    = cmd.pv;
+  assign prg_pasid_o = cmd.pasid;
+  assign prg_code_o  = dw1_q[PrgrCodeLsb +: 4];
 
   itag_pool #(
     .Size (AtsInvQDepth)
@@ -197,6 +214,7 @@ module cmdq
     err_d           = err_q;
     inval_valid_o   = 1'b0;
     inv_req_valid_o = 1'b0;
+    prg_valid_o     = 1'b0;
     itag_alloc      = 1'b0;
     if (cq_err_clear_i) begin
       err_d[1:0] = 2'b00;
@@ -234,7 +252,13 @@ module cmdq
         end
       end
       StExec: begin
-        if (cmd.func3 != Func3Zero) begin
+        if (cmd.opcode == OpAts && cmd.func3 == Func3AtsPrgr) begin  // ATS.PRGR
+          prg_valid_o = 1'b1;
+          if (prg_ready_i) begin
+            head_d  = head_next;
+            state_d = StIdle;
+          end
+        end else if (cmd.func3 != Func3Zero) begin
           err_d[0] = 1'b1;
           state_d  = StError;
         end else begin

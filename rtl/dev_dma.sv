@@ -11,7 +11,18 @@
 //                               (NW=0), as for a miss; its Completion is
 //                               installed over the read-only entry
 //   no permission (R=0, or a write whose Completion has no W)
-//                            -> response status 1, no access
+//                            -> PRI off (cfg_pri_limit_i = 0): response
+//                               status 1, no access
+//                            -> PRI on (N > 0): a PCIe Page Request (PRG
+//                               Index = the request id, PASID, page, W =
+//                               write; R and Last always) and wait for the
+//                               PRG Response with that PRG Index (and the
+//                               PASID, if it carries one): Success -> ask
+//                               again (Translation Request); another code ->
+//                               status 1. After N Page Requests answered
+//                               Success, a Completion that still does not
+//                               grant the access ends it with status 2 (gave
+//                               up). The count starts at 0 for each access.
 //
 // Translation Requests carry the request's write flag: NW = !write, so a
 // read never makes the IOMMU set the page's Dirty bit.
@@ -27,6 +38,7 @@ module dev_dma
   input  logic        clk_i,
   input  logic        rst_ni,
   input  inject_t     inject_i,  // bug injection (shootdown_pkg Inj*)
+  input  logic [7:0]  cfg_pri_limit_i,  // Page Requests per access; 0 = PRI off
   // device request (head of the request FIFO)
   input  logic        req_valid_i,
   output logic        req_ready_o,
@@ -48,11 +60,20 @@ module dev_dma
   output pasid_t      tr_pasid_o,
   output vpn_t        tr_vpn_o,
   output logic        tr_write_o,
+  // PRI Page Request (the same tag, PASID, page and write as tr_*)
+  output logic        pr_valid_o,
+  input  logic        pr_ready_i,
   // ATS Translation Completion
   input  logic        cpl_valid_i,
   output logic        cpl_ready_o,
   input  id_t         cpl_tag_i,
   input  xlat_t       cpl_xlat_i,
+  // PRI PRG Response taken this cycle (the device always takes one)
+  input  logic        prg_valid_i,
+  input  id_t         prg_tag_i,
+  input  logic        prg_pv_i,
+  input  pasid_t      prg_pasid_i,
+  input  prg_code_t   prg_code_i,
   // ATS Invalidate Request taken this cycle
   input  logic        inv_valid_i,
   input  logic        inv_pv_i,
@@ -78,18 +99,21 @@ module dev_dma
   output logic [63:0] rsp_pa_o
 );
 
-  typedef enum logic [2:0] {
+  typedef enum logic [3:0] {
     StIdle,     // waiting for a request
     StLookup,   // ATC lookup
     StTrReq,    // send the Translation Request
     StTrWait,   // wait for the Translation Completion
     StMemReq,   // memory request
     StMemRsp,   // wait for the memory response
-    StResp      // response to the host
+    StResp,     // response to the host
+    StPrReq,    // PRI: send the Page Request
+    StPrWait    // PRI: wait for the PRG Response
   } state_e;
 
-  localparam logic [1:0] StatusOk    = 2'd0;
-  localparam logic [1:0] StatusFault = 2'd1;
+  localparam logic [1:0] StatusOk     = 2'd0;
+  localparam logic [1:0] StatusFault  = 2'd1;
+  localparam logic [1:0] StatusGaveUp = 2'd2;  // PRI: cfg_pri_limit_i Page Requests did not help
 
   state_e      state_d, state_q;
   id_t         id_d, id_q;
@@ -102,9 +126,14 @@ module dev_dma
   logic [63:0] rdata_d, rdata_q;
   logic [1:0]  status_d, status_q;
   logic        retry_d, retry_q;    // an Invalidate Request overtook the Translation Request
+  logic [7:0]  pri_cnt_d, pri_cnt_q;  // Page Requests sent for this access
 
   vpn_t        vpn;
   logic        inv_pasid_hit;
+  logic        prg_match;  // the PRG Response answers the Page Request this access waits on
+
+  assign prg_match = prg_valid_i && (state_q == StPrWait) && (prg_tag_i == id_q) &&
+                     (!prg_pv_i || prg_pasid_i == pasid_q);
 
   assign vpn           = va_q[12 +: VpnW];
   assign inv_pasid_hit = inv_valid_i && (!inv_pv_i || inv_pasid_i == pasid_q);
@@ -127,6 +156,7 @@ module dev_dma
   assign tr_pasid_o       = pasid_q;
   assign tr_vpn_o         = vpn;
   assign tr_write_o       = write_q;
+  assign pr_valid_o       = (state_q == StPrReq);
   assign cpl_ready_o      = (state_q == StTrWait);
   assign mem_req_valid_o  = (state_q == StMemReq);
   assign mem_req_write_o  = write_q;
@@ -168,19 +198,21 @@ module dev_dma
     rdata_d          = rdata_q;
     status_d         = status_q;
     retry_d          = retry_q;
+    pri_cnt_d        = pri_cnt_q;
     atc_fill_valid_o = 1'b0;
 
     unique case (state_q)
       StIdle: begin
         if (req_valid_i) begin
-          id_d     = req_id_i;
-          write_d  = req_write_i;
-          pasid_d  = req_pasid_i;
-          va_d     = req_va_i;
-          wdata_d  = req_wdata_i;
-          pa_d     = '0;
-          rdata_d  = '0;
-          state_d  = StLookup;
+          id_d      = req_id_i;
+          write_d   = req_write_i;
+          pasid_d   = req_pasid_i;
+          va_d      = req_va_i;
+          wdata_d   = req_wdata_i;
+          pa_d      = '0;
+          rdata_d   = '0;
+          pri_cnt_d = '0;
+          state_d   = StLookup;
         end
       end
       StLookup: begin
@@ -218,10 +250,32 @@ module dev_dma
               is_2m_d = cpl_xlat_i.is_2m;
               pa_d    = phys_addr(cpl_xlat_i, va_q);
               state_d = StMemReq;
+            end else if (cfg_pri_limit_i == '0) begin
+              status_d = StatusFault;  // PRI off
+              state_d  = StResp;
+            end else if (pri_cnt_q < cfg_pri_limit_i) begin
+              state_d = StPrReq;  // ask the host to make the page present
             end else begin
-              status_d = StatusFault;
+              status_d = StatusGaveUp;
               state_d  = StResp;
             end
+          end
+        end
+      end
+      StPrReq: begin
+        if (pr_ready_i) begin
+          pri_cnt_d = pri_cnt_q + 8'd1;
+          state_d   = StPrWait;
+        end
+      end
+      StPrWait: begin
+        // an Invalidate Request needs nothing here: no translation is held
+        if (prg_match) begin
+          if (prg_code_i == PrgSuccess) begin
+            state_d = StTrReq;  // ask for the translation again
+          end else begin
+            status_d = StatusFault;
+            state_d  = StResp;
           end
         end
       end
@@ -249,29 +303,31 @@ module dev_dma
 
   always_ff @(posedge clk_i or negedge rst_ni) begin : ff_state
     if (!rst_ni) begin
-      state_q  <= StIdle;
-      id_q     <= '0;
-      write_q  <= 1'b0;
-      pasid_q  <= '0;
-      va_q     <= '0;
-      wdata_q  <= '0;
-      is_2m_q  <= 1'b0;
-      pa_q     <= '0;
-      rdata_q  <= '0;
-      status_q <= StatusOk;
-      retry_q  <= 1'b0;
+      state_q   <= StIdle;
+      id_q      <= '0;
+      write_q   <= 1'b0;
+      pasid_q   <= '0;
+      va_q      <= '0;
+      wdata_q   <= '0;
+      is_2m_q   <= 1'b0;
+      pa_q      <= '0;
+      rdata_q   <= '0;
+      status_q  <= StatusOk;
+      retry_q   <= 1'b0;
+      pri_cnt_q <= '0;
     end else begin
-      state_q  <= state_d;
-      id_q     <= id_d;
-      write_q  <= write_d;
-      pasid_q  <= pasid_d;
-      va_q     <= va_d;
-      wdata_q  <= wdata_d;
-      is_2m_q  <= is_2m_d;
-      pa_q     <= pa_d;
-      rdata_q  <= rdata_d;
-      status_q <= status_d;
-      retry_q  <= retry_d;
+      state_q   <= state_d;
+      id_q      <= id_d;
+      write_q   <= write_d;
+      pasid_q   <= pasid_d;
+      va_q      <= va_d;
+      wdata_q   <= wdata_d;
+      is_2m_q   <= is_2m_d;
+      pa_q      <= pa_d;
+      rdata_q   <= rdata_d;
+      status_q  <= status_d;
+      retry_q   <= retry_d;
+      pri_cnt_q <= pri_cnt_d;
     end
   end
 
@@ -290,6 +346,13 @@ module dev_dma
   // for again.
   RacingCplDiscarded_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     (cpl_valid_i && retry_q) |-> (!atc_fill_valid_o && state_d == StTrReq));
+  // PRI: only the PRG Response for the Page Request this access sent (its
+  // PRG Index, and its PASID if the response carries one) ends the wait.
+  PrgRspMatches_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    (state_q == StPrWait && state_d != StPrWait) |-> prg_match);
+  // PRI: at most cfg_pri_limit_i Page Requests per access, none with PRI off.
+  PriBounded_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    pr_valid_o |-> (pri_cnt_q < cfg_pri_limit_i));
 
   // ---------------------------------------------------------------------------
   // Cover points (docs/socket.md, "Coverage")
@@ -319,6 +382,17 @@ module dev_dma
     if (rst_ni && inv_valid_i) begin
       InvOtherDuringTr_C: cover (cov_tr_inv_other);
       InvDrainsAccess_C: cover (inflight_hit_o);
+    end
+    // pri: a PRG Response taken by the access waiting for it, Success or
+    // another code (Invalid Request, Response Failure); an access that gave
+    // up (status 2: its Page Requests were answered Success, the page still
+    // not granted)
+    if (rst_ni && prg_match) begin
+      PrgRspSuccess_C: cover (prg_code_i == PrgSuccess);
+      PrgRspFail_C: cover (prg_code_i != PrgSuccess);
+    end
+    if (rst_ni && rsp_valid_o) begin
+      PriGaveUp_C: cover (rsp_status_o == StatusGaveUp);
     end
   end
 

@@ -1,15 +1,24 @@
 // IOMMU: IOTLB + page-table walker (with a paging-structure cache) + command
-// queue + ATS Translation Request server, one memory port.
+// queue + ATS Translation Request server + PRI page-request queue writer,
+// one memory port.
 //
 // Memory port arbitration (one outstanding request): IOFENCE.C write >
-// command fetch > walker (page-table reads and the leaf's A/D
-// compare-and-swap).
-// ATS link towards the device: Invalidate Requests (command queue) have
-// priority over Translation Completions (request server) in the same cycle;
-// both travel in one ordered stream (which a switch in the top may reorder:
-// shootdown_top's completion delay lets Invalidate Requests pass).
-// ATS link from the device: Invalidate Completions are always taken;
-// a Translation Request is taken when the request server is idle.
+// page-request queue write > command fetch > walker (page-table reads and
+// the leaf's A/D compare-and-swap). The queue writer takes the next Page
+// Request from the up link only when its record is written, and a Page
+// Request waiting there holds the Invalidate Completions behind it (which
+// an IOFENCE.C may wait for), so its two writes go before the command
+// fetch and the walker; it writes two words per Page Request and the device
+// has one outstanding at a time, so it cannot starve them.
+// ATS link towards the device: Invalidate Requests (command queue) first,
+// then PRG Responses (the command queue's ATS.PRGR, then the queue writer's
+// automatic one for a full queue), then Translation Completions (request
+// server); all travel in one ordered stream (which a switch in the top may
+// reorder: shootdown_top's completion delay lets Invalidate Requests and
+// PRG Responses, posted Messages, pass Completions).
+// ATS link from the device: Invalidate Completions are always taken; a
+// Translation Request is taken when the request server is idle, a Page
+// Request when the queue writer is idle.
 
 module iommu
   import shootdown_pkg::*;
@@ -29,12 +38,17 @@ module iommu
   input  logic [7:0]                  cfg_iotlb_ways_i,   // IOTLB ways in use, 0 = all
   input  logic [7:0]                  cfg_iotlb_sets_i,   // IOTLB sets in use, 0 = all
   input  logic [7:0]                  cfg_ats_itags_i,    // ITags in use (Invalidate Queue Depth), 0 = all
+  input  logic [63:0]                 cfg_pq_base_i,      // page-request queue
+  input  logic [7:0]                  cfg_pq_log2n_i,
   input  inject_t                     inject_i,  // bug injection (shootdown_pkg Inj*)
   // registers
   input  logic [31:0]                 cq_tail_i,
   output logic [31:0]                 cq_head_o,
   output logic [7:0]                  cq_err_o,
   input  logic                        cq_err_clear_i,
+  input  logic [31:0]                 pq_head_i,
+  output logic [31:0]                 pq_tail_o,
+  output logic                        pq_ovf_o,
   // memory port
   output logic                        mem_req_valid_o,
   input  logic                        mem_req_ready_i,
@@ -66,19 +80,21 @@ module iommu
 );
 
   localparam int unsigned PortFence = 0;
-  localparam int unsigned PortFetch = 1;
-  localparam int unsigned PortWalk  = 2;
+  localparam int unsigned PortPq    = 1;
+  localparam int unsigned PortFetch = 2;
+  localparam int unsigned PortWalk  = 3;
+  localparam int unsigned NumPorts  = 4;
 
   // memory arbiter
-  logic [2:0]       arb_req_valid;
-  logic [2:0]       arb_req_write;
-  logic [2:0][63:0] arb_req_addr;
-  logic [2:0][63:0] arb_req_wdata;
-  logic [2:0]       arb_req_cas;
-  logic [2:0][63:0] arb_req_cmp;
-  logic [2:0]       arb_gnt;
-  logic [2:0]       arb_rsp_valid;
-  logic [63:0]      arb_rsp_rdata;
+  logic [NumPorts-1:0]       arb_req_valid;
+  logic [NumPorts-1:0]       arb_req_write;
+  logic [NumPorts-1:0][63:0] arb_req_addr;
+  logic [NumPorts-1:0][63:0] arb_req_wdata;
+  logic [NumPorts-1:0]       arb_req_cas;
+  logic [NumPorts-1:0][63:0] arb_req_cmp;
+  logic [NumPorts-1:0]       arb_gnt;
+  logic [NumPorts-1:0]       arb_rsp_valid;
+  logic [63:0]               arb_rsp_rdata;
 
   // IOTINVAL.VMA
   logic   inval_valid;
@@ -126,6 +142,21 @@ module iommu
   vpn_t   cpl_vpn;
   xlat_t  cpl_xlat;
 
+  // PRI: Page Request, PRG Responses (ATS.PRGR; the queue writer's for a
+  // full queue)
+  logic      pr_valid;
+  logic      pr_ready;
+  logic      prgr_valid;
+  logic      prgr_ready;
+  id_t       prgr_tag;
+  logic      prgr_pv;
+  pasid_t    prgr_pasid;
+  prg_code_t prgr_code;
+  logic      pq_rsp_valid;
+  logic      pq_rsp_ready;
+  id_t       pq_rsp_tag;
+  pasid_t    pq_rsp_pasid;
+
   cmdq #(
     .AtsInvQDepth (AtsInvQDepth)
   ) u_cmdq (
@@ -164,20 +195,54 @@ module iommu
     .inv_req_vpn_o     (inv_req_vpn),
     .inv_req_log2n_o   (inv_req_log2n),
     .inv_cpl_valid_i   (inv_cpl_valid),
-    .inv_cpl_itag_i    (up_msg_i.itag)
+    .inv_cpl_itag_i    (up_msg_i.itag),
+    .prg_valid_o       (prgr_valid),
+    .prg_ready_i       (prgr_ready),
+    .prg_tag_o         (prgr_tag),
+    .prg_pv_o          (prgr_pv),
+    .prg_pasid_o       (prgr_pasid),
+    .prg_code_o        (prgr_code)
+  );
+
+  prq u_prq (
+    .clk_i,
+    .rst_ni,
+    .cfg_pq_base_i,
+    .cfg_pq_log2n_i,
+    .pq_head_i,
+    .pq_tail_o,
+    .pq_ovf_o,
+    .pr_valid_i      (pr_valid),
+    .pr_ready_o      (pr_ready),
+    .pr_tag_i        (up_msg_i.tag),
+    .pr_pasid_i      (up_msg_i.pasid),
+    .pr_vpn_i        (up_msg_i.vpn),
+    .pr_write_i      (up_msg_i.write),
+    .mem_req_valid_o (arb_req_valid[PortPq]),
+    .mem_req_addr_o  (arb_req_addr[PortPq]),
+    .mem_req_wdata_o (arb_req_wdata[PortPq]),
+    .mem_gnt_i       (arb_gnt[PortPq]),
+    .mem_rsp_valid_i (arb_rsp_valid[PortPq]),
+    .rsp_valid_o     (pq_rsp_valid),
+    .rsp_ready_i     (pq_rsp_ready),
+    .rsp_tag_o       (pq_rsp_tag),
+    .rsp_pasid_o     (pq_rsp_pasid)
   );
 
   assign arb_req_write[PortFence] = 1'b1;
+  assign arb_req_write[PortPq]    = 1'b1;
   assign arb_req_write[PortFetch] = 1'b0;
   assign arb_req_write[PortWalk]  = 1'b0;
   assign arb_req_wdata[PortFetch] = '0;
   assign arb_req_cas[PortFence]   = 1'b0;
+  assign arb_req_cas[PortPq]      = 1'b0;
   assign arb_req_cas[PortFetch]   = 1'b0;
   assign arb_req_cmp[PortFence]   = '0;
+  assign arb_req_cmp[PortPq]      = '0;
   assign arb_req_cmp[PortFetch]   = '0;
 
   mem_arb #(
-    .N (3)
+    .N (NumPorts)
   ) u_mem_arb (
     .clk_i,
     .rst_ni,
@@ -258,6 +323,7 @@ module iommu
   tr_server u_tr_server (
     .clk_i,
     .rst_ni,
+    .inject_i,
     .tr_valid_i     (tr_valid),
     .tr_ready_o     (tr_ready),
     .tr_tag_i       (up_msg_i.tag),
@@ -293,7 +359,9 @@ module iommu
   );
 
   // ---------------------------------------------------------------------------
-  // ATS link towards the device: Invalidate Requests first
+  // ATS link towards the device: Invalidate Requests first, then PRG
+  // Responses (ATS.PRGR, then the queue writer's), then Translation
+  // Completions
   // ---------------------------------------------------------------------------
   always_comb begin : comb_dn_mux
     dn_msg_o = '0;
@@ -304,6 +372,18 @@ module iommu
       dn_msg_o.pasid = inv_req_pasid;
       dn_msg_o.vpn   = inv_req_vpn;
       dn_msg_o.log2n = inv_req_log2n;
+    end else if (prgr_valid) begin
+      dn_msg_o.kind  = DnPrgResp;
+      dn_msg_o.tag   = prgr_tag;
+      dn_msg_o.pv    = prgr_pv;
+      dn_msg_o.pasid = prgr_pasid;
+      dn_msg_o.code  = prgr_code;
+    end else if (pq_rsp_valid) begin
+      dn_msg_o.kind  = DnPrgResp;
+      dn_msg_o.tag   = pq_rsp_tag;
+      dn_msg_o.pv    = 1'b1;
+      dn_msg_o.pasid = pq_rsp_pasid;
+      dn_msg_o.code  = PrgSuccess;
     end else begin
       dn_msg_o.kind  = DnTransCpl;
       dn_msg_o.tag   = cpl_tag;
@@ -313,16 +393,32 @@ module iommu
     end
   end
 
-  assign dn_valid_o    = inv_req_valid || cpl_valid;
+  assign dn_valid_o    = inv_req_valid || prgr_valid || pq_rsp_valid || cpl_valid;
   assign inv_req_ready = dn_ready_i;
-  assign cpl_ready     = dn_ready_i && !inv_req_valid;
+  // the command queue offers an Invalidate Request or a PRG Response, never
+  // both (one command executes at a time)
+  assign prgr_ready    = dn_ready_i;
+  assign pq_rsp_ready  = dn_ready_i && !inv_req_valid && !prgr_valid;
+  assign cpl_ready     = dn_ready_i && !inv_req_valid && !prgr_valid && !pq_rsp_valid;
 
   // ---------------------------------------------------------------------------
   // ATS link from the device
   // ---------------------------------------------------------------------------
   assign inv_cpl_valid = up_valid_i && (up_msg_i.kind == UpInvCpl);
   assign tr_valid      = up_valid_i && (up_msg_i.kind == UpTransReq);
-  assign up_ready_o    = (up_msg_i.kind == UpInvCpl) || tr_ready;
+  assign pr_valid      = up_valid_i && (up_msg_i.kind == UpPageReq);
+
+  always_comb begin : comb_up_ready
+    unique case (up_msg_i.kind)
+      UpTransReq: up_ready_o = tr_ready;
+      UpPageReq:  up_ready_o = pr_ready;
+      default:    up_ready_o = 1'b1;  // Invalidate Completion
+    endcase
+  end
+
+  // The command queue offers one message at a time (prgr_ready relies on it).
+  CmdqOneDnMsg_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    !(inv_req_valid && prgr_valid));
 
   // the in-flight translation for the xlat probes
   assign xlat_valid_o = cpl_valid;

@@ -63,6 +63,11 @@ package shootdown_pkg;
   // ATS.INVAL is fenced before the next, early with several in one fence
   // group outstanding (cmdq).
   localparam int unsigned InjFenceOneItag = 7;
+  // The request server answers a write request (NW=0) that hits an IOTLB
+  // entry without W from that entry (a completion without W) instead of
+  // walking again: an IOMMU that caches permissions and needs an
+  // invalidation after a permission upgrade (tr_server).
+  localparam int unsigned InjWriteHitsRo = 8;
 
   typedef logic [InjectW-1:0] inject_t;
 
@@ -77,6 +82,11 @@ package shootdown_pkg;
 
   // func3 of IOTINVAL.VMA, IOFENCE.C and ATS.INVAL
   localparam logic [2:0] Func3Zero = 3'd0;
+  // func3 of ATS.PRGR (opcode OpAts; RISC-V IOMMU ATS.PRGR): send a PCIe PRG
+  // Response. dword0: PV (11), PASID (31:12); dword1: PRGI (7:0), response
+  // code (15:12).
+  localparam logic [2:0] Func3AtsPrgr = 3'd1;
+  localparam int unsigned PrgrCodeLsb = 12;  // dword1 bits 15:12 of ATS.PRGR
 
   // dword0; a packed struct lists its fields from the most significant bit down.
   typedef struct packed {
@@ -87,6 +97,25 @@ package shootdown_pkg;
     logic [2:0]  func3;   // 9:7
     logic [6:0]  opcode;  // 6:0
   } cmd_dw0_t;
+
+  // ---------------------------------------------------------------------------
+  // PCIe Page Request Interface (PRI)
+  // ---------------------------------------------------------------------------
+  // PRG Response codes (PCIe Response Code of a PRG Response Message).
+  typedef logic [3:0] prg_code_t;
+  localparam prg_code_t PrgSuccess = 4'h0;
+  localparam prg_code_t PrgInvalid = 4'h1;  // Invalid Request
+  localparam prg_code_t PrgFailure = 4'hF;  // Response Failure
+
+  // Page-request queue record (16 bytes, dword0 at the lower address;
+  // modelled on the RISC-V IOMMU page-request queue): dword0 [7:0] PRGI,
+  // [8] L (last, always 1), [9] R (always 1), [10] W, [11] PV (always 1),
+  // [31:12] PASID, [63:32] 0; dword1 the page address (VA bits 63:12, low
+  // 12 bits 0).
+  localparam int unsigned PqLBit  = 8;
+  localparam int unsigned PqRBit  = 9;
+  localparam int unsigned PqWBit  = 10;
+  localparam int unsigned PqPvBit = 11;
 
   // dword1 bit 11 of ATS.INVAL: the PCIe Invalidate Request S (size) bit.
   // IOTINVAL.VMA uses the same bit and the same encoding for its range form
@@ -119,34 +148,40 @@ package shootdown_pkg;
   // sent before an invalidation arrives first; with it on, Completions are
   // held longer and an Invalidate Request (posted) may pass one, as PCIe
   // ordering allows: the device must then discard the overtaken Completion.
-  typedef enum logic {
-    DnTransCpl = 1'b0,  // PCIe ATS Translation Completion
-    DnInvReq   = 1'b1   // PCIe ATS Invalidate Request
+  // A PRG Response (PRI) is a posted Message like an Invalidate Request: in
+  // shootdown_top's completion delay it travels with Invalidate Requests.
+  typedef enum logic [1:0] {
+    DnTransCpl = 2'd0,  // PCIe ATS Translation Completion
+    DnInvReq   = 2'd1,  // PCIe ATS Invalidate Request
+    DnPrgResp  = 2'd2   // PCIe PRI PRG Response
   } dn_kind_e;
 
   typedef struct packed {
-    dn_kind_e kind;
-    id_t      tag;    // TransCpl: tag of the Translation Request
-    itag_t    itag;   // InvReq
-    logic     pv;     // InvReq: PASID valid (0: every PASID)
-    pasid_t   pasid;  // TransCpl: requested PASID (debug probes only); InvReq
-    vpn_t     vpn;    // TransCpl: requested page (debug probes only); InvReq: base page
-    log2n_t   log2n;  // InvReq: log2 of the number of 4 KiB pages
-    xlat_t    xlat;   // TransCpl
+    dn_kind_e  kind;
+    id_t       tag;    // TransCpl: tag of the Translation Request; PrgResp: PRG Index
+    itag_t     itag;   // InvReq
+    logic      pv;     // InvReq: PASID valid (0: every PASID); PrgResp: PASID present
+    pasid_t    pasid;  // TransCpl: requested PASID (debug probes only); InvReq; PrgResp
+    prg_code_t code;   // PrgResp: response code (PrgSuccess, PrgInvalid, PrgFailure)
+    vpn_t      vpn;    // TransCpl: requested page (debug probes only); InvReq: base page
+    log2n_t    log2n;  // InvReq: log2 of the number of 4 KiB pages
+    xlat_t     xlat;   // TransCpl
   } dn_msg_t;
 
-  // device -> IOMMU: Translation Requests and Invalidate Completions.
-  typedef enum logic {
-    UpTransReq = 1'b0,  // PCIe ATS Translation Request
-    UpInvCpl   = 1'b1   // PCIe ATS Invalidate Completion
+  // device -> IOMMU: Translation Requests, Invalidate Completions and Page
+  // Requests.
+  typedef enum logic [1:0] {
+    UpTransReq = 2'd0,  // PCIe ATS Translation Request
+    UpInvCpl   = 2'd1,  // PCIe ATS Invalidate Completion
+    UpPageReq  = 2'd2   // PCIe PRI Page Request (R always, Last always 1)
   } up_kind_e;
 
   typedef struct packed {
     up_kind_e kind;
-    id_t      tag;    // TransReq
-    pasid_t   pasid;  // TransReq
-    vpn_t     vpn;    // TransReq
-    logic     write;  // TransReq: the device wants to write
+    id_t      tag;    // TransReq; PageReq: PRG Index (the device request id)
+    pasid_t   pasid;  // TransReq, PageReq
+    vpn_t     vpn;    // TransReq, PageReq
+    logic     write;  // TransReq: the device wants to write; PageReq: W requested
     itag_t    itag;   // InvCpl
   } up_msg_t;
 

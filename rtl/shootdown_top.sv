@@ -1,19 +1,20 @@
 // The Verilator-only top of shootdown: fixes the parameters and flattens every
 // port for the C ABI of ffi/shim.cpp. The port list is docs/socket.md.
 //
-//   iommu --dn link (TransCpl, InvReq)--+----------------------------> ats_dev
-//                                       +--cpl delay link (TransCpl)-->
-//   iommu <--up link (TransReq, InvCpl)-- ats_dev
+//   iommu --dn link (TransCpl, InvReq, PrgResp)--+---------------------------> ats_dev
+//                                                +--cpl delay link (TransCpl)-->
+//   iommu <--up link (TransReq, InvCpl, PageReq)-- ats_dev
 //
 // The completion delay (cfg_ats_cpl_delay_i, 0 = off) models a PCIe switch
 // between the IOMMU and the device that holds Translation Completions for
-// extra cycles (short of completion credits) while Invalidate Requests,
-// posted Messages, pass them, as the PCIe ordering rules allow (a posted
-// request may pass a completion). With the delay on, a Translation
-// Completion leaving the dn link enters a second link of that latency; an
-// Invalidate Request goes straight to the device and, offered in the same
-// cycle as a delayed Completion, goes first. With the delay 0 the dn link
-// feeds the device directly: one ordered stream.
+// extra cycles (short of completion credits) while Invalidate Requests and
+// PRG Responses, posted Messages, pass them, as the PCIe ordering rules
+// allow (a posted request may pass a completion). With the delay on, a
+// Translation Completion leaving the dn link enters a second link of that
+// latency; an Invalidate Request or a PRG Response goes straight to the
+// device and, offered in the same cycle as a delayed Completion, goes first.
+// With the delay 0 the dn link feeds the device directly: one ordered
+// stream.
 //
 // Configuration and probe inputs are registered here, so no output depends
 // combinationally on an input (docs/socket.md: outputs are Moore). The probe
@@ -48,11 +49,17 @@ module shootdown_top
   input  logic [7:0]  cfg_iotlb_ways_i,     // IOTLB ways per set in use; 0 or >= IotlbWays: all
   input  logic [7:0]  cfg_iotlb_sets_i,     // IOTLB sets in use (2^k); 0 or >= IotlbSets: all
   input  logic [7:0]  cfg_ats_itags_i,      // ITags in use; 0 or >= AtsInvQDepth: all
+  input  logic [7:0]  cfg_pri_limit_i,      // the device's PRI: Page Requests per access; 0 = off
+  input  logic [63:0] cfg_pq_base_i,        // page-request queue, 4 KiB aligned, 16-byte records
+  input  logic [7:0]  cfg_pq_log2n_i,       // log2 of the number of records (<= 8)
   // registers
   input  logic [31:0] cq_tail_i,
   output logic [31:0] cq_head_o,
   output logic [7:0]  cq_err_o,
   input  logic        cq_err_clear_i,     // pulse: clear cq_err_o[1:0] (write 1 to clear)
+  output logic [31:0] pq_tail_o,          // page-request queue tail (IOMMU-owned, pqt)
+  input  logic [31:0] pq_head_i,          // page-request queue head (software-owned, pqh)
+  output logic        pq_ovf_o,           // sticky: a Page Request found the queue full
   // IOMMU memory port
   output logic        iommu_mem_req_valid_o,
   input  logic        iommu_mem_req_ready_i,
@@ -123,6 +130,9 @@ module shootdown_top
     logic [7:0]  iotlb_ways;
     logic [7:0]  iotlb_sets;
     logic [7:0]  ats_itags;
+    logic [7:0]  pri_limit;
+    logic [63:0] pq_base;
+    logic [7:0]  pq_log2n;
   } cfg_t;
 
   cfg_t cfg_d, cfg_q;
@@ -132,7 +142,8 @@ module shootdown_top
                    inject: cfg_inject_i, ats_timeout: cfg_ats_timeout_i,
                    ats_cpl_delay: cfg_ats_cpl_delay_i, atc_entries: cfg_atc_entries_i,
                    iotlb_ways: cfg_iotlb_ways_i, iotlb_sets: cfg_iotlb_sets_i,
-                   ats_itags: cfg_ats_itags_i};
+                   ats_itags: cfg_ats_itags_i, pri_limit: cfg_pri_limit_i,
+                   pq_base: cfg_pq_base_i, pq_log2n: cfg_pq_log2n_i};
 
   // ---------------------------------------------------------------------------
   // Probes
@@ -193,11 +204,16 @@ module shootdown_top
     .cfg_iotlb_ways_i  (cfg_q.iotlb_ways),
     .cfg_iotlb_sets_i  (cfg_q.iotlb_sets),
     .cfg_ats_itags_i   (cfg_q.ats_itags),
+    .cfg_pq_base_i     (cfg_q.pq_base),
+    .cfg_pq_log2n_i    (cfg_q.pq_log2n),
     .inject_i          (cfg_q.inject),
     .cq_tail_i,
     .cq_head_o,
     .cq_err_o,
     .cq_err_clear_i,
+    .pq_head_i,
+    .pq_tail_o,
+    .pq_ovf_o,
     .mem_req_valid_o   (iommu_mem_req_valid_o),
     .mem_req_ready_i   (iommu_mem_req_ready_i),
     .mem_req_write_o   (iommu_mem_req_write_o),
@@ -239,14 +255,14 @@ module shootdown_top
 
   // ---------------------------------------------------------------------------
   // Completion delay: a switch that holds Translation Completions while
-  // Invalidate Requests (posted) pass them
+  // Invalidate Requests and PRG Responses (posted) pass them
   // ---------------------------------------------------------------------------
   logic cpl_delayed;  // Translation Completions take the delay link
-  logic dn_out_inv;   // the dn link offers an Invalidate Request
+  logic dn_out_inv;   // the dn link offers a posted Message (Invalidate Request, PRG Response)
   logic dn_out_cpl;   // the dn link offers a Translation Completion
 
   assign cpl_delayed = (cfg_q.ats_cpl_delay != '0);
-  assign dn_out_inv  = dn_out_valid && (dn_out_msg.kind == DnInvReq);
+  assign dn_out_inv  = dn_out_valid && (dn_out_msg.kind != DnTransCpl);
   assign dn_out_cpl  = dn_out_valid && (dn_out_msg.kind == DnTransCpl);
 
   ats_link #(
@@ -264,7 +280,8 @@ module shootdown_top
     .out_msg_o   (cpl_out_msg)
   );
 
-  // Towards the device: an Invalidate Request from the dn link first, then a
+  // Towards the device: a posted Message (Invalidate Request, PRG Response)
+  // from the dn link first, then a
   // delayed Completion, then (delay off) a Completion from the dn link. The
   // delay link is empty while the delay is off (the configuration is held
   // after reset), so the device then sees the dn link unchanged.
@@ -301,6 +318,7 @@ module shootdown_top
     .rst_ni,
     .inject_i          (cfg_q.inject),
     .cfg_atc_entries_i (cfg_q.atc_entries),
+    .cfg_pri_limit_i   (cfg_q.pri_limit),
     .dev_req_valid_i,
     .dev_req_ready_o,
     .dev_req_id_i,
@@ -407,10 +425,11 @@ module shootdown_top
   // the delay is on.
   CplLinkOnlyCpl_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     cpl_out_valid |-> (cpl_out_msg.kind == DnTransCpl && cpl_delayed));
-  // Posted passes completion: an Invalidate Request offered in the same
-  // cycle as a delayed Completion reaches the device first.
+  // Posted passes completion: an Invalidate Request (or a PRG Response)
+  // offered in the same cycle as a delayed Completion reaches the device
+  // first.
   InvPassesCpl_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
-    (dn_out_inv && cpl_out_valid) |-> (dev_dn_msg.kind == DnInvReq && !cpl_out_ready));
+    (dn_out_inv && cpl_out_valid) |-> (dev_dn_msg.kind != DnTransCpl && !cpl_out_ready));
 
   // ---------------------------------------------------------------------------
   // Cover points at the socket (docs/socket.md, "Coverage"): they look only
@@ -429,6 +448,7 @@ module shootdown_top
   logic        cov_inv_names_cpl;  // the Invalidate Request reaching the device names the Completion in the links
   logic        cov_full;
   logic        cov_fence_write;
+  logic        cov_pq_write;  // the IOMMU's write is into the page-request queue
   logic [31:0] cov_cq_mask;
 
   assign cov_inv_sent     = dn_in_valid && dn_in_ready && (dn_in_msg.kind == DnInvReq);
@@ -439,9 +459,14 @@ module shootdown_top
   // after reset)
   assign cov_full         = (cfg_q.cq_log2n != '0) &&
                             (((cq_tail_i + 32'd1) & cov_cq_mask) == cq_head_o);
-  // the IOMMU's only plain writes are IOFENCE.C completions (docs/socket.md)
+  // the IOMMU's plain writes are IOFENCE.C completions and, with PRI on,
+  // page-request queue records (docs/socket.md): those are in the ring
+  assign cov_pq_write     = (cfg_q.pri_limit != '0) &&
+                            (iommu_mem_req_addr_o >= cfg_q.pq_base) &&
+                            (iommu_mem_req_addr_o - cfg_q.pq_base <
+                             (64'd16 << cfg_q.pq_log2n));
   assign cov_fence_write  = iommu_mem_req_valid_o && iommu_mem_req_ready_i &&
-                            iommu_mem_req_write_o;
+                            iommu_mem_req_write_o && !cov_pq_write;
 
   always_comb begin : comb_cov_inv_names_cpl
     cov_inv_names_cpl = 1'b0;

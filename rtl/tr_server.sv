@@ -14,6 +14,11 @@
 // an entry with W is answered without W; a write request that hits an entry
 // without W walks again (the walk sets D, or finds the page read-only).
 //
+// InjWriteHitsRo (bug injection): a write request that hits an entry
+// without W is answered from that entry (without W) instead of walking
+// again, as an IOMMU that caches permissions and needs an invalidation after
+// a permission upgrade would.
+//
 // The match during a walk is conservative: an invalidation range that
 // overlaps the 2 MiB region of the requested page, since the walk may return
 // a 2 MiB leaf.
@@ -23,6 +28,7 @@ module tr_server
 (
   input  logic   clk_i,
   input  logic   rst_ni,
+  input  inject_t inject_i,  // bug injection (shootdown_pkg Inj*)
   // Translation Request
   input  logic   tr_valid_i,
   output logic   tr_ready_o,
@@ -120,7 +126,7 @@ module tr_server
         end
       end
       StLookup: begin
-        if (lookup_i.hit && (!write_q || lookup_i.xlat.w)) begin
+        if (lookup_i.hit && (!write_q || lookup_i.xlat.w || inject_i[InjWriteHitsRo])) begin
           xlat_d   = lookup_i.xlat;
           xlat_d.w = lookup_i.xlat.w && write_q;  // NW=1: no W
           state_d  = StSend;
@@ -180,6 +186,11 @@ module tr_server
   // No W for a No-Write request.
   NoWriteHonoured_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     cpl_valid_o |-> (write_q || !cpl_xlat_o.w));
+  // A write request (NW=0) that hits an entry without W walks again: the
+  // cached entry lacks W because D was clear (or the page was read-only)
+  // when it was filled, and only a walk can grant W now.
+  WriteHitRoWalks_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    (state_q == StLookup && write_q && lookup_i.hit && !lookup_i.xlat.w) |-> walk_start_o);
   // Never cache a translation without read permission.
   NoFillWithoutR_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     fill_valid_o |-> fill_xlat_o.r);

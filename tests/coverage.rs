@@ -63,7 +63,7 @@ fn bundled() -> Coverage {
 #[test]
 fn the_bundled_sweep_hits_these_bins_and_leaves_these_holes() {
     let c = bundled();
-    assert_eq!(c.runs, 112);
+    assert_eq!(c.runs, 124);
     let holes = [
         // one ATS.INVAL per fence: never 2 or more outstanding
         "CmdIofenceOut2_C",
@@ -84,6 +84,10 @@ fn the_bundled_sweep_hits_these_bins_and_leaves_these_holes() {
         // the device only reads while a Translation Request races
         "CplOvertakenWrite_C",
         "InvAheadOfCpl_C",
+        // PRI: the kernel answers every Page Request, and fixes each fault
+        // (a full queue and a device that gives up need a bug or a flood)
+        "PqFullRsp_C",
+        "PriGaveUp_C",
     ];
     let hits = [
         // intel-unaligned: Intel's IOTLB part is fenced before its ATS.INVAL
@@ -123,6 +127,11 @@ fn the_bundled_sweep_hits_these_bins_and_leaves_these_holes() {
         "FenceHeldCmdTo_C",
         "CmdToCleared_C",
         "LateCpl_C",
+        // pri-cow, pri-reuse: Page Requests queued and answered Success;
+        // pri-munmap: Invalid Request
+        "PqWrite_C",
+        "PrgRspSuccess_C",
+        "PrgRspFail_C",
     ];
     for l in holes {
         let expected = (!replaced(l)).then_some(0);
@@ -180,7 +189,7 @@ fn scenario_coverage_prints_each_run_and_the_sum() {
     assert!(one.status.success(), "{}", text(&one.stderr));
     let out = text(&one.stdout);
     assert!(
-        out.contains("cow --notify seed: coverage (1 run): 6 of 63 bins hit, 57 holes\n")
+        out.contains("cow --notify seed: coverage (1 run): 6 of 68 bins hit, 62 holes\n")
             || !shootdown_model_sys::RTL_OVERLAY_FILES.is_empty(),
         "{out}"
     );

@@ -138,6 +138,8 @@ fn machine() -> (Machine, IommuLayout, u64, AddressSpace) {
         cq_base: cq << PAGE_SHIFT,
         cq_log2n: 8,
         pasid_table: table << PAGE_SHIFT,
+        pq_base: 0,
+        pq_log2n: 0,
     };
     let mm = AddressSpace::new(&mut m.mem, PASID).unwrap();
     layout.bind(&mut m.mem, PASID, mm.pgd).unwrap();

@@ -34,6 +34,8 @@ fn world(f: PtFormat) -> (Machine, Kernel) {
         cq_base: cq << PAGE_SHIFT,
         cq_log2n: 8,
         pasid_table: table << PAGE_SHIFT,
+        pq_base: 0,
+        pq_log2n: 0,
     };
     let mm = AddressSpace::with_format(&mut m.mem, PASID, f).unwrap();
     let parent = AddressSpace::with_format(&mut m.mem, 0, f).unwrap();

@@ -28,6 +28,8 @@ fn machine_strided(params: MachineParams, n: u64, stride: u64) -> (Machine, Vec<
         cq_base: cq << PAGE_SHIFT,
         cq_log2n: 6,
         pasid_table: table << PAGE_SHIFT,
+        pq_base: 0,
+        pq_log2n: 0,
     };
     let mm = AddressSpace::new(&mut m.mem, PASID).unwrap();
     layout.bind(&mut m.mem, PASID, mm.pgd).unwrap();

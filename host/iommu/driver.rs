@@ -21,7 +21,7 @@
 use super::{Cmd, DriverKind};
 use crate::mem::{MemError, PAGE_SIZE};
 use crate::rtl::{
-    cmd_ats_inval, cmd_iofence_c, cmd_iotinval_range, cmd_iotinval_vma, CQ_ERR_CMD_TO,
+    cmd_ats_inval, cmd_ats_prgr, cmd_iofence_c, cmd_iotinval_range, cmd_iotinval_vma, CQ_ERR_CMD_TO,
 };
 use crate::sim::machine::{IommuLayout, Machine};
 use thiserror::Error;
@@ -67,6 +67,10 @@ pub struct DriverStats {
     /// Flushes for which the driver model sent nothing at all (Intel 6.6
     /// with the `(0, -1UL)` range: its page count wraps to 0).
     pub silent: u64,
+    /// PRG Responses (ATS.PRGR) sent for the device's Page Requests; each
+    /// waits for its own fence. Neither is counted in `commands` or
+    /// `fences`: those are the invalidations' cost.
+    pub page_responses: u64,
 }
 
 /// A flush in progress: the owner, and the DATA of the flush's last fence
@@ -208,6 +212,7 @@ fn encode(pasid: u32, c: Cmd) -> Result<[u64; 2], DriverError> {
         Cmd::Snoop { base, size } => cmd_iotinval_range(pasid, base, size),
         Cmd::Atc { base, size } => cmd_ats_inval(pasid, base, size),
         Cmd::AtcAll => cmd_ats_inval(pasid, 0, u64::MAX),
+        Cmd::PageResponse { prgi, code } => cmd_ats_prgr(pasid, prgi, code),
         Cmd::ProcessContext => {
             return Err(DriverError::Command(
                 "the bundled IOMMU caches no process context: unbind is a RISC-V socket action"
@@ -370,6 +375,23 @@ impl SvaDriver {
         self.begin_whole_pasid(m, owner, pasid, part, true)
     }
 
+    /// The PRG Response to Page Request `prgi` of `pasid` (`code`: 0
+    /// Success, 1 Invalid Request), then a fence the caller waits for, as
+    /// intel-svm's `prq_event_thread` submits its page group response with
+    /// `qi_submit_sync` (Linux 4.14). `None` while another thread owns the
+    /// queue; no secondary-TLB flush. The RISC-V socket has no PRI.
+    pub fn try_begin_page_response(
+        &mut self,
+        m: &mut Machine,
+        owner: usize,
+        pasid: u32,
+        prgi: u8,
+        code: u8,
+    ) -> Result<Option<FlushTicket>, DriverError> {
+        let part = vec![Cmd::PageResponse { prgi, code }];
+        self.begin_whole_pasid(m, owner, pasid, part, false)
+    }
+
     /// One part of whole-PASID commands and its fence (`None` while another
     /// thread owns the queue); `flush`: counted as a secondary-TLB flush.
     fn begin_whole_pasid(
@@ -526,6 +548,7 @@ impl SvaDriver {
                     match c {
                         Cmd::Snoop { .. } => self.stats.btm_snoops += 1,
                         Cmd::ProcessContext => self.stats.commands += 1,
+                        Cmd::PageResponse { .. } => self.stats.page_responses += 1,
                         Cmd::Atc { .. } | Cmd::AtcAll => {
                             self.stats.ats_inval += 1;
                             self.stats.commands += 1;
@@ -541,8 +564,11 @@ impl SvaDriver {
                 if room > 0 && a.written == cmds.len() {
                     let fence = self.format.fence(a.data[a.part])?;
                     self.push(m, fence)?;
-                    self.stats.fences += 1;
-                    self.stats.commands += 1;
+                    // A PRG Response's fence is no invalidation's cost.
+                    if !matches!(cmds.first(), Some(Cmd::PageResponse { .. })) {
+                        self.stats.fences += 1;
+                        self.stats.commands += 1;
+                    }
                     let ats = cmds
                         .iter()
                         .filter(|c| matches!(c, Cmd::Atc { .. } | Cmd::AtcAll))
@@ -637,6 +663,8 @@ pub(super) mod testkit {
             cq_base: cq << PAGE_SHIFT,
             cq_log2n: 10,
             pasid_table: 0,
+            pq_base: 0,
+            pq_log2n: 0,
         };
         let mut d = SvaDriver::with_kind(layout, completion, kind);
         let t = d.try_begin(&mut m, 3, PASID, start, end).unwrap().unwrap();

@@ -237,6 +237,9 @@ pub enum Cmd {
     /// The device's cached context of the PASID (RISC-V IODIR.INVAL_PDT of
     /// the device and process ID): sent when the PASID is unbound.
     ProcessContext,
+    /// Not an invalidation: the PRG Response to the device's Page Request
+    /// `prgi` (ATS.PRGR; `code` 0 Success, 1 Invalid Request).
+    PageResponse { prgi: u8, code: u8 },
 }
 
 /// The smallest naturally aligned power-of-two block of 4 KiB pages that

@@ -63,6 +63,9 @@ enum Pc {
 pub struct StoreOp {
     pub va: u64,
     pub value: u64,
+    /// false: only the fault (`handle_mm_fault` for a device's Page
+    /// Request): done once the PTE grants the write, nothing stored.
+    store: bool,
     pc: Pc,
     pte_pa: u64,
     /// The fault handler a small page runs, and its run in progress.
@@ -85,12 +88,25 @@ impl StoreOp {
         StoreOp {
             va,
             value,
+            store: true,
             pc: Pc::Access,
             pte_pa: 0,
             def: paths.wp_page_copy(),
             split: paths.zero_split(),
             fault: None,
             thp: None,
+        }
+    }
+}
+
+impl StoreOp {
+    /// The write fault at `va` without the store: what `handle_mm_fault`
+    /// with FAULT_FLAG_WRITE does for a device's Page Request. Done (no
+    /// checkpoint of its own) once the PTE grants the write.
+    pub fn fault_only(va: u64, paths: &Paths) -> Self {
+        StoreOp {
+            store: false,
+            ..Self::with_paths(va, 0, paths)
         }
     }
 }
@@ -104,6 +120,10 @@ impl KernelPath for StoreOp {
                     Ok(l) => l,
                     Err(w) => return Ok(Progress::Wait(w)),
                 };
+                if leaf.writable && !self.store {
+                    self.pc = Pc::Finished;
+                    return Ok(Progress::Done);
+                }
                 if leaf.writable {
                     path::touch(cx, &leaf, true)?;
                     let pa = (leaf.pfn << 12) | (self.va & 0xff8);

@@ -151,6 +151,12 @@ pub fn lookup(k: &Kernel, mem: &mut PhysMem, va: u64) -> Result<Mapping, MmError
 pub struct Vmas {
     /// (page address, a file page)
     pages: Vec<(u64, bool)>,
+    /// Ranges `[start, end)` munmap took out of their VMA, and whether the
+    /// whole address space went (exit_mmap).
+    holes: Vec<(u64, u64)>,
+    gone: bool,
+    /// Pages an mprotect made read-only (the VMA lost VM_WRITE).
+    readonly: Vec<u64>,
 }
 
 impl Vmas {
@@ -158,7 +164,38 @@ impl Vmas {
     pub fn new(pages: impl IntoIterator<Item = (u64, bool)>) -> Self {
         Vmas {
             pages: pages.into_iter().map(|(va, f)| (va & !0xfff, f)).collect(),
+            ..Vmas::default()
         }
+    }
+
+    /// munmap took `[start, start + pages * 4 KiB)` out of its VMA (Linux
+    /// detaches the VMAs before it zaps their pages).
+    pub fn unmap(&mut self, start: u64, pages: u64) {
+        let start = start & !0xfff;
+        self.holes
+            .push((start, start.saturating_add(pages.saturating_mul(4096))));
+    }
+
+    /// exit_mmap: no VMA is left.
+    pub fn exit(&mut self) {
+        self.gone = true;
+    }
+
+    /// mprotect(PROT_READ) of `va`'s page: its VMA lost VM_WRITE.
+    pub fn protect(&mut self, va: u64) {
+        self.readonly.push(va & !0xfff);
+    }
+
+    /// A VMA covers `va` (a named page's region, not unmapped since).
+    pub fn mapped(&self, va: u64) -> bool {
+        !self.gone
+            && self.in_region(va).next().is_some()
+            && !self.holes.iter().any(|&(s, e)| (s..e).contains(&va))
+    }
+
+    /// `va`'s VMA allows writes (VM_WRITE).
+    pub fn writable(&self, va: u64) -> bool {
+        !self.readonly.contains(&(va & !0xfff))
     }
 
     /// `va`'s page lies in a shared file mapping.

@@ -5,6 +5,7 @@
 mod access;
 pub mod arch;
 mod cow;
+mod iopf;
 mod kernel;
 pub mod lang;
 mod mapping;
@@ -14,6 +15,7 @@ mod thp;
 
 pub use access::LoadOp;
 pub use cow::{StoreOp, CHECKPOINTS_WP_PAGE_COPY};
+pub use iopf::{IopfOp, CHECKPOINTS_IOPF};
 pub use kernel::{Cx, HostEvent, Kernel, LockTable, MmError, Notify, Progress, WaitOn};
 pub use mapping::{lookup, HugeKind, Mapping, Vmas};
 pub use path::KernelPath;

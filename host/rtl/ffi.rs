@@ -53,12 +53,17 @@ pub struct SdIn {
     pub dev_mem_rsp_rdata: u64,
     pub dev_req_va: u64,
     pub dev_req_wdata: u64,
+    /// `cfg_pq_base_i`: PA of the page-request queue ring (PRI), 4 KiB
+    /// aligned, 16-byte records.
+    pub cfg_pq_base: u64,
     pub probes: [SdProbeIn; NUM_PROBES],
     pub cq_tail: u32,
     /// 20 bits.
     pub dev_req_pasid: u32,
     /// `cfg_ats_timeout_i`: ATS invalidation timeout in cycles; 0 = never.
     pub cfg_ats_timeout: u32,
+    /// `pq_head_i`: the software-owned page-request queue head (RISC-V `pqh`).
+    pub pq_head: u32,
     pub cfg_ats_latency: u16,
     /// `cfg_inject_i`: bug-injection bits (docs/socket.md, [`super::INJECT_NAMES`]);
     /// 0 is the correct design.
@@ -89,6 +94,12 @@ pub struct SdIn {
     /// `cfg_ats_itags_i`: ITags in use, the device's Invalidate Queue Depth
     /// as software programmed it; 0 (or at least the build's) = all.
     pub cfg_ats_itags: u8,
+    /// `cfg_pri_limit_i`: the device's PRI, the Page Requests it sends at
+    /// most for one access; 0 = PRI off.
+    pub cfg_pri_limit: u8,
+    /// `cfg_pq_log2n_i`: log2 of the number of page-request queue records
+    /// (<= 8).
+    pub cfg_pq_log2n: u8,
 }
 
 /// Every output port of `shootdown_top`, suffix `_o` dropped. Identical to
@@ -106,7 +117,12 @@ pub struct SdOut {
     pub dev_rsp_pa: u64,
     pub probes: [SdProbeOut; NUM_PROBES],
     pub cq_head: u32,
+    /// `pq_tail_o`: the IOMMU-owned page-request queue tail (RISC-V `pqt`).
+    pub pq_tail: u32,
     pub cq_err: u8,
+    /// `pq_ovf_o`: sticky (until reset), a Page Request found the
+    /// page-request queue full.
+    pub pq_ovf: u8,
     pub iommu_mem_req_valid: u8,
     pub iommu_mem_req_write: u8,
     /// 1: compare-and-swap (`iommu_mem_req_cas_o`; write is 0 then).
@@ -122,13 +138,17 @@ pub struct SdOut {
 
 // The same numbers are static_asserts in ffi/shim.cpp (SD_IN_SIZE, ...).
 const _: () = assert!(size_of::<SdProbeIn>() == 16 && size_of::<SdProbeOut>() == 24);
-const _: () = assert!(size_of::<SdIn>() == 144 && offset_of!(SdIn, dev_req_write) == 138);
-const _: () = assert!(offset_of!(SdIn, cfg_inject) == 126 && offset_of!(SdIn, cq_err_clear) == 139);
+const _: () = assert!(size_of::<SdIn>() == 160 && offset_of!(SdIn, dev_req_write) == 150);
+const _: () = assert!(offset_of!(SdIn, cfg_inject) == 138 && offset_of!(SdIn, cq_err_clear) == 151);
 const _: () =
-    assert!(offset_of!(SdIn, cfg_ats_cpl_delay) == 128 && offset_of!(SdIn, cfg_iotlb_ways) == 141);
+    assert!(offset_of!(SdIn, cfg_ats_cpl_delay) == 140 && offset_of!(SdIn, cfg_iotlb_ways) == 153);
 const _: () =
-    assert!(offset_of!(SdIn, cfg_iotlb_sets) == 142 && offset_of!(SdIn, cfg_ats_itags) == 143);
-const _: () = assert!(size_of::<SdOut>() == 168 && offset_of!(SdOut, dev_rsp_status) == 166);
+    assert!(offset_of!(SdIn, cfg_iotlb_sets) == 154 && offset_of!(SdIn, cfg_ats_itags) == 155);
+const _: () = assert!(offset_of!(SdIn, cfg_pq_base) == 48 && offset_of!(SdIn, pq_head) == 132);
+const _: () =
+    assert!(offset_of!(SdIn, cfg_pri_limit) == 156 && offset_of!(SdIn, cfg_pq_log2n) == 157);
+const _: () = assert!(size_of::<SdOut>() == 176 && offset_of!(SdOut, dev_rsp_status) == 171);
+const _: () = assert!(offset_of!(SdOut, pq_tail) == 156 && offset_of!(SdOut, pq_ovf) == 161);
 
 /// One cover point of the build (`SdCoverInfo` in `ffi/shim.h`): static
 /// NUL-terminated strings and a line number.

@@ -1,6 +1,6 @@
 //! The port structs of the socket (docs/socket.md) and the encodings that
-//! cross it: command-queue commands and probe words. The command encodings
-//! mirror `rtl/shootdown_pkg.sv`.
+//! cross it: command-queue commands, page-request queue records and probe
+//! words. The encodings mirror `rtl/shootdown_pkg.sv`.
 
 pub use super::ffi::{
     SdIn as PortsIn, SdOut as PortsOut, SdProbeIn as ProbeIn, SdProbeOut as ProbeOut, NUM_PROBES,
@@ -12,6 +12,29 @@ pub const OP_IOTINVAL: u64 = 1;
 pub const OP_IOFENCE: u64 = 2;
 /// Command opcode: ATS.
 pub const OP_ATS: u64 = 4;
+/// func3 (dword0 bits 9:7) of ATS.PRGR (opcode [`OP_ATS`]): a PCIe PRG
+/// Response. IOTINVAL.VMA, IOFENCE.C and ATS.INVAL have func3 0.
+pub const FUNC3_ATS_PRGR: u64 = 1;
+/// dword0 bit of func3's lowest bit.
+pub const CMD_FUNC3_SHIFT: u32 = 7;
+/// dword1 bits 15:12 of ATS.PRGR: the PRG Response code.
+pub const PRGR_CODE_SHIFT: u32 = 12;
+/// PRG Response code: Success (the device asks for the translation again).
+pub const PRG_SUCCESS: u8 = 0;
+/// PRG Response code: Invalid Request (the access ends with a fault).
+pub const PRG_INVALID: u8 = 1;
+/// PRG Response code: Response Failure (the access ends with a fault).
+pub const PRG_FAILURE: u8 = 0xf;
+/// Bytes of one page-request queue record.
+pub const PQ_RECORD_BYTES: u64 = 16;
+/// Page-request record dword0 bit 8: L (last request of its group; always 1).
+pub const PQ_L: u64 = 1 << 8;
+/// Page-request record dword0 bit 9: R (read access requested; always 1).
+pub const PQ_R: u64 = 1 << 9;
+/// Page-request record dword0 bit 10: W (write access requested).
+pub const PQ_W: u64 = 1 << 10;
+/// Page-request record dword0 bit 11: PV (the PASID is valid; always 1).
+pub const PQ_PV: u64 = 1 << 11;
 /// dword0 bit 10: IOTINVAL address valid; IOFENCE.C write DATA to ADDR.
 pub const CMD_AV: u64 = 1 << 10;
 /// dword0 bit 11: PASID valid.
@@ -113,6 +136,58 @@ pub fn iotinval_range(dw1: u64) -> (u64, u32) {
     ats_inval_range(dw1)
 }
 
+/// ATS.PRGR: a PCIe PRG Response for the Page Request group `prgi` of
+/// `pasid` (PV set) with response `code` ([`PRG_SUCCESS`], [`PRG_INVALID`],
+/// [`PRG_FAILURE`]; 4 bits). The IOMMU sends it down the ATS link in
+/// command order; it takes no ITag and no IOFENCE.C waits for it.
+pub fn cmd_ats_prgr(pasid: u32, prgi: u8, code: u8) -> [u64; 2] {
+    let dw0 = OP_ATS | (FUNC3_ATS_PRGR << CMD_FUNC3_SHIFT) | pasid_field(pasid);
+    let dw1 = u64::from(prgi) | (u64::from(code & 0xf) << PRGR_CODE_SHIFT);
+    [dw0, dw1]
+}
+
+/// A PCIe Page Request as the IOMMU wrote it into the page-request queue
+/// (one 16-byte record, docs/socket.md "Page Request Interface").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PageRequest {
+    /// PRG Index: the device's request id.
+    pub prgi: u8,
+    pub pasid: u32,
+    /// The page's address (4 KiB aligned).
+    pub va: u64,
+    /// Write access requested (read access always is).
+    pub write: bool,
+}
+
+/// Decode a page-request queue record from its two words (dword0 at the
+/// lower address): dword0 [7:0] PRGI, [8] L, [9] R, [10] W, [11] PV,
+/// [31:12] PASID, [63:32] 0; dword1 the page address. None for a record the
+/// bundled IOMMU never writes: L, R or PV clear, bits 63:32 of dword0 or
+/// 11:0 of dword1 set.
+pub fn decode_page_request(dw0: u64, dw1: u64) -> Option<PageRequest> {
+    let must = PQ_L | PQ_R | PQ_PV;
+    if dw0 & must != must || dw0 >> 32 != 0 || dw1 & PAGE_MASK != 0 {
+        return None;
+    }
+    Some(PageRequest {
+        prgi: dw0 as u8,
+        pasid: ((dw0 >> CMD_PASID_SHIFT) as u32) & PASID_MASK,
+        va: dw1,
+        write: dw0 & PQ_W != 0,
+    })
+}
+
+/// The two words of the page-request record of `r` (what the IOMMU writes).
+pub fn page_request_record(r: &PageRequest) -> [u64; 2] {
+    let dw0 = u64::from(r.prgi)
+        | PQ_L
+        | PQ_R
+        | PQ_PV
+        | if r.write { PQ_W } else { 0 }
+        | (u64::from(r.pasid & PASID_MASK) << CMD_PASID_SHIFT);
+    [dw0, r.va & !PAGE_MASK]
+}
+
 /// One command of the queue, decoded (for tests and traces).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -126,6 +201,12 @@ pub enum Command {
     AtsInval { pasid: u32, range: (u64, u32) },
     /// IOFENCE.C; `addr` None: no completion write.
     IofenceC { addr: Option<u64>, data: u32 },
+    /// ATS.PRGR: a PRG Response (`pasid` None: PV clear).
+    AtsPrgr {
+        pasid: Option<u32>,
+        prgi: u8,
+        code: u8,
+    },
     /// Anything else (the RTL flags it as an illegal command).
     Other([u64; 2]),
 }
@@ -136,7 +217,15 @@ pub fn decode_command(c: [u64; 2]) -> Command {
     let pasid = ((dw0 >> CMD_PASID_SHIFT) as u32) & PASID_MASK;
     let pv = dw0 & CMD_PV != 0;
     let av = dw0 & CMD_AV != 0;
-    if (dw0 >> 7) & 7 != 0 {
+    let func3 = (dw0 >> CMD_FUNC3_SHIFT) & 7;
+    if dw0 & 0x7f == OP_ATS && func3 == FUNC3_ATS_PRGR {
+        return Command::AtsPrgr {
+            pasid: pv.then_some(pasid),
+            prgi: dw1 as u8,
+            code: ((dw1 >> PRGR_CODE_SHIFT) & 0xf) as u8,
+        };
+    }
+    if func3 != 0 {
         return Command::Other(c);
     }
     match dw0 & 0x7f {
@@ -204,6 +293,10 @@ impl Inject {
     /// only, not for every busy ITag: visible only with two or more
     /// outstanding before one fence.
     pub const FENCE_ONE_ITAG: u16 = 1 << 7;
+    /// The request server answers a write request (NW=0) that hits an
+    /// IOTLB entry without W from that entry (a completion without W)
+    /// instead of walking again.
+    pub const WRITE_HITS_RO: u16 = 1 << 8;
 }
 
 /// Every injectable bug: (name, bit mask, one-line description).
@@ -247,6 +340,11 @@ pub const INJECT_NAMES: &[(&str, u16, &str)] = &[
         "fence-one-itag",
         Inject::FENCE_ONE_ITAG,
         "IOFENCE.C waits for the first of several outstanding ATS.INVALs before it only",
+    ),
+    (
+        "write-hits-ro",
+        Inject::WRITE_HITS_RO,
+        "IOMMU answers a write that hits a read-only IOTLB entry without W instead of walking again",
     ),
 ];
 
@@ -409,10 +507,80 @@ mod tests {
         assert_eq!(inject_bits(&["psc-not-invalidated"]), Ok(1 << 5));
         assert_eq!(inject_bits(&["drop-inv-cpl"]), Ok(1 << 6));
         assert_eq!(inject_bits(&["fence-one-itag"]), Ok(1 << 7));
-        // bits 0..7, each once
+        assert_eq!(inject_bits(&["write-hits-ro"]), Ok(1 << 8));
+        // bits 0..8, each once
         let all = INJECT_NAMES.iter().fold(0, |a, (_, b, _)| a | b);
-        assert_eq!(all, 0xff);
-        assert_eq!(INJECT_NAMES.len(), 8);
+        assert_eq!(all, 0x1ff);
+        assert_eq!(INJECT_NAMES.len(), 9);
+    }
+
+    #[test]
+    fn ats_prgr_fields() {
+        let [d0, d1] = cmd_ats_prgr(0x12345, 0xa7, PRG_FAILURE);
+        assert_eq!(d0 & 0x7f, OP_ATS);
+        assert_eq!((d0 >> 7) & 7, 1, "func3 1: ATS.PRGR");
+        assert_ne!(d0 & CMD_PV, 0);
+        assert_eq!((d0 >> 12) & 0xfffff, 0x12345);
+        assert_eq!(d0 >> 32, 0);
+        assert_eq!(d1, 0xf0a7, "PRGI in 7:0, the code in 15:12");
+        assert_eq!(cmd_ats_prgr(1, 3, PRG_SUCCESS)[1], 3);
+        assert_eq!(cmd_ats_prgr(1, 3, PRG_INVALID)[1], 0x1003);
+        // the code is 4 bits
+        assert_eq!(cmd_ats_prgr(1, 3, 0x31)[1], 0x1003);
+        assert_eq!(
+            decode_command(cmd_ats_prgr(9, 200, PRG_INVALID)),
+            Command::AtsPrgr {
+                pasid: Some(9),
+                prgi: 200,
+                code: PRG_INVALID
+            }
+        );
+        assert_eq!(
+            decode_command([OP_ATS | (1 << 7), 0xf005]),
+            Command::AtsPrgr {
+                pasid: None,
+                prgi: 5,
+                code: PRG_FAILURE
+            }
+        );
+        // ATS with another func3 stays illegal, as does func3 1 of another opcode
+        assert!(matches!(
+            decode_command([OP_ATS | (2 << 7), 0]),
+            Command::Other(_)
+        ));
+        assert!(matches!(
+            decode_command([OP_IOFENCE | (1 << 7), 0]),
+            Command::Other(_)
+        ));
+    }
+
+    #[test]
+    fn page_request_records() {
+        // as the RTL writes one: PRGI 0x42, L, R, W, PV, PASID 0x9_8765
+        let dw0 = 0x42 | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (0x9_8765 << 12);
+        let r = decode_page_request(dw0, 0x7f12_3456_7000).unwrap();
+        assert_eq!(
+            r,
+            PageRequest {
+                prgi: 0x42,
+                pasid: 0x9_8765,
+                va: 0x7f12_3456_7000,
+                write: true
+            }
+        );
+        assert_eq!(page_request_record(&r), [dw0, 0x7f12_3456_7000]);
+        let read = PageRequest { write: false, ..r };
+        let [d0, d1] = page_request_record(&read);
+        assert_eq!(d0 & PQ_W, 0);
+        assert_eq!(decode_page_request(d0, d1), Some(read));
+        // not a record: zero (never written), L/R/PV clear, stray bits
+        assert_eq!(decode_page_request(0, 0), None);
+        assert_eq!(decode_page_request(dw0 & !PQ_L, 0x7000), None);
+        assert_eq!(decode_page_request(dw0 & !PQ_R, 0x7000), None);
+        assert_eq!(decode_page_request(dw0 & !PQ_PV, 0x7000), None);
+        assert_eq!(decode_page_request(dw0 | (1 << 40), 0x7000), None);
+        assert_eq!(decode_page_request(dw0, 0x7008), None);
+        assert_eq!(PQ_RECORD_BYTES, 16);
     }
 
     #[test]

@@ -51,6 +51,10 @@ pub struct Params {
     /// ATS invalidation timeout of the IOMMU, cycles (`cfg_ats_timeout_i`;
     /// 0: never time out).
     pub ats_timeout: u64,
+    /// PCIe PRI: the Page Requests the device sends for one access before
+    /// it gives up (`cfg_pri_limit_i`); the kernel's I/O page fault handler
+    /// answers each. 0: no PRI, a translation fault ends the access.
+    pub pri: u64,
     /// RISC-V socket: the AXI ID on the IOMMU's memory port (`mem_`) whose
     /// requests take `iommu_slow_cycles` more (a manager missing a cache the
     /// others hit; on the bundled RISC-V design ID 0 is its walker).
@@ -81,6 +85,7 @@ impl Default for Params {
             gather_batch: 0,
             assertions: false,
             ats_timeout: 0,
+            pri: 0,
             iommu_slow_id: 0,
             iommu_slow_cycles: 0,
             mem_sample_on_request: false,
@@ -288,6 +293,15 @@ pub const PARAMS: &[ParamSpec] = &[
         0,
         0,
         u32::MAX as u64,
+        Any,
+        true
+    ),
+    spec!(
+        pri,
+        "PCIe PRI: Page Requests the device sends per access before it gives up (0: no PRI)",
+        0,
+        0,
+        MAX_SIZE,
         Any,
         true
     ),

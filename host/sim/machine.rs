@@ -64,6 +64,11 @@ pub struct MachineParams {
     /// programmed it), driven on `cfg_ats_itags_i` (saturated to 8 bits); 0,
     /// or at least the build's depth, = all.
     pub ats_itags: u64,
+    /// The device's PCIe PRI, driven on `cfg_pri_limit_i`: the Page
+    /// Requests it sends at most for one access (into the page-request
+    /// queue of [`IommuLayout::pq_base`]); 0 = no PRI, a translation that
+    /// does not grant the access ends it with a fault.
+    pub pri_limit: u8,
 }
 
 impl Default for MachineParams {
@@ -82,6 +87,7 @@ impl Default for MachineParams {
             iotlb_ways: 0,
             iotlb_sets: 0,
             ats_itags: 0,
+            pri_limit: 0,
         }
     }
 }
@@ -92,6 +98,11 @@ pub struct IommuLayout {
     pub cq_base: u64,
     pub cq_log2n: u8,
     pub pasid_table: u64,
+    /// The page-request queue (PRI, docs/socket.md): its ring's PA (4 KiB
+    /// aligned, 16-byte records), 0 without PRI.
+    pub pq_base: u64,
+    /// log2 of the page-request queue's records (<= 8: one 4 KiB frame).
+    pub pq_log2n: u8,
 }
 
 impl IommuLayout {
@@ -123,7 +134,12 @@ pub struct DevRequest {
 pub struct DevResponse {
     pub id: u8,
     pub cycle: u64,
+    /// The access was not made (`dev_rsp_status_o` != 0).
     pub fault: bool,
+    /// Of those, the device gave up (status 2): with PRI, each of its Page
+    /// Requests was answered Success and the translation still did not
+    /// grant the access.
+    pub gave_up: bool,
     pub rdata: u64,
     pub pa: u64,
 }
@@ -378,6 +394,10 @@ impl Machine {
         self.inp.cfg_iotlb_ways = self.params.iotlb_ways.min(u8::MAX as u64) as u8;
         self.inp.cfg_iotlb_sets = self.params.iotlb_sets.min(u8::MAX as u64) as u8;
         self.inp.cfg_ats_itags = self.params.ats_itags.min(u8::MAX as u64) as u8;
+        self.inp.cfg_pri_limit = self.params.pri_limit;
+        self.inp.cfg_pq_base = layout.pq_base;
+        self.inp.cfg_pq_log2n = layout.pq_log2n;
+        self.inp.pq_head = 0;
         self.inp.cq_err_clear = 0;
         self.inp.iommu_mem_req_ready = 1;
         self.inp.dev_mem_req_ready = 1;
@@ -443,6 +463,36 @@ impl Machine {
             // cqcsr.cmd_ill: the bundled socket's illegal-command bit
             Some(rv) => u8::from(rv.csr & rv_regs::csr::CMD_ILL != 0),
             None => self.out.cq_err,
+        }
+    }
+
+    /// The page-request queue's tail (`pq_tail_o`, RISC-V `pqt`): the
+    /// IOMMU moves it on past each record it wrote. (The second socket: 0;
+    /// the host refuses PRI there, its design has no page-request queue
+    /// wired to the device.)
+    pub fn pq_tail(&self) -> u32 {
+        match &self.rv {
+            Some(_) => 0,
+            None => self.out.pq_tail,
+        }
+    }
+
+    /// The software-owned page-request queue head (`pq_head_i`, RISC-V
+    /// `pqh`): the records before it were read. (The second socket:
+    /// nothing, as [`Machine::pq_tail`].)
+    pub fn set_pq_head(&mut self, head: u32) {
+        if self.rv.is_none() {
+            self.inp.pq_head = head;
+        }
+    }
+
+    /// A Page Request found the page-request queue full (`pq_ovf_o`,
+    /// sticky until reset): the IOMMU answered it Success without a record.
+    /// (The second socket: false, as [`Machine::pq_tail`].)
+    pub fn pq_overflowed(&self) -> bool {
+        match &self.rv {
+            Some(_) => false,
+            None => self.out.pq_ovf != 0,
         }
     }
 
@@ -599,6 +649,7 @@ impl Machine {
                 id: self.out.dev_rsp_id,
                 cycle: self.cycle,
                 fault: self.out.dev_rsp_status != 0,
+                gave_up: self.out.dev_rsp_status == 2,
                 rdata: self.out.dev_rsp_rdata,
                 pa: self.out.dev_rsp_pa,
             });
@@ -638,8 +689,8 @@ impl Machine {
                     }
                 }
             } else if o.iommu_mem_req_write != 0 {
-                // The IOMMU writes fence completion words: not part of the
-                // program's store order.
+                // The IOMMU writes fence completion words and page-request
+                // records: not part of the program's store order.
                 if self
                     .mem
                     .write(o.iommu_mem_req_addr, o.iommu_mem_req_wdata, 0)
@@ -913,6 +964,7 @@ impl Machine {
                 id: r.id,
                 cycle: r.cycle,
                 fault,
+                gave_up: false,
                 rdata: r.rdata,
                 pa: if fault {
                     0

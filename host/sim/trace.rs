@@ -42,6 +42,8 @@ pub(super) struct HostSignals {
     count: u64,
     cpu: BTreeMap<usize, SigId>,
     dev: BTreeMap<u8, SigId>,
+    /// The kernel's I/O page fault worker (only with PRI).
+    iopf: Option<SigId>,
     pages: Vec<PageSigs>,
     names: Vec<String>,
     /// The RTL is the RISC-V socket's (its own signal groups).
@@ -90,6 +92,7 @@ impl HostSignals {
                 }
             }
         }
+        let iopf = (s.params.pri > 0).then(|| t.text(&["host", "threads"], "iopf"));
         let pages = s
             .pages
             .iter()
@@ -116,6 +119,7 @@ impl HostSignals {
             count: 0,
             cpu,
             dev,
+            iopf,
             pages,
             names: s.pages.iter().map(|p| p.name.clone()).collect(),
             riscv: s.arch.riscv(),
@@ -133,7 +137,7 @@ impl HostSignals {
                 hs.t.set(0, c, 0);
             }
         }
-        for s in hs.cpu.values().chain(hs.dev.values()) {
+        for s in hs.cpu.values().chain(hs.dev.values()).chain(&hs.iopf) {
             hs.t.set_text(0, *s, "");
         }
         hs
@@ -149,6 +153,13 @@ impl HostSignals {
 
     pub(super) fn cpu(&mut self, cycle: u64, i: usize, text: &str) {
         if let Some(&s) = self.cpu.get(&i) {
+            self.t.set_text(cycle * PS_PER_CYCLE, s, text);
+        }
+    }
+
+    /// The I/O page fault worker reached checkpoint `text` ("" when idle).
+    pub(super) fn iopf(&mut self, cycle: u64, text: &str) {
+        if let Some(s) = self.iopf {
             self.t.set_text(cycle * PS_PER_CYCLE, s, text);
         }
     }

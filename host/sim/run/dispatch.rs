@@ -35,6 +35,14 @@ impl Sim<'_> {
                 }
                 // The VMAs the paths work in: the pages, and which are a shared file mapping's.
                 let vmas = Vmas::new(s.pages.iter().map(|p| (p.va, p.file)));
+                // What the VMAs lose before the path runs (under mmap_lock):
+                // what a device's Page Request finds from now on.
+                match *a {
+                    Action::Munmap { page, pages } => self.k.vmas.unmap(s.pages[page].va, pages),
+                    Action::MprotectRo { page } => self.k.vmas.protect(s.pages[page].va),
+                    Action::Exit => self.k.vmas.exit(),
+                    _ => {}
+                }
                 let op: Box<dyn KernelPath> = match *a {
                     Action::Write { page, value } => {
                         Box::new(StoreOp::with_paths(s.pages[page].va, value, &s.paths))
@@ -170,6 +178,7 @@ impl Sim<'_> {
                 };
                 let va = s.pages[page].va;
                 let issued = self.m.cycle();
+                self.iopf.requests[d as usize] = 0;
                 self.m.dev_submit(DevRequest {
                     id: d,
                     pasid: IOMMU_PASID,

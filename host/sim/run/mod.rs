@@ -21,6 +21,7 @@
 //! when, and the same scenario gives the same cycles every time.
 
 mod dispatch;
+mod iopf;
 mod observe;
 mod sched;
 mod session;
@@ -121,6 +122,8 @@ struct DevPending {
 }
 
 const IOMMU_PASID: u32 = 1;
+/// log2 of the page-request queue's records: one 4 KiB frame.
+const PQ_LOG2N: u8 = 8;
 
 struct Sim<'s> {
     s: &'s Scenario,
@@ -146,6 +149,8 @@ struct Sim<'s> {
     /// Per CPU thread: the checkpoint it reached last (kept when its path
     /// ends, for `explore` to name the step it played).
     reached: Vec<Option<&'static str>>,
+    /// The kernel's I/O page fault worker (PRI).
+    iopf: iopf::Iopf,
 }
 
 /// The `[Time N+k]` label of step `n`.
@@ -184,6 +189,7 @@ impl<'s> Sim<'s> {
         let in_flight: Vec<u64> = self.devs.iter().flatten().map(|d| d.issued).collect();
         self.chk.digest(h, self.m.cycle(), &in_flight);
         h.debug(&self.cpus);
+        h.debug(&self.iopf);
         // When a finished access reached `translated` is the past's: it is
         // read only while the access is in flight.
         let translated: Vec<Option<u64>> = (self.devs.iter().zip(&self.dev_translated))
@@ -229,7 +235,7 @@ impl<'s> Sim<'s> {
                 text: "resume".into(),
             })
             .collect();
-        let slot = if drain.is_empty() {
+        let slot = if drain.is_empty() && !self.iopf.busy(self.m.pq_tail()) {
             None
         } else {
             Some(self.run_slot(&label(steps), steps as u64, 0, &drain)?)
@@ -272,6 +278,14 @@ impl<'s> Sim<'s> {
             source: MmError::Mem(e),
         };
         let p = &s.params;
+        if p.pri > 0 && s.arch.riscv() {
+            return Err(RunError::Timeline {
+                file: s.path.clone(),
+                line: 0,
+                msg: "params.pri: the RISC-V socket's design has no PCIe PRI (no page-request queue, no ATS.PRGR): drop 'pri', or run the bundled IOMMU".into(),
+                blocked_by: None,
+            });
+        }
         let machine_params = MachineParams {
             frames: 8192,
             mem_latency: p.mem_latency,
@@ -286,6 +300,7 @@ impl<'s> Sim<'s> {
             inject: s.inject,
             assertions: p.assertions,
             ats_timeout: p.ats_timeout,
+            pri_limit: p.pri as u8,
         };
         let mut m = if s.arch.riscv() {
             let mem = RvMemory {
@@ -307,10 +322,19 @@ impl<'s> Sim<'s> {
         let cq = m.mem.alloc().map_err(setup)?;
         let completion = m.mem.alloc().map_err(setup)?;
         let pasid_table = m.mem.alloc().map_err(setup)?;
+        // The page-request queue: one frame of 256 records, only with PRI
+        // (a run without it allocates the frames it always did).
+        let pq = if p.pri > 0 {
+            Some((m.mem.alloc().map_err(setup)? << PAGE_SHIFT, PQ_LOG2N))
+        } else {
+            None
+        };
         let layout = IommuLayout {
             cq_base: cq << PAGE_SHIFT,
             cq_log2n: p.cq_entries.trailing_zeros() as u8,
             pasid_table: pasid_table << PAGE_SHIFT,
+            pq_base: pq.map_or(0, |q| q.0),
+            pq_log2n: pq.map_or(0, |q| q.1),
         };
         let mm =
             AddressSpace::with_format(&mut m.mem, IOMMU_PASID, s.arch.format()).map_err(setup)?;
@@ -339,6 +363,7 @@ impl<'s> Sim<'s> {
             lines: Vec::new(),
             line: 0,
             reached: vec![None; MAX_CPUS],
+            iopf: iopf::Iopf::new(pq),
         };
         sim.map_pages().map_err(|source| RunError::Setup {
             file: s.path.clone(),

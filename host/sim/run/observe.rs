@@ -83,9 +83,25 @@ impl Sim<'_> {
                     sig.violation(cycle, "use-after-free");
                 }
             }
-            let text = if r.fault {
+            let requests = self.iopf.requests.get(r.id as usize).copied().unwrap_or(0);
+            let text = if r.gave_up {
+                let before = self.chk.findings.len();
+                self.chk.gave_up(r.id, p.va, p.write, requests, cycle);
+                if let (Some(sig), true) = (&mut self.sig, self.chk.findings.len() > before) {
+                    sig.violation(cycle, "no-progress");
+                }
                 format!(
-                    "{} -> FAULT (no translation or no permission; PRI is not modelled)",
+                    "{} -> GAVE UP after {requests} Page Requests answered Success (no progress)",
+                    p.text
+                )
+            } else if r.fault && self.iopf.pq.is_some() {
+                format!(
+                    "{} -> FAULT (the kernel answered its Page Request with Invalid Request)",
+                    p.text
+                )
+            } else if r.fault {
+                format!(
+                    "{} -> FAULT (no translation or no permission; the device has no PRI)",
                     p.text
                 )
             } else {

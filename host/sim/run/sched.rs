@@ -1,6 +1,7 @@
 //! The deterministic scheduler: one `[Time N+k]` step in rounds, its
 //! watchdog, and what each thread did in it.
 
+use super::iopf::{Worker, IOPF_TID};
 use super::{RunError, Sim};
 use crate::mm::{Cx, HostEvent, Progress, WaitOn};
 use crate::scenario::{Entry, ThreadRef, Until, MAX_CPUS};
@@ -81,10 +82,12 @@ impl Sim<'_> {
         let step = self.s.params.cpu_step_cycles.max(1);
         loop {
             let (progressed, waits) = self.round(&mut running, line)?;
+            let worker = self.iopf_round(line)?;
             self.absorb_events();
             let cpus_done = running.iter().all(|r| r.done);
-            if cpus_done && self.devices_done(entries, line)? {
-                if progressed {
+            let worker_ran = matches!(worker, Worker::Ran);
+            if cpus_done && !self.iopf.busy(self.m.pq_tail()) && self.devices_done(entries, line)? {
+                if progressed || worker_ran {
                     self.tick_n(step)?;
                 }
                 break;
@@ -92,16 +95,27 @@ impl Sim<'_> {
             if !progressed {
                 self.check_deadlock(&running, &waits, line)?;
             }
+            if let Worker::Waits(WaitOn::Lock { holder, .. }, _) = worker {
+                self.check_worker_lock(&running, holder, line)?;
+            }
+            // The spin is the invalidations' cost; the worker's wait for its
+            // PRG Response's fence is not.
+            let worker_spins = match worker {
+                Worker::Waits(WaitOn::Fence | WaitOn::Queue, response) => Some(response),
+                _ => None,
+            };
             let spinning = waits
                 .iter()
                 .filter(|(_, w)| matches!(w, WaitOn::Fence | WaitOn::Queue))
                 .count() as u64;
-            self.spin_cycles += step * spinning;
-            // A round in which CPU threads ran costs a step; waiting only
-            // for the device advances one cycle at a time, or, while nothing
-            // happens, up to the watchdog's limit at once: no round between
-            // would have done anything (no CPU thread moves or spins).
-            if running.is_empty() || (cpus_done && !progressed) {
+            self.spin_cycles += step * (spinning + u64::from(worker_spins == Some(false)));
+            let spinning = spinning + u64::from(worker_spins.is_some());
+            // A round in which CPU threads (or the I/O page fault worker)
+            // ran costs a step; waiting only for the device advances one
+            // cycle at a time, or, while nothing happens, up to the
+            // watchdog's limit at once: no round between would have done
+            // anything (no thread moves or spins).
+            if (running.is_empty() || (cpus_done && !progressed)) && !worker_ran {
                 let limit =
                     (start + self.s.params.watchdog_cycles + 1).saturating_sub(self.m.cycle());
                 self.tick_upto(if spinning == 0 { limit } else { 1 })?;
@@ -246,7 +260,7 @@ impl Sim<'_> {
             && waits.len() == live.len()
             && waits
                 .iter()
-                .all(|(_, w)| matches!(w, WaitOn::Lock { holder, .. } if !live.contains(holder)));
+                .all(|(_, w)| matches!(w, WaitOn::Lock { holder, .. } if !live.contains(holder) && *holder != IOPF_TID));
         match waits.first() {
             Some(&(i, WaitOn::Lock { holder, .. })) if stuck => {
                 let mut e = self.err(
@@ -263,6 +277,28 @@ impl Sim<'_> {
             }
             _ => Ok(()),
         }
+    }
+
+    /// The I/O page fault worker spins on a page-table lock that `holder`
+    /// holds: an error when `holder` is a CPU thread this step does not
+    /// run (it can never let go).
+    fn check_worker_lock(
+        &self,
+        running: &[Running],
+        holder: usize,
+        line: usize,
+    ) -> Result<(), RunError> {
+        let live = running.iter().any(|r| r.cpu == holder && !r.done);
+        if live || holder >= MAX_CPUS {
+            return Ok(());
+        }
+        Err(self.err(
+            line,
+            format!(
+                "the kernel's I/O page fault handler (answering a device's Page Request) spins on a page-table lock held by cpu{holder}, which this step does not run (cpu{holder} stopped after '{}'): resume cpu{holder} in this step, or stop it before 'lock'",
+                self.cpus[holder].path.last().unwrap_or(&"?")
+            ),
+        ))
     }
 
     /// The watchdog's error: the cycles the step ran, and what each thread
@@ -284,6 +320,11 @@ impl Sim<'_> {
                     why.push(format!("dev{d} has no response to '{}'", e.text));
                 }
             }
+        }
+        if self.iopf.busy(self.m.pq_tail()) {
+            why.push(
+                "the kernel's I/O page fault handler has not answered every Page Request".into(),
+            );
         }
         let st = self.k.driver.stats;
         if st.ats_timeouts > 0 {

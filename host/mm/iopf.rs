@@ -1,0 +1,145 @@
+//! The kernel's answer to a device's PCIe Page Request (PRI): the I/O page
+//! fault handler. It follows `iommu_sva_handle_iopf` (drivers/iommu/
+//! io-pgfault.c, Linux 6.x; intel-svm's `prq_event_thread` does the same in
+//! 4.14): find the VMA, check its permissions, `handle_mm_fault` with
+//! FAULT_FLAG_REMOTE (and FAULT_FLAG_WRITE for a write), then the PRG
+//! Response, submitted and waited for (`qi_submit_sync` in 4.14).
+//!
+//! Its checkpoints:
+//!
+//! ```text
+//! vma        vma_lookup and the access check: no VMA (munmap, exit) or no
+//!            VM_WRITE for a write -> Invalid Request
+//! (fault)    a write to a read-only PTE: the store's write-protect fault
+//!            (paths/wp_page_copy.yaml: fault, copy, start ... put_old, or
+//!            reuse), without the store
+//! respond    ATS.PRGR (Success or Invalid Request) and its fence written
+//! responded  the fence completed
+//! ```
+//!
+//! A PTE that already grants the access (the fault raced with a fix, or
+//! the IOMMU answered from a stale entry) needs nothing: Success. A page
+//! that is not present (swapped out, being migrated, a file page reclaim
+//! dropped) would take do_swap_page, migration_entry_wait or a read from
+//! the file: not modelled, refused as a CPU access there is.
+
+use super::cow::StoreOp;
+use super::kernel::{Cx, MmError, Progress, WaitOn};
+use super::lang::Paths;
+use super::path::{self, KernelPath};
+use crate::iommu::FlushTicket;
+use crate::rtl::{PageRequest, PRG_INVALID, PRG_SUCCESS};
+
+/// Checkpoint names of the handler, in order (the fault's own are
+/// `CHECKPOINTS_WP_PAGE_COPY`'s).
+pub const CHECKPOINTS_IOPF: &[&str] = &["vma", "respond", "responded"];
+
+#[derive(Debug)]
+enum Pc {
+    Vma,
+    Fault(Box<StoreOp>),
+    Respond,
+    Wait(FlushTicket),
+    Finished,
+}
+
+/// The I/O page fault handler for one Page Request.
+#[derive(Debug)]
+pub struct IopfOp {
+    pub req: PageRequest,
+    pc: Pc,
+    /// The PRG Response code: Success unless the VMA check failed.
+    code: u8,
+    fault: Option<Box<StoreOp>>,
+}
+
+impl IopfOp {
+    /// The handler of `req`; a write fault runs `paths`' `wp_page_copy`.
+    pub fn new(req: PageRequest, paths: &Paths) -> Self {
+        IopfOp {
+            req,
+            pc: Pc::Vma,
+            code: PRG_SUCCESS,
+            fault: Some(Box::new(StoreOp::fault_only(req.va, paths))),
+        }
+    }
+
+    /// It is sending its PRG Response or waiting for its fence (a spin that
+    /// is no invalidation's cost).
+    pub fn responding(&self) -> bool {
+        matches!(self.pc, Pc::Respond | Pc::Wait(_))
+    }
+
+    /// The response the handler sends (or sent): Success or Invalid Request.
+    pub fn code(&self) -> u8 {
+        self.code
+    }
+
+    /// The VMA check and `handle_mm_fault`'s first look: what runs next.
+    fn classify(&mut self, cx: &mut Cx) -> Result<Pc, MmError> {
+        let va = self.req.va;
+        let vmas = &cx.k.vmas;
+        if cx.k.unbound || !vmas.mapped(va) || (self.req.write && !vmas.writable(va)) {
+            self.code = PRG_INVALID;
+            return Ok(Pc::Respond);
+        }
+        let leaf = path::cpu_walk(cx, va, "a device's Page Request for")?;
+        if self.req.write && !leaf.writable {
+            if let Some(f) = self.fault.take() {
+                return Ok(Pc::Fault(f));
+            }
+        }
+        // Spurious: the PTE already grants the access.
+        Ok(Pc::Respond)
+    }
+}
+
+impl KernelPath for IopfOp {
+    fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
+        match &mut self.pc {
+            Pc::Vma => {
+                self.pc = self.classify(cx)?;
+                Ok(Progress::Reached("vma"))
+            }
+            Pc::Fault(f) => {
+                let p = f.step(cx)?;
+                if f.finished() {
+                    self.pc = Pc::Respond;
+                }
+                match p {
+                    Progress::Done => self.step(cx),
+                    p => Ok(p),
+                }
+            }
+            Pc::Respond => {
+                let r = cx.k.driver.try_begin_page_response(
+                    cx.m,
+                    cx.tid,
+                    self.req.pasid,
+                    self.req.prgi,
+                    self.code,
+                )?;
+                match r {
+                    Some(t) => {
+                        self.pc = Pc::Wait(t);
+                        Ok(Progress::Reached("respond"))
+                    }
+                    None => Ok(Progress::Wait(WaitOn::Queue)),
+                }
+            }
+            Pc::Wait(t) => {
+                if cx.k.driver.try_poll(cx.m, *t)? {
+                    self.pc = Pc::Finished;
+                    Ok(Progress::Reached("responded"))
+                } else {
+                    Ok(Progress::Wait(WaitOn::Fence))
+                }
+            }
+            Pc::Finished => Ok(Progress::Done),
+        }
+    }
+
+    fn finished(&self) -> bool {
+        matches!(self.pc, Pc::Finished)
+    }
+}

@@ -1,0 +1,139 @@
+//! The I/O page fault worker: the kernel thread that takes the device's
+//! Page Requests off the IOMMU's page-request queue (PQ) and runs the
+//! fault handler of each ([`crate::mm::IopfOp`]). It is a thread of its own
+//! (`IOPF_TID`, after the scenario's CPUs): it takes one step in every
+//! round of every step of the timeline while it has work, after the CPU
+//! threads the step names, so its interleaving is the timeline's too.
+
+use super::{RunError, Sim};
+use crate::mm::{Cx, IopfOp, KernelPath, Progress, WaitOn};
+use crate::rtl::{decode_page_request, PQ_RECORD_BYTES, PRG_SUCCESS};
+use crate::scenario::{ThreadRef, MAX_CPUS, MAX_DEVS};
+use crate::sim::outcome::ThreadLine;
+
+/// The worker's thread id (page-table lock holder, queue owner).
+pub(super) const IOPF_TID: usize = MAX_CPUS;
+
+/// The worker's state.
+#[derive(Debug)]
+pub(super) struct Iopf {
+    /// The PQ ring: base PA and log2 of its records; `None`: no PRI.
+    pub pq: Option<(u64, u8)>,
+    /// The next record to read (software's `pqh`).
+    head: u32,
+    op: Option<IopfOp>,
+    /// The checkpoints the handler in progress went through.
+    path: Vec<&'static str>,
+    /// Per device: the Page Requests of its current access.
+    pub requests: Vec<u32>,
+}
+
+impl Iopf {
+    pub fn new(pq: Option<(u64, u8)>) -> Self {
+        Iopf {
+            pq,
+            head: 0,
+            op: None,
+            path: Vec::new(),
+            requests: vec![0; MAX_DEVS as usize],
+        }
+    }
+
+    /// A handler is running, or a record waits in the queue.
+    pub fn busy(&self, tail: u32) -> bool {
+        self.op.is_some() || (self.pq.is_some() && tail != self.head)
+    }
+}
+
+/// What the worker did in a round.
+pub(super) enum Worker {
+    /// Nothing to do.
+    Idle,
+    /// It took a step.
+    Ran,
+    /// It spins on a lock, the queue or a fence; true: for its PRG
+    /// Response (not an invalidation's cost).
+    Waits(WaitOn, bool),
+}
+
+impl Sim<'_> {
+    /// One round of the worker: take the next record off the PQ when idle,
+    /// then one step of its handler.
+    pub(super) fn iopf_round(&mut self, line: usize) -> Result<Worker, RunError> {
+        let Some((base, log2n)) = self.iopf.pq else {
+            return Ok(Worker::Idle);
+        };
+        if self.iopf.op.is_none() {
+            let tail = self.m.pq_tail();
+            if tail == self.iopf.head {
+                return Ok(Worker::Idle);
+            }
+            let at = base + u64::from(self.iopf.head) * PQ_RECORD_BYTES;
+            let words = (self.m.mem.read(at)).and_then(|a| Ok((a, self.m.mem.read(at + 8)?)));
+            let (dw0, dw1) = match words {
+                Ok((a, b)) => (a.value, b.value),
+                Err(e) => return Err(self.err(line, format!("iopf: reading the PQ: {e}"))),
+            };
+            self.iopf.head = (self.iopf.head + 1) & ((1u32 << log2n) - 1);
+            self.m.set_pq_head(self.iopf.head);
+            let Some(req) = decode_page_request(dw0, dw1) else {
+                return Err(self.err(
+                    line,
+                    format!("iopf: the IOMMU wrote a page-request record that does not decode ({dw0:#x}, {dw1:#x}): check the PQ writer against docs/socket.md"),
+                ));
+            };
+            if let Some(n) = self.iopf.requests.get_mut(req.prgi as usize) {
+                *n += 1;
+            }
+            self.iopf.path.clear();
+            self.iopf.op = Some(IopfOp::new(req, &self.s.paths));
+        }
+        let Some(op) = self.iopf.op.as_mut() else {
+            return Ok(Worker::Idle);
+        };
+        let mut cx = Cx {
+            m: &mut self.m,
+            k: &mut self.k,
+            tid: IOPF_TID,
+            events: &mut self.events,
+        };
+        let p = match op.step(&mut cx) {
+            Ok(p) => p,
+            Err(e) => return Err(self.err(line, format!("iopf: {e}"))),
+        };
+        let cycle = self.m.cycle();
+        let r = match p {
+            Progress::Reached(cp) => {
+                self.iopf.path.push(cp);
+                if let Some(sig) = &mut self.sig {
+                    sig.iopf(cycle, cp);
+                }
+                Worker::Ran
+            }
+            Progress::Wait(w) => Worker::Waits(w, op.responding()),
+            Progress::Done => Worker::Ran,
+        };
+        if op.finished() {
+            let (req, code) = (op.req, op.code());
+            self.iopf.op = None;
+            let what = if req.write { "write" } else { "read" };
+            let page = self.chk.describe_va(req.va);
+            let answer = if code == PRG_SUCCESS {
+                "Success"
+            } else {
+                "Invalid Request"
+            };
+            self.lines.push(ThreadLine {
+                thread: ThreadRef::Dev(req.prgi),
+                text: format!(
+                    "page request ({what} {page}), the kernel's I/O page fault handler: {} -> {answer}",
+                    self.iopf.path.join(", ")
+                ),
+            });
+            if let Some(sig) = &mut self.sig {
+                sig.iopf(cycle, "");
+            }
+        }
+        Ok(r)
+    }
+}
