@@ -31,6 +31,9 @@
 //!   Page Request was answered Success, and the translation still did not
 //!   grant the access: it gave up. Without PRI a fault ends the access at
 //!   once (the device's driver sees an error); that is reported, not judged.
+//!   Nor is a device access that has no response at all when its step ran
+//!   past the watchdog with no CPU thread left to wait for: the hardware
+//!   made no progress within the bound (the run stops there).
 
 use crate::mem::{FrameState, Leaf, Pfn};
 use crate::rtl::ProbeEntry;
@@ -631,6 +634,36 @@ impl Checker {
         });
     }
 
+    /// Device `dev`'s access to `va`, issued at `issued`, still had no
+    /// response at `cycle`, after its step ran past the watchdog (`bound`
+    /// cycles) with every CPU thread done: the hardware made no progress.
+    pub fn no_response(
+        &mut self,
+        dev: u8,
+        va: u64,
+        write: bool,
+        issued: u64,
+        cycle: u64,
+        bound: u64,
+    ) {
+        let detail = format!(
+            "dev{dev}'s {} of {} issued at cycle {issued} had no response by cycle {cycle}, more than watchdog_cycles = {bound} into its step, with no CPU thread left to wait for (the IOMMU or the device hangs, or waits for something no one sends; a slow but live design needs a larger watchdog_cycles)",
+            if write { "write" } else { "read" },
+            self.describe_va(va),
+        );
+        self.no_progress(dev, va, cycle, detail);
+    }
+
+    fn no_progress(&mut self, dev: u8, va: u64, cycle: u64, detail: String) {
+        self.findings.push(Finding {
+            kind: Violation::NoProgress,
+            cycle,
+            dev,
+            va,
+            detail,
+        });
+    }
+
     /// Device `dev`'s access to `va` gave up at `cycle`: each of its
     /// `requests` Page Requests was answered Success, and the translation
     /// it asked for after the last one still did not grant the access.
@@ -641,13 +674,7 @@ impl Checker {
             self.describe_va(va),
             if write { "write" } else { "read" },
         );
-        self.findings.push(Finding {
-            kind: Violation::NoProgress,
-            cycle,
-            dev,
-            va,
-            detail,
-        });
+        self.no_progress(dev, va, cycle, detail);
     }
 
     /// madvise(MADV_FREE) of the page at `va` began, or returned.

@@ -253,8 +253,10 @@ module cmdq
       end
       StExec: begin
         if (cmd.opcode == OpAts && cmd.func3 == Func3AtsPrgr) begin  // ATS.PRGR
-          prg_valid_o = 1'b1;
-          if (prg_ready_i) begin
+          // InjPrgrDropped (bug injection): retire it without sending the
+          // PRG Response.
+          prg_valid_o = !inject_i[InjPrgrDropped];
+          if (prg_ready_i || inject_i[InjPrgrDropped]) begin
             head_d  = head_next;
             state_d = StIdle;
           end
@@ -349,6 +351,14 @@ module cmdq
     fetch_rsp_valid_i |-> (state_q == StRspLo || state_q == StRspHi));
   FenceRspExpected_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     fence_rsp_valid_i |-> state_q == StWriteRsp);
+
+  // An ATS.PRGR leaves the queue only with its PRG Response sent: the
+  // device that asked waits for nothing else.
+  logic prgr_retires;
+  assign prgr_retires = (state_q == StExec) && (cmd.opcode == OpAts) &&
+                        (cmd.func3 == Func3AtsPrgr) && (head_d != head_q);
+  PrgrSent_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    prgr_retires |-> (prg_valid_o && prg_ready_i));
 
   // The IOFENCE.C at the head completes now: it starts its DATA write (AV)
   // or the head moves past it (no AV).

@@ -68,6 +68,9 @@ package shootdown_pkg;
   // walking again: an IOMMU that caches permissions and needs an
   // invalidation after a permission upgrade (tr_server).
   localparam int unsigned InjWriteHitsRo = 8;
+  // ATS.PRGR retires without sending its PRG Response: the device that
+  // asked waits for it forever (cmdq).
+  localparam int unsigned InjPrgrDropped = 9;
 
   typedef logic [InjectW-1:0] inject_t;
 

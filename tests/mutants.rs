@@ -42,6 +42,8 @@ fn each_bug_is_caught_by_its_scenario() {
     // permission upgrade notifies nothing)
     for p in Policy::ALL {
         assert!(caught("write-hits-ro", "pri-reuse.yaml", p), "{p}");
+        // the device waits for a PRG Response that never comes
+        assert!(caught("prgr-dropped", "pri-cow.yaml", p), "{p}");
     }
     // and not by a scenario that cannot see it
     assert!(!caught("inv-misses-2m", "cow.yaml", Policy::Seed));
@@ -56,7 +58,7 @@ fn the_mutants_table_over_the_bundled_scenarios() {
         baseline.iter().all(|c| c.status() == Status::AsExpected),
         "the correct design passes"
     );
-    assert_eq!(rows.len(), 8, "every injectable bug but the device fault");
+    assert_eq!(rows.len(), 9, "every injectable bug but the device fault");
     for r in &rows {
         let name = &r.name;
         if BEYOND_BUNDLED.contains(name) {

@@ -113,15 +113,37 @@ fn device_checkpoints_are_checked() {
 
 #[test]
 fn the_watchdog_bounds_every_wait_on_the_hardware() {
-    // An ATS link this slow cannot answer within the watchdog.
+    // An ATS link this slow cannot answer within the watchdog: a CPU
+    // thread that spins on its flush's fence stops the run.
     let src = format!(
-        "{BASE}  - {{ dev0: read addrA }}\nparams: {{ ats_latency: 60000, watchdog_cycles: 5000 }}\nexpect: {{ seed: clean }}\n"
+        "{BASE}  - {{ cpu0: write addrA 0xa1 }}\nparams: {{ ats_latency: 60000, watchdog_cycles: 5000 }}\nexpect: {{ seed: clean }}\n"
     );
     let s = Scenario::parse(Path::new("t.yaml"), &src).unwrap();
     let (line, msg) = run_err(&s);
     assert_eq!(line, 7);
     assert!(msg.contains("watchdog_cycles = 5000"), "{msg}");
-    assert!(msg.contains("dev0 has no response"), "{msg}");
+    assert!(msg.contains("cpu0 waits on Fence"), "{msg}");
+}
+
+#[test]
+fn a_device_access_without_response_within_the_watchdog_is_no_progress() {
+    // Only the device waits: the hardware made no progress within the
+    // bound. A verdict, and the run stops at that step.
+    let src = format!(
+        "{BASE}  - {{ dev0: read addrA }}\n  - {{ cpu0: write addrA 0xa1 }}\nparams: {{ ats_latency: 60000, watchdog_cycles: 5000 }}\nexpect: {{ seed: clean }}\n"
+    );
+    let s = Scenario::parse(Path::new("t.yaml"), &src).unwrap();
+    let r = run(&s, &RunOptions::policy(Policy::Seed)).unwrap();
+    assert_eq!(
+        r.verdict.iter().copied().collect::<Vec<_>>(),
+        vec![shootdown::checker::Violation::NoProgress]
+    );
+    let f = &r.findings[0];
+    assert!(f.detail.contains("watchdog_cycles = 5000"), "{}", f.detail);
+    assert!(f.detail.starts_with("dev0's read of addrA"), "{}", f.detail);
+    // the second step never ran: no store, and no step after the stall
+    assert!(r.stores.iter().all(|st| st.value != 0xa1));
+    assert_eq!(r.slots.len(), 1, "the run stopped in its first step");
 }
 
 #[test]

@@ -142,3 +142,26 @@ fn the_riscv_socket_refuses_pri() {
     let e = run(&s, &RunOptions::policy(Policy::Seed)).unwrap_err();
     assert!(e.to_string().contains("no PCIe PRI"), "{e}");
 }
+
+#[test]
+fn a_prg_response_that_never_comes_is_no_progress_and_its_assertion_names_it() {
+    let mut s = scenario("pri-cow.yaml");
+    s.inject = inject_bits(&["prgr-dropped"]).unwrap();
+    s.params.watchdog_cycles = 20_000;
+    let e = run(&s, &RunOptions::policy(Policy::Seed)).unwrap_err();
+    assert!(e.to_string().contains("PrgrSent_A"), "{e}");
+    s.params.assertions = false;
+    let r = run_one(&s, Policy::Seed);
+    assert_eq!(
+        r.verdict.iter().copied().collect::<Vec<_>>(),
+        vec![Violation::NoProgress]
+    );
+    assert!(r.findings[0].detail.contains("had no response"));
+    // the handler answered; the response never reached the device
+    assert_eq!(r.stats.page_responses, 1);
+    let l = lines(&r);
+    assert!(
+        l.iter().any(|t| t.ends_with("the run stops here")),
+        "{l:#?}"
+    );
+}

@@ -240,13 +240,16 @@ fn a_watchdog_stop_names_its_cycle_and_reason() {
         .replace(
             "params: { mem_latency: 40, ats_latency: 150, cpu_step_cycles: 10 }",
             "params: { mem_latency: 40, ats_latency: 60000, cpu_step_cycles: 10, watchdog_cycles: 3000 }",
-        );
+        )
+        // a CPU flush that waits on its fence (a device access alone past
+        // the watchdog is a no-progress verdict, not a stop)
+        .replace("{ dev0: read addrA, dev2: read addrB }", "{ cpu3: write addrA 0xa3 }");
     let s = Scenario::parse(Path::new("slow.yaml"), &src).unwrap();
     let e = run_seed(&s, &vcd).expect_err("an ATS link this slow trips the watchdog");
     let text = e.to_string();
     let line = src
         .lines()
-        .position(|l| l.contains("dev0: read addrA, dev2"))
+        .position(|l| l.contains("cpu3: write addrA 0xa3"))
         .unwrap()
         + 1;
     assert!(

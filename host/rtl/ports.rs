@@ -297,6 +297,8 @@ impl Inject {
     /// IOTLB entry without W from that entry (a completion without W)
     /// instead of walking again.
     pub const WRITE_HITS_RO: u16 = 1 << 8;
+    /// ATS.PRGR retires without sending its PRG Response.
+    pub const PRGR_DROPPED: u16 = 1 << 9;
 }
 
 /// Every injectable bug: (name, bit mask, one-line description).
@@ -345,6 +347,11 @@ pub const INJECT_NAMES: &[(&str, u16, &str)] = &[
         "write-hits-ro",
         Inject::WRITE_HITS_RO,
         "IOMMU answers a write that hits a read-only IOTLB entry without W instead of walking again",
+    ),
+    (
+        "prgr-dropped",
+        Inject::PRGR_DROPPED,
+        "ATS.PRGR retires without sending its PRG Response: the device waits for it forever",
     ),
 ];
 
@@ -508,10 +515,11 @@ mod tests {
         assert_eq!(inject_bits(&["drop-inv-cpl"]), Ok(1 << 6));
         assert_eq!(inject_bits(&["fence-one-itag"]), Ok(1 << 7));
         assert_eq!(inject_bits(&["write-hits-ro"]), Ok(1 << 8));
-        // bits 0..8, each once
+        assert_eq!(inject_bits(&["prgr-dropped"]), Ok(1 << 9));
+        // bits 0..9, each once
         let all = INJECT_NAMES.iter().fold(0, |a, (_, b, _)| a | b);
-        assert_eq!(all, 0x1ff);
-        assert_eq!(INJECT_NAMES.len(), 9);
+        assert_eq!(all, 0x3ff);
+        assert_eq!(INJECT_NAMES.len(), 10);
     }
 
     #[test]

@@ -247,6 +247,7 @@ impl HostSignals {
                 .chain(sig(self.policy))
                 .chain(self.cpu.values().flat_map(|s| sig(*s)))
                 .chain(self.dev.values().flat_map(|s| sig(*s)))
+                .chain(self.iopf.into_iter().flat_map(sig))
                 .chain(sig(self.violation))
                 .chain(sig(self.violations))
                 .collect(),
@@ -304,9 +305,22 @@ impl HostSignals {
                 rtl("shootdown_top.link_cpl_valid_q", 1),
                 rtl("shootdown_top.cpl_out_valid", 1),
                 rtl("shootdown_top.u_dev.u_dma.retry_q", 1),
-                rtl("shootdown_top.u_dev.u_dma.state_q", 3),
+                rtl("shootdown_top.u_dev.u_dma.state_q", 4),
             ],
         });
+        if self.iopf.is_some() {
+            // PRI: the page-request queue and the device's Page Requests
+            g.push(GtkwGroup {
+                name: "page requests (PRI)".into(),
+                signals: vec![
+                    rtl("pq_tail_o", 32),
+                    rtl("pq_head_i", 32),
+                    rtl("pq_ovf_o", 1),
+                    rtl("shootdown_top.u_dev.u_dma.pri_cnt_q", 8),
+                    rtl("shootdown_top.u_iommu.u_prq.state_q", 3),
+                ],
+            });
+        }
         g.push(GtkwGroup {
             name: "device".into(),
             signals: vec![

@@ -151,6 +151,9 @@ struct Sim<'s> {
     reached: Vec<Option<&'static str>>,
     /// The kernel's I/O page fault worker (PRI).
     iopf: iopf::Iopf,
+    /// The cycle a device access made no progress within the watchdog:
+    /// the run stopped there (no step, drain or settle runs after it).
+    stalled: Option<u64>,
 }
 
 /// The `[Time N+k]` label of step `n`.
@@ -211,6 +214,9 @@ impl<'s> Sim<'s> {
         let mut slots = Vec::new();
         for (n, slot) in s.timeline.iter().enumerate() {
             slots.push(self.run_slot(&label(n), n as u64, slot.line, &slot.entries)?);
+            if self.stalled.is_some() {
+                break;
+            }
         }
         slots.extend(self.drain_and_settle(s.timeline.len())?);
         Ok(slots)
@@ -220,6 +226,9 @@ impl<'s> Sim<'s> {
     /// path or an access runs to its end, then the hardware settles so that
     /// windows opened at the end can close.
     fn drain_and_settle(&mut self, steps: usize) -> Result<Option<SlotReport>, RunError> {
+        if self.stalled.is_some() {
+            return Ok(None);
+        }
         let cpus = (0..MAX_CPUS)
             .filter(|&i| self.cpus[i].op.is_some())
             .map(ThreadRef::Cpu);
@@ -364,6 +373,7 @@ impl<'s> Sim<'s> {
             line: 0,
             reached: vec![None; MAX_CPUS],
             iopf: iopf::Iopf::new(pq),
+            stalled: None,
         };
         sim.map_pages().map_err(|source| RunError::Setup {
             file: s.path.clone(),

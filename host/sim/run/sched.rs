@@ -58,6 +58,20 @@ impl Sim<'_> {
         let start = self.m.cycle();
         self.line = line;
         self.lines.clear();
+        if let Some(at) = self.stalled {
+            // A device made no progress: the run is over, nothing runs.
+            return Ok(SlotReport {
+                preempted: Vec::new(),
+                label: label.to_string(),
+                line,
+                start,
+                end: start,
+                lines: vec![ThreadLine {
+                    thread: entries.first().map_or(ThreadRef::Cpu(0), |e| e.thread),
+                    text: format!("not run: the run stopped at cycle {at}, when a device access made no progress"),
+                }],
+            });
+        }
         if let Some(sig) = &mut self.sig {
             sig.slot(start, index);
         }
@@ -123,6 +137,11 @@ impl Sim<'_> {
                 self.tick_n(step)?;
             }
             if self.m.cycle() - start > self.s.params.watchdog_cycles {
+                if cpus_done && !self.iopf.busy(self.m.pq_tail()) {
+                    // Only device accesses are left: no progress.
+                    self.device_stalled(start, entries);
+                    break;
+                }
                 return Err(self.watchdog(start, entries, &waits, line));
             }
         }
@@ -299,6 +318,37 @@ impl Sim<'_> {
                 self.cpus[holder].path.last().unwrap_or(&"?")
             ),
         ))
+    }
+
+    /// The step ran past the watchdog with every CPU thread done and the
+    /// I/O page fault worker idle: each device access of `entries` still
+    /// without a response made no progress within the bound. The checker
+    /// judges it, and the run stops (`self.stalled`).
+    fn device_stalled(&mut self, start: u64, entries: &[Entry]) {
+        let now = self.m.cycle();
+        let bound = self.s.params.watchdog_cycles;
+        for e in entries {
+            let ThreadRef::Dev(d) = e.thread else {
+                continue;
+            };
+            let Some(p) = &self.devs[d as usize] else {
+                continue;
+            };
+            let (va, write, issued) = (p.va, p.write, p.issued);
+            self.chk.no_response(d, va, write, issued, now, bound);
+            if let Some(sig) = &mut self.sig {
+                sig.violation(now, "no-progress");
+            }
+            self.lines.push(ThreadLine {
+                thread: e.thread,
+                text: format!(
+                    "{}: no response in {} cycles (watchdog_cycles = {bound}): no progress; the run stops here",
+                    e.action_text(),
+                    now - start
+                ),
+            });
+        }
+        self.stalled = Some(now);
     }
 
     /// The watchdog's error: the cycles the step ran, and what each thread
