@@ -101,6 +101,7 @@ const MATRIX: &[(&str, [Cell; 8])] = &[
     ("cpu read",       [Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok   ]),
     ("cpu write",      [Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Run  ]),
     ("munmap",         [Ok,    Ok,    Ok,    Ok,    Ok,    Run,   Run,   Run  ]),
+    ("madv-dontneed",  [Ok,    Ok,    Ok,    Ok,    Ok,    Run,   Parse, Parse]),
     ("munmap 2m",      [Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok   ]),
     ("exit",           [Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok   ]),
     ("ksm-wrprotect",  [Ok,    Ok,    Run,   Run,   Run,   Run,   Run,   Run  ]),
@@ -154,6 +155,7 @@ const STATES: &[State] = &[
             ("cpu read",       [Ok,    NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("cpu write",      [Ok,    NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("munmap",         [Ok,    NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
+            ("madv-dontneed",  [Ok,    NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("munmap 2m",      [Ok,    NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("exit",           [Ok,    NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("ksm-wrprotect",  [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
@@ -180,6 +182,7 @@ const STATES: &[State] = &[
             ("cpu read",       [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("cpu write",      [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("munmap",         [Ok,    NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
+            ("madv-dontneed",  [Ok,    NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("munmap 2m",      [Ok,    NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("exit",           [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("ksm-wrprotect",  [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
@@ -206,6 +209,7 @@ const STATES: &[State] = &[
             ("cpu read",       [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("cpu write",      [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("munmap",         [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
+            ("madv-dontneed",  [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("munmap 2m",      [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("exit",           [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("ksm-wrprotect",  [Ok,    NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
@@ -233,6 +237,7 @@ const STATES: &[State] = &[
             ("cpu read",       [Run,   Run,   Run,   Run,   Run,   NA,    NA,    NA   ]),
             ("cpu write",      [Run,   Run,   Run,   Run,   Run,   NA,    NA,    NA   ]),
             ("munmap",         [Run,   Run,   Run,   Run,   Run,   NA,    NA,    NA   ]),
+            ("madv-dontneed",  [Run,   Run,   Run,   Run,   Run,   NA,    NA,    NA   ]),
             ("munmap 2m",      [Run,   Run,   Run,   Ok,    Ok,    NA,    NA,    NA   ]),
             ("exit",           [Ok,    Ok,    Ok,    Ok,    Ok,    NA,    NA,    NA   ]),
             ("ksm-wrprotect",  [Run,   Run,   Run,   Run,   Run,   NA,    NA,    NA   ]),
@@ -260,6 +265,7 @@ const STATES: &[State] = &[
             ("cpu read",       [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
             ("cpu write",      [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
             ("munmap",         [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
+            ("madv-dontneed",  [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
             ("munmap 2m",      [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
             ("exit",           [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
             ("ksm-wrprotect",  [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
@@ -480,7 +486,7 @@ fn effect(action: &str, c: &Seen) -> Result<(), String> {
                 "the device does not read the CPU's value",
             )
         }
-        "munmap" | "munmap 2m" | "exit" => {
+        "munmap" | "munmap 2m" | "exit" | "madv-dontneed" => {
             check(leaf.is_none() && v.entry == 0, "the page is still mapped")?;
             after_faults(true)
         }
@@ -738,7 +744,7 @@ fn every_action_in_every_state_a_run_reaches() {
 #[test]
 fn the_tables_cover_every_action_and_state() {
     let actions: Vec<&str> = MATRIX.iter().map(|r| r.0).collect();
-    assert_eq!(actions.len(), 18);
+    assert_eq!(actions.len(), 19);
     for state in STATES {
         let here: Vec<&str> = state.matrix.iter().map(|r| r.0).collect();
         assert_eq!(
@@ -1114,7 +1120,7 @@ fn sound(src: &str) -> Result<(), String> {
     }
 }
 
-const EVERY_CPU_ACTION: [&str; 16] = [
+const EVERY_CPU_ACTION: [&str; 17] = [
     "read addrP",
     "exit",
     "write addrP 0x99",
@@ -1128,6 +1134,7 @@ const EVERY_CPU_ACTION: [&str; 16] = [
     "fork addrP",
     "split addrP",
     "madv-free addrP",
+    "madv-dontneed addrP 2",
     "collapse addrP",
     "reclaim addrP",
     "migrate addrP",
@@ -1185,6 +1192,7 @@ fn preempted_anywhere(
             ]
             .concat(),
             "munmap" => [CHECKPOINTS_ZAP, CHECKPOINTS_UNMAP_HUGETLB].concat(),
+            "madv-dontneed" => CHECKPOINTS_ZAP.to_vec(),
             "exit" => CHECKPOINTS_EXIT.to_vec(),
             "ksm-wrprotect" | "ksm-merge" => CHECKPOINTS_KSM.to_vec(),
             "writeback" => CHECKPOINTS_MKCLEAN.to_vec(),

@@ -51,3 +51,53 @@ fn a_flush_before_the_free_leaves_the_device_no_translation() {
         assert!(r.stats.flushes >= 2, "{p}: {:?}", r.stats);
     }
 }
+
+/// The CPU thread's checkpoints through the run, in order.
+fn cpu0_path(r: &RunReport) -> String {
+    r.slots
+        .iter()
+        .flat_map(|s| s.lines.iter())
+        .filter(|l| l.thread == shootdown::scenario::ThreadRef::Cpu(0))
+        .map(|l| l.text.clone())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+#[test]
+fn madv_dontneed_is_munmaps_zap_without_free_pgtables() {
+    let s =
+        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/madv-dontneed.yaml"))
+            .unwrap();
+    for p in Policy::ALL {
+        let d = run(&s, &RunOptions::policy(p)).unwrap();
+        let m = run_munmap(p);
+        // the same verdict and the same device reads: case A either way
+        assert_eq!(d.verdict, m.verdict, "{p}");
+        let vals = |r: &RunReport| r.dev.iter().map(|x| (x.value, x.fault)).collect::<Vec<_>>();
+        assert_eq!(vals(&d), vals(&m), "{p}");
+        // munmap frees A's page table (its region is left empty); madvise keeps it
+        assert!(
+            cpu0_path(&m).contains("free_pgtables"),
+            "{p}: {}",
+            cpu0_path(&m)
+        );
+        assert!(
+            !cpu0_path(&d).contains("free_pgtables"),
+            "{p}: {}",
+            cpu0_path(&d)
+        );
+        assert!(
+            cpu0_path(&d).contains("end, finish"),
+            "{p}: {}",
+            cpu0_path(&d)
+        );
+    }
+}
+
+#[test]
+fn madv_dontneed_of_a_hugetlb_page_is_refused_as_linux_does() {
+    let src = "name: t\nabout: t\npages:\n  addrH: { va: 0x7f0000200000, value: 1, hugetlb: true }\ntimeline:\n  - { cpu0: madv-dontneed addrH }\nexpect: { seed: clean }\n";
+    let e = Scenario::parse(Path::new("t.yaml"), src).unwrap_err();
+    assert_eq!(e.line, 6);
+    assert!(e.msg.contains("EINVAL"), "{e}");
+}

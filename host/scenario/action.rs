@@ -82,6 +82,13 @@ pub enum Action {
     MadvFree {
         page: usize,
     },
+    /// madvise(MADV_DONTNEED) of `pages` pages from the named page's:
+    /// `zap_page_range`, munmap's zap without `free_pgtables` (the VMA and
+    /// its page tables stay).
+    MadvDontneed {
+        page: usize,
+        pages: u64,
+    },
     /// khugepaged collapses the 2 MiB region holding the page into a huge page.
     Collapse {
         page: usize,
@@ -202,7 +209,7 @@ pub fn checkpoint_names(paths: &Paths) -> Vec<&'static str> {
     v
 }
 
-const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'collapse <page>', 'mremap <page> <to-page>', 'unbind', 'exit', 'call <path> <page> [<pages>]' or 'resume', optionally followed by 'until <checkpoint>'";
+const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'madv-dontneed <page> [<pages>]', 'collapse <page>', 'mremap <page> <to-page>', 'unbind', 'exit', 'call <path> <page> [<pages>]' or 'resume', optionally followed by 'until <checkpoint>'";
 
 /// The kernel paths: only CPU threads run them.
 const KERNEL_VERBS: &[&str] = &[
@@ -217,6 +224,7 @@ const KERNEL_VERBS: &[&str] = &[
     "reclaim",
     "migrate",
     "madv-free",
+    "madv-dontneed",
     "collapse",
     "unbind",
     "exit",
@@ -293,6 +301,16 @@ pub fn parse_action(
         ["munmap", p, rest @ ..] if rest.len() <= 1 => {
             let i = page(p)?;
             Action::Munmap {
+                page: i,
+                pages: page_count(pages, i, rest.first().copied())?,
+            }
+        }
+        ["madv-dontneed", p, rest @ ..] if rest.len() <= 1 => {
+            let i = page(p)?;
+            if pages[i].hugetlb {
+                return Err(format!("'{p}': madvise(MADV_DONTNEED) of a hugetlb page fails with EINVAL in Linux 4.14 (can_madv_dontneed_vma): munmap it instead"));
+            }
+            Action::MadvDontneed {
                 page: i,
                 pages: page_count(pages, i, rest.first().copied())?,
             }

@@ -150,7 +150,14 @@ impl PathRun {
     /// `pte`.
     pub fn page_inputs(va: u64, pte: u64) -> Inputs {
         let s = va & !(PAGE_SIZE - 1);
-        [Some(va), Some(s), Some(s + PAGE_SIZE), Some(pte), None]
+        [
+            Some(va),
+            Some(s),
+            Some(s + PAGE_SIZE),
+            Some(pte),
+            None,
+            None,
+        ]
     }
 
     pub fn finished(&self) -> bool {
@@ -692,6 +699,7 @@ pub struct CallOp {
     batch: usize,
     caller: &'static str,
     to: Option<u64>,
+    keep_tables: bool,
     run: Option<PathRun>,
     finished: bool,
 }
@@ -705,9 +713,17 @@ impl CallOp {
             batch: 1,
             caller: "call",
             to: None,
+            keep_tables: false,
             run: None,
             finished: false,
         }
+    }
+
+    /// The caller keeps the page tables the path's range empties: the
+    /// input `keep_tables` is 1 (madvise(MADV_DONTNEED)).
+    pub fn keeping_tables(mut self) -> Self {
+        self.keep_tables = true;
+        self
     }
 
     /// The input `to`: a destination page's address (`mremap`).
@@ -752,7 +768,14 @@ impl crate::mm::KernelPath for CallOp {
                 self.run.insert(
                     PathRun::new(
                         self.def.0.clone(),
-                        [Some(self.va), Some(start), Some(end), pte, self.to],
+                        [
+                            Some(self.va),
+                            Some(start),
+                            Some(end),
+                            pte,
+                            self.to,
+                            self.keep_tables.then_some(1),
+                        ],
                     )
                     .with_gather_batch(self.batch)
                     .with_caller(self.caller),

@@ -35,17 +35,20 @@ pub use exec::{CallOp, Flow, PathRun};
 pub use parse::{parse_file, parse_paths, RawPath};
 
 /// The variables every path is given by its caller, in slot order.
-pub const INPUTS: &[&str] = &["va", "start", "end", "pte", "to"];
+pub const INPUTS: &[&str] = &["va", "start", "end", "pte", "to", "keep_tables"];
 /// Slot of each input.
 pub const VA: usize = 0;
 pub const START: usize = 1;
 pub const END: usize = 2;
 pub const PTE: usize = 3;
 pub const TO: usize = 4;
+/// Set (1) by a zap whose caller keeps the page tables it empties
+/// (madvise(MADV_DONTNEED)'s `zap_page_range`; munmap frees them).
+pub const KEEP_TABLES: usize = 5;
 
 /// The caller's values of [`INPUTS`] (`None`: it gives none, and reading
 /// it is an error).
-pub type Inputs = [Option<u64>; 5];
+pub type Inputs = [Option<u64>; 6];
 
 /// The most variables a path may name (inputs included).
 pub const MAX_VARS: usize = 64;

@@ -934,7 +934,10 @@ mod tests {
         assert_eq!(d.steps[0].ops[0].line, 5);
         assert_eq!(d.steps[0].ops[1].line, 6);
         assert_eq!(d.steps[1].ops[0].line, 8);
-        assert_eq!(d.vars, ["va", "start", "end", "pte", "to", "x"]);
+        assert_eq!(
+            d.vars,
+            ["va", "start", "end", "pte", "to", "keep_tables", "x"]
+        );
         assert!(matches!(d.steps[0].ops[1].kind, OpKind::Goto(Some(_), 1)));
     }
 

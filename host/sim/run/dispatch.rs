@@ -62,6 +62,13 @@ impl Sim<'_> {
                         .with_gather_batch(s.params.gather_batch as usize)
                         .with_caller("munmap"),
                     ),
+                    // The same zap, without free_pgtables (zap_page_range).
+                    Action::MadvDontneed { page, pages } => Box::new(
+                        CallOp::new(s.paths.zap_pte_range(), s.pages[page].va & !0xfff, pages)
+                            .with_gather_batch(s.params.gather_batch as usize)
+                            .keeping_tables()
+                            .with_caller("madv-dontneed"),
+                    ),
                     Action::Ksm { page, into } => {
                         let call = CallOp::new(s.paths.ksm(), s.pages[page].va, 1);
                         Box::new(match into {
@@ -167,6 +174,7 @@ impl Sim<'_> {
                     | Action::Split { .. }
                     | Action::Unmap { .. }
                     | Action::MadvFree { .. }
+                    | Action::MadvDontneed { .. }
                     | Action::Collapse { .. }
                     | Action::Unbind
                     | Action::Exit
