@@ -665,8 +665,9 @@ fn fence_one_itag_is_caught_when_a_device_read_races_a_batched_flush() {
 fn only_the_assertions_catch_fence_one_itag_in_the_bundled_scenarios() {
     // Every bundled scenario, every policy, every driver, the assertions on
     // and off: with fence-one-itag each cell is the correct design's cell,
-    // cycle for cycle, but two. Only intel-unaligned (three pages) and
-    // intel-full-flush (forty) flush 2 to 64 pages, the range the batched
+    // cycle for cycle, but a few. Only intel-unaligned (three pages),
+    // intel-full-flush (forty), thp-split-munmap and pri-dontneed (a
+    // madvise of two pages) flush 2 to 64 pages, the range the batched
     // driver sends page by page before one fence; every other driver fences
     // each ATS.INVAL before the next.
     // There, with the batched driver, the socket's assertion stops the run
@@ -690,8 +691,13 @@ fn only_the_assertions_catch_fence_one_itag_in_the_bundled_scenarios() {
             let with = run_cells(&files, &Policy::ALL, &opts(bug));
             assert_eq!(with.len(), files.len() * Policy::ALL.len());
             for (a, b) in ok.iter().zip(&with) {
-                let ranged = ["intel-unaligned", "intel-full-flush", "thp-split-munmap"]
-                    .contains(&a.scenario.as_str());
+                let ranged = [
+                    "intel-unaligned",
+                    "intel-full-flush",
+                    "thp-split-munmap",
+                    "pri-dontneed",
+                ]
+                .contains(&a.scenario.as_str());
                 if driver == DriverKind::Batched && ranged {
                     if assertions {
                         let e = b.result.as_ref().unwrap_err();

@@ -165,3 +165,42 @@ fn a_prg_response_that_never_comes_is_no_progress_and_its_assertion_names_it() {
         "{l:#?}"
     );
 }
+
+#[test]
+fn after_madv_dontneed_the_kernel_faults_zeros_in_for_the_device() {
+    let s = scenario("pri-dontneed.yaml");
+    for p in Policy::ALL {
+        let r = run_one(&s, p);
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        let a: Vec<_> = r.dev.iter().filter(|d| d.page == "addrA").collect();
+        assert_eq!((a[0].value, a[0].fault), (0xa0, false), "{p}");
+        assert_eq!(
+            (a[1].value, a[1].fault),
+            (0, false),
+            "{p}: zeros after MADV_DONTNEED"
+        );
+        let w = r.dev.iter().find(|d| d.write).unwrap();
+        assert!(!w.fault, "{p}");
+        assert_ne!(
+            w.pa >> 12,
+            a[1].pa >> 12,
+            "{p}: a new page, not the zero page"
+        );
+        assert_eq!(r.view_of("addrB").unwrap().value, Some(0xb2), "{p}");
+        let l = lines(&r);
+        assert_eq!(
+            l.iter()
+                .filter(|t| t.contains("vma, anonymous, respond, responded -> Success"))
+                .count(),
+            2,
+            "{p}: {l:#?}"
+        );
+        // the zeros are stores in the global order, before the device reads them
+        assert!(
+            r.stores
+                .iter()
+                .any(|st| st.page == "addrA" && st.value == 0),
+            "{p}"
+        );
+    }
+}

@@ -10,6 +10,9 @@
 //! ```text
 //! vma        vma_lookup and the access check: no VMA (munmap, exit) or no
 //!            VM_WRITE for a write -> Invalid Request
+//! anonymous  an empty PTE in an anonymous VMA (MADV_DONTNEED dropped the
+//!            page): do_anonymous_page, the zero page for a read, a new
+//!            zeroed page for a write
 //! (fault)    a write to a read-only PTE: the store's write-protect fault
 //!            (paths/wp_page_copy.yaml: fault, copy, start ... put_old, or
 //!            reuse), without the store
@@ -19,24 +22,30 @@
 //!
 //! A PTE that already grants the access (the fault raced with a fix, or
 //! the IOMMU answered from a stale entry) needs nothing: Success. A page
-//! that is not present (swapped out, being migrated, a file page reclaim
-//! dropped) would take do_swap_page, migration_entry_wait or a read from
-//! the file: not modelled, refused as a CPU access there is.
+//! that is not present otherwise (swapped out, being migrated, a file page
+//! reclaim dropped) would take do_swap_page, migration_entry_wait or a
+//! read from the file: not modelled, refused as a CPU access there is.
 
 use super::cow::StoreOp;
 use super::kernel::{Cx, MmError, Progress, WaitOn};
 use super::lang::Paths;
 use super::path::{self, KernelPath};
 use crate::iommu::FlushTicket;
+use crate::mem::{Prot, WalkError};
 use crate::rtl::{PageRequest, PRG_INVALID, PRG_SUCCESS};
 
 /// Checkpoint names of the handler, in order (the fault's own are
 /// `CHECKPOINTS_WP_PAGE_COPY`'s).
-pub const CHECKPOINTS_IOPF: &[&str] = &["vma", "respond", "responded"];
+pub const CHECKPOINTS_IOPF: &[&str] = &["vma", "anonymous", "respond", "responded"];
 
 #[derive(Debug)]
 enum Pc {
     Vma,
+    /// do_anonymous_page of an empty PTE slot at `pte` (an anonymous VMA
+    /// whose page MADV_DONTNEED dropped).
+    Anon {
+        pte: u64,
+    },
     Fault(Box<StoreOp>),
     Respond,
     Wait(FlushTicket),
@@ -51,6 +60,7 @@ pub struct IopfOp {
     /// The PRG Response code: Success unless the VMA check failed.
     code: u8,
     fault: Option<Box<StoreOp>>,
+    zero_filled: Option<u64>,
 }
 
 impl IopfOp {
@@ -61,6 +71,7 @@ impl IopfOp {
             pc: Pc::Vma,
             code: PRG_SUCCESS,
             fault: Some(Box::new(StoreOp::fault_only(req.va, paths))),
+            zero_filled: None,
         }
     }
 
@@ -68,6 +79,11 @@ impl IopfOp {
     /// is no invalidation's cost).
     pub fn responding(&self) -> bool {
         matches!(self.pc, Pc::Respond | Pc::Wait(_))
+    }
+
+    /// The frame of zeros the handler mapped (do_anonymous_page).
+    pub fn zero_filled(&self) -> Option<u64> {
+        self.zero_filled
     }
 
     /// The response the handler sends (or sent): Success or Invalid Request.
@@ -83,6 +99,16 @@ impl IopfOp {
             self.code = PRG_INVALID;
             return Ok(Pc::Respond);
         }
+        // An empty PTE slot in an anonymous VMA (MADV_DONTNEED dropped the
+        // page): do_anonymous_page.
+        if let Err(WalkError::NotPresent {
+            level: 1, entry_pa, ..
+        }) = cx.k.mm.walk(&cx.m.mem, va)
+        {
+            if cx.m.mem.read(entry_pa)?.value == 0 && !vmas.is_file(va) {
+                return Ok(Pc::Anon { pte: entry_pa });
+            }
+        }
         let leaf = path::cpu_walk(cx, va, "a device's Page Request for")?;
         if self.req.write && !leaf.writable {
             if let Some(f) = self.fault.take() {
@@ -94,12 +120,47 @@ impl IopfOp {
     }
 }
 
+impl IopfOp {
+    /// do_anonymous_page (mm/memory.c), in one step under the PTL: a read
+    /// maps the zero page read-only, a write a new zeroed page, writable
+    /// and dirty; an entry another fault set meanwhile wins (the caller
+    /// makes the zeros of the named words stores in the global order).
+    fn anonymous_page(&mut self, cx: &mut Cx, pte: u64) -> Result<Progress, MmError> {
+        let id = pte >> 12;
+        if let Some(w) = path::lock(cx, id) {
+            return Ok(Progress::Wait(w));
+        }
+        if cx.m.mem.read(pte)?.value == 0 {
+            let pt = cx.pt();
+            let (pfn, entry) = if self.req.write || cx.k.zero_pfn == 0 {
+                let new = cx.m.mem.alloc()?;
+                (
+                    new,
+                    pt.mkdirty(pt.mkyoung(pt.leaf(new, Prot::USER_RW, false))),
+                )
+            } else {
+                let z = cx.k.zero_pfn;
+                (z, pt.leaf(z, Prot::USER_RO, false))
+            };
+            path::set_entry(cx, pte, self.req.va, entry)?;
+            self.zero_filled = Some(pfn);
+        }
+        path::unlock(cx, id);
+        self.pc = Pc::Respond;
+        Ok(Progress::Reached("anonymous"))
+    }
+}
+
 impl KernelPath for IopfOp {
     fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
         match &mut self.pc {
             Pc::Vma => {
                 self.pc = self.classify(cx)?;
                 Ok(Progress::Reached("vma"))
+            }
+            Pc::Anon { pte } => {
+                let pte = *pte;
+                self.anonymous_page(cx, pte)
             }
             Pc::Fault(f) => {
                 let p = f.step(cx)?;
