@@ -204,3 +204,29 @@ fn after_madv_dontneed_the_kernel_faults_zeros_in_for_the_device() {
         );
     }
 }
+
+#[test]
+fn a_page_request_the_model_cannot_serve_is_an_error_naming_the_device() {
+    // hugetlb_cow (a device write after fork) and do_swap_page (a read
+    // after reclaim) are not modelled: refused, never a silent Success.
+    for (name, what) in [
+        (
+            "hugetlb-fork.yaml",
+            "the write fault a device's Page Request takes on a read-only hugetlb page",
+        ),
+        (
+            "reclaim.yaml",
+            "a device's Page Request for a swapped-out page",
+        ),
+    ] {
+        let mut s = scenario(name);
+        s.params.pri = 4;
+        let e = run(&s, &RunOptions::policy(Policy::Seed))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("iopf: [mm]") && e.contains(what) && e.contains("not modelled"),
+            "{e}"
+        );
+    }
+}

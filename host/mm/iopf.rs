@@ -163,7 +163,20 @@ impl KernelPath for IopfOp {
                 self.anonymous_page(cx, pte)
             }
             Pc::Fault(f) => {
-                let p = f.step(cx)?;
+                // The store's refusals name a CPU write; this one is the
+                // device's.
+                let p = f.step(cx).map_err(|e| match e {
+                    MmError::Unsupported { what, va, instead } => MmError::Unsupported {
+                        what: what.replacen(
+                            "a CPU write to",
+                            "the write fault a device's Page Request takes on",
+                            1,
+                        ),
+                        va,
+                        instead,
+                    },
+                    e => e,
+                })?;
                 if f.finished() {
                     self.pc = Pc::Respond;
                 }
