@@ -230,3 +230,32 @@ fn a_page_request_the_model_cannot_serve_is_an_error_naming_the_device() {
         );
     }
 }
+
+#[test]
+fn mremap_moves_the_vma_the_kernel_checks_a_page_request_against() {
+    // Before the move no VMA covers the destination; after it, none covers
+    // the source: both Page Requests are refused (Invalid Request), and the
+    // read at the new address finds the moved page.
+    let src = "name: t\nabout: t\nparams: { pri: 4 }\npages:\n  addrA: { va: 0x7f0000000000, value: 0xa0 }\n  addrN: { va: 0x7f0000400000, absent: true }\ntimeline:\n  - { dev0: read addrN }\n  - { cpu0: mremap addrA addrN }\n  - { dev0: read addrA }\n  - { dev1: read addrN }\nexpect: { seed: clean }\n";
+    let s = Scenario::parse(Path::new("t.yaml"), src).unwrap();
+    let r = run_one(&s, Policy::Seed);
+    assert!(r.verdict.is_empty(), "{:?}", r.findings);
+    let d: Vec<_> = r
+        .dev
+        .iter()
+        .map(|d| (d.page.as_str(), d.fault, d.value))
+        .collect();
+    assert_eq!(
+        d,
+        [
+            ("addrN", true, 0),
+            ("addrA", true, 0),
+            ("addrN", false, 0xa0)
+        ]
+    );
+    let refused = lines(&r)
+        .iter()
+        .filter(|t| t.ends_with("-> Invalid Request"))
+        .count();
+    assert_eq!(refused, 2, "{:#?}", lines(&r));
+}

@@ -8,7 +8,8 @@
 //! Its checkpoints:
 //!
 //! ```text
-//! vma        vma_lookup and the access check: no VMA (munmap, exit) or no
+//! vma        vma_lookup and the access check: no VMA (munmap, exit, an
+//!            mremap's old address, an absent page before an mremap) or no
 //!            VM_WRITE for a write -> Invalid Request
 //! anonymous  an empty PTE in an anonymous VMA (MADV_DONTNEED dropped the
 //!            page): do_anonymous_page, the zero page for a read, a new

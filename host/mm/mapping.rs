@@ -176,6 +176,13 @@ impl Vmas {
             .push((start, start.saturating_add(pages.saturating_mul(4096))));
     }
 
+    /// A VMA now covers `va`'s page (mremap's destination): the hole of
+    /// that one page goes.
+    pub fn map(&mut self, va: u64) {
+        let page = va & !0xfff;
+        self.holes.retain(|&h| h != (page, page + 4096));
+    }
+
     /// exit_mmap: no VMA is left.
     pub fn exit(&mut self) {
         self.gone = true;

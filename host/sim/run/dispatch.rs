@@ -41,6 +41,11 @@ impl Sim<'_> {
                     Action::Munmap { page, pages } => self.k.vmas.unmap(s.pages[page].va, pages),
                     Action::MprotectRo { page } => self.k.vmas.protect(s.pages[page].va),
                     Action::Exit => self.k.vmas.exit(),
+                    // move_vma: the VMA leaves the old address for the new
+                    Action::Mremap { page, to } => {
+                        self.k.vmas.unmap(s.pages[page].va, 1);
+                        self.k.vmas.map(s.pages[to].va);
+                    }
                     _ => {}
                 }
                 let op: Box<dyn KernelPath> = match *a {

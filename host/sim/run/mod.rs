@@ -353,6 +353,10 @@ impl<'s> Sim<'s> {
         let driver = SvaDriver::with_kind(layout, completion << PAGE_SHIFT, s.driver);
         let mut k = Kernel::new(mm, parent, opts.policy, driver);
         k.vmas = crate::mm::Vmas::new(s.pages.iter().map(|p| (p.va, p.file)));
+        // An absent page has no VMA until an mremap moves one there.
+        for p in s.pages.iter().filter(|p| p.absent) {
+            k.vmas.unmap(p.va, 1);
+        }
         let names: Vec<(String, u64)> = s.pages.iter().map(|p| (p.name.clone(), p.va)).collect();
         let mut sim = Sim {
             s,
