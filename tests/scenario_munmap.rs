@@ -52,17 +52,6 @@ fn a_flush_before_the_free_leaves_the_device_no_translation() {
     }
 }
 
-/// The CPU thread's checkpoints through the run, in order.
-fn cpu0_path(r: &RunReport) -> String {
-    r.slots
-        .iter()
-        .flat_map(|s| s.lines.iter())
-        .filter(|l| l.thread == shootdown::scenario::ThreadRef::Cpu(0))
-        .map(|l| l.text.clone())
-        .collect::<Vec<_>>()
-        .join(" | ")
-}
-
 #[test]
 fn madv_dontneed_is_munmaps_zap_without_free_pgtables() {
     let s =
@@ -77,19 +66,19 @@ fn madv_dontneed_is_munmaps_zap_without_free_pgtables() {
         assert_eq!(vals(&d), vals(&m), "{p}");
         // munmap frees A's page table (its region is left empty); madvise keeps it
         assert!(
-            cpu0_path(&m).contains("free_pgtables"),
+            cpu_lines(&m, 0).contains("free_pgtables"),
             "{p}: {}",
-            cpu0_path(&m)
+            cpu_lines(&m, 0)
         );
         assert!(
-            !cpu0_path(&d).contains("free_pgtables"),
+            !cpu_lines(&d, 0).contains("free_pgtables"),
             "{p}: {}",
-            cpu0_path(&d)
+            cpu_lines(&d, 0)
         );
         assert!(
-            cpu0_path(&d).contains("end, finish"),
+            cpu_lines(&d, 0).contains("end, finish"),
             "{p}: {}",
-            cpu0_path(&d)
+            cpu_lines(&d, 0)
         );
     }
 }
@@ -100,4 +89,55 @@ fn madv_dontneed_of_a_hugetlb_page_is_refused_as_linux_does() {
     let e = Scenario::parse(Path::new("t.yaml"), src).unwrap_err();
     assert_eq!(e.line, 6);
     assert!(e.msg.contains("EINVAL"), "{e}");
+}
+
+#[test]
+fn after_madv_dontneed_a_cpu_access_faults_zeros_in() {
+    // The VMA stays: a load maps the zero page, a store a new zeroed page
+    // (do_anonymous_page); the zeros are stores in the global order, so the
+    // device's read of them afterwards is judged clean.
+    let src = "name: t\nabout: t\npages:\n  addrA: { va: 0x7f0000000010, value: 0xa0 }\n  addrB: { va: 0x7f0000001010, value: 0xb0 }\ntimeline:\n  - { dev0: read addrA }\n  - { cpu0: madv-dontneed addrA 2 }\n  - { cpu1: read addrA }\n  - { cpu1: write addrB 0xb2 }\n  - { dev0: read addrB }\n  - { dev1: read addrA }\nexpect: { seed: clean }\n";
+    let s = Scenario::parse(Path::new("t.yaml"), src).unwrap();
+    for p in Policy::ALL {
+        let r = run(&s, &RunOptions::policy(p)).unwrap();
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        let path = cpu_lines(&r, 1);
+        assert!(path.contains("read addrA: anonymous, load"), "{p}: {path}");
+        assert!(
+            path.contains("write addrB 0xb2: anonymous, store"),
+            "{p}: {path}"
+        );
+        let d: Vec<_> = r
+            .dev
+            .iter()
+            .map(|d| (d.page.as_str(), d.value, d.fault))
+            .collect();
+        assert_eq!(
+            d,
+            [
+                ("addrA", 0xa0, false),
+                ("addrB", 0xb2, false),
+                ("addrA", 0, false)
+            ],
+            "{p}"
+        );
+        assert_eq!(r.view_of("addrA").unwrap().value, Some(0), "{p}");
+        let b = r.view_of("addrB").unwrap().leaf.unwrap();
+        assert!(b.writable, "{p}: a write fault maps a writable page");
+        assert!(
+            !r.view_of("addrA").unwrap().leaf.unwrap().writable,
+            "{p}: the zero page"
+        );
+    }
+}
+
+/// A CPU thread's lines through the run, in order.
+fn cpu_lines(r: &RunReport, cpu: usize) -> String {
+    r.slots
+        .iter()
+        .flat_map(|s| s.lines.iter())
+        .filter(|l| l.thread == shootdown::scenario::ThreadRef::Cpu(cpu))
+        .map(|l| l.text.clone())
+        .collect::<Vec<_>>()
+        .join(" | ")
 }

@@ -1,4 +1,5 @@
-//! A plain CPU load: one step through the CPU page table.
+//! A plain CPU load: one step through the CPU page table (first, on an
+//! empty PTE in an anonymous VMA, do_anonymous_page: checkpoint `anonymous`).
 
 use super::kernel::{Cx, HostEvent, MmError, Progress};
 use super::path::{self, KernelPath};
@@ -20,6 +21,13 @@ impl KernelPath for LoadOp {
     fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
         if self.done {
             return Ok(Progress::Done);
+        }
+        if let Some(pte) = path::anonymous_hole(cx, self.va)? {
+            // MADV_DONTNEED dropped the page: do_anonymous_page, then the load
+            if let Some(w) = path::do_anonymous_page(cx, self.va, pte, false, None)? {
+                return Ok(Progress::Wait(w));
+            }
+            return Ok(Progress::Reached("anonymous"));
         }
         let leaf = match path::cpu_walk_or_wait(cx, self.va, "a CPU read of")? {
             Ok(l) => l,

@@ -18,6 +18,8 @@
 //! put_old      put_page(old)  (do_wp_page's reference)
 //! store        the store retried, now through the new PTE
 //! ```
+//! A store to an empty PTE in an anonymous VMA (after MADV_DONTNEED) first
+//! takes do_anonymous_page (checkpoint `anonymous`: a new zeroed page).
 //! A page only this process maps is reused instead (`wp_page_reuse`:
 //! checkpoint `reuse`, the PTE made writable in place, no copy, no flush).
 //! A write to the huge zero page splits it first (the path
@@ -116,6 +118,14 @@ impl KernelPath for StoreOp {
     fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
         let reached = match self.pc {
             Pc::Access => {
+                if let Some(pte) = path::anonymous_hole(cx, self.va)? {
+                    // MADV_DONTNEED dropped the page: do_anonymous_page,
+                    // then the store
+                    if let Some(w) = path::do_anonymous_page(cx, self.va, pte, true, None)? {
+                        return Ok(Progress::Wait(w));
+                    }
+                    return Ok(Progress::Reached("anonymous"));
+                }
                 let leaf = match path::cpu_walk_or_wait(cx, self.va, "a CPU write to")? {
                     Ok(l) => l,
                     Err(w) => return Ok(Progress::Wait(w)),

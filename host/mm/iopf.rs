@@ -32,7 +32,6 @@ use super::kernel::{Cx, MmError, Progress, WaitOn};
 use super::lang::Paths;
 use super::path::{self, KernelPath};
 use crate::iommu::FlushTicket;
-use crate::mem::{Prot, WalkError};
 use crate::rtl::{PageRequest, PRG_INVALID, PRG_SUCCESS};
 
 /// Checkpoint names of the handler, in order (the fault's own are
@@ -61,7 +60,6 @@ pub struct IopfOp {
     /// The PRG Response code: Success unless the VMA check failed.
     code: u8,
     fault: Option<Box<StoreOp>>,
-    zero_filled: Option<u64>,
 }
 
 impl IopfOp {
@@ -72,7 +70,6 @@ impl IopfOp {
             pc: Pc::Vma,
             code: PRG_SUCCESS,
             fault: Some(Box::new(StoreOp::fault_only(req.va, paths))),
-            zero_filled: None,
         }
     }
 
@@ -80,11 +77,6 @@ impl IopfOp {
     /// is no invalidation's cost).
     pub fn responding(&self) -> bool {
         matches!(self.pc, Pc::Respond | Pc::Wait(_))
-    }
-
-    /// The frame of zeros the handler mapped (do_anonymous_page).
-    pub fn zero_filled(&self) -> Option<u64> {
-        self.zero_filled
     }
 
     /// The response the handler sends (or sent): Success or Invalid Request.
@@ -102,13 +94,8 @@ impl IopfOp {
         }
         // An empty PTE slot in an anonymous VMA (MADV_DONTNEED dropped the
         // page): do_anonymous_page.
-        if let Err(WalkError::NotPresent {
-            level: 1, entry_pa, ..
-        }) = cx.k.mm.walk(&cx.m.mem, va)
-        {
-            if cx.m.mem.read(entry_pa)?.value == 0 && !vmas.is_file(va) {
-                return Ok(Pc::Anon { pte: entry_pa });
-            }
+        if let Some(pte) = path::anonymous_hole(cx, va)? {
+            return Ok(Pc::Anon { pte });
         }
         let leaf = path::cpu_walk(cx, va, "a device's Page Request for")?;
         if self.req.write && !leaf.writable {
@@ -121,37 +108,6 @@ impl IopfOp {
     }
 }
 
-impl IopfOp {
-    /// do_anonymous_page (mm/memory.c), in one step under the PTL: a read
-    /// maps the zero page read-only, a write a new zeroed page, writable
-    /// and dirty; an entry another fault set meanwhile wins (the caller
-    /// makes the zeros of the named words stores in the global order).
-    fn anonymous_page(&mut self, cx: &mut Cx, pte: u64) -> Result<Progress, MmError> {
-        let id = pte >> 12;
-        if let Some(w) = path::lock(cx, id) {
-            return Ok(Progress::Wait(w));
-        }
-        if cx.m.mem.read(pte)?.value == 0 {
-            let pt = cx.pt();
-            let (pfn, entry) = if self.req.write || cx.k.zero_pfn == 0 {
-                let new = cx.m.mem.alloc()?;
-                (
-                    new,
-                    pt.mkdirty(pt.mkyoung(pt.leaf(new, Prot::USER_RW, false))),
-                )
-            } else {
-                let z = cx.k.zero_pfn;
-                (z, pt.leaf(z, Prot::USER_RO, false))
-            };
-            path::set_entry(cx, pte, self.req.va, entry)?;
-            self.zero_filled = Some(pfn);
-        }
-        path::unlock(cx, id);
-        self.pc = Pc::Respond;
-        Ok(Progress::Reached("anonymous"))
-    }
-}
-
 impl KernelPath for IopfOp {
     fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
         match &mut self.pc {
@@ -160,8 +116,12 @@ impl KernelPath for IopfOp {
                 Ok(Progress::Reached("vma"))
             }
             Pc::Anon { pte } => {
-                let pte = *pte;
-                self.anonymous_page(cx, pte)
+                let (pte, r) = (*pte, self.req);
+                if let Some(w) = path::do_anonymous_page(cx, r.va, pte, r.write, Some(r.prgi))? {
+                    return Ok(Progress::Wait(w));
+                }
+                self.pc = Pc::Respond;
+                Ok(Progress::Reached("anonymous"))
             }
             Pc::Fault(f) => {
                 // The store's refusals name a CPU write; this one is the

@@ -183,6 +183,16 @@ pub enum HostEvent {
         va: u64,
         pfn: u64,
     },
+    /// do_anonymous_page mapped frame `pfn` of zeros (or the zero page)
+    /// at `va`'s page, for thread `tid` (a CPU, or the I/O page fault
+    /// worker for device `dev`): the zeros of the page's named words are
+    /// stores in the global order.
+    ZeroFill {
+        tid: usize,
+        dev: Option<u8>,
+        va: u64,
+        pfn: u64,
+    },
     /// Writeback I/O read the page: what reached the disk.
     Io {
         tid: usize,

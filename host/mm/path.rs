@@ -130,3 +130,54 @@ pub fn cpu_walk(cx: &mut Cx, va: u64, who: &str) -> Result<Leaf, MmError> {
         Err(e) => Err(e.into()),
     }
 }
+
+/// `va` is an empty PTE slot (`Some(its address)`) in an anonymous VMA:
+/// the page MADV_DONTNEED dropped, which a fault maps again with zeros.
+pub fn anonymous_hole(cx: &mut Cx, va: u64) -> Result<Option<u64>, MmError> {
+    let Err(WalkError::NotPresent {
+        level: 1, entry_pa, ..
+    }) = cx.k.mm.walk(&cx.m.mem, va)
+    else {
+        return Ok(None);
+    };
+    let vmas = &cx.k.vmas;
+    let anon = !cx.k.unbound && vmas.mapped(va) && !vmas.is_file(va);
+    Ok((anon && cx.m.mem.read(entry_pa)?.value == 0).then_some(entry_pa))
+}
+
+/// do_anonymous_page (mm/memory.c) at the empty PTE slot `pte` of `va`,
+/// in one step under the PTL: a read maps the zero page read-only, a write
+/// a new zeroed page, writable and dirty; an entry another fault set
+/// meanwhile wins. `dev`: the device whose Page Request this serves.
+pub fn do_anonymous_page(
+    cx: &mut Cx,
+    va: u64,
+    pte: u64,
+    write: bool,
+    dev: Option<u8>,
+) -> Result<Option<WaitOn>, MmError> {
+    let id = pte >> 12;
+    if let Some(w) = lock(cx, id) {
+        return Ok(Some(w));
+    }
+    if cx.m.mem.read(pte)?.value == 0 {
+        let pt = cx.pt();
+        let (pfn, entry) = if write || cx.k.zero_pfn == 0 {
+            let new = cx.m.mem.alloc()?;
+            let e = pt.leaf(new, crate::mem::Prot::USER_RW, false);
+            (new, pt.mkdirty(pt.mkyoung(e)))
+        } else {
+            let z = cx.k.zero_pfn;
+            (z, pt.leaf(z, crate::mem::Prot::USER_RO, false))
+        };
+        set_entry(cx, pte, va, entry)?;
+        cx.events.push(HostEvent::ZeroFill {
+            tid: cx.tid,
+            dev,
+            va: va & !0xfff,
+            pfn,
+        });
+    }
+    unlock(cx, id);
+    Ok(None)
+}

@@ -6,11 +6,10 @@
 //! threads the step names, so its interleaving is the timeline's too.
 
 use super::{RunError, Sim};
-use crate::mem::PAGE_SHIFT;
 use crate::mm::{Cx, IopfOp, KernelPath, Progress, WaitOn};
-use crate::rtl::{decode_page_request, PageRequest, PQ_RECORD_BYTES, PRG_SUCCESS};
+use crate::rtl::{decode_page_request, PQ_RECORD_BYTES, PRG_SUCCESS};
 use crate::scenario::{ThreadRef, MAX_CPUS, MAX_DEVS};
-use crate::sim::outcome::{StoreRecord, ThreadLine};
+use crate::sim::outcome::ThreadLine;
 
 /// The worker's thread id (page-table lock holder, queue owner).
 pub(super) const IOPF_TID: usize = MAX_CPUS;
@@ -103,14 +102,10 @@ impl Sim<'_> {
             Err(e) => return Err(self.err(line, format!("iopf: {e}"))),
         };
         let cycle = self.m.cycle();
-        let (req, zeros, responding, finished) =
-            (op.req, op.zero_filled(), op.responding(), op.finished());
+        let (req, responding, finished) = (op.req, op.responding(), op.finished());
         let code = op.code();
         let r = match p {
             Progress::Reached(cp) => {
-                if let (Some(pfn), "anonymous") = (zeros, cp) {
-                    self.zero_fill(pfn, req, cycle, line)?;
-                }
                 self.iopf.path.push(cp);
                 if let Some(sig) = &mut self.sig {
                     sig.iopf(cycle, cp);
@@ -144,38 +139,5 @@ impl Sim<'_> {
             }
         }
         Ok(r)
-    }
-
-    /// do_anonymous_page's zeros in frame `pfn`, when its PTE is set: for
-    /// each named word of the page a store in the global order by the
-    /// fault the device asked for, so a read of them is judged against
-    /// what came before.
-    fn zero_fill(
-        &mut self,
-        pfn: u64,
-        req: PageRequest,
-        cycle: u64,
-        line: usize,
-    ) -> Result<(), RunError> {
-        let words: Vec<u64> = (self.s.pages.iter())
-            .filter(|p| p.va >> 12 == req.va >> 12)
-            .map(|p| p.va)
-            .collect();
-        for va in words {
-            let pa = (pfn << PAGE_SHIFT) | (va & 0xff8);
-            let version = match self.m.store(pa, 0) {
-                Ok(v) => v,
-                Err(e) => return Err(self.err(line, format!("iopf: {e}"))),
-            };
-            let who = format!("dev{}'s page fault", req.prgi);
-            self.chk.store(who, va, 0, version, cycle);
-            self.stores.push(StoreRecord {
-                cycle,
-                thread: ThreadRef::Dev(req.prgi),
-                page: self.chk.describe_va(va),
-                value: 0,
-            });
-        }
-        Ok(())
     }
 }

@@ -262,6 +262,9 @@ impl Sim<'_> {
                         value,
                     });
                 }
+                HostEvent::ZeroFill { tid, dev, va, pfn } => {
+                    self.zero_fill(tid, dev, va, pfn, cycle);
+                }
                 HostEvent::MadvFree { va, returned } => self.chk.madv_free(va, returned, cycle),
                 HostEvent::Discard { va, pfn } => self.chk.discarded(va, pfn, cycle),
                 HostEvent::Returned { tid } => returned.push(tid),
@@ -302,6 +305,35 @@ impl Sim<'_> {
                 .map(|&(tid, _)| tid);
             self.chk
                 .cpu_view(i, self.cpu_view[i].map(|l| l.writable), by, cycle);
+        }
+    }
+
+    /// do_anonymous_page mapped frame `pfn` at `va`'s page for CPU thread
+    /// `tid`, or for device `dev`'s Page Request: each named word of the
+    /// page holds a zero that is a store in the global order, so a read of
+    /// it is judged against what came before.
+    fn zero_fill(&mut self, tid: usize, dev: Option<u8>, va: u64, pfn: u64, cycle: u64) {
+        let words: Vec<u64> = (self.s.pages.iter())
+            .filter(|p| p.va >> 12 == va >> 12)
+            .map(|p| p.va)
+            .collect();
+        for w in words {
+            let pa = (pfn << PAGE_SHIFT) | (w & 0xff8);
+            // the frame was just allocated (or is the zero page): memory
+            let Ok(version) = self.m.store(pa, 0) else {
+                continue;
+            };
+            let (who, thread) = match dev {
+                Some(d) => (format!("dev{d}'s page fault"), ThreadRef::Dev(d)),
+                None => (format!("cpu{tid}'s page fault"), ThreadRef::Cpu(tid)),
+            };
+            self.chk.store(who, w, 0, version, cycle);
+            self.stores.push(StoreRecord {
+                cycle,
+                thread,
+                page: self.chk.describe_va(w),
+                value: 0,
+            });
         }
     }
 }
