@@ -140,7 +140,16 @@ fn the_riscv_socket_refuses_pri() {
     let mut s = scenario("pri-cow.yaml");
     s.arch = shootdown::scenario::Arch::RiscvSv39;
     let e = run(&s, &RunOptions::policy(Policy::Seed)).unwrap_err();
-    assert!(e.to_string().contains("no PCIe PRI"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("params.pri is a parameter of the bundled IOMMU's ATS, PRI"),
+        "{e}"
+    );
+    // and when the file says so, at its arch line
+    let src = "name: t\nabout: t\narch: riscv-sv39\nparams: { pri: 4 }\npages:\n  addrA: { va: 0x10000, value: 1 }\ntimeline:\n  - { dev0: read addrA }\nexpect: { seed: clean }\n";
+    let e = Scenario::parse(Path::new("t.yaml"), src).unwrap_err();
+    assert_eq!(e.line, 3, "{e}");
+    assert!(e.msg.contains("params.pri"), "{e}");
 }
 
 #[test]

@@ -22,12 +22,9 @@ impl KernelPath for LoadOp {
         if self.done {
             return Ok(Progress::Done);
         }
-        if let Some(pte) = path::anonymous_hole(cx, self.va)? {
-            // MADV_DONTNEED dropped the page: do_anonymous_page, then the load
-            if let Some(w) = path::do_anonymous_page(cx, self.va, pte, false, None)? {
-                return Ok(Progress::Wait(w));
-            }
-            return Ok(Progress::Reached("anonymous"));
+        // MADV_DONTNEED dropped the page: do_anonymous_page, then the load
+        if let Some(p) = path::anonymous_fault(cx, self.va, false)? {
+            return Ok(p);
         }
         let leaf = match path::cpu_walk_or_wait(cx, self.va, "a CPU read of")? {
             Ok(l) => l,

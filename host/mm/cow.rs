@@ -118,13 +118,10 @@ impl KernelPath for StoreOp {
     fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
         let reached = match self.pc {
             Pc::Access => {
-                if let Some(pte) = path::anonymous_hole(cx, self.va)? {
-                    // MADV_DONTNEED dropped the page: do_anonymous_page,
-                    // then the store
-                    if let Some(w) = path::do_anonymous_page(cx, self.va, pte, true, None)? {
-                        return Ok(Progress::Wait(w));
-                    }
-                    return Ok(Progress::Reached("anonymous"));
+                // MADV_DONTNEED dropped the page: do_anonymous_page, then
+                // the store
+                if let Some(p) = path::anonymous_fault(cx, self.va, true)? {
+                    return Ok(p);
                 }
                 let leaf = match path::cpu_walk_or_wait(cx, self.va, "a CPU write to")? {
                     Ok(l) => l,

@@ -181,3 +181,17 @@ pub fn do_anonymous_page(
     unlock(cx, id);
     Ok(None)
 }
+
+/// A CPU access at `va` that finds an empty PTE in an anonymous VMA:
+/// do_anonymous_page first (`Some`: the step's progress, its checkpoint
+/// `anonymous`, or a wait on the PTL); `None`: no such hole, the access
+/// goes on.
+pub fn anonymous_fault(cx: &mut Cx, va: u64, write: bool) -> Result<Option<Progress>, MmError> {
+    let Some(pte) = anonymous_hole(cx, va)? else {
+        return Ok(None);
+    };
+    Ok(Some(match do_anonymous_page(cx, va, pte, write, None)? {
+        Some(w) => Progress::Wait(w),
+        None => Progress::Reached("anonymous"),
+    }))
+}

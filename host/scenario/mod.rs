@@ -282,10 +282,11 @@ impl Scenario {
             ("ats_itags", p.ats_itags),
             ("iotlb_ways", p.iotlb_ways),
             ("iotlb_sets", p.iotlb_sets),
+            ("pri", p.pri),
         ];
         if let Some((name, _)) = set.iter().find(|(_, v)| *v != 0) {
             return Some(format!(
-                "params.{name} is a parameter of the bundled IOMMU's ATS or IOTLB; arch: {} runs a RISC-V IOMMU without ATS (docs/socket-riscv.md): drop it, or run on x86-64",
+                "params.{name} is a parameter of the bundled IOMMU's ATS, PRI or IOTLB; arch: {} runs a RISC-V IOMMU without ATS or a page-request queue (docs/socket-riscv.md): drop it, or run on x86-64",
                 self.arch
             ));
         }

@@ -287,11 +287,13 @@ impl<'s> Sim<'s> {
             source: MmError::Mem(e),
         };
         let p = &s.params;
-        if p.pri > 0 && s.arch.riscv() {
+        // What parsing checks, for a scenario changed since (an arch or a
+        // parameter set by a caller): a run only on a socket that has it.
+        if let Some(msg) = s.unsupported() {
             return Err(RunError::Timeline {
                 file: s.path.clone(),
                 line: 0,
-                msg: "params.pri: the RISC-V socket's design has no PCIe PRI (no page-request queue, no ATS.PRGR): drop 'pri', or run the bundled IOMMU".into(),
+                msg,
                 blocked_by: None,
             });
         }

@@ -19,6 +19,16 @@ impl Sim<'_> {
         }
     }
 
+    /// Mark on `host.checker.violation`, at `cycle`, each finding the
+    /// checker made since it held `before` of them.
+    pub(super) fn mark_findings(&mut self, cycle: u64, before: usize) {
+        if let Some(sig) = &mut self.sig {
+            for f in &self.chk.findings[before..] {
+                sig.violation(cycle, f.kind.name());
+            }
+        }
+    }
+
     /// Advance the clock `n` cycles, serving the device and watching windows.
     pub(super) fn tick_n(&mut self, n: u64) -> Result<(), RunError> {
         let mut left = n;
@@ -53,18 +63,12 @@ impl Sim<'_> {
             }
             let before = self.chk.findings.len();
             self.chk.dev_access(a, va, issued, cpu.as_ref(), state);
-            if let Some(sig) = &mut self.sig {
-                for f in &self.chk.findings[before..] {
-                    sig.violation(cycle, f.kind.name());
-                }
-            }
+            self.mark_findings(cycle, before);
         }
         for pa in self.m.mem.take_freed_table_reads() {
             let before = self.chk.findings.len();
             self.chk.walked_freed_table(pa, cycle);
-            if let (Some(sig), true) = (&mut self.sig, self.chk.findings.len() > before) {
-                sig.violation(cycle, "use-after-free");
-            }
+            self.mark_findings(cycle, before);
         }
         self.watch_requests(cycle);
         self.watch_translations(cycle);
@@ -79,17 +83,13 @@ impl Sim<'_> {
                 let before = self.chk.findings.len();
                 self.chk
                     .access_outlived_frame(r.id, p.va, f, then, now, cycle);
-                if let (Some(sig), true) = (&mut self.sig, self.chk.findings.len() > before) {
-                    sig.violation(cycle, "use-after-free");
-                }
+                self.mark_findings(cycle, before);
             }
             let requests = self.iopf.requests.get(r.id as usize).copied().unwrap_or(0);
             let text = if r.gave_up {
                 let before = self.chk.findings.len();
                 self.chk.gave_up(r.id, p.va, p.write, requests, cycle);
-                if let (Some(sig), true) = (&mut self.sig, self.chk.findings.len() > before) {
-                    sig.violation(cycle, "no-progress");
-                }
+                self.mark_findings(cycle, before);
                 format!(
                     "{} -> GAVE UP after {requests} Page Requests answered Success (no progress)",
                     p.text

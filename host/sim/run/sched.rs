@@ -335,10 +335,9 @@ impl Sim<'_> {
                 continue;
             };
             let (va, write, issued) = (p.va, p.write, p.issued);
+            let before = self.chk.findings.len();
             self.chk.no_response(d, va, write, issued, now, bound);
-            if let Some(sig) = &mut self.sig {
-                sig.violation(now, "no-progress");
-            }
+            self.mark_findings(now, before);
             self.lines.push(ThreadLine {
                 thread: e.thread,
                 text: format!(
