@@ -33,7 +33,11 @@
 //!   once (the device's driver sees an error); that is reported, not judged.
 //!   Nor is a device access that has no response at all when its step ran
 //!   past the watchdog with no CPU thread left to wait for: the hardware
-//!   made no progress within the bound (the run stops there).
+//!   made no progress within the bound (the run stops there);
+//! - **isolation**: a device access through one process's PASID touched a
+//!   frame that process never mapped at a named page and another process
+//!   did: the device reached another address space's memory (an IOMMU
+//!   that tags its caches without the PASID, or walks the wrong table).
 
 use crate::mem::{FrameState, Leaf, Pfn};
 use crate::rtl::ProbeEntry;
@@ -50,16 +54,18 @@ pub enum Violation {
     LostWrite,
     WriteAfterProtect,
     NoProgress,
+    Isolation,
 }
 
 impl Violation {
-    pub const ALL: [Violation; 6] = [
+    pub const ALL: [Violation; 7] = [
         Violation::OrderViolation,
         Violation::StaleRead,
         Violation::UseAfterFree,
         Violation::LostWrite,
         Violation::WriteAfterProtect,
         Violation::NoProgress,
+        Violation::Isolation,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -69,6 +75,7 @@ impl Violation {
             Violation::LostWrite => "lost-write",
             Violation::WriteAfterProtect => "write-after-protect",
             Violation::NoProgress => "no-progress",
+            Violation::Isolation => "isolation",
         }
     }
 }
@@ -86,7 +93,7 @@ impl FromStr for Violation {
             .into_iter()
             .find(|v| v.name() == s)
             .ok_or_else(|| {
-                format!("unknown verdict '{}': use clean, order-violation, stale-read, use-after-free, lost-write, write-after-protect or no-progress", s.escape_debug())
+                format!("unknown verdict '{}': use clean, order-violation, stale-read, use-after-free, lost-write, write-after-protect, no-progress or isolation", s.escape_debug())
             })
     }
 }
@@ -224,7 +231,26 @@ struct DevRead {
     version: u64,
 }
 
+/// Where the process sits in an address the checker knows ([`key`]).
+const PROCESS_SHIFT: u32 = 56;
+
+/// The address the checker, the records and the report know process
+/// `process`'s virtual address `va` by: the process in the bits above
+/// [`PROCESS_SHIFT`] (a user address is below 2^47), so the same VA in two
+/// processes is two addresses. Process 0's are its plain VAs.
+pub fn key(process: u8, va: u64) -> u64 {
+    va | u64::from(process) << PROCESS_SHIFT
+}
+
+/// The process and the virtual address of a [`key`].
+pub fn split_key(k: u64) -> (u8, u64) {
+    ((k >> PROCESS_SHIFT) as u8, k & ((1 << PROCESS_SHIFT) - 1))
+}
+
 pub struct Checker {
+    /// (process, frame) of each frame a process's named page was seen
+    /// mapped to ([`Checker::maps`]).
+    spaces: BTreeSet<(u8, Pfn)>,
     page_names: Vec<String>,
     page_vas: Vec<u64>,
     open: Vec<[Option<u64>; 3]>,
@@ -257,6 +283,7 @@ pub struct Checker {
 impl Checker {
     pub fn new(pages: &[(String, u64)]) -> Self {
         Checker {
+            spaces: BTreeSet::new(),
             page_names: pages.iter().map(|p| p.0.clone()).collect(),
             page_vas: pages.iter().map(|p| p.1).collect(),
             open: vec![[None; 3]; pages.len()],
@@ -291,7 +318,15 @@ impl Checker {
                 return format!("{n}{:+}", va as i64 - pva as i64);
             }
         }
-        format!("{va:#x}")
+        match split_key(va) {
+            (0, va) => format!("{va:#x}"),
+            (p, va) => format!("{va:#x} of process {p}"),
+        }
+    }
+
+    /// Process `process`'s page table maps a named page to `pfn`.
+    pub fn maps(&mut self, process: u8, pfn: Pfn) {
+        self.spaces.insert((process, pfn));
     }
 
     /// Record a store in the global order (CPU stores, initial values, and
@@ -455,6 +490,15 @@ impl Checker {
                     }
                 }
             }
+        }
+        let process = split_key(va).0;
+        let ours = self.spaces.contains(&(process, pfn));
+        let theirs = (self.spaces.iter()).find(|&&(q, f)| f == pfn && q != process);
+        if let (false, Some(&(q, _))) = (ours, theirs) {
+            found.push((
+                Violation::Isolation,
+                format!("dev{} {} {name} in frame {pfn:#x}, which process {process}'s page tables never mapped and process {q}'s did: another address space's memory", a.id, if a.write { "wrote" } else { "read" }),
+            ));
         }
         if a.write && cpu.is_none_or(|l| l.pfn != pfn) {
             // Not lost yet: a pageout, a writeback or a migration copy made
@@ -820,6 +864,10 @@ impl Checker {
             h.debug(&(v, &s.who, s.va, s.value));
         }
         h.debug(&(&self.history, &self.mapped, &self.suspects));
+        // what one process's frames were matters only against another's
+        if self.spaces.iter().any(|&(q, _)| q != 0) {
+            h.debug(&self.spaces);
+        }
         h.debug(&(&self.madv_free, &self.discards));
         // a protection's cycles only as what later issues compare: all past
         for p in &self.protected {
@@ -929,6 +977,47 @@ mod tests {
             .findings
             .iter()
             .any(|f| f.detail.contains("cpu3's store 0xb2")));
+    }
+
+    #[test]
+    fn a_key_names_the_process_and_keeps_process_0s_addresses() {
+        assert_eq!(key(0, A), A);
+        assert_eq!(split_key(key(3, A + 8)), (3, A + 8));
+        assert_ne!(key(1, A), key(2, A));
+        let c = Checker::new(&[("addrA".into(), A), ("addrB".into(), key(1, A))]);
+        assert_eq!(c.describe_va(key(1, A) + 8), "addrB+8");
+        assert_eq!(c.describe_va(A + 8), "addrA+8");
+        assert_eq!(c.describe_va(key(2, A)), "0x7f0000000000 of process 2");
+    }
+
+    /// The same VA in two processes: a read through process 1's PASID that
+    /// lands in process 0's frame is an isolation breach; its own frame,
+    /// stale or not, is not.
+    #[test]
+    fn another_processs_frame_is_an_isolation_breach() {
+        let b = key(1, A);
+        let mut c = Checker::new(&[("addrA".into(), A), ("addrB".into(), b)]);
+        c.store("init".into(), A, 0xa0, 1, 0);
+        c.store("init".into(), b, 0xa0, 2, 0);
+        c.maps(0, 0x100);
+        c.maps(1, 0x200);
+        c.dev_access(&read(1, 0x20_0000, 0xa0, 2, 10), b, 5, None, ALLOC);
+        assert!(c.verdict().is_empty(), "{:?}", c.findings);
+        // the same value, so no stale read: only the frame tells
+        c.dev_access(&read(1, 0x10_0000, 0xa0, 1, 20), b, 15, None, ALLOC);
+        assert_eq!(
+            c.verdict().into_iter().collect::<Vec<_>>(),
+            vec![Violation::Isolation],
+            "{:?}",
+            c.findings
+        );
+        // a frame no process mapped (a page-table walk's garbage) is not
+        // this finding's
+        let before = c.findings.len();
+        c.dev_access(&read(1, 0x30_0000, 0xa0, 1, 30), b, 25, None, ALLOC);
+        assert!(c.findings[before..]
+            .iter()
+            .all(|f| f.kind != Violation::Isolation));
     }
 
     #[test]

@@ -61,6 +61,20 @@ pub fn render(s: &Scenario, r: &RunReport) -> String {
         r.policy
     );
     let _ = writeln!(o, "  {}", policy_about(r.policy));
+    // with several processes, which pages each one's PASID translates
+    let n = crate::scenario::processes(&s.pages);
+    for proc in (0..n).filter(|_| n > 1) {
+        let names: Vec<&str> = (s.pages.iter())
+            .filter(|p| usize::from(p.process) == proc)
+            .map(|p| p.name.as_str())
+            .collect();
+        let _ = writeln!(
+            o,
+            "  process {proc} (PASID {}): {}",
+            proc + 1,
+            names.join(", ")
+        );
+    }
     let mut threads: Vec<ThreadRef> = s
         .timeline
         .iter()

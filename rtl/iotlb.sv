@@ -102,7 +102,8 @@ module iotlb
   endfunction
 
   // Check the 2 MiB set first, then the 4 KiB set, so a 4 KiB hit wins.
-  function automatic lookup_t lookup(pasid_t pasid, vpn_t vpn);
+  // any_pasid: match entries of every PASID (InjLookupAnyPasid).
+  function automatic lookup_t lookup(pasid_t pasid, vpn_t vpn, logic any_pasid);
     lookup_t res;
     slot_t   base_2m;
     slot_t   base_4k;
@@ -111,24 +112,26 @@ module iotlb
     base_4k = slot(set_of(vpn, 1'b0), 0);
     for (int unsigned w = 0; w < Ways; w++) begin
       if (valid_q[base_2m + slot_t'(w)] && xlat_q[base_2m + slot_t'(w)].is_2m &&
-          pasid_q[base_2m + slot_t'(w)] == pasid &&
+          (any_pasid || pasid_q[base_2m + slot_t'(w)] == pasid) &&
           vpn_q[base_2m + slot_t'(w)][VpnW-1:Log2Pages2M] == vpn[VpnW-1:Log2Pages2M]) begin
         res = '{hit: 1'b1, xlat: xlat_q[base_2m + slot_t'(w)]};
       end
     end
     for (int unsigned w = 0; w < Ways; w++) begin
       if (valid_q[base_4k + slot_t'(w)] && !xlat_q[base_4k + slot_t'(w)].is_2m &&
-          pasid_q[base_4k + slot_t'(w)] == pasid && vpn_q[base_4k + slot_t'(w)] == vpn) begin
+          (any_pasid || pasid_q[base_4k + slot_t'(w)] == pasid) &&
+          vpn_q[base_4k + slot_t'(w)] == vpn) begin
         res = '{hit: 1'b1, xlat: xlat_q[base_4k + slot_t'(w)]};
       end
     end
     return res;
   endfunction
 
-  assign lookup_o = lookup(lookup_pasid_i, lookup_vpn_i);
+  assign lookup_o = lookup(lookup_pasid_i, lookup_vpn_i, inject_i[InjLookupAnyPasid]);
 
   for (genvar p = 0; p < NumProbes; p++) begin : gen_probe
-    assign probe_o[p] = probe_word(lookup(probe_pasid_i[p], probe_vpn_i[p]), probe_vpn_i[p]);
+    assign probe_o[p] = probe_word(lookup(probe_pasid_i[p], probe_vpn_i[p], 1'b0),
+                                       probe_vpn_i[p]);
   end
 
   // ---------------------------------------------------------------------------
@@ -258,6 +261,11 @@ module iotlb
     !(|($past(valid_q) & ~valid_q & ~inval_names($past(inval_valid_i), $past(inval_pv_i),
                                                    $past(inval_pasid_i), $past(inval_av_i),
                                                    $past(inval_vpn_i), $past(inval_log2n_i)))));
+
+  // A lookup answers only from an entry of the request's PASID: what the
+  // entries of that PASID hold for the page, nothing another PASID cached.
+  LookupOwnPasid_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    lookup_o == lookup(lookup_pasid_i, lookup_vpn_i, 1'b0));
 
   // ---------------------------------------------------------------------------
   // Cover points (docs/socket.md, "Coverage")

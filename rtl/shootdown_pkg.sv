@@ -71,6 +71,11 @@ package shootdown_pkg;
   // ATS.PRGR retires without sending its PRG Response: the device that
   // asked waits for it forever (cmdq).
   localparam int unsigned InjPrgrDropped = 9;
+  // The IOTLB's lookup for a Translation Request matches an entry of any
+  // PASID with the request's page: a process's device access is answered
+  // with another process's translation of the same address (iotlb; its
+  // probes still compare the PASID).
+  localparam int unsigned InjLookupAnyPasid = 10;
 
   typedef logic [InjectW-1:0] inject_t;
 

@@ -58,7 +58,7 @@ fn the_mutants_table_over_the_bundled_scenarios() {
         baseline.iter().all(|c| c.status() == Status::AsExpected),
         "the correct design passes"
     );
-    assert_eq!(rows.len(), 9, "every injectable bug but the device fault");
+    assert_eq!(rows.len(), 10, "every injectable bug but the device fault");
     for r in &rows {
         let name = &r.name;
         if BEYOND_BUNDLED.contains(name) {

@@ -9,7 +9,7 @@
 use shootdown::iommu::{DriverKind, SvaDriver};
 use shootdown::mem::{sv_pte, AddressSpace, PageSize, Prot, PtFormat, PAGE_SHIFT};
 use shootdown::mm::lang::{CallOp, Paths};
-use shootdown::mm::{Cx, Kernel, KernelPath, LoadOp, Policy, Progress, StoreOp, Vmas};
+use shootdown::mm::{Cx, Kernel, KernelPath, LoadOp, Policy, Process, Progress, StoreOp, Vmas};
 use shootdown::sim::machine::{IommuLayout, Machine, MachineParams};
 
 const PASID: u32 = 1;
@@ -45,7 +45,7 @@ fn world(f: PtFormat) -> (Machine, Kernel) {
     let zero_pfn = m.mem.alloc().unwrap();
     m.mem.pin(zero_pfn).unwrap();
     let driver = SvaDriver::with_kind(layout, completion, DriverKind::Generic);
-    let mut k = Kernel::new(mm, parent, Policy::Always, driver);
+    let mut k = Kernel::new(vec![Process::new(mm, parent)], Policy::Always, driver);
     k.zero_pfn = zero_pfn;
     (m, k)
 }
@@ -77,7 +77,7 @@ fn run(m: &mut Machine, k: &mut Kernel, path: &mut dyn KernelPath) {
 }
 
 fn entry(m: &mut Machine, k: &Kernel, va: u64) -> u64 {
-    let pa = k.mm.pte_pa(&mut m.mem, va).unwrap();
+    let pa = k.mm().pte_pa(&mut m.mem, va).unwrap();
     m.mem.read(pa).unwrap().value
 }
 
@@ -91,7 +91,8 @@ fn user_rw_word(f: PtFormat, pfn: u64) -> u64 {
 
 fn user_page(m: &mut Machine, k: &Kernel, va: u64, prot: Prot) -> u64 {
     let f = m.mem.alloc().unwrap();
-    k.mm.map_prot(&mut m.mem, va, f, PageSize::Small, prot)
+    k.mm()
+        .map_prot(&mut m.mem, va, f, PageSize::Small, prot)
         .unwrap();
     f
 }
@@ -101,7 +102,7 @@ fn a_cow_write_copies_into_a_writable_dirty_leaf_of_the_format() {
     for f in FORMATS {
         let (mut m, mut k) = world(f);
         let old = m.mem.alloc().unwrap();
-        for a in [k.mm, k.parent] {
+        for a in [*k.mm(), k.proc().parent] {
             a.map_prot(&mut m.mem, VA, old, PageSize::Small, Prot::USER_RO)
                 .unwrap();
         }
@@ -109,14 +110,14 @@ fn a_cow_write_copies_into_a_writable_dirty_leaf_of_the_format() {
         let ro = entry(&mut m, &k, VA);
         assert!(!f.writable(ro) && f.young(ro), "{f:?}");
         run(&mut m, &mut k, &mut StoreOp::new(VA + 8, 0x99));
-        let leaf = k.mm.walk(&m.mem, VA).unwrap();
+        let leaf = k.mm().walk(&m.mem, VA).unwrap();
         assert_ne!(leaf.pfn, old, "{f:?}: copied");
         assert_eq!(leaf.entry, user_rw_word(f, leaf.pfn), "{f:?}");
         assert!(leaf.writable);
         assert_eq!(m.mem.read((leaf.pfn << 12) + 8).unwrap().value, 0x99);
         assert_eq!(m.mem.refcount(old), 1, "{f:?}: the parent's only");
         // The parent still maps the old page read-only.
-        assert_eq!(k.parent.walk(&m.mem, VA).unwrap().entry, ro);
+        assert_eq!(k.proc().parent.walk(&m.mem, VA).unwrap().entry, ro);
     }
 }
 
@@ -196,7 +197,7 @@ fn writeback_and_ksm_write_protect_and_clean() {
         // Merge the first page into the second (both frames zero): its
         // entry is rebuilt at the KSM page with its own flags, read-only
         // and clean.
-        k.vmas = vmas;
+        k.proc_mut().vmas = vmas;
         run(
             &mut m,
             &mut k,
@@ -212,7 +213,7 @@ fn madv_free_makes_the_pte_old_and_clean() {
     for f in FORMATS {
         let (mut m, mut k) = world(f);
         let a = user_page(&mut m, &k, VA, Prot::USER_RW);
-        k.vmas = Vmas::new([(VA, false)]);
+        k.proc_mut().vmas = Vmas::new([(VA, false)]);
         let madv = Paths::bundled().madvise_free();
         run(&mut m, &mut k, &mut CallOp::new(madv, VA, 1));
         let want = user_rw_word(f, a) & !young_bit(f) & !dirty_bit(f);
@@ -249,7 +250,8 @@ fn hugetlb_mprotect_write_protects_the_pmd_leaf() {
     for f in FORMATS {
         let (mut m, mut k) = world(f);
         let base = m.mem.alloc_contiguous(512).unwrap();
-        let pmd = (k.mm)
+        let pmd = k
+            .mm()
             .map_prot(&mut m.mem, VA, base, PageSize::Huge2M, Prot::USER_RW)
             .unwrap();
         let huge = m.mem.read(pmd).unwrap().value;
@@ -261,7 +263,7 @@ fn hugetlb_mprotect_write_protects_the_pmd_leaf() {
         let e = m.mem.read(pmd).unwrap().value;
         assert_eq!(e, huge & !write_bit(f), "{f:?}");
         assert!(f.is_huge(e));
-        let leaf = k.mm.walk(&m.mem, VA + 0x3000).unwrap();
+        let leaf = k.mm().walk(&m.mem, VA + 0x3000).unwrap();
         assert_eq!(
             (leaf.pfn, leaf.size, leaf.writable),
             (base + 3, PageSize::Huge2M, false)
@@ -275,7 +277,8 @@ fn the_huge_zero_page_splits_into_read_only_zero_ptes() {
         let (mut m, mut k) = world(f);
         k.huge_zero_pfn = m.mem.alloc_contiguous(512).unwrap();
         m.mem.pin(k.huge_zero_pfn).unwrap();
-        let pmd = (k.mm)
+        let pmd = k
+            .mm()
             .map_prot(
                 &mut m.mem,
                 VA,
@@ -305,7 +308,7 @@ fn the_huge_zero_page_splits_into_read_only_zero_ptes() {
         for i in 0..512 {
             assert_eq!(m.mem.read((table << 12) + 8 * i).unwrap().value, zero);
         }
-        let leaf = k.mm.walk(&m.mem, VA + 0x5000).unwrap();
+        let leaf = k.mm().walk(&m.mem, VA + 0x5000).unwrap();
         assert_eq!(
             (leaf.pfn, leaf.size, leaf.writable),
             (k.zero_pfn, PageSize::Small, false)

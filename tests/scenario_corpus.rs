@@ -44,6 +44,11 @@ const CORPUS: &[(&str, usize, &str)] = &[
     ("driver-unknown", 3, "unknown IOMMU driver 'nvidia'"),
     ("duplicate-page", 6, "'addrA' is given a second time"),
     ("duplicate-top-key", 3, "'name' is given a second time"),
+    (
+        "exit-unknown-process",
+        9,
+        "'2' is not a process of this scenario",
+    ),
     ("expect-clean-and-violation", 11, "contradict each other"),
     ("expect-empty-list", 11, "expect.seed: empty"),
     ("expect-unknown-policy", 11, "unknown notify policy 'never'"),
@@ -169,6 +174,7 @@ const CORPUS: &[(&str, usize, &str)] = &[
     ("path-goto-nowhere", 9, "no step 'c' to go to"),
     ("path-unknown-field", 8, "unknown field `stpes`"),
     ("path-unknown-primitive", 10, "unknown primitive 'unlcok'"),
+    ("process-too-big", 6, "at most 4 processes"),
     (
         "run-busy-cpu-new-work",
         10,

@@ -21,7 +21,8 @@
 //! responded  the fence completed
 //! ```
 //!
-//! A PTE that already grants the access (the fault raced with a fix, or
+//! A request whose PASID no process is bound to is answered Invalid
+//! Request at once. A PTE that already grants the access (the fault raced with a fix, or
 //! the IOMMU answered from a stale entry) needs nothing: Success. A page
 //! that is not present otherwise (swapped out, being migrated, a file page
 //! reclaim dropped) would take do_swap_page, migration_entry_wait or a
@@ -73,6 +74,18 @@ impl IopfOp {
         }
     }
 
+    /// The handler of a request whose PASID no process is bound to (a
+    /// design that wrote the wrong one): no domain to fault in, Invalid
+    /// Request (`iommu_report_device_fault` finds no handler).
+    pub fn unknown_pasid(req: PageRequest) -> Self {
+        IopfOp {
+            req,
+            pc: Pc::Respond,
+            code: PRG_INVALID,
+            fault: None,
+        }
+    }
+
     /// It is sending its PRG Response or waiting for its fence (a spin that
     /// is no invalidation's cost).
     pub fn responding(&self) -> bool {
@@ -87,8 +100,8 @@ impl IopfOp {
     /// The VMA check and `handle_mm_fault`'s first look: what runs next.
     fn classify(&mut self, cx: &mut Cx) -> Result<Pc, MmError> {
         let va = self.req.va;
-        let vmas = &cx.k.vmas;
-        if cx.k.unbound || !vmas.mapped(va) || (self.req.write && !vmas.writable(va)) {
+        let vmas = &cx.k.proc().vmas;
+        if cx.k.proc().unbound || !vmas.mapped(va) || (self.req.write && !vmas.writable(va)) {
             self.code = PRG_INVALID;
             return Ok(Pc::Respond);
         }

@@ -74,13 +74,46 @@ impl LockTable {
     }
 }
 
-/// The kernel: the process bound to the device, the parent it forked from
-/// (which shares its COW pages), the PTLs, the notifier policy and the
-/// IOMMU driver.
+/// One process bound to the device: its address space (bound to PASID
+/// `mm.pasid`), the parent it forked from (which shares its COW pages),
+/// its VMAs, its pending mmu_gathers and whether its binding was taken away.
 #[derive(Debug)]
-pub struct Kernel {
+pub struct Process {
     pub mm: AddressSpace,
     pub parent: AddressSpace,
+    /// `mm->tlb_flush_pending`: mmu_gathers begun and not finished
+    /// (`inc_tlb_flush_pending` in `tlb_gather_mmu`).
+    pub tlb_flush_pending: u32,
+    /// The VMAs of the process's named pages (which are a shared file
+    /// mapping's).
+    pub vmas: super::mapping::Vmas,
+    /// The device's binding of the process was taken away
+    /// (`paths/iommu_sva_unbind_device.yaml`): its `mmu_notifier` is
+    /// unregistered, so no path reaches the IOMMU driver any more.
+    pub unbound: bool,
+}
+
+impl Process {
+    /// A process bound to the device, with nothing pending and no VMA.
+    pub fn new(mm: AddressSpace, parent: AddressSpace) -> Self {
+        Process {
+            mm,
+            parent,
+            tlb_flush_pending: 0,
+            vmas: Default::default(),
+            unbound: false,
+        }
+    }
+}
+
+/// The kernel: the processes bound to the device, the PTLs, the notifier
+/// policy and the IOMMU driver. A thread's step runs in one process
+/// (`cur`, as `current->mm`): the scheduler switches to it first.
+#[derive(Debug)]
+pub struct Kernel {
+    pub procs: Vec<Process>,
+    /// The process the running step acts on (an index into `procs`).
+    pub cur: usize,
     pub policy: Policy,
     pub ptl: LockTable,
     pub driver: SvaDriver,
@@ -92,24 +125,15 @@ pub struct Kernel {
     pub huge_zero_pfn: u64,
     /// Pages made lazily freeable by MADV_FREE (PageSwapBacked clear).
     pub lazyfree: std::collections::BTreeSet<u64>,
-    /// `mm->tlb_flush_pending`: mmu_gathers begun and not finished
-    /// (`inc_tlb_flush_pending` in `tlb_gather_mmu`).
-    pub tlb_flush_pending: u32,
-    /// The VMAs of the named pages (which are a shared file mapping's).
-    pub vmas: super::mapping::Vmas,
-    /// The device's binding of the process was taken away
-    /// (`paths/iommu_sva_unbind_device.yaml`): its `mmu_notifier` is unregistered, so no
-    /// path reaches the IOMMU driver any more.
-    pub unbound: bool,
 }
 
 impl Kernel {
     /// A kernel with no lock held, nothing deposited, no zero pages yet,
-    /// and the process bound to the device.
-    pub fn new(mm: AddressSpace, parent: AddressSpace, policy: Policy, driver: SvaDriver) -> Self {
+    /// and the processes bound to the device, the first one current.
+    pub fn new(procs: Vec<Process>, policy: Policy, driver: SvaDriver) -> Self {
         Kernel {
-            mm,
-            parent,
+            procs,
+            cur: 0,
             policy,
             ptl: LockTable::default(),
             driver,
@@ -117,10 +141,21 @@ impl Kernel {
             zero_pfn: 0,
             huge_zero_pfn: 0,
             lazyfree: Default::default(),
-            tlb_flush_pending: 0,
-            vmas: Default::default(),
-            unbound: false,
         }
+    }
+
+    /// The process the running step acts on.
+    pub fn proc(&self) -> &Process {
+        &self.procs[self.cur]
+    }
+
+    pub fn proc_mut(&mut self) -> &mut Process {
+        &mut self.procs[self.cur]
+    }
+
+    /// The running step's address space (`current->mm`).
+    pub fn mm(&self) -> &AddressSpace {
+        &self.procs[self.cur].mm
     }
 
     /// `pgtable_trans_huge_withdraw`.
@@ -202,6 +237,26 @@ pub enum HostEvent {
     },
 }
 
+impl HostEvent {
+    /// Apply `f` to each virtual address the event names (not a flush's
+    /// range): the scheduler names each process's addresses its own way.
+    pub fn map_va(&mut self, f: impl Fn(u64) -> u64) {
+        match self {
+            HostEvent::Store { va, .. }
+            | HostEvent::Load { va, .. }
+            | HostEvent::Pte { va, .. }
+            | HostEvent::MadvFree { va, .. }
+            | HostEvent::Discard { va, .. }
+            | HostEvent::ZeroFill { va, .. }
+            | HostEvent::Io { va, .. } => *va = f(*va),
+            HostEvent::FlushBegin { .. }
+            | HostEvent::FlushDone { .. }
+            | HostEvent::FrameFreed { .. }
+            | HostEvent::Returned { .. } => {}
+        }
+    }
+}
+
 /// Everything a step may touch.
 pub struct Cx<'a> {
     pub m: &'a mut Machine,
@@ -214,7 +269,7 @@ impl Cx<'_> {
     /// The page-table format of the process's address space: what every
     /// entry a path reads or writes is in.
     pub fn pt(&self) -> PtFormat {
-        self.k.mm.format
+        self.k.mm().format
     }
 }
 
@@ -261,7 +316,7 @@ impl Notify {
         end: u64,
         stride: u64,
     ) -> Result<Option<WaitOn>, MmError> {
-        if cx.k.unbound || !cx.k.policy.flushes(prim) {
+        if cx.k.proc().unbound || !cx.k.policy.flushes(prim) {
             return Ok(None);
         }
         // 6.6+: every flush that reaches the driver is the CPU's
@@ -271,7 +326,7 @@ impl Notify {
             (Policy::Arch, _) => cpu.secondary_range(start, end, stride),
             _ => (start, end),
         };
-        let pasid = cx.k.mm.pasid;
+        let pasid = cx.k.mm().pasid;
         self.submit(cx, prim, start, end, |cx| {
             cx.k.driver.try_begin(cx.m, cx.tid, pasid, start, end)
         })
@@ -280,7 +335,7 @@ impl Notify {
     /// The driver's commands of an unbind of the process's PASID
     /// ([`SvaDriver::try_begin_unbind`]), waited for as a flush is.
     pub fn unbind(&mut self, cx: &mut Cx) -> Result<Option<WaitOn>, MmError> {
-        let pasid = cx.k.mm.pasid;
+        let pasid = cx.k.mm().pasid;
         self.submit(cx, Prim::Unbind, 0, 0, |cx| {
             cx.k.driver.try_begin_unbind(cx.m, cx.tid, pasid)
         })
@@ -289,7 +344,7 @@ impl Notify {
     /// The driver's release callback of the process's PASID
     /// ([`SvaDriver::try_begin_release`]), waited for as a flush is.
     pub fn release(&mut self, cx: &mut Cx) -> Result<Option<WaitOn>, MmError> {
-        let pasid = cx.k.mm.pasid;
+        let pasid = cx.k.mm().pasid;
         self.submit(cx, Prim::Release, 0, u64::MAX, |cx| {
             cx.k.driver.try_begin_release(cx.m, cx.tid, pasid)
         })

@@ -51,7 +51,7 @@ impl Mapping {
     pub fn describe(&self, k: &Kernel) -> &'static str {
         match *self {
             Mapping::Pte { entry, .. }
-                if k.zero_pfn != 0 && k.mm.format.pfn(entry) == k.zero_pfn =>
+                if k.zero_pfn != 0 && k.mm().format.pfn(entry) == k.zero_pfn =>
             {
                 "the zero page"
             }
@@ -81,7 +81,7 @@ impl Mapping {
     pub fn small_page(&self, k: &Kernel) -> Option<(u64, u64)> {
         match *self {
             Mapping::Pte { pte_pa, entry } => {
-                let pfn = k.mm.format.pfn(entry);
+                let pfn = k.mm().format.pfn(entry);
                 (pfn != k.zero_pfn || k.zero_pfn == 0).then_some((pte_pa, pfn))
             }
             _ => None,
@@ -91,7 +91,7 @@ impl Mapping {
 
 /// What maps `va` now.
 pub fn lookup(k: &Kernel, mem: &mut PhysMem, va: u64) -> Result<Mapping, MmError> {
-    let pmd_pa = match k.mm.pmd_pa(mem, va) {
+    let pmd_pa = match k.mm().pmd_pa(mem, va) {
         Ok(pa) => pa,
         Err(WalkError::NotPresent {
             level, entry_pa, ..
@@ -104,7 +104,7 @@ pub fn lookup(k: &Kernel, mem: &mut PhysMem, va: u64) -> Result<Mapping, MmError
         }
         Err(e) => return Err(e.into()),
     };
-    let f = k.mm.format;
+    let f = k.mm().format;
     let pmd = mem.read(pmd_pa)?.value;
     if !f.present(pmd) {
         return Ok(Mapping::Absent {
@@ -128,7 +128,7 @@ pub fn lookup(k: &Kernel, mem: &mut PhysMem, va: u64) -> Result<Mapping, MmError
             kind,
         });
     }
-    let pte_pa = k.mm.pte_pa(mem, va)?;
+    let pte_pa = k.mm().pte_pa(mem, va)?;
     let entry = mem.read(pte_pa)?.value;
     Ok(if f.present(entry) {
         Mapping::Pte { pte_pa, entry }

@@ -89,7 +89,7 @@ pub fn touch(cx: &mut Cx, leaf: &Leaf, write: bool) -> Result<(), MmError> {
 pub fn cpu_walk_or_wait(cx: &mut Cx, va: u64, who: &str) -> Result<Result<Leaf, WaitOn>, MmError> {
     if let Err(WalkError::NotPresent {
         level: 1, entry_pa, ..
-    }) = cx.k.mm.walk(&cx.m.mem, va)
+    }) = cx.k.mm().walk(&cx.m.mem, va)
     {
         let none = cx.m.mem.read(entry_pa)?.value == 0;
         let id = entry_pa >> 12;
@@ -104,7 +104,7 @@ pub fn cpu_walk_or_wait(cx: &mut Cx, va: u64, who: &str) -> Result<Result<Leaf, 
 /// present translation would take a page fault (swap-in, migration wait,
 /// SIGSEGV after munmap), which is not modelled.
 pub fn cpu_walk(cx: &mut Cx, va: u64, who: &str) -> Result<Leaf, MmError> {
-    match cx.k.mm.walk(&cx.m.mem, va) {
+    match cx.k.mm().walk(&cx.m.mem, va) {
         Ok(l) => Ok(l),
         Err(WalkError::NotPresent { .. }) => {
             let m = mapping::lookup(cx.k, &mut cx.m.mem, va)?;
@@ -136,12 +136,12 @@ pub fn cpu_walk(cx: &mut Cx, va: u64, who: &str) -> Result<Leaf, MmError> {
 pub fn anonymous_hole(cx: &mut Cx, va: u64) -> Result<Option<u64>, MmError> {
     let Err(WalkError::NotPresent {
         level: 1, entry_pa, ..
-    }) = cx.k.mm.walk(&cx.m.mem, va)
+    }) = cx.k.mm().walk(&cx.m.mem, va)
     else {
         return Ok(None);
     };
-    let vmas = &cx.k.vmas;
-    let anon = !cx.k.unbound && vmas.mapped(va) && !vmas.is_file(va);
+    let vmas = &cx.k.proc().vmas;
+    let anon = !cx.k.proc().unbound && vmas.mapped(va) && !vmas.is_file(va);
     Ok((anon && cx.m.mem.read(entry_pa)?.value == 0).then_some(entry_pa))
 }
 

@@ -312,7 +312,7 @@ impl CollapseOp {
             Mapping::Pte { pte_pa, .. }
             | Mapping::Absent {
                 entry_pa: pte_pa, ..
-            } => (cx.k.mm.pmd_pa(&mut cx.m.mem, self.haddr)?, pte_pa >> 12),
+            } => (cx.k.mm().pmd_pa(&mut cx.m.mem, self.haddr)?, pte_pa >> 12),
         };
         if let Some(f) = self.vmas.file_in_region(self.haddr) {
             return refuse(

@@ -37,6 +37,8 @@ pub struct RvDriver {
     pub extended: bool,
     /// The next command's index.
     pub tail: u64,
+    /// (device ID, its process directory's page) of each device attached.
+    pdts: Vec<(u32, Pfn)>,
 }
 
 impl RvDriver {
@@ -66,6 +68,7 @@ impl RvDriver {
             ddt,
             extended: capabilities & caps::MSI_FLAT != 0,
             tail: 0,
+            pdts: Vec::new(),
         };
         // wired interrupts (the design signals no MSIs)
         m.write32(regs::FCTL, regs::FCTL_WSI)?;
@@ -166,6 +169,7 @@ impl RvDriver {
     /// `riscv_iommu_iodir_update`: the process context, the device
     /// context with V last, IODIR.INVAL_DDT, a sync. Returns the physical
     /// address of the process context (for [`RvDriver::detach_process`]).
+    /// A second process of the same device joins its directory.
     pub fn attach_sva<B: RvBus>(
         &mut self,
         m: &mut B,
@@ -183,7 +187,12 @@ impl RvDriver {
         }
         self.offers(mode)?;
         let bad = |what: String| RvError::Setup(what);
-        let pdt = m.mem().alloc()?;
+        // one process directory per device: a second process of an
+        // attached device joins the first's
+        let (pdt, new_dc) = match self.pdts.iter().find(|p| p.0 == did) {
+            Some(&(_, pdt)) => (pdt, false),
+            None => (m.mem().alloc()?, true),
+        };
         let pc = ProcessContext::user(pscid, mode, root)
             .ok_or_else(|| bad(format!("PSCID {pscid:#x} or root {root:#x} does not fit")))?;
         let pi = ctx::pdt_indices(pid, PdtMode::Pd8)
@@ -192,9 +201,12 @@ impl RvDriver {
         let at = (pdt << PAGE_SHIFT) + pi * 16;
         m.store(at + 8, fsc)?;
         m.store(at, ta)?;
-        let dc = DeviceContext::with_pdt(PdtMode::Pd8, pdt, false)
-            .ok_or_else(|| bad(format!("PDT page {pdt:#x} does not fit")))?;
-        self.write_dc(m, did, dc)?;
+        if new_dc {
+            let dc = DeviceContext::with_pdt(PdtMode::Pd8, pdt, false)
+                .ok_or_else(|| bad(format!("PDT page {pdt:#x} does not fit")))?;
+            self.write_dc(m, did, dc)?;
+            self.pdts.push((did, pdt));
+        }
         Ok(at)
     }
 

@@ -299,6 +299,9 @@ impl Inject {
     pub const WRITE_HITS_RO: u16 = 1 << 8;
     /// ATS.PRGR retires without sending its PRG Response.
     pub const PRGR_DROPPED: u16 = 1 << 9;
+    /// The IOTLB's lookup for a Translation Request matches an entry of
+    /// any PASID: another process's translation of the same address.
+    pub const LOOKUP_ANY_PASID: u16 = 1 << 10;
 }
 
 /// Every injectable bug: (name, bit mask, one-line description).
@@ -352,6 +355,11 @@ pub const INJECT_NAMES: &[(&str, u16, &str)] = &[
         "prgr-dropped",
         Inject::PRGR_DROPPED,
         "ATS.PRGR retires without sending its PRG Response: the device waits for it forever",
+    ),
+    (
+        "lookup-any-pasid",
+        Inject::LOOKUP_ANY_PASID,
+        "the IOTLB answers a Translation Request from an entry of any PASID with that page (another process's translation)",
     ),
 ];
 
@@ -516,10 +524,11 @@ mod tests {
         assert_eq!(inject_bits(&["fence-one-itag"]), Ok(1 << 7));
         assert_eq!(inject_bits(&["write-hits-ro"]), Ok(1 << 8));
         assert_eq!(inject_bits(&["prgr-dropped"]), Ok(1 << 9));
-        // bits 0..9, each once
+        assert_eq!(inject_bits(&["lookup-any-pasid"]), Ok(1 << 10));
+        // bits 0..10, each once
         let all = INJECT_NAMES.iter().fold(0, |a, (_, b, _)| a | b);
-        assert_eq!(all, 0x3ff);
-        assert_eq!(INJECT_NAMES.len(), 10);
+        assert_eq!(all, 0x7ff);
+        assert_eq!(INJECT_NAMES.len(), 11);
     }
 
     #[test]

@@ -98,12 +98,16 @@ pub enum Action {
         page: usize,
         migrate: bool,
     },
-    /// `iommu_sva_unbind_device`: the device's binding of the process
-    /// taken away (the RISC-V socket only).
-    Unbind,
-    /// The process exits while the device is bound (exit_mmap:
+    /// `iommu_sva_unbind_device`: the device's binding of process
+    /// `process` taken away (the RISC-V socket only).
+    Unbind {
+        process: u8,
+    },
+    /// Process `process` exits while the device is bound (exit_mmap:
     /// mmu_notifier_release, then every page unmapped).
-    Exit,
+    Exit {
+        process: u8,
+    },
     /// `mremap <page> <to>`: the page moved to the address of `to`, an
     /// absent page (move_page_tables, move_ptes).
     Mremap {
@@ -209,7 +213,7 @@ pub fn checkpoint_names(paths: &Paths) -> Vec<&'static str> {
     v
 }
 
-const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'madv-dontneed <page> [<pages>]', 'collapse <page>', 'mremap <page> <to-page>', 'unbind', 'exit', 'call <path> <page> [<pages>]' or 'resume', optionally followed by 'until <checkpoint>'";
+const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'madv-dontneed <page> [<pages>]', 'collapse <page>', 'mremap <page> <to-page>', 'unbind [<process>]', 'exit [<process>]', 'call <path> <page> [<pages>]' or 'resume', optionally followed by 'until <checkpoint>'";
 
 /// The kernel paths: only CPU threads run them.
 const KERNEL_VERBS: &[&str] = &[
@@ -321,6 +325,9 @@ pub fn parse_action(
             if from.thp || from.hugetlb || from.absent {
                 return Err(format!("'{p}': mremap moves a small page that is mapped (move_huge_pmd is not modelled)"));
             }
+            if from.process != to.process {
+                return Err(format!("'{p}' and '{q}' are in different processes: mremap moves a page within its own address space"));
+            }
             if !to.absent {
                 return Err(format!("'{q}' is mapped: mremap's destination is an address nothing maps yet (declare it 'absent: true'; MREMAP_FIXED over a mapping is not modelled)"));
             }
@@ -353,6 +360,9 @@ pub fn parse_action(
             if i == j {
                 return Err("ksm-merge needs two different pages".into());
             }
+            if pages[i].process != pages[j].process {
+                return Err(format!("'{p}' and '{q}' are in different processes: a merge across processes is not modelled (the stable page's other mappings are not walked); merge pages of one process"));
+            }
             Action::Ksm {
                 page: i,
                 into: Some(j),
@@ -376,8 +386,12 @@ pub fn parse_action(
             }
             Action::Fork { page: i }
         }
-        ["unbind"] => Action::Unbind,
-        ["exit"] => Action::Exit,
+        ["unbind", rest @ ..] if rest.len() <= 1 => Action::Unbind {
+            process: process_arg(pages, rest.first().copied())?,
+        },
+        ["exit", rest @ ..] if rest.len() <= 1 => Action::Exit {
+            process: process_arg(pages, rest.first().copied())?,
+        },
         ["collapse", p] => {
             let i = page(p)?;
             if pages[i].cow || pages[i].thp || pages[i].hugetlb || pages[i].file {
@@ -427,6 +441,63 @@ pub fn parse_action(
 /// A page KSM can ever merge: anonymous and not hugetlb. (A THP or the
 /// huge zero page may be split into small pages by an earlier write, so the
 /// kernel path decides for those when it runs.)
+/// The process an `exit` or `unbind` names (0 when it names none): one
+/// that a page of the scenario is in.
+fn process_arg(pages: &[Page], n: Option<&str>) -> Result<u8, String> {
+    let Some(n) = n else { return Ok(0) };
+    let count = processes(pages);
+    match n.parse::<u8>() {
+        Ok(p) if usize::from(p) < count => Ok(p),
+        _ => Err(format!(
+            "'{}' is not a process of this scenario: its pages are in processes 0 to {} (a page's 'process:')",
+            shown(n),
+            count - 1
+        )),
+    }
+}
+
+/// How many processes the pages are in (at least one: process 0).
+pub fn processes(pages: &[Page]) -> usize {
+    pages
+        .iter()
+        .map(|p| usize::from(p.process) + 1)
+        .max()
+        .unwrap_or(1)
+}
+
+impl Action {
+    /// The process the action's CPU thread acts in (as `current->mm`): its
+    /// page's, or the one it names.
+    pub fn process(&self, pages: &[Page]) -> u8 {
+        match *self {
+            Action::Unbind { process } | Action::Exit { process } => process,
+            Action::Resume => 0,
+            _ => self.page().map_or(0, |i| pages[i].process),
+        }
+    }
+
+    /// The page the action names first, if it names one.
+    pub fn page(&self) -> Option<usize> {
+        match *self {
+            Action::Read { page }
+            | Action::Write { page, .. }
+            | Action::Munmap { page, .. }
+            | Action::Ksm { page, .. }
+            | Action::Writeback { page, .. }
+            | Action::MprotectRo { page }
+            | Action::Fork { page }
+            | Action::Split { page }
+            | Action::MadvFree { page }
+            | Action::MadvDontneed { page, .. }
+            | Action::Collapse { page }
+            | Action::Unmap { page, .. }
+            | Action::Mremap { page, .. }
+            | Action::Call { page, .. } => Some(page),
+            Action::Unbind { .. } | Action::Exit { .. } | Action::Resume => None,
+        }
+    }
+}
+
 fn ksm_page(pages: &[Page], i: usize) -> Result<usize, String> {
     let p = &pages[i];
     if p.file || p.hugetlb {

@@ -26,8 +26,8 @@ mod write;
 pub(crate) mod yaml;
 
 pub use action::{
-    checkpoint_names, parse_action as parse_step, parse_thread, Action, Entry, ThreadRef, Until,
-    DEV_CHECKPOINTS, MAX_CPUS, MAX_DEVS, MAX_MUNMAP_PAGES,
+    checkpoint_names, parse_action as parse_step, parse_thread, processes, Action, Entry,
+    ThreadRef, Until, DEV_CHECKPOINTS, MAX_CPUS, MAX_DEVS, MAX_MUNMAP_PAGES,
 };
 pub use params::{parse_int, spec as param_spec, ParamSpec, Params, Rule, PARAMS};
 pub use yaml::{shown, MAX_BYTES, MAX_DEPTH};
@@ -94,6 +94,20 @@ pub struct Page {
     /// Not mapped at the start: an address a path maps later (`mremap`'s
     /// destination).
     pub absent: bool,
+    /// The process whose address space holds the page (0 to
+    /// [`MAX_PROCESSES`] - 1): each is bound to the device with its own
+    /// PASID, [`Page::pasid`].
+    pub process: u8,
+}
+
+/// How many processes a scenario's pages may be in.
+pub const MAX_PROCESSES: usize = 4;
+
+impl Page {
+    /// The PASID the page's process is bound to (process 0 has PASID 1).
+    pub fn pasid(&self) -> u32 {
+        u32::from(self.process) + 1
+    }
 }
 
 /// What a policy is expected to give: the exact set of violation kinds.
@@ -224,7 +238,8 @@ impl Scenario {
                 p.va = va;
             }
             for (i, p) in self.pages.iter().enumerate() {
-                if let Some(o) = self.pages[..i].iter().find(|o| o.va >> 12 == p.va >> 12) {
+                let same = |o: &&Page| o.process == p.process && o.va >> 12 == p.va >> 12;
+                if let Some(o) = self.pages[..i].iter().find(same) {
                     return Err(format!(
                         "{file}: on {arch} pages '{}' and '{}' would share a page (they differ only above bit 35): give the scenario arch-fitting addresses",
                         o.name, p.name
@@ -255,7 +270,7 @@ impl Scenario {
             .flat_map(|p| p.actions.iter().map(move |e| (p.line, e)));
         let (line, e) = timeline
             .chain(programs)
-            .find(|(_, e)| e.action == Action::Unbind)?;
+            .find(|(_, e)| matches!(e.action, Action::Unbind { .. }))?;
         Some((line, format!(
             "'{}': the bundled IOMMU caches no process context to unbind; add 'arch: riscv-sv39' (docs/socket-riscv.md), or drop it",
             e.text
@@ -407,6 +422,8 @@ struct RawPage {
     file: bool,
     #[serde(default)]
     absent: bool,
+    #[serde(default)]
+    process: Option<Spanned<String>>,
 }
 
 /// A scenario name: it labels the runs in reports, sweep tables, JSON and
@@ -862,6 +879,18 @@ fn parse_pages(
             Some(v) => number(v, "value")?,
             None => 0,
         };
+        let process = match &p.process {
+            None => 0,
+            Some(n) => match number(n, "process")? {
+                v if v < MAX_PROCESSES as u64 => v as u8,
+                v => {
+                    return Err(err(
+                        line(n),
+                        format!("page '{name}': process {v} is not 0 to {}: a scenario has at most {MAX_PROCESSES} processes, each bound to the device with its own PASID", MAX_PROCESSES - 1),
+                    ))
+                }
+            },
+        };
         let huge = p.thp || p.hugetlb;
         let base = if huge { va & !0x1f_ffff } else { va & !0xfff };
         if va & 7 != 0 || va >= USER_END || base < MMAP_MIN_ADDR {
@@ -873,7 +902,10 @@ fn parse_pages(
                 ),
             ));
         }
-        if let Some(o) = pages.iter().find(|o| o.va >> 12 == va >> 12) {
+        if let Some(o) = pages
+            .iter()
+            .find(|o| o.process == process && o.va >> 12 == va >> 12)
+        {
             return Err(err(
                 l,
                 format!(
@@ -908,7 +940,9 @@ fn parse_pages(
                 format!("page '{name}': a page is thp or hugetlb, not both"),
             ));
         }
-        let region = |o: &Page| o.va >> 21 == va >> 21 && (o.thp || o.hugetlb || huge);
+        let region = |o: &Page| {
+            o.process == process && o.va >> 21 == va >> 21 && (o.thp || o.hugetlb || huge)
+        };
         if let Some(o) = pages.iter().find(|o| region(o)) {
             return Err(err(
                 l,
@@ -925,6 +959,7 @@ fn parse_pages(
             zero: p.zero,
             file: p.file,
             absent: p.absent,
+            process,
         });
     }
     if pages.is_empty() {

@@ -100,6 +100,9 @@ fn page_fields(p: &Page) -> String {
             f.push(format!("{name}: true"));
         }
     }
+    if p.process != 0 {
+        f.push(format!("process: {}", p.process));
+    }
     f.join(", ")
 }
 

@@ -73,14 +73,16 @@ module iotlb
   vpn_t         vpn_q [N];    // 2 MiB entries: low 9 bits clear
   xlat_t        xlat_q [N];
 
-  // Every entry at once; a 4 KiB hit wins over a 2 MiB hit.
-  function automatic lookup_t lookup(pasid_t pasid, vpn_t vpn);
+  // Every entry at once; a 4 KiB hit wins over a 2 MiB hit. any_pasid:
+  // match entries of every PASID (InjLookupAnyPasid).
+  function automatic lookup_t lookup(pasid_t pasid, vpn_t vpn, logic any_pasid);
     lookup_t hit_4k;
     lookup_t hit_2m;
     hit_4k = '0;
     hit_2m = '0;
     for (int unsigned i = 0; i < N; i++) begin
-      if (entry_hit(valid_q[i], pasid_q[i], vpn_q[i], xlat_q[i].is_2m, pasid, vpn)) begin
+      if (entry_hit(valid_q[i], any_pasid ? pasid : pasid_q[i], vpn_q[i], xlat_q[i].is_2m, pasid,
+                    vpn)) begin
         if (xlat_q[i].is_2m) begin
           hit_2m = '{hit: 1'b1, xlat: xlat_q[i]};
         end else begin
@@ -91,10 +93,11 @@ module iotlb
     return hit_4k.hit ? hit_4k : hit_2m;
   endfunction
 
-  assign lookup_o = lookup(lookup_pasid_i, lookup_vpn_i);
+  assign lookup_o = lookup(lookup_pasid_i, lookup_vpn_i, inject_i[InjLookupAnyPasid]);
 
   for (genvar p = 0; p < NumProbes; p++) begin : gen_probe
-    assign probe_o[p] = probe_word(lookup(probe_pasid_i[p], probe_vpn_i[p]), probe_vpn_i[p]);
+    assign probe_o[p] = probe_word(lookup(probe_pasid_i[p], probe_vpn_i[p], 1'b0),
+                                       probe_vpn_i[p]);
   end
 
   // ---------------------------------------------------------------------------
@@ -239,5 +242,9 @@ module iotlb
     !(|($past(valid_q) & ~valid_q & ~inval_names($past(inval_valid_i), $past(inval_pv_i),
                                                    $past(inval_pasid_i), $past(inval_av_i),
                                                    $past(inval_vpn_i), $past(inval_log2n_i)))));
+  // A lookup answers only from an entry of the request's PASID: what the
+  // entries of that PASID hold for the page, nothing another PASID cached.
+  LookupOwnPasid_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+    lookup_o == lookup(lookup_pasid_i, lookup_vpn_i, 1'b0));
 
 endmodule

@@ -252,7 +252,7 @@ impl PathRun {
             }
             OpKind::PteAlloc(slot, e) => {
                 let va = self.eval(cx, e)?;
-                self.vars[*slot] = Some(cx.k.mm.pte_alloc(&mut cx.m.mem, va)?);
+                self.vars[*slot] = Some(cx.k.mm().pte_alloc(&mut cx.m.mem, va)?);
             }
             OpKind::Lock(e) => {
                 let id = self.eval(cx, e)? >> 12;
@@ -346,7 +346,7 @@ impl PathRun {
                     )));
                 }
                 self.gather = Some(Gather::default());
-                cx.k.tlb_flush_pending += 1;
+                cx.k.proc_mut().tlb_flush_pending += 1;
             }
             OpKind::AdjustRange(s, e) => {
                 let (s, e) = (self.eval(cx, s)?, self.eval(cx, e)?);
@@ -370,16 +370,14 @@ impl PathRun {
                 });
             }
             OpKind::FlushPending { inc: true } => {
-                cx.k.tlb_flush_pending =
-                    cx.k.tlb_flush_pending.checked_add(1).ok_or_else(|| {
-                        fail(
-                            "mm->tlb_flush_pending overflows: a loop of inc_tlb_flush_pending"
-                                .into(),
-                        )
-                    })?;
+                let p = cx.k.proc_mut();
+                p.tlb_flush_pending = p.tlb_flush_pending.checked_add(1).ok_or_else(|| {
+                    fail("mm->tlb_flush_pending overflows: a loop of inc_tlb_flush_pending".into())
+                })?;
             }
             OpKind::FlushPending { inc: false } => {
-                cx.k.tlb_flush_pending = cx.k.tlb_flush_pending.checked_sub(1).ok_or_else(|| {
+                let p = cx.k.proc_mut();
+                p.tlb_flush_pending = p.tlb_flush_pending.checked_sub(1).ok_or_else(|| {
                     fail("dec_tlb_flush_pending with no flush pending: pair it with inc_tlb_flush_pending".into())
                 })?;
             }
@@ -429,7 +427,8 @@ impl PathRun {
                 if *op == OpKind::Finish {
                     self.free_batch(cx)?;
                     self.gather = None;
-                    cx.k.tlb_flush_pending = cx.k.tlb_flush_pending.saturating_sub(1);
+                    let p = cx.k.proc_mut();
+                    p.tlb_flush_pending = p.tlb_flush_pending.saturating_sub(1);
                 }
             }
             OpKind::FlushFree => self.free_batch(cx)?,
@@ -452,15 +451,15 @@ impl PathRun {
                     return Ok(Next::Wait(w));
                 }
             }
-            OpKind::NotifierPut => cx.k.unbound = true,
+            OpKind::NotifierPut => cx.k.proc_mut().unbound = true,
             OpKind::Release => {
-                if cx.k.unbound {
+                if cx.k.proc().unbound {
                     return Err(fail("mmu_notifier_release with no notifier left (unbound, released or put): test unbound() first".into()));
                 }
                 if let Some(w) = self.notify.release(cx)? {
                     return Ok(Next::Wait(w));
                 }
-                cx.k.unbound = true;
+                cx.k.proc_mut().unbound = true;
             }
             OpKind::Refuse(what, instead) => {
                 let what = what.replace("{caller}", self.caller);
@@ -588,9 +587,9 @@ impl PathRun {
                             .is_some_and(|g| g.batch.len() >= self.batch_max),
                     ),
                     Func::ZeroPfn => cx.k.zero_pfn,
-                    Func::Unbound => u64::from(cx.k.unbound),
-                    Func::TlbFlushNested => u64::from(cx.k.tlb_flush_pending > 1),
-                    Func::FileVma => u64::from(cx.k.vmas.is_file(x)),
+                    Func::Unbound => u64::from(cx.k.proc().unbound),
+                    Func::TlbFlushNested => u64::from(cx.k.proc().tlb_flush_pending > 1),
+                    Func::FileVma => u64::from(cx.k.proc().vmas.is_file(x)),
                     Func::Hugetlb => u64::from(matches!(
                         mapping::lookup(cx.k, &mut cx.m.mem, x)?,
                         Mapping::Huge {
@@ -598,7 +597,7 @@ impl PathRun {
                             ..
                         }
                     )),
-                    Func::PmdOf => cx.k.mm.pmd_pa(&mut cx.m.mem, x)?,
+                    Func::PmdOf => cx.k.mm().pmd_pa(&mut cx.m.mem, x)?,
                     Func::HugeZero => u64::from(matches!(
                         mapping::lookup(cx.k, &mut cx.m.mem, x)?,
                         Mapping::Huge {
@@ -639,15 +638,15 @@ impl PathRun {
                         }
                         e
                     }
-                    Func::Mapped => u64::from(cx.k.mm.walk(&cx.m.mem, x).is_ok()),
-                    Func::FrameOf => cx.k.mm.walk(&cx.m.mem, x)?.pfn,
+                    Func::Mapped => u64::from(cx.k.mm().walk(&cx.m.mem, x).is_ok()),
+                    Func::FrameOf => cx.k.mm().walk(&cx.m.mem, x)?.pfn,
                     Func::Huge => u64::from(matches!(
                         mapping::lookup(cx.k, &mut cx.m.mem, x)?,
                         Mapping::Huge { .. }
                     )),
-                    Func::ProcessContext => cx.m.process_context(cx.k.mm.pasid).unwrap_or(0),
-                    Func::PasidEntry => cx.k.driver.pasid_entry(cx.m, cx.k.mm.pasid).unwrap_or(0),
-                    Func::NextVma => cx.k.vmas.next_region(x).unwrap_or(u64::MAX),
+                    Func::ProcessContext => cx.m.process_context(cx.k.mm().pasid).unwrap_or(0),
+                    Func::PasidEntry => cx.k.driver.pasid_entry(cx.m, cx.k.mm().pasid).unwrap_or(0),
+                    Func::NextVma => cx.k.proc().vmas.next_region(x).unwrap_or(u64::MAX),
                     Func::TableEmpty => {
                         let mut empty = true;
                         for i in 0..512 {
@@ -656,7 +655,7 @@ impl PathRun {
                         u64::from(empty)
                     }
                     Func::RegionWithin => {
-                        u64::from(cx.k.vmas.in_region(x).all(|p| p >= v[1] && p < v[2]))
+                        u64::from(cx.k.proc().vmas.in_region(x).all(|p| p >= v[1] && p < v[2]))
                     }
                 }
             }
@@ -755,7 +754,7 @@ impl crate::mm::KernelPath for CallOp {
         let run = match &mut self.run {
             Some(r) => r,
             None => {
-                let pte = match cx.k.mm.walk(&cx.m.mem, self.va) {
+                let pte = match cx.k.mm().walk(&cx.m.mem, self.va) {
                     Ok(l) if l.size == PageSize::Small => Some(l.entry_pa),
                     Err(WalkError::NotPresent {
                         level: 1, entry_pa, ..

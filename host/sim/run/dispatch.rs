@@ -1,7 +1,8 @@
 //! What a timeline entry starts: a kernel path on a CPU thread, an access
 //! on a device thread, or a resume.
 
-use super::{Cpu, DevPending, RunError, Sim, IOMMU_PASID};
+use super::{Cpu, DevPending, RunError, Sim};
+use crate::checker::key;
 use crate::mm::lang::CallOp;
 use crate::mm::{CollapseOp, KernelPath, LoadOp, StoreOp, Vmas};
 use crate::scenario::{Action, Entry, ThreadRef};
@@ -33,18 +34,25 @@ impl Sim<'_> {
                         ),
                     ));
                 }
-                // The VMAs the paths work in: the pages, and which are a shared file mapping's.
-                let vmas = Vmas::new(s.pages.iter().map(|p| (p.va, p.file)));
+                let process = a.process(&s.pages);
+                // The VMAs collapse works in: its process's pages, and which
+                // are a shared file mapping's.
+                let vmas = Vmas::new(
+                    (s.pages.iter())
+                        .filter(|p| p.process == process)
+                        .map(|p| (p.va, p.file)),
+                );
                 // What the VMAs lose before the path runs (under mmap_lock):
                 // what a device's Page Request finds from now on.
+                let own = &mut self.k.procs[usize::from(process)].vmas;
                 match *a {
-                    Action::Munmap { page, pages } => self.k.vmas.unmap(s.pages[page].va, pages),
-                    Action::MprotectRo { page } => self.k.vmas.protect(s.pages[page].va),
-                    Action::Exit => self.k.vmas.exit(),
+                    Action::Munmap { page, pages } => own.unmap(s.pages[page].va, pages),
+                    Action::MprotectRo { page } => own.protect(s.pages[page].va),
+                    Action::Exit { .. } => own.exit(),
                     // move_vma: the VMA leaves the old address for the new
                     Action::Mremap { page, to } => {
-                        self.k.vmas.unmap(s.pages[page].va, 1);
-                        self.k.vmas.map(s.pages[to].va);
+                        own.unmap(s.pages[page].va, 1);
+                        own.map(s.pages[to].va);
                     }
                     _ => {}
                 }
@@ -116,10 +124,10 @@ impl Sim<'_> {
                     Action::Split { page } => Box::new(
                         CallOp::new(s.paths.zero_split(), s.pages[page].va, 1).with_caller("split"),
                     ),
-                    Action::Unbind => {
+                    Action::Unbind { .. } => {
                         Box::new(CallOp::new(s.paths.sva_unbind(), 0, 1).with_caller("unbind"))
                     }
-                    Action::Exit => Box::new(
+                    Action::Exit { .. } => Box::new(
                         CallOp::new(s.paths.exit_mmap(), 0, 1)
                             .with_gather_batch(s.params.gather_batch as usize)
                             .with_caller("exit"),
@@ -146,6 +154,7 @@ impl Sim<'_> {
                 };
                 self.cpus[i] = Cpu {
                     op: Some(op),
+                    process,
                     text: e.action_text().to_string(),
                     path: Vec::new(),
                 };
@@ -181,20 +190,20 @@ impl Sim<'_> {
                     | Action::MadvFree { .. }
                     | Action::MadvDontneed { .. }
                     | Action::Collapse { .. }
-                    | Action::Unbind
-                    | Action::Exit
+                    | Action::Unbind { .. }
+                    | Action::Exit { .. }
                     | Action::Mremap { .. }
                     | Action::Call { .. } => {
                         unreachable!("rejected by the parser")
                     }
                     Action::Resume => unreachable!("handled above"),
                 };
-                let va = s.pages[page].va;
+                let (va, process) = (s.pages[page].va, s.pages[page].process);
                 let issued = self.m.cycle();
                 self.iopf.requests[d as usize] = 0;
                 self.m.dev_submit(DevRequest {
                     id: d,
-                    pasid: IOMMU_PASID,
+                    pasid: s.pages[page].pasid(),
                     va,
                     write,
                     wdata,
@@ -205,7 +214,7 @@ impl Sim<'_> {
                 self.dev_translated[d as usize] = None;
                 self.devs[d as usize] = Some(DevPending {
                     accessed: None,
-                    va,
+                    va: key(process, va),
                     write,
                     wdata,
                     issued,

@@ -6,6 +6,7 @@
 //! threads the step names, so its interleaving is the timeline's too.
 
 use super::{RunError, Sim};
+use crate::checker::key;
 use crate::mm::{Cx, IopfOp, KernelPath, Progress, WaitOn};
 use crate::rtl::{decode_page_request, PQ_RECORD_BYTES, PRG_SUCCESS};
 use crate::scenario::{ThreadRef, MAX_CPUS, MAX_DEVS};
@@ -86,11 +87,22 @@ impl Sim<'_> {
                 *n += 1;
             }
             self.iopf.path.clear();
-            self.iopf.op = Some(IopfOp::new(req, &self.s.paths));
+            let bound = (req.pasid as usize).wrapping_sub(1) < self.k.procs.len();
+            self.iopf.op = Some(if bound {
+                IopfOp::new(req, &self.s.paths)
+            } else {
+                IopfOp::unknown_pasid(req)
+            });
         }
         let Some(op) = self.iopf.op.as_mut() else {
             return Ok(Worker::Idle);
         };
+        // the handler runs in the process bound to the request's PASID (an
+        // unknown PASID's answer touches no process)
+        let n = (op.req.pasid as usize).wrapping_sub(1);
+        let process = if n < self.k.procs.len() { n as u8 } else { 0 };
+        self.k.cur = usize::from(process);
+        let first = self.events.len();
         let mut cx = Cx {
             m: &mut self.m,
             k: &mut self.k,
@@ -101,6 +113,9 @@ impl Sim<'_> {
             Ok(p) => p,
             Err(e) => return Err(self.err(line, format!("iopf: {e}"))),
         };
+        for e in &mut self.events[first..] {
+            e.map_va(|va| key(process, va));
+        }
         let cycle = self.m.cycle();
         let (req, responding, finished) = (op.req, op.responding(), op.finished());
         let code = op.code();
@@ -118,9 +133,10 @@ impl Sim<'_> {
         if finished {
             self.iopf.op = None;
             let what = if req.write { "write" } else { "read" };
-            let page = match self.page_of(req.va) {
+            let at = key(process, req.va);
+            let page = match self.page_of(at) {
                 Some(i) => self.s.pages[i].name.clone(),
-                None => self.chk.describe_va(req.va),
+                None => self.chk.describe_va(at),
             };
             let answer = if code == PRG_SUCCESS {
                 "Success"

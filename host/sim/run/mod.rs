@@ -34,10 +34,10 @@ use super::outcome::{
     DevRecord, IoRecord, PageView, RunReport, SlotReport, StoreRecord, ThreadLine,
 };
 use super::trace::HostSignals;
-use crate::checker::Checker;
+use crate::checker::{key, split_key, Checker};
 use crate::iommu::SvaDriver;
 use crate::mem::{AddressSpace, FrameState, Leaf, MemError, PAGE_SHIFT};
-use crate::mm::{HostEvent, Kernel, KernelPath, MmError, Policy};
+use crate::mm::{HostEvent, Kernel, KernelPath, MmError, Policy, Process};
 use crate::scenario::{Action, Entry, Scenario, ThreadRef, Until, MAX_CPUS, MAX_DEVS};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -98,6 +98,8 @@ fn at_line(line: usize) -> String {
 #[derive(Default, Debug)]
 struct Cpu {
     op: Option<Box<dyn KernelPath>>,
+    /// The process its operation acts in (`current->mm`).
+    process: u8,
     text: String,
     /// Checkpoints reached by the current operation.
     path: Vec<&'static str>,
@@ -105,6 +107,8 @@ struct Cpu {
 
 #[derive(Debug)]
 struct DevPending {
+    /// The page's address as the checker knows it
+    /// ([`crate::checker::key`]: the process and the VA).
     va: u64,
     write: bool,
     wdata: u64,
@@ -121,7 +125,6 @@ struct DevPending {
     accessed: Option<(u64, FrameState)>,
 }
 
-const IOMMU_PASID: u32 = 1;
 /// log2 of the page-request queue's records: one 4 KiB frame.
 const PQ_LOG2N: u8 = 8;
 
@@ -347,19 +350,30 @@ impl<'s> Sim<'s> {
             pq_base: pq.map_or(0, |q| q.0),
             pq_log2n: pq.map_or(0, |q| q.1),
         };
-        let mm =
-            AddressSpace::with_format(&mut m.mem, IOMMU_PASID, s.arch.format()).map_err(setup)?;
-        let parent = AddressSpace::with_format(&mut m.mem, 0, mm.format).map_err(setup)?;
-        m.bind(&layout, IOMMU_PASID, mm.pgd, mm.format)
-            .map_err(setup)?;
-        let driver = SvaDriver::with_kind(layout, completion << PAGE_SHIFT, s.driver);
-        let mut k = Kernel::new(mm, parent, opts.policy, driver);
-        k.vmas = crate::mm::Vmas::new(s.pages.iter().map(|p| (p.va, p.file)));
-        // An absent page has no VMA until an mremap moves one there.
-        for p in s.pages.iter().filter(|p| p.absent) {
-            k.vmas.unmap(p.va, 1);
+        // Each process's address space, bound to its PASID, and the parent
+        // it forked from (process 0's allocated first, as a one-process run
+        // always did).
+        let mut procs = Vec::new();
+        for n in 0..crate::scenario::processes(&s.pages) {
+            let pasid = n as u32 + 1;
+            let mm =
+                AddressSpace::with_format(&mut m.mem, pasid, s.arch.format()).map_err(setup)?;
+            let parent = AddressSpace::with_format(&mut m.mem, 0, mm.format).map_err(setup)?;
+            m.bind(&layout, pasid, mm.pgd, mm.format).map_err(setup)?;
+            let mut proc = Process::new(mm, parent);
+            let mine = s.pages.iter().filter(|p| usize::from(p.process) == n);
+            proc.vmas = crate::mm::Vmas::new(mine.clone().map(|p| (p.va, p.file)));
+            // An absent page has no VMA until an mremap moves one there.
+            for p in mine.filter(|p| p.absent) {
+                proc.vmas.unmap(p.va, 1);
+            }
+            procs.push(proc);
         }
-        let names: Vec<(String, u64)> = s.pages.iter().map(|p| (p.name.clone(), p.va)).collect();
+        let driver = SvaDriver::with_kind(layout, completion << PAGE_SHIFT, s.driver);
+        let k = Kernel::new(procs, opts.policy, driver);
+        let names: Vec<(String, u64)> = (s.pages.iter())
+            .map(|p| (p.name.clone(), key(p.process, p.va)))
+            .collect();
         let mut sim = Sim {
             s,
             m,
@@ -399,16 +413,14 @@ impl<'s> Sim<'s> {
                 SvaDriver::riscv(layout, sim.m.cq_start(), crate::sim::machine::RV_DEVICE_ID);
         }
         for (i, p) in s.pages.iter().enumerate() {
-            sim.m.set_probe(i, IOMMU_PASID, p.va >> PAGE_SHIFT);
+            sim.m.set_probe(i, p.pasid(), p.va >> PAGE_SHIFT);
         }
         sim.refresh_cpu_view();
         sim.judge_protection(&[], 0);
         if let Some(sig) = &mut sim.sig {
             sig.policy(0, opts.policy);
             for (i, p) in s.pages.iter().enumerate() {
-                let e = sim
-                    .k
-                    .mm
+                let e = (sim.k.procs[usize::from(p.process)].mm)
                     .walk(&sim.m.mem, p.va)
                     .map(|l| l.entry)
                     .unwrap_or(0);
@@ -443,9 +455,10 @@ impl<'s> Sim<'s> {
         opts: &RunOptions,
     ) -> Result<RunReport, RunError> {
         self.chk.finish();
-        let (mm, mem) = (&self.k.mm, &self.m.mem);
-        let visible = |va: u64| {
-            let l = mm.walk(mem, va).ok()?;
+        let (procs, mem) = (&self.k.procs, &self.m.mem);
+        let visible = |k: u64| {
+            let (n, va) = split_key(k);
+            let l = procs.get(usize::from(n))?.mm.walk(mem, va).ok()?;
             mem.read((l.pfn << PAGE_SHIFT) | (va & 0xff8))
                 .ok()
                 .map(|w| (w.version, w.value))
@@ -473,7 +486,7 @@ impl<'s> Sim<'s> {
             dev: self.dev,
             io: self.io,
             final_view: (self.s.pages.iter())
-                .map(|p| PageView::of(&self.k.mm, &self.m.mem, p.va))
+                .map(|p| PageView::of(&self.k.procs[usize::from(p.process)].mm, &self.m.mem, p.va))
                 .collect(),
             cycles,
             stats: self.k.driver.stats,

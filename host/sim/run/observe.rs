@@ -3,19 +3,35 @@
 //! kernel's events stamped with the cycle.
 
 use super::{RunError, Sim};
+use crate::checker::{key, split_key};
 use crate::mem::PAGE_SHIFT;
 use crate::mm::HostEvent;
 use crate::scenario::ThreadRef;
 use crate::sim::outcome::{DevRecord, IoRecord, StoreRecord, ThreadLine};
 
 impl Sim<'_> {
-    pub(super) fn page_of(&self, va: u64) -> Option<usize> {
-        self.s.pages.iter().position(|p| p.va >> 12 == va >> 12)
+    /// The named page holding `at` (a [`key`]: the process and the VA).
+    pub(super) fn page_of(&self, at: u64) -> Option<usize> {
+        (self.s.pages.iter()).position(|p| key(p.process, p.va) >> 12 == at >> 12)
+    }
+
+    /// What the CPU page table of `at`'s process maps there (a [`key`]).
+    fn cpu_walk(&self, at: u64) -> Option<crate::mem::Leaf> {
+        let (n, va) = split_key(at);
+        self.k
+            .procs
+            .get(usize::from(n))?
+            .mm
+            .walk(&self.m.mem, va)
+            .ok()
     }
 
     pub(super) fn refresh_cpu_view(&mut self) {
         for (i, p) in self.s.pages.iter().enumerate() {
-            self.cpu_view[i] = self.k.mm.walk(&self.m.mem, p.va).ok();
+            self.cpu_view[i] = self.cpu_walk(key(p.process, p.va));
+            if let Some(l) = self.cpu_view[i] {
+                self.chk.maps(p.process, l.pfn);
+            }
         }
     }
 
@@ -56,7 +72,7 @@ impl Sim<'_> {
                 continue;
             };
             let (va, issued) = (p.va, p.issued);
-            let cpu = self.k.mm.walk(&self.m.mem, va).ok();
+            let cpu = self.cpu_walk(va);
             let state = self.m.mem.state(a.pa >> PAGE_SHIFT);
             if let Some(Some(p)) = self.devs.get_mut(a.id as usize) {
                 p.accessed = Some((a.pa >> PAGE_SHIFT, state));
@@ -238,8 +254,9 @@ impl Sim<'_> {
                 HostEvent::Pte { tid, va, new, .. } => {
                     pte_changed = true;
                     changes.push((tid, va));
-                    if self.k.mm.format.present(new) {
-                        let f = self.k.mm.format.pfn(new);
+                    let format = self.k.procs[usize::from(split_key(va).0)].mm.format;
+                    if format.present(new) {
+                        let f = format.pfn(new);
                         let st = self.m.mem.state(f);
                         self.chk.mapped(va, f, st);
                     }
@@ -297,11 +314,12 @@ impl Sim<'_> {
     /// the huge page's address).
     pub(super) fn judge_protection(&mut self, changes: &[(usize, u64)], cycle: u64) {
         for (i, p) in self.s.pages.iter().enumerate() {
+            let at = key(p.process, p.va);
             let by = changes
                 .iter()
                 .rev()
-                .find(|(_, va)| va >> 12 == p.va >> 12)
-                .or_else(|| changes.iter().rev().find(|(_, va)| va >> 21 == p.va >> 21))
+                .find(|(_, va)| va >> 12 == at >> 12)
+                .or_else(|| changes.iter().rev().find(|(_, va)| va >> 21 == at >> 21))
                 .map(|&(tid, _)| tid);
             self.chk
                 .cpu_view(i, self.cpu_view[i].map(|l| l.writable), by, cycle);
@@ -314,8 +332,8 @@ impl Sim<'_> {
     /// it is judged against what came before.
     fn zero_fill(&mut self, tid: usize, dev: Option<u8>, va: u64, pfn: u64, cycle: u64) {
         let words: Vec<u64> = (self.s.pages.iter())
-            .filter(|p| p.va >> 12 == va >> 12)
-            .map(|p| p.va)
+            .map(|p| key(p.process, p.va))
+            .filter(|&at| at >> 12 == va >> 12)
             .collect();
         for w in words {
             let pa = (pfn << PAGE_SHIFT) | (w & 0xff8);

@@ -3,6 +3,7 @@
 
 use super::iopf::{Worker, IOPF_TID};
 use super::{RunError, Sim};
+use crate::checker::key;
 use crate::mm::{Cx, HostEvent, Progress, WaitOn};
 use crate::scenario::{Entry, ThreadRef, Until, MAX_CPUS};
 use crate::sim::outcome::{SlotReport, ThreadLine};
@@ -19,6 +20,10 @@ struct Running<'e> {
 impl Sim<'_> {
     /// One step of CPU thread `i`.
     pub(super) fn step_cpu(&mut self, i: usize, line: usize) -> Result<Progress, RunError> {
+        // switch to its process (`current->mm`)
+        let process = self.cpus[i].process;
+        self.k.cur = usize::from(process);
+        let first = self.events.len();
         let mut cx = Cx {
             m: &mut self.m,
             k: &mut self.k,
@@ -31,6 +36,9 @@ impl Sim<'_> {
             None => Ok((Progress::Done, true)),
         };
         let (p, finished) = r.map_err(|e| self.err(line, format!("cpu{i}: {e}")))?;
+        for e in &mut self.events[first..] {
+            e.map_va(|va| key(process, va));
+        }
         if let Progress::Reached(cp) = p {
             self.cpus[i].path.push(cp);
         }

@@ -1,6 +1,7 @@
 //! The named pages, mapped as the scenario declares them.
 
 use super::Sim;
+use crate::checker::key;
 use crate::mem::{PageSize, Prot, PAGE_SHIFT};
 use crate::mm::MmError;
 
@@ -35,19 +36,21 @@ impl Sim<'_> {
             if p.absent {
                 continue; // mapped later by a path, if at all
             }
+            let own = &self.k.procs[usize::from(p.process)];
+            let (mm, parent) = (own.mm, own.parent);
+            // the checker's name for the page's address
+            let at = key(p.process, p.va);
             if p.zero {
                 let haddr = p.va & !0x1f_ffff;
                 let base = self.k.huge_zero_pfn;
-                self.chk.store("init".into(), p.va, 0, 0, 0);
-                self.k
-                    .mm
-                    .map_prot(&mut self.m.mem, haddr, base, PageSize::Huge2M, ro)?;
-                let pmd_pa = self.k.mm.pmd_pa(&mut self.m.mem, haddr)?;
+                self.chk.store("init".into(), at, 0, 0, 0);
+                mm.map_prot(&mut self.m.mem, haddr, base, PageSize::Huge2M, ro)?;
+                let pmd_pa = mm.pmd_pa(&mut self.m.mem, haddr)?;
                 let table = self.m.mem.alloc_table()?;
                 self.k.deposited.insert(pmd_pa, table);
                 let f = base + ((p.va >> PAGE_SHIFT) & 0x1ff);
                 let st = self.m.mem.state(f);
-                self.chk.mapped(p.va & !0xfff, f, st);
+                self.chk.mapped(at & !0xfff, f, st);
                 continue;
             }
             if p.thp || p.hugetlb {
@@ -57,47 +60,37 @@ impl Sim<'_> {
                 let base = self.m.mem.alloc_compound(512, p.hugetlb)?;
                 let f = base + ((p.va >> PAGE_SHIFT) & 0x1ff);
                 let v = self.m.store((f << PAGE_SHIFT) | (p.va & 0xff8), p.value)?;
-                self.chk.store("init".into(), p.va, p.value, v, 0);
+                self.chk.store("init".into(), at, p.value, v, 0);
                 let haddr = p.va & !0x1f_ffff;
                 let prot = if p.cow { ro } else { rw };
-                self.k
-                    .mm
-                    .map_prot(&mut self.m.mem, haddr, base, PageSize::Huge2M, prot)?;
+                mm.map_prot(&mut self.m.mem, haddr, base, PageSize::Huge2M, prot)?;
                 if p.cow {
-                    self.k
-                        .parent
-                        .map_prot(&mut self.m.mem, haddr, base, PageSize::Huge2M, prot)?;
+                    parent.map_prot(&mut self.m.mem, haddr, base, PageSize::Huge2M, prot)?;
                     self.m.mem.get(base)?;
                 }
                 if p.thp {
-                    let pmd_pa = self.k.mm.pmd_pa(&mut self.m.mem, haddr)?;
+                    let pmd_pa = mm.pmd_pa(&mut self.m.mem, haddr)?;
                     let table = self.m.mem.alloc_table()?;
                     self.k.deposited.insert(pmd_pa, table);
                 }
                 let st = self.m.mem.state(f);
-                self.chk.mapped(p.va & !0xfff, f, st);
+                self.chk.mapped(at & !0xfff, f, st);
                 continue;
             }
             let f = self.m.mem.alloc()?;
             let pa = (f << PAGE_SHIFT) | (p.va & 0xff8);
             let v = self.m.store(pa, p.value)?;
-            self.chk.store("init".into(), p.va, p.value, v, 0);
+            self.chk.store("init".into(), at, p.value, v, 0);
             let page = p.va & !0xfff;
             if p.cow {
-                self.k
-                    .mm
-                    .map_prot(&mut self.m.mem, page, f, PageSize::Small, ro)?;
-                self.k
-                    .parent
-                    .map_prot(&mut self.m.mem, page, f, PageSize::Small, ro)?;
+                mm.map_prot(&mut self.m.mem, page, f, PageSize::Small, ro)?;
+                parent.map_prot(&mut self.m.mem, page, f, PageSize::Small, ro)?;
                 self.m.mem.get(f)?;
             } else {
-                self.k
-                    .mm
-                    .map_prot(&mut self.m.mem, page, f, PageSize::Small, rw)?;
+                mm.map_prot(&mut self.m.mem, page, f, PageSize::Small, rw)?;
             }
             let st = self.m.mem.state(f);
-            self.chk.mapped(page, f, st);
+            self.chk.mapped(at & !0xfff, f, st);
         }
         Ok(())
     }
