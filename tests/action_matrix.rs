@@ -107,7 +107,7 @@ const MATRIX: &[(&str, [Cell; 8])] = &[
     ("ksm-wrprotect",  [Ok,    Ok,    Run,   Run,   Run,   Run,   Run,   Run  ]),
     ("writeback",      [Ok,    Run,   Ok,    Run,   Run,   Run,   Run,   Run  ]),
     ("dax-writeback",  [Ok,    Run,   Ok,    Run,   Run,   Run,   Run,   Run  ]),
-    ("mprotect ro",    [Ok,    Ok,    Ok,    Run,   Run,   Run,   Ok,    Ok   ]),
+    ("mprotect ro",    [Ok,    Ok,    Ok,    Ok,    Ok,    Run,   Ok,    Ok   ]),
     ("fork",           [Run,   Run,   Run,   Run,   Run,   Run,   Ok,    Ok   ]),
     ("split",          [Parse, Parse, Parse, Parse, Parse, Ok,    Parse, Parse]),
     ("madv-free",      [Ok,    Parse, Parse, Parse, Parse, Parse, Parse, Parse]),
@@ -115,6 +115,7 @@ const MATRIX: &[(&str, [Cell; 8])] = &[
     ("mremap",         [Ok,    Ok,    Ok,    Parse, Parse, Parse, Parse, Parse]),
     ("reclaim",        [Ok,    Parse, Ok,    Parse, Parse, Parse, Parse, Parse]),
     ("migrate",        [Ok,    Parse, Ok,    Parse, Parse, Parse, Parse, Parse]),
+    ("numa-hint",      [Ok,    Run,   Ok,    Parse, Parse, Parse, Parse, Parse]),
     ("dev read",       [Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok   ]),
     ("dev write",      [Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok   ]),
 ];
@@ -161,7 +162,7 @@ const STATES: &[State] = &[
             ("ksm-wrprotect",  [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("writeback",      [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("dax-writeback",  [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
-            ("mprotect ro",    [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
+            ("mprotect ro",    [Ok,    NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("fork",           [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("split",          [Parse, NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("madv-free",      [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
@@ -169,6 +170,7 @@ const STATES: &[State] = &[
             ("mremap",         [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("reclaim",        [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("migrate",        [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
+            ("numa-hint",      [Run,   NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("dev read",       [Ok,    NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
             ("dev write",      [Ok,    NA,    NA,    NA,    NA,    NA,    NA,    NA   ]),
         ],
@@ -196,6 +198,7 @@ const STATES: &[State] = &[
             ("mremap",         [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("reclaim",        [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("migrate",        [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
+            ("numa-hint",      [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("dev read",       [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("dev write",      [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
         ],
@@ -223,6 +226,7 @@ const STATES: &[State] = &[
             ("mremap",         [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("reclaim",        [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("migrate",        [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
+            ("numa-hint",      [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("dev read",       [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
             ("dev write",      [Ok,    NA,    Ok,    NA,    NA,    NA,    NA,    NA   ]),
         ],
@@ -251,6 +255,7 @@ const STATES: &[State] = &[
             ("mremap",         [Run,   Run,   Run,   Parse, Parse, NA,    NA,    NA   ]),
             ("reclaim",        [Run,   Parse, Run,   Parse, Parse, NA,    NA,    NA   ]),
             ("migrate",        [Run,   Parse, Run,   Parse, Parse, NA,    NA,    NA   ]),
+            ("numa-hint",      [Run,   Run,   Run,   Parse, Parse, NA,    NA,    NA   ]),
             ("dev read",       [Ok,    Ok,    Ok,    Ok,    Ok,    NA,    NA,    NA   ]),
             ("dev write",      [Ok,    Ok,    Ok,    Ok,    Ok,    NA,    NA,    NA   ]),
         ],
@@ -279,6 +284,7 @@ const STATES: &[State] = &[
             ("mremap",         [NA,    Ok,    NA,    NA,    Parse, Parse, NA,    NA   ]),
             ("reclaim",        [NA,    Parse, NA,    NA,    Parse, Parse, NA,    NA   ]),
             ("migrate",        [NA,    Parse, NA,    NA,    Parse, Parse, NA,    NA   ]),
+            ("numa-hint",      [NA,    Ok,    NA,    NA,    Parse, Parse, NA,    NA   ]),
             ("dev read",       [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
             ("dev write",      [NA,    Ok,    NA,    NA,    Ok,    Ok,    NA,    NA   ]),
         ],
@@ -544,6 +550,17 @@ fn effect(action: &str, c: &Seen) -> Result<(), String> {
             )?;
             after_faults(true)
         }
+        "numa-hint" => {
+            check(
+                leaf.is_none() && v.entry & 0x101 == 0x100,
+                "the PTE is not a NUMA hinting entry (PROT_NONE)",
+            )?;
+            check(
+                v.entry >> 12 == before_frame.unwrap_or(0),
+                "the hinting entry lost its frame",
+            )?;
+            after_faults(true)
+        }
         "migrate" => {
             check(leaf.is_some(), "the page is not mapped again")?;
             check(frame != before_frame, "the page did not move")?;
@@ -744,7 +761,7 @@ fn every_action_in_every_state_a_run_reaches() {
 #[test]
 fn the_tables_cover_every_action_and_state() {
     let actions: Vec<&str> = MATRIX.iter().map(|r| r.0).collect();
-    assert_eq!(actions.len(), 19);
+    assert_eq!(actions.len(), 20);
     for state in STATES {
         let here: Vec<&str> = state.matrix.iter().map(|r| r.0).collect();
         assert_eq!(
@@ -1120,7 +1137,7 @@ fn sound(src: &str) -> Result<(), String> {
     }
 }
 
-const EVERY_CPU_ACTION: [&str; 17] = [
+const EVERY_CPU_ACTION: [&str; 18] = [
     "read addrP",
     "exit",
     "write addrP 0x99",
@@ -1138,6 +1155,7 @@ const EVERY_CPU_ACTION: [&str; 17] = [
     "collapse addrP",
     "reclaim addrP",
     "migrate addrP",
+    "numa-hint addrP",
 ];
 
 fn two_pages(kind: Kind) -> String {
@@ -1202,6 +1220,7 @@ fn preempted_anywhere(
             "collapse" => CHECKPOINTS_COLLAPSE.to_vec(),
             "reclaim" => [CHECKPOINTS_RECLAIM, CHECKPOINTS_DISCARD].concat(),
             "migrate" => CHECKPOINTS_MIGRATE.to_vec(),
+            "numa-hint" => CHECKPOINTS_HUGETLB.to_vec(),
             _ => vec![],
         };
         v.sort_unstable();

@@ -296,3 +296,39 @@ fn madv_free_discard_keeps_a_page_the_device_dirtied() {
         assert_eq!(last.value, expect, "{p}");
     }
 }
+
+#[test]
+fn thp_mprotect_takes_the_2m_entry_at_pmdp_invalidate_under_arch_else_at_e() {
+    let s = scenario("thp-mprotect.yaml");
+    for p in Policy::ALL {
+        let r = run_one(&s, p);
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        // the racing write lands through the stale writable 2 MiB entry
+        // unless the CPU flush inside pmdp_invalidate took it (arch: 6.6+)
+        let racing = p != Policy::Arch;
+        assert_eq!(
+            dev_writes(&r),
+            vec![(0x11, false), (0x12, !racing), (0x13, true)],
+            "{p}"
+        );
+        let last = r.dev.last().unwrap();
+        assert_eq!(last.value, if racing { 0x12 } else { 0x11 }, "{p}");
+        // the whole huge page is read-only, mapped by its PMD still
+        let v = r.final_view[0].leaf.unwrap();
+        assert!(
+            !v.writable && v.size == shootdown::mem::PageSize::Huge2M,
+            "{p}"
+        );
+    }
+    // with the fence broken and its assertion off, E returns too early
+    let mut s = s;
+    s.inject = shootdown::rtl::inject_bits(&["early-fence"]).unwrap();
+    s.params.assertions = false;
+    let r = run_one(&s, Policy::Seed);
+    assert!(
+        r.verdict
+            .contains(&shootdown::checker::Violation::WriteAfterProtect),
+        "{:?}",
+        r.findings
+    );
+}

@@ -14,6 +14,8 @@
 //! anonymous  an empty PTE in an anonymous VMA (MADV_DONTNEED dropped the
 //!            page): do_anonymous_page, the zero page for a read, a new
 //!            zeroed page for a write
+//! numa       a NUMA hinting entry (numa-hint made it PROT_NONE):
+//!            do_numa_page makes it present again
 //! (fault)    a write to a read-only PTE: the store's write-protect fault
 //!            (paths/wp_page_copy.yaml: fault, copy, start ... put_old, or
 //!            reuse), without the store
@@ -37,7 +39,7 @@ use crate::rtl::{PageRequest, PRG_INVALID, PRG_SUCCESS};
 
 /// Checkpoint names of the handler, in order (the fault's own are
 /// `CHECKPOINTS_WP_PAGE_COPY`'s).
-pub const CHECKPOINTS_IOPF: &[&str] = &["vma", "anonymous", "respond", "responded"];
+pub const CHECKPOINTS_IOPF: &[&str] = &["vma", "anonymous", "numa", "respond", "responded"];
 
 #[derive(Debug)]
 enum Pc {
@@ -45,6 +47,10 @@ enum Pc {
     /// do_anonymous_page of an empty PTE slot at `pte` (an anonymous VMA
     /// whose page MADV_DONTNEED dropped).
     Anon {
+        pte: u64,
+    },
+    /// do_numa_page of the NUMA hinting entry at `pte`.
+    Numa {
         pte: u64,
     },
     Fault(Box<StoreOp>),
@@ -105,6 +111,10 @@ impl IopfOp {
             self.code = PRG_INVALID;
             return Ok(Pc::Respond);
         }
+        // A NUMA hinting entry: do_numa_page.
+        if let Some(pte) = path::numa_hole(cx, va)? {
+            return Ok(Pc::Numa { pte });
+        }
         // An empty PTE slot in an anonymous VMA (MADV_DONTNEED dropped the
         // page): do_anonymous_page.
         if let Some(pte) = path::anonymous_hole(cx, va)? {
@@ -135,6 +145,14 @@ impl KernelPath for IopfOp {
                 }
                 self.pc = Pc::Respond;
                 Ok(Progress::Reached("anonymous"))
+            }
+            Pc::Numa { pte } => {
+                if let Some(w) = path::do_numa_page(cx, self.req.va, *pte)? {
+                    return Ok(Progress::Wait(w));
+                }
+                // a write to a read-only page faults again (the next record)
+                self.pc = Pc::Respond;
+                Ok(Progress::Reached("numa"))
             }
             Pc::Fault(f) => {
                 // The store's refusals name a CPU write; this one is the

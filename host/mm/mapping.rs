@@ -15,6 +15,28 @@ use crate::mem::{PhysMem, WalkError};
 /// bit 0 (x86 P, RISC-V V) is clear, so no walker reads the rest.
 pub(crate) const SWAP_ENTRY: u64 = 0x200;
 pub(crate) const MIGRATION_ENTRY: u64 = 0x400;
+/// A NUMA hinting entry (PROT_NONE, `change_prot_numa`): the present entry
+/// with P (V) clear and this bit set, x86's `_PAGE_PROTNONE` (the global
+/// bit, which no user leaf sets; on RISC-V a software bit, as Linux's
+/// `_PAGE_PROT_NONE`). The kernel counts it present (`pte_present`); no
+/// walker does.
+pub(crate) const PROTNONE: u64 = 0x100;
+
+/// The NUMA hinting entry of the present entry `e` ([`PROTNONE`]).
+pub fn protnone(_pt: crate::mem::PtFormat, e: u64) -> u64 {
+    (e & !1) | PROTNONE
+}
+
+/// `e` is a NUMA hinting entry (`pte_protnone`).
+pub fn is_protnone(e: u64) -> bool {
+    e & 1 == 0 && e & PROTNONE != 0
+}
+
+/// The present entry a NUMA hinting entry came from, made young
+/// (`do_numa_page`'s `pte_modify(vma->vm_page_prot)`, `pte_mkyoung`).
+pub fn unprotnone(pt: crate::mem::PtFormat, e: u64) -> u64 {
+    pt.mkyoung((e & !PROTNONE) | 1)
+}
 
 /// Which 2 MiB page a PMD leaf maps. A THP always has a page table deposited
 /// with its PMD (`pgtable_trans_huge_deposit`); a hugetlb page never has.
@@ -61,6 +83,9 @@ impl Mapping {
                 HugeKind::HugeZero => "the huge zero page",
                 HugeKind::Hugetlb => "a hugetlb page",
             },
+            Mapping::Absent {
+                entry, level: 1, ..
+            } if is_protnone(entry) => "a NUMA-hinted page (PROT_NONE)",
             Mapping::Absent {
                 entry, level: 1, ..
             } if entry & MIGRATION_ENTRY != 0 => "a page under migration",

@@ -131,18 +131,27 @@ pub fn cpu_walk(cx: &mut Cx, va: u64, who: &str) -> Result<Leaf, MmError> {
     }
 }
 
-/// `va` is an empty PTE slot (`Some(its address)`) in an anonymous VMA:
-/// the page MADV_DONTNEED dropped, which a fault maps again with zeros.
-pub fn anonymous_hole(cx: &mut Cx, va: u64) -> Result<Option<u64>, MmError> {
+/// `va`'s PTE slot when a page table holds it but no walker finds a present
+/// leaf there: (the slot's address, what it holds).
+fn absent_pte(cx: &mut Cx, va: u64) -> Result<Option<(u64, u64)>, MmError> {
     let Err(WalkError::NotPresent {
         level: 1, entry_pa, ..
     }) = cx.k.mm().walk(&cx.m.mem, va)
     else {
         return Ok(None);
     };
+    Ok(Some((entry_pa, cx.m.mem.read(entry_pa)?.value)))
+}
+
+/// `va` is an empty PTE slot (`Some(its address)`) in an anonymous VMA:
+/// the page MADV_DONTNEED dropped, which a fault maps again with zeros.
+pub fn anonymous_hole(cx: &mut Cx, va: u64) -> Result<Option<u64>, MmError> {
+    let Some((pte, e)) = absent_pte(cx, va)? else {
+        return Ok(None);
+    };
     let vmas = &cx.k.proc().vmas;
     let anon = !cx.k.proc().unbound && vmas.mapped(va) && !vmas.is_file(va);
-    Ok((anon && cx.m.mem.read(entry_pa)?.value == 0).then_some(entry_pa))
+    Ok((anon && e == 0).then_some(pte))
 }
 
 /// do_anonymous_page (mm/memory.c) at the empty PTE slot `pte` of `va`,
@@ -182,16 +191,49 @@ pub fn do_anonymous_page(
     Ok(None)
 }
 
-/// A CPU access at `va` that finds an empty PTE in an anonymous VMA:
-/// do_anonymous_page first (`Some`: the step's progress, its checkpoint
-/// `anonymous`, or a wait on the PTL); `None`: no such hole, the access
-/// goes on.
+/// `va`'s PTE is a NUMA hinting entry (`Some(its address)`, `change_prot_numa`
+/// made it PROT_NONE): an access takes do_numa_page first.
+pub fn numa_hole(cx: &mut Cx, va: u64) -> Result<Option<u64>, MmError> {
+    Ok(absent_pte(cx, va)?.and_then(|(pte, e)| mapping::is_protnone(e).then_some(pte)))
+}
+
+/// do_numa_page (mm/memory.c, Linux 4.14) at the hinting entry `pte` of
+/// `va`, in one step under the PTL: the entry made present again with its
+/// own permissions and young (an upgrade: nothing to flush);
+/// numa_migrate_prep finds the page where it belongs, so it stays (the
+/// misplaced page's migration is not modelled). An entry another fault
+/// restored meanwhile wins (`pte_same`).
+pub fn do_numa_page(cx: &mut Cx, va: u64, pte: u64) -> Result<Option<WaitOn>, MmError> {
+    let id = pte >> 12;
+    if let Some(w) = lock(cx, id) {
+        return Ok(Some(w));
+    }
+    let e = cx.m.mem.read(pte)?.value;
+    if mapping::is_protnone(e) {
+        let restored = mapping::unprotnone(cx.pt(), e);
+        set_entry(cx, pte, va, restored)?;
+    }
+    unlock(cx, id);
+    Ok(None)
+}
+
+/// A CPU access at `va` that finds an empty PTE in an anonymous VMA, or a
+/// NUMA hinting entry: do_anonymous_page or do_numa_page first (`Some`:
+/// the step's progress, its checkpoint `anonymous` or `numa`, or a wait on
+/// the PTL); `None`: neither, the access goes on.
 pub fn anonymous_fault(cx: &mut Cx, va: u64, write: bool) -> Result<Option<Progress>, MmError> {
+    let reached = |w: Option<WaitOn>, cp| match w {
+        Some(w) => Progress::Wait(w),
+        None => Progress::Reached(cp),
+    };
+    if let Some(pte) = numa_hole(cx, va)? {
+        return Ok(Some(reached(do_numa_page(cx, va, pte)?, "numa")));
+    }
     let Some(pte) = anonymous_hole(cx, va)? else {
         return Ok(None);
     };
-    Ok(Some(match do_anonymous_page(cx, va, pte, write, None)? {
-        Some(w) => Progress::Wait(w),
-        None => Progress::Reached("anonymous"),
-    }))
+    Ok(Some(reached(
+        do_anonymous_page(cx, va, pte, write, None)?,
+        "anonymous",
+    )))
 }

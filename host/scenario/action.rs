@@ -93,6 +93,11 @@ pub enum Action {
     Collapse {
         page: usize,
     },
+    /// NUMA balancing's scan (task_numa_work, change_prot_numa) makes the
+    /// page's PTE a PROT_NONE hinting entry (change_protection).
+    NumaHint {
+        page: usize,
+    },
     /// try_to_unmap_one by reclaim (swap-out) or by page migration.
     Unmap {
         page: usize,
@@ -213,7 +218,7 @@ pub fn checkpoint_names(paths: &Paths) -> Vec<&'static str> {
     v
 }
 
-const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'madv-dontneed <page> [<pages>]', 'collapse <page>', 'mremap <page> <to-page>', 'unbind [<process>]', 'exit [<process>]', 'call <path> <page> [<pages>]' or 'resume', optionally followed by 'until <checkpoint>'";
+const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'madv-dontneed <page> [<pages>]', 'collapse <page>', 'numa-hint <page>', 'mremap <page> <to-page>', 'unbind [<process>]', 'exit [<process>]', 'call <path> <page> [<pages>]' or 'resume', optionally followed by 'until <checkpoint>'";
 
 /// The kernel paths: only CPU threads run them.
 const KERNEL_VERBS: &[&str] = &[
@@ -230,6 +235,7 @@ const KERNEL_VERBS: &[&str] = &[
     "madv-free",
     "madv-dontneed",
     "collapse",
+    "numa-hint",
     "unbind",
     "exit",
     "mremap",
@@ -399,6 +405,18 @@ pub fn parse_action(
             }
             Action::Collapse { page: i }
         }
+        ["numa-hint", p] => {
+            let i = page(p)?;
+            if pages[i].hugetlb {
+                return Err(format!(
+                    "'{p}': NUMA balancing skips hugetlb VMAs (task_numa_work)"
+                ));
+            }
+            if pages[i].thp {
+                return Err(format!("'{p}': NUMA hinting of a transparent huge page (change_huge_pmd with prot_numa, then do_huge_pmd_numa_page) is not modelled: hint a small page"));
+            }
+            Action::NumaHint { page: i }
+        }
         ["madv-free", p] => {
             let i = page(p)?;
             if pages[i].cow || pages[i].thp || pages[i].hugetlb || pages[i].file {
@@ -490,6 +508,7 @@ impl Action {
             | Action::MadvFree { page }
             | Action::MadvDontneed { page, .. }
             | Action::Collapse { page }
+            | Action::NumaHint { page }
             | Action::Unmap { page, .. }
             | Action::Mremap { page, .. }
             | Action::Call { page, .. } => Some(page),

@@ -157,6 +157,7 @@ impl PathRun {
             Some(pte),
             None,
             None,
+            None,
         ]
     }
 
@@ -550,7 +551,12 @@ impl PathRun {
                     Func::Read => cx.m.mem.read(x)?.value,
                     Func::Refcount => u64::from(cx.m.mem.refcount(x)),
                     Func::Pfn => pt.pfn(x),
-                    Func::Present => u64::from(pt.present(x)),
+                    // pte_present: a NUMA hinting entry is the kernel's
+                    Func::Present => u64::from(pt.present(x) || mapping::is_protnone(x)),
+                    Func::Protnone => mapping::protnone(pt, x),
+                    Func::IsProtnone => u64::from(mapping::is_protnone(x)),
+                    Func::Mkpresent if mapping::is_protnone(x) => (x & !mapping::PROTNONE) | 1,
+                    Func::Mkpresent => x,
                     Func::Writable => u64::from(pt.writable(x)),
                     Func::Young => u64::from(pt.young(x)),
                     Func::Dirty => u64::from(pt.dirty(x)),
@@ -699,6 +705,7 @@ pub struct CallOp {
     caller: &'static str,
     to: Option<u64>,
     keep_tables: bool,
+    prot_numa: bool,
     run: Option<PathRun>,
     finished: bool,
 }
@@ -713,6 +720,7 @@ impl CallOp {
             caller: "call",
             to: None,
             keep_tables: false,
+            prot_numa: false,
             run: None,
             finished: false,
         }
@@ -722,6 +730,13 @@ impl CallOp {
     /// input `keep_tables` is 1 (madvise(MADV_DONTNEED)).
     pub fn keeping_tables(mut self) -> Self {
         self.keep_tables = true;
+        self
+    }
+
+    /// The caller is NUMA balancing: the input `prot_numa` is 1
+    /// (`change_prot_numa`).
+    pub fn numa_hinting(mut self) -> Self {
+        self.prot_numa = true;
         self
     }
 
@@ -774,6 +789,7 @@ impl crate::mm::KernelPath for CallOp {
                             pte,
                             self.to,
                             self.keep_tables.then_some(1),
+                            self.prot_numa.then_some(1),
                         ],
                     )
                     .with_gather_batch(self.batch)

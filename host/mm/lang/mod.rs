@@ -35,7 +35,15 @@ pub use exec::{CallOp, Flow, PathRun};
 pub use parse::{parse_file, parse_paths, RawPath};
 
 /// The variables every path is given by its caller, in slot order.
-pub const INPUTS: &[&str] = &["va", "start", "end", "pte", "to", "keep_tables"];
+pub const INPUTS: &[&str] = &[
+    "va",
+    "start",
+    "end",
+    "pte",
+    "to",
+    "keep_tables",
+    "prot_numa",
+];
 /// Slot of each input.
 pub const VA: usize = 0;
 pub const START: usize = 1;
@@ -45,10 +53,13 @@ pub const TO: usize = 4;
 /// Set (1) by a zap whose caller keeps the page tables it empties
 /// (madvise(MADV_DONTNEED)'s `zap_page_range`; munmap frees them).
 pub const KEEP_TABLES: usize = 5;
+/// Set (1) by a change_protection whose caller is NUMA balancing
+/// (`change_prot_numa`: the entries become PROT_NONE hinting entries).
+pub const PROT_NUMA: usize = 6;
 
 /// The caller's values of [`INPUTS`] (`None`: it gives none, and reading
 /// it is an error).
-pub type Inputs = [Option<u64>; 6];
+pub type Inputs = [Option<u64>; 7];
 
 /// The most variables a path may name (inputs included).
 pub const MAX_VARS: usize = 64;
@@ -378,6 +389,15 @@ pub enum Func {
     Deposited,
     /// `is_huge(entry)`: the PMD entry is a huge leaf.
     IsHuge,
+    /// `protnone(entry)`: the entry made a NUMA hinting entry (PROT_NONE:
+    /// not present to the hardware, [`PROTNONE`] set, the rest kept).
+    Protnone,
+    /// `is_protnone(entry)`: a NUMA hinting entry (`pte_protnone`).
+    IsProtnone,
+    /// `mkpresent(entry)`: a hinting entry made present again with its own
+    /// permissions (any other entry as it is): what a fresh entry from the
+    /// VMA's protection gives (`pte_modify`, `mk_pte(.., vm_page_prot)`).
+    Mkpresent,
     /// `table_entry(pfn)`: a non-leaf entry pointing at the page table in
     /// that frame.
     TableEntry,
@@ -438,6 +458,9 @@ impl Func {
         ("huge_zero", Func::HugeZero),
         ("deposited", Func::Deposited),
         ("is_huge", Func::IsHuge),
+        ("protnone", Func::Protnone),
+        ("is_protnone", Func::IsProtnone),
+        ("mkpresent", Func::Mkpresent),
         ("table_entry", Func::TableEntry),
         ("is_lazyfree", Func::IsLazyfree),
         ("set_pfn", Func::SetPfn),

@@ -395,6 +395,7 @@ const CONSTANTS: &[(&str, u64)] = &[
     // entry), with the frame above bit 12.
     ("SWAP_ENTRY", crate::mm::mapping::SWAP_ENTRY),
     ("MIGRATION_ENTRY", crate::mm::mapping::MIGRATION_ENTRY),
+    ("PROTNONE", crate::mm::mapping::PROTNONE),
 ];
 
 /// The deepest nesting of an expression.
@@ -936,7 +937,16 @@ mod tests {
         assert_eq!(d.steps[1].ops[0].line, 8);
         assert_eq!(
             d.vars,
-            ["va", "start", "end", "pte", "to", "keep_tables", "x"]
+            [
+                "va",
+                "start",
+                "end",
+                "pte",
+                "to",
+                "keep_tables",
+                "prot_numa",
+                "x"
+            ]
         );
         assert!(matches!(d.steps[0].ops[1].kind, OpKind::Goto(Some(_), 1)));
     }

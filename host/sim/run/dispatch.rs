@@ -116,6 +116,12 @@ impl Sim<'_> {
                             .with_caller("madv-free"),
                     ),
                     Action::Collapse { page } => Box::new(CollapseOp::new(s.pages[page].va, vmas)),
+                    // change_prot_numa: change_protection with prot_numa
+                    Action::NumaHint { page } => Box::new(
+                        CallOp::new(s.paths.mprotect(), s.pages[page].va, 1)
+                            .numa_hinting()
+                            .with_caller("numa-hint"),
+                    ),
                     Action::Unmap { page, migrate } => Box::new(if migrate {
                         CallOp::new(s.paths.migrate(), s.pages[page].va, 1).with_caller("migrate")
                     } else {
@@ -190,6 +196,7 @@ impl Sim<'_> {
                     | Action::MadvFree { .. }
                     | Action::MadvDontneed { .. }
                     | Action::Collapse { .. }
+                    | Action::NumaHint { .. }
                     | Action::Unbind { .. }
                     | Action::Exit { .. }
                     | Action::Mremap { .. }

@@ -1,0 +1,138 @@
+//! NUMA balancing's hinting entries: `numa-hint` (change_prot_numa, the
+//! `prot_numa` input of paths/change_protection.yaml) and do_numa_page, for
+//! a CPU access and for a device's Page Request.
+
+use shootdown::mm::Policy;
+use shootdown::scenario::{Arch, Scenario, ThreadRef};
+use shootdown::sim::{run, RunOptions, RunReport};
+use std::path::Path;
+
+fn bundled() -> Scenario {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/numa-hint.yaml");
+    Scenario::load(&p).unwrap()
+}
+
+fn parse(timeline: &str) -> Scenario {
+    let src = format!(
+        "name: t
+about: numa
+pages:
+  addrA: {{ va: 0x7f0000000000, value: 0xa0 }}
+timeline:
+{timeline}expect: {{ always: clean, seed: clean, arch: clean, end-only: clean }}
+"
+    );
+    Scenario::parse(Path::new("n.yaml"), &src).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn lines(r: &RunReport, t: ThreadRef) -> Vec<String> {
+    (r.slots.iter())
+        .flat_map(|s| &s.lines)
+        .filter(|l| l.thread == t)
+        .map(|l| l.text.clone())
+        .collect()
+}
+
+#[test]
+fn a_hinting_fault_makes_the_page_present_again_for_the_cpu_and_the_device() {
+    for p in Policy::ALL {
+        let r = run(&bundled(), &RunOptions::policy(p)).unwrap();
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        let dev0 = lines(&r, ThreadRef::Dev(0)).join("; ");
+        assert!(
+            dev0.contains("page request (write addrA), the kernel's I/O page fault handler: vma, numa, respond, responded -> Success"),
+            "{p}: {dev0}"
+        );
+        assert_eq!(
+            lines(&r, ThreadRef::Cpu(2)),
+            ["read addrB: numa, load"],
+            "{p}"
+        );
+        // the page never moved: every access is to its first frame
+        let a: Vec<_> = r.dev.iter().filter(|d| d.page == "addrA").collect();
+        assert!(
+            a.iter().all(|d| !d.fault && d.pa >> 12 == a[0].pa >> 12),
+            "{p}: {a:?}"
+        );
+        assert_eq!(a.last().unwrap().value, 0xa1, "{p}");
+        for v in &r.final_view {
+            let l = v.leaf.expect("present again");
+            assert!(l.writable, "{p}: {v:?}");
+        }
+    }
+}
+
+#[test]
+fn a_hinting_entry_is_the_pte_without_p_and_the_kernel_still_counts_it_present() {
+    let s = parse("  - { dev0: read addrA }\n  - { cpu0: numa-hint addrA }\n");
+    for p in Policy::ALL {
+        let r = run(&s, &RunOptions::policy(p)).unwrap();
+        let v = &r.final_view[0];
+        assert!(v.leaf.is_none(), "{p}: no walker sees it");
+        assert_eq!(
+            v.entry & 0x101,
+            0x100,
+            "{p}: P clear, PROTNONE set: {:#x}",
+            v.entry
+        );
+        assert_eq!(v.entry >> 12, r.dev[0].pa >> 12, "{p}: the frame is kept");
+    }
+    // the kernel's paths see a present page: migration moves it
+    let s = parse("  - { dev0: read addrA }\n  - { cpu0: numa-hint addrA }\n  - { cpu0: migrate addrA }\n  - { dev0: read addrA }\n");
+    let r = run(&s, &RunOptions::policy(Policy::Seed)).unwrap();
+    assert!(r.verdict.is_empty(), "{:?}", r.findings);
+    let l = r.final_view[0]
+        .leaf
+        .expect("remove_migration_ptes maps the new page");
+    assert_ne!(l.pfn, r.dev[0].pa >> 12);
+    assert_eq!((r.dev[1].value, r.dev[1].pa >> 12), (0xa0, l.pfn));
+}
+
+#[test]
+fn what_change_pte_range_would_skip_is_refused() {
+    let refused = |t: &str, what: &str| {
+        let e = shootdown::sim::run(&parse(t), &RunOptions::policy(Policy::Seed)).unwrap_err();
+        assert!(e.to_string().contains(what), "{e}");
+    };
+    refused(
+        "  - { cpu0: numa-hint addrA }\n  - { cpu0: numa-hint addrA }\n",
+        "PROT_NONE already",
+    );
+    refused(
+        "  - { cpu0: numa-hint addrA }\n  - { cpu0: mprotect addrA ro }\n",
+        "made PROT_NONE",
+    );
+    // without PRI the device's access faults; the page stays hinted
+    let r = run(
+        &parse("  - { cpu0: numa-hint addrA }\n  - { dev0: read addrA }\n"),
+        &RunOptions::policy(Policy::Seed),
+    )
+    .unwrap();
+    assert!(r.dev[0].fault && r.final_view[0].leaf.is_none());
+    // a THP and a hugetlb page are refused by the parser
+    for kind in ["thp: true", "hugetlb: true"] {
+        let src = format!("name: t\nabout: t\npages:\n  addrA: {{ va: 0x7f0000000000, value: 1, {kind} }}\ntimeline:\n  - {{ cpu0: numa-hint addrA }}\nexpect: {{ seed: clean }}\n");
+        let e = Scenario::parse(Path::new("n.yaml"), &src).unwrap_err();
+        assert_eq!(e.line, 6, "{e}");
+    }
+}
+
+#[test]
+fn a_hinting_entry_on_the_risc_v_socket() {
+    if !shootdown::riscv::model::present() {
+        return;
+    }
+    let s = parse("  - { dev0: read addrA }\n  - { cpu0: numa-hint addrA }\n  - { dev0: read addrA }\n  - { cpu1: read addrA }\n  - { dev0: read addrA }\n");
+    let (s, _) = s.with_arch(Arch::RiscvSv39).unwrap();
+    for p in Policy::ALL {
+        let r = run(&s, &RunOptions::policy(p)).unwrap();
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        // V clear: the IOMMU's walk faults until do_numa_page
+        assert!(r.dev[1].fault, "{p}: {:?}", r.dev);
+        assert!(
+            !r.dev[2].fault && r.dev[2].value == 0xa0,
+            "{p}: {:?}",
+            r.dev
+        );
+    }
+}
