@@ -45,8 +45,14 @@ fn a_hinting_fault_makes_the_page_present_again_for_the_cpu_and_the_device() {
         );
         assert_eq!(
             lines(&r, ThreadRef::Cpu(2)),
-            ["read addrB: numa, load"],
+            ["read addrB: numa, start, lock, clear_flush, set_entry, remove_rmap, notify, unlock, end, copy, remap, free, load"],
             "{p}"
+        );
+        let b: Vec<_> = r.dev.iter().filter(|d| d.page == "addrB").collect();
+        assert_eq!(b[0].value, 0xb0, "{p}: the migrated page keeps its value");
+        assert_eq!(
+            r.view_of("addrB").unwrap().leaf.map(|l| l.pfn),
+            Some(b[0].pa >> 12)
         );
         // the page never moved: every access is to its first frame
         let a: Vec<_> = r.dev.iter().filter(|d| d.page == "addrA").collect();
@@ -135,4 +141,54 @@ fn a_hinting_entry_on_the_risc_v_socket() {
             r.dev
         );
     }
+}
+
+#[test]
+fn a_misplaced_page_is_migrated_by_its_hinting_fault() {
+    let src = "name: t
+about: numa
+params: { pri: 4 }
+pages:
+  addrA: { va: 0x7f0000000000, value: 0xa0 }
+  addrB: { va: 0x7f0000001000, value: 0xb0 }
+timeline:
+  - { dev0: read addrA, dev1: read addrB }
+  - { cpu0: numa-hint addrA misplaced, cpu1: numa-hint addrB misplaced }
+  - { dev0: write addrA 0xa1 }
+  - { cpu2: read addrB }
+  - { dev0: read addrA, dev1: read addrB }
+expect: { always: clean, seed: clean, arch: clean, end-only: clean }
+";
+    let s = Scenario::parse(Path::new("n.yaml"), src).unwrap();
+    let migration = "numa, start, lock, clear_flush, set_entry, remove_rmap, notify, unlock, end, copy, remap, free";
+    for p in Policy::ALL {
+        let r = run(&s, &RunOptions::policy(p)).unwrap();
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        // the device's Page Request: do_numa_page, then migrate_misplaced_page
+        let dev0 = lines(&r, ThreadRef::Dev(0)).join("; ");
+        assert!(
+            dev0.contains(&format!("vma, {migration}, respond, responded -> Success")),
+            "{p}: {dev0}"
+        );
+        // the CPU's fault: the same, then the load
+        assert_eq!(
+            lines(&r, ThreadRef::Cpu(2)),
+            [format!("read addrB: {migration}, load")],
+            "{p}"
+        );
+        // both pages moved, their values with them
+        for (page, value) in [("addrA", 0xa1), ("addrB", 0xb0)] {
+            let d: Vec<_> = r.dev.iter().filter(|d| d.page == page).collect();
+            let last = d.last().unwrap();
+            assert_ne!(d[0].pa >> 12, last.pa >> 12, "{p}: {page} did not move");
+            assert_eq!(last.value, value, "{p}: {page}");
+            assert_eq!(
+                r.view_of(page).unwrap().leaf.map(|l| l.pfn),
+                Some(last.pa >> 12)
+            );
+        }
+    }
+    let bad = src.replace("addrA misplaced", "addrA elsewhere");
+    let e = Scenario::parse(Path::new("n.yaml"), &bad).unwrap_err();
+    assert_eq!(e.line, 9, "{e}");
 }

@@ -1,5 +1,5 @@
-//! A plain CPU load: one step through the CPU page table (first, on an
-//! empty PTE in an anonymous VMA, do_anonymous_page: checkpoint `anonymous`).
+//! A plain CPU load: one step through the CPU page table (first its minor
+//! faults, [`path::MinorFault`]: do_anonymous_page, do_numa_page).
 
 use super::kernel::{Cx, HostEvent, MmError, Progress};
 use super::path::{self, KernelPath};
@@ -9,11 +9,22 @@ use crate::mem::PAGE_SHIFT;
 pub struct LoadOp {
     va: u64,
     done: bool,
+    minor: path::MinorFault,
 }
 
 impl LoadOp {
+    /// A load whose faults run the bundled paths.
     pub fn new(va: u64) -> Self {
-        LoadOp { va, done: false }
+        Self::with_paths(va, super::lang::Paths::bundled())
+    }
+
+    /// A load whose faults run `paths`' (a misplaced page's migration).
+    pub fn with_paths(va: u64, paths: &super::lang::Paths) -> Self {
+        LoadOp {
+            va,
+            done: false,
+            minor: path::MinorFault::new(paths),
+        }
     }
 }
 
@@ -23,7 +34,7 @@ impl KernelPath for LoadOp {
             return Ok(Progress::Done);
         }
         // MADV_DONTNEED dropped the page: do_anonymous_page, then the load
-        if let Some(p) = path::anonymous_fault(cx, self.va, false)? {
+        if let Some(p) = self.minor.step(cx, self.va, false, None)? {
             return Ok(p);
         }
         let leaf = match path::cpu_walk_or_wait(cx, self.va, "a CPU read of")? {

@@ -76,6 +76,8 @@ pub struct StoreOp {
     split: PathRef,
     fault: Option<PathRun>,
     thp: Option<Box<dyn KernelPath>>,
+    /// do_anonymous_page, do_numa_page (and a misplaced page's migration).
+    minor: path::MinorFault,
 }
 
 impl StoreOp {
@@ -97,6 +99,7 @@ impl StoreOp {
             split: paths.zero_split(),
             fault: None,
             thp: None,
+            minor: path::MinorFault::new(paths),
         }
     }
 }
@@ -120,7 +123,7 @@ impl KernelPath for StoreOp {
             Pc::Access => {
                 // MADV_DONTNEED dropped the page: do_anonymous_page, then
                 // the store
-                if let Some(p) = path::anonymous_fault(cx, self.va, true)? {
+                if let Some(p) = self.minor.step(cx, self.va, true, None)? {
                     return Ok(p);
                 }
                 let leaf = match path::cpu_walk_or_wait(cx, self.va, "a CPU write to")? {

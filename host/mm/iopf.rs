@@ -15,7 +15,8 @@
 //!            page): do_anonymous_page, the zero page for a read, a new
 //!            zeroed page for a write
 //! numa       a NUMA hinting entry (numa-hint made it PROT_NONE):
-//!            do_numa_page makes it present again
+//!            do_numa_page makes it present again (a misplaced page is
+//!            then migrated: the migration path's checkpoints)
 //! (fault)    a write to a read-only PTE: the store's write-protect fault
 //!            (paths/wp_page_copy.yaml: fault, copy, start ... put_old, or
 //!            reuse), without the store
@@ -33,7 +34,7 @@
 use super::cow::StoreOp;
 use super::kernel::{Cx, MmError, Progress, WaitOn};
 use super::lang::Paths;
-use super::path::{self, KernelPath};
+use super::path::{self, KernelPath, MinorFault};
 use crate::iommu::FlushTicket;
 use crate::rtl::{PageRequest, PRG_INVALID, PRG_SUCCESS};
 
@@ -44,15 +45,10 @@ pub const CHECKPOINTS_IOPF: &[&str] = &["vma", "anonymous", "numa", "respond", "
 #[derive(Debug)]
 enum Pc {
     Vma,
-    /// do_anonymous_page of an empty PTE slot at `pte` (an anonymous VMA
-    /// whose page MADV_DONTNEED dropped).
-    Anon {
-        pte: u64,
-    },
-    /// do_numa_page of the NUMA hinting entry at `pte`.
-    Numa {
-        pte: u64,
-    },
+    /// do_anonymous_page of an empty PTE slot (an anonymous VMA whose page
+    /// MADV_DONTNEED dropped), or do_numa_page of a NUMA hinting entry and
+    /// a misplaced page's migration.
+    Minor(Box<MinorFault>),
     Fault(Box<StoreOp>),
     Respond,
     Wait(FlushTicket),
@@ -67,6 +63,7 @@ pub struct IopfOp {
     /// The PRG Response code: Success unless the VMA check failed.
     code: u8,
     fault: Option<Box<StoreOp>>,
+    minor: Option<Box<MinorFault>>,
 }
 
 impl IopfOp {
@@ -77,6 +74,7 @@ impl IopfOp {
             pc: Pc::Vma,
             code: PRG_SUCCESS,
             fault: Some(Box::new(StoreOp::fault_only(req.va, paths))),
+            minor: Some(Box::new(MinorFault::new(paths))),
         }
     }
 
@@ -89,6 +87,7 @@ impl IopfOp {
             pc: Pc::Respond,
             code: PRG_INVALID,
             fault: None,
+            minor: None,
         }
     }
 
@@ -111,14 +110,12 @@ impl IopfOp {
             self.code = PRG_INVALID;
             return Ok(Pc::Respond);
         }
-        // A NUMA hinting entry: do_numa_page.
-        if let Some(pte) = path::numa_hole(cx, va)? {
-            return Ok(Pc::Numa { pte });
-        }
-        // An empty PTE slot in an anonymous VMA (MADV_DONTNEED dropped the
-        // page): do_anonymous_page.
-        if let Some(pte) = path::anonymous_hole(cx, va)? {
-            return Ok(Pc::Anon { pte });
+        // A NUMA hinting entry (do_numa_page), or an empty PTE slot in an
+        // anonymous VMA (MADV_DONTNEED dropped the page: do_anonymous_page).
+        if path::numa_hole(cx, va)?.is_some() || path::anonymous_hole(cx, va)?.is_some() {
+            if let Some(m) = self.minor.take() {
+                return Ok(Pc::Minor(m));
+            }
         }
         let leaf = path::cpu_walk(cx, va, "a device's Page Request for")?;
         if self.req.write && !leaf.writable {
@@ -138,21 +135,17 @@ impl KernelPath for IopfOp {
                 self.pc = self.classify(cx)?;
                 Ok(Progress::Reached("vma"))
             }
-            Pc::Anon { pte } => {
-                let (pte, r) = (*pte, self.req);
-                if let Some(w) = path::do_anonymous_page(cx, r.va, pte, r.write, Some(r.prgi))? {
-                    return Ok(Progress::Wait(w));
+            Pc::Minor(m) => {
+                let r = self.req;
+                match m.step(cx, r.va, r.write, Some(r.prgi))? {
+                    // a write to a read-only page faults again (the next
+                    // record)
+                    None => {
+                        self.pc = Pc::Respond;
+                        self.step(cx)
+                    }
+                    Some(p) => Ok(p),
                 }
-                self.pc = Pc::Respond;
-                Ok(Progress::Reached("anonymous"))
-            }
-            Pc::Numa { pte } => {
-                if let Some(w) = path::do_numa_page(cx, self.req.va, *pte)? {
-                    return Ok(Progress::Wait(w));
-                }
-                // a write to a read-only page faults again (the next record)
-                self.pc = Pc::Respond;
-                Ok(Progress::Reached("numa"))
             }
             Pc::Fault(f) => {
                 // The store's refusals name a CPU write; this one is the

@@ -125,6 +125,10 @@ pub struct Kernel {
     pub huge_zero_pfn: u64,
     /// Pages made lazily freeable by MADV_FREE (PageSwapBacked clear).
     pub lazyfree: std::collections::BTreeSet<u64>,
+    /// (process, page address) of each page NUMA balancing's scan found on
+    /// the wrong node (`numa-hint <page> misplaced`): its hinting fault
+    /// migrates it.
+    pub misplaced: std::collections::BTreeSet<(usize, u64)>,
 }
 
 impl Kernel {
@@ -141,7 +145,14 @@ impl Kernel {
             zero_pfn: 0,
             huge_zero_pfn: 0,
             lazyfree: Default::default(),
+            misplaced: Default::default(),
         }
+    }
+
+    /// The running process's page at `va` was misplaced: its hinting fault
+    /// migrates it (once).
+    pub fn take_misplaced(&mut self, va: u64) -> bool {
+        self.misplaced.remove(&(self.cur, va & !0xfff))
     }
 
     /// The process the running step acts on.

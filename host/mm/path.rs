@@ -199,10 +199,9 @@ pub fn numa_hole(cx: &mut Cx, va: u64) -> Result<Option<u64>, MmError> {
 
 /// do_numa_page (mm/memory.c, Linux 4.14) at the hinting entry `pte` of
 /// `va`, in one step under the PTL: the entry made present again with its
-/// own permissions and young (an upgrade: nothing to flush);
-/// numa_migrate_prep finds the page where it belongs, so it stays (the
-/// misplaced page's migration is not modelled). An entry another fault
-/// restored meanwhile wins (`pte_same`).
+/// own permissions and young (an upgrade: nothing to flush). A misplaced
+/// page's migration follows after the unlock ([`MinorFault`]). An entry
+/// another fault restored meanwhile wins (`pte_same`).
 pub fn do_numa_page(cx: &mut Cx, va: u64, pte: u64) -> Result<Option<WaitOn>, MmError> {
     let id = pte >> 12;
     if let Some(w) = lock(cx, id) {
@@ -217,23 +216,65 @@ pub fn do_numa_page(cx: &mut Cx, va: u64, pte: u64) -> Result<Option<WaitOn>, Mm
     Ok(None)
 }
 
-/// A CPU access at `va` that finds an empty PTE in an anonymous VMA, or a
-/// NUMA hinting entry: do_anonymous_page or do_numa_page first (`Some`:
-/// the step's progress, its checkpoint `anonymous` or `numa`, or a wait on
-/// the PTL); `None`: neither, the access goes on.
-pub fn anonymous_fault(cx: &mut Cx, va: u64, write: bool) -> Result<Option<Progress>, MmError> {
-    let reached = |w: Option<WaitOn>, cp| match w {
-        Some(w) => Progress::Wait(w),
-        None => Progress::Reached(cp),
-    };
-    if let Some(pte) = numa_hole(cx, va)? {
-        return Ok(Some(reached(do_numa_page(cx, va, pte)?, "numa")));
+/// The minor faults an access takes before it can go on: at an empty PTE
+/// in an anonymous VMA, do_anonymous_page; at a NUMA hinting entry,
+/// do_numa_page, then, when the scan found the page misplaced
+/// (`numa-hint <page> misplaced`), `migrate_misplaced_page`: the migration
+/// path (`paths/migrate_page.yaml`, as `migrate_pages` runs it), after the
+/// PTL is dropped.
+#[derive(Debug)]
+pub struct MinorFault {
+    migrate: crate::mm::lang::PathRef,
+    run: Option<Box<crate::mm::lang::CallOp>>,
+}
+
+impl MinorFault {
+    /// Migrations run `paths`' migration path.
+    pub fn new(paths: &crate::mm::lang::Paths) -> Self {
+        MinorFault {
+            migrate: paths.migrate(),
+            run: None,
+        }
     }
-    let Some(pte) = anonymous_hole(cx, va)? else {
-        return Ok(None);
-    };
-    Ok(Some(reached(
-        do_anonymous_page(cx, va, pte, write, None)?,
-        "anonymous",
-    )))
+
+    /// One step of the fault at `va` (`dev`: the device whose Page Request
+    /// this serves): `Some` the step's progress (checkpoint `anonymous`,
+    /// `numa`, the migration's, or a wait); `None`: nothing (left) to do,
+    /// the access goes on.
+    pub fn step(
+        &mut self,
+        cx: &mut Cx,
+        va: u64,
+        write: bool,
+        dev: Option<u8>,
+    ) -> Result<Option<Progress>, MmError> {
+        use crate::mm::KernelPath as _;
+        let reached = |w: Option<WaitOn>, cp| match w {
+            Some(w) => Progress::Wait(w),
+            None => Progress::Reached(cp),
+        };
+        if let Some(run) = &mut self.run {
+            let p = run.step(cx)?;
+            if run.finished() {
+                self.run = None;
+            }
+            return Ok(Some(p));
+        }
+        if let Some(pte) = numa_hole(cx, va)? {
+            let w = do_numa_page(cx, va, pte)?;
+            if w.is_none() && cx.k.take_misplaced(va) {
+                let run = crate::mm::lang::CallOp::new(self.migrate.clone(), va, 1)
+                    .with_caller("migrate_misplaced_page");
+                self.run = Some(Box::new(run));
+            }
+            return Ok(Some(reached(w, "numa")));
+        }
+        let Some(pte) = anonymous_hole(cx, va)? else {
+            return Ok(None);
+        };
+        Ok(Some(reached(
+            do_anonymous_page(cx, va, pte, write, dev)?,
+            "anonymous",
+        )))
+    }
 }

@@ -94,9 +94,12 @@ pub enum Action {
         page: usize,
     },
     /// NUMA balancing's scan (task_numa_work, change_prot_numa) makes the
-    /// page's PTE a PROT_NONE hinting entry (change_protection).
+    /// page's PTE a PROT_NONE hinting entry (change_protection);
+    /// `misplaced`: its hinting fault finds it on the wrong node and
+    /// migrates it (migrate_misplaced_page).
     NumaHint {
         page: usize,
+        misplaced: bool,
     },
     /// try_to_unmap_one by reclaim (swap-out) or by page migration.
     Unmap {
@@ -218,7 +221,7 @@ pub fn checkpoint_names(paths: &Paths) -> Vec<&'static str> {
     v
 }
 
-const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'madv-dontneed <page> [<pages>]', 'collapse <page>', 'numa-hint <page>', 'mremap <page> <to-page>', 'unbind [<process>]', 'exit [<process>]', 'call <path> <page> [<pages>]' or 'resume', optionally followed by 'until <checkpoint>'";
+const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'madv-dontneed <page> [<pages>]', 'collapse <page>', 'numa-hint <page> [misplaced]', 'mremap <page> <to-page>', 'unbind [<process>]', 'exit [<process>]', 'call <path> <page> [<pages>]' or 'resume', optionally followed by 'until <checkpoint>'";
 
 /// The kernel paths: only CPU threads run them.
 const KERNEL_VERBS: &[&str] = &[
@@ -405,7 +408,7 @@ pub fn parse_action(
             }
             Action::Collapse { page: i }
         }
-        ["numa-hint", p] => {
+        ["numa-hint", p, rest @ ..] if matches!(rest, [] | ["misplaced"]) => {
             let i = page(p)?;
             if pages[i].hugetlb {
                 return Err(format!(
@@ -415,7 +418,10 @@ pub fn parse_action(
             if pages[i].thp {
                 return Err(format!("'{p}': NUMA hinting of a transparent huge page (change_huge_pmd with prot_numa, then do_huge_pmd_numa_page) is not modelled: hint a small page"));
             }
-            Action::NumaHint { page: i }
+            Action::NumaHint {
+                page: i,
+                misplaced: !rest.is_empty(),
+            }
         }
         ["madv-free", p] => {
             let i = page(p)?;
@@ -508,7 +514,7 @@ impl Action {
             | Action::MadvFree { page }
             | Action::MadvDontneed { page, .. }
             | Action::Collapse { page }
-            | Action::NumaHint { page }
+            | Action::NumaHint { page, .. }
             | Action::Unmap { page, .. }
             | Action::Mremap { page, .. }
             | Action::Call { page, .. } => Some(page),

@@ -60,7 +60,9 @@ impl Sim<'_> {
                     Action::Write { page, value } => {
                         Box::new(StoreOp::with_paths(s.pages[page].va, value, &s.paths))
                     }
-                    Action::Read { page } => Box::new(LoadOp::new(s.pages[page].va)),
+                    Action::Read { page } => {
+                        Box::new(LoadOp::with_paths(s.pages[page].va, &s.paths))
+                    }
                     // A hugetlb VMA is unmapped by its own function.
                     Action::Munmap { page, pages } => Box::new(
                         CallOp::new(
@@ -117,11 +119,15 @@ impl Sim<'_> {
                     ),
                     Action::Collapse { page } => Box::new(CollapseOp::new(s.pages[page].va, vmas)),
                     // change_prot_numa: change_protection with prot_numa
-                    Action::NumaHint { page } => Box::new(
+                    Action::NumaHint { page, misplaced } => Box::new({
+                        if misplaced {
+                            let at = (usize::from(process), s.pages[page].va & !0xfff);
+                            self.k.misplaced.insert(at);
+                        }
                         CallOp::new(s.paths.mprotect(), s.pages[page].va, 1)
                             .numa_hinting()
-                            .with_caller("numa-hint"),
-                    ),
+                            .with_caller("numa-hint")
+                    }),
                     Action::Unmap { page, migrate } => Box::new(if migrate {
                         CallOp::new(s.paths.migrate(), s.pages[page].va, 1).with_caller("migrate")
                     } else {
