@@ -208,9 +208,15 @@ impl Sim<'_> {
             let Some(x) = self.m.probe(i)[2] else {
                 continue;
             };
+            // no permission at all: the answer is a fault, not a frame
+            let answer = match (x.r, x.w) {
+                (_, true) => format!("frame {:#x}", x.ppn),
+                (true, false) => format!("frame {:#x}, read-only", x.ppn),
+                (false, false) => "no translation".to_string(),
+            };
             let text = format!(
-                "{}: translated @{cycle}, frame {:#x} (the IOMMU's answer is on its way)",
-                p.text, x.ppn
+                "{}: translated @{cycle}, {answer} (the IOMMU's answer is on its way)",
+                p.text
             );
             self.dev_line(cycle, d as u8, text);
             if let Some(p) = &mut self.devs[d] {
