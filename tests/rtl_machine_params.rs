@@ -224,3 +224,37 @@ fn iotlb_sets_and_ats_itags_saturate_at_8_bits() {
     );
     assert_eq!(head_after_three_invals(params(|p| p.ats_itags = 257)), 3);
 }
+
+/// A walk that leaves physical memory is the run's error, not a read of 0:
+/// here the PASID-table entry points at a frame no memory has.
+#[test]
+fn a_memory_access_outside_physical_memory_stops_the_run() {
+    let mut m = Machine::new(MachineParams::default());
+    let cq = m.mem.alloc().unwrap();
+    let table = m.mem.alloc().unwrap();
+    let layout = IommuLayout {
+        cq_base: cq << PAGE_SHIFT,
+        cq_log2n: 6,
+        pasid_table: table << PAGE_SHIFT,
+        pq_base: 0,
+        pq_log2n: 0,
+    };
+    layout.bind(&mut m.mem, PASID, 0xf_ffff).unwrap();
+    m.reset(layout);
+    m.dev_submit(DevRequest {
+        id: 0,
+        pasid: PASID,
+        va: 0x7000_0000,
+        write: false,
+        wdata: 0,
+    });
+    while m.rtl_error().is_none() && m.cycle() < MAX {
+        m.tick();
+    }
+    let e = m.rtl_error().expect("the walk's bus error").to_string();
+    assert!(
+        e.contains("bus error: the iommu memory port accessed 0xfffff000"),
+        "{e}"
+    );
+    assert_eq!(m.bus_errors[0].port, "iommu");
+}

@@ -409,11 +409,23 @@ impl Machine {
         self.tick();
     }
 
-    /// An assertion the RTL reported (the run must stop).
+    /// An assertion the RTL reported, or the first access of a memory port
+    /// outside physical memory (the run must stop: no frame answers it,
+    /// and a design that sends one followed an address no table gave it).
     pub fn rtl_error(&self) -> Option<crate::rtl::RtlError> {
         match &self.rv {
             Some(rv) => rv.error.clone(),
-            None => self.model.error(),
+            None => self.model.error().or_else(|| {
+                self.bus_errors
+                    .first()
+                    .map(|b| crate::rtl::RtlError::Assertion {
+                        cycle: b.cycle,
+                        message: format!(
+                            "bus error: the {} memory port accessed {:#x}, outside the machine's physical memory: no page table or queue the host wrote points there (a corrupt walk or a wrong PASID-table entry)",
+                            b.port, b.pa
+                        ),
+                    })
+            }),
         }
     }
 
