@@ -22,15 +22,7 @@ fn machine(params: MachineParams, n: u64) -> (Machine, Vec<u64>) {
 /// different sets of the whole bundled IOTLB); also the command queue's PA.
 fn machine_strided(params: MachineParams, n: u64, stride: u64) -> (Machine, Vec<u64>, u64) {
     let mut m = Machine::new(params);
-    let cq = m.mem.alloc().unwrap();
-    let table = m.mem.alloc().unwrap();
-    let layout = IommuLayout {
-        cq_base: cq << PAGE_SHIFT,
-        cq_log2n: 6,
-        pasid_table: table << PAGE_SHIFT,
-        pq_base: 0,
-        pq_log2n: 0,
-    };
+    let layout = layout(&mut m);
     let mm = AddressSpace::new(&mut m.mem, PASID).unwrap();
     layout.bind(&mut m.mem, PASID, mm.pgd).unwrap();
     let vas: Vec<u64> = (0..n).map(|i| 0x7000_0000 + i * stride * 0x1000).collect();
@@ -41,6 +33,19 @@ fn machine_strided(params: MachineParams, n: u64, stride: u64) -> (Machine, Vec<
     }
     m.reset(layout);
     (m, vas, layout.cq_base)
+}
+
+/// A command queue and a PASID table in fresh frames (no PRI).
+fn layout(m: &mut Machine) -> IommuLayout {
+    let cq = m.mem.alloc().unwrap();
+    let table = m.mem.alloc().unwrap();
+    IommuLayout {
+        cq_base: cq << PAGE_SHIFT,
+        cq_log2n: 6,
+        pasid_table: table << PAGE_SHIFT,
+        pq_base: 0,
+        pq_log2n: 0,
+    }
 }
 
 /// Read `va` through the device: the response and the cycles it took.
@@ -230,15 +235,7 @@ fn iotlb_sets_and_ats_itags_saturate_at_8_bits() {
 #[test]
 fn a_memory_access_outside_physical_memory_stops_the_run() {
     let mut m = Machine::new(MachineParams::default());
-    let cq = m.mem.alloc().unwrap();
-    let table = m.mem.alloc().unwrap();
-    let layout = IommuLayout {
-        cq_base: cq << PAGE_SHIFT,
-        cq_log2n: 6,
-        pasid_table: table << PAGE_SHIFT,
-        pq_base: 0,
-        pq_log2n: 0,
-    };
+    let layout = layout(&mut m);
     layout.bind(&mut m.mem, PASID, 0xf_ffff).unwrap();
     m.reset(layout);
     m.dev_submit(DevRequest {
