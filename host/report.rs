@@ -71,7 +71,7 @@ pub fn render(s: &Scenario, r: &RunReport) -> String {
         let _ = writeln!(
             o,
             "  process {proc} (PASID {}): {}",
-            proc + 1,
+            crate::scenario::pasid_of(proc as u8),
             names.join(", ")
         );
     }

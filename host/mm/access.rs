@@ -33,7 +33,8 @@ impl KernelPath for LoadOp {
         if self.done {
             return Ok(Progress::Done);
         }
-        // MADV_DONTNEED dropped the page: do_anonymous_page, then the load
+        // its minor faults first (do_anonymous_page, do_numa_page), then
+        // the load
         if let Some(p) = self.minor.step(cx, self.va, false, None)? {
             return Ok(p);
         }

@@ -19,7 +19,8 @@
 //! store        the store retried, now through the new PTE
 //! ```
 //! A store to an empty PTE in an anonymous VMA (after MADV_DONTNEED) first
-//! takes do_anonymous_page (checkpoint `anonymous`: a new zeroed page).
+//! takes do_anonymous_page (checkpoint `anonymous`: a new zeroed page); one
+//! to a NUMA hinting entry do_numa_page (checkpoint `numa`).
 //! A page only this process maps is reused instead (`wp_page_reuse`:
 //! checkpoint `reuse`, the PTE made writable in place, no copy, no flush).
 //! A write to the huge zero page splits it first (the path
@@ -121,8 +122,8 @@ impl KernelPath for StoreOp {
     fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
         let reached = match self.pc {
             Pc::Access => {
-                // MADV_DONTNEED dropped the page: do_anonymous_page, then
-                // the store
+                // its minor faults first (do_anonymous_page, do_numa_page),
+                // then the store
                 if let Some(p) = self.minor.step(cx, self.va, true, None)? {
                     return Ok(p);
                 }

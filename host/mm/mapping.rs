@@ -23,8 +23,13 @@ pub(crate) const MIGRATION_ENTRY: u64 = 0x400;
 pub(crate) const PROTNONE: u64 = 0x100;
 
 /// The NUMA hinting entry of the present entry `e` ([`PROTNONE`]).
-pub fn protnone(_pt: crate::mem::PtFormat, e: u64) -> u64 {
+pub fn protnone(e: u64) -> u64 {
     (e & !1) | PROTNONE
+}
+
+/// The present entry a NUMA hinting entry came from, as it was.
+pub fn present_again(e: u64) -> u64 {
+    (e & !PROTNONE) | 1
 }
 
 /// `e` is a NUMA hinting entry (`pte_protnone`).
@@ -35,7 +40,7 @@ pub fn is_protnone(e: u64) -> bool {
 /// The present entry a NUMA hinting entry came from, made young
 /// (`do_numa_page`'s `pte_modify(vma->vm_page_prot)`, `pte_mkyoung`).
 pub fn unprotnone(pt: crate::mem::PtFormat, e: u64) -> u64 {
-    pt.mkyoung((e & !PROTNONE) | 1)
+    pt.mkyoung(present_again(e))
 }
 
 /// Which 2 MiB page a PMD leaf maps. A THP always has a page table deposited

@@ -103,10 +103,21 @@ pub struct Page {
 /// How many processes a scenario's pages may be in.
 pub const MAX_PROCESSES: usize = 4;
 
+/// The PASID process `process` is bound to (process 0 has PASID 1).
+pub fn pasid_of(process: u8) -> u32 {
+    u32::from(process) + 1
+}
+
+/// The process bound to `pasid` among `processes` of them, if any.
+pub fn process_of(pasid: u32, processes: usize) -> Option<u8> {
+    let n = pasid.checked_sub(1)? as usize;
+    (n < processes).then_some(n as u8)
+}
+
 impl Page {
-    /// The PASID the page's process is bound to (process 0 has PASID 1).
+    /// The PASID the page's process is bound to.
     pub fn pasid(&self) -> u32 {
-        u32::from(self.process) + 1
+        pasid_of(self.process)
     }
 }
 

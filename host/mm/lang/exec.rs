@@ -553,9 +553,9 @@ impl PathRun {
                     Func::Pfn => pt.pfn(x),
                     // pte_present: a NUMA hinting entry is the kernel's
                     Func::Present => u64::from(pt.present(x) || mapping::is_protnone(x)),
-                    Func::Protnone => mapping::protnone(pt, x),
+                    Func::Protnone => mapping::protnone(x),
                     Func::IsProtnone => u64::from(mapping::is_protnone(x)),
-                    Func::Mkpresent if mapping::is_protnone(x) => (x & !mapping::PROTNONE) | 1,
+                    Func::Mkpresent if mapping::is_protnone(x) => mapping::present_again(x),
                     Func::Mkpresent => x,
                     Func::Writable => u64::from(pt.writable(x)),
                     Func::Young => u64::from(pt.young(x)),

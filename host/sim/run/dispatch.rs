@@ -35,13 +35,6 @@ impl Sim<'_> {
                     ));
                 }
                 let process = a.process(&s.pages);
-                // The VMAs collapse works in: its process's pages, and which
-                // are a shared file mapping's.
-                let vmas = Vmas::new(
-                    (s.pages.iter())
-                        .filter(|p| p.process == process)
-                        .map(|p| (p.va, p.file)),
-                );
                 // What the VMAs lose before the path runs (under mmap_lock):
                 // what a device's Page Request finds from now on.
                 let own = &mut self.k.procs[usize::from(process)].vmas;
@@ -117,7 +110,14 @@ impl Sim<'_> {
                         CallOp::new(s.paths.madvise_free(), s.pages[page].va, 1)
                             .with_caller("madv-free"),
                     ),
-                    Action::Collapse { page } => Box::new(CollapseOp::new(s.pages[page].va, vmas)),
+                    Action::Collapse { page } => {
+                        // the VMAs collapse works in: its process's pages,
+                        // and which are a shared file mapping's
+                        let vmas = (s.pages.iter())
+                            .filter(|p| p.process == process)
+                            .map(|p| (p.va, p.file));
+                        Box::new(CollapseOp::new(s.pages[page].va, Vmas::new(vmas)))
+                    }
                     // change_prot_numa: change_protection with prot_numa
                     Action::NumaHint { page, misplaced } => Box::new({
                         if misplaced {

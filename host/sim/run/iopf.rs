@@ -9,7 +9,7 @@ use super::{RunError, Sim};
 use crate::checker::key;
 use crate::mm::{Cx, IopfOp, KernelPath, Progress, WaitOn};
 use crate::rtl::{decode_page_request, PQ_RECORD_BYTES, PRG_SUCCESS};
-use crate::scenario::{ThreadRef, MAX_CPUS, MAX_DEVS};
+use crate::scenario::{process_of, ThreadRef, MAX_CPUS, MAX_DEVS};
 use crate::sim::outcome::ThreadLine;
 
 /// The worker's thread id (page-table lock holder, queue owner).
@@ -23,6 +23,8 @@ pub(super) struct Iopf {
     /// The next record to read (software's `pqh`).
     head: u32,
     op: Option<IopfOp>,
+    /// The process bound to the handled request's PASID (None: none is).
+    process: Option<u8>,
     /// The checkpoints the handler in progress went through.
     path: Vec<&'static str>,
     /// Per device: the Page Requests of its current access.
@@ -35,6 +37,7 @@ impl Iopf {
             pq,
             head: 0,
             op: None,
+            process: None,
             path: Vec::new(),
             requests: vec![0; MAX_DEVS as usize],
         }
@@ -87,11 +90,10 @@ impl Sim<'_> {
                 *n += 1;
             }
             self.iopf.path.clear();
-            let bound = (req.pasid as usize).wrapping_sub(1) < self.k.procs.len();
-            self.iopf.op = Some(if bound {
-                IopfOp::new(req, &self.s.paths)
-            } else {
-                IopfOp::unknown_pasid(req)
+            self.iopf.process = process_of(req.pasid, self.k.procs.len());
+            self.iopf.op = Some(match self.iopf.process {
+                Some(_) => IopfOp::new(req, &self.s.paths),
+                None => IopfOp::unknown_pasid(req),
             });
         }
         let Some(op) = self.iopf.op.as_mut() else {
@@ -99,8 +101,7 @@ impl Sim<'_> {
         };
         // the handler runs in the process bound to the request's PASID (an
         // unknown PASID's answer touches no process)
-        let n = (op.req.pasid as usize).wrapping_sub(1);
-        let process = if n < self.k.procs.len() { n as u8 } else { 0 };
+        let process = self.iopf.process.unwrap_or(0);
         self.k.cur = usize::from(process);
         let first = self.events.len();
         let mut cx = Cx {

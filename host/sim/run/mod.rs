@@ -355,7 +355,7 @@ impl<'s> Sim<'s> {
         // always did).
         let mut procs = Vec::new();
         for n in 0..crate::scenario::processes(&s.pages) {
-            let pasid = n as u32 + 1;
+            let pasid = crate::scenario::pasid_of(n as u8);
             let mm =
                 AddressSpace::with_format(&mut m.mem, pasid, s.arch.format()).map_err(setup)?;
             let parent = AddressSpace::with_format(&mut m.mem, 0, mm.format).map_err(setup)?;

@@ -260,7 +260,7 @@ impl Sim<'_> {
                 HostEvent::Pte { tid, va, new, .. } => {
                     pte_changed = true;
                     changes.push((tid, va));
-                    let format = self.k.procs[usize::from(split_key(va).0)].mm.format;
+                    let format = self.s.arch.format();
                     if format.present(new) {
                         let f = format.pfn(new);
                         let st = self.m.mem.state(f);
