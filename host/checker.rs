@@ -277,6 +277,9 @@ pub struct Checker {
     writable_seen: BTreeSet<usize>,
     /// Frames freed as page tables that the IOMMU walked since.
     walked_freed: BTreeSet<Pfn>,
+    /// A page's second name: another process's mapping of the same
+    /// page-cache page (`shares:`), by page address, to the first's.
+    aliases: BTreeMap<u64, u64>,
     pub findings: Vec<Finding>,
 }
 
@@ -300,8 +303,34 @@ impl Checker {
             discards: Vec::new(),
             protected: BTreeMap::new(),
             writable_seen: BTreeSet::new(),
+            aliases: BTreeMap::new(),
             findings: Vec::new(),
         }
+    }
+
+    /// The page at `page` is `of`'s page-cache page mapped by another
+    /// process: a store through either name is a store to both.
+    pub fn alias(&mut self, page: u64, of: u64) {
+        self.aliases.insert(page & !0xfff, of & !0xfff);
+    }
+
+    /// The one name of the word `va` names: a second mapping's address
+    /// becomes the first's.
+    fn canon(&self, va: u64) -> u64 {
+        match self.aliases.get(&(va & !0xfff)) {
+            Some(&of) => of | (va & 0xfff),
+            None => va,
+        }
+    }
+
+    /// Every name of the word `va` names (the first mapping's, then the
+    /// others').
+    fn names(&self, va: u64) -> Vec<u64> {
+        let first = self.canon(va);
+        let others = (self.aliases.iter())
+            .filter(|&(_, &of)| of == first & !0xfff)
+            .map(|(&page, _)| page | (va & 0xfff));
+        std::iter::once(first).chain(others).collect()
     }
 
     pub fn page_name(&self, i: usize) -> &str {
@@ -332,7 +361,10 @@ impl Checker {
     /// Record a store in the global order (CPU stores, initial values, and
     /// device writes all go through here).
     pub fn store(&mut self, who: String, va: u64, value: u64, version: u64, cycle: u64) {
-        self.history.entry(va & !7).or_default().push(version);
+        self.history
+            .entry(self.canon(va) & !7)
+            .or_default()
+            .push(version);
         self.stores.insert(
             version,
             StoreRec {
@@ -431,7 +463,7 @@ impl Checker {
     /// The latest version of `va` stored at or before `cycle`.
     fn latest(&self, va: u64, cycle: u64) -> Option<&StoreRec> {
         self.history
-            .get(&(va & !7))?
+            .get(&(self.canon(va) & !7))?
             .iter()
             .rev()
             .map(|v| &self.stores[v])
@@ -558,7 +590,7 @@ impl Checker {
                 .unwrap_or(0);
             let missed = self
                 .history
-                .get(&(va & !7))
+                .get(&(self.canon(va) & !7))
                 .and_then(|h| h.iter().rev().find(|&&s| s < seen).copied())
                 .filter(|&m| m > v && self.stores[&m].value != value);
             if let Some(m) = missed {
@@ -594,8 +626,10 @@ impl Checker {
     /// it that completed before must be on the disk, a device write through
     /// a stale writable translation included.
     pub fn io(&mut self, va: u64, value: u64, version: u64, cycle: u64) {
+        // the disk gets the word whichever mapping the write went through
+        let names = self.names(va);
         self.suspects
-            .retain(|w| w.va & !7 != va & !7 || w.version > version);
+            .retain(|w| !names.contains(&(w.va & !7 | va & 7)) || w.version > version);
         if let Some(s) = self.latest(va, cycle) {
             if s.version > version && s.value != value {
                 let detail = format!(
@@ -828,7 +862,10 @@ impl Checker {
     /// word the CPU sees), or MADV_FREE's contract lets it go.
     pub fn judge_writes(&mut self, visible: impl Fn(u64) -> Option<(u64, u64)>, cycle: u64) {
         for w in std::mem::take(&mut self.suspects) {
-            let seen = visible(w.va).is_some_and(|(v, value)| v >= w.version || value == w.value);
+            // through any mapping of the word that is left
+            let seen = (self.names(w.va).into_iter())
+                .filter_map(&visible)
+                .any(|(v, value)| v >= w.version || value == w.value);
             if seen || self.madv_free_may_drop(&w) {
                 continue;
             }
@@ -988,6 +1025,64 @@ mod tests {
         assert_eq!(c.describe_va(key(1, A) + 8), "addrB+8");
         assert_eq!(c.describe_va(A + 8), "addrA+8");
         assert_eq!(c.describe_va(key(2, A)), "0x7f0000000000 of process 2");
+    }
+
+    /// Two processes' mappings of one page-cache page: a store through one
+    /// name is what a read through the other must see, and a write through
+    /// one is carried to the disk by the other's I/O.
+    #[test]
+    fn a_shared_pages_two_names_are_one_word() {
+        let g = key(1, B);
+        let mut c = Checker::new(&[("addrF".into(), A), ("addrG".into(), g)]);
+        c.alias(g, A);
+        assert_eq!(c.names(g + 8), vec![A + 8, g + 8]);
+        assert_eq!(c.names(A), vec![A, g]);
+        c.store("init".into(), A, 0x60, 1, 0);
+        c.maps(0, 0x100);
+        c.maps(1, 0x100);
+        c.store("cpu1".into(), g, 0x61, 2, 100);
+        // a read through process 0's name that missed process 1's store
+        c.dev_access(
+            &read(0, 0x10_0000, 0x60, 1, 300),
+            A,
+            200,
+            Some(&leaf(0x100, true)),
+            ALLOC,
+        );
+        assert_eq!(
+            c.verdict().into_iter().collect::<Vec<_>>(),
+            vec![Violation::StaleRead],
+            "{:?}",
+            c.findings
+        );
+        assert!(
+            c.findings[0].detail.contains("cpu1's store 0x61 to addrG"),
+            "{:?}",
+            c.findings
+        );
+        // a device write through G while G was unmapped, then the
+        // writeback of F carries it: not lost
+        let mut w = read(1, 0x10_0000, 0x62, 3, 400);
+        w.write = true;
+        c.dev_access(&w, g, 350, None, ALLOC);
+        c.io(A, 0x62, 3, 500);
+        c.judge_writes(|_| None, 600);
+        assert!(
+            c.findings.iter().all(|f| f.kind != Violation::LostWrite),
+            "{:?}",
+            c.findings
+        );
+        // the same write that nothing carries, but visible through F: not
+        // lost either
+        let mut w = read(1, 0x10_0000, 0x63, 4, 700);
+        w.write = true;
+        c.dev_access(&w, g, 650, None, ALLOC);
+        c.judge_writes(|va| (va == A).then_some((4, 0x63)), 800);
+        assert!(
+            c.findings.iter().all(|f| f.kind != Violation::LostWrite),
+            "{:?}",
+            c.findings
+        );
     }
 
     /// The same VA in two processes: a read through process 1's PASID that

@@ -114,7 +114,7 @@ const MATRIX: &[(&str, [Cell; 8])] = &[
     ("collapse",       [Ok,    Parse, Parse, Parse, Parse, Parse, Parse, Parse]),
     ("mremap",         [Ok,    Ok,    Ok,    Parse, Parse, Parse, Parse, Parse]),
     ("reclaim",        [Ok,    Parse, Ok,    Parse, Parse, Parse, Parse, Parse]),
-    ("migrate",        [Ok,    Parse, Ok,    Parse, Parse, Parse, Parse, Parse]),
+    ("migrate",        [Ok,    Parse, Ok,    Parse, Parse, Parse, Ok,    Parse]),
     ("numa-hint",      [Ok,    Run,   Ok,    Parse, Parse, Parse, Parse, Parse]),
     ("dev read",       [Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok   ]),
     ("dev write",      [Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok,    Ok   ]),

@@ -57,12 +57,7 @@ fn run(m: &mut Machine, k: &mut Kernel, path: &mut dyn KernelPath) {
         if path.finished() {
             return;
         }
-        let mut cx = Cx {
-            m: &mut *m,
-            k: &mut *k,
-            tid: 0,
-            events: &mut events,
-        };
+        let mut cx = Cx::new(&mut *m, &mut *k, 0, &mut events);
         match path.step(&mut cx).unwrap() {
             Progress::Done => return,
             Progress::Reached(_) => {}

@@ -280,6 +280,11 @@ impl PtFormat {
         e & !self.young_bit()
     }
 
+    /// `e`, at `level`, points at a page table.
+    pub fn is_table(self, e: u64, level: u8) -> bool {
+        self.kind(e, level) == Kind::Table
+    }
+
     /// What entry `e` is at `level` (1 = PTE).
     fn kind(self, e: u64, level: u8) -> Kind {
         use sv_pte::{R, V, W, X};
@@ -536,6 +541,19 @@ impl AddressSpace {
     /// tables above it allocated where missing (a huge leaf is an error).
     pub fn pte_alloc(&self, mem: &mut PhysMem, va: u64) -> Result<u64, WalkError> {
         self.entry_pa(mem, va, 1, true)
+    }
+
+    /// The physical address of the PUD entry for `va`, the tables above it
+    /// allocated where missing (a table pointer or empty: the caller reads
+    /// it).
+    pub fn pud_alloc(&self, mem: &mut PhysMem, va: u64) -> Result<u64, WalkError> {
+        self.entry_pa(mem, va, 3, true)
+    }
+
+    /// The physical address of the PUD entry for `va`, if the tables above
+    /// it exist.
+    pub fn pud_pa(&self, mem: &mut PhysMem, va: u64) -> Result<u64, WalkError> {
+        self.entry_pa(mem, va, 3, false)
     }
 
     /// The physical address of the PMD entry for `va` (a table pointer, a

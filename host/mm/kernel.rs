@@ -129,6 +129,11 @@ pub struct Kernel {
     /// the wrong node (`numa-hint <page> misplaced`): its hinting fault
     /// migrates it.
     pub misplaced: std::collections::BTreeSet<(usize, u64)>,
+    /// (process, page address) of each named page of a shared file
+    /// mapping, to the page-cache page it maps (the index of the scenario's
+    /// page that `shares:` names, or its own): what `rmap_walk_file` finds
+    /// through `mapping->i_mmap`.
+    pub files: BTreeMap<(usize, u64), usize>,
 }
 
 impl Kernel {
@@ -146,6 +151,7 @@ impl Kernel {
             huge_zero_pfn: 0,
             lazyfree: Default::default(),
             misplaced: Default::default(),
+            files: BTreeMap::new(),
         }
     }
 
@@ -153,6 +159,41 @@ impl Kernel {
     /// migrates it (once).
     pub fn take_misplaced(&mut self, va: u64) -> bool {
         self.misplaced.remove(&(self.cur, va & !0xfff))
+    }
+
+    /// The VMAs `rmap_walk_file` visits for the page-cache page process
+    /// `home` maps at `page`, but `home`'s: every other process's named
+    /// page of the same file page whose VMA still covers it, in process
+    /// order (process, page address). The model's file pages are mapped
+    /// only at named pages.
+    pub fn file_mappings(&self, home: usize, page: u64) -> Vec<(usize, u64)> {
+        let Some(&file) = self.files.get(&(home, page)) else {
+            return Vec::new();
+        };
+        (self.files.iter())
+            .filter(|&(&(p, v), &f)| f == file && p != home && self.procs[p].vmas.mapped(v))
+            .map(|(&at, _)| at)
+            .collect()
+    }
+
+    /// `page_mapcount`: how many page-table entries map frame `pfn` at the
+    /// processes' named pages (an entry two processes share through a
+    /// shared page table counts once, as Linux counts it).
+    pub fn mapcount(&self, mem: &crate::mem::PhysMem, pfn: u64) -> u64 {
+        let mut entries = std::collections::BTreeSet::new();
+        for p in &self.procs {
+            for page in p.vmas.pages() {
+                // a huge entry maps the page whose head `pfn` names
+                let same = |l: &crate::mem::Leaf| match l.size {
+                    crate::mem::PageSize::Small => l.pfn == pfn,
+                    _ => l.pfn & !0x1ff == pfn & !0x1ff,
+                };
+                if let Some(l) = p.mm.walk(mem, page).ok().filter(same) {
+                    entries.insert(l.entry_pa);
+                }
+            }
+        }
+        entries.len() as u64
     }
 
     /// The process the running step acts on.
@@ -199,6 +240,8 @@ pub enum HostEvent {
         va: u64,
         old: u64,
         new: u64,
+        /// `new` is a 2 MiB leaf written to `va`'s PMD entry.
+        huge: bool,
     },
     /// A secondary-TLB flush reached the driver (`prim` is the caller).
     FlushBegin {
@@ -274,9 +317,47 @@ pub struct Cx<'a> {
     pub k: &'a mut Kernel,
     pub tid: usize,
     pub events: &'a mut Vec<HostEvent>,
+    /// The events before this one name their addresses as the checker
+    /// knows them ([`crate::checker::key`]); the rest are the running
+    /// process's plain VAs.
+    keyed: usize,
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
+    /// A step of thread `tid`: the events it pushes from now on are its
+    /// own.
+    pub fn new(
+        m: &'a mut Machine,
+        k: &'a mut Kernel,
+        tid: usize,
+        events: &'a mut Vec<HostEvent>,
+    ) -> Self {
+        let keyed = events.len();
+        Cx {
+            m,
+            k,
+            tid,
+            events,
+            keyed,
+        }
+    }
+
+    /// Name the addresses of the events pushed since the last switch as
+    /// the running process's ([`crate::checker::key`]).
+    pub fn key_events(&mut self) {
+        let process = self.k.cur as u8;
+        for e in &mut self.events[self.keyed..] {
+            e.map_va(|va| crate::checker::key(process, va));
+        }
+        self.keyed = self.events.len();
+    }
+
+    /// The thread goes on in process `p`'s address space (an rmap walk's
+    /// next mapping of a page): what it did so far stays the old one's.
+    pub fn switch_process(&mut self, p: usize) {
+        self.key_events();
+        self.k.cur = p;
+    }
     /// The page-table format of the process's address space: what every
     /// entry a path reads or writes is in.
     pub fn pt(&self) -> PtFormat {

@@ -235,6 +235,11 @@ impl Vmas {
         !self.readonly.contains(&(va & !0xfff))
     }
 
+    /// The named pages' addresses.
+    pub fn pages(&self) -> impl Iterator<Item = u64> + '_ {
+        self.pages.iter().map(|p| p.0)
+    }
+
     /// `va`'s page lies in a shared file mapping.
     pub fn is_file(&self, va: u64) -> bool {
         self.pages.contains(&(va & !0xfff, true))

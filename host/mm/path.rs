@@ -47,13 +47,35 @@ pub fn unlock(cx: &mut Cx, id: u64) {
 pub fn set_entry(cx: &mut Cx, entry_pa: u64, va: u64, new: u64) -> Result<u64, MmError> {
     let old = cx.m.mem.read(entry_pa)?.value;
     cx.m.mem.write(entry_pa, new, 0)?;
+    let pmd = cx.k.mm().pmd_pa(&mut cx.m.mem, va);
+    let huge = cx.pt().is_huge(new) && pmd.is_ok_and(|p| p == entry_pa);
     cx.events.push(HostEvent::Pte {
         tid: cx.tid,
         va: va & !0xfff,
         old,
         new,
+        huge,
     });
     Ok(old)
+}
+
+/// `huge_pmd_unshare`: when the page table mapping `addr`'s 2 MiB is
+/// shared with another process (its reference count above 1), the running
+/// process's PUD entry is cleared (a PTE event of `addr`'s page) and the
+/// table's reference dropped: 1. Otherwise nothing changes: 0.
+pub fn huge_pmd_unshare(cx: &mut Cx, addr: u64) -> Result<u64, MmError> {
+    let mm = cx.k.mm();
+    let Ok(pud) = mm.pud_pa(&mut cx.m.mem, addr) else {
+        return Ok(0);
+    };
+    let e = cx.m.mem.read(pud)?.value;
+    let table = mm.format.pfn(e);
+    if !mm.format.is_table(e, 3) || cx.m.mem.refcount(table) < 2 {
+        return Ok(0);
+    }
+    set_entry(cx, pud, addr, 0)?;
+    cx.m.mem.put(table)?;
+    Ok(1)
 }
 
 /// `put_page`: drop a reference; the frame goes back to the free list at zero.

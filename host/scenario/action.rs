@@ -393,6 +393,9 @@ pub fn parse_action(
             if !pages[i].hugetlb {
                 return Err(format!("'{p}': fork is modelled for hugetlb pages only (copy_hugetlb_page_range; copy_pte_range and copy_huge_pmd are not)"));
             }
+            if pages[i].file {
+                return Err(format!("'{p}': fork of a shared hugetlb mapping (copy_hugetlb_page_range shares the entry, no COW) is not modelled: fork a private hugetlb page"));
+            }
             Action::Fork { page: i }
         }
         ["unbind", rest @ ..] if rest.len() <= 1 => Action::Unbind {
@@ -431,6 +434,16 @@ pub fn parse_action(
                 ));
             }
             Action::MadvFree { page: i }
+        }
+        ["migrate", p] if pages[page(p)?].hugetlb => {
+            let i = page(p)?;
+            if pages[i].cow {
+                return Err(format!("'{p}': migration of a hugetlb page the parent shares after fork is not modelled: migrate one only this process maps, or a shared file one"));
+            }
+            Action::Unmap {
+                page: i,
+                migrate: true,
+            }
         }
         [v @ ("reclaim" | "migrate"), p] => {
             let i = page(p)?;

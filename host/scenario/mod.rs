@@ -98,7 +98,14 @@ pub struct Page {
     /// [`MAX_PROCESSES`] - 1): each is bound to the device with its own
     /// PASID, [`Page::pasid`].
     pub process: u8,
+    /// The page (an index into the scenario's pages) whose page-cache page
+    /// this one maps too: two processes' shared mappings of one file page
+    /// (`shares: <page>`).
+    pub shares: Option<usize>,
 }
+
+/// The span of a PUD entry (a PMD table): 1 GiB.
+const PUD_SIZE: u64 = 1 << 30;
 
 /// How many processes a scenario's pages may be in.
 pub const MAX_PROCESSES: usize = 4;
@@ -435,6 +442,8 @@ struct RawPage {
     absent: bool,
     #[serde(default)]
     process: Option<Spanned<String>>,
+    #[serde(default)]
+    shares: Option<Spanned<String>>,
 }
 
 /// A scenario name: it labels the runs in reports, sweep tables, JSON and
@@ -857,6 +866,60 @@ fn parse_programs(
     Ok(out)
 }
 
+/// The page `shares: <target>` of page `name` (in `process`, at `va`)
+/// names: a file page of another process declared before it, itself not a
+/// second mapping, that no other page of `process` maps, at the same offset
+/// in its 4 KiB page; the value, if given, is the target's.
+fn shared_page(
+    pages: &[Page],
+    name: &str,
+    p: &RawPage,
+    target: &Spanned<String>,
+    process: u8,
+    va: u64,
+    value: u64,
+) -> Result<usize, String> {
+    let t = &target.value;
+    let i = pages.iter().position(|o| o.name == *t).ok_or_else(|| {
+        format!(
+            "page '{name}': shares '{}', which is not a page declared before it (the pages so far: {})",
+            shown(t),
+            pages.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let o = &pages[i];
+    if !p.file || !o.file {
+        return Err(format!("page '{name}': only a page of a shared file mapping shares another's page-cache page: give both '{name}' and '{t}' 'file: true'"));
+    }
+    if p.hugetlb != o.hugetlb {
+        return Err(format!("page '{name}' and '{t}': one is a hugetlb page and one is not: a page-cache page is one size (give both or neither 'hugetlb: true')"));
+    }
+    if p.hugetlb && va & (PUD_SIZE - 1) != o.va & (PUD_SIZE - 1) {
+        return Err(format!("page '{name}': a hugetlb page that shares another's shares its page table too (huge_pmd_share), which needs the same offset in the 1 GiB region: give va {:#x} plus a multiple of 1 GiB", o.va & (PUD_SIZE - 1)));
+    }
+    if o.shares.is_some() {
+        return Err(format!(
+            "page '{name}': '{t}' is itself a second mapping of another page: share the first one"
+        ));
+    }
+    if o.process == process {
+        return Err(format!("page '{name}' and '{t}' are both in process {process}: a page shares another process's page (give '{name}' another 'process:')"));
+    }
+    if let Some(x) = pages
+        .iter()
+        .find(|x| x.process == process && x.shares == Some(i))
+    {
+        return Err(format!("page '{name}': '{}' of process {process} maps '{t}''s page already: one mapping per process", x.name));
+    }
+    if va & 0xfff != o.va & 0xfff {
+        return Err(format!("page '{name}': va {va:#x} is at offset {:#x} in its page and '{t}' at {:#x}: the two names of one word sit at the same offset", va & 0xfff, o.va & 0xfff));
+    }
+    if p.value.is_some() && value != o.value {
+        return Err(format!("page '{name}': value {value:#x} differs from '{t}''s {:#x}: one page holds one value (drop 'value')", o.value));
+    }
+    Ok(i)
+}
+
 /// The named pages, checked: names, addresses, kinds, overlaps.
 fn parse_pages(
     raw: &Spanned<OrderedMap<Spanned<String>, Spanned<RawPage>>>,
@@ -933,10 +996,10 @@ fn parse_pages(
                 ),
             ));
         }
-        if p.file && (p.cow || p.thp || p.hugetlb || p.zero) {
+        if p.file && (p.cow || p.thp || p.zero) {
             return Err(err(
                 l,
-                format!("page '{name}': a file page is a small page of a shared mapping: drop cow, thp, hugetlb and zero"),
+                format!("page '{name}': a file page is a small page or a hugetlbfs page of a shared mapping: drop cow, thp and zero"),
             ));
         }
         if p.absent && (p.cow || p.thp || p.hugetlb || p.zero || p.file || value != 0) {
@@ -951,6 +1014,14 @@ fn parse_pages(
                 format!("page '{name}': a page is thp or hugetlb, not both"),
             ));
         }
+        let shares = match &p.shares {
+            None => None,
+            Some(n) => Some(
+                shared_page(&pages, &name, p, n, process, va, value)
+                    .map_err(|m| err(line(n), m))?,
+            ),
+        };
+        let value = shares.map_or(value, |i| pages[i].value);
         let region = |o: &Page| {
             o.process == process && o.va >> 21 == va >> 21 && (o.thp || o.hugetlb || huge)
         };
@@ -971,7 +1042,28 @@ fn parse_pages(
             file: p.file,
             absent: p.absent,
             process,
+            shares,
         });
+    }
+    // A shared page table's VMAs span the 1 GiB region (vma_shareable):
+    // nothing else of either process lies in it.
+    for (p, i) in pages.iter().filter_map(|p| Some((p, p.shares?))) {
+        if !p.hugetlb {
+            continue;
+        }
+        let o = &pages[i];
+        let inside = |x: &Page, of: &Page| {
+            x.process == of.process && x.va / PUD_SIZE == of.va / PUD_SIZE && x.name != of.name
+        };
+        if let Some(x) = pages.iter().find(|x| inside(x, p) || inside(x, o)) {
+            let (k, _) = (raw.value.0.iter())
+                .find(|(k, _)| k.value == x.name)
+                .expect("a parsed page has its key");
+            return Err(err(
+                line(k),
+                format!("page '{}' lies in the 1 GiB region whose page table '{}' and '{}' share (their hugetlb VMAs span it, vma_shareable): move it to another 1 GiB region", x.name, o.name, p.name),
+            ));
+        }
     }
     if pages.is_empty() {
         return Err(err(

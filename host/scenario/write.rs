@@ -48,7 +48,7 @@ impl Scenario {
         }
         let _ = writeln!(y, "pages:");
         for p in &self.pages {
-            let _ = writeln!(y, "  {}: {{ {} }}", p.name, page_fields(p));
+            let _ = writeln!(y, "  {}: {{ {} }}", p.name, page_fields(p, &self.pages));
         }
         if self.timeline.is_empty() {
             let _ = writeln!(y, "programs:");
@@ -86,7 +86,7 @@ impl Scenario {
     }
 }
 
-fn page_fields(p: &Page) -> String {
+fn page_fields(p: &Page, pages: &[Page]) -> String {
     let mut f = vec![format!("va: {:#x}", p.va), format!("value: {:#x}", p.value)];
     for (on, name) in [
         (p.cow, "cow"),
@@ -102,6 +102,9 @@ fn page_fields(p: &Page) -> String {
     }
     if p.process != 0 {
         f.push(format!("process: {}", p.process));
+    }
+    if let Some(i) = p.shares {
+        f.push(format!("shares: {}", pages[i].name));
     }
     f.join(", ")
 }

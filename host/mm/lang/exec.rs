@@ -4,7 +4,9 @@
 //! so nothing before it is done twice. A `goto` continues in the same round
 //! at the target step: the step it left is not reached.
 
-use super::{BinOp, Call, Expr, Func, Inputs, OpKind, PathDef, MAX_OPS_PER_STEP, VA};
+use super::{
+    BinOp, Call, Expr, Func, Inputs, OpKind, PathDef, END, MAX_OPS_PER_STEP, PTE, START, VA,
+};
 use crate::mem::{AddressSpace, PageSize, Prot, PAGE_SIZE};
 use crate::mm::kernel::{Cx, HostEvent, MmError, Notify, WaitOn};
 use crate::mm::mapping::{self, HugeKind, Mapping};
@@ -42,7 +44,35 @@ pub struct PathRun {
     /// What started the path, as the timeline writes it (`munmap`,
     /// `call`), for a refusal's message.
     caller: &'static str,
+    /// The rmap walk in progress (`rmap_next`).
+    rmap: Option<Rmap>,
     finished: bool,
+}
+
+/// An rmap walk of a page (`rmap_next`): where the path started, and the
+/// other mappings still to visit.
+#[derive(Debug)]
+struct Rmap {
+    /// The process the walk started in, and its `va`, `start`, `end` and
+    /// `pte`.
+    home: usize,
+    inputs: [Option<u64>; 4],
+    /// (process, page address), in the order the walk visits them.
+    rest: std::collections::VecDeque<(usize, u64)>,
+}
+
+/// The physical address of `va`'s PTE slot in the running process's
+/// page tables when a page table maps its region with 4 KiB entries (the
+/// `pte` input; `None` otherwise).
+pub(super) fn pte_slot(cx: &Cx, va: u64) -> Option<u64> {
+    use crate::mem::WalkError;
+    match cx.k.mm().walk(&cx.m.mem, va) {
+        Ok(l) if l.size == PageSize::Small => Some(l.entry_pa),
+        Err(WalkError::NotPresent {
+            level: 1, entry_pa, ..
+        }) => Some(entry_pa),
+        _ => None,
+    }
 }
 
 /// An mmu_gather in progress (`struct mmu_gather`).
@@ -101,6 +131,7 @@ impl fmt::Debug for PathRun {
             .field("vars", &self.vars)
             .field("notify", &self.notify)
             .field("gather", &self.gather)
+            .field("rmap", &self.rmap)
             .field("finished", &self.finished)
             .finish()
     }
@@ -130,6 +161,7 @@ impl PathRun {
             gather: None,
             batch_max: 1,
             caller: "call",
+            rmap: None,
             finished: false,
         }
     }
@@ -234,6 +266,51 @@ impl PathRun {
         }
     }
 
+    /// `rmap_next` (`to`: the step each VMA runs from) and `rmap_end`
+    /// (`None`). The first call lists the VMAs (`rmap_walk_file` holds
+    /// `i_mmap_rwsem`: those of that moment); each `rmap_next` moves the
+    /// thread to the next, and after the last, as `rmap_end` does, back
+    /// home, where a later `rmap_next` would begin a new walk.
+    fn rmap_next(&mut self, cx: &mut Cx, to: Option<usize>) -> Next {
+        let inputs = [
+            self.vars[VA],
+            self.vars[START],
+            self.vars[END],
+            self.vars[PTE],
+        ];
+        let walk = self.rmap.get_or_insert_with(|| {
+            let home = cx.k.cur;
+            let page = inputs[0].unwrap_or(0) & !(PAGE_SIZE - 1);
+            Rmap {
+                home,
+                inputs,
+                rest: cx.k.file_mappings(home, page).into(),
+            }
+        });
+        let next = to.and_then(|t| Some((t, walk.rest.pop_front()?)));
+        match next {
+            Some((to, (process, page))) => {
+                let [va, start, end, _] = walk.inputs;
+                let len = end.zip(start).map(|(e, s)| e - s);
+                cx.switch_process(process);
+                self.vars[VA] = va.map(|v| page + (v & (PAGE_SIZE - 1)));
+                self.vars[START] = Some(page);
+                self.vars[END] = len.map(|n| page + n);
+                self.vars[PTE] = self.vars[VA].and_then(|va| pte_slot(cx, va));
+                Next::Jump(to)
+            }
+            None => {
+                let (home, inputs) = (walk.home, walk.inputs);
+                self.rmap = None;
+                if cx.k.cur != home {
+                    cx.switch_process(home);
+                    self.vars[..4].copy_from_slice(&inputs);
+                }
+                Next::On
+            }
+        }
+    }
+
     fn op(&mut self, cx: &mut Cx, op: &OpKind) -> Result<Next, MmError> {
         match op {
             OpKind::Let(slot, e) => self.vars[*slot] = Some(self.eval(cx, e)?),
@@ -286,9 +363,27 @@ impl PathRun {
                 let pfn = self.eval(cx, e)?;
                 path::put_page(cx, pfn)?;
             }
-            OpKind::Copy(d, s) => {
+            OpKind::Copy(d, s, n) => {
                 let (d, s) = (self.eval(cx, d)?, self.eval(cx, s)?);
-                cx.m.mem.copy_frame(d, s)?;
+                let n = match n {
+                    Some(n) => self.eval(cx, n)?,
+                    None => 1,
+                };
+                if n > 512 {
+                    return Err(fail(format!(
+                        "copy of {n} pages: at most a 2 MiB page's 512"
+                    )));
+                }
+                for i in 0..n {
+                    cx.m.mem.copy_frame(d + i, s + i)?;
+                }
+            }
+            OpKind::AllocHuge(slot) => {
+                self.vars[*slot] = Some(cx.m.mem.alloc_compound(512, true)?);
+            }
+            OpKind::Unshare(slot, e) => {
+                let addr = self.eval(cx, e)?;
+                self.vars[*slot] = Some(path::huge_pmd_unshare(cx, addr)?);
             }
             OpKind::Notify {
                 call,
@@ -333,6 +428,8 @@ impl PathRun {
                     return Ok(Next::Jump(*t));
                 }
             }
+            OpKind::RmapNext(t) => return Ok(self.rmap_next(cx, Some(*t))),
+            OpKind::RmapEnd => return Ok(self.rmap_next(cx, None)),
             OpKind::Gather(s, e) => {
                 if self.gather.is_some() {
                     return Err(fail("tlb_gather_mmu while a gather is in progress: finish it first (tlb_finish_mmu)".into()));
@@ -550,6 +647,7 @@ impl PathRun {
                 match f {
                     Func::Read => cx.m.mem.read(x)?.value,
                     Func::Refcount => u64::from(cx.m.mem.refcount(x)),
+                    Func::Mapcount => cx.k.mapcount(&cx.m.mem, x),
                     Func::Pfn => pt.pfn(x),
                     // pte_present: a NUMA hinting entry is the kernel's
                     Func::Present => u64::from(pt.present(x) || mapping::is_protnone(x)),
@@ -604,6 +702,7 @@ impl PathRun {
                         }
                     )),
                     Func::PmdOf => cx.k.mm().pmd_pa(&mut cx.m.mem, x)?,
+                    Func::HugePteOffset => cx.k.mm().pmd_pa(&mut cx.m.mem, x).unwrap_or(0),
                     Func::HugeZero => u64::from(matches!(
                         mapping::lookup(cx.k, &mut cx.m.mem, x)?,
                         Mapping::Huge {
@@ -761,7 +860,6 @@ impl CallOp {
 
 impl crate::mm::KernelPath for CallOp {
     fn step(&mut self, cx: &mut Cx) -> Result<crate::mm::Progress, MmError> {
-        use crate::mem::{PageSize, WalkError};
         use crate::mm::Progress;
         if self.finished {
             return Ok(Progress::Done);
@@ -769,13 +867,7 @@ impl crate::mm::KernelPath for CallOp {
         let run = match &mut self.run {
             Some(r) => r,
             None => {
-                let pte = match cx.k.mm().walk(&cx.m.mem, self.va) {
-                    Ok(l) if l.size == PageSize::Small => Some(l.entry_pa),
-                    Err(WalkError::NotPresent {
-                        level: 1, entry_pa, ..
-                    }) => Some(entry_pa),
-                    _ => None,
-                };
+                let pte = pte_slot(cx, self.va);
                 let start = self.va & !(PAGE_SIZE - 1);
                 // The parser bounds `pages` and keeps the range in the user half.
                 let end = start.saturating_add(self.pages.saturating_mul(PAGE_SIZE));

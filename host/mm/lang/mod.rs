@@ -185,8 +185,17 @@ pub enum OpKind {
     /// `get <pfn>` / `put <pfn>`: a page reference; the last put frees.
     Get(Expr),
     Put(Expr),
-    /// `copy <dst pfn>, <src pfn>`: copy_user_highpage.
-    Copy(Expr, Expr),
+    /// `copy <dst pfn>, <src pfn> [, <pages>]`: copy_user_highpage (of
+    /// `pages` frames from each: a huge page's `copy_huge_page`).
+    Copy(Expr, Expr, Option<Expr>),
+    /// `x = alloc_huge()`: a hugetlb page from the pool (512 frames, one
+    /// reference): its first frame.
+    AllocHuge(usize),
+    /// `x = huge_pmd_unshare(<addr>)`: when the page table that maps
+    /// `addr`'s 2 MiB is shared with another process, this process's PUD
+    /// entry is cleared and the table's reference dropped (1); otherwise
+    /// nothing (0).
+    Unshare(usize, Expr),
     /// A notifier or TLB-flush call over `[start, end)`; with `clear`, the
     /// entry at that address is cleared first (`*_clear_flush*`).
     Notify {
@@ -275,6 +284,15 @@ pub enum OpKind {
     When(Expr, Box<OpKind>),
     /// `goto <step>` (with a condition: `if <expr> goto <step>`).
     Goto(Option<Expr>, usize),
+    /// `rmap_next <step>`: the rmap walk of the path's page-cache page
+    /// (`rmap_walk_file`): the thread moves to the next VMA of another
+    /// process that maps the page (its address space; `va`, `start`, `end`
+    /// and `pte` of its page) and continues at the step; with none left,
+    /// back in the process and at the page it started from, it goes on.
+    RmapNext(usize),
+    /// `rmap_end`: the walk stops here (its `done()`), back where it
+    /// started; nothing when no walk is in progress.
+    RmapEnd,
     /// The faulting access is retried (a fault handler's return).
     Retry,
     /// The path returns.
@@ -332,6 +350,10 @@ pub enum Func {
     Read,
     /// `refcount(pfn)`: page_count.
     Refcount,
+    /// `mapcount(pfn)`: page_mapcount: the page-table entries of every
+    /// process that map the frame (one a shared page table holds counts
+    /// once).
+    Mapcount,
     Pfn,
     Present,
     Writable,
@@ -405,6 +427,10 @@ pub enum Func {
     Hugetlb,
     /// `pmd_of(addr)`: the physical address of `addr`'s PMD entry.
     PmdOf,
+    /// `huge_pte_offset(addr)`: the physical address of `addr`'s PMD
+    /// entry, 0 when a table above it is missing (a PUD that
+    /// `huge_pmd_unshare` cleared).
+    HugePteOffset,
     /// `unbound()`: the process's binding to the device was taken away.
     Unbound,
     /// `next_vma(addr)`: the start of the first 2 MiB region at or after
@@ -432,6 +458,7 @@ impl Func {
     pub const ALL: &'static [(&'static str, Func)] = &[
         ("read", Func::Read),
         ("refcount", Func::Refcount),
+        ("mapcount", Func::Mapcount),
         ("pfn", Func::Pfn),
         ("present", Func::Present),
         ("writable", Func::Writable),
@@ -466,6 +493,7 @@ impl Func {
         ("set_pfn", Func::SetPfn),
         ("identical", Func::Identical),
         ("pmd_of", Func::PmdOf),
+        ("huge_pte_offset", Func::HugePteOffset),
         ("unbound", Func::Unbound),
         ("process_context", Func::ProcessContext),
         ("next_vma", Func::NextVma),
@@ -550,6 +578,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
     (
         "paths/migrate_page.yaml",
         include_str!("../../../paths/migrate_page.yaml"),
+    ),
+    (
+        "paths/migrate_huge_page.yaml",
+        include_str!("../../../paths/migrate_huge_page.yaml"),
     ),
     (
         "paths/change_protection.yaml",
@@ -704,6 +736,11 @@ impl Paths {
     /// migrate's path.
     pub fn migrate(&self) -> PathRef {
         self.caller_path("migrate_page")
+    }
+
+    /// migrate's path for a hugetlb page.
+    pub fn migrate_huge(&self) -> PathRef {
+        self.caller_path("migrate_huge_page")
     }
 
     /// writeback's and dax-writeback's path.

@@ -163,9 +163,13 @@ const KEYWORDS: &[&str] = &[
     "clear_flush",
     "if",
     "goto",
+    "rmap_next",
+    "rmap_end",
     "retry",
     "return",
     "alloc",
+    "alloc_huge",
+    "huge_pmd_unshare",
     "pte_alloc",
     "child_pmd",
     "withdraw",
@@ -673,15 +677,19 @@ fn op(p: &mut P) -> Result<OpKind, String> {
                 "'{first}' is an input (given by the caller): assign another name"
             ));
         }
-        if matches!(p.peek(), Some(Tok::Ident(w)) if w == "alloc") {
-            p.i += 1;
-            p.expect("(", "'('")?;
-            p.expect(")", "')': alloc() takes no argument")?;
-            p.done()?;
-            return Ok(OpKind::Alloc(slot));
-        }
         if let Some(Tok::Ident(w)) = p.peek().cloned() {
-            if w == "pte_alloc" || w == "child_pmd" || w == "withdraw" {
+            if w == "alloc" || w == "alloc_huge" {
+                p.i += 1;
+                p.expect("(", "'('")?;
+                p.expect(")", &format!("')': {w}() takes no argument"))?;
+                p.done()?;
+                return Ok(if w == "alloc" {
+                    OpKind::Alloc(slot)
+                } else {
+                    OpKind::AllocHuge(slot)
+                });
+            }
+            if w == "pte_alloc" || w == "child_pmd" || w == "withdraw" || w == "huge_pmd_unshare" {
                 p.i += 1;
                 p.expect("(", "'('")?;
                 let e = p.expr()?;
@@ -690,6 +698,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
                 return Ok(match w.as_str() {
                     "pte_alloc" => OpKind::PteAlloc(slot, e),
                     "withdraw" => OpKind::Withdraw(slot, e),
+                    "huge_pmd_unshare" => OpKind::Unshare(slot, e),
                     _ => OpKind::ChildPmd(slot, e),
                 });
             }
@@ -761,8 +770,9 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         }
         "copy" => {
             let (a, b) = p.two()?;
+            let n = if p.eat(",") { Some(p.expr()?) } else { None };
             p.done()?;
-            OpKind::Copy(a, b)
+            OpKind::Copy(a, b, n)
         }
         "set_pte" => {
             let (a, b) = p.two()?;
@@ -882,8 +892,8 @@ fn op(p: &mut P) -> Result<OpKind, String> {
                 }
                 Some("then") => {
                     let then = op(p)?;
-                    if matches!(then, OpKind::When(..) | OpKind::Goto(..)) {
-                        return Err("after 'then' comes one primitive, not another 'if' or a 'goto' (write 'if <condition> goto <step>')".into());
+                    if matches!(then, OpKind::When(..) | OpKind::Goto(..) | OpKind::RmapNext(..)) {
+                        return Err("after 'then' comes one primitive, not another 'if', a 'goto' or an 'rmap_next' (write 'if <condition> goto <step>')".into());
                     }
                     OpKind::When(c, Box::new(then))
                 }
@@ -899,6 +909,15 @@ fn op(p: &mut P) -> Result<OpKind, String> {
             let s = p.step()?;
             p.done()?;
             OpKind::Goto(None, s)
+        }
+        "rmap_next" => {
+            let s = p.step()?;
+            p.done()?;
+            OpKind::RmapNext(s)
+        }
+        "rmap_end" => {
+            p.done()?;
+            OpKind::RmapEnd
         }
         "retry" | "return" => {
             p.done()?;

@@ -129,7 +129,12 @@ impl Sim<'_> {
                             .with_caller("numa-hint")
                     }),
                     Action::Unmap { page, migrate } => Box::new(if migrate {
-                        CallOp::new(s.paths.migrate(), s.pages[page].va, 1).with_caller("migrate")
+                        let path = if s.pages[page].hugetlb {
+                            s.paths.migrate_huge()
+                        } else {
+                            s.paths.migrate()
+                        };
+                        CallOp::new(path, s.pages[page].va, 1).with_caller("migrate")
                     } else {
                         CallOp::new(s.paths.reclaim(), s.pages[page].va, 1).with_caller("reclaim")
                     }),

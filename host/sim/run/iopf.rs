@@ -103,20 +103,13 @@ impl Sim<'_> {
         // unknown PASID's answer touches no process)
         let process = self.iopf.process.unwrap_or(0);
         self.k.cur = usize::from(process);
-        let first = self.events.len();
-        let mut cx = Cx {
-            m: &mut self.m,
-            k: &mut self.k,
-            tid: IOPF_TID,
-            events: &mut self.events,
-        };
-        let p = match op.step(&mut cx) {
+        let mut cx = Cx::new(&mut self.m, &mut self.k, IOPF_TID, &mut self.events);
+        let p = op.step(&mut cx);
+        cx.key_events();
+        let p = match p {
             Ok(p) => p,
             Err(e) => return Err(self.err(line, format!("iopf: {e}"))),
         };
-        for e in &mut self.events[first..] {
-            e.map_va(|va| key(process, va));
-        }
         let cycle = self.m.cycle();
         let (req, responding, finished) = (op.req, op.responding(), op.finished());
         let code = op.code();

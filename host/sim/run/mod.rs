@@ -395,6 +395,14 @@ impl<'s> Sim<'s> {
             iopf: iopf::Iopf::new(pq),
             stalled: None,
         };
+        for (n, p) in s.pages.iter().enumerate().filter(|(_, p)| p.file) {
+            let at = (usize::from(p.process), p.va & !0xfff);
+            sim.k.files.insert(at, p.shares.unwrap_or(n));
+            if let Some(i) = p.shares {
+                let of = &s.pages[i];
+                sim.chk.alias(key(p.process, p.va), key(of.process, of.va));
+            }
+        }
         sim.map_pages().map_err(|source| RunError::Setup {
             file: s.path.clone(),
             source,

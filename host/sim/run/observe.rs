@@ -257,7 +257,9 @@ impl Sim<'_> {
                         sig.value(cycle, i, value);
                     }
                 }
-                HostEvent::Pte { tid, va, new, .. } => {
+                HostEvent::Pte {
+                    tid, va, new, huge, ..
+                } => {
                     pte_changed = true;
                     changes.push((tid, va));
                     let format = self.s.arch.format();
@@ -265,6 +267,18 @@ impl Sim<'_> {
                         let f = format.pfn(new);
                         let st = self.m.mem.state(f);
                         self.chk.mapped(va, f, st);
+                        if huge {
+                            // each named page inside the huge page, at its
+                            // own frame of it
+                            for p in &self.s.pages {
+                                let at = key(p.process, p.va);
+                                if at >> 21 == va >> 21 {
+                                    let f = (f & !0x1ff) + ((p.va >> 12) & 0x1ff);
+                                    let st = self.m.mem.state(f);
+                                    self.chk.mapped(at, f, st);
+                                }
+                            }
+                        }
                     }
                     let page = self.page_of(va);
                     if let (Some(sig), Some(i)) = (&mut self.sig, page) {

@@ -3,7 +3,6 @@
 
 use super::iopf::{Worker, IOPF_TID};
 use super::{RunError, Sim};
-use crate::checker::key;
 use crate::mm::{Cx, HostEvent, Progress, WaitOn};
 use crate::scenario::{Entry, ThreadRef, Until, MAX_CPUS};
 use crate::sim::outcome::{SlotReport, ThreadLine};
@@ -15,30 +14,32 @@ struct Running<'e> {
     until: &'e Until,
     done: bool,
     did: Vec<&'static str>,
+    /// The process the line last showed the thread in (an rmap walk moves
+    /// it).
+    process: u8,
 }
+
+/// What a CPU line shows where an rmap walk moved the thread to another
+/// process.
+const IN_PROCESS: [&str; crate::scenario::MAX_PROCESSES] =
+    ["(process 0)", "(process 1)", "(process 2)", "(process 3)"];
 
 impl Sim<'_> {
     /// One step of CPU thread `i`.
     pub(super) fn step_cpu(&mut self, i: usize, line: usize) -> Result<Progress, RunError> {
         // switch to its process (`current->mm`)
-        let process = self.cpus[i].process;
-        self.k.cur = usize::from(process);
-        let first = self.events.len();
-        let mut cx = Cx {
-            m: &mut self.m,
-            k: &mut self.k,
-            tid: i,
-            events: &mut self.events,
-        };
+        self.k.cur = usize::from(self.cpus[i].process);
+        let mut cx = Cx::new(&mut self.m, &mut self.k, i, &mut self.events);
         let had = self.cpus[i].op.is_some();
         let r = match self.cpus[i].op.as_mut() {
             Some(op) => op.step(&mut cx).map(|p| (p, op.finished())),
             None => Ok((Progress::Done, true)),
         };
+        // the events' addresses as the checker knows them; an rmap walk may
+        // have moved the thread to another process
+        cx.key_events();
+        self.cpus[i].process = self.k.cur as u8;
         let (p, finished) = r.map_err(|e| self.err(line, format!("cpu{i}: {e}")))?;
-        for e in &mut self.events[first..] {
-            e.map_va(|va| key(process, va));
-        }
         if let Progress::Reached(cp) = p {
             self.cpus[i].path.push(cp);
         }
@@ -97,6 +98,7 @@ impl Sim<'_> {
                     until: &e.until,
                     done: false,
                     did: Vec::new(),
+                    process: self.cpus[i].process,
                 }),
                 ThreadRef::Dev(_) => None,
             })
@@ -200,6 +202,11 @@ impl Sim<'_> {
             match self.step_cpu(i, line)? {
                 Progress::Reached(cp) => {
                     progressed = true;
+                    let now = self.cpus[i].process;
+                    if now != r.process {
+                        r.did.push(IN_PROCESS[usize::from(now)]);
+                        r.process = now;
+                    }
                     r.did.push(cp);
                     self.reached[i] = Some(cp);
                     if let Some(sig) = &mut self.sig {

@@ -32,7 +32,9 @@ impl Sim<'_> {
         // COW pages and the huge zero page read-only and clean, the others
         // writable and dirty: in the address space's own format.
         let (ro, rw) = (Prot::USER_RO, Prot::USER_RW);
-        for p in &self.s.pages {
+        // each small page's frame, for a page that shares it
+        let mut frames = vec![0; self.s.pages.len()];
+        for (n, p) in self.s.pages.iter().enumerate() {
             if p.absent {
                 continue; // mapped later by a path, if at all
             }
@@ -53,11 +55,28 @@ impl Sim<'_> {
                 self.chk.mapped(at & !0xfff, f, st);
                 continue;
             }
+            if let (true, Some(i)) = (p.hugetlb, p.shares) {
+                // huge_pmd_share: the PUD entry points at the page table of
+                // the page it shares, which takes a reference; the huge
+                // entry, one for both, keeps the page's one reference
+                let of = &self.s.pages[i];
+                let theirs = self.k.procs[usize::from(of.process)].mm;
+                let pmd = theirs.pmd_pa(&mut self.m.mem, of.va & !0x1f_ffff)?;
+                let table = pmd >> PAGE_SHIFT;
+                let pud = mm.pud_alloc(&mut self.m.mem, p.va)?;
+                self.m.mem.write(pud, mm.format.table(table), 0)?;
+                self.m.mem.get(table)?;
+                let f = frames[i] + ((p.va >> PAGE_SHIFT) & 0x1ff);
+                let st = self.m.mem.state(f);
+                self.chk.mapped(at & !0xfff, f, st);
+                continue;
+            }
             if p.thp || p.hugetlb {
                 // A transparent or hugetlbfs huge page (shared with the parent if COW),
                 // with the page table deposited for a later split: a compound
                 // page (a hugetlb page goes back to its pool when freed).
                 let base = self.m.mem.alloc_compound(512, p.hugetlb)?;
+                frames[n] = base;
                 let f = base + ((p.va >> PAGE_SHIFT) & 0x1ff);
                 let v = self.m.store((f << PAGE_SHIFT) | (p.va & 0xff8), p.value)?;
                 self.chk.store("init".into(), at, p.value, v, 0);
@@ -77,11 +96,22 @@ impl Sim<'_> {
                 self.chk.mapped(at & !0xfff, f, st);
                 continue;
             }
+            let page = p.va & !0xfff;
+            if let Some(i) = p.shares {
+                // the page-cache page of the page declared before it: one
+                // more mapping, one more reference
+                let f = frames[i];
+                self.m.mem.get(f)?;
+                mm.map_prot(&mut self.m.mem, page, f, PageSize::Small, rw)?;
+                let st = self.m.mem.state(f);
+                self.chk.mapped(at & !0xfff, f, st);
+                continue;
+            }
             let f = self.m.mem.alloc()?;
+            frames[n] = f;
             let pa = (f << PAGE_SHIFT) | (p.va & 0xff8);
             let v = self.m.store(pa, p.value)?;
             self.chk.store("init".into(), at, p.value, v, 0);
-            let page = p.va & !0xfff;
             if p.cow {
                 mm.map_prot(&mut self.m.mem, page, f, PageSize::Small, ro)?;
                 parent.map_prot(&mut self.m.mem, page, f, PageSize::Small, ro)?;
