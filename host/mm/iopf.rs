@@ -112,7 +112,10 @@ impl IopfOp {
         }
         // A NUMA hinting entry (do_numa_page), or an empty PTE slot in an
         // anonymous VMA (MADV_DONTNEED dropped the page: do_anonymous_page).
-        if path::numa_hole(cx, va)?.is_some() || path::anonymous_hole(cx, va)?.is_some() {
+        if path::numa_hole(cx, va)?.is_some()
+            || path::huge_numa_hole(cx, va)?
+            || path::anonymous_hole(cx, va)?.is_some()
+        {
             if let Some(m) = self.minor.take() {
                 return Ok(Pc::Minor(m));
             }

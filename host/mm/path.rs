@@ -219,6 +219,20 @@ pub fn numa_hole(cx: &mut Cx, va: u64) -> Result<Option<u64>, MmError> {
     Ok(absent_pte(cx, va)?.and_then(|(pte, e)| mapping::is_protnone(e).then_some(pte)))
 }
 
+/// `va`'s PMD is a NUMA hinting entry of a transparent huge page
+/// (`change_huge_pmd` with prot_numa made it PROT_NONE): an access takes
+/// do_huge_pmd_numa_page first.
+pub fn huge_numa_hole(cx: &mut Cx, va: u64) -> Result<bool, MmError> {
+    let Err(WalkError::NotPresent {
+        level: 2, entry_pa, ..
+    }) = cx.k.mm().walk(&cx.m.mem, va)
+    else {
+        return Ok(false);
+    };
+    let e = cx.m.mem.read(entry_pa)?.value;
+    Ok(mapping::is_protnone(e) && cx.k.deposited.contains_key(&entry_pa))
+}
+
 /// do_numa_page (mm/memory.c, Linux 4.14) at the hinting entry `pte` of
 /// `va`, in one step under the PTL: the entry made present again with its
 /// own permissions and young (an upgrade: nothing to flush). A misplaced
@@ -243,10 +257,12 @@ pub fn do_numa_page(cx: &mut Cx, va: u64, pte: u64) -> Result<Option<WaitOn>, Mm
 /// do_numa_page, then, when the scan found the page misplaced
 /// (`numa-hint <page> misplaced`), `migrate_misplaced_page`: the migration
 /// path (`paths/migrate_page.yaml`, as `migrate_pages` runs it), after the
-/// PTL is dropped.
+/// PTL is dropped; at a THP's hinting PMD, `paths/do_huge_pmd_numa_page.yaml`
+/// (with its `migrate_misplaced_transhuge_page` when misplaced).
 #[derive(Debug)]
 pub struct MinorFault {
     migrate: crate::mm::lang::PathRef,
+    huge_numa: crate::mm::lang::PathRef,
     run: Option<Box<crate::mm::lang::CallOp>>,
 }
 
@@ -255,6 +271,7 @@ impl MinorFault {
     pub fn new(paths: &crate::mm::lang::Paths) -> Self {
         MinorFault {
             migrate: paths.migrate(),
+            huge_numa: paths.huge_numa_fault(),
             run: None,
         }
     }
@@ -279,6 +296,21 @@ impl MinorFault {
             let p = run.step(cx)?;
             if run.finished() {
                 self.run = None;
+            }
+            return Ok(Some(p));
+        }
+        if huge_numa_hole(cx, va)? {
+            // do_huge_pmd_numa_page, and the THP's migration when misplaced
+            let run = crate::mm::lang::CallOp::new(self.huge_numa.clone(), va, 1)
+                .with_caller("do_huge_pmd_numa_page");
+            let run = match cx.k.take_misplaced(va) {
+                true => run.misplaced(),
+                false => run,
+            };
+            let mut run = Box::new(run);
+            let p = run.step(cx)?;
+            if !run.finished() {
+                self.run = Some(run);
             }
             return Ok(Some(p));
         }

@@ -418,8 +418,8 @@ pub fn parse_action(
                     "'{p}': NUMA balancing skips hugetlb VMAs (task_numa_work)"
                 ));
             }
-            if pages[i].thp {
-                return Err(format!("'{p}': NUMA hinting of a transparent huge page (change_huge_pmd with prot_numa, then do_huge_pmd_numa_page) is not modelled: hint a small page"));
+            if pages[i].thp && (pages[i].cow || pages[i].zero) {
+                return Err(format!("'{p}': NUMA hinting of a THP the parent shares after fork, or of the huge zero page, is not modelled: hint a private THP or a small page"));
             }
             Action::NumaHint {
                 page: i,

@@ -190,6 +190,7 @@ impl PathRun {
             None,
             None,
             None,
+            None,
         ]
     }
 
@@ -378,8 +379,8 @@ impl PathRun {
                     cx.m.mem.copy_frame(d + i, s + i)?;
                 }
             }
-            OpKind::AllocHuge(slot) => {
-                self.vars[*slot] = Some(cx.m.mem.alloc_compound(512, true)?);
+            OpKind::AllocHuge(slot, pool) => {
+                self.vars[*slot] = Some(cx.m.mem.alloc_compound(512, *pool)?);
             }
             OpKind::Unshare(slot, e) => {
                 let addr = self.eval(cx, e)?;
@@ -693,6 +694,7 @@ impl PathRun {
                     Func::ZeroPfn => cx.k.zero_pfn,
                     Func::Unbound => u64::from(cx.k.proc().unbound),
                     Func::TlbFlushNested => u64::from(cx.k.proc().tlb_flush_pending > 1),
+                    Func::TlbFlushPending => u64::from(cx.k.proc().tlb_flush_pending > 0),
                     Func::FileVma => u64::from(cx.k.proc().vmas.is_file(x)),
                     Func::Hugetlb => u64::from(matches!(
                         mapping::lookup(cx.k, &mut cx.m.mem, x)?,
@@ -703,6 +705,7 @@ impl PathRun {
                     )),
                     Func::PmdOf => cx.k.mm().pmd_pa(&mut cx.m.mem, x)?,
                     Func::HugePteOffset => cx.k.mm().pmd_pa(&mut cx.m.mem, x).unwrap_or(0),
+                    Func::HugeHinting => u64::from(path::huge_numa_hole(cx, x)?),
                     Func::HugeZero => u64::from(matches!(
                         mapping::lookup(cx.k, &mut cx.m.mem, x)?,
                         Mapping::Huge {
@@ -805,6 +808,7 @@ pub struct CallOp {
     to: Option<u64>,
     keep_tables: bool,
     prot_numa: bool,
+    misplaced: bool,
     run: Option<PathRun>,
     finished: bool,
 }
@@ -820,6 +824,7 @@ impl CallOp {
             to: None,
             keep_tables: false,
             prot_numa: false,
+            misplaced: false,
             run: None,
             finished: false,
         }
@@ -829,6 +834,13 @@ impl CallOp {
     /// input `keep_tables` is 1 (madvise(MADV_DONTNEED)).
     pub fn keeping_tables(mut self) -> Self {
         self.keep_tables = true;
+        self
+    }
+
+    /// A NUMA hinting fault of a page the scan found misplaced: the input
+    /// `misplaced` is 1.
+    pub fn misplaced(mut self) -> Self {
+        self.misplaced = true;
         self
     }
 
@@ -882,6 +894,7 @@ impl crate::mm::KernelPath for CallOp {
                             self.to,
                             self.keep_tables.then_some(1),
                             self.prot_numa.then_some(1),
+                            self.misplaced.then_some(1),
                         ],
                     )
                     .with_gather_batch(self.batch)

@@ -43,6 +43,7 @@ pub const INPUTS: &[&str] = &[
     "to",
     "keep_tables",
     "prot_numa",
+    "misplaced",
 ];
 /// Slot of each input.
 pub const VA: usize = 0;
@@ -56,10 +57,13 @@ pub const KEEP_TABLES: usize = 5;
 /// Set (1) by a change_protection whose caller is NUMA balancing
 /// (`change_prot_numa`: the entries become PROT_NONE hinting entries).
 pub const PROT_NUMA: usize = 6;
+/// Set (1) for a NUMA hinting fault whose page the scan found on the wrong
+/// node (`numa-hint <page> misplaced`): the fault migrates it.
+pub const MISPLACED: usize = 7;
 
 /// The caller's values of [`INPUTS`] (`None`: it gives none, and reading
 /// it is an error).
-pub type Inputs = [Option<u64>; 7];
+pub type Inputs = [Option<u64>; 8];
 
 /// The most variables a path may name (inputs included).
 pub const MAX_VARS: usize = 64;
@@ -189,8 +193,9 @@ pub enum OpKind {
     /// `pages` frames from each: a huge page's `copy_huge_page`).
     Copy(Expr, Expr, Option<Expr>),
     /// `x = alloc_huge()`: a hugetlb page from the pool (512 frames, one
-    /// reference): its first frame.
-    AllocHuge(usize),
+    /// reference): its first frame. `x = alloc_thp()`: a transparent huge
+    /// page (freed to the free list).
+    AllocHuge(usize, bool),
     /// `x = huge_pmd_unshare(<addr>)`: when the page table that maps
     /// `addr`'s 2 MiB is shared with another process, this process's PUD
     /// entry is cleared and the table's reference dropped (1); otherwise
@@ -387,6 +392,9 @@ pub enum Func {
     /// `tlb_flush_nested()`: another thread has an mmu_gather in progress
     /// on this mm (`mm_tlb_flush_nested`: the pending count is over 1).
     TlbFlushNested,
+    /// `tlb_flush_pending()`: a page-table change of this mm waits for its
+    /// CPU flush (`mm_tlb_flush_pending`: the pending count is above 0).
+    TlbFlushPending,
     /// `mapped(addr)`: the CPU's walk of `addr` finds a present leaf.
     Mapped,
     /// `frame_of(addr)`: the 4 KiB frame the CPU's walk of `addr` finds
@@ -427,6 +435,10 @@ pub enum Func {
     Hugetlb,
     /// `pmd_of(addr)`: the physical address of `addr`'s PMD entry.
     PmdOf,
+    /// `huge_hinting(addr)`: a transparent huge page's PMD that NUMA
+    /// balancing made PROT_NONE maps `addr`'s 2 MiB (present to the
+    /// kernel, to no walker).
+    HugeHinting,
     /// `huge_pte_offset(addr)`: the physical address of `addr`'s PMD
     /// entry, 0 when a table above it is missing (a PUD that
     /// `huge_pmd_unshare` cleared).
@@ -477,6 +489,7 @@ impl Func {
         ("batch_full", Func::BatchFull),
         ("zero_pfn", Func::ZeroPfn),
         ("tlb_flush_nested", Func::TlbFlushNested),
+        ("tlb_flush_pending", Func::TlbFlushPending),
         ("mapped", Func::Mapped),
         ("frame_of", Func::FrameOf),
         ("file_vma", Func::FileVma),
@@ -494,6 +507,7 @@ impl Func {
         ("identical", Func::Identical),
         ("pmd_of", Func::PmdOf),
         ("huge_pte_offset", Func::HugePteOffset),
+        ("huge_hinting", Func::HugeHinting),
         ("unbound", Func::Unbound),
         ("process_context", Func::ProcessContext),
         ("next_vma", Func::NextVma),
@@ -510,7 +524,8 @@ impl Func {
             | Func::Unbound
             | Func::ProcessContext
             | Func::PasidEntry
-            | Func::TlbFlushNested => 0,
+            | Func::TlbFlushNested
+            | Func::TlbFlushPending => 0,
             Func::PteIn | Func::SetPfn | Func::Identical => 2,
             Func::Select | Func::RegionWithin => 3,
             _ => 1,
@@ -582,6 +597,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
     (
         "paths/migrate_huge_page.yaml",
         include_str!("../../../paths/migrate_huge_page.yaml"),
+    ),
+    (
+        "paths/do_huge_pmd_numa_page.yaml",
+        include_str!("../../../paths/do_huge_pmd_numa_page.yaml"),
     ),
     (
         "paths/change_protection.yaml",
@@ -736,6 +755,11 @@ impl Paths {
     /// migrate's path.
     pub fn migrate(&self) -> PathRef {
         self.caller_path("migrate_page")
+    }
+
+    /// The NUMA hinting fault of a THP.
+    pub fn huge_numa_fault(&self) -> PathRef {
+        self.caller_path("do_huge_pmd_numa_page")
     }
 
     /// migrate's path for a hugetlb page.

@@ -169,6 +169,7 @@ const KEYWORDS: &[&str] = &[
     "return",
     "alloc",
     "alloc_huge",
+    "alloc_thp",
     "huge_pmd_unshare",
     "pte_alloc",
     "child_pmd",
@@ -678,15 +679,14 @@ fn op(p: &mut P) -> Result<OpKind, String> {
             ));
         }
         if let Some(Tok::Ident(w)) = p.peek().cloned() {
-            if w == "alloc" || w == "alloc_huge" {
+            if w == "alloc" || w == "alloc_huge" || w == "alloc_thp" {
                 p.i += 1;
                 p.expect("(", "'('")?;
                 p.expect(")", &format!("')': {w}() takes no argument"))?;
                 p.done()?;
-                return Ok(if w == "alloc" {
-                    OpKind::Alloc(slot)
-                } else {
-                    OpKind::AllocHuge(slot)
+                return Ok(match w.as_str() {
+                    "alloc" => OpKind::Alloc(slot),
+                    w => OpKind::AllocHuge(slot, w == "alloc_huge"),
                 });
             }
             if w == "pte_alloc" || w == "child_pmd" || w == "withdraw" || w == "huge_pmd_unshare" {
@@ -964,6 +964,7 @@ mod tests {
                 "to",
                 "keep_tables",
                 "prot_numa",
+                "misplaced",
                 "x"
             ]
         );
