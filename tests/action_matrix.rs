@@ -109,7 +109,7 @@ const MATRIX: &[(&str, [Cell; 8])] = &[
     ("dax-writeback",  [Ok,    Run,   Ok,    Run,   Run,   Run,   Run,   Run  ]),
     ("mprotect ro",    [Ok,    Ok,    Ok,    Ok,    Ok,    Run,   Ok,    Ok   ]),
     ("fork",           [Run,   Run,   Run,   Run,   Run,   Run,   Ok,    Ok   ]),
-    ("split",          [Parse, Parse, Parse, Parse, Parse, Ok,    Parse, Parse]),
+    ("split",          [Parse, Parse, Parse, Ok,    Parse, Ok,    Parse, Parse]),
     ("madv-free",      [Ok,    Parse, Parse, Parse, Parse, Parse, Parse, Parse]),
     ("collapse",       [Ok,    Parse, Parse, Parse, Parse, Parse, Parse, Parse]),
     ("mremap",         [Ok,    Ok,    Ok,    Parse, Parse, Parse, Parse, Parse]),
@@ -249,7 +249,7 @@ const STATES: &[State] = &[
             ("dax-writeback",  [Run,   Run,   Run,   Run,   Run,   NA,    NA,    NA   ]),
             ("mprotect ro",    [Run,   Run,   Run,   Run,   Run,   NA,    NA,    NA   ]),
             ("fork",           [Run,   Run,   Run,   Run,   Run,   NA,    NA,    NA   ]),
-            ("split",          [Parse, Parse, Parse, Parse, Parse, NA,    NA,    NA   ]),
+            ("split",          [Parse, Parse, Parse, Run,   Parse, NA,    NA,    NA   ]),
             ("madv-free",      [Run,   Parse, Parse, Parse, Parse, NA,    NA,    NA   ]),
             ("collapse",       [Run,   Parse, Parse, Parse, Parse, NA,    NA,    NA   ]),
             ("mremap",         [Run,   Run,   Run,   Parse, Parse, NA,    NA,    NA   ]),
@@ -510,12 +510,22 @@ fn effect(action: &str, c: &Seen) -> Result<(), String> {
             check(leaf.is_some() && !writable, "the page is still writable")?;
             after_faults(true)
         }
-        "split" => {
+        "split" if c.kind == Kind::Zero => {
             check(
                 leaf.is_some_and(|l| l.size == shootdown::mem::PageSize::Small && !l.writable),
                 "the zero page is not mapped read-only by a PTE",
             )?;
             check(v.value == Some(0), "the split page does not read zeros")?;
+            after_faults(false)
+        }
+        // an anonymous THP: a writable PTE for the same frame
+        "split" => {
+            check(
+                leaf.is_some_and(|l| l.size == shootdown::mem::PageSize::Small && l.writable),
+                "the THP's page is not mapped writable by a PTE",
+            )?;
+            check(frame == before_frame, "the split moved the page")?;
+            check(v.value == before_value, "the split lost the value")?;
             after_faults(false)
         }
         "madv-free" => {
@@ -1218,7 +1228,7 @@ fn preempted_anywhere(
             "ksm-wrprotect" | "ksm-merge" => CHECKPOINTS_KSM.to_vec(),
             "writeback" => CHECKPOINTS_MKCLEAN.to_vec(),
             "mprotect" | "fork" => CHECKPOINTS_HUGETLB.to_vec(),
-            "split" => CHECKPOINTS_ZERO_SPLIT.to_vec(),
+            "split" => [CHECKPOINTS_ZERO_SPLIT, &["split_populate"]].concat(),
             "madv-free" => CHECKPOINTS_MADV_FREE.to_vec(),
             "collapse" => CHECKPOINTS_COLLAPSE.to_vec(),
             "reclaim" => [CHECKPOINTS_RECLAIM, CHECKPOINTS_DISCARD].concat(),

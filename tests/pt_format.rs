@@ -57,7 +57,8 @@ fn run(m: &mut Machine, k: &mut Kernel, path: &mut dyn KernelPath) {
         if path.finished() {
             return;
         }
-        let mut cx = Cx::new(&mut *m, &mut *k, 0, &mut events);
+        let paths = shootdown::mm::lang::Paths::bundled();
+        let mut cx = Cx::new(&mut *m, &mut *k, 0, &mut events, paths);
         match path.step(&mut cx).unwrap() {
             Progress::Done => return,
             Progress::Reached(_) => {}

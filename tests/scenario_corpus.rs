@@ -203,7 +203,11 @@ const CORPUS: &[(&str, usize, &str)] = &[
     ("run-resume-nothing", 11, "cpu1 has nothing to resume"),
     ("run-watchdog", 8, "watchdog: this step ran"),
     ("second-document", 12, "a second YAML document starts here"),
-    ("split-small-page", 11, "is not a huge zero page"),
+    (
+        "split-small-page",
+        11,
+        "is not a private transparent huge page",
+    ),
     ("step-empty", 11, "an empty step"),
     ("tab-indentation", 6, "indent with spaces"),
     ("thp-and-hugetlb", 6, "thp or hugetlb, not both"),

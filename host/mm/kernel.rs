@@ -317,6 +317,8 @@ pub struct Cx<'a> {
     pub k: &'a mut Kernel,
     pub tid: usize,
     pub events: &'a mut Vec<HostEvent>,
+    /// The run's paths (what a path's `call` finds).
+    pub paths: &'a crate::mm::lang::Paths,
     /// The events before this one name their addresses as the checker
     /// knows them ([`crate::checker::key`]); the rest are the running
     /// process's plain VAs.
@@ -331,6 +333,7 @@ impl<'a> Cx<'a> {
         k: &'a mut Kernel,
         tid: usize,
         events: &'a mut Vec<HostEvent>,
+        paths: &'a crate::mm::lang::Paths,
     ) -> Self {
         let keyed = events.len();
         Cx {
@@ -338,6 +341,7 @@ impl<'a> Cx<'a> {
             k,
             tid,
             events,
+            paths,
             keyed,
         }
     }

@@ -459,8 +459,8 @@ pub fn parse_action(
         }
         ["split", p] => {
             let i = page(p)?;
-            if !pages[i].zero {
-                return Err(format!("'{p}' is not a huge zero page: only 'zero: true' pages can be split (a THP split is not modelled)"));
+            if !pages[i].thp || pages[i].cow {
+                return Err(format!("'{p}' is not a private transparent huge page: split takes a 'thp: true' page (the huge zero page too; a THP the parent shares after fork is not modelled)"));
             }
             Action::Split { page: i }
         }

@@ -630,6 +630,16 @@ impl Scenario {
                     .map_err(|e| err(e.line, e.msg))?,
             ),
         };
+        // a bundled file's call is checked by a unit test; a scenario's
+        // (or one its override breaks) is this file's error
+        let file = path.display().to_string();
+        paths.check_calls().map_err(|(f, l, m)| match f == file {
+            true => err(l, m),
+            false => err(
+                1,
+                format!("{f}:{l}: {m} (a path this scenario overrides is called there)"),
+            ),
+        })?;
         let pages = parse_pages(&raw.pages, &err)?;
         if let (Some(a), Some(p)) = (&raw.arch, pages.iter().find(|p| p.va >= arch.user_end())) {
             return Err(err(

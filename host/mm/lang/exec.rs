@@ -46,8 +46,15 @@ pub struct PathRun {
     caller: &'static str,
     /// The rmap walk in progress (`rmap_next`).
     rmap: Option<Rmap>,
+    /// The path a `call` runs, until it returns; and how deep this run is
+    /// in calls.
+    sub: Option<Box<PathRun>>,
+    depth: u8,
     finished: bool,
 }
+
+/// How deep calls may nest (a path that calls itself stops there).
+const MAX_CALL_DEPTH: u8 = 8;
 
 /// An rmap walk of a page (`rmap_next`): where the path started, and the
 /// other mappings still to visit.
@@ -132,6 +139,7 @@ impl fmt::Debug for PathRun {
             .field("notify", &self.notify)
             .field("gather", &self.gather)
             .field("rmap", &self.rmap)
+            .field("sub", &self.sub)
             .field("finished", &self.finished)
             .finish()
     }
@@ -143,6 +151,9 @@ enum Next {
     Jump(usize),
     Retry,
     Return,
+    /// A called path reached its checkpoint; `true`: and returned (this
+    /// path goes on after the call).
+    Called(&'static str, bool),
 }
 
 impl PathRun {
@@ -162,6 +173,8 @@ impl PathRun {
             batch_max: 1,
             caller: "call",
             rmap: None,
+            sub: None,
+            depth: 0,
             finished: false,
         }
     }
@@ -225,8 +238,9 @@ impl PathRun {
                     return Err(at(op.line, format!("{MAX_OPS_PER_STEP} primitives without reaching a checkpoint: the path loops; give the loop a checkpoint")));
                 }
                 let next = self.op(cx, &op.kind).map_err(|e| match e {
-                    // What the path does not model stays that error.
-                    e @ MmError::Unsupported { .. } => e,
+                    // What the path does not model stays that error, and a
+                    // called path's names its own line.
+                    e @ (MmError::Unsupported { .. } | MmError::Path { .. }) => e,
                     e => at(op.line, e.to_string()),
                 })?;
                 match next {
@@ -248,6 +262,15 @@ impl PathRun {
                     Next::Return => {
                         self.finished = true;
                         return Ok(Flow::Return(step.name));
+                    }
+                    // the callee's checkpoint is the thread's; this path
+                    // resumes at the call, or after it once it returned
+                    Next::Called(c, returned) => {
+                        if returned {
+                            self.op += 1;
+                            self.cleared = false;
+                        }
+                        return Ok(Flow::Reached(c));
                     }
                 }
             }
@@ -310,6 +333,49 @@ impl PathRun {
                 Next::On
             }
         }
+    }
+
+    /// `call`: the callee's next step (started with its inputs the first
+    /// time); a wait is this path's.
+    fn call(&mut self, cx: &mut Cx, name: &str, args: [&Expr; 3]) -> Result<Next, MmError> {
+        if self.sub.is_none() {
+            if self.depth >= MAX_CALL_DEPTH {
+                return Err(fail(format!(
+                    "'call {name}' nests {MAX_CALL_DEPTH} calls deep: a path calls itself"
+                )));
+            }
+            let def = cx.paths.get(name).ok_or_else(|| {
+                fail(format!(
+                    "no path '{name}' (checked when the paths are loaded)"
+                ))
+            })?;
+            let [va, start, end] = [
+                self.eval(cx, args[0])?,
+                self.eval(cx, args[1])?,
+                self.eval(cx, args[2])?,
+            ];
+            let mut inputs: Inputs = [None; super::INPUTS.len()];
+            inputs[..4].copy_from_slice(&[Some(va), Some(start), Some(end), pte_slot(cx, va)]);
+            let mut run = PathRun::new(def.0, inputs)
+                .with_caller(self.caller)
+                .with_gather_batch(self.batch_max);
+            run.depth = self.depth + 1;
+            self.sub = Some(Box::new(run));
+        }
+        let sub = self.sub.as_mut().expect("started above");
+        Ok(match sub.step(cx)? {
+            Flow::Reached(c) => Next::Called(c, false),
+            Flow::Wait(w) => Next::Wait(w),
+            Flow::Return(c) => {
+                self.sub = None;
+                Next::Called(c, true)
+            }
+            Flow::Retry(_) => {
+                return Err(fail(format!(
+                    "'call {name}': the callee ended in 'retry', which only a fault handler does"
+                )))
+            }
+        })
     }
 
     fn op(&mut self, cx: &mut Cx, op: &OpKind) -> Result<Next, MmError> {
@@ -429,6 +495,7 @@ impl PathRun {
                     return Ok(Next::Jump(*t));
                 }
             }
+            OpKind::Call(name, va, start, end) => return self.call(cx, name, [va, start, end]),
             OpKind::RmapNext(t) => return Ok(self.rmap_next(cx, Some(*t))),
             OpKind::RmapEnd => return Ok(self.rmap_next(cx, None)),
             OpKind::Gather(s, e) => {

@@ -298,6 +298,11 @@ pub enum OpKind {
     /// `rmap_end`: the walk stops here (its `done()`), back where it
     /// started; nothing when no walk is in progress.
     RmapEnd,
+    /// `call <path> <va>, <start>, <end>`: the named path runs here as a
+    /// function of this one (its checkpoints are the thread's), with those
+    /// inputs (`pte`: `va`'s PTE slot, as a `call` action's); this path
+    /// goes on when it returns.
+    Call(String, Expr, Expr, Expr),
     /// The faulting access is retried (a fault handler's return).
     Retry,
     /// The path returns.
@@ -583,6 +588,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
         include_str!("../../../paths/split_huge_zero_page_pmd.yaml"),
     ),
     (
+        "paths/split_huge_pmd.yaml",
+        include_str!("../../../paths/split_huge_pmd.yaml"),
+    ),
+    (
         "paths/try_to_merge_one_page.yaml",
         include_str!("../../../paths/try_to_merge_one_page.yaml"),
     ),
@@ -672,6 +681,25 @@ impl Paths {
         p
     }
 
+    /// Every `call` names a path there is, which is not a fault handler:
+    /// the first that does not, as (file, line, message).
+    pub fn check_calls(&self) -> Result<(), (String, usize, String)> {
+        for d in self.by_name.values() {
+            for op in d.steps.iter().flat_map(|s| &s.ops) {
+                let OpKind::Call(name, ..) = &op.kind else {
+                    continue;
+                };
+                let msg = match self.by_name.get(name) {
+                    None => format!("'call {name}': no path '{name}' (the paths are {})", self.names()),
+                    Some(c) if c.retries() => format!("'call {name}': '{name}' is a fault handler (it ends in 'retry'): only an access runs it"),
+                    Some(_) => continue,
+                };
+                return Err((d.file.clone(), op.line, msg));
+            }
+        }
+        Ok(())
+    }
+
     pub fn get(&self, name: &str) -> Option<PathRef> {
         self.by_name.get(name).map(|d| PathRef(d.clone()))
     }
@@ -755,6 +783,11 @@ impl Paths {
     /// migrate's path.
     pub fn migrate(&self) -> PathRef {
         self.caller_path("migrate_page")
+    }
+
+    /// split's path for an anonymous THP.
+    pub fn thp_split(&self) -> PathRef {
+        self.caller_path("split_huge_pmd")
     }
 
     /// The NUMA hinting fault of a THP.

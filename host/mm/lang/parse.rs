@@ -165,6 +165,7 @@ const KEYWORDS: &[&str] = &[
     "goto",
     "rmap_next",
     "rmap_end",
+    "call",
     "retry",
     "return",
     "alloc",
@@ -892,7 +893,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
                 }
                 Some("then") => {
                     let then = op(p)?;
-                    if matches!(then, OpKind::When(..) | OpKind::Goto(..) | OpKind::RmapNext(..)) {
+                    if matches!(then, OpKind::When(..) | OpKind::Goto(..) | OpKind::RmapNext(..) | OpKind::Call(..)) {
                         return Err("after 'then' comes one primitive, not another 'if', a 'goto' or an 'rmap_next' (write 'if <condition> goto <step>')".into());
                     }
                     OpKind::When(c, Box::new(then))
@@ -918,6 +919,16 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         "rmap_end" => {
             p.done()?;
             OpKind::RmapEnd
+        }
+        "call" => {
+            let name = p
+                .word()
+                .ok_or("'call' needs a path name: call <path> <va>, <start>, <end>")?;
+            let va = p.expr()?;
+            p.expect(",", "',' then the callee's start")?;
+            let (start, end) = p.two()?;
+            p.done()?;
+            OpKind::Call(name, va, start, end)
         }
         "retry" | "return" => {
             p.done()?;

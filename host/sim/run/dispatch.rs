@@ -139,7 +139,16 @@ impl Sim<'_> {
                         CallOp::new(s.paths.reclaim(), s.pages[page].va, 1).with_caller("reclaim")
                     }),
                     Action::Split { page } => Box::new(
-                        CallOp::new(s.paths.zero_split(), s.pages[page].va, 1).with_caller("split"),
+                        CallOp::new(
+                            if s.pages[page].zero {
+                                s.paths.zero_split()
+                            } else {
+                                s.paths.thp_split()
+                            },
+                            s.pages[page].va,
+                            1,
+                        )
+                        .with_caller("split"),
                     ),
                     Action::Unbind { .. } => {
                         Box::new(CallOp::new(s.paths.sva_unbind(), 0, 1).with_caller("unbind"))

@@ -103,7 +103,14 @@ impl Sim<'_> {
         // unknown PASID's answer touches no process)
         let process = self.iopf.process.unwrap_or(0);
         self.k.cur = usize::from(process);
-        let mut cx = Cx::new(&mut self.m, &mut self.k, IOPF_TID, &mut self.events);
+        let s = self.s;
+        let mut cx = Cx::new(
+            &mut self.m,
+            &mut self.k,
+            IOPF_TID,
+            &mut self.events,
+            &s.paths,
+        );
         let p = op.step(&mut cx);
         cx.key_events();
         let p = match p {

@@ -29,7 +29,8 @@ impl Sim<'_> {
     pub(super) fn step_cpu(&mut self, i: usize, line: usize) -> Result<Progress, RunError> {
         // switch to its process (`current->mm`)
         self.k.cur = usize::from(self.cpus[i].process);
-        let mut cx = Cx::new(&mut self.m, &mut self.k, i, &mut self.events);
+        let s = self.s;
+        let mut cx = Cx::new(&mut self.m, &mut self.k, i, &mut self.events, &s.paths);
         let had = self.cpus[i].op.is_some();
         let r = match self.cpus[i].op.as_mut() {
             Some(op) => op.step(&mut cx).map(|p| (p, op.finished())),
