@@ -350,3 +350,15 @@ fn a_shared_hugetlb_page_is_refused_where_no_table_could_be_shared() {
     let e = parse(&scenario(&format!("{H}{I}"), fork)).unwrap_err();
     assert!(e.contains("fork of a shared hugetlb mapping"), "{e}");
 }
+
+/// Migration of a small page-cache page other processes map is refused by
+/// name (its walk is modelled for reclaim, writeback and hugetlb pages).
+#[test]
+fn migration_of_a_shared_small_page_is_refused() {
+    let src = scenario(
+        &format!("{F}{G}"),
+        "timeline:\n  - { cpu0: migrate addrF }\n",
+    );
+    let e = run(&parse(&src).unwrap(), &RunOptions::policy(Policy::Seed)).unwrap_err();
+    assert!(e.to_string().contains("or a shared file page"), "{e}");
+}

@@ -315,11 +315,13 @@ impl PathRun {
         match next {
             Some((to, (process, page))) => {
                 let [va, start, end, _] = walk.inputs;
-                let len = end.zip(start).map(|(e, s)| e - s);
+                // the page's range as long as the first's (a `call` may
+                // have given any start and end: no wrap)
+                let len = end.zip(start).map(|(e, s)| e.saturating_sub(s));
                 cx.switch_process(process);
                 self.vars[VA] = va.map(|v| page + (v & (PAGE_SIZE - 1)));
                 self.vars[START] = Some(page);
-                self.vars[END] = len.map(|n| page + n);
+                self.vars[END] = len.and_then(|n| page.checked_add(n));
                 self.vars[PTE] = self.vars[VA].and_then(|va| pte_slot(cx, va));
                 Next::Jump(to)
             }
@@ -442,7 +444,12 @@ impl PathRun {
                     )));
                 }
                 for i in 0..n {
-                    cx.m.mem.copy_frame(d + i, s + i)?;
+                    let (d, s) = d.checked_add(i).zip(s.checked_add(i)).ok_or_else(|| {
+                        fail(format!(
+                            "copy of {n} pages from {s:#x} to {d:#x}: no such frames"
+                        ))
+                    })?;
+                    cx.m.mem.copy_frame(d, s)?;
                 }
             }
             OpKind::AllocHuge(slot, pool) => {
