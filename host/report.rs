@@ -154,13 +154,21 @@ pub fn render(s: &Scenario, r: &RunReport) -> String {
         let ws = r.windows_of(&st.page);
         moments.push((
             st.cycle,
-            format!(
-                "{} stores {:#x} to {}{}",
-                st.thread,
-                st.value,
-                st.page,
-                state(&ws, st.cycle)
-            ),
+            match st.zero_fill {
+                true => format!(
+                    "{}'s page fault fills {} with zeros{}",
+                    st.thread,
+                    st.page,
+                    state(&ws, st.cycle)
+                ),
+                false => format!(
+                    "{} stores {:#x} to {}{}",
+                    st.thread,
+                    st.value,
+                    st.page,
+                    state(&ws, st.cycle)
+                ),
+            },
         ));
     }
     for d in &r.dev {

@@ -208,9 +208,16 @@ fn after_madv_dontneed_the_kernel_faults_zeros_in_for_the_device() {
         assert!(
             r.stores
                 .iter()
-                .any(|st| st.page == "addrA" && st.value == 0),
+                .any(|st| st.page == "addrA" && st.value == 0 && st.zero_fill),
             "{p}"
         );
+        // the report says who wrote them: the fault, not the device
+        let text = shootdown::report::render(&s, &r);
+        assert!(
+            text.contains("dev0's page fault fills addrA with zeros"),
+            "{p}: {text}"
+        );
+        assert!(!text.contains("dev0 stores 0x0"), "{p}");
     }
 }
 

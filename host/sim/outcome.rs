@@ -37,6 +37,9 @@ pub struct StoreRecord {
     pub thread: ThreadRef,
     pub page: String,
     pub value: u64,
+    /// The thread's page fault filled the page with zeros
+    /// (do_anonymous_page), not a store of the thread's own.
+    pub zero_fill: bool,
 }
 
 /// A writeback I/O: what reached the disk.

@@ -251,6 +251,7 @@ impl Sim<'_> {
                         thread: ThreadRef::Cpu(tid),
                         page: self.chk.describe_va(va),
                         value,
+                        zero_fill: false,
                     });
                     let page = self.page_of(va);
                     if let (Some(sig), Some(i)) = (&mut self.sig, page) {
@@ -371,6 +372,7 @@ impl Sim<'_> {
                 thread,
                 page: self.chk.describe_va(w),
                 value: 0,
+                zero_fill: true,
             });
         }
     }
