@@ -240,8 +240,6 @@ pub enum HostEvent {
         va: u64,
         old: u64,
         new: u64,
-        /// `new` is a 2 MiB leaf written to `va`'s PMD entry.
-        huge: bool,
     },
     /// A secondary-TLB flush reached the driver (`prim` is the caller).
     FlushBegin {

@@ -47,14 +47,11 @@ pub fn unlock(cx: &mut Cx, id: u64) {
 pub fn set_entry(cx: &mut Cx, entry_pa: u64, va: u64, new: u64) -> Result<u64, MmError> {
     let old = cx.m.mem.read(entry_pa)?.value;
     cx.m.mem.write(entry_pa, new, 0)?;
-    let pmd = cx.k.mm().pmd_pa(&mut cx.m.mem, va);
-    let huge = cx.pt().is_huge(new) && pmd.is_ok_and(|p| p == entry_pa);
     cx.events.push(HostEvent::Pte {
         tid: cx.tid,
         va: va & !0xfff,
         old,
         new,
-        huge,
     });
     Ok(old)
 }
@@ -303,9 +300,10 @@ impl MinorFault {
             // do_huge_pmd_numa_page, and the THP's migration when misplaced
             let run = crate::mm::lang::CallOp::new(self.huge_numa.clone(), va, 1)
                 .with_caller("do_huge_pmd_numa_page");
-            let run = match cx.k.take_misplaced(va) {
-                true => run.misplaced(),
-                false => run,
+            let run = if cx.k.take_misplaced(va) {
+                run.misplaced()
+            } else {
+                run
             };
             let mut run = Box::new(run);
             let p = run.step(cx)?;

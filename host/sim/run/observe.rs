@@ -28,9 +28,18 @@ impl Sim<'_> {
 
     pub(super) fn refresh_cpu_view(&mut self) {
         for (i, p) in self.s.pages.iter().enumerate() {
-            self.cpu_view[i] = self.cpu_walk(key(p.process, p.va));
+            let at = key(p.process, p.va);
+            let was = self.cpu_view[i].map(|l| l.pfn);
+            self.cpu_view[i] = self.cpu_walk(at);
             if let Some(l) = self.cpu_view[i] {
                 self.chk.maps(p.process, l.pfn);
+                // the page now maps another frame (a huge entry's too, which
+                // its PTE event names by the 2 MiB's first page only): the
+                // frame's generation from now on
+                if was != Some(l.pfn) {
+                    let st = self.m.mem.state(l.pfn);
+                    self.chk.mapped(at, l.pfn, st);
+                }
             }
         }
     }
@@ -258,9 +267,7 @@ impl Sim<'_> {
                         sig.value(cycle, i, value);
                     }
                 }
-                HostEvent::Pte {
-                    tid, va, new, huge, ..
-                } => {
+                HostEvent::Pte { tid, va, new, .. } => {
                     pte_changed = true;
                     changes.push((tid, va));
                     let format = self.s.arch.format();
@@ -268,18 +275,6 @@ impl Sim<'_> {
                         let f = format.pfn(new);
                         let st = self.m.mem.state(f);
                         self.chk.mapped(va, f, st);
-                        if huge {
-                            // each named page inside the huge page, at its
-                            // own frame of it
-                            for p in &self.s.pages {
-                                let at = key(p.process, p.va);
-                                if at >> 21 == va >> 21 {
-                                    let f = (f & !0x1ff) + ((p.va >> 12) & 0x1ff);
-                                    let st = self.m.mem.state(f);
-                                    self.chk.mapped(at, f, st);
-                                }
-                            }
-                        }
                     }
                     let page = self.page_of(va);
                     if let (Some(sig), Some(i)) = (&mut self.sig, page) {
