@@ -543,6 +543,13 @@ impl AddressSpace {
         self.entry_pa(mem, va, 1, true)
     }
 
+    /// `alloc_new_pmd`: the physical address of `va`'s PMD slot, the page
+    /// tables above it allocated where missing (a table pointer, a 2 MiB
+    /// leaf or empty: the caller reads it).
+    pub fn pmd_alloc(&self, mem: &mut PhysMem, va: u64) -> Result<u64, WalkError> {
+        self.entry_pa(mem, va, 2, true)
+    }
+
     /// The physical address of the PUD entry for `va`, the tables above it
     /// allocated where missing (a table pointer or empty: the caller reads
     /// it).

@@ -40,15 +40,31 @@ pub enum MmError {
     Eval(String),
 }
 
-/// Split page-table locks, one per page-table page (its PFN is the id).
+/// The lock id bit of an rmap lock ([`rmap_lock_id`]): below it, a lock id
+/// is the PFN of the page-table page whose split PTL it is.
+pub const RMAP_LOCK: u64 = 1 << 63;
+
+/// Split page-table locks, one per page-table page (its PFN is the id),
+/// and the rmap locks (`anon_vma->root->rwsem`, `mapping->i_mmap_rwsem`),
+/// which are read-write: an rmap walk holds one for read, mremap's
+/// `take_rmap_locks` for write.
 #[derive(Default, Debug)]
 pub struct LockTable {
     held: BTreeMap<u64, usize>,
+    /// The threads that hold a lock for read.
+    readers: BTreeMap<u64, Vec<usize>>,
 }
 
 impl LockTable {
-    /// `spin_trylock`: true if `tid` now holds `id`.
+    /// `spin_lock` (or `down_write`): true if `tid` now holds `id`.
     pub fn try_lock(&mut self, id: u64, tid: usize) -> bool {
+        if self
+            .readers
+            .get(&id)
+            .is_some_and(|r| r.iter().any(|&t| t != tid))
+        {
+            return false;
+        }
         match self.held.get(&id) {
             Some(&h) => h == tid,
             None => {
@@ -58,19 +74,40 @@ impl LockTable {
         }
     }
 
+    /// `down_read`: true if `tid` now holds `id` for read (no other
+    /// thread holds it for write).
+    pub fn try_read(&mut self, id: u64, tid: usize) -> bool {
+        if self.held.get(&id).is_some_and(|&h| h != tid) {
+            return false;
+        }
+        let r = self.readers.entry(id).or_default();
+        if !r.contains(&tid) {
+            r.push(tid);
+        }
+        true
+    }
+
+    /// Releases `tid`'s hold of `id`, for write or for read.
     pub fn unlock(&mut self, id: u64, tid: usize) {
         if self.held.get(&id) == Some(&tid) {
             self.held.remove(&id);
+        } else if let Some(r) = self.readers.get_mut(&id) {
+            r.retain(|&t| t != tid);
+            if r.is_empty() {
+                self.readers.remove(&id);
+            }
         }
     }
 
+    /// The thread that holds `id` (for write; else its first reader).
     pub fn holder(&self, id: u64) -> Option<usize> {
-        self.held.get(&id).copied()
+        (self.held.get(&id).copied())
+            .or_else(|| self.readers.get(&id).and_then(|r| r.first().copied()))
     }
 
     /// A thread other than `tid` holds a lock.
     pub fn held_by_others(&self, tid: usize) -> bool {
-        self.held.values().any(|&h| h != tid)
+        self.held.values().any(|&h| h != tid) || self.readers.values().flatten().any(|&h| h != tid)
     }
 }
 
@@ -159,6 +196,16 @@ impl Kernel {
     /// migrates it (once).
     pub fn take_misplaced(&mut self, va: u64) -> bool {
         self.misplaced.remove(&(self.cur, va & !0xfff))
+    }
+
+    /// The rmap lock of the running process's page at `va`: a shared file
+    /// mapping's `i_mmap_rwsem` (one per page-cache page's file, whichever
+    /// process maps it), else the process's `anon_vma` root.
+    pub fn rmap_lock_id(&self, va: u64) -> u64 {
+        match self.files.get(&(self.cur, va & !0xfff)) {
+            Some(&file) => RMAP_LOCK | 1 << 32 | file as u64,
+            None => RMAP_LOCK | self.cur as u64,
+        }
     }
 
     /// The VMAs `rmap_walk_file` visits for the page-cache page process
@@ -370,7 +417,8 @@ impl<'a> Cx<'a> {
 /// Why a thread could not take its next step this round.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WaitOn {
-    /// Spinning on a page-table lock held by another thread.
+    /// Spinning on a page-table lock (or waiting for an rmap lock) held by
+    /// another thread.
     Lock { id: u64, holder: usize },
     /// Another CPU owns the IOMMU command queue.
     Queue,
@@ -478,5 +526,40 @@ impl Notify {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A page-table lock is exclusive; an rmap lock is read-write: walks
+    /// share it, mremap's `take_rmap_locks` excludes them.
+    #[test]
+    fn locks_exclude_and_rmap_walks_share() {
+        let mut t = LockTable::default();
+        assert!(
+            t.try_lock(7, 0) && t.try_lock(7, 0),
+            "a holder takes it again"
+        );
+        assert!(!t.try_lock(7, 1) && t.holder(7) == Some(0));
+        t.unlock(7, 1);
+        assert_eq!(t.holder(7), Some(0), "only the holder unlocks");
+        t.unlock(7, 0);
+        assert!(t.try_lock(7, 1));
+
+        let r = RMAP_LOCK | 3;
+        assert!(t.try_read(r, 0) && t.try_read(r, 2), "two walks at once");
+        assert!(!t.try_lock(r, 1), "a writer waits for the readers");
+        assert!(t.held_by_others(1));
+        t.unlock(r, 0);
+        assert!(!t.try_lock(r, 1));
+        t.unlock(r, 2);
+        assert!(t.try_lock(r, 1), "the last reader gone");
+        assert!(!t.try_read(r, 0), "a walk waits for the writer");
+        assert_eq!(t.holder(r), Some(1));
+        t.unlock(r, 1);
+        t.unlock(7, 1);
+        assert!(!t.held_by_others(0));
     }
 }

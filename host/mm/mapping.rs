@@ -206,11 +206,18 @@ impl Vmas {
             .push((start, start.saturating_add(pages.saturating_mul(4096))));
     }
 
-    /// A VMA now covers `va`'s page (mremap's destination): the hole of
-    /// that one page goes.
-    pub fn map(&mut self, va: u64) {
-        let page = va & !0xfff;
-        self.holes.retain(|&h| h != (page, page + 4096));
+    /// mremap moved `pages` pages from `from`'s page to `to`'s (move_vma):
+    /// the old range is a hole, the new one is covered (the holes inside
+    /// it go), and `to` is a file page when `from` was.
+    pub fn move_range(&mut self, from: u64, to: u64, pages: u64) {
+        let (from, to) = (from & !0xfff, to & !0xfff);
+        let file = self.is_file(from);
+        self.unmap(from, pages);
+        let end = to.saturating_add(pages.saturating_mul(4096));
+        self.holes.retain(|&(s, e)| s < to || e > end);
+        for p in self.pages.iter_mut().filter(|p| p.0 == to) {
+            p.1 = file;
+        }
     }
 
     /// exit_mmap: no VMA is left.

@@ -16,7 +16,9 @@ mod thp;
 pub use access::LoadOp;
 pub use cow::{StoreOp, CHECKPOINTS_WP_PAGE_COPY};
 pub use iopf::{IopfOp, CHECKPOINTS_IOPF};
-pub use kernel::{Cx, HostEvent, Kernel, LockTable, MmError, Notify, Process, Progress, WaitOn};
+pub use kernel::{
+    Cx, HostEvent, Kernel, LockTable, MmError, Notify, Process, Progress, WaitOn, RMAP_LOCK,
+};
 pub use mapping::{lookup, HugeKind, Mapping, Vmas};
 pub use path::KernelPath;
 pub use policy::{Policy, Prim};

@@ -27,16 +27,24 @@ macro_rules! spin {
 }
 pub(crate) use spin;
 
-/// `spin_lock(ptl)`: take the split PTL `id`, or say who holds it.
+/// `spin_lock(ptl)` (or `down_write`): take lock `id`, or say who holds it.
 pub fn lock(cx: &mut Cx, id: u64) -> Option<WaitOn> {
-    if cx.k.ptl.try_lock(id, cx.tid) {
-        None
-    } else {
-        Some(WaitOn::Lock {
-            id,
-            holder: cx.k.ptl.holder(id).unwrap_or(usize::MAX),
-        })
-    }
+    let taken = cx.k.ptl.try_lock(id, cx.tid);
+    held_by(cx, id, taken)
+}
+
+/// `down_read` of the rmap lock `id`, or say who holds it for write.
+pub fn lock_read(cx: &mut Cx, id: u64) -> Option<WaitOn> {
+    let taken = cx.k.ptl.try_read(id, cx.tid);
+    held_by(cx, id, taken)
+}
+
+/// Nothing to wait for when the lock was `taken`, else who holds it.
+fn held_by(cx: &Cx, id: u64, taken: bool) -> Option<WaitOn> {
+    (!taken).then(|| WaitOn::Lock {
+        id,
+        holder: cx.k.ptl.holder(id).unwrap_or(usize::MAX),
+    })
 }
 
 pub fn unlock(cx: &mut Cx, id: u64) {

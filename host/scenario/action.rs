@@ -116,11 +116,14 @@ pub enum Action {
     Exit {
         process: u8,
     },
-    /// `mremap <page> <to>`: the page moved to the address of `to`, an
-    /// absent page (move_page_tables, move_ptes).
+    /// `mremap <page> <to> [512]`: the page moved to the address of `to`,
+    /// an absent page (move_page_tables, move_ptes); with 512, the whole
+    /// 2 MiB region from the page moved to the one from `to`, page table
+    /// and all (move_normal_pmd).
     Mremap {
         page: usize,
         to: usize,
+        pages: u64,
     },
     /// `call <path> <page> [<pages>]`: a path the scenario wrote in the
     /// path language, over `pages` pages from the named page's.
@@ -328,7 +331,7 @@ pub fn parse_action(
                 pages: page_count(pages, i, rest.first().copied())?,
             }
         }
-        ["mremap", p, q] => {
+        ["mremap", p, q, rest @ ..] if rest.len() <= 1 => {
             let (i, j) = (page(p)?, page(q)?);
             let (from, to) = (&pages[i], &pages[j]);
             if from.thp || from.hugetlb || from.absent {
@@ -340,7 +343,36 @@ pub fn parse_action(
             if !to.absent {
                 return Err(format!("'{q}' is mapped: mremap's destination is an address nothing maps yet (declare it 'absent: true'; MREMAP_FIXED over a mapping is not modelled)"));
             }
-            Action::Mremap { page: i, to: j }
+            if from.shares.is_some() || pages.iter().any(|o| o.shares == Some(i)) {
+                return Err(format!("'{p}' is a page-cache page another process maps too: mremap of it is not modelled (the rmap walk would have to follow the move); mremap a page only this process maps"));
+            }
+            let n = match rest.first() {
+                None => 1,
+                Some(&"512") => 512,
+                Some(n) => return Err(format!("'{}': mremap moves one page, or 512 (a whole 2 MiB region, page table and all: move_normal_pmd); other lengths are not modelled", shown(n))),
+            };
+            if n == 512 {
+                let region = |v: u64| v & !0x1f_ffff;
+                for (name, v) in [(p, from.va), (q, to.va)] {
+                    if v & 0x1f_f000 != 0 {
+                        return Err(format!("'{name}' is not in the first page of a 2 MiB region: move_normal_pmd moves whole page tables, from a 2 MiB boundary to a 2 MiB boundary"));
+                    }
+                }
+                let other = pages.iter().find(|o| {
+                    o.process == from.process
+                        && !std::ptr::eq(*o, from)
+                        && !std::ptr::eq(*o, to)
+                        && (region(o.va) == region(from.va) || region(o.va) == region(to.va))
+                });
+                if let Some(o) = other {
+                    return Err(format!("'{}' lies in the 2 MiB region '{p}' or '{q}' names: mremap of 512 pages moves that region's whole page table, and the model follows the named page only (put '{}' in another region)", o.name, o.name));
+                }
+            }
+            Action::Mremap {
+                page: i,
+                to: j,
+                pages: n,
+            }
         }
         ["call", name, p, rest @ ..] if rest.len() <= 1 => {
             let def = paths.get(name).ok_or_else(|| {

@@ -5,7 +5,8 @@
 //! at the target step: the step it left is not reached.
 
 use super::{
-    BinOp, Call, Expr, Func, Inputs, OpKind, PathDef, END, MAX_OPS_PER_STEP, PTE, START, VA,
+    BinOp, Call, Expr, Func, Inputs, OpKind, PathDef, RmapHold, END, MAX_OPS_PER_STEP, PTE, START,
+    VA,
 };
 use crate::mem::{AddressSpace, PageSize, Prot, PAGE_SIZE};
 use crate::mm::kernel::{Cx, HostEvent, MmError, Notify, WaitOn};
@@ -401,6 +402,10 @@ impl PathRun {
                 let va = self.eval(cx, e)?;
                 self.vars[*slot] = Some(cx.k.mm().pte_alloc(&mut cx.m.mem, va)?);
             }
+            OpKind::PmdAlloc(slot, e) => {
+                let va = self.eval(cx, e)?;
+                self.vars[*slot] = Some(cx.k.mm().pmd_alloc(&mut cx.m.mem, va)?);
+            }
             OpKind::Lock(e) => {
                 let id = self.eval(cx, e)? >> 12;
                 if let Some(w) = path::lock(cx, id) {
@@ -410,6 +415,21 @@ impl PathRun {
             OpKind::Unlock(e) => {
                 let id = self.eval(cx, e)? >> 12;
                 path::unlock(cx, id);
+            }
+            OpKind::RmapLock(e, hold) => {
+                let va = self.eval(cx, e)?;
+                let id = cx.k.rmap_lock_id(va);
+                let wait = match hold {
+                    RmapHold::Write => path::lock(cx, id),
+                    RmapHold::Read => path::lock_read(cx, id),
+                    RmapHold::Release => {
+                        path::unlock(cx, id);
+                        None
+                    }
+                };
+                if let Some(w) = wait {
+                    return Ok(Next::Wait(w));
+                }
             }
             OpKind::SetPte(a, v, at) => {
                 let (pa, v) = (self.eval(cx, a)?, self.eval(cx, v)?);

@@ -162,6 +162,14 @@ pub struct Op {
     pub kind: OpKind,
 }
 
+/// What `rmap_lock`, `rmap_lock_read` and `rmap_unlock` do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RmapHold {
+    Write,
+    Read,
+    Release,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OpKind {
     /// `x = <expr>`.
@@ -171,6 +179,9 @@ pub enum OpKind {
     /// `x = pte_alloc(<addr>)`: the physical address of `addr`'s PTE slot,
     /// the page tables above it allocated where missing.
     PteAlloc(usize, Expr),
+    /// `x = pmd_alloc(<addr>)`: the physical address of `addr`'s PMD slot,
+    /// the page tables above it allocated where missing (`alloc_new_pmd`).
+    PmdAlloc(usize, Expr),
     /// `x = withdraw(<pmd>)`: `pgtable_trans_huge_withdraw`: the page table
     /// deposited with the huge PMD at that address, taken (0: none).
     Withdraw(usize, Expr),
@@ -182,6 +193,11 @@ pub enum OpKind {
     /// page holding the entry at that physical address.
     Lock(Expr),
     Unlock(Expr),
+    /// `rmap_lock <va>` (`take_rmap_locks`: for write), `rmap_lock_read
+    /// <va>` (an rmap walk's `anon_vma_lock_read` or `i_mmap_lock_read`),
+    /// `rmap_unlock <va>`: the rmap lock of the page at `va`
+    /// ([`crate::mm::Kernel::rmap_lock_id`]).
+    RmapLock(Expr, RmapHold),
     /// `set_pte <entry>, <value> [, <va>]`: write a page-table entry (the
     /// PTE event, for the checker and the waves, of `<va>`'s page; default
     /// the path's `va`).
@@ -584,6 +600,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
         include_str!("../../../paths/move_ptes.yaml"),
     ),
     (
+        "paths/move_normal_pmd.yaml",
+        include_str!("../../../paths/move_normal_pmd.yaml"),
+    ),
+    (
         "paths/split_huge_zero_page_pmd.yaml",
         include_str!("../../../paths/split_huge_zero_page_pmd.yaml"),
     ),
@@ -744,9 +764,14 @@ impl Paths {
         self.caller_path("exit_mmap")
     }
 
-    /// mremap's path.
+    /// mremap's path of one small page.
     pub fn move_ptes(&self) -> PathRef {
         self.caller_path("move_ptes")
+    }
+
+    /// mremap's path of a whole 2 MiB region of small pages.
+    pub fn move_normal_pmd(&self) -> PathRef {
+        self.caller_path("move_normal_pmd")
     }
 
     /// `mprotect <page> ro`'s path of a hugetlb page.

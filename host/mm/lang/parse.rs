@@ -5,8 +5,8 @@
 //! counts, and the notifier tags, each with the line it was written on.
 
 use super::{
-    intern, BinOp, Call, Expr, Func, Op, OpKind, PathDef, Step, INPUTS, MAX_OPS, MAX_STEPS,
-    MAX_VARS,
+    intern, BinOp, Call, Expr, Func, Op, OpKind, PathDef, RmapHold, Step, INPUTS, MAX_OPS,
+    MAX_STEPS, MAX_VARS,
 };
 use crate::mm::policy::Prim;
 use crate::scenario::parse_int;
@@ -127,6 +127,9 @@ fn ident(s: &str) -> Result<(), String> {
 const KEYWORDS: &[&str] = &[
     "lock",
     "unlock",
+    "rmap_lock",
+    "rmap_lock_read",
+    "rmap_unlock",
     "set_pte",
     "get",
     "put",
@@ -173,6 +176,7 @@ const KEYWORDS: &[&str] = &[
     "alloc_thp",
     "huge_pmd_unshare",
     "pte_alloc",
+    "pmd_alloc",
     "child_pmd",
     "withdraw",
     "seed",
@@ -560,7 +564,7 @@ impl P<'_> {
             }
             return Ok(Expr::Func(Func::Select, args));
         }
-        if ["alloc", "pte_alloc", "child_pmd", "withdraw"].contains(&w) {
+        if ["alloc", "pte_alloc", "pmd_alloc", "child_pmd", "withdraw"].contains(&w) {
             return Err(format!(
                 "{w}() is a primitive of its own: write 'x = {w}(...)' on its own line"
             ));
@@ -690,7 +694,15 @@ fn op(p: &mut P) -> Result<OpKind, String> {
                     w => OpKind::AllocHuge(slot, w == "alloc_huge"),
                 });
             }
-            if w == "pte_alloc" || w == "child_pmd" || w == "withdraw" || w == "huge_pmd_unshare" {
+            if [
+                "pte_alloc",
+                "pmd_alloc",
+                "child_pmd",
+                "withdraw",
+                "huge_pmd_unshare",
+            ]
+            .contains(&w.as_str())
+            {
                 p.i += 1;
                 p.expect("(", "'('")?;
                 let e = p.expr()?;
@@ -698,6 +710,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
                 p.done()?;
                 return Ok(match w.as_str() {
                     "pte_alloc" => OpKind::PteAlloc(slot, e),
+                    "pmd_alloc" => OpKind::PmdAlloc(slot, e),
                     "withdraw" => OpKind::Withdraw(slot, e),
                     "huge_pmd_unshare" => OpKind::Unshare(slot, e),
                     _ => OpKind::ChildPmd(slot, e),
@@ -759,6 +772,16 @@ fn op(p: &mut P) -> Result<OpKind, String> {
             } else {
                 OpKind::Unlock(e)
             }
+        }
+        "rmap_lock" | "rmap_lock_read" | "rmap_unlock" => {
+            let e = p.expr()?;
+            p.done()?;
+            let hold = match first.as_str() {
+                "rmap_lock" => RmapHold::Write,
+                "rmap_lock_read" => RmapHold::Read,
+                _ => RmapHold::Release,
+            };
+            OpKind::RmapLock(e, hold)
         }
         "get" | "put" => {
             let e = p.expr()?;

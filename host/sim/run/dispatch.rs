@@ -42,10 +42,15 @@ impl Sim<'_> {
                     Action::Munmap { page, pages } => own.unmap(s.pages[page].va, pages),
                     Action::MprotectRo { page } => own.protect(s.pages[page].va),
                     Action::Exit { .. } => own.exit(),
-                    // move_vma: the VMA leaves the old address for the new
-                    Action::Mremap { page, to } => {
-                        own.unmap(s.pages[page].va, 1);
-                        own.map(s.pages[to].va);
+                    // move_vma: the VMA leaves the old address for the new,
+                    // a file page's mapping with it
+                    Action::Mremap { page, to, pages } => {
+                        let (from, to) = (s.pages[page].va, s.pages[to].va);
+                        own.move_range(from, to, pages);
+                        let old = (usize::from(process), from & !0xfff);
+                        if let Some(file) = self.k.files.remove(&old) {
+                            self.k.files.insert((old.0, to & !0xfff), file);
+                        }
                     }
                     _ => {}
                 }
@@ -158,10 +163,18 @@ impl Sim<'_> {
                             .with_gather_batch(s.params.gather_batch as usize)
                             .with_caller("exit"),
                     ),
-                    Action::Mremap { page, to } => Box::new(
-                        CallOp::new(s.paths.move_ptes(), s.pages[page].va & !0xfff, 1)
-                            .with_to(s.pages[to].va & !0xfff)
-                            .with_caller("mremap"),
+                    Action::Mremap { page, to, pages } => Box::new(
+                        CallOp::new(
+                            if pages == 1 {
+                                s.paths.move_ptes()
+                            } else {
+                                s.paths.move_normal_pmd()
+                            },
+                            s.pages[page].va & !0xfff,
+                            pages,
+                        )
+                        .with_to(s.pages[to].va & !0xfff)
+                        .with_caller("mremap"),
                     ),
                     Action::Call {
                         ref path,

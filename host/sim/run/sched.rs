@@ -3,7 +3,7 @@
 
 use super::iopf::{Worker, IOPF_TID};
 use super::{RunError, Sim};
-use crate::mm::{Cx, HostEvent, Progress, WaitOn};
+use crate::mm::{Cx, HostEvent, Progress, WaitOn, RMAP_LOCK};
 use crate::scenario::{Entry, ThreadRef, Until, MAX_CPUS};
 use crate::sim::outcome::{SlotReport, ThreadLine};
 
@@ -233,6 +233,7 @@ impl Sim<'_> {
                     waits.push((i, w));
                     if let Some(sig) = &mut self.sig {
                         let what = match w {
+                            WaitOn::Lock { id, .. } if id & RMAP_LOCK != 0 => "wait on rmap lock",
                             WaitOn::Lock { .. } => "spin on PTL",
                             WaitOn::Queue => "spin on IOMMU queue",
                             WaitOn::Fence => "spin on fence",
@@ -282,7 +283,7 @@ impl Sim<'_> {
         Ok(done)
     }
 
-    /// Every CPU thread still running spins on a page-table lock held by a
+    /// Every CPU thread still running waits for a lock held by a
     /// thread this step does not run: it can never finish.
     fn check_deadlock(
         &self,
@@ -297,11 +298,12 @@ impl Sim<'_> {
                 .iter()
                 .all(|(_, w)| matches!(w, WaitOn::Lock { holder, .. } if !live.contains(holder) && *holder != IOPF_TID));
         match waits.first() {
-            Some(&(i, WaitOn::Lock { holder, .. })) if stuck => {
+            Some(&(i, WaitOn::Lock { id, holder })) if stuck => {
                 let mut e = self.err(
                     line,
                     format!(
-                        "cpu{i} spins on a page-table lock held by cpu{holder}, which this step does not run (cpu{holder} stopped after '{}'): resume cpu{holder} in this step, or stop it before 'lock'",
+                        "cpu{i} {} held by cpu{holder}, which this step does not run (cpu{holder} stopped after '{}'): resume cpu{holder} in this step, or stop it before it takes the lock",
+                        if id & RMAP_LOCK != 0 { "waits for an rmap lock" } else { "spins on a page-table lock" },
                         self.cpus[holder].path.last().unwrap_or(&"?")
                     ),
                 );

@@ -1,0 +1,191 @@
+//! mremap of a whole 2 MiB region (paths/move_normal_pmd.yaml): the page
+//! table moves, an rmap walk can come between the new PMD and the flush
+//! (CVE-2022-41222's race, fixed in 5.14 with the rmap lock), and a
+//! paging-structure cache must not keep translating the old region.
+
+use shootdown::checker::Violation;
+use shootdown::mm::Policy;
+use shootdown::rtl::inject_bits;
+use shootdown::scenario::Scenario;
+use shootdown::sim::{run, RunOptions, RunReport};
+use shootdown::sweep::parse_driver;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn uaf() -> BTreeSet<Violation> {
+    BTreeSet::from([Violation::UseAfterFree])
+}
+
+fn load(rel: &str) -> Scenario {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(rel);
+    Scenario::load(&p).unwrap()
+}
+
+fn parse(src: &str) -> Result<Scenario, String> {
+    Scenario::parse(Path::new("s.yaml"), src).map_err(|e| e.to_string())
+}
+
+fn run_seed(s: &Scenario) -> RunReport {
+    run(s, &RunOptions::policy(Policy::Seed)).unwrap()
+}
+
+const PAGES: &str = "pages:
+  addrA: { va: 0x7f0000000000, value: 0xa0 }
+  addrN: { va: 0x7f0000400000, absent: true }
+";
+
+fn scenario(pages: &str, timeline: &str) -> Scenario {
+    parse(&format!(
+        "name: t\nabout: t\n{pages}timeline:\n{timeline}expect: {{ seed: clean }}\n"
+    ))
+    .unwrap()
+}
+
+/// The 2 MiB move leaves the page's entry where it was, in the same page
+/// table, now hooked under the new address; a one-page mremap copies the
+/// entry into a new table instead.
+#[test]
+fn a_2m_mremap_moves_the_page_table_itself() {
+    let before = run_seed(&scenario(PAGES, "  - { dev0: read addrA }\n"));
+    let old = before.view_of("addrA").unwrap().leaf.unwrap();
+    let moved = "  - { cpu0: mremap addrA addrN 512 }\n  - { dev0: read addrN }\n  - { dev1: read addrA }\n";
+    for p in Policy::ALL {
+        let r = run(&scenario(PAGES, moved), &RunOptions::policy(p)).unwrap();
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        assert_eq!(r.view_of("addrA").unwrap().leaf, None, "{p}");
+        let new = r.view_of("addrN").unwrap().leaf.unwrap();
+        assert_eq!((new.pfn, new.entry_pa), (old.pfn, old.entry_pa), "{p}");
+        // the device reads the page at its new address, and faults at the old
+        assert_eq!((r.dev[0].value, r.dev[0].fault), (0xa0, false), "{p}");
+        assert!(r.dev[1].fault, "{p}");
+    }
+    let one = "  - { cpu0: mremap addrA addrN }\n";
+    let r = run_seed(&scenario(PAGES, one));
+    let new = r.view_of("addrN").unwrap().leaf.unwrap();
+    assert_eq!(new.pfn, old.pfn);
+    assert_ne!(
+        new.entry_pa >> 12,
+        old.entry_pa >> 12,
+        "move_ptes: a new table"
+    );
+}
+
+/// The bundled path (4.20 to 5.13, no rmap lock for a move to a fresh
+/// address) lets reclaim free the page between the new PMD and the flush:
+/// a use-after-free under every policy. 5.14's rmap lock makes that
+/// timeline impossible (the walk waits for mremap) and leaves the device
+/// exposed until E, which only 6.6's arch closes.
+#[test]
+fn the_rmap_race_and_its_fix() {
+    let race = load("mremap-pmd-rmap-race.yaml");
+    let fixed = load("paths/mremap-pmd-rmap-race-5.14.yaml");
+    for p in Policy::ALL {
+        let r = run(&race, &RunOptions::policy(p)).unwrap();
+        assert_eq!(r.verdict, uaf(), "{p}");
+        let r = run(&fixed, &RunOptions::policy(p)).unwrap();
+        let want = if p == Policy::Arch {
+            BTreeSet::new()
+        } else {
+            uaf()
+        };
+        assert_eq!(r.verdict, want, "{p}: {:?}", r.findings);
+    }
+    // the fixed path on the race's timeline: reclaim waits for the lock
+    // mremap holds while it is stopped
+    let mut s = fixed.clone();
+    s.timeline = race.timeline.clone();
+    let e = run(&s, &RunOptions::policy(Policy::Seed))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cpu1 waits for an rmap lock held by cpu0")
+            && e.contains("stopped after 'move'"),
+        "{e}"
+    );
+    // under arch the driver's CPU decides: x86's batched reclaim flush is
+    // the whole address space (the device escapes), arm64's is the page
+    let arch = |driver: &str| {
+        let mut s = race.clone();
+        s.driver = parse_driver(driver).unwrap();
+        run(&s, &RunOptions::policy(Policy::Arch)).unwrap().verdict
+    };
+    assert_eq!(arch("intel@6.7"), BTreeSet::new());
+    assert_eq!(arch("arm"), uaf());
+}
+
+/// A paging-structure cache that an IOTINVAL.VMA leaves alone keeps the
+/// old region's PD entry, which points at the moved (live) table: the
+/// device's walk of the old address succeeds after mremap returned, and
+/// once reclaim frees the page it reads the frame's next owner.
+#[test]
+fn a_psc_the_flush_leaves_translates_the_moved_table() {
+    let s = load("mremap-pmd.yaml");
+    for p in Policy::ALL {
+        let r = run(&s, &RunOptions::policy(p)).unwrap();
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        assert!(r.dev[1].fault && r.dev[3].fault, "{p}");
+    }
+    let mut bug = s.clone();
+    bug.inject = inject_bits(&["psc-not-invalidated"]).unwrap();
+    let e = run(&bug, &RunOptions::policy(Policy::Seed))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("PscInvalidated_A"), "{e}");
+    bug.params.assertions = false;
+    let r = run_seed(&bug);
+    assert!(
+        !r.dev[1].fault,
+        "the old address translates through the PSC"
+    );
+    assert_eq!(r.verdict, uaf(), "{:?}", r.findings);
+}
+
+/// A page-cache page keeps being one at its new address: reclaim there
+/// only drops the PTE (the page cache keeps the page), where an anonymous
+/// page gets a swap entry.
+#[test]
+fn mremap_moves_a_file_page_s_mapping_with_it() {
+    let reclaim = "  - { cpu0: mremap addrA addrN }\n  - { cpu1: reclaim addrN }\n";
+    let anon = run_seed(&scenario(PAGES, reclaim));
+    assert_ne!(anon.view_of("addrN").unwrap().entry, 0, "a swap entry");
+    let file = PAGES.replace("value: 0xa0 }", "value: 0xa0, file: true }");
+    let r = run_seed(&scenario(&file, reclaim));
+    assert!(r.verdict.is_empty(), "{:?}", r.findings);
+    assert_eq!(r.view_of("addrN").unwrap().entry, 0, "a file page: none");
+}
+
+#[test]
+fn mremap_of_512_pages_is_refused_where_it_is_not_modelled() {
+    let err = |pages: &str, step: &str| {
+        parse(&format!(
+            "name: t\nabout: t\n{pages}timeline:\n  - {{ {step} }}\nexpect: {{ seed: clean }}\n"
+        ))
+        .unwrap_err()
+    };
+    let e = err(PAGES, "cpu0: mremap addrA addrN 7");
+    assert!(e.contains("moves one page, or 512"), "{e}");
+    let off = PAGES.replace("0x7f0000400000", "0x7f0000401000");
+    let e = err(&off, "cpu0: mremap addrA addrN 512");
+    assert!(
+        e.contains("'addrN' is not in the first page of a 2 MiB region"),
+        "{e}"
+    );
+    let crowded = format!("{PAGES}  addrB: {{ va: 0x7f0000001000, value: 0xb0 }}\n");
+    let e = err(&crowded, "cpu0: mremap addrA addrN 512");
+    assert!(e.contains("'addrB' lies in the 2 MiB region"), "{e}");
+    let shared = "pages:
+  addrF: { va: 0x7f0000000000, value: 0xf0, file: true }
+  addrG: { va: 0x7f0000000000, file: true, shares: addrF, process: 1 }
+  addrN: { va: 0x7f0000400000, absent: true }
+";
+    let e = err(shared, "cpu0: mremap addrF addrN");
+    assert!(e.contains("another process maps too"), "{e}");
+    // a 512-page mremap of a region no page table covers any more
+    let twice = "  - { cpu0: mremap addrA addrN 512 }\n  - { cpu0: mremap addrA addrN 512 }\n";
+    let e = run(&scenario(PAGES, twice), &RunOptions::policy(Policy::Seed))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no page table covers"), "{e}");
+}
