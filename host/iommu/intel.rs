@@ -161,8 +161,13 @@ fn psi(addr: u64, am: u32) -> Cmd {
 }
 
 /// The two descriptors each waited for, or (6.12's `qi_batch`) one batch.
+/// 6.17's IOTLB descriptor names the domain ID of a second-stage
+/// translation the SVA domain does not have: the IOMMU's first-stage
+/// entries stay, and the model sends no command for it.
 fn parts(release: IntelRelease, [iotlb, atc]: [Cmd; 2]) -> Vec<Vec<Cmd>> {
-    if release >= IntelRelease::V6_12 {
+    if release == IntelRelease::V6_17 {
+        vec![vec![atc]]
+    } else if release >= IntelRelease::V6_12 {
         vec![vec![iotlb, atc]]
     } else {
         vec![vec![iotlb], vec![atc]]
@@ -403,5 +408,27 @@ mod tests {
                 size: 0x10_0000_0000
             }]
         );
+    }
+
+    /// 6.17 sends no first-stage IOTLB invalidation (its descriptor names a
+    /// domain ID), only the device-TLB one; 7.0 is 6.12 again.
+    #[test]
+    fn release_6_17_invalidates_only_the_device_tlb() {
+        let (s, e) = (0x7f00_0000_3000, 0x7f00_0000_6000);
+        let atc = Cmd::Atc {
+            base: 0x7f00_0000_0000,
+            size: 0x8000,
+        };
+        assert_eq!(plan(IntelRelease::V6_17, s, e), vec![vec![atc]]);
+        assert_eq!(
+            plan(IntelRelease::V6_17, 0, u64::MAX),
+            vec![vec![Cmd::AtcAll]]
+        );
+        for (a, b) in [(s, e), (s, s + 0x1000), (0, u64::MAX)] {
+            assert_eq!(
+                plan(IntelRelease::V7_0, a, b),
+                plan(IntelRelease::V6_12, a, b)
+            );
+        }
     }
 }

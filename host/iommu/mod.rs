@@ -99,17 +99,29 @@ pub enum IntelRelease {
     /// 6.12 (705c1cdf1e73, batched invalidation): both descriptors in one
     /// batch, one wait.
     V6_12,
+    /// 6.17 (b33125296b50, "iommu/vt-d: Create unique domain ops for each
+    /// stage"): an SVA domain's IOTLB tag is flushed with the second-stage
+    /// IOTLB descriptor, by domain ID (`qi_batch_add_iotlb`,
+    /// `DMA_TLB_PSI_FLUSH`), which in scalable mode drops no first-stage
+    /// translation: the IOTLB keeps the PASID's entries. Only the
+    /// device-TLB descriptor invalidates anything.
+    V6_17,
+    /// 7.0 (04b1b069f151, "iommu/vt-d: Flush piotlb for SVM and Nested
+    /// domain"; in 6.18.y): the PASID-IOTLB descriptor again, as 6.12.
+    V7_0,
 }
 
 impl IntelRelease {
     /// Every release after 4.14, by its `intel@` name.
-    pub const LATER: [(IntelRelease, &'static str); 6] = [
+    pub const LATER: [(IntelRelease, &'static str); 8] = [
         (IntelRelease::V5_11, "intel@5.11"),
         (IntelRelease::V6_6, "intel@6.6"),
         (IntelRelease::V6_7, "intel@6.7"),
         (IntelRelease::V6_10, "intel@6.10"),
         (IntelRelease::V6_11, "intel@6.11"),
         (IntelRelease::V6_12, "intel@6.12"),
+        (IntelRelease::V6_17, "intel@6.17"),
+        (IntelRelease::V7_0, "intel@7.0"),
     ];
 }
 
@@ -175,8 +187,8 @@ impl DriverKind {
     /// The models of a driver at a later release, by `name@release`
     /// (docs/drivers.md): Intel's (`intel@4.14` is `intel`), then
     /// `amd@6.10`.
-    pub const RELEASES: [DriverKind; 7] = {
-        let mut r = [DriverKind::AmdSva; 7];
+    pub const RELEASES: [DriverKind; 9] = {
+        let mut r = [DriverKind::AmdSva; 9];
         let mut i = 0;
         while i < IntelRelease::LATER.len() {
             r[i] = DriverKind::Intel {
