@@ -349,13 +349,19 @@ pub fn parse_action(
             let n = match rest.first() {
                 None => 1,
                 Some(&"512") => 512,
-                Some(n) => return Err(format!("'{}': mremap moves one page, or 512 (a whole 2 MiB region, page table and all: move_normal_pmd); other lengths are not modelled", shown(n))),
+                Some(&"262144") => 262_144,
+                Some(n) => return Err(format!("'{}': mremap moves one page, 512 (a whole 2 MiB region, page table and all: move_normal_pmd) or 262144 (a whole 1 GiB region: move_normal_pud); other lengths are not modelled", shown(n))),
             };
-            if n == 512 {
-                let region = |v: u64| v & !0x1f_ffff;
+            if n > 1 {
+                let (bytes, what, fun) = if n == 512 {
+                    (0x20_0000u64, "2 MiB", "move_normal_pmd")
+                } else {
+                    (0x4000_0000u64, "1 GiB", "move_normal_pud")
+                };
+                let region = |v: u64| v & !(bytes - 1);
                 for (name, v) in [(p, from.va), (q, to.va)] {
-                    if v & 0x1f_f000 != 0 {
-                        return Err(format!("'{name}' is not in the first page of a 2 MiB region: move_normal_pmd moves whole page tables, from a 2 MiB boundary to a 2 MiB boundary"));
+                    if v & (bytes - 1) & !0xfff != 0 {
+                        return Err(format!("'{name}' is not in the first page of a {what} region: {fun} moves whole page tables, from a {what} boundary to a {what} boundary"));
                     }
                 }
                 let other = pages.iter().find(|o| {
@@ -365,7 +371,7 @@ pub fn parse_action(
                         && (region(o.va) == region(from.va) || region(o.va) == region(to.va))
                 });
                 if let Some(o) = other {
-                    return Err(format!("'{}' lies in the 2 MiB region '{p}' or '{q}' names: mremap of 512 pages moves that region's whole page table, and the model follows the named page only (put '{}' in another region)", o.name, o.name));
+                    return Err(format!("'{}' lies in the {what} region '{p}' or '{q}' names: mremap of {n} pages moves that region's whole page table, and the model follows the named page only (put '{}' in another region)", o.name, o.name));
                 }
             }
             Action::Mremap {

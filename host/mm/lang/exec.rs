@@ -406,6 +406,10 @@ impl PathRun {
                 let va = self.eval(cx, e)?;
                 self.vars[*slot] = Some(cx.k.mm().pmd_alloc(&mut cx.m.mem, va)?);
             }
+            OpKind::PudAlloc(slot, e) => {
+                let va = self.eval(cx, e)?;
+                self.vars[*slot] = Some(cx.k.mm().pud_alloc(&mut cx.m.mem, va)?);
+            }
             OpKind::Lock(e) => {
                 let id = self.eval(cx, e)? >> 12;
                 if let Some(w) = path::lock(cx, id) {
@@ -798,6 +802,7 @@ impl PathRun {
                         }
                     )),
                     Func::PmdOf => cx.k.mm().pmd_pa(&mut cx.m.mem, x)?,
+                    Func::PudOf => cx.k.mm().pud_pa(&mut cx.m.mem, x)?,
                     Func::HugePteOffset => cx.k.mm().pmd_pa(&mut cx.m.mem, x).unwrap_or(0),
                     Func::HugeHinting => u64::from(path::huge_numa_hole(cx, x)?),
                     Func::HugeZero => u64::from(matches!(

@@ -182,6 +182,9 @@ pub enum OpKind {
     /// `x = pmd_alloc(<addr>)`: the physical address of `addr`'s PMD slot,
     /// the page tables above it allocated where missing (`alloc_new_pmd`).
     PmdAlloc(usize, Expr),
+    /// `x = pud_alloc(<addr>)`: the same for `addr`'s PUD slot
+    /// (`alloc_new_pud`).
+    PudAlloc(usize, Expr),
     /// `x = withdraw(<pmd>)`: `pgtable_trans_huge_withdraw`: the page table
     /// deposited with the huge PMD at that address, taken (0: none).
     Withdraw(usize, Expr),
@@ -456,6 +459,8 @@ pub enum Func {
     Hugetlb,
     /// `pmd_of(addr)`: the physical address of `addr`'s PMD entry.
     PmdOf,
+    /// `pud_of(addr)`: the physical address of `addr`'s PUD entry.
+    PudOf,
     /// `huge_hinting(addr)`: a transparent huge page's PMD that NUMA
     /// balancing made PROT_NONE maps `addr`'s 2 MiB (present to the
     /// kernel, to no walker).
@@ -527,6 +532,7 @@ impl Func {
         ("set_pfn", Func::SetPfn),
         ("identical", Func::Identical),
         ("pmd_of", Func::PmdOf),
+        ("pud_of", Func::PudOf),
         ("huge_pte_offset", Func::HugePteOffset),
         ("huge_hinting", Func::HugeHinting),
         ("unbound", Func::Unbound),
@@ -602,6 +608,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
     (
         "paths/move_normal_pmd.yaml",
         include_str!("../../../paths/move_normal_pmd.yaml"),
+    ),
+    (
+        "paths/move_normal_pud.yaml",
+        include_str!("../../../paths/move_normal_pud.yaml"),
     ),
     (
         "paths/split_huge_zero_page_pmd.yaml",
@@ -772,6 +782,11 @@ impl Paths {
     /// mremap's path of a whole 2 MiB region of small pages.
     pub fn move_normal_pmd(&self) -> PathRef {
         self.caller_path("move_normal_pmd")
+    }
+
+    /// mremap's path of a whole 1 GiB region.
+    pub fn move_normal_pud(&self) -> PathRef {
+        self.caller_path("move_normal_pud")
     }
 
     /// `mprotect <page> ro`'s path of a hugetlb page.

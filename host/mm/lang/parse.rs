@@ -177,6 +177,7 @@ const KEYWORDS: &[&str] = &[
     "huge_pmd_unshare",
     "pte_alloc",
     "pmd_alloc",
+    "pud_alloc",
     "child_pmd",
     "withdraw",
     "seed",
@@ -564,7 +565,16 @@ impl P<'_> {
             }
             return Ok(Expr::Func(Func::Select, args));
         }
-        if ["alloc", "pte_alloc", "pmd_alloc", "child_pmd", "withdraw"].contains(&w) {
+        if [
+            "alloc",
+            "pte_alloc",
+            "pmd_alloc",
+            "pud_alloc",
+            "child_pmd",
+            "withdraw",
+        ]
+        .contains(&w)
+        {
             return Err(format!(
                 "{w}() is a primitive of its own: write 'x = {w}(...)' on its own line"
             ));
@@ -697,6 +707,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
             if [
                 "pte_alloc",
                 "pmd_alloc",
+                "pud_alloc",
                 "child_pmd",
                 "withdraw",
                 "huge_pmd_unshare",
@@ -711,6 +722,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
                 return Ok(match w.as_str() {
                     "pte_alloc" => OpKind::PteAlloc(slot, e),
                     "pmd_alloc" => OpKind::PmdAlloc(slot, e),
+                    "pud_alloc" => OpKind::PudAlloc(slot, e),
                     "withdraw" => OpKind::Withdraw(slot, e),
                     "huge_pmd_unshare" => OpKind::Unshare(slot, e),
                     _ => OpKind::ChildPmd(slot, e),

@@ -165,10 +165,10 @@ impl Sim<'_> {
                     ),
                     Action::Mremap { page, to, pages } => Box::new(
                         CallOp::new(
-                            if pages == 1 {
-                                s.paths.move_ptes()
-                            } else {
-                                s.paths.move_normal_pmd()
+                            match pages {
+                                1 => s.paths.move_ptes(),
+                                512 => s.paths.move_normal_pmd(),
+                                _ => s.paths.move_normal_pud(),
                             },
                             s.pages[page].va & !0xfff,
                             pages,
