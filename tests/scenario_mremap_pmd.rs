@@ -269,3 +269,34 @@ fn a_1g_mremap_moves_the_pmd_table_and_races_as_the_cve_says() {
     .unwrap_err();
     assert!(e.contains("not in the first page of a 1 GiB region"), "{e}");
 }
+
+/// Every schedule within one preemption, under arch (6.6's notifying CPU
+/// flush): the union of the verdicts.
+fn explored_under_arch(s: &Scenario) -> BTreeSet<Violation> {
+    let rules = shootdown::explore::play::Rules {
+        overlap: false,
+        requested: false,
+        prune: true,
+    };
+    let bin = Path::new(env!("CARGO_BIN_EXE_shootdown"));
+    shootdown::explore::fork::exhaustive(s, Policy::Arch, rules, 1, 100_000, 2, bin, None)
+        .unwrap()
+        .verdict
+}
+
+/// The timelines are clean under arch, their schedules are not: 4.15's
+/// move_ptes drops the new PTL before its flush, so reclaim's walk can
+/// free the page in between (what eb66ae030829 fixed in 4.19: both locks
+/// held over the flush), and 4.20's move_normal_pmd holds no lock the walk
+/// takes (97113eb39fa7 in 5.14). Each fix explores clean.
+#[test]
+fn exploring_under_arch_finds_the_races_the_fixes_close() {
+    let reclaim = load("paths/mremap-reclaim-race.yaml");
+    assert!(run(&reclaim, &RunOptions::policy(Policy::Arch))
+        .unwrap()
+        .verdict
+        .is_empty());
+    assert_eq!(explored_under_arch(&reclaim), uaf());
+    assert!(explored_under_arch(&load("paths/mremap-clean-race-4.19.yaml")).is_empty());
+    assert!(explored_under_arch(&load("paths/mremap-pmd-rmap-race-5.14.yaml")).is_empty());
+}
