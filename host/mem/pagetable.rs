@@ -537,24 +537,19 @@ impl AddressSpace {
         self.entry_pa(mem, va, 1, false)
     }
 
-    /// `pte_alloc`: the physical address of `va`'s PTE slot, the page
-    /// tables above it allocated where missing (a huge leaf is an error).
-    pub fn pte_alloc(&self, mem: &mut PhysMem, va: u64) -> Result<u64, WalkError> {
-        self.entry_pa(mem, va, 1, true)
-    }
-
-    /// `alloc_new_pmd`: the physical address of `va`'s PMD slot, the page
-    /// tables above it allocated where missing (a table pointer, a 2 MiB
-    /// leaf or empty: the caller reads it).
-    pub fn pmd_alloc(&self, mem: &mut PhysMem, va: u64) -> Result<u64, WalkError> {
-        self.entry_pa(mem, va, 2, true)
+    /// `pte_alloc` (`level` 1), `alloc_new_pmd` (2), `alloc_new_pud` (3):
+    /// the physical address of `va`'s slot at `level`, the page tables
+    /// above it allocated where missing (a huge leaf above it is an error;
+    /// what the slot holds, the caller reads).
+    pub fn alloc_slot(&self, mem: &mut PhysMem, va: u64, level: u8) -> Result<u64, WalkError> {
+        self.entry_pa(mem, va, level, true)
     }
 
     /// The physical address of the PUD entry for `va`, the tables above it
     /// allocated where missing (a table pointer or empty: the caller reads
     /// it).
     pub fn pud_alloc(&self, mem: &mut PhysMem, va: u64) -> Result<u64, WalkError> {
-        self.entry_pa(mem, va, 3, true)
+        self.alloc_slot(mem, va, 3)
     }
 
     /// The physical address of the PUD entry for `va`, if the tables above

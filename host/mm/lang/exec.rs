@@ -398,17 +398,9 @@ impl PathRun {
                 cx.m.mem.write(dst, 0, 0)?;
                 self.vars[*slot] = Some(dst);
             }
-            OpKind::PteAlloc(slot, e) => {
+            OpKind::SlotAlloc(slot, e, level) => {
                 let va = self.eval(cx, e)?;
-                self.vars[*slot] = Some(cx.k.mm().pte_alloc(&mut cx.m.mem, va)?);
-            }
-            OpKind::PmdAlloc(slot, e) => {
-                let va = self.eval(cx, e)?;
-                self.vars[*slot] = Some(cx.k.mm().pmd_alloc(&mut cx.m.mem, va)?);
-            }
-            OpKind::PudAlloc(slot, e) => {
-                let va = self.eval(cx, e)?;
-                self.vars[*slot] = Some(cx.k.mm().pud_alloc(&mut cx.m.mem, va)?);
+                self.vars[*slot] = Some(cx.k.mm().alloc_slot(&mut cx.m.mem, va, *level)?);
             }
             OpKind::Lock(e) => {
                 let id = self.eval(cx, e)? >> 12;

@@ -176,15 +176,11 @@ pub enum OpKind {
     Let(usize, Expr),
     /// `x = alloc()`: a fresh frame (refcount 1).
     Alloc(usize),
-    /// `x = pte_alloc(<addr>)`: the physical address of `addr`'s PTE slot,
-    /// the page tables above it allocated where missing.
-    PteAlloc(usize, Expr),
-    /// `x = pmd_alloc(<addr>)`: the physical address of `addr`'s PMD slot,
-    /// the page tables above it allocated where missing (`alloc_new_pmd`).
-    PmdAlloc(usize, Expr),
-    /// `x = pud_alloc(<addr>)`: the same for `addr`'s PUD slot
-    /// (`alloc_new_pud`).
-    PudAlloc(usize, Expr),
+    /// `x = pte_alloc(<addr>)`, `x = pmd_alloc(<addr>)`, `x =
+    /// pud_alloc(<addr>)`: the physical address of `addr`'s slot at that
+    /// level (1, 2, 3), the page tables above it allocated where missing
+    /// (`pte_alloc`, `alloc_new_pmd`, `alloc_new_pud`).
+    SlotAlloc(usize, Expr, u8),
     /// `x = withdraw(<pmd>)`: `pgtable_trans_huge_withdraw`: the page table
     /// deposited with the huge PMD at that address, taken (0: none).
     Withdraw(usize, Expr),

@@ -720,9 +720,9 @@ fn op(p: &mut P) -> Result<OpKind, String> {
                 p.expect(")", &format!("')': {w}() takes one argument"))?;
                 p.done()?;
                 return Ok(match w.as_str() {
-                    "pte_alloc" => OpKind::PteAlloc(slot, e),
-                    "pmd_alloc" => OpKind::PmdAlloc(slot, e),
-                    "pud_alloc" => OpKind::PudAlloc(slot, e),
+                    "pte_alloc" => OpKind::SlotAlloc(slot, e, 1),
+                    "pmd_alloc" => OpKind::SlotAlloc(slot, e, 2),
+                    "pud_alloc" => OpKind::SlotAlloc(slot, e, 3),
                     "withdraw" => OpKind::Withdraw(slot, e),
                     "huge_pmd_unshare" => OpKind::Unshare(slot, e),
                     _ => OpKind::ChildPmd(slot, e),
