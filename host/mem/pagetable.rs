@@ -215,7 +215,8 @@ impl PtFormat {
     }
 
     /// A present leaf mapping `pfn` with `prot`; `huge`: a 2 MiB leaf in a
-    /// PMD (x86 sets PS; a RISC-V leaf is the same bits at any level). A
+    /// PMD or a 1 GiB one in a PUD (x86 sets PS; a RISC-V leaf is the same
+    /// bits at any level). A
     /// RISC-V leaf is always readable (R): W without R is reserved.
     pub fn leaf(self, pfn: Pfn, prot: Prot, huge: bool) -> u64 {
         let bit = |on: bool, b: u64| if on { b } else { 0 };
@@ -322,6 +323,9 @@ impl PtFormat {
 pub enum PageSize {
     Small,
     Huge2M,
+    /// A 1 GiB leaf in a PUD (x86-64 PDPT entry with PS; a RISC-V leaf at
+    /// level 3, Sv39's root): a hugetlbfs page of `hugepagesz=1G`.
+    Huge1G,
 }
 
 impl PageSize {
@@ -329,15 +333,32 @@ impl PageSize {
         match self {
             PageSize::Small => 1 << 12,
             PageSize::Huge2M => 1 << 21,
+            PageSize::Huge1G => 1 << 30,
         }
     }
 
-    /// The level of its leaf entry (1 = PTE, 2 = PMD).
-    fn level(self) -> u8 {
+    /// The level of its leaf entry (1 = PTE, 2 = PMD, 3 = PUD).
+    pub fn level(self) -> u8 {
         match self {
             PageSize::Small => 1,
             PageSize::Huge2M => 2,
+            PageSize::Huge1G => 3,
         }
+    }
+
+    /// The size whose leaf is at `level` (1, 2 or 3).
+    pub fn at_level(level: u8) -> Option<PageSize> {
+        match level {
+            1 => Some(PageSize::Small),
+            2 => Some(PageSize::Huge2M),
+            3 => Some(PageSize::Huge1G),
+            _ => None,
+        }
+    }
+
+    /// How many 4 KiB frames it spans.
+    pub fn frames(self) -> u64 {
+        self.bytes() >> PAGE_SHIFT
     }
 }
 
@@ -509,7 +530,7 @@ impl AddressSpace {
     ) -> Result<u64, WalkError> {
         let f = self.format;
         let extra = match (f, size) {
-            (PtFormat::X86_64, PageSize::Huge2M) => pte::PS,
+            (PtFormat::X86_64, PageSize::Huge2M | PageSize::Huge1G) => pte::PS,
             _ => 0,
         };
         let entry = f.entry(pfn, flags | f.present_bit() | extra);
@@ -526,7 +547,7 @@ impl AddressSpace {
         size: PageSize,
         prot: Prot,
     ) -> Result<u64, WalkError> {
-        let entry = self.format.leaf(pfn, prot, size == PageSize::Huge2M);
+        let entry = self.format.leaf(pfn, prot, size != PageSize::Small);
         self.map_entry(mem, va, size.level(), entry)
     }
 
@@ -566,7 +587,7 @@ impl AddressSpace {
 
     /// The walk of `va` down to its leaf at whatever level. `cpu`: as a
     /// user-mode access sees it (every level user-accessible, no leaf above
-    /// 2 MiB: the model never maps one); otherwise the raw walk the RISC-V
+    /// 1 GiB); otherwise the raw walk the RISC-V
     /// specification's translation process does, permissions left to the
     /// caller. A misaligned RISC-V superpage and a pointer in a PTE fault.
     pub(crate) fn translate(
@@ -598,8 +619,8 @@ impl AddressSpace {
                 table = f.pfn(e);
                 continue;
             }
-            if cpu && level >= 3 {
-                // A 1 GiB page (or larger): the model never maps one.
+            if cpu && level >= 4 {
+                // A 512 GiB page: no CPU has one.
                 return Err(WalkError::HugeLeaf {
                     va,
                     level,
@@ -632,11 +653,7 @@ impl AddressSpace {
         let t = self.translate(mem, va, true)?;
         Ok(Leaf {
             pfn: t.pfn,
-            size: if t.level == 1 {
-                PageSize::Small
-            } else {
-                PageSize::Huge2M
-            },
+            size: PageSize::at_level(t.level).expect("the walk refuses leaves above level 3"),
             writable: t.writable,
             entry_pa: t.entry_pa,
             entry: t.entry,
@@ -748,8 +765,8 @@ mod tests {
         let mut m = PhysMem::new(64);
         let a = AddressSpace::new(&mut m, 1).unwrap();
         let va = 0x7f00_4000_5000;
-        // A PDPT entry with PS set (the model never maps one; it must still
-        // not be followed).
+        // A PDPT entry with PS set written over a table pointer: it must not
+        // be followed.
         let f = m.alloc().unwrap();
         let pmd = a.map(&mut m, va, f, PageSize::Huge2M, USER_RW).unwrap();
         let pdpt_entry = {
@@ -770,10 +787,38 @@ mod tests {
                 })
             );
         }
-        assert!(matches!(
-            a.walk(&m, va),
-            Err(WalkError::HugeLeaf { level: 3, .. })
-        ));
+        // The CPU's walk stops at it: the 1 GiB frame f lies in (x86 ignores
+        // the low bits of a PDPT leaf's address), the VA's offset added.
+        let leaf = a.walk(&m, va).unwrap();
+        assert_eq!(leaf.size, PageSize::Huge1G);
+        assert_eq!(leaf.pfn, (f & !0x3_ffff) + ((va >> PAGE_SHIFT) & 0x3_ffff));
+        assert_eq!(leaf.entry_pa, pdpt_entry);
+    }
+
+    #[test]
+    fn map_and_walk_1g_in_every_format() {
+        for format in [PtFormat::X86_64, PtFormat::Sv39, PtFormat::Sv48] {
+            let mut m = PhysMem::new(3 * 262_144);
+            let a = AddressSpace::with_format(&mut m, 1, format).unwrap();
+            let base = m.alloc_compound(262_144, true).unwrap();
+            assert_eq!(base % 262_144, 0, "{format:?}: aligned to 1 GiB");
+            let va = 0x3f_4000_0000 & ((1u64 << (format.va_bits() - 1)) - 1);
+            let pud = a
+                .map_prot(&mut m, va, base, PageSize::Huge1G, Prot::USER_RW)
+                .unwrap();
+            assert_eq!(a.pud_pa(&mut m, va).unwrap(), pud, "{format:?}");
+            let leaf = a.walk(&m, va + 0x2345_6789).unwrap();
+            assert_eq!(leaf.size, PageSize::Huge1G, "{format:?}");
+            assert_eq!(leaf.pfn, base + 0x23456, "{format:?}");
+            assert!(leaf.writable, "{format:?}");
+            // Nothing below it is a table.
+            assert!(matches!(
+                a.pmd_pa(&mut m, va),
+                Err(WalkError::HugeLeaf { level: 3, .. })
+            ));
+        }
+        assert_eq!(PageSize::Huge1G.frames(), 262_144);
+        assert_eq!(PageSize::at_level(3), Some(PageSize::Huge1G));
     }
 
     #[test]
@@ -1147,10 +1192,7 @@ mod tests {
                     "{f:?}"
                 );
             }
-            assert!(matches!(
-                a.walk(&m, va),
-                Err(WalkError::HugeLeaf { level: 3, .. })
-            ));
+            assert_eq!(a.walk(&m, va).unwrap().size, PageSize::Huge1G, "{f:?}");
             // The raw walk takes it: frame base + offset in the gigabyte.
             let t = a.translate(&m, va, false).unwrap();
             assert_eq!((t.level, t.pfn), (3, 0x4_0000 + ((va >> 12) & 0x3_ffff)));

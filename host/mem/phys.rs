@@ -267,9 +267,11 @@ impl PhysMem {
     fn take(&mut self, pfn: Pfn) {
         self.toggle_words(pfn);
         let f = &mut self.frames[pfn as usize];
-        match &mut f.words {
-            Some(w) => w.fill(Word::default()),
-            None => f.words = Some(Box::new([Word::default(); WORDS_PER_PAGE])),
+        // A frame never written reads as zeros: its words are allocated by
+        // its first write (a 1 GiB page's 262,144 frames cost nothing until
+        // they are used).
+        if let Some(w) = &mut f.words {
+            w.fill(Word::default());
         }
         self.frames_key ^= frame_key(pfn, f);
         f.refcount = 1;
@@ -440,6 +442,27 @@ mod tests {
         let mut h = StateHasher::default();
         m.digest(&mut h);
         h.finish128()
+    }
+
+    #[test]
+    fn a_frame_never_written_costs_no_words_and_reads_zero() {
+        // A 1 GiB page: 262,144 frames allocated, none of them written.
+        let mut m = PhysMem::new(2 * 262_144);
+        let base = m.alloc_compound(262_144, true).unwrap();
+        assert!(m.frames[base as usize..][..262_144]
+            .iter()
+            .all(|f| f.words.is_none()));
+        assert_eq!(m.read((base + 7) << PAGE_SHIFT).unwrap(), Word::default());
+        let before = digest(&m);
+        m.write((base + 7) << PAGE_SHIFT, 5, 1).unwrap();
+        assert_ne!(digest(&m), before);
+        m.write((base + 7) << PAGE_SHIFT, 0, 0).unwrap();
+        assert_eq!(digest(&m), before, "a zero word is no word");
+        // Freed and allocated again: the written frame is zeroed in place.
+        assert!(m.put(base).unwrap());
+        let again = m.alloc_compound(262_144, true).unwrap();
+        assert_eq!(again, base);
+        assert_eq!(m.read((base + 7) << PAGE_SHIFT).unwrap(), Word::default());
     }
 
     #[test]
