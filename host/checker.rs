@@ -1277,6 +1277,7 @@ mod tests {
                 w,
                 r,
                 is_2m: false,
+                is_1g: false,
             })
         };
         let cpu = leaf(0x10, true);
@@ -1297,6 +1298,7 @@ mod tests {
                 w: false,
                 r: true,
                 is_2m: false,
+                is_1g: false,
             })
         };
         let cpu_old = leaf(0x10, false);

@@ -124,6 +124,12 @@ pub const GROUPS: &[Group] = &[
         ],
         cols: HITS,
     },
+    Group {
+        name: "inval_1g",
+        about: "an invalidation names a valid 1 GiB entry (any range or form)",
+        rows: &["IOTINVAL.VMA, IOTLB", "Invalidate Request, ATC"],
+        cols: HITS,
+    },
 ];
 
 macro_rules! bins {
@@ -202,6 +208,8 @@ pub const BINS: &[Bin] = bins! {
     "PrgRspSuccess_C" 8 2 0 "dev_dma.sv";
     "PrgRspFail_C" 8 3 0 "dev_dma.sv";
     "PriGaveUp_C" 8 4 0 "dev_dma.sv";
+    "IotlbInv1gHeld_C" 9 0 0 "iotlb.sv";
+    "AtcInv1gHeld_C" 9 1 0 "atc.sv";
 };
 
 /// The bin labelled `label`, if the model names it.
@@ -530,7 +538,7 @@ mod tests {
         assert_eq!(c.others(), [("MyOwn_C", 0)]);
         let text = c.render();
         for line in [
-            "coverage (1 run): 1 of 3 bins hit, 2 holes; 65 bins not in this RTL\n",
+            "coverage (1 run): 1 of 3 bins hit, 2 holes; 67 bins not in this RTL\n",
             "queue: the command ring and the ITags [socket, cmdq.sv]\n",
             "  head wraps around the ring                   2\n",
             "  ring full                                 HOLE\n",

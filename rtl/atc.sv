@@ -1,5 +1,6 @@
-// Address Translation Cache of the ATS device: fully associative, 4 KiB and
-// 2 MiB entries tagged by PASID.
+// Address Translation Cache of the ATS device: fully associative, 4 KiB,
+// 2 MiB and 1 GiB entries tagged by PASID (a lookup's hit: the lowest
+// matching entry, whatever its size).
 //
 // Install overwrites an entry with the same tag, else takes the lowest
 // invalid entry, else the round-robin victim (the pointer then advances).
@@ -50,7 +51,7 @@ module atc
   logic [Entries-1:0] valid_d, valid_q;
   idx_t               rr_d, rr_q;
   pasid_t             pasid_q [Entries];
-  vpn_t               vpn_q [Entries];   // 2 MiB entries: low 9 bits clear
+  vpn_t               vpn_q [Entries];   // 2 MiB / 1 GiB entries: low 9 / 18 bits clear
   xlat_t              xlat_q [Entries];
 
   // Lowest matching entry wins.
@@ -58,7 +59,7 @@ module atc
     lookup_t res;
     res = '0;
     for (int i = int'(Entries) - 1; i >= 0; i--) begin
-      if (entry_hit(valid_q[i], pasid_q[i], vpn_q[i], xlat_q[i].is_2m, pasid, vpn)) begin
+      if (entry_hit(valid_q[i], pasid_q[i], vpn_q[i], xlat_q[i].size, pasid, vpn)) begin
         res = '{hit: 1'b1, xlat: xlat_q[i]};
       end
     end
@@ -81,12 +82,12 @@ module atc
   vpn_t fill_tag;
 
   always_comb begin : comb_fill_slot
-    fill_tag   = fill_xlat_i.is_2m ? (fill_vpn_i & vpn_mask(log2n_t'(Log2Pages2M))) : fill_vpn_i;
+    fill_tag   = xlat_base(fill_vpn_i, fill_xlat_i.size);
     fill_idx   = (32'(rr_q) < used) ? rr_q : '0;
     fill_found = 1'b0;
     for (int unsigned i = 0; i < Entries; i++) begin
       if (!fill_found && valid_q[i] && pasid_q[i] == fill_pasid_i && vpn_q[i] == fill_tag &&
-          xlat_q[i].is_2m == fill_xlat_i.is_2m) begin
+          xlat_q[i].size == fill_xlat_i.size) begin
         fill_idx   = idx_t'(i);
         fill_found = 1'b1;
       end
@@ -101,12 +102,12 @@ module atc
 
   // Bug injection. InjInvWrongPasid: match entries against PASID 0 instead
   // of the request's PASID. InjInvMisses2m: a one-page Invalidate Request
-  // does not drop a 2 MiB entry.
+  // does not drop an entry larger than 4 KiB (2 MiB or 1 GiB).
   pasid_t inval_pasid;
   assign inval_pasid = inject_i[InjInvWrongPasid] ? '0 : inval_pasid_i;
 
-  function automatic logic inval_skips_2m(logic is_2m);
-    return inject_i[InjInvMisses2m] && is_2m && (inval_log2n_i == '0);
+  function automatic logic inval_skips_large(pgsz_e size);
+    return inject_i[InjInvMisses2m] && (size != Pg4K) && (inval_log2n_i == '0);
   endfunction
 
   always_comb begin : comb_next
@@ -123,13 +124,13 @@ module atc
         // the entry as it is after this cycle's install
         if (fill_valid_i && idx_t'(i) == fill_idx) begin
           if ((!inval_pv_i || fill_pasid_i == inval_pasid) &&
-              !inval_skips_2m(fill_xlat_i.is_2m) &&
-              blocks_overlap(fill_tag, xlat_log2n(fill_xlat_i.is_2m), inval_vpn_i, inval_log2n_i)) begin
+              !inval_skips_large(fill_xlat_i.size) &&
+              blocks_overlap(fill_tag, xlat_log2n(fill_xlat_i.size), inval_vpn_i, inval_log2n_i)) begin
             valid_d[i] = 1'b0;
           end
         end else if ((!inval_pv_i || pasid_q[i] == inval_pasid) &&
-                     !inval_skips_2m(xlat_q[i].is_2m) &&
-                     blocks_overlap(vpn_q[i], xlat_log2n(xlat_q[i].is_2m), inval_vpn_i,
+                     !inval_skips_large(xlat_q[i].size) &&
+                     blocks_overlap(vpn_q[i], xlat_log2n(xlat_q[i].size), inval_vpn_i,
                                     inval_log2n_i)) begin
           valid_d[i] = 1'b0;
         end
@@ -174,15 +175,15 @@ module atc
     if (inval) begin
       for (int unsigned i = 0; i < Entries; i++) begin
         names[i] = inval_names_entry(pv, pasid, 1'b1, vpn, log2n,
-                                     pasid_q[i], vpn_q[i], xlat_q[i].is_2m);
+                                     pasid_q[i], vpn_q[i], xlat_q[i].size);
       end
     end
     return names;
   endfunction
 
   // An Invalidate Request is complete: after it no valid entry it names is
-  // left, so a one-page request drops a 2 MiB entry containing the page and
-  // a PASID-specific one every entry of that PASID in the range.
+  // left, so a one-page request drops a 2 MiB or 1 GiB entry containing the
+  // page and a PASID-specific one every entry of that PASID in the range.
   InvalComplete_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     inval_valid_i |=> !(|(valid_q & inval_names($past(inval_valid_i), $past(inval_pv_i),
                                                    $past(inval_pasid_i), $past(inval_vpn_i),
@@ -199,26 +200,30 @@ module atc
   // ---------------------------------------------------------------------------
   // atc_inval: an Invalidate Request by range size (one page, 2..15, 16..511,
   // 512+ pages) x where the ATC held a translation it names: the range's
-  // first page, a page strictly inside, its last page (a 2 MiB entry holds
-  // each page it covers), or none. The entries as they are before the edge;
-  // computed only in the cycle of an Invalidate Request.
+  // first page, a page strictly inside, its last page (a 2 MiB or 1 GiB
+  // entry holds each page it covers), or none. inval_1g: an Invalidate
+  // Request names a valid 1 GiB entry. The entries as they are before the
+  // edge; computed only in the cycle of an Invalidate Request.
   logic [1:0] cov_size;
-  logic [2:0] cov_pos;   // {last, inside, first}
-  logic       cov_held;  // any valid entry the request names
+  logic [2:0] cov_pos;      // {last, inside, first}
+  logic       cov_held;     // any valid entry the request names
+  logic       cov_held_1g;  // ... a 1 GiB one
 
   always_comb begin : comb_cov_inval
-    cov_size = '0;
-    cov_pos  = '0;
-    cov_held = 1'b0;
+    cov_size    = '0;
+    cov_pos     = '0;
+    cov_held    = 1'b0;
+    cov_held_1g = 1'b0;
     if (inval_valid_i) begin
       cov_size = cov_range_size(inval_log2n_i);
       for (int unsigned i = 0; i < Entries; i++) begin
         if (valid_q[i] && inval_names_entry(inval_pv_i, inval_pasid_i, 1'b1, inval_vpn_i,
                                             inval_log2n_i, pasid_q[i], vpn_q[i],
-                                            xlat_q[i].is_2m)) begin
-          cov_held = 1'b1;
-          cov_pos  = cov_pos | cov_range_pos(vpn_q[i], xlat_log2n(xlat_q[i].is_2m), inval_vpn_i,
-                                             inval_log2n_i);
+                                            xlat_q[i].size)) begin
+          cov_held    = 1'b1;
+          cov_held_1g = cov_held_1g || (xlat_q[i].size == Pg1G);
+          cov_pos     = cov_pos | cov_range_pos(vpn_q[i], xlat_log2n(xlat_q[i].size),
+                                                inval_vpn_i, inval_log2n_i);
         end
       end
     end
@@ -241,6 +246,7 @@ module atc
       AtcInvLargeMiddle_C: cover (cov_size == 2'd3 && cov_pos[1]);
       AtcInvLargeEnd_C: cover (cov_size == 2'd3 && cov_pos[2]);
       AtcInvLargeEmpty_C: cover (cov_size == 2'd3 && !cov_held);
+      AtcInv1gHeld_C: cover (cov_held_1g);
     end
   end
 

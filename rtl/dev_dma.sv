@@ -6,7 +6,12 @@
 //                               if an Invalidate Request overlapping the page
 //                               arrived meanwhile, discard the Completion and
 //                               ask again (PCIe ATS device rule 3); else
-//                               install it (only if R) and use it
+//                               install it (only if R) and use it. The size
+//                               of the Completion is unknown until it comes,
+//                               so "the page" is conservative: the 2 MiB
+//                               region of the requested page for a 4 KiB or
+//                               2 MiB Completion, its 1 GiB region for a
+//                               1 GiB one
 //   write, ATC hit with R but no W -> Translation Request with write=1
 //                               (NW=0), as for a miss; its Completion is
 //                               installed over the read-only entry
@@ -121,26 +126,38 @@ module dev_dma
   pasid_t      pasid_d, pasid_q;
   logic [63:0] va_d, va_q;
   logic [63:0] wdata_d, wdata_q;
-  logic        is_2m_d, is_2m_q;    // size of the translation the access uses
+  pgsz_e       size_d, size_q;      // size of the translation the access uses
   logic [63:0] pa_d, pa_q;
   logic [63:0] rdata_d, rdata_q;
   logic [1:0]  status_d, status_q;
-  logic        retry_d, retry_q;    // an Invalidate Request overtook the Translation Request
+  // an Invalidate Request overlapping the requested page's 2 MiB region
+  // (retry) or 1 GiB region (retry_1g) overtook the Translation Request
+  logic        retry_d, retry_q;
+  logic        retry_1g_d, retry_1g_q;
   logic [7:0]  pri_cnt_d, pri_cnt_q;  // Page Requests sent for this access
 
   vpn_t        vpn;
   logic        inv_pasid_hit;
   logic        prg_match;  // the PRG Response answers the Page Request this access waits on
+  logic        overtaken;  // the Completion offered was overtaken: discard it
 
   assign prg_match = prg_valid_i && (state_q == StPrWait) && (prg_tag_i == id_q) &&
                      (!prg_pv_i || prg_pasid_i == pasid_q);
 
   assign vpn           = va_q[12 +: VpnW];
   assign inv_pasid_hit = inv_valid_i && (!inv_pv_i || inv_pasid_i == pasid_q);
+  // by the region the Completion may cover: its 1 GiB region for a 1 GiB
+  // Completion, its 2 MiB region for the others
+  assign overtaken     = (cpl_xlat_i.size == Pg1G) ? retry_1g_q : retry_q;
 
+  // A 52-bit PA: the page's base PPN above the page offset (12, 21 or 30
+  // bits of the VA).
   function automatic logic [63:0] phys_addr(xlat_t x, logic [63:0] va);
-    return x.is_2m ? {12'd0, x.ppn[PpnW-1:Log2Pages2M], va[20:0]}
-                   : {12'd0, x.ppn, va[11:0]};
+    if (x.size == Pg1G) begin
+      return {12'd0, x.ppn[PpnW-1:Log2Pages1G], va[29:0]};
+    end
+    return (x.size == Pg2M) ? {12'd0, x.ppn[PpnW-1:Log2Pages2M], va[20:0]}
+                            : {12'd0, x.ppn, va[11:0]};
   endfunction
 
   function automatic logic allowed(xlat_t x, logic write);
@@ -177,11 +194,11 @@ module dev_dma
     inflight_hit_o = 1'b0;
     if (state_q == StMemReq || state_q == StMemRsp) begin
       inflight_hit_o = inv_pasid_hit &&
-                       blocks_overlap(vpn, xlat_log2n(is_2m_q), inv_vpn_i, inv_log2n_i);
+                       blocks_overlap(vpn, xlat_log2n(size_q), inv_vpn_i, inv_log2n_i);
     end else if (state_q == StLookup && atc_lookup_i.hit && allowed(atc_lookup_i.xlat, write_q))
     begin
       inflight_hit_o = inv_pasid_hit &&
-                       blocks_overlap(vpn, xlat_log2n(atc_lookup_i.xlat.is_2m),
+                       blocks_overlap(vpn, xlat_log2n(atc_lookup_i.xlat.size),
                                       inv_vpn_i, inv_log2n_i);
     end
   end
@@ -193,11 +210,12 @@ module dev_dma
     pasid_d          = pasid_q;
     va_d             = va_q;
     wdata_d          = wdata_q;
-    is_2m_d          = is_2m_q;
+    size_d           = size_q;
     pa_d             = pa_q;
     rdata_d          = rdata_q;
     status_d         = status_q;
     retry_d          = retry_q;
+    retry_1g_d       = retry_1g_q;
     pri_cnt_d        = pri_cnt_q;
     atc_fill_valid_o = 1'b0;
 
@@ -219,7 +237,7 @@ module dev_dma
         if (!atc_lookup_i.hit || (write_q && atc_lookup_i.xlat.r && !atc_lookup_i.xlat.w)) begin
           state_d = StTrReq;  // miss, or a write to a read-only entry: ask with NW=0
         end else if (allowed(atc_lookup_i.xlat, write_q)) begin
-          is_2m_d = atc_lookup_i.xlat.is_2m;
+          size_d  = atc_lookup_i.xlat.size;
           pa_d    = phys_addr(atc_lookup_i.xlat, va_q);
           state_d = StMemReq;
         end else begin
@@ -229,25 +247,31 @@ module dev_dma
       end
       StTrReq: begin
         if (tr_ready_i) begin
-          retry_d = 1'b0;
-          state_d = StTrWait;
+          retry_d    = 1'b0;
+          retry_1g_d = 1'b0;
+          state_d    = StTrWait;
         end
       end
       StTrWait: begin
-        // conservative: any page of the 2 MiB region of the requested page
+        // conservative: any page of the 2 MiB (1 GiB) region of the
+        // requested page, which a 2 MiB (1 GiB) Completion may cover
         if (inv_pasid_hit &&
             blocks_overlap(vpn, log2n_t'(Log2Pages2M), inv_vpn_i, inv_log2n_i)) begin
           retry_d = 1'b1;
         end
+        if (inv_pasid_hit &&
+            blocks_overlap(vpn, log2n_t'(Log2Pages1G), inv_vpn_i, inv_log2n_i)) begin
+          retry_1g_d = 1'b1;
+        end
         if (cpl_valid_i) begin
           // InjCacheRacingCpl (bug injection): install and use the
           // overtaken Completion instead of discarding it.
-          if (retry_q && !inject_i[InjCacheRacingCpl]) begin
+          if (overtaken && !inject_i[InjCacheRacingCpl]) begin
             state_d = StTrReq;  // discard, ask again
           end else begin
             atc_fill_valid_o = cpl_xlat_i.r;
             if (allowed(cpl_xlat_i, write_q)) begin
-              is_2m_d = cpl_xlat_i.is_2m;
+              size_d  = cpl_xlat_i.size;
               pa_d    = phys_addr(cpl_xlat_i, va_q);
               state_d = StMemReq;
             end else if (cfg_pri_limit_i == '0) begin
@@ -303,31 +327,33 @@ module dev_dma
 
   always_ff @(posedge clk_i or negedge rst_ni) begin : ff_state
     if (!rst_ni) begin
-      state_q   <= StIdle;
-      id_q      <= '0;
-      write_q   <= 1'b0;
-      pasid_q   <= '0;
-      va_q      <= '0;
-      wdata_q   <= '0;
-      is_2m_q   <= 1'b0;
-      pa_q      <= '0;
-      rdata_q   <= '0;
-      status_q  <= StatusOk;
-      retry_q   <= 1'b0;
-      pri_cnt_q <= '0;
+      state_q    <= StIdle;
+      id_q       <= '0;
+      write_q    <= 1'b0;
+      pasid_q    <= '0;
+      va_q       <= '0;
+      wdata_q    <= '0;
+      size_q     <= Pg4K;
+      pa_q       <= '0;
+      rdata_q    <= '0;
+      status_q   <= StatusOk;
+      retry_q    <= 1'b0;
+      retry_1g_q <= 1'b0;
+      pri_cnt_q  <= '0;
     end else begin
-      state_q   <= state_d;
-      id_q      <= id_d;
-      write_q   <= write_d;
-      pasid_q   <= pasid_d;
-      va_q      <= va_d;
-      wdata_q   <= wdata_d;
-      is_2m_q   <= is_2m_d;
-      pa_q      <= pa_d;
-      rdata_q   <= rdata_d;
-      status_q  <= status_d;
-      retry_q   <= retry_d;
-      pri_cnt_q <= pri_cnt_d;
+      state_q    <= state_d;
+      id_q       <= id_d;
+      write_q    <= write_d;
+      pasid_q    <= pasid_d;
+      va_q       <= va_d;
+      wdata_q    <= wdata_d;
+      size_q     <= size_d;
+      pa_q       <= pa_d;
+      rdata_q    <= rdata_d;
+      status_q   <= status_d;
+      retry_q    <= retry_d;
+      retry_1g_q <= retry_1g_d;
+      pri_cnt_q  <= pri_cnt_d;
     end
   end
 
@@ -341,11 +367,12 @@ module dev_dma
   MemRspExpected_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     mem_rsp_valid_i |-> state_q == StMemRsp);
   // PCIe ATS device rule 3: a Translation Completion that an overlapping
-  // Invalidate Request overtook (retry_q) is discarded: not installed in the
-  // ATC, not used for the access (nor for a fault), and the page is asked
-  // for again.
+  // Invalidate Request overtook (overtaken: one of the page's 2 MiB region,
+  // of its 1 GiB region for a 1 GiB Completion) is discarded: not installed
+  // in the ATC, not used for the access (nor for a fault), and the page is
+  // asked for again.
   RacingCplDiscarded_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
-    (cpl_valid_i && retry_q) |-> (!atc_fill_valid_o && state_d == StTrReq));
+    (cpl_valid_i && overtaken) |-> (!atc_fill_valid_o && state_d == StTrReq));
   // PRI: only the PRG Response for the Page Request this access sent (its
   // PRG Index, and its PASID if the response carries one) ends the wait.
   PrgRspMatches_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
@@ -360,9 +387,11 @@ module dev_dma
   // dev_race: a Translation Completion that an overlapping Invalidate Request
   // overtook arrives (and is discarded: the page is asked for again), for a
   // read and for a write; an Invalidate Request for another page arrives
-  // while a Translation Request is outstanding (a near miss); an Invalidate
-  // Request overlaps a translation an access in flight uses (its Invalidate
-  // Completion waits for the access: PCIe ATS device rule 2).
+  // while a Translation Request is outstanding (a near miss: outside the
+  // page's 2 MiB region, though a 1 GiB Completion may still be discarded
+  // for it); an Invalidate Request overlaps a translation an access in
+  // flight uses (its Invalidate Completion waits for the access: PCIe ATS
+  // device rule 2).
   logic cov_tr_inv_other;
 
   always_comb begin : comb_cov_tr_inv_other
@@ -375,7 +404,7 @@ module dev_dma
 
   // immediate covers under their events: a cycle without one costs a test
   always_ff @(posedge clk_i) begin : ff_cov
-    if (rst_ni && cpl_valid_i && retry_q) begin
+    if (rst_ni && cpl_valid_i && overtaken) begin
       CplOvertakenRead_C: cover (!write_q);
       CplOvertakenWrite_C: cover (write_q);
     end

@@ -452,7 +452,8 @@ module iommu
   assign cov_walk_cas  = (arb_req_valid[PortWalk] && arb_req_cas[PortWalk]) ||
                          (cov_wpend_q == CovWalkCas);
 
-  // as tr_server matches it: the range overlaps the page's 2 MiB region
+  // as tr_server matches it for a 4 KiB or 2 MiB result: the range overlaps
+  // the page's 2 MiB region (not the wider match of a 1 GiB result)
   always_comb begin : comb_cov_inval_walked
     cov_inval_walked = 1'b0;
     if (inval_valid && !tr_ready) begin

@@ -1,12 +1,14 @@
 // IOTLB: set-associative cache of leaf translations, tagged by PASID.
 //
 // A 4 KiB entry lives in the set indexed by VPN[IdxW-1:0], a 2 MiB entry in
-// the set indexed by VPN[9+IdxW-1:9]; a lookup reads both sets in the same
-// cycle (a 4 KiB hit wins over a 2 MiB hit). IOTINVAL.VMA invalidates by
-// (PASID, address range), by PASID, by address range or everything, in one
-// cycle; the range is a naturally aligned block of 2^inval_log2n_i pages and
-// every entry (4 KiB or 2 MiB) that overlaps it is dropped, so an address
-// inside a 2 MiB entry hits it. Replacement: an entry with the same
+// the set indexed by VPN[9+IdxW-1:9], a 1 GiB entry in the set indexed by
+// VPN[18+IdxW-1:18]; a lookup reads the three sets in the same cycle (the
+// smallest page that hits wins: 4 KiB over 2 MiB over 1 GiB). IOTINVAL.VMA
+// invalidates by (PASID, address range), by PASID, by address range or
+// everything, in one cycle; the range is a naturally aligned block of
+// 2^inval_log2n_i pages and every entry (4 KiB, 2 MiB or 1 GiB) that
+// overlaps it is dropped, so an address inside a 2 MiB or 1 GiB entry hits
+// it. Replacement: an entry with the same
 // tag is overwritten, else the lowest invalid way, else the set's round-robin
 // pointer (which then advances). cfg_ways_i (held after reset) limits the
 // ways in use per set to [0, n): fills take only those and the pointers wrap
@@ -29,7 +31,7 @@
 module iotlb
   import shootdown_pkg::*;
 #(
-  parameter int unsigned Sets = 16,  // power of two, >= 2
+  parameter int unsigned Sets = 16,  // power of two, 2 .. 2^18 (1 GiB entries: VPN bits 35:18)
   parameter int unsigned Ways = 4    // power of two, >= 2
 ) (
   input  logic                        clk_i,
@@ -71,7 +73,7 @@ module iotlb
   way_t         rr_d [Sets];
   way_t         rr_q [Sets];
   pasid_t       pasid_q [N];
-  vpn_t         vpn_q [N];    // 2 MiB entries: low 9 bits clear
+  vpn_t         vpn_q [N];    // 2 MiB / 1 GiB entries: low 9 / 18 bits clear
   xlat_t        xlat_q [N];
 
   // Sets in use: the largest power of two <= cfg_sets_i (0 or >= Sets: all);
@@ -93,32 +95,52 @@ module iotlb
   idx_t set_mask;
   assign set_mask = idx_t'(sets_in_use(cfg_sets_i) - 1);
 
-  function automatic idx_t set_of(vpn_t vpn, logic is_2m);
-    return (is_2m ? vpn[Log2Pages2M +: IdxW] : vpn[IdxW-1:0]) & set_mask;
+  // The set of an entry of size `size` holding page `vpn`: indexed by the
+  // VPN bits just above the page's own.
+  function automatic idx_t set_of(vpn_t vpn, pgsz_e size);
+    idx_t idx;
+    if (size == Pg1G) begin
+      idx = vpn[Log2Pages1G +: IdxW];
+    end else if (size == Pg2M) begin
+      idx = vpn[Log2Pages2M +: IdxW];
+    end else begin
+      idx = vpn[IdxW-1:0];
+    end
+    return idx & set_mask;
   endfunction
 
   function automatic slot_t slot(idx_t set, int unsigned way);
     return slot_t'(int'(set) * Ways + way);
   endfunction
 
-  // Check the 2 MiB set first, then the 4 KiB set, so a 4 KiB hit wins.
-  // any_pasid: match entries of every PASID (InjLookupAnyPasid).
+  // Check the 1 GiB set first, then the 2 MiB set, then the 4 KiB set, so
+  // the smallest page that hits wins. any_pasid: match entries of every
+  // PASID (InjLookupAnyPasid).
   function automatic lookup_t lookup(pasid_t pasid, vpn_t vpn, logic any_pasid);
     lookup_t res;
+    slot_t   base_1g;
     slot_t   base_2m;
     slot_t   base_4k;
     res     = '0;
-    base_2m = slot(set_of(vpn, 1'b1), 0);
-    base_4k = slot(set_of(vpn, 1'b0), 0);
+    base_1g = slot(set_of(vpn, Pg1G), 0);
+    base_2m = slot(set_of(vpn, Pg2M), 0);
+    base_4k = slot(set_of(vpn, Pg4K), 0);
     for (int unsigned w = 0; w < Ways; w++) begin
-      if (valid_q[base_2m + slot_t'(w)] && xlat_q[base_2m + slot_t'(w)].is_2m &&
+      if (valid_q[base_1g + slot_t'(w)] && xlat_q[base_1g + slot_t'(w)].size == Pg1G &&
+          (any_pasid || pasid_q[base_1g + slot_t'(w)] == pasid) &&
+          vpn_q[base_1g + slot_t'(w)][VpnW-1:Log2Pages1G] == vpn[VpnW-1:Log2Pages1G]) begin
+        res = '{hit: 1'b1, xlat: xlat_q[base_1g + slot_t'(w)]};
+      end
+    end
+    for (int unsigned w = 0; w < Ways; w++) begin
+      if (valid_q[base_2m + slot_t'(w)] && xlat_q[base_2m + slot_t'(w)].size == Pg2M &&
           (any_pasid || pasid_q[base_2m + slot_t'(w)] == pasid) &&
           vpn_q[base_2m + slot_t'(w)][VpnW-1:Log2Pages2M] == vpn[VpnW-1:Log2Pages2M]) begin
         res = '{hit: 1'b1, xlat: xlat_q[base_2m + slot_t'(w)]};
       end
     end
     for (int unsigned w = 0; w < Ways; w++) begin
-      if (valid_q[base_4k + slot_t'(w)] && !xlat_q[base_4k + slot_t'(w)].is_2m &&
+      if (valid_q[base_4k + slot_t'(w)] && xlat_q[base_4k + slot_t'(w)].size == Pg4K &&
           (any_pasid || pasid_q[base_4k + slot_t'(w)] == pasid) &&
           vpn_q[base_4k + slot_t'(w)] == vpn) begin
         res = '{hit: 1'b1, xlat: xlat_q[base_4k + slot_t'(w)]};
@@ -148,15 +170,15 @@ module iotlb
   slot_t       fill_slot;
 
   always_comb begin : comb_fill_slot
-    fill_set   = set_of(fill_vpn_i, fill_xlat_i.is_2m);
-    fill_tag   = fill_xlat_i.is_2m ? (fill_vpn_i & vpn_mask(log2n_t'(Log2Pages2M))) : fill_vpn_i;
+    fill_set   = set_of(fill_vpn_i, fill_xlat_i.size);
+    fill_tag   = xlat_base(fill_vpn_i, fill_xlat_i.size);
     fill_way   = (32'(rr_q[fill_set]) < used) ? rr_q[fill_set] : '0;
     fill_found = 1'b0;
     // 1. an entry with the same tag
     for (int unsigned w = 0; w < Ways; w++) begin
       if (!fill_found && valid_q[slot(fill_set, w)] && pasid_q[slot(fill_set, w)] == fill_pasid_i &&
           vpn_q[slot(fill_set, w)] == fill_tag &&
-          xlat_q[slot(fill_set, w)].is_2m == fill_xlat_i.is_2m) begin
+          xlat_q[slot(fill_set, w)].size == fill_xlat_i.size) begin
         fill_way   = way_t'(w);
         fill_found = 1'b1;
       end
@@ -173,12 +195,13 @@ module iotlb
 
   // Bug injection. InjInvWrongPasid: match entries against PASID 0 instead
   // of the command's PASID. InjInvMisses2m: a one-page invalidation does not
-  // drop a 2 MiB entry (is_2m: the entry's size after this cycle's fill).
+  // drop an entry larger than 4 KiB, 2 MiB or 1 GiB (size: the entry's size
+  // after this cycle's fill).
   pasid_t inval_pasid;
   assign inval_pasid = inject_i[InjInvWrongPasid] ? '0 : inval_pasid_i;
 
-  function automatic logic inval_skips_2m(logic is_2m);
-    return inject_i[InjInvMisses2m] && inval_av_i && is_2m && (inval_log2n_i == '0);
+  function automatic logic inval_skips_large(pgsz_e size);
+    return inject_i[InjInvMisses2m] && inval_av_i && (size != Pg4K) && (inval_log2n_i == '0);
   endfunction
 
   always_comb begin : comb_next
@@ -196,13 +219,13 @@ module iotlb
         // the entry as it is after this cycle's fill
         if ((!inval_pv_i ||
              ((fill_valid_i && slot_t'(i) == fill_slot) ? fill_pasid_i : pasid_q[i]) == inval_pasid) &&
-            !inval_skips_2m((fill_valid_i && slot_t'(i) == fill_slot) ? fill_xlat_i.is_2m
-                                                                      : xlat_q[i].is_2m) &&
+            !inval_skips_large((fill_valid_i && slot_t'(i) == fill_slot) ? fill_xlat_i.size
+                                                                         : xlat_q[i].size) &&
             (!inval_av_i ||
              ((fill_valid_i && slot_t'(i) == fill_slot)
-                ? blocks_overlap(fill_tag, xlat_log2n(fill_xlat_i.is_2m), inval_vpn_i,
+                ? blocks_overlap(fill_tag, xlat_log2n(fill_xlat_i.size), inval_vpn_i,
                                   inval_log2n_i)
-                : blocks_overlap(vpn_q[i], xlat_log2n(xlat_q[i].is_2m), inval_vpn_i,
+                : blocks_overlap(vpn_q[i], xlat_log2n(xlat_q[i].size), inval_vpn_i,
                                   inval_log2n_i)))) begin
           valid_d[i] = 1'b0;
         end
@@ -242,15 +265,15 @@ module iotlb
     if (inval) begin
       for (int unsigned i = 0; i < N; i++) begin
         names[i] = inval_names_entry(pv, pasid, av, vpn, log2n,
-                                     pasid_q[i], vpn_q[i], xlat_q[i].is_2m);
+                                     pasid_q[i], vpn_q[i], xlat_q[i].size);
       end
     end
     return names;
   endfunction
 
   // IOTINVAL.VMA is complete: after it no valid entry it names is left, so a
-  // one-page invalidation drops a 2 MiB entry containing the page and a
-  // PASID-specific one every entry of that PASID in the range.
+  // one-page invalidation drops a 2 MiB or 1 GiB entry containing the page
+  // and a PASID-specific one every entry of that PASID in the range.
   InvalComplete_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     inval_valid_i |=> !(|(valid_q & inval_names($past(inval_valid_i), $past(inval_pv_i),
                                                    $past(inval_pasid_i), $past(inval_av_i),
@@ -273,26 +296,30 @@ module iotlb
   // iotlb_inval: an IOTINVAL.VMA by range size (one page, 2..15, 16..511,
   // 512+ pages, no address: the whole PASID or everything) x where the IOTLB
   // held a translation it names: the range's first page, a page strictly
-  // inside, its last page (a 2 MiB entry holds each page it covers), or
-  // none. The entries as they are before the edge; computed only in the
-  // cycle of an invalidation.
+  // inside, its last page (a 2 MiB or 1 GiB entry holds each page it
+  // covers), or none. inval_1g: an IOTINVAL.VMA (any form) names a valid
+  // 1 GiB entry. The entries as they are before the edge; computed only in
+  // the cycle of an invalidation.
   logic [1:0] cov_size;
-  logic [2:0] cov_pos;   // {last, inside, first}
-  logic       cov_held;  // any valid entry the invalidation names
+  logic [2:0] cov_pos;      // {last, inside, first}
+  logic       cov_held;     // any valid entry the invalidation names
+  logic       cov_held_1g;  // ... a 1 GiB one
 
   always_comb begin : comb_cov_inval
-    cov_size = '0;
-    cov_pos  = '0;
-    cov_held = 1'b0;
+    cov_size    = '0;
+    cov_pos     = '0;
+    cov_held    = 1'b0;
+    cov_held_1g = 1'b0;
     if (inval_valid_i) begin
       cov_size = cov_range_size(inval_log2n_i);
       for (int unsigned i = 0; i < N; i++) begin
         if (valid_q[i] && inval_names_entry(inval_pv_i, inval_pasid_i, inval_av_i, inval_vpn_i,
                                             inval_log2n_i, pasid_q[i], vpn_q[i],
-                                            xlat_q[i].is_2m)) begin
-          cov_held = 1'b1;
-          cov_pos  = cov_pos | cov_range_pos(vpn_q[i], xlat_log2n(xlat_q[i].is_2m), inval_vpn_i,
-                                             inval_log2n_i);
+                                            xlat_q[i].size)) begin
+          cov_held    = 1'b1;
+          cov_held_1g = cov_held_1g || (xlat_q[i].size == Pg1G);
+          cov_pos     = cov_pos | cov_range_pos(vpn_q[i], xlat_log2n(xlat_q[i].size),
+                                                inval_vpn_i, inval_log2n_i);
         end
       end
     end
@@ -319,6 +346,9 @@ module iotlb
     if (rst_ni && inval_valid_i && !inval_av_i) begin
       IotlbInvPasidHeld_C: cover (cov_held);
       IotlbInvPasidEmpty_C: cover (!cov_held);
+    end
+    if (rst_ni && inval_valid_i) begin
+      IotlbInv1gHeld_C: cover (cov_held_1g);
     end
   end
 

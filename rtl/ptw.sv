@@ -1,24 +1,27 @@
-// x86-64 4-level page-table walker (48-bit VA, 4 KiB pages and 2 MiB PD leaves).
+// x86-64 4-level page-table walker (48-bit VA, 4 KiB pages, 2 MiB PD leaves
+// and 1 GiB PDPT leaves).
 //
 // The root comes from the PASID table: entry `pasid` at
 // cfg_pasid_table_i + pasid * 8 holds the PML4 PA in bits 51:12 and a valid
 // bit in bit 0. Then one 8-byte read per level:
 //   PML4 index VA[47:39], PDPT VA[38:30], PD VA[29:21], PT VA[20:12]
 //   entry bits: P=0 RW=1 US=2 A=5 D=6 PS=7 NX=63, next table / page 51:12
-// A PD entry with PS=1 is a 2 MiB leaf (PA bits 51:21). A PDPT entry with PS=1
-// (1 GiB page) is not supported and gives no translation.
+// A PD entry with PS=1 is a 2 MiB leaf (PA bits 51:21), a PDPT entry with
+// PS=1 a 1 GiB leaf (PA bits 51:30); the result's size says which (pgsz_e).
+// PS in a PML4 entry is not looked at (reserved on x86-64).
 //
 // Result: R = P and US at every level; W = R and RW at every level AND the
 // request is a write (PCIe ATS No-Write: a Translation Request with NW=1
 // gets no W); NX is ignored (device accesses are reads and writes). An
-// invalid PASID entry, a non-present entry or a 1 GiB page give R=W=0: "no
-// translation", not an error.
+// invalid PASID entry or a non-present entry gives R=W=0: "no translation",
+// not an error.
 //
 // Accessed / Dirty (as SVA IOMMUs walking CPU tables do: VT-d, AMD v2,
-// SMMUv3 HTTU, RISC-V): once a present leaf with R is found (4 KiB PTE or
-// 2 MiB PDE with PS), the walker sets the leaf's A bit, and its D bit when
-// it grants W, with one compare-and-swap of the leaf from the value it read
-// to value | A | (W ? D : 0) (skipped when those bits are already set). The
+// SMMUv3 HTTU, RISC-V): once a present leaf with R is found (4 KiB PTE,
+// 2 MiB PDE or 1 GiB PDPTE with PS), the walker sets the leaf's A bit, and
+// its D bit when it grants W, with one compare-and-swap of the leaf from the
+// value it read to value | A | (W ? D : 0) (skipped when those bits are
+// already set). The
 // CAS returns the old word; if it differs from the value read, the CPU
 // changed the entry meanwhile and the walk restarts from the PASID table.
 // A and D of non-leaf entries are not set (a simplification: x86 hardware
@@ -30,7 +33,9 @@
 // PML4, PDPT and PD entries: the result of the PASID-table / PML4 / PDPT / PD
 // walk. A walk that hits goes straight to the PTE: one memory read instead of
 // five. Only present non-leaf PD entries with US (and P, US) at every level
-// are cached; a 2 MiB leaf (PS=1) is not. As the RISC-V IOMMU has it for
+// are cached; a 2 MiB leaf (PD entry with PS=1) is not, and a walk that ends
+// on a 1 GiB leaf (PDPT entry with PS=1) never reaches a PD entry, so it
+// caches nothing either. As the RISC-V IOMMU has it for
 // IOTINVAL.VMA, every IOTINVAL.VMA (address, range, PASID or all) drops every
 // PSC entry of its PASID (every entry when PV=0): the CPU may have changed a
 // non-leaf entry (THP split / COW fallback, a freed page table). A walk that
@@ -250,15 +255,21 @@ module ptw
             addr_d  = entry_addr(pte, vpn_q, LvlPml4);
             level_d = LvlPml4;
             state_d = StReq;
-          end else if (level_q == LvlPdpt && pte[PtePs]) begin
-            // 1 GiB page: not supported
-            result_d = '0;
-            state_d  = StDone;
-          end else if ((level_q == LvlPd && pte[PtePs]) || level_q == LvlPt) begin
-            result_d.is_2m = (level_q == LvlPd);
-            result_d.ppn   = (level_q == LvlPd) ? {pte[51:21], 9'd0} : pte[51:12];
-            result_d.r     = leaf_r;
-            result_d.w     = leaf_w;
+          end else if (((level_q == LvlPdpt || level_q == LvlPd) && pte[PtePs]) ||
+                       level_q == LvlPt) begin
+            // a leaf: 1 GiB (PDPT, PS), 2 MiB (PD, PS) or 4 KiB (PT)
+            if (level_q == LvlPdpt) begin
+              result_d.size = Pg1G;
+              result_d.ppn  = {pte[51:30], 18'd0};
+            end else if (level_q == LvlPd) begin
+              result_d.size = Pg2M;
+              result_d.ppn  = {pte[51:21], 9'd0};
+            end else begin
+              result_d.size = Pg4K;
+              result_d.ppn  = pte[51:12];
+            end
+            result_d.r = leaf_r;
+            result_d.w = leaf_w;
             if (leaf_r && leaf_ad != pte) begin
               // set A (and D) first: addr_q still points at the leaf
               cmp_d   = pte;

@@ -19,8 +19,9 @@ package shootdown_pkg;
   localparam int unsigned IdW       = 8;   // device request tag
   localparam int unsigned NumProbes = 4;   // probe slots of docs/socket.md
 
-  // log2 of the number of 4 KiB pages in a 2 MiB page
+  // log2 of the number of 4 KiB pages in a 2 MiB and in a 1 GiB page
   localparam int unsigned Log2Pages2M = 9;
+  localparam int unsigned Log2Pages1G = 18;
 
   typedef logic [PasidW-1:0] pasid_t;
   typedef logic [VpnW-1:0]   vpn_t;
@@ -41,8 +42,9 @@ package shootdown_pkg;
   localparam int unsigned InjEarlyInvCpl = 0;
   // IOFENCE.C completes without waiting for earlier ATS.INVALs (cmdq).
   localparam int unsigned InjEarlyFence = 1;
-  // A one-page (4 KiB) invalidation does not drop a 2 MiB entry containing
-  // it (iotlb: IOTINVAL.VMA; atc: ATS Invalidate Request).
+  // A one-page (4 KiB) invalidation does not drop a larger entry (2 MiB or
+  // 1 GiB) containing it (iotlb: IOTINVAL.VMA; atc: ATS Invalidate Request).
+  // The name is from when 2 MiB was the only larger size.
   localparam int unsigned InjInvMisses2m = 2;
   // Invalidation matching compares entries against PASID 0 instead of the
   // command's PASID (iotlb: IOTINVAL.VMA with PV; atc: Invalidate Request
@@ -133,13 +135,22 @@ package shootdown_pkg;
   // ---------------------------------------------------------------------------
   // Translations
   // ---------------------------------------------------------------------------
+  // Page size of a translation: the level of the leaf the walk ended on (a
+  // PT entry, or a PD or PDPT entry with PS). 2'd3 is unused.
+  typedef enum logic [1:0] {
+    Pg4K = 2'd0,  // 4 KiB page: a PT entry
+    Pg2M = 2'd1,  // 2 MiB page: a PD entry with PS
+    Pg1G = 2'd2   // 1 GiB page: a PDPT entry with PS
+  } pgsz_e;
+
   // A translation as cached in the IOTLB and the ATC and carried by a
-  // Translation Completion. For a 2 MiB page `ppn` is the 2 MiB-aligned base.
+  // Translation Completion. For a 2 MiB or 1 GiB page `ppn` is the page's
+  // aligned base (low 9 or 18 bits clear).
   typedef struct packed {
-    ppn_t ppn;
-    logic is_2m;
-    logic r;
-    logic w;
+    ppn_t  ppn;
+    pgsz_e size;
+    logic  r;
+    logic  w;
   } xlat_t;
 
   typedef struct packed {
@@ -199,12 +210,19 @@ package shootdown_pkg;
   // ---------------------------------------------------------------------------
   // Functions
   // ---------------------------------------------------------------------------
-  // Does a valid entry (valid, PASID, VPN, 2 MiB) translate page `vpn` of
-  // `pasid`? A 2 MiB entry covers the 512 pages that share VPN bits 35:9.
-  function automatic logic entry_hit(logic e_valid, pasid_t e_pasid, vpn_t e_vpn, logic e_2m,
+  // Does a valid entry (valid, PASID, VPN, size) translate page `vpn` of
+  // `pasid`? A 2 MiB entry covers the 512 pages that share VPN bits 35:9, a
+  // 1 GiB entry the 262,144 that share VPN bits 35:18.
+  function automatic logic entry_hit(logic e_valid, pasid_t e_pasid, vpn_t e_vpn, pgsz_e e_size,
                                      pasid_t pasid, vpn_t vpn);
     logic page_hit;
-    page_hit = e_2m ? (e_vpn[VpnW-1:Log2Pages2M] == vpn[VpnW-1:Log2Pages2M]) : (e_vpn == vpn);
+    if (e_size == Pg1G) begin
+      page_hit = (e_vpn[VpnW-1:Log2Pages1G] == vpn[VpnW-1:Log2Pages1G]);
+    end else if (e_size == Pg2M) begin
+      page_hit = (e_vpn[VpnW-1:Log2Pages2M] == vpn[VpnW-1:Log2Pages2M]);
+    end else begin
+      page_hit = (e_vpn == vpn);
+    end
     return e_valid && (e_pasid == pasid) && page_hit;
   endfunction
 
@@ -226,9 +244,20 @@ package shootdown_pkg;
     return (a & mask) == (b & mask);
   endfunction
 
-  // log2 of the number of pages of a translation: 0 (4 KiB) or 9 (2 MiB).
-  function automatic log2n_t xlat_log2n(logic is_2m);
-    return is_2m ? log2n_t'(Log2Pages2M) : '0;
+  // log2 of the number of pages of a translation: 0 (4 KiB), 9 (2 MiB) or
+  // 18 (1 GiB).
+  function automatic log2n_t xlat_log2n(pgsz_e size);
+    if (size == Pg1G) begin
+      return log2n_t'(Log2Pages1G);
+    end
+    return (size == Pg2M) ? log2n_t'(Log2Pages2M) : '0;
+  endfunction
+
+  // The base page of the translation of size `size` that holds page `vpn`:
+  // `vpn` with the page's low 0, 9 or 18 bits clear (the tag of a cache
+  // entry).
+  function automatic vpn_t xlat_base(vpn_t vpn, pgsz_e size);
+    return vpn & vpn_mask(xlat_log2n(size));
   endfunction
 
   // The specification an invalidation is checked against (the caches'
@@ -236,12 +265,13 @@ package shootdown_pkg;
   // does not use it): an IOTINVAL.VMA or Invalidate Request (pv, pasid, av,
   // range [vpn, vpn + 2^log2n)) names a cached translation (its PASID, base
   // page, size) when the PASIDs agree (any PASID without PV) and the two
-  // overlap (any address without AV), a 2 MiB entry by all its 512 pages.
+  // overlap (any address without AV), a 2 MiB entry by all its 512 pages, a
+  // 1 GiB entry by all its 262,144.
   function automatic logic inval_names_entry(logic pv, pasid_t pasid, logic av, vpn_t vpn,
                                              log2n_t log2n, pasid_t e_pasid, vpn_t e_vpn,
-                                             logic e_2m);
+                                             pgsz_e e_size);
     return (!pv || e_pasid == pasid) &&
-           (!av || blocks_overlap(e_vpn, xlat_log2n(e_2m), vpn, log2n));
+           (!av || blocks_overlap(e_vpn, xlat_log2n(e_size), vpn, log2n));
   endfunction
 
   // PCIe ATS Invalidate Request size decode (dword1 of ATS.INVAL holds the
@@ -269,15 +299,20 @@ package shootdown_pkg;
   endfunction
 
   // Probe word of docs/socket.md: bit 63 valid, 62 W, 61 R, 60 2 MiB,
-  // 39:0 the PPN of this 4 KiB page.
+  // 59 1 GiB, 39:0 the PPN of this 4 KiB page.
   function automatic logic [63:0] probe_word(lookup_t l, vpn_t vpn);
     ppn_t ppn;
-    ppn = l.xlat.is_2m ? {l.xlat.ppn[PpnW-1:Log2Pages2M], vpn[Log2Pages2M-1:0]}
-                       : l.xlat.ppn;
+    if (l.xlat.size == Pg1G) begin
+      ppn = {l.xlat.ppn[PpnW-1:Log2Pages1G], vpn[Log2Pages1G-1:0]};
+    end else if (l.xlat.size == Pg2M) begin
+      ppn = {l.xlat.ppn[PpnW-1:Log2Pages2M], vpn[Log2Pages2M-1:0]};
+    end else begin
+      ppn = l.xlat.ppn;
+    end
     if (!l.hit) begin
       return '0;
     end
-    return {1'b1, l.xlat.w, l.xlat.r, l.xlat.is_2m, 20'd0, ppn};
+    return {1'b1, l.xlat.w, l.xlat.r, l.xlat.size == Pg2M, l.xlat.size == Pg1G, 19'd0, ppn};
   endfunction
 
   // Cover points of the IOTLB and the ATC (docs/socket.md, "Coverage").

@@ -380,11 +380,11 @@ module shootdown_top
     lookup_t hit;
     always_comb begin : comb_hit
       hit = '0;
-      if (entry_hit(srv_xlat_valid, srv_xlat_pasid, srv_xlat_vpn, srv_xlat.is_2m,
+      if (entry_hit(srv_xlat_valid, srv_xlat_pasid, srv_xlat_vpn, srv_xlat.size,
                     probe_pasid_q[p], probe_vpn_q[p])) begin
         hit = '{hit: 1'b1, xlat: srv_xlat};
       end
-      if (entry_hit(link_cpl_valid_q, link_cpl_q.pasid, link_cpl_q.vpn, link_cpl_q.xlat.is_2m,
+      if (entry_hit(link_cpl_valid_q, link_cpl_q.pasid, link_cpl_q.vpn, link_cpl_q.xlat.size,
                     probe_pasid_q[p], probe_vpn_q[p])) begin
         hit = '{hit: 1'b1, xlat: link_cpl_q.xlat};
       end
@@ -472,7 +472,7 @@ module shootdown_top
     cov_inv_names_cpl = 1'b0;
     if (cov_inv_to_dev && link_cpl_valid_q) begin
       cov_inv_names_cpl = (!dev_dn_msg.pv || dev_dn_msg.pasid == link_cpl_q.pasid) &&
-                          blocks_overlap(link_cpl_q.vpn, xlat_log2n(link_cpl_q.xlat.is_2m),
+                          blocks_overlap(link_cpl_q.vpn, xlat_log2n(link_cpl_q.xlat.size),
                                          dev_dn_msg.vpn, dev_dn_msg.log2n);
     end
   end

@@ -19,9 +19,10 @@
 // again, as an IOMMU that caches permissions and needs an invalidation after
 // a permission upgrade would.
 //
-// The match during a walk is conservative: an invalidation range that
-// overlaps the 2 MiB region of the requested page, since the walk may return
-// a 2 MiB leaf.
+// The match during a walk is conservative, since the walk may return a
+// larger leaf: a 4 KiB or 2 MiB result is not cached after an invalidation
+// range that overlaps the 2 MiB region of the requested page, a 1 GiB result
+// after one that overlaps its 1 GiB region.
 
 module tr_server
   import shootdown_pkg::*;
@@ -81,13 +82,23 @@ module tr_server
   vpn_t   vpn_d, vpn_q;
   logic   write_d, write_q;
   xlat_t  xlat_d, xlat_q;
-  logic   nofill_d, nofill_q;  // an IOTINVAL.VMA hit the page during the walk
+  // an IOTINVAL.VMA hit the page's 2 MiB (nofill) or 1 GiB (nofill_1g)
+  // region during the walk
+  logic   nofill_d, nofill_q;
+  logic   nofill_1g_d, nofill_1g_q;
 
-  logic   inval_hit;
+  logic   inval_hit;     // this cycle's IOTINVAL.VMA hits the page's 2 MiB region
+  logic   inval_hit_1g;  // ... its 1 GiB region
+  logic   walk_fill_ok;  // no IOTINVAL.VMA hit the region of the walk result's size
 
-  assign inval_hit = inval_valid_i && (!inval_pv_i || inval_pasid_i == pasid_q) &&
-                     (!inval_av_i || blocks_overlap(inval_vpn_i, inval_log2n_i, vpn_q,
-                                                    log2n_t'(Log2Pages2M)));
+  assign inval_hit    = inval_valid_i && (!inval_pv_i || inval_pasid_i == pasid_q) &&
+                        (!inval_av_i || blocks_overlap(inval_vpn_i, inval_log2n_i, vpn_q,
+                                                       log2n_t'(Log2Pages2M)));
+  assign inval_hit_1g = inval_valid_i && (!inval_pv_i || inval_pasid_i == pasid_q) &&
+                        (!inval_av_i || blocks_overlap(inval_vpn_i, inval_log2n_i, vpn_q,
+                                                       log2n_t'(Log2Pages1G)));
+  assign walk_fill_ok = (walk_result_i.size == Pg1G) ? !nofill_1g_q && !inval_hit_1g
+                                                     : !nofill_q && !inval_hit;
 
   assign tr_ready_o     = (state_q == StIdle);
   assign lookup_pasid_o = pasid_q;
@@ -112,6 +123,7 @@ module tr_server
     write_d      = write_q;
     xlat_d       = xlat_q;
     nofill_d     = nofill_q;
+    nofill_1g_d  = nofill_1g_q;
     walk_start_o = 1'b0;
     fill_valid_o = 1'b0;
 
@@ -133,6 +145,7 @@ module tr_server
         end else begin
           walk_start_o = 1'b1;
           nofill_d     = 1'b0;
+          nofill_1g_d  = 1'b0;
           state_d      = StWalk;
         end
       end
@@ -140,8 +153,11 @@ module tr_server
         if (inval_hit) begin
           nofill_d = 1'b1;
         end
+        if (inval_hit_1g) begin
+          nofill_1g_d = 1'b1;
+        end
         if (walk_done_i) begin
-          fill_valid_o = walk_result_i.r && !nofill_q && !inval_hit;
+          fill_valid_o = walk_result_i.r && walk_fill_ok;
           xlat_d       = walk_result_i;
           state_d      = StSend;
         end
@@ -159,21 +175,23 @@ module tr_server
 
   always_ff @(posedge clk_i or negedge rst_ni) begin : ff_state
     if (!rst_ni) begin
-      state_q  <= StIdle;
-      tag_q    <= '0;
-      pasid_q  <= '0;
-      vpn_q    <= '0;
-      write_q  <= 1'b0;
-      xlat_q   <= '0;
-      nofill_q <= 1'b0;
+      state_q     <= StIdle;
+      tag_q       <= '0;
+      pasid_q     <= '0;
+      vpn_q       <= '0;
+      write_q     <= 1'b0;
+      xlat_q      <= '0;
+      nofill_q    <= 1'b0;
+      nofill_1g_q <= 1'b0;
     end else begin
-      state_q  <= state_d;
-      tag_q    <= tag_d;
-      pasid_q  <= pasid_d;
-      vpn_q    <= vpn_d;
-      write_q  <= write_d;
-      xlat_q   <= xlat_d;
-      nofill_q <= nofill_d;
+      state_q     <= state_d;
+      tag_q       <= tag_d;
+      pasid_q     <= pasid_d;
+      vpn_q       <= vpn_d;
+      write_q     <= write_d;
+      xlat_q      <= xlat_d;
+      nofill_q    <= nofill_d;
+      nofill_1g_q <= nofill_1g_d;
     end
   end
 

@@ -255,7 +255,8 @@ module shootdown_rv_top
   // again here field for field: a different layout is a width mismatch the
   // lint of this wrapper reports) searched for each probe's PSCID and VPN
   // as the design's lookup does. The word: bit 63 valid, 62 W, 61 R, 60 a
-  // 2 MiB entry, 39:0 the 4 KiB frame that holds the VPN (docs/socket.md).
+  // 2 MiB entry, 59 a 1 GiB entry, 39:0 the 4 KiB frame that holds the VPN
+  // (docs/socket.md).
   typedef struct packed {
     logic [19:0]            pscid;
     logic [15:0]            gscid;
@@ -310,9 +311,10 @@ module shootdown_rv_top
           end else if (iotlb_tags[i].is_1S_2M) begin
             ppn[8:0] = probe_vpn[p][8:0];
           end
-          // (a frame above 2^40 does not fit the word: flagged by bits 59:56)
+          // (a frame above 2^40 does not fit the word: flagged by bit 58)
           probe_iotlb[p] = {1'b1, iotlb_content[i].pte_1S.w, iotlb_content[i].pte_1S.r,
-                            iotlb_tags[i].is_1S_2M, ppn[43:40], 16'b0, ppn[39:0]};
+                            iotlb_tags[i].is_1S_2M, iotlb_tags[i].is_1S_1G, |ppn[43:40],
+                            18'b0, ppn[39:0]};
         end
       end
     end

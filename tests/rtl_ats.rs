@@ -59,6 +59,7 @@ fn a_miss_fills_the_atc_and_the_next_read_hits_without_a_request() {
         w: false,
         r: true,
         is_2m: false,
+        is_1g: false,
     };
     assert_eq!(s.probe(0)[1], Some(want), "ATC filled");
 

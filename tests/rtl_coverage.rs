@@ -227,6 +227,55 @@ fn a_range_invalidation_sees_where_the_caches_held_pages() {
 }
 
 #[test]
+fn an_invalidation_naming_a_1g_entry_hits_the_inval_1g_bins() {
+    let mut s = Sim::new(2, 5);
+    let va = 0x40_0000_0000;
+    s.map_1g(PASID, va, 0x8_0000_0000, true);
+    s.read_wait(1, PASID, va, MAX);
+    let inval = |s: &mut Sim, cmds: &[[u64; 2]]| {
+        let before = coverage(s);
+        s.submit_cmds(cmds);
+        s.wait_cq_empty(MAX);
+        let mut c = coverage(s);
+        for (k, n) in &mut c.counts {
+            *n -= before.counts[k];
+        }
+        let mut h = hit(&c);
+        h.retain(|l, _| l.starts_with("IotlbInv") || l.starts_with("AtcInv"));
+        h
+    };
+    // a page of the next 1 GiB: held by neither
+    assert_eq!(
+        inval(
+            &mut s,
+            &[
+                cmd_iotinval_vma(Some(PASID), Some(va + 0x4000_0000)),
+                cmd_ats_inval(PASID, va + 0x4000_0000, 4096),
+                cmd_iofence_c(None, 0),
+            ]
+        ),
+        present(&[("IotlbInvPageEmpty_C", 1), ("AtcInvPageEmpty_C", 1)])
+    );
+    // a page in its last 2 MiB: the 1 GiB entries of both caches
+    assert_eq!(
+        inval(
+            &mut s,
+            &[
+                cmd_iotinval_vma(Some(PASID), Some(va + 0x3fff_f000)),
+                cmd_ats_inval(PASID, va + 0x3fff_f000, 4096),
+                cmd_iofence_c(None, 0),
+            ]
+        ),
+        present(&[
+            ("IotlbInvPageHeld_C", 1),
+            ("IotlbInv1gHeld_C", 1),
+            ("AtcInvPageHeld_C", 1),
+            ("AtcInv1gHeld_C", 1),
+        ])
+    );
+}
+
+#[test]
 fn a_late_completion_hits_the_timeout_bins() {
     // the round trip (2 x 400) is longer than the timeout (300)
     let mut s = Sim::with_timeout(1, 400, 0, 300);

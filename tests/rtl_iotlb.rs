@@ -1,12 +1,13 @@
 //! The IOTLB: filled by walks, hit by later Translation Requests (no walk
 //! traffic), and emptied by IOTINVAL.VMA by address, by PASID, globally,
-//! by an address inside a 2 MiB entry and by a range (S=1). Observed through
-//! the probes and through the walker's memory reads.
+//! by an address inside a 2 MiB or 1 GiB entry and by a range (S=1).
+//! Observed through the probes and through the walker's memory reads.
 
 mod common;
 use common::*;
 use shootdown::rtl::{
-    cmd_ats_inval, cmd_iofence_c, cmd_iotinval_range, cmd_iotinval_vma, iotinval_range, ProbeEntry,
+    cmd_ats_inval, cmd_iofence_c, cmd_iotinval_range, cmd_iotinval_vma, iotinval_range, Inject,
+    ProbeEntry,
 };
 
 const PASID: u32 = 3;
@@ -39,6 +40,7 @@ fn a_walk_fills_the_iotlb_and_a_later_request_hits_it() {
         w: false,
         r: true,
         is_2m: false,
+        is_1g: false,
     };
     assert_eq!(s.probe(0)[0], Some(want), "IOTLB holds the walk result");
 
@@ -301,4 +303,211 @@ fn a_range_iotinval_during_a_walk_keeps_its_result_out_of_the_iotlb() {
     assert_eq!(r.status, 0);
     s.step();
     assert_eq!(s.probe(0)[0], None, "the walk result is not cached");
+}
+
+// ---------------------------------------------------------------------------
+// 1 GiB entries
+// ---------------------------------------------------------------------------
+
+/// A 1 GiB page (1 GiB aligned VA and PA) of [`PASID`].
+const VA_1G: u64 = 0x80_4000_0000;
+const PA_1G: u64 = 0x7_c000_0000;
+
+/// Map [`VA_1G`] read-only, read a page of its first 2 MiB and check the
+/// IOTLB holds one 1 GiB entry: probes 0 and 1 on a page of its first 2 MiB
+/// and on one in its last 2 MiB (at offsets `0x5000` and `0x3fe1_2000`).
+fn cache_1g(s: &mut Sim) {
+    s.map_1g(PASID, VA_1G, PA_1G, false);
+    let r = s.read_wait(1, PASID, VA_1G + 0x5008, MAX);
+    assert_eq!((r.status, r.pa), (0, PA_1G + 0x5008), "{r:?}");
+    s.set_probe(0, PASID, VA_1G + 0x5000);
+    s.set_probe(1, PASID, VA_1G + 0x3fe1_2000);
+    s.step();
+    for (slot, off) in [(0, 0x5000), (1, 0x3fe1_2000)] {
+        let e = s.probe(slot)[0].expect("1 GiB entry cached");
+        assert_eq!(
+            e,
+            ProbeEntry {
+                ppn: (PA_1G + off) >> 12,
+                w: false,
+                r: true,
+                is_2m: false,
+                is_1g: true,
+            },
+            "the probe reports the 1 GiB entry and this 4 KiB page's PPN"
+        );
+    }
+}
+
+#[test]
+fn a_1g_walk_fills_one_entry_for_the_whole_page() {
+    let mut s = Sim::new(2, 3);
+    cache_1g(&mut s);
+    // PASID table entry + PML4 + PDPT
+    assert_eq!(s.walk_reads(), 3);
+    // a page 700 MiB further on hits the same entry: no walk
+    flush_atc(&mut s, PASID);
+    let r = s.read_wait(2, PASID, VA_1G + 0x2bcd_e010, MAX);
+    assert_eq!((r.status, r.pa), (0, PA_1G + 0x2bcd_e010), "{r:?}");
+    assert_eq!(s.walk_reads(), 3, "an IOTLB hit needs no walk");
+    // the neighbouring 1 GiB pages are not covered
+    s.set_probe(2, PASID, VA_1G - 0x1000);
+    s.set_probe(3, PASID, VA_1G + 0x4000_0000);
+    s.step();
+    assert_eq!((s.probe(2)[0], s.probe(3)[0]), (None, None));
+}
+
+#[test]
+fn iotinval_of_a_page_in_the_last_2m_of_a_1g_entry_drops_it() {
+    let mut s = Sim::new(2, 3);
+    cache_1g(&mut s);
+
+    // ranges in the 1 GiB regions around it keep it: the page just above,
+    // the whole 1 GiB just below, and another PASID's page inside it
+    s.submit_cmds(&[
+        cmd_iotinval_vma(Some(PASID), Some(VA_1G + 0x4000_0000)),
+        cmd_iotinval_range(PASID, VA_1G - 0x4000_0000, 0x4000_0000),
+        cmd_iotinval_vma(Some(PASID + 1), Some(VA_1G + 0x3fe0_7000)),
+    ]);
+    s.wait_cq_empty(MAX);
+    s.step();
+    assert!(
+        s.probe(0)[0].is_some() && s.probe(1)[0].is_some(),
+        "ranges outside the 1 GiB page keep its entry"
+    );
+
+    // one 4 KiB page in its last 2 MiB (not the probed pages) drops it
+    s.submit_cmds(&[cmd_iotinval_vma(Some(PASID), Some(VA_1G + 0x3fe0_7000))]);
+    s.wait_cq_empty(MAX);
+    s.step();
+    assert_eq!((s.probe(0)[0], s.probe(1)[0]), (None, None));
+
+    // and the next request walks again
+    flush_atc(&mut s, PASID);
+    let walks = s.walk_reads();
+    s.read_wait(2, PASID, VA_1G + 0x5000, MAX);
+    assert_eq!(s.walk_reads(), walks + 3);
+}
+
+#[test]
+fn a_2m_range_inside_a_1g_entry_drops_it() {
+    let mut s = Sim::new(2, 3);
+    cache_1g(&mut s);
+    s.submit_cmds(&[cmd_iotinval_range(PASID, VA_1G + 0x2000_0000, 0x20_0000)]);
+    s.wait_cq_empty(MAX);
+    s.step();
+    assert_eq!((s.probe(0)[0], s.probe(1)[0]), (None, None));
+}
+
+/// With `inv-misses-2m` a one-page IOTINVAL.VMA leaves a 1 GiB entry as it
+/// leaves a 2 MiB one (the assertions off, so the run goes on past
+/// `InvalComplete_A`); with the assertions on that assertion stops it.
+#[test]
+fn inv_misses_2m_leaves_a_1g_entry_after_a_one_page_invalidation() {
+    for checks in [false, true] {
+        let mut s = Sim::with_inject(2, 3, Inject::INV_MISSES_2M);
+        if checks {
+            s.record_assertions();
+        } else {
+            s.set_assertions(false);
+        }
+        cache_1g(&mut s);
+        s.submit_cmds(&[cmd_iotinval_vma(Some(PASID), Some(VA_1G + 0x3fe0_7000))]);
+        s.wait_cq_empty(MAX);
+        s.step();
+        if checks {
+            let f = s.fired().expect("an assertion fired");
+            assert!(f.names("u_iotlb.InvalComplete_A"), "{f:?}");
+        } else {
+            assert!(
+                s.probe(0)[0].is_some_and(|e| e.is_1g),
+                "the 1 GiB entry survives the one-page invalidation"
+            );
+            // a range of two pages is not what the bug skips
+            s.submit_cmds(&[cmd_iotinval_range(PASID, VA_1G + 0x3fe0_6000, 0x2000)]);
+            s.wait_cq_empty(MAX);
+            s.step();
+            assert_eq!(s.probe(0)[0], None);
+        }
+    }
+}
+
+/// A 4 KiB, a 2 MiB and a 1 GiB entry cover some of the same pages (the
+/// CPU turned the region into a 1 GiB page without invalidating): the
+/// lookup answers from the smallest page that holds the address.
+#[test]
+fn the_smallest_page_that_hits_wins() {
+    let mut s = Sim::new(2, 3);
+    let (va_4k, pa_4k) = (VA_1G + 0x1000, 0x9_0000_1000);
+    let (va_2m, pa_2m) = (VA_1G + 0x40_0000, 0x9_0040_0000);
+    s.map_4k(PASID, va_4k, pa_4k, false);
+    s.map_2m(PASID, va_2m, pa_2m, false);
+    s.read_wait(1, PASID, va_4k, MAX);
+    s.read_wait(2, PASID, va_2m, MAX);
+    // the PDPT entry becomes a 1 GiB leaf; a page outside the two entries
+    // walks and fills a 1 GiB entry
+    s.map_1g(PASID, VA_1G, PA_1G, false);
+    let r = s.read_wait(3, PASID, VA_1G + 0x1000_0000, MAX);
+    assert_eq!(r.pa, PA_1G + 0x1000_0000, "{r:?}");
+    let probes = [
+        (va_4k, Some((pa_4k, false, false))),
+        (va_4k + 0x1000, Some((PA_1G + 0x2000, false, true))),
+        (va_2m + 0x3000, Some((pa_2m + 0x3000, true, false))),
+        (
+            VA_1G + 0x1000_0000,
+            Some((PA_1G + 0x1000_0000, false, true)),
+        ),
+    ];
+    for (slot, (va, _)) in probes.iter().enumerate() {
+        s.set_probe(slot, PASID, *va);
+    }
+    s.step();
+    for (slot, (va, want)) in probes.iter().enumerate() {
+        let got = s.probe(slot)[0].map(|e| (e.ppn << 12, e.is_2m, e.is_1g));
+        assert_eq!(got, *want, "IOTLB at {va:#x}");
+    }
+    // the device's new requests are answered from the same entries
+    flush_atc(&mut s, PASID);
+    let walks = s.walk_reads();
+    assert_eq!(s.read_wait(4, PASID, va_4k + 8, MAX).pa, pa_4k + 8);
+    assert_eq!(
+        s.read_wait(5, PASID, va_2m + 0x3008, MAX).pa,
+        pa_2m + 0x3008
+    );
+    assert_eq!(
+        s.read_wait(6, PASID, va_4k + 0x1008, MAX).pa,
+        PA_1G + 0x2008
+    );
+    assert_eq!(s.walk_reads(), walks, "IOTLB hits");
+}
+
+/// An IOTINVAL.VMA during a walk that ends on a 1 GiB leaf, of a page in
+/// another 2 MiB region of that 1 GiB page: the result is not cached.
+#[test]
+fn an_iotinval_in_the_1g_page_during_its_walk_keeps_the_result_out_of_the_iotlb() {
+    for (inval, cached) in [(VA_1G + 0x3000_0000, false), (VA_1G + 0x4000_0000, true)] {
+        let mut s = Sim::new(30, 3);
+        s.map_1g(PASID, VA_1G, PA_1G, true);
+        s.set_probe(0, PASID, VA_1G);
+        s.submit(1, false, PASID, VA_1G, 0);
+        let root = PASID_TABLE + u64::from(PASID) * 8;
+        s.run_until("walk start", MAX, |s| {
+            s.iommu_log.iter().any(|a| a.addr == root)
+        });
+        s.submit_cmds(&[cmd_iotinval_vma(Some(PASID), Some(inval))]);
+        let r = s.wait_response(1, MAX);
+        assert_eq!((r.status, r.pa), (0, PA_1G), "{r:?}");
+        let fetched = s
+            .iommu_log
+            .iter()
+            .filter(|a| a.addr >= CQ_BASE && a.addr < CQ_BASE + 0x1000)
+            .count();
+        assert_eq!(fetched, 2, "the command was fetched during the walk");
+        s.step();
+        assert_eq!(
+            s.probe(0)[0].is_some(),
+            cached,
+            "invalidation of {inval:#x} during the walk"
+        );
+    }
 }

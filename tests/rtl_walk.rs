@@ -1,6 +1,6 @@
-//! The page-table walker: 4 KiB and 2 MiB mappings translate to the right
-//! PA; a non-present PTE, an invalid PASID and a write to a read-only page
-//! give a fault response without a memory access.
+//! The page-table walker: 4 KiB, 2 MiB and 1 GiB mappings translate to the
+//! right PA; a non-present PTE, an invalid PASID and a write to a read-only
+//! page give a fault response without a memory access.
 
 mod common;
 use common::*;
@@ -40,6 +40,47 @@ fn walk_2m_mapping_gives_the_mapped_pa() {
     assert_eq!(r.rdata, 42);
     // PASID table entry + PML4 + PDPT + PD
     assert_eq!(s.walk_reads(), 4);
+}
+
+#[test]
+fn walk_1g_mapping_gives_the_mapped_pa_and_sets_a_and_d() {
+    let mut s = Sim::new(3, 4);
+    let va = 0x0000_0040_4000_0000; // 1 GiB aligned
+    let pa = 0x0000_0008_c000_0000; // 1 GiB aligned
+    let leaf = P | RW | US | PS;
+    let pdpte = s.map_flags(PASID, va, pa, 2, leaf);
+
+    // a read in the first 2 MiB
+    let first = 0x1_2348;
+    s.write64(pa + first, 0x1111);
+    let r = s.read_wait(1, PASID, va + first, MAX);
+    assert_eq!((r.status, r.pa, r.rdata), (0, pa + first, 0x1111), "{r:?}");
+    // PASID table entry + PML4 + PDPT: the PDPT entry is the leaf
+    assert_eq!(s.walk_reads(), 3);
+    let e = s.read64(pdpte);
+    assert_eq!(e & (A | D), A, "a read sets A, not D: {e:#x}");
+    let cas = s.cas_log();
+    assert_eq!(cas.len(), 1, "{cas:?}");
+    assert!(cas[0].cas_won() && cas[0].addr == pdpte, "{cas:?}");
+    assert_eq!((cas[0].cmp, cas[0].data), (pa | leaf, pa | leaf | A));
+
+    // a write in the last 2 MiB: the cached translation has no W (a read
+    // asked with No-Write), so the device asks again with NW=0 and the walk
+    // sets D; it starts from the PASID table again (nothing of the 1 GiB
+    // walk is in the paging-structure cache)
+    let last = 0x3fff_fff8;
+    let w = s.access_wait(2, true, PASID, va + last, 0x2222, MAX);
+    assert_eq!((w.status, w.pa), (0, pa + last), "{w:?}");
+    assert_eq!(s.read64(pa + last), 0x2222);
+    assert_eq!(s.walk_reads(), 6);
+    let e = s.read64(pdpte);
+    assert_eq!(e & (A | D), A | D, "a write sets D: {e:#x}");
+    let cas = s.cas_log();
+    assert_eq!(cas.len(), 2, "{cas:?}");
+    assert!(cas[1].cas_won() && cas[1].addr == pdpte, "{cas:?}");
+    assert_eq!(cas[1].data, pa | leaf | A | D);
+    assert_eq!(s.dev_log.len(), 2);
+    assert_eq!(s.dev_log[1].addr, pa + last);
 }
 
 #[test]

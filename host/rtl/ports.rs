@@ -387,15 +387,18 @@ pub fn inject_bits(names: &[&str]) -> Result<u16, String> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ProbeEntry {
     /// PPN of the probed 4 KiB page (for a 2 MiB entry: its base plus VPN
-    /// bits 8:0).
+    /// bits 8:0; for a 1 GiB entry: its base plus VPN bits 17:0).
     pub ppn: u64,
     pub w: bool,
     pub r: bool,
     /// The entry is a 2 MiB entry.
     pub is_2m: bool,
+    /// The entry is a 1 GiB entry.
+    pub is_1g: bool,
 }
 
-/// Decode a probe word (bit 63 valid, 62 W, 61 R, 60 2 MiB, 39:0 PPN).
+/// Decode a probe word (bit 63 valid, 62 W, 61 R, 60 2 MiB, 59 1 GiB,
+/// 39:0 PPN).
 pub fn decode_probe(word: u64) -> Option<ProbeEntry> {
     if word >> 63 == 0 {
         return None;
@@ -405,6 +408,7 @@ pub fn decode_probe(word: u64) -> Option<ProbeEntry> {
         w: word & (1 << 62) != 0,
         r: word & (1 << 61) != 0,
         is_2m: word & (1 << 60) != 0,
+        is_1g: word & (1 << 59) != 0,
     })
 }
 
@@ -610,7 +614,19 @@ mod tests {
                 ppn: 0x12_3456,
                 w: false,
                 r: true,
-                is_2m: true
+                is_2m: true,
+                is_1g: false
+            })
+        );
+        let w = (1 << 63) | (1 << 62) | (1 << 61) | (1 << 59) | 0x4_0003_1234;
+        assert_eq!(
+            decode_probe(w),
+            Some(ProbeEntry {
+                ppn: 0x4_0003_1234,
+                w: true,
+                r: true,
+                is_2m: false,
+                is_1g: true
             })
         );
     }

@@ -3,13 +3,14 @@
 // socket: SHOOTDOWN_RTL=rtl-variants/fa-iotlb (docs/socket.md, "Bring your
 // own RTL").
 //
-// Sets * Ways entries, each able to hold any page: a lookup compares every
-// entry in the same cycle (a 4 KiB hit wins over a 2 MiB hit). Sets and Ways
-// only size the array; there is no index. IOTINVAL.VMA invalidates by
-// (PASID, address range), by PASID, by address range or everything, in one
-// cycle; the range is a naturally aligned block of 2^inval_log2n_i pages and
-// every entry (4 KiB or 2 MiB) that overlaps it is dropped, so an address
-// inside a 2 MiB entry hits it. Replacement: an entry with the same tag is
+// Sets * Ways entries, each able to hold any page (4 KiB, 2 MiB or 1 GiB): a
+// lookup compares every entry in the same cycle (the smallest page that hits
+// wins: 4 KiB over 2 MiB over 1 GiB). Sets and Ways only size the array;
+// there is no index. IOTINVAL.VMA invalidates by (PASID, address range), by
+// PASID, by address range or everything, in one cycle; the range is a
+// naturally aligned block of 2^inval_log2n_i pages and every entry (4 KiB,
+// 2 MiB or 1 GiB) that overlaps it is dropped, so an address inside a 2 MiB
+// or 1 GiB entry hits it. Replacement: an entry with the same tag is
 // overwritten, else the lowest invalid entry, else the entry under the one
 // round-robin pointer (which then advances). cfg_ways_i (held after reset;
 // the port of rtl/iotlb.sv, which limits the ways per set) limits the entries
@@ -70,27 +71,32 @@ module iotlb
   logic [N-1:0] valid_d, valid_q;
   slot_t        rr_d, rr_q;
   pasid_t       pasid_q [N];
-  vpn_t         vpn_q [N];    // 2 MiB entries: low 9 bits clear
+  vpn_t         vpn_q [N];    // 2 MiB / 1 GiB entries: low 9 / 18 bits clear
   xlat_t        xlat_q [N];
 
-  // Every entry at once; a 4 KiB hit wins over a 2 MiB hit. any_pasid:
-  // match entries of every PASID (InjLookupAnyPasid).
+  // Every entry at once; the smallest page that hits wins (4 KiB over 2 MiB
+  // over 1 GiB). any_pasid: match entries of every PASID
+  // (InjLookupAnyPasid).
   function automatic lookup_t lookup(pasid_t pasid, vpn_t vpn, logic any_pasid);
     lookup_t hit_4k;
     lookup_t hit_2m;
+    lookup_t hit_1g;
     hit_4k = '0;
     hit_2m = '0;
+    hit_1g = '0;
     for (int unsigned i = 0; i < N; i++) begin
-      if (entry_hit(valid_q[i], any_pasid ? pasid : pasid_q[i], vpn_q[i], xlat_q[i].is_2m, pasid,
+      if (entry_hit(valid_q[i], any_pasid ? pasid : pasid_q[i], vpn_q[i], xlat_q[i].size, pasid,
                     vpn)) begin
-        if (xlat_q[i].is_2m) begin
+        if (xlat_q[i].size == Pg1G) begin
+          hit_1g = '{hit: 1'b1, xlat: xlat_q[i]};
+        end else if (xlat_q[i].size == Pg2M) begin
           hit_2m = '{hit: 1'b1, xlat: xlat_q[i]};
         end else begin
           hit_4k = '{hit: 1'b1, xlat: xlat_q[i]};
         end
       end
     end
-    return hit_4k.hit ? hit_4k : hit_2m;
+    return hit_4k.hit ? hit_4k : (hit_2m.hit ? hit_2m : hit_1g);
   endfunction
 
   assign lookup_o = lookup(lookup_pasid_i, lookup_vpn_i, inject_i[InjLookupAnyPasid]);
@@ -133,13 +139,13 @@ module iotlb
   slot_t fill_slot;
 
   always_comb begin : comb_fill_slot
-    fill_tag   = fill_xlat_i.is_2m ? (fill_vpn_i & vpn_mask(log2n_t'(Log2Pages2M))) : fill_vpn_i;
+    fill_tag   = xlat_base(fill_vpn_i, fill_xlat_i.size);
     fill_slot  = (32'(rr_q) < used) ? rr_q : '0;
     fill_found = 1'b0;
     // 1. an entry with the same tag
     for (int unsigned i = 0; i < N; i++) begin
       if (!fill_found && valid_q[i] && pasid_q[i] == fill_pasid_i && vpn_q[i] == fill_tag &&
-          xlat_q[i].is_2m == fill_xlat_i.is_2m) begin
+          xlat_q[i].size == fill_xlat_i.size) begin
         fill_slot  = slot_t'(i);
         fill_found = 1'b1;
       end
@@ -155,18 +161,19 @@ module iotlb
 
   // Bug injection. InjInvWrongPasid: match entries against PASID 0 instead
   // of the command's PASID. InjInvMisses2m: a one-page invalidation does not
-  // drop a 2 MiB entry (is_2m: the entry's size after this cycle's fill).
+  // drop an entry larger than 4 KiB, 2 MiB or 1 GiB (size: the entry's size
+  // after this cycle's fill).
   pasid_t inval_pasid;
   assign inval_pasid = inject_i[InjInvWrongPasid] ? '0 : inval_pasid_i;
 
-  function automatic logic inval_skips_2m(logic is_2m);
-    return inject_i[InjInvMisses2m] && inval_av_i && is_2m && (inval_log2n_i == '0);
+  function automatic logic inval_skips_large(pgsz_e size);
+    return inject_i[InjInvMisses2m] && inval_av_i && (size != Pg4K) && (inval_log2n_i == '0);
   endfunction
 
   // Does the invalidation drop an entry (PASID, tag, size)?
-  function automatic logic inval_hits(pasid_t e_pasid, vpn_t e_vpn, logic e_2m);
-    return (!inval_pv_i || e_pasid == inval_pasid) && !inval_skips_2m(e_2m) &&
-           (!inval_av_i || blocks_overlap(e_vpn, xlat_log2n(e_2m), inval_vpn_i, inval_log2n_i));
+  function automatic logic inval_hits(pasid_t e_pasid, vpn_t e_vpn, pgsz_e e_size);
+    return (!inval_pv_i || e_pasid == inval_pasid) && !inval_skips_large(e_size) &&
+           (!inval_av_i || blocks_overlap(e_vpn, xlat_log2n(e_size), inval_vpn_i, inval_log2n_i));
   endfunction
 
   always_comb begin : comb_next
@@ -183,8 +190,8 @@ module iotlb
       for (int unsigned i = 0; i < N; i++) begin
         // the entry as it is after this cycle's fill
         if ((fill_valid_i && slot_t'(i) == fill_slot)
-              ? inval_hits(fill_pasid_i, fill_tag, fill_xlat_i.is_2m)
-              : inval_hits(pasid_q[i], vpn_q[i], xlat_q[i].is_2m)) begin
+              ? inval_hits(fill_pasid_i, fill_tag, fill_xlat_i.size)
+              : inval_hits(pasid_q[i], vpn_q[i], xlat_q[i].size)) begin
           valid_d[i] = 1'b0;
         end
       end
@@ -223,15 +230,15 @@ module iotlb
     if (inval) begin
       for (int unsigned i = 0; i < N; i++) begin
         names[i] = inval_names_entry(pv, pasid, av, vpn, log2n,
-                                     pasid_q[i], vpn_q[i], xlat_q[i].is_2m);
+                                     pasid_q[i], vpn_q[i], xlat_q[i].size);
       end
     end
     return names;
   endfunction
 
   // IOTINVAL.VMA is complete: after it no valid entry it names is left, so a
-  // one-page invalidation drops a 2 MiB entry containing the page and a
-  // PASID-specific one every entry of that PASID in the range.
+  // one-page invalidation drops a 2 MiB or 1 GiB entry containing the page
+  // and a PASID-specific one every entry of that PASID in the range.
   InvalComplete_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
     inval_valid_i |=> !(|(valid_q & inval_names($past(inval_valid_i), $past(inval_pv_i),
                                                    $past(inval_pasid_i), $past(inval_av_i),

@@ -437,6 +437,14 @@ impl Sim {
         self.write64(slot, (pa & !0x1f_ffff) | P | US | A | D | PS | rw);
     }
 
+    /// Map the 1 GiB page of `va` to `pa` (1 GiB aligned): a PDPT entry with
+    /// PS.
+    pub fn map_1g(&mut self, pasid: u32, va: u64, pa: u64, writable: bool) {
+        let slot = self.entry_addr(pasid, va, 2);
+        let rw = if writable { RW } else { 0 };
+        self.write64(slot, (pa & !0x3fff_ffff) | P | US | A | D | PS | rw);
+    }
+
     /// Clear the present bit of the 4 KiB leaf of `va`.
     pub fn unmap_4k(&mut self, pasid: u32, va: u64) {
         let slot = self.entry_addr(pasid, va, 0);
@@ -536,16 +544,18 @@ impl Sim {
     }
 
     /// Address of the leaf entry of `va` (4 KiB PTE: `level` 0; 2 MiB PDE:
-    /// `level` 1), creating missing tables.
+    /// `level` 1; 1 GiB PDPTE: `level` 2), creating missing tables.
     pub fn leaf_addr(&mut self, pasid: u32, va: u64, level: u32) -> u64 {
         self.entry_addr(pasid, va, level)
     }
 
-    /// Map like [`Sim::map_4k`] / [`Sim::map_2m`] but with exactly `flags`
-    /// (P, RW, US, A, D, PS ...) in the leaf; returns the leaf's address.
+    /// Map like [`Sim::map_4k`] / [`Sim::map_2m`] / [`Sim::map_1g`] but with
+    /// exactly `flags` (P, RW, US, A, D, PS ...) in the leaf at `level`
+    /// (0 .. 2); returns the leaf's address.
     pub fn map_flags(&mut self, pasid: u32, va: u64, pa: u64, level: u32, flags: u64) -> u64 {
         let slot = self.entry_addr(pasid, va, level);
-        let mask = if level == 1 { !0x1f_ffff } else { !0xfff };
+        // the page's offset bits: 12, 21 or 30
+        let mask = !((1u64 << (12 + 9 * level)) - 1);
         self.write64(slot, (pa & mask & 0x000f_ffff_ffff_ffff) | flags);
         slot
     }
