@@ -6,10 +6,10 @@
 use shootdown::checker::Violation;
 use shootdown::mm::lang::{OpKind, Paths};
 use shootdown::mm::{
-    Policy, CHECKPOINTS_DISCARD, CHECKPOINTS_EXIT, CHECKPOINTS_HUGETLB, CHECKPOINTS_KSM,
-    CHECKPOINTS_MADV_FREE, CHECKPOINTS_MIGRATE, CHECKPOINTS_MKCLEAN, CHECKPOINTS_RECLAIM,
-    CHECKPOINTS_UNBIND, CHECKPOINTS_UNMAP_HUGETLB, CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP,
-    CHECKPOINTS_ZERO_SPLIT,
+    Policy, CHECKPOINTS_COLLAPSE, CHECKPOINTS_DISCARD, CHECKPOINTS_EXIT, CHECKPOINTS_HUGETLB,
+    CHECKPOINTS_KSM, CHECKPOINTS_MADV_FREE, CHECKPOINTS_MIGRATE, CHECKPOINTS_MKCLEAN,
+    CHECKPOINTS_RECLAIM, CHECKPOINTS_THP_FALLBACK, CHECKPOINTS_UNBIND, CHECKPOINTS_UNMAP_HUGETLB,
+    CHECKPOINTS_WP_PAGE_COPY, CHECKPOINTS_ZAP, CHECKPOINTS_ZERO_SPLIT,
 };
 use shootdown::scenario::Scenario;
 use shootdown::sim::{run, RunOptions, RunReport};
@@ -54,6 +54,8 @@ fn the_bundled_paths_keep_the_checkpoints_of_the_rust_paths_they_replaced() {
     assert_eq!(b.migrate().0.checkpoints(), CHECKPOINTS_MIGRATE);
     assert_eq!(b.ksm().0.checkpoints(), CHECKPOINTS_KSM);
     assert_eq!(b.zero_split().0.checkpoints(), CHECKPOINTS_ZERO_SPLIT);
+    assert_eq!(b.thp_fallback().0.checkpoints(), CHECKPOINTS_THP_FALLBACK);
+    assert_eq!(b.collapse().0.checkpoints(), CHECKPOINTS_COLLAPSE);
     assert_eq!(
         b.unmap_hugepage_range().0.checkpoints(),
         CHECKPOINTS_UNMAP_HUGETLB
@@ -265,6 +267,14 @@ fn a_path_that_fails_at_run_time_names_its_line() {
     // A range that ends before it starts.
     let e = run_err("      - a: invalidate_range end, start\n");
     assert!(e.contains("ends") && e.contains("before it starts"), "{e}");
+    // An array element read before it is set, and an index past the end.
+    let e = run_err("      - a:\n          - x[3] = 1\n          - y = x[3] + x[4]\n");
+    assert!(
+        e.contains("my.yaml:11") && e.contains("'x[4]' is read before it is set"),
+        "{e}"
+    );
+    let e = run_err("      - a: x[4096] = 1\n");
+    assert!(e.contains("'x[4096]': an index is 0 to 4095"), "{e}");
 }
 
 /// mremap moves the entry: the old address unmapped, the new one mapping

@@ -24,15 +24,15 @@
 //! A page only this process maps is reused instead (`wp_page_reuse`:
 //! checkpoint `reuse`, the PTE made writable in place, no copy, no flush).
 //! A write to the huge zero page splits it first (the path
-//! `paths/split_huge_zero_page_pmd.yaml`); a shared THP's fault is still
-//! Rust ([`ThpFallback`]).
+//! `paths/split_huge_zero_page_pmd.yaml`); a write to a THP shared after
+//! fork runs `paths/do_huge_pmd_wp_page_fallback.yaml` (the scenario's own
+//! when it overrides it).
 
 use super::kernel::{Cx, HostEvent, MmError, Progress};
 use super::lang::CallOp;
 use super::lang::{Flow, PathRef, PathRun, Paths};
 use super::mapping::{self, HugeKind, Mapping};
 use super::path::{self, KernelPath};
-use super::thp::ThpFallback;
 
 /// Checkpoint names of the COW path, in order (the scheduler's `until`).
 pub const CHECKPOINTS_WP_PAGE_COPY: &[&str] = &[
@@ -73,8 +73,10 @@ pub struct StoreOp {
     pte_pa: u64,
     /// The fault handler a small page runs, and its run in progress.
     def: PathRef,
-    /// The huge zero page's split, run before the fault is retried.
+    /// The huge zero page's split, run before the fault is retried, and a
+    /// shared THP's COW fallback.
     split: PathRef,
+    thp_fallback: PathRef,
     fault: Option<PathRun>,
     thp: Option<Box<dyn KernelPath>>,
     /// do_anonymous_page, do_numa_page (and a misplaced page's migration).
@@ -98,6 +100,7 @@ impl StoreOp {
             pte_pa: 0,
             def: paths.wp_page_copy(),
             split: paths.zero_split(),
+            thp_fallback: paths.thp_fallback(),
             fault: None,
             thp: None,
             minor: path::MinorFault::new(paths),
@@ -169,9 +172,9 @@ impl KernelPath for StoreOp {
                         HugeKind::HugeZero => Box::new(
                             CallOp::new(self.split.clone(), self.va, 1).with_caller("write"),
                         ),
-                        HugeKind::Thp if cx.m.mem.refcount(head) > 1 => {
-                            Box::new(ThpFallback::new(self.va, leaf.entry_pa))
-                        }
+                        HugeKind::Thp if cx.m.mem.refcount(head) > 1 => Box::new(
+                            CallOp::new(self.thp_fallback.clone(), self.va, 1).with_caller("write"),
+                        ),
                         HugeKind::Thp => {
                             return Err(mapping::refuse(
                                 "a CPU write to a read-only transparent huge page that only this process maps (do_huge_pmd_wp_page reuses it in place)".into(),

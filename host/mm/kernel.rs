@@ -231,9 +231,9 @@ impl Kernel {
         for p in &self.procs {
             for page in p.vmas.pages() {
                 // a huge entry maps the page whose head `pfn` names
-                let same = |l: &crate::mem::Leaf| match l.size {
-                    crate::mem::PageSize::Small => l.pfn == pfn,
-                    _ => l.pfn & !0x1ff == pfn & !0x1ff,
+                let same = |l: &crate::mem::Leaf| {
+                    let head = !(l.size.frames() - 1);
+                    l.pfn & head == pfn & head
                 };
                 if let Some(l) = p.mm.walk(mem, page).ok().filter(same) {
                     entries.insert(l.entry_pa);

@@ -57,7 +57,8 @@ pub enum HugeKind {
 pub enum Mapping {
     /// A present 4 KiB PTE.
     Pte { pte_pa: u64, entry: u64 },
-    /// A present 2 MiB leaf in the PMD.
+    /// A present 2 MiB leaf in the PMD (`pmd_pa`), or a 1 GiB hugetlb
+    /// page's in the PUD (`pmd_pa` is then the PUD entry's address).
     Huge {
         pmd_pa: u64,
         entry: u64,
@@ -132,6 +133,16 @@ pub fn lookup(k: &Kernel, mem: &mut PhysMem, va: u64) -> Result<Mapping, MmError
                 level,
             })
         }
+        // A 1 GiB leaf: only a hugetlb page is one.
+        Err(WalkError::HugeLeaf {
+            level: 3, entry_pa, ..
+        }) => {
+            return Ok(Mapping::Huge {
+                pmd_pa: entry_pa,
+                entry: mem.read(entry_pa)?.value,
+                kind: HugeKind::Hugetlb,
+            })
+        }
         Err(e) => return Err(e.into()),
     };
     let f = k.mm().format;
@@ -187,6 +198,8 @@ pub struct Vmas {
     gone: bool,
     /// Pages an mprotect made read-only (the VMA lost VM_WRITE).
     readonly: Vec<u64>,
+    /// The hugetlb VMAs: (start, huge page size), one huge page each.
+    hugetlb: Vec<(u64, u64)>,
 }
 
 impl Vmas {
@@ -220,6 +233,20 @@ impl Vmas {
         }
     }
 
+    /// The huge page holding `va` is a hugetlbfs VMA of `size`-byte pages
+    /// (2 MiB or 1 GiB).
+    pub fn hugetlb(&mut self, va: u64, size: u64) {
+        self.hugetlb.push((va & !(size - 1), size));
+    }
+
+    /// `huge_page_size(hstate_vma(vma))`: the page size of the hugetlb VMA
+    /// holding `va`, 0 when `va` is in none.
+    pub fn huge_page_size(&self, va: u64) -> u64 {
+        (self.hugetlb.iter())
+            .find(|&&(s, size)| va & !(size - 1) == s)
+            .map_or(0, |&(_, size)| size)
+    }
+
     /// exit_mmap: no VMA is left.
     pub fn exit(&mut self) {
         self.gone = true;
@@ -250,11 +277,6 @@ impl Vmas {
     /// `va`'s page lies in a shared file mapping.
     pub fn is_file(&self, va: u64) -> bool {
         self.pages.contains(&(va & !0xfff, true))
-    }
-
-    /// A file page inside the 2 MiB region holding `va`, if any.
-    pub fn file_in_region(&self, va: u64) -> Option<u64> {
-        self.in_region(va).find(|&p| self.is_file(p))
     }
 
     /// The start of the first 2 MiB region at or after `va`'s that holds a

@@ -22,9 +22,7 @@ pub use kernel::{
 pub use mapping::{lookup, HugeKind, Mapping, Vmas};
 pub use path::KernelPath;
 pub use policy::{Policy, Prim};
-pub use thp::{
-    CollapseOp, ThpFallback, CHECKPOINTS_COLLAPSE, CHECKPOINTS_THP_FALLBACK, CHECKPOINTS_ZERO_SPLIT,
-};
+pub use thp::{CHECKPOINTS_COLLAPSE, CHECKPOINTS_THP_FALLBACK, CHECKPOINTS_ZERO_SPLIT};
 
 /// The checkpoints of munmap's path, `paths/zap_pte_range.yaml`
 /// (tests/paths.rs checks that the file keeps them); `huge_*`: those of its

@@ -15,18 +15,6 @@ pub trait KernelPath: std::fmt::Debug {
     fn finished(&self) -> bool;
 }
 
-/// Inside a step: return [`Progress::Wait`] while `$wait` (an
-/// `Option<WaitOn>`: a lock held elsewhere, a flush in progress) is `Some`,
-/// so the thread spins and the step is tried again next round.
-macro_rules! spin {
-    ($wait:expr) => {
-        if let Some(w) = $wait {
-            return Ok(Progress::Wait(w));
-        }
-    };
-}
-pub(crate) use spin;
-
 /// `spin_lock(ptl)` (or `down_write`): take lock `id`, or say who holds it.
 pub fn lock(cx: &mut Cx, id: u64) -> Option<WaitOn> {
     let taken = cx.k.ptl.try_lock(id, cx.tid);

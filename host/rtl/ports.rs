@@ -58,7 +58,8 @@ fn pasid_field(pasid: u32) -> u64 {
 
 /// IOTINVAL.VMA: invalidate IOTLB entries of `pasid` (every PASID if `None`)
 /// for the page of `va` (every address if `None`). An address inside a
-/// 2 MiB entry invalidates that entry. PASIDs are truncated to 20 bits.
+/// 2 MiB or 1 GiB entry invalidates that entry. PASIDs are truncated to 20
+/// bits.
 pub fn cmd_iotinval_vma(pasid: Option<u32>, va: Option<u64>) -> [u64; 2] {
     let mut dw0 = OP_IOTINVAL;
     if let Some(p) = pasid {
@@ -73,7 +74,7 @@ pub fn cmd_iotinval_vma(pasid: Option<u32>, va: Option<u64>) -> [u64; 2] {
 }
 
 /// IOTINVAL.VMA, range form: invalidate every IOTLB entry of `pasid`
-/// (4 KiB or 2 MiB) that overlaps `[base, base + size_bytes)`.
+/// (4 KiB, 2 MiB or 1 GiB) that overlaps `[base, base + size_bytes)`.
 ///
 /// Like [`cmd_ats_inval`], the command names a naturally aligned
 /// power-of-two range of at least 4 KiB, in the same encoding (dword1 bit 11
@@ -275,7 +276,7 @@ impl Inject {
     pub const EARLY_INV_CPL: u16 = 1 << 0;
     /// IOFENCE.C completes without waiting for earlier ATS.INVALs.
     pub const EARLY_FENCE: u16 = 1 << 1;
-    /// A 4 KiB invalidation does not drop a 2 MiB entry containing it
+    /// A 4 KiB invalidation does not drop a 2 MiB or 1 GiB entry containing it
     /// (IOTLB and ATC).
     pub const INV_MISSES_2M: u16 = 1 << 2;
     /// Invalidation matching compares against PASID 0 instead of the
@@ -319,7 +320,7 @@ pub const INJECT_NAMES: &[(&str, u16, &str)] = &[
     (
         "inv-misses-2m",
         Inject::INV_MISSES_2M,
-        "a 4 KiB invalidation does not drop a 2 MiB IOTLB/ATC entry containing it",
+        "a 4 KiB invalidation does not drop a 2 MiB or 1 GiB IOTLB/ATC entry containing it",
     ),
     (
         "inv-wrong-pasid",

@@ -34,9 +34,9 @@ pub const MAX_DEVS: u8 = 16;
 /// The access goes on in the background; `dev0: resume` waits for it.
 pub const DEV_CHECKPOINTS: &[&str] = &["requested", "translated"];
 
-/// The largest `munmap <page> <pages>`: eight page tables' worth (16 MiB,
-/// a few huge pages).
-pub const MAX_MUNMAP_PAGES: u64 = 4096;
+/// The largest `munmap <page> <pages>`: 1 GiB (a 1 GiB hugetlb page, or
+/// 512 page tables' worth of small pages).
+pub const MAX_MUNMAP_PAGES: u64 = 262_144;
 
 /// What a thread does in one `[Time N+k]` step.
 #[derive(Clone, Debug, PartialEq, Eq)]

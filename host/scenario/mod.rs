@@ -85,8 +85,12 @@ pub struct Page {
     pub cow: bool,
     /// A 2 MiB transparent huge page (mapped by a PMD) holding `va`.
     pub thp: bool,
-    /// A 2 MiB hugetlbfs page (mapped by a PMD) holding `va`.
+    /// A hugetlbfs page holding `va`: 2 MiB, mapped by a PMD, or with
+    /// `gigantic` 1 GiB, mapped by a PUD (`hugetlb: 1G`).
     pub hugetlb: bool,
+    /// With `hugetlb`: a 1 GiB page (Linux's gigantic page, `hugepagesz=1G`,
+    /// `MAP_HUGE_1GB`).
+    pub gigantic: bool,
     /// With `thp`: mapped to the huge zero page (read-only zeros).
     pub zero: bool,
     /// A page-cache page of a shared file mapping (for `reclaim`).
@@ -433,7 +437,7 @@ struct RawPage {
     #[serde(default)]
     thp: bool,
     #[serde(default)]
-    hugetlb: bool,
+    hugetlb: Option<Spanned<String>>,
     #[serde(default)]
     zero: bool,
     #[serde(default)]
@@ -898,13 +902,18 @@ fn shared_page(
         )
     })?;
     let o = &pages[i];
+    // (its size was checked before: any value but false is a hugetlb page)
+    let hugetlb = p.hugetlb.as_ref().is_some_and(|h| h.value != "false");
     if !p.file || !o.file {
         return Err(format!("page '{name}': only a page of a shared file mapping shares another's page-cache page: give both '{name}' and '{t}' 'file: true'"));
     }
-    if p.hugetlb != o.hugetlb {
+    if hugetlb != o.hugetlb {
         return Err(format!("page '{name}' and '{t}': one is a hugetlb page and one is not: a page-cache page is one size (give both or neither 'hugetlb: true')"));
     }
-    if p.hugetlb && va & (PUD_SIZE - 1) != o.va & (PUD_SIZE - 1) {
+    if o.gigantic {
+        return Err(format!("page '{name}': '{t}' is a 1 GiB hugetlb page, whose page table no other process shares (huge_pmd_share is for 2 MiB pages): share a 2 MiB one, or give '{name}' a page of its own"));
+    }
+    if hugetlb && va & (PUD_SIZE - 1) != o.va & (PUD_SIZE - 1) {
         return Err(format!("page '{name}': a hugetlb page that shares another's shares its page table too (huge_pmd_share), which needs the same offset in the 1 GiB region: give va {:#x} plus a multiple of 1 GiB", o.va & (PUD_SIZE - 1)));
     }
     if o.shares.is_some() {
@@ -975,14 +984,33 @@ fn parse_pages(
                 }
             },
         };
-        let huge = p.thp || p.hugetlb;
-        let base = if huge { va & !0x1f_ffff } else { va & !0xfff };
+        // hugetlb: true (2 MiB), 2M or 1G (hugepagesz=)
+        let (hugetlb, gigantic) = match p.hugetlb.as_ref().map(|h| (h, h.value.as_str())) {
+            None | Some((_, "false")) => (false, false),
+            Some((_, "true" | "2M")) => (true, false),
+            Some((_, "1G")) => (true, true),
+            Some((h, v)) => {
+                return Err(err(
+                    line(h),
+                    format!("page '{name}': hugetlb '{}' is not a hugetlbfs page size: write 'hugetlb: true' or '2M' (a 2 MiB page), or '1G' (a 1 GiB page)", shown(v)),
+                ))
+            }
+        };
+        let huge = p.thp || hugetlb;
+        let span = if gigantic {
+            PUD_SIZE
+        } else if huge {
+            1 << 21
+        } else {
+            1 << 12
+        };
+        let base = va & !(span - 1);
         if va & 7 != 0 || va >= USER_END || base < MMAP_MIN_ADDR {
             return Err(err(
                 line(&p.va),
                 format!(
                     "page '{name}': va {va:#x} must be 8-byte aligned, in the user half of a 48-bit address space (below {USER_END:#x}) and, with its {} page, at or above mmap_min_addr ({MMAP_MIN_ADDR:#x}), where Linux maps user pages",
-                    if huge { "2 MiB" } else { "4 KiB" }
+                    if gigantic { "1 GiB" } else if huge { "2 MiB" } else { "4 KiB" }
                 ),
             ));
         }
@@ -1012,13 +1040,13 @@ fn parse_pages(
                 format!("page '{name}': a file page is a small page or a hugetlbfs page of a shared mapping: drop cow, thp and zero"),
             ));
         }
-        if p.absent && (p.cow || p.thp || p.hugetlb || p.zero || p.file || value != 0) {
+        if p.absent && (p.cow || p.thp || hugetlb || p.zero || p.file || value != 0) {
             return Err(err(
                 l,
                 format!("page '{name}': an absent page is an address nothing maps yet: drop value, cow, thp, hugetlb, zero and file"),
             ));
         }
-        if p.thp && p.hugetlb {
+        if p.thp && hugetlb {
             return Err(err(
                 l,
                 format!("page '{name}': a page is thp or hugetlb, not both"),
@@ -1033,7 +1061,10 @@ fn parse_pages(
         };
         let value = shares.map_or(value, |i| pages[i].value);
         let region = |o: &Page| {
-            o.process == process && o.va >> 21 == va >> 21 && (o.thp || o.hugetlb || huge)
+            o.process == process
+                && o.va >> 21 == va >> 21
+                && (o.thp || o.hugetlb || huge)
+                && !(o.gigantic && gigantic)
         };
         if let Some(o) = pages.iter().find(|o| region(o)) {
             return Err(err(
@@ -1041,13 +1072,29 @@ fn parse_pages(
                 format!("page '{name}' and '{}' share a 2 MiB region and one is a huge page: move one to another 2 MiB region", o.name),
             ));
         }
+        // Two words of one 1 GiB page may both be named (one entry, a
+        // translation that covers both), as two of anything else may not.
+        let gigantic_region =
+            |o: &Page| o.process == process && o.va >> 30 == va >> 30 && (o.gigantic || gigantic);
+        if let Some(o) = pages.iter().find(|o| gigantic_region(o)) {
+            let same_page = o.gigantic
+                && gigantic
+                && (o.cow, o.file, o.shares.is_some()) == (p.cow, p.file, p.shares.is_some());
+            if !same_page {
+                return Err(err(
+                    l,
+                    format!("page '{name}' and '{}' share a 1 GiB region and one is a 1 GiB hugetlb page: move one to another 1 GiB region, or make both 'hugetlb: 1G' with the same cow and file (two words of one page)", o.name),
+                ));
+            }
+        }
         pages.push(Page {
             name,
             va,
             value,
             cow: p.cow,
             thp: p.thp,
-            hugetlb: p.hugetlb,
+            hugetlb,
+            gigantic,
             zero: p.zero,
             file: p.file,
             absent: p.absent,

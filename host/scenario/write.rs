@@ -100,6 +100,13 @@ fn page_fields(p: &Page, pages: &[Page]) -> String {
             f.push(format!("{name}: true"));
         }
     }
+    if p.gigantic {
+        let at = f
+            .iter()
+            .position(|x| x == "hugetlb: true")
+            .expect("a gigantic page is hugetlb");
+        f[at] = "hugetlb: 1G".into();
+    }
     if p.process != 0 {
         f.push(format!("process: {}", p.process));
     }

@@ -5,8 +5,8 @@
 //! at the target step: the step it left is not reached.
 
 use super::{
-    BinOp, Call, Expr, Func, Inputs, OpKind, PathDef, RmapHold, END, MAX_OPS_PER_STEP, PTE, START,
-    VA,
+    BinOp, Call, Expr, Func, Inputs, OpKind, PathDef, RmapHold, END, MAX_INDEX, MAX_OPS_PER_STEP,
+    PTE, START, VA,
 };
 use crate::mem::{AddressSpace, PageSize, Prot, PAGE_SIZE};
 use crate::mm::kernel::{Cx, HostEvent, MmError, Notify, WaitOn};
@@ -38,6 +38,8 @@ pub struct PathRun {
     /// The current `*_clear_flush*` cleared its entry and is flushing.
     cleared: bool,
     vars: Vec<Option<u64>>,
+    /// The elements of the arrays set so far, by (slot, index).
+    elems: std::collections::BTreeMap<(usize, u64), u64>,
     notify: Notify,
     gather: Option<Gather>,
     /// The batch size of an mmu_gather (`params.gather_batch`).
@@ -92,18 +94,23 @@ struct Gather {
     tables: Vec<u64>,
     /// `tlb->start/end`: what the next TLB flush must cover.
     range: Option<(u64, u64)>,
-    /// `tlb->cleared_ptes`, `tlb->cleared_pmds`: what the next flush's
-    /// entries are (`tlb_get_unmap_shift`: 4 KiB if any PTE was cleared,
-    /// else 2 MiB if a PMD was).
+    /// `tlb->cleared_ptes`, `tlb->cleared_pmds`, `tlb->cleared_puds`: what
+    /// the next flush's entries are (`tlb_get_unmap_shift`: 4 KiB if any PTE
+    /// was cleared, else 2 MiB if a PMD was, else 1 GiB if a PUD was).
     cleared_ptes: bool,
     cleared_pmds: bool,
+    cleared_puds: bool,
 }
 
 impl Gather {
     /// The stride of the next flush, bytes.
     fn stride(&self) -> u64 {
-        if !self.cleared_ptes && self.cleared_pmds {
+        if self.cleared_ptes {
+            PAGE_SIZE
+        } else if self.cleared_pmds {
             PageSize::Huge2M.bytes()
+        } else if self.cleared_puds {
+            PageSize::Huge1G.bytes()
         } else {
             PAGE_SIZE
         }
@@ -137,6 +144,7 @@ impl fmt::Debug for PathRun {
             .field("op", &self.op)
             .field("cleared", &self.cleared)
             .field("vars", &self.vars)
+            .field("elems", &self.elems)
             .field("notify", &self.notify)
             .field("gather", &self.gather)
             .field("rmap", &self.rmap)
@@ -169,6 +177,7 @@ impl PathRun {
             op: 0,
             cleared: false,
             vars,
+            elems: Default::default(),
             notify: Notify::default(),
             gather: None,
             batch_max: 1,
@@ -384,17 +393,36 @@ impl PathRun {
     fn op(&mut self, cx: &mut Cx, op: &OpKind) -> Result<Next, MmError> {
         match op {
             OpKind::Let(slot, e) => self.vars[*slot] = Some(self.eval(cx, e)?),
+            OpKind::LetIndex(slot, i, e) => {
+                let i = self.eval(cx, i)?;
+                if i >= MAX_INDEX {
+                    return Err(fail(format!(
+                        "'{}[{i}]': an index is 0 to {}",
+                        self.def.vars[*slot],
+                        MAX_INDEX - 1
+                    )));
+                }
+                let v = self.eval(cx, e)?;
+                self.elems.insert((*slot, i), v);
+            }
             OpKind::Alloc(slot) => self.vars[*slot] = Some(cx.m.mem.alloc()?),
             OpKind::Withdraw(slot, e) => {
                 let pmd = self.eval(cx, e)?;
                 self.vars[*slot] = Some(cx.k.withdraw(pmd).unwrap_or(0));
             }
-            OpKind::ChildPmd(slot, e) => {
-                let haddr = self.eval(cx, e)? & !0x1f_ffff;
+            OpKind::ChildSlot(slot, e, level) => {
+                let addr = self.eval(cx, e)?;
+                let size = match level {
+                    0 if cx.k.proc().vmas.huge_page_size(addr) == PageSize::Huge1G.bytes() => {
+                        PageSize::Huge1G
+                    }
+                    _ => PageSize::Huge2M,
+                };
+                let haddr = addr & !(size.bytes() - 1);
                 let format = cx.pt();
                 let child = AddressSpace::with_format(&mut cx.m.mem, 0, format)?;
                 let none = Prot::default();
-                let dst = child.map_prot(&mut cx.m.mem, haddr, 0, PageSize::Huge2M, none)?;
+                let dst = child.map_prot(&mut cx.m.mem, haddr, 0, size, none)?;
                 cx.m.mem.write(dst, 0, 0)?;
                 self.vars[*slot] = Some(dst);
             }
@@ -577,19 +605,14 @@ impl PathRun {
                     returned: *returned,
                 });
             }
-            OpKind::RemoveTlbEntry { va, pmd } => {
-                let size = if *pmd {
-                    PageSize::Huge2M
-                } else {
-                    PageSize::Small
-                };
+            OpKind::RemoveTlbEntry { va, size } => {
                 let va = self.eval(cx, va)?;
                 let g = self.gather_mut()?;
-                g.cover(va, size)?;
-                if *pmd {
-                    g.cleared_pmds = true;
-                } else {
-                    g.cleared_ptes = true;
+                g.cover(va, *size)?;
+                match size {
+                    PageSize::Small => g.cleared_ptes = true,
+                    PageSize::Huge2M => g.cleared_pmds = true,
+                    PageSize::Huge1G => g.cleared_puds = true,
                 }
             }
             OpKind::RemovePage(e) => {
@@ -611,7 +634,8 @@ impl PathRun {
                     }
                     // __tlb_reset_range
                     let g = self.gather_mut()?;
-                    (g.range, g.cleared_ptes, g.cleared_pmds) = (None, false, false);
+                    (g.range, g.cleared_ptes, g.cleared_pmds, g.cleared_puds) =
+                        (None, false, false, false);
                 }
                 if *op == OpKind::Finish {
                     self.free_batch(cx)?;
@@ -634,6 +658,15 @@ impl PathRun {
             OpKind::Store(a, v) => {
                 let (pa, v) = (self.eval(cx, a)?, self.eval(cx, v)?);
                 cx.m.mem.write(pa, v, 0)?;
+            }
+            OpKind::Deposit(pmd, t) => {
+                let (pmd, t) = (self.eval(cx, pmd)?, self.eval(cx, t)?);
+                if cx.k.deposited.contains_key(&pmd) {
+                    return Err(fail(format!(
+                        "deposit at {pmd:#x}: a page table is deposited there already (withdraw it first)"
+                    )));
+                }
+                cx.k.deposited.insert(pmd, t);
             }
             OpKind::SvaUnbind => {
                 if let Some(w) = self.notify.unbind(cx)? {
@@ -691,6 +724,15 @@ impl PathRun {
         Ok(match e {
             Expr::Num(n) => *n,
             Expr::Var(s) => self.var(*s)?,
+            Expr::Index(s, i) => {
+                let i = self.eval(cx, i)?;
+                *self.elems.get(&(*s, i)).ok_or_else(|| {
+                    fail(format!(
+                        "'{}[{i}]' is read before it is set (on this run's way through the path)",
+                        self.def.vars[*s]
+                    ))
+                })?
+            }
             Expr::Group(a) => self.eval(cx, a)?,
             Expr::Defined(s) => u64::from(self.vars[*s].is_some()),
             Expr::Not(a) => u64::from(self.eval(cx, a)? == 0),
@@ -770,6 +812,16 @@ impl PathRun {
                         }
                         e
                     }
+                    Func::HugeLeafRw => {
+                        let e = pt.leaf(x, Prot::USER_RW, true);
+                        if pt.pfn(e) != x || x % 512 != 0 {
+                            return Err(fail(format!(
+                                "huge_leaf_rw({x:#x}): not the first frame of a 2 MiB page"
+                            )));
+                        }
+                        e
+                    }
+                    Func::Named => u64::from(cx.k.proc().vmas.pages().any(|p| p == x & !0xfff)),
                     Func::Select => unreachable!("evaluated above, lazily"),
                     Func::Table => table(cx, self.caller, &self.def.name, x)?,
                     Func::PteIn => x
@@ -795,7 +847,17 @@ impl PathRun {
                     )),
                     Func::PmdOf => cx.k.mm().pmd_pa(&mut cx.m.mem, x)?,
                     Func::PudOf => cx.k.mm().pud_pa(&mut cx.m.mem, x)?,
-                    Func::HugePteOffset => cx.k.mm().pmd_pa(&mut cx.m.mem, x).unwrap_or(0),
+                    Func::HugePteOffset => {
+                        let mm = cx.k.mm();
+                        let entry =
+                            if cx.k.proc().vmas.huge_page_size(x) == PageSize::Huge1G.bytes() {
+                                mm.pud_pa(&mut cx.m.mem, x)
+                            } else {
+                                mm.pmd_pa(&mut cx.m.mem, x)
+                            };
+                        entry.unwrap_or(0)
+                    }
+                    Func::HugePageSize => cx.k.proc().vmas.huge_page_size(x),
                     Func::HugeHinting => u64::from(path::huge_numa_hole(cx, x)?),
                     Func::HugeZero => u64::from(matches!(
                         mapping::lookup(cx.k, &mut cx.m.mem, x)?,

@@ -67,6 +67,9 @@ pub type Inputs = [Option<u64>; 8];
 
 /// The most variables a path may name (inputs included).
 pub const MAX_VARS: usize = 64;
+/// An array's indices: 0 to `MAX_INDEX - 1` (a page table's 512 entries, a
+/// huge page's 512 subpages, with room).
+pub const MAX_INDEX: u64 = 4096;
 /// The most steps of one path, and primitives of one step.
 pub const MAX_STEPS: usize = 128;
 pub const MAX_OPS: usize = 64;
@@ -97,6 +100,8 @@ pub struct PathDef {
     pub steps: Vec<Step>,
     /// Variable names by slot; the first [`INPUTS`] are the inputs.
     pub vars: Vec<String>,
+    /// Which slots are arrays (`x[i] = ...`), by slot.
+    pub arrays: Vec<bool>,
 }
 
 impl PathDef {
@@ -174,6 +179,9 @@ pub enum RmapHold {
 pub enum OpKind {
     /// `x = <expr>`.
     Let(usize, Expr),
+    /// `x[<index>] = <expr>`: an element of an array (a local array of the
+    /// kernel function: `pages[]` of the THP COW fallback).
+    LetIndex(usize, Expr, Expr),
     /// `x = alloc()`: a fresh frame (refcount 1).
     Alloc(usize),
     /// `x = pte_alloc(<addr>)`, `x = pmd_alloc(<addr>)`, `x =
@@ -184,10 +192,12 @@ pub enum OpKind {
     /// `x = withdraw(<pmd>)`: `pgtable_trans_huge_withdraw`: the page table
     /// deposited with the huge PMD at that address, taken (0: none).
     Withdraw(usize, Expr),
-    /// `x = child_pmd(<addr>)`: fork's child address space, with its page
-    /// tables down to the PMD of `addr`: that PMD slot's physical address
-    /// (empty).
-    ChildPmd(usize, Expr),
+    /// `x = child_pmd(<addr>)` (level 2), `x = child_huge_pte(<addr>)`
+    /// (level 0: the level of the huge entry of `addr`'s hugetlb VMA, a PMD,
+    /// or a PUD for 1 GiB pages): fork's child address space, with its page
+    /// tables down to that level for `addr`: that slot's physical address
+    /// (empty; copy_hugetlb_page_range's `huge_pte_alloc` in the child).
+    ChildSlot(usize, Expr, u8),
     /// `lock <entry>` / `unlock <entry>`: the split PTL of the page-table
     /// page holding the entry at that physical address.
     Lock(Expr),
@@ -257,12 +267,15 @@ pub enum OpKind {
         inc: bool,
     },
     /// `tlb_remove_tlb_entry <va>`: the next TLB flush covers `va`'s page
-    /// (`tlb->cleared_ptes`); `tlb_remove_pmd_tlb_entry <va>` (`pmd`): its
-    /// 2 MiB region (`tlb->cleared_pmds`: zap_huge_pmd's, and hugetlb's
-    /// `tlb_remove_huge_tlb_entry`).
+    /// (`tlb->cleared_ptes`); `tlb_remove_pmd_tlb_entry <va>`: its 2 MiB
+    /// region (`tlb->cleared_pmds`: zap_huge_pmd's, and hugetlb's
+    /// `tlb_remove_huge_tlb_entry` of a 2 MiB page);
+    /// `tlb_remove_pud_tlb_entry <va>`: its 1 GiB region
+    /// (`tlb->cleared_puds`: hugetlb's of a 1 GiB page). `size` is the
+    /// entry's.
     RemoveTlbEntry {
         va: Expr,
-        pmd: bool,
+        size: crate::mem::PageSize,
     },
     /// `tlb_remove_page <pfn>`: the page goes into the batch, freed after
     /// the flush.
@@ -285,6 +298,10 @@ pub enum OpKind {
     /// `store <pa>, <value>`: a plain store to memory (a driver's write to
     /// a structure the IOMMU reads; not a page-table entry).
     Store(Expr, Expr),
+    /// `deposit <pmd>, <table>`: `pgtable_trans_huge_deposit`: the page
+    /// table in frame `table` is kept with the huge PMD at `pmd` (for its
+    /// split; `withdraw` takes it back).
+    Deposit(Expr, Expr),
     /// `iommu_sva_unbind`: the IOMMU driver's commands of an unbind of the
     /// process's PASID, waited for as a flush is.
     SvaUnbind,
@@ -337,6 +354,8 @@ pub enum Call {
 pub enum Expr {
     Num(u64),
     Var(usize),
+    /// `x[i]`: an element of array `x`.
+    Index(usize, Box<Expr>),
     Not(Box<Expr>),
     Inv(Box<Expr>),
     Bin(BinOp, Box<Expr>, Box<Expr>),
@@ -393,6 +412,12 @@ pub enum Func {
     /// `leaf_rw(pfn)`, `leaf_ro(pfn)`: a user 4 KiB leaf.
     LeafRw,
     LeafRo,
+    /// `huge_leaf_rw(pfn)`: a user 2 MiB leaf (a PMD), writable and dirty
+    /// (`mk_huge_pmd`, `maybe_pmd_mkwrite(pmd_mkdirty())`).
+    HugeLeafRw,
+    /// `named(addr)`: one of the process's named pages (a page of its VMAs
+    /// at the start) is `addr`'s 4 KiB page.
+    Named,
     /// `select(c, a, b)`: `a` if `c` is not 0, else `b` (only the chosen
     /// one is evaluated, as C's `c ? a : b`).
     Select,
@@ -462,9 +487,12 @@ pub enum Func {
     /// kernel, to no walker).
     HugeHinting,
     /// `huge_pte_offset(addr)`: the physical address of `addr`'s PMD
-    /// entry, 0 when a table above it is missing (a PUD that
-    /// `huge_pmd_unshare` cleared).
+    /// entry (its PUD entry in a 1 GiB hugetlb VMA), 0 when a table above
+    /// it is missing (a PUD that `huge_pmd_unshare` cleared).
     HugePteOffset,
+    /// `huge_page_size(addr)`: the page size of the hugetlb VMA holding
+    /// `addr` (2 MiB or 1 GiB), 0 outside one.
+    HugePageSize,
     /// `unbound()`: the process's binding to the device was taken away.
     Unbound,
     /// `next_vma(addr)`: the start of the first 2 MiB region at or after
@@ -505,6 +533,8 @@ impl Func {
         ("mkyoung", Func::Mkyoung),
         ("mkold", Func::Mkold),
         ("leaf_rw", Func::LeafRw),
+        ("huge_leaf_rw", Func::HugeLeafRw),
+        ("named", Func::Named),
         ("leaf_ro", Func::LeafRo),
         ("table", Func::Table),
         ("pte_in", Func::PteIn),
@@ -530,6 +560,7 @@ impl Func {
         ("pmd_of", Func::PmdOf),
         ("pud_of", Func::PudOf),
         ("huge_pte_offset", Func::HugePteOffset),
+        ("huge_page_size", Func::HugePageSize),
         ("huge_hinting", Func::HugeHinting),
         ("unbound", Func::Unbound),
         ("process_context", Func::ProcessContext),
@@ -616,6 +647,14 @@ pub const BUNDLED: &[(&str, &str)] = &[
     (
         "paths/split_huge_pmd.yaml",
         include_str!("../../../paths/split_huge_pmd.yaml"),
+    ),
+    (
+        "paths/do_huge_pmd_wp_page_fallback.yaml",
+        include_str!("../../../paths/do_huge_pmd_wp_page_fallback.yaml"),
+    ),
+    (
+        "paths/collapse_huge_page.yaml",
+        include_str!("../../../paths/collapse_huge_page.yaml"),
     ),
     (
         "paths/try_to_merge_one_page.yaml",
@@ -804,6 +843,16 @@ impl Paths {
     /// split's path (and a write fault's on the huge zero page).
     pub fn zero_split(&self) -> PathRef {
         self.caller_path("split_huge_zero_page_pmd")
+    }
+
+    /// A write fault's path on a transparent huge page shared after fork.
+    pub fn thp_fallback(&self) -> PathRef {
+        self.caller_path("do_huge_pmd_wp_page_fallback")
+    }
+
+    /// collapse's path (khugepaged).
+    pub fn collapse(&self) -> PathRef {
+        self.caller_path("collapse_huge_page")
     }
 
     /// ksm-wrprotect's and ksm-merge's path.

@@ -150,6 +150,7 @@ const KEYWORDS: &[&str] = &[
     "madvise_free_return",
     "tlb_remove_tlb_entry",
     "tlb_remove_pmd_tlb_entry",
+    "tlb_remove_pud_tlb_entry",
     "tlb_remove_page",
     "tlb_remove_table",
     "tlb_flush_mmu_tlbonly",
@@ -159,6 +160,7 @@ const KEYWORDS: &[&str] = &[
     "store",
     "io",
     "iommu_sva_unbind",
+    "deposit",
     "mmu_notifier_put",
     "mmu_notifier_release",
     "end",
@@ -179,6 +181,7 @@ const KEYWORDS: &[&str] = &[
     "pmd_alloc",
     "pud_alloc",
     "child_pmd",
+    "child_huge_pte",
     "withdraw",
     "seed",
     "select",
@@ -206,6 +209,7 @@ fn parse_path(
     // a variable may be assigned on a line below its use in a loop).
     let mut names: Vec<(&'static str, usize)> = Vec::new();
     let mut vars: Vec<String> = INPUTS.iter().map(|s| s.to_string()).collect();
+    let mut arrays = vec![false; vars.len()];
     for s in steps {
         if s.value.0.len() != 1 {
             return Err(err(
@@ -227,6 +231,11 @@ fn parse_path(
         for (ol, text) in &v.value.0 {
             if let Some((lhs, _)) = assignment(text) {
                 let ol = if *ol == 0 { line(v).max(l) } else { *ol };
+                // `x[i] = ...` makes `x` an array
+                let (lhs, array) = match lhs.split_once('[') {
+                    Some((x, _)) => (x.trim(), true),
+                    None => (lhs, false),
+                };
                 ident(lhs).map_err(|m| err(ol, format!("variable {m}")))?;
                 if KEYWORDS.contains(&lhs) || Func::ALL.iter().any(|(n, _)| *n == lhs) {
                     return Err(err(
@@ -234,11 +243,21 @@ fn parse_path(
                         format!("'{lhs}' is a primitive or function: name the variable otherwise"),
                     ));
                 }
-                if !vars.iter().any(|x| x == lhs) {
-                    if vars.len() >= MAX_VARS {
-                        return Err(err(ol, format!("more than {MAX_VARS} variables")));
+                match vars.iter().position(|x| x == lhs) {
+                    Some(slot) if arrays[slot] != array => {
+                        return Err(err(
+                            ol,
+                            format!("'{lhs}' is assigned both as an array ('{lhs}[i] = ...') and as a variable: give them two names"),
+                        ));
                     }
-                    vars.push(lhs.to_string());
+                    Some(_) => {}
+                    None => {
+                        if vars.len() >= MAX_VARS {
+                            return Err(err(ol, format!("more than {MAX_VARS} variables")));
+                        }
+                        vars.push(lhs.to_string());
+                        arrays.push(array);
+                    }
                 }
             }
         }
@@ -258,6 +277,7 @@ fn parse_path(
             let ol = if *ol == 0 { line(v).max(*l) } else { *ol };
             let cx = Names {
                 vars: &vars,
+                arrays: &arrays,
                 steps: &names,
             };
             let kind = parse_op(text, &cx)
@@ -300,6 +320,7 @@ fn parse_path(
         file: file.to_string(),
         steps: out,
         vars,
+        arrays,
     })
 }
 
@@ -308,7 +329,13 @@ fn assignment(text: &str) -> Option<(&str, &str)> {
     let (l, r) = text.split_once('=')?;
     let l = l.trim();
     // `==`, `<=`, `>=`, `!=` are comparisons, not assignments.
-    if r.starts_with('=') || l.ends_with(['<', '>', '!']) || l.contains(char::is_whitespace) {
+    if r.starts_with('=') || l.ends_with(['<', '>', '!']) {
+        return None;
+    }
+    // `x = `, or `x[<index>] = ` (the index may hold spaces)
+    let name = l.split_once('[').map_or(l, |(x, _)| x.trim_end());
+    let indexed = l.len() > name.len();
+    if name.contains(char::is_whitespace) || (indexed && !l.ends_with(']')) {
         return None;
     }
     Some((l, r))
@@ -316,6 +343,8 @@ fn assignment(text: &str) -> Option<(&str, &str)> {
 
 struct Names<'a> {
     vars: &'a [String],
+    /// Which of `vars` are arrays.
+    arrays: &'a [bool],
     steps: &'a [(&'static str, usize)],
 }
 
@@ -339,8 +368,8 @@ impl fmt::Display for Tok {
 }
 
 const PUNCT: &[&str] = &[
-    "==", "!=", "<=", ">=", "<<", ">>", "&&", "||", "<", ">", "(", ")", ",", "=", "!", "~", "&",
-    "|", "+", "-",
+    "==", "!=", "<=", ">=", "<<", ">>", "&&", "||", "<", ">", "(", ")", "[", "]", ",", "=", "!",
+    "~", "&", "|", "+", "-",
 ];
 
 fn tokens(text: &str) -> Result<Vec<Tok>, String> {
@@ -402,6 +431,8 @@ const CONSTANTS: &[(&str, u64)] = &[
     ("PAGE_SIZE", crate::mem::PAGE_SIZE),
     // A PMD entry's size (a 2 MiB THP or hugetlb page).
     ("PMD_SIZE", 1 << 21),
+    // A PUD entry's size (a 1 GiB hugetlb page).
+    ("PUD_SIZE", 1 << 30),
     // The non-present entries the model writes (a swap entry, a migration
     // entry), with the frame above bit 12.
     ("SWAP_ENTRY", crate::mm::mapping::SWAP_ENTRY),
@@ -527,6 +558,19 @@ impl P<'_> {
                     return Ok(Expr::Num(v));
                 }
                 match self.n.vars.iter().position(|v| *v == w) {
+                    Some(slot) if self.n.arrays[slot] => {
+                        if !self.eat("[") {
+                            return Err(format!(
+                                "'{w}' is an array (set by '{w}[i] = ...'): read an element, '{w}[i]'"
+                            ));
+                        }
+                        let i = self.expr()?;
+                        self.expect("]", "']' after the index")?;
+                        Ok(Expr::Index(slot, Box::new(i)))
+                    }
+                    Some(_) if matches!(self.peek(), Some(Tok::Punct("["))) => Err(format!(
+                        "'{w}' is not an array: only a name assigned as 'name[i] = ...' takes an index"
+                    )),
                     Some(slot) => Ok(Expr::Var(slot)),
                     None => Err(format!(
                         "unknown variable '{}': the inputs are {}; others are set by 'name = ...'",
@@ -545,6 +589,10 @@ impl P<'_> {
             let v = self.word().ok_or("defined(x) takes a variable's name")?;
             self.expect(")", "')': defined() takes one variable")?;
             return match self.n.vars.iter().position(|x| *x == v) {
+                Some(slot) if self.n.arrays[slot] => Err(format!(
+                    "'{}' is an array: defined() tests a variable",
+                    shown(&v)
+                )),
                 Some(slot) => Ok(Expr::Defined(slot)),
                 None => Err(format!("unknown variable '{}' in defined()", shown(&v))),
             };
@@ -571,6 +619,7 @@ impl P<'_> {
             "pmd_alloc",
             "pud_alloc",
             "child_pmd",
+            "child_huge_pte",
             "withdraw",
         ]
         .contains(&w)
@@ -682,11 +731,29 @@ fn op(p: &mut P) -> Result<OpKind, String> {
             "a primitive starts with its name (lock, set_pte, end, goto...) or 'variable ='".into(),
         );
     };
+    if matches!(p.peek(), Some(Tok::Punct("["))) {
+        let slot = n
+            .vars
+            .iter()
+            .position(|v| *v == first)
+            .filter(|&s| n.arrays[s])
+            .ok_or_else(|| {
+                format!("'{first}[' begins no primitive: an array is set by 'name[i] = ...'")
+            })?;
+        p.i += 1;
+        let i = p.expr()?;
+        p.expect("]", "']' after the index")?;
+        p.expect("=", "'=' after 'name[i]'")?;
+        let e = p.expr()?;
+        p.done()?;
+        return Ok(OpKind::LetIndex(slot, i, e));
+    }
     if p.eat("=") {
         let slot = n
             .vars
             .iter()
             .position(|v| *v == first)
+            .filter(|&s| !n.arrays[s])
             .ok_or("not an assignment")?;
         if slot < INPUTS.len() {
             return Err(format!(
@@ -709,6 +776,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
                 "pmd_alloc",
                 "pud_alloc",
                 "child_pmd",
+                "child_huge_pte",
                 "withdraw",
                 "huge_pmd_unshare",
             ]
@@ -725,7 +793,8 @@ fn op(p: &mut P) -> Result<OpKind, String> {
                     "pud_alloc" => OpKind::SlotAlloc(slot, e, 3),
                     "withdraw" => OpKind::Withdraw(slot, e),
                     "huge_pmd_unshare" => OpKind::Unshare(slot, e),
-                    _ => OpKind::ChildPmd(slot, e),
+                    "child_huge_pte" => OpKind::ChildSlot(slot, e, 0),
+                    _ => OpKind::ChildSlot(slot, e, 2),
                 });
             }
         }
@@ -867,25 +936,28 @@ fn op(p: &mut P) -> Result<OpKind, String> {
                 _ => OpKind::Finish,
             }
         }
-        "store" | "tlb_remove_table" => {
+        "store" | "tlb_remove_table" | "deposit" => {
             let (a, b) = p.two()?;
             p.done()?;
-            if first == "store" {
-                OpKind::Store(a, b)
-            } else {
-                OpKind::RemoveTable(a, b)
+            match first.as_str() {
+                "store" => OpKind::Store(a, b),
+                "deposit" => OpKind::Deposit(a, b),
+                _ => OpKind::RemoveTable(a, b),
             }
         }
-        "tlb_remove_tlb_entry" | "tlb_remove_pmd_tlb_entry" | "tlb_remove_page" => {
+        "tlb_remove_tlb_entry"
+        | "tlb_remove_pmd_tlb_entry"
+        | "tlb_remove_pud_tlb_entry"
+        | "tlb_remove_page" => {
             let e = p.expr()?;
             p.done()?;
-            match first.as_str() {
-                "tlb_remove_page" => OpKind::RemovePage(e),
-                _ => OpKind::RemoveTlbEntry {
-                    va: e,
-                    pmd: first == "tlb_remove_pmd_tlb_entry",
-                },
-            }
+            let size = match first.as_str() {
+                "tlb_remove_page" => return Ok(OpKind::RemovePage(e)),
+                "tlb_remove_pmd_tlb_entry" => crate::mem::PageSize::Huge2M,
+                "tlb_remove_pud_tlb_entry" => crate::mem::PageSize::Huge1G,
+                _ => crate::mem::PageSize::Small,
+            };
+            OpKind::RemoveTlbEntry { va: e, size }
         }
         "refuse" => {
             let text = |p: &mut P| match p.peek().cloned() {
@@ -975,7 +1047,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         }
         w => {
             return Err(format!(
-                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, flush_tlb_mm, tlbbatch_add_pending, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_pmd_tlb_entry, tlb_remove_page, tlb_remove_table, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, inc_tlb_flush_pending, dec_tlb_flush_pending, lazyfree, unlazy, discard, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, mmu_notifier_release, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
+                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, flush_tlb_mm, tlbbatch_add_pending, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_pmd_tlb_entry, tlb_remove_pud_tlb_entry, tlb_remove_page, tlb_remove_table, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, deposit, inc_tlb_flush_pending, dec_tlb_flush_pending, lazyfree, unlazy, discard, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, mmu_notifier_release, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
                 shown(w)
             ))
         }
@@ -1021,6 +1093,7 @@ mod tests {
     fn precedence_follows_c() {
         let n = Names {
             vars: &["va".into(), "start".into(), "end".into(), "pte".into()],
+            arrays: &[false; 4],
             steps: &[],
         };
         let OpKind::Lock(e) = parse_op("lock va + 1 << 2 == 3 || 4", &n).unwrap() else {
@@ -1052,6 +1125,26 @@ mod tests {
                 "p:\n  follows: t\n  steps:\n    - a: lokc pte\n",
                 4,
                 "unknown primitive 'lokc'",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a:\n        - x[0] = 1\n        - x = 2\n",
+                6,
+                "both as an array",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a:\n        - x[0] = 1\n        - put x\n",
+                6,
+                "'x' is an array",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a:\n        - x = 1\n        - put x[0]\n",
+                6,
+                "'x' is not an array",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a:\n        - x[0] = 1\n        - y = defined(x)\n",
+                6,
+                "defined() tests a variable",
             ),
             (
                 "p:\n  follows: t\n  steps:\n    - a:\n        - lock ptee\n",

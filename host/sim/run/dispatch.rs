@@ -4,7 +4,7 @@
 use super::{Cpu, DevPending, RunError, Sim};
 use crate::checker::key;
 use crate::mm::lang::CallOp;
-use crate::mm::{CollapseOp, KernelPath, LoadOp, StoreOp, Vmas};
+use crate::mm::{KernelPath, LoadOp, StoreOp};
 use crate::scenario::{Action, Entry, ThreadRef};
 use crate::sim::machine::DevRequest;
 use crate::sim::outcome::ThreadLine;
@@ -115,14 +115,10 @@ impl Sim<'_> {
                         CallOp::new(s.paths.madvise_free(), s.pages[page].va, 1)
                             .with_caller("madv-free"),
                     ),
-                    Action::Collapse { page } => {
-                        // the VMAs collapse works in: its process's pages,
-                        // and which are a shared file mapping's
-                        let vmas = (s.pages.iter())
-                            .filter(|p| p.process == process)
-                            .map(|p| (p.va, p.file));
-                        Box::new(CollapseOp::new(s.pages[page].va, Vmas::new(vmas)))
-                    }
+                    Action::Collapse { page } => Box::new(
+                        CallOp::new(s.paths.collapse(), s.pages[page].va, 1)
+                            .with_caller("collapse"),
+                    ),
                     // change_prot_numa: change_protection with prot_numa
                     Action::NumaHint { page, misplaced } => Box::new({
                         if misplaced {

@@ -36,7 +36,7 @@ use super::outcome::{
 use super::trace::HostSignals;
 use crate::checker::{key, split_key, Checker};
 use crate::iommu::SvaDriver;
-use crate::mem::{AddressSpace, FrameState, Leaf, MemError, PAGE_SHIFT};
+use crate::mem::{AddressSpace, FrameState, Leaf, MemError, PageSize, PAGE_SHIFT};
 use crate::mm::{HostEvent, Kernel, KernelPath, MmError, Policy, Process};
 use crate::scenario::{Action, Entry, Scenario, ThreadRef, Until, MAX_CPUS, MAX_DEVS};
 use std::path::PathBuf;
@@ -171,6 +171,26 @@ fn label(n: usize) -> String {
 /// watchdog, an impossible timeline) after waves were asked for, the waves
 /// up to that cycle are still written, with the failure marked on
 /// `host.violation`, so the failure can be looked at in GTKWave.
+/// Physical memory for a scenario's pages: 8,192 frames (32 MiB), and for
+/// each 1 GiB hugetlb page 262,144 frames more, with one more gigabyte
+/// below them (a 1 GiB page is aligned to 1 GiB, and the small frames and
+/// 2 MiB pages sit in the first).
+fn memory_frames(pages: &[crate::scenario::Page]) -> u64 {
+    // one page per process and gigabyte
+    let mut regions: Vec<(u8, u64)> = (pages.iter())
+        .filter(|p| p.gigantic)
+        .map(|p| (p.process, p.va >> 30))
+        .collect();
+    regions.sort_unstable();
+    regions.dedup();
+    let gigantic = regions.len() as u64;
+    if gigantic == 0 {
+        8192
+    } else {
+        (gigantic + 1) * PageSize::Huge1G.frames()
+    }
+}
+
 pub fn run(s: &Scenario, opts: &RunOptions) -> Result<RunReport, RunError> {
     let t0 = Instant::now();
     let mut sim = Sim::new(s, opts)?;
@@ -301,7 +321,7 @@ impl<'s> Sim<'s> {
             });
         }
         let machine_params = MachineParams {
-            frames: 8192,
+            frames: memory_frames(&s.pages),
             mem_latency: p.mem_latency,
             dev_mem_latency: p.dev_mem_latency,
             iommu_mem_latency: p.iommu_mem_latency,
@@ -363,6 +383,14 @@ impl<'s> Sim<'s> {
             let mut proc = Process::new(mm, parent);
             let mine = s.pages.iter().filter(|p| usize::from(p.process) == n);
             proc.vmas = crate::mm::Vmas::new(mine.clone().map(|p| (p.va, p.file)));
+            for p in mine.clone().filter(|p| p.hugetlb) {
+                let size = if p.gigantic {
+                    PageSize::Huge1G
+                } else {
+                    PageSize::Huge2M
+                };
+                proc.vmas.hugetlb(p.va, size.bytes());
+            }
             // An absent page has no VMA until an mremap moves one there.
             for p in mine.filter(|p| p.absent) {
                 proc.vmas.unmap(p.va, 1);

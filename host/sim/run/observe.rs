@@ -326,16 +326,22 @@ impl Sim<'_> {
 
     /// After PTE changes, what each named page is to the checker's
     /// write-protect tracking, and which thread changed its entry (its
-    /// 4 KiB page's, else its 2 MiB region's: a huge entry's change names
-    /// the huge page's address).
+    /// 4 KiB page's, else its 2 MiB region's, or its 1 GiB region's for a
+    /// 1 GiB page: a huge entry's change names the huge page's address).
     pub(super) fn judge_protection(&mut self, changes: &[(usize, u64)], cycle: u64) {
         for (i, p) in self.s.pages.iter().enumerate() {
             let at = key(p.process, p.va);
+            let huge = if p.gigantic { 30 } else { 21 };
             let by = changes
                 .iter()
                 .rev()
                 .find(|(_, va)| va >> 12 == at >> 12)
-                .or_else(|| changes.iter().rev().find(|(_, va)| va >> 21 == at >> 21))
+                .or_else(|| {
+                    changes
+                        .iter()
+                        .rev()
+                        .find(|(_, va)| va >> huge == at >> huge)
+                })
                 .map(|&(tid, _)| tid);
             self.chk
                 .cpu_view(i, self.cpu_view[i].map(|l| l.writable), by, cycle);

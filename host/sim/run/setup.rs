@@ -71,20 +71,38 @@ impl Sim<'_> {
                 self.chk.mapped(at & !0xfff, f, st);
                 continue;
             }
+            if let Some(i) = (self.s.pages[..n].iter()).position(|o| {
+                p.gigantic && o.gigantic && o.process == p.process && o.va >> 30 == p.va >> 30
+            }) {
+                // another word of a 1 GiB page named before: mapped already
+                let f = frames[i] + ((p.va >> PAGE_SHIFT) & (PageSize::Huge1G.frames() - 1));
+                frames[n] = frames[i];
+                let v = self.m.store((f << PAGE_SHIFT) | (p.va & 0xff8), p.value)?;
+                self.chk.store("init".into(), at, p.value, v, 0);
+                let st = self.m.mem.state(f);
+                self.chk.mapped(at & !0xfff, f, st);
+                continue;
+            }
             if p.thp || p.hugetlb {
                 // A transparent or hugetlbfs huge page (shared with the parent if COW),
                 // with the page table deposited for a later split: a compound
                 // page (a hugetlb page goes back to its pool when freed).
-                let base = self.m.mem.alloc_compound(512, p.hugetlb)?;
+                // A 1 GiB hugetlb page (`hugetlb: 1G`) is mapped by its PUD.
+                let size = if p.gigantic {
+                    PageSize::Huge1G
+                } else {
+                    PageSize::Huge2M
+                };
+                let base = self.m.mem.alloc_compound(size.frames(), p.hugetlb)?;
                 frames[n] = base;
-                let f = base + ((p.va >> PAGE_SHIFT) & 0x1ff);
+                let f = base + ((p.va >> PAGE_SHIFT) & (size.frames() - 1));
                 let v = self.m.store((f << PAGE_SHIFT) | (p.va & 0xff8), p.value)?;
                 self.chk.store("init".into(), at, p.value, v, 0);
-                let haddr = p.va & !0x1f_ffff;
+                let haddr = p.va & !(size.bytes() - 1);
                 let prot = if p.cow { ro } else { rw };
-                mm.map_prot(&mut self.m.mem, haddr, base, PageSize::Huge2M, prot)?;
+                mm.map_prot(&mut self.m.mem, haddr, base, size, prot)?;
                 if p.cow {
-                    parent.map_prot(&mut self.m.mem, haddr, base, PageSize::Huge2M, prot)?;
+                    parent.map_prot(&mut self.m.mem, haddr, base, size, prot)?;
                     self.m.mem.get(base)?;
                 }
                 if p.thp {
