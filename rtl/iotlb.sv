@@ -113,38 +113,36 @@ module iotlb
     return slot_t'(int'(set) * Ways + way);
   endfunction
 
-  // Check the 1 GiB set first, then the 2 MiB set, then the 4 KiB set, so
-  // the smallest page that hits wins. any_pasid: match entries of every
-  // PASID (InjLookupAnyPasid).
+  // The `size` entry of `vpn`'s set for that size that translates `vpn`
+  // (the last way that does). any_pasid: match entries of every PASID
+  // (InjLookupAnyPasid).
+  function automatic lookup_t lookup_size(pgsz_e size, pasid_t pasid, vpn_t vpn,
+                                          logic any_pasid);
+    lookup_t res;
+    slot_t   base;
+    vpn_t    mask;
+    res  = '0;
+    base = slot(set_of(vpn, size), 0);
+    mask = vpn_mask(xlat_log2n(size));
+    for (int unsigned w = 0; w < Ways; w++) begin
+      if (valid_q[base + slot_t'(w)] && xlat_q[base + slot_t'(w)].size == size &&
+          (any_pasid || pasid_q[base + slot_t'(w)] == pasid) &&
+          (vpn_q[base + slot_t'(w)] & mask) == (vpn & mask)) begin
+        res = '{hit: 1'b1, xlat: xlat_q[base + slot_t'(w)]};
+      end
+    end
+    return res;
+  endfunction
+
+  // The three sets in one cycle; the smallest page that hits wins.
   function automatic lookup_t lookup(pasid_t pasid, vpn_t vpn, logic any_pasid);
     lookup_t res;
-    slot_t   base_1g;
-    slot_t   base_2m;
-    slot_t   base_4k;
-    res     = '0;
-    base_1g = slot(set_of(vpn, Pg1G), 0);
-    base_2m = slot(set_of(vpn, Pg2M), 0);
-    base_4k = slot(set_of(vpn, Pg4K), 0);
-    for (int unsigned w = 0; w < Ways; w++) begin
-      if (valid_q[base_1g + slot_t'(w)] && xlat_q[base_1g + slot_t'(w)].size == Pg1G &&
-          (any_pasid || pasid_q[base_1g + slot_t'(w)] == pasid) &&
-          vpn_q[base_1g + slot_t'(w)][VpnW-1:Log2Pages1G] == vpn[VpnW-1:Log2Pages1G]) begin
-        res = '{hit: 1'b1, xlat: xlat_q[base_1g + slot_t'(w)]};
-      end
+    res = lookup_size(Pg4K, pasid, vpn, any_pasid);
+    if (!res.hit) begin
+      res = lookup_size(Pg2M, pasid, vpn, any_pasid);
     end
-    for (int unsigned w = 0; w < Ways; w++) begin
-      if (valid_q[base_2m + slot_t'(w)] && xlat_q[base_2m + slot_t'(w)].size == Pg2M &&
-          (any_pasid || pasid_q[base_2m + slot_t'(w)] == pasid) &&
-          vpn_q[base_2m + slot_t'(w)][VpnW-1:Log2Pages2M] == vpn[VpnW-1:Log2Pages2M]) begin
-        res = '{hit: 1'b1, xlat: xlat_q[base_2m + slot_t'(w)]};
-      end
-    end
-    for (int unsigned w = 0; w < Ways; w++) begin
-      if (valid_q[base_4k + slot_t'(w)] && xlat_q[base_4k + slot_t'(w)].size == Pg4K &&
-          (any_pasid || pasid_q[base_4k + slot_t'(w)] == pasid) &&
-          vpn_q[base_4k + slot_t'(w)] == vpn) begin
-        res = '{hit: 1'b1, xlat: xlat_q[base_4k + slot_t'(w)]};
-      end
+    if (!res.hit) begin
+      res = lookup_size(Pg1G, pasid, vpn, any_pasid);
     end
     return res;
   endfunction

@@ -227,12 +227,13 @@ package shootdown_pkg;
   endfunction
 
   // Mask that clears the low `log2n` bits of a VPN (all bits for log2n >= 36).
+  // (A shift, not a loop over the bits: the caches call it for every entry
+  // in every cycle.)
   function automatic vpn_t vpn_mask(log2n_t log2n);
-    vpn_t mask;
-    for (int unsigned i = 0; i < VpnW; i++) begin
-      mask[i] = (i >= 32'(log2n));
+    if (32'(log2n) >= VpnW) begin
+      return '0;
     end
-    return mask;
+    return ~((vpn_t'(1) << log2n) - vpn_t'(1));
   endfunction
 
   // Do the naturally aligned blocks [a, a + 2^la) and [b, b + 2^lb) of pages
