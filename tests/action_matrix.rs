@@ -1131,6 +1131,7 @@ fn sound(src: &str) -> Result<(), String> {
     let timeline = [
         "without reaching checkpoint",
         "spins on a page-table lock",
+        "waits for an rmap lock",
         "nothing to resume",
     ];
     match outcome(src) {

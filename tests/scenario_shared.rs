@@ -362,3 +362,37 @@ fn migration_of_a_shared_small_page_is_refused() {
     let e = run(&parse(&src).unwrap(), &RunOptions::policy(Policy::Seed)).unwrap_err();
     assert!(e.to_string().contains("or a shared file page"), "{e}");
 }
+
+/// 4.15's hugetlb unmap holds the file's i_mmap_rwsem for write around
+/// __unmap_hugepage_range_final, and migration's rmap walk takes it for
+/// read: a migration of the page cannot start while the munmap that
+/// unshares its table is stopped inside, and starts once it is done.
+#[test]
+fn a_hugetlb_munmap_holds_i_mmap_rwsem_against_migrations_walk() {
+    let inside = "timeline:\n  - { cpu0: munmap addrI 512 until lock }\n  - { cpu1: migrate addrH }\n  - { cpu0: resume }\n";
+    let s = parse(&scenario(&format!("{H}{I}"), inside)).unwrap();
+    let e = run(&s, &RunOptions::policy(Policy::Seed))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cpu1 waits for an rmap lock held by cpu0"),
+        "{e}"
+    );
+    // The munmap resumed in the same step: the walk waits, then migrates
+    // the page process 0 still maps.
+    let after = "timeline:\n  - { cpu0: munmap addrI 512 until lock }\n  - { cpu0: resume, cpu1: migrate addrH }\n  - { dev0: read addrH }\n";
+    let s = parse(&scenario(&format!("{H}{I}"), after)).unwrap();
+    for p in Policy::ALL {
+        let r = run(&s, &RunOptions::policy(p)).unwrap();
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        let migrate = (r.slots[1].lines.iter()).find(|l| l.text.starts_with("migrate addrH"));
+        assert!(
+            migrate.is_some_and(|l| l.text.contains("free")),
+            "{p}: {:?}",
+            r.slots[1].lines
+        );
+        let (moved, read) = (r.view_of("addrH").unwrap(), &r.dev[0]);
+        assert_eq!(read.pa >> 12, moved.leaf.unwrap().pfn, "{p}: the new page");
+        assert_eq!(read.value, 0x70, "{p}");
+    }
+}
