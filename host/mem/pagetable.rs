@@ -573,6 +573,12 @@ impl AddressSpace {
         self.alloc_slot(mem, va, 3)
     }
 
+    /// The physical address of `va`'s entry at `level` (1 = PTE, 2 = PMD,
+    /// 3 = PUD), if the tables above it exist.
+    pub fn slot_pa(&self, mem: &mut PhysMem, va: u64, level: u8) -> Result<u64, WalkError> {
+        self.entry_pa(mem, va, level, false)
+    }
+
     /// The physical address of the PUD entry for `va`, if the tables above
     /// it exist.
     pub fn pud_pa(&self, mem: &mut PhysMem, va: u64) -> Result<u64, WalkError> {

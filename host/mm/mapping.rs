@@ -247,6 +247,18 @@ impl Vmas {
             .map_or(0, |&(_, size)| size)
     }
 
+    /// The size of a hugetlb VMA's huge entry at `va`: a PUD's 1 GiB in a
+    /// VMA of 1 GiB pages, else a PMD's 2 MiB (`huge_pte_offset`'s and
+    /// `huge_pte_alloc`'s level).
+    pub fn huge_entry_size(&self, va: u64) -> crate::mem::PageSize {
+        use crate::mem::PageSize;
+        if self.huge_page_size(va) == PageSize::Huge1G.bytes() {
+            PageSize::Huge1G
+        } else {
+            PageSize::Huge2M
+        }
+    }
+
     /// exit_mmap: no VMA is left.
     pub fn exit(&mut self) {
         self.gone = true;

@@ -413,10 +413,8 @@ impl PathRun {
             OpKind::ChildSlot(slot, e, level) => {
                 let addr = self.eval(cx, e)?;
                 let size = match level {
-                    0 if cx.k.proc().vmas.huge_page_size(addr) == PageSize::Huge1G.bytes() => {
-                        PageSize::Huge1G
-                    }
-                    _ => PageSize::Huge2M,
+                    0 => cx.k.proc().vmas.huge_entry_size(addr),
+                    l => PageSize::at_level(*l).expect("the parser gives level 0 or 2"),
                 };
                 let haddr = addr & !(size.bytes() - 1);
                 let format = cx.pt();
@@ -848,14 +846,8 @@ impl PathRun {
                     Func::PmdOf => cx.k.mm().pmd_pa(&mut cx.m.mem, x)?,
                     Func::PudOf => cx.k.mm().pud_pa(&mut cx.m.mem, x)?,
                     Func::HugePteOffset => {
-                        let mm = cx.k.mm();
-                        let entry =
-                            if cx.k.proc().vmas.huge_page_size(x) == PageSize::Huge1G.bytes() {
-                                mm.pud_pa(&mut cx.m.mem, x)
-                            } else {
-                                mm.pmd_pa(&mut cx.m.mem, x)
-                            };
-                        entry.unwrap_or(0)
+                        let level = cx.k.proc().vmas.huge_entry_size(x).level();
+                        cx.k.mm().slot_pa(&mut cx.m.mem, x, level).unwrap_or(0)
                     }
                     Func::HugePageSize => cx.k.proc().vmas.huge_page_size(x),
                     Func::HugeHinting => u64::from(path::huge_numa_hole(cx, x)?),
