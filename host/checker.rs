@@ -236,15 +236,23 @@ const PROCESS_SHIFT: u32 = 56;
 
 /// The address the checker, the records and the report know process
 /// `process`'s virtual address `va` by: the process in the bits above
-/// [`PROCESS_SHIFT`] (a user address is below 2^47), so the same VA in two
-/// processes is two addresses. Process 0's are its plain VAs.
+/// [`PROCESS_SHIFT`], so the same VA in two processes is two addresses.
+/// The VA keeps its 48 bits (a kernel-half address, bits 63:47 set, loses
+/// its sign extension, which [`split_key`] gives back). Process 0's user
+/// addresses are their plain VAs.
 pub fn key(process: u8, va: u64) -> u64 {
-    va | u64::from(process) << PROCESS_SHIFT
+    (va & VA_MASK) | u64::from(process) << PROCESS_SHIFT
 }
 
-/// The process and the virtual address of a [`key`].
+/// The 48 bits of a VA a [`key`] keeps.
+const VA_MASK: u64 = (1 << 48) - 1;
+
+/// The process and the virtual address of a [`key`] (a kernel-half
+/// address sign-extended again from bit 47).
 pub fn split_key(k: u64) -> (u8, u64) {
-    ((k >> PROCESS_SHIFT) as u8, k & ((1 << PROCESS_SHIFT) - 1))
+    let va = k & VA_MASK;
+    let va = if va >> 47 != 0 { va | !VA_MASK } else { va };
+    ((k >> PROCESS_SHIFT) as u8, va)
 }
 
 pub struct Checker {
@@ -1020,6 +1028,10 @@ mod tests {
     fn a_key_names_the_process_and_keeps_process_0s_addresses() {
         assert_eq!(key(0, A), A);
         assert_eq!(split_key(key(3, A + 8)), (3, A + 8));
+        // a kernel-half address keeps its sign through the key
+        let kva = 0xffff_c900_0000_1000;
+        assert_eq!(split_key(key(2, kva)), (2, kva));
+        assert_ne!(key(0, kva), key(1, kva));
         assert_ne!(key(1, A), key(2, A));
         let c = Checker::new(&[("addrA".into(), A), ("addrB".into(), key(1, A))]);
         assert_eq!(c.describe_va(key(1, A) + 8), "addrB+8");

@@ -129,6 +129,7 @@ module ptw
     logic [PscTagW-1:0]   tag;  // VA bits 47:21
     ppn_t                 pt;   // PA bits 51:12 of the PT page
     logic                 rw;   // RW of the PML4, PDPT and PD entries
+    logic                 us;   // US of the PML4, PDPT and PD entries
   } psc_entry_t;
 
   psc_entry_t [PscEntries-1:0] psc_q;
@@ -138,6 +139,7 @@ module ptw
   logic [PscEntries-1:0]       psc_hit_vec;
   ppn_t                        psc_hit_pt;
   logic                        psc_hit_rw;
+  logic                        psc_hit_us;
   logic                        psc_fill;  // fill from the PD entry now
   logic [PscEntries-1:0]       psc_fill_match;  // entry already holding the fill's tag
   logic                        inval_mine;  // an IOTINVAL.VMA of the walk's PASID
@@ -150,12 +152,14 @@ module ptw
     psc_hit_vec = '0;
     psc_hit_pt  = '0;
     psc_hit_rw  = 1'b0;
+    psc_hit_us  = 1'b0;
     for (int unsigned i = 0; i < PscEntries; i++) begin
       psc_hit_vec[i] = psc_q[i].valid && psc_q[i].pasid == pasid_i &&
                        psc_q[i].tag == vpn_i[VpnW-1:Log2Pages2M];
       if (psc_hit_vec[i]) begin
         psc_hit_pt = psc_q[i].pt;
         psc_hit_rw = psc_q[i].rw;
+        psc_hit_us = psc_q[i].us;
       end
     end
     // not in the cycle of an IOTINVAL.VMA (it may be dropping this entry)
@@ -228,6 +232,7 @@ module ptw
             addr_d  = {12'd0, psc_hit_pt, vpn_i[8:0], 3'd0};
             level_d = LvlPt;
             rw_d    = psc_hit_rw;
+            us_d    = psc_hit_us;
           end else begin
             addr_d  = cfg_pasid_table_i + {41'd0, pasid_i, 3'd0};
             level_d = LvlPasid;
@@ -279,9 +284,13 @@ module ptw
               state_d = StDone;
             end
           end else begin
-            // a present non-leaf PD entry with US at every level: cache its
-            // table pointer unless an IOTINVAL.VMA came during the walk
-            psc_fill = (level_q == LvlPd) && us_d && !nofill_q && !inval_valid_i;
+            // a present non-leaf PD entry: cache its table pointer, with
+            // the upper levels' RW and US, unless an IOTINVAL.VMA came during
+            // the walk. Supervisor-only tables too (the kernel half of a
+            // process's page tables): a walk caches them as the hardware
+            // does, and a user-mode request through the entry still faults
+            // at the leaf.
+            psc_fill = (level_q == LvlPd) && !nofill_q && !inval_valid_i;
             addr_d  = entry_addr(pte, vpn_q, level_e'(level_q - 3'd1));
             level_d = level_e'(level_q - 3'd1);
             state_d = StReq;
@@ -359,6 +368,7 @@ module ptw
             if (psc_fill_match[i]) begin
               psc_q[i].pt <= mem_rsp_rdata_i[51:12];
               psc_q[i].rw <= rw_d;
+              psc_q[i].us <= us_d;
             end
           end
         end else begin
@@ -367,6 +377,7 @@ module ptw
           psc_q[psc_rr_q].tag   <= vpn_q[VpnW-1:Log2Pages2M];
           psc_q[psc_rr_q].pt    <= mem_rsp_rdata_i[51:12];
           psc_q[psc_rr_q].rw    <= rw_d;
+          psc_q[psc_rr_q].us    <= us_d;
           psc_rr_q <= (32'(psc_rr_q) == PscEntries - 1) ? '0 : psc_rr_q + 1'b1;
         end
       end

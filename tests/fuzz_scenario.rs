@@ -67,7 +67,9 @@ fn invariants(s: &Scenario) -> Result<(), String> {
     check_name(&s.name)?;
     for p in &s.pages {
         check_page_name(&p.name)?;
-        if p.va >= 1 << 47 || p.va < 0x10000 {
+        let user = p.va < 1 << 47 && p.va >= 0x10000;
+        let kernel = p.kernel && p.va >= 0xffff_8000_0000_0000;
+        if !user && !kernel {
             return Err(format!("page {} at {:#x}", p.name, p.va));
         }
     }

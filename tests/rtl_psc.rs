@@ -267,3 +267,35 @@ fn a_restart_after_a_lost_cas_bypasses_the_psc() {
     assert_eq!(cost, 1, "PSC hit on the refreshed entry");
     assert_eq!(r.pa, new_pa + 0x2000);
 }
+
+/// A walk through a supervisor-only upper level (the kernel half of a
+/// process's page tables, x86 `_KERNPG_TABLE`: no US) caches the PD's table
+/// pointer as any walk does, with the upper levels' US: a user-mode request
+/// through the entry still faults at the leaf, after reading only the PTE.
+/// (A freed kernel page table under such an entry is
+/// scenarios/kernel-pgtable-free.yaml.)
+#[test]
+fn a_supervisor_only_level_is_cached_and_still_faults() {
+    const US: u64 = 1 << 2;
+    let mut s = Sim::new(3, 4);
+    let va = 0x3000_0000;
+    for i in 0..2 {
+        s.map_4k(PASID, va + i * 0x1000, 0x7000_0000 + i * 0x1000, true);
+    }
+    let pml4e = s.leaf_addr(PASID, va, 3);
+    let e = s.read64(pml4e);
+    assert_ne!(e & US, 0, "map_4k's tables are user tables");
+    s.write64(pml4e, e & !US);
+    let before = s.walk_reads();
+    let r = s.read_wait(1, PASID, va, MAX);
+    assert_ne!(r.status, 0, "no US at the PML4: a user-mode request faults");
+    assert_eq!(s.walk_reads() - before, FULL_WALK);
+    let before = s.walk_reads();
+    let r = s.read_wait(2, PASID, va + 0x1008, MAX);
+    assert_ne!(r.status, 0, "the PSC entry kept the PML4's missing US");
+    assert_eq!(
+        s.walk_reads() - before,
+        1,
+        "PSC hit: the PTE only, though the walk faulted"
+    );
+}

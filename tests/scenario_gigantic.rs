@@ -8,17 +8,11 @@ use shootdown::iommu::DriverKind;
 use shootdown::mem::PageSize;
 use shootdown::mm::Policy;
 use shootdown::scenario::Scenario;
-use shootdown::sim::{run, RunError, RunOptions, RunReport};
 use std::path::Path;
 
-fn bundled(name: &str) -> Scenario {
-    Scenario::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("scenarios")
-            .join(name),
-    )
-    .unwrap()
-}
+#[path = "support/bundled.rs"]
+mod support;
+use support::{bundled, run_one};
 
 /// A scenario of two words of one 1 GiB page and `timeline`.
 fn two_words(timeline: &str) -> Scenario {
@@ -26,10 +20,6 @@ fn two_words(timeline: &str) -> Scenario {
         "name: g\nabout: t\nparams: {{ mem_latency: 40, ats_latency: 150, cpu_step_cycles: 10 }}\npages:\n  addrA: {{ va: 0x7f0040000000, value: 0xa0, hugetlb: 1G }}\n  addrB: {{ va: 0x7f0064216008, value: 0xb0, hugetlb: 1G }}\ntimeline:\n{timeline}expect: {{ seed: clean }}\n"
     );
     Scenario::parse(Path::new("g.yaml"), &src).unwrap()
-}
-
-fn run_one(s: &Scenario, policy: Policy) -> Result<RunReport, RunError> {
-    run(s, &RunOptions::policy(policy))
 }
 
 #[test]

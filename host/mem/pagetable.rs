@@ -29,6 +29,9 @@ pub mod pte {
     pub const ADDR: u64 = 0x000f_ffff_ffff_f000;
     /// Flags of a non-leaf entry: present, writable, user.
     pub const TABLE: u64 = P | RW | US;
+    /// A kernel page table's entry (`_KERNPG_TABLE`): no US, so nothing
+    /// below it is reachable by a user-mode access.
+    pub const KERNEL_TABLE: u64 = P | RW | A | D;
 
     pub fn make(pfn: u64, flags: u64) -> u64 {
         ((pfn << 12) & ADDR) | flags
@@ -98,6 +101,13 @@ impl Prot {
         user: true,
         young: true,
         dirty: false,
+    };
+    /// A kernel data page (`PAGE_KERNEL`: a vmalloc page), supervisor-only.
+    pub const KERNEL_RW: Prot = Prot {
+        write: true,
+        user: false,
+        young: true,
+        dirty: true,
     };
 }
 
@@ -242,6 +252,17 @@ impl PtFormat {
     /// US, the leaves below deciding; RISC-V: V alone).
     pub fn table(self, pfn: Pfn) -> u64 {
         let flags = if self.riscv() { sv_pte::V } else { pte::TABLE };
+        self.entry(pfn, flags)
+    }
+
+    /// A kernel page table's non-leaf entry (x86 `_KERNPG_TABLE`: P, RW, A
+    /// and D, no US; RISC-V: V alone, as any table).
+    pub fn kernel_table(self, pfn: Pfn) -> u64 {
+        let flags = if self.riscv() {
+            sv_pte::V
+        } else {
+            pte::KERNEL_TABLE
+        };
         self.entry(pfn, flags)
     }
 
@@ -397,6 +418,17 @@ pub enum WalkError {
     Mem(#[from] MemError),
 }
 
+/// What [`AddressSpace::entry_pa`] does with a missing table on the way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Alloc {
+    /// Nothing: the walk stops there.
+    No,
+    /// A user page table (x86: US set).
+    User,
+    /// A kernel page table (x86: no US).
+    Kernel,
+}
+
 /// One process address space: its root table (`pgd`: the PML4, or the
 /// Sv39/Sv48 root), the PASID it is bound to, and the format of its tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -467,7 +499,7 @@ impl AddressSpace {
         mem: &mut PhysMem,
         va: u64,
         level: u8,
-        alloc: bool,
+        alloc: Alloc,
     ) -> Result<u64, WalkError> {
         self.check(va)?;
         let f = self.format;
@@ -485,9 +517,13 @@ impl AddressSpace {
                 }
                 Kind::Table => table = f.pfn(e),
                 // A reserved RISC-V entry (V set) is not overwritten.
-                Kind::Invalid if alloc && !f.present(e) => {
+                Kind::Invalid if alloc != Alloc::No && !f.present(e) => {
                     let t = mem.alloc_table()?;
-                    mem.write(pa, f.table(t), 0)?;
+                    let entry = match alloc {
+                        Alloc::Kernel => f.kernel_table(t),
+                        _ => f.table(t),
+                    };
+                    mem.write(pa, entry, 0)?;
                     table = t;
                 }
                 Kind::Invalid => {
@@ -511,7 +547,7 @@ impl AddressSpace {
         level: u8,
         entry: u64,
     ) -> Result<u64, WalkError> {
-        let pa = self.entry_pa(mem, va, level, true)?;
+        let pa = self.entry_pa(mem, va, level, Alloc::User)?;
         mem.write(pa, entry, 0)?;
         Ok(pa)
     }
@@ -537,6 +573,33 @@ impl AddressSpace {
         self.map_entry(mem, va, size.level(), entry)
     }
 
+    /// Map the kernel page `va` to `pfn` (a vmalloc page, `PAGE_KERNEL`),
+    /// allocating the tables above it as kernel tables (no US). Returns the
+    /// physical address of the PTE.
+    pub fn map_kernel(&self, mem: &mut PhysMem, va: u64, pfn: Pfn) -> Result<u64, WalkError> {
+        let entry = self.format.leaf(pfn, Prot::KERNEL_RW, false);
+        let pa = self.entry_pa(mem, va, 1, Alloc::Kernel)?;
+        mem.write(pa, entry, 0)?;
+        Ok(pa)
+    }
+
+    /// Point this address space's top-level entry for `va` where `kernel`'s
+    /// does (`pgd_alloc`'s copy of init_mm's kernel half): every process
+    /// shares the kernel's tables below it.
+    pub fn share_top(
+        &self,
+        mem: &mut PhysMem,
+        kernel: &AddressSpace,
+        va: u64,
+    ) -> Result<(), WalkError> {
+        self.check(va)?;
+        let l = self.format.levels();
+        let at = |pgd: Pfn| (pgd << PAGE_SHIFT) + index(va, l) * 8;
+        let e = mem.read(at(kernel.pgd))?.value;
+        mem.write(at(self.pgd), e, 0)?;
+        Ok(())
+    }
+
     /// Map `va` to `pfn` as a leaf with `prot` ([`PtFormat::leaf`]).
     /// Returns the physical address of the leaf entry.
     pub fn map_prot(
@@ -555,7 +618,7 @@ impl AddressSpace {
     /// must exist). The PFN of that page identifies its split PTL. A `va`
     /// mapped by a huge PMD has no PTE: [`WalkError::HugeLeaf`] (level 2).
     pub fn pte_pa(&self, mem: &mut PhysMem, va: u64) -> Result<u64, WalkError> {
-        self.entry_pa(mem, va, 1, false)
+        self.entry_pa(mem, va, 1, Alloc::No)
     }
 
     /// `pte_alloc` (`level` 1), `alloc_new_pmd` (2), `alloc_new_pud` (3):
@@ -563,7 +626,7 @@ impl AddressSpace {
     /// above it allocated where missing (a huge leaf above it is an error;
     /// what the slot holds, the caller reads).
     pub fn alloc_slot(&self, mem: &mut PhysMem, va: u64, level: u8) -> Result<u64, WalkError> {
-        self.entry_pa(mem, va, level, true)
+        self.entry_pa(mem, va, level, Alloc::User)
     }
 
     /// The physical address of the PUD entry for `va`, the tables above it
@@ -576,19 +639,19 @@ impl AddressSpace {
     /// The physical address of `va`'s entry at `level` (1 = PTE, 2 = PMD,
     /// 3 = PUD), if the tables above it exist.
     pub fn slot_pa(&self, mem: &mut PhysMem, va: u64, level: u8) -> Result<u64, WalkError> {
-        self.entry_pa(mem, va, level, false)
+        self.entry_pa(mem, va, level, Alloc::No)
     }
 
     /// The physical address of the PUD entry for `va`, if the tables above
     /// it exist.
     pub fn pud_pa(&self, mem: &mut PhysMem, va: u64) -> Result<u64, WalkError> {
-        self.entry_pa(mem, va, 3, false)
+        self.entry_pa(mem, va, 3, Alloc::No)
     }
 
     /// The physical address of the PMD entry for `va` (a table pointer, a
     /// 2 MiB leaf or empty: the caller reads it).
     pub fn pmd_pa(&self, mem: &mut PhysMem, va: u64) -> Result<u64, WalkError> {
-        self.entry_pa(mem, va, 2, false)
+        self.entry_pa(mem, va, 2, Alloc::No)
     }
 
     /// The walk of `va` down to its leaf at whatever level. `cpu`: as a
@@ -606,11 +669,14 @@ impl AddressSpace {
         let f = self.format;
         let mut table = self.pgd;
         let mut writable = true;
+        // the CPU reaches the kernel half in kernel mode (a kernel path):
+        // no user-mode check there
+        let user = cpu && va >> 63 == 0;
         for level in (1..=f.levels()).rev() {
             let entry_pa = (table << PAGE_SHIFT) + index(va, level) * 8;
             let e = mem.read(entry_pa)?.value;
             let kind = f.kind(e, level);
-            if kind == Kind::Invalid || (cpu && !f.user_ok(e, kind)) {
+            if kind == Kind::Invalid || (user && !f.user_ok(e, kind)) {
                 return Err(WalkError::NotPresent {
                     va,
                     level,

@@ -442,6 +442,8 @@ pub enum Progress {
 #[derive(Default, Debug)]
 pub struct Notify {
     ticket: Option<FlushTicket>,
+    /// [`Notify::kva_range`]'s next process.
+    next: usize,
 }
 
 impl Notify {
@@ -490,6 +492,36 @@ impl Notify {
         self.submit(cx, Prim::Release, 0, u64::MAX, |cx| {
             cx.k.driver.try_begin_release(cx.m, cx.tid, pasid)
         })
+    }
+
+    /// `iommu_sva_invalidate_kva_range(start, end)`: every bound process's
+    /// PASID flushed over the range, one after another, under every policy
+    /// (the driver's `arch_invalidate_secondary_tlbs`, called with the
+    /// range as it is).
+    pub fn kva_range(
+        &mut self,
+        cx: &mut Cx,
+        start: u64,
+        end: u64,
+    ) -> Result<Option<WaitOn>, MmError> {
+        loop {
+            let n = cx.k.procs.len();
+            while self.next < n && cx.k.procs[self.next].unbound {
+                self.next += 1;
+            }
+            let Some(p) = cx.k.procs.get(self.next) else {
+                self.next = 0;
+                return Ok(None);
+            };
+            let pasid = p.mm.pasid;
+            let wait = self.submit(cx, Prim::KvaRange, start, end, |cx| {
+                cx.k.driver.try_begin(cx.m, cx.tid, pasid, start, end)
+            })?;
+            if wait.is_some() {
+                return Ok(wait);
+            }
+            self.next += 1;
+        }
     }
 
     /// Begin with `begin` (None while another thread owns the queue), then

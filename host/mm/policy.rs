@@ -39,7 +39,8 @@ impl Policy {
     pub fn flushes(self, prim: Prim) -> bool {
         use Prim::*;
         match (self, prim) {
-            (_, Unbind | Release) => true,
+            (_, Unbind | Release | KvaRange) => true,
+            (_, FlushTlbKernel) => false,
             (Policy::Always | Policy::Seed | Policy::Arch, TlbFlushMmu) => true,
             (Policy::EndOnly, TlbFlushMmu) => false,
             (Policy::Always, ClearFlushNotify { .. } | InvalidateRange { .. } | End { .. }) => true,
@@ -110,6 +111,14 @@ pub enum Prim {
     /// `mmu_notifier_release` (exit_mmap): the driver's release callback,
     /// called under every policy, before the mm's pages are unmapped.
     Release,
+    /// `flush_tlb_kernel_range`: the CPU TLB flush of a kernel range. No
+    /// generation notifies a secondary TLB from it (init_mm has no
+    /// notifier; 6.6's hook is in the flush of a user mm).
+    FlushTlbKernel,
+    /// Not a notifier call: `iommu_sva_invalidate_kva_range` (the fix of
+    /// the kernel page-table free, late 2025), which calls every bound
+    /// mm's `arch_invalidate_secondary_tlbs` itself, under every policy.
+    KvaRange,
 }
 
 #[cfg(test)]

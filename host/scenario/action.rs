@@ -125,6 +125,17 @@ pub enum Action {
         to: usize,
         pages: u64,
     },
+    /// `vfree <page>`: the kernel page's vmalloc area freed (vunmap of its
+    /// PTE, the page freed, the CPU's kernel TLB flush).
+    Vfree {
+        page: usize,
+    },
+    /// `vmap-huge <page>`: a 2 MiB vmap lands on the kernel page's empty
+    /// 2 MiB region (`vmap_try_huge_pmd`): its page table is freed
+    /// (`pmd_free_pte_page`) and a huge PMD set.
+    VmapHuge {
+        page: usize,
+    },
     /// `call <path> <page> [<pages>]`: a path the scenario wrote in the
     /// path language, over `pages` pages from the named page's.
     Call {
@@ -224,7 +235,7 @@ pub fn checkpoint_names(paths: &Paths) -> Vec<&'static str> {
     v
 }
 
-const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'madv-dontneed <page> [<pages>]', 'collapse <page>', 'numa-hint <page> [misplaced]', 'mremap <page> <to-page>', 'unbind [<process>]', 'exit [<process>]', 'call <path> <page> [<pages>]' or 'resume', optionally followed by 'until <checkpoint>'";
+const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'madv-dontneed <page> [<pages>]', 'collapse <page>', 'numa-hint <page> [misplaced]', 'mremap <page> <to-page>', 'unbind [<process>]', 'exit [<process>]', 'vfree <page>', 'vmap-huge <page>' (kernel pages), 'call <path> <page> [<pages>]' or 'resume', optionally followed by 'until <checkpoint>'";
 
 /// The kernel paths: only CPU threads run them.
 const KERNEL_VERBS: &[&str] = &[
@@ -245,6 +256,8 @@ const KERNEL_VERBS: &[&str] = &[
     "unbind",
     "exit",
     "mremap",
+    "vfree",
+    "vmap-huge",
     "call",
 ];
 
@@ -296,6 +309,18 @@ pub fn parse_action(
     if let (false, Some(verb)) = (cpu, body.first()) {
         if KERNEL_VERBS.contains(verb) {
             return Err("this is a kernel path: only CPU threads run it".into());
+        }
+    }
+    // A kernel page is the kernel's: a CPU thread takes it in the kernel
+    // paths made for it; a device reads or writes it through the page's
+    // process's PASID (a user-mode request, which faults at the leaf).
+    if let (true, [verb, args @ ..]) = (cpu, body) {
+        let kernel = |w: &&&str| pages.iter().any(|p| p.kernel && p.name == **w);
+        if let (false, Some(w)) = (
+            ["vfree", "vmap-huge", "call"].contains(verb),
+            args.iter().find(kernel),
+        ) {
+            return Err(format!("'{w}' is a kernel page: a CPU thread takes it only in 'vfree', 'vmap-huge' or 'call' (a device thread may read or write it)"));
         }
     }
     let action = match body {
@@ -502,9 +527,20 @@ pub fn parse_action(
             }
             Action::Split { page: i }
         }
+        [v @ ("vfree" | "vmap-huge"), p] => {
+            let i = page(p)?;
+            if !pages[i].kernel {
+                return Err(format!("'{p}' is a user page: {v} takes a kernel page (declare it 'kernel: true', a vmalloc address)"));
+            }
+            match *v {
+                "vfree" => Action::Vfree { page: i },
+                _ => Action::VmapHuge { page: i },
+            }
+        }
         ["resume"] => Action::Resume,
         _ => return Err(USAGE.into()),
     };
+
     Ok(Entry {
         thread,
         action,
@@ -568,6 +604,8 @@ impl Action {
             | Action::NumaHint { page, .. }
             | Action::Unmap { page, .. }
             | Action::Mremap { page, .. }
+            | Action::Vfree { page }
+            | Action::VmapHuge { page }
             | Action::Call { page, .. } => Some(page),
             Action::Unbind { .. } | Action::Exit { .. } | Action::Resume => None,
         }

@@ -106,7 +106,16 @@ pub struct Page {
     /// this one maps too: two processes' shared mappings of one file page
     /// (`shares: <page>`).
     pub shares: Option<usize>,
+    /// A page of the kernel half (`kernel: true`, a vmalloc page at
+    /// [`KERNEL_START`] or above): mapped by the kernel's own page tables
+    /// (init_mm's, shared by every process's upper half), supervisor-only.
+    /// The device reaches it through `process`'s PASID, with a user-mode
+    /// request, which faults at the leaf.
+    pub kernel: bool,
 }
+
+/// The first address of the x86-64 kernel half (48-bit, sign-extended).
+pub const KERNEL_START: u64 = 0xffff_8000_0000_0000;
 
 /// The span of a PUD entry (a PMD table): 1 GiB.
 const PUD_SIZE: u64 = 1 << 30;
@@ -249,8 +258,18 @@ impl Scenario {
                 self.driver
             ));
         }
+        if let (true, Some(p)) = (arch.riscv(), self.pages.iter().find(|p| p.kernel)) {
+            return Err(format!(
+                "{file}: page '{}' is a kernel page: the kernel half is modelled on x86-64 only (run it without --arch)",
+                p.name
+            ));
+        }
         let mut notes = Vec::new();
-        if self.pages.iter().any(|p| p.va >= arch.user_end()) {
+        if self
+            .pages
+            .iter()
+            .any(|p| !p.kernel && p.va >= arch.user_end())
+        {
             for p in &mut self.pages {
                 let va = REBASE | (p.va & ((1 << 36) - 1));
                 notes.push(format!(
@@ -448,6 +467,8 @@ struct RawPage {
     process: Option<Spanned<String>>,
     #[serde(default)]
     shares: Option<Spanned<String>>,
+    #[serde(default)]
+    kernel: bool,
 }
 
 /// A scenario name: it labels the runs in reports, sweep tables, JSON and
@@ -645,7 +666,14 @@ impl Scenario {
             ),
         })?;
         let pages = parse_pages(&raw.pages, &err)?;
-        if let (Some(a), Some(p)) = (&raw.arch, pages.iter().find(|p| p.va >= arch.user_end())) {
+        if let (true, Some(p)) = (arch.riscv(), pages.iter().find(|p| p.kernel)) {
+            return Err(err(
+                raw.arch.as_ref().map_or(1, line),
+                format!("arch: {arch}: page '{}' is a kernel page, and the kernel half is modelled on x86-64 only: drop 'arch:' (or the page)", p.name),
+            ));
+        }
+        let user = |p: &&Page| !p.kernel && p.va >= arch.user_end();
+        if let (Some(a), Some(p)) = (&raw.arch, pages.iter().find(user)) {
             return Err(err(
                 line(a),
                 format!(
@@ -1005,7 +1033,20 @@ fn parse_pages(
             1 << 12
         };
         let base = va & !(span - 1);
-        if va & 7 != 0 || va >= USER_END || base < MMAP_MIN_ADDR {
+        if p.kernel {
+            if va & 7 != 0 || va < KERNEL_START {
+                return Err(err(
+                    line(&p.va),
+                    format!("page '{name}': a kernel page's va {va:#x} must be 8-byte aligned and in the kernel half ({KERNEL_START:#x} and above; vmalloc's is 0xffffc90000000000)"),
+                ));
+            }
+            if p.cow || p.thp || hugetlb || p.zero || p.file || p.absent || p.shares.is_some() {
+                return Err(err(
+                    l,
+                    format!("page '{name}': a kernel page is one vmalloc page (4 KiB, supervisor-only): drop cow, thp, hugetlb, zero, file, absent and shares"),
+                ));
+            }
+        } else if va & 7 != 0 || va >= USER_END || base < MMAP_MIN_ADDR {
             return Err(err(
                 line(&p.va),
                 format!(
@@ -1016,7 +1057,7 @@ fn parse_pages(
         }
         if let Some(o) = pages
             .iter()
-            .find(|o| o.process == process && o.va >> 12 == va >> 12)
+            .find(|o| (o.process == process || p.kernel) && o.va >> 12 == va >> 12)
         {
             return Err(err(
                 l,
@@ -1100,6 +1141,7 @@ fn parse_pages(
             absent: p.absent,
             process,
             shares,
+            kernel: p.kernel,
         });
     }
     // A shared page table's VMAs span the 1 GiB region (vma_shareable):

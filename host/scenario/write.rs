@@ -95,6 +95,7 @@ fn page_fields(p: &Page, pages: &[Page]) -> String {
         (p.zero, "zero"),
         (p.file, "file"),
         (p.absent, "absent"),
+        (p.kernel, "kernel"),
     ] {
         if on {
             f.push(format!("{name}: true"));

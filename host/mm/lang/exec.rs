@@ -529,10 +529,13 @@ impl PathRun {
                     path::set_entry(cx, pa, self.var(VA)?, 0)?;
                     self.cleared = true;
                 }
-                if let Call::Prim(p) = call {
-                    if let Some(w) = self.notify.run(cx, *p, s, e, stride)? {
-                        return Ok(Next::Wait(w));
-                    }
+                let wait = match call {
+                    Call::Prim(Prim::KvaRange) => self.notify.kva_range(cx, s, e)?,
+                    Call::Prim(p) => self.notify.run(cx, *p, s, e, stride)?,
+                    Call::Start => None,
+                };
+                if let Some(w) = wait {
+                    return Ok(Next::Wait(w));
                 }
             }
             OpKind::Goto(c, t) => {
@@ -622,6 +625,14 @@ impl PathRun {
                 let g = self.gather_mut()?;
                 g.cover(va, PageSize::Small)?;
                 g.tables.push(pfn);
+            }
+            OpKind::FreeTable(t) => {
+                let pfn = self.eval(cx, t)?;
+                if !cx.m.mem.free_table(pfn)? {
+                    return Err(fail(format!(
+                        "pte_free_kernel {pfn:#x}: the frame has another reference (not a page table only the kernel holds)"
+                    )));
+                }
             }
             OpKind::FlushTlbOnly | OpKind::Finish => {
                 let g = self.gather_mut()?;
@@ -815,6 +826,15 @@ impl PathRun {
                         if pt.pfn(e) != x || x % 512 != 0 {
                             return Err(fail(format!(
                                 "huge_leaf_rw({x:#x}): not the first frame of a 2 MiB page"
+                            )));
+                        }
+                        e
+                    }
+                    Func::KernelHugeLeaf => {
+                        let e = pt.leaf(x, Prot::KERNEL_RW, true);
+                        if pt.pfn(e) != x || x % 512 != 0 {
+                            return Err(fail(format!(
+                                "kernel_huge_leaf({x:#x}): not the first frame of a 2 MiB page"
                             )));
                         }
                         e

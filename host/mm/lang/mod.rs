@@ -284,6 +284,10 @@ pub enum OpKind {
     /// frame `pfn`, which mapped `va`'s region, is freed after the flush,
     /// which covers `va`'s page.
     RemoveTable(Expr, Expr),
+    /// `pte_free_kernel <pfn>`: the kernel page table in frame `pfn`
+    /// (unhooked by the path first) freed now, with no mmu_gather (x86
+    /// `pmd_free_pte_page`'s `free_page`).
+    FreeTable(Expr),
     /// `tlb_flush_mmu_tlbonly`: flush the gathered range (the
     /// [`Prim::TlbFlushMmu`] call) if there is one.
     FlushTlbOnly,
@@ -415,6 +419,9 @@ pub enum Func {
     /// `huge_leaf_rw(pfn)`: a user 2 MiB leaf (a PMD), writable and dirty
     /// (`mk_huge_pmd`, `maybe_pmd_mkwrite(pmd_mkdirty())`).
     HugeLeafRw,
+    /// `kernel_huge_leaf(pfn)`: a kernel 2 MiB leaf (`pmd_set_huge` with
+    /// `PAGE_KERNEL`: supervisor-only, writable).
+    KernelHugeLeaf,
     /// `named(addr)`: one of the process's named pages (a page of its VMAs
     /// at the start) is `addr`'s 4 KiB page.
     Named,
@@ -534,6 +541,7 @@ impl Func {
         ("mkold", Func::Mkold),
         ("leaf_rw", Func::LeafRw),
         ("huge_leaf_rw", Func::HugeLeafRw),
+        ("kernel_huge_leaf", Func::KernelHugeLeaf),
         ("named", Func::Named),
         ("leaf_ro", Func::LeafRo),
         ("table", Func::Table),
@@ -699,6 +707,14 @@ pub const BUNDLED: &[(&str, &str)] = &[
     (
         "paths/iommu_sva_unbind_device.yaml",
         include_str!("../../../paths/iommu_sva_unbind_device.yaml"),
+    ),
+    (
+        "paths/vfree.yaml",
+        include_str!("../../../paths/vfree.yaml"),
+    ),
+    (
+        "paths/vmap_try_huge_pmd.yaml",
+        include_str!("../../../paths/vmap_try_huge_pmd.yaml"),
     ),
 ];
 
@@ -893,6 +909,16 @@ impl Paths {
     /// madv-free's path.
     pub fn madvise_free(&self) -> PathRef {
         self.caller_path("madvise_free_pte_range")
+    }
+
+    /// vfree's path (a kernel page).
+    pub fn vfree(&self) -> PathRef {
+        self.caller_path("vfree")
+    }
+
+    /// vmap-huge's path (a kernel page's 2 MiB region).
+    pub fn vmap_huge(&self) -> PathRef {
+        self.caller_path("vmap_try_huge_pmd")
     }
 
     /// unbind's path.

@@ -139,6 +139,9 @@ const KEYWORDS: &[&str] = &[
     "flush_tlb_range",
     "flush_tlb_mm",
     "tlbbatch_add_pending",
+    "flush_tlb_kernel_range",
+    "iommu_sva_invalidate_kva_range",
+    "pte_free_kernel",
     "inc_tlb_flush_pending",
     "dec_tlb_flush_pending",
     "tlb_gather_mmu",
@@ -888,6 +891,17 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         "start" => notify(p, false, &no_seed(Call::Start))?,
         "flush_tlb_range" => notify(p, false, &no_seed(Call::Prim(Prim::FlushTlbRange)))?,
         "tlbbatch_add_pending" => notify(p, false, &no_seed(Call::Prim(Prim::TlbBatch)))?,
+        "flush_tlb_kernel_range" => {
+            notify(p, false, &no_seed(Call::Prim(Prim::FlushTlbKernel)))?
+        }
+        "iommu_sva_invalidate_kva_range" => {
+            notify(p, false, &no_seed(Call::Prim(Prim::KvaRange)))?
+        }
+        "pte_free_kernel" => {
+            let e = p.expr()?;
+            p.done()?;
+            OpKind::FreeTable(e)
+        }
         // the whole address space: every architecture's flush_tlb_mm
         // passes (0, -1UL) on from 6.6
         "flush_tlb_mm" => {
@@ -1047,7 +1061,7 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         }
         w => {
             return Err(format!(
-                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, flush_tlb_mm, tlbbatch_add_pending, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_pmd_tlb_entry, tlb_remove_pud_tlb_entry, tlb_remove_page, tlb_remove_table, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, deposit, inc_tlb_flush_pending, dec_tlb_flush_pending, lazyfree, unlazy, discard, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, mmu_notifier_release, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
+                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, flush_tlb_mm, tlbbatch_add_pending, flush_tlb_kernel_range, iommu_sva_invalidate_kva_range, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_pmd_tlb_entry, tlb_remove_pud_tlb_entry, tlb_remove_page, tlb_remove_table, pte_free_kernel, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, deposit, inc_tlb_flush_pending, dec_tlb_flush_pending, lazyfree, unlazy, discard, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, mmu_notifier_release, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
                 shown(w)
             ))
         }

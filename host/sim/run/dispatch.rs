@@ -172,6 +172,14 @@ impl Sim<'_> {
                         .with_to(s.pages[to].va & !0xfff)
                         .with_caller("mremap"),
                     ),
+                    Action::Vfree { page } => Box::new(
+                        CallOp::new(s.paths.vfree(), s.pages[page].va & !0xfff, 1)
+                            .with_caller("vfree"),
+                    ),
+                    Action::VmapHuge { page } => Box::new(
+                        CallOp::new(s.paths.vmap_huge(), s.pages[page].va & !0xfff, 1)
+                            .with_caller("vmap-huge"),
+                    ),
                     Action::Call {
                         ref path,
                         page,
@@ -229,6 +237,8 @@ impl Sim<'_> {
                     | Action::Unbind { .. }
                     | Action::Exit { .. }
                     | Action::Mremap { .. }
+                    | Action::Vfree { .. }
+                    | Action::VmapHuge { .. }
                     | Action::Call { .. } => {
                         unreachable!("rejected by the parser")
                     }

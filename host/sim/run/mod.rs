@@ -381,7 +381,8 @@ impl<'s> Sim<'s> {
             let parent = AddressSpace::with_format(&mut m.mem, 0, mm.format).map_err(setup)?;
             m.bind(&layout, pasid, mm.pgd, mm.format).map_err(setup)?;
             let mut proc = Process::new(mm, parent);
-            let mine = s.pages.iter().filter(|p| usize::from(p.process) == n);
+            // (a kernel page is in no VMA: a Page Request for it finds none)
+            let mine = (s.pages.iter()).filter(|p| usize::from(p.process) == n && !p.kernel);
             proc.vmas = crate::mm::Vmas::new(mine.clone().map(|p| (p.va, p.file)));
             for p in mine.clone().filter(|p| p.hugetlb) {
                 let size = if p.gigantic {

@@ -2,7 +2,7 @@
 
 use super::Sim;
 use crate::checker::key;
-use crate::mem::{PageSize, Prot, PAGE_SHIFT};
+use crate::mem::{AddressSpace, PageSize, Prot, PAGE_SHIFT};
 use crate::mm::MmError;
 
 impl Sim<'_> {
@@ -35,8 +35,8 @@ impl Sim<'_> {
         // each small page's frame, for a page that shares it
         let mut frames = vec![0; self.s.pages.len()];
         for (n, p) in self.s.pages.iter().enumerate() {
-            if p.absent {
-                continue; // mapped later by a path, if at all
+            if p.absent || p.kernel {
+                continue; // mapped later by a path, if at all; the kernel's below
             }
             let own = &self.k.procs[usize::from(p.process)];
             let (mm, parent) = (own.mm, own.parent);
@@ -139,6 +139,35 @@ impl Sim<'_> {
             }
             let st = self.m.mem.state(f);
             self.chk.mapped(at & !0xfff, f, st);
+        }
+        self.map_kernel_pages()
+    }
+
+    /// The kernel pages (`kernel: true`): vmalloc pages in init_mm's page
+    /// tables (kernel tables, supervisor-only leaves), whose top-level
+    /// entries every process's page tables (and a COW parent's) copy, as
+    /// `pgd_alloc` copies the kernel half: one set of kernel tables below
+    /// them, which every PASID's walk reaches.
+    fn map_kernel_pages(&mut self) -> Result<(), MmError> {
+        if !self.s.pages.iter().any(|p| p.kernel) {
+            return Ok(());
+        }
+        let format = self.k.procs[0].mm.format;
+        let init_mm = AddressSpace::with_format(&mut self.m.mem, 0, format)?;
+        for p in self.s.pages.iter().filter(|p| p.kernel) {
+            let f = self.m.mem.alloc()?;
+            let v = self.m.store((f << PAGE_SHIFT) | (p.va & 0xff8), p.value)?;
+            let at = key(p.process, p.va);
+            self.chk.store("init".into(), at, p.value, v, 0);
+            init_mm.map_kernel(&mut self.m.mem, p.va & !0xfff, f)?;
+            let st = self.m.mem.state(f);
+            self.chk.mapped(at & !0xfff, f, st);
+        }
+        for proc in &self.k.procs {
+            for p in self.s.pages.iter().filter(|p| p.kernel) {
+                proc.mm.share_top(&mut self.m.mem, &init_mm, p.va)?;
+                proc.parent.share_top(&mut self.m.mem, &init_mm, p.va)?;
+            }
         }
         Ok(())
     }

@@ -1,0 +1,198 @@
+//! The kernel half (`kernel: true` pages): the kernel's own page tables,
+//! supervisor-only, under every process's top level; `vfree` and
+//! `vmap-huge` (paths/vfree.yaml, paths/vmap_try_huge_pmd.yaml); the
+//! IOMMU's paging-structure cache left pointing at a freed kernel page
+//! table, and the 2025 fix's `iommu_sva_invalidate_kva_range`.
+
+use shootdown::checker::Violation;
+use shootdown::iommu::DriverKind;
+use shootdown::mm::Policy;
+use shootdown::scenario::{Arch, Scenario};
+use std::path::Path;
+
+#[path = "support/bundled.rs"]
+mod support;
+use support::{bundled, run_one};
+
+fn parse(src: &str) -> Result<Scenario, String> {
+    Scenario::parse(Path::new("k.yaml"), src).map_err(|e| e.to_string())
+}
+
+const HEAD: &str =
+    "name: k\nabout: t\nparams: { mem_latency: 40, ats_latency: 150, cpu_step_cycles: 10 }\n";
+
+/// `pages` and `timeline` (and `paths`, when given) as a scenario.
+fn scenario(pages: &str, paths: &str, timeline: &str) -> Scenario {
+    let src =
+        format!("{HEAD}pages:\n{pages}{paths}timeline:\n{timeline}expect: {{ seed: clean }}\n");
+    parse(&src).unwrap()
+}
+
+fn uaf() -> Vec<Violation> {
+    vec![Violation::UseAfterFree]
+}
+
+#[test]
+fn a_freed_kernel_page_table_is_walked_under_every_policy() {
+    let s = bundled("kernel-pgtable-free.yaml");
+    for p in Policy::ALL {
+        let r = run_one(&s, p).unwrap();
+        assert!(r.as_expected(), "{p}: {:?}", r.findings);
+        assert_eq!(r.verdict.iter().copied().collect::<Vec<_>>(), uaf(), "{p}");
+        assert!(
+            r.findings[0].detail.contains("page-table walk read"),
+            "{p}: {}",
+            r.findings[0].detail
+        );
+        // a user-mode request never gets the kernel page
+        assert!(r.dev.iter().all(|d| d.fault), "{p}: {:?}", r.dev);
+        // nothing reached the IOMMU driver: no notifier hears init_mm
+        assert_eq!(r.stats.flushes, 0, "{p}");
+        assert!(
+            r.view_of("kva").unwrap().leaf.is_some(),
+            "{p}: the huge PMD"
+        );
+    }
+}
+
+#[test]
+fn the_fix_invalidates_before_the_free() {
+    let s = bundled("paths/kernel-pgtable-free-fixed.yaml");
+    for p in Policy::ALL {
+        let r = run_one(&s, p).unwrap();
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        assert_eq!(r.stats.flushes, 1, "{p}: one bound mm, one flush");
+        assert!(r.dev.iter().all(|d| d.fault), "{p}");
+    }
+}
+
+#[test]
+fn intel_6_17_defeats_the_fix() {
+    // 6.17's SVA domain flushes its IOTLB by domain ID, which drops no
+    // first-stage entry (docs/drivers.md): the PSC keeps the table
+    let mut s = bundled("paths/kernel-pgtable-free-fixed.yaml");
+    for (d, bad) in [
+        ("intel@6.17", true),
+        ("intel@7.0", false),
+        ("amd@6.10", false),
+    ] {
+        s.driver = d.parse::<DriverKind>().unwrap();
+        let r = run_one(&s, Policy::Arch).unwrap();
+        assert_eq!(
+            r.verdict.contains(&Violation::UseAfterFree),
+            bad,
+            "{d}: {:?}",
+            r.findings
+        );
+    }
+}
+
+/// The same kernel page table reached through two PASIDs: the fix's
+/// `iommu_sva_invalidate_kva_range` flushes every bound mm, not the one
+/// whose thread frees the table.
+#[test]
+fn the_fix_flushes_every_bound_pasid() {
+    let pages = "  addrA: { va: 0x7f0000000000, value: 0xa0 }\n  kva: { va: 0xffffc90000001000, value: 0xc0, kernel: true }\n  kvb: { va: 0xffffc90000002000, value: 0xc1, kernel: true, process: 1 }\n";
+    let timeline = "  - { dev0: read kva }\n  - { dev0: read kvb }\n  - { cpu0: vfree kva }\n  - { cpu0: vfree kvb }\n  - { cpu0: vmap-huge kva }\n  - { dev0: read kvb }\n";
+    let bug = scenario(pages, "", timeline);
+    let r = run_one(&bug, Policy::Seed).unwrap();
+    assert_eq!(
+        r.verdict.iter().copied().collect::<Vec<_>>(),
+        uaf(),
+        "{:?}",
+        r.findings
+    );
+    // the fix's path, from its scenario file
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios/paths/kernel-pgtable-free-fixed.yaml"),
+    )
+    .unwrap();
+    let (from, to) = (
+        text.find("\npaths:\n").unwrap(),
+        text.find("\ntimeline:\n").unwrap(),
+    );
+    let fixed = scenario(pages, &text[from + 1..to + 1], timeline);
+    let r = run_one(&fixed, Policy::Seed).unwrap();
+    assert!(r.verdict.is_empty(), "{:?}", r.findings);
+    assert_eq!(r.stats.flushes, 2, "PASID 1 and PASID 2");
+}
+
+#[test]
+fn vmap_huge_needs_the_region_vfreed_first() {
+    let pages = "  kva: { va: 0xffffc90000001000, value: 0xc0, kernel: true }\n";
+    let s = scenario(pages, "", "  - { cpu0: vmap-huge kva }\n");
+    let e = run_one(&s, Policy::Seed).unwrap_err().to_string();
+    assert!(e.contains("vfree the region's pages first"), "{e}");
+    let s = scenario(
+        pages,
+        "",
+        "  - { cpu0: vfree kva }\n  - { cpu0: vfree kva }\n",
+    );
+    let e = run_one(&s, Policy::Seed).unwrap_err().to_string();
+    assert!(e.contains("vfree a page once"), "{e}");
+}
+
+#[test]
+fn kernel_pages_are_checked_when_read() {
+    let user = "  addrA: { va: 0x7f0000000000, value: 0xa0 }\n";
+    let kva = "  kva: { va: 0xffffc90000001000, value: 0xc0, kernel: true }\n";
+    let cases = [
+        (
+            "  kva: { va: 0x7f0000001000, kernel: true }\n".to_string(),
+            "  - { dev0: read kva }\n",
+            "in the kernel half",
+        ),
+        (
+            "  kva: { va: 0xffffc90000001000, kernel: true, thp: true }\n".to_string(),
+            "  - { dev0: read kva }\n",
+            "a kernel page is one vmalloc page",
+        ),
+        (
+            format!("{user}{kva}"),
+            "  - { cpu0: vfree addrA }\n",
+            "vfree takes a kernel page",
+        ),
+        (
+            format!("{user}{kva}"),
+            "  - { cpu0: write kva 1 }\n",
+            "a CPU thread takes it only in",
+        ),
+        (
+            format!("{user}{kva}"),
+            "  - { cpu0: munmap kva }\n",
+            "a CPU thread takes it only in",
+        ),
+        (
+            format!("{user}{kva}"),
+            "  - { dev0: vfree kva }\n",
+            "only CPU threads run it",
+        ),
+    ];
+    for (pages, timeline, want) in cases {
+        let src = format!("{HEAD}pages:\n{pages}timeline:\n{timeline}expect: {{ seed: clean }}\n");
+        let e = parse(&src).unwrap_err();
+        assert!(e.contains(want), "{want}: {e}");
+        assert!(e.contains("k.yaml:"), "names the file: {e}");
+    }
+    let riscv = parse(&format!(
+        "{HEAD}arch: riscv-sv39\npages:\n{kva}timeline:\n  - {{ dev0: read kva }}\nexpect: {{ seed: clean }}\n"
+    ))
+    .unwrap_err();
+    assert!(riscv.contains("x86-64 only"), "{riscv}");
+    let e = bundled("kernel-pgtable-free.yaml")
+        .with_arch(Arch::RiscvSv39)
+        .unwrap_err();
+    assert!(e.contains("x86-64 only"), "{e}");
+}
+
+#[test]
+fn a_kernel_page_round_trips_through_yaml() {
+    let s = bundled("kernel-pgtable-free.yaml");
+    let y = s.to_yaml();
+    assert!(y.contains("kernel: true"), "{y}");
+    let again = Scenario::parse(Path::new("again.yaml"), &y).unwrap();
+    assert_eq!(again.pages, s.pages);
+    let r = run_one(&again, Policy::Seed).unwrap();
+    assert_eq!(r.verdict.iter().copied().collect::<Vec<_>>(), uaf());
+}
