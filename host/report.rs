@@ -75,6 +75,18 @@ pub fn render(s: &Scenario, r: &RunReport) -> String {
             names.join(", ")
         );
     }
+    let supervisor: Vec<&str> = (s.pages.iter())
+        .filter(|p| p.supervisor)
+        .map(|p| p.name.as_str())
+        .collect();
+    if !supervisor.is_empty() {
+        let _ = writeln!(
+            o,
+            "  supervisor PASID {} (the kernel's page tables, SRE): {}",
+            crate::scenario::KERNEL_PASID,
+            supervisor.join(", ")
+        );
+    }
     let mut threads: Vec<ThreadRef> = s
         .timeline
         .iter()

@@ -2,15 +2,19 @@
 // and 1 GiB PDPT leaves).
 //
 // The root comes from the PASID table: entry `pasid` at
-// cfg_pasid_table_i + pasid * 8 holds the PML4 PA in bits 51:12 and a valid
-// bit in bit 0. Then one 8-byte read per level:
+// cfg_pasid_table_i + pasid * 8 holds the PML4 PA in bits 51:12, a valid
+// bit in bit 0 and SRE in bit 1 (supervisor requests: the PASID is bound to
+// the kernel's address space, as VT-d's PASID entry with SRE for a
+// supervisor-mode binding, and its requests are privileged: US is not
+// asked for). Then one 8-byte read per level:
 //   PML4 index VA[47:39], PDPT VA[38:30], PD VA[29:21], PT VA[20:12]
 //   entry bits: P=0 RW=1 US=2 A=5 D=6 PS=7 NX=63, next table / page 51:12
 // A PD entry with PS=1 is a 2 MiB leaf (PA bits 51:21), a PDPT entry with
 // PS=1 a 1 GiB leaf (PA bits 51:30); the result's size says which (pgsz_e).
 // PS in a PML4 entry is not looked at (reserved on x86-64).
 //
-// Result: R = P and US at every level; W = R and RW at every level AND the
+// Result: R = P and (SRE, or US at every level); W = R and RW at every
+// level (a supervisor write is checked as with CR0.WP set) AND the
 // request is a write (PCIe ATS No-Write: a Translation Request with NW=1
 // gets no W); NX is ignored (device accesses are reads and writes). An
 // invalid PASID entry or a non-present entry gives R=W=0: "no translation",
@@ -32,8 +36,11 @@
 // entry's table pointer (the PT page) together with RW accumulated over the
 // PML4, PDPT and PD entries: the result of the PASID-table / PML4 / PDPT / PD
 // walk. A walk that hits goes straight to the PTE: one memory read instead of
-// five. Only present non-leaf PD entries with US (and P, US) at every level
-// are cached; a 2 MiB leaf (PD entry with PS=1) is not, and a walk that ends
+// five. Every present non-leaf PD entry is cached, with US accumulated over
+// the levels above and the PASID entry's SRE: a supervisor-only table (the
+// kernel half of a process's page tables, which a user-mode request walks
+// before it faults at the leaf) is cached as hardware caches it, and a hit
+// still faults a user-mode request. A 2 MiB leaf (PD entry with PS=1) is not, and a walk that ends
 // on a 1 GiB leaf (PDPT entry with PS=1) never reaches a PD entry, so it
 // caches nothing either. As the RISC-V IOMMU has it for
 // IOTINVAL.VMA, every IOTINVAL.VMA (address, range, PASID or all) drops every
@@ -98,6 +105,7 @@ module ptw
   } level_e;
 
   localparam int unsigned PteP  = 0;
+  localparam int unsigned PasidSre = 1;  // PASID entry: supervisor requests
   localparam int unsigned PteRw = 1;
   localparam int unsigned PteUs = 2;
   localparam int unsigned PteA  = 5;
@@ -110,6 +118,7 @@ module ptw
   vpn_t        vpn_d, vpn_q;
   pasid_t      pasid_d, pasid_q;  // for a restart after a lost CAS
   logic        us_d, us_q;  // US at every level so far
+  logic        sre_d, sre_q;  // the PASID entry's SRE: a supervisor request
   logic        rw_d, rw_q;  // RW at every level so far
   xlat_t       result_d, result_q;
   logic        write_d, write_q;  // the walk's request asks for write
@@ -130,6 +139,7 @@ module ptw
     ppn_t                 pt;   // PA bits 51:12 of the PT page
     logic                 rw;   // RW of the PML4, PDPT and PD entries
     logic                 us;   // US of the PML4, PDPT and PD entries
+    logic                 sre;  // the PASID entry's SRE
   } psc_entry_t;
 
   psc_entry_t [PscEntries-1:0] psc_q;
@@ -140,6 +150,7 @@ module ptw
   ppn_t                        psc_hit_pt;
   logic                        psc_hit_rw;
   logic                        psc_hit_us;
+  logic                        psc_hit_sre;
   logic                        psc_fill;  // fill from the PD entry now
   logic [PscEntries-1:0]       psc_fill_match;  // entry already holding the fill's tag
   logic                        inval_mine;  // an IOTINVAL.VMA of the walk's PASID
@@ -153,6 +164,7 @@ module ptw
     psc_hit_pt  = '0;
     psc_hit_rw  = 1'b0;
     psc_hit_us  = 1'b0;
+    psc_hit_sre = 1'b0;
     for (int unsigned i = 0; i < PscEntries; i++) begin
       psc_hit_vec[i] = psc_q[i].valid && psc_q[i].pasid == pasid_i &&
                        psc_q[i].tag == vpn_i[VpnW-1:Log2Pages2M];
@@ -160,6 +172,7 @@ module ptw
         psc_hit_pt = psc_q[i].pt;
         psc_hit_rw = psc_q[i].rw;
         psc_hit_us = psc_q[i].us;
+        psc_hit_sre = psc_q[i].sre;
       end
     end
     // not in the cycle of an IOTINVAL.VMA (it may be dropping this entry)
@@ -202,6 +215,7 @@ module ptw
     vpn_d    = vpn_q;
     pasid_d  = pasid_q;
     us_d     = us_q;
+    sre_d    = sre_q;
     rw_d     = rw_q;
     result_d = result_q;
     write_d  = write_q;
@@ -210,7 +224,7 @@ module ptw
     nofill_d = nofill_q || inval_mine;
     psc_fill = 1'b0;
     pte      = mem_rsp_rdata_i;
-    leaf_r   = us_q && pte[PteUs];
+    leaf_r   = sre_q || (us_q && pte[PteUs]);
     leaf_w   = leaf_r && rw_q && pte[PteRw] && write_q;
     leaf_ad  = pte;
     leaf_ad[PteA] = 1'b1;
@@ -227,12 +241,14 @@ module ptw
           // an IOTINVAL.VMA in this cycle: do not fill (whatever its PASID)
           nofill_d = inval_valid_i;
           us_d    = 1'b1;
+          sre_d   = 1'b0;
           if (psc_hit) begin
             // PSC hit: straight to the PTE in the cached PT page
             addr_d  = {12'd0, psc_hit_pt, vpn_i[8:0], 3'd0};
             level_d = LvlPt;
             rw_d    = psc_hit_rw;
             us_d    = psc_hit_us;
+            sre_d   = psc_hit_sre;
           end else begin
             addr_d  = cfg_pasid_table_i + {41'd0, pasid_i, 3'd0};
             level_d = LvlPasid;
@@ -256,6 +272,7 @@ module ptw
             state_d  = StDone;
           end else if (level_q == LvlPasid) begin
             us_d    = 1'b1;
+            sre_d   = pte[PasidSre];
             rw_d    = 1'b1;
             addr_d  = entry_addr(pte, vpn_q, LvlPml4);
             level_d = LvlPml4;
@@ -333,6 +350,7 @@ module ptw
       addr_q   <= '0;
       vpn_q    <= '0;
       us_q     <= 1'b0;
+      sre_q    <= 1'b0;
       rw_q     <= 1'b0;
       result_q <= '0;
       write_q  <= 1'b0;
@@ -346,6 +364,7 @@ module ptw
       addr_q   <= addr_d;
       vpn_q    <= vpn_d;
       us_q     <= us_d;
+      sre_q    <= sre_d;
       rw_q     <= rw_d;
       result_q <= result_d;
       write_q  <= write_d;
@@ -369,6 +388,7 @@ module ptw
               psc_q[i].pt <= mem_rsp_rdata_i[51:12];
               psc_q[i].rw <= rw_d;
               psc_q[i].us <= us_d;
+              psc_q[i].sre <= sre_q;
             end
           end
         end else begin
@@ -378,6 +398,7 @@ module ptw
           psc_q[psc_rr_q].pt    <= mem_rsp_rdata_i[51:12];
           psc_q[psc_rr_q].rw    <= rw_d;
           psc_q[psc_rr_q].us    <= us_d;
+          psc_q[psc_rr_q].sre   <= sre_q;
           psc_rr_q <= (32'(psc_rr_q) == PscEntries - 1) ? '0 : psc_rr_q + 1'b1;
         end
       end

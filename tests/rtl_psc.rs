@@ -299,3 +299,41 @@ fn a_supervisor_only_level_is_cached_and_still_faults() {
         "PSC hit: the PTE only, though the walk faulted"
     );
 }
+
+/// A PASID entry with SRE (bit 1) makes the PASID's requests supervisor
+/// ones: a supervisor-only leaf (no US) is readable through it, and not
+/// through a PASID without SRE over the same tables; the PSC keeps the
+/// SRE with the entry, so a hit of another page reads it too.
+#[test]
+fn sre_in_the_pasid_entry_reads_a_supervisor_page() {
+    const P: u64 = 1;
+    const RW: u64 = 1 << 1;
+    const A: u64 = 1 << 5;
+    const D: u64 = 1 << 6;
+    let mut s = Sim::new(3, 4);
+    let va = 0x3000_0000;
+    for i in 0..2 {
+        s.map_flags(
+            PASID,
+            va + i * 0x1000,
+            0x7100_0000 + i * 0x1000,
+            0,
+            P | RW | A | D,
+        );
+    }
+    // PASID + 1: the same tables, supervisor requests
+    let root = s.root(PASID);
+    s.write64(PASID_TABLE + u64::from(PASID + 1) * 8, root | 0b11);
+    let user = s.read_wait(1, PASID, va, MAX);
+    assert_ne!(user.status, 0, "a user-mode request: no US at the leaf");
+    let (r, cost) = read_cost(&mut s, 2, PASID + 1, va + 0x10);
+    assert_eq!(
+        (r.pa, cost),
+        (0x7100_0010, FULL_WALK),
+        "SRE: the leaf is readable"
+    );
+    let (r, cost) = read_cost(&mut s, 3, PASID + 1, va + 0x1010);
+    assert_eq!((r.pa, cost), (0x7100_1010, 1), "a PSC hit keeps the SRE");
+    let user = s.read_wait(4, PASID, va + 0x1010, MAX);
+    assert_ne!(user.status, 0, "the user PASID's PSC entry has no SRE");
+}

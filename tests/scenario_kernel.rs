@@ -196,3 +196,70 @@ fn a_kernel_page_round_trips_through_yaml() {
     let r = run_one(&again, Policy::Seed).unwrap();
     assert_eq!(r.verdict.iter().copied().collect::<Vec<_>>(), uaf());
 }
+
+#[test]
+fn a_supervisor_binding_reads_vmalloc_memory_after_vfree() {
+    let s = bundled("kernel-sva-vfree.yaml");
+    for p in Policy::ALL {
+        let r = run_one(&s, p).unwrap();
+        assert!(r.as_expected(), "{p}: {:?}", r.findings);
+        assert_eq!(r.verdict.iter().copied().collect::<Vec<_>>(), uaf(), "{p}");
+        let (first, last) = (&r.dev[0], &r.dev[1]);
+        assert!(
+            !first.fault && first.value == 0xc0,
+            "{p}: a privileged read"
+        );
+        assert!(!last.fault, "{p}: the stale ATC entry answered");
+        assert_eq!(last.pa, first.pa, "{p}: the freed page");
+        assert_eq!(r.stats.flushes, 0, "{p}");
+        assert!(r.view_of("kbuf").unwrap().leaf.is_none(), "{p}: vfreed");
+    }
+}
+
+const LAZY_VFREE: &str = "paths:\n  vfree:\n    follows: a flush hooked into the lazy purge\n    steps:\n      - unmap:\n          - old = frame_of(va)\n          - set_pte pte, 0\n      - free: put old\n      - purge:\n          - flush_tlb_kernel_range start, end\n          - iommu_sva_invalidate_kva_range start, end\n";
+
+#[test]
+fn a_flush_before_the_free_is_clean_and_one_at_the_lazy_purge_is_not() {
+    let s = bundled("paths/kernel-sva-vfree-flush.yaml");
+    for p in Policy::ALL {
+        let r = run_one(&s, p).unwrap();
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        assert!(r.dev[1].fault, "{p}: flushed before the free");
+        assert_eq!(
+            r.stats.flushes, 2,
+            "{p}: process 0's PASID and the supervisor's"
+        );
+    }
+    // the flush at the purge, after the free: a read between the two
+    let pages = "  kbuf: { va: 0xffffc90000003000, value: 0xc0, kernel: supervisor }\n";
+    let timeline = "  - { dev0: read kbuf }\n  - { cpu0: vfree kbuf until free }\n  - { dev0: read kbuf }\n  - { cpu0: resume }\n";
+    let r = run_one(&scenario(pages, LAZY_VFREE, timeline), Policy::Arch).unwrap();
+    assert_eq!(
+        r.verdict.iter().copied().collect::<Vec<_>>(),
+        uaf(),
+        "{:?}",
+        r.findings
+    );
+    // and with nothing between them, the same path is clean
+    let timeline = "  - { dev0: read kbuf }\n  - { cpu0: vfree kbuf }\n  - { dev0: read kbuf }\n";
+    let r = run_one(&scenario(pages, LAZY_VFREE, timeline), Policy::Arch).unwrap();
+    assert!(r.verdict.is_empty(), "{:?}", r.findings);
+}
+
+#[test]
+fn supervisor_is_a_kernel_page_of_its_own_pasid() {
+    let e = parse(&format!("{HEAD}pages:\n  k: {{ va: 0xffffc90000003000, kernel: supervisor, process: 1 }}\ntimeline:\n  - {{ dev0: read k }}\nexpect: {{ seed: clean }}\n")).unwrap_err();
+    assert!(e.contains("drop 'process'"), "{e}");
+    let e = parse(&format!("{HEAD}pages:\n  k: {{ va: 0xffffc90000003000, kernel: root }}\ntimeline:\n  - {{ dev0: read k }}\nexpect: {{ seed: clean }}\n")).unwrap_err();
+    assert!(
+        e.contains("k.yaml:5") && e.contains("'kernel: supervisor'"),
+        "{e}"
+    );
+    let s = bundled("kernel-sva-vfree.yaml");
+    let y = s.to_yaml();
+    assert!(y.contains("kernel: supervisor"), "{y}");
+    assert_eq!(
+        Scenario::parse(Path::new("a.yaml"), &y).unwrap().pages,
+        s.pages
+    );
+}

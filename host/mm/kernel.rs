@@ -171,6 +171,12 @@ pub struct Kernel {
     /// page that `shares:` names, or its own): what `rmap_walk_file` finds
     /// through `mapping->i_mmap`.
     pub files: BTreeMap<(usize, u64), usize>,
+    /// The kernel's own address space (init_mm), when the scenario has
+    /// kernel pages: the kernel half every process's top level copies.
+    pub init_mm: Option<AddressSpace>,
+    /// The PASID bound to init_mm for supervisor requests (`kernel:
+    /// supervisor` pages), if any.
+    pub supervisor_pasid: Option<u32>,
 }
 
 impl Kernel {
@@ -188,6 +194,8 @@ impl Kernel {
             huge_zero_pfn: 0,
             lazyfree: Default::default(),
             misplaced: Default::default(),
+            init_mm: None,
+            supervisor_pasid: None,
             files: BTreeMap::new(),
         }
     }
@@ -495,9 +503,9 @@ impl Notify {
     }
 
     /// `iommu_sva_invalidate_kva_range(start, end)`: every bound process's
-    /// PASID flushed over the range, one after another, under every policy
-    /// (the driver's `arch_invalidate_secondary_tlbs`, called with the
-    /// range as it is).
+    /// PASID flushed over the range, one after another, then the
+    /// supervisor PASID when one is bound, under every policy (the driver's
+    /// `arch_invalidate_secondary_tlbs`, called with the range as it is).
     pub fn kva_range(
         &mut self,
         cx: &mut Cx,
@@ -509,11 +517,16 @@ impl Notify {
             while self.next < n && cx.k.procs[self.next].unbound {
                 self.next += 1;
             }
-            let Some(p) = cx.k.procs.get(self.next) else {
-                self.next = 0;
-                return Ok(None);
+            let pasid = match cx.k.procs.get(self.next) {
+                Some(p) => p.mm.pasid,
+                None => match cx.k.supervisor_pasid.filter(|_| self.next == n) {
+                    Some(pasid) => pasid,
+                    None => {
+                        self.next = 0;
+                        return Ok(None);
+                    }
+                },
             };
-            let pasid = p.mm.pasid;
             let wait = self.submit(cx, Prim::KvaRange, start, end, |cx| {
                 cx.k.driver.try_begin(cx.m, cx.tid, pasid, start, end)
             })?;

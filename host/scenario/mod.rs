@@ -112,7 +112,16 @@ pub struct Page {
     /// The device reaches it through `process`'s PASID, with a user-mode
     /// request, which faults at the leaf.
     pub kernel: bool,
+    /// With `kernel`: the device reaches it through the supervisor PASID
+    /// instead (`kernel: supervisor`, [`KERNEL_PASID`]), bound to the
+    /// kernel's page tables with supervisor requests enabled (Intel's
+    /// `SVM_FLAG_SUPERVISOR_MODE`): its accesses are privileged and succeed.
+    pub supervisor: bool,
 }
+
+/// The PASID a supervisor-mode binding of the kernel's address space has
+/// (`kernel: supervisor` pages): the one after the processes'.
+pub const KERNEL_PASID: u32 = MAX_PROCESSES as u32 + 1;
 
 /// The first address of the x86-64 kernel half (48-bit, sign-extended).
 pub const KERNEL_START: u64 = 0xffff_8000_0000_0000;
@@ -137,7 +146,11 @@ pub fn process_of(pasid: u32, processes: usize) -> Option<u8> {
 impl Page {
     /// The PASID the page's process is bound to.
     pub fn pasid(&self) -> u32 {
-        pasid_of(self.process)
+        if self.supervisor {
+            KERNEL_PASID
+        } else {
+            pasid_of(self.process)
+        }
     }
 }
 
@@ -468,7 +481,7 @@ struct RawPage {
     #[serde(default)]
     shares: Option<Spanned<String>>,
     #[serde(default)]
-    kernel: bool,
+    kernel: Option<Spanned<String>>,
 }
 
 /// A scenario name: it labels the runs in reports, sweep tables, JSON and
@@ -1033,7 +1046,25 @@ fn parse_pages(
             1 << 12
         };
         let base = va & !(span - 1);
-        if p.kernel {
+        // kernel: true (through the process's PASID) or supervisor
+        let (kernel, supervisor) = match p.kernel.as_ref().map(|k| (k, k.value.as_str())) {
+            None | Some((_, "false")) => (false, false),
+            Some((_, "true")) => (true, false),
+            Some((_, "supervisor")) => (true, true),
+            Some((k, v)) => {
+                return Err(err(
+                    line(k),
+                    format!("page '{name}': kernel '{}' is not a way to reach a kernel page: write 'kernel: true' (the device's requests are its process's, user-mode) or 'kernel: supervisor' (through a supervisor PASID bound to the kernel's page tables)", shown(v)),
+                ))
+            }
+        };
+        if kernel && supervisor && process != 0 {
+            return Err(err(
+                l,
+                format!("page '{name}': a supervisor page is reached through the kernel's own PASID, not a process's: drop 'process'"),
+            ));
+        }
+        if kernel {
             if va & 7 != 0 || va < KERNEL_START {
                 return Err(err(
                     line(&p.va),
@@ -1057,7 +1088,7 @@ fn parse_pages(
         }
         if let Some(o) = pages
             .iter()
-            .find(|o| (o.process == process || p.kernel) && o.va >> 12 == va >> 12)
+            .find(|o| (o.process == process || kernel) && o.va >> 12 == va >> 12)
         {
             return Err(err(
                 l,
@@ -1141,7 +1172,8 @@ fn parse_pages(
             absent: p.absent,
             process,
             shares,
-            kernel: p.kernel,
+            kernel,
+            supervisor,
         });
     }
     // A shared page table's VMAs span the 1 GiB region (vma_shareable):

@@ -95,7 +95,6 @@ fn page_fields(p: &Page, pages: &[Page]) -> String {
         (p.zero, "zero"),
         (p.file, "file"),
         (p.absent, "absent"),
-        (p.kernel, "kernel"),
     ] {
         if on {
             f.push(format!("{name}: true"));
@@ -107,6 +106,11 @@ fn page_fields(p: &Page, pages: &[Page]) -> String {
             .position(|x| x == "hugetlb: true")
             .expect("a gigantic page is hugetlb");
         f[at] = "hugetlb: 1G".into();
+    }
+    match (p.kernel, p.supervisor) {
+        (true, false) => f.push("kernel: true".into()),
+        (true, true) => f.push("kernel: supervisor".into()),
+        _ => {}
     }
     if p.process != 0 {
         f.push(format!("process: {}", p.process));

@@ -113,6 +113,13 @@ impl IommuLayout {
         mem.write(self.pasid_entry(pasid), (pgd << PAGE_SHIFT) | 1, 0)
     }
 
+    /// Bind `pasid` to the kernel's page tables (root `pgd`) for
+    /// supervisor requests: the entry's SRE bit (bit 1) set, as a
+    /// supervisor-mode SVA binding (`SVM_FLAG_SUPERVISOR_MODE`) sets VT-d's.
+    pub fn bind_supervisor(&self, mem: &mut PhysMem, pasid: u32, pgd: Pfn) -> Result<(), MemError> {
+        mem.write(self.pasid_entry(pasid), (pgd << PAGE_SHIFT) | 0b11, 0)
+    }
+
     /// The physical address of `pasid`'s PASID-table entry.
     pub fn pasid_entry(&self, pasid: u32) -> u64 {
         self.pasid_table + 8 * u64::from(pasid)

@@ -121,6 +121,7 @@ const WORDS: &[&str] = &[
     "named",
     "huge_leaf_rw",
     "kernel: true",
+    "kernel: supervisor",
     "vfree",
     "vmap-huge",
     "0xffffc90000001000",

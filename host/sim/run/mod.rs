@@ -436,6 +436,12 @@ impl<'s> Sim<'s> {
             file: s.path.clone(),
             source,
         })?;
+        // a supervisor-mode binding of the kernel's page tables
+        if let (Some(init), true) = (sim.k.init_mm, s.pages.iter().any(|p| p.supervisor)) {
+            let pasid = crate::scenario::KERNEL_PASID;
+            (layout.bind_supervisor(&mut sim.m.mem, pasid, init.pgd)).map_err(setup)?;
+            sim.k.supervisor_pasid = Some(pasid);
+        }
         if let Some(path) = &opts.waves {
             let sig = HostSignals::new(s, path);
             sim.m

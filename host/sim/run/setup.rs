@@ -169,6 +169,7 @@ impl Sim<'_> {
                 proc.parent.share_top(&mut self.m.mem, &init_mm, p.va)?;
             }
         }
+        self.k.init_mm = Some(init_mm);
         Ok(())
     }
 }
