@@ -37,7 +37,7 @@ enum Cmd {
         /// Default: the scenario's `notify`, else every policy its `expect` names.
         #[arg(long, value_parser = parse_policy)]
         notify: Option<Policy>,
-        /// The IOMMU driver model (generic, amd, amd@6.10, intel, intel@<release>, arm, arm-btm, batched; docs/drivers.md). Default: the scenario's `driver:`.
+        /// The IOMMU driver model (generic, amd, amd@6.10, intel, intel@<release>, arm, arm@5.11, arm-btm, batched; docs/drivers.md). Default: the scenario's `driver:`.
         #[arg(long, value_parser = shootdown::sweep::parse_driver)]
         driver: Option<shootdown::iommu::DriverKind>,
         /// Inject RTL bugs, comma-separated (`shootdown mutants --list` names them). Default: the scenario's `inject:`.

@@ -757,3 +757,41 @@ fn only_the_assertions_catch_fence_one_itag_in_the_bundled_scenarios() {
         }
     }
 }
+
+/// `arm@5.11`, before the SMMUv3 size fix: `end - start + 1` makes every
+/// flush of `cow.yaml` one TLBI longer than the fixed driver's, with the
+/// same verdicts; with no whole-ASID threshold, a 1 GiB flush is 262,145
+/// TLBIs, which the step watchdog stops (the soft lockup d5afb4b47e13
+/// fixed) where the fixed driver sends one CMD_TLBI_NH_ASID.
+#[test]
+fn arm_before_the_size_fix_sends_one_tlbi_more_per_flush() {
+    let old: DriverKind = "arm@5.11".parse().unwrap();
+    let new: DriverKind = "arm".parse().unwrap();
+    for p in Policy::ALL {
+        let (o, n) = (run_cow(old, p), run_cow(new, p));
+        assert_eq!(o.verdict, n.verdict, "{p}");
+        assert_eq!(o.stats.flushes, n.stats.flushes, "{p}");
+        assert_eq!(
+            o.stats.iotinval,
+            2 * n.stats.iotinval,
+            "{p}: one page, two TLBIs"
+        );
+        assert_eq!(o.stats.ats_inval, n.stats.ats_inval, "{p}");
+    }
+    let mut s = Scenario::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/hugetlb-1g-munmap.yaml"),
+    )
+    .unwrap();
+    s.driver = new;
+    assert!(run(&s, &RunOptions::policy(Policy::Seed))
+        .unwrap()
+        .as_expected());
+    s.driver = old;
+    let e = run(&s, &RunOptions::policy(Policy::Seed))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("watchdog") && e.contains("waits on Fence"),
+        "{e}"
+    );
+}

@@ -20,10 +20,15 @@
 //!   aligned power of two holding the range, base aligned down to it), then
 //!   a CMD_SYNC.
 //!
-//! Before the size fix (5.11 .. 6.4) the size was `end - start + 1`, one
-//! byte more: a page-aligned range got one extra TLBI and an ATC span that
-//! can double (one page at 0x...3000 spans 0x...3000..=0x...4000, 8 pages).
-//! Not modelled.
+//! `arm@5.11` ([`plan_5_11`]) is the driver from SVA's arrival (5.11)
+//! until "iommu/arm-smmu-v3: Fix size calculation in
+//! arm_smmu_mm_invalidate_range()" (Nicolin Chen, 2022, in stable): `size
+//! = end - start + 1`, one byte more, read as the last address. A
+//! page-aligned range gets one extra TLBI (the page at `end`) and an ATC
+//! span over one page more, which can double (one page at 0x...3000 spans
+//! 0x...3000..=0x...4000: 8 pages). It has no whole-ASID threshold either
+//! (d5afb4b47e13 added it), so a long range is a TLBI per page, and `(0,
+//! -1UL)` wraps the size to 0: no TLBI at all, and the whole ATC.
 //!
 //! Here: part 1 = IOTINVAL.VMA x pages (or whole PASID); part 2 =
 //! ATS.INVAL; each followed by an IOFENCE.C the driver waits for. With BTM
@@ -68,6 +73,24 @@ pub(super) fn plan(start: u64, end: u64, btm: bool) -> Vec<Vec<Cmd>> {
     vec![tlbi, vec![atc]]
 }
 
+/// The 5.11 driver: `size = end - start + 1`, a TLBI per page of
+/// `[start, start + size)` and the span of its pages, with no threshold;
+/// a size of 0 (`(0, -1UL)`) sends no TLBI (`__arm_smmu_tlb_inv_range`'s
+/// loop does not run) and invalidates the whole ATC.
+pub(super) fn plan_5_11(start: u64, end: u64) -> Vec<Vec<Cmd>> {
+    let size = end.wrapping_sub(start).wrapping_add(1);
+    if size == 0 {
+        return vec![vec![], vec![Cmd::AtcAll]];
+    }
+    let (base, span) = napot_pages(start, start + (size - 1));
+    let tlbi = (0..size.div_ceil(PAGE_SIZE))
+        .map(|p| Cmd::IotlbPage {
+            va: start + p * PAGE_SIZE,
+        })
+        .collect();
+    vec![tlbi, vec![Cmd::Atc { base, size: span }]]
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::driver::testkit::*;
@@ -76,6 +99,30 @@ mod tests {
 
     const ARM: DriverKind = DriverKind::Arm { btm: false };
     const BTM: DriverKind = DriverKind::Arm { btm: true };
+    const ARM_5_11: DriverKind = DriverKind::Arm511;
+
+    #[test]
+    fn before_the_size_fix_one_page_more() {
+        // one page: a TLBI of it and of the next, and an 8-page ATC span
+        // (pages 3..=4: fls(3 ^ 4) = 3) where the fix sends one page
+        let f = run(ARM_5_11, 0x7f00_0000_3000, 0x7f00_0000_4000);
+        assert_eq!(f.body(0), [page(0x7f00_0000_3000), page(0x7f00_0000_4000)]);
+        assert_eq!(f.body(1), [ats(0x7f00_0000_0000, 15)]);
+        let fixed = run(ARM, 0x7f00_0000_3000, 0x7f00_0000_4000);
+        assert_eq!(fixed.body(1), [ats(0x7f00_0000_3000, 12)]);
+        // no threshold: 512 pages are 513 TLBIs, not the whole ASID
+        let f = run(ARM_5_11, 0x7f00_0020_0000, 0x7f00_0040_0000);
+        assert_eq!(f.body(0).len(), 513);
+        assert_eq!(f.stats.whole_pasid, 0);
+    }
+
+    #[test]
+    fn before_the_size_fix_the_whole_space_wraps_to_no_tlbi() {
+        let f = run(ARM_5_11, 0, u64::MAX);
+        assert!(f.body(0).is_empty(), "size 0: the TLBI loop never runs");
+        assert_eq!(f.body(1), [ats(0, 48)]);
+        assert_eq!(f.stats.iotinval, 0);
+    }
     const WHOLE_IOTLB: Command = Command::IotinvalVma {
         pasid: Some(PASID),
         range: None,

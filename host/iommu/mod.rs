@@ -63,6 +63,10 @@ pub enum DriverKind {
     /// `btm`: the SMMU snoops the CPU's broadcast TLB invalidations, so the
     /// driver sends no TLBI (`ARM_SMMU_FEAT_BTM`, off by default).
     Arm { btm: bool },
+    /// ARM SMMUv3 SVA as it was from 5.11 until the 2022 size fix, named
+    /// `arm@5.11` (`arm.rs`): `size = end - start + 1`, and no whole-ASID
+    /// threshold.
+    Arm511,
     /// Per-page IOTINVAL.VMA and ATS.INVAL, one IOFENCE.C for all
     /// (`batched.rs`): several Invalidate Requests outstanding at once.
     Batched,
@@ -157,6 +161,7 @@ impl DriverKind {
                 .map_or("intel", |(_, n)| n),
             DriverKind::Arm { btm: false } => "arm",
             DriverKind::Arm { btm: true } => "arm-btm",
+            DriverKind::Arm511 => "arm@5.11",
             DriverKind::Batched => "batched",
         }
     }
@@ -172,6 +177,7 @@ impl DriverKind {
             DriverKind::AmdSva => amd::plan_sva(start, end),
             DriverKind::Intel { release } => intel::plan(release, start, end),
             DriverKind::Arm { btm } => arm::plan(start, end, btm),
+            DriverKind::Arm511 => arm::plan_5_11(start, end),
             DriverKind::Batched => batched::plan(start, end, max_pages),
         }
     }
@@ -186,9 +192,10 @@ impl fmt::Display for DriverKind {
 impl DriverKind {
     /// The models of a driver at a later release, by `name@release`
     /// (docs/drivers.md): Intel's (`intel@4.14` is `intel`), then
-    /// `amd@6.10`.
-    pub const RELEASES: [DriverKind; 9] = {
-        let mut r = [DriverKind::AmdSva; 9];
+    /// `amd@6.10` and `arm@5.11`.
+    pub const RELEASES: [DriverKind; 10] = {
+        let mut r = [DriverKind::AmdSva; 10];
+        r[9] = DriverKind::Arm511;
         let mut i = 0;
         while i < IntelRelease::LATER.len() {
             r[i] = DriverKind::Intel {

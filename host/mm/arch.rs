@@ -44,7 +44,7 @@ impl Cpu {
     pub fn of(kind: DriverKind) -> Cpu {
         match kind {
             DriverKind::Intel { .. } | DriverKind::Amd | DriverKind::AmdSva => Cpu::X86,
-            DriverKind::Arm { .. } => Cpu::Arm64,
+            DriverKind::Arm { .. } | DriverKind::Arm511 => Cpu::Arm64,
             DriverKind::Generic | DriverKind::Batched => Cpu::Unspecified,
         }
     }

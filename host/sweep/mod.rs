@@ -461,7 +461,7 @@ pub struct SweepArgs {
     /// Also show wall times (table and JSON); they vary from run to run.
     #[arg(long)]
     pub timing: bool,
-    /// Run every scenario with this IOMMU driver model (generic, amd, amd@6.10, intel, intel@<release>, arm, arm-btm, batched; docs/drivers.md)
+    /// Run every scenario with this IOMMU driver model (generic, amd, amd@6.10, intel, intel@<release>, arm, arm@5.11, arm-btm, batched; docs/drivers.md)
     /// instead of the scenario's `driver:`.
     #[arg(long, value_parser = parse_driver, value_name = "DRIVER", conflicts_with = "merge")]
     pub driver: Option<DriverKind>,
