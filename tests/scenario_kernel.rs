@@ -7,6 +7,7 @@
 use shootdown::checker::Violation;
 use shootdown::iommu::DriverKind;
 use shootdown::mm::Policy;
+use shootdown::rtl::inject_bits;
 use shootdown::scenario::{Arch, Scenario};
 use std::path::Path;
 
@@ -64,6 +65,21 @@ fn the_fix_invalidates_before_the_free() {
         assert_eq!(r.stats.flushes, 1, "{p}: one bound mm, one flush");
         assert!(r.dev.iter().all(|d| d.fault), "{p}");
     }
+    // an IOMMU whose IOTINVAL.VMA leaves its PSC alone: the fix's flush
+    // does not reach the entry, the assertion on the socket says so, and
+    // without it the walk reads the freed table
+    let mut bug = s.clone();
+    bug.inject = inject_bits(&["psc-not-invalidated"]).unwrap();
+    let e = run_one(&bug, Policy::Seed).unwrap_err().to_string();
+    assert!(e.contains("PscInvalidated_A"), "{e}");
+    bug.params.assertions = false;
+    let r = run_one(&bug, Policy::Seed).unwrap();
+    assert_eq!(
+        r.verdict.iter().copied().collect::<Vec<_>>(),
+        uaf(),
+        "{:?}",
+        r.findings
+    );
 }
 
 #[test]

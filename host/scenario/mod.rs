@@ -144,6 +144,13 @@ pub fn process_of(pasid: u32, processes: usize) -> Option<u8> {
 }
 
 impl Page {
+    /// The 1 GiB page a `hugetlb: 1G` page is a word of, as (process,
+    /// gigabyte): two names with the same one are two words of one page
+    /// (the parser allows nothing else in that gigabyte).
+    pub fn gigabyte(&self) -> Option<(u8, u64)> {
+        self.gigantic.then_some((self.process, self.va >> 30))
+    }
+
     /// The PASID the page's process is bound to.
     pub fn pasid(&self) -> u32 {
         if self.supervisor {

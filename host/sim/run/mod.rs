@@ -177,10 +177,7 @@ fn label(n: usize) -> String {
 /// 2 MiB pages sit in the first).
 fn memory_frames(pages: &[crate::scenario::Page]) -> u64 {
     // one page per process and gigabyte
-    let mut regions: Vec<(u8, u64)> = (pages.iter())
-        .filter(|p| p.gigantic)
-        .map(|p| (p.process, p.va >> 30))
-        .collect();
+    let mut regions: Vec<(u8, u64)> = pages.iter().filter_map(|p| p.gigabyte()).collect();
     regions.sort_unstable();
     regions.dedup();
     let gigantic = regions.len() as u64;

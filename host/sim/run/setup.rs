@@ -71,9 +71,9 @@ impl Sim<'_> {
                 self.chk.mapped(at & !0xfff, f, st);
                 continue;
             }
-            if let Some(i) = (self.s.pages[..n].iter()).position(|o| {
-                p.gigantic && o.gigantic && o.process == p.process && o.va >> 30 == p.va >> 30
-            }) {
+            let same_page =
+                |o: &crate::scenario::Page| p.gigabyte().is_some() && o.gigabyte() == p.gigabyte();
+            if let Some(i) = self.s.pages[..n].iter().position(same_page) {
                 // another word of a 1 GiB page named before: mapped already
                 let f = frames[i] + ((p.va >> PAGE_SHIFT) & (PageSize::Huge1G.frames() - 1));
                 frames[n] = frames[i];
