@@ -795,3 +795,37 @@ fn arm_before_the_size_fix_sends_one_tlbi_more_per_flush() {
         "{e}"
     );
 }
+
+/// Intel 6.10 to 6.16: `cache_tag_flush_all` sends its device-TLB
+/// invalidation without a PASID. The bundled device, as PCIe ATS reads
+/// such a request, drops every PASID's translations: another process's
+/// page needs a new Translation Request after process 0's 40-page munmap,
+/// which x86 flushes as `(0, -1UL)` under `arch`. From 6.17 (and in 7.0)
+/// the request names the PASID and the other process's entry stays.
+#[test]
+fn intel_6_10_invalidates_the_device_tlb_without_a_pasid() {
+    let src = |driver: &str| {
+        format!(
+            "name: pl\nabout: t\ndriver: {driver}\nparams: {{ mem_latency: 40, ats_latency: 150, cpu_step_cycles: 10 }}\npages:\n  addrA: {{ va: 0x7f0000000000, value: 0xa0 }}\n  addrB: {{ va: 0x7f0000027000, value: 0xb0 }}\n  addrC: {{ va: 0x7f0000100000, value: 0xc0, process: 1 }}\ntimeline:\n  - {{ dev0: read addrC }}\n  - {{ dev0: read addrA }}\n  - {{ cpu0: munmap addrA 40 }}\n  - {{ dev0: read addrC }}\nexpect: {{ arch: clean }}\n"
+        )
+    };
+    for (driver, asks_again) in [
+        ("intel@6.10", true),
+        ("intel@6.12", true),
+        ("intel@7.0", false),
+    ] {
+        let s = Scenario::parse(Path::new("pl.yaml"), &src(driver)).unwrap();
+        let r = run(&s, &RunOptions::policy(Policy::Arch)).unwrap();
+        assert!(r.verdict.is_empty(), "{driver}: {:?}", r.findings);
+        assert_eq!(r.stats.whole_pasid, 1, "{driver}: (0, -1UL)");
+        let last = &r.slots[3].lines;
+        let dev = last.iter().find(|l| l.text.contains("read addrC")).unwrap();
+        assert_eq!(
+            dev.text.contains("translated"),
+            asks_again,
+            "{driver}: {}",
+            dev.text
+        );
+        assert_eq!(r.dev.last().unwrap().value, 0xc0, "{driver}");
+    }
+}

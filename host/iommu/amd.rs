@@ -72,7 +72,7 @@ mod tests {
         range: None,
     };
     const WHOLE_ATC: Command = Command::AtsInval {
-        pasid: PASID,
+        pasid: Some(PASID),
         range: (0, 48),
     };
 
@@ -90,7 +90,7 @@ mod tests {
         assert_eq!(
             f.body(1),
             [Command::AtsInval {
-                pasid: PASID,
+                pasid: Some(PASID),
                 range: (0x7f00_0000_1000, 12)
             }]
         );
@@ -103,7 +103,7 @@ mod tests {
         assert_eq!(
             f.body(1),
             [Command::AtsInval {
-                pasid: PASID,
+                pasid: Some(PASID),
                 range: (0x7f00_0000_1000, 12)
             }]
         );
@@ -145,7 +145,7 @@ mod tests {
                     range: Some((0x7f00_0000_0000, 15))
                 },
                 Command::AtsInval {
-                    pasid: PASID,
+                    pasid: Some(PASID),
                     range: (0x7f00_0000_0000, 15)
                 }
             ]
@@ -161,7 +161,7 @@ mod tests {
                     range: Some((0x7f00_0000_1000, 12))
                 },
                 Command::AtsInval {
-                    pasid: PASID,
+                    pasid: Some(PASID),
                     range: (0x7f00_0000_1000, 12)
                 }
             ]

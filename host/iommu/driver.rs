@@ -21,7 +21,8 @@
 use super::{Cmd, DriverKind};
 use crate::mem::{MemError, PAGE_SIZE};
 use crate::rtl::{
-    cmd_ats_inval, cmd_ats_prgr, cmd_iofence_c, cmd_iotinval_range, cmd_iotinval_vma, CQ_ERR_CMD_TO,
+    cmd_ats_inval, cmd_ats_inval_no_pasid, cmd_ats_prgr, cmd_iofence_c, cmd_iotinval_range,
+    cmd_iotinval_vma, CQ_ERR_CMD_TO,
 };
 use crate::sim::machine::{IommuLayout, Machine};
 use thiserror::Error;
@@ -212,6 +213,7 @@ fn encode(pasid: u32, c: Cmd) -> Result<[u64; 2], DriverError> {
         Cmd::Snoop { base, size } => cmd_iotinval_range(pasid, base, size),
         Cmd::Atc { base, size } => cmd_ats_inval(pasid, base, size),
         Cmd::AtcAll => cmd_ats_inval(pasid, 0, u64::MAX),
+        Cmd::AtcAllNoPasid => cmd_ats_inval_no_pasid(0, u64::MAX),
         Cmd::PageResponse { prgi, code } => cmd_ats_prgr(pasid, prgi, code),
         Cmd::ProcessContext => {
             return Err(DriverError::Command(
@@ -336,7 +338,7 @@ impl SvaDriver {
         let whole = parts
             .iter()
             .flatten()
-            .any(|c| matches!(c, Cmd::IotlbPasid | Cmd::AtcAll));
+            .any(|c| matches!(c, Cmd::IotlbPasid | Cmd::AtcAll | Cmd::AtcAllNoPasid));
         self.stats.flushes += 1;
         self.stats.whole_pasid += u64::from(whole);
         self.begin_parts(m, owner, pasid, parts)
@@ -549,7 +551,7 @@ impl SvaDriver {
                         Cmd::Snoop { .. } => self.stats.btm_snoops += 1,
                         Cmd::ProcessContext => self.stats.commands += 1,
                         Cmd::PageResponse { .. } => self.stats.page_responses += 1,
-                        Cmd::Atc { .. } | Cmd::AtcAll => {
+                        Cmd::Atc { .. } | Cmd::AtcAll | Cmd::AtcAllNoPasid => {
                             self.stats.ats_inval += 1;
                             self.stats.commands += 1;
                         }
@@ -571,7 +573,7 @@ impl SvaDriver {
                     }
                     let ats = cmds
                         .iter()
-                        .filter(|c| matches!(c, Cmd::Atc { .. } | Cmd::AtcAll))
+                        .filter(|c| matches!(c, Cmd::Atc { .. } | Cmd::AtcAll | Cmd::AtcAllNoPasid))
                         .count() as u64;
                     self.stats.max_ats_per_fence = self.stats.max_ats_per_fence.max(ats);
                     a.fenced = true;
@@ -631,7 +633,7 @@ pub(super) mod testkit {
     /// ATS.INVAL of the 2^log2-byte range at `base`.
     pub fn ats(base: u64, log2: u32) -> Command {
         Command::AtsInval {
-            pasid: PASID,
+            pasid: Some(PASID),
             range: (base, log2),
         }
     }

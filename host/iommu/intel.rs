@@ -60,12 +60,19 @@ pub(super) fn address_mask(pages: u64) -> u32 {
 pub(super) fn plan(release: IntelRelease, start: u64, end: u64) -> Vec<Vec<Cmd>> {
     use IntelRelease::*;
     // The whole address space: 4.14's `pages == -1`, 6.7's
-    // intel_flush_svm_all (e7ad6c2a4b1a), 6.10's cache_tag_flush_all (see
-    // docs/drivers.md on its device-TLB descriptor without PASID): the
-    // PASID-selective IOTLB descriptor, then the PASID's whole device TLB.
+    // intel_flush_svm_all (e7ad6c2a4b1a), 6.10's cache_tag_flush_all: the
+    // PASID-selective IOTLB descriptor, then the whole device TLB. From
+    // 6.10 to 6.16 cache_tag_flush_all sends that device-TLB descriptor
+    // without a PASID (qi_flush_dev_iotlb; 3141153816bf, 6.17, gives it the
+    // PASID again): an Invalidate Request every PASID's translations obey.
     // 6.6 has no such case: its page count wraps (below).
     if start == 0 && end == u64::MAX && release != V6_6 {
-        return parts(release, [Cmd::IotlbPasid, Cmd::AtcAll]);
+        let atc = if (V6_10..V6_17).contains(&release) {
+            Cmd::AtcAllNoPasid
+        } else {
+            Cmd::AtcAll
+        };
+        return parts(release, [Cmd::IotlbPasid, atc]);
     }
     if release >= V6_10 {
         return cache_tags(release, start, end);
@@ -393,9 +400,20 @@ mod tests {
             plan(IntelRelease::V6_10, s, s + 0x1000)[0],
             vec![Cmd::IotlbPage { va: s }]
         );
-        // the whole address space: cache_tag_flush_all
+        // the whole address space: cache_tag_flush_all, whose device-TLB
+        // descriptor has no PASID until 6.17
+        for r in [IntelRelease::V6_10, IntelRelease::V6_11] {
+            assert_eq!(
+                plan(r, 0, u64::MAX),
+                vec![vec![Cmd::IotlbPasid], vec![Cmd::AtcAllNoPasid]]
+            );
+        }
         assert_eq!(
             plan(IntelRelease::V6_12, 0, u64::MAX),
+            vec![vec![Cmd::IotlbPasid, Cmd::AtcAllNoPasid]]
+        );
+        assert_eq!(
+            plan(IntelRelease::V7_0, 0, u64::MAX),
             vec![vec![Cmd::IotlbPasid, Cmd::AtcAll]]
         );
         // pages 0x7fffff..=0x800000 straddle a 64 GiB boundary: the block
@@ -424,7 +442,7 @@ mod tests {
             plan(IntelRelease::V6_17, 0, u64::MAX),
             vec![vec![Cmd::AtcAll]]
         );
-        for (a, b) in [(s, e), (s, s + 0x1000), (0, u64::MAX)] {
+        for (a, b) in [(s, e), (s, s + 0x1000)] {
             assert_eq!(
                 plan(IntelRelease::V7_0, a, b),
                 plan(IntelRelease::V6_12, a, b)

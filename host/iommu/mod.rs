@@ -249,6 +249,10 @@ pub enum Cmd {
     Atc { base: u64, size: u64 },
     /// ATS.INVAL of the PASID's whole address space.
     AtcAll,
+    /// ATS.INVAL of the whole address space without a PASID (PV clear):
+    /// every PASID's translations (Intel's `cache_tag_flush_all`, 6.10 to
+    /// 6.16).
+    AtcAllNoPasid,
     /// Not a driver command: an IOTINVAL.VMA that stands for an SMMU with
     /// BTM snooping the CPU's broadcast TLBI (the RTL has no DVM port), of
     /// the block `[base, base + size)` or, with `size` 0, the whole PASID.

@@ -97,7 +97,16 @@ pub fn cmd_iotinval_range(pasid: u32, base: u64, size_bytes: u64) -> [u64; 2] {
 /// one 4 KiB page; S=1 a size of 2^(13+t) bytes, t the number of one bits of
 /// the address from bit 12 up. A size of 0 counts as 1 byte.
 pub fn cmd_ats_inval(pasid: u32, va_base: u64, size_bytes: u64) -> [u64; 2] {
-    let dw0 = OP_ATS | pasid_field(pasid);
+    let [dw0, dw1] = cmd_ats_inval_no_pasid(va_base, size_bytes);
+    [dw0 | pasid_field(pasid), dw1]
+}
+
+/// ATS.INVAL without a PASID (PV clear): a PCIe Invalidate Request with no
+/// PASID prefix, which drops the range's translations of every PASID
+/// (PCIe ATS; the bundled ATC does). Intel's `cache_tag_flush_all` sends
+/// its device-TLB invalidation so from 6.10 to 6.16.
+pub fn cmd_ats_inval_no_pasid(va_base: u64, size_bytes: u64) -> [u64; 2] {
+    let dw0 = OP_ATS;
     let last = va_base.saturating_add(size_bytes.max(1) - 1);
     // log2 of the smallest aligned block holding both ends, at least 4 KiB
     let k = (64 - (va_base ^ last).leading_zeros()).max(12);
@@ -198,8 +207,12 @@ pub enum Command {
         pasid: Option<u32>,
         range: Option<(u64, u32)>,
     },
-    /// ATS.INVAL of (base VA, log2 of the size in bytes).
-    AtsInval { pasid: u32, range: (u64, u32) },
+    /// ATS.INVAL of (base VA, log2 of the size in bytes); `pasid` None: PV
+    /// clear, every PASID's translations.
+    AtsInval {
+        pasid: Option<u32>,
+        range: (u64, u32),
+    },
     /// IOFENCE.C; `addr` None: no completion write.
     IofenceC { addr: Option<u64>, data: u32 },
     /// ATS.PRGR: a PRG Response (`pasid` None: PV clear).
@@ -235,7 +248,7 @@ pub fn decode_command(c: [u64; 2]) -> Command {
             range: av.then(|| iotinval_range(dw1)),
         },
         OP_ATS => Command::AtsInval {
-            pasid,
+            pasid: pv.then_some(pasid),
             range: ats_inval_range(dw1),
         },
         OP_IOFENCE => Command::IofenceC {
@@ -470,9 +483,21 @@ mod tests {
         assert_eq!(
             decode_command(cmd_ats_inval(3, 0x2000, 0x2000)),
             Command::AtsInval {
-                pasid: 3,
+                pasid: Some(3),
                 range: (0x2000, 13)
             }
+        );
+        // PV clear: every PASID, the same range encoding
+        assert_eq!(
+            decode_command(cmd_ats_inval_no_pasid(0x2000, 0x2000)),
+            Command::AtsInval {
+                pasid: None,
+                range: (0x2000, 13)
+            }
+        );
+        assert_eq!(
+            cmd_ats_inval_no_pasid(0, u64::MAX)[1],
+            cmd_ats_inval(3, 0, u64::MAX)[1]
         );
         assert!(matches!(decode_command([0x7f, 0]), Command::Other(_)));
     }
