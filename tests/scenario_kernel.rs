@@ -9,6 +9,7 @@ use shootdown::iommu::DriverKind;
 use shootdown::mm::Policy;
 use shootdown::rtl::inject_bits;
 use shootdown::scenario::{Arch, Scenario};
+use shootdown::sim::RunReport;
 use std::path::Path;
 
 #[path = "support/bundled.rs"]
@@ -33,13 +34,34 @@ fn uaf() -> Vec<Violation> {
     vec![Violation::UseAfterFree]
 }
 
+/// A use-after-free alone, or the findings.
+fn assert_uaf(r: &RunReport) {
+    assert_eq!(
+        r.verdict.iter().copied().collect::<Vec<_>>(),
+        uaf(),
+        "{:?}",
+        r.findings
+    );
+}
+
+/// `name`'s run under each policy, each checked as expected with exactly
+/// the violations `want`.
+fn everywhere(name: &str, want: &[Violation]) -> Vec<(Policy, RunReport)> {
+    let s = bundled(name);
+    Policy::ALL
+        .into_iter()
+        .map(|p| {
+            let r = run_one(&s, p).unwrap();
+            assert!(r.as_expected(), "{p}: {:?}", r.findings);
+            assert_eq!(r.verdict.iter().copied().collect::<Vec<_>>(), want, "{p}");
+            (p, r)
+        })
+        .collect()
+}
+
 #[test]
 fn a_freed_kernel_page_table_is_walked_under_every_policy() {
-    let s = bundled("kernel-pgtable-free.yaml");
-    for p in Policy::ALL {
-        let r = run_one(&s, p).unwrap();
-        assert!(r.as_expected(), "{p}: {:?}", r.findings);
-        assert_eq!(r.verdict.iter().copied().collect::<Vec<_>>(), uaf(), "{p}");
+    for (p, r) in everywhere("kernel-pgtable-free.yaml", &uaf()) {
         assert!(
             r.findings[0].detail.contains("page-table walk read"),
             "{p}: {}",
@@ -58,28 +80,20 @@ fn a_freed_kernel_page_table_is_walked_under_every_policy() {
 
 #[test]
 fn the_fix_invalidates_before_the_free() {
-    let s = bundled("paths/kernel-pgtable-free-fixed.yaml");
-    for p in Policy::ALL {
-        let r = run_one(&s, p).unwrap();
-        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+    for (p, r) in everywhere("paths/kernel-pgtable-free-fixed.yaml", &[]) {
         assert_eq!(r.stats.flushes, 1, "{p}: one bound mm, one flush");
         assert!(r.dev.iter().all(|d| d.fault), "{p}");
     }
     // an IOMMU whose IOTINVAL.VMA leaves its PSC alone: the fix's flush
     // does not reach the entry, the assertion on the socket says so, and
     // without it the walk reads the freed table
-    let mut bug = s.clone();
+    let mut bug = bundled("paths/kernel-pgtable-free-fixed.yaml");
     bug.inject = inject_bits(&["psc-not-invalidated"]).unwrap();
     let e = run_one(&bug, Policy::Seed).unwrap_err().to_string();
     assert!(e.contains("PscInvalidated_A"), "{e}");
     bug.params.assertions = false;
     let r = run_one(&bug, Policy::Seed).unwrap();
-    assert_eq!(
-        r.verdict.iter().copied().collect::<Vec<_>>(),
-        uaf(),
-        "{:?}",
-        r.findings
-    );
+    assert_uaf(&r);
 }
 
 #[test]
@@ -112,12 +126,7 @@ fn the_fix_flushes_every_bound_pasid() {
     let timeline = "  - { dev0: read kva }\n  - { dev0: read kvb }\n  - { cpu0: vfree kva }\n  - { cpu0: vfree kvb }\n  - { cpu0: vmap-huge kva }\n  - { dev0: read kvb }\n";
     let bug = scenario(pages, "", timeline);
     let r = run_one(&bug, Policy::Seed).unwrap();
-    assert_eq!(
-        r.verdict.iter().copied().collect::<Vec<_>>(),
-        uaf(),
-        "{:?}",
-        r.findings
-    );
+    assert_uaf(&r);
     // the fix's path, from its scenario file
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -210,16 +219,12 @@ fn a_kernel_page_round_trips_through_yaml() {
     let again = Scenario::parse(Path::new("again.yaml"), &y).unwrap();
     assert_eq!(again.pages, s.pages);
     let r = run_one(&again, Policy::Seed).unwrap();
-    assert_eq!(r.verdict.iter().copied().collect::<Vec<_>>(), uaf());
+    assert_uaf(&r);
 }
 
 #[test]
 fn a_supervisor_binding_reads_vmalloc_memory_after_vfree() {
-    let s = bundled("kernel-sva-vfree.yaml");
-    for p in Policy::ALL {
-        let r = run_one(&s, p).unwrap();
-        assert!(r.as_expected(), "{p}: {:?}", r.findings);
-        assert_eq!(r.verdict.iter().copied().collect::<Vec<_>>(), uaf(), "{p}");
+    for (p, r) in everywhere("kernel-sva-vfree.yaml", &uaf()) {
         let (first, last) = (&r.dev[0], &r.dev[1]);
         assert!(
             !first.fault && first.value == 0xc0,
@@ -236,10 +241,7 @@ const LAZY_VFREE: &str = "paths:\n  vfree:\n    follows: a flush hooked into the
 
 #[test]
 fn a_flush_before_the_free_is_clean_and_one_at_the_lazy_purge_is_not() {
-    let s = bundled("paths/kernel-sva-vfree-flush.yaml");
-    for p in Policy::ALL {
-        let r = run_one(&s, p).unwrap();
-        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+    for (p, r) in everywhere("paths/kernel-sva-vfree-flush.yaml", &[]) {
         assert!(r.dev[1].fault, "{p}: flushed before the free");
         assert_eq!(
             r.stats.flushes, 2,
@@ -250,12 +252,7 @@ fn a_flush_before_the_free_is_clean_and_one_at_the_lazy_purge_is_not() {
     let pages = "  kbuf: { va: 0xffffc90000003000, value: 0xc0, kernel: supervisor }\n";
     let timeline = "  - { dev0: read kbuf }\n  - { cpu0: vfree kbuf until free }\n  - { dev0: read kbuf }\n  - { cpu0: resume }\n";
     let r = run_one(&scenario(pages, LAZY_VFREE, timeline), Policy::Arch).unwrap();
-    assert_eq!(
-        r.verdict.iter().copied().collect::<Vec<_>>(),
-        uaf(),
-        "{:?}",
-        r.findings
-    );
+    assert_uaf(&r);
     // and with nothing between them, the same path is clean
     let timeline = "  - { dev0: read kbuf }\n  - { cpu0: vfree kbuf }\n  - { dev0: read kbuf }\n";
     let r = run_one(&scenario(pages, LAZY_VFREE, timeline), Policy::Arch).unwrap();
