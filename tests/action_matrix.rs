@@ -1132,6 +1132,7 @@ fn sound(src: &str) -> Result<(), String> {
         "without reaching checkpoint",
         "spins on a page-table lock",
         "waits for an rmap lock",
+        "waits for its process's mmap_lock",
         "nothing to resume",
     ];
     match outcome(src) {

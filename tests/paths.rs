@@ -425,10 +425,13 @@ fn a_cpu_flush_is_widened_by_its_stride_under_arch() {
 /// flush: a MADV_FREE that runs meanwhile and gathers nothing (the page is
 /// already clean) still flushes its range at tlb_finish_mmu, as 4.15's
 /// nested check does (99baac21e458). Without the inc/dec it returns with
-/// nothing flushed.
+/// nothing flushed. The change_protection is NUMA balancing's (of another
+/// page of the process): it holds the mmap_lock for read, as MADV_FREE
+/// does, so the two can run at once (an mprotect's write lock would keep
+/// them apart).
 #[test]
-fn a_pending_mprotect_makes_a_madv_free_flush() {
-    let src = "name: t\nabout: t\npages:\n  addrA: { va: 0x7f0000000000, value: 0xa0 }\ntimeline:\n  - { dev0: write addrA 0xd0 }\n  - { cpu1: madv-free addrA }\n  - { cpu0: mprotect addrA ro until unlock }\n  - { cpu1: madv-free addrA }\n  - { cpu0: resume }\nexpect: { arch: clean }\n";
+fn a_pending_change_protection_makes_a_madv_free_flush() {
+    let src = "name: t\nabout: t\npages:\n  addrA: { va: 0x7f0000000000, value: 0xa0 }\n  addrB: { va: 0x7f0000200000, value: 0xb0 }\ntimeline:\n  - { dev0: write addrA 0xd0 }\n  - { cpu1: madv-free addrA }\n  - { cpu0: numa-hint addrB until unlock }\n  - { cpu1: madv-free addrA }\n  - { cpu0: resume }\nexpect: { arch: clean }\n";
     let with = Scenario::parse(Path::new("t.yaml"), src).unwrap();
     let flushes = |s: &Scenario| {
         let r = run_under(s, Policy::Arch);

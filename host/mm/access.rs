@@ -2,6 +2,7 @@
 //! faults, [`path::MinorFault`]: do_anonymous_page, do_numa_page).
 
 use super::kernel::{Cx, HostEvent, MmError, Progress};
+use super::mmap::FaultLock;
 use super::path::{self, KernelPath};
 use crate::mem::PAGE_SHIFT;
 
@@ -10,6 +11,8 @@ pub struct LoadOp {
     va: u64,
     done: bool,
     minor: path::MinorFault,
+    /// The fault's mmap_lock, held for read while it runs.
+    mmap: FaultLock,
 }
 
 impl LoadOp {
@@ -24,6 +27,7 @@ impl LoadOp {
             va,
             done: false,
             minor: path::MinorFault::new(paths),
+            mmap: FaultLock::default(),
         }
     }
 }
@@ -32,6 +36,10 @@ impl KernelPath for LoadOp {
     fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
         if self.done {
             return Ok(Progress::Done);
+        }
+        // a fault holds the mmap_lock for read
+        if let Some(w) = self.mmap.enter(cx, self.va, false) {
+            return Ok(Progress::Wait(w));
         }
         // its minor faults first (do_anonymous_page, do_numa_page), then
         // the load
@@ -52,6 +60,7 @@ impl KernelPath for LoadOp {
             value: w.value,
             version: w.version,
         });
+        self.mmap.leave(cx);
         self.done = true;
         Ok(Progress::Reached("load"))
     }

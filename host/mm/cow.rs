@@ -32,6 +32,7 @@ use super::kernel::{Cx, HostEvent, MmError, Progress};
 use super::lang::CallOp;
 use super::lang::{Flow, PathRef, PathRun, Paths};
 use super::mapping::{self, HugeKind, Mapping};
+use super::mmap::FaultLock;
 use super::path::{self, KernelPath};
 
 /// Checkpoint names of the COW path, in order (the scheduler's `until`).
@@ -81,6 +82,8 @@ pub struct StoreOp {
     thp: Option<Box<dyn KernelPath>>,
     /// do_anonymous_page, do_numa_page (and a misplaced page's migration).
     minor: path::MinorFault,
+    /// The fault's mmap_lock, held for read while it runs.
+    mmap: FaultLock,
 }
 
 impl StoreOp {
@@ -104,6 +107,7 @@ impl StoreOp {
             fault: None,
             thp: None,
             minor: path::MinorFault::new(paths),
+            mmap: FaultLock::default(),
         }
     }
 }
@@ -115,6 +119,7 @@ impl StoreOp {
     pub fn fault_only(va: u64, paths: &Paths) -> Self {
         StoreOp {
             store: false,
+            mmap: FaultLock::caller_holds(),
             ..Self::with_paths(va, 0, paths)
         }
     }
@@ -125,6 +130,10 @@ impl KernelPath for StoreOp {
     fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
         let reached = match self.pc {
             Pc::Access => {
+                // a fault holds the mmap_lock for read
+                if let Some(w) = self.mmap.enter(cx, self.va, true) {
+                    return Ok(Progress::Wait(w));
+                }
                 // its minor faults first (do_anonymous_page, do_numa_page),
                 // then the store
                 if let Some(p) = self.minor.step(cx, self.va, true, None)? {
@@ -135,6 +144,7 @@ impl KernelPath for StoreOp {
                     Err(w) => return Ok(Progress::Wait(w)),
                 };
                 if leaf.writable && !self.store {
+                    self.mmap.leave(cx);
                     self.pc = Pc::Finished;
                     return Ok(Progress::Done);
                 }
@@ -149,6 +159,7 @@ impl KernelPath for StoreOp {
                         value: self.value,
                         version,
                     });
+                    self.mmap.leave(cx);
                     self.pc = Pc::Finished;
                     return Ok(Progress::Reached("store"));
                 }
@@ -208,6 +219,7 @@ impl KernelPath for StoreOp {
                     Flow::Reached(c) => c,
                     Flow::Retry(c) | Flow::Return(c) => {
                         self.fault = None;
+                        self.mmap.leave(cx);
                         self.pc = Pc::Access;
                         c
                     }
@@ -221,6 +233,7 @@ impl KernelPath for StoreOp {
                 let p = t.step(cx)?;
                 if t.finished() {
                     self.thp = None;
+                    self.mmap.leave(cx);
                     self.pc = Pc::Access;
                 }
                 return Ok(p);

@@ -8,7 +8,9 @@
 //! Its checkpoints:
 //!
 //! ```text
-//! vma        vma_lookup and the access check: no VMA (munmap, exit, an
+//! vma        mmap_read_lock (it waits while a writer holds it: munmap,
+//!            mprotect, mremap, fork, collapse), then
+//!            vma_lookup and the access check: no VMA (munmap, exit, an
 //!            mremap's old address, an absent page before an mremap) or no
 //!            VM_WRITE for a write -> Invalid Request
 //! anonymous  an empty PTE in an anonymous VMA (MADV_DONTNEED dropped the
@@ -64,6 +66,9 @@ pub struct IopfOp {
     code: u8,
     fault: Option<Box<StoreOp>>,
     minor: Option<Box<MinorFault>>,
+    /// It holds its process's mmap_lock for read (from `vma` until the
+    /// fault returns, before the response).
+    mmap: bool,
 }
 
 impl IopfOp {
@@ -75,6 +80,7 @@ impl IopfOp {
             code: PRG_SUCCESS,
             fault: Some(Box::new(StoreOp::fault_only(req.va, paths))),
             minor: Some(Box::new(MinorFault::new(paths))),
+            mmap: false,
         }
     }
 
@@ -88,6 +94,7 @@ impl IopfOp {
             code: PRG_INVALID,
             fault: None,
             minor: None,
+            mmap: false,
         }
     }
 
@@ -135,6 +142,11 @@ impl KernelPath for IopfOp {
     fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError> {
         match &mut self.pc {
             Pc::Vma => {
+                // mmap_read_lock, for the VMA lookup and handle_mm_fault
+                if let Some(w) = path::lock_read(cx, cx.k.mmap_lock_id()) {
+                    return Ok(Progress::Wait(w));
+                }
+                self.mmap = true;
                 self.pc = self.classify(cx)?;
                 Ok(Progress::Reached("vma"))
             }
@@ -174,6 +186,10 @@ impl KernelPath for IopfOp {
                 }
             }
             Pc::Respond => {
+                // mmap_read_unlock: the fault has returned
+                if std::mem::take(&mut self.mmap) {
+                    path::unlock(cx, cx.k.mmap_lock_id());
+                }
                 let r = cx.k.driver.try_begin_page_response(
                     cx.m,
                     cx.tid,

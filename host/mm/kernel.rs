@@ -206,6 +206,11 @@ impl Kernel {
         self.misplaced.remove(&(self.cur, va & !0xfff))
     }
 
+    /// The running process's mmap_lock ([`super::mmap`]).
+    pub fn mmap_lock_id(&self) -> u64 {
+        super::mmap::MMAP_LOCK | self.cur as u64
+    }
+
     /// The rmap lock of the running process's page at `va`: a shared file
     /// mapping's `i_mmap_rwsem` (one per page-cache page's file, whichever
     /// process maps it), else the process's `anon_vma` root.

@@ -9,6 +9,7 @@ mod iopf;
 mod kernel;
 pub mod lang;
 mod mapping;
+pub mod mmap;
 mod path;
 mod policy;
 mod thp;

@@ -13,6 +13,11 @@ pub trait KernelPath: std::fmt::Debug {
     fn step(&mut self, cx: &mut Cx) -> Result<Progress, MmError>;
     /// The path has returned.
     fn finished(&self) -> bool;
+    /// How the path says its caller holds the process's mmap_lock (its
+    /// `mmap_lock:` key), if it says.
+    fn declared_mmap_lock(&self) -> Option<super::mmap::Hold> {
+        None
+    }
 }
 
 /// `spin_lock(ptl)` (or `down_write`): take lock `id`, or say who holds it.

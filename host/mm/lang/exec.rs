@@ -1088,4 +1088,8 @@ impl crate::mm::KernelPath for CallOp {
     fn finished(&self) -> bool {
         self.finished
     }
+
+    fn declared_mmap_lock(&self) -> Option<crate::mm::mmap::Hold> {
+        self.def.0.mmap_lock
+    }
 }

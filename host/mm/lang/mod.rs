@@ -102,6 +102,9 @@ pub struct PathDef {
     pub vars: Vec<String>,
     /// Which slots are arrays (`x[i] = ...`), by slot.
     pub arrays: Vec<bool>,
+    /// `mmap_lock:` how its caller holds the process's mmap_lock, when the
+    /// path says (else the action's Linux caller's; `call`: none).
+    pub mmap_lock: Option<crate::mm::mmap::Hold>,
 }
 
 impl PathDef {
@@ -131,6 +134,9 @@ impl PathDef {
         let mut y = String::new();
         let _ = writeln!(y, "{pad}{}:", self.name);
         let _ = writeln!(y, "{pad}  follows: {}", q(&self.follows));
+        if let Some(h) = self.mmap_lock {
+            let _ = writeln!(y, "{pad}  mmap_lock: {}", h.name());
+        }
         let _ = writeln!(y, "{pad}  steps:");
         for s in &self.steps {
             let _ = writeln!(y, "{pad}    - {}:", s.name);

@@ -25,6 +25,8 @@ pub struct RawPath {
     #[serde(default)]
     #[allow(dead_code)] // read by people: what the path is for
     about: Option<String>,
+    #[serde(default)]
+    mmap_lock: Option<Spanned<String>>,
     steps: Spanned<Vec<RawStep>>,
 }
 
@@ -317,9 +319,22 @@ fn parse_path(
             ),
         ));
     }
+    let mmap_lock = match &raw.mmap_lock {
+        None => None,
+        Some(m) => Some(m.value.parse().map_err(|e| {
+            err(
+                line(m),
+                format!(
+                    "mmap_lock '{}' is not how a caller holds it: {e}",
+                    shown(&m.value)
+                ),
+            )
+        })?),
+    };
     Ok(PathDef {
         name: name.to_string(),
         follows: raw.follows.value.clone(),
+        mmap_lock,
         file: file.to_string(),
         steps: out,
         vars,

@@ -4,6 +4,7 @@
 use super::{Cpu, DevPending, RunError, Sim};
 use crate::checker::key;
 use crate::mm::lang::CallOp;
+use crate::mm::mmap::{Hold, Syscall, VmaChange};
 use crate::mm::{KernelPath, LoadOp, StoreOp};
 use crate::scenario::{Action, Entry, ThreadRef};
 use crate::sim::machine::DevRequest;
@@ -35,25 +36,25 @@ impl Sim<'_> {
                     ));
                 }
                 let process = a.process(&s.pages);
-                // What the VMAs lose before the path runs (under mmap_lock):
-                // what a device's Page Request finds from now on.
-                let own = &mut self.k.procs[usize::from(process)].vmas;
-                match *a {
-                    Action::Munmap { page, pages } => own.unmap(s.pages[page].va, pages),
-                    Action::MprotectRo { page } => own.protect(s.pages[page].va),
-                    Action::Exit { .. } => own.exit(),
-                    // move_vma: the VMA leaves the old address for the new,
-                    // a file page's mapping with it
-                    Action::Mremap { page, to, pages } => {
-                        let (from, to) = (s.pages[page].va, s.pages[to].va);
-                        own.move_range(from, to, pages);
-                        let old = (usize::from(process), from & !0xfff);
-                        if let Some(file) = self.k.files.remove(&old) {
-                            self.k.files.insert((old.0, to & !0xfff), file);
-                        }
-                    }
-                    _ => {}
-                }
+                // What the VMAs lose before the path runs, once the call
+                // holds the mmap_lock: what a device's Page Request finds
+                // from then on.
+                let change = match *a {
+                    Action::Munmap { page, pages } => Some(VmaChange::Unmap {
+                        start: s.pages[page].va,
+                        pages,
+                    }),
+                    Action::MprotectRo { page } => Some(VmaChange::Protect {
+                        va: s.pages[page].va,
+                    }),
+                    Action::Exit { .. } => Some(VmaChange::Exit),
+                    Action::Mremap { page, to, pages } => Some(VmaChange::Move {
+                        from: s.pages[page].va,
+                        to: s.pages[to].va,
+                        pages,
+                    }),
+                    _ => None,
+                };
                 let op: Box<dyn KernelPath> = match *a {
                     Action::Write { page, value } => {
                         Box::new(StoreOp::with_paths(s.pages[page].va, value, &s.paths))
@@ -195,6 +196,13 @@ impl Sim<'_> {
                     }
                     Action::Resume => unreachable!("handled above"),
                 };
+                // what the path says of its caller's lock, else Linux's caller's
+                let hold = op.declared_mmap_lock().unwrap_or_else(|| mmap_hold(a));
+                let op: Box<dyn KernelPath> = if hold != Hold::None || change.is_some() {
+                    Box::new(Syscall::new(hold, change, op))
+                } else {
+                    op
+                };
                 self.cpus[i] = Cpu {
                     op: Some(op),
                     process,
@@ -272,5 +280,33 @@ impl Sim<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// How the syscall (or kernel thread) that runs `a`'s path holds its
+/// process's mmap_lock in Linux (host/mm/mmap.rs). A load or store takes it
+/// only when it faults, in the access itself.
+fn mmap_hold(a: &Action) -> Hold {
+    match a {
+        Action::MprotectRo { .. }
+        | Action::Mremap { .. }
+        | Action::Fork { .. }
+        | Action::Collapse { .. } => Hold::Write,
+        Action::Munmap { .. } => Hold::Downgrade,
+        Action::MadvDontneed { .. }
+        | Action::MadvFree { .. }
+        | Action::Ksm { .. }
+        | Action::NumaHint { .. } => Hold::Read,
+        Action::Read { .. }
+        | Action::Write { .. }
+        | Action::Writeback { .. }
+        | Action::Split { .. }
+        | Action::Unmap { .. }
+        | Action::Unbind { .. }
+        | Action::Exit { .. }
+        | Action::Vfree { .. }
+        | Action::VmapHuge { .. }
+        | Action::Call { .. }
+        | Action::Resume => Hold::None,
     }
 }

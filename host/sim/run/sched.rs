@@ -3,6 +3,7 @@
 
 use super::iopf::{Worker, IOPF_TID};
 use super::{RunError, Sim};
+use crate::mm::mmap::MMAP_LOCK;
 use crate::mm::{Cx, HostEvent, Progress, WaitOn, RMAP_LOCK};
 use crate::scenario::{Entry, ThreadRef, Until, MAX_CPUS};
 use crate::sim::outcome::{SlotReport, ThreadLine};
@@ -120,8 +121,8 @@ impl Sim<'_> {
             if !progressed {
                 self.check_deadlock(&running, &waits, line)?;
             }
-            if let Worker::Waits(WaitOn::Lock { holder, .. }, _) = worker {
-                self.check_worker_lock(&running, holder, line)?;
+            if let Worker::Waits(WaitOn::Lock { id, holder }, _) = worker {
+                self.check_worker_lock(&running, id, holder, line)?;
             }
             // The spin is the invalidations' cost; the worker's wait for its
             // PRG Response's fence is not.
@@ -303,7 +304,7 @@ impl Sim<'_> {
                     line,
                     format!(
                         "cpu{i} {} held by cpu{holder}, which this step does not run (cpu{holder} stopped after '{}'): resume cpu{holder} in this step, or stop it before it takes the lock",
-                        if id & RMAP_LOCK != 0 { "waits for an rmap lock" } else { "spins on a page-table lock" },
+                        lock_wait(id),
                         self.cpus[holder].path.last().unwrap_or(&"?")
                     ),
                 );
@@ -316,12 +317,13 @@ impl Sim<'_> {
         }
     }
 
-    /// The I/O page fault worker spins on a page-table lock that `holder`
+    /// The I/O page fault worker waits for lock `id`, which `holder`
     /// holds: an error when `holder` is a CPU thread this step does not
     /// run (it can never let go).
     fn check_worker_lock(
         &self,
         running: &[Running],
+        id: u64,
         holder: usize,
         line: usize,
     ) -> Result<(), RunError> {
@@ -332,7 +334,8 @@ impl Sim<'_> {
         Err(self.err(
             line,
             format!(
-                "the kernel's I/O page fault handler (answering a device's Page Request) spins on a page-table lock held by cpu{holder}, which this step does not run (cpu{holder} stopped after '{}'): resume cpu{holder} in this step, or stop it before 'lock'",
+                "the kernel's I/O page fault handler (answering a device's Page Request) {} held by cpu{holder}, which this step does not run (cpu{holder} stopped after '{}'): resume cpu{holder} in this step, or stop it before it takes the lock",
+                lock_wait(id),
                 self.cpus[holder].path.last().unwrap_or(&"?")
             ),
         ))
@@ -417,5 +420,16 @@ impl Sim<'_> {
             .iter()
             .find(|e| e.thread == ThreadRef::Cpu(i))
             .map_or(String::new(), |e| e.text.clone())
+    }
+}
+
+/// What a thread waiting for lock `id` does, for an error.
+fn lock_wait(id: u64) -> &'static str {
+    if id & RMAP_LOCK != 0 {
+        "waits for an rmap lock"
+    } else if id & MMAP_LOCK != 0 {
+        "waits for its process's mmap_lock"
+    } else {
+        "spins on a page-table lock"
     }
 }
