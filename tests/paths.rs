@@ -313,7 +313,14 @@ fn mremap_is_refused_where_it_is_not_modelled() {
     let e = parse(&format!("{a}{b}"), "cpu0: mremap addrA addrB").unwrap_err();
     assert!(e.msg.contains("'addrB' is mapped"), "{e}");
     let e = parse(&format!("{t}{n}"), "cpu0: mremap addrT addrN").unwrap_err();
-    assert!(e.msg.contains("move_huge_pmd is not modelled"), "{e}");
+    assert!(
+        e.msg
+            .contains("mremap moves it whole, 'mremap addrT addrN 512'"),
+        "{e}"
+    );
+    let h = "  addrH: { va: 0x7f0000600000, hugetlb: true }\n";
+    let e = parse(&format!("{h}{n}"), "cpu0: mremap addrH addrN 512").unwrap_err();
+    assert!(e.msg.contains("move_hugetlb_page_tables is 5.16's"), "{e}");
     let e = parse(&format!("{a}{n}"), "dev0: mremap addrA addrN").unwrap_err();
     assert!(e.msg.contains("only CPU threads"), "{e}");
     let e = parse(

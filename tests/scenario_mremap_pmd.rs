@@ -1,7 +1,9 @@
 //! mremap of a whole 2 MiB region (paths/move_normal_pmd.yaml): the page
 //! table moves, an rmap walk can come between the new PMD and the flush
 //! (CVE-2022-41222's race, fixed in 5.14 with the rmap lock), and a
-//! paging-structure cache must not keep translating the old region.
+//! paging-structure cache must not keep translating the old region. And
+//! mremap of a THP (paths/move_huge_pmd.yaml): the huge PMD moves with its
+//! deposited table.
 
 use shootdown::checker::Violation;
 use shootdown::mm::Policy;
@@ -299,4 +301,65 @@ fn exploring_under_arch_finds_the_races_the_fixes_close() {
     assert_eq!(explored_under_arch(&reclaim), uaf());
     assert!(explored_under_arch(&load("paths/mremap-clean-race-4.19.yaml")).is_empty());
     assert!(explored_under_arch(&load("paths/mremap-pmd-rmap-race-5.14.yaml")).is_empty());
+}
+
+/// scenarios/thp-mremap.yaml: a dirty THP's move flushes the CPU under the
+/// old PMD lock, which reaches the IOMMU under arch only; under the others
+/// the device reads through the old address until E, the frames the CPU
+/// writes at the new one. Clean everywhere; the deposit moved with the
+/// PMD, so the munmap at the new address finds it.
+#[test]
+fn a_thp_mremap_moves_the_huge_pmd_and_its_deposit() {
+    let s = load("thp-mremap.yaml");
+    for p in Policy::ALL {
+        let r = run(&s, &RunOptions::policy(p)).unwrap();
+        assert!(
+            r.as_expected() && r.verdict.is_empty(),
+            "{p}: {:?}",
+            r.findings
+        );
+        let a: Vec<_> = (r.dev.iter())
+            .filter(|d| d.page == "addrA")
+            .map(|d| (d.fault, d.value))
+            .collect();
+        let want = if p == Policy::Arch {
+            vec![(false, 0xa0), (true, 0), (true, 0), (true, 0)]
+        } else {
+            vec![(false, 0xa0), (false, 0xa0), (false, 0xa1), (true, 0)]
+        };
+        assert_eq!(a, want, "{p}");
+        // one frame throughout: the device read the CPU's store through
+        // the old address, and reads it at the new one
+        let n = r.dev.iter().find(|d| d.page == "addrN").unwrap();
+        assert_eq!(
+            (n.fault, n.value, n.pa >> 12),
+            (false, 0xa1, r.dev[0].pa >> 12),
+            "{p}"
+        );
+        // the old address's window closes at E (arch: at the flush under
+        // the lock), with no finding
+        assert!(r.windows.iter().any(|w| w.page == 0), "{p}");
+    }
+}
+
+/// Without the deposit's move (an override that drops it), the zap at the
+/// new address finds no deposited table: the run stops there.
+#[test]
+fn a_thp_mremap_that_leaves_the_deposit_behind_breaks_the_zap() {
+    use shootdown::mm::lang::Paths;
+    let def = Paths::bundled().get("move_huge_pmd").unwrap();
+    let own = def.0.to_yaml(2);
+    let line = "          - \"if pt != 0 then deposit new_pmd, pt\"\n";
+    assert!(own.contains(line), "{own}");
+    let own = own.replace(line, "");
+    let src = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/thp-mremap.yaml"),
+    )
+    .unwrap()
+    .replace("timeline:", &format!("paths:\n{own}timeline:"));
+    let s = Scenario::parse(Path::new("t.yaml"), &src).unwrap();
+    let e = run(&s, &RunOptions::policy(Policy::Seed))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("munmap") && e.contains("0x7f0000600000"), "{e}");
 }

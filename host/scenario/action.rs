@@ -119,7 +119,7 @@ pub enum Action {
     /// `mremap <page> <to> [512]`: the page moved to the address of `to`,
     /// an absent page (move_page_tables, move_ptes); with 512, the whole
     /// 2 MiB region from the page moved to the one from `to`, page table
-    /// and all (move_normal_pmd).
+    /// and all (move_normal_pmd), or a THP's huge PMD (move_huge_pmd).
     Mremap {
         page: usize,
         to: usize,
@@ -359,8 +359,11 @@ pub fn parse_action(
         ["mremap", p, q, rest @ ..] if rest.len() <= 1 => {
             let (i, j) = (page(p)?, page(q)?);
             let (from, to) = (&pages[i], &pages[j]);
-            if from.thp || from.hugetlb || from.absent {
-                return Err(format!("'{p}': mremap moves a small page that is mapped (move_huge_pmd is not modelled)"));
+            if from.hugetlb || from.absent {
+                return Err(format!("'{p}': mremap moves a small page or a transparent huge page that is mapped (a hugetlb VMA's move_hugetlb_page_tables is 5.16's, not modelled)"));
+            }
+            if from.thp && rest.first() != Some(&"512") {
+                return Err(format!("'{p}' is a transparent huge page: mremap moves it whole, 'mremap {p} {q} 512' (move_huge_pmd); a part of it would be split first (split_huge_pmd, not modelled here)"));
             }
             if from.process != to.process {
                 return Err(format!("'{p}' and '{q}' are in different processes: mremap moves a page within its own address space"));
@@ -378,7 +381,9 @@ pub fn parse_action(
                 Some(n) => return Err(format!("'{}': mremap moves one page, 512 (a whole 2 MiB region, page table and all: move_normal_pmd) or 262144 (a whole 1 GiB region: move_normal_pud); other lengths are not modelled", shown(n))),
             };
             if n > 1 {
-                let (bytes, what, fun) = if n == 512 {
+                let (bytes, what, fun) = if n == 512 && from.thp {
+                    (0x20_0000u64, "2 MiB", "move_huge_pmd")
+                } else if n == 512 {
                     (0x20_0000u64, "2 MiB", "move_normal_pmd")
                 } else {
                     (0x4000_0000u64, "1 GiB", "move_normal_pud")

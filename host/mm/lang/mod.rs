@@ -655,6 +655,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
         include_str!("../../../paths/move_normal_pud.yaml"),
     ),
     (
+        "paths/move_huge_pmd.yaml",
+        include_str!("../../../paths/move_huge_pmd.yaml"),
+    ),
+    (
         "paths/split_huge_zero_page_pmd.yaml",
         include_str!("../../../paths/split_huge_zero_page_pmd.yaml"),
     ),
@@ -844,6 +848,11 @@ impl Paths {
     /// mremap's path of a whole 1 GiB region.
     pub fn move_normal_pud(&self) -> PathRef {
         self.caller_path("move_normal_pud")
+    }
+
+    /// mremap's path of a transparent huge page.
+    pub fn move_huge_pmd(&self) -> PathRef {
+        self.caller_path("move_huge_pmd")
     }
 
     /// `mprotect <page> ro`'s path of a hugetlb page.

@@ -164,6 +164,7 @@ impl Sim<'_> {
                         CallOp::new(
                             match pages {
                                 1 => s.paths.move_ptes(),
+                                512 if s.pages[page].thp => s.paths.move_huge_pmd(),
                                 512 => s.paths.move_normal_pmd(),
                                 _ => s.paths.move_normal_pud(),
                             },
