@@ -105,9 +105,17 @@ impl LockTable {
             .or_else(|| self.readers.get(&id).and_then(|r| r.first().copied()))
     }
 
-    /// A thread other than `tid` holds a lock.
-    pub fn held_by_others(&self, tid: usize) -> bool {
-        self.held.values().any(|&h| h != tid) || self.readers.values().flatten().any(|&h| h != tid)
+    /// A thread other than `tid` holds a lock that could block `tid`: any
+    /// PTL or rmap lock; of the mmap_locks, only `mmap` (its process's),
+    /// and only while `tid` does not hold it itself (a path takes it before
+    /// its first step, so another process's, or readers beside its own
+    /// hold, never block it).
+    pub fn held_by_others(&self, tid: usize, mmap: u64) -> bool {
+        let mine = self.held.get(&mmap) == Some(&tid)
+            || self.readers.get(&mmap).is_some_and(|r| r.contains(&tid));
+        let counts = |id: u64| id & super::mmap::MMAP_LOCK == 0 || (id == mmap && !mine);
+        self.held.iter().any(|(&id, &h)| h != tid && counts(id))
+            || (self.readers.iter()).any(|(&id, r)| counts(id) && r.iter().any(|&h| h != tid))
     }
 }
 
@@ -601,7 +609,7 @@ mod tests {
         let r = RMAP_LOCK | 3;
         assert!(t.try_read(r, 0) && t.try_read(r, 2), "two walks at once");
         assert!(!t.try_lock(r, 1), "a writer waits for the readers");
-        assert!(t.held_by_others(1));
+        assert!(t.held_by_others(1, super::super::mmap::MMAP_LOCK));
         t.unlock(r, 0);
         assert!(!t.try_lock(r, 1));
         t.unlock(r, 2);
@@ -610,6 +618,6 @@ mod tests {
         assert_eq!(t.holder(r), Some(1));
         t.unlock(r, 1);
         t.unlock(7, 1);
-        assert!(!t.held_by_others(0));
+        assert!(!t.held_by_others(0, super::super::mmap::MMAP_LOCK));
     }
 }

@@ -232,4 +232,18 @@ mod tests {
         assert!(!t.try_read(id, 0), "a fault waits for mprotect");
         assert_eq!(t.holder(id), Some(2));
     }
+
+    #[test]
+    fn only_a_lock_that_could_block_counts_as_held_by_others() {
+        let mut t = LockTable::default();
+        let (mine, theirs) = (MMAP_LOCK, MMAP_LOCK | 1);
+        assert!(t.try_read(theirs, 1));
+        assert!(!t.held_by_others(0, mine), "another process's mmap_lock");
+        assert!(t.try_read(mine, 1));
+        assert!(t.held_by_others(0, mine), "its own, which it does not hold");
+        assert!(t.try_read(mine, 0));
+        assert!(!t.held_by_others(0, mine), "a reader beside its own hold");
+        assert!(t.try_lock(7, 1));
+        assert!(t.held_by_others(0, mine), "a page-table lock");
+    }
 }

@@ -86,9 +86,12 @@ impl<'s> Session<'s> {
         page < self.sim.s.pages.len() && self.sim.m.probe(page)[1].is_some()
     }
 
-    /// A CPU thread other than `i` holds a page-table lock.
+    /// A thread other than `i` holds a lock that could block CPU thread `i`
+    /// (a page-table or rmap lock, or its process's mmap_lock).
     pub fn others_hold_locks(&self, i: usize) -> bool {
-        self.sim.k.ptl.held_by_others(i)
+        let process = self.sim.cpus.get(i).map_or(0, |c| c.process);
+        let mmap = crate::mm::mmap::MMAP_LOCK | u64::from(process);
+        self.sim.k.ptl.held_by_others(i, mmap)
     }
 
     /// Feed the state the run's future depends on into `h` (for
