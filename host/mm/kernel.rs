@@ -44,6 +44,11 @@ pub enum MmError {
 /// is the PFN of the page-table page whose split PTL it is.
 pub const RMAP_LOCK: u64 = 1 << 63;
 
+/// The lock id of process `process`'s mmap_lock ([`super::mmap`]).
+pub fn mmap_lock_of(process: usize) -> u64 {
+    super::mmap::MMAP_LOCK | process as u64
+}
+
 /// Split page-table locks, one per page-table page (its PFN is the id),
 /// and the rmap locks (`anon_vma->root->rwsem`, `mapping->i_mmap_rwsem`),
 /// which are read-write: an rmap walk holds one for read, mremap's
@@ -216,7 +221,7 @@ impl Kernel {
 
     /// The running process's mmap_lock ([`super::mmap`]).
     pub fn mmap_lock_id(&self) -> u64 {
-        super::mmap::MMAP_LOCK | self.cur as u64
+        mmap_lock_of(self.cur)
     }
 
     /// The rmap lock of the running process's page at `va`: a shared file

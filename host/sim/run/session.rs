@@ -90,7 +90,7 @@ impl<'s> Session<'s> {
     /// (a page-table or rmap lock, or its process's mmap_lock).
     pub fn others_hold_locks(&self, i: usize) -> bool {
         let process = self.sim.cpus.get(i).map_or(0, |c| c.process);
-        let mmap = crate::mm::mmap::MMAP_LOCK | u64::from(process);
+        let mmap = crate::mm::mmap_lock_of(usize::from(process));
         self.sim.k.ptl.held_by_others(i, mmap)
     }
 
