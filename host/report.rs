@@ -21,6 +21,7 @@ fn thread_label(t: ThreadRef) -> String {
     match t {
         ThreadRef::Cpu(i) => format!("CPU-thread-{i}"),
         ThreadRef::Dev(i) => format!("DEV-thread-{i}"),
+        ThreadRef::Iopf => "IOPF-worker".to_string(),
     }
 }
 

@@ -702,8 +702,8 @@ fn only_the_assertions_catch_fence_one_itag_in_the_bundled_scenarios() {
     // Every bundled scenario, every policy, every driver, the assertions on
     // and off: with fence-one-itag each cell is the correct design's cell,
     // cycle for cycle, but a few. Only intel-unaligned (three pages),
-    // intel-full-flush (forty), thp-split-munmap and pri-dontneed (a
-    // madvise of two pages) flush 2 to 64 pages, the range the batched
+    // intel-full-flush (forty), thp-split-munmap, pri-dontneed and
+    // pri-fault-race (a madvise of two pages) flush 2 to 64 pages, the range the batched
     // driver sends page by page before one fence; every other driver fences
     // each ATS.INVAL before the next.
     // There, with the batched driver, the socket's assertion stops the run
@@ -732,6 +732,7 @@ fn only_the_assertions_catch_fence_one_itag_in_the_bundled_scenarios() {
                     "intel-full-flush",
                     "thp-split-munmap",
                     "pri-dontneed",
+                    "pri-fault-race",
                 ]
                 .contains(&a.scenario.as_str());
                 if driver == DriverKind::Batched && ranged {

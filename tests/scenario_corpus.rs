@@ -38,7 +38,7 @@ const CORPUS: &[(&str, usize, &str)] = &[
     (
         "device-resume-nothing",
         10,
-        "dev5 has no access stopped at 'until translated'",
+        "dev5 has no access stopped at a checkpoint",
     ),
     ("device-runs-kernel-path", 8, "only CPU threads run it"),
     ("driver-unknown", 3, "unknown IOMMU driver 'nvidia'"),

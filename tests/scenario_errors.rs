@@ -99,10 +99,7 @@ fn device_checkpoints_are_checked() {
     );
     let e = Scenario::parse(Path::new("t.yaml"), &src).unwrap_err();
     assert_eq!(e.line, 8);
-    assert!(
-        e.msg.contains("no access stopped at 'until translated'"),
-        "{e}"
-    );
+    assert!(e.msg.contains("no access stopped at a checkpoint"), "{e}");
     // Stopped, resumed, and read again: fine.
     let s = scenario(
         "  - { dev0: read addrA until translated }\n  - { dev0: resume }\n  - { dev0: read addrB }\n",

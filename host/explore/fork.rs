@@ -36,7 +36,7 @@ use std::sync::Mutex;
 
 /// A move as a word: `c0` (CPU 0), `d1` (device 1's access), `s1` (device
 /// 1's access stopped at `translated`), `q1` (stopped at `requested`), `r1`
-/// (its resume).
+/// (its resume), `i` (the I/O page fault worker).
 pub fn encode(moves: &[Move]) -> String {
     moves
         .iter()
@@ -46,6 +46,7 @@ pub fn encode(moves: &[Move]) -> String {
             Move::DevStart(d) => format!("s{d}"),
             Move::DevRequest(d) => format!("q{d}"),
             Move::DevResume(d) => format!("r{d}"),
+            Move::Iopf => "i".to_string(),
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -63,6 +64,7 @@ pub fn decode(text: &str) -> Result<Vec<Move>, String> {
                 "s" => n.parse().map(Move::DevStart).map_err(|_| bad()),
                 "q" => n.parse().map(Move::DevRequest).map_err(|_| bad()),
                 "r" => n.parse().map(Move::DevResume).map_err(|_| bad()),
+                "i" if n.is_empty() => Ok(Move::Iopf),
                 _ => Err(bad()),
             }
         })
@@ -397,9 +399,8 @@ fn dfs(mut player: Player, bound: u32, visited: Option<&Visited>) {
         }
         // Is the thread that moved last blocked? Only possible when another
         // thread holds a lock; then a child tries its move to tell.
-        if let Some(i) = player.running() {
-            if player.others_hold_locks(i) {
-                let m = Move::Cpu(i);
+        if let Some(m) = player.running() {
+            if player.may_be_blocked(m) {
                 let probe = fork_wait(|| match player.try_move(m, 0) {
                     Tried::Blocked => BLOCKED,
                     _ => 0,

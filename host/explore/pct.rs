@@ -163,7 +163,11 @@ impl Plan {
 
 /// The threads of `s`'s programs, in a fixed order.
 pub fn threads(s: &Scenario) -> Vec<ThreadRef> {
-    let set: BTreeSet<ThreadRef> = s.programs.iter().map(|p| p.thread).collect();
+    let mut set: BTreeSet<ThreadRef> = s.programs.iter().map(|p| p.thread).collect();
+    // with PRI, the I/O page fault worker is scheduled too
+    if s.params.pri > 0 {
+        set.insert(ThreadRef::Iopf);
+    }
     set.into_iter().collect()
 }
 

@@ -10,14 +10,22 @@
 //! - `Dev(d)`: device `d` makes its next access, to the response;
 //! - `DevStart(d)` / `DevRequest(d)` / `DevResume(d)` (with overlap): the
 //!   access stops at `translated` (or at `requested`, its request taken by
-//!   the device) and finishes later, while other threads move.
+//!   the device) and finishes later, while other threads move;
+//! - `Iopf`: with PRI, the kernel's I/O page fault worker goes to its next
+//!   checkpoint (`iopf: resume until <checkpoint>`). Explore schedules it:
+//!   a device access then stops at each of its Page Requests
+//!   (`until page-request`), and its resume waits until the worker has
+//!   answered.
 //!
-//! A preemption is a move away from a CPU thread that is inside a kernel
-//! path and could go on; switching at the end of an action, or away from a
-//! thread that spins on a lock held by a preempted one, is free.
+//! A preemption is a move away from a CPU thread, or the worker, that is
+//! inside a kernel path and could go on; switching at the end of an action,
+//! or away from a thread that spins on a lock held by a preempted one, is
+//! free.
 
 use crate::mm::Policy;
-use crate::scenario::{Action, Entry, Scenario, ThreadRef, Until, MAX_CPUS, MAX_DEVS};
+use crate::scenario::{
+    Action, Entry, Scenario, ThreadRef, Until, MAX_CPUS, MAX_DEVS, PAGE_REQUEST,
+};
 use crate::sim::{RunError, RunReport, Session};
 
 /// One thread's move.
@@ -30,6 +38,8 @@ pub enum Move {
     /// With overlap: the access stops at `requested` (its request taken by
     /// the device) and finishes later, while others move.
     DevRequest(u8),
+    /// The I/O page fault worker to its next checkpoint.
+    Iopf,
 }
 
 impl Move {
@@ -39,6 +49,7 @@ impl Move {
             Move::Dev(d) | Move::DevStart(d) | Move::DevResume(d) | Move::DevRequest(d) => {
                 ThreadRef::Dev(d)
             }
+            Move::Iopf => ThreadRef::Iopf,
         }
     }
 }
@@ -53,16 +64,16 @@ pub struct Branch {
     pub taken: Move,
     /// Preemptions before this point.
     pub preemptions: u32,
-    /// The CPU thread that moved last and could go on, if any: moving
-    /// another thread here is a preemption.
-    pub running: Option<usize>,
+    /// The move of the thread (a CPU thread or the worker) that moved last
+    /// and could go on, if any: moving another thread here is a preemption.
+    pub running: Option<Move>,
 }
 
 impl Branch {
     /// What taking `m` here costs in preemptions.
     pub fn cost(&self, m: Move) -> u32 {
         match self.running {
-            Some(i) if m != Move::Cpu(i) => 1,
+            Some(r) if m != r => 1,
             _ => 0,
         }
     }
@@ -153,10 +164,12 @@ pub enum Tried {
 
 impl<'s> Player<'s> {
     pub fn new(s: &'s Scenario, policy: Policy, rules: Rules) -> Result<Player<'s>, RunError> {
+        let mut session = Session::new(s, policy)?;
+        session.schedule_iopf();
         Ok(Player {
             s,
             rules,
-            session: Session::new(s, policy)?,
+            session,
             cur: Cursor {
                 cpu: vec![0; MAX_CPUS],
                 dev: vec![0; MAX_DEVS as usize],
@@ -174,10 +187,14 @@ impl<'s> Player<'s> {
         enabled(self.s, &self.session, &self.cur, self.rules)
     }
 
-    /// Another CPU thread than `i` holds a page-table lock (so `i` may be
-    /// blocked).
-    pub fn others_hold_locks(&self, i: usize) -> bool {
-        self.session.others_hold_locks(i)
+    /// Another thread than the one `m` moves holds a lock that could
+    /// block it.
+    pub fn may_be_blocked(&self, m: Move) -> bool {
+        match m {
+            Move::Cpu(i) => self.session.others_hold_locks(i),
+            Move::Iopf => self.session.others_hold_worker_locks(),
+            _ => false,
+        }
     }
 
     /// A digest of the state the schedule's future depends on (the
@@ -201,10 +218,12 @@ impl<'s> Player<'s> {
         self.session.coverage()
     }
 
-    /// The CPU thread that moved last and is inside a kernel path.
-    pub fn running(&self) -> Option<usize> {
+    /// The move of the thread that moved last and is inside a kernel
+    /// path: a CPU thread, or the worker inside a handler.
+    pub fn running(&self) -> Option<Move> {
         match self.last {
-            Some(Move::Cpu(i)) if self.session.cpu_busy(i) => Some(i),
+            Some(Move::Cpu(i)) if self.session.cpu_busy(i) => self.last,
+            Some(Move::Iopf) if self.session.iopf_in_handler() => self.last,
             _ => None,
         }
     }
@@ -214,6 +233,11 @@ impl<'s> Player<'s> {
         let busy = matches!(m, Move::Cpu(i) if self.session.cpu_busy(i));
         let programs = |t: ThreadRef| self.s.programs.iter().find(|p| p.thread == t);
         let mut entry = entry_for(m, &self.cur, &programs, busy);
+        // A scheduled worker: a device access stops at its Page Request.
+        let scheduled = self.session.iopf_scheduled();
+        if scheduled && matches!(m, Move::Dev(_) | Move::DevResume(_)) {
+            entry.until = Until::Next;
+        }
         match self.session.step(std::slice::from_ref(&entry), 0) {
             Ok(_) => {}
             Err(RunError::Timeline {
@@ -235,12 +259,31 @@ impl<'s> Player<'s> {
                     self.cur.cpu[i] += 1;
                 }
             }
+            Move::Dev(d) | Move::DevResume(d) if scheduled => {
+                // Stopped at its Page Request, or finished.
+                let stopped = self.session.dev_busy(d) && self.session.dev_at_page_request(d);
+                entry.until = if stopped {
+                    Until::At(PAGE_REQUEST.into())
+                } else {
+                    Until::End
+                };
+                if m == Move::Dev(d) {
+                    self.cur.dev[d as usize] += 1;
+                }
+                self.cur.started[d as usize] = stopped.then(|| entry.clone());
+            }
             Move::Dev(d) => self.cur.dev[d as usize] += 1,
             Move::DevStart(d) | Move::DevRequest(d) => {
                 self.cur.started[d as usize] = Some(entry.clone());
                 self.cur.dev[d as usize] += 1;
             }
             Move::DevResume(d) => self.cur.started[d as usize] = None,
+            Move::Iopf => {
+                entry.until = match self.session.iopf_reached() {
+                    Some(cp) => Until::At(cp.to_string()),
+                    None => Until::End,
+                };
+            }
         }
         entry.text = step_text(&entry);
         self.moves.push(m);
@@ -262,7 +305,7 @@ impl<'s> Player<'s> {
 /// The branch at the current point of `p`: the enabled moves, and which
 /// thread moving away from costs a preemption.
 pub fn branch_here(p: &Player, enabled: Vec<Move>, taken: Move) -> Branch {
-    let running = p.running().filter(|i| enabled.contains(&Move::Cpu(*i)));
+    let running = p.running().filter(|m| enabled.contains(m));
     Branch {
         enabled,
         taken,
@@ -275,7 +318,6 @@ pub fn branch_here(p: &Player, enabled: Vec<Move>, taken: Move) -> Branch {
 /// first enabled move.
 pub fn default_move(p: &Player, enabled: &[Move]) -> Option<Move> {
     p.running()
-        .map(Move::Cpu)
         .filter(|m| enabled.contains(m))
         .or_else(|| enabled.first().copied())
 }
@@ -380,7 +422,14 @@ impl Player<'_> {
 /// The moves enabled now, in a fixed order (CPU threads, then devices).
 fn enabled(s: &Scenario, session: &Session, cur: &Cursor, rules: Rules) -> Vec<Move> {
     let mut out = Vec::new();
+    // While the scheduled worker owes a PRG Response, the device's access
+    // that asked holds its DMA engine (the bundled device serves one access
+    // at a time): no device moves until the worker answers.
+    let held = session.iopf_scheduled() && session.iopf_busy();
     for p in &s.programs {
+        if held && matches!(p.thread, ThreadRef::Dev(_)) {
+            continue;
+        }
         match p.thread {
             ThreadRef::Cpu(i) => {
                 if session.cpu_busy(i) || cur.cpu[i] < p.actions.len() {
@@ -404,7 +453,12 @@ fn enabled(s: &Scenario, session: &Session, cur: &Cursor, rules: Rules) -> Vec<M
                     }
                 }
             }
+            // its moves are not a program's
+            ThreadRef::Iopf => {}
         }
+    }
+    if session.iopf_scheduled() && session.iopf_busy() {
+        out.push(Move::Iopf);
     }
     out.sort();
     out
@@ -465,6 +519,10 @@ fn entry_for<'a>(
             Until::At("requested".into()),
         ),
         Move::DevResume(d) => resume(ThreadRef::Dev(d)),
+        Move::Iopf => Entry {
+            until: Until::Next,
+            ..resume(ThreadRef::Iopf)
+        },
     }
 }
 

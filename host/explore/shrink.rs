@@ -171,15 +171,15 @@ impl Shrinker<'_> {
         }
     }
 
-    /// Merge a CPU step into the one before when the same thread took both
-    /// (`cpu0: write addrA 1 until start` + `cpu0: resume until lock` =
-    /// `cpu0: write addrA 1 until lock`).
+    /// Merge a CPU (or the worker's) step into the one before when the same
+    /// thread took both (`cpu0: write addrA 1 until start` + `cpu0: resume
+    /// until lock` = `cpu0: write addrA 1 until lock`).
     fn merge(&mut self, steps: &mut Vec<Entry>, params: &crate::scenario::Params) {
         let mut k = 1;
         while k < steps.len() {
             let (a, b) = (&steps[k - 1], &steps[k]);
             let same = a.thread == b.thread
-                && matches!(a.thread, ThreadRef::Cpu(_))
+                && matches!(a.thread, ThreadRef::Cpu(_) | ThreadRef::Iopf)
                 && b.action == Action::Resume
                 && a.until.stops();
             if same {

@@ -42,7 +42,12 @@ use crate::rtl::{PageRequest, PRG_INVALID, PRG_SUCCESS};
 
 /// Checkpoint names of the handler, in order (the fault's own are
 /// `CHECKPOINTS_WP_PAGE_COPY`'s).
-pub const CHECKPOINTS_IOPF: &[&str] = &["vma", "anonymous", "numa", "respond", "responded"];
+pub const CHECKPOINTS_IOPF: &[&str] = &["vma", "anonymous", "numa", IOPF_RESPOND, "responded"];
+
+/// The handler's checkpoint where it has written its PRG Response and owns
+/// the IOMMU's command queue until the fence completes: a scheduled worker
+/// does not stop there.
+pub const IOPF_RESPOND: &str = "respond";
 
 #[derive(Debug)]
 enum Pc {

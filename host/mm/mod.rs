@@ -16,7 +16,7 @@ mod thp;
 
 pub use access::LoadOp;
 pub use cow::{StoreOp, CHECKPOINTS_WP_PAGE_COPY};
-pub use iopf::{IopfOp, CHECKPOINTS_IOPF};
+pub use iopf::{IopfOp, CHECKPOINTS_IOPF, IOPF_RESPOND};
 pub use kernel::{
     mmap_lock_of, Cx, HostEvent, Kernel, LockTable, MmError, Notify, Process, Progress, WaitOn,
     RMAP_LOCK,

@@ -12,6 +12,9 @@ use std::fmt;
 pub enum ThreadRef {
     Cpu(usize),
     Dev(u8),
+    /// The kernel's I/O page fault worker (PRI): named in a timeline, it
+    /// runs only in the steps that name it (`iopf: resume until vma`).
+    Iopf,
 }
 
 impl fmt::Display for ThreadRef {
@@ -19,6 +22,7 @@ impl fmt::Display for ThreadRef {
         match self {
             ThreadRef::Cpu(i) => write!(f, "cpu{i}"),
             ThreadRef::Dev(i) => write!(f, "dev{i}"),
+            ThreadRef::Iopf => write!(f, "iopf"),
         }
     }
 }
@@ -28,11 +32,18 @@ pub const MAX_DEVS: u8 = 16;
 
 /// Where a device access can stop (`dev0: read addrA until translated`),
 /// seen through the socket's probes, not inside the RTL:
+/// - `requested`: the device took the access's request;
 /// - `translated`: the IOMMU answered the access's Translation Request (the
-///   page's `xlat` probe shows a walk result or a Completion in flight).
+///   page's `xlat` probe shows a walk result or a Completion in flight);
+/// - `page-request`: the device's PCIe Page Request (PRI) is in the IOMMU's
+///   page-request queue, for the I/O page fault worker (`iopf`) to handle.
 ///
-/// The access goes on in the background; `dev0: resume` waits for it.
-pub const DEV_CHECKPOINTS: &[&str] = &["requested", "translated"];
+/// The access goes on in the background; `dev0: resume` waits for it
+/// (`dev0: resume until page-request`: for its next Page Request).
+pub const DEV_CHECKPOINTS: &[&str] = &["requested", "translated", "page-request"];
+
+/// The checkpoint of a device access at its Page Request.
+pub const PAGE_REQUEST: &str = "page-request";
 
 /// The largest `munmap <page> <pages>`: 1 GiB (a 1 GiB hugetlb page, or
 /// 512 page tables' worth of small pages).
@@ -192,11 +203,15 @@ impl Entry {
 }
 
 /// A thread name as the timeline writes it: `cpu0`..`cpu15`, `dev0`..`dev15`,
-/// the number in plain decimal (`cpu00` and `cpu+0` are not `cpu0`).
+/// the number in plain decimal (`cpu00` and `cpu+0` are not `cpu0`), or
+/// `iopf`.
 pub fn parse_thread(s: &str) -> Result<ThreadRef, String> {
+    if s == "iopf" {
+        return Ok(ThreadRef::Iopf);
+    }
     let bad = || {
         format!(
-            "unknown thread '{}': use cpu0..cpu{} or dev0..dev{}",
+            "unknown thread '{}': use cpu0..cpu{}, dev0..dev{} or iopf (the I/O page fault worker)",
             shown(s),
             MAX_CPUS - 1,
             MAX_DEVS - 1
@@ -222,7 +237,8 @@ pub fn parse_thread(s: &str) -> Result<ThreadRef, String> {
 /// Every checkpoint name a CPU thread can stop at: the Rust paths' and
 /// those of `paths` (the bundled path files and the scenario's own).
 pub fn checkpoint_names(paths: &Paths) -> Vec<&'static str> {
-    let mut v: Vec<&str> = vec!["reuse", "load"];
+    // a load's or store's own: wp_page_reuse, the load, do_anonymous_page
+    let mut v: Vec<&str> = vec!["reuse", "load", "anonymous"];
     for c in crate::mm::ALL_CHECKPOINTS
         .iter()
         .flat_map(|l| l.iter().copied())
@@ -236,6 +252,9 @@ pub fn checkpoint_names(paths: &Paths) -> Vec<&'static str> {
 }
 
 const USAGE: &str = "expected 'read <page>', 'write <page> <value>', 'munmap <page> [<pages>]', 'ksm-wrprotect <page>', 'ksm-merge <page> <into-page>', 'writeback <page>', 'dax-writeback <page>', 'mprotect <page> ro', 'fork <page>', 'split <page>', 'reclaim <page>', 'migrate <page>', 'madv-free <page>', 'madv-dontneed <page> [<pages>]', 'collapse <page>', 'numa-hint <page> [misplaced]', 'mremap <page> <to-page>', 'unbind [<process>]', 'exit [<process>]', 'vfree <page>', 'vmap-huge <page>' (kernel pages), 'call <path> <page> [<pages>]' or 'resume', optionally followed by 'until <checkpoint>'";
+
+/// What the I/O page fault worker's line may say.
+const IOPF_ONLY: &str = "the I/O page fault worker takes no action of its own (its work is the devices' Page Requests): write 'iopf: resume' (handle every one queued) or 'iopf: resume until <checkpoint>' (vma, anonymous, numa, responded, or a fault's)";
 
 /// The kernel paths: only CPU threads run them.
 const KERNEL_VERBS: &[&str] = &[
@@ -277,13 +296,31 @@ pub fn parse_action(
             if words.len() > p + 2 {
                 return Err("nothing may follow 'until <checkpoint>'".into());
             }
+            // the worker's: its handler's own, then a fault's
+            let worker: Vec<&str>;
             let known = match thread {
                 ThreadRef::Cpu(_) => checkpoints,
+                ThreadRef::Iopf => {
+                    // not `respond`: from its PRG Response to its fence's
+                    // completion it owns the IOMMU's queue with interrupts
+                    // off (qi_submit_sync): it cannot stop there
+                    let own = (crate::mm::CHECKPOINTS_IOPF.iter())
+                        .filter(|c| **c != crate::mm::IOPF_RESPOND);
+                    worker = own
+                        .chain(
+                            checkpoints
+                                .iter()
+                                .filter(|c| !crate::mm::CHECKPOINTS_IOPF.contains(c)),
+                        )
+                        .copied()
+                        .collect();
+                    &worker
+                }
                 ThreadRef::Dev(_) => DEV_CHECKPOINTS,
             };
             if !known.contains(cp) {
                 let whose = match thread {
-                    ThreadRef::Cpu(_) => "",
+                    ThreadRef::Cpu(_) | ThreadRef::Iopf => "",
                     ThreadRef::Dev(_) => " for a device access",
                 };
                 return Err(format!(
@@ -292,8 +329,11 @@ pub fn parse_action(
                     known.join(", ")
                 ));
             }
-            if words.first() == Some(&"resume") && matches!(thread, ThreadRef::Dev(_)) {
-                return Err("'resume' waits for the whole access: drop 'until'".into());
+            if words.first() == Some(&"resume")
+                && matches!(thread, ThreadRef::Dev(_))
+                && *cp != PAGE_REQUEST
+            {
+                return Err("'resume' waits for the whole access, or until its next 'page-request': drop 'until', or write 'until page-request'".into());
             }
             (&words[..p], Until::At(cp.to_string()))
         }
@@ -305,6 +345,17 @@ pub fn parse_action(
             .position(|p| p.name == name)
             .ok_or_else(|| format!("unknown page '{}': pages are {}", shown(name), names(pages)))
     };
+    if thread == ThreadRef::Iopf {
+        if body != ["resume"] {
+            return Err(IOPF_ONLY.into());
+        }
+        return Ok(Entry {
+            thread,
+            action: Action::Resume,
+            until,
+            text: words.join(" "),
+        });
+    }
     let cpu = matches!(thread, ThreadRef::Cpu(_));
     if let (false, Some(verb)) = (cpu, body.first()) {
         if KERNEL_VERBS.contains(verb) {
@@ -657,6 +708,9 @@ pub fn parse_program_entry(
         }
         _ => (1, words.as_slice()),
     };
+    if thread == ThreadRef::Iopf {
+        return Err("the I/O page fault worker has no program: its work is the devices' Page Requests, and explore schedules it whenever params.pri is set".into());
+    }
     if body.contains(&"until") {
         return Err("a program runs each action to its end: drop 'until' (explore chooses where threads stop)".into());
     }
@@ -751,11 +805,16 @@ mod tests {
         assert_eq!(parse_thread("cpu0"), Ok(ThreadRef::Cpu(0)));
         assert_eq!(parse_thread("cpu15"), Ok(ThreadRef::Cpu(15)));
         assert_eq!(parse_thread("dev10"), Ok(ThreadRef::Dev(10)));
+        assert_eq!(parse_thread("iopf"), Ok(ThreadRef::Iopf));
         for bad in [
             "cpu00", "cpu+0", "cpu01", "cpu16", "dev16", "cpu", "gpu0", "cpu 0", "cpu-0", "dev٣",
+            "iopf0", "IOPF",
         ] {
             let e = parse_thread(bad).unwrap_err();
-            assert!(e.contains("use cpu0..cpu15 or dev0..dev15"), "{bad}: {e}");
+            assert!(
+                e.contains("use cpu0..cpu15, dev0..dev15 or iopf"),
+                "{bad}: {e}"
+            );
         }
         assert!(parse_thread("cpu\x1b0").unwrap_err().contains("\\u{1b}"));
     }

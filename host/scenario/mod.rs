@@ -27,7 +27,7 @@ pub(crate) mod yaml;
 
 pub use action::{
     checkpoint_names, parse_action as parse_step, parse_thread, processes, Action, Entry,
-    ThreadRef, Until, DEV_CHECKPOINTS, MAX_CPUS, MAX_DEVS, MAX_MUNMAP_PAGES,
+    ThreadRef, Until, DEV_CHECKPOINTS, MAX_CPUS, MAX_DEVS, MAX_MUNMAP_PAGES, PAGE_REQUEST,
 };
 pub use params::{parse_int, spec as param_spec, ParamSpec, Params, Rule, PARAMS};
 pub use yaml::{shown, MAX_BYTES, MAX_DEPTH};
@@ -336,6 +336,40 @@ impl Scenario {
             "'{}': the bundled IOMMU caches no process context to unbind; add 'arch: riscv-sv39' (docs/socket-riscv.md), or drop it",
             e.text
         )))
+    }
+
+    /// The timeline schedules the I/O page fault worker: it names `iopf`
+    /// or stops a device access at its `page-request`. The worker then
+    /// runs only in the steps that name it (and the final drain); else it
+    /// runs in every step while it has work.
+    pub fn iopf_scheduled(&self) -> bool {
+        self.timeline
+            .iter()
+            .flat_map(|s| &s.entries)
+            .any(|e| e.thread == ThreadRef::Iopf || e.until.name() == Some(action::PAGE_REQUEST))
+    }
+
+    /// The first step that schedules the I/O page fault worker (its line,
+    /// and why) in a scenario whose device has no PRI.
+    fn iopf_refused(&self) -> Option<(usize, String)> {
+        if self.params.pri > 0 {
+            return None;
+        }
+        let (line, e) = self.timeline.iter().find_map(|s| {
+            s.entries
+                .iter()
+                .find(|e| {
+                    e.thread == ThreadRef::Iopf || e.until.name() == Some(action::PAGE_REQUEST)
+                })
+                .map(|e| (s.line, e))
+        })?;
+        Some((
+            line,
+            format!(
+                "{}: '{}': the device sends no Page Request (params.pri = 0): set params.pri (Page Requests per access), or drop it",
+                e.thread, e.text
+            ),
+        ))
     }
 
     /// What this scenario asks that its arch's socket cannot do: on the
@@ -792,6 +826,9 @@ impl Scenario {
         if let Some((l, why)) = scenario.unbind_refused() {
             return Err(err(l, why));
         }
+        if let Some((l, why)) = scenario.iopf_refused() {
+            return Err(err(l, why));
+        }
         if let (Some(a), Some(why)) = (&raw.arch, scenario.unsupported()) {
             return Err(err(line(a), why));
         }
@@ -838,14 +875,19 @@ fn parse_timeline(
                     (Action::Resume, None) => {
                         return Err(err(
                             eline,
-                            format!("{thread}: 'resume': {thread} has no access stopped at 'until translated' to wait for: resume follows '{thread}: read <page> until translated'"),
+                            format!("{thread}: 'resume': {thread} has no access stopped at a checkpoint to wait for: resume follows '{thread}: read <page> until translated' (or 'requested', 'page-request')"),
                         ))
                     }
-                    (Action::Resume, Some(_)) => *slot = None,
+                    (Action::Resume, Some(_)) => {
+                        // `resume until page-request`: stopped again
+                        if !entry.until.stops() {
+                            *slot = None;
+                        }
+                    }
                     (_, Some(at)) => {
                         return Err(err(
                             eline,
-                            format!("{thread}: '{}': {thread} is still inside its access of line {at} (stopped at 'translated'): write '{thread}: resume' in an earlier step", entry.text),
+                            format!("{thread}: '{}': {thread} is still inside its access of line {at} (stopped at a checkpoint): write '{thread}: resume' in an earlier step", entry.text),
                         ))
                     }
                     (_, None) => {

@@ -90,6 +90,8 @@ impl HostSignals {
                 ThreadRef::Dev(i) => {
                     dev.insert(i, t.text(&["host", "threads"], &name));
                 }
+                // its signal is `iopf`, below
+                ThreadRef::Iopf => {}
             }
         }
         let iopf = (s.params.pri > 0).then(|| t.text(&["host", "threads"], "iopf"));

@@ -6,7 +6,7 @@ use crate::checker::key;
 use crate::mm::lang::CallOp;
 use crate::mm::mmap::{Hold, Syscall, VmaChange};
 use crate::mm::{KernelPath, LoadOp, StoreOp};
-use crate::scenario::{Action, Entry, ThreadRef};
+use crate::scenario::{Action, Entry, ThreadRef, Until, PAGE_REQUEST};
 use crate::sim::machine::DevRequest;
 use crate::sim::outcome::ThreadLine;
 
@@ -211,7 +211,11 @@ impl Sim<'_> {
                     path: Vec::new(),
                 };
             }
+            (ThreadRef::Iopf, _) => {
+                // the worker goes on with what its queue holds (run_slot)
+            }
             (ThreadRef::Dev(d), Action::Resume) => {
+                self.stop_at_page_request(d, &e.until);
                 // An access can finish in the background before its resume
                 // (timing differs with the parameters): nothing to wait for.
                 if self.devs[d as usize].is_none() {
@@ -267,6 +271,7 @@ impl Sim<'_> {
                     sig.dev(issued, d, &e.text);
                 }
                 self.dev_translated[d as usize] = None;
+                self.stop_at_page_request(d, &e.until);
                 self.devs[d as usize] = Some(DevPending {
                     accessed: None,
                     va: key(process, va),
@@ -281,6 +286,22 @@ impl Sim<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl Sim<'_> {
+    /// Device `d`'s access stops at its next Page Request when `until`
+    /// says so (`page-request`, or explore's next stop while it schedules
+    /// the worker).
+    fn stop_at_page_request(&mut self, d: u8, until: &Until) {
+        let stop = match until {
+            Until::At(cp) => cp == PAGE_REQUEST,
+            Until::Next => self.iopf.scheduled,
+            Until::End => false,
+        };
+        let n = self.page_requests(d);
+        self.iopf.stop_at[d as usize] = stop.then_some(n + 1);
+        self.iopf.stopped[d as usize] = false;
     }
 }
 

@@ -4,6 +4,10 @@
 //! (`IOPF_TID`, after the scenario's CPUs): it takes one step in every
 //! round of every step of the timeline while it has work, after the CPU
 //! threads the step names, so its interleaving is the timeline's too.
+//!
+//! A timeline that names it (`iopf: resume until vma`), or stops a device
+//! access at its `page-request`, schedules it instead, as `explore` does:
+//! it then runs only in the steps that name it, and the final drain.
 
 use super::{RunError, Sim};
 use crate::checker::key;
@@ -27,8 +31,22 @@ pub(super) struct Iopf {
     process: Option<u8>,
     /// The checkpoints the handler in progress went through.
     path: Vec<&'static str>,
-    /// Per device: the Page Requests of its current access.
+    /// Per device: the Page Requests of its current access the worker
+    /// took off the queue.
     pub requests: Vec<u32>,
+    /// The timeline (or explore) schedules the worker: it runs only in the
+    /// steps that name it.
+    pub scheduled: bool,
+    /// The checkpoint the worker reached last.
+    pub reached: Option<&'static str>,
+    /// Per device: its access stops once it has sent this many Page
+    /// Requests (`until page-request`), and whether it got there.
+    pub stop_at: Vec<Option<u32>>,
+    pub stopped: Vec<bool>,
+    /// The queue head before the record this round took (to put it back
+    /// when the handler's first step finds its lock held by a thread that
+    /// cannot move).
+    took: Option<u32>,
 }
 
 impl Iopf {
@@ -40,7 +58,22 @@ impl Iopf {
             process: None,
             path: Vec::new(),
             requests: vec![0; MAX_DEVS as usize],
+            scheduled: false,
+            reached: None,
+            stop_at: vec![None; MAX_DEVS as usize],
+            stopped: vec![false; MAX_DEVS as usize],
+            took: None,
         }
+    }
+
+    /// A handler is running (not only records queued).
+    pub fn in_handler(&self) -> bool {
+        self.op.is_some()
+    }
+
+    /// The device the running handler answers.
+    pub fn handling(&self) -> Option<u8> {
+        self.op.as_ref().map(|op| op.req.prgi)
     }
 
     /// A handler is running, or a record waits in the queue.
@@ -53,20 +86,85 @@ impl Iopf {
 pub(super) enum Worker {
     /// Nothing to do.
     Idle,
-    /// It took a step.
-    Ran,
+    /// It took a step; the checkpoint it reached, if any.
+    Ran(Option<&'static str>),
     /// It spins on a lock, the queue or a fence; true: for its PRG
     /// Response (not an invalidation's cost).
     Waits(WaitOn, bool),
 }
 
 impl Sim<'_> {
+    /// The Page Requests of device `d`'s current access so far: those the
+    /// worker took, and those still in the queue.
+    pub(super) fn page_requests(&self, d: u8) -> u32 {
+        let taken = self.iopf.requests.get(d as usize).copied().unwrap_or(0);
+        taken + self.queued_requests(d)
+    }
+
+    /// The records of device `d` in the page-request queue, not yet taken.
+    pub(super) fn queued_requests(&self, d: u8) -> u32 {
+        let Some((base, log2n)) = self.iopf.pq else {
+            return 0;
+        };
+        let (tail, mask) = (self.m.pq_tail(), (1u32 << log2n) - 1);
+        let mut head = self.iopf.head;
+        let mut n = 0;
+        while head != tail {
+            let at = base + u64::from(head) * PQ_RECORD_BYTES;
+            let words = (self.m.mem.read(at)).and_then(|a| Ok((a, self.m.mem.read(at + 8)?)));
+            if let Ok((a, b)) = words {
+                if decode_page_request(a.value, b.value).is_some_and(|r| r.prgi == d) {
+                    n += 1;
+                }
+            }
+            head = (head + 1) & mask;
+        }
+        n
+    }
+
+    /// The process of the request the worker handles (or would take next).
+    pub(super) fn iopf_process(&self) -> Option<u8> {
+        if self.iopf.op.is_some() {
+            return self.iopf.process;
+        }
+        let (base, _) = self.iopf.pq?;
+        if self.m.pq_tail() == self.iopf.head {
+            return None;
+        }
+        let at = base + u64::from(self.iopf.head) * PQ_RECORD_BYTES;
+        let (a, b) = (self.m.mem.read(at).ok()?, self.m.mem.read(at + 8).ok()?);
+        let req = decode_page_request(a.value, b.value)?;
+        process_of(req.pasid, self.k.procs.len())
+    }
+
+    /// The worker owes device `d` a PRG Response: a Page Request of its is
+    /// queued or being handled.
+    pub(super) fn owes(&self, d: u8) -> bool {
+        self.iopf.handling() == Some(d) || self.queued_requests(d) > 0
+    }
+
+    /// Put back the record this round took: the handler's first step
+    /// found its lock held by a thread that cannot move, and nothing of it
+    /// ran.
+    pub(super) fn untake(&mut self) {
+        if let Some(head) = self.iopf.took.take() {
+            if let Some(op) = self.iopf.op.take() {
+                if let Some(n) = self.iopf.requests.get_mut(op.req.prgi as usize) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+            self.iopf.head = head;
+            self.m.set_pq_head(head);
+        }
+    }
+
     /// One round of the worker: take the next record off the PQ when idle,
     /// then one step of its handler.
     pub(super) fn iopf_round(&mut self, line: usize) -> Result<Worker, RunError> {
         let Some((base, log2n)) = self.iopf.pq else {
             return Ok(Worker::Idle);
         };
+        self.iopf.took = None;
         if self.iopf.op.is_none() {
             let tail = self.m.pq_tail();
             if tail == self.iopf.head {
@@ -78,6 +176,7 @@ impl Sim<'_> {
                 Ok((a, b)) => (a.value, b.value),
                 Err(e) => return Err(self.err(line, format!("iopf: reading the PQ: {e}"))),
             };
+            self.iopf.took = Some(self.iopf.head);
             self.iopf.head = (self.iopf.head + 1) & ((1u32 << log2n) - 1);
             self.m.set_pq_head(self.iopf.head);
             let Some(req) = decode_page_request(dw0, dw1) else {
@@ -122,14 +221,19 @@ impl Sim<'_> {
         let code = op.code();
         let r = match p {
             Progress::Reached(cp) => {
+                self.iopf.took = None;
                 self.iopf.path.push(cp);
+                self.iopf.reached = Some(cp);
                 if let Some(sig) = &mut self.sig {
                     sig.iopf(cycle, cp);
                 }
-                Worker::Ran
+                Worker::Ran(Some(cp))
             }
             Progress::Wait(w) => Worker::Waits(w, responding),
-            Progress::Done => Worker::Ran,
+            Progress::Done => {
+                self.iopf.took = None;
+                Worker::Ran(None)
+            }
         };
         if finished {
             self.iopf.op = None;

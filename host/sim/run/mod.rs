@@ -255,8 +255,11 @@ impl<'s> Sim<'s> {
         let devs = (0..MAX_DEVS)
             .filter(|&d| self.devs[d as usize].is_some())
             .map(ThreadRef::Dev);
+        // A scheduled worker drains too (the devices may still ask it).
+        let worker = (self.iopf.scheduled).then_some(ThreadRef::Iopf);
         let drain: Vec<Entry> = cpus
             .chain(devs)
+            .chain(worker)
             .map(|thread| Entry {
                 thread,
                 action: Action::Resume,
@@ -264,7 +267,8 @@ impl<'s> Sim<'s> {
                 text: "resume".into(),
             })
             .collect();
-        let slot = if drain.is_empty() && !self.iopf.busy(self.m.pq_tail()) {
+        let waiting = drain.iter().any(|e| e.thread != ThreadRef::Iopf);
+        let slot = if !waiting && !self.iopf.busy(self.m.pq_tail()) {
             None
         } else {
             Some(self.run_slot(&label(steps), steps as u64, 0, &drain)?)
@@ -421,6 +425,7 @@ impl<'s> Sim<'s> {
             iopf: iopf::Iopf::new(pq),
             stalled: None,
         };
+        sim.iopf.scheduled = pq.is_some() && s.iopf_scheduled();
         for (n, p) in s.pages.iter().enumerate().filter(|(_, p)| p.file) {
             let at = (usize::from(p.process), p.va & !0xfff);
             sim.k.files.insert(at, p.shares.unwrap_or(n));

@@ -96,6 +96,7 @@ impl Sim<'_> {
             self.mark_findings(cycle, before);
         }
         self.watch_requests(cycle);
+        self.watch_page_requests(cycle);
         self.watch_translations(cycle);
         for r in std::mem::take(&mut self.m.dev_responses) {
             let Some(p) = self.devs.get_mut(r.id as usize).and_then(Option::take) else {
@@ -185,6 +186,26 @@ impl Sim<'_> {
             thread: ThreadRef::Dev(d),
             text,
         });
+    }
+
+    /// Checkpoint `page-request`, for an access that stops there: its
+    /// Page Request is in the queue (or the worker took it already).
+    fn watch_page_requests(&mut self, cycle: u64) {
+        for d in 0..self.devs.len() {
+            let (Some(n), false) = (self.iopf.stop_at[d], self.iopf.stopped[d]) else {
+                continue;
+            };
+            let Some(p) = &self.devs[d] else { continue };
+            if self.page_requests(d as u8) < n {
+                continue;
+            }
+            let text = format!(
+                "{}: page request @{cycle} (queued for the I/O page fault worker)",
+                p.text
+            );
+            self.iopf.stopped[d] = true;
+            self.dev_line(cycle, d as u8, text);
+        }
     }
 
     /// Checkpoint `requested`, for an access that stops there: the device

@@ -5,7 +5,7 @@ use super::iopf::{Worker, IOPF_TID};
 use super::{RunError, Sim};
 use crate::mm::mmap::MMAP_LOCK;
 use crate::mm::{Cx, HostEvent, Progress, WaitOn, RMAP_LOCK};
-use crate::scenario::{Entry, ThreadRef, Until, MAX_CPUS};
+use crate::scenario::{Entry, ThreadRef, Until, MAX_CPUS, PAGE_REQUEST};
 use crate::sim::outcome::{SlotReport, ThreadLine};
 
 /// A CPU thread the step runs: where it stops, whether it got there, and
@@ -102,27 +102,70 @@ impl Sim<'_> {
                     did: Vec::new(),
                     process: self.cpus[i].process,
                 }),
-                ThreadRef::Dev(_) => None,
+                ThreadRef::Dev(_) | ThreadRef::Iopf => None,
             })
             .collect();
+        // The worker: where a step that names it stops it (a scheduled
+        // worker runs only in the steps that name it).
+        let named = entries.iter().find(|e| e.thread == ThreadRef::Iopf);
+        let mut worker_done = false;
+        let mut worker_did: Vec<&'static str> = Vec::new();
         let step = self.s.params.cpu_step_cycles.max(1);
         loop {
             let (progressed, waits) = self.round(&mut running, line)?;
-            let worker = self.iopf_round(line)?;
+            let worker_live = !self.iopf.scheduled || (named.is_some() && !worker_done);
+            let worker = if worker_live {
+                self.iopf_round(line)?
+            } else {
+                Worker::Idle
+            };
+            if let (Worker::Ran(Some(cp)), Some(e)) = (&worker, named) {
+                worker_did.push(cp);
+                // From its PRG Response to the fence's completion it owns
+                // the IOMMU's queue, interrupts off (qi_submit_sync): no
+                // stop between.
+                worker_done = e.until.name() == Some(*cp)
+                    || (e.until == Until::Next && *cp != crate::mm::IOPF_RESPOND);
+            }
             self.absorb_events();
             let cpus_done = running.iter().all(|r| r.done);
-            let worker_ran = matches!(worker, Worker::Ran);
-            if cpus_done && !self.iopf.busy(self.m.pq_tail()) && self.devices_done(entries, line)? {
+            let worker_ran = matches!(worker, Worker::Ran(_));
+            let busy = self.iopf.busy(self.m.pq_tail());
+            // The worker is where the step leaves it: idle, or parked.
+            let worker_settled = match named.map(|e| &e.until) {
+                _ if !self.iopf.scheduled => !busy,
+                None => true,
+                Some(Until::End) => !busy,
+                Some(_) => worker_done,
+            };
+            let devices_done = cpus_done && self.devices_done(entries, line)?;
+            if devices_done && worker_settled {
                 if progressed || worker_ran {
                     self.tick_n(step)?;
                 }
                 break;
             }
+            if devices_done && !busy {
+                if let Some(e) = named {
+                    return Err(self.err(
+                        line,
+                        format!(
+                            "iopf: '{}': the worker did not get there, and no Page Request is left to handle (it went through: {}): stop a device access at 'page-request' in this step or an earlier one first",
+                            e.text,
+                            if worker_did.is_empty() { "nothing".into() } else { worker_did.join(", ") }
+                        ),
+                    ));
+                }
+            }
             if !progressed {
-                self.check_deadlock(&running, &waits, line)?;
+                self.check_deadlock(&running, &waits, worker_live, line)?;
             }
             if let Worker::Waits(WaitOn::Lock { id, holder }, _) = worker {
-                self.check_worker_lock(&running, id, holder, line)?;
+                let first = self.m.cycle() == start;
+                self.check_worker_lock(&running, (id, holder), first, line)?;
+            }
+            if cpus_done && !worker_live {
+                self.check_owed(entries, line)?;
             }
             // The spin is the invalidations' cost; the worker's wait for its
             // PRG Response's fence is not.
@@ -149,7 +192,19 @@ impl Sim<'_> {
                 self.tick_n(step)?;
             }
             if self.m.cycle() - start > self.s.params.watchdog_cycles {
-                if cpus_done && !self.iopf.busy(self.m.pq_tail()) {
+                if cpus_done && worker_settled && self.iopf.scheduled && busy {
+                    // The timeline parked the worker with a Page Request
+                    // unanswered: the device waits behind it, no verdict.
+                    return Err(self.err(
+                        line,
+                        format!(
+                            "a device access of this step made no progress in {} cycles while the I/O page fault worker, which this step does not run (it stopped after '{}'), owes a PRG Response (the bundled device serves one access at a time: the others wait behind the one that asked): add 'iopf: resume' to this step",
+                            self.m.cycle() - start,
+                            self.iopf.reached.unwrap_or("nothing yet")
+                        ),
+                    ));
+                }
+                if cpus_done && worker_settled {
                     // Only device accesses are left: no progress.
                     self.device_stalled(start, entries);
                     break;
@@ -175,6 +230,17 @@ impl Sim<'_> {
                 }
             })
             .collect();
+        if let Some(e) = named {
+            let stop = if self.iopf.in_handler() {
+                " ... stopped"
+            } else {
+                ""
+            };
+            lines.push(ThreadLine {
+                thread: ThreadRef::Iopf,
+                text: format!("{}: {}{stop}", e.text, worker_did.join(", ")),
+            });
+        }
         lines.append(&mut self.lines);
         let preempted = (0..MAX_CPUS)
             .filter(|i| self.cpus[*i].op.is_some() && !running.iter().any(|r| r.cpu == *i))
@@ -260,6 +326,24 @@ impl Sim<'_> {
             let ThreadRef::Dev(d) = e.thread else {
                 continue;
             };
+            if self.iopf.stop_at[d as usize].is_some() {
+                // `until page-request` (or explore's next stop)
+                let (stopped, finished) = (
+                    self.iopf.stopped[d as usize],
+                    self.devs[d as usize].is_none(),
+                );
+                if finished && !stopped && e.until.name() == Some(PAGE_REQUEST) {
+                    return Err(self.err(
+                        line,
+                        format!(
+                            "dev{d} finished '{}' without reaching checkpoint 'page-request': it sent no Page Request (its translation granted the access, or the IOMMU answered it at once); drop 'until'",
+                            e.action_text()
+                        ),
+                    ));
+                }
+                done &= stopped || finished;
+                continue;
+            }
             let d = d as usize;
             if e.until.name() == Some("requested") {
                 // taken by the device (or already answered)
@@ -290,15 +374,31 @@ impl Sim<'_> {
         &self,
         running: &[Running],
         waits: &[(usize, WaitOn)],
+        worker_live: bool,
         line: usize,
     ) -> Result<(), RunError> {
         let live: Vec<usize> = running.iter().filter(|r| !r.done).map(|r| r.cpu).collect();
         let stuck = !waits.is_empty()
             && waits.len() == live.len()
-            && waits
-                .iter()
-                .all(|(_, w)| matches!(w, WaitOn::Lock { holder, .. } if !live.contains(holder) && *holder != IOPF_TID));
+            && waits.iter().all(|(_, w)| {
+                matches!(w, WaitOn::Lock { holder, .. }
+                    if !live.contains(holder) && (*holder != IOPF_TID || !worker_live))
+            });
         match waits.first() {
+            Some(&(i, WaitOn::Lock { id, holder })) if stuck && holder == IOPF_TID => {
+                let mut e = self.err(
+                    line,
+                    format!(
+                        "cpu{i} {} held by the I/O page fault worker, which this step does not run (it stopped after '{}'): add 'iopf: resume' to this step, or stop the worker before it takes the lock",
+                        lock_wait(id),
+                        self.iopf.reached.unwrap_or("?")
+                    ),
+                );
+                if let RunError::Timeline { blocked_by, .. } = &mut e {
+                    *blocked_by = Some(holder);
+                }
+                Err(e)
+            }
             Some(&(i, WaitOn::Lock { id, holder })) if stuck => {
                 let mut e = self.err(
                     line,
@@ -321,24 +421,56 @@ impl Sim<'_> {
     /// holds: an error when `holder` is a CPU thread this step does not
     /// run (it can never let go).
     fn check_worker_lock(
-        &self,
+        &mut self,
         running: &[Running],
-        id: u64,
-        holder: usize,
+        (id, holder): (u64, usize),
+        first: bool,
         line: usize,
     ) -> Result<(), RunError> {
         let live = running.iter().any(|r| r.cpu == holder && !r.done);
         if live || holder >= MAX_CPUS {
             return Ok(());
         }
-        Err(self.err(
+        let mut e = self.err(
             line,
             format!(
                 "the kernel's I/O page fault handler (answering a device's Page Request) {} held by cpu{holder}, which this step does not run (cpu{holder} stopped after '{}'): resume cpu{holder} in this step, or stop it before it takes the lock",
                 lock_wait(id),
                 self.cpus[holder].path.last().unwrap_or(&"?")
             ),
-        ))
+        );
+        // A scheduled worker blocked in the step's first round has done
+        // nothing (explore then moves another thread): the record it took
+        // goes back.
+        if self.iopf.scheduled && first {
+            self.untake();
+            if let RunError::Timeline { blocked_by, .. } = &mut e {
+                *blocked_by = Some(holder);
+            }
+        }
+        Err(e)
+    }
+
+    /// The worker does not run in this step (scheduled, and not named or
+    /// already at its stop) while a device access of the step waits for
+    /// the PRG Response it owes: it can never come.
+    fn check_owed(&self, entries: &[Entry], line: usize) -> Result<(), RunError> {
+        for e in entries {
+            let ThreadRef::Dev(d) = e.thread else {
+                continue;
+            };
+            let waiting = self.devs[d as usize].is_some() && !self.iopf.stopped[d as usize];
+            if waiting && self.owes(d) {
+                return Err(self.err(
+                    line,
+                    format!(
+                        "dev{d} waits for the answer to its Page Request, and the I/O page fault worker does not run in this step (it stopped after '{}'): add 'iopf: resume' to this step, or stop dev{d} 'until page-request'",
+                        self.iopf.reached.unwrap_or("nothing yet")
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The step ran past the watchdog with every CPU thread done and the

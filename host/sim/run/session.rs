@@ -94,6 +94,51 @@ impl<'s> Session<'s> {
         self.sim.k.ptl.held_by_others(i, mmap)
     }
 
+    /// Schedule the I/O page fault worker (when the device has PRI): it
+    /// moves only in steps that name it, and device accesses may stop at
+    /// their Page Requests (what `explore` plays).
+    pub fn schedule_iopf(&mut self) {
+        self.sim.iopf.scheduled = self.sim.iopf.pq.is_some();
+    }
+
+    /// The worker is scheduled.
+    pub fn iopf_scheduled(&self) -> bool {
+        self.sim.iopf.scheduled
+    }
+
+    /// The worker has work: a handler in progress, or a record queued.
+    pub fn iopf_busy(&self) -> bool {
+        self.sim.iopf.busy(self.sim.m.pq_tail())
+    }
+
+    /// The worker is inside a handler.
+    pub fn iopf_in_handler(&self) -> bool {
+        self.sim.iopf.in_handler()
+    }
+
+    /// The checkpoint the worker reached last.
+    pub fn iopf_reached(&self) -> Option<&'static str> {
+        self.sim.iopf.reached
+    }
+
+    /// Device `d`'s access stopped at its Page Request.
+    pub fn dev_at_page_request(&self, d: u8) -> bool {
+        self.sim
+            .iopf
+            .stopped
+            .get(d as usize)
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// A thread other than the worker holds a lock that could block it (a
+    /// page-table or rmap lock, or the mmap_lock of its request's process).
+    pub fn others_hold_worker_locks(&self) -> bool {
+        let process = self.sim.iopf_process().unwrap_or(0);
+        let mmap = crate::mm::mmap_lock_of(usize::from(process));
+        self.sim.k.ptl.held_by_others(super::iopf::IOPF_TID, mmap)
+    }
+
     /// Feed the state the run's future depends on into `h` (for
     /// `explore`'s pruning); None when the RTL's state cannot be digested.
     pub fn digest(&self, h: &mut crate::sim::digest::StateHasher) -> Option<()> {

@@ -1,0 +1,305 @@
+//! The I/O page fault worker as a thread of the schedule: a timeline that
+//! names it (`iopf: resume until vma`) or stops a device access at its
+//! `page-request` runs it only in the steps that name it, and `explore`
+//! moves it like a CPU thread, so its handler interleaves with the kernel
+//! paths it races with.
+
+use shootdown::explore::fork::{decode, encode};
+use shootdown::explore::play::{Move, Player, Rules, Tried};
+use shootdown::explore::search::exhaustive;
+use shootdown::mm::Policy;
+use shootdown::scenario::Scenario;
+use shootdown::sim::{run, RunError, RunOptions, RunReport};
+use std::path::Path;
+
+const HEAD: &str = "name: iopf
+about: the worker scheduled
+params: { mem_latency: 40, ats_latency: 150, cpu_step_cycles: 10, pri: 4 }
+pages:
+  addrA: { va: 0x7f0000000010, value: 0xa0 }
+  addrB: { va: 0x7f0000001010, value: 0xb0 }
+";
+
+const EXPECT: &str = "expect: { seed: clean }\n";
+
+fn parse(body: &str) -> Result<Scenario, String> {
+    let src = format!("{HEAD}{body}{EXPECT}");
+    Scenario::parse(Path::new("iopf.yaml"), &src).map_err(|e| e.to_string())
+}
+
+fn timeline(steps: &[&str]) -> Scenario {
+    let body: String = std::iter::once("timeline:\n".to_string())
+        .chain(steps.iter().map(|s| format!("  - {{ {s} }}\n")))
+        .collect();
+    parse(&body).unwrap()
+}
+
+fn run_seed(s: &Scenario) -> Result<RunReport, RunError> {
+    run(s, &RunOptions::policy(Policy::Seed))
+}
+
+fn lines(r: &RunReport) -> Vec<String> {
+    r.slots
+        .iter()
+        .flat_map(|s| s.lines.iter().map(|l| format!("{}: {}", l.thread, l.text)))
+        .collect()
+}
+
+/// The madvise that drops both pages, then a device read of addrA that
+/// asks the kernel: the steps every test here starts with.
+const DROPPED: [&str; 2] = [
+    "cpu0: madv-dontneed addrA 2",
+    "dev0: read addrA until page-request",
+];
+
+#[test]
+fn a_handler_stopped_at_vma_finds_the_page_a_cpu_filled_meanwhile() {
+    let s = Scenario::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/pri-fault-race.yaml"),
+    )
+    .unwrap();
+    for p in Policy::ALL {
+        let r = run(&s, &RunOptions::policy(p)).unwrap();
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        assert_eq!(r.dev.iter().find(|d| !d.write).unwrap().value, 0xa5, "{p}");
+    }
+    let r = run_seed(&s).unwrap();
+    let l = lines(&r);
+    // the handler classified an empty PTE at `vma`, then found it filled:
+    // nothing to fault in
+    assert!(
+        l.iter().any(|t| t
+            == "dev0: page request (read addrA), the kernel's I/O page fault handler: vma, respond, responded -> Success"),
+        "{l:#?}"
+    );
+    assert!(
+        l.contains(&"iopf: resume until vma: vma ... stopped".to_string()),
+        "{l:#?}"
+    );
+    assert!(
+        l.iter()
+            .any(|t| t.starts_with("dev0: read addrA: page request @")),
+        "{l:#?}"
+    );
+    let read = r.dev.iter().find(|d| !d.write).unwrap();
+    assert_eq!(read.value, 0xa5, "the device reads what the CPU wrote");
+    assert!(r.verdict.is_empty(), "{:?}", r.findings);
+
+    // Unscheduled, the handler runs inside the device's step: it faults the
+    // zero page in first, and the CPU's write comes after.
+    let s = timeline(&[DROPPED[0], "dev0: read addrA", "cpu1: write addrA 0xa5"]);
+    let r = run_seed(&s).unwrap();
+    let l = lines(&r);
+    assert!(
+        l.iter()
+            .any(|t| t.contains("handler: vma, anonymous, respond, responded -> Success")),
+        "{l:#?}"
+    );
+    assert_eq!(r.dev.iter().find(|d| !d.write).unwrap().value, 0);
+}
+
+#[test]
+fn a_parked_worker_holds_its_mmap_lock_and_answers_no_one() {
+    // munmap wants the mmap_lock for write; the worker holds it for read
+    let s = timeline(&[
+        DROPPED[0],
+        DROPPED[1],
+        "iopf: resume until vma",
+        "cpu0: munmap addrA",
+    ]);
+    let e = run_seed(&s).unwrap_err().to_string();
+    assert!(
+        e.contains("iopf.yaml:11:")
+            && e.contains(
+                "cpu0 waits for its process's mmap_lock held by the I/O page fault worker"
+            )
+            && e.contains("(it stopped after 'vma')")
+            && e.contains("add 'iopf: resume' to this step"),
+        "{e}"
+    );
+    // ... and the same munmap beside the worker's resume waits, then runs
+    let s = timeline(&[
+        DROPPED[0],
+        DROPPED[1],
+        "iopf: resume until vma",
+        "cpu0: munmap addrA, iopf: resume",
+    ]);
+    assert!(run_seed(&s).is_ok());
+
+    // a device waiting for the answer the parked worker owes
+    let s = timeline(&[
+        DROPPED[0],
+        DROPPED[1],
+        "iopf: resume until vma",
+        "dev0: resume",
+    ]);
+    let e = run_seed(&s).unwrap_err().to_string();
+    assert!(
+        e.contains("iopf.yaml:11:")
+            && e.contains("dev0 waits for the answer to its Page Request")
+            && e.contains("add 'iopf: resume' to this step"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_worker_or_a_device_that_cannot_get_to_its_stop_is_an_error_naming_the_line() {
+    // nothing asked the kernel yet
+    let s = timeline(&["iopf: resume until vma"]);
+    let e = run_seed(&s).unwrap_err().to_string();
+    assert!(
+        e.contains("iopf.yaml:8:") && e.contains("no Page Request is left to handle"),
+        "{e}"
+    );
+    // the page is mapped: no Page Request
+    let s = timeline(&["dev0: read addrA until page-request"]);
+    let e = run_seed(&s).unwrap_err().to_string();
+    assert!(
+        e.contains("iopf.yaml:8:")
+            && e.contains("without reaching checkpoint 'page-request'")
+            && e.contains("drop 'until'"),
+        "{e}"
+    );
+    // a second Page Request of one access: resume until the next one
+    let s = timeline(&[DROPPED[0], DROPPED[1], "dev0: resume until page-request"]);
+    let e = run_seed(&s).unwrap_err().to_string();
+    assert!(
+        e.contains("dev0 waits for the answer to its Page Request"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_parser_refuses_what_the_worker_cannot_do() {
+    let bad = |step: &str| parse(&format!("timeline:\n  - {{ {step} }}\n")).unwrap_err();
+    let e = bad("iopf: write addrA 1");
+    assert!(
+        e.contains("iopf.yaml:8:") && e.contains("takes no action of its own"),
+        "{e}"
+    );
+    // from its PRG Response to its fence it owns the queue
+    let e = bad("iopf: resume until respond");
+    assert!(
+        e.contains("unknown checkpoint 'respond'") && e.contains("responded"),
+        "{e}"
+    );
+    let e = bad("iopf: resume until nowhere");
+    assert!(
+        e.contains("unknown checkpoint 'nowhere'") && e.contains("vma"),
+        "{e}"
+    );
+    let e = bad("dev0: resume until translated");
+    assert!(e.contains("write 'until page-request'"), "{e}");
+    let e = parse("programs:\n  iopf: [read addrA]\n").unwrap_err();
+    assert!(e.contains("has no program"), "{e}");
+    // no PRI: no Page Request to stop at
+    let src =
+        format!("{HEAD}timeline:\n  - {{ iopf: resume }}\n{EXPECT}").replace("pri: 4", "pri: 0");
+    let e = Scenario::parse(Path::new("iopf.yaml"), &src)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("iopf.yaml:8:") && e.contains("params.pri = 0"),
+        "{e}"
+    );
+}
+
+fn programs() -> Scenario {
+    parse(
+        "programs:
+  cpu0: [madv-dontneed addrA 2]
+  cpu1: [write addrA 0xa5]
+  dev0: [read addrA]
+",
+    )
+    .unwrap()
+}
+
+/// Move `m` until the thread stops being the one that could go on.
+fn run_out(p: &mut Player, m: Move) {
+    assert!(matches!(p.try_move(m, 0), Tried::Moved));
+    while p.running() == Some(m) {
+        assert!(matches!(p.try_move(m, 0), Tried::Moved));
+    }
+}
+
+#[test]
+fn explore_moves_the_worker_between_the_kernel_paths_it_races() {
+    let s = programs();
+    let mut p = Player::new(&s, Policy::Seed, Rules::default()).unwrap();
+    run_out(&mut p, Move::Cpu(0));
+    // the access stops at its Page Request; the worker can move, the
+    // device cannot resume before the worker answers
+    assert!(matches!(p.try_move(Move::Dev(0), 0), Tried::Moved));
+    assert_eq!(
+        p.steps.last().unwrap().text,
+        "read addrA until page-request"
+    );
+    let enabled = p.enabled();
+    assert!(enabled.contains(&Move::Iopf), "{enabled:?}");
+    assert!(!enabled.contains(&Move::DevResume(0)), "{enabled:?}");
+    assert!(matches!(p.try_move(Move::Iopf, 0), Tried::Moved));
+    assert_eq!(p.steps.last().unwrap().text, "resume until vma");
+    // the worker is inside its handler: moving cpu1 is a preemption
+    assert_eq!(p.running(), Some(Move::Iopf));
+    assert!(matches!(p.try_move(Move::Cpu(1), 1), Tried::Moved));
+    run_out(&mut p, Move::Cpu(1));
+    run_out(&mut p, Move::Iopf);
+    assert!(p.enabled().contains(&Move::DevResume(0)));
+    assert!(matches!(p.try_move(Move::DevResume(0), 0), Tried::Moved));
+    let texts: Vec<String> = p
+        .steps
+        .iter()
+        .map(|e| format!("{}: {}", e.thread, e.text))
+        .collect();
+    assert!(
+        texts.contains(&"iopf: resume until responded".to_string()),
+        "{texts:#?}"
+    );
+    assert_eq!(
+        encode(&p.moves).matches(" i").count(),
+        2,
+        "{}",
+        encode(&p.moves)
+    );
+    assert_eq!(decode(&encode(&p.moves)).unwrap(), p.moves);
+    let shootdown::explore::play::End::Done(r) = p.finish() else {
+        panic!("the schedule ran to its end");
+    };
+    assert_eq!(r.dev.iter().find(|d| !d.write).unwrap().value, 0xa5);
+}
+
+#[test]
+fn every_schedule_of_the_worker_and_the_paths_is_judged() {
+    let s = programs();
+    for policy in [Policy::EndOnly, Policy::Arch] {
+        let r = exhaustive(&s, policy, Rules::default(), 1, 100_000, 2).unwrap();
+        assert_eq!(r.unmodelled, 0, "{policy}: {:?}", r.unmodelled_first);
+        assert!(r.verdict.is_empty(), "{policy}: {:?}", r.findings);
+        // the device read the zero page, or what cpu1 wrote, or faulted in
+        // a new page cpu1 then wrote
+        assert!(r.distinct > 3, "{policy}: {}", r.distinct);
+    }
+    // Without the worker's moves (no PRI) the same programs are fewer
+    // schedules: the access faults, nothing to interleave.
+    let nopri = parse(
+        "programs:
+  cpu0: [madv-dontneed addrA 2]
+  cpu1: [write addrA 0xa5]
+  dev0: [read addrA]
+",
+    )
+    .map(|mut s| {
+        s.params.pri = 0;
+        s
+    })
+    .unwrap();
+    let with = exhaustive(&s, Policy::Seed, Rules::default(), 1, 100_000, 2).unwrap();
+    let without = exhaustive(&nopri, Policy::Seed, Rules::default(), 1, 100_000, 2).unwrap();
+    assert!(
+        with.schedules > without.schedules,
+        "{} / {}",
+        with.schedules,
+        without.schedules
+    );
+}
