@@ -48,6 +48,11 @@ enum Cmd {
         /// the format's user half move (said on stderr). Default: the scenario's `arch:`.
         #[arg(long)]
         arch: Option<shootdown::scenario::Arch>,
+        /// Run the bundled kernel paths as this release has them (`4.19`, `5.16`; docs/paths.md,
+        /// "Kernel releases"): each function's newest version at or before it. Default: the
+        /// scenario's `kernel:`, else the files under paths/.
+        #[arg(long, value_parser = |s: &str| s.parse::<shootdown::mm::lang::Release>())]
+        kernel: Option<shootdown::mm::lang::Release>,
         /// Do not write waves (faster).
         #[arg(long)]
         no_waves: bool,
@@ -134,6 +139,7 @@ fn main() -> ExitCode {
             driver,
             inject,
             arch,
+            kernel,
             no_waves,
             no_assert,
             waves_dir,
@@ -172,6 +178,9 @@ fn main() -> ExitCode {
             s.params.assertions &= !no_assert;
             if let Some(i) = inject {
                 s.inject = i;
+            }
+            if let Some(k) = kernel {
+                s = s.with_kernel(k);
             }
             let policies: Vec<Policy> = match notify.or(s.notify) {
                 Some(p) => vec![p],

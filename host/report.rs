@@ -62,6 +62,19 @@ pub fn render(s: &Scenario, r: &RunReport) -> String {
         r.policy
     );
     let _ = writeln!(o, "  {}", policy_about(r.policy));
+    if let Some(k) = s.paths.kernel {
+        let later: Vec<String> = (s.paths.later_versions().iter())
+            .map(|(n, f)| format!("{n} ({f})"))
+            .collect();
+        let later = match later.is_empty() {
+            true => "none changed by then".to_string(),
+            false => later.join(", "),
+        };
+        let _ = writeln!(
+            o,
+            "  kernel {k}: the bundled paths as {k} has them: {later}"
+        );
+    }
     // with several processes, which pages each one's PASID translates
     let n = crate::scenario::processes(&s.pages);
     for proc in (0..n).filter(|_| n > 1) {

@@ -553,6 +553,10 @@ pub fn exhaustive(
         "--arch".into(),
         s.arch.name().into(),
     ];
+    if let Some(k) = s.paths.kernel {
+        args.push("--kernel".into());
+        args.push(k.to_string());
+    }
     if rules.overlap {
         args.push("--overlap".into());
     }

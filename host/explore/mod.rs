@@ -54,6 +54,10 @@ pub struct ExploreArgs {
     /// IOMMU's are, unless its build keeps state on the heap).
     #[arg(long, value_name = "ARCH")]
     pub arch: Option<crate::scenario::Arch>,
+    /// Explore with the bundled kernel paths as this release has them (`4.19`, `5.16`;
+    /// docs/paths.md, "Kernel releases").
+    #[arg(long, value_name = "RELEASE", value_parser = |s: &str| s.parse::<crate::mm::lang::Release>())]
+    pub kernel: Option<crate::mm::lang::Release>,
     /// At most this many preemptions per schedule (a move away from a CPU
     /// thread inside a kernel path that could go on).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=8))]
@@ -159,6 +163,8 @@ pub struct WorkerArgs {
     pub inject_bits: u16,
     #[arg(long, default_value = "x86-64")]
     pub arch: crate::scenario::Arch,
+    #[arg(long, value_parser = |s: &str| s.parse::<crate::mm::lang::Release>())]
+    pub kernel: Option<crate::mm::lang::Release>,
     #[arg(long, action = clap::ArgAction::Set)]
     pub assertions: bool,
     #[arg(long)]
@@ -204,6 +210,9 @@ pub fn worker_main(a: WorkerArgs) -> ExitCode {
     };
     s.inject = a.inject_bits;
     s.params.assertions = a.assertions;
+    if let Some(k) = a.kernel {
+        s = s.with_kernel(k);
+    }
     fork::worker(
         &s,
         a.policy,
@@ -636,6 +645,9 @@ pub fn main(args: ExploreArgs) -> ExitCode {
                 Ok((s, _)) => s,
                 Err(e) => return fail(&e),
             };
+        }
+        if let Some(k) = args.kernel {
+            base = base.with_kernel(k);
         }
         base.params.assertions &= !args.no_assert;
         let policies: Vec<Policy> = if !args.notify.is_empty() {

@@ -187,8 +187,8 @@ pub struct Scenario {
     /// each thread's actions in the order the timeline starts them (a
     /// timeline is one schedule of these programs).
     pub programs: Vec<Program>,
-    /// The kernel paths in the path language: the bundled ones with the
-    /// scenario's `paths:` over them.
+    /// The kernel paths in the path language: the bundled ones (as
+    /// `kernel:` has them) with the scenario's `paths:` over them.
     pub paths: Paths,
     pub expect: Vec<(Policy, Expected)>,
 }
@@ -313,6 +313,13 @@ impl Scenario {
             return Err(format!("{file}: {why}"));
         }
         Ok((self, notes))
+    }
+
+    /// This scenario with the bundled paths as release `kernel` has them
+    /// (`--kernel`); its own `paths:` stay over them.
+    pub fn with_kernel(mut self, kernel: lang::Release) -> Scenario {
+        self.paths = self.paths.at_kernel(Some(kernel));
+        self
     }
 
     /// On x86-64: the first `unbind` (its line, and why): the bundled IOMMU
@@ -485,6 +492,8 @@ struct RawScenario {
     driver: Option<Spanned<String>>,
     #[serde(default)]
     arch: Option<Spanned<String>>,
+    #[serde(default)]
+    kernel: Option<Spanned<String>>,
     #[serde(default)]
     inject: Option<Vec<Spanned<String>>>,
     #[serde(default)]
@@ -702,9 +711,17 @@ impl Scenario {
             }
         }
 
+        let kernel = match &raw.kernel {
+            None => None,
+            Some(k) => Some(
+                (k.value.parse::<lang::Release>())
+                    .map_err(|m| err(line(k), format!("kernel: {m}")))?,
+            ),
+        };
         let paths = match &raw.paths {
-            None => Paths::default(),
-            Some(p) => Paths::with(
+            None => Paths::bundled_at(kernel),
+            Some(p) => Paths::with_at(
+                kernel,
                 lang::parse_paths(&path.display().to_string(), &p.value)
                     .map_err(|e| err(e.line, e.msg))?,
             ),

@@ -26,6 +26,9 @@ impl Scenario {
         if self.arch != Default::default() {
             let _ = writeln!(y, "arch: {}", self.arch);
         }
+        if let Some(k) = self.paths.kernel {
+            let _ = writeln!(y, "kernel: \"{k}\"");
+        }
         let inject: Vec<&str> = INJECT_NAMES
             .iter()
             .filter(|(_, bit, _)| self.inject & bit != 0)
@@ -139,8 +142,10 @@ mod tests {
     fn every_bundled_scenario_reads_back_as_itself() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
         let mut n = 0;
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
+        let files = (std::fs::read_dir(&dir).unwrap())
+            .chain(std::fs::read_dir(dir.join("paths")).unwrap())
+            .map(|e| e.unwrap().path());
+        for p in files {
             if p.extension().is_none_or(|x| x != "yaml") {
                 continue;
             }
@@ -150,6 +155,12 @@ mod tests {
             assert_eq!(back.params, s.params, "{}", p.display());
             assert_eq!(back.driver, s.driver);
             assert_eq!(back.arch, s.arch);
+            // the release and the scenario's own paths (their lines differ)
+            assert_eq!(back.paths.kernel, s.paths.kernel, "{}", p.display());
+            let own = |s: &Scenario| -> Vec<String> {
+                s.paths.scenario_defs().map(|d| d.to_yaml(0)).collect()
+            };
+            assert_eq!(own(&back), own(&s), "{}", p.display());
             assert_eq!(back.inject, s.inject);
             assert_eq!(back.expect, s.expect);
             let programs = |s: &Scenario| -> Vec<_> {

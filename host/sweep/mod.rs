@@ -186,6 +186,8 @@ pub struct SweepOptions {
     /// Run every scenario on this arch (and its socket), its pages moved
     /// where the arch needs ([`Scenario::with_arch`]).
     pub arch: Option<crate::scenario::Arch>,
+    /// Run every scenario's bundled paths as this release has them.
+    pub kernel: Option<crate::mm::lang::Release>,
 }
 
 impl Default for SweepOptions {
@@ -201,6 +203,7 @@ impl Default for SweepOptions {
             assertions: true,
             coverage: false,
             arch: None,
+            kernel: None,
         }
     }
 }
@@ -240,6 +243,9 @@ pub fn run_cells(files: &[PathBuf], policies: &[Policy], opts: &SweepOptions) ->
             }
             if let Some(a) = opts.arch {
                 s = s.with_arch(a)?.0;
+            }
+            if let Some(k) = opts.kernel {
+                s = s.with_kernel(k);
             }
             if let Some(i) = opts.inject {
                 s.inject = i;
@@ -483,6 +489,10 @@ pub struct SweepArgs {
     /// scenario that needs what the socket lacks (ATS) is a cell error.
     #[arg(long, value_name = "ARCH", conflicts_with = "merge")]
     pub arch: Option<crate::scenario::Arch>,
+    /// Run every scenario's bundled kernel paths as this release has them (`4.19`, `5.16`;
+    /// docs/paths.md, "Kernel releases").
+    #[arg(long, value_name = "RELEASE", conflicts_with = "merge", value_parser = |s: &str| s.parse::<crate::mm::lang::Release>())]
+    pub kernel: Option<crate::mm::lang::Release>,
     /// Do not check the RTL's SystemVerilog assertions: runs go on past a
     /// broken invariant and the checker judges what the device did.
     #[arg(long, conflicts_with = "merge")]
@@ -542,6 +552,7 @@ pub fn main(args: SweepArgs) -> ExitCode {
             assertions: !args.no_assert,
             coverage: args.coverage,
             arch: args.arch,
+            kernel: args.kernel,
         };
         if !args.param.is_empty() {
             if let Err(m) = space::check_points(&args.param) {

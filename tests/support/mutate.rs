@@ -84,6 +84,8 @@ const WORDS: &[&str] = &[
     "respond",
     "responded",
     "pri: 4",
+    "kernel: 4.19",
+    "kernel: 3.2",
     "fault",
     "copy",
     "flush",

@@ -22,10 +22,12 @@
 //! [`PathDef`] and checks it whole (an unknown primitive, variable or step
 //! is an error with its line); [`exec::PathRun`] runs it one checkpoint
 //! per scheduler step. The bundled paths are files under `paths/`, compiled
-//! in; a scenario can override one by name or define its own.
+//! in, with later releases' versions of some under `paths/<release>/`
+//! ([`release`]); a scenario can override one by name or define its own.
 
 pub mod exec;
 pub mod parse;
+pub mod release;
 
 use super::policy::Prim;
 use std::collections::BTreeMap;
@@ -33,6 +35,7 @@ use std::sync::{Arc, Mutex};
 
 pub use exec::{CallOp, Flow, PathRun};
 pub use parse::{parse_file, parse_paths, RawPath};
+pub use release::Release;
 
 /// The variables every path is given by its caller, in slot order.
 pub const INPUTS: &[&str] = &[
@@ -735,6 +738,9 @@ pub struct Paths {
     by_name: BTreeMap<String, Arc<PathDef>>,
     /// Names the scenario defined (overrides included), in order.
     pub from_scenario: Vec<String>,
+    /// The release whose versions of the bundled functions these are
+    /// (`--kernel`); None: the files under `paths/` alone.
+    pub kernel: Option<Release>,
 }
 
 impl Paths {
@@ -758,18 +764,68 @@ impl Paths {
             Paths {
                 by_name,
                 from_scenario: Vec::new(),
+                kernel: None,
             }
         })
     }
 
+    /// The bundled paths as release `kernel` has them: each function's
+    /// newest version at or before it (None: the files under `paths/`).
+    pub fn bundled_at(kernel: Option<Release>) -> Paths {
+        let mut p = Paths::bundled().clone();
+        let Some(k) = kernel else {
+            return p;
+        };
+        p.kernel = Some(k);
+        for (rel, file, text) in release::VERSIONS {
+            if rel.parse::<Release>().is_ok_and(|r| r > k) {
+                continue;
+            }
+            // caught by the unit test `every_version_parses_and_replaces`
+            match parse_file(file, text) {
+                Ok(defs) => {
+                    for d in defs {
+                        p.by_name.insert(d.name.clone(), Arc::new(d));
+                    }
+                }
+                Err(e) => panic!("bundled path {e}"),
+            }
+        }
+        p
+    }
+
     /// The bundled paths with `defs` over them.
     pub fn with(defs: Vec<PathDef>) -> Paths {
-        let mut p = Paths::bundled().clone();
+        Paths::with_at(None, defs)
+    }
+
+    /// The bundled paths of release `kernel` with `defs` over them.
+    pub fn with_at(kernel: Option<Release>, defs: Vec<PathDef>) -> Paths {
+        let mut p = Paths::bundled_at(kernel);
         for d in defs {
             p.from_scenario.push(d.name.clone());
             p.by_name.insert(d.name.clone(), Arc::new(d));
         }
         p
+    }
+
+    /// The same scenario paths over release `kernel`'s bundled ones.
+    pub fn at_kernel(&self, kernel: Option<Release>) -> Paths {
+        let defs = self.scenario_defs().cloned().collect();
+        Paths::with_at(kernel, defs)
+    }
+
+    /// The bundled functions that run in a later release's version here,
+    /// with their files (`paths/4.19/move_ptes.yaml`), by name.
+    pub fn later_versions(&self) -> Vec<(&str, &str)> {
+        self.by_name
+            .iter()
+            .filter(|(n, d)| {
+                !self.from_scenario.contains(n)
+                    && release::VERSIONS.iter().any(|(_, f, _)| *f == d.file)
+            })
+            .map(|(n, d)| (n.as_str(), d.file.as_str()))
+            .collect()
     }
 
     /// Every `call` names a path there is, which is not a fault handler:
