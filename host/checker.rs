@@ -277,6 +277,9 @@ pub struct Checker {
     madv_free: BTreeMap<u64, Vec<(u64, Option<u64>)>>,
     /// Frames reclaim discarded as lazily freeable: (page, frame, cycle).
     discards: Vec<(u64, Pfn, u64)>,
+    /// Calls running now that throw a range's contents away (munmap,
+    /// MADV_DONTNEED, exit): `[start, end)` of each.
+    discarding: Vec<(u64, u64)>,
     /// Per named page the CPU maps read-only after it was writable: who
     /// took write permission away, when, and when that operation returned.
     protected: BTreeMap<usize, Protected>,
@@ -309,6 +312,7 @@ impl Checker {
             madv_free: BTreeMap::new(),
             walked_freed: BTreeSet::new(),
             discards: Vec::new(),
+            discarding: Vec::new(),
             protected: BTreeMap::new(),
             writable_seen: BTreeSet::new(),
             aliases: BTreeMap::new(),
@@ -540,7 +544,8 @@ impl Checker {
                 format!("dev{} {} {name} in frame {pfn:#x}, which process {process}'s page tables never mapped and process {q}'s did: another address space's memory", a.id, if a.write { "wrote" } else { "read" }),
             ));
         }
-        if a.write && cpu.is_none_or(|l| l.pfn != pfn) {
+        let discarded = (self.discarding.iter()).any(|(s, e)| (*s..*e).contains(&va));
+        if a.write && cpu.is_none_or(|l| l.pfn != pfn) && !discarded {
             // Not lost yet: a pageout, a writeback or a migration copy made
             // after it may still carry it. Judged at the I/O or at the end.
             self.suspects.push(Suspect {
@@ -780,6 +785,18 @@ impl Checker {
         self.discards.push((va & !0xfff, pfn, cycle));
     }
 
+    /// A munmap, madvise(MADV_DONTNEED) or exit of `[start, end)` began, or
+    /// returned. A device write into the range while it runs is the call's
+    /// to discard: the program raced its own munmap or madvise (after the
+    /// call returned, nothing may lose a write).
+    pub fn discarding(&mut self, start: u64, end: u64, returned: bool) {
+        if !returned {
+            self.discarding.push((start, end));
+        } else if let Some(i) = self.discarding.iter().rposition(|c| *c == (start, end)) {
+            self.discarding.remove(i);
+        }
+    }
+
     /// MADV_FREE may drop `w`: reclaim discarded its frame, and `w` landed
     /// while a madvise(MADV_FREE) of its page that began before the
     /// discard had not yet returned.
@@ -913,7 +930,7 @@ impl Checker {
         if self.spaces.iter().any(|&(q, _)| q != 0) {
             h.debug(&self.spaces);
         }
-        h.debug(&(&self.madv_free, &self.discards));
+        h.debug(&(&self.madv_free, &self.discards, &self.discarding));
         // a protection's cycles only as what later issues compare: all past
         for p in &self.protected {
             h.debug(&(p.0, p.1.tid, p.1.returned.is_some()));
@@ -1279,6 +1296,48 @@ mod tests {
         c.dev_access(&w, A + 8, 1, None, ALLOC);
         c.judge_writes(|_| None, 20);
         assert_eq!(c.verdict(), [Violation::LostWrite].into());
+    }
+
+    #[test]
+    fn a_discarding_call_may_drop_a_write_while_it_runs_and_no_other() {
+        // dev1 writes frame 0x10 at cycle 5 at A+8, which the CPU no longer
+        // maps there.
+        let w = dev1_writes_frame_0x10();
+        // the write comes before the call, during it, or after it returned
+        let judge = |range: (u64, u64), when: u8| {
+            let mut c = Checker::new(&[("addrA".into(), A)]);
+            let write = |c: &mut Checker| c.dev_access(&w, A + 8, 1, None, ALLOC);
+            if when == 0 {
+                write(&mut c);
+            }
+            c.discarding(range.0, range.1, false);
+            if when == 1 {
+                write(&mut c);
+            }
+            c.discarding(range.0, range.1, true);
+            if when == 2 {
+                write(&mut c);
+            }
+            c.judge_writes(|_| None, 20);
+            c.verdict()
+        };
+        let page = (A & !0xfff, (A & !0xfff) + 0x1000);
+        // during the call: the call's to drop
+        assert!(judge(page, 1).is_empty());
+        // before it began, or after it returned: lost
+        assert_eq!(judge(page, 0), [Violation::LostWrite].into());
+        assert_eq!(judge(page, 2), [Violation::LostWrite].into());
+        // another range: lost
+        let next = (page.1, page.1 + 0x1000);
+        assert_eq!(judge(next, 1), [Violation::LostWrite].into());
+        // two calls over the page: the first to return leaves the other
+        let mut c = Checker::new(&[("addrA".into(), A)]);
+        c.discarding(page.0, page.1, false);
+        c.discarding(page.0, page.1 + 0x1000, false);
+        c.discarding(page.0, page.1, true);
+        c.dev_access(&w, A + 8, 1, None, ALLOC);
+        c.judge_writes(|_| None, 20);
+        assert!(c.verdict().is_empty());
     }
 
     #[test]

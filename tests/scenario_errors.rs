@@ -42,6 +42,20 @@ fn a_lock_held_by_a_preempted_thread_is_named() {
 }
 
 #[test]
+fn a_cpu_access_no_vma_covers_is_sigsegv_not_a_missing_page_table() {
+    // after munmap (its page table stays until free_pgtables; here the
+    // VMA is gone first)
+    let s = scenario("  - { cpu0: munmap addrA }\n  - { cpu1: read addrA }\n");
+    let (line, msg) = run_err(&s);
+    assert_eq!(line, 8);
+    assert!(
+        msg.contains("a CPU read of an address no VMA covers (the page fault it takes: SIGSEGV)")
+            && msg.contains("not after munmap or exit"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn a_checkpoint_never_reached_is_named() {
     // A second write to a page already copied does not fault.
     let s = scenario("  - { cpu0: write addrA 1 }\n  - { cpu0: write addrA 2 until start }\n");

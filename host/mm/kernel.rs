@@ -337,6 +337,14 @@ pub enum HostEvent {
         va: u64,
         returned: bool,
     },
+    /// A call that throws away what `[start, end)` holds (munmap,
+    /// madvise(MADV_DONTNEED), exit) began, once it holds its mmap_lock,
+    /// or returned (`returned`).
+    Discarding {
+        start: u64,
+        end: u64,
+        returned: bool,
+    },
     /// Reclaim discarded frame `pfn`, mapped at `va`, as lazily freeable
     /// (the MADV_FREE branch of `try_to_unmap_one`): its data is dropped.
     Discard {
@@ -374,6 +382,10 @@ impl HostEvent {
             | HostEvent::Discard { va, .. }
             | HostEvent::ZeroFill { va, .. }
             | HostEvent::Io { va, .. } => *va = f(*va),
+            HostEvent::Discarding { start, end, .. } => {
+                *start = f(*start);
+                *end = f(*end);
+            }
             HostEvent::FlushBegin { .. }
             | HostEvent::FlushDone { .. }
             | HostEvent::FrameFreed { .. }

@@ -22,7 +22,7 @@
 //! A waiter is a thread that spins ([`WaitOn::Lock`]), as for a PTL; a
 //! reader does not queue behind a waiting writer (Linux's rwsem does).
 
-use super::kernel::{Cx, Kernel, MmError, Progress, WaitOn};
+use super::kernel::{Cx, HostEvent, Kernel, MmError, Progress, WaitOn};
 use super::path::{self, KernelPath};
 
 /// The lock id bit of a process's mmap_lock ([`Kernel::mmap_lock_id`]).
@@ -104,6 +104,10 @@ impl VmaChange {
 pub struct Syscall {
     hold: Hold,
     change: Option<VmaChange>,
+    /// The range whose contents the call throws away (munmap,
+    /// MADV_DONTNEED, exit): told to the checker when the call begins and
+    /// returns.
+    discards: Option<(u64, u64)>,
     started: bool,
     held: bool,
     inner: Box<dyn KernelPath>,
@@ -114,9 +118,28 @@ impl Syscall {
         Syscall {
             hold,
             change,
+            discards: None,
             started: false,
             held: false,
             inner,
+        }
+    }
+
+    /// The call throws away what `[start, end)` holds: a device write that
+    /// lands there while it runs may be lost (the program raced its own
+    /// munmap or madvise).
+    pub fn discarding(mut self, range: Option<(u64, u64)>) -> Self {
+        self.discards = range;
+        self
+    }
+
+    fn tell(&self, cx: &mut Cx, returned: bool) {
+        if let Some((start, end)) = self.discards {
+            cx.events.push(HostEvent::Discarding {
+                start,
+                end,
+                returned,
+            });
         }
     }
 }
@@ -144,12 +167,19 @@ impl KernelPath for Syscall {
                 debug_assert!(again.is_none(), "downgrade_write of a lock held for write");
             }
             self.started = true;
+            self.tell(cx, false);
         }
         let p = self.inner.step(cx)?;
-        if self.inner.finished() && self.held {
-            let id = cx.k.mmap_lock_id();
-            path::unlock(cx, id);
-            self.held = false;
+        if self.inner.finished() {
+            if self.held {
+                let id = cx.k.mmap_lock_id();
+                path::unlock(cx, id);
+                self.held = false;
+            }
+            if self.discards.is_some() {
+                self.tell(cx, true);
+                self.discards = None;
+            }
         }
         Ok(p)
     }

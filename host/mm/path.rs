@@ -5,6 +5,7 @@
 use super::kernel::{Cx, HostEvent, MmError, Progress, WaitOn};
 use super::mapping::{self, Mapping};
 use crate::mem::{Leaf, Pfn, WalkError};
+use crate::scenario::USER_END;
 
 /// A kernel path run step by step. Each call to `step` does at most one
 /// checkpoint's work (or one spin) and says which checkpoint it completed.
@@ -126,6 +127,13 @@ pub fn cpu_walk_or_wait(cx: &mut Cx, va: u64, who: &str) -> Result<Result<Leaf, 
 pub fn cpu_walk(cx: &mut Cx, va: u64, who: &str) -> Result<Leaf, MmError> {
     match cx.k.mm().walk(&cx.m.mem, va) {
         Ok(l) => Ok(l),
+        Err(WalkError::NotPresent { .. }) if va < USER_END && !cx.k.proc().vmas.mapped(va) => {
+            Err(mapping::refuse(
+                format!("{who} an address no VMA covers (the page fault it takes: SIGSEGV)"),
+                va,
+                "access a page while a VMA covers it: not after munmap or exit, at mremap's old address, or at an absent page before mremap moves one there",
+            ))
+        }
         Err(WalkError::NotPresent { .. }) => {
             let m = mapping::lookup(cx.k, &mut cx.m.mem, va)?;
             let what = match m {

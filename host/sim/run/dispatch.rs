@@ -199,8 +199,21 @@ impl Sim<'_> {
                 };
                 // what the path says of its caller's lock, else Linux's caller's
                 let hold = op.declared_mmap_lock().unwrap_or_else(|| mmap_hold(a));
-                let op: Box<dyn KernelPath> = if hold != Hold::None || change.is_some() {
-                    Box::new(Syscall::new(hold, change, op))
+                // what the call throws away: a write racing it may be lost
+                let pages_from = |page: usize, pages: u64| {
+                    let start = s.pages[page].va & !0xfff;
+                    (start, start.saturating_add(pages.saturating_mul(4096)))
+                };
+                let discards = match *a {
+                    Action::Munmap { page, pages } | Action::MadvDontneed { page, pages } => {
+                        Some(pages_from(page, pages))
+                    }
+                    Action::Exit { .. } => Some((0, crate::scenario::USER_END)),
+                    _ => None,
+                };
+                let wrap = hold != Hold::None || change.is_some() || discards.is_some();
+                let op: Box<dyn KernelPath> = if wrap {
+                    Box::new(Syscall::new(hold, change, op).discarding(discards))
                 } else {
                     op
                 };

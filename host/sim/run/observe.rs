@@ -321,6 +321,11 @@ impl Sim<'_> {
                 }
                 HostEvent::MadvFree { va, returned } => self.chk.madv_free(va, returned, cycle),
                 HostEvent::Discard { va, pfn } => self.chk.discarded(va, pfn, cycle),
+                HostEvent::Discarding {
+                    start,
+                    end,
+                    returned,
+                } => self.chk.discarding(start, end, returned),
                 HostEvent::Returned { tid } => returned.push(tid),
                 HostEvent::Load { .. }
                 | HostEvent::FlushBegin { .. }
