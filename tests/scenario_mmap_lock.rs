@@ -252,3 +252,30 @@ fn a_wrong_mmap_lock_word_is_an_error_at_its_line() {
         "{e}"
     );
 }
+
+#[test]
+fn a_fault_found_blocked_keeps_no_mmap_lock() {
+    // cpu1's COW fault takes the mmap_lock for read, then finds the page
+    // table's lock held by cpu0 (stopped inside its own COW fault): the
+    // move is blocked, and must leave nothing held. Else cpu2's mprotect
+    // (the lock for write) would wait for a reader that never runs.
+    use shootdown::explore::play::{Move, Player, Tried};
+    let text = "name: mmap-lock\nabout: a blocked fault\npages:\n  addrA: { va: 0x7f0000000000, value: 0xa0, cow: true }\n  addrB: { va: 0x7f0000001000, value: 0xb0, cow: true }\n  addrC: { va: 0x7f0000400000, value: 0xc0 }\nprograms:\n  cpu0: [write addrA 1]\n  cpu1: [write addrB 2]\n  cpu2: [mprotect addrC ro]\nexpect: { seed: clean }\n";
+    let s = Scenario::parse(Path::new("blocked.yaml"), text).unwrap();
+    let mut p = Player::new(&s, Policy::Seed, Rules::default()).unwrap();
+    // cpu0 to its `lock` (the PTL held, and its fault's mmap_lock)
+    while p
+        .steps
+        .last()
+        .is_none_or(|e| !e.text.ends_with("until lock"))
+    {
+        assert!(matches!(p.try_move(Move::Cpu(0), 0), Tried::Moved));
+    }
+    assert!(matches!(p.try_move(Move::Cpu(1), 1), Tried::Blocked));
+    // cpu0 to its end: it lets go of the PTL and its mmap_lock
+    while p.running() == Some(Move::Cpu(0)) {
+        assert!(matches!(p.try_move(Move::Cpu(0), 0), Tried::Moved));
+    }
+    // mprotect takes the mmap_lock for write: no one holds it now
+    assert!(matches!(p.try_move(Move::Cpu(2), 0), Tried::Moved));
+}

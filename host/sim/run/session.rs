@@ -55,9 +55,12 @@ impl<'s> Session<'s> {
                     ..
                 } = e
                 {
-                    // Nothing ran: forget an action the step started.
+                    // Nothing ran: forget an action the step started, and
+                    // what it took before it found the lock held (a
+                    // fault's mmap_lock; it held nothing before).
                     for i in fresh {
                         self.sim.cpus[i] = Default::default();
+                        self.sim.k.ptl.release_all(i);
                     }
                 }
                 Err(e)
