@@ -424,7 +424,8 @@ fn enabled(s: &Scenario, session: &Session, cur: &Cursor, rules: Rules) -> Vec<M
     let mut out = Vec::new();
     // While the scheduled worker owes a PRG Response, the device's access
     // that asked holds its DMA engine (the bundled device serves one access
-    // at a time): no device moves until the worker answers.
+    // at a time): no device moves until the worker answers; the worker's
+    // move then is the one enabled.
     let held = session.iopf_scheduled() && session.iopf_busy();
     for p in &s.programs {
         if held && matches!(p.thread, ThreadRef::Dev(_)) {
@@ -457,7 +458,7 @@ fn enabled(s: &Scenario, session: &Session, cur: &Cursor, rules: Rules) -> Vec<M
             ThreadRef::Iopf => {}
         }
     }
-    if session.iopf_scheduled() && session.iopf_busy() {
+    if held {
         out.push(Move::Iopf);
     }
     out.sort();

@@ -11,6 +11,7 @@
 
 use super::{RunError, Sim};
 use crate::checker::key;
+use crate::mem::MemError;
 use crate::mm::{Cx, IopfOp, KernelPath, Progress, WaitOn};
 use crate::rtl::{decode_page_request, PQ_RECORD_BYTES, PRG_SUCCESS};
 use crate::scenario::{process_of, ThreadRef, MAX_CPUS, MAX_DEVS};
@@ -94,6 +95,12 @@ pub(super) enum Worker {
 }
 
 impl Sim<'_> {
+    /// The two words of page-request queue record `index`.
+    fn pq_record(&self, base: u64, index: u32) -> Result<(u64, u64), MemError> {
+        let at = base + u64::from(index) * PQ_RECORD_BYTES;
+        Ok((self.m.mem.read(at)?.value, self.m.mem.read(at + 8)?.value))
+    }
+
     /// The Page Requests of device `d`'s current access so far: those the
     /// worker took, and those still in the queue.
     pub(super) fn page_requests(&self, d: u8) -> u32 {
@@ -110,10 +117,8 @@ impl Sim<'_> {
         let mut head = self.iopf.head;
         let mut n = 0;
         while head != tail {
-            let at = base + u64::from(head) * PQ_RECORD_BYTES;
-            let words = (self.m.mem.read(at)).and_then(|a| Ok((a, self.m.mem.read(at + 8)?)));
-            if let Ok((a, b)) = words {
-                if decode_page_request(a.value, b.value).is_some_and(|r| r.prgi == d) {
+            if let Ok((a, b)) = self.pq_record(base, head) {
+                if decode_page_request(a, b).is_some_and(|r| r.prgi == d) {
                     n += 1;
                 }
             }
@@ -131,9 +136,8 @@ impl Sim<'_> {
         if self.m.pq_tail() == self.iopf.head {
             return None;
         }
-        let at = base + u64::from(self.iopf.head) * PQ_RECORD_BYTES;
-        let (a, b) = (self.m.mem.read(at).ok()?, self.m.mem.read(at + 8).ok()?);
-        let req = decode_page_request(a.value, b.value)?;
+        let (a, b) = self.pq_record(base, self.iopf.head).ok()?;
+        let req = decode_page_request(a, b)?;
         process_of(req.pasid, self.k.procs.len())
     }
 
@@ -170,10 +174,8 @@ impl Sim<'_> {
             if tail == self.iopf.head {
                 return Ok(Worker::Idle);
             }
-            let at = base + u64::from(self.iopf.head) * PQ_RECORD_BYTES;
-            let words = (self.m.mem.read(at)).and_then(|a| Ok((a, self.m.mem.read(at + 8)?)));
-            let (dw0, dw1) = match words {
-                Ok((a, b)) => (a.value, b.value),
+            let (dw0, dw1) = match self.pq_record(base, self.iopf.head) {
+                Ok(words) => words,
                 Err(e) => return Err(self.err(line, format!("iopf: reading the PQ: {e}"))),
             };
             self.iopf.took = Some(self.iopf.head);

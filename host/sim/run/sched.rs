@@ -385,29 +385,21 @@ impl Sim<'_> {
                     if !live.contains(holder) && (*holder != IOPF_TID || !worker_live))
             });
         match waits.first() {
-            Some(&(i, WaitOn::Lock { id, holder })) if stuck && holder == IOPF_TID => {
-                let mut e = self.err(
-                    line,
+            Some(&(i, WaitOn::Lock { id, holder })) if stuck => {
+                let msg = if holder == IOPF_TID {
                     format!(
                         "cpu{i} {} held by the I/O page fault worker, which this step does not run (it stopped after '{}'): add 'iopf: resume' to this step, or stop the worker before it takes the lock",
                         lock_wait(id),
                         self.iopf.reached.unwrap_or("?")
-                    ),
-                );
-                if let RunError::Timeline { blocked_by, .. } = &mut e {
-                    *blocked_by = Some(holder);
-                }
-                Err(e)
-            }
-            Some(&(i, WaitOn::Lock { id, holder })) if stuck => {
-                let mut e = self.err(
-                    line,
+                    )
+                } else {
                     format!(
                         "cpu{i} {} held by cpu{holder}, which this step does not run (cpu{holder} stopped after '{}'): resume cpu{holder} in this step, or stop it before it takes the lock",
                         lock_wait(id),
                         self.cpus[holder].path.last().unwrap_or(&"?")
-                    ),
-                );
+                    )
+                };
+                let mut e = self.err(line, msg);
                 if let RunError::Timeline { blocked_by, .. } = &mut e {
                     *blocked_by = Some(holder);
                 }
