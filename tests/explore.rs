@@ -265,6 +265,26 @@ fn forked_workers_and_the_stateless_search_agree() {
     assert!(a.coverage.hits("CmdAtsInvalOut2_C").unwrap_or(0) > 0);
 }
 
+/// With PRI the I/O page fault worker is a thread that can find a lock
+/// held after it has run part of its handler (decided on a write fault,
+/// walked to the PTE lock): the stateless search replays the schedule
+/// after such a blocked move, the fork engine drops the process, and both
+/// end in the same states, schedule for schedule. (The stateless search
+/// once went on from the half-run handler: one end state more, and
+/// schedules that did not replay.)
+#[test]
+fn the_engines_agree_where_the_worker_is_blocked_inside_its_handler() {
+    let s =
+        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/pri-dontneed.yaml"))
+            .unwrap();
+    let a = exhaustive(&s, Policy::Always, RULES, 1, 100_000, 2).unwrap();
+    let b = forked(&s, Policy::Always, RULES, 1);
+    assert_eq!((a.schedules, a.infeasible), (b.schedules, b.infeasible));
+    assert!(a.schedules > 3_000, "{}", a.schedules);
+    assert_eq!(a.states, b.states);
+    assert!(a.verdict.is_empty() && b.verdict.is_empty());
+}
+
 /// Shards split the space without overlap: the shards' results summed are
 /// the whole space's, schedule for schedule, under either engine.
 #[test]

@@ -303,3 +303,40 @@ fn every_schedule_of_the_worker_and_the_paths_is_judged() {
         without.schedules
     );
 }
+
+/// A blocked move changes nothing, even where the thread ran part of its
+/// path before it found the lock held: here the worker, past `vma`, has
+/// decided on a write fault and walks to the PTE lock cpu1 holds inside its
+/// own COW. The stateless search went on from that half-run handler, so its
+/// schedules differed from the fork engine's (which drops the process) and
+/// did not replay; now the player is put back as it was. (The digest cannot
+/// tell: it is comparable only within one model instance.)
+#[test]
+fn a_blocked_worker_move_leaves_the_machine_as_it_was() {
+    let s =
+        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/pri-dontneed.yaml"))
+            .unwrap();
+    let prefix = decode("c0 c0 c0 c0 c0 c0 c0 c0 c0 d0 i i i c1 c1 c1 c1 c1 r0 d0 d0 i").unwrap();
+    let play = |try_worker: bool| {
+        let mut p = Player::new(&s, Policy::Always, Rules::default()).unwrap();
+        for &m in &prefix {
+            assert!(matches!(p.try_move(m, 0), Tried::Moved), "{m:?}");
+        }
+        assert_eq!(p.steps.last().unwrap().text, "resume until vma");
+        if try_worker {
+            assert!(matches!(p.try_move(Move::Iopf, 0), Tried::Blocked));
+        }
+        // cpu1 finishes its COW; the handler then finds the PTE writable
+        // and answers in one move
+        run_out(&mut p, Move::Cpu(1));
+        assert!(matches!(p.try_move(Move::Iopf, 0), Tried::Moved));
+        assert_eq!(p.steps.last().unwrap().text, "resume until responded");
+        assert!(matches!(p.try_move(Move::DevResume(0), 0), Tried::Moved));
+        let moves = encode(&p.moves);
+        let shootdown::explore::play::End::Done(r) = p.finish() else {
+            panic!("the schedule ran to its end");
+        };
+        (moves, r.cycles, r.verdict, format!("{:?}", r.dev))
+    };
+    assert_eq!(play(true), play(false));
+}

@@ -15,10 +15,12 @@
 //! forks one child per alternative move (within the bound) and waits for
 //! it; the child takes the alternative and goes on; the parent then takes
 //! the default move itself. A move found blocked (its thread would spin on
-//! a lock held by a thread that does not move) changes nothing; when the
-//! thread that moved last might be blocked (another thread holds a lock),
-//! a child tries its move first, so that switching away from a blocked
-//! thread is free, as in the stateless search.
+//! a lock held by a thread that does not move) is not a schedule, and the
+//! process that found it ends (the thread may have run part of its path:
+//! [`Player::attempt`]); when the thread that moved last might be blocked
+//! (another thread holds a lock), a child tries its move first, so that
+//! switching away from a blocked thread is free, as in the stateless
+//! search.
 
 use super::play::{branch_here, default_move, End, Move, Played, Player, Prefix, Rules, Tried};
 use super::search::{collect, fnv, kinds, names, Finding, Found, Searched, Summary};
@@ -356,7 +358,7 @@ pub fn subtree(
             return;
         }
         // Its cost was counted when it was chosen.
-        match player.try_move(m, 0) {
+        match player.attempt(m, 0) {
             Tried::Moved => {}
             Tried::Blocked => {
                 emit(prefix, &Summary::Infeasible);
@@ -401,7 +403,7 @@ fn dfs(mut player: Player, bound: u32, visited: Option<&Visited>) {
         // thread holds a lock; then a child tries its move to tell.
         if let Some(m) = player.running() {
             if player.may_be_blocked(m) {
-                let probe = fork_wait(|| match player.try_move(m, 0) {
+                let probe = fork_wait(|| match player.attempt(m, 0) {
                     Tried::Blocked => BLOCKED,
                     _ => 0,
                 });
@@ -425,7 +427,7 @@ fn dfs(mut player: Player, bound: u32, visited: Option<&Visited>) {
             }
             let crashed = fork_wait(|| {
                 let mut p = player_take(&mut player);
-                match p.try_move(m, b.cost(m)) {
+                match p.attempt(m, b.cost(m)) {
                     Tried::Moved => dfs(p, bound, visited),
                     Tried::Blocked => emit(&with(&p.moves, m), &Summary::Infeasible),
                     Tried::Failed(e) => emit_failed(p, Some(m), e),
@@ -453,7 +455,7 @@ fn dfs(mut player: Player, bound: u32, visited: Option<&Visited>) {
                 );
             }
         }
-        match player.try_move(m0, b.cost(m0)) {
+        match player.attempt(m0, b.cost(m0)) {
             Tried::Moved => {}
             // The default turned out blocked: the alternatives forked
             // above cover this point's schedules (the stateless search

@@ -141,6 +141,7 @@ struct Cursor {
 /// program, and the moves so far.
 pub struct Player<'s> {
     s: &'s Scenario,
+    policy: Policy,
     rules: Rules,
     session: Session<'s>,
     cur: Cursor,
@@ -156,7 +157,8 @@ pub struct Player<'s> {
 pub enum Tried {
     Moved,
     /// The thread would spin on a lock held by a thread that does not
-    /// move: nothing changed.
+    /// move: nothing changed ([`Player::try_move`]; after
+    /// [`Player::attempt`], the player must be dropped).
     Blocked,
     /// The run failed (the error that stopped it).
     Failed(RunError),
@@ -168,6 +170,7 @@ impl<'s> Player<'s> {
         session.schedule_iopf();
         Ok(Player {
             s,
+            policy,
             rules,
             session,
             cur: Cursor {
@@ -228,8 +231,49 @@ impl<'s> Player<'s> {
         }
     }
 
-    /// Try `m`, which costs `cost` preemptions if it moves.
+    /// Try `m`, which costs `cost` preemptions if it moves. A blocked move
+    /// changes nothing: the machine is put back as it was by replaying the
+    /// moves so far (the thread may have run its path up to the lock it
+    /// found held: reads, decisions, a Page Request taken off the queue).
     pub fn try_move(&mut self, m: Move, cost: u32) -> Tried {
+        match self.attempt(m, cost) {
+            Tried::Blocked => match self.replayed() {
+                Ok(p) => {
+                    *self = p;
+                    Tried::Blocked
+                }
+                Err(e) => Tried::Failed(e),
+            },
+            t => t,
+        }
+    }
+
+    /// A new player that has made this one's moves.
+    fn replayed(&self) -> Result<Player<'s>, RunError> {
+        let mut p = Player::new(self.s, self.policy, self.rules)?;
+        for (k, &m) in self.moves.iter().enumerate() {
+            match p.attempt(m, 0) {
+                Tried::Moved => {}
+                Tried::Failed(e) => return Err(e),
+                Tried::Blocked => {
+                    return Err(RunError::Timeline {
+                        file: self.s.path.clone(),
+                        line: 0,
+                        msg: format!("explore: replaying a schedule, its move {k} ({m:?}) was blocked where it had moved: the run is not deterministic; report this"),
+                        blocked_by: None,
+                    })
+                }
+            }
+        }
+        p.preemptions = self.preemptions;
+        Ok(p)
+    }
+
+    /// [`Player::try_move`] without the replay: after `Blocked`, the
+    /// machine may differ from before the attempt, and the caller must drop
+    /// the player (the fork engine, whose attempts are made in processes
+    /// that end there).
+    pub fn attempt(&mut self, m: Move, cost: u32) -> Tried {
         let busy = matches!(m, Move::Cpu(i) if self.session.cpu_busy(i));
         let programs = |t: ThreadRef| self.s.programs.iter().find(|p| p.thread == t);
         let mut entry = entry_for(m, &self.cur, &programs, busy);

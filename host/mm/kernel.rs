@@ -104,17 +104,6 @@ impl LockTable {
         }
     }
 
-    /// Releases every hold of `tid`'s: a path that never ran (its first
-    /// step found a lock held by a thread that cannot move) lets go of
-    /// what it took before it (a fault's mmap_lock).
-    pub fn release_all(&mut self, tid: usize) {
-        self.held.retain(|_, h| *h != tid);
-        for r in self.readers.values_mut() {
-            r.retain(|&t| t != tid);
-        }
-        self.readers.retain(|_, r| !r.is_empty());
-    }
-
     /// The thread that holds `id` (for write; else its first reader).
     pub fn holder(&self, id: u64) -> Option<usize> {
         (self.held.get(&id).copied())

@@ -44,10 +44,6 @@ pub(super) struct Iopf {
     /// Requests (`until page-request`), and whether it got there.
     pub stop_at: Vec<Option<u32>>,
     pub stopped: Vec<bool>,
-    /// The queue head before the record this round took (to put it back
-    /// when the handler's first step finds its lock held by a thread that
-    /// cannot move).
-    took: Option<u32>,
 }
 
 impl Iopf {
@@ -63,7 +59,6 @@ impl Iopf {
             reached: None,
             stop_at: vec![None; MAX_DEVS as usize],
             stopped: vec![false; MAX_DEVS as usize],
-            took: None,
         }
     }
 
@@ -147,28 +142,12 @@ impl Sim<'_> {
         self.iopf.handling() == Some(d) || self.queued_requests(d) > 0
     }
 
-    /// Put back the record this round took: the handler's first step
-    /// found its lock held by a thread that cannot move, and nothing of it
-    /// ran.
-    pub(super) fn untake(&mut self) {
-        if let Some(head) = self.iopf.took.take() {
-            if let Some(op) = self.iopf.op.take() {
-                if let Some(n) = self.iopf.requests.get_mut(op.req.prgi as usize) {
-                    *n = n.saturating_sub(1);
-                }
-            }
-            self.iopf.head = head;
-            self.m.set_pq_head(head);
-        }
-    }
-
     /// One round of the worker: take the next record off the PQ when idle,
     /// then one step of its handler.
     pub(super) fn iopf_round(&mut self, line: usize) -> Result<Worker, RunError> {
         let Some((base, log2n)) = self.iopf.pq else {
             return Ok(Worker::Idle);
         };
-        self.iopf.took = None;
         if self.iopf.op.is_none() {
             let tail = self.m.pq_tail();
             if tail == self.iopf.head {
@@ -178,7 +157,6 @@ impl Sim<'_> {
                 Ok(words) => words,
                 Err(e) => return Err(self.err(line, format!("iopf: reading the PQ: {e}"))),
             };
-            self.iopf.took = Some(self.iopf.head);
             self.iopf.head = (self.iopf.head + 1) & ((1u32 << log2n) - 1);
             self.m.set_pq_head(self.iopf.head);
             let Some(req) = decode_page_request(dw0, dw1) else {
@@ -223,7 +201,6 @@ impl Sim<'_> {
         let code = op.code();
         let r = match p {
             Progress::Reached(cp) => {
-                self.iopf.took = None;
                 self.iopf.path.push(cp);
                 self.iopf.reached = Some(cp);
                 if let Some(sig) = &mut self.sig {
@@ -232,10 +209,7 @@ impl Sim<'_> {
                 Worker::Ran(Some(cp))
             }
             Progress::Wait(w) => Worker::Waits(w, responding),
-            Progress::Done => {
-                self.iopf.took = None;
-                Worker::Ran(None)
-            }
+            Progress::Done => Worker::Ran(None),
         };
         if finished {
             self.iopf.op = None;

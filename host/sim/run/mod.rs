@@ -67,9 +67,9 @@ pub enum RunError {
         file: PathBuf,
         line: usize,
         msg: String,
-        /// The step's CPU thread spins on a page-table lock held by this
-        /// thread, which the step does not run: nothing changed (no cycle
-        /// ran, no state moved), so a schedule can choose another move.
+        /// The step's thread spins on a lock held by this thread, which
+        /// the step does not run: a schedule may choose another move (in a
+        /// new session: the thread may have run part of its path).
         blocked_by: Option<usize>,
     },
     #[error("{}: setting up the machine: {source}", file.display())]

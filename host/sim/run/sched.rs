@@ -161,8 +161,7 @@ impl Sim<'_> {
                 self.check_deadlock(&running, &waits, worker_live, line)?;
             }
             if let Worker::Waits(WaitOn::Lock { id, holder }, _) = worker {
-                let first = self.m.cycle() == start;
-                self.check_worker_lock(&running, (id, holder), first, line)?;
+                self.check_worker_lock(&running, (id, holder), line)?;
             }
             if cpus_done && !worker_live {
                 self.check_owed(entries, line)?;
@@ -416,7 +415,6 @@ impl Sim<'_> {
         &mut self,
         running: &[Running],
         (id, holder): (u64, usize),
-        first: bool,
         line: usize,
     ) -> Result<(), RunError> {
         let live = running.iter().any(|r| r.cpu == holder && !r.done);
@@ -431,11 +429,9 @@ impl Sim<'_> {
                 self.cpus[holder].path.last().unwrap_or(&"?")
             ),
         );
-        // A scheduled worker blocked in the step's first round has done
-        // nothing (explore then moves another thread): the record it took
-        // goes back.
-        if self.iopf.scheduled && first {
-            self.untake();
+        // A scheduled worker's move is blocked: explore puts the machine
+        // back and moves another thread.
+        if self.iopf.scheduled {
             if let RunError::Timeline { blocked_by, .. } = &mut e {
                 *blocked_by = Some(holder);
             }

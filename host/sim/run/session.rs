@@ -5,7 +5,7 @@
 
 use super::{label, RunError, RunOptions, Sim};
 use crate::mm::Policy;
-use crate::scenario::{Action, Entry, Scenario, ThreadRef};
+use crate::scenario::{Entry, Scenario};
 use crate::sim::outcome::{RunReport, SlotReport};
 use std::time::Instant;
 
@@ -31,41 +31,17 @@ impl<'s> Session<'s> {
     }
 
     /// Run one step with these entries (as a timeline step on `line`; 0 for
-    /// a step no file holds). A step whose only CPU thread would spin on a
-    /// page-table lock held by a thread it does not run changes nothing and
-    /// gives the `Timeline` error with `blocked_by` set: the caller may
-    /// choose another step. Any other error ends the run.
+    /// a step no file holds). A step whose only thread would spin on a
+    /// lock held by a thread it does not run gives the `Timeline` error
+    /// with `blocked_by` set. Like any error, it ends this session: the
+    /// thread may have run part of its path before it found the lock held
+    /// (explore's player replays its moves into a new session and chooses
+    /// another).
     pub fn step(&mut self, entries: &[Entry], line: usize) -> Result<&SlotReport, RunError> {
-        let fresh: Vec<usize> = entries
-            .iter()
-            .filter_map(|e| match (e.thread, &e.action) {
-                (ThreadRef::Cpu(i), a) if *a != Action::Resume => Some(i),
-                _ => None,
-            })
-            .collect();
         let n = self.slots.len();
-        match self.sim.run_slot(&label(n), n as u64, line, entries) {
-            Ok(slot) => {
-                self.slots.push(slot);
-                Ok(&self.slots[n])
-            }
-            Err(e) => {
-                if let RunError::Timeline {
-                    blocked_by: Some(_),
-                    ..
-                } = e
-                {
-                    // Nothing ran: forget an action the step started, and
-                    // what it took before it found the lock held (a
-                    // fault's mmap_lock; it held nothing before).
-                    for i in fresh {
-                        self.sim.cpus[i] = Default::default();
-                        self.sim.k.ptl.release_all(i);
-                    }
-                }
-                Err(e)
-            }
-        }
+        let slot = self.sim.run_slot(&label(n), n as u64, line, entries)?;
+        self.slots.push(slot);
+        Ok(&self.slots[n])
     }
 
     /// CPU thread `i` is inside a kernel path (stopped at a checkpoint).
