@@ -289,7 +289,8 @@ pub struct Checker {
     /// Frames freed as page tables that the IOMMU walked since.
     walked_freed: BTreeSet<Pfn>,
     /// A page's second name: another process's mapping of the same
-    /// page-cache page (`shares:`), by page address, to the first's.
+    /// page-cache page (`shares:`), or the address mremap moved it to, by
+    /// page address, to the first's.
     aliases: BTreeMap<u64, u64>,
     pub findings: Vec<Finding>,
 }
@@ -935,7 +936,7 @@ impl Checker {
         for p in &self.protected {
             h.debug(&(p.0, p.1.tid, p.1.returned.is_some()));
         }
-        h.debug(&self.writable_seen);
+        h.debug(&(&self.writable_seen, &self.aliases));
         if !self.walked_freed.is_empty() {
             h.debug(&self.walked_freed);
         }

@@ -8,7 +8,7 @@ use shootdown::explore::fork::{decode, encode};
 use shootdown::explore::play::{Move, Player, Rules, Tried};
 use shootdown::explore::search::exhaustive;
 use shootdown::mm::Policy;
-use shootdown::scenario::Scenario;
+use shootdown::scenario::{Scenario, ThreadRef};
 use shootdown::sim::{run, RunError, RunOptions, RunReport};
 use std::path::Path;
 
@@ -339,4 +339,124 @@ fn a_blocked_worker_move_leaves_the_machine_as_it_was() {
         (moves, r.cycles, r.verdict, format!("{:?}", r.dev))
     };
     assert_eq!(play(true), play(false));
+}
+
+/// A Page Request whose PTE a CPU's own fault fixed first: the handler
+/// runs handle_pte_fault's tail (paths/ptep_set_access_flags.yaml) under
+/// the PTE lock, writes nothing back (the copy's PTE is young and dirty
+/// already) and flushes nothing; the retry finds the copy.
+#[test]
+fn a_spurious_page_request_takes_the_pte_lock_and_flushes_nothing() {
+    let s =
+        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/pri-spurious.yaml"))
+            .unwrap();
+    for p in Policy::ALL {
+        let r = run(&s, &RunOptions::policy(p)).unwrap();
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        let handler = r.slots[4]
+            .lines
+            .iter()
+            .find(|l| l.thread == ThreadRef::Dev(0))
+            .unwrap();
+        assert!(
+            handler
+                .text
+                .ends_with("vma, lock, set_access_flags, unlock, respond, responded -> Success"),
+            "{p}: {}",
+            handler.text
+        );
+        assert_eq!((r.dev[1].value, r.dev[2].value), (0xd1, 0xd1), "{p}");
+        assert_eq!(r.dev[1].pa, r.dev[2].pa, "{p}");
+        assert_ne!(
+            r.dev[1].pa, r.dev[0].pa,
+            "{p}: the copy, not the shared page"
+        );
+        // cpu1's COW flushed; the handler added no flush of its own
+        let cow_only = Scenario::parse(
+            Path::new("c.yaml"),
+            "name: c\nabout: c\npages:\n  addrA: { va: 0x7f0000000010, value: 0xa0, cow: true }\ntimeline:\n  - { dev0: read addrA }\n  - { cpu1: write addrA 0xc1 }\nexpect: { seed: clean }\n",
+        )
+        .unwrap();
+        let cow_only = run(&cow_only, &RunOptions::policy(p)).unwrap();
+        assert!(cow_only.stats.flushes > 0, "{p}");
+        assert_eq!(r.stats.flushes, cow_only.stats.flushes, "{p}");
+    }
+}
+
+/// The PTE changed between the handler's look and its lock (KSM
+/// write-protected it): the path finds the entry no longer grants the
+/// write and does nothing; the device's retry asks again, and the next
+/// handler reuses the page.
+#[test]
+fn a_spurious_fault_whose_pte_changed_does_nothing_and_the_retry_asks_again() {
+    let s = Scenario::parse(
+        Path::new("k.yaml"),
+        "name: k\nabout: k\nparams: { mem_latency: 40, ats_latency: 150, cpu_step_cycles: 10, pri: 4 }
+pages:
+  addrA: { va: 0x7f0000000010, value: 0xa0, cow: true }
+timeline:
+  - { dev0: write addrA 0xd1 until page-request }
+  - { cpu1: write addrA 0xc1 }
+  - { iopf: resume until vma }
+  - { cpu0: ksm-wrprotect addrA }
+  - { iopf: resume until responded }
+  - { dev0: resume until page-request }
+  - { iopf: resume }
+  - { dev0: resume }
+  - { dev1: read addrA }
+expect: { seed: clean }
+",
+    )
+    .unwrap();
+    for p in Policy::ALL {
+        let r = run(&s, &RunOptions::policy(p)).unwrap();
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        let texts = lines(&r);
+        assert!(
+            texts
+                .contains(&"iopf: resume until responded: changed, respond, responded".to_string()),
+            "{p}: {texts:#?}"
+        );
+        assert!(
+            texts.contains(&"iopf: resume: vma, reuse, respond, responded".to_string()),
+            "{p}: {texts:#?}"
+        );
+        assert_eq!(r.dev.last().unwrap().value, 0xd1, "{p}");
+    }
+}
+
+/// The path is the scenario's to change: a patch that flushes the
+/// secondary TLBs on a spurious fault (mmu_notifier_invalidate_range before
+/// 6.6, the CPU flush's hook from 6.6: one of the two under each policy
+/// but end-only, which waits for an E the path does not have) costs one
+/// more flush, and changes no verdict.
+#[test]
+fn a_scenario_can_give_the_spurious_fault_a_flush() {
+    let bundled =
+        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/pri-spurious.yaml"))
+            .unwrap();
+    let src = std::fs::read_to_string(bundled.path.clone())
+        .unwrap()
+        .replace(
+            "params:",
+            "paths:
+  ptep_set_access_flags:
+    follows: a patch
+    steps:
+      - lock: lock pte
+      - set_access_flags:
+          - invalidate_range va, va + 4096
+          - flush_tlb_range va, va + 4096
+      - unlock: unlock pte
+params:",
+        );
+    let patched = Scenario::parse(Path::new("p.yaml"), &src).unwrap();
+    for p in Policy::ALL {
+        let a = run(&bundled, &RunOptions::policy(p)).unwrap();
+        let b = run(&patched, &RunOptions::policy(p)).unwrap();
+        assert!(b.verdict.is_empty(), "{p}: {:?}", b.findings);
+        // end-only defers every secondary flush to an E, and this path has none
+        let more = u64::from(p != Policy::EndOnly);
+        assert_eq!(b.stats.flushes, a.stats.flushes + more, "{p}");
+    }
 }

@@ -22,22 +22,27 @@
 //! (fault)    a write to a read-only PTE: the store's write-protect fault
 //!            (paths/wp_page_copy.yaml: fault, copy, start ... put_old, or
 //!            reuse), without the store
+//! (spurious) a PTE that already grants the access: handle_pte_fault's
+//!            tail (paths/ptep_set_access_flags.yaml: lock,
+//!            set_access_flags, unlock), no flush
 //! respond    ATS.PRGR (Success or Invalid Request) and its fence written
 //! responded  the fence completed
 //! ```
 //!
 //! A request whose PASID no process is bound to is answered Invalid
 //! Request at once. A PTE that already grants the access (the fault raced with a fix, or
-//! the IOMMU answered from a stale entry) needs nothing: Success. A page
+//! the IOMMU answered from a stale entry) is made young (and dirty) under
+//! its lock, flushing nothing (`paths/ptep_set_access_flags.yaml`): Success. A page
 //! that is not present otherwise (swapped out, being migrated, a file page
 //! reclaim dropped) would take do_swap_page, migration_entry_wait or a
 //! read from the file: not modelled, refused as a CPU access there is.
 
 use super::cow::StoreOp;
 use super::kernel::{Cx, MmError, Progress, WaitOn};
-use super::lang::Paths;
+use super::lang::{CallOp, PathRef, Paths};
 use super::path::{self, KernelPath, MinorFault};
 use crate::iommu::FlushTicket;
+use crate::mem::PageSize;
 use crate::rtl::{PageRequest, PRG_INVALID, PRG_SUCCESS};
 
 /// Checkpoint names of the handler, in order (the fault's own are
@@ -57,6 +62,9 @@ enum Pc {
     /// a misplaced page's migration.
     Minor(Box<MinorFault>),
     Fault(Box<StoreOp>),
+    /// The PTE already grants the access: `handle_pte_fault`'s tail for a
+    /// present PTE (`paths/ptep_set_access_flags.yaml`).
+    Spurious(Box<CallOp>),
     Respond,
     Wait(FlushTicket),
     Finished,
@@ -71,6 +79,7 @@ pub struct IopfOp {
     code: u8,
     fault: Option<Box<StoreOp>>,
     minor: Option<Box<MinorFault>>,
+    spurious: Option<PathRef>,
     /// It holds its process's mmap_lock for read (from `vma` until the
     /// fault returns, before the response).
     mmap: bool,
@@ -85,6 +94,7 @@ impl IopfOp {
             code: PRG_SUCCESS,
             fault: Some(Box::new(StoreOp::fault_only(req.va, paths))),
             minor: Some(Box::new(MinorFault::new(paths))),
+            spurious: Some(paths.spurious_fault()),
             mmap: false,
         }
     }
@@ -99,6 +109,7 @@ impl IopfOp {
             code: PRG_INVALID,
             fault: None,
             minor: None,
+            spurious: None,
             mmap: false,
         }
     }
@@ -138,7 +149,17 @@ impl IopfOp {
                 return Ok(Pc::Fault(f));
             }
         }
-        // Spurious: the PTE already grants the access.
+        // Spurious: the PTE already grants the access. A 4 KiB PTE's fault
+        // takes its lock and makes it young (and dirty), flushing nothing;
+        // a huge leaf's (huge_pmd_set_accessed) is answered at once.
+        if leaf.size == PageSize::Small {
+            if let Some(def) = self.spurious.take() {
+                let run = CallOp::new(def, va, 1)
+                    .with_write(self.req.write)
+                    .with_caller("handle_pte_fault");
+                return Ok(Pc::Spurious(Box::new(run)));
+            }
+        }
         Ok(Pc::Respond)
     }
 }
@@ -183,6 +204,16 @@ impl KernelPath for IopfOp {
                     e => e,
                 })?;
                 if f.finished() {
+                    self.pc = Pc::Respond;
+                }
+                match p {
+                    Progress::Done => self.step(cx),
+                    p => Ok(p),
+                }
+            }
+            Pc::Spurious(run) => {
+                let p = run.step(cx)?;
+                if run.finished() {
                     self.pc = Pc::Respond;
                 }
                 match p {

@@ -221,9 +221,13 @@ impl Vmas {
 
     /// mremap moved `pages` pages from `from`'s page to `to`'s (move_vma):
     /// the old range is a hole, the new one is covered (the holes inside
-    /// it go), and `to` is a file page when `from` was.
+    /// it go), and `to` is a file page when `from` was, a hugetlb VMA when
+    /// `from`'s was.
     pub fn move_range(&mut self, from: u64, to: u64, pages: u64) {
         let (from, to) = (from & !0xfff, to & !0xfff);
+        for h in self.hugetlb.iter_mut().filter(|h| h.0 == from & !(h.1 - 1)) {
+            h.0 = to & !(h.1 - 1);
+        }
         let file = self.is_file(from);
         self.unmap(from, pages);
         let end = to.saturating_add(pages.saturating_mul(4096));

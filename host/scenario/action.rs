@@ -407,11 +407,11 @@ pub fn parse_action(
                 pages: page_count(pages, i, rest.first().copied())?,
             }
         }
-        ["mremap", p, q, rest @ ..] if rest.len() <= 1 => {
+        ["mremap", p, q, rest @ ..] if rest.len() <= 1 => 'mremap: {
             let (i, j) = (page(p)?, page(q)?);
             let (from, to) = (&pages[i], &pages[j]);
-            if from.hugetlb || from.absent {
-                return Err(format!("'{p}': mremap moves a small page or a transparent huge page that is mapped (a hugetlb VMA's move_hugetlb_page_tables is 5.16's, not modelled)"));
+            if from.absent {
+                return Err(format!("'{p}' is not mapped: mremap moves a page that is (a small page, a transparent huge page or a hugetlb page)"));
             }
             if from.thp && rest.first() != Some(&"512") {
                 return Err(format!("'{p}' is a transparent huge page: mremap moves it whole, 'mremap {p} {q} 512' (move_huge_pmd); a part of it would be split first (split_huge_pmd, not modelled here)"));
@@ -424,6 +424,33 @@ pub fn parse_action(
             }
             if from.shares.is_some() || pages.iter().any(|o| o.shares == Some(i)) {
                 return Err(format!("'{p}' is a page-cache page another process maps too: mremap of it is not modelled (the rmap walk would have to follow the move); mremap a page only this process maps"));
+            }
+            if from.hugetlb {
+                let (n, bytes, what) = if from.gigantic {
+                    (262_144, 0x4000_0000u64, "1 GiB")
+                } else {
+                    (512, 0x20_0000u64, "2 MiB")
+                };
+                if rest.first().copied() != Some(if from.gigantic { "262144" } else { "512" }) {
+                    return Err(format!("'{p}' is a {what} hugetlb page: mremap moves it whole, 'mremap {p} {q} {n}' (move_hugetlb_page_tables, Linux 5.16)"));
+                }
+                if (from.va ^ to.va) & (bytes - 1) != 0 {
+                    return Err(format!("'{q}' is not at the offset in its {what} region that '{p}' is at in its page: the huge page moves whole, from a {what} boundary to a {what} boundary, and '{q}' names the word '{p}' names after the move (give '{q}' the address {:#x} plus a multiple of {what})", from.va & (bytes - 1)));
+                }
+                let other = pages.iter().find(|o| {
+                    o.process == from.process
+                        && !std::ptr::eq(*o, from)
+                        && !std::ptr::eq(*o, to)
+                        && o.va & !(bytes - 1) == to.va & !(bytes - 1)
+                });
+                if let Some(o) = other {
+                    return Err(format!("'{}' lies in the {what} region '{q}' names: the hugetlb page moves there whole (put '{}' in another region)", o.name, o.name));
+                }
+                break 'mremap Action::Mremap {
+                    page: i,
+                    to: j,
+                    pages: n,
+                };
             }
             let n = match rest.first() {
                 None => 1,
@@ -633,6 +660,20 @@ pub fn processes(pages: &[Page]) -> usize {
 }
 
 impl Action {
+    /// The bundled function the action runs that a kernel release after
+    /// the seed's brought (`Paths::introduced_after_kernel` tells which).
+    pub fn function(&self, pages: &[Page]) -> Option<&'static str> {
+        match *self {
+            Action::Mremap { page, pages: n, .. } => match (n, &pages[page]) {
+                (_, p) if p.hugetlb => Some("move_hugetlb_page_tables"),
+                (512, p) if !p.thp => Some("move_normal_pmd"),
+                (262_144, _) => Some("move_normal_pud"),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// The process the action's CPU thread acts in (as `current->mm`): its
     /// page's, or the one it names.
     pub fn process(&self, pages: &[Page]) -> u8 {

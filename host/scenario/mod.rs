@@ -322,22 +322,37 @@ impl Scenario {
         self
     }
 
+    /// Every step of the timeline's and the programs', with its line.
+    fn entries(&self) -> impl Iterator<Item = (usize, &Entry)> {
+        let timeline =
+            (self.timeline.iter()).flat_map(|s| s.entries.iter().map(move |e| (s.line, e)));
+        let programs =
+            (self.programs.iter()).flat_map(|p| p.actions.iter().map(move |e| (p.line, e)));
+        timeline.chain(programs)
+    }
+
+    /// The first action whose bundled function the chosen kernel release
+    /// did not have yet (its line, and why).
+    fn kernel_refused(&self) -> Option<(usize, String)> {
+        self.entries().find_map(|(line, e)| {
+            let f = e.action.function(&self.pages)?;
+            let (rel, commit, instead) = self.paths.introduced_after_kernel(f)?;
+            let k = self.paths.kernel?;
+            Some((line, format!(
+                "'{}' runs {f}, which Linux {rel} brought ({commit}); at {k} {instead}: choose kernel {rel} or later",
+                e.text
+            )))
+        })
+    }
+
     /// On x86-64: the first `unbind` (its line, and why): the bundled IOMMU
     /// caches no process context.
     fn unbind_refused(&self) -> Option<(usize, String)> {
         if self.arch.riscv() {
             return None;
         }
-        let timeline = self
-            .timeline
-            .iter()
-            .flat_map(|s| s.entries.iter().map(move |e| (s.line, e)));
-        let programs = self
-            .programs
-            .iter()
-            .flat_map(|p| p.actions.iter().map(move |e| (p.line, e)));
-        let (line, e) = timeline
-            .chain(programs)
+        let (line, e) = self
+            .entries()
             .find(|(_, e)| matches!(e.action, Action::Unbind { .. }))?;
         Some((line, format!(
             "'{}': the bundled IOMMU caches no process context to unbind; add 'arch: riscv-sv39' (docs/socket-riscv.md), or drop it",
@@ -386,6 +401,9 @@ impl Scenario {
     /// parameters.
     pub fn unsupported(&self) -> Option<String> {
         let p = &self.params;
+        if let Some((line, why)) = self.kernel_refused() {
+            return Some(format!("line {line}: {why}"));
+        }
         if !self.arch.riscv() {
             if let Some((line, why)) = self.unbind_refused() {
                 return Some(format!("line {line}: {why}"));
@@ -844,6 +862,9 @@ impl Scenario {
             return Err(err(l, why));
         }
         if let Some((l, why)) = scenario.iopf_refused() {
+            return Err(err(l, why));
+        }
+        if let Some((l, why)) = scenario.kernel_refused() {
             return Err(err(l, why));
         }
         if let (Some(a), Some(why)) = (&raw.arch, scenario.unsupported()) {

@@ -201,8 +201,8 @@ impl PathRun {
         self
     }
 
-    /// A fault handler's inputs for the 4 KiB page at `va` whose PTE is at
-    /// `pte`.
+    /// A write fault handler's inputs for the 4 KiB page at `va` whose PTE
+    /// is at `pte`.
     pub fn page_inputs(va: u64, pte: u64) -> Inputs {
         let s = va & !(PAGE_SIZE - 1);
         [
@@ -214,6 +214,7 @@ impl PathRun {
             None,
             None,
             None,
+            Some(1),
         ]
     }
 
@@ -974,6 +975,7 @@ pub struct CallOp {
     keep_tables: bool,
     prot_numa: bool,
     misplaced: bool,
+    write: Option<bool>,
     run: Option<PathRun>,
     finished: bool,
 }
@@ -990,9 +992,16 @@ impl CallOp {
             keep_tables: false,
             prot_numa: false,
             misplaced: false,
+            write: None,
             run: None,
             finished: false,
         }
+    }
+
+    /// A fault's access: the input `write` is 1 for a write, 0 for a read.
+    pub fn with_write(mut self, write: bool) -> Self {
+        self.write = Some(write);
+        self
     }
 
     /// The caller keeps the page tables the path's range empties: the
@@ -1060,6 +1069,7 @@ impl crate::mm::KernelPath for CallOp {
                             self.keep_tables.then_some(1),
                             self.prot_numa.then_some(1),
                             self.misplaced.then_some(1),
+                            self.write.map(u64::from),
                         ],
                     )
                     .with_gather_batch(self.batch)

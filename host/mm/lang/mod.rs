@@ -47,6 +47,7 @@ pub const INPUTS: &[&str] = &[
     "keep_tables",
     "prot_numa",
     "misplaced",
+    "write",
 ];
 /// Slot of each input.
 pub const VA: usize = 0;
@@ -63,10 +64,13 @@ pub const PROT_NUMA: usize = 6;
 /// Set (1) for a NUMA hinting fault whose page the scan found on the wrong
 /// node (`numa-hint <page> misplaced`): the fault migrates it.
 pub const MISPLACED: usize = 7;
+/// A fault's access: 1 for a write, 0 for a read (a store's fault and the
+/// I/O page fault handler's spurious fault set it).
+pub const WRITE: usize = 8;
 
 /// The caller's values of [`INPUTS`] (`None`: it gives none, and reading
 /// it is an error).
-pub type Inputs = [Option<u64>; 8];
+pub type Inputs = [Option<u64>; 9];
 
 /// The most variables a path may name (inputs included).
 pub const MAX_VARS: usize = 64;
@@ -658,6 +662,14 @@ pub const BUNDLED: &[(&str, &str)] = &[
         include_str!("../../../paths/move_normal_pud.yaml"),
     ),
     (
+        "paths/move_hugetlb_page_tables.yaml",
+        include_str!("../../../paths/move_hugetlb_page_tables.yaml"),
+    ),
+    (
+        "paths/ptep_set_access_flags.yaml",
+        include_str!("../../../paths/ptep_set_access_flags.yaml"),
+    ),
+    (
         "paths/move_huge_pmd.yaml",
         include_str!("../../../paths/move_huge_pmd.yaml"),
     ),
@@ -815,6 +827,22 @@ impl Paths {
         Paths::with_at(kernel, defs)
     }
 
+    /// Bundled function `name` is a later release's than `kernel`: that
+    /// release, its commit and what older releases do instead. None when
+    /// no release is chosen or the scenario defines `name` itself.
+    pub fn introduced_after_kernel(
+        &self,
+        name: &str,
+    ) -> Option<(Release, &'static str, &'static str)> {
+        let k = self.kernel?;
+        if self.from_scenario.iter().any(|n| n == name) {
+            return None;
+        }
+        let (_, rel, commit, instead) = release::INTRODUCED.iter().find(|e| e.0 == name)?;
+        let rel: Release = rel.parse().ok()?;
+        (rel > k).then_some((rel, *commit, *instead))
+    }
+
     /// The bundled functions that run in a later release's version here,
     /// with their files (`paths/4.19/move_ptes.yaml`), by name.
     pub fn later_versions(&self) -> Vec<(&str, &str)> {
@@ -904,6 +932,17 @@ impl Paths {
     /// mremap's path of a whole 1 GiB region.
     pub fn move_normal_pud(&self) -> PathRef {
         self.caller_path("move_normal_pud")
+    }
+
+    /// The fault of a page whose PTE already grants the access (the I/O
+    /// page fault handler's spurious Page Request).
+    pub fn spurious_fault(&self) -> PathRef {
+        self.caller_path("ptep_set_access_flags")
+    }
+
+    /// mremap's path of a hugetlb page.
+    pub fn move_hugetlb_page_tables(&self) -> PathRef {
+        self.caller_path("move_hugetlb_page_tables")
     }
 
     /// mremap's path of a transparent huge page.

@@ -1112,6 +1112,7 @@ mod tests {
                 "keep_tables",
                 "prot_numa",
                 "misplaced",
+                "write",
                 "x"
             ]
         );

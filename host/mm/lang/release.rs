@@ -62,6 +62,31 @@ impl fmt::Display for Release {
     }
 }
 
+/// The bundled functions a release later than the seed's brought:
+/// (function, release, commit, what the older releases do instead). Under
+/// an older `--kernel` an action that runs one is refused. (`vmap_try_huge_pmd`
+/// is not here: 5.13 renamed 4.18's `ioremap_try_huge_pmd`.)
+pub const INTRODUCED: &[(&str, &str, &str, &str)] = &[
+    (
+        "move_normal_pmd",
+        "4.20",
+        "2c91bd4a4e2e",
+        "move_page_tables moves the 2 MiB region's 512 PTEs one by one (move_ptes over a whole table, not modelled)",
+    ),
+    (
+        "move_normal_pud",
+        "5.11",
+        "c49dd3401802",
+        "move_page_tables moves the 1 GiB region's tables one PMD at a time (not modelled)",
+    ),
+    (
+        "move_hugetlb_page_tables",
+        "5.16",
+        "550a7d60bd5e",
+        "mremap of a hugetlb VMA fails (vma_to_resize returns -EINVAL)",
+    ),
+];
+
 /// The bundled functions as later releases changed them: (release, file,
 /// text), oldest first.
 pub const VERSIONS: &[(&str, &str, &str)] = &[

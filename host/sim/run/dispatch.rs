@@ -36,6 +36,17 @@ impl Sim<'_> {
                     ));
                 }
                 let process = a.process(&s.pages);
+                // mremap's old and new addresses: a hugetlb page moves
+                // whole, from its huge page's first byte
+                let moved = |page: usize, to: usize| {
+                    let p = &s.pages[page];
+                    let mask: u64 = match (p.hugetlb, p.gigantic) {
+                        (true, true) => !0x3fff_ffff,
+                        (true, false) => !0x1f_ffff,
+                        _ => !0xfff,
+                    };
+                    (p.va & mask, s.pages[to].va & mask)
+                };
                 // What the VMAs lose before the path runs, once the call
                 // holds the mmap_lock: what a device's Page Request finds
                 // from then on.
@@ -48,11 +59,16 @@ impl Sim<'_> {
                         va: s.pages[page].va,
                     }),
                     Action::Exit { .. } => Some(VmaChange::Exit),
-                    Action::Mremap { page, to, pages } => Some(VmaChange::Move {
-                        from: s.pages[page].va,
-                        to: s.pages[to].va,
-                        pages,
-                    }),
+                    Action::Mremap { page, to, pages } => {
+                        // the word moves: its new address is a second name
+                        // of it (a device write through a stale
+                        // translation of the old one lands in the page the
+                        // new one maps)
+                        let (p, q) = (&s.pages[page], &s.pages[to]);
+                        self.chk.alias(key(q.process, q.va), key(p.process, p.va));
+                        let (from, to) = moved(page, to);
+                        Some(VmaChange::Move { from, to, pages })
+                    }
                     _ => None,
                 };
                 let op: Box<dyn KernelPath> = match *a {
@@ -160,20 +176,22 @@ impl Sim<'_> {
                             .with_gather_batch(s.params.gather_batch as usize)
                             .with_caller("exit"),
                     ),
-                    Action::Mremap { page, to, pages } => Box::new(
+                    Action::Mremap { page, to, pages } => Box::new({
+                        let (from, to) = moved(page, to);
                         CallOp::new(
                             match pages {
+                                _ if s.pages[page].hugetlb => s.paths.move_hugetlb_page_tables(),
                                 1 => s.paths.move_ptes(),
                                 512 if s.pages[page].thp => s.paths.move_huge_pmd(),
                                 512 => s.paths.move_normal_pmd(),
                                 _ => s.paths.move_normal_pud(),
                             },
-                            s.pages[page].va & !0xfff,
+                            from,
                             pages,
                         )
-                        .with_to(s.pages[to].va & !0xfff)
-                        .with_caller("mremap"),
-                    ),
+                        .with_to(to)
+                        .with_caller("mremap")
+                    }),
                     Action::Vfree { page } => Box::new(
                         CallOp::new(s.paths.vfree(), s.pages[page].va & !0xfff, 1)
                             .with_caller("vfree"),
