@@ -1133,6 +1133,7 @@ fn sound(src: &str) -> Result<(), String> {
         "spins on a page-table lock",
         "waits for an rmap lock",
         "waits for its process's mmap_lock",
+        "waits for a page lock",
         "nothing to resume",
     ];
     match outcome(src) {

@@ -106,7 +106,11 @@ fn hugetlb_mremap_is_refused_where_it_is_not_whole() {
     assert!(e.contains("'mremap addrA addrN 512'"), "{e}");
     let off = pages.replace("0x7f0000400010", "0x7f0000401010");
     let e = err(&off, "cpu0: mremap addrA addrN 512");
-    assert!(e.contains("'addrN' is not at the offset"), "{e}");
+    assert!(
+        e.contains("'addrN' is not at the offset")
+            && e.contains("whose offset in its 2 MiB region is 0x10"),
+        "{e}"
+    );
     let crowded = format!("{pages}  addrB: {{ va: 0x7f0000500000, value: 0xb0 }}\n");
     let e = err(&crowded, "cpu0: mremap addrA addrN 512");
     assert!(

@@ -22,6 +22,9 @@
 //! (fault)    a write to a read-only PTE: the store's write-protect fault
 //!            (paths/wp_page_copy.yaml: fault, copy, start ... put_old, or
 //!            reuse), without the store
+//! migration a migration entry: migration_entry_wait waits for the page
+//!            lock the migration holds, then the fault returns (the
+//!            device's retry finds the new page)
 //! (spurious) a PTE that already grants the access: handle_pte_fault's
 //!            tail (paths/ptep_set_access_flags.yaml: lock,
 //!            set_access_flags, unlock), no flush
@@ -33,9 +36,10 @@
 //! Request at once. A PTE that already grants the access (the fault raced with a fix, or
 //! the IOMMU answered from a stale entry) is made young (and dirty) under
 //! its lock, flushing nothing (`paths/ptep_set_access_flags.yaml`): Success. A page
-//! that is not present otherwise (swapped out, being migrated, a file page
-//! reclaim dropped) would take do_swap_page, migration_entry_wait or a
-//! read from the file: not modelled, refused as a CPU access there is.
+//! that is not present otherwise (swapped out, a hugetlb page being
+//! migrated, a file page reclaim dropped) would take do_swap_page,
+//! migration_entry_wait_huge or a read from the file: not modelled,
+//! refused as a CPU access there is.
 
 use super::cow::StoreOp;
 use super::kernel::{Cx, MmError, Progress, WaitOn};
@@ -47,7 +51,14 @@ use crate::rtl::{PageRequest, PRG_INVALID, PRG_SUCCESS};
 
 /// Checkpoint names of the handler, in order (the fault's own are
 /// `CHECKPOINTS_WP_PAGE_COPY`'s).
-pub const CHECKPOINTS_IOPF: &[&str] = &["vma", "anonymous", "numa", IOPF_RESPOND, "responded"];
+pub const CHECKPOINTS_IOPF: &[&str] = &[
+    "vma",
+    "anonymous",
+    "numa",
+    "migration",
+    IOPF_RESPOND,
+    "responded",
+];
 
 /// The handler's checkpoint where it has written its PRG Response and owns
 /// the IOMMU's command queue until the fence completes: a scheduled worker
@@ -65,6 +76,10 @@ enum Pc {
     /// The PTE already grants the access: `handle_pte_fault`'s tail for a
     /// present PTE (`paths/ptep_set_access_flags.yaml`).
     Spurious(Box<CallOp>),
+    /// A migration entry: `migration_entry_wait` waits for the page lock
+    /// of the frame being migrated (`wait_on_page_locked`), then the fault
+    /// returns and the device's retry finds the new page.
+    Migration,
     Respond,
     Wait(FlushTicket),
     Finished,
@@ -143,6 +158,9 @@ impl IopfOp {
                 return Ok(Pc::Minor(m));
             }
         }
+        if path::migration_entry(cx, va)?.is_some() {
+            return Ok(Pc::Migration);
+        }
         let leaf = path::cpu_walk(cx, va, "a device's Page Request for")?;
         if self.req.write && !leaf.writable {
             if let Some(f) = self.fault.take() {
@@ -220,6 +238,13 @@ impl KernelPath for IopfOp {
                     Progress::Done => self.step(cx),
                     p => Ok(p),
                 }
+            }
+            Pc::Migration => {
+                if let Some(w) = path::migration_wait(cx, self.req.va)? {
+                    return Ok(Progress::Wait(w));
+                }
+                self.pc = Pc::Respond;
+                Ok(Progress::Reached("migration"))
             }
             Pc::Respond => {
                 // mmap_read_unlock: the fault has returned

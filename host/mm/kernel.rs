@@ -44,6 +44,15 @@ pub enum MmError {
 /// is the PFN of the page-table page whose split PTL it is.
 pub const RMAP_LOCK: u64 = 1 << 63;
 
+/// The lock id bit of a page lock (`lock_page`, [`page_lock_id`]).
+pub const PAGE_LOCK: u64 = 1 << 61;
+
+/// The lock id of the page lock of frame `pfn` (a compound page's is its
+/// first frame's).
+pub fn page_lock_id(pfn: u64) -> u64 {
+    PAGE_LOCK | pfn
+}
+
 /// The lock id of process `process`'s mmap_lock ([`super::mmap`]).
 pub fn mmap_lock_of(process: usize) -> u64 {
     super::mmap::MMAP_LOCK | process as u64

@@ -105,8 +105,10 @@ pub fn touch(cx: &mut Cx, leaf: &Leaf, write: bool) -> Result<(), MmError> {
 /// page-table lock (`ptep_clear_flush` in a COW, a KSM merge, a writeback's
 /// mkclean): the fault handler takes the same lock (`handle_pte_fault`:
 /// `pte_offset_map_lock`), so it spins until that CPU unlocks, then finds
-/// the new entry and the access is retried. Anything else not mapped is
-/// [`cpu_walk`]'s refusal.
+/// the new entry and the access is retried. A migration entry's fault
+/// waits for the page lock the migration holds (`migration_entry_wait`),
+/// then the access is retried. Anything else not mapped is [`cpu_walk`]'s
+/// refusal.
 pub fn cpu_walk_or_wait(cx: &mut Cx, va: u64, who: &str) -> Result<Result<Leaf, WaitOn>, MmError> {
     if let Err(WalkError::NotPresent {
         level: 1, entry_pa, ..
@@ -118,7 +120,41 @@ pub fn cpu_walk_or_wait(cx: &mut Cx, va: u64, who: &str) -> Result<Result<Leaf, 
             return Ok(Err(WaitOn::Lock { id, holder }));
         }
     }
+    if let Some(w) = migration_wait(cx, va)? {
+        return Ok(Err(w));
+    }
     cpu_walk(cx, va, who).map(Ok)
+}
+
+/// `migration_entry_wait`: at a 4 KiB migration entry, the wait for the
+/// page lock of the frame being migrated (none when no other thread holds
+/// it).
+pub fn migration_wait(cx: &mut Cx, va: u64) -> Result<Option<WaitOn>, MmError> {
+    let Some(pfn) = migration_entry(cx, va)? else {
+        return Ok(None);
+    };
+    let id = crate::mm::page_lock_id(pfn);
+    Ok(cx
+        .k
+        .ptl
+        .holder(id)
+        .filter(|&h| h != cx.tid)
+        .map(|holder| WaitOn::Lock { id, holder }))
+}
+
+/// The frame a 4 KiB migration entry at `va` stands for (a page being
+/// migrated: `migration_entry_wait`'s), if that is what `va`'s PTE holds.
+pub fn migration_entry(cx: &mut Cx, va: u64) -> Result<Option<u64>, MmError> {
+    if let Err(WalkError::NotPresent {
+        level: 1, entry_pa, ..
+    }) = cx.k.mm().walk(&cx.m.mem, va)
+    {
+        let e = cx.m.mem.read(entry_pa)?.value;
+        if e & mapping::MIGRATION_ENTRY != 0 && e & 1 == 0 {
+            return Ok(Some(e >> 12));
+        }
+    }
+    Ok(None)
 }
 
 /// The CPU's walk for a load or store, `who` ("a CPU read of"): a page with no

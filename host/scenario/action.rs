@@ -435,7 +435,7 @@ pub fn parse_action(
                     return Err(format!("'{p}' is a {what} hugetlb page: mremap moves it whole, 'mremap {p} {q} {n}' (move_hugetlb_page_tables, Linux 5.16)"));
                 }
                 if (from.va ^ to.va) & (bytes - 1) != 0 {
-                    return Err(format!("'{q}' is not at the offset in its {what} region that '{p}' is at in its page: the huge page moves whole, from a {what} boundary to a {what} boundary, and '{q}' names the word '{p}' names after the move (give '{q}' the address {:#x} plus a multiple of {what})", from.va & (bytes - 1)));
+                    return Err(format!("'{q}' is not at the offset in its {what} region that '{p}' is at in its page: the huge page moves whole, from a {what} boundary to a {what} boundary, and '{q}' names the word '{p}' names after the move (give '{q}' an address whose offset in its {what} region is {:#x})", from.va & (bytes - 1)));
                 }
                 let other = pages.iter().find(|o| {
                     o.process == from.process

@@ -454,6 +454,14 @@ impl PathRun {
                     return Ok(Next::Wait(w));
                 }
             }
+            OpKind::PageLock(e, take) => {
+                let id = crate::mm::page_lock_id(self.eval(cx, e)?);
+                if !*take {
+                    path::unlock(cx, id);
+                } else if let Some(w) = path::lock(cx, id) {
+                    return Ok(Next::Wait(w));
+                }
+            }
             OpKind::SetPte(a, v, at) => {
                 let (pa, v) = (self.eval(cx, a)?, self.eval(cx, v)?);
                 let va = match at {

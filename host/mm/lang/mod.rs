@@ -220,6 +220,11 @@ pub enum OpKind {
     /// `rmap_unlock <va>`: the rmap lock of the page at `va`
     /// ([`crate::mm::Kernel::rmap_lock_id`]).
     RmapLock(Expr, RmapHold),
+    /// `lock_page <pfn>` (true) / `unlock_page <pfn>`: the page lock of
+    /// that frame ([`crate::mm::page_lock_id`]), which a migration holds
+    /// from before its unmap to after its remap (`migration_entry_wait`
+    /// waits for it).
+    PageLock(Expr, bool),
     /// `set_pte <entry>, <value> [, <va>]`: write a page-table entry (the
     /// PTE event, for the checker and the waves, of `<va>`'s page; default
     /// the path's `va`).

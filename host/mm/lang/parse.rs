@@ -132,6 +132,8 @@ const KEYWORDS: &[&str] = &[
     "rmap_lock",
     "rmap_lock_read",
     "rmap_unlock",
+    "lock_page",
+    "unlock_page",
     "set_pte",
     "get",
     "put",
@@ -881,6 +883,11 @@ fn op(p: &mut P) -> Result<OpKind, String> {
                 _ => RmapHold::Release,
             };
             OpKind::RmapLock(e, hold)
+        }
+        "lock_page" | "unlock_page" => {
+            let e = p.expr()?;
+            p.done()?;
+            OpKind::PageLock(e, first == "lock_page")
         }
         "get" | "put" => {
             let e = p.expr()?;

@@ -549,6 +549,8 @@ fn lock_wait(id: u64) -> &'static str {
         "waits for an rmap lock"
     } else if id & MMAP_LOCK != 0 {
         "waits for its process's mmap_lock"
+    } else if id & crate::mm::PAGE_LOCK != 0 {
+        "waits for a page lock (a migration holds it)"
     } else {
         "spins on a page-table lock"
     }
