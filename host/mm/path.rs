@@ -145,16 +145,8 @@ pub fn migration_wait(cx: &mut Cx, va: u64) -> Result<Option<WaitOn>, MmError> {
 /// The frame a 4 KiB migration entry at `va` stands for (a page being
 /// migrated: `migration_entry_wait`'s), if that is what `va`'s PTE holds.
 pub fn migration_entry(cx: &mut Cx, va: u64) -> Result<Option<u64>, MmError> {
-    if let Err(WalkError::NotPresent {
-        level: 1, entry_pa, ..
-    }) = cx.k.mm().walk(&cx.m.mem, va)
-    {
-        let e = cx.m.mem.read(entry_pa)?.value;
-        if e & mapping::MIGRATION_ENTRY != 0 && e & 1 == 0 {
-            return Ok(Some(e >> 12));
-        }
-    }
-    Ok(None)
+    Ok(absent_pte(cx, va)?
+        .and_then(|(_, e)| (e & mapping::MIGRATION_ENTRY != 0).then_some(e >> 12)))
 }
 
 /// The CPU's walk for a load or store, `who` ("a CPU read of"): a page with no

@@ -426,12 +426,9 @@ pub fn parse_action(
                 return Err(format!("'{p}' is a page-cache page another process maps too: mremap of it is not modelled (the rmap walk would have to follow the move); mremap a page only this process maps"));
             }
             if from.hugetlb {
-                let (n, bytes, what) = if from.gigantic {
-                    (262_144, 0x4000_0000u64, "1 GiB")
-                } else {
-                    (512, 0x20_0000u64, "2 MiB")
-                };
-                if rest.first().copied() != Some(if from.gigantic { "262144" } else { "512" }) {
+                let (n, bytes) = (from.huge_size().frames(), from.huge_size().bytes());
+                let what = if from.gigantic { "1 GiB" } else { "2 MiB" };
+                if rest.first().copied() != Some(n.to_string().as_str()) {
                     return Err(format!("'{p}' is a {what} hugetlb page: mremap moves it whole, 'mremap {p} {q} {n}' (move_hugetlb_page_tables, Linux 5.16)"));
                 }
                 if (from.va ^ to.va) & (bytes - 1) != 0 {

@@ -144,6 +144,16 @@ pub fn process_of(pasid: u32, processes: usize) -> Option<u8> {
 }
 
 impl Page {
+    /// The size of the huge page a `thp` or `hugetlb` page is a word of
+    /// (1 GiB for `hugetlb: 1G`).
+    pub fn huge_size(&self) -> crate::mem::PageSize {
+        if self.gigantic {
+            crate::mem::PageSize::Huge1G
+        } else {
+            crate::mem::PageSize::Huge2M
+        }
+    }
+
     /// The 1 GiB page a `hugetlb: 1G` page is a word of, as (process,
     /// gigabyte): two names with the same one are two words of one page
     /// (the parser allows nothing else in that gigabyte).

@@ -40,12 +40,12 @@ impl Sim<'_> {
                 // whole, from its huge page's first byte
                 let moved = |page: usize, to: usize| {
                     let p = &s.pages[page];
-                    let mask: u64 = match (p.hugetlb, p.gigantic) {
-                        (true, true) => !0x3fff_ffff,
-                        (true, false) => !0x1f_ffff,
-                        _ => !0xfff,
+                    let size = if p.hugetlb {
+                        p.huge_size().bytes()
+                    } else {
+                        0x1000
                     };
-                    (p.va & mask, s.pages[to].va & mask)
+                    (p.va & !(size - 1), s.pages[to].va & !(size - 1))
                 };
                 // What the VMAs lose before the path runs, once the call
                 // holds the mmap_lock: what a device's Page Request finds

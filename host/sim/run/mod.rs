@@ -386,12 +386,7 @@ impl<'s> Sim<'s> {
             let mine = (s.pages.iter()).filter(|p| usize::from(p.process) == n && !p.kernel);
             proc.vmas = crate::mm::Vmas::new(mine.clone().map(|p| (p.va, p.file)));
             for p in mine.clone().filter(|p| p.hugetlb) {
-                let size = if p.gigantic {
-                    PageSize::Huge1G
-                } else {
-                    PageSize::Huge2M
-                };
-                proc.vmas.hugetlb(p.va, size.bytes());
+                proc.vmas.hugetlb(p.va, p.huge_size().bytes());
             }
             // An absent page has no VMA until an mremap moves one there.
             for p in mine.filter(|p| p.absent) {
@@ -485,11 +480,17 @@ impl<'s> Sim<'s> {
     }
 
     fn err(&self, line: usize, msg: String) -> RunError {
+        self.blocked(line, msg, None)
+    }
+
+    /// [`Sim::err`] of a step whose thread waits for a lock `blocked_by`
+    /// holds and the step does not run (a move explore may take back).
+    fn blocked(&self, line: usize, msg: String, blocked_by: Option<usize>) -> RunError {
         RunError::Timeline {
             file: self.s.path.clone(),
             line,
             msg,
-            blocked_by: None,
+            blocked_by,
         }
     }
 

@@ -398,11 +398,7 @@ impl Sim<'_> {
                         self.cpus[holder].path.last().unwrap_or(&"?")
                     )
                 };
-                let mut e = self.err(line, msg);
-                if let RunError::Timeline { blocked_by, .. } = &mut e {
-                    *blocked_by = Some(holder);
-                }
-                Err(e)
+                Err(self.blocked(line, msg, Some(holder)))
             }
             _ => Ok(()),
         }
@@ -412,7 +408,7 @@ impl Sim<'_> {
     /// holds: an error when `holder` is a CPU thread this step does not
     /// run (it can never let go).
     fn check_worker_lock(
-        &mut self,
+        &self,
         running: &[Running],
         (id, holder): (u64, usize),
         line: usize,
@@ -421,22 +417,14 @@ impl Sim<'_> {
         if live || holder >= MAX_CPUS {
             return Ok(());
         }
-        let mut e = self.err(
-            line,
-            format!(
-                "the kernel's I/O page fault handler (answering a device's Page Request) {} held by cpu{holder}, which this step does not run (cpu{holder} stopped after '{}'): resume cpu{holder} in this step, or stop it before it takes the lock",
-                lock_wait(id),
-                self.cpus[holder].path.last().unwrap_or(&"?")
-            ),
+        let msg = format!(
+            "the kernel's I/O page fault handler (answering a device's Page Request) {} held by cpu{holder}, which this step does not run (cpu{holder} stopped after '{}'): resume cpu{holder} in this step, or stop it before it takes the lock",
+            lock_wait(id),
+            self.cpus[holder].path.last().unwrap_or(&"?")
         );
         // A scheduled worker's move is blocked: explore puts the machine
         // back and moves another thread.
-        if self.iopf.scheduled {
-            if let RunError::Timeline { blocked_by, .. } = &mut e {
-                *blocked_by = Some(holder);
-            }
-        }
-        Err(e)
+        Err(self.blocked(line, msg, self.iopf.scheduled.then_some(holder)))
     }
 
     /// The worker does not run in this step (scheduled, and not named or

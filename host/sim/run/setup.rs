@@ -88,11 +88,7 @@ impl Sim<'_> {
                 // with the page table deposited for a later split: a compound
                 // page (a hugetlb page goes back to its pool when freed).
                 // A 1 GiB hugetlb page (`hugetlb: 1G`) is mapped by its PUD.
-                let size = if p.gigantic {
-                    PageSize::Huge1G
-                } else {
-                    PageSize::Huge2M
-                };
+                let size = p.huge_size();
                 let base = self.m.mem.alloc_compound(size.frames(), p.hugetlb)?;
                 frames[n] = base;
                 let f = base + ((p.va >> PAGE_SHIFT) & (size.frames() - 1));
