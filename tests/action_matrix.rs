@@ -193,7 +193,7 @@ const STATES: &[State] = &[
             ("mprotect ro",    [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("fork",           [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("split",          [Parse, NA,    Parse, NA,    NA,    NA,    NA,    NA   ]),
-            ("madv-free",      [Run,   NA,    Parse, NA,    NA,    NA,    NA,    NA   ]),
+            ("madv-free",      [Ok,    NA,    Parse, NA,    NA,    NA,    NA,    NA   ]),
             ("collapse",       [Run,   NA,    Parse, NA,    NA,    NA,    NA,    NA   ]),
             ("mremap",         [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
             ("reclaim",        [Run,   NA,    Run,   NA,    NA,    NA,    NA,    NA   ]),
@@ -527,6 +527,10 @@ fn effect(action: &str, c: &Seen) -> Result<(), String> {
             check(frame == before_frame, "the split moved the page")?;
             check(v.value == before_value, "the split lost the value")?;
             after_faults(false)
+        }
+        // a swapped-out page: free_swap_and_cache drops the entry
+        "madv-free" if c.state == "after reclaim" => {
+            check(leaf.is_none() && v.entry == 0, "the swap entry is left")
         }
         "madv-free" => {
             check(
@@ -1134,6 +1138,7 @@ fn sound(src: &str) -> Result<(), String> {
         "waits for an rmap lock",
         "waits for its process's mmap_lock",
         "waits for a page lock",
+        "waits for ksm_thread_mutex",
         "nothing to resume",
     ];
     match outcome(src) {

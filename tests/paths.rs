@@ -275,6 +275,24 @@ fn a_path_that_fails_at_run_time_names_its_line() {
     );
     let e = run_err("      - a: x[4096] = 1\n");
     assert!(e.contains("'x[4096]': an index is 0 to 4095"), "{e}");
+    // A kernel mutex taken twice by one thread, or released unheld.
+    let e =
+        run_err("      - a: mutex_lock ksm_thread_mutex\n      - b: mutex_lock ksm_thread_mutex\n");
+    assert!(
+        e.contains("my.yaml:10") && e.contains("a mutex is not recursive"),
+        "{e}"
+    );
+    // A path that returns still holding a lock: the action's line.
+    let e = run_err("      - a: lock pte\n");
+    assert!(
+        e.contains("my.yaml:11: cpu0: 'call p addrA' returned holding a page-table lock"),
+        "{e}"
+    );
+    let e = run_err("      - a: mutex_unlock ksm_thread_mutex\n");
+    assert!(
+        e.contains("my.yaml:9") && e.contains("which this thread does not hold"),
+        "{e}"
+    );
 }
 
 /// mremap moves the entry: the old address unmapped, the new one mapping

@@ -460,3 +460,34 @@ params:",
         assert_eq!(b.stats.flushes, a.stats.flushes + more, "{p}");
     }
 }
+
+/// A patch that forgets its unlock: the handler returns holding the PTE
+/// lock, an error at the line of the step that ran it (in Linux, the next
+/// fault on the table would spin forever).
+#[test]
+fn a_handler_that_returns_holding_a_lock_is_an_error() {
+    let bundled =
+        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/pri-spurious.yaml"))
+            .unwrap();
+    let src = std::fs::read_to_string(bundled.path.clone())
+        .unwrap()
+        .replace(
+            "params:",
+            "paths:
+  ptep_set_access_flags:
+    follows: a patch that forgets its unlock
+    steps:
+      - lock: lock pte
+      - set_access_flags: x = read(pte)
+params:",
+        );
+    let patched = Scenario::parse(Path::new("p.yaml"), &src).unwrap();
+    let e = run(&patched, &RunOptions::policy(Policy::Seed))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("the I/O page fault handler returned holding a page-table lock")
+            && e.contains("lock, set_access_flags"),
+        "{e}"
+    );
+}

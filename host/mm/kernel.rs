@@ -53,6 +53,44 @@ pub fn page_lock_id(pfn: u64) -> u64 {
     PAGE_LOCK | pfn
 }
 
+/// The lock id bit of a kernel mutex ([`kernel_mutex_id`]).
+pub const KERNEL_MUTEX: u64 = 1 << 60;
+
+/// The kernel-wide mutexes a path can take (`mutex_lock <name>`): each
+/// name, and where Linux holds it.
+pub const KERNEL_MUTEXES: &[(&str, &str)] = &[(
+    "ksm_thread_mutex",
+    "mm/ksm.c: ksmd holds it over each scan pass (ksm_scan_thread), so one merge runs at a time",
+)];
+
+/// The lock id of the kernel mutex named `name`, if the model has it.
+pub fn kernel_mutex_id(name: &str) -> Option<u64> {
+    (KERNEL_MUTEXES.iter())
+        .position(|(n, _)| *n == name)
+        .map(|i| KERNEL_MUTEX | i as u64)
+}
+
+/// What lock `id` is, for a wait in an error or the waves: its kind (a
+/// kernel mutex: its name) and whether a thread spins on it (a page-table
+/// lock) rather than sleeps.
+pub fn lock_kind(id: u64) -> (&'static str, bool) {
+    if id & RMAP_LOCK != 0 {
+        ("an rmap lock", false)
+    } else if id & super::mmap::MMAP_LOCK != 0 {
+        ("its process's mmap_lock", false)
+    } else if id & PAGE_LOCK != 0 {
+        ("a page lock (a migration holds it)", false)
+    } else if id & KERNEL_MUTEX != 0 {
+        let i = (id & !KERNEL_MUTEX) as usize;
+        (
+            KERNEL_MUTEXES.get(i).map_or("a kernel mutex", |m| m.0),
+            false,
+        )
+    } else {
+        ("a page-table lock", true)
+    }
+}
+
 /// The lock id of process `process`'s mmap_lock ([`super::mmap`]).
 pub fn mmap_lock_of(process: usize) -> u64 {
     super::mmap::MMAP_LOCK | process as u64
@@ -111,6 +149,22 @@ impl LockTable {
                 self.readers.remove(&id);
             }
         }
+    }
+
+    /// A lock other than an mmap_lock that `tid` holds, for write or for
+    /// read (the lowest id): what a kernel path that returned still holds.
+    pub fn kept_by(&self, tid: usize) -> Option<u64> {
+        let mine = (self
+            .held
+            .iter()
+            .filter(|(_, &h)| h == tid)
+            .map(|(&id, _)| id))
+        .chain(
+            (self.readers.iter())
+                .filter(|(_, r)| r.contains(&tid))
+                .map(|(&id, _)| id),
+        );
+        mine.filter(|id| id & super::mmap::MMAP_LOCK == 0).min()
     }
 
     /// The thread that holds `id` (for write; else its first reader).

@@ -18,8 +18,8 @@ pub use access::LoadOp;
 pub use cow::{StoreOp, CHECKPOINTS_WP_PAGE_COPY};
 pub use iopf::{IopfOp, CHECKPOINTS_IOPF, IOPF_RESPOND};
 pub use kernel::{
-    mmap_lock_of, page_lock_id, Cx, HostEvent, Kernel, LockTable, MmError, Notify, Process,
-    Progress, WaitOn, PAGE_LOCK, RMAP_LOCK,
+    kernel_mutex_id, lock_kind, mmap_lock_of, page_lock_id, Cx, HostEvent, Kernel, LockTable,
+    MmError, Notify, Process, Progress, WaitOn, KERNEL_MUTEX, KERNEL_MUTEXES, PAGE_LOCK, RMAP_LOCK,
 };
 pub use mapping::{lookup, HugeKind, Mapping, Vmas};
 pub use path::KernelPath;

@@ -462,6 +462,25 @@ impl PathRun {
                     return Ok(Next::Wait(w));
                 }
             }
+            OpKind::Mutex(id, take) => {
+                let held = cx.k.ptl.holder(*id) == Some(cx.tid);
+                if *take && held {
+                    return Err(fail(format!(
+                        "mutex_lock of {}, which this thread holds already: a mutex is not recursive (Linux would deadlock here)",
+                        crate::mm::lock_kind(*id).0
+                    )));
+                } else if !*take && !held {
+                    return Err(fail(format!(
+                        "mutex_unlock of {}, which this thread does not hold",
+                        crate::mm::lock_kind(*id).0
+                    )));
+                }
+                if !*take {
+                    path::unlock(cx, *id);
+                } else if let Some(w) = path::lock(cx, *id) {
+                    return Ok(Next::Wait(w));
+                }
+            }
             OpKind::SetPte(a, v, at) => {
                 let (pa, v) = (self.eval(cx, a)?, self.eval(cx, v)?);
                 let va = match at {
@@ -899,6 +918,10 @@ impl PathRun {
                         e
                     }
                     Func::IsLazyfree => u64::from(cx.k.lazyfree.contains(&x)),
+                    Func::HasVma => u64::from(cx.k.proc().vmas.mapped(x)),
+                    Func::PageLocked => {
+                        u64::from(cx.k.ptl.holder(crate::mm::page_lock_id(x)).is_some())
+                    }
                     Func::Identical => {
                         let mut same = true;
                         for i in 0..PAGE_SIZE / 8 {

@@ -225,6 +225,9 @@ pub enum OpKind {
     /// from before its unmap to after its remap (`migration_entry_wait`
     /// waits for it).
     PageLock(Expr, bool),
+    /// `mutex_lock <name>` (true) / `mutex_unlock <name>`: a kernel-wide
+    /// mutex ([`crate::mm::KERNEL_MUTEXES`]), its lock id.
+    Mutex(u64, bool),
     /// `set_pte <entry>, <value> [, <va>]`: write a page-table entry (the
     /// PTE event, for the checker and the waves, of `<va>`'s page; default
     /// the path's `va`).
@@ -477,6 +480,12 @@ pub enum Func {
     Huge,
     /// `is_lazyfree(pfn)`: MADV_FREE made the page lazily freeable.
     IsLazyfree,
+    /// `page_locked(pfn)`: a thread holds the page's lock (`PageLocked`:
+    /// `trylock_page` would fail).
+    PageLocked,
+    /// `has_vma(addr)`: a VMA of the running process covers `addr`
+    /// (`find_vma`).
+    HasVma,
     /// `set_pfn(entry, pfn)`: the entry with its flags, pointing at `pfn`.
     SetPfn,
     /// `identical(pfn, pfn)`: the two frames hold the same 4 KiB
@@ -581,6 +590,8 @@ impl Func {
         ("mkpresent", Func::Mkpresent),
         ("table_entry", Func::TableEntry),
         ("is_lazyfree", Func::IsLazyfree),
+        ("page_locked", Func::PageLocked),
+        ("has_vma", Func::HasVma),
         ("set_pfn", Func::SetPfn),
         ("identical", Func::Identical),
         ("pmd_of", Func::PmdOf),

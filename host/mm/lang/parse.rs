@@ -125,8 +125,8 @@ fn ident(s: &str) -> Result<(), String> {
     }
 }
 
-/// The words a line can start with; none may name a variable.
-const KEYWORDS: &[&str] = &[
+/// The words a primitive can start with (besides `if` and an assignment).
+const PRIMITIVES: &[&str] = &[
     "lock",
     "unlock",
     "rmap_lock",
@@ -134,6 +134,8 @@ const KEYWORDS: &[&str] = &[
     "rmap_unlock",
     "lock_page",
     "unlock_page",
+    "mutex_lock",
+    "mutex_unlock",
     "set_pte",
     "get",
     "put",
@@ -173,13 +175,22 @@ const KEYWORDS: &[&str] = &[
     "end",
     "clear_flush_notify",
     "clear_flush",
-    "if",
     "goto",
     "rmap_next",
     "rmap_end",
     "call",
     "retry",
     "return",
+];
+
+/// The other words of the language; none of these, nor a primitive, may
+/// name a variable.
+const OTHER_WORDS: &[&str] = &[
+    "if",
+    "then",
+    "seed",
+    "select",
+    "defined",
     "alloc",
     "alloc_huge",
     "alloc_thp",
@@ -190,10 +201,6 @@ const KEYWORDS: &[&str] = &[
     "child_pmd",
     "child_huge_pte",
     "withdraw",
-    "seed",
-    "select",
-    "defined",
-    "then",
 ];
 
 fn parse_path(
@@ -244,7 +251,10 @@ fn parse_path(
                     None => (lhs, false),
                 };
                 ident(lhs).map_err(|m| err(ol, format!("variable {m}")))?;
-                if KEYWORDS.contains(&lhs) || Func::ALL.iter().any(|(n, _)| *n == lhs) {
+                if PRIMITIVES.contains(&lhs)
+                    || OTHER_WORDS.contains(&lhs)
+                    || Func::ALL.iter().any(|(n, _)| *n == lhs)
+                {
                     return Err(err(
                         ol,
                         format!("'{lhs}' is a primitive or function: name the variable otherwise"),
@@ -889,6 +899,24 @@ fn op(p: &mut P) -> Result<OpKind, String> {
             p.done()?;
             OpKind::PageLock(e, first == "lock_page")
         }
+        "mutex_lock" | "mutex_unlock" => {
+            let known = || {
+                let names: Vec<&str> = crate::mm::KERNEL_MUTEXES.iter().map(|m| m.0).collect();
+                names.join(", ")
+            };
+            let name = p
+                .word()
+                .ok_or_else(|| format!("'{first}' needs a kernel mutex's name: one of {}", known()))?;
+            p.done()?;
+            let id = crate::mm::kernel_mutex_id(&name).ok_or_else(|| {
+                format!(
+                    "'{}' is not a kernel mutex the model has: use one of {}",
+                    shown(&name),
+                    known()
+                )
+            })?;
+            OpKind::Mutex(id, first == "mutex_lock")
+        }
         "get" | "put" => {
             let e = p.expr()?;
             p.done()?;
@@ -1083,8 +1111,9 @@ fn op(p: &mut P) -> Result<OpKind, String> {
         }
         w => {
             return Err(format!(
-                "unknown primitive '{}': use one of lock, unlock, set_pte, get, put, copy, start, clear_flush_notify, clear_flush, invalidate_range, flush_tlb_range, flush_tlb_mm, tlbbatch_add_pending, flush_tlb_kernel_range, iommu_sva_invalidate_kva_range, end, tlb_gather_mmu, tlb_adjust_range, tlb_remove_tlb_entry, tlb_remove_pmd_tlb_entry, tlb_remove_pud_tlb_entry, tlb_remove_page, tlb_remove_table, pte_free_kernel, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free, tlb_finish_mmu, deposit, inc_tlb_flush_pending, dec_tlb_flush_pending, lazyfree, unlazy, discard, madvise_free_begin, madvise_free_return, io, store, iommu_sva_unbind, mmu_notifier_put, mmu_notifier_release, refuse, if .. goto, goto, retry, return, or 'variable = ...'",
-                shown(w)
+                "unknown primitive '{}': use one of {}, 'if <expr> then <primitive>', 'if <expr> goto <step>', or 'variable = ...'",
+                shown(w),
+                PRIMITIVES.join(", ")
             ))
         }
     };
@@ -1124,6 +1153,24 @@ mod tests {
             ]
         );
         assert!(matches!(d.steps[0].ops[1].kind, OpKind::Goto(Some(_), 1)));
+    }
+
+    #[test]
+    fn every_listed_primitive_is_one_the_parser_knows() {
+        // The unknown-primitive error lists PRIMITIVES: each must begin a
+        // primitive (its own arguments may then be missing).
+        let n = Names {
+            vars: &["va".into()],
+            arrays: &[false],
+            steps: &[],
+        };
+        for w in PRIMITIVES {
+            if let Err(e) = parse_op(w, &n) {
+                assert!(!e.contains("unknown primitive"), "{w}: {e}");
+            }
+        }
+        let e = parse_op("frob va", &n).unwrap_err();
+        assert!(e.contains("mutex_lock, mutex_unlock"), "{e}");
     }
 
     #[test]
@@ -1167,6 +1214,16 @@ mod tests {
                 "p:\n  follows: t\n  steps:\n    - a:\n        - x[0] = 1\n        - x = 2\n",
                 6,
                 "both as an array",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a:\n        - mutex_lock ksm_mutex\n",
+                5,
+                "'ksm_mutex' is not a kernel mutex the model has: use one of ksm_thread_mutex",
+            ),
+            (
+                "p:\n  follows: t\n  steps:\n    - a: mutex_unlock\n",
+                4,
+                "'mutex_unlock' needs a kernel mutex's name",
             ),
             (
                 "p:\n  follows: t\n  steps:\n    - a:\n        - x[0] = 1\n        - put x\n",

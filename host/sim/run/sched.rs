@@ -3,8 +3,7 @@
 
 use super::iopf::{Worker, IOPF_TID};
 use super::{RunError, Sim};
-use crate::mm::mmap::MMAP_LOCK;
-use crate::mm::{Cx, HostEvent, Progress, WaitOn, RMAP_LOCK};
+use crate::mm::{Cx, HostEvent, Progress, WaitOn};
 use crate::scenario::{Entry, ThreadRef, Until, MAX_CPUS, PAGE_REQUEST};
 use crate::sim::outcome::{SlotReport, ThreadLine};
 
@@ -46,6 +45,14 @@ impl Sim<'_> {
             self.cpus[i].path.push(cp);
         }
         if finished && had {
+            if let Some(id) = self.k.ptl.kept_by(i) {
+                return Err(self.err(line, format!(
+                    "cpu{i}: '{}' returned holding {} (it went through: {}): a path must release every lock it takes before it returns (Linux: lockdep's 'lock held when returning to user space')",
+                    self.cpus[i].text,
+                    crate::mm::lock_kind(id).0,
+                    self.cpus[i].path.join(", ")
+                )));
+            }
             self.cpus[i].op = None;
             // after the step's own events: its PTE changes come first
             self.events.push(HostEvent::Returned { tid: i });
@@ -299,10 +306,9 @@ impl Sim<'_> {
                     waits.push((i, w));
                     if let Some(sig) = &mut self.sig {
                         let what = match w {
-                            WaitOn::Lock { id, .. } if id & RMAP_LOCK != 0 => "wait on rmap lock",
-                            WaitOn::Lock { .. } => "spin on PTL",
-                            WaitOn::Queue => "spin on IOMMU queue",
-                            WaitOn::Fence => "spin on fence",
+                            WaitOn::Lock { id, .. } => &lock_wait(id),
+                            WaitOn::Queue => "spins on the IOMMU queue",
+                            WaitOn::Fence => "spins on the fence",
                         };
                         sig.cpu(self.m.cycle(), i, &format!("{}: {what}", self.cpus[i].text));
                     }
@@ -532,14 +538,9 @@ impl Sim<'_> {
 }
 
 /// What a thread waiting for lock `id` does, for an error.
-fn lock_wait(id: u64) -> &'static str {
-    if id & RMAP_LOCK != 0 {
-        "waits for an rmap lock"
-    } else if id & MMAP_LOCK != 0 {
-        "waits for its process's mmap_lock"
-    } else if id & crate::mm::PAGE_LOCK != 0 {
-        "waits for a page lock (a migration holds it)"
-    } else {
-        "spins on a page-table lock"
+fn lock_wait(id: u64) -> String {
+    match crate::mm::lock_kind(id) {
+        (what, true) => format!("spins on {what}"),
+        (what, false) => format!("waits for {what}"),
     }
 }
