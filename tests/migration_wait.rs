@@ -8,9 +8,12 @@
 use shootdown::explore::play::Rules;
 use shootdown::explore::search::exhaustive;
 use shootdown::mm::Policy;
-use shootdown::scenario::{Scenario, ThreadRef};
+use shootdown::scenario::Scenario;
 use shootdown::sim::{run, RunOptions};
 use std::path::Path;
+
+#[path = "support/bundled.rs"]
+mod support;
 
 fn parse(body: &str) -> Scenario {
     Scenario::parse(
@@ -25,31 +28,29 @@ pages:
     .unwrap()
 }
 
+/// scenarios/pri-migrate.yaml and, for a hugetlb page
+/// (`migration_entry_wait_huge`), pri-hugetlb-migrate.yaml: the handler
+/// waits for the migration's page lock, and the retry reads the new page.
 #[test]
 fn the_handler_waits_for_the_migration_and_the_retry_finds_the_new_page() {
-    let s =
-        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/pri-migrate.yaml"))
-            .unwrap();
-    for p in Policy::ALL {
-        let r = run(&s, &RunOptions::policy(p)).unwrap();
-        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
-        let handler = (r.slots.iter().flat_map(|s| &s.lines))
-            .find(|l| l.thread == ThreadRef::Dev(0) && l.text.starts_with("page request"))
-            .unwrap();
-        assert!(
-            handler
-                .text
-                .ends_with("vma, migration, respond, responded -> Success"),
-            "{p}: {}",
-            handler.text
-        );
-        let read = &r.dev[0];
-        assert_eq!((read.value, read.fault), (0xa0, false), "{p}");
-        assert_eq!(
-            r.view_of("addrA").unwrap().leaf.unwrap().pfn << 12,
-            read.pa & !0xfff,
-            "{p}"
-        );
+    for (file, page, value, mask) in [
+        ("pri-migrate.yaml", "addrA", 0xa0, !0xfff),
+        ("pri-hugetlb-migrate.yaml", "addrH", 0x70, !0x1f_ffff),
+    ] {
+        let s = support::bundled(file);
+        for p in Policy::ALL {
+            let r = run(&s, &RunOptions::policy(p)).unwrap();
+            assert!(r.verdict.is_empty(), "{file} {p}: {:?}", r.findings);
+            let handler = support::handler_line(&r, 0);
+            assert!(
+                handler.ends_with("vma, migration, respond, responded -> Success"),
+                "{file} {p}: {handler}"
+            );
+            let read = &r.dev[0];
+            assert_eq!((read.value, read.fault), (value, false), "{file} {p}");
+            let leaf = r.view_of(page).unwrap().leaf.unwrap();
+            assert_eq!(leaf.pfn << 12, read.pa & mask, "{file} {p}: the new page");
+        }
     }
 }
 
@@ -116,6 +117,42 @@ fn every_schedule_of_a_fault_on_a_page_under_migration_is_judged() {
   dev0: [read addrA]
 ",
     );
+    for p in [Policy::Seed, Policy::EndOnly] {
+        let r = exhaustive(&s, p, Rules::default(), 1, 100_000, 2).unwrap();
+        assert_eq!(r.unmodelled, 0, "{p}: {:?}", r.unmodelled_first);
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        assert!(r.schedules > 20, "{p}: {}", r.schedules);
+    }
+}
+
+/// A CPU store to a hugetlb page under migration waits for the page lock
+/// and lands in the new page; a load while the migration has the PMD
+/// cleared under its lock spins on that lock. Every schedule of the three
+/// is judged (the handler's and the CPU's fault on the cleared PMD were
+/// refused before).
+#[test]
+fn faults_on_a_hugetlb_page_under_migration_wait_and_every_schedule_is_judged() {
+    let huge = "  addrH: { va: 0x7f0000400010, value: 0x70, hugetlb: true }\n";
+    let s = parse(&format!(
+        "{huge}timeline:
+  - {{ cpu0: migrate addrH until end }}
+  - {{ cpu0: resume, cpu1: write addrH 0x71 }}
+  - {{ dev0: read addrH }}
+"
+    ));
+    for p in Policy::ALL {
+        let r = run(&s, &RunOptions::policy(p)).unwrap();
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        assert_eq!(r.dev[0].value, 0x71, "{p}");
+        assert_eq!(r.view_of("addrH").unwrap().value, Some(0x71), "{p}");
+    }
+    let s = parse(&format!(
+        "{huge}programs:
+  cpu0: [migrate addrH]
+  cpu1: [read addrH]
+  dev0: [read addrH]
+"
+    ));
     for p in [Policy::Seed, Policy::EndOnly] {
         let r = exhaustive(&s, p, Rules::default(), 1, 100_000, 2).unwrap();
         assert_eq!(r.unmodelled, 0, "{p}: {:?}", r.unmodelled_first);

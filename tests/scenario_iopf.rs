@@ -12,6 +12,9 @@ use shootdown::scenario::{Scenario, ThreadRef};
 use shootdown::sim::{run, RunError, RunOptions, RunReport};
 use std::path::Path;
 
+#[path = "support/bundled.rs"]
+mod support;
+
 const HEAD: &str = "name: iopf
 about: the worker scheduled
 params: { mem_latency: 40, ats_latency: 150, cpu_step_cycles: 10, pri: 4 }
@@ -380,6 +383,37 @@ fn a_spurious_page_request_takes_the_pte_lock_and_flushes_nothing() {
         let cow_only = run(&cow_only, &RunOptions::policy(p)).unwrap();
         assert!(cow_only.stats.flushes > 0, "{p}");
         assert_eq!(r.stats.flushes, cow_only.stats.flushes, "{p}");
+    }
+}
+
+/// The same for a THP: the PMD a CPU's NUMA hinting fault made present
+/// again grants the device's write, and the handler runs
+/// huge_pmd_set_accessed (paths/huge_pmd_set_accessed.yaml) under the PMD
+/// lock: the PMD young and dirty, no flush beyond the NUMA scan's own.
+/// Before, a huge leaf's spurious request was answered at once.
+#[test]
+fn a_spurious_page_request_on_a_thp_takes_the_pmd_lock_and_flushes_nothing() {
+    let s = support::bundled("pri-huge-spurious.yaml");
+    let scan_only = Scenario::parse(
+        Path::new("n.yaml"),
+        "name: n\nabout: n\npages:\n  addrT: { va: 0x7f0000201010, value: 0x40, thp: true }\ntimeline:\n  - { cpu0: numa-hint addrT }\n  - { cpu1: read addrT }\nexpect: { seed: clean }\n",
+    )
+    .unwrap();
+    const A: u64 = 1 << 5;
+    const D: u64 = 1 << 6;
+    for p in Policy::ALL {
+        let r = run(&s, &RunOptions::policy(p)).unwrap();
+        assert!(r.verdict.is_empty(), "{p}: {:?}", r.findings);
+        let handler = support::handler_line(&r, 0);
+        assert!(
+            handler.ends_with("vma, lock, set_access_flags, unlock, respond, responded -> Success"),
+            "{p}: {handler}"
+        );
+        assert_eq!(r.dev.last().unwrap().value, 0xd1, "{p}");
+        let v = r.view_of("addrT").unwrap();
+        assert_eq!(v.entry & (A | D), A | D, "{p}: young and dirty");
+        let scan = run(&scan_only, &RunOptions::policy(p)).unwrap();
+        assert_eq!(r.stats.flushes, scan.stats.flushes, "{p}");
     }
 }
 

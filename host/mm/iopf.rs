@@ -22,28 +22,35 @@
 //! (fault)    a write to a read-only PTE: the store's write-protect fault
 //!            (paths/wp_page_copy.yaml: fault, copy, start ... put_old, or
 //!            reuse), without the store
-//! migration a migration entry: migration_entry_wait waits for the page
-//!            lock the migration holds, then the fault returns (the
-//!            device's retry finds the new page)
+//! migration a migration entry (4 KiB, or a hugetlb page's:
+//!            migration_entry_wait_huge): it waits for the page lock the
+//!            migration holds, then the fault returns (the device's retry
+//!            finds the new page)
+//! (cleared)  an entry another thread cleared under its page-table lock (a
+//!            THP COW's PMD, a hugetlb migration's): the fault spins on
+//!            that lock, looks again and returns
 //! (spurious) a PTE that already grants the access: handle_pte_fault's
 //!            tail (paths/ptep_set_access_flags.yaml: lock,
-//!            set_access_flags, unlock), no flush
+//!            set_access_flags, unlock), no flush; a THP's PMD:
+//!            huge_pmd_set_accessed (paths/huge_pmd_set_accessed.yaml,
+//!            the same checkpoints)
 //! respond    ATS.PRGR (Success or Invalid Request) and its fence written
 //! responded  the fence completed
 //! ```
 //!
 //! A request whose PASID no process is bound to is answered Invalid
-//! Request at once. A PTE that already grants the access (the fault raced with a fix, or
-//! the IOMMU answered from a stale entry) is made young (and dirty) under
-//! its lock, flushing nothing (`paths/ptep_set_access_flags.yaml`): Success. A page
-//! that is not present otherwise (swapped out, a hugetlb page being
-//! migrated, a file page reclaim dropped) would take do_swap_page,
-//! migration_entry_wait_huge or a read from the file: not modelled,
+//! Request at once. A PTE or a THP's PMD that already grants the access
+//! (the fault raced with a fix, or the IOMMU answered from a stale entry)
+//! is made young (and dirty) under its lock, flushing nothing: Success; a
+//! hugetlb page's (hugetlb_fault's tail) is answered at once. A page
+//! that is not present otherwise (swapped out, a file page reclaim
+//! dropped) would take do_swap_page or a read from the file: not modelled,
 //! refused as a CPU access there is.
 
 use super::cow::StoreOp;
 use super::kernel::{Cx, MmError, Progress, WaitOn};
 use super::lang::{CallOp, PathRef, Paths};
+use super::mapping::{self, HugeKind, Mapping};
 use super::path::{self, KernelPath, MinorFault};
 use crate::iommu::FlushTicket;
 use crate::mem::PageSize;
@@ -80,6 +87,11 @@ enum Pc {
     /// of the frame being migrated (`wait_on_page_locked`), then the fault
     /// returns and the device's retry finds the new page.
     Migration,
+    /// The entry is none under another thread's page-table lock (a huge
+    /// entry cleared for a THP COW or a hugetlb migration): the fault
+    /// spins on that lock, looks again and returns; the device's retry
+    /// finds what is there then.
+    Cleared,
     Respond,
     Wait(FlushTicket),
     Finished,
@@ -95,6 +107,7 @@ pub struct IopfOp {
     fault: Option<Box<StoreOp>>,
     minor: Option<Box<MinorFault>>,
     spurious: Option<PathRef>,
+    spurious_huge: Option<PathRef>,
     /// It holds its process's mmap_lock for read (from `vma` until the
     /// fault returns, before the response).
     mmap: bool,
@@ -110,6 +123,7 @@ impl IopfOp {
             fault: Some(Box::new(StoreOp::fault_only(req.va, paths))),
             minor: Some(Box::new(MinorFault::new(paths))),
             spurious: Some(paths.spurious_fault()),
+            spurious_huge: Some(paths.spurious_huge_fault()),
             mmap: false,
         }
     }
@@ -125,6 +139,7 @@ impl IopfOp {
             fault: None,
             minor: None,
             spurious: None,
+            spurious_huge: None,
             mmap: false,
         }
     }
@@ -161,24 +176,43 @@ impl IopfOp {
         if path::migration_entry(cx, va)?.is_some() {
             return Ok(Pc::Migration);
         }
+        if path::cleared_wait(cx, va)?.is_some() {
+            return Ok(Pc::Cleared);
+        }
         let leaf = path::cpu_walk(cx, va, "a device's Page Request for")?;
         if self.req.write && !leaf.writable {
             if let Some(f) = self.fault.take() {
                 return Ok(Pc::Fault(f));
             }
         }
-        // Spurious: the PTE already grants the access. A 4 KiB PTE's fault
-        // takes its lock and makes it young (and dirty), flushing nothing;
-        // a huge leaf's (huge_pmd_set_accessed) is answered at once.
-        if leaf.size == PageSize::Small {
-            if let Some(def) = self.spurious.take() {
-                let run = CallOp::new(def, va, 1)
-                    .with_write(self.req.write)
-                    .with_caller("handle_pte_fault");
-                return Ok(Pc::Spurious(Box::new(run)));
+        // Spurious: the leaf already grants the access. A 4 KiB PTE's fault
+        // (handle_pte_fault's tail), or a THP's (huge_pmd_set_accessed),
+        // takes the entry's lock and makes it young (and dirty), flushing
+        // nothing; a hugetlb page's (hugetlb_fault) is answered at once.
+        let hugetlb = matches!(
+            mapping::lookup(cx.k, &mut cx.m.mem, va)?,
+            Mapping::Huge {
+                kind: HugeKind::Hugetlb,
+                ..
             }
-        }
-        Ok(Pc::Respond)
+        );
+        let def = match leaf.size {
+            PageSize::Small => self.spurious.take(),
+            PageSize::Huge2M if !hugetlb => self.spurious_huge.take(),
+            _ => None,
+        };
+        let caller = match leaf.size {
+            PageSize::Small => "handle_pte_fault",
+            _ => "__handle_mm_fault",
+        };
+        Ok(match def {
+            Some(def) => Pc::Spurious(Box::new(
+                CallOp::new(def, va, 1)
+                    .with_write(self.req.write)
+                    .with_caller(caller),
+            )),
+            None => Pc::Respond,
+        })
     }
 }
 
@@ -245,6 +279,13 @@ impl KernelPath for IopfOp {
                 }
                 self.pc = Pc::Respond;
                 Ok(Progress::Reached("migration"))
+            }
+            Pc::Cleared => {
+                if let Some(w) = path::cleared_wait(cx, self.req.va)? {
+                    return Ok(Progress::Wait(w));
+                }
+                self.pc = Pc::Respond;
+                self.step(cx)
             }
             Pc::Respond => {
                 // mmap_read_unlock: the fault has returned

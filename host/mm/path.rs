@@ -101,29 +101,38 @@ pub fn touch(cx: &mut Cx, leaf: &Leaf, write: bool) -> Result<(), MmError> {
 }
 
 /// A CPU access as the hardware and the fault handler see it: the leaf, or
-/// a wait when the PTE is none because another CPU cleared it under its
-/// page-table lock (`ptep_clear_flush` in a COW, a KSM merge, a writeback's
-/// mkclean): the fault handler takes the same lock (`handle_pte_fault`:
-/// `pte_offset_map_lock`), so it spins until that CPU unlocks, then finds
-/// the new entry and the access is retried. A migration entry's fault
-/// waits for the page lock the migration holds (`migration_entry_wait`),
-/// then the access is retried. Anything else not mapped is [`cpu_walk`]'s
-/// refusal.
+/// a wait when the entry the walk ends at (a PTE, or a huge page's PMD or
+/// PUD) is none because another CPU cleared it under its page-table lock
+/// (`ptep_clear_flush` in a COW, a KSM merge, a writeback's mkclean; a THP
+/// COW's or a hugetlb migration's huge entry): the fault handler takes the
+/// same lock and looks again (`handle_pte_fault`'s `pte_offset_map_lock`,
+/// `hugetlb_no_page`'s backout under `huge_pte_lock`), so it spins until
+/// that CPU unlocks, then the access is retried. A migration entry's fault
+/// waits for the page lock the migration holds (`migration_entry_wait`,
+/// `migration_entry_wait_huge`), then the access is retried. Anything else
+/// not mapped is [`cpu_walk`]'s refusal.
 pub fn cpu_walk_or_wait(cx: &mut Cx, va: u64, who: &str) -> Result<Result<Leaf, WaitOn>, MmError> {
-    if let Err(WalkError::NotPresent {
-        level: 1, entry_pa, ..
-    }) = cx.k.mm().walk(&cx.m.mem, va)
-    {
-        let none = cx.m.mem.read(entry_pa)?.value == 0;
-        let id = entry_pa >> 12;
-        if let Some(holder) = cx.k.ptl.holder(id).filter(|h| none && *h != cx.tid) {
-            return Ok(Err(WaitOn::Lock { id, holder }));
-        }
+    if let Some(w) = cleared_wait(cx, va)? {
+        return Ok(Err(w));
     }
     if let Some(w) = migration_wait(cx, va)? {
         return Ok(Err(w));
     }
     cpu_walk(cx, va, who).map(Ok)
+}
+
+/// The entry the walk of `va` ends at is none and another thread holds the
+/// lock of its table (it cleared the entry and will set it again): the
+/// wait for that lock.
+pub fn cleared_wait(cx: &mut Cx, va: u64) -> Result<Option<WaitOn>, MmError> {
+    let Err(WalkError::NotPresent { entry_pa, .. }) = cx.k.mm().walk(&cx.m.mem, va) else {
+        return Ok(None);
+    };
+    let id = entry_pa >> 12;
+    let none = cx.m.mem.read(entry_pa)?.value == 0;
+    Ok((cx.k.ptl.holder(id))
+        .filter(|h| none && *h != cx.tid)
+        .map(|holder| WaitOn::Lock { id, holder }))
 }
 
 /// `migration_entry_wait`: at a 4 KiB migration entry, the wait for the
@@ -142,11 +151,16 @@ pub fn migration_wait(cx: &mut Cx, va: u64) -> Result<Option<WaitOn>, MmError> {
         .map(|holder| WaitOn::Lock { id, holder }))
 }
 
-/// The frame a 4 KiB migration entry at `va` stands for (a page being
-/// migrated: `migration_entry_wait`'s), if that is what `va`'s PTE holds.
+/// The frame a migration entry at `va` stands for (a page being migrated:
+/// `migration_entry_wait`'s), if that is what the walk of `va` ends at: a
+/// 4 KiB PTE, or a hugetlb page's PMD (`migration_entry_wait_huge`; its
+/// head frame, whose lock the migration holds).
 pub fn migration_entry(cx: &mut Cx, va: u64) -> Result<Option<u64>, MmError> {
-    Ok(absent_pte(cx, va)?
-        .and_then(|(_, e)| (e & mapping::MIGRATION_ENTRY != 0).then_some(e >> 12)))
+    let Err(WalkError::NotPresent { entry_pa, .. }) = cx.k.mm().walk(&cx.m.mem, va) else {
+        return Ok(None);
+    };
+    let e = cx.m.mem.read(entry_pa)?.value;
+    Ok((e & mapping::MIGRATION_ENTRY != 0).then_some(e >> 12))
 }
 
 /// The CPU's walk for a load or store, `who` ("a CPU read of"): a page with no

@@ -686,6 +686,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
         include_str!("../../../paths/ptep_set_access_flags.yaml"),
     ),
     (
+        "paths/huge_pmd_set_accessed.yaml",
+        include_str!("../../../paths/huge_pmd_set_accessed.yaml"),
+    ),
+    (
         "paths/move_huge_pmd.yaml",
         include_str!("../../../paths/move_huge_pmd.yaml"),
     ),
@@ -954,6 +958,11 @@ impl Paths {
     /// page fault handler's spurious Page Request).
     pub fn spurious_fault(&self) -> PathRef {
         self.caller_path("ptep_set_access_flags")
+    }
+
+    /// The same for a transparent huge page's PMD.
+    pub fn spurious_huge_fault(&self) -> PathRef {
+        self.caller_path("huge_pmd_set_accessed")
     }
 
     /// mremap's path of a hugetlb page.
