@@ -85,7 +85,7 @@ fn waiting_for_a_migration_that_does_not_run_is_an_error_naming_the_line() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("m.yaml:8: cpu1 waits for a page lock (a migration holds it) held by cpu0")
+        e.contains("m.yaml:8: cpu1 waits for a page lock held by cpu0")
             && e.contains("resume cpu0 in this step"),
         "{e}"
     );
@@ -101,7 +101,7 @@ fn waiting_for_a_migration_that_does_not_run_is_an_error_naming_the_line() {
         .to_string();
     assert!(
         e.contains("m.yaml:9: the kernel's I/O page fault handler")
-            && e.contains("waits for a page lock (a migration holds it) held by cpu0"),
+            && e.contains("waits for a page lock held by cpu0"),
         "{e}"
     );
 }

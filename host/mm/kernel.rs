@@ -79,7 +79,7 @@ pub fn lock_kind(id: u64) -> (&'static str, bool) {
     } else if id & super::mmap::MMAP_LOCK != 0 {
         ("its process's mmap_lock", false)
     } else if id & PAGE_LOCK != 0 {
-        ("a page lock (a migration holds it)", false)
+        ("a page lock", false)
     } else if id & KERNEL_MUTEX != 0 {
         let i = (id & !KERNEL_MUTEX) as usize;
         (
