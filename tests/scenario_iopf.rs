@@ -459,6 +459,17 @@ expect: { seed: clean }
     }
 }
 
+/// scenarios/pri-spurious.yaml, and the same file with `paths` (a
+/// scenario's own version of a bundled path) added.
+fn pri_spurious_with(paths: &str) -> (Scenario, Scenario) {
+    let bundled = support::bundled("pri-spurious.yaml");
+    let src = std::fs::read_to_string(&bundled.path)
+        .unwrap()
+        .replace("params:", &format!("paths:\n{paths}params:"));
+    let patched = Scenario::parse(Path::new("p.yaml"), &src).unwrap();
+    (bundled, patched)
+}
+
 /// The path is the scenario's to change: a patch that flushes the
 /// secondary TLBs on a spurious fault (mmu_notifier_invalidate_range before
 /// 6.6, the CPU flush's hook from 6.6: one of the two under each policy
@@ -466,15 +477,8 @@ expect: { seed: clean }
 /// more flush, and changes no verdict.
 #[test]
 fn a_scenario_can_give_the_spurious_fault_a_flush() {
-    let bundled =
-        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/pri-spurious.yaml"))
-            .unwrap();
-    let src = std::fs::read_to_string(bundled.path.clone())
-        .unwrap()
-        .replace(
-            "params:",
-            "paths:
-  ptep_set_access_flags:
+    let (bundled, patched) = pri_spurious_with(
+        "  ptep_set_access_flags:
     follows: a patch
     steps:
       - lock: lock pte
@@ -482,9 +486,8 @@ fn a_scenario_can_give_the_spurious_fault_a_flush() {
           - invalidate_range va, va + 4096
           - flush_tlb_range va, va + 4096
       - unlock: unlock pte
-params:",
-        );
-    let patched = Scenario::parse(Path::new("p.yaml"), &src).unwrap();
+",
+    );
     for p in Policy::ALL {
         let a = run(&bundled, &RunOptions::policy(p)).unwrap();
         let b = run(&patched, &RunOptions::policy(p)).unwrap();
@@ -500,22 +503,14 @@ params:",
 /// fault on the table would spin forever).
 #[test]
 fn a_handler_that_returns_holding_a_lock_is_an_error() {
-    let bundled =
-        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/pri-spurious.yaml"))
-            .unwrap();
-    let src = std::fs::read_to_string(bundled.path.clone())
-        .unwrap()
-        .replace(
-            "params:",
-            "paths:
-  ptep_set_access_flags:
+    let (_, patched) = pri_spurious_with(
+        "  ptep_set_access_flags:
     follows: a patch that forgets its unlock
     steps:
       - lock: lock pte
       - set_access_flags: x = read(pte)
-params:",
-        );
-    let patched = Scenario::parse(Path::new("p.yaml"), &src).unwrap();
+",
+    );
     let e = run(&patched, &RunOptions::policy(Policy::Seed))
         .unwrap_err()
         .to_string();
