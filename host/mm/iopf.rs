@@ -50,7 +50,6 @@
 use super::cow::StoreOp;
 use super::kernel::{Cx, MmError, Progress, WaitOn};
 use super::lang::{CallOp, PathRef, Paths};
-use super::mapping::{self, HugeKind, Mapping};
 use super::path::{self, KernelPath, MinorFault};
 use crate::iommu::FlushTicket;
 use crate::mem::PageSize;
@@ -189,13 +188,8 @@ impl IopfOp {
         // (handle_pte_fault's tail), or a THP's (huge_pmd_set_accessed),
         // takes the entry's lock and makes it young (and dirty), flushing
         // nothing; a hugetlb page's (hugetlb_fault) is answered at once.
-        let hugetlb = matches!(
-            mapping::lookup(cx.k, &mut cx.m.mem, va)?,
-            Mapping::Huge {
-                kind: HugeKind::Hugetlb,
-                ..
-            }
-        );
+        // is_vm_hugetlb_page: __handle_mm_fault's hugetlb_fault
+        let hugetlb = cx.k.proc().vmas.huge_page_size(va) != 0;
         let def = match leaf.size {
             PageSize::Small => self.spurious.take(),
             PageSize::Huge2M if !hugetlb => self.spurious_huge.take(),

@@ -125,11 +125,11 @@ pub fn cpu_walk_or_wait(cx: &mut Cx, va: u64, who: &str) -> Result<Result<Leaf, 
 /// lock of its table (it cleared the entry and will set it again): the
 /// wait for that lock.
 pub fn cleared_wait(cx: &mut Cx, va: u64) -> Result<Option<WaitOn>, MmError> {
-    let Err(WalkError::NotPresent { entry_pa, .. }) = cx.k.mm().walk(&cx.m.mem, va) else {
+    let Some((_, entry_pa, e)) = absent_entry(cx, va)? else {
         return Ok(None);
     };
     let id = entry_pa >> 12;
-    let none = cx.m.mem.read(entry_pa)?.value == 0;
+    let none = e == 0;
     Ok((cx.k.ptl.holder(id))
         .filter(|h| none && *h != cx.tid)
         .map(|holder| WaitOn::Lock { id, holder }))
@@ -156,11 +156,8 @@ pub fn migration_wait(cx: &mut Cx, va: u64) -> Result<Option<WaitOn>, MmError> {
 /// 4 KiB PTE, or a hugetlb page's PMD (`migration_entry_wait_huge`; its
 /// head frame, whose lock the migration holds).
 pub fn migration_entry(cx: &mut Cx, va: u64) -> Result<Option<u64>, MmError> {
-    let Err(WalkError::NotPresent { entry_pa, .. }) = cx.k.mm().walk(&cx.m.mem, va) else {
-        return Ok(None);
-    };
-    let e = cx.m.mem.read(entry_pa)?.value;
-    Ok((e & mapping::MIGRATION_ENTRY != 0).then_some(e >> 12))
+    Ok(absent_entry(cx, va)?
+        .and_then(|(_, _, e)| (e & mapping::MIGRATION_ENTRY != 0).then_some(e >> 12)))
 }
 
 /// The CPU's walk for a load or store, `who` ("a CPU read of"): a page with no
@@ -201,16 +198,22 @@ pub fn cpu_walk(cx: &mut Cx, va: u64, who: &str) -> Result<Leaf, MmError> {
     }
 }
 
-/// `va`'s PTE slot when a page table holds it but no walker finds a present
-/// leaf there: (the slot's address, what it holds).
-fn absent_pte(cx: &mut Cx, va: u64) -> Result<Option<(u64, u64)>, MmError> {
+/// The entry the walk of `va` ends at when it finds no present leaf: (its
+/// level, 1 for a PTE; its address; what it holds).
+fn absent_entry(cx: &mut Cx, va: u64) -> Result<Option<(u8, u64, u64)>, MmError> {
     let Err(WalkError::NotPresent {
-        level: 1, entry_pa, ..
+        level, entry_pa, ..
     }) = cx.k.mm().walk(&cx.m.mem, va)
     else {
         return Ok(None);
     };
-    Ok(Some((entry_pa, cx.m.mem.read(entry_pa)?.value)))
+    Ok(Some((level, entry_pa, cx.m.mem.read(entry_pa)?.value)))
+}
+
+/// `va`'s PTE slot when a page table holds it but no walker finds a present
+/// leaf there: (the slot's address, what it holds).
+fn absent_pte(cx: &mut Cx, va: u64) -> Result<Option<(u64, u64)>, MmError> {
+    Ok(absent_entry(cx, va)?.and_then(|(level, pa, e)| (level == 1).then_some((pa, e))))
 }
 
 /// `va` is an empty PTE slot (`Some(its address)`) in an anonymous VMA:

@@ -212,13 +212,12 @@ impl Sim<'_> {
             Progress::Done => Worker::Ran(None),
         };
         if finished {
-            if let Some(id) = self.k.ptl.kept_by(IOPF_TID) {
-                return Err(self.err(line, format!(
-                    "iopf: the I/O page fault handler returned holding {} (it went through: {}): a path must release every lock it takes before it returns",
-                    crate::mm::lock_kind(id).0,
-                    self.iopf.path.join(", ")
-                )));
-            }
+            self.released(
+                IOPF_TID,
+                line,
+                "iopf: the I/O page fault handler",
+                &self.iopf.path,
+            )?;
             self.iopf.op = None;
             let what = if req.write { "write" } else { "read" };
             let at = key(process, req.va);

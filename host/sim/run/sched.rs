@@ -45,14 +45,8 @@ impl Sim<'_> {
             self.cpus[i].path.push(cp);
         }
         if finished && had {
-            if let Some(id) = self.k.ptl.kept_by(i) {
-                return Err(self.err(line, format!(
-                    "cpu{i}: '{}' returned holding {} (it went through: {}): a path must release every lock it takes before it returns (Linux: lockdep's 'lock held when returning to user space')",
-                    self.cpus[i].text,
-                    crate::mm::lock_kind(id).0,
-                    self.cpus[i].path.join(", ")
-                )));
-            }
+            let who = format!("cpu{i}: '{}'", self.cpus[i].text);
+            self.released(i, line, &who, &self.cpus[i].path)?;
             self.cpus[i].op = None;
             // after the step's own events: its PTE changes come first
             self.events.push(HostEvent::Returned { tid: i });
@@ -534,6 +528,28 @@ impl Sim<'_> {
             .iter()
             .find(|e| e.thread == ThreadRef::Cpu(i))
             .map_or(String::new(), |e| e.text.clone())
+    }
+}
+
+impl Sim<'_> {
+    /// Thread `tid`'s kernel path returned (`who`, after the checkpoints
+    /// `went`): an error at `line` if it still holds a lock other than its
+    /// mmap_lock, which its caller lets go.
+    pub(super) fn released(
+        &self,
+        tid: usize,
+        line: usize,
+        who: &str,
+        went: &[&str],
+    ) -> Result<(), RunError> {
+        match self.k.ptl.kept_by(tid) {
+            Some(id) => Err(self.err(line, format!(
+                "{who} returned holding {} (it went through: {}): a path must release every lock it takes before it returns",
+                crate::mm::lock_kind(id).0,
+                went.join(", ")
+            ))),
+            None => Ok(()),
+        }
     }
 }
 
